@@ -1,0 +1,261 @@
+// Package eventlog is Whistle's system of record: the JetStream stream of whistle events.
+//
+// Every event belongs to one issue and travels on the subject whistle.<issue>.<kind>. Appends are
+// conditional on the issue's last sequence (optimistic concurrency over all of the issue's subjects)
+// and carry a deterministic message id, so that a retried append is dropped as a duplicate and two
+// concurrent writers to one issue cannot both win. Services derive their Redis state from the log
+// through a Projection, applied one issue at a time in stream order.
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+)
+
+// Stream and subject names.
+const (
+	StreamName       = "WHISTLE"
+	SubjectRoot      = "whistle"
+	DeadLetterStream = "WHISTLE_DEAD"
+	DeadLetterRoot   = "whistle-dead"
+)
+
+// Header names that ride on every event besides the trace context.
+const (
+	HeaderCorrelationID = "Whistle-Correlation-Id"
+	HeaderDeadReason    = "Whistle-Dead-Reason"
+)
+
+// DefaultDuplicateWindow is how long JetStream remembers message ids for deduplication. Conditional
+// appends make retries safe beyond it; the window makes a retry that lost its PubAck cheap.
+const DefaultDuplicateWindow = 2 * time.Minute
+
+var tracer = otel.Tracer("github.com/whistle-dispatch/whistle/pkg/eventlog")
+
+// ErrConflict means the issue gained events since the writer read it.
+var ErrConflict = errors.New("the issue changed since it was read")
+
+// ConflictError is the ErrConflict of one append, with the issue's actual last sequence.
+type ConflictError struct{ Expected, Actual uint64 }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("the issue changed since it was read: expected last sequence %d, stream has %d", e.Expected, e.Actual)
+}
+
+// Is makes errors.Is(err, ErrConflict) hold.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Config shapes the stream.
+type Config struct {
+	// Replicas is the stream's replication factor: 1 for an embedded server, 3 for a cluster.
+	Replicas int
+	// DuplicateWindow is the deduplication window; zero means DefaultDuplicateWindow.
+	DuplicateWindow time.Duration
+}
+
+// Log is the stream of whistle events. It is safe for concurrent use.
+type Log struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	dead   jetstream.Stream
+}
+
+// Open creates or updates the streams and returns the log.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: jetstream: %w", err)
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.DuplicateWindow <= 0 {
+		cfg.DuplicateWindow = DefaultDuplicateWindow
+	}
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "Whistle events: the system of record",
+		Subjects:    []string{SubjectRoot + ".>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicateWindow,
+		AllowDirect: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: stream %s: %w", StreamName, err)
+	}
+	dead, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        DeadLetterStream,
+		Description: "Whistle events a consumer could never process, with the reason",
+		Subjects:    []string{DeadLetterRoot + ".>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: stream %s: %w", DeadLetterStream, err)
+	}
+	return &Log{js: js, stream: stream, dead: dead}, nil
+}
+
+// Record is one event as stored: its stream sequence and time beside the event itself.
+type Record struct {
+	Seq    uint64
+	Time   time.Time
+	Event  *whistlev1.Event
+	Header nats.Header
+}
+
+// Subject is the subject of an issue's event of a kind.
+func Subject(issueID, kind string) string { return SubjectRoot + "." + issueID + "." + kind }
+
+// IssueSubjects is the filter for every event of an issue.
+func IssueSubjects(issueID string) string { return SubjectRoot + "." + issueID + ".>" }
+
+// Kind names an event by its payload, as the last token of its subject.
+func Kind(ev *whistlev1.Event) string {
+	switch ev.GetPayload().(type) {
+	case *whistlev1.Event_Raised:
+		return "raised"
+	case *whistlev1.Event_Routed:
+		return "routed"
+	case *whistlev1.Event_NeedsDispatch:
+		return "needs-dispatch"
+	case *whistlev1.Event_Acknowledged:
+		return "acknowledged"
+	case *whistlev1.Event_Resolved:
+		return "resolved"
+	case *whistlev1.Event_Breached:
+		return "breached"
+	default:
+		return "unknown"
+	}
+}
+
+// Append publishes ev on the condition that the issue's last sequence is still ev.PrevSeq, and
+// returns the event's stream sequence once JetStream has acknowledged it. A duplicate of an event
+// already stored (same id, within the window) returns the stored sequence. A lost race returns a
+// *ConflictError.
+func (l *Log) Append(ctx context.Context, ev *whistlev1.Event) (uint64, error) {
+	kind := Kind(ev)
+	ctx, span := tracer.Start(ctx, "eventlog.Log.Append", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("whistle.issue", ev.GetIssueId()), attribute.String("whistle.event", kind)))
+	defer span.End()
+	if ev.GetId() == "" || ev.GetIssueId() == "" || kind == "unknown" {
+		return 0, fmt.Errorf("eventlog: an event needs an id, an issue and a payload")
+	}
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: encode: %w", err)
+	}
+	msg := nats.NewMsg(Subject(ev.GetIssueId(), kind))
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, ev.GetId())
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(ev.GetPrevSeq(), 10))
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, IssueSubjects(ev.GetIssueId()))
+	if ev.GetCorrelationId() != "" {
+		msg.Header.Set(HeaderCorrelationID, ev.GetCorrelationId())
+	}
+	otel.GetTextMapPropagator().Inject(ctx, headerCarrier(msg.Header))
+	ack, err := l.js.PublishMsg(ctx, msg)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			actual, _ := l.Last(ctx, ev.GetIssueId())
+			span.SetAttributes(attribute.Bool("whistle.conflict", true))
+			return 0, &ConflictError{Expected: ev.GetPrevSeq(), Actual: actual}
+		}
+		span.SetStatus(codes.Error, err.Error())
+		return 0, fmt.Errorf("eventlog: append %s: %w", kind, err)
+	}
+	span.SetAttributes(attribute.Int64("whistle.seq", int64(ack.Sequence)), attribute.Bool("whistle.duplicate", ack.Duplicate))
+	return ack.Sequence, nil
+}
+
+// Last returns the sequence of the issue's latest event, 0 when it has none.
+func (l *Log) Last(ctx context.Context, issueID string) (uint64, error) {
+	raw, err := l.stream.GetLastMsgForSubject(ctx, IssueSubjects(issueID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: last of %s: %w", issueID, err)
+	}
+	return raw.Sequence, nil
+}
+
+// Read returns the issue's events after sequence after, in stream order.
+func (l *Log) Read(ctx context.Context, issueID string, after uint64) ([]Record, error) {
+	var out []Record
+	for {
+		raw, err := l.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(IssueSubjects(issueID)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("eventlog: read %s after %d: %w", issueID, after, err)
+		}
+		ev, err := decode(raw.Data)
+		if err != nil {
+			return out, fmt.Errorf("eventlog: read %s at %d: %w", issueID, raw.Sequence, err)
+		}
+		out = append(out, Record{Seq: raw.Sequence, Time: raw.Time, Event: ev, Header: raw.Header})
+		after = raw.Sequence
+	}
+}
+
+// StreamInfo returns the stream's current state, for tests and the replay command.
+func (l *Log) StreamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
+	return l.stream.Info(ctx)
+}
+
+func decode(data []byte) (*whistlev1.Event, error) {
+	ev := &whistlev1.Event{}
+	if err := proto.Unmarshal(data, ev); err != nil {
+		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	if ev.GetIssueId() == "" || ev.GetPayload() == nil {
+		return nil, errors.New("decode event: no issue or payload")
+	}
+	return ev, nil
+}
+
+// headerCarrier lets the OpenTelemetry propagator read and write NATS headers.
+type headerCarrier nats.Header
+
+var _ propagation.TextMapCarrier = headerCarrier{}
+
+func (h headerCarrier) Get(key string) string { return nats.Header(h).Get(key) }
+func (h headerCarrier) Set(key, value string) { nats.Header(h).Set(key, value) }
+func (h headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// ContextFrom returns ctx carrying the trace context found in a record's headers.
+func ContextFrom(ctx context.Context, h nats.Header) context.Context {
+	if h == nil {
+		return ctx
+	}
+	return otel.GetTextMapPropagator().Extract(ctx, headerCarrier(h))
+}
+
+// DeadLetters returns the dead-letter stream, where consumers put what they could never process.
+func (l *Log) DeadLetters() jetstream.Stream { return l.dead }

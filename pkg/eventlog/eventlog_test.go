@@ -1,0 +1,217 @@
+package eventlog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/testing/natstest"
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+)
+
+func openLog(t *testing.T) *eventlog.Log {
+	t.Helper()
+	nc := natstest.Connect(t, natstest.RunServer(t))
+	l, err := eventlog.Open(context.Background(), nc, eventlog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func raised(issue string) *whistlev1.Event {
+	return &whistlev1.Event{Id: issue + ".raised", IssueId: issue, OccurredAt: timestamppb.Now(),
+		Payload: &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{GridId: "g", CategoryId: "c", Text: "t"}}}
+}
+
+func acked(issue, dept string, prev uint64) *whistlev1.Event {
+	return &whistlev1.Event{Id: issue + ".acknowledged." + dept, IssueId: issue, PrevSeq: prev, OccurredAt: timestamppb.Now(),
+		Payload: &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}}
+}
+
+// memProjection records, per issue, the sequences applied, enforcing the Projection contract.
+type memProjection struct {
+	mu      sync.Mutex
+	applied map[string][]uint64
+}
+
+func newMem() *memProjection { return &memProjection{applied: map[string][]uint64{}} }
+
+func (m *memProjection) LastSeq(_ context.Context, issue string) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last(issue), nil
+}
+
+func (m *memProjection) last(issue string) uint64 {
+	if s := m.applied[issue]; len(s) > 0 {
+		return s[len(s)-1]
+	}
+	return 0
+}
+
+func (m *memProjection) Apply(_ context.Context, rec eventlog.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	issue := rec.Event.GetIssueId()
+	switch last := m.last(issue); {
+	case rec.Seq <= last:
+		return nil
+	case rec.Event.GetPrevSeq() != last:
+		return eventlog.ErrGap
+	}
+	m.applied[issue] = append(m.applied[issue], rec.Seq)
+	return nil
+}
+
+func TestAnAppendConditionalOnAStaleSequenceLosesWithAConflict(t *testing.T) {
+	l := openLog(t)
+	ctx := context.Background()
+	seq, err := l.Append(ctx, raised("A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Append(ctx, acked("A", "water", 0))
+	var conflict *eventlog.ConflictError
+	if !errors.As(err, &conflict) || !errors.Is(err, eventlog.ErrConflict) || conflict.Actual != seq {
+		t.Fatalf("stale append: err = %v, want a conflict naming sequence %d", err, seq)
+	}
+	if _, err := l.Append(ctx, acked("A", "water", seq)); err != nil {
+		t.Fatalf("append on the current sequence: %v", err)
+	}
+	if last, _ := l.Last(ctx, "A"); last != seq+1 {
+		t.Fatalf("last = %d, want %d", last, seq+1)
+	}
+}
+
+func TestReadReturnsOnlyTheIssuesEventsInStreamOrder(t *testing.T) {
+	l := openLog(t)
+	ctx := context.Background()
+	a1, _ := l.Append(ctx, raised("A"))
+	_, _ = l.Append(ctx, raised("B"))
+	a2, err := l.Append(ctx, acked("A", "water", a1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := l.Read(ctx, "A", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].Seq != a1 || recs[1].Seq != a2 || eventlog.Kind(recs[1].Event) != "acknowledged" {
+		t.Fatalf("read A = %+v", recs)
+	}
+	if recs, _ := l.Read(ctx, "A", a2); len(recs) != 0 {
+		t.Fatalf("read after the last = %d records, want none", len(recs))
+	}
+}
+
+func TestConcurrentDecisionsOnOneIssueAppendOneEvent(t *testing.T) {
+	l := openLog(t)
+	ctx := context.Background()
+	p := newMem()
+	if _, err := l.Decide(ctx, p, "A", func(context.Context) (*whistlev1.Event, error) { return raised("A"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			rec, err := l.Decide(ctx, p, "A", func(ctx context.Context) (*whistlev1.Event, error) {
+				last, _ := p.LastSeq(ctx, "A")
+				if last > 1 {
+					return nil, nil // someone acknowledged already
+				}
+				return acked("A", fmt.Sprint("officer-", i), last), nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			if rec != nil {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d decisions appended, want exactly 1", wins.Load())
+	}
+	if recs, _ := l.Read(ctx, "A", 0); len(recs) != 2 {
+		t.Fatalf("stream holds %d events of A, want 2", len(recs))
+	}
+}
+
+func TestProjectAppliesAnIssuesEventsInOrderWhateverOrderTheyArriveIn(t *testing.T) {
+	l := openLog(t)
+	ctx := context.Background()
+	s1, _ := l.Append(ctx, raised("A"))
+	s2, _ := l.Append(ctx, acked("A", "water", s1))
+	recs, _ := l.Read(ctx, "A", 0)
+	p := newMem()
+	h := l.Project(p, nil)
+	// The second event arrives first, as it may when replicas share a consumer.
+	if err := h(ctx, recs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := h(ctx, recs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.applied["A"]; len(got) != 2 || got[0] != s1 || got[1] != s2 {
+		t.Fatalf("applied %v, want [%d %d]", got, s1, s2)
+	}
+}
+
+func TestEveryMessageMeetsAnExplicitFate(t *testing.T) {
+	l := openLog(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, _ = l.Append(ctx, raised("FLAKY"))
+	_, _ = l.Append(ctx, raised("POISON"))
+	var flakyTries atomic.Int32
+	var handled sync.Map
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Consume(ctx, eventlog.ConsumerConfig{Durable: "test"}, func(_ context.Context, rec eventlog.Record) error {
+			switch rec.Event.GetIssueId() {
+			case "FLAKY":
+				if flakyTries.Add(1) < 3 {
+					return errors.New("redis is away")
+				}
+			case "POISON":
+				return eventlog.Permanent(errors.New("can never apply"))
+			}
+			handled.Store(rec.Event.GetIssueId(), true)
+			return nil
+		})
+	}()
+	wait.For(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if _, ok := handled.Load("FLAKY"); !ok {
+			return fmt.Errorf("the flaky event is not handled yet (%d tries)", flakyTries.Load())
+		}
+		if n, err := l.Pending(ctx, "test"); err != nil || n != 0 {
+			return fmt.Errorf("pending = %d, %v", n, err)
+		}
+		return nil
+	})
+	if _, ok := handled.Load("POISON"); ok {
+		t.Fatal("the poison event was handled")
+	}
+	raw, err := l.DeadLetters().GetLastMsgForSubject(ctx, eventlog.DeadLetterRoot+".test")
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	if raw.Header.Get(eventlog.HeaderDeadReason) == "" {
+		t.Fatal("the dead letter carries no reason")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("consume ended with %v", err)
+	}
+}

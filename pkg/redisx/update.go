@@ -1,0 +1,78 @@
+package redisx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// MaxUpdateAttempts bounds how often Update retries when the key changed under it.
+const MaxUpdateAttempts = 64
+
+// ErrContended means Update gave up after MaxUpdateAttempts lost races on one key.
+var ErrContended = errors.New("redisx: key too contended")
+
+// Update is the one read-modify-write on a key: it reads the key's current value (nil when
+// missing), lets fn compute the next value and queue further writes on tx, and commits the value
+// and those writes in one MULTI, only if the key did not change meanwhile (WATCH); otherwise it
+// reads again and retries. fn may return a nil value to leave the key as it is, and must have no
+// effect outside tx, since it may run more than once.
+func Update(ctx context.Context, rdb *redis.Client, key string, fn func(current []byte, tx redis.Pipeliner) (next []byte, err error)) error {
+	for range MaxUpdateAttempts {
+		err := rdb.Watch(ctx, func(tx *redis.Tx) error {
+			current, err := tx.Get(ctx, key).Bytes()
+			if errors.Is(err, redis.Nil) {
+				current, err = nil, nil
+			}
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+				next, err := fn(current, pipe)
+				if err != nil {
+					return err
+				}
+				if next != nil {
+					pipe.Set(ctx, key, next, 0)
+				}
+				return nil
+			})
+			return err
+		}, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("update %s: %w", key, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("update %s: %w", key, ErrContended)
+}
+
+// DeletePrefix deletes every key that begins with prefix, a batch at a time.
+func DeletePrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	batch := make([]string, 0, 1000)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := rdb.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return fmt.Errorf("delete %s*: %w", prefix, err)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("delete %s*: %w", prefix, err)
+	}
+	return flush()
+}
