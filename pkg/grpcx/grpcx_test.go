@@ -1,0 +1,189 @@
+package grpcx_test
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/grpcx"
+)
+
+// probe is the test service; held is closed by Hold once its stream is open.
+type probe struct{ held chan struct{} }
+
+// probeDesc is a hand-written service: Panic panics, and Hold keeps its stream open
+// until the server cancels it, as a stuck watcher would.
+var probeDesc = grpc.ServiceDesc{
+	ServiceName: "whistle.test.Probe",
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Panic",
+		Handler: func(_ any, ctx context.Context, dec func(any) error, in grpc.UnaryServerInterceptor) (any, error) {
+			req := new(emptypb.Empty)
+			if err := dec(req); err != nil {
+				return nil, err
+			}
+			h := func(context.Context, any) (any, error) { panic("boom") }
+			return in(ctx, req, &grpc.UnaryServerInfo{FullMethod: "/whistle.test.Probe/Panic"}, h)
+		},
+	}},
+	Streams: []grpc.StreamDesc{{
+		StreamName:    "Hold",
+		ServerStreams: true,
+		Handler: func(srv any, ss grpc.ServerStream) error {
+			close(srv.(*probe).held)
+			<-ss.Context().Done()
+			return ss.Context().Err()
+		},
+	}},
+}
+
+// system is a running grpcx server and what a test needs to reach and stop it.
+type system struct {
+	addr   string
+	auth   *authx.Authority
+	probe  *probe
+	stop   context.CancelFunc
+	served chan error
+}
+
+// start serves NewServer with the probe service on loopback until the test ends.
+func start(t *testing.T, hardStop time.Duration) *system {
+	t.Helper()
+	key, err := authx.LoadOrCreateKey(filepath.Join(t.TempDir(), "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &system{auth: authx.NewAuthority(key), probe: &probe{held: make(chan struct{})}, served: make(chan error, 1)}
+	srv := grpcx.NewServer(s.auth)
+	srv.RegisterService(&probeDesc, s.probe)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = lis.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go func() { s.served <- grpcx.Serve(ctx, srv, lis, hardStop) }()
+	t.Cleanup(func() { cancel(); <-s.served })
+	return s
+}
+
+// dial connects to s with token and closes the connection when the test ends.
+func dial(t *testing.T, s *system, token string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpcx.Dial(s.addr, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func TestHealthAndReflectionWorkWithoutAToken(t *testing.T) {
+	t.Parallel()
+	conn := dial(t, start(t, time.Second), "")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	hc, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || hc.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v; want SERVING", hc, err)
+	}
+
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = stream.Send(&reflectionpb.ServerReflectionRequest{
+		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("reflection list: %v", err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	for _, want := range []string{"grpc.health.v1.Health", "whistle.test.Probe"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("reflection lists %v, want %s among them", names, want)
+		}
+	}
+}
+
+func TestAPanicBecomesInternalAndACallWithoutTokenUnauthenticated(t *testing.T) {
+	t.Parallel()
+	s := start(t, time.Second)
+	tok, err := s.auth.Mint(authx.Principal{Subject: "sup-1", Role: authx.RoleSupervisor, Scope: authx.CityScope}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for token, want := range map[string]codes.Code{tok: codes.Internal, "": codes.Unauthenticated} {
+		err := dial(t, s, token).Invoke(ctx, "/whistle.test.Probe/Panic", &emptypb.Empty{}, &emptypb.Empty{})
+		if status.Code(err) != want {
+			t.Errorf("with token %t: %v, want %s", token != "", err, want)
+		}
+	}
+	// The server survived the panic.
+	if _, err := healthpb.NewHealthClient(dial(t, s, "")).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("health after panic: %v", err)
+	}
+}
+
+func TestServeForcesAStopWhenAStreamOutlivesTheGracePeriod(t *testing.T) {
+	t.Parallel()
+	s := start(t, 100*time.Millisecond)
+	tok, err := s.auth.Mint(authx.Principal{Subject: "off-1", Role: authx.RoleOfficer, Scope: "dept/water"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	stream, err := dial(t, s, tok).NewStream(ctx, &probeDesc.Streams[0], "/whistle.test.Probe/Hold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(&emptypb.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.probe.held:
+	case <-ctx.Done():
+		t.Fatal("Hold never started")
+	}
+
+	s.stop()
+	select {
+	case err := <-s.served:
+		s.served <- err // leave it for the cleanup
+		if err != nil {
+			t.Fatalf("Serve = %v, want nil after shutdown", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Serve did not return: the held stream blocked shutdown")
+	}
+	if err := stream.RecvMsg(&emptypb.Empty{}); err == nil {
+		t.Fatal("held stream still open after the forced stop")
+	}
+}

@@ -1,0 +1,115 @@
+// Package otelx sets up OpenTelemetry for a Whistle process: traces (exported over OTLP
+// when the standard environment asks for it), W3C trace context in gRPC and NATS
+// headers, and metrics served in Prometheus format.
+package otelx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+)
+
+// Config names the process in every span and metric.
+type Config struct {
+	ServiceName    string
+	ServiceVersion string
+	// OTLPTraces turns on the OTLP gRPC trace exporter, which then reads its endpoint,
+	// headers and TLS settings from the standard OTEL_EXPORTER_OTLP_* variables.
+	// FromEnv sets it when one of the endpoint variables is set.
+	OTLPTraces bool
+}
+
+// FromEnv returns a Config for the named service, with OTLPTraces set when
+// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. It is the
+// one place this package reads the environment.
+func FromEnv(serviceName, serviceVersion string) Config {
+	return Config{
+		ServiceName:    serviceName,
+		ServiceVersion: serviceVersion,
+		OTLPTraces:     os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "",
+	}
+}
+
+// Telemetry owns the providers Setup installed; Shutdown flushes and stops them.
+type Telemetry struct {
+	tracer  *sdktrace.TracerProvider
+	meter   *sdkmetric.MeterProvider
+	metrics http.Handler
+}
+
+// Setup installs a global TracerProvider, MeterProvider and the TraceContext+Baggage
+// propagator. Metrics go to a Prometheus registry of this Telemetry's own (with Go and
+// process collectors), never the default one, so Setup may run several times in one
+// process, as tests that start several systems do; the last call owns the globals.
+func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
+	if cfg.ServiceName == "" {
+		return nil, errors.New("otelx: Config.ServiceName is required")
+	}
+	res, err := resource.New(ctx,
+		resource.WithTelemetrySDK(),
+		resource.WithAttributes(semconv.ServiceName(cfg.ServiceName), semconv.ServiceVersion(cfg.ServiceVersion)),
+		resource.WithFromEnv(), // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the code
+	)
+	if err != nil {
+		return nil, fmt.Errorf("otelx: resource: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("otelx: register collector: %w", err)
+		}
+	}
+	exporter, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, fmt.Errorf("otelx: prometheus exporter: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter), sdkmetric.WithResource(res))
+
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if cfg.OTLPTraces {
+		// The exporter connects lazily, so a collector that is down delays spans, not the start.
+		exp, err := otlptracegrpc.New(ctx)
+		if err != nil {
+			_ = mp.Shutdown(ctx)
+			return nil, fmt.Errorf("otelx: OTLP trace exporter: %w", err)
+		}
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+	}
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+
+	otel.SetTracerProvider(tp)
+	otel.SetMeterProvider(mp)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+
+	return &Telemetry{
+		tracer:  tp,
+		meter:   mp,
+		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+	}, nil
+}
+
+// MetricsHandler serves this Telemetry's metrics in Prometheus format, for /metrics.
+func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics }
+
+// Shutdown flushes pending spans and stops both providers; ctx bounds the flush.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	return errors.Join(t.tracer.Shutdown(ctx), t.meter.Shutdown(ctx))
+}
