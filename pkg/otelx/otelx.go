@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -51,13 +52,25 @@ type Telemetry struct {
 	metrics http.Handler
 }
 
+var (
+	processMu        sync.Mutex
+	processTelemetry *Telemetry
+)
+
 // Setup installs a global TracerProvider, MeterProvider and the TraceContext+Baggage
-// propagator. Metrics go to a Prometheus registry of this Telemetry's own (with Go and
-// process collectors), never the default one, so Setup may run several times in one
-// process, as tests that start several systems do; the last call owns the globals.
+// propagator, once per process: instruments that packages created from the global meter
+// before Setup are bound to the first provider installed, so a second provider would never
+// see them. Later calls (tests start several systems in one process) return the same
+// Telemetry. Metrics go to a Prometheus registry of its own (with Go and process
+// collectors), never the default one.
 func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	if cfg.ServiceName == "" {
 		return nil, errors.New("otelx: Config.ServiceName is required")
+	}
+	processMu.Lock()
+	defer processMu.Unlock()
+	if processTelemetry != nil {
+		return processTelemetry, nil
 	}
 	res, err := resource.New(ctx,
 		resource.WithTelemetrySDK(),
@@ -99,17 +112,19 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	otel.SetMeterProvider(mp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 
-	return &Telemetry{
+	processTelemetry = &Telemetry{
 		tracer:  tp,
 		meter:   mp,
 		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-	}, nil
+	}
+	return processTelemetry, nil
 }
 
 // MetricsHandler serves this Telemetry's metrics in Prometheus format, for /metrics.
 func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics }
 
-// Shutdown flushes pending spans and stops both providers; ctx bounds the flush.
+// Shutdown flushes pending spans and metrics; ctx bounds the flush. The providers live as
+// long as the process, since Setup hands the same ones to every caller.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
-	return errors.Join(t.tracer.Shutdown(ctx), t.meter.Shutdown(ctx))
+	return errors.Join(t.tracer.ForceFlush(ctx), t.meter.ForceFlush(ctx))
 }
