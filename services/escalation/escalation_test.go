@@ -1,0 +1,607 @@
+package escalation_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/grpcx"
+	"github.com/whistle-dispatch/whistle/pkg/testing/natstest"
+	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/escalation"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/casenum"
+	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/platform"
+)
+
+// t0 is when every test's fake clock starts.
+var t0 = time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
+
+var (
+	citySupervisor = authx.Principal{Subject: "sup-city", Role: authx.RoleSupervisor, Scope: catalog.CityScope}
+	waterOfficer   = authx.Principal{Subject: "duty-water", Role: authx.RoleOfficer, Scope: "water"}
+)
+
+// harness is one test's world: real NATS and Redis, the sample catalog and a fake clock, on
+// which any number of escalation instances run as replicas.
+type harness struct {
+	t     *testing.T
+	deps  platform.Deps
+	clock *clock.Fake
+	auth  *authx.Authority
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ns := natstest.RunServer(t)
+	nc := natstest.Connect(t, ns)
+	log, err := eventlog.Open(context.Background(), nc, eventlog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := clock.NewFake(t0)
+	return &harness{
+		t:     t,
+		deps:  platform.Deps{Log: log, NATS: nc, Redis: redistest.Client(t, redistest.Run(t)), Catalog: cat, Clock: fake},
+		clock: fake,
+		auth:  authx.NewAuthority([]byte("a test signing key of at least 32 bytes")),
+	}
+}
+
+// instance is one running escalation service, served over gRPC.
+type instance struct {
+	svc  *escalation.Service
+	addr string
+	stop func()
+}
+
+// run starts an instance; stop (also called at cleanup) ends it and checks that it stopped cleanly.
+func (h *harness) run() *instance {
+	t := h.t
+	t.Helper()
+	svc, err := escalation.New(h.deps, escalation.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpcx.NewServer(h.auth)
+	svc.Register(srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran, served := make(chan error, 1), make(chan error, 1)
+	go func() { ran <- svc.Run(ctx) }()
+	go func() { served <- grpcx.Serve(ctx, srv, lis, time.Second) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-ran; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			if err := <-served; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &instance{svc: svc, addr: lis.Addr().String(), stop: stop}
+}
+
+// client calls an instance as p.
+func (h *harness) client(in *instance, p authx.Principal) whistlev1.EscalationServiceClient {
+	h.t.Helper()
+	tok, err := h.auth.Mint(p, time.Hour)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	conn, err := grpcx.Dial(in.addr, tok)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = conn.Close() })
+	return whistlev1.NewEscalationServiceClient(conn)
+}
+
+// issue returns a fresh case number.
+func issue(t *testing.T, n int) string {
+	return casenum.FromKey(fmt.Sprintf("%s/%d", t.Name(), n))
+}
+
+// append adds an event as the issue's next, as another service would; on a lost race it reads
+// the new last sequence and tries again, as a duty officer acknowledging late still does.
+func (h *harness) append(id, issueID string, payload func(*whistlev1.Event)) {
+	h.t.Helper()
+	ctx := context.Background()
+	for {
+		last, err := h.deps.Log.Last(ctx, issueID)
+		if err != nil {
+			h.t.Error(err)
+			return
+		}
+		ev := &whistlev1.Event{Id: id, IssueId: issueID, OccurredAt: timestamppb.New(h.clock.Now()), PrevSeq: last,
+			Actor: &whistlev1.Actor{Subject: "test", Role: "service"}, CorrelationId: issueID}
+		payload(ev)
+		_, err = h.deps.Log.Append(ctx, ev)
+		if errors.Is(err, eventlog.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			h.t.Error(err)
+		}
+		return
+	}
+}
+
+// raiseAndRoute raises an issue in grid and routes it to dept with deadlines reportIn and
+// resolve after now.
+func (h *harness) raiseAndRoute(issueID, grid, category, dept string, reportIn, resolve time.Duration) {
+	_, _, street, err := h.deps.Catalog.Grid(grid)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.append(issueID+".raised", issueID, func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{GridId: grid, StreetId: street.ID, CategoryId: category,
+			Urgency: whistlev1.Urgency_URGENCY_NORMAL, Text: "a test issue"}}
+	})
+	now := h.clock.Now()
+	h.append(issueID+".routed", issueID, func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Routed{Routed: &whistlev1.IssueRouted{RuleId: "test", Dispatches: []*whistlev1.Dispatch{{
+			DepartmentId: dept, Role: whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD,
+			ReportInBy: timestamppb.New(now.Add(reportIn)), ResolveBy: timestamppb.New(now.Add(resolve)),
+		}}}}
+	})
+}
+
+func (h *harness) acknowledge(issueID, dept string) {
+	h.append(issueID+".acknowledged."+dept, issueID, func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}
+	})
+}
+
+// events returns the issue's events in stream order.
+func (h *harness) events(issueID string) []*whistlev1.Event {
+	h.t.Helper()
+	recs, err := h.deps.Log.Read(context.Background(), issueID, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := make([]*whistlev1.Event, len(recs))
+	for i, r := range recs {
+		out[i] = r.Event
+	}
+	return out
+}
+
+// lastSeq returns the sequence of the issue's latest event.
+func (h *harness) lastSeq(issueID string) uint64 {
+	h.t.Helper()
+	seq, err := h.deps.Log.Last(context.Background(), issueID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return seq
+}
+
+// breaches returns the issue's breach events.
+func (h *harness) breaches(issueID string) []*whistlev1.DeadlineBreached {
+	var out []*whistlev1.DeadlineBreached
+	for _, ev := range h.events(issueID) {
+		if b := ev.GetBreached(); b != nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// timerArmed reports whether the issue's deadline of a kind is in the timers set.
+func (h *harness) timerArmed(issueID, dept, kind string) bool {
+	err := h.deps.Redis.ZScore(context.Background(), store.TimersKey, issueID+"|"+dept+"|"+kind).Err()
+	return err == nil
+}
+
+// waitTimer waits until the timer is armed (true) or gone (false).
+func (h *harness) waitTimer(issueID, dept, kind string, armed bool) {
+	h.t.Helper()
+	wait.For(h.t, 10*time.Second, 5*time.Millisecond, func() error {
+		if h.timerArmed(issueID, dept, kind) != armed {
+			return fmt.Errorf("timer %s %s %s: armed is not %v", issueID, dept, kind, armed)
+		}
+		return nil
+	})
+}
+
+// waitAsleep waits until n timer loops sleep on the fake clock, so that advancing it wakes them.
+func (h *harness) waitAsleep(n int) {
+	h.t.Helper()
+	wait.For(h.t, 10*time.Second, 2*time.Millisecond, func() error {
+		if got := h.clock.Waiters(); got < n {
+			return fmt.Errorf("%d timer loops asleep, want %d", got, n)
+		}
+		return nil
+	})
+}
+
+// waitBreaches waits until the issue has n breach events.
+func (h *harness) waitBreaches(issueID string, n int) []*whistlev1.DeadlineBreached {
+	h.t.Helper()
+	var got []*whistlev1.DeadlineBreached
+	wait.For(h.t, 10*time.Second, 5*time.Millisecond, func() error {
+		if got = h.breaches(issueID); len(got) != n {
+			return fmt.Errorf("%d breaches of %s, want %d", len(got), issueID, n)
+		}
+		return nil
+	})
+	return got
+}
+
+// idle advances the clock once more by d with the loops asleep and waits until they sleep again,
+// so that anything a loop would still fire has been fired.
+func (h *harness) idle(loops int, d time.Duration) {
+	h.t.Helper()
+	h.waitAsleep(loops)
+	h.clock.Advance(d)
+	h.waitAsleep(loops)
+}
+
+func TestAMissedReportInBreachesOnceAndShowsInListAndWatch(t *testing.T) {
+	h := newHarness(t)
+	in := h.run()
+	sup := h.client(in, citySupervisor)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watch, err := sup.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Header(); err != nil { // the watch listens from here on
+		t.Fatal(err)
+	}
+
+	id := issue(t, 1)
+	h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", 30*time.Minute, 24*time.Hour)
+	h.waitTimer(id, "water", "report-in", true)
+	h.waitAsleep(1)
+	h.clock.Advance(31 * time.Minute)
+
+	got := h.waitBreaches(id, 1)[0]
+	if got.GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN || got.GetDepartmentId() != "water" ||
+		!got.GetDeadline().AsTime().Equal(t0.Add(30*time.Minute)) {
+		t.Fatalf("breach %v, want water's report-in at 09:30", got)
+	}
+	h.waitTimer(id, "water", "report-in", false)
+	if !h.timerArmed(id, "water", "resolve") {
+		t.Fatal("the resolve deadline was dropped with the report-in one")
+	}
+
+	want := &whistlev1.Breach{
+		IssueId: id, DepartmentId: "water", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN,
+		Deadline: timestamppb.New(t0.Add(30 * time.Minute)), BreachedAt: timestamppb.New(t0.Add(31 * time.Minute)),
+		GridId: "xinhua-taoyuan-01", StreetId: "xinhua", CategoryId: "water-supply", Seq: h.lastSeq(id),
+	}
+	msg, err := watch.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(msg.GetBreach(), want) {
+		t.Fatalf("watched %v, want %v", msg.GetBreach(), want)
+	}
+	list, err := sup.ListBreaches(ctx, &whistlev1.ListBreachesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.GetBreaches()) != 1 || !proto.Equal(list.GetBreaches()[0], want) {
+		t.Fatalf("listed %v, want only %v", list.GetBreaches(), want)
+	}
+
+	h.idle(1, 10*time.Minute)
+	if n := len(h.breaches(id)); n != 1 {
+		t.Fatalf("%d breaches after the loop ran again, want 1", n)
+	}
+}
+
+func TestAnAcknowledgedAssignmentNeverBreachesReportInButStillBreachesResolve(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	id := issue(t, 1)
+	h.raiseAndRoute(id, "hexi-binjiang-01", "gas-leak", "gas", 30*time.Minute, 2*time.Hour)
+	h.waitTimer(id, "gas", "report-in", true)
+	h.idle(1, 10*time.Minute)
+	h.acknowledge(id, "gas")
+	h.waitTimer(id, "gas", "report-in", false)
+	h.idle(1, 3*time.Hour)
+
+	got := h.waitBreaches(id, 1)[0]
+	if got.GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE || !got.GetDeadline().AsTime().Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("breach %v, want gas's resolve at 11:00", got)
+	}
+	h.idle(1, 24*time.Hour)
+	if n := len(h.breaches(id)); n != 1 {
+		t.Fatalf("%d breaches, want only the resolve one", n)
+	}
+}
+
+func TestADeadlinePassingWhileTheServiceIsDownBreachesOnceAfterItRestarts(t *testing.T) {
+	h := newHarness(t)
+	first := h.run()
+	id := issue(t, 1)
+	h.raiseAndRoute(id, "dongfeng-yuanlin-02", "water-supply", "water", 30*time.Minute, 24*time.Hour)
+	h.waitTimer(id, "water", "report-in", true)
+	h.waitAsleep(1)
+	first.stop()
+	h.clock.Advance(31 * time.Minute)
+
+	h.run()
+	h.waitBreaches(id, 1)
+	h.idle(1, 10*time.Minute)
+	if n := len(h.breaches(id)); n != 1 {
+		t.Fatalf("%d breaches after the restart, want 1", n)
+	}
+}
+
+func TestTwoReplicasBreachADeadlineOnce(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	h.run()
+	id := issue(t, 1)
+	h.raiseAndRoute(id, "xinhua-hebin-02", "power-outage", "power", 30*time.Minute, 24*time.Hour)
+	h.waitTimer(id, "power", "report-in", true)
+	h.waitAsleep(2)
+	h.clock.Advance(31 * time.Minute)
+
+	h.waitBreaches(id, 1)
+	h.idle(2, 10*time.Minute)
+	if n := len(h.breaches(id)); n != 1 {
+		t.Fatalf("%d breaches with two replicas, want 1", n)
+	}
+}
+
+func TestAWipedRedisRebuildsTheSameViewWithoutASecondBreach(t *testing.T) {
+	h := newHarness(t)
+	first := h.run()
+	id := issue(t, 1)
+	h.raiseAndRoute(id, "xinhua-taoyuan-02", "noise", "environment", 30*time.Minute, 24*time.Hour)
+	h.waitTimer(id, "environment", "report-in", true)
+	h.idle(1, 31*time.Minute)
+	h.waitBreaches(id, 1)
+	h.waitTimer(id, "environment", "report-in", false)
+
+	ctx := context.Background()
+	before, err := h.client(first, citySupervisor).ListBreaches(ctx, &whistlev1.ListBreachesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	timersBefore := h.deps.Redis.ZRangeWithScores(ctx, store.TimersKey, 0, -1).Val()
+	first.stop()
+	if err := platform.Reset(ctx, h.deps, first.svc); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.deps.Redis.Exists(ctx, store.BreachesKey, store.TimersKey, store.IssueKey(id)).Val(); n != 0 {
+		t.Fatalf("%d escalation keys survived the reset", n)
+	}
+
+	second := h.run()
+	sup := h.client(second, citySupervisor)
+	wait.For(t, 10*time.Second, 5*time.Millisecond, func() error {
+		after, err := sup.ListBreaches(ctx, &whistlev1.ListBreachesRequest{})
+		if err != nil {
+			return err
+		}
+		if !proto.Equal(before, after) {
+			return fmt.Errorf("rebuilt view %v, want %v", after, before)
+		}
+		return nil
+	})
+	h.waitTimer(id, "environment", "resolve", true)
+	if after := h.deps.Redis.ZRangeWithScores(ctx, store.TimersKey, 0, -1).Val(); !slices.Equal(after, timersBefore) {
+		t.Fatalf("rebuilt timers %v, want %v", after, timersBefore)
+	}
+	h.idle(1, time.Minute)
+	if n := len(h.breaches(id)); n != 1 {
+		t.Fatalf("%d breaches after the rebuild, want 1", n)
+	}
+}
+
+func TestABreachRacingAnAcknowledgementIsDecidedByStreamOrder(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	const n = 60
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = issue(t, i)
+		h.raiseAndRoute(ids[i], "dongfeng-jinqiao-01", "blocked-drain", "water", 30*time.Minute, 24*time.Hour)
+	}
+	for _, id := range ids {
+		h.waitTimer(id, "water", "report-in", true)
+	}
+	h.waitAsleep(1)
+	// At exactly the deadline the loop fires the timers in name order while the officers report in
+	// from the other end, so that the two meet somewhere in the middle, issue by issue.
+	slices.Sort(ids)
+	h.clock.Advance(30 * time.Minute)
+	for _, id := range slices.Backward(ids) {
+		h.acknowledge(id, "water")
+	}
+	for _, id := range ids {
+		h.waitTimer(id, "water", "report-in", false)
+	}
+	h.idle(1, time.Minute)
+
+	breached := 0
+	for _, id := range ids {
+		evs := h.events(id)
+		ack := slices.IndexFunc(evs, func(ev *whistlev1.Event) bool { return ev.GetAcknowledged() != nil })
+		breach := slices.IndexFunc(evs, func(ev *whistlev1.Event) bool {
+			return ev.GetBreached().GetKind() == whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN
+		})
+		if ack < 0 {
+			t.Fatalf("%s: the acknowledgement is missing", id)
+		}
+		if breach >= 0 && ack < breach {
+			t.Errorf("%s: breached after it was acknowledged", id)
+		}
+		if breach >= 0 {
+			breached++
+		}
+		if got := len(h.breaches(id)); got > 1 {
+			t.Errorf("%s: %d breaches", id, got)
+		}
+	}
+	t.Logf("%d of %d issues breached before their acknowledgement", breached, n)
+}
+
+func TestTheDeadlineFrozenAtDispatchIsTheOneThatBreaches(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	noise, err := h.deps.Catalog.Category("noise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen := 7 * time.Minute
+	if noise.Policy(whistlev1.Urgency_URGENCY_NORMAL).ReportIn == frozen {
+		t.Fatal("the catalog agrees with the frozen policy, so this test proves nothing")
+	}
+	id := issue(t, 1)
+	h.raiseAndRoute(id, "hexi-binjiang-02", "noise", "environment", frozen, time.Hour)
+	h.waitTimer(id, "environment", "report-in", true)
+	h.idle(1, 6*time.Minute)
+	if n := len(h.breaches(id)); n != 0 {
+		t.Fatalf("%d breaches before the frozen deadline", n)
+	}
+	h.clock.Advance(2 * time.Minute)
+	got := h.waitBreaches(id, 1)[0]
+	if !got.GetDeadline().AsTime().Equal(t0.Add(frozen)) {
+		t.Fatalf("breached deadline %s, want the frozen %s", got.GetDeadline().AsTime(), t0.Add(frozen))
+	}
+}
+
+func TestListBreachesShowsEachCallerOnlyTheirScope(t *testing.T) {
+	h := newHarness(t)
+	in := h.run()
+	water, power := issue(t, 1), issue(t, 2)
+	h.raiseAndRoute(water, "xinhua-taoyuan-01", "water-supply", "water", 30*time.Minute, 24*time.Hour)
+	h.raiseAndRoute(power, "hexi-binjiang-01", "power-outage", "power", 40*time.Minute, 24*time.Hour)
+	h.waitTimer(power, "power", "report-in", true)
+	h.idle(1, 31*time.Minute)
+	h.waitBreaches(water, 1)
+	h.idle(1, 10*time.Minute)
+	h.waitBreaches(power, 1)
+	ctx := context.Background()
+
+	tests := []struct {
+		name   string
+		caller authx.Principal
+		req    *whistlev1.ListBreachesRequest
+		want   []string
+		code   codes.Code
+	}{
+		{"a city supervisor sees all, newest first", citySupervisor, &whistlev1.ListBreachesRequest{}, []string{power, water}, codes.OK},
+		{"a street supervisor sees their street", authx.Principal{Subject: "s", Role: authx.RoleSupervisor, Scope: "xinhua"}, &whistlev1.ListBreachesRequest{}, []string{water}, codes.OK},
+		{"a dispatcher may narrow to a grid", authx.Principal{Subject: "d", Role: authx.RoleDispatcher, Scope: "hexi"}, &whistlev1.ListBreachesRequest{AreaId: "hexi-binjiang-01"}, []string{power}, codes.OK},
+		{"a department filter narrows the city", citySupervisor, &whistlev1.ListBreachesRequest{DepartmentId: "water"}, []string{water}, codes.OK},
+		{"an officer sees their department", waterOfficer, &whistlev1.ListBreachesRequest{}, []string{water}, codes.OK},
+		{"a street supervisor may not look at another street", authx.Principal{Subject: "s", Role: authx.RoleSupervisor, Scope: "xinhua"}, &whistlev1.ListBreachesRequest{AreaId: "hexi"}, nil, codes.PermissionDenied},
+		{"an officer may not look at another department", waterOfficer, &whistlev1.ListBreachesRequest{DepartmentId: "power"}, nil, codes.PermissionDenied},
+		{"a grid worker may not list breaches", authx.Principal{Subject: "g", Role: authx.RoleGridWorker, Scope: "xinhua-taoyuan-01"}, &whistlev1.ListBreachesRequest{}, nil, codes.PermissionDenied},
+		{"an unknown area is refused", citySupervisor, &whistlev1.ListBreachesRequest{AreaId: "atlantis"}, nil, codes.InvalidArgument},
+		{"an unknown department is refused", citySupervisor, &whistlev1.ListBreachesRequest{DepartmentId: "wizards"}, nil, codes.InvalidArgument},
+		{"a page size over the limit is refused", citySupervisor, &whistlev1.ListBreachesRequest{PageSize: 201}, nil, codes.InvalidArgument},
+		{"a forged page token is refused", citySupervisor, &whistlev1.ListBreachesRequest{PageToken: "not-a-token"}, nil, codes.InvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := h.client(in, tt.caller).ListBreaches(ctx, tt.req)
+			if status.Code(err) != tt.code {
+				t.Fatalf("code %v (%v), want %v", status.Code(err), err, tt.code)
+			}
+			var got []string
+			for _, b := range resp.GetBreaches() {
+				got = append(got, b.GetIssueId())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("issues %v, want %v", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("pages follow one another to the end", func(t *testing.T) {
+		sup := h.client(in, citySupervisor)
+		var got []string
+		token := ""
+		for range 3 {
+			resp, err := sup.ListBreaches(ctx, &whistlev1.ListBreachesRequest{PageSize: 1, PageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range resp.GetBreaches() {
+				got = append(got, b.GetIssueId())
+			}
+			if token = resp.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+		if !slices.Equal(got, []string{power, water}) || token != "" {
+			t.Fatalf("paged through %v (next token %q), want [%s %s] and an end", got, token, power, water)
+		}
+	})
+}
+
+func TestWatchBreachesSendsOnlyWhatTheCallerMaySee(t *testing.T) {
+	h := newHarness(t)
+	in := h.run()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watch, err := h.client(in, waterOfficer).WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Header(); err != nil {
+		t.Fatal(err)
+	}
+	water, power := issue(t, 1), issue(t, 2)
+	h.raiseAndRoute(power, "hexi-binjiang-01", "power-outage", "power", 30*time.Minute, 24*time.Hour)
+	h.raiseAndRoute(water, "xinhua-taoyuan-01", "water-supply", "water", 40*time.Minute, 24*time.Hour)
+	h.waitTimer(water, "water", "report-in", true)
+	h.idle(1, 31*time.Minute)
+	h.waitBreaches(power, 1)
+	h.clock.Advance(10 * time.Minute)
+	h.waitBreaches(water, 1)
+
+	msg, err := watch.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.GetBreach().GetIssueId(); got != water {
+		t.Fatalf("the water officer watched %s's breach first, want only %s's", got, water)
+	}
+
+	grid := h.client(in, authx.Principal{Subject: "g", Role: authx.RoleGridWorker, Scope: "xinhua-taoyuan-01"})
+	denied, err := grid.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{})
+	if err == nil {
+		_, err = denied.Recv() // a stream's status arrives with its first receive
+	}
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("a grid worker's watch: %v, want PermissionDenied", err)
+	}
+}

@@ -1,0 +1,217 @@
+// Package app holds the escalation service's work: the timer loop that turns passed deadlines into
+// breach events, and the queries over the breaches view.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
+)
+
+// ServiceName is the escalation service's name, used as the actor of the events it writes.
+const ServiceName = "escalation"
+
+// LeaseCheck is the longest the loop sleeps: it renews or tries to take the lease this often,
+// and so also notices timers that another replica added.
+const LeaseCheck = time.Second
+
+// dueBatch is how many due timers one pass fires before looking at the clock again.
+const dueBatch = 100
+
+var (
+	instrumentation = "github.com/whistle-dispatch/whistle/services/escalation"
+	tracer          = otel.Tracer(instrumentation)
+	meter           = otel.Meter(instrumentation)
+	breachCount     metric.Int64Counter
+	breachLateness  metric.Float64Histogram
+	openDeadlines   metric.Int64ObservableGauge
+)
+
+func init() {
+	breachCount, _ = meter.Int64Counter("whistle.breaches",
+		metric.WithDescription("Breach events the escalation service appended, by kind."))
+	breachLateness, _ = meter.Float64Histogram("whistle.breach.lateness", metric.WithUnit("s"),
+		metric.WithDescription("How long after its deadline a breach was recorded."))
+	openDeadlines, _ = meter.Int64ObservableGauge("whistle.deadlines.open",
+		metric.WithDescription("Deadlines that are neither cleared nor breached yet."))
+}
+
+// Timers is the loop that fires due deadlines. Several replicas may run it; a lease lets one fire
+// at a time, and the conditional append makes firing safe even when two do.
+type Timers struct {
+	log    *eventlog.Log
+	store  *store.Store
+	clock  clock.Clock
+	lease  *store.Lease
+	logger *slog.Logger
+	wake   chan struct{}
+	// asleepUntil is the unix millisecond the loop sleeps until; math.MaxInt64 while it is awake,
+	// so that a timer added while it looks is never missed.
+	asleepUntil atomic.Int64
+}
+
+// NewTimers returns the loop. Connect Notify to the store, so that the loop learns of new timers.
+func NewTimers(log *eventlog.Log, s *store.Store, c clock.Clock, lease *store.Lease, logger *slog.Logger) *Timers {
+	t := &Timers{log: log, store: s, clock: c, lease: lease, logger: logger, wake: make(chan struct{}, 1)}
+	t.asleepUntil.Store(math.MaxInt64)
+	return t
+}
+
+// Notify wakes the loop when a timer at at comes due before the loop would wake on its own.
+func (t *Timers) Notify(at time.Time) {
+	if at.UnixMilli() < t.asleepUntil.Load() {
+		select {
+		case t.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+}
+
+// Run fires due timers until ctx ends, then gives the lease up.
+func (t *Timers) Run(ctx context.Context) error {
+	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		n, err := t.store.OpenTimers(ctx)
+		if err == nil {
+			o.ObserveInt64(openDeadlines, n)
+		}
+		return err
+	}, openDeadlines)
+	if err != nil {
+		return fmt.Errorf("escalation: gauge: %w", err)
+	}
+	defer func() { _ = reg.Unregister() }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = t.lease.Release(ctx)
+	}()
+
+	// One sleep is pending at a time while nothing earlier is needed: a fake clock then counts
+	// exactly one waiter per sleeping loop, and a real one keeps no stray timers.
+	var tick <-chan time.Time
+	var tickAt time.Time
+	for {
+		t.asleepUntil.Store(math.MaxInt64)
+		next := t.step(ctx)
+		if tick == nil || next.Before(tickAt) {
+			tick, tickAt = t.clock.After(next.Sub(t.clock.Now())), next
+		}
+		t.asleepUntil.Store(tickAt.UnixMilli())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick:
+			tick = nil
+		case <-t.wake:
+		}
+	}
+}
+
+// step takes or renews the lease and, holding it, fires what is due; it returns when to look again.
+func (t *Timers) step(ctx context.Context) time.Time {
+	now := t.clock.Now()
+	next := now.Add(LeaseCheck)
+	held, err := t.lease.Hold(ctx)
+	if err != nil || !held {
+		t.warn(ctx, "lease", err)
+		return next
+	}
+	due, err := t.store.Due(ctx, now, dueBatch)
+	if err != nil {
+		t.warn(ctx, "due timers", err)
+		return next
+	}
+	for _, tm := range due {
+		if err := t.fire(ctx, tm); err != nil {
+			// The timer stays; it is tried again at the next lease check.
+			t.warn(ctx, "fire "+tm.Name(), err)
+			return next
+		}
+	}
+	if len(due) == dueBatch {
+		return now // more are due: look again at once
+	}
+	earliest, ok, err := t.store.Earliest(ctx)
+	if err != nil {
+		t.warn(ctx, "earliest timer", err)
+		return next
+	}
+	if ok && earliest.At.Before(next) {
+		next = earliest.At
+	}
+	return next
+}
+
+// warn logs a failure of the loop, which carries on; ctx ending is no failure.
+func (t *Timers) warn(ctx context.Context, what string, err error) {
+	if err != nil && ctx.Err() == nil {
+		t.logger.WarnContext(ctx, "escalation timers: "+what, "err", err)
+	}
+}
+
+// fire appends the breach of one due timer if the issue's state, brought up to date, still owes
+// it, then drops the timer once the state shows it cleared or breached. The append is conditional
+// on the sequence the decision read, so an event that clears the deadline and reached the stream
+// first wins: Decide then catches up, sees the deadline cleared and appends nothing.
+func (t *Timers) fire(ctx context.Context, tm domain.Timer) error {
+	ctx, span := tracer.Start(ctx, "app.Timers.fire", traceTimer(tm))
+	defer span.End()
+	if err := t.log.Catchup(ctx, t.store, tm.IssueID); err != nil {
+		return err
+	}
+	rec, err := t.log.Decide(ctx, t.store, tm.IssueID, func(ctx context.Context) (*whistlev1.Event, error) {
+		st, err := t.store.Issue(ctx, tm.IssueID)
+		if err != nil {
+			return nil, err
+		}
+		now := t.clock.Now()
+		deadline, due := st.Due(tm.DepartmentID, tm.Kind, now)
+		if !due {
+			return nil, nil
+		}
+		return &whistlev1.Event{
+			Id:            fmt.Sprintf("%s.breached.%s.%s", tm.IssueID, tm.DepartmentID, tm.Kind),
+			IssueId:       tm.IssueID,
+			OccurredAt:    timestamppb.New(now),
+			PrevSeq:       st.LastSeq,
+			Actor:         &whistlev1.Actor{Subject: ServiceName, Role: "service"},
+			CorrelationId: st.CorrelationID,
+			Payload: &whistlev1.Event_Breached{Breached: &whistlev1.DeadlineBreached{
+				DepartmentId: tm.DepartmentID,
+				Kind:         store.KindToProto(tm.Kind),
+				Deadline:     timestamppb.New(deadline),
+			}},
+		}, nil
+	})
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		b := rec.Event.GetBreached()
+		kind := metric.WithAttributes(attribute.String("kind", string(tm.Kind)))
+		breachCount.Add(ctx, 1, kind)
+		breachLateness.Record(ctx, rec.Event.GetOccurredAt().AsTime().Sub(b.GetDeadline().AsTime()).Seconds(), kind)
+	}
+	return t.store.DropTimer(ctx, tm)
+}
+
+// traceTimer names a timer on a span.
+func traceTimer(tm domain.Timer) trace.SpanStartOption {
+	return trace.WithAttributes(attribute.String("whistle.issue", tm.IssueID),
+		attribute.String("whistle.department", tm.DepartmentID), attribute.String("whistle.deadline", string(tm.Kind)))
+}

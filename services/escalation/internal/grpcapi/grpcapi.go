@@ -1,0 +1,168 @@
+// Package grpcapi serves EscalationService: it checks the caller's scope, folds it into the query,
+// and translates between the API's messages and the service's breaches.
+package grpcapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/app"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/access"
+	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+)
+
+// Page sizes of ListBreaches.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// Server implements whistlev1.EscalationServiceServer.
+type Server struct {
+	whistlev1.UnimplementedEscalationServiceServer
+	breaches *app.Breaches
+	catalog  *catalog.Catalog
+}
+
+// New returns the server.
+func New(b *app.Breaches, cat *catalog.Catalog) *Server {
+	return &Server{breaches: b, catalog: cat}
+}
+
+// ListBreaches pages through the breaches in the caller's scope, newest first.
+func (s *Server) ListBreaches(ctx context.Context, req *whistlev1.ListBreachesRequest) (*whistlev1.ListBreachesResponse, error) {
+	f, err := s.filter(ctx, req.GetDepartmentId(), req.GetAreaId())
+	if err != nil {
+		return nil, err
+	}
+	size := int(req.GetPageSize())
+	if size < 0 || size > MaxPageSize {
+		return nil, status.Errorf(codes.InvalidArgument, "page_size: must be 0 to %d", MaxPageSize)
+	}
+	if size == 0 {
+		size = DefaultPageSize
+	}
+	after, err := decodeToken(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := s.breaches.List(ctx, f, after, size)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "list breaches: %v", err)
+	}
+	resp := &whistlev1.ListBreachesResponse{NextPageToken: encodeToken(next)}
+	for _, b := range page {
+		resp.Breaches = append(resp.Breaches, toProto(b))
+	}
+	return resp, nil
+}
+
+// WatchBreaches streams the breaches in the caller's scope as they are recorded. It sends the
+// response headers once it listens, so a client that waits for them misses nothing after.
+func (s *Server) WatchBreaches(req *whistlev1.WatchBreachesRequest, stream whistlev1.EscalationService_WatchBreachesServer) error {
+	f, err := s.filter(stream.Context(), req.GetDepartmentId(), req.GetAreaId())
+	if err != nil {
+		return err
+	}
+	// The response headers tell the client that the watch is listening.
+	listening := func() error { return stream.SendHeader(metadata.MD{}) }
+	err = s.breaches.Watch(stream.Context(), f, listening, func(b domain.Breach) error {
+		return stream.Send(&whistlev1.WatchBreachesResponse{Breach: toProto(b)})
+	})
+	if err != nil && stream.Context().Err() == nil {
+		return status.Errorf(codes.Unavailable, "watch breaches: %v", err)
+	}
+	return nil
+}
+
+// filter checks the request against the caller's scope and returns the query it allows:
+// supervisors and dispatchers see their part of the area tree, duty officers their department.
+func (s *Server) filter(ctx context.Context, departmentID, areaID string) (app.Filter, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return app.Filter{}, err
+	}
+	if departmentID != "" {
+		if _, err := s.catalog.Department(departmentID); err != nil {
+			return app.Filter{}, status.Errorf(codes.InvalidArgument, "department_id: unknown department %q", departmentID)
+		}
+	}
+	if areaID != "" {
+		if _, err := s.catalog.Area(areaID); err != nil {
+			return app.Filter{}, status.Errorf(codes.InvalidArgument, "area_id: unknown area %q", areaID)
+		}
+	}
+	switch p.Role {
+	case authx.RoleOfficer:
+		if departmentID == "" {
+			departmentID = p.Scope
+		}
+		if !access.ActsFor(p, departmentID) {
+			return app.Filter{}, access.Denied("department " + departmentID)
+		}
+	case authx.RoleSupervisor, authx.RoleDispatcher:
+		if areaID == "" {
+			areaID = p.Scope
+		}
+		if !access.SeesArea(s.catalog, p, areaID) {
+			return app.Filter{}, access.Denied("area " + areaID)
+		}
+	default:
+		return app.Filter{}, access.Denied("breaches")
+	}
+	return app.Filter{DepartmentID: departmentID, AreaID: areaID}, nil
+}
+
+// toProto is the API's view of a breach.
+func toProto(b domain.Breach) *whistlev1.Breach {
+	return &whistlev1.Breach{
+		IssueId:      b.IssueID,
+		DepartmentId: b.DepartmentID,
+		Kind:         store.KindToProto(b.Kind),
+		Deadline:     timestamppb.New(b.Deadline),
+		BreachedAt:   timestamppb.New(b.BreachedAt),
+		GridId:       b.GridID,
+		StreetId:     b.StreetID,
+		CategoryId:   b.CategoryID,
+		Seq:          b.Seq,
+	}
+}
+
+// encodeToken makes a cursor opaque; nil (the last page) is the empty token.
+func encodeToken(c *store.Cursor) string {
+	if c == nil {
+		return ""
+	}
+	raw, _ := json.Marshal(c) // a struct of an int and a string always encodes
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// decodeToken reads a token made by encodeToken; empty is the first page.
+func decodeToken(tok string) (*store.Cursor, error) {
+	if tok == "" {
+		return nil, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	c := &store.Cursor{}
+	if err == nil {
+		err = json.Unmarshal(raw, c)
+	}
+	if err == nil && c.Member == "" {
+		err = errors.New("empty cursor")
+	}
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "page_token: not a token from a previous page")
+	}
+	return c, nil
+}

@@ -1,0 +1,85 @@
+// Package escalation keeps the SLA clocks of every assignment and shows supervisors what is late.
+//
+// It projects every whistle event into a per-issue state in Redis that holds the deadlines frozen at
+// dispatch; the open deadlines sit in one sorted set, written in the same transaction. A timer loop,
+// one replica at a time under a lease, sleeps until the earliest deadline and appends a breach for
+// each one that passed before the event that clears it. The append is conditional on the issue's
+// last sequence, so a clearing event that reached the stream first always wins, and each deadline
+// breaches at most once across crashes, restarts and replicas.
+package escalation
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/app"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/grpcapi"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/platform"
+)
+
+// DefaultLeaseTTL is how long the timer lease outlives its holder's last renewal.
+const DefaultLeaseTTL = 5 * time.Second
+
+// Config tunes the escalation service.
+type Config struct {
+	// Workers is how many issues the consumer applies at once; zero means the eventlog default.
+	Workers int
+	// LeaseTTL is how long a replica that stopped renewing keeps the timers; zero means
+	// DefaultLeaseTTL. It must exceed app.LeaseCheck, the renewal interval.
+	LeaseTTL time.Duration
+}
+
+// Service is the escalation service.
+type Service struct {
+	deps     platform.Deps
+	cfg      Config
+	store    *store.Store
+	timers   *app.Timers
+	breaches *app.Breaches
+}
+
+var _ platform.Service = (*Service)(nil)
+
+// New wires the service on its dependencies.
+func New(d platform.Deps, cfg Config) (*Service, error) {
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	cfg.LeaseTTL = max(cfg.LeaseTTL, 2*app.LeaseCheck)
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	s := &Service{deps: d, cfg: cfg}
+	// The store tells the timer loop about new deadlines, and the loop fires through the store.
+	s.store = store.New(d.Redis, func(at time.Time) { s.timers.Notify(at) })
+	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), d.Logger)
+	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, d.NATS)
+	return s, nil
+}
+
+// Name is the service's name, its consumer's name and its Redis key prefix.
+func (s *Service) Name() string { return app.ServiceName }
+
+// Register adds EscalationService to a gRPC server.
+func (s *Service) Register(r grpc.ServiceRegistrar) {
+	whistlev1.RegisterEscalationServiceServer(r, grpcapi.New(s.breaches, s.deps.Catalog))
+}
+
+// Run consumes every whistle event into the projection and runs the timer loop until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return s.deps.Log.Consume(ctx, eventlog.ConsumerConfig{
+			Durable: s.Name(), Workers: s.cfg.Workers, Logger: s.deps.Logger,
+		}, s.deps.Log.Project(s.store, nil))
+	})
+	g.Go(func() error { return s.timers.Run(ctx) })
+	return g.Wait()
+}
