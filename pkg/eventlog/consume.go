@@ -102,6 +102,9 @@ func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) error 
 		AckWait:       cfg.AckWait,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it began
+		}
 		return fmt.Errorf("eventlog: consumer %s: %w", cfg.Durable, err)
 	}
 	lagSources.Store(cfg.Durable, cons)

@@ -150,16 +150,25 @@ func Kind(ev *whistlev1.Event) string {
 // already stored (same id, within the window) returns the stored sequence. A lost race returns a
 // *ConflictError.
 func (l *Log) Append(ctx context.Context, ev *whistlev1.Event) (uint64, error) {
+	ack, err := l.append(ctx, ev)
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// append is Append returning the whole PubAck, whose Duplicate flag Decide needs.
+func (l *Log) append(ctx context.Context, ev *whistlev1.Event) (*jetstream.PubAck, error) {
 	kind := Kind(ev)
 	ctx, span := tracer.Start(ctx, "eventlog.Log.Append", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.String("whistle.issue", ev.GetIssueId()), attribute.String("whistle.event", kind)))
 	defer span.End()
 	if ev.GetId() == "" || ev.GetIssueId() == "" || kind == "unknown" {
-		return 0, fmt.Errorf("eventlog: an event needs an id, an issue and a payload")
+		return nil, fmt.Errorf("eventlog: an event needs an id, an issue and a payload")
 	}
 	data, err := proto.Marshal(ev)
 	if err != nil {
-		return 0, fmt.Errorf("eventlog: encode: %w", err)
+		return nil, fmt.Errorf("eventlog: encode: %w", err)
 	}
 	msg := nats.NewMsg(Subject(ev.GetIssueId(), kind))
 	msg.Data = data
@@ -177,13 +186,13 @@ func (l *Log) Append(ctx context.Context, ev *whistlev1.Event) (uint64, error) {
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 			actual, _ := l.Last(ctx, ev.GetIssueId())
 			span.SetAttributes(attribute.Bool("whistle.conflict", true))
-			return 0, &ConflictError{Expected: ev.GetPrevSeq(), Actual: actual}
+			return nil, &ConflictError{Expected: ev.GetPrevSeq(), Actual: actual}
 		}
 		span.SetStatus(codes.Error, err.Error())
-		return 0, fmt.Errorf("eventlog: append %s: %w", kind, err)
+		return nil, fmt.Errorf("eventlog: append %s: %w", kind, err)
 	}
 	span.SetAttributes(attribute.Int64("whistle.seq", int64(ack.Sequence)), attribute.Bool("whistle.duplicate", ack.Duplicate))
-	return ack.Sequence, nil
+	return ack, nil
 }
 
 // Last returns the sequence of the issue's latest event, 0 when it has none.

@@ -215,3 +215,80 @@ func TestEveryMessageMeetsAnExplicitFate(t *testing.T) {
 		t.Fatalf("consume ended with %v", err)
 	}
 }
+
+func TestARetriedDecisionAfterTheProjectionWasLostAppendsNothing(t *testing.T) {
+	// A clustered stream reports a retried message id as a duplicate before it checks the
+	// sequence; a single server reports a conflict. Either way the retry must see the stored event.
+	for _, tc := range []struct {
+		name string
+		log  func(t *testing.T) *eventlog.Log
+	}{
+		{"single server", openLog},
+		{"three-node cluster", func(t *testing.T) *eventlog.Log {
+			servers := natstest.RunCluster(t, 3)
+			l, err := eventlog.Open(context.Background(), natstest.Connect(t, servers[0]), eventlog.Config{Replicas: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := tc.log(t)
+			ctx := context.Background()
+			raiseOnce := func(p *memProjection) func(context.Context) (*whistlev1.Event, error) {
+				return func(ctx context.Context) (*whistlev1.Event, error) {
+					if last, _ := p.LastSeq(ctx, "A"); last > 0 {
+						return nil, nil // already raised
+					}
+					return raised("A"), nil
+				}
+			}
+			first := newMem()
+			if rec, err := l.Decide(ctx, first, "A", raiseOnce(first)); err != nil || rec == nil {
+				t.Fatalf("first decision: %v, %v", rec, err)
+			}
+			lost := newMem() // the projection was wiped before the caller retried
+			rec, err := l.Decide(ctx, lost, "A", raiseOnce(lost))
+			if err != nil || rec != nil {
+				t.Fatalf("retried decision appended %v (err %v), want nothing", rec, err)
+			}
+			if recs, _ := l.Read(ctx, "A", 0); len(recs) != 1 {
+				t.Fatalf("stream holds %d events of A, want 1", len(recs))
+			}
+			if got := lost.applied["A"]; len(got) != 1 {
+				t.Fatalf("the retry did not catch the projection up: %v", got)
+			}
+		})
+	}
+}
+
+func TestFollowDeliversOnlyStoredEventsAfterItBegan(t *testing.T) {
+	l := openLog(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	before, _ := l.Append(ctx, raised("A"))
+	recs, err := l.Follow(ctx, eventlog.IssueSubjects("A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, acked("A", "water", 0)); err == nil {
+		t.Fatal("a stale append was stored")
+	}
+	_, _ = l.Append(ctx, raised("B"))
+	after, err := l.Append(ctx, acked("A", "water", before))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case rec := <-recs:
+		if rec.Seq != after {
+			t.Fatalf("first followed event is %d, want %d: the refused append or an earlier one showed", rec.Seq, after)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stored event never arrived")
+	}
+	cancel()
+	for range recs { // the channel closes once ctx ends
+	}
+}

@@ -61,19 +61,22 @@ func (l *Log) Project(p Projection, then Handler) Handler {
 // MaxDecideAttempts bounds how often Decide re-reads and retries after losing a race.
 const MaxDecideAttempts = 8
 
-// Decide is the one way a command or a reaction writes: it brings p up to date on the issue, asks
-// decide for the event to append given that state (nil: nothing to do), appends it conditional on
-// the sequence decide read, and applies it to p before returning, so the caller reads its own write.
-// When another writer got there first it catches up and asks again; after MaxDecideAttempts it
-// returns ErrConflict. decide must set the event's PrevSeq to the last sequence of the state it read.
+// Decide is the one way a command or a reaction writes: it asks decide for the event to append given
+// the projection's state of the issue (nil: nothing to do), appends it conditional on the sequence
+// decide read, and applies it to p before returning, so the caller reads its own write. When another
+// writer got there first, or the same event is already stored (a retry; a clustered stream reports
+// that as a duplicate before it checks the sequence), it catches p up from the stream and asks again,
+// so decide always judges the stored history; after MaxDecideAttempts it returns ErrConflict. decide
+// must set the event's PrevSeq to the last sequence of the state it read; a stale state only costs a
+// round, since the append is conditional.
 func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide func(ctx context.Context) (*whistlev1.Event, error)) (*Record, error) {
 	for range MaxDecideAttempts {
 		ev, err := decide(ctx)
 		if err != nil || ev == nil {
 			return nil, err
 		}
-		seq, err := l.Append(ctx, ev)
-		if errors.Is(err, ErrConflict) {
+		ack, err := l.append(ctx, ev)
+		if errors.Is(err, ErrConflict) || (err == nil && ack.Duplicate) {
 			if err := l.Catchup(ctx, p, issueID); err != nil {
 				return nil, err
 			}
@@ -82,9 +85,8 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 		if err != nil {
 			return nil, err
 		}
-		rec := Record{Seq: seq, Event: ev}
+		rec := Record{Seq: ack.Sequence, Event: ev}
 		if err := p.Apply(ctx, rec); errors.Is(err, ErrGap) {
-			// A duplicate append returns the stored sequence; anything between is read from the log.
 			err = l.Catchup(ctx, p, issueID)
 			if err != nil {
 				return nil, err
