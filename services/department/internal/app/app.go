@@ -1,0 +1,290 @@
+// Package app is the department's application layer: reporting in, resolving, and reading and
+// watching a department's inbox.
+package app
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/department/internal/store"
+)
+
+// Limits of what callers may send.
+const (
+	MaxNoteLength   = 2000
+	MaxPageSize     = 200
+	DefaultPageSize = 50
+	// watchBuffer is how many events a watcher may fall behind before NATS drops them for it.
+	watchBuffer = 8192
+)
+
+const scope = "github.com/whistle-dispatch/whistle/services/department"
+
+var (
+	tracer   = otel.Tracer(scope)
+	commands metric.Int64Counter
+)
+
+func init() {
+	commands, _ = otel.Meter(scope).Int64Counter("whistle.department.commands",
+		metric.WithDescription("Reports-in and resolutions that appended an event, by command."))
+}
+
+// App is the department's desk.
+type App struct {
+	log   *eventlog.Log
+	nc    *nats.Conn
+	store *store.Store
+	clock clock.Clock
+}
+
+// New returns the application.
+func New(log *eventlog.Log, nc *nats.Conn, st *store.Store, clk clock.Clock) *App {
+	return &App{log: log, nc: nc, store: st, clock: clk}
+}
+
+// Acknowledge reports in for the department's assignment of an issue as officer p, and returns
+// the issue as it then stands. Reporting in again as the same officer changes nothing.
+func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, dept string) (domain.Issue, error) {
+	ctx, span := tracer.Start(ctx, "app.App.Acknowledge", traceIssue(issueID, dept))
+	defer span.End()
+	return a.command(ctx, "acknowledge", issueID, func(st *domain.Issue) (*whistlev1.Event, error) {
+		done, err := st.CheckAcknowledge(dept, p.Subject)
+		if err != nil || done {
+			return nil, err
+		}
+		ev := a.event(p, st, issueID+".acknowledged."+dept)
+		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}
+		return ev, nil
+	})
+}
+
+// Resolve closes the department's part of an issue with a note, as officer p, and returns the
+// issue as it then stands. Resolving again as the same officer changes nothing.
+func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, note string) (domain.Issue, error) {
+	ctx, span := tracer.Start(ctx, "app.App.Resolve", traceIssue(issueID, dept))
+	defer span.End()
+	if n := utf8.RuneCountInString(strings.TrimSpace(note)); n == 0 || utf8.RuneCountInString(note) > MaxNoteLength {
+		return domain.Issue{}, &domain.FieldError{Field: "note", Problem: fmt.Sprintf("must be 1 to %d characters", MaxNoteLength)}
+	}
+	return a.command(ctx, "resolve", issueID, func(st *domain.Issue) (*whistlev1.Event, error) {
+		done, err := st.CheckResolve(dept, p.Subject)
+		if err != nil || done {
+			return nil, err
+		}
+		ev := a.event(p, st, issueID+".resolved."+dept)
+		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: dept, Note: note}}
+		return ev, nil
+	})
+}
+
+// command decides and appends one event of an issue through the log, then checks the result
+// against the state that the stream produced: when two officers race, the stream's order names
+// the winner, and decide run again on the final state tells the loser why it lost.
+func (a *App) command(ctx context.Context, name, issueID string, decide func(*domain.Issue) (*whistlev1.Event, error)) (domain.Issue, error) {
+	// The officer may have seen the dispatch before this service's consumer applied it.
+	if err := a.log.Catchup(ctx, a.store, issueID); err != nil {
+		return domain.Issue{}, err
+	}
+	rec, err := a.log.Decide(ctx, a.store, issueID, func(ctx context.Context) (*whistlev1.Event, error) {
+		st, err := a.store.Get(ctx, issueID)
+		if err != nil {
+			return nil, err
+		}
+		return decide(&st)
+	})
+	if err != nil {
+		return domain.Issue{}, err
+	}
+	st, err := a.store.Get(ctx, issueID)
+	if err != nil {
+		return domain.Issue{}, err
+	}
+	if rec != nil {
+		// Decide applied the event it appended; if another writer's event with the same id was
+		// stored instead, deciding again on the stored state says so.
+		if ev, err := decide(&st); err != nil || ev != nil {
+			if err == nil {
+				err = fmt.Errorf("%s %s: the event was not applied", name, issueID)
+			}
+			return domain.Issue{}, err
+		}
+		commands.Add(ctx, 1, metric.WithAttributes(attribute.String("command", name)))
+	}
+	return st, nil
+}
+
+// event is the envelope of an officer's event on an issue, conditional on the state it was decided
+// on; the caller sets the payload.
+func (a *App) event(p authx.Principal, st *domain.Issue, id string) *whistlev1.Event {
+	return &whistlev1.Event{
+		Id:            id,
+		IssueId:       st.ID,
+		OccurredAt:    timestamppb.New(a.clock.Now()),
+		PrevSeq:       st.LastSeq,
+		Actor:         &whistlev1.Actor{Subject: p.Subject, Role: string(p.Role), Scope: p.Scope},
+		CorrelationId: st.CorrelationID,
+	}
+}
+
+// Query selects a page of a department's inbox.
+type Query struct {
+	Department string
+	// Status is the assignment status wanted; empty means open (dispatched or acknowledged).
+	Status    domain.Status
+	PageSize  int
+	PageToken string
+	// Sees reports whether the caller may see issues of a grid.
+	Sees func(grid string) bool
+}
+
+// Page is one page of an inbox.
+type Page struct {
+	Items         []domain.Issue
+	NextPageToken string
+}
+
+// Inbox returns a page of a department's inbox, oldest dispatch first.
+func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
+	ctx, span := tracer.Start(ctx, "app.App.Inbox", trace.WithAttributes(attribute.String("whistle.department", q.Department)))
+	defer span.End()
+	if q.PageSize < 0 || q.PageSize > MaxPageSize {
+		return Page{}, &domain.FieldError{Field: "page_size", Problem: fmt.Sprintf("must be 0 to %d", MaxPageSize)}
+	}
+	if q.PageSize == 0 {
+		q.PageSize = DefaultPageSize
+	}
+	var after *store.Cursor
+	if q.PageToken != "" {
+		c, err := decodeToken(q.PageToken)
+		if err != nil {
+			return Page{}, &domain.FieldError{Field: "page_token", Problem: "not a token this inbox gave out"}
+		}
+		after = &c
+	}
+	keep := func(st domain.Issue) bool {
+		as := st.Assignment(q.Department)
+		if as == nil || !q.Sees(st.Grid) {
+			return false
+		}
+		return as.Status == q.Status || q.Status == "" && as.Status.Open()
+	}
+	items, more, err := a.store.Page(ctx, q.Department, q.Status == domain.Resolved, after, q.PageSize, keep)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Items: items}
+	if more {
+		last := items[len(items)-1]
+		page.NextPageToken = encodeToken(store.Cursor{Millis: last.Assignment(q.Department).DispatchedAt.UnixMilli(), ID: last.ID})
+	}
+	return page, nil
+}
+
+func encodeToken(c store.Cursor) string {
+	raw, _ := json.Marshal(c) // a struct of an int and a string always encodes
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+func decodeToken(tok string) (store.Cursor, error) {
+	var c store.Cursor
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err == nil {
+		err = json.Unmarshal(raw, &c)
+	}
+	if err == nil && c.ID == "" {
+		err = fmt.Errorf("no case number")
+	}
+	return c, err
+}
+
+// Watch sends the department's open inbox as it stands, then every issue whose assignment for the
+// department changes, as it then stands, until ctx ends. It subscribes before reading the inbox,
+// so no change falls between the two; an issue may then be sent twice, never missed.
+func (a *App) Watch(ctx context.Context, dept string, sees func(grid string) bool, send func(domain.Issue) error) error {
+	msgs := make(chan *nats.Msg, watchBuffer)
+	sub, err := a.nc.ChanSubscribe(eventlog.SubjectRoot+".*.*", msgs)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", dept, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	for token := ""; ; {
+		page, err := a.Inbox(ctx, Query{Department: dept, PageSize: MaxPageSize, PageToken: token, Sees: sees})
+		if err != nil {
+			return err
+		}
+		for _, st := range page.Items {
+			if err := send(st); err != nil {
+				return err
+			}
+		}
+		if token = page.NextPageToken; token == "" {
+			break
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-msgs:
+			ev := &whistlev1.Event{}
+			if proto.Unmarshal(m.Data, ev) != nil || !concerns(ev, dept) {
+				continue
+			}
+			// The consumer may not have applied the event yet; bring the issue up to date here.
+			if err := a.log.Catchup(ctx, a.store, ev.GetIssueId()); err != nil {
+				return err
+			}
+			st, err := a.store.Get(ctx, ev.GetIssueId())
+			if err != nil {
+				return err
+			}
+			if st.Assignment(dept) != nil && sees(st.Grid) {
+				if err := send(st); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// concerns reports whether an event changes the department's assignment.
+func concerns(ev *whistlev1.Event, dept string) bool {
+	switch p := ev.GetPayload().(type) {
+	case *whistlev1.Event_Routed:
+		for _, d := range p.Routed.GetDispatches() {
+			if d.GetDepartmentId() == dept {
+				return true
+			}
+		}
+	case *whistlev1.Event_Acknowledged:
+		return p.Acknowledged.GetDepartmentId() == dept
+	case *whistlev1.Event_Resolved:
+		return p.Resolved.GetDepartmentId() == dept
+	case *whistlev1.Event_Breached:
+		return p.Breached.GetDepartmentId() == dept
+	}
+	return false
+}
+
+// traceIssue tags a span with the issue and department it works on.
+func traceIssue(id, dept string) trace.SpanStartOption {
+	return trace.WithAttributes(attribute.String("whistle.issue", id), attribute.String("whistle.department", dept))
+}

@@ -1,0 +1,230 @@
+// Package grpcapi serves the department's gRPC API: it decides which department a caller may act
+// for or read, translates requests into application calls, and domain errors into precise codes.
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/department/internal/app"
+	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/internal/access"
+	"github.com/whistle-dispatch/whistle/services/internal/casenum"
+	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+)
+
+// Server implements whistlev1.DepartmentServiceServer.
+type Server struct {
+	whistlev1.UnimplementedDepartmentServiceServer
+	app *app.App
+	cat *catalog.Catalog
+}
+
+// New returns the server.
+func New(a *app.App, cat *catalog.Catalog) *Server { return &Server{app: a, cat: cat} }
+
+// Acknowledge reports in for the caller's department.
+func (s *Server) Acknowledge(ctx context.Context, req *whistlev1.AcknowledgeRequest) (*whistlev1.AcknowledgeResponse, error) {
+	p, dept, id, err := s.command(ctx, req.GetDepartmentId(), req.GetIssueId())
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.app.Acknowledge(ctx, p, id, dept)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.AcknowledgeResponse{Assignment: assignment(st.Assignment(dept))}, nil
+}
+
+// Resolve closes the caller's department's part.
+func (s *Server) Resolve(ctx context.Context, req *whistlev1.ResolveRequest) (*whistlev1.ResolveResponse, error) {
+	p, dept, id, err := s.command(ctx, req.GetDepartmentId(), req.GetIssueId())
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.app.Resolve(ctx, p, id, dept, req.GetNote())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.ResolveResponse{Assignment: assignment(st.Assignment(dept))}, nil
+}
+
+// command checks that the caller is a duty officer of the department (their own when dept is
+// empty) and reads the case number.
+func (s *Server) command(ctx context.Context, dept, issueID string) (authx.Principal, string, string, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return p, "", "", err
+	}
+	if p.Role != authx.RoleOfficer {
+		return p, "", "", access.Denied("a department's assignments")
+	}
+	if dept == "" {
+		dept = p.Scope
+	}
+	if !access.ActsFor(p, dept) {
+		return p, "", "", access.Denied(fmt.Sprintf("department %q", dept))
+	}
+	id, err := casenum.Normalize(issueID)
+	if err != nil {
+		return p, "", "", status.Error(codes.InvalidArgument, "issue_id: "+err.Error())
+	}
+	return p, dept, id, nil
+}
+
+// reader decides which department's inbox the caller may read, and which grids' issues in it:
+// officers read their own department's; supervisors and dispatchers any department's, within
+// their scope of the area tree; grid workers none.
+func (s *Server) reader(ctx context.Context, dept string) (string, func(grid string) bool, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	switch p.Role {
+	case authx.RoleOfficer:
+		if dept == "" {
+			dept = p.Scope
+		}
+		if !access.ActsFor(p, dept) {
+			return "", nil, access.Denied(fmt.Sprintf("department %q's inbox", dept))
+		}
+		return dept, func(string) bool { return true }, nil
+	case authx.RoleSupervisor, authx.RoleDispatcher:
+		if dept == "" {
+			return "", nil, status.Error(codes.InvalidArgument, "department_id: required unless you are the department's officer")
+		}
+		if _, err := s.cat.Department(dept); err != nil {
+			return "", nil, status.Errorf(codes.InvalidArgument, "department_id: no department %q in the catalog", dept)
+		}
+		return dept, func(grid string) bool { return access.SeesArea(s.cat, p, grid) }, nil
+	default:
+		return "", nil, access.Denied("department inboxes")
+	}
+}
+
+// ListInbox pages through a department's assignments, oldest dispatch first.
+func (s *Server) ListInbox(ctx context.Context, req *whistlev1.ListInboxRequest) (*whistlev1.ListInboxResponse, error) {
+	dept, sees, err := s.reader(ctx, req.GetDepartmentId())
+	if err != nil {
+		return nil, err
+	}
+	var want domain.Status
+	switch req.GetStatus() {
+	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_UNSPECIFIED:
+	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED:
+		want = domain.Dispatched
+	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED:
+		want = domain.Acknowledged
+	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED:
+		want = domain.Resolved
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "status: unknown value %d", req.GetStatus())
+	}
+	page, err := s.app.Inbox(ctx, app.Query{Department: dept, Status: want, PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Sees: sees})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &whistlev1.ListInboxResponse{NextPageToken: page.NextPageToken}
+	for _, st := range page.Items {
+		resp.Items = append(resp.Items, item(st, dept))
+	}
+	return resp, nil
+}
+
+// WatchInbox streams the department's open inbox, then every change to its items.
+func (s *Server) WatchInbox(req *whistlev1.WatchInboxRequest, stream whistlev1.DepartmentService_WatchInboxServer) error {
+	ctx := stream.Context()
+	dept, sees, err := s.reader(ctx, req.GetDepartmentId())
+	if err != nil {
+		return err
+	}
+	err = s.app.Watch(ctx, dept, sees, func(st domain.Issue) error {
+		return stream.Send(&whistlev1.WatchInboxResponse{Item: item(st, dept)})
+	})
+	if err != nil && ctx.Err() == nil {
+		return toStatus(err)
+	}
+	return nil
+}
+
+// item is an issue as it shows in the department's inbox.
+func item(st domain.Issue, dept string) *whistlev1.InboxItem {
+	return &whistlev1.InboxItem{
+		IssueId: st.ID, GridId: st.Grid, StreetId: st.Street, CategoryId: st.Category,
+		Urgency: whistlev1.Urgency(st.Urgency), Text: st.Text,
+		Assignment: assignment(st.Assignment(dept)), Seq: st.LastSeq,
+	}
+}
+
+// assignment is a domain assignment in the API's terms.
+func assignment(a *domain.Assignment) *whistlev1.Assignment {
+	if a == nil {
+		return nil
+	}
+	out := &whistlev1.Assignment{
+		DepartmentId:   a.Department,
+		Role:           whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING,
+		Status:         statuses[a.Status],
+		DispatchedAt:   stamp(a.DispatchedAt),
+		ReportInBy:     stamp(a.ReportInBy),
+		ResolveBy:      stamp(a.ResolveBy),
+		AcknowledgedAt: stamp(a.AcknowledgedAt),
+		AcknowledgedBy: a.AcknowledgedBy,
+		ResolvedAt:     stamp(a.ResolvedAt),
+		ResolvedBy:     a.ResolvedBy,
+		ResolutionNote: a.Note,
+	}
+	if a.Role == domain.Lead {
+		out.Role = whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD
+	}
+	for _, k := range a.Breached {
+		kind := whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN
+		if k == domain.Resolve {
+			kind = whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE
+		}
+		out.Breached = append(out.Breached, kind)
+	}
+	return out
+}
+
+var statuses = map[domain.Status]whistlev1.AssignmentStatus{
+	domain.Dispatched:   whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED,
+	domain.Acknowledged: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED,
+	domain.Resolved:     whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED,
+}
+
+// stamp is a time in the API's terms; the zero time is left unset.
+func stamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// toStatus maps an application error to the status the caller can act on.
+func toStatus(err error) error {
+	var fe *domain.FieldError
+	var te *domain.TransitionError
+	switch {
+	case errors.As(err, &fe):
+		return status.Error(codes.InvalidArgument, fe.Error())
+	case errors.As(err, &te):
+		return status.Error(codes.FailedPrecondition, te.Error())
+	case errors.Is(err, domain.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, eventlog.ErrConflict):
+		return status.Error(codes.Aborted, "the issue kept changing while you acted; try again")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	return status.Error(codes.Internal, err.Error())
+}

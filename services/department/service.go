@@ -1,0 +1,69 @@
+// Package department is the duty officers' desk: it keeps each department's inbox of assignments
+// from the event log, lets officers report in (acknowledge) and resolve, and streams inbox changes
+// as they happen.
+package department
+
+import (
+	"context"
+	"log/slog"
+
+	"google.golang.org/grpc"
+
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/department/internal/app"
+	"github.com/whistle-dispatch/whistle/services/department/internal/grpcapi"
+	"github.com/whistle-dispatch/whistle/services/department/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/platform"
+)
+
+// Name is the service's name, its durable consumer and its Redis key prefix.
+const Name = "department"
+
+// Config is the department service's configuration.
+type Config struct {
+	// Workers is how many issues the consumer applies at once; zero means the eventlog default.
+	Workers int
+}
+
+// Service is the department service.
+type Service struct {
+	d     platform.Deps
+	cfg   Config
+	store *store.Store
+	api   *grpcapi.Server
+}
+
+var _ platform.Service = (*Service)(nil)
+
+// New returns the service.
+func New(d platform.Deps, cfg Config) (*Service, error) {
+	if d.Clock == nil {
+		d.Clock = clock.Real()
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	st := store.New(d.Redis)
+	a := app.New(d.Log, d.NATS, st, d.Clock)
+	return &Service{d: d, cfg: cfg, store: st, api: grpcapi.New(a, d.Catalog)}, nil
+}
+
+// Name returns "department".
+func (s *Service) Name() string { return Name }
+
+// Register adds the DepartmentService API to a gRPC server.
+func (s *Service) Register(r grpc.ServiceRegistrar) {
+	whistlev1.RegisterDepartmentServiceServer(r, s.api)
+}
+
+// Run consumes every whistle event into the department's projection until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	err := s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger},
+		s.d.Log.Project(s.store, nil))
+	if ctx.Err() != nil {
+		return nil // stopped while starting is a clean stop too
+	}
+	return err
+}

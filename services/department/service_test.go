@@ -1,0 +1,561 @@
+package department
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/grpcx"
+	"github.com/whistle-dispatch/whistle/pkg/testing/natstest"
+	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/casenum"
+	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/platform"
+)
+
+// harness is a department service on real NATS and Redis, with a fake clock, served over gRPC.
+type harness struct {
+	t     *testing.T
+	d     platform.Deps
+	clock *clock.Fake
+	svc   *Service
+	stop  func() // stops svc's consumer
+	auth  *authx.Authority
+	addr  string
+}
+
+// epoch is when every test begins, by the fake clock.
+var epoch = time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
+
+// start runs the service and its gRPC server for one test.
+func start(t *testing.T) *harness {
+	t.Helper()
+	nc := natstest.Connect(t, natstest.RunServer(t))
+	log, err := eventlog.Open(t.Context(), nc, eventlog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(epoch)
+	h := &harness{t: t, clock: clk, auth: authx.NewAuthority([]byte(strings.Repeat("k", 32))),
+		d: platform.Deps{Log: log, NATS: nc, Redis: redistest.Client(t, redistest.Run(t)), Catalog: cat, Clock: clk}}
+	if h.svc, err = New(h.d, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	h.stop = h.run()
+	srv := grpcx.NewServer(h.auth)
+	h.svc.Register(srv)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	h.addr = lis.Addr().String()
+	return h
+}
+
+// run starts the service's consumer and returns the function that stops it; it also stops at the
+// end of the test.
+func (h *harness) run() func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := h.svc.Run(ctx); err != nil {
+			h.t.Errorf("run: %v", err)
+		}
+	})
+	stop := func() { cancel(); wg.Wait() }
+	h.t.Cleanup(stop)
+	return stop
+}
+
+// client calls the service as p; a zero p calls without a token.
+func (h *harness) client(p authx.Principal) whistlev1.DepartmentServiceClient {
+	h.t.Helper()
+	tok := ""
+	if p.Subject != "" {
+		var err error
+		if tok, err = h.auth.Mint(p, time.Hour); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	conn, err := grpcx.Dial(h.addr, tok)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = conn.Close() })
+	return whistlev1.NewDepartmentServiceClient(conn)
+}
+
+func officer(dept string, n int) authx.Principal {
+	return authx.Principal{Subject: fmt.Sprintf("%s-officer-%d", dept, n), Role: authx.RoleOfficer, Scope: dept}
+}
+
+// appendEvent appends ev to its issue, after the issue's last event.
+func (h *harness) appendEvent(ev *whistlev1.Event) {
+	h.t.Helper()
+	last, err := h.d.Log.Last(h.t.Context(), ev.GetIssueId())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ev.PrevSeq, ev.OccurredAt, ev.CorrelationId = last, timestamppb.New(h.clock.Now()), ev.GetIssueId()
+	if _, err := h.d.Log.Append(h.t.Context(), ev); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// dispatch raises an issue in a grid and routes it to departments, lead first, as intake and
+// routing would, and returns its case number.
+func (h *harness) dispatch(key, grid string, depts ...string) string {
+	h.t.Helper()
+	id := casenum.FromKey(key)
+	_, community, street, err := h.d.Catalog.Grid(grid)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.appendEvent(&whistlev1.Event{Id: id + ".raised", IssueId: id,
+		Actor: &whistlev1.Actor{Subject: "gw-1", Role: string(authx.RoleGridWorker), Scope: grid},
+		Payload: &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{RequestId: key, GridId: grid,
+			CommunityId: community.ID, StreetId: street.ID, CategoryId: "blocked-drain", Text: "water on the road " + key}}})
+	routed := &whistlev1.IssueRouted{RuleId: "blocked-drain"}
+	for i, d := range depts {
+		role := whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING
+		if i == 0 {
+			role = whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD
+		}
+		routed.Dispatches = append(routed.Dispatches, &whistlev1.Dispatch{DepartmentId: d, Role: role,
+			ReportInBy: timestamppb.New(h.clock.Now().Add(time.Hour)), ResolveBy: timestamppb.New(h.clock.Now().Add(24 * time.Hour))})
+	}
+	h.appendEvent(&whistlev1.Event{Id: id + ".routed", IssueId: id, Actor: &whistlev1.Actor{Subject: "routing", Role: "service"},
+		Payload: &whistlev1.Event_Routed{Routed: routed}})
+	return id
+}
+
+// events returns the issue's events of a kind.
+func (h *harness) events(id, kind string) []*whistlev1.Event {
+	h.t.Helper()
+	recs, err := h.d.Log.Read(h.t.Context(), id, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []*whistlev1.Event
+	for _, r := range recs {
+		if eventlog.Kind(r.Event) == kind {
+			out = append(out, r.Event)
+		}
+	}
+	return out
+}
+
+// settled waits until the department's consumer has applied everything in the stream.
+func (h *harness) settled() {
+	h.t.Helper()
+	wait.For(h.t, 10*time.Second, 10*time.Millisecond, func() error {
+		n, err := h.d.Log.Pending(h.t.Context(), Name)
+		if err == nil && n > 0 {
+			err = fmt.Errorf("%d events pending", n)
+		}
+		return err
+	})
+}
+
+// inbox lists a whole inbox, page by page.
+func inbox(t *testing.T, c whistlev1.DepartmentServiceClient, req *whistlev1.ListInboxRequest) []*whistlev1.InboxItem {
+	t.Helper()
+	var out []*whistlev1.InboxItem
+	for {
+		resp, err := c.ListInbox(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, resp.GetItems()...)
+		if resp.GetNextPageToken() == "" {
+			return out
+		}
+		req = proto.CloneOf(req)
+		req.PageToken = resp.GetNextPageToken()
+	}
+}
+
+func ids(items []*whistlev1.InboxItem) string {
+	var s []string
+	for _, it := range items {
+		s = append(s, it.GetIssueId())
+	}
+	return strings.Join(s, ",")
+}
+
+func TestADispatchShowsInTheInboxAndOnTheWatchAsItHappens(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	c := h.client(officer("water", 1))
+	before := h.dispatch("before", "xinhua-taoyuan-01", "water", "urban-management")
+	h.settled() // the watch starts from the inbox as the projection holds it
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	watch, err := c.WatchInbox(ctx, &whistlev1.WatchInboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := watch.Recv()
+	if err != nil || first.GetItem().GetIssueId() != before {
+		t.Fatalf("first watched item %v, %v; want the open item %s", first, err, before)
+	}
+	h.clock.Advance(time.Minute)
+	after := h.dispatch("after", "hexi-binjiang-01", "water")
+	h.dispatch("elsewhere", "hexi-binjiang-01", "power") // not water's: never shown
+	got, err := watch.Recv()
+	if err != nil || got.GetItem().GetIssueId() != after {
+		t.Fatalf("watched %v, %v; want the new dispatch %s", got, err, after)
+	}
+	it := got.GetItem()
+	if it.GetGridId() != "hexi-binjiang-01" || it.GetStreetId() != "hexi" || it.GetCategoryId() != "blocked-drain" ||
+		it.GetText() != "water on the road after" || it.GetSeq() == 0 ||
+		it.GetAssignment().GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED ||
+		it.GetAssignment().GetRole() != whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD ||
+		!it.GetAssignment().GetDispatchedAt().AsTime().Equal(epoch.Add(time.Minute)) ||
+		!it.GetAssignment().GetReportInBy().AsTime().Equal(epoch.Add(time.Minute+time.Hour)) {
+		t.Fatalf("item %v", it)
+	}
+
+	// Reporting in shows on the watch too.
+	if _, err := c.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: before}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = watch.Recv()
+	if err != nil || got.GetItem().GetIssueId() != before ||
+		got.GetItem().GetAssignment().GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED {
+		t.Fatalf("watched %v, %v; want %s acknowledged", got, err, before)
+	}
+
+	h.settled()
+	if got := ids(inbox(t, c, &whistlev1.ListInboxRequest{})); got != before+","+after {
+		t.Fatalf("open inbox %s; want %s,%s oldest first", got, before, after)
+	}
+	assisting := inbox(t, h.client(officer("urban-management", 1)), &whistlev1.ListInboxRequest{})
+	if len(assisting) != 1 || assisting[0].GetAssignment().GetRole() != whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING {
+		t.Fatalf("urban-management's inbox %v; want %s assisting", assisting, before)
+	}
+}
+
+func TestAnOfficerReportsInThenResolves(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	o := officer("water", 1)
+	c := h.client(o)
+	id := h.dispatch("lifecycle", "xinhua-hebin-01", "water")
+	h.clock.Advance(10 * time.Minute)
+	ack, err := c.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: strings.ToLower(strings.ReplaceAll(id, "-", ""))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ack.GetAssignment()
+	if a.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED || a.GetAcknowledgedBy() != o.Subject ||
+		!a.GetAcknowledgedAt().AsTime().Equal(epoch.Add(10*time.Minute)) {
+		t.Fatalf("after reporting in: %v", a)
+	}
+	h.clock.Advance(time.Hour)
+	res, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: "water", Note: "drain cleared"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := res.GetAssignment(); a.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED ||
+		a.GetResolvedBy() != o.Subject || a.GetResolutionNote() != "drain cleared" || a.GetAcknowledgedBy() != o.Subject {
+		t.Fatalf("after resolving: %v", a)
+	}
+	acks, resolutions := h.events(id, "acknowledged"), h.events(id, "resolved")
+	if len(acks) != 1 || acks[0].GetId() != id+".acknowledged.water" || acks[0].GetActor().GetSubject() != o.Subject || acks[0].GetCorrelationId() != id ||
+		len(resolutions) != 1 || resolutions[0].GetId() != id+".resolved.water" {
+		t.Fatalf("events: %v %v", acks, resolutions)
+	}
+	h.settled()
+	if open := inbox(t, c, &whistlev1.ListInboxRequest{}); len(open) != 0 {
+		t.Fatalf("open inbox %v; want empty", open)
+	}
+	if done := inbox(t, c, &whistlev1.ListInboxRequest{Status: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED}); ids(done) != id {
+		t.Fatalf("resolved inbox %s; want %s", ids(done), id)
+	}
+	// Resolving again as the same officer is idempotent; as another officer it is refused.
+	if _, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "again"}); err != nil {
+		t.Fatalf("resolving again: %v", err)
+	}
+	_, err = h.client(officer("water", 2)).Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "mine"})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("another officer resolving: %v; want FailedPrecondition", err)
+	}
+	if _, err := c.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("reporting in after resolution: %v; want FailedPrecondition", err)
+	}
+	if n := len(h.events(id, "resolved")); n != 1 {
+		t.Fatalf("%d resolved events; want 1", n)
+	}
+}
+
+func TestResolvingBeforeReportingInIsRefusedAndWritesNothing(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	id := h.dispatch("early", "xinhua-hebin-01", "water")
+	_, err := h.client(officer("water", 1)).Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "done already"})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "report in before resolving") {
+		t.Fatalf("Resolve = %v; want FailedPrecondition", err)
+	}
+	if n := len(h.events(id, "resolved")); n != 0 {
+		t.Fatalf("%d resolved events; want none", n)
+	}
+}
+
+func TestReportingInTwiceIsIdempotentForTheSameOfficerOnly(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	id := h.dispatch("twice", "xinhua-hebin-01", "water")
+	first := h.client(officer("water", 1))
+	for range 2 {
+		if _, err := first.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := h.client(officer("water", 2)).Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), officer("water", 1).Subject) {
+		t.Fatalf("another officer: %v; want FailedPrecondition naming who reported in", err)
+	}
+	if n := len(h.events(id, "acknowledged")); n != 1 {
+		t.Fatalf("%d acknowledged events; want 1", n)
+	}
+}
+
+func TestCallersOutsideTheDepartmentAreRefused(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	id := h.dispatch("guarded", "xinhua-hebin-01", "water")
+	water := h.client(officer("water", 1))
+	gas := h.client(officer("gas", 1))
+	worker := h.client(authx.Principal{Subject: "gw-1", Role: authx.RoleGridWorker, Scope: "xinhua-hebin-01"})
+	supervisor := h.client(authx.Principal{Subject: "sup-1", Role: authx.RoleSupervisor, Scope: "hexi"})
+	ack := func(c whistlev1.DepartmentServiceClient, req *whistlev1.AcknowledgeRequest) error {
+		_, err := c.Acknowledge(t.Context(), req)
+		return err
+	}
+	list := func(c whistlev1.DepartmentServiceClient, req *whistlev1.ListInboxRequest) error {
+		_, err := c.ListInbox(t.Context(), req)
+		return err
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want codes.Code
+	}{
+		{"another department's officer", ack(gas, &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: "water"}), codes.PermissionDenied},
+		{"an officer of a department not summoned", ack(gas, &whistlev1.AcknowledgeRequest{IssueId: id}), codes.NotFound},
+		{"a grid worker", ack(worker, &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: "water"}), codes.PermissionDenied},
+		{"a supervisor", ack(supervisor, &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: "water"}), codes.PermissionDenied},
+		{"no token", ack(h.client(authx.Principal{}), &whistlev1.AcknowledgeRequest{IssueId: id}), codes.Unauthenticated},
+		{"a bad case number", ack(water, &whistlev1.AcknowledgeRequest{IssueId: "nope"}), codes.InvalidArgument},
+		{"an unknown issue", ack(water, &whistlev1.AcknowledgeRequest{IssueId: casenum.FromKey("never raised")}), codes.NotFound},
+		{"an empty note", func() error {
+			_, err := water.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: " "})
+			return err
+		}(), codes.InvalidArgument},
+		{"another department's inbox", list(water, &whistlev1.ListInboxRequest{DepartmentId: "gas"}), codes.PermissionDenied},
+		{"a grid worker's inbox", list(worker, &whistlev1.ListInboxRequest{DepartmentId: "water"}), codes.PermissionDenied},
+		{"a supervisor naming no department", list(supervisor, &whistlev1.ListInboxRequest{}), codes.InvalidArgument},
+		{"a bad page token", list(water, &whistlev1.ListInboxRequest{PageToken: "%%%"}), codes.InvalidArgument},
+		{"a page too large", list(water, &whistlev1.ListInboxRequest{PageSize: 201}), codes.InvalidArgument},
+	} {
+		if status.Code(tc.err) != tc.want {
+			t.Errorf("%s: %v; want %v", tc.name, tc.err, tc.want)
+		}
+	}
+	if n := len(h.events(id, "acknowledged")); n != 0 {
+		t.Fatalf("%d acknowledged events; want none", n)
+	}
+	// A street supervisor reads a department's inbox within their street only.
+	h.dispatch("hexi", "hexi-binjiang-01", "water")
+	h.settled()
+	if got := inbox(t, supervisor, &whistlev1.ListInboxRequest{DepartmentId: "water"}); len(got) != 1 || got[0].GetStreetId() != "hexi" {
+		t.Fatalf("hexi supervisor sees %v; want only the hexi issue", got)
+	}
+}
+
+func TestTenOfficersReportingInAtOnceProduceOneAcknowledgement(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	id := h.dispatch("race", "dongfeng-jinqiao-02", "gas")
+	clients := make([]whistlev1.DepartmentServiceClient, 10)
+	for i := range clients {
+		clients[i] = h.client(officer("gas", i))
+	}
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() {
+			_, errs[i] = c.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id})
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch status.Code(err) {
+		case codes.OK:
+			won++
+		case codes.FailedPrecondition, codes.Aborted:
+		default:
+			t.Errorf("Acknowledge: %v", err)
+		}
+	}
+	acks := h.events(id, "acknowledged")
+	if won != 1 || len(acks) != 1 {
+		t.Fatalf("%d calls succeeded and %d acknowledged events; want 1 and 1", won, len(acks))
+	}
+	h.settled()
+	item := inbox(t, clients[0], &whistlev1.ListInboxRequest{})
+	if len(item) != 1 || item[0].GetAssignment().GetAcknowledgedBy() != acks[0].GetActor().GetSubject() {
+		t.Fatalf("inbox %v; want it acknowledged by the winner %s", item, acks[0].GetActor().GetSubject())
+	}
+}
+
+func TestInboxPagesRunOldestDispatchFirst(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	var want []string
+	for i := range 5 {
+		h.clock.Advance(time.Minute)
+		want = append(want, h.dispatch(fmt.Sprintf("page-%d", i), "xinhua-taoyuan-03", "housing"))
+	}
+	h.settled()
+	c := h.client(authx.Principal{Subject: "disp-1", Role: authx.RoleDispatcher, Scope: catalog.CityScope})
+	first, err := c.ListInbox(t.Context(), &whistlev1.ListInboxRequest{DepartmentId: "housing", PageSize: 2})
+	if err != nil || len(first.GetItems()) != 2 || first.GetNextPageToken() == "" {
+		t.Fatalf("first page %v, %v", first, err)
+	}
+	if got := ids(inbox(t, c, &whistlev1.ListInboxRequest{DepartmentId: "housing", PageSize: 2})); got != strings.Join(want, ",") {
+		t.Fatalf("pages %s; want %s", got, strings.Join(want, ","))
+	}
+	if got := inbox(t, c, &whistlev1.ListInboxRequest{DepartmentId: "housing", Status: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED}); len(got) != 0 {
+		t.Fatalf("acknowledged items %v; want none", got)
+	}
+}
+
+func TestRedeliveryAndGapsChangeNothing(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	id := h.dispatch("redelivered", "xinhua-hebin-02", "water")
+	if _, err := h.client(officer("water", 1)).Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id}); err != nil {
+		t.Fatal(err)
+	}
+	h.settled()
+	recs, err := h.d.Log.Read(t.Context(), id, 0)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("read %d records, %v; want 3", len(recs), err)
+	}
+	before, err := h.svc.store.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := h.svc.store.Apply(t.Context(), rec); err != nil {
+			t.Fatalf("applying seq %d again: %v", rec.Seq, err)
+		}
+	}
+	// An issue whose raise was not applied yet refuses its routing.
+	other := h.dispatch("gapped", "xinhua-hebin-02", "water")
+	h.settled()
+	h.stop()
+	if err := platform.Reset(t.Context(), h.d, h.svc); err != nil {
+		t.Fatal(err)
+	}
+	gapped, err := h.d.Log.Read(t.Context(), other, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.store.Apply(t.Context(), gapped[1]); !errors.Is(err, eventlog.ErrGap) {
+		t.Fatalf("applying a routing before its raise: %v; want ErrGap", err)
+	}
+	if st, err := h.svc.store.Get(t.Context(), other); err != nil || st.LastSeq != 0 || len(st.Assignments) != 0 {
+		t.Fatalf("after a gap: %+v, %v; want nothing applied", st, err)
+	}
+	for _, rec := range recs {
+		for range 2 {
+			if err := h.svc.store.Apply(t.Context(), rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	after, err := h.svc.store.Get(t.Context(), id)
+	if err != nil || fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("state after redelivery\n%+v\nwant\n%+v (%v)", after, before, err)
+	}
+}
+
+func TestWipingAndReplayingRebuildsTheSameInboxes(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	o := officer("water", 1)
+	c := h.client(o)
+	var dispatched []string
+	for i := range 6 {
+		h.clock.Advance(time.Minute)
+		dispatched = append(dispatched, h.dispatch(fmt.Sprintf("replay-%d", i), "dongfeng-yuanlin-01", "water", "environment"))
+	}
+	for _, id := range dispatched[:4] {
+		if _, err := c.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range dispatched[:2] {
+		if _, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "fixed " + id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.settled()
+	snapshot := func() []*whistlev1.InboxItem {
+		var all []*whistlev1.InboxItem
+		for _, dept := range []string{"water", "environment"} {
+			c := h.client(officer(dept, 1))
+			all = append(all, inbox(t, c, &whistlev1.ListInboxRequest{})...)
+			all = append(all, inbox(t, c, &whistlev1.ListInboxRequest{Status: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED})...)
+		}
+		return all
+	}
+	before := snapshot()
+	if len(before) != 12 {
+		t.Fatalf("%d items before the wipe; want 12", len(before))
+	}
+	h.stop()
+	if err := platform.Reset(t.Context(), h.d, h.svc); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshot(); len(got) != 0 {
+		t.Fatalf("%d items after the wipe; want none", len(got))
+	}
+	h.stop = h.run()
+	h.settled()
+	after := snapshot()
+	if len(after) != len(before) {
+		t.Fatalf("%d items after replay; want %d", len(after), len(before))
+	}
+	for i := range before {
+		if !proto.Equal(before[i], after[i]) {
+			t.Errorf("item %d after replay:\n%v\nwant\n%v", i, after[i], before[i])
+		}
+	}
+}

@@ -1,0 +1,285 @@
+// Package app is intake's command and query handlers: raise an issue exactly once per request,
+// and read, list and watch issues within the caller's scope.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/protoconv"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/access"
+	"github.com/whistle-dispatch/whistle/services/internal/casenum"
+	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+)
+
+const instrumentation = "github.com/whistle-dispatch/whistle/services/intake"
+
+var (
+	tracer    = otel.Tracer(instrumentation)
+	raises, _ = otel.Meter(instrumentation).Int64Counter("whistle.intake.raises",
+		metric.WithDescription("Raise calls that succeeded, by outcome: raised (a new issue) or replayed (a retry)."))
+)
+
+// App handles intake's commands and queries. It is safe for concurrent use.
+type App struct {
+	log   *eventlog.Log
+	store *store.Store
+	cat   *catalog.Catalog
+	clock clock.Clock
+	nc    *nats.Conn
+}
+
+// New returns the handlers over the log, the view and the catalog.
+func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, clk clock.Clock, nc *nats.Conn) *App {
+	return &App{log: log, store: st, cat: cat, clock: clk, nc: nc}
+}
+
+// RaiseCommand is a raise as the caller asked for it.
+type RaiseCommand struct {
+	RequestID  string // empty: the server picks one
+	GridID     string
+	CategoryID string
+	Urgency    domain.Urgency
+	Text       string
+	Location   *domain.Location
+}
+
+// Raise records a new issue, or returns the one this caller's request already raised with
+// replayed set. The case number is derived from the caller and the request id, so every retry,
+// whenever it comes, meets the first raise's events in the stream: a retry within JetStream's
+// duplicate window is dropped as a duplicate, a later one loses the conditional append.
+func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_ *domain.Issue, replayed bool, err error) {
+	ctx, span := tracer.Start(ctx, "app.App.Raise")
+	defer span.End()
+	raise, err := a.checkRaise(p, cmd)
+	if err != nil {
+		return nil, false, err
+	}
+	id := casenum.FromKey(p.Subject + "/" + raise.RequestID)
+	// Decide asks the view first, and a view that lost state (a wiped Redis) would call for a new
+	// raise. A clustered JetStream checks the message id before the expected sequence, so within the
+	// duplicate window that append would come back as a duplicate, not a conflict, and Decide would
+	// apply this call's copy of the event. Catching up first makes the view tell the truth.
+	if err := a.log.Catchup(ctx, a.store, id); err != nil {
+		return nil, false, err
+	}
+	_, err = a.log.Decide(ctx, a.store, id, func(ctx context.Context) (*whistlev1.Event, error) {
+		last, err := a.store.LastSeq(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if last > 0 {
+			is, err := a.store.Get(ctx, id)
+			if err != nil && !errors.Is(err, domain.ErrNotFound) {
+				return nil, err
+			}
+			if is == nil || is.RequestID != raise.RequestID || is.RaisedBy != raise.RaisedBy {
+				return nil, domain.ErrCaseTaken
+			}
+			replayed = true
+			return nil, nil
+		}
+		return raisedEvent(id, p, raise, a.clock), nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	is, err := a.store.Get(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	outcome := "raised"
+	if replayed {
+		outcome = "replayed"
+	}
+	raises.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+	return is, replayed, nil
+}
+
+// checkRaise validates a raise field by field and checks the caller's scope, before anything is
+// written.
+func (a *App) checkRaise(p authx.Principal, cmd RaiseCommand) (domain.Raise, error) {
+	r := domain.Raise{RequestID: cmd.RequestID, RaisedBy: p.Subject, CategoryID: cmd.CategoryID, Urgency: cmd.Urgency, Location: cmd.Location}
+	if r.RequestID == "" {
+		r.RequestID = rand.Text()
+	}
+	if err := domain.CheckRequestID(r.RequestID); err != nil {
+		return r, err
+	}
+	grid, community, street, err := a.cat.Grid(cmd.GridID)
+	if err != nil {
+		return r, domain.Invalid("grid_id", "unknown grid %q", cmd.GridID)
+	}
+	r.GridID, r.CommunityID, r.StreetID = grid.ID, community.ID, street.ID
+	if _, err := a.cat.Category(cmd.CategoryID); err != nil {
+		return r, domain.Invalid("category_id", "unknown category %q", cmd.CategoryID)
+	}
+	if r.Urgency == "" {
+		r.Urgency = domain.UrgencyNormal
+	}
+	if r.Text, err = domain.CleanText(cmd.Text); err != nil {
+		return r, err
+	}
+	if err := domain.CheckLocation(cmd.Location); err != nil {
+		return r, err
+	}
+	if !access.SeesArea(a.cat, p, r.GridID) {
+		return r, access.Denied("grid " + r.GridID)
+	}
+	return r, nil
+}
+
+// raisedEvent is the event that creates issue id.
+func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) *whistlev1.Event {
+	return &whistlev1.Event{
+		Id:            id + ".raised",
+		IssueId:       id,
+		OccurredAt:    timestamppb.New(clk.Now()),
+		PrevSeq:       0,
+		Actor:         &whistlev1.Actor{Subject: p.Subject, Role: string(p.Role), Scope: p.Scope},
+		CorrelationId: id,
+		Payload: &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{
+			RequestId: r.RequestID, GridId: r.GridID, CommunityId: r.CommunityID, StreetId: r.StreetID,
+			CategoryId: r.CategoryID, Urgency: protoconv.UrgencyOut(r.Urgency), Text: r.Text,
+			Location: protoconv.LocationOut(r.Location),
+		}},
+	}
+}
+
+// Get returns an issue the caller may see. An issue the view does not hold yet is looked up in
+// the stream, so a caller reads a raise that another replica just answered.
+func (a *App) Get(ctx context.Context, p authx.Principal, rawID string) (*domain.Issue, error) {
+	ctx, span := tracer.Start(ctx, "app.App.Get")
+	defer span.End()
+	id, err := casenum.Normalize(rawID)
+	if err != nil {
+		return nil, domain.Invalid("id", "%v", err)
+	}
+	is, err := a.store.Get(ctx, id)
+	if errors.Is(err, domain.ErrNotFound) {
+		if err := a.log.Catchup(ctx, a.store, id); err != nil {
+			return nil, err
+		}
+		is, err = a.store.Get(ctx, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("issue %s: %w", id, err)
+	}
+	if !a.sees(p, is) {
+		return nil, access.Denied("issue " + id)
+	}
+	return is, nil
+}
+
+// sees reports whether the caller may see an issue: people with an area scope see the issues in
+// it; a duty officer sees the issues their department is summoned to.
+func (a *App) sees(p authx.Principal, is *domain.Issue) bool {
+	if p.Role == authx.RoleOfficer {
+		return is.Assignment(p.Scope) != nil
+	}
+	return access.SeesArea(a.cat, p, is.GridID)
+}
+
+// Watch sends the caller every timeline entry of an issue with the view as it stands, first those
+// that exist and then each new one as it is appended, until ctx ends. It subscribes before it
+// reads, so no entry falls between the two; each message only says that something happened, and
+// the stream says what.
+func (a *App) Watch(ctx context.Context, p authx.Principal, rawID string, send func(*domain.Issue, domain.Entry) error) error {
+	is, err := a.Get(ctx, p, rawID)
+	if err != nil {
+		return err
+	}
+	id := is.ID
+	msgs := make(chan *nats.Msg, 64)
+	sub, err := a.nc.ChanSubscribe(eventlog.SubjectRoot+"."+id+".*", msgs)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", id, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	var sent uint64
+	for {
+		if err := a.log.Catchup(ctx, a.store, id); err != nil {
+			return err
+		}
+		if is, err = a.store.Get(ctx, id); err != nil {
+			return err
+		}
+		for _, e := range is.Timeline {
+			if e.Seq <= sent {
+				continue
+			}
+			if err := send(is, e); err != nil {
+				return err
+			}
+			sent = e.Seq
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-msgs:
+		}
+	}
+}
+
+// Page sizes of ListIssues.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// ListQuery is a page request of the issue list.
+type ListQuery struct {
+	AreaID     string        // empty: the caller's scope
+	Status     domain.Status // empty: any
+	CategoryID string        // empty: any
+	PageSize   int           // 0: DefaultPageSize
+	PageToken  string
+}
+
+// List pages through the issues of an area within the caller's scope, newest first.
+func (a *App) List(ctx context.Context, p authx.Principal, q ListQuery) ([]*domain.Issue, string, error) {
+	ctx, span := tracer.Start(ctx, "app.App.List")
+	defer span.End()
+	if p.Role == authx.RoleOfficer {
+		return nil, "", access.Denied("an area: duty officers follow their department's inbox")
+	}
+	area := q.AreaID
+	if area == "" {
+		area = p.Scope
+	}
+	if !access.SeesArea(a.cat, p, area) {
+		return nil, "", access.Denied("area " + area)
+	}
+	switch {
+	case q.PageSize == 0:
+		q.PageSize = DefaultPageSize
+	case q.PageSize < 0 || q.PageSize > MaxPageSize:
+		return nil, "", domain.Invalid("page_size", "must be 1 to %d, or 0 for %d", MaxPageSize, DefaultPageSize)
+	}
+	after, err := decodeToken(q.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	issues, last, err := a.store.List(ctx, store.Query{AreaID: area, Status: q.Status, CategoryID: q.CategoryID, After: after, Limit: q.PageSize})
+	if errors.Is(err, store.ErrCursorGone) {
+		return nil, "", domain.Invalid("page_token", "the page is gone; start again without a token")
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return issues, encodeToken(last), nil
+}

@@ -1,0 +1,126 @@
+package domain
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Meta is what every event brings besides its payload: its place in the stream, when it happened
+// and who did it.
+type Meta struct {
+	Seq   uint64
+	At    time.Time
+	Actor string
+}
+
+// record adds the event's timeline entry and marks it applied. Every apply rule ends here, so the
+// timeline holds exactly one entry per event.
+func (is *Issue) record(m Meta, kind, departmentID, summary string) {
+	is.Timeline = append(is.Timeline, Entry{Seq: m.Seq, At: m.At, Kind: kind, Actor: m.Actor, DepartmentID: departmentID, Summary: summary})
+	is.UpdatedAt = m.At
+	is.LastSeq = m.Seq
+}
+
+// OnRaised applies the raise that creates the issue.
+func (is *Issue) OnRaised(m Meta, r Raise) {
+	is.RequestID, is.RaisedBy = r.RequestID, r.RaisedBy
+	is.GridID, is.CommunityID, is.StreetID = r.GridID, r.CommunityID, r.StreetID
+	is.CategoryID, is.Urgency, is.Text, is.Location = r.CategoryID, r.Urgency, r.Text, r.Location
+	is.Status, is.RaisedAt = StatusRaised, m.At
+	is.record(m, "raised", "", fmt.Sprintf("Raised in %s as %s (%s)", r.GridID, r.CategoryID, r.Urgency))
+}
+
+// OnRouted applies routing's decision: each department summoned gets an assignment with its
+// deadlines. A department already summoned keeps its assignment, so routing again after a return
+// adds only the departments that are new.
+func (is *Issue) OnRouted(m Meta, ruleID string, dispatches []Dispatch) {
+	names := make([]string, 0, len(dispatches))
+	for _, d := range dispatches {
+		names = append(names, fmt.Sprintf("%s (%s)", d.DepartmentID, d.Role))
+		if is.Assignment(d.DepartmentID) != nil {
+			continue
+		}
+		is.Assignments = append(is.Assignments, &Assignment{
+			DepartmentID: d.DepartmentID, Role: d.Role, Status: AssignmentDispatched,
+			DispatchedAt: m.At, ReportInBy: d.ReportInBy, ResolveBy: d.ResolveBy,
+		})
+	}
+	is.RuleID = ruleID
+	is.Status = is.statusFromAssignments()
+	lead := ""
+	if len(dispatches) > 0 {
+		lead = dispatches[0].DepartmentID
+	}
+	is.record(m, "routed", lead, fmt.Sprintf("Routed by rule %s to %s", ruleID, strings.Join(names, ", ")))
+}
+
+// OnNeedsDispatch applies routing's report that no rule matched.
+func (is *Issue) OnNeedsDispatch(m Meta, reason string) {
+	is.Status = StatusAwaitingDispatch
+	is.record(m, "needs-dispatch", "", "Waiting for a dispatcher: "+reason)
+}
+
+// OnAcknowledged applies a duty officer's report-in for their department.
+func (is *Issue) OnAcknowledged(m Meta, departmentID string) {
+	if a := is.Assignment(departmentID); a != nil && a.Status == AssignmentDispatched {
+		a.Status, a.AcknowledgedAt, a.AcknowledgedBy = AssignmentAcknowledged, m.At, m.Actor
+		is.Status = is.statusFromAssignments()
+	}
+	is.record(m, "acknowledged", departmentID, departmentID+" reported in")
+}
+
+// OnResolved applies a department's resolution of its part; the issue is resolved when every part is.
+func (is *Issue) OnResolved(m Meta, departmentID, note string) {
+	if a := is.Assignment(departmentID); a != nil && a.Status != AssignmentResolved {
+		a.Status, a.ResolvedAt, a.ResolvedBy, a.Note = AssignmentResolved, m.At, m.Actor, note
+		is.Status = is.statusFromAssignments()
+	}
+	is.record(m, "resolved", departmentID, departmentID+" resolved its part: "+firstLine(note))
+}
+
+// OnBreached applies a deadline that passed before the event that clears it.
+func (is *Issue) OnBreached(m Meta, departmentID string, kind DeadlineKind) {
+	if a := is.Assignment(departmentID); a != nil {
+		a.Breached = append(a.Breached, kind)
+	}
+	is.record(m, "breached", departmentID, fmt.Sprintf("%s missed its %s deadline", departmentID, kind))
+}
+
+// OnOther applies an event whose payload the view does not show; it still takes its place in the
+// timeline, so that the view's last sequence stays exact.
+func (is *Issue) OnOther(m Meta, kind string) {
+	is.record(m, kind, "", "Recorded "+kind)
+}
+
+// statusFromAssignments is the issue's status once departments were summoned: resolved when every
+// part is, in progress once any department reported in, dispatched before that.
+func (is *Issue) statusFromAssignments() Status {
+	if len(is.Assignments) == 0 {
+		return is.Status
+	}
+	resolved, started := 0, false
+	for _, a := range is.Assignments {
+		switch a.Status {
+		case AssignmentResolved:
+			resolved++
+			started = true
+		case AssignmentAcknowledged:
+			started = true
+		}
+	}
+	switch {
+	case resolved == len(is.Assignments):
+		return StatusResolved
+	case started:
+		return StatusInProgress
+	default:
+		return StatusDispatched
+	}
+}
+
+// firstLine shortens a note to its first line for the timeline.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}

@@ -1,0 +1,178 @@
+// Package domain is the intake view of an issue: what was raised, where it stands, which
+// departments were summoned and what each did, and the timeline of everything that happened.
+// The view changes only by applying the issue's events in stream order, so it is a pure function
+// of the stream; this package holds those rules and the checks on a raise, and knows nothing of
+// protobuf or Redis.
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Limits on what a raise may carry.
+const (
+	MaxTextLength      = 2000
+	MaxAddressLength   = 200
+	MaxRequestIDLength = 64
+)
+
+// ErrNotFound means no issue has the case number.
+var ErrNotFound = errors.New("no such issue")
+
+// ErrCaseTaken means the case number derived from a request is already an issue raised by another
+// request: two idempotency keys hashed to one case number.
+var ErrCaseTaken = errors.New("the case number is taken by another request; retry with a new request_id")
+
+// InvalidError says which field of a request is wrong and why.
+type InvalidError struct{ Field, Reason string }
+
+// Error reads as the status message: the field, a colon and the reason.
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Reason }
+
+// Invalid returns an *InvalidError for a field.
+func Invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Status is where an issue stands as a whole.
+type Status string
+
+// The issue statuses, in the order an issue usually moves through them.
+const (
+	StatusRaised           Status = "raised"
+	StatusAwaitingDispatch Status = "awaiting-dispatch"
+	StatusDispatched       Status = "dispatched"
+	StatusInProgress       Status = "in-progress"
+	StatusResolved         Status = "resolved"
+)
+
+// AssignmentStatus is where one department's part stands.
+type AssignmentStatus string
+
+// The assignment statuses.
+const (
+	AssignmentDispatched   AssignmentStatus = "dispatched"
+	AssignmentAcknowledged AssignmentStatus = "acknowledged"
+	AssignmentResolved     AssignmentStatus = "resolved"
+)
+
+// Urgency says how fast an issue must be handled.
+type Urgency string
+
+// The urgencies.
+const (
+	UrgencyNormal    Urgency = "normal"
+	UrgencyUrgent    Urgency = "urgent"
+	UrgencyEmergency Urgency = "emergency"
+)
+
+// Role is a department's part in a joint whistle.
+type Role string
+
+// The assignment roles.
+const (
+	RoleLead      Role = "lead"
+	RoleAssisting Role = "assisting"
+)
+
+// DeadlineKind names one of an assignment's two clocks.
+type DeadlineKind string
+
+// The deadline kinds.
+const (
+	DeadlineReportIn DeadlineKind = "report-in"
+	DeadlineResolve  DeadlineKind = "resolve"
+)
+
+// Location is where on the ground an issue is.
+type Location struct {
+	Latitude  float64 `json:"lat"`
+	Longitude float64 `json:"lon"`
+	Address   string  `json:"address,omitempty"`
+}
+
+// Assignment is one department's part of an issue.
+type Assignment struct {
+	DepartmentID   string           `json:"department"`
+	Role           Role             `json:"role"`
+	Status         AssignmentStatus `json:"status"`
+	DispatchedAt   time.Time        `json:"dispatched_at"`
+	ReportInBy     time.Time        `json:"report_in_by"`
+	ResolveBy      time.Time        `json:"resolve_by"`
+	AcknowledgedAt time.Time        `json:"acknowledged_at,omitzero"`
+	AcknowledgedBy string           `json:"acknowledged_by,omitempty"`
+	ResolvedAt     time.Time        `json:"resolved_at,omitzero"`
+	ResolvedBy     string           `json:"resolved_by,omitempty"`
+	Note           string           `json:"note,omitempty"`
+	Breached       []DeadlineKind   `json:"breached,omitempty"`
+}
+
+// Entry is one event of the issue's history, told for people.
+type Entry struct {
+	Seq          uint64    `json:"seq"`
+	At           time.Time `json:"at"`
+	Kind         string    `json:"kind"`
+	Actor        string    `json:"actor"`
+	DepartmentID string    `json:"department,omitempty"`
+	Summary      string    `json:"summary"`
+}
+
+// Issue is the intake view of one issue with its timeline. LastSeq is the stream sequence of the
+// last event applied, which makes applying idempotent.
+type Issue struct {
+	ID          string        `json:"id"`
+	RequestID   string        `json:"request_id"`
+	GridID      string        `json:"grid"`
+	CommunityID string        `json:"community"`
+	StreetID    string        `json:"street"`
+	CategoryID  string        `json:"category"`
+	Urgency     Urgency       `json:"urgency"`
+	Text        string        `json:"text"`
+	Location    *Location     `json:"location,omitempty"`
+	Status      Status        `json:"status"`
+	RaisedBy    string        `json:"raised_by"`
+	RaisedAt    time.Time     `json:"raised_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+	RuleID      string        `json:"rule,omitempty"`
+	Assignments []*Assignment `json:"assignments,omitempty"`
+	Timeline    []Entry       `json:"timeline"`
+	LastSeq     uint64        `json:"last_seq"`
+}
+
+// Raised tells whether the issue's raise has been applied; events of an issue that was never
+// raised leave a view that no one can see.
+func (is *Issue) Raised() bool { return !is.RaisedAt.IsZero() }
+
+// Areas are the ids of the areas the issue sits in, from the grid up to the city.
+func (is *Issue) Areas(city string) []string {
+	return []string{is.GridID, is.CommunityID, is.StreetID, city}
+}
+
+// Assignment returns the department's assignment, or nil when it was not summoned.
+func (is *Issue) Assignment(departmentID string) *Assignment {
+	for _, a := range is.Assignments {
+		if a.DepartmentID == departmentID {
+			return a
+		}
+	}
+	return nil
+}
+
+// Raise is the content of a raise, as checked by the caller and stored in the raised event.
+type Raise struct {
+	RequestID, RaisedBy           string
+	GridID, CommunityID, StreetID string
+	CategoryID                    string
+	Urgency                       Urgency
+	Text                          string
+	Location                      *Location
+}
+
+// Dispatch is one department summoned by routing, with its deadlines frozen at dispatch.
+type Dispatch struct {
+	DepartmentID          string
+	Role                  Role
+	ReportInBy, ResolveBy time.Time
+}

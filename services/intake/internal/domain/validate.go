@@ -1,0 +1,46 @@
+package domain
+
+import (
+	"math"
+	"strings"
+	"unicode/utf8"
+)
+
+// CheckRequestID checks a caller's idempotency key: 1 to MaxRequestIDLength of [A-Za-z0-9._:-].
+// The characters are limited so that the key reads the same in logs, URLs and subjects.
+func CheckRequestID(id string) error {
+	if len(id) == 0 || len(id) > MaxRequestIDLength {
+		return Invalid("request_id", "must be 1 to %d characters", MaxRequestIDLength)
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r)
+		if !ok {
+			return Invalid("request_id", "may hold only letters, digits and . _ : -; got %q", r)
+		}
+	}
+	return nil
+}
+
+// CleanText trims the raiser's text and checks its length in characters.
+func CleanText(text string) (string, error) {
+	text = strings.TrimSpace(text)
+	if n := utf8.RuneCountInString(text); n == 0 || n > MaxTextLength {
+		return "", Invalid("text", "must be 1 to %d characters", MaxTextLength)
+	}
+	return text, nil
+}
+
+// CheckLocation checks coordinates and the address length; a nil location is allowed.
+func CheckLocation(l *Location) error {
+	switch {
+	case l == nil:
+		return nil
+	case math.IsNaN(l.Latitude) || l.Latitude < -90 || l.Latitude > 90:
+		return Invalid("location.latitude", "must be between -90 and 90")
+	case math.IsNaN(l.Longitude) || l.Longitude < -180 || l.Longitude > 180:
+		return Invalid("location.longitude", "must be between -180 and 180")
+	case utf8.RuneCountInString(l.Address) > MaxAddressLength:
+		return Invalid("location.address", "must be at most %d characters", MaxAddressLength)
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+// Package grpcapi is intake's gRPC door: it reads requests into commands and queries, calls the
+// application, and answers the view in whistle.v1 terms, with each domain error mapped to its
+// precise status code.
+package grpcapi
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/app"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/protoconv"
+	"github.com/whistle-dispatch/whistle/services/internal/access"
+)
+
+// Server implements whistlev1.IntakeServiceServer.
+type Server struct {
+	whistlev1.UnimplementedIntakeServiceServer
+	app *app.App
+}
+
+// New returns the gRPC server of the application.
+func New(a *app.App) *Server { return &Server{app: a} }
+
+// RaiseIssue records a new issue, or returns the one the same request already raised.
+func (s *Server) RaiseIssue(ctx context.Context, req *whistlev1.RaiseIssueRequest) (*whistlev1.RaiseIssueResponse, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	urgency, ok := protoconv.Urgency(req.GetUrgency())
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "urgency: %d is not an urgency", req.GetUrgency())
+	}
+	is, replayed, err := s.app.Raise(ctx, p, app.RaiseCommand{
+		RequestID: req.GetRequestId(), GridID: req.GetGridId(), CategoryID: req.GetCategoryId(),
+		Urgency: urgency, Text: req.GetText(), Location: protoconv.LocationIn(req.GetLocation()),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.RaiseIssueResponse{Issue: protoconv.Issue(is), Replayed: replayed}, nil
+}
+
+// GetIssue returns an issue and its timeline.
+func (s *Server) GetIssue(ctx context.Context, req *whistlev1.GetIssueRequest) (*whistlev1.GetIssueResponse, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	is, err := s.app.Get(ctx, p, req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.GetIssueResponse{Issue: protoconv.Issue(is), Timeline: protoconv.Timeline(is.Timeline)}, nil
+}
+
+// ListIssues returns one page of the issues in an area, newest first.
+func (s *Server) ListIssues(ctx context.Context, req *whistlev1.ListIssuesRequest) (*whistlev1.ListIssuesResponse, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := app.ListQuery{AreaID: req.GetAreaId(), CategoryID: req.GetCategoryId(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}
+	if req.GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_UNSPECIFIED {
+		st, ok := protoconv.Status(req.GetStatus())
+		if !ok {
+			return nil, status.Errorf(codes.InvalidArgument, "status: %d is not an issue status", req.GetStatus())
+		}
+		q.Status = st
+	}
+	issues, next, err := s.app.List(ctx, p, q)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &whistlev1.ListIssuesResponse{NextPageToken: next}
+	for _, is := range issues {
+		resp.Issues = append(resp.Issues, protoconv.Issue(is))
+	}
+	return resp, nil
+}
+
+// WatchIssue streams the issue's timeline, then each new entry as it happens.
+func (s *Server) WatchIssue(req *whistlev1.WatchIssueRequest, stream whistlev1.IntakeService_WatchIssueServer) error {
+	ctx := stream.Context()
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.app.Watch(ctx, p, req.GetId(), func(is *domain.Issue, e domain.Entry) error {
+		return stream.Send(&whistlev1.WatchIssueResponse{Issue: protoconv.Issue(is), Entry: protoconv.Entry(e)})
+	})
+	if err != nil {
+		return toStatus(err)
+	}
+	return nil
+}
+
+// toStatus maps an application error to its status code. Errors that already are statuses (access
+// decisions, a failed send) pass as they are; what is left is a failure of the servers behind.
+func toStatus(err error) error {
+	var invalid *domain.InvalidError
+	switch {
+	case errors.As(err, &invalid):
+		return status.Error(codes.InvalidArgument, invalid.Error())
+	case errors.Is(err, domain.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, domain.ErrCaseTaken):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, eventlog.ErrConflict):
+		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.Unavailable, err.Error())
+}

@@ -1,0 +1,165 @@
+// Package protoconv translates between the intake domain and the whistle.v1 messages, in both
+// directions, so that the event log adapter, the command handlers and the gRPC API agree on one
+// mapping of every enum.
+package protoconv
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
+)
+
+var (
+	urgencies = map[whistlev1.Urgency]domain.Urgency{
+		whistlev1.Urgency_URGENCY_NORMAL:    domain.UrgencyNormal,
+		whistlev1.Urgency_URGENCY_URGENT:    domain.UrgencyUrgent,
+		whistlev1.Urgency_URGENCY_EMERGENCY: domain.UrgencyEmergency,
+	}
+	statuses = map[whistlev1.IssueStatus]domain.Status{
+		whistlev1.IssueStatus_ISSUE_STATUS_RAISED:            domain.StatusRaised,
+		whistlev1.IssueStatus_ISSUE_STATUS_AWAITING_DISPATCH: domain.StatusAwaitingDispatch,
+		whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED:        domain.StatusDispatched,
+		whistlev1.IssueStatus_ISSUE_STATUS_IN_PROGRESS:       domain.StatusInProgress,
+		whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED:          domain.StatusResolved,
+	}
+	assignmentStatuses = map[domain.AssignmentStatus]whistlev1.AssignmentStatus{
+		domain.AssignmentDispatched:   whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED,
+		domain.AssignmentAcknowledged: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED,
+		domain.AssignmentResolved:     whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED,
+	}
+	roles = map[whistlev1.AssignmentRole]domain.Role{
+		whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD:      domain.RoleLead,
+		whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING: domain.RoleAssisting,
+	}
+	deadlines = map[whistlev1.DeadlineKind]domain.DeadlineKind{
+		whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN: domain.DeadlineReportIn,
+		whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE:   domain.DeadlineResolve,
+	}
+)
+
+// reverse inverts one of the enum tables.
+func reverse[K, V comparable](m map[K]V) map[V]K {
+	out := make(map[V]K, len(m))
+	for k, v := range m {
+		out[v] = k
+	}
+	return out
+}
+
+var (
+	urgenciesOut = reverse(urgencies)
+	statusesOut  = reverse(statuses)
+	rolesOut     = reverse(roles)
+	deadlinesOut = reverse(deadlines)
+)
+
+// Urgency reads a request's or event's urgency; unspecified counts as normal, and ok is false for a
+// value the contract does not define.
+func Urgency(u whistlev1.Urgency) (_ domain.Urgency, ok bool) {
+	if u == whistlev1.Urgency_URGENCY_UNSPECIFIED {
+		return domain.UrgencyNormal, true
+	}
+	d, ok := urgencies[u]
+	return d, ok
+}
+
+// Status reads a status filter; ok is false for unspecified and for undefined values.
+func Status(s whistlev1.IssueStatus) (_ domain.Status, ok bool) {
+	d, ok := statuses[s]
+	return d, ok
+}
+
+// Role reads a dispatch's role; anything but assisting is read as lead, the role every whistle has.
+func Role(r whistlev1.AssignmentRole) domain.Role {
+	if r == whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING {
+		return domain.RoleAssisting
+	}
+	return domain.RoleLead
+}
+
+// DeadlineKind reads a breach's deadline kind; an undefined one keeps its proto name.
+func DeadlineKind(k whistlev1.DeadlineKind) domain.DeadlineKind {
+	if d, ok := deadlines[k]; ok {
+		return d
+	}
+	return domain.DeadlineKind(k.String())
+}
+
+// LocationIn reads a location; nil stays nil.
+func LocationIn(l *whistlev1.Location) *domain.Location {
+	if l == nil {
+		return nil
+	}
+	return &domain.Location{Latitude: l.GetLatitude(), Longitude: l.GetLongitude(), Address: l.GetAddress()}
+}
+
+// LocationOut writes a location; nil stays nil.
+func LocationOut(l *domain.Location) *whistlev1.Location {
+	if l == nil {
+		return nil
+	}
+	return &whistlev1.Location{Latitude: l.Latitude, Longitude: l.Longitude, Address: l.Address}
+}
+
+// UrgencyOut writes an urgency.
+func UrgencyOut(u domain.Urgency) whistlev1.Urgency { return urgenciesOut[u] }
+
+// Timestamp writes a time; the zero time (never happened) is left unset.
+func Timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// Time reads a timestamp; an unset one is the zero time.
+func Time(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
+// Issue writes the issue view.
+func Issue(is *domain.Issue) *whistlev1.Issue {
+	out := &whistlev1.Issue{
+		Id: is.ID, GridId: is.GridID, CommunityId: is.CommunityID, StreetId: is.StreetID,
+		CategoryId: is.CategoryID, Urgency: UrgencyOut(is.Urgency), Text: is.Text,
+		Location: LocationOut(is.Location), Status: statusesOut[is.Status], RaisedBy: is.RaisedBy,
+		RaisedAt: Timestamp(is.RaisedAt), UpdatedAt: Timestamp(is.UpdatedAt), RuleId: is.RuleID,
+	}
+	for _, a := range is.Assignments {
+		pa := &whistlev1.Assignment{
+			DepartmentId: a.DepartmentID, Role: rolesOut[a.Role], Status: assignmentStatuses[a.Status],
+			ReportInBy: Timestamp(a.ReportInBy), ResolveBy: Timestamp(a.ResolveBy),
+			AcknowledgedAt: Timestamp(a.AcknowledgedAt), AcknowledgedBy: a.AcknowledgedBy,
+			ResolvedAt: Timestamp(a.ResolvedAt), ResolvedBy: a.ResolvedBy, ResolutionNote: a.Note,
+			DispatchedAt: Timestamp(a.DispatchedAt),
+		}
+		for _, k := range a.Breached {
+			pa.Breached = append(pa.Breached, deadlinesOut[k])
+		}
+		out.Assignments = append(out.Assignments, pa)
+	}
+	return out
+}
+
+// Entry writes one timeline entry.
+func Entry(e domain.Entry) *whistlev1.TimelineEntry {
+	return &whistlev1.TimelineEntry{
+		Seq: e.Seq, At: Timestamp(e.At), Kind: e.Kind, Actor: e.Actor,
+		DepartmentId: e.DepartmentID, Summary: e.Summary,
+	}
+}
+
+// Timeline writes a whole timeline.
+func Timeline(entries []domain.Entry) []*whistlev1.TimelineEntry {
+	out := make([]*whistlev1.TimelineEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, Entry(e))
+	}
+	return out
+}

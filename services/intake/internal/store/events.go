@@ -1,0 +1,56 @@
+package store
+
+import (
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/protoconv"
+)
+
+// ServiceActor is the timeline's name for anything a service did rather than a person.
+const ServiceActor = "system"
+
+// applyEvent translates one event into the domain's apply rule for its kind. Every kind is
+// applied, so that the view's last sequence is exact even for events it does not show.
+func applyEvent(is *domain.Issue, rec eventlog.Record) {
+	ev := rec.Event
+	m := domain.Meta{Seq: rec.Seq, At: protoconv.Time(ev.GetOccurredAt()), Actor: actor(ev.GetActor())}
+	switch p := ev.GetPayload().(type) {
+	case *whistlev1.Event_Raised:
+		r := p.Raised
+		urgency, _ := protoconv.Urgency(r.GetUrgency())
+		is.OnRaised(m, domain.Raise{
+			RequestID: r.GetRequestId(), RaisedBy: ev.GetActor().GetSubject(),
+			GridID: r.GetGridId(), CommunityID: r.GetCommunityId(), StreetID: r.GetStreetId(),
+			CategoryID: r.GetCategoryId(), Urgency: urgency, Text: r.GetText(),
+			Location: protoconv.LocationIn(r.GetLocation()),
+		})
+	case *whistlev1.Event_Routed:
+		ds := make([]domain.Dispatch, 0, len(p.Routed.GetDispatches()))
+		for _, d := range p.Routed.GetDispatches() {
+			ds = append(ds, domain.Dispatch{
+				DepartmentID: d.GetDepartmentId(), Role: protoconv.Role(d.GetRole()),
+				ReportInBy: protoconv.Time(d.GetReportInBy()), ResolveBy: protoconv.Time(d.GetResolveBy()),
+			})
+		}
+		is.OnRouted(m, p.Routed.GetRuleId(), ds)
+	case *whistlev1.Event_NeedsDispatch:
+		is.OnNeedsDispatch(m, p.NeedsDispatch.GetReason())
+	case *whistlev1.Event_Acknowledged:
+		is.OnAcknowledged(m, p.Acknowledged.GetDepartmentId())
+	case *whistlev1.Event_Resolved:
+		is.OnResolved(m, p.Resolved.GetDepartmentId(), p.Resolved.GetNote())
+	case *whistlev1.Event_Breached:
+		is.OnBreached(m, p.Breached.GetDepartmentId(), protoconv.DeadlineKind(p.Breached.GetKind()))
+	default:
+		is.OnOther(m, eventlog.Kind(ev))
+	}
+}
+
+// actor names who caused an event: the person's subject, or ServiceActor for a service.
+func actor(a *whistlev1.Actor) string {
+	if a.GetRole() == "service" || a.GetSubject() == "" {
+		return ServiceActor
+	}
+	return a.GetSubject()
+}

@@ -1,0 +1,92 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
+)
+
+// ErrCursorGone means a page cursor names an issue the area's list no longer holds, as after a
+// reset of the view.
+var ErrCursorGone = errors.New("the page cursor is no longer in the list")
+
+// scanBatch is how many list members one round trip reads while filling a page.
+const scanBatch = 100
+
+// Query selects one page of an area's issues, newest first.
+type Query struct {
+	AreaID     string
+	Status     domain.Status // empty: any
+	CategoryID string        // empty: any
+	After      string        // the last case number of the previous page; empty: from the newest
+	Limit      int
+}
+
+func (q Query) matches(is *domain.Issue) bool {
+	return is.Raised() && (q.Status == "" || is.Status == q.Status) && (q.CategoryID == "" || is.CategoryID == q.CategoryID)
+}
+
+// List returns up to q.Limit issues of the area that pass the filters, and the case number to
+// continue after, empty when the list is exhausted. Paging resumes from the rank of the previous
+// page's last issue, so issues raised while a caller pages only add to the top and none is seen
+// twice or skipped.
+func (s *Store) List(ctx context.Context, q Query) ([]*domain.Issue, string, error) {
+	key := ListKey(q.AreaID)
+	start := int64(0)
+	if q.After != "" {
+		rank, err := s.rdb.ZRevRank(ctx, key, q.After).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, "", ErrCursorGone
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list %s: %w", q.AreaID, err)
+		}
+		start = rank + 1
+	}
+	var page []*domain.Issue
+	for {
+		ids, err := s.rdb.ZRevRange(ctx, key, start, start+scanBatch-1).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list %s: %w", q.AreaID, err)
+		}
+		if len(ids) == 0 {
+			return page, "", nil
+		}
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = IssueKey(id)
+		}
+		docs, err := s.rdb.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list %s: %w", q.AreaID, err)
+		}
+		for i, doc := range docs {
+			data, ok := doc.(string)
+			if !ok {
+				continue // indexed but not stored: the index is written in the same transaction, so only a partial wipe does this
+			}
+			is, err := decode(ids[i], []byte(data))
+			if err != nil {
+				return nil, "", err
+			}
+			if !q.matches(is) {
+				continue
+			}
+			if page = append(page, is); len(page) == q.Limit {
+				more, err := s.rdb.ZCard(ctx, key).Result()
+				if err != nil {
+					return nil, "", fmt.Errorf("store: list %s: %w", q.AreaID, err)
+				}
+				if start+int64(i)+1 >= more {
+					return page, "", nil
+				}
+				return page, ids[i], nil
+			}
+		}
+		start += int64(len(ids))
+	}
+}

@@ -1,0 +1,230 @@
+package intake_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+)
+
+func TestRaisingRejectsEachBadFieldAndWritesNothing(t *testing.T) {
+	e := start(t)
+	c := e.client(t, taoyuanWorker)
+	valid := func() *whistlev1.RaiseIssueRequest {
+		return &whistlev1.RaiseIssueRequest{
+			RequestId: "req-1", GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "Drilling at night",
+			Location: &whistlev1.Location{Latitude: 31.2, Longitude: 121.5, Address: "No. 3 Taoyuan Road"},
+		}
+	}
+	tests := []struct {
+		name  string
+		field string
+		edit  func(*whistlev1.RaiseIssueRequest)
+	}{
+		{"a request id with a space", "request_id", func(r *whistlev1.RaiseIssueRequest) { r.RequestId = "req 1" }},
+		{"a request id of 65 characters", "request_id", func(r *whistlev1.RaiseIssueRequest) { r.RequestId = strings.Repeat("r", 65) }},
+		{"an unknown grid", "grid_id", func(r *whistlev1.RaiseIssueRequest) { r.GridId = "atlantis-01" }},
+		{"a community instead of a grid", "grid_id", func(r *whistlev1.RaiseIssueRequest) { r.GridId = "xinhua-taoyuan" }},
+		{"an unknown category", "category_id", func(r *whistlev1.RaiseIssueRequest) { r.CategoryId = "ghosts" }},
+		{"an undefined urgency", "urgency", func(r *whistlev1.RaiseIssueRequest) { r.Urgency = 42 }},
+		{"blank text", "text", func(r *whistlev1.RaiseIssueRequest) { r.Text = " \n\t " }},
+		{"text over the limit", "text", func(r *whistlev1.RaiseIssueRequest) { r.Text = strings.Repeat("水", 2001) }},
+		{"a latitude past the pole", "location.latitude", func(r *whistlev1.RaiseIssueRequest) { r.Location.Latitude = 90.5 }},
+		{"a longitude past the date line", "location.longitude", func(r *whistlev1.RaiseIssueRequest) { r.Location.Longitude = -181 }},
+		{"an address over the limit", "location.address", func(r *whistlev1.RaiseIssueRequest) { r.Location.Address = strings.Repeat("a", 201) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := valid()
+			tt.edit(req)
+			_, err := c.RaiseIssue(context.Background(), req)
+			if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), tt.field+":") {
+				t.Fatalf("got %v, want InvalidArgument naming %s", err, tt.field)
+			}
+			if n := e.streamMessages(t); n != 0 {
+				t.Fatalf("the stream holds %d events after a bad raise, want 0", n)
+			}
+		})
+	}
+	t.Run("text of exactly the limit in characters after trimming is accepted", func(t *testing.T) {
+		req := valid()
+		req.Text = "  " + strings.Repeat("水", 2000) + "\n"
+		resp, err := c.RaiseIssue(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.GetIssue(); got.GetText() != strings.TrimSpace(req.Text) || got.GetUrgency() != whistlev1.Urgency_URGENCY_NORMAL {
+			t.Fatalf("got text of %d bytes with urgency %v, want the trimmed text with normal urgency", len(got.GetText()), got.GetUrgency())
+		}
+	})
+}
+
+func TestRaisingWithoutATokenIsUnauthenticated(t *testing.T) {
+	e := start(t)
+	c := e.client(t, taoyuanWorker)
+	_, err := c.RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("with a token: got %v, want InvalidArgument", err)
+	}
+	noToken := e.clientWithToken(t, "")
+	if _, err := noToken.RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("without a token: got %v, want Unauthenticated", err)
+	}
+}
+
+func TestRaisingWithoutARequestIDPicksOneAndRecordsTheRaise(t *testing.T) {
+	e := start(t)
+	resp, err := e.client(t, taoyuanWorker).RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{
+		GridId: taoyuanWorker.Scope, CategoryId: "gas-leak", Urgency: whistlev1.Urgency_URGENCY_EMERGENCY, Text: "Smell of gas",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	is := resp.GetIssue()
+	if resp.GetReplayed() || is.GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_RAISED || is.GetStreetId() != "xinhua" ||
+		is.GetCommunityId() != "xinhua-taoyuan" || is.GetRaisedBy() != taoyuanWorker.Subject || !is.GetRaisedAt().AsTime().Equal(e.clock.Now()) {
+		t.Fatalf("got %v", resp)
+	}
+	recs, err := e.deps.Log.Read(context.Background(), is.GetId(), 0)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("read: %d records, %v", len(recs), err)
+	}
+	ev := recs[0].Event
+	if ev.GetId() != is.GetId()+".raised" || ev.GetCorrelationId() != is.GetId() || ev.GetRaised().GetRequestId() == "" {
+		t.Fatalf("raised event: %v", ev)
+	}
+}
+
+func TestARetriedRaiseReturnsTheSameIssueAndWritesOneEvent(t *testing.T) {
+	for _, wipe := range []bool{false, true} {
+		name := "with the view kept"
+		if wipe {
+			name = "with Redis wiped between the calls"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := start(t)
+			first := e.raise(t, taoyuanWorker, "retry-1")
+			if wipe {
+				flushRedis(t, e.deps.Redis)
+			}
+			e.clock.Advance(1)
+			resp, err := e.client(t, taoyuanWorker).RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{
+				RequestId: "retry-1", GridId: taoyuanWorker.Scope, CategoryId: "blocked-drain", Text: "The drain outside no. 12 overflows",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !resp.GetReplayed() || resp.GetIssue().GetId() != first.GetId() || !resp.GetIssue().GetRaisedAt().AsTime().Equal(first.GetRaisedAt().AsTime()) {
+				t.Fatalf("retry: replayed=%v issue %v, want the first issue %v replayed", resp.GetReplayed(), resp.GetIssue(), first)
+			}
+			if n := e.streamMessages(t); n != 1 {
+				t.Fatalf("the stream holds %d events, want 1", n)
+			}
+		})
+	}
+}
+
+func TestARaiseWhoseCaseNumberIsTakenByAnotherRequestIsRefused(t *testing.T) {
+	e := start(t)
+	first := e.raise(t, taoyuanWorker, "collide-1")
+	// Stand in for a hash collision: rewrite the stored raise as if another request had made it.
+	key := "intake:issue:{" + first.GetId() + "}"
+	doc, err := e.deps.Redis.Get(context.Background(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc = strings.Replace(doc, `"request_id":"collide-1"`, `"request_id":"someone-else"`, 1)
+	if err := e.deps.Redis.Set(context.Background(), key, doc, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client(t, taoyuanWorker).RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{
+		RequestId: "collide-1", GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "again",
+	})
+	if status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("got %v, want AlreadyExists", err)
+	}
+	if n := e.streamMessages(t); n != 1 {
+		t.Fatalf("the stream holds %d events, want 1", n)
+	}
+}
+
+func TestTwentyConcurrentRaisesWithOneRequestIDMakeOneIssue(t *testing.T) {
+	e := start(t)
+	c := e.client(t, taoyuanWorker)
+	ids := make([]string, 20)
+	errs := make([]error, 20)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			resp, err := c.RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{
+				RequestId: "storm-1", GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "Loud music",
+			})
+			ids[i], errs[i] = resp.GetIssue().GetId(), err
+		})
+	}
+	wg.Wait()
+	for i := range 20 {
+		if errs[i] != nil || ids[i] != ids[0] {
+			t.Fatalf("raise %d: id %q, %v; want %q", i, ids[i], errs[i], ids[0])
+		}
+	}
+	if n := e.streamMessages(t); n != 1 {
+		t.Fatalf("the stream holds %d events, want 1", n)
+	}
+}
+
+func TestCallersOutsideTheGridAreDenied(t *testing.T) {
+	e := start(t)
+	is := e.raise(t, taoyuanWorker, "scoped-1")
+	ctx := context.Background()
+	req := &whistlev1.RaiseIssueRequest{RequestId: "x", GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "Loud"}
+	for _, p := range []struct {
+		name string
+		c    whistlev1.IntakeServiceClient
+	}{{"a grid worker of another grid", e.client(t, hebinWorker)}, {"a duty officer", e.client(t, waterOfficer)}} {
+		t.Run(p.name+" may not raise", func(t *testing.T) {
+			if _, err := p.c.RaiseIssue(ctx, req); status.Code(err) != codes.PermissionDenied {
+				t.Fatalf("got %v, want PermissionDenied", err)
+			}
+		})
+		t.Run(p.name+" may not get", func(t *testing.T) {
+			if _, err := p.c.GetIssue(ctx, &whistlev1.GetIssueRequest{Id: is.GetId()}); status.Code(err) != codes.PermissionDenied {
+				t.Fatalf("got %v, want PermissionDenied", err)
+			}
+		})
+		t.Run(p.name+" may not watch", func(t *testing.T) {
+			stream, err := p.c.WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: is.GetId()})
+			if err == nil {
+				_, err = stream.Recv()
+			}
+			if status.Code(err) != codes.PermissionDenied {
+				t.Fatalf("got %v, want PermissionDenied", err)
+			}
+		})
+	}
+	t.Run("a dispatcher of the city may get", func(t *testing.T) {
+		if _, err := e.client(t, cityDesk).GetIssue(ctx, &whistlev1.GetIssueRequest{Id: strings.ToLower(is.GetId())}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n := e.streamMessages(t); n != 1 {
+		t.Fatalf("the stream holds %d events, want 1", n)
+	}
+}
+
+func TestGettingChecksTheCaseNumber(t *testing.T) {
+	e := start(t)
+	c := e.client(t, cityDesk)
+	if _, err := c.GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: "K7M3"}); status.Code(err) != codes.InvalidArgument ||
+		!strings.HasPrefix(status.Convert(err).Message(), "id:") {
+		t.Fatalf("a short id: got %v, want InvalidArgument naming id", err)
+	}
+	if _, err := c.GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: "K7M3-QX9A"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("an unknown id: got %v, want NotFound", err)
+	}
+}

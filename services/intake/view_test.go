@@ -1,0 +1,347 @@
+package intake_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/platform"
+)
+
+// route appends routing's decision: water leads, power assists.
+func (e *env) route(t *testing.T, id string) {
+	t.Helper()
+	now := e.clock.Now()
+	e.appendEvent(t, id, "routed", service("routing"), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Routed{Routed: &whistlev1.IssueRouted{RuleId: "drains", Dispatches: []*whistlev1.Dispatch{
+			{DepartmentId: "water", Role: whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD,
+				ReportInBy: timestamppb.New(now.Add(time.Hour)), ResolveBy: timestamppb.New(now.Add(24 * time.Hour))},
+			{DepartmentId: "power", Role: whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING,
+				ReportInBy: timestamppb.New(now.Add(2 * time.Hour)), ResolveBy: timestamppb.New(now.Add(48 * time.Hour))},
+		}}}
+	})
+}
+
+// getWhen polls GetIssue until check accepts the answer.
+func getWhen(t *testing.T, c whistlev1.IntakeServiceClient, id string, check func(*whistlev1.GetIssueResponse) error) *whistlev1.GetIssueResponse {
+	t.Helper()
+	var got *whistlev1.GetIssueResponse
+	wait.For(t, 10*time.Second, 10*time.Millisecond, func() error {
+		resp, err := c.GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: id})
+		if err != nil {
+			return err
+		}
+		got = resp
+		return check(resp)
+	})
+	return got
+}
+
+func TestTheIssueViewFollowsTheDepartmentsEvents(t *testing.T) {
+	e := start(t)
+	c := e.client(t, cityDesk)
+	id := e.raise(t, taoyuanWorker, "view-1").GetId()
+
+	e.clock.Advance(time.Minute)
+	e.route(t, id)
+	resp := getWhen(t, c, id, func(r *whistlev1.GetIssueResponse) error {
+		if r.GetIssue().GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED {
+			return fmt.Errorf("status %v", r.GetIssue().GetStatus())
+		}
+		return nil
+	})
+	is := resp.GetIssue()
+	if is.GetRuleId() != "drains" || len(is.GetAssignments()) != 2 || is.GetAssignments()[1].GetRole() != whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING ||
+		!is.GetAssignments()[0].GetReportInBy().AsTime().Equal(e.clock.Now().Add(time.Hour)) {
+		t.Fatalf("after routing: %v", is)
+	}
+
+	t.Run("a duty officer of a summoned department may now get it", func(t *testing.T) {
+		if _, err := e.client(t, waterOfficer).GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: id}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	e.clock.Advance(time.Minute)
+	e.appendEvent(t, id, "acknowledged.water", person(waterOfficer), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
+	})
+	e.clock.Advance(2 * time.Hour)
+	e.appendEvent(t, id, "breached.power.report-in", service("escalation"), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Breached{Breached: &whistlev1.DeadlineBreached{DepartmentId: "power", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN}}
+	})
+	e.appendEvent(t, id, "resolved.water", person(waterOfficer), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water", Note: "Cleared the drain\nand checked the pipe"}}
+	})
+	resp = getWhen(t, c, id, func(r *whistlev1.GetIssueResponse) error {
+		if n := len(r.GetTimeline()); n != 5 {
+			return fmt.Errorf("%d timeline entries", n)
+		}
+		return nil
+	})
+	is = resp.GetIssue()
+	water, power := is.GetAssignments()[0], is.GetAssignments()[1]
+	if is.GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_IN_PROGRESS ||
+		water.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED || water.GetAcknowledgedBy() != waterOfficer.Subject ||
+		water.GetResolvedBy() != waterOfficer.Subject || water.GetResolutionNote() != "Cleared the drain\nand checked the pipe" ||
+		!water.GetResolvedAt().AsTime().Equal(e.clock.Now()) ||
+		power.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED ||
+		!slices.Equal(power.GetBreached(), []whistlev1.DeadlineKind{whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN}) {
+		t.Fatalf("with water resolved and power breached: %v", is)
+	}
+	var kinds []string
+	for i, entry := range resp.GetTimeline() {
+		kinds = append(kinds, entry.GetKind())
+		if i > 0 && entry.GetSeq() <= resp.GetTimeline()[i-1].GetSeq() {
+			t.Fatalf("timeline out of order: %v", resp.GetTimeline())
+		}
+	}
+	if want := []string{"raised", "routed", "acknowledged", "breached", "resolved"}; !slices.Equal(kinds, want) {
+		t.Fatalf("timeline kinds %v, want %v", kinds, want)
+	}
+	if entry := resp.GetTimeline()[3]; entry.GetActor() != "system" || entry.GetDepartmentId() != "power" {
+		t.Fatalf("breach entry: %v", entry)
+	}
+
+	e.appendEvent(t, id, "acknowledged.power", person(powerOfficer), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "power"}}
+	})
+	e.appendEvent(t, id, "resolved.power", person(powerOfficer), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "power", Note: "Cable checked"}}
+	})
+	getWhen(t, c, id, func(r *whistlev1.GetIssueResponse) error {
+		if r.GetIssue().GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED {
+			return fmt.Errorf("status %v", r.GetIssue().GetStatus())
+		}
+		return nil
+	})
+}
+
+func TestAnIssueNoRuleMatchedAwaitsDispatch(t *testing.T) {
+	e := start(t)
+	id := e.raise(t, taoyuanWorker, "manual-1").GetId()
+	e.appendEvent(t, id, "needs-dispatch", service("routing"), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_NeedsDispatch{NeedsDispatch: &whistlev1.IssueNeedsDispatch{Reason: "no rule for drains in this grid"}}
+	})
+	getWhen(t, e.client(t, taoyuanWorker), id, func(r *whistlev1.GetIssueResponse) error {
+		if r.GetIssue().GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_AWAITING_DISPATCH {
+			return fmt.Errorf("status %v", r.GetIssue().GetStatus())
+		}
+		return nil
+	})
+}
+
+func TestWatchingAnIssueDeliversEntriesAsTheyAreAppended(t *testing.T) {
+	e := start(t)
+	id := e.raise(t, taoyuanWorker, "watch-1").GetId()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a missed entry fails instead of hanging
+	defer cancel()
+	stream, err := e.client(t, taoyuanWorker).WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := stream.Recv()
+	if err != nil || first.GetEntry().GetKind() != "raised" || first.GetIssue().GetId() != id {
+		t.Fatalf("first: %v, %v", first, err)
+	}
+	e.route(t, id)
+	second, err := stream.Recv()
+	if err != nil || second.GetEntry().GetKind() != "routed" || second.GetIssue().GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED {
+		t.Fatalf("second: %v, %v", second, err)
+	}
+	e.appendEvent(t, id, "acknowledged.water", person(waterOfficer), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
+	})
+	third, err := stream.Recv()
+	if err != nil || third.GetEntry().GetKind() != "acknowledged" || third.GetEntry().GetSeq() <= second.GetEntry().GetSeq() ||
+		third.GetIssue().GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_IN_PROGRESS {
+		t.Fatalf("third: %v, %v", third, err)
+	}
+}
+
+func TestListingPagesThroughEveryIssueExactlyOnceNewestFirst(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	workers := []struct{ p, q string }{{"xinhua-taoyuan-01", "noise"}, {"xinhua-hebin-01", "noise"}, {"dongfeng-jinqiao-01", "road-damage"}}
+	var raised []string
+	for i := range 23 {
+		w := workers[i%len(workers)]
+		p := taoyuanWorker
+		p.Subject, p.Scope = fmt.Sprintf("worker-%d", i%len(workers)), w.p
+		resp, err := e.client(t, p).RaiseIssue(ctx, &whistlev1.RaiseIssueRequest{RequestId: fmt.Sprint(i), GridId: w.p, CategoryId: w.q, Text: "Issue"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raised = append(raised, resp.GetIssue().GetId())
+		if i%2 == 0 { // every other pair shares a millisecond, so ties are paged too
+			e.clock.Advance(time.Millisecond)
+		}
+	}
+	c := e.client(t, cityDesk)
+	list := func(t *testing.T, req *whistlev1.ListIssuesRequest) []*whistlev1.Issue {
+		t.Helper()
+		var all []*whistlev1.Issue
+		for {
+			resp, err := c.ListIssues(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, resp.GetIssues()...)
+			if resp.GetNextPageToken() == "" {
+				return all
+			}
+			if len(resp.GetIssues()) != int(req.GetPageSize()) {
+				t.Fatalf("a page before the last has %d issues, want %d", len(resp.GetIssues()), req.GetPageSize())
+			}
+			req.PageToken = resp.GetNextPageToken()
+		}
+	}
+
+	all := list(t, &whistlev1.ListIssuesRequest{PageSize: 4})
+	seen := map[string]bool{}
+	for i, is := range all {
+		if seen[is.GetId()] {
+			t.Fatalf("%s listed twice", is.GetId())
+		}
+		seen[is.GetId()] = true
+		if i > 0 && is.GetRaisedAt().AsTime().After(all[i-1].GetRaisedAt().AsTime()) {
+			t.Fatalf("not newest first at %d", i)
+		}
+	}
+	if len(seen) != len(raised) {
+		t.Fatalf("listed %d issues, raised %d", len(seen), len(raised))
+	}
+
+	t.Run("filters by area, category and status", func(t *testing.T) {
+		if n := len(list(t, &whistlev1.ListIssuesRequest{AreaId: "xinhua", PageSize: 3})); n != 16 {
+			t.Fatalf("xinhua street: %d issues, want 16", n)
+		}
+		if n := len(list(t, &whistlev1.ListIssuesRequest{CategoryId: "road-damage", PageSize: 2})); n != 7 {
+			t.Fatalf("road damage: %d issues, want 7", n)
+		}
+		e.route(t, raised[0])
+		wait.For(t, 10*time.Second, 10*time.Millisecond, func() error {
+			got := list(t, &whistlev1.ListIssuesRequest{Status: whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED, PageSize: 5})
+			if len(got) != 1 || got[0].GetId() != raised[0] {
+				return fmt.Errorf("dispatched: %d issues", len(got))
+			}
+			return nil
+		})
+	})
+	t.Run("a grid worker lists their own grid by default", func(t *testing.T) {
+		resp, err := e.client(t, taoyuanWorker).ListIssues(ctx, &whistlev1.ListIssuesRequest{})
+		if err != nil || len(resp.GetIssues()) != 8 || resp.GetNextPageToken() != "" {
+			t.Fatalf("got %d issues, token %q, %v; want 8 on one page", len(resp.GetIssues()), resp.GetNextPageToken(), err)
+		}
+	})
+	t.Run("refuses areas outside the scope, officers and bad pages", func(t *testing.T) {
+		cases := []struct {
+			name string
+			c    whistlev1.IntakeServiceClient
+			req  *whistlev1.ListIssuesRequest
+			code codes.Code
+		}{
+			{"a grid worker asking for the city", e.client(t, taoyuanWorker), &whistlev1.ListIssuesRequest{AreaId: "city"}, codes.PermissionDenied},
+			{"a duty officer", e.client(t, waterOfficer), &whistlev1.ListIssuesRequest{}, codes.PermissionDenied},
+			{"a page size over the limit", c, &whistlev1.ListIssuesRequest{PageSize: 201}, codes.InvalidArgument},
+			{"a negative page size", c, &whistlev1.ListIssuesRequest{PageSize: -1}, codes.InvalidArgument},
+			{"a made-up page token", c, &whistlev1.ListIssuesRequest{PageToken: "!!"}, codes.InvalidArgument},
+		}
+		for _, tc := range cases {
+			if _, err := tc.c.ListIssues(ctx, tc.req); status.Code(err) != tc.code {
+				t.Errorf("%s: got %v, want %v", tc.name, err, tc.code)
+			}
+		}
+	})
+}
+
+func TestWipingRedisAndReplayingRebuildsAnIdenticalView(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	c := e.client(t, cityDesk)
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, e.raise(t, taoyuanWorker, fmt.Sprint("replay-", i)).GetId())
+		e.clock.Advance(time.Second)
+	}
+	e.route(t, ids[0])
+	e.appendEvent(t, ids[0], "acknowledged.water", person(waterOfficer), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
+	})
+	e.appendEvent(t, ids[1], "needs-dispatch", service("routing"), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_NeedsDispatch{NeedsDispatch: &whistlev1.IssueNeedsDispatch{Reason: "no rule"}}
+	})
+	e.waitApplied(t, ids)
+	before := map[string]*whistlev1.GetIssueResponse{}
+	for _, id := range ids {
+		resp, err := c.GetIssue(ctx, &whistlev1.GetIssueRequest{Id: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[id] = resp
+	}
+	listBefore, err := c.ListIssues(ctx, &whistlev1.ListIssuesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e.stop()
+	if err := platform.Reset(ctx, e.deps, e.svc); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.deps.Redis.DBSize(ctx).Result(); err != nil || n != 0 {
+		t.Fatalf("after reset Redis holds %d keys, %v", n, err)
+	}
+	e.run(t)
+	e.waitApplied(t, ids)
+
+	for _, id := range ids {
+		resp, err := c.GetIssue(ctx, &whistlev1.GetIssueRequest{Id: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(resp, before[id]) {
+			t.Fatalf("%s after replay:\n%v\nbefore:\n%v", id, resp, before[id])
+		}
+	}
+	listAfter, err := c.ListIssues(ctx, &whistlev1.ListIssuesRequest{})
+	if err != nil || !proto.Equal(listAfter, listBefore) {
+		t.Fatalf("list after replay differs: %v", err)
+	}
+}
+
+// waitApplied waits until the service's own view has applied every event of the issues, read
+// straight from Redis so that nothing but the consumer can have brought it there.
+func (e *env) waitApplied(t *testing.T, ids []string) {
+	t.Helper()
+	ctx := context.Background()
+	wait.For(t, 10*time.Second, 10*time.Millisecond, func() error {
+		for _, id := range ids {
+			last, err := e.deps.Log.Last(ctx, id)
+			if err != nil {
+				return err
+			}
+			applied, err := e.store().LastSeq(ctx, id)
+			if err != nil {
+				return err
+			}
+			if applied != last {
+				return fmt.Errorf("%s applied to %d of %d", id, applied, last)
+			}
+		}
+		if n, err := e.deps.Redis.ZCard(ctx, "intake:list:area:city").Result(); err != nil || n != int64(len(ids)) {
+			return errors.Join(fmt.Errorf("city list holds %d issues", n), err)
+		}
+		return nil
+	})
+}
