@@ -46,7 +46,7 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 		d.Logger = slog.Default()
 	}
 	st := store.New(d.Redis)
-	a := app.New(d.Log, d.NATS, st, d.Clock)
+	a := app.New(d.Log, st, d.Clock)
 	return &Service{d: d, cfg: cfg, store: st, api: grpcapi.New(a, d.Catalog)}, nil
 }
 
@@ -60,10 +60,6 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 
 // Run consumes every whistle event into the department's projection until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	err := s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger},
+	return s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger},
 		s.d.Log.Project(s.store, nil))
-	if ctx.Err() != nil {
-		return nil // stopped while starting is a clean stop too
-	}
-	return err
 }

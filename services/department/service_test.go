@@ -311,6 +311,31 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 	}
 }
 
+func TestAnOfficerActingOnADispatchTheConsumerHasNotAppliedYetIsServedFromTheStream(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	h.stop() // nothing applies the stream to the view but the command itself
+	id := h.dispatch("fresh", "xinhua-hebin-01", "water")
+	c := h.client(officer("water", 1))
+	ack, err := c.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id})
+	if err != nil || ack.GetAssignment().GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED {
+		t.Fatalf("Acknowledge = %v, %v; want acknowledged", ack, err)
+	}
+	other := h.dispatch("fresh-resolve", "xinhua-hebin-01", "gas")
+	h.appendEvent(&whistlev1.Event{Id: other + ".acknowledged.gas", IssueId: other,
+		Actor:   &whistlev1.Actor{Subject: officer("gas", 1).Subject, Role: string(authx.RoleOfficer), Scope: "gas"},
+		Payload: &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "gas"}}})
+	res, err := h.client(officer("gas", 1)).Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: other, Note: "valve shut"})
+	if err != nil || res.GetAssignment().GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED {
+		t.Fatalf("Resolve = %v, %v; want resolved", res, err)
+	}
+	// An assignment the stream does not hold either is still not found.
+	_, err = h.client(officer("power", 1)).Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id})
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("Acknowledge for a department not summoned = %v; want NotFound", err)
+	}
+}
+
 func TestResolvingBeforeReportingInIsRefusedAndWritesNothing(t *testing.T) {
 	t.Parallel()
 	h := start(t)

@@ -60,7 +60,7 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	// The store tells the timer loop about new deadlines, and the loop fires through the store.
 	s.store = store.New(d.Redis, func(at time.Time) { s.timers.Notify(at) })
 	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), d.Logger)
-	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, d.NATS)
+	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog)
 	return s, nil
 }
 

@@ -39,11 +39,11 @@ var _ platform.Service = (*Service)(nil)
 
 // New wires the service on its dependencies.
 func New(d platform.Deps, cfg Config) (*Service, error) {
-	if d.Log == nil || d.NATS == nil || d.Redis == nil || d.Catalog == nil || d.Clock == nil {
-		return nil, errors.New("intake: Log, NATS, Redis, Catalog and Clock are required")
+	if d.Log == nil || d.Redis == nil || d.Catalog == nil || d.Clock == nil {
+		return nil, errors.New("intake: Log, Redis, Catalog and Clock are required")
 	}
 	st := store.New(d.Redis)
-	a := app.New(d.Log, st, d.Catalog, d.Clock, d.NATS)
+	a := app.New(d.Log, st, d.Catalog, d.Clock)
 	return &Service{deps: d, cfg: cfg, store: st, api: grpcapi.New(a)}, nil
 }
 
@@ -58,7 +58,7 @@ func (s *Service) Register(r grpc.ServiceRegistrar) { whistlev1.RegisterIntakeSe
 func (s *Service) Run(ctx context.Context) error {
 	err := s.deps.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.deps.Logger},
 		s.deps.Log.Project(s.store, nil))
-	if err != nil && ctx.Err() == nil {
+	if err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}
 	return nil

@@ -169,6 +169,25 @@ func TestWatchingAnIssueDeliversEntriesAsTheyAreAppended(t *testing.T) {
 	}
 }
 
+func TestAWatchWhoseEventStreamStopsEndsAsUnavailable(t *testing.T) {
+	e := start(t)
+	id := e.raise(t, taoyuanWorker, "watch-lost").GetId()
+	e.stop() // the consumer would fail on the closed connection too; only the watch is under test
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := e.client(t, taoyuanWorker).WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, err := stream.Recv(); err != nil || first.GetEntry().GetKind() != "raised" {
+		t.Fatalf("first: %v, %v", first, err)
+	}
+	e.deps.NATS.Close()
+	if resp, err := stream.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("after the stream stopped: %v, %v; want Unavailable", resp, err)
+	}
+}
+
 func TestListingPagesThroughEveryIssueExactlyOnceNewestFirst(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()

@@ -6,16 +6,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
@@ -31,8 +30,6 @@ const (
 	MaxNoteLength   = 2000
 	MaxPageSize     = 200
 	DefaultPageSize = 50
-	// watchBuffer is how many events a watcher may fall behind before NATS drops them for it.
-	watchBuffer = 8192
 )
 
 const scope = "github.com/whistle-dispatch/whistle/services/department"
@@ -50,14 +47,13 @@ func init() {
 // App is the department's desk.
 type App struct {
 	log   *eventlog.Log
-	nc    *nats.Conn
 	store *store.Store
 	clock clock.Clock
 }
 
 // New returns the application.
-func New(log *eventlog.Log, nc *nats.Conn, st *store.Store, clk clock.Clock) *App {
-	return &App{log: log, nc: nc, store: st, clock: clk}
+func New(log *eventlog.Log, st *store.Store, clk clock.Clock) *App {
+	return &App{log: log, store: st, clock: clk}
 }
 
 // Acknowledge reports in for the department's assignment of an issue as officer p, and returns
@@ -65,7 +61,7 @@ func New(log *eventlog.Log, nc *nats.Conn, st *store.Store, clk clock.Clock) *Ap
 func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, dept string) (domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Acknowledge", traceIssue(issueID, dept))
 	defer span.End()
-	return a.command(ctx, "acknowledge", issueID, func(st *domain.Issue) (*whistlev1.Event, error) {
+	return a.command(ctx, "acknowledge", issueID, dept, func(st *domain.Issue) (*whistlev1.Event, error) {
 		done, err := st.CheckAcknowledge(dept, p.Subject)
 		if err != nil || done {
 			return nil, err
@@ -84,7 +80,7 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, not
 	if n := utf8.RuneCountInString(strings.TrimSpace(note)); n == 0 || utf8.RuneCountInString(note) > MaxNoteLength {
 		return domain.Issue{}, &domain.FieldError{Field: "note", Problem: fmt.Sprintf("must be 1 to %d characters", MaxNoteLength)}
 	}
-	return a.command(ctx, "resolve", issueID, func(st *domain.Issue) (*whistlev1.Event, error) {
+	return a.command(ctx, "resolve", issueID, dept, func(st *domain.Issue) (*whistlev1.Event, error) {
 		done, err := st.CheckResolve(dept, p.Subject)
 		if err != nil || done {
 			return nil, err
@@ -95,18 +91,25 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, not
 	})
 }
 
-// command decides and appends one event of an issue through the log, then checks the result
-// against the state that the stream produced: when two officers race, the stream's order names
-// the winner, and decide run again on the final state tells the loser why it lost.
-func (a *App) command(ctx context.Context, name, issueID string, decide func(*domain.Issue) (*whistlev1.Event, error)) (domain.Issue, error) {
-	// The officer may have seen the dispatch before this service's consumer applied it.
-	if err := a.log.Catchup(ctx, a.store, issueID); err != nil {
-		return domain.Issue{}, err
-	}
+// command decides and appends one event of the department's assignment of an issue through the
+// log, then checks the result against the state that the stream produced: when two officers race,
+// the stream's order names the winner, and decide run again on the final state tells the loser why
+// it lost.
+func (a *App) command(ctx context.Context, name, issueID, dept string, decide func(*domain.Issue) (*whistlev1.Event, error)) (domain.Issue, error) {
 	rec, err := a.log.Decide(ctx, a.store, issueID, func(ctx context.Context) (*whistlev1.Event, error) {
 		st, err := a.store.Get(ctx, issueID)
 		if err != nil {
 			return nil, err
+		}
+		if st.Assignment(dept) == nil {
+			// The officer may have seen the dispatch before this service's consumer applied it;
+			// only then is the stream worth a read.
+			if err := a.log.Catchup(ctx, a.store, issueID); err != nil {
+				return nil, err
+			}
+			if st, err = a.store.Get(ctx, issueID); err != nil {
+				return nil, err
+			}
 		}
 		return decide(&st)
 	})
@@ -215,16 +218,18 @@ func decodeToken(tok string) (store.Cursor, error) {
 	return c, err
 }
 
+// ErrWatchInterrupted is returned by Watch when the stream of events stops while the caller is
+// still watching; the caller may watch again.
+var ErrWatchInterrupted = errors.New("the event stream stopped; watch again")
+
 // Watch sends the department's open inbox as it stands, then every issue whose assignment for the
-// department changes, as it then stands, until ctx ends. It subscribes before reading the inbox,
-// so no change falls between the two; an issue may then be sent twice, never missed.
+// department changes, as it then stands, until ctx ends. It follows the stream before reading the
+// inbox, so no change falls between the two; an issue may then be sent twice, never missed.
 func (a *App) Watch(ctx context.Context, dept string, sees func(grid string) bool, send func(domain.Issue) error) error {
-	msgs := make(chan *nats.Msg, watchBuffer)
-	sub, err := a.nc.ChanSubscribe(eventlog.SubjectRoot+".*.*", msgs)
+	recs, err := a.log.Follow(ctx, eventlog.SubjectRoot+".>")
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", dept, err)
 	}
-	defer func() { _ = sub.Unsubscribe() }()
 	for token := ""; ; {
 		page, err := a.Inbox(ctx, Query{Department: dept, PageSize: MaxPageSize, PageToken: token, Sees: sees})
 		if err != nil {
@@ -239,30 +244,29 @@ func (a *App) Watch(ctx context.Context, dept string, sees func(grid string) boo
 			break
 		}
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case m := <-msgs:
-			ev := &whistlev1.Event{}
-			if proto.Unmarshal(m.Data, ev) != nil || !concerns(ev, dept) {
-				continue
-			}
-			// The consumer may not have applied the event yet; bring the issue up to date here.
-			if err := a.log.Catchup(ctx, a.store, ev.GetIssueId()); err != nil {
+	for rec := range recs {
+		if !concerns(rec.Event, dept) {
+			continue
+		}
+		// The consumer may not have applied the event yet; bring the issue up to date here.
+		id := rec.Event.GetIssueId()
+		if err := a.log.Catchup(ctx, a.store, id); err != nil {
+			return err
+		}
+		st, err := a.store.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if st.Assignment(dept) != nil && sees(st.Grid) {
+			if err := send(st); err != nil {
 				return err
-			}
-			st, err := a.store.Get(ctx, ev.GetIssueId())
-			if err != nil {
-				return err
-			}
-			if st.Assignment(dept) != nil && sees(st.Grid) {
-				if err := send(st); err != nil {
-					return err
-				}
 			}
 		}
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return ErrWatchInterrupted
 }
 
 // concerns reports whether an event changes the department's assignment.

@@ -223,6 +223,8 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, eventlog.ErrConflict):
 		return status.Error(codes.Aborted, "the issue kept changing while you acted; try again")
+	case errors.Is(err, app.ErrWatchInterrupted):
+		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -40,12 +39,11 @@ type App struct {
 	store *store.Store
 	cat   *catalog.Catalog
 	clock clock.Clock
-	nc    *nats.Conn
 }
 
 // New returns the handlers over the log, the view and the catalog.
-func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, clk clock.Clock, nc *nats.Conn) *App {
-	return &App{log: log, store: st, cat: cat, clock: clk, nc: nc}
+func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, clk clock.Clock) *App {
+	return &App{log: log, store: st, cat: cat, clock: clk}
 }
 
 // RaiseCommand is a raise as the caller asked for it.
@@ -70,13 +68,8 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 		return nil, false, err
 	}
 	id := casenum.FromKey(p.Subject + "/" + raise.RequestID)
-	// Decide asks the view first, and a view that lost state (a wiped Redis) would call for a new
-	// raise. A clustered JetStream checks the message id before the expected sequence, so within the
-	// duplicate window that append would come back as a duplicate, not a conflict, and Decide would
-	// apply this call's copy of the event. Catching up first makes the view tell the truth.
-	if err := a.log.Catchup(ctx, a.store, id); err != nil {
-		return nil, false, err
-	}
+	// A view that lost state (a wiped Redis) calls for a new raise; the stream refuses it, as a
+	// conflict or as a duplicate, and Decide then catches the view up and asks again.
 	_, err = a.log.Decide(ctx, a.store, id, func(ctx context.Context) (*whistlev1.Event, error) {
 		last, err := a.store.LastSeq(ctx, id)
 		if err != nil {
@@ -194,22 +187,24 @@ func (a *App) sees(p authx.Principal, is *domain.Issue) bool {
 	return access.SeesArea(a.cat, p, is.GridID)
 }
 
+// ErrWatchInterrupted is returned by Watch when the stream of events stops while the caller is
+// still watching; the caller may watch again.
+var ErrWatchInterrupted = errors.New("the event stream stopped; watch again")
+
 // Watch sends the caller every timeline entry of an issue with the view as it stands, first those
-// that exist and then each new one as it is appended, until ctx ends. It subscribes before it
-// reads, so no entry falls between the two; each message only says that something happened, and
-// the stream says what.
+// that exist and then each new one as it is stored, until ctx ends. It follows the stream before
+// it reads, so no entry falls between the two; each record only says that something happened,
+// and the view, caught up from the stream, says what.
 func (a *App) Watch(ctx context.Context, p authx.Principal, rawID string, send func(*domain.Issue, domain.Entry) error) error {
 	is, err := a.Get(ctx, p, rawID)
 	if err != nil {
 		return err
 	}
 	id := is.ID
-	msgs := make(chan *nats.Msg, 64)
-	sub, err := a.nc.ChanSubscribe(eventlog.SubjectRoot+"."+id+".*", msgs)
+	recs, err := a.log.Follow(ctx, eventlog.IssueSubjects(id))
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", id, err)
 	}
-	defer func() { _ = sub.Unsubscribe() }()
 	var sent uint64
 	for {
 		if err := a.log.Catchup(ctx, a.store, id); err != nil {
@@ -230,7 +225,13 @@ func (a *App) Watch(ctx context.Context, p authx.Principal, rawID string, send f
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-msgs:
+		case _, ok := <-recs:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return ErrWatchInterrupted
+			}
 		}
 	}
 }
