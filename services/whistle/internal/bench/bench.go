@@ -1,0 +1,209 @@
+// Package bench measures Whistle end to end: it drives complete issue lifecycles (raise,
+// dispatch, acknowledge, resolve) through the public gRPC API with simulated duty officers,
+// and sets the figures beside a raw JetStream publish on the same NATS, so that the cost of
+// the whole pipeline reads as a multiple of the one write it cannot avoid.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
+)
+
+// Config says how much to measure, and against which system.
+type Config struct {
+	// N is the number of lifecycles, and of raw publishes in the baseline.
+	N int
+	// Concurrency is how many lifecycles (and publishes) are in flight at once.
+	Concurrency int
+	// Server, when set, is the gRPC address of a running Whistle to measure instead of
+	// one started in this process; KeyFile and NATSURL must then be set too.
+	Server string
+	// KeyFile is that server's token signing key, to mint the raiser's and officers' tokens.
+	KeyFile string
+	// NATSURL is that server's NATS, for the baseline.
+	NATSURL string
+}
+
+// Result is what one run measured.
+type Result struct {
+	// N and Concurrency are the run's settings.
+	N, Concurrency int
+	// Completed is how many lifecycles ended with every assignment resolved.
+	Completed int
+	// Wall is how long the N lifecycles took, first raise to last resolve.
+	Wall time.Duration
+	// Inbox holds, per lifecycle, the time from the RaiseIssue call to the lead
+	// department's assignment appearing on its WatchInbox stream.
+	Inbox []time.Duration
+	// PublishWall is how long the N raw publishes took.
+	PublishWall time.Duration
+	// Publish holds each raw publish's round trip.
+	Publish []time.Duration
+}
+
+// Command returns `whistle bench`.
+func Command() *cobra.Command {
+	cfg := Config{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure end-to-end issue lifecycles against a raw JetStream publish",
+		Long: "bench starts a Whistle in this process (or uses --server), drives N complete lifecycles " +
+			"(raise, dispatch, acknowledge, resolve) with simulated duty officers, measures N raw " +
+			"JetStream publishes on the same NATS, and prints both as a markdown table.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SilenceUsage = true
+			res, err := Run(cmd.Context(), cfg, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return res.Print(cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().IntVarP(&cfg.N, "n", "n", 500, "number of lifecycles (and of raw publishes)")
+	cmd.Flags().IntVar(&cfg.Concurrency, "concurrency", 16, "lifecycles (and publishes) in flight at once")
+	cmd.Flags().StringVar(&cfg.Server, "server", "", "gRPC address of a running Whistle; default: start one in this process")
+	cmd.Flags().StringVar(&cfg.KeyFile, "key", "", "with --server: that server's token signing key file")
+	cmd.Flags().StringVar(&cfg.NATSURL, "nats", "", "with --server: that server's NATS URL, for the baseline")
+	return cmd
+}
+
+// runTimeout bounds a whole run, so that a system that stops answering ends the bench.
+const runTimeout = 10 * time.Minute
+
+// target is the system under measurement: where to call, how to mint tokens, and its NATS.
+type target struct {
+	addr string
+	auth *authx.Authority
+	nc   *nats.Conn
+}
+
+// Run measures the lifecycles and then the baseline, writing progress to log, and cleans up
+// whatever it started before returning.
+func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
+	if cfg.N < 1 || cfg.Concurrency < 1 {
+		return nil, fmt.Errorf("bench: -n and --concurrency must be at least 1; got %d and %d", cfg.N, cfg.Concurrency)
+	}
+	ctx, cancel := context.WithTimeout(ctx, runTimeout)
+	defer cancel()
+	tgt, stop, err := connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+
+	res := &Result{N: cfg.N, Concurrency: cfg.Concurrency}
+	fmt.Fprintf(log, "bench: %d lifecycles, %d at once, against %s\n", cfg.N, cfg.Concurrency, tgt.addr)
+	if err := runLifecycles(ctx, tgt, cfg, res); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "bench: %d raw JetStream publishes, %d at once\n", cfg.N, cfg.Concurrency)
+	if err := runBaseline(ctx, tgt.nc, cfg, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// connect returns the system to measure and how to let go of it: a system started in this
+// process on a temporary folder (removed by stop), or the server the config names.
+func connect(ctx context.Context, cfg Config) (target, func(), error) {
+	if cfg.Server != "" {
+		return connectExternal(cfg)
+	}
+	if cfg.KeyFile != "" || cfg.NATSURL != "" {
+		return target{}, nil, errors.New("bench: --key and --nats go with --server")
+	}
+	dir, err := os.MkdirTemp("", "whistle-bench-")
+	if err != nil {
+		return target{}, nil, fmt.Errorf("bench: %w", err)
+	}
+	sys, err := system.Start(ctx, system.Options{
+		DataDir:  dir,
+		GRPCAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:0",
+		Clock:    clock.Real(), // the sample SLAs are 30 minutes or more: nothing breaches during a run
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return target{}, nil, fmt.Errorf("bench: start the system: %w", err)
+	}
+	stop := func() {
+		// The run's ctx may be over; stopping still gets its own time.
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		sys.Stop(sctx)
+		os.RemoveAll(dir)
+	}
+	return target{addr: sys.GRPCAddr(), auth: sys.Authority(), nc: sys.Deps().NATS}, stop, nil
+}
+
+// connectExternal reaches a running Whistle given by address, signing key and NATS URL.
+func connectExternal(cfg Config) (target, func(), error) {
+	if cfg.KeyFile == "" || cfg.NATSURL == "" {
+		return target{}, nil, errors.New("bench: --server needs --key (to mint tokens) and --nats (for the baseline)")
+	}
+	// LoadOrCreateKey would make a new key for a mistyped path, and every call would then
+	// fail authentication; a missing file is a mistake here.
+	if _, err := os.Stat(cfg.KeyFile); err != nil {
+		return target{}, nil, fmt.Errorf("bench: --key: %w", err)
+	}
+	key, err := authx.LoadOrCreateKey(cfg.KeyFile)
+	if err != nil {
+		return target{}, nil, fmt.Errorf("bench: --key: %w", err)
+	}
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("whistle-bench"))
+	if err != nil {
+		return target{}, nil, fmt.Errorf("bench: --nats: %w", err)
+	}
+	return target{addr: cfg.Server, auth: authx.NewAuthority(key), nc: nc}, nc.Close, nil
+}
+
+// Print writes the result as a markdown table.
+func (r *Result) Print(w io.Writer) error {
+	life := float64(r.Completed) / r.Wall.Seconds()
+	pub := float64(len(r.Publish)) / r.PublishWall.Seconds()
+	inbox50, pub50 := Percentile(r.Inbox, 50), Percentile(r.Publish, 50)
+	rows := [][2]string{
+		{"lifecycles (raise → dispatch → ack → resolve)", fmt.Sprintf("%d of %d completed", r.Completed, r.N)},
+		{"concurrency", fmt.Sprint(r.Concurrency)},
+		{"lifecycles/s", fmt.Sprintf("%.1f", life)},
+		{"raise → inbox p50", ms(inbox50)},
+		{"raise → inbox p99", ms(Percentile(r.Inbox, 99))},
+		{"raise → inbox max", ms(Percentile(r.Inbox, 100))},
+		{"raw JetStream publish ops/s", fmt.Sprintf("%.1f", pub)},
+		{"raw JetStream publish p50", ms(pub50)},
+		{"raw JetStream publish p99", ms(Percentile(r.Publish, 99))},
+		{"lifecycles/s ÷ publish ops/s", fmt.Sprintf("%.4f", life/pub)},
+		{"inbox p50 ÷ publish p50", fmt.Sprintf("%.1f", float64(inbox50)/float64(pub50))},
+		{"Go", runtime.Version()},
+		{"GOMAXPROCS", fmt.Sprint(runtime.GOMAXPROCS(0))},
+	}
+	if _, err := fmt.Fprintln(w, "| measure | value |\n|---|---|"); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if _, err := fmt.Fprintf(w, "| %s | %s |\n", r[0], r[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ms is a duration in milliseconds with enough digits for sub-millisecond figures.
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}

@@ -1,0 +1,159 @@
+// Package cli is the whistle command-line client: every role's commands, each one a call to
+// the public gRPC API of a running Whistle, printed as compact tables or, with --json, as the
+// response messages themselves.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/whistle-dispatch/whistle/pkg/grpcx"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+)
+
+// DefaultServer is where a local `whistle up` serves gRPC.
+const DefaultServer = "127.0.0.1:7070"
+
+// TokenEnv is the environment variable the token is read from when --token is not given.
+const TokenEnv = "WHISTLE_TOKEN"
+
+// callTimeout bounds every unary call, so that a command against a stuck server ends.
+const callTimeout = 30 * time.Second
+
+// config is what every command needs to reach the server, from flags and the environment.
+type config struct {
+	server string
+	token  string
+	json   bool
+}
+
+// addFlags binds the connection flags to fs.
+func (c *config) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.server, "server", DefaultServer, "gRPC address of the Whistle server")
+	fs.StringVar(&c.token, "token", "", "bearer token (default $"+TokenEnv+")")
+	fs.BoolVar(&c.json, "json", false, "print the response messages as protojson")
+}
+
+// tokenOrEnv is the token to send: --token, or else the environment. It is read here and
+// nowhere else, when the command runs, so that help never prints a secret as a default.
+func (c *config) tokenOrEnv() string {
+	if c.token != "" {
+		return c.token
+	}
+	return os.Getenv(TokenEnv)
+}
+
+// client is the connection a command runs with: one generated client per service, the
+// output stream and the output mode.
+type client struct {
+	intake     whistlev1.IntakeServiceClient
+	routing    whistlev1.RoutingServiceClient
+	department whistlev1.DepartmentServiceClient
+	escalation whistlev1.EscalationServiceClient
+	out        io.Writer
+	json       bool
+}
+
+// action is a command's body: it calls the server through c and prints to c.out.
+type action func(ctx context.Context, c *client, args []string) error
+
+// Commands returns every client command, to be added to the whistle root command.
+func Commands() []*cobra.Command {
+	cfg := &config{}
+	cmds := []*cobra.Command{
+		areasCommand(cfg), departmentsCommand(cfg), categoriesCommand(cfg), routeCommand(cfg),
+		raiseCommand(cfg), showCommand(cfg), listCommand(cfg), watchCommand(cfg),
+		inboxCommand(cfg), ackCommand(cfg), resolveCommand(cfg), breachesCommand(cfg),
+	}
+	for _, cmd := range cmds {
+		cfg.addFlags(cmd.PersistentFlags())
+	}
+	return cmds
+}
+
+// run turns an action into a cobra RunE: it dials and runs the action, and turns a failure
+// into an error that reads "<code>: <message>", which the whistle program prints once as
+// "whistle: <code>: <message>" before exiting non-zero. Usage is printed for mistakes cobra
+// finds in the arguments, not for failures at run time.
+func (cfg *config) run(fn action) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		cmd.SilenceUsage = true
+		err := cfg.dial(cmd, fn, args)
+		stopped := errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled
+		if err == nil || stopped && cmd.Context().Err() != nil {
+			return nil // a watch ended by Ctrl-C is a clean stop
+		}
+		return cfg.failure(err)
+	}
+}
+
+// dial connects to the server and runs fn; the connection is closed when fn returns.
+func (cfg *config) dial(cmd *cobra.Command, fn action, args []string) error {
+	conn, err := grpcx.Dial(cfg.server, cfg.tokenOrEnv())
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	defer conn.Close()
+	c := &client{
+		intake:     whistlev1.NewIntakeServiceClient(conn),
+		routing:    whistlev1.NewRoutingServiceClient(conn),
+		department: whistlev1.NewDepartmentServiceClient(conn),
+		escalation: whistlev1.NewEscalationServiceClient(conn),
+		out:        cmd.OutOrStdout(),
+		json:       cfg.json,
+	}
+	return fn(cmd.Context(), c, args)
+}
+
+// failure is a command's error as people read it: the gRPC code and the server's message,
+// with a hint when the server wanted a token and none was given. It keeps the status, so
+// status.Code still reads the code from it.
+type failure struct {
+	st   *status.Status
+	hint string
+}
+
+// Error is "<code>: <message>".
+func (f *failure) Error() string { return fmt.Sprintf("%s: %s%s", f.st.Code(), f.st.Message(), f.hint) }
+
+// GRPCStatus lets status.FromError and status.Code see the server's answer.
+func (f *failure) GRPCStatus() *status.Status { return f.st }
+
+// failure wraps err for printing.
+func (cfg *config) failure(err error) error {
+	f := &failure{st: status.Convert(err)}
+	if f.st.Code() == codes.Unauthenticated && cfg.tokenOrEnv() == "" {
+		f.hint = " (no token given: pass --token or set " + TokenEnv + ")"
+	}
+	return f
+}
+
+// invalid is a local InvalidArgument for a flag the command cannot run without or cannot read.
+func invalid(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+// required checks flags given as name, value pairs, in order, and names the first one that
+// was left empty.
+func required(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			return invalid("--%s is required", pairs[i])
+		}
+	}
+	return nil
+}
+
+// unary bounds one call with callTimeout.
+func unary(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, callTimeout)
+}

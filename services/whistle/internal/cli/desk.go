@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+)
+
+// inboxCommand lists a department's assignments, or with --watch follows them live.
+func inboxCommand(cfg *config) *cobra.Command {
+	var dept, statusFlag string
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "inbox",
+		Short: "Show a department's assignments (default: your department's open ones)",
+		Args:  cobra.NoArgs,
+		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
+			if watch {
+				return watchInbox(ctx, c, dept)
+			}
+			req := &whistlev1.ListInboxRequest{DepartmentId: dept, PageSize: maxPage}
+			if statusFlag != "open" && statusFlag != "" {
+				s, err := parseEnum[whistlev1.AssignmentStatus]("status", statusFlag)
+				if err != nil {
+					return err
+				}
+				req.Status = s
+			}
+			all := &whistlev1.ListInboxResponse{}
+			for {
+				pctx, cancel := unary(ctx)
+				resp, err := c.department.ListInbox(pctx, req)
+				cancel()
+				if err != nil {
+					return err
+				}
+				all.Items = append(all.Items, resp.GetItems()...)
+				if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+					break
+				}
+			}
+			if c.json {
+				return printJSON(c.out, all)
+			}
+			tw := table(c.out)
+			row(tw, "CASE", "STATUS", "ROLE", "CATEGORY", "URGENCY", "GRID", "DEADLINE", "TEXT")
+			for _, it := range all.Items {
+				row(tw, inboxCells(it)...)
+			}
+			return tw.Flush()
+		}),
+	}
+	cmd.Flags().StringVar(&dept, "dept", "", "department id; default your own")
+	cmd.Flags().StringVar(&statusFlag, "status", "open", "open, dispatched, acknowledged or resolved")
+	cmd.Flags().BoolVar(&watch, "watch", false, "follow the inbox live until interrupted")
+	return cmd
+}
+
+// watchInbox prints the inbox as it stands, then each change, one line per item.
+func watchInbox(ctx context.Context, c *client, dept string) error {
+	stream, err := c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept})
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return endOfStream(err)
+		}
+		if c.json {
+			err = printJSONLine(c.out, resp)
+		} else {
+			err = printLine(c.out, inboxCells(resp.GetItem()))
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// inboxCells is one inbox item as table cells. The deadline shown is the one the department
+// must meet next: reporting in until it has, then resolving.
+func inboxCells(it *whistlev1.InboxItem) []string {
+	a := it.GetAssignment()
+	next := "-"
+	switch a.GetStatus() {
+	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED:
+		next = "report in: " + deadline(a.GetReportInBy())
+	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED:
+		next = "resolve: " + deadline(a.GetResolveBy())
+	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED:
+		next = "done " + when(a.GetResolvedAt())
+	}
+	return []string{it.GetIssueId(), enumText(a.GetStatus()), enumText(a.GetRole()), it.GetCategoryId(),
+		enumText(it.GetUrgency()), it.GetGridId(), next, clip(it.GetText(), 40)}
+}
+
+// ackCommand reports in for the department's assignment on an issue.
+func ackCommand(cfg *config) *cobra.Command {
+	var dept string
+	cmd := &cobra.Command{
+		Use:   "ack CASE",
+		Short: "Report in (acknowledge) for your department's assignment",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.department.Acknowledge(ctx, &whistlev1.AcknowledgeRequest{IssueId: args[0], DepartmentId: dept})
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return printJSON(c.out, resp)
+			}
+			a := resp.GetAssignment()
+			_, err = fmt.Fprintf(c.out, "Case %s: %s %s, resolve %s (by %s)\n", args[0], a.GetDepartmentId(),
+				enumText(a.GetStatus()), deadline(a.GetResolveBy()), when(a.GetResolveBy()))
+			return err
+		}),
+	}
+	cmd.Flags().StringVar(&dept, "dept", "", "department id; default your own")
+	return cmd
+}
+
+// resolveCommand closes the department's part of an issue with a note.
+func resolveCommand(cfg *config) *cobra.Command {
+	var dept, note string
+	cmd := &cobra.Command{
+		Use:   "resolve CASE",
+		Short: "Resolve your department's part of an issue",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
+			if err := required("note", note); err != nil {
+				return err
+			}
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.department.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: args[0], DepartmentId: dept, Note: note})
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return printJSON(c.out, resp)
+			}
+			a := resp.GetAssignment()
+			_, err = fmt.Fprintf(c.out, "Case %s: %s %s at %s\n", args[0], a.GetDepartmentId(), enumText(a.GetStatus()), when(a.GetResolvedAt()))
+			return err
+		}),
+	}
+	cmd.Flags().StringVar(&dept, "dept", "", "department id; default your own")
+	cmd.Flags().StringVar(&note, "note", "", "what was done")
+	return cmd
+}
+
+// breachesCommand lists deadlines that passed, newest first, or with --watch follows them.
+func breachesCommand(cfg *config) *cobra.Command {
+	var dept, area string
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "breaches",
+		Short: "Show deadlines that passed without the department acting",
+		Args:  cobra.NoArgs,
+		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
+			if watch {
+				return watchBreaches(ctx, c, dept, area)
+			}
+			req := &whistlev1.ListBreachesRequest{DepartmentId: dept, AreaId: area, PageSize: maxPage}
+			all := &whistlev1.ListBreachesResponse{}
+			for {
+				pctx, cancel := unary(ctx)
+				resp, err := c.escalation.ListBreaches(pctx, req)
+				cancel()
+				if err != nil {
+					return err
+				}
+				all.Breaches = append(all.Breaches, resp.GetBreaches()...)
+				if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+					break
+				}
+			}
+			if c.json {
+				return printJSON(c.out, all)
+			}
+			tw := table(c.out)
+			row(tw, "BREACHED", "CASE", "DEPARTMENT", "DEADLINE", "WAS DUE", "GRID", "CATEGORY")
+			for _, b := range all.Breaches {
+				row(tw, breachCells(b)...)
+			}
+			return tw.Flush()
+		}),
+	}
+	cmd.Flags().StringVar(&dept, "dept", "", "only this department's breaches")
+	cmd.Flags().StringVar(&area, "area", "", "only breaches in this area; default your scope")
+	cmd.Flags().BoolVar(&watch, "watch", false, "follow breaches live until interrupted")
+	return cmd
+}
+
+// watchBreaches prints each breach as it happens.
+func watchBreaches(ctx context.Context, c *client, dept, area string) error {
+	stream, err := c.escalation.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{DepartmentId: dept, AreaId: area})
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return endOfStream(err)
+		}
+		if c.json {
+			err = printJSONLine(c.out, resp)
+		} else {
+			err = printLine(c.out, breachCells(resp.GetBreach()))
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// breachCells is one breach as table cells.
+func breachCells(b *whistlev1.Breach) []string {
+	return []string{when(b.GetBreachedAt()), b.GetIssueId(), b.GetDepartmentId(), enumText(b.GetKind()),
+		when(b.GetDeadline()), b.GetGridId(), b.GetCategoryId()}
+}
+
+// printLine writes cells as one line at once, for streams, where a table cannot wait to align.
+func printLine(w io.Writer, cells []string) error {
+	tw := table(w)
+	row(tw, cells...)
+	return tw.Flush()
+}
+
+// endOfStream is a stream's end as a command's result: the server closing it is no failure.
+func endOfStream(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// now is the clock that relative deadlines ("in 25m") are measured against.
+var now = time.Now
+
+// printJSON writes a unary response as indented protojson, for people and for jq.
+func printJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{Multiline: true}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// printJSONLine writes one message of a stream as one line of protojson, so that a stream
+// reads as JSON Lines.
+func printJSONLine(w io.Writer, m proto.Message) error {
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// table returns a tabwriter for compact aligned columns; the caller must Flush it.
+func table(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// row writes tab-separated cells as one line of a table.
+func row(w io.Writer, cells ...string) {
+	fmt.Fprintln(w, strings.Join(cells, "\t"))
+}
+
+// enumText is an enum value as people write it: the name without the type's prefix, in
+// lower case with hyphens ("ISSUE_STATUS_IN_PROGRESS" becomes "in-progress").
+func enumText(e protoreflect.Enum) string {
+	values := e.Descriptor().Values()
+	prefix := strings.TrimSuffix(string(values.ByNumber(0).Name()), "UNSPECIFIED")
+	v := values.ByNumber(e.Number())
+	if v == nil {
+		return fmt.Sprint(e.Number())
+	}
+	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(string(v.Name()), prefix), "_", "-"))
+}
+
+// parseEnum reads an enum value written as enumText writes it (underscores and any case
+// accepted too), so that flags take the same words the output shows.
+func parseEnum[E interface {
+	~int32
+	protoreflect.Enum
+}](flag, s string) (E, error) {
+	var zero E
+	want := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), "_", "-"))
+	values := zero.Descriptor().Values()
+	var names []string
+	for i := 1; i < values.Len(); i++ {
+		e := E(values.Get(i).Number())
+		if enumText(e) == want {
+			return e, nil
+		}
+		names = append(names, enumText(e))
+	}
+	return zero, invalid("--%s must be one of %s; got %q", flag, strings.Join(names, ", "), s)
+}
+
+// when is a timestamp in local time, or "-" when it is unset.
+func when(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "-"
+	}
+	return ts.AsTime().Local().Format("2006-01-02 15:04:05")
+}
+
+// deadline says how far off a deadline is: "in 25m" or "overdue 5m".
+func deadline(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "-"
+	}
+	left := ts.AsTime().Sub(now())
+	if left < 0 {
+		return "overdue " + span(-left)
+	}
+	return "in " + span(left)
+}
+
+// span is a duration as people say it, to the minute: "25m", "3h10m", "2d4h".
+func span(d time.Duration) string {
+	d = d.Round(time.Minute)
+	day := 24 * time.Hour
+	switch {
+	case d < time.Minute:
+		return "<1m"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d < 2*day && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d < 2*day:
+		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
+	case d%day < time.Hour:
+		return fmt.Sprintf("%dd", d/day)
+	default:
+		return fmt.Sprintf("%dd%dh", d/day, d%day/time.Hour)
+	}
+}
+
+// limit is a duration setting such as an SLA time limit: "30m", "24h", "7d".
+func limit(d *durationpb.Duration) string {
+	if d == nil {
+		return "-"
+	}
+	return span(d.AsDuration())
+}
+
+// clip shortens free text to one table cell.
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// orDash is s, or "-" when s is empty, so that empty cells keep their column.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+)
+
+// raiseCommand raises an issue and prints its case number, which the raiser reads out or notes.
+func raiseCommand(cfg *config) *cobra.Command {
+	var grid, category, text, urgency, requestID string
+	cmd := &cobra.Command{
+		Use:   "raise",
+		Short: "Raise an issue from a grid (blow the whistle)",
+		Args:  cobra.NoArgs,
+		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
+			if err := required("grid", grid, "category", category, "text", text); err != nil {
+				return err
+			}
+			u, err := parseUrgency(urgency)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.intake.RaiseIssue(ctx, &whistlev1.RaiseIssueRequest{
+				RequestId: requestID, GridId: grid, CategoryId: category, Urgency: u, Text: text,
+			})
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return printJSON(c.out, resp)
+			}
+			issue := resp.GetIssue()
+			fmt.Fprintf(c.out, "Case %s\n", issue.GetId())
+			if resp.GetReplayed() {
+				fmt.Fprintln(c.out, "(replayed: this request id had already raised the case; nothing new was written)")
+			}
+			fmt.Fprintln(c.out)
+			return printIssue(c.out, issue)
+		}),
+	}
+	cmd.Flags().StringVar(&grid, "grid", "", "grid id the issue sits in (see `whistle areas`)")
+	cmd.Flags().StringVar(&category, "category", "", "category id (see `whistle categories`)")
+	cmd.Flags().StringVar(&text, "text", "", "what is wrong, in your words")
+	cmd.Flags().StringVar(&urgency, "urgency", "normal", "normal, urgent or emergency")
+	cmd.Flags().StringVar(&requestID, "request-id", "", "idempotency key: retrying with the same key raises nothing new")
+	return cmd
+}
+
+// showCommand prints one issue, its assignments with their clocks, and its timeline.
+func showCommand(cfg *config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show CASE",
+		Short: "Show an issue, its assignments and its timeline",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.intake.GetIssue(ctx, &whistlev1.GetIssueRequest{Id: args[0]})
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return printJSON(c.out, resp)
+			}
+			fmt.Fprintf(c.out, "Case %s\n\n", resp.GetIssue().GetId())
+			if err := printIssue(c.out, resp.GetIssue()); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out)
+			tw := table(c.out)
+			row(tw, "SEQ", "AT", "KIND", "DEPARTMENT", "ACTOR", "SUMMARY")
+			for _, e := range resp.GetTimeline() {
+				row(tw, fmt.Sprint(e.GetSeq()), when(e.GetAt()), e.GetKind(), orDash(e.GetDepartmentId()), orDash(e.GetActor()), e.GetSummary())
+			}
+			return tw.Flush()
+		}),
+	}
+}
+
+// listCommand pages through every issue the filters select, newest first.
+func listCommand(cfg *config) *cobra.Command {
+	var area, statusFlag, category string
+	var max int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List issues, newest first",
+		Args:  cobra.NoArgs,
+		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
+			req := &whistlev1.ListIssuesRequest{AreaId: area, CategoryId: category}
+			if statusFlag != "" {
+				s, err := parseEnum[whistlev1.IssueStatus]("status", statusFlag)
+				if err != nil {
+					return err
+				}
+				req.Status = s
+			}
+			if max < 0 {
+				return invalid("--limit must be 0 (all) or more; got %d", max)
+			}
+			all := &whistlev1.ListIssuesResponse{}
+			for {
+				req.PageSize = pageSize(max, len(all.Issues))
+				pctx, cancel := unary(ctx)
+				resp, err := c.intake.ListIssues(pctx, req)
+				cancel()
+				if err != nil {
+					return err
+				}
+				all.Issues = append(all.Issues, resp.GetIssues()...)
+				req.PageToken = resp.GetNextPageToken()
+				if req.PageToken == "" || max > 0 && len(all.Issues) >= max {
+					break
+				}
+			}
+			if max > 0 && len(all.Issues) > max {
+				all.Issues = all.Issues[:max]
+			}
+			if c.json {
+				return printJSON(c.out, all)
+			}
+			tw := table(c.out)
+			row(tw, "CASE", "STATUS", "CATEGORY", "URGENCY", "GRID", "RAISED", "TEXT")
+			for _, i := range all.Issues {
+				row(tw, i.GetId(), enumText(i.GetStatus()), i.GetCategoryId(), enumText(i.GetUrgency()), i.GetGridId(), when(i.GetRaisedAt()), clip(i.GetText(), 40))
+			}
+			return tw.Flush()
+		}),
+	}
+	cmd.Flags().StringVar(&area, "area", "", "only issues in this area (grid, community, street or city); default your scope")
+	cmd.Flags().StringVar(&statusFlag, "status", "", "only issues with this status (raised, awaiting-dispatch, dispatched, in-progress, resolved)")
+	cmd.Flags().StringVar(&category, "category", "", "only issues of this category")
+	cmd.Flags().IntVar(&max, "limit", 0, "at most this many issues; 0 means all")
+	return cmd
+}
+
+// maxPage is the largest page the server serves; listing asks for full pages to make few calls.
+const maxPage = 200
+
+// pageSize is the page to ask for when have items are already listed and at most max are wanted.
+func pageSize(max, have int) int32 {
+	if max > 0 {
+		return int32(min(max-have, maxPage))
+	}
+	return maxPage
+}
+
+// watchCommand follows an issue live, one line per timeline entry.
+func watchCommand(cfg *config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch CASE",
+		Short: "Follow an issue live until interrupted",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
+			stream, err := c.intake.WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: args[0]})
+			if err != nil {
+				return err
+			}
+			for {
+				resp, err := stream.Recv()
+				if err != nil {
+					return endOfStream(err)
+				}
+				if c.json {
+					if err := printJSONLine(c.out, resp); err != nil {
+						return err
+					}
+					continue
+				}
+				e, i := resp.GetEntry(), resp.GetIssue()
+				if e == nil { // the issue as it stood when the watch began
+					fmt.Fprintf(c.out, "%s  %s  %s  %s\n", i.GetId(), enumText(i.GetStatus()), i.GetCategoryId(), clip(i.GetText(), 60))
+					continue
+				}
+				fmt.Fprintf(c.out, "%s  #%d %-13s %-18s %s  -> %s\n", when(e.GetAt()), e.GetSeq(), e.GetKind(), orDash(e.GetDepartmentId()), e.GetSummary(), enumText(i.GetStatus()))
+			}
+		}),
+	}
+}
+
+// printIssue writes an issue as a key: value block followed by its assignments.
+func printIssue(w io.Writer, i *whistlev1.Issue) error {
+	tw := table(w)
+	row(tw, "status:", enumText(i.GetStatus()))
+	row(tw, "category:", i.GetCategoryId()+" ("+enumText(i.GetUrgency())+")")
+	row(tw, "grid:", i.GetGridId()+" ("+i.GetCommunityId()+", "+i.GetStreetId()+")")
+	row(tw, "raised:", when(i.GetRaisedAt())+" by "+orDash(i.GetRaisedBy()))
+	row(tw, "updated:", when(i.GetUpdatedAt()))
+	if i.GetRuleId() != "" {
+		row(tw, "rule:", i.GetRuleId())
+	}
+	row(tw, "text:", i.GetText())
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(i.GetAssignments()) == 0 {
+		_, err := fmt.Fprintln(w, "No department summoned yet.")
+		return err
+	}
+	tw = table(w)
+	row(tw, "DEPARTMENT", "ROLE", "STATUS", "REPORT IN", "RESOLVE")
+	for _, a := range i.GetAssignments() {
+		row(tw, a.GetDepartmentId(), enumText(a.GetRole()), enumText(a.GetStatus()),
+			clockCell(a, a.GetReportInBy(), a.GetAcknowledgedAt(), whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN),
+			clockCell(a, a.GetResolveBy(), a.GetResolvedAt(), whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE))
+	}
+	return tw.Flush()
+}
+
+// clockCell is one of an assignment's clocks: how far off its deadline is, or when it was
+// met, marked when the deadline was breached.
+func clockCell(a *whistlev1.Assignment, by, done *timestamppb.Timestamp, kind whistlev1.DeadlineKind) string {
+	s := deadline(by)
+	if done != nil {
+		s = "done " + when(done)
+	}
+	if slices.Contains(a.GetBreached(), kind) {
+		s += " (breached)"
+	}
+	return s
+}

@@ -1,0 +1,219 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/natsx"
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
+	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/platform"
+)
+
+// drainTimeout bounds how long closing waits for the NATS connection to drain when the
+// caller's context has no earlier deadline.
+const drainTimeout = 10 * time.Second
+
+// infra is what every service runs on: NATS (embedded or external), Redis (a child
+// process or external), the event log and the catalog. Start and Replay open it the
+// same way and close it in the reverse order.
+type infra struct {
+	deps     platform.Deps
+	embedded *server.Server // nil when NATS is external
+	redisSrv *redisx.Server // nil when Redis is external
+	services []platform.Service
+}
+
+// openInfra starts or connects to NATS and Redis as opts say, opens the event log and
+// builds the chosen services on them. On failure everything opened so far is closed.
+func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("system: Options.DataDir is required")
+	}
+	in := &infra{}
+	defer func() {
+		if err != nil {
+			_ = in.close(context.WithoutCancel(ctx))
+		}
+	}()
+	logger := opts.Logger
+
+	natsURL := opts.NATSURL
+	if natsURL == "" {
+		port := opts.NATSPort
+		if port == 0 {
+			port = -1 // a free port: nothing outside this process needs to find it
+		}
+		in.embedded, err = natsx.StartEmbedded(natsx.EmbeddedOptions{
+			StoreDir: filepath.Join(opts.DataDir, "nats"),
+			Host:     "127.0.0.1",
+			Port:     port,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("system: embedded NATS: %w", err)
+		}
+		natsURL = in.embedded.ClientURL()
+		logger.Info("embedded NATS started", "url", natsURL, "store", filepath.Join(opts.DataDir, "nats"))
+	}
+	nc, err := natsx.Connect(ctx, natsURL, "whistle")
+	if err != nil {
+		return nil, err
+	}
+	in.deps.NATS = nc
+
+	redisURL := opts.RedisURL
+	if redisURL == "" {
+		in.redisSrv, err = redisx.StartServer(ctx, redisx.ServerOptions{
+			Dir:        filepath.Join(opts.DataDir, "redis"),
+			AppendOnly: true,
+		})
+		if err != nil {
+			return nil, err // ErrRedisServerMissing says how to install it
+		}
+		redisURL = in.redisSrv.URL()
+		logger.Info("redis-server started", "url", redisURL, "dir", filepath.Join(opts.DataDir, "redis"))
+	}
+	rdb, err := redisx.Connect(ctx, redisURL)
+	if err != nil {
+		return nil, err
+	}
+	in.deps.Redis = rdb
+
+	if in.deps.Log, err = eventlog.Open(ctx, nc, eventlog.Config{Replicas: 1}); err != nil {
+		return nil, err
+	}
+	if in.deps.Catalog, err = catalog.Sample(); err != nil {
+		return nil, fmt.Errorf("system: catalog: %w", err)
+	}
+	in.deps.Clock = opts.Clock
+	in.deps.Logger = logger
+
+	names := opts.Services
+	if len(names) == 0 {
+		names = Names
+	}
+	for _, name := range names {
+		build, ok := constructors[name]
+		if !ok {
+			return nil, fmt.Errorf("system: unknown service %q (want one of %v)", name, Names)
+		}
+		svc, err := build(in.deps)
+		if err != nil {
+			return nil, fmt.Errorf("system: %s: %w", name, err)
+		}
+		in.services = append(in.services, svc)
+	}
+	return in, nil
+}
+
+// healthy reports whether NATS is connected and Redis answers, which is what /healthz
+// promises.
+func (in *infra) healthy(ctx context.Context) error {
+	if s := in.deps.NATS.Status(); s != nats.CONNECTED {
+		return fmt.Errorf("NATS is %s", s)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := in.deps.Redis.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// close drains NATS, so that acknowledgements in flight reach the server, then stops
+// Redis and the embedded NATS server. It closes only what was opened.
+func (in *infra) close(ctx context.Context) error {
+	var errs []error
+	if nc := in.deps.NATS; nc != nil {
+		errs = append(errs, drain(ctx, nc))
+	}
+	if rdb := in.deps.Redis; rdb != nil {
+		if err := rdb.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
+			errs = append(errs, fmt.Errorf("system: close redis client: %w", err))
+		}
+	}
+	if in.redisSrv != nil {
+		errs = append(errs, in.redisSrv.Stop())
+	}
+	if in.embedded != nil {
+		in.embedded.Shutdown()
+		in.embedded.WaitForShutdown()
+	}
+	return errors.Join(errs...)
+}
+
+// drain drains nc and waits until it is closed, or closes it at once when ctx or
+// drainTimeout runs out first.
+func drain(ctx context.Context, nc *nats.Conn) error {
+	if nc.IsClosed() {
+		return nil
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return fmt.Errorf("system: drain NATS: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, drainTimeout)
+	defer cancel()
+	select {
+	case <-closed:
+		return nil
+	case <-ctx.Done():
+		nc.Close()
+		return fmt.Errorf("system: drain NATS: %w", ctx.Err())
+	}
+}
+
+// withDefaults fills in the clock and logger a caller may leave out.
+func withDefaults(opts Options) Options {
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return opts
+}
+
+// logConfig logs the options once at start, URLs with their passwords masked.
+func logConfig(opts Options, what string) {
+	opts.Logger.Info(what,
+		"data", opts.DataDir,
+		"nats", describeURL(opts.NATSURL, "embedded"),
+		"redis", describeURL(opts.RedisURL, "redis-server child"),
+		"grpc", opts.GRPCAddr,
+		"http", opts.HTTPAddr,
+		"services", opts.Services,
+	)
+}
+
+// describeURL masks the password in a URL list (NATS takes several, comma-separated),
+// or names what runs instead when the URL is empty.
+func describeURL(raw, instead string) string {
+	if raw == "" {
+		return instead
+	}
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "<unparseable URL>"
+			continue
+		}
+		parts[i] = u.Redacted()
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,264 @@
+// Package system wires the Whistle services into one running process: NATS and Redis
+// (embedded or external), the event log, the catalog, tokens, telemetry, one gRPC
+// server and one HTTP server. `whistle up`, `whistle serve NAME`, `whistle replay` and
+// the system tests all start Whistle through it, so they run exactly the same wiring.
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/grpcx"
+	"github.com/whistle-dispatch/whistle/pkg/otelx"
+	"github.com/whistle-dispatch/whistle/services/department"
+	"github.com/whistle-dispatch/whistle/services/escalation"
+	"github.com/whistle-dispatch/whistle/services/intake"
+	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/routing"
+)
+
+// Names are the services a system runs when Options.Services is empty, in the order
+// they are started.
+var Names = []string{"intake", "routing", "department", "escalation"}
+
+// constructors build each service by name; every one runs on its zero Config.
+var constructors = map[string]func(platform.Deps) (platform.Service, error){
+	"intake":     func(d platform.Deps) (platform.Service, error) { return intake.New(d, intake.Config{}) },
+	"routing":    func(d platform.Deps) (platform.Service, error) { return routing.New(d, routing.Config{}) },
+	"department": func(d platform.Deps) (platform.Service, error) { return department.New(d, department.Config{}) },
+	"escalation": func(d platform.Deps) (platform.Service, error) { return escalation.New(d, escalation.Config{}) },
+}
+
+// Shutdown bounds used when Stop's context has no earlier deadline.
+const (
+	// GRPCHardStop is how long calls in flight may finish before the gRPC server
+	// closes them, so that a stuck stream cannot hold shutdown forever.
+	GRPCHardStop = 10 * time.Second
+	// httpReadHeaderTimeout keeps a slow client from holding a connection open.
+	httpReadHeaderTimeout = 5 * time.Second
+)
+
+// Options is the configuration of one Whistle process, read once at start.
+type Options struct {
+	// DataDir holds the token signing key and, when they run embedded, NATS's
+	// JetStream store and redis-server's files. Required.
+	DataDir string
+	// NATSURL is an external NATS; empty starts an embedded server in DataDir/nats.
+	NATSURL string
+	// NATSPort is the embedded NATS server's client port; 0 picks a free one.
+	NATSPort int
+	// RedisURL is an external Redis; empty starts a redis-server child in DataDir/redis.
+	RedisURL string
+	// GRPCAddr and HTTPAddr are where the gRPC API and /healthz, /metrics listen;
+	// empty means 127.0.0.1 on a free port.
+	GRPCAddr, HTTPAddr string
+	// Clock is the time every service reads; nil means the real clock.
+	Clock clock.Clock
+	// Logger receives the process's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Services names the services to run; empty runs all of Names.
+	Services []string
+}
+
+// System is a running Whistle process. Stop it with Stop.
+type System struct {
+	in        *infra
+	authority *authx.Authority
+	telemetry *otelx.Telemetry
+	grpcLis   net.Listener
+	httpLis   net.Listener
+	httpSrv   *http.Server
+
+	cancelGRPC context.CancelFunc // ends the gRPC server, which stops gracefully
+	grpcDone   chan struct{}
+	cancelRun  context.CancelFunc // ends the services' Run
+	running    sync.WaitGroup     // the services' Run and the HTTP server
+
+	mu       sync.Mutex
+	err      error         // the first failure of a component; guarded by mu
+	done     chan struct{} // closed when a component failed or Stop finished
+	doneOnce sync.Once
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start starts everything opts ask for and returns once the gRPC and HTTP servers
+// listen and every service runs. ctx bounds the start only: the system runs until
+// Stop, and Wait reports a component that fails before then.
+func Start(ctx context.Context, opts Options) (_ *System, err error) {
+	opts = withDefaults(opts)
+	logConfig(opts, "whistle starting")
+	in, err := openInfra(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &System{in: in, done: make(chan struct{}), grpcDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			_ = s.closeListeners()
+			_ = in.close(context.WithoutCancel(ctx))
+		}
+	}()
+
+	key, err := authx.LoadOrCreateKey(filepath.Join(opts.DataDir, "token.key"))
+	if err != nil {
+		return nil, err
+	}
+	s.authority = authx.NewAuthority(key)
+	tel, err := telemetry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.telemetry = tel
+
+	if s.grpcLis, err = listen(opts.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("system: gRPC: %w", err)
+	}
+	if s.httpLis, err = listen(opts.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("system: HTTP: %w", err)
+	}
+
+	srv := grpcx.NewServer(s.authority)
+	for _, svc := range in.services {
+		svc.Register(srv)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := in.healthy(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout}
+
+	// Nothing below can fail, so every goroutine started here is ended by Stop.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	grpcCtx, cancelGRPC := context.WithCancel(runCtx)
+	s.cancelRun, s.cancelGRPC = cancelRun, cancelGRPC
+	go s.serveGRPC(grpcCtx, srv)
+	s.running.Go(func() {
+		if err := s.httpSrv.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+			s.fail(fmt.Errorf("system: HTTP server: %w", err))
+		}
+	})
+	for _, svc := range in.services {
+		s.running.Go(func() {
+			err := svc.Run(runCtx)
+			if runCtx.Err() == nil {
+				s.fail(fmt.Errorf("system: %s stopped unasked: %v", svc.Name(), err))
+			}
+		})
+	}
+	opts.Logger.Info("whistle started", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "services", s.names())
+	return s, nil
+}
+
+// serveGRPC serves the API until ctx ends, then stops gracefully within GRPCHardStop.
+func (s *System) serveGRPC(ctx context.Context, srv *grpc.Server) {
+	defer close(s.grpcDone)
+	if err := grpcx.Serve(ctx, srv, s.grpcLis, GRPCHardStop); err != nil && ctx.Err() == nil {
+		s.fail(err)
+	}
+}
+
+// fail records the first failure of a component and releases Wait.
+func (s *System) fail(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	s.in.deps.Logger.Error("whistle component failed", "err", err)
+	s.doneOnce.Do(func() { close(s.done) })
+}
+
+// Wait blocks until a component fails, returning its error, or until Stop has finished,
+// returning nil. After a failure the caller still calls Stop to release the rest.
+func (s *System) Wait() error {
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Stop shuts down in the order that loses nothing: the gRPC server first, letting calls
+// in flight finish (they write through the event log, which is still open); then the
+// HTTP server and the services; then NATS is drained, Redis and the embedded NATS server
+// are stopped, and pending spans are flushed. It is safe to call more than once, and
+// after Wait returned.
+func (s *System) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		var errs []error
+		s.cancelGRPC()
+		<-s.grpcDone // grpcx.Serve bounds the graceful stop by GRPCHardStop
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("system: HTTP shutdown: %w", err))
+			_ = s.httpSrv.Close()
+		}
+		s.cancelRun()
+		s.running.Wait()
+		errs = append(errs, s.in.close(ctx), s.telemetry.Shutdown(ctx))
+		s.stopErr = errors.Join(errs...)
+		s.doneOnce.Do(func() { close(s.done) })
+		s.in.deps.Logger.Info("whistle stopped", "err", s.stopErr)
+	})
+	return s.stopErr
+}
+
+// closeListeners closes the listeners of a start that failed before serving.
+func (s *System) closeListeners() error {
+	var errs []error
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
+		if l != nil {
+			errs = append(errs, l.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// GRPCAddr returns the address the gRPC server listens on, with the port it got.
+func (s *System) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// HTTPAddr returns the address the HTTP server (/healthz, /metrics) listens on.
+func (s *System) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// Deps returns the connections the services run on, for tests and tools that look
+// at the stream or Redis directly.
+func (s *System) Deps() platform.Deps { return s.in.deps }
+
+// Authority returns the authority that signs and verifies this system's tokens.
+func (s *System) Authority() *authx.Authority { return s.authority }
+
+// Services returns the running services in start order.
+func (s *System) Services() []platform.Service { return s.in.services }
+
+// names returns the running services' names, for logs.
+func (s *System) names() []string {
+	names := make([]string, len(s.in.services))
+	for i, svc := range s.in.services {
+		names[i] = svc.Name()
+	}
+	return names
+}
+
+// listen listens on addr, or on a free loopback port when addr is empty.
+func listen(addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	return net.Listen("tcp", addr)
+}

@@ -1,0 +1,152 @@
+package systemtest
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
+)
+
+// views is everything a supervisor can read of a set of issues: the intake view with
+// timelines, every department's inbox, and the breaches.
+type views struct {
+	issues   map[string]*whistlev1.GetIssueResponse
+	inboxes  map[string][]*whistlev1.InboxItem
+	breaches []*whistlev1.Breach
+}
+
+// readViews reads the views of the issues through the APIs.
+func readViews(t *testing.T, c Clients, ids []string) views {
+	t.Helper()
+	v := views{issues: map[string]*whistlev1.GetIssueResponse{}, inboxes: map[string][]*whistlev1.InboxItem{}}
+	for _, id := range ids {
+		v.issues[id] = getIssue(t, c, id)
+	}
+	for _, dept := range departments(t) {
+		v.inboxes[dept] = inbox(t, c, dept, whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_UNSPECIFIED)
+	}
+	v.breaches = breaches(t, c)
+	return v
+}
+
+// diff reports every way got differs from want.
+func (want views) diff(t *testing.T, got views) {
+	t.Helper()
+	for id, w := range want.issues {
+		if !proto.Equal(got.issues[id], w) {
+			t.Errorf("issue %s reads\n%v\nwant\n%v", id, got.issues[id], w)
+		}
+	}
+	for dept, w := range want.inboxes {
+		if !slices.EqualFunc(got.inboxes[dept], w, func(a, b *whistlev1.InboxItem) bool { return proto.Equal(a, b) }) {
+			t.Errorf("inbox of %s reads\n%v\nwant\n%v", dept, got.inboxes[dept], w)
+		}
+	}
+	if !slices.EqualFunc(got.breaches, want.breaches, func(a, b *whistlev1.Breach) bool { return proto.Equal(a, b) }) {
+		t.Errorf("breaches read\n%v\nwant\n%v", got.breaches, want.breaches)
+	}
+}
+
+func TestWipingRedisAndReplayingGivesIdenticalViews(t *testing.T) {
+	dir := t.TempDir()
+	clk := clock.NewFake(Epoch)
+	sys := Start(t, dir, clk)
+	super := Dial(t, sys, Supervisor())
+	routed, unrouted := routable(t, super)
+	category := routed[0]
+	grid := "xinhua-taoyuan-01"
+	worker := Dial(t, sys, GridWorker(grid))
+
+	resolved := raise(t, worker, "replay-resolved", grid, category).GetId()
+	acked := raise(t, worker, "replay-acked", grid, category).GetId()
+	breached := raise(t, worker, "replay-breached", grid, category).GetId()
+	ids := []string{resolved, acked, breached}
+	dispatched := waitForStatus(t, super, ids, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)
+	if len(unrouted) > 0 {
+		waiting := raise(t, worker, "replay-waiting", grid, unrouted[0]).GetId()
+		waitForStatus(t, super, []string{waiting}, whistlev1.IssueStatus_ISSUE_STATUS_AWAITING_DISPATCH)
+		ids = append(ids, waiting)
+	}
+
+	for _, id := range []string{resolved, acked} {
+		for _, a := range dispatched[id].GetAssignments() {
+			officer := Dial(t, sys, Officer(a.GetDepartmentId()))
+			if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: a.GetDepartmentId()}); err != nil {
+				t.Fatalf("acknowledge %s for %s: %v", id, a.GetDepartmentId(), err)
+			}
+			if id != resolved {
+				continue
+			}
+			if _, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: a.GetDepartmentId(), Note: "fixed"}); err != nil {
+				t.Fatalf("resolve %s for %s: %v", id, a.GetDepartmentId(), err)
+			}
+		}
+	}
+	waitForStatus(t, super, []string{resolved}, whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED)
+	waitForStatus(t, super, []string{acked}, whistlev1.IssueStatus_ISSUE_STATUS_IN_PROGRESS)
+
+	// Move past the report-in deadlines (all alike: one category) but not the resolve ones.
+	late := dispatched[breached].GetAssignments()
+	clk.Set(late[0].GetReportInBy().AsTime().Add(time.Minute))
+	wait.For(t, waitTotal, 100*time.Millisecond, func() error {
+		if got := len(breaches(t, super)); got != len(late) {
+			return fmt.Errorf("%d breaches listed, want %d", got, len(late))
+		}
+		return nil
+	})
+	Settle(t, sys)
+	before := readViews(t, super, ids)
+	events := StreamMessages(t, sys)
+	Stop(t, sys)
+
+	wipeRedis(t, filepath.Join(dir, "redis"))
+	ctx, cancel := context.WithTimeout(t.Context(), waitTotal)
+	defer cancel()
+	if err := system.Replay(ctx, Options(dir, clk)); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+
+	sys = Start(t, dir, clk)
+	super = Dial(t, sys, Supervisor())
+	before.diff(t, readViews(t, super, ids))
+	Settle(t, sys)
+	if got := StreamMessages(t, sys); got != events {
+		t.Errorf("the stream holds %d events after the replay, want the %d it held before", got, events)
+	}
+}
+
+// wipeRedis starts the redis-server of a stopped system on its files and deletes
+// everything in it, as losing Redis would.
+func wipeRedis(t *testing.T, dir string) {
+	t.Helper()
+	srv, err := redisx.StartServer(t.Context(), redisx.ServerOptions{Dir: dir, AppendOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("stop redis: %v", err)
+		}
+	}()
+	rdb, err := redisx.Connect(t.Context(), srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if n, err := rdb.DBSize(t.Context()).Result(); err != nil || n == 0 {
+		t.Fatalf("redis holds %d keys (%v) before the wipe; the test would prove nothing", n, err)
+	}
+	if err := rdb.FlushAll(t.Context()).Err(); err != nil {
+		t.Fatalf("flush redis: %v", err)
+	}
+}

@@ -1,0 +1,147 @@
+// Package systemtest tests Whistle as a whole: every service in one process, started
+// with the same wiring as `whistle up` on a real embedded NATS and a real redis-server
+// child, and driven only through the public gRPC and HTTP APIs. This file holds the
+// wiring the tests share; the tests are in the _test files.
+package systemtest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/grpcx"
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
+)
+
+// Epoch is where the tests' fake clocks start: a Monday morning, so that no deadline
+// depends on the machine's clock.
+var Epoch = time.Date(2025, time.March, 3, 9, 0, 0, 0, time.UTC)
+
+// Options returns the options of a system on dataDir that reads clk and listens on free
+// loopback ports. Only warnings and errors are logged, so a failing test's output shows
+// what went wrong without the start-up chatter.
+func Options(dataDir string, clk clock.Clock) system.Options {
+	return system.Options{
+		DataDir:  dataDir,
+		GRPCAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:0",
+		Clock:    clk,
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// Start starts a whole system with its own embedded NATS and redis-server child on
+// dataDir, and stops it when the test ends (a test may also stop it earlier).
+func Start(t testing.TB, dataDir string, clk clock.Clock) *system.System {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sys, err := system.Start(ctx, Options(dataDir, clk))
+	if err != nil {
+		t.Fatalf("start the system: %v", err)
+	}
+	t.Cleanup(func() { Stop(t, sys) })
+	return sys
+}
+
+// Stop stops sys gracefully and fails the test if that does not go cleanly.
+func Stop(t testing.TB, sys *system.System) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := sys.Stop(ctx); err != nil {
+		t.Errorf("stop the system: %v", err)
+	}
+}
+
+// Clients are the four APIs of a system, called as one principal.
+type Clients struct {
+	Intake     whistlev1.IntakeServiceClient
+	Routing    whistlev1.RoutingServiceClient
+	Department whistlev1.DepartmentServiceClient
+	Escalation whistlev1.EscalationServiceClient
+}
+
+// Dial connects to sys's gRPC API with a token for p, or with no token when p is the
+// zero Principal.
+func Dial(t testing.TB, sys *system.System, p authx.Principal) Clients {
+	t.Helper()
+	conn := DialConn(t, sys, p)
+	return Clients{
+		Intake:     whistlev1.NewIntakeServiceClient(conn),
+		Routing:    whistlev1.NewRoutingServiceClient(conn),
+		Department: whistlev1.NewDepartmentServiceClient(conn),
+		Escalation: whistlev1.NewEscalationServiceClient(conn),
+	}
+}
+
+// DialConn returns a client connection to sys for p (no token for the zero Principal),
+// closed when the test ends.
+func DialConn(t testing.TB, sys *system.System, p authx.Principal) *grpc.ClientConn {
+	t.Helper()
+	var tok string
+	if p != (authx.Principal{}) {
+		var err error
+		if tok, err = sys.Authority().Mint(p, time.Hour); err != nil {
+			t.Fatalf("mint a token for %+v: %v", p, err)
+		}
+	}
+	conn, err := grpcx.Dial(sys.GRPCAddr(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// Supervisor is a city supervisor: they see every issue, inbox and breach.
+func Supervisor() authx.Principal {
+	return authx.Principal{Subject: "supervisor@city", Role: authx.RoleSupervisor, Scope: authx.CityScope}
+}
+
+// Officer is a duty officer of a department.
+func Officer(dept string) authx.Principal {
+	return authx.Principal{Subject: "officer@" + dept, Role: authx.RoleOfficer, Scope: dept}
+}
+
+// GridWorker is a grid worker whose scope is an area (a grid, or above).
+func GridWorker(area string) authx.Principal {
+	return authx.Principal{Subject: "worker@" + area, Role: authx.RoleGridWorker, Scope: area}
+}
+
+// StreamMessages returns how many events the stream holds.
+func StreamMessages(t testing.TB, sys *system.System) uint64 {
+	t.Helper()
+	info, err := sys.Deps().Log.StreamInfo(t.Context())
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	return info.State.Msgs
+}
+
+// Settle waits until every service's consumer has processed every event, so that the
+// views all services serve include everything written so far.
+func Settle(t testing.TB, sys *system.System) {
+	t.Helper()
+	wait.For(t, time.Minute, 50*time.Millisecond, func() error {
+		for _, svc := range sys.Services() {
+			n, err := sys.Deps().Log.Pending(t.Context(), svc.Name())
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				return fmt.Errorf("%s has %d events pending", svc.Name(), n)
+			}
+		}
+		return nil
+	})
+}

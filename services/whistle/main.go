@@ -1,0 +1,278 @@
+// Command whistle runs the Whistle dispatch system and is its command-line client:
+// `whistle up` runs every service in one process with embedded NATS and a redis-server
+// child, `whistle serve NAME` runs one service against external NATS and Redis,
+// `whistle token` mints a caller's token, `whistle replay` rebuilds the derived state
+// from the stream, and the remaining commands call the APIs as a person would.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/bench"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
+)
+
+// Defaults of the server commands' flags.
+const (
+	defaultDataDir  = "./whistle-data"
+	defaultGRPCAddr = "127.0.0.1:7070"
+	defaultHTTPAddr = "127.0.0.1:7080"
+	// defaultTokenTTL is how long a minted token lasts unless --ttl says otherwise:
+	// a working day and a night, so a duty officer's token outlives one shift.
+	defaultTokenTTL = 24 * time.Hour
+	// stopTimeout bounds a graceful stop after Ctrl-C or SIGTERM.
+	stopTimeout = 30 * time.Second
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "whistle:", err)
+		os.Exit(1)
+	}
+}
+
+// run runs the command line until it is done or ctx ends; it touches no signals, so
+// that it can be driven from tests.
+func run(ctx context.Context) error {
+	return newRoot(readEnv()).ExecuteContext(ctx)
+}
+
+// env is the process environment the server commands read, read once at start.
+type env struct {
+	// NATSURL (WHISTLE_NATS_URL) is an external NATS; empty runs NATS embedded.
+	NATSURL string
+	// RedisURL (WHISTLE_REDIS_URL) is an external Redis; empty runs a redis-server child.
+	RedisURL string
+}
+
+// readEnv reads the environment into an env; nothing else in the server commands
+// reads it.
+func readEnv() env {
+	return env{NATSURL: os.Getenv("WHISTLE_NATS_URL"), RedisURL: os.Getenv("WHISTLE_REDIS_URL")}
+}
+
+// newRoot builds the command tree.
+func newRoot(e env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "whistle",
+		Short: "Whistle: the street blows the whistle, the departments report",
+		// Errors are printed once, by main; a usage dump would bury a runtime error.
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.AddCommand(upCommand(e), serveCommand(e), tokenCommand(), replayCommand(e))
+	root.AddCommand(cli.Commands()...)
+	root.AddCommand(bench.Command())
+	return root
+}
+
+// upCommand runs every service in one process.
+func upCommand(e env) *cobra.Command {
+	var data, grpcAddr, httpAddr string
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run all of Whistle in this process, with embedded NATS and a redis-server child",
+		Long: "Run all of Whistle in this process. NATS runs embedded and Redis as a child process, both\n" +
+			"keeping their data in the data folder, unless WHISTLE_NATS_URL or WHISTLE_REDIS_URL name\n" +
+			"external ones. Started again on the same folder, Whistle carries on where it stopped,\n" +
+			"pending deadlines included. Ctrl-C stops it gracefully.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := system.Options{
+				DataDir:  data,
+				NATSURL:  e.NATSURL,
+				RedisURL: e.RedisURL,
+				GRPCAddr: grpcAddr,
+				HTTPAddr: httpAddr,
+				Logger:   newLogger(cmd.ErrOrStderr()),
+			}
+			return serveUntilDone(cmd.Context(), cmd.OutOrStdout(), opts)
+		},
+	}
+	addServerFlags(cmd, &data, &grpcAddr, &httpAddr)
+	return cmd
+}
+
+// serveCommand runs one service alone against external NATS and Redis, as in production.
+func serveCommand(e env) *cobra.Command {
+	var data, grpcAddr, httpAddr string
+	cmd := &cobra.Command{
+		Use:       "serve NAME",
+		Short:     "Run one service alone (" + fmt.Sprint(system.Names) + ") against external NATS and Redis",
+		Long:      "Run one service alone, serving only its gRPC API. It needs WHISTLE_NATS_URL and WHISTLE_REDIS_URL;\nthe token signing key is read from the data folder.",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: system.Names,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if !slices.Contains(system.Names, name) {
+				return fmt.Errorf("serve: unknown service %q (want one of %v)", name, system.Names)
+			}
+			if e.NATSURL == "" || e.RedisURL == "" {
+				return errors.New("serve: set WHISTLE_NATS_URL and WHISTLE_REDIS_URL, or run everything with embedded servers: whistle up")
+			}
+			opts := system.Options{
+				DataDir:  data,
+				NATSURL:  e.NATSURL,
+				RedisURL: e.RedisURL,
+				GRPCAddr: grpcAddr,
+				HTTPAddr: httpAddr,
+				Logger:   newLogger(cmd.ErrOrStderr()).With("service", name),
+				Services: []string{name},
+			}
+			return serveUntilDone(cmd.Context(), cmd.OutOrStdout(), opts)
+		},
+	}
+	addServerFlags(cmd, &data, &grpcAddr, &httpAddr)
+	return cmd
+}
+
+// addServerFlags adds the flags up and serve share.
+func addServerFlags(cmd *cobra.Command, data, grpcAddr, httpAddr *string) {
+	cmd.Flags().StringVar(data, "data", defaultDataDir, "data folder: token key, and the embedded NATS and Redis files")
+	cmd.Flags().StringVar(grpcAddr, "grpc", defaultGRPCAddr, "address of the gRPC API")
+	cmd.Flags().StringVar(httpAddr, "http", defaultHTTPAddr, "address of /healthz and /metrics")
+}
+
+// serveUntilDone starts the system, says where it listens, and stops it gracefully when
+// ctx ends (Ctrl-C) or a component fails.
+func serveUntilDone(ctx context.Context, out io.Writer, opts system.Options) error {
+	sys, err := system.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "whistle is up, data in %s\n", opts.DataDir)
+	fmt.Fprintf(out, "  gRPC API  %s\n", sys.GRPCAddr())
+	fmt.Fprintf(out, "  health    http://%s/healthz\n", sys.HTTPAddr())
+	fmt.Fprintf(out, "  metrics   http://%s/metrics\n", sys.HTTPAddr())
+	fmt.Fprintf(out, "Mint a token: whistle token --data %s --role supervisor --scope city\n", opts.DataDir)
+	fmt.Fprintln(out, "Press Ctrl-C to stop.")
+
+	failed := make(chan error, 1)
+	go func() { failed <- sys.Wait() }()
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-failed:
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	defer cancel()
+	return errors.Join(runErr, sys.Stop(stopCtx))
+}
+
+// tokenCommand mints a caller's token with the data folder's signing key.
+func tokenCommand() *cobra.Command {
+	var role, scope, subject, data string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "token --role ROLE --scope ID",
+		Short: "Mint a token for a caller and print it",
+		Long: "Mint a token signed with the data folder's key (created if missing) and print it alone,\n" +
+			"so that it can be captured: export WHISTLE_TOKEN=$(whistle token --role officer --scope water).\n" +
+			"The scope is an area id, a department id, or city.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tok, err := mintToken(data, role, scope, subject, ttl)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&role, "role", "", "grid-worker, officer, dispatcher or supervisor")
+	f.StringVar(&scope, "scope", "", "an area id, a department id, or city")
+	f.StringVar(&subject, "subject", "", "who the token names (default <role>@<scope>)")
+	f.DurationVar(&ttl, "ttl", defaultTokenTTL, "how long the token is valid")
+	f.StringVar(&data, "data", defaultDataDir, "data folder holding token.key")
+	_ = cmd.MarkFlagRequired("role")
+	_ = cmd.MarkFlagRequired("scope")
+	return cmd
+}
+
+// mintToken checks the role and the scope against the catalog and mints a token with
+// the key in dataDir/token.key, creating the key if it is missing.
+func mintToken(dataDir, role, scope, subject string, ttl time.Duration) (string, error) {
+	r, err := authx.ParseRole(role)
+	if err != nil {
+		return "", err
+	}
+	cat, err := catalog.Sample()
+	if err != nil {
+		return "", err
+	}
+	if !knownScope(cat, scope) {
+		return "", fmt.Errorf("token: unknown scope %q: want an area id, a department id or %s", scope, catalog.CityScope)
+	}
+	key, err := authx.LoadOrCreateKey(filepath.Join(dataDir, "token.key"))
+	if err != nil {
+		return "", err
+	}
+	if subject == "" {
+		subject = role + "@" + scope
+	}
+	return authx.NewAuthority(key).Mint(authx.Principal{Subject: subject, Role: r, Scope: scope}, ttl)
+}
+
+// knownScope reports whether scope is the city, an area or a department of the catalog.
+func knownScope(cat *catalog.Catalog, scope string) bool {
+	if scope == catalog.CityScope {
+		return true
+	}
+	if _, err := cat.Area(scope); err == nil {
+		return true
+	}
+	_, err := cat.Department(scope)
+	return err == nil
+}
+
+// replayCommand rebuilds every service's Redis state from the stream.
+func replayCommand(e env) *cobra.Command {
+	var data string
+	cmd := &cobra.Command{
+		Use:   "replay",
+		Short: "Rebuild every service's Redis state from the event stream",
+		Long: "Rebuild every service's Redis state from the event stream: each service's keys and consumer\n" +
+			"are deleted and the services run until they have caught up. Stop `whistle up` first.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := system.Options{
+				DataDir:  data,
+				NATSURL:  e.NATSURL,
+				RedisURL: e.RedisURL,
+				Logger:   newLogger(cmd.ErrOrStderr()),
+			}
+			if err := system.Replay(cmd.Context(), opts); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "replay finished: every service's state is rebuilt from the stream")
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&data, "data", defaultDataDir, "data folder of the embedded NATS and Redis")
+	return cmd
+}
+
+// newLogger logs as text to w, which is stderr so that stdout stays for what a
+// command prints.
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, nil))
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+)
+
+// runWhistle runs the command line with args and returns what it printed on stdout.
+func runWhistle(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot(env{})
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(t.Context())
+	return out.String(), err
+}
+
+func TestTheTokenCommandPrintsATokenTheDataFoldersAuthorityVerifies(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want authx.Principal
+	}{
+		{
+			name: "an officer of a department, with the default subject",
+			args: []string{"--role", "officer", "--scope", "water"},
+			want: authx.Principal{Subject: "officer@water", Role: authx.RoleOfficer, Scope: "water"},
+		},
+		{
+			name: "a grid worker of a grid, with a subject",
+			args: []string{"--role", "grid-worker", "--scope", "xinhua-taoyuan-01", "--subject", "li.wei", "--ttl", "1h"},
+			want: authx.Principal{Subject: "li.wei", Role: authx.RoleGridWorker, Scope: "xinhua-taoyuan-01"},
+		},
+		{
+			name: "a supervisor of the city",
+			args: []string{"--role", "supervisor", "--scope", "city"},
+			want: authx.Principal{Subject: "supervisor@city", Role: authx.RoleSupervisor, Scope: authx.CityScope},
+		},
+	}
+	for _, tc := range tests {
+		out, err := runWhistle(t, append([]string{"token", "--data", data}, tc.args...)...)
+		if err != nil {
+			t.Fatalf("%s: whistle token: %v", tc.name, err)
+		}
+		tok := strings.TrimSpace(out)
+		if strings.ContainsAny(tok, " \n") {
+			t.Fatalf("%s: the output is not the token alone: %q", tc.name, out)
+		}
+		key, err := authx.LoadOrCreateKey(filepath.Join(data, "token.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := authx.NewAuthority(key).Verify(tok)
+		if err != nil {
+			t.Fatalf("%s: the data folder's key does not verify the token: %v", tc.name, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: token carries %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestTheTokenCommandRefusesAnUnknownRoleOrScope(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"an unknown role", []string{"--role", "mayor", "--scope", "city"}, `unknown role "mayor"`},
+		{"an unknown scope", []string{"--role", "officer", "--scope", "moon-base"}, `unknown scope "moon-base"`},
+		{"no scope", []string{"--role", "officer"}, `"scope" not set`},
+	}
+	for _, tc := range tests {
+		data := t.TempDir()
+		out, err := runWhistle(t, append([]string{"token", "--data", data}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: got error %v, want one containing %q", tc.name, err, tc.wantErr)
+		}
+		if out != "" {
+			t.Errorf("%s: printed %q, want nothing", tc.name, out)
+		}
+	}
+}
+
+func TestServeRefusesToRunWithoutExternalNATSAndRedis(t *testing.T) {
+	t.Parallel()
+	_, err := runWhistle(t, "serve", "intake", "--data", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "WHISTLE_NATS_URL") {
+		t.Fatalf("got %v, want an error naming WHISTLE_NATS_URL", err)
+	}
+}
