@@ -21,14 +21,27 @@ var ErrContended = errors.New("redisx: key too contended")
 // effect outside tx, since it may run more than once.
 func Update(ctx context.Context, rdb *redis.Client, key string, fn func(current []byte, tx redis.Pipeliner) (next []byte, err error)) error {
 	for range MaxUpdateAttempts {
-		err := rdb.Watch(ctx, func(tx *redis.Tx) error {
-			current, err := tx.Get(ctx, key).Bytes()
+		err := rdb.Watch(ctx, func(tx *redis.Tx) (err error) {
+			// WATCH and GET travel in one round trip; EXEC then clears the watch, and an early
+			// return clears it by hand so the pooled connection carries no stale watch.
+			var get *redis.StringCmd
+			if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.Do(ctx, "WATCH", key)
+				get = p.Get(ctx, key)
+				return nil
+			}); err != nil && !errors.Is(err, redis.Nil) {
+				_ = tx.Unwatch(ctx).Err()
+				return err
+			}
+			current, err := get.Bytes()
 			if errors.Is(err, redis.Nil) {
 				current, err = nil, nil
 			}
 			if err != nil {
+				_ = tx.Unwatch(ctx).Err()
 				return err
 			}
+			var queued int
 			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 				next, err := fn(current, pipe)
 				if err != nil {
@@ -37,10 +50,14 @@ func Update(ctx context.Context, rdb *redis.Client, key string, fn func(current 
 				if next != nil {
 					pipe.Set(ctx, key, next, 0)
 				}
+				queued = pipe.Len()
 				return nil
 			})
+			if queued == 0 || (err != nil && !errors.Is(err, redis.TxFailedErr)) {
+				_ = tx.Unwatch(ctx).Err() // no EXEC ran, or it may not have
+			}
 			return err
-		}, key)
+		})
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
 		}
