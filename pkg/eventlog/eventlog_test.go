@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
@@ -19,7 +20,11 @@ import (
 
 func openLog(t *testing.T) *eventlog.Log {
 	t.Helper()
-	nc := natstest.Connect(t, natstest.RunServer(t))
+	return openLogOn(t, natstest.Connect(t, natstest.RunServer(t)))
+}
+
+func openLogOn(t *testing.T, nc *nats.Conn) *eventlog.Log {
+	t.Helper()
 	l, err := eventlog.Open(context.Background(), nc, eventlog.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -290,5 +295,65 @@ func TestFollowDeliversOnlyStoredEventsAfterItBegan(t *testing.T) {
 	}
 	cancel()
 	for range recs { // the channel closes once ctx ends
+	}
+}
+
+func TestAConsumerThatDiesBeforeAckingMakesNoDuplicateEvent(t *testing.T) {
+	srv := natstest.RunServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The reaction to a raise: acknowledge it for water, once.
+	react := func(l *eventlog.Log, p *memProjection) eventlog.Handler {
+		return l.Project(p, func(ctx context.Context, rec eventlog.Record) error {
+			_, err := l.Decide(ctx, p, "A", func(ctx context.Context) (*whistlev1.Event, error) {
+				last, _ := p.LastSeq(ctx, "A")
+				if eventlog.Kind(rec.Event) != "raised" || last > rec.Seq {
+					return nil, nil // nothing to react to, or reacted already
+				}
+				return acked("A", "water", last), nil
+			})
+			return err
+		})
+	}
+	cfg := eventlog.ConsumerConfig{Durable: "reactor", AckWait: time.Second}
+
+	// The first process reacts, then dies before its acknowledgement leaves.
+	doomed := natstest.Connect(t, srv)
+	first := openLogOn(t, doomed)
+	if _, err := first.Append(ctx, raised("A")); err != nil {
+		t.Fatal(err)
+	}
+	reacted := make(chan struct{})
+	var die sync.Once
+	go func() {
+		_ = first.Consume(ctx, cfg, func(ctx context.Context, rec eventlog.Record) error {
+			err := react(first, newMem())(ctx, rec)
+			die.Do(func() {
+				doomed.Close()
+				close(reacted)
+			})
+			return err
+		})
+	}()
+	<-reacted
+
+	// Its successor, with its state lost too, gets the raise again once the ack wait passes.
+	second := openLogOn(t, natstest.Connect(t, srv))
+	var redelivered atomic.Int32
+	successor := react(second, newMem())
+	go func() {
+		_ = second.Consume(ctx, cfg, func(ctx context.Context, rec eventlog.Record) error {
+			redelivered.Add(1)
+			return successor(ctx, rec)
+		})
+	}()
+	wait.For(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if n, err := second.Pending(ctx, "reactor"); err != nil || n != 0 || redelivered.Load() == 0 {
+			return fmt.Errorf("pending %d (%v), redelivered %d times", n, err, redelivered.Load())
+		}
+		return nil
+	})
+	if recs, _ := second.Read(ctx, "A", 0); len(recs) != 2 {
+		t.Fatalf("stream holds %d events of A after the redelivery, want the raise and one reaction", len(recs))
 	}
 }
