@@ -23,6 +23,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
@@ -75,15 +76,29 @@ func start(t *testing.T) *harness {
 
 // run starts the service's consumer and returns the function that stops it; it also stops at the
 // end of the test.
-func (h *harness) run() func() {
+func (h *harness) run() func() { return h.runService(h.svc) }
+
+// replica starts one more instance of the service on the same NATS and Redis, consuming until the
+// test ends, as a second process would.
+func (h *harness) replica() {
+	h.t.Helper()
+	svc, err := New(h.d, Config{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.runService(svc)
+}
+
+// runService runs svc's consumer until the returned stop is called or the test ends.
+func (h *harness) runService(svc *Service) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := h.svc.Run(ctx); err != nil {
+		if err := svc.Run(ctx); err != nil {
 			h.t.Errorf("run: %v", err)
 		}
 	})
-	stop := func() { cancel(); wg.Wait() }
+	stop = func() { cancel(); wg.Wait() }
 	h.t.Cleanup(stop)
 	return stop
 }
@@ -275,7 +290,7 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 		t.Fatalf("after reporting in: %v", a)
 	}
 	h.clock.Advance(time.Hour)
-	res, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: "water", Note: "drain cleared"})
+	res, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: "water", Note: "  drain cleared\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,15 +418,25 @@ func TestCallersOutsideTheDepartmentAreRefused(t *testing.T) {
 		{"another department's inbox", list(water, &whistlev1.ListInboxRequest{DepartmentId: "gas"}), codes.PermissionDenied},
 		{"a grid worker's inbox", list(worker, &whistlev1.ListInboxRequest{DepartmentId: "water"}), codes.PermissionDenied},
 		{"a supervisor naming no department", list(supervisor, &whistlev1.ListInboxRequest{}), codes.InvalidArgument},
+		{"a note over the limit", func() error {
+			_, err := water.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: strings.Repeat("水", 2001)})
+			return err
+		}(), codes.InvalidArgument},
+		{"a case number of a megabyte", ack(water, &whistlev1.AcknowledgeRequest{IssueId: strings.Repeat("K", 1<<20)}), codes.InvalidArgument},
+		{"a department id of a megabyte", ack(water, &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: strings.Repeat("w", 1<<20)}), codes.InvalidArgument},
+		{"a department id of a megabyte for an inbox", list(supervisor, &whistlev1.ListInboxRequest{DepartmentId: strings.Repeat("w", 1<<20)}), codes.InvalidArgument},
+		{"an unknown department for an inbox", list(supervisor, &whistlev1.ListInboxRequest{DepartmentId: "ufo"}), codes.InvalidArgument},
+		{"an undefined status", list(water, &whistlev1.ListInboxRequest{Status: 42}), codes.InvalidArgument},
 		{"a bad page token", list(water, &whistlev1.ListInboxRequest{PageToken: "%%%"}), codes.InvalidArgument},
 		{"a page too large", list(water, &whistlev1.ListInboxRequest{PageSize: 201}), codes.InvalidArgument},
+		{"a negative page size", list(water, &whistlev1.ListInboxRequest{PageSize: -1}), codes.InvalidArgument},
 	} {
-		if status.Code(tc.err) != tc.want {
-			t.Errorf("%s: %v; want %v", tc.name, tc.err, tc.want)
+		if status.Code(tc.err) != tc.want || len(status.Convert(tc.err).Message()) > 300 {
+			t.Errorf("%s: %.200v; want a short %v", tc.name, tc.err, tc.want)
 		}
 	}
-	if n := len(h.events(id, "acknowledged")); n != 0 {
-		t.Fatalf("%d acknowledged events; want none", n)
+	if n := len(h.events(id, "acknowledged")) + len(h.events(id, "resolved")); n != 0 {
+		t.Fatalf("%d events after refused commands; want none", n)
 	}
 	// A street supervisor reads a department's inbox within their street only.
 	h.dispatch("hexi", "hexi-binjiang-01", "water")
@@ -455,6 +480,42 @@ func TestTenOfficersReportingInAtOnceProduceOneAcknowledgement(t *testing.T) {
 	item := inbox(t, clients[0], &whistlev1.ListInboxRequest{})
 	if len(item) != 1 || item[0].GetAssignment().GetAcknowledgedBy() != acks[0].GetActor().GetSubject() {
 		t.Fatalf("inbox %v; want it acknowledged by the winner %s", item, acks[0].GetActor().GetSubject())
+	}
+}
+
+func TestTwoReplicasApplyEachIssuesEventsInStreamOrder(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	h.replica()
+	var dispatched []string
+	// Every issue's events go in at once, interleaved with the other issues', for both replicas to share.
+	for i := range 10 {
+		id := h.dispatch(fmt.Sprintf("order-%d", i), "xinhua-hebin-01", "water", "power")
+		for _, dept := range []string{"water", "power"} {
+			o := officer(dept, 1)
+			actor := &whistlev1.Actor{Subject: o.Subject, Role: string(o.Role), Scope: dept}
+			h.appendEvent(&whistlev1.Event{Id: id + ".acknowledged." + dept, IssueId: id, Actor: actor,
+				Payload: &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}})
+			h.appendEvent(&whistlev1.Event{Id: id + ".resolved." + dept, IssueId: id, Actor: actor,
+				Payload: &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: dept, Note: "done"}}})
+		}
+		dispatched = append(dispatched, id)
+	}
+	h.settled()
+	for _, id := range dispatched {
+		last, err := h.d.Log.Last(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := h.svc.store.Get(t.Context(), id)
+		if err != nil || st.LastSeq != last || len(st.Assignments) != 2 {
+			t.Fatalf("%s: %+v, %v; want both assignments applied up to seq %d", id, st, err, last)
+		}
+		for _, a := range st.Assignments {
+			if o := officer(a.Department, 1).Subject; a.Status != domain.Resolved || a.AcknowledgedBy != o || a.ResolvedBy != o {
+				t.Errorf("%s: %s's assignment %+v; want reported in, then resolved, by %s", id, a.Department, a, o)
+			}
+		}
 	}
 }
 

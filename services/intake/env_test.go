@@ -85,13 +85,27 @@ func start(t *testing.T) *env {
 }
 
 // run starts the service's consumer; stop ends it and waits until it has.
-func (e *env) run(t *testing.T) {
+func (e *env) run(t *testing.T) { e.stop = runService(t, e.svc) }
+
+// replica starts one more instance of the service on the same NATS and Redis, consuming until the
+// test ends, as a second process would.
+func (e *env) replica(t *testing.T) {
 	t.Helper()
+	svc, err := intake.New(e.deps, intake.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runService(t, svc)
+}
+
+// runService runs svc's consumer until the returned stop is called or the test ends; stop waits
+// until it has ended and may be called more than once.
+func runService(t *testing.T, svc *intake.Service) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.svc.Run(ctx) }()
+	go func() { done <- svc.Run(ctx) }()
 	stopped := false
-	e.stop = func() {
+	stop = func() {
 		if stopped {
 			return
 		}
@@ -101,7 +115,8 @@ func (e *env) run(t *testing.T) {
 			t.Errorf("run: %v", err)
 		}
 	}
-	t.Cleanup(e.stop)
+	t.Cleanup(stop)
+	return stop
 }
 
 // client returns an IntakeService client that calls as p.

@@ -28,9 +28,13 @@ func TestRaisingRejectsEachBadFieldAndWritesNothing(t *testing.T) {
 	}{
 		{"a request id with a space", "request_id", func(r *whistlev1.RaiseIssueRequest) { r.RequestId = "req 1" }},
 		{"a request id of 65 characters", "request_id", func(r *whistlev1.RaiseIssueRequest) { r.RequestId = strings.Repeat("r", 65) }},
+		{"no grid", "grid_id", func(r *whistlev1.RaiseIssueRequest) { r.GridId = "" }},
 		{"an unknown grid", "grid_id", func(r *whistlev1.RaiseIssueRequest) { r.GridId = "atlantis-01" }},
+		{"a grid id of a megabyte", "grid_id", func(r *whistlev1.RaiseIssueRequest) { r.GridId = strings.Repeat("g", 1<<20) }},
 		{"a community instead of a grid", "grid_id", func(r *whistlev1.RaiseIssueRequest) { r.GridId = "xinhua-taoyuan" }},
+		{"no category", "category_id", func(r *whistlev1.RaiseIssueRequest) { r.CategoryId = "" }},
 		{"an unknown category", "category_id", func(r *whistlev1.RaiseIssueRequest) { r.CategoryId = "ghosts" }},
+		{"a category id of a megabyte", "category_id", func(r *whistlev1.RaiseIssueRequest) { r.CategoryId = strings.Repeat("c", 1<<20) }},
 		{"an undefined urgency", "urgency", func(r *whistlev1.RaiseIssueRequest) { r.Urgency = 42 }},
 		{"blank text", "text", func(r *whistlev1.RaiseIssueRequest) { r.Text = " \n\t " }},
 		{"text over the limit", "text", func(r *whistlev1.RaiseIssueRequest) { r.Text = strings.Repeat("水", 2001) }},
@@ -43,8 +47,12 @@ func TestRaisingRejectsEachBadFieldAndWritesNothing(t *testing.T) {
 			req := valid()
 			tt.edit(req)
 			_, err := c.RaiseIssue(context.Background(), req)
-			if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), tt.field+":") {
-				t.Fatalf("got %v, want InvalidArgument naming %s", err, tt.field)
+			msg := status.Convert(err).Message()
+			if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(msg, tt.field+":") {
+				t.Fatalf("got %.200v, want InvalidArgument naming %s", err, tt.field)
+			}
+			if len(msg) > maxErrorMessage {
+				t.Fatalf("the error echoes %d characters back", len(msg))
 			}
 			if n := e.streamMessages(t); n != 0 {
 				t.Fatalf("the stream holds %d events after a bad raise, want 0", n)
@@ -217,12 +225,18 @@ func TestCallersOutsideTheGridAreDenied(t *testing.T) {
 	}
 }
 
+// maxErrorMessage is the most a refusal may say: enough to name the field and the reason, never
+// a copy of a caller's oversized input.
+const maxErrorMessage = 300
+
 func TestGettingChecksTheCaseNumber(t *testing.T) {
 	e := start(t)
 	c := e.client(t, cityDesk)
-	if _, err := c.GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: "K7M3"}); status.Code(err) != codes.InvalidArgument ||
-		!strings.HasPrefix(status.Convert(err).Message(), "id:") {
-		t.Fatalf("a short id: got %v, want InvalidArgument naming id", err)
+	for name, id := range map[string]string{"a short id": "K7M3", "no id": " ", "an id of a megabyte": strings.Repeat("K", 1<<20)} {
+		_, err := c.GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: id})
+		if msg := status.Convert(err).Message(); status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(msg, "id:") || len(msg) > maxErrorMessage {
+			t.Errorf("%s: got %.200v, want a short InvalidArgument naming id", name, err)
+		}
 	}
 	if _, err := c.GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: "K7M3-QX9A"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("an unknown id: got %v, want NotFound", err)

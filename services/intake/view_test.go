@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 )
 
@@ -139,6 +141,42 @@ func TestAnIssueNoRuleMatchedAwaitsDispatch(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestTwoReplicasApplyEachIssuesEventsInStreamOrder(t *testing.T) {
+	e := start(t)
+	e.replica(t)
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, e.raise(t, taoyuanWorker, fmt.Sprint("order-", i)).GetId())
+	}
+	// Every issue's events go in at once, interleaved with the other issues', for both replicas to share.
+	for _, id := range ids {
+		e.route(t, id)
+		for _, dept := range []string{"water", "power"} {
+			e.appendEvent(t, id, "acknowledged."+dept, service(dept), func(ev *whistlev1.Event) {
+				ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}
+			})
+			e.appendEvent(t, id, "resolved."+dept, service(dept), func(ev *whistlev1.Event) {
+				ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: dept, Note: "done"}}
+			})
+		}
+	}
+	e.waitApplied(t, ids)
+	want := []string{"raised", "routed", "acknowledged", "resolved", "acknowledged", "resolved"}
+	for _, id := range ids {
+		is, err := e.store().Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for _, entry := range is.Timeline {
+			kinds = append(kinds, entry.Kind)
+		}
+		if !slices.Equal(kinds, want) || is.Status != domain.StatusResolved {
+			t.Errorf("%s: timeline %v and status %s; want %v and resolved", id, kinds, is.Status, want)
+		}
+	}
 }
 
 func TestWatchingAnIssueDeliversEntriesAsTheyAreAppended(t *testing.T) {
@@ -275,10 +313,15 @@ func TestListingPagesThroughEveryIssueExactlyOnceNewestFirst(t *testing.T) {
 			{"a page size over the limit", c, &whistlev1.ListIssuesRequest{PageSize: 201}, codes.InvalidArgument},
 			{"a negative page size", c, &whistlev1.ListIssuesRequest{PageSize: -1}, codes.InvalidArgument},
 			{"a made-up page token", c, &whistlev1.ListIssuesRequest{PageToken: "!!"}, codes.InvalidArgument},
+			{"an unknown area", c, &whistlev1.ListIssuesRequest{AreaId: "atlantis"}, codes.InvalidArgument},
+			{"an area id of a megabyte", c, &whistlev1.ListIssuesRequest{AreaId: strings.Repeat("a", 1<<20)}, codes.InvalidArgument},
+			{"an unknown category", c, &whistlev1.ListIssuesRequest{CategoryId: "ghosts"}, codes.InvalidArgument},
+			{"an undefined status", c, &whistlev1.ListIssuesRequest{Status: 42}, codes.InvalidArgument},
 		}
 		for _, tc := range cases {
-			if _, err := tc.c.ListIssues(ctx, tc.req); status.Code(err) != tc.code {
-				t.Errorf("%s: got %v, want %v", tc.name, err, tc.code)
+			_, err := tc.c.ListIssues(ctx, tc.req)
+			if status.Code(err) != tc.code || len(status.Convert(err).Message()) > maxErrorMessage {
+				t.Errorf("%s: got %.200v, want a short %v", tc.name, err, tc.code)
 			}
 		}
 	})

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +15,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
@@ -56,7 +60,7 @@ func start(t *testing.T) *harness {
 	clk := clock.NewFake(epoch)
 	h := &harness{t: t, clock: clk, auth: authx.NewAuthority([]byte(strings.Repeat("k", 32))),
 		d: platform.Deps{Log: log, NATS: nc, Redis: redistest.Client(t, redistest.Run(t)), Catalog: cat, Clock: clk}}
-	h.svc, h.stop = h.run()
+	h.svc, h.stop = h.run(Config{})
 	srv := grpcx.NewServer(h.auth)
 	h.svc.Register(srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -71,9 +75,9 @@ func start(t *testing.T) *harness {
 
 // run starts one more replica of the service, and returns it with the function that stops it; it
 // also stops at the end of the test.
-func (h *harness) run() (*Service, func()) {
+func (h *harness) run(cfg Config) (*Service, func()) {
 	h.t.Helper()
-	svc, err := New(h.d, Config{})
+	svc, err := New(h.d, cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -233,10 +237,17 @@ func TestExplainRouteRejectsBadRequestsNamingTheField(t *testing.T) {
 		{&whistlev1.ExplainRouteRequest{GridId: "xinhua-taoyuan-01"}, "category_id"},
 		{&whistlev1.ExplainRouteRequest{GridId: "xinhua-taoyuan-01", CategoryId: "ufo"}, "category_id"},
 		{&whistlev1.ExplainRouteRequest{GridId: "xinhua-taoyuan-01", CategoryId: "noise", Urgency: 42}, "urgency"},
+		{&whistlev1.ExplainRouteRequest{GridId: "xinhua-taoyuan-01", CategoryId: "noise", Urgency: -1}, "urgency"},
+		{&whistlev1.ExplainRouteRequest{GridId: strings.Repeat("g", 1<<20), CategoryId: "noise"}, "grid_id"},
+		{&whistlev1.ExplainRouteRequest{GridId: "xinhua-taoyuan-01", CategoryId: strings.Repeat("c", 1<<20)}, "category_id"},
 	} {
 		_, err := c.ExplainRoute(t.Context(), tc.req)
-		if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), tc.field+": ") {
-			t.Errorf("ExplainRoute(%v) = %v; want InvalidArgument naming %s", tc.req, err, tc.field)
+		msg := status.Convert(err).Message()
+		if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(msg, tc.field+": ") {
+			t.Errorf("ExplainRoute(%.200v) = %.200v; want InvalidArgument naming %s", tc.req, err, tc.field)
+		}
+		if len(msg) > 300 {
+			t.Errorf("ExplainRoute naming %s echoes %d characters back", tc.field, len(msg))
 		}
 	}
 	if _, err := h.client(authx.Principal{}).ExplainRoute(t.Context(), &whistlev1.ExplainRouteRequest{}); status.Code(err) != codes.Unauthenticated {
@@ -318,6 +329,7 @@ func TestRedeliveryAndReplayAppendNothingTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	before := h.snapshot()
 	// A wiped projection replays the whole stream, with the decision already in it.
 	h.stop()
 	if err := platform.Reset(t.Context(), h.d, h.svc); err != nil {
@@ -326,10 +338,13 @@ func TestRedeliveryAndReplayAppendNothingTwice(t *testing.T) {
 	if err := handler(t.Context(), recs[0]); err != nil {
 		t.Fatal(err)
 	}
-	h.run()
+	h.run(Config{})
 	h.settled()
 	if n := len(h.decisions(id)); n != 1 {
 		t.Fatalf("%d routing events after redelivery and replay; want 1", n)
+	}
+	if after := h.snapshot(); !maps.Equal(after, before) {
+		t.Fatalf("Redis after replay\n%v\nwant\n%v", after, before)
 	}
 	st, err := h.svc.store.Get(t.Context(), id)
 	if err != nil || !st.Routed || st.LastSeq != recs[len(recs)-1].Seq {
@@ -337,10 +352,56 @@ func TestRedeliveryAndReplayAppendNothingTwice(t *testing.T) {
 	}
 }
 
+// snapshot reads every key routing keeps in Redis with its value.
+func (h *harness) snapshot() map[string]string {
+	h.t.Helper()
+	keys, err := h.d.Redis.Keys(h.t.Context(), Name+":*").Result()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		if out[k], err = h.d.Redis.Get(h.t.Context(), k).Result(); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestARulesChangeRoutesNewIssuesOnlyAndKeepsFrozenDecisions(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	old := h.raise("frozen-1", "xinhua-taoyuan-01", "blocked-drain", whistlev1.Urgency_URGENCY_NORMAL)
+	decided := h.decided(old)
+	h.settled()
+
+	// The city hands blocked drains to housing from now on; the new rules start on a wiped
+	// projection, so they meet the old raise again while replaying.
+	h.stop()
+	if err := platform.Reset(t.Context(), h.d, h.svc); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, []byte("rules:\n  - {id: drains-to-housing, category: blocked-drain, lead: housing}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(24 * time.Hour)
+	h.run(Config{RulesPath: path})
+	fresh := h.raise("frozen-2", "xinhua-taoyuan-01", "blocked-drain", whistlev1.Urgency_URGENCY_NORMAL)
+	ds := h.decided(fresh).GetRouted().GetDispatches()
+	if len(ds) != 1 || ds[0].GetDepartmentId() != "housing" || !ds[0].GetReportInBy().AsTime().Equal(h.clock.Now().Add(time.Hour)) {
+		t.Fatalf("a new issue was dispatched to %v; want housing alone, by the new rules from now", ds)
+	}
+	h.settled()
+	if got := h.decisions(old); len(got) != 1 || !proto.Equal(got[0], decided) {
+		t.Fatalf("the old issue's decisions after the change: %v; want only %v", got, decided)
+	}
+}
+
 func TestTwoReplicasRouteFiftyIssuesExactlyOnceEach(t *testing.T) {
 	t.Parallel()
 	h := start(t)
-	h.run()
+	h.run(Config{})
 	ids := make([]string, 50)
 	for i := range ids {
 		ids[i] = h.raise(fmt.Sprintf("bulk-%d", i), "hexi-binjiang-01", "unsafe-stall", whistlev1.Urgency_URGENCY_NORMAL)

@@ -36,7 +36,7 @@ func FromKey(key string) string {
 func Normalize(s string) (string, error) {
 	clean := strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(s), "-", ""))
 	if len(clean) != Length {
-		return "", fmt.Errorf("a case number has %d characters, like K7M3-QX9A; got %q", Length, s)
+		return "", fmt.Errorf("a case number has %d characters, like K7M3-QX9A; got %d", Length, len(clean))
 	}
 	var b strings.Builder
 	for i, r := range clean {
@@ -47,7 +47,7 @@ func Normalize(s string) (string, error) {
 			r = '1'
 		}
 		if !strings.ContainsRune(alphabet, r) {
-			return "", fmt.Errorf("a case number has no %q; got %q", r, s)
+			return "", fmt.Errorf("a case number has no %q; got %q", r, clean)
 		}
 		if i == 4 {
 			b.WriteByte('-')

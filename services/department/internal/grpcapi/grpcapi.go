@@ -68,6 +68,12 @@ func (s *Server) command(ctx context.Context, dept, issueID string) (authx.Princ
 	if p.Role != authx.RoleOfficer {
 		return p, "", "", access.Denied("a department's assignments")
 	}
+	if err := domain.CheckIDLength("department_id", dept); err != nil {
+		return p, "", "", toStatus(err)
+	}
+	if err := domain.CheckIDLength("issue_id", issueID); err != nil {
+		return p, "", "", toStatus(err)
+	}
 	if dept == "" {
 		dept = p.Scope
 	}
@@ -88,6 +94,9 @@ func (s *Server) reader(ctx context.Context, dept string) (string, func(grid str
 	p, err := access.Caller(ctx)
 	if err != nil {
 		return "", nil, err
+	}
+	if err := domain.CheckIDLength("department_id", dept); err != nil {
+		return "", nil, toStatus(err)
 	}
 	switch p.Role {
 	case authx.RoleOfficer:
@@ -210,7 +219,8 @@ func stamp(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-// toStatus maps an application error to the status the caller can act on.
+// toStatus maps an application error to the status the caller can act on. Errors that already
+// are statuses (a failed send on a stream) pass as they are.
 func toStatus(err error) error {
 	var fe *domain.FieldError
 	var te *domain.TransitionError
@@ -227,6 +237,9 @@ func toStatus(err error) error {
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
 	}
 	return status.Error(codes.Internal, err.Error())
 }

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
@@ -73,7 +75,7 @@ func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
 			return nil, nil // applied before: a redelivery
 		}
 		if rec.Event.GetPrevSeq() != st.LastSeq {
-			return nil, eventlog.ErrGap
+			return nil, fmt.Errorf("apply %s at %d after %d: %w", id, rec.Seq, rec.Event.GetPrevSeq(), eventlog.ErrGap)
 		}
 		apply(&st, rec)
 		for _, a := range st.Assignments {
@@ -90,7 +92,7 @@ func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
 func apply(st *domain.Issue, rec eventlog.Record) {
 	ev := rec.Event
 	st.LastSeq = rec.Seq
-	at := ev.GetOccurredAt().AsTime()
+	at := timeOf(ev.GetOccurredAt())
 	by := ev.GetActor().GetSubject()
 	switch p := ev.GetPayload().(type) {
 	case *whistlev1.Event_Raised:
@@ -105,7 +107,7 @@ func apply(st *domain.Issue, rec eventlog.Record) {
 				role = domain.Lead
 			}
 			st.Dispatch(domain.Assignment{Department: d.GetDepartmentId(), Role: role, DispatchedAt: at,
-				ReportInBy: d.GetReportInBy().AsTime(), ResolveBy: d.GetResolveBy().AsTime()})
+				ReportInBy: timeOf(d.GetReportInBy()), ResolveBy: timeOf(d.GetResolveBy())})
 		}
 	case *whistlev1.Event_Acknowledged:
 		st.Acknowledge(p.Acknowledged.GetDepartmentId(), at, by)
@@ -120,6 +122,16 @@ func apply(st *domain.Issue, rec eventlog.Record) {
 	}
 }
 
+// timeOf reads an event's timestamp; an unset one is the zero time, which the API leaves unset
+// in turn.
+func timeOf(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
+// decode reads an issue's stored state.
 func decode(raw []byte) (domain.Issue, error) {
 	var st domain.Issue
 	if err := json.Unmarshal(raw, &st); err != nil {

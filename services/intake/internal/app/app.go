@@ -113,13 +113,16 @@ func (a *App) checkRaise(p authx.Principal, cmd RaiseCommand) (domain.Raise, err
 	if err := domain.CheckRequestID(r.RequestID); err != nil {
 		return r, err
 	}
+	if err := domain.CheckID("grid_id", cmd.GridID, true); err != nil {
+		return r, err
+	}
 	grid, community, street, err := a.cat.Grid(cmd.GridID)
 	if err != nil {
 		return r, domain.Invalid("grid_id", "unknown grid %q", cmd.GridID)
 	}
 	r.GridID, r.CommunityID, r.StreetID = grid.ID, community.ID, street.ID
-	if _, err := a.cat.Category(cmd.CategoryID); err != nil {
-		return r, domain.Invalid("category_id", "unknown category %q", cmd.CategoryID)
+	if err := a.checkCategory(cmd.CategoryID, true); err != nil {
+		return r, err
 	}
 	if r.Urgency == "" {
 		r.Urgency = domain.UrgencyNormal
@@ -158,6 +161,9 @@ func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) 
 func (a *App) Get(ctx context.Context, p authx.Principal, rawID string) (*domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Get")
 	defer span.End()
+	if err := domain.CheckID("id", rawID, true); err != nil {
+		return nil, err
+	}
 	id, err := casenum.Normalize(rawID)
 	if err != nil {
 		return nil, domain.Invalid("id", "%v", err)
@@ -258,22 +264,16 @@ func (a *App) List(ctx context.Context, p authx.Principal, q ListQuery) ([]*doma
 	if p.Role == authx.RoleOfficer {
 		return nil, "", access.Denied("an area: duty officers follow their department's inbox")
 	}
+	after, err := a.checkList(&q)
+	if err != nil {
+		return nil, "", err
+	}
 	area := q.AreaID
 	if area == "" {
 		area = p.Scope
 	}
 	if !access.SeesArea(a.cat, p, area) {
 		return nil, "", access.Denied("area " + area)
-	}
-	switch {
-	case q.PageSize == 0:
-		q.PageSize = DefaultPageSize
-	case q.PageSize < 0 || q.PageSize > MaxPageSize:
-		return nil, "", domain.Invalid("page_size", "must be 1 to %d, or 0 for %d", MaxPageSize, DefaultPageSize)
-	}
-	after, err := decodeToken(q.PageToken)
-	if err != nil {
-		return nil, "", err
 	}
 	issues, last, err := a.store.List(ctx, store.Query{AreaID: area, Status: q.Status, CategoryID: q.CategoryID, After: after, Limit: q.PageSize})
 	if errors.Is(err, store.ErrCursorGone) {
@@ -283,4 +283,39 @@ func (a *App) List(ctx context.Context, p authx.Principal, q ListQuery) ([]*doma
 		return nil, "", err
 	}
 	return issues, encodeToken(last), nil
+}
+
+// checkList validates a page request field by field, fills in the default page size, and returns
+// the case number the page token continues after.
+func (a *App) checkList(q *ListQuery) (after string, err error) {
+	if err := domain.CheckID("area_id", q.AreaID, false); err != nil {
+		return "", err
+	}
+	if q.AreaID != "" {
+		if _, err := a.cat.Area(q.AreaID); err != nil {
+			return "", domain.Invalid("area_id", "unknown area %q", q.AreaID)
+		}
+	}
+	if err := a.checkCategory(q.CategoryID, false); err != nil {
+		return "", err
+	}
+	switch {
+	case q.PageSize == 0:
+		q.PageSize = DefaultPageSize
+	case q.PageSize < 0 || q.PageSize > MaxPageSize:
+		return "", domain.Invalid("page_size", "must be 1 to %d, or 0 for %d", MaxPageSize, DefaultPageSize)
+	}
+	return decodeToken(q.PageToken)
+}
+
+// checkCategory checks that a category id names a category of the catalog; an empty one passes
+// unless it is required.
+func (a *App) checkCategory(id string, required bool) error {
+	if err := domain.CheckID("category_id", id, required); err != nil || id == "" {
+		return err
+	}
+	if _, err := a.cat.Category(id); err != nil {
+		return domain.Invalid("category_id", "unknown category %q", id)
+	}
+	return nil
 }

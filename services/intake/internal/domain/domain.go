@@ -11,11 +11,14 @@ import (
 	"time"
 )
 
-// Limits on what a raise may carry.
+// Limits on what a request may carry.
 const (
 	MaxTextLength      = 2000
 	MaxAddressLength   = 200
 	MaxRequestIDLength = 64
+	// MaxIDLength bounds the case numbers and catalog ids (grid, area, category) a request names,
+	// so that a refusal never echoes a caller's megabyte back.
+	MaxIDLength = 64
 )
 
 // ErrNotFound means no issue has the case number.

@@ -21,6 +21,18 @@ func CheckRequestID(id string) error {
 	return nil
 }
 
+// CheckID checks an id that a request names before it is looked up: present when required,
+// and at most MaxIDLength characters.
+func CheckID(field, id string, required bool) error {
+	switch {
+	case id == "" && required:
+		return Invalid(field, "is required")
+	case utf8.RuneCountInString(id) > MaxIDLength:
+		return Invalid(field, "must be at most %d characters", MaxIDLength)
+	}
+	return nil
+}
+
 // CleanText trims the raiser's text and checks its length in characters.
 func CleanText(text string) (string, error) {
 	text = strings.TrimSpace(text)

@@ -26,6 +26,7 @@ type Query struct {
 	Limit      int
 }
 
+// matches reports whether a raised issue passes the query's filters.
 func (q Query) matches(is *domain.Issue) bool {
 	return is.Raised() && (q.Status == "" || is.Status == q.Status) && (q.CategoryID == "" || is.CategoryID == q.CategoryID)
 }

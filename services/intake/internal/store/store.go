@@ -71,6 +71,7 @@ func (s *Store) load(ctx context.Context, id string) (*domain.Issue, error) {
 	return decode(id, data)
 }
 
+// decode reads an issue's document; an empty one is an empty view.
 func decode(id string, data []byte) (*domain.Issue, error) {
 	is := &domain.Issue{ID: id}
 	if len(data) == 0 {

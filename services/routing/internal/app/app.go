@@ -25,14 +25,10 @@ import (
 const scope = "github.com/whistle-dispatch/whistle/services/routing"
 
 var (
-	tracer    = otel.Tracer(scope)
-	decisions metric.Int64Counter
-)
-
-func init() {
+	tracer       = otel.Tracer(scope)
 	decisions, _ = otel.Meter(scope).Int64Counter("whistle.routing.decisions",
 		metric.WithDescription("Issues routing decided, by outcome: routed or needs-dispatch."))
-}
+)
 
 // actor is who routing's own events are by.
 var actor = &whistlev1.Actor{Subject: "routing", Role: "service"}
@@ -109,6 +105,7 @@ func (a *App) name(id string) string {
 	return fmt.Sprintf("%q", id)
 }
 
+// deptName is a department's name for people, or its id when the catalog lacks it.
 func (a *App) deptName(id string) string {
 	if d, err := a.cat.Department(id); err == nil {
 		return d.Name
@@ -121,15 +118,15 @@ func (a *App) deptName(id string) string {
 func (a *App) Explain(ctx context.Context, grid, category string, urgency whistlev1.Urgency) (Plan, error) {
 	_, span := tracer.Start(ctx, "app.App.Explain")
 	defer span.End()
-	if grid == "" {
-		return Plan{}, &domain.FieldError{Field: "grid_id", Problem: "is required"}
+	if err := domain.CheckID("grid_id", grid); err != nil {
+		return Plan{}, err
 	}
 	_, _, street, err := a.cat.Grid(grid)
 	if err != nil {
 		return Plan{}, &domain.FieldError{Field: "grid_id", Problem: fmt.Sprintf("no grid %q in the catalog", grid)}
 	}
-	if category == "" {
-		return Plan{}, &domain.FieldError{Field: "category_id", Problem: "is required"}
+	if err := domain.CheckID("category_id", category); err != nil {
+		return Plan{}, err
 	}
 	if _, err := a.cat.Category(category); err != nil {
 		return Plan{}, &domain.FieldError{Field: "category_id", Problem: fmt.Sprintf("no category %q in the catalog", category)}

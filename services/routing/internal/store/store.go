@@ -45,7 +45,8 @@ func (s *Store) LastSeq(ctx context.Context, issueID string) (uint64, error) {
 
 // Apply folds one record into the issue's state, atomically and at most once.
 func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
-	return redisx.Update(ctx, s.rdb, key(rec.Event.GetIssueId()), func(cur []byte, _ redis.Pipeliner) ([]byte, error) {
+	id := rec.Event.GetIssueId()
+	return redisx.Update(ctx, s.rdb, key(id), func(cur []byte, _ redis.Pipeliner) ([]byte, error) {
 		var st domain.Issue
 		if cur != nil {
 			var err error
@@ -57,7 +58,7 @@ func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
 			return nil, nil // applied before: a redelivery
 		}
 		if rec.Event.GetPrevSeq() != st.LastSeq {
-			return nil, eventlog.ErrGap
+			return nil, fmt.Errorf("apply %s at %d after %d: %w", id, rec.Seq, rec.Event.GetPrevSeq(), eventlog.ErrGap)
 		}
 		apply(&st, rec)
 		return json.Marshal(st)
@@ -83,6 +84,7 @@ func apply(st *domain.Issue, rec eventlog.Record) {
 	}
 }
 
+// decode reads an issue's stored state.
 func decode(raw []byte) (domain.Issue, error) {
 	var st domain.Issue
 	if err := json.Unmarshal(raw, &st); err != nil {
