@@ -47,6 +47,7 @@ type harness struct {
 	auth  *authx.Authority
 }
 
+// newHarness starts the servers of one test; they stop when it ends.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ns := natstest.RunServer(t)
@@ -174,6 +175,7 @@ func (h *harness) raiseAndRoute(issueID, grid, category, dept string, reportIn, 
 	})
 }
 
+// acknowledge reports in for dept on the issue, as the department service would.
 func (h *harness) acknowledge(issueID, dept string) {
 	h.append(issueID+".acknowledged."+dept, issueID, func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}

@@ -32,7 +32,8 @@ type Config struct {
 	// Workers is how many issues the consumer applies at once; zero means the eventlog default.
 	Workers int
 	// LeaseTTL is how long a replica that stopped renewing keeps the timers; zero means
-	// DefaultLeaseTTL. It must exceed app.LeaseCheck, the renewal interval.
+	// DefaultLeaseTTL. A value under twice app.LeaseCheck, the renewal interval, is raised
+	// to that, so that one late renewal does not hand the timers over.
 	LeaseTTL time.Duration
 }
 

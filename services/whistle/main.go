@@ -86,7 +86,7 @@ func newRoot(e env) *cobra.Command {
 
 // upCommand runs every service in one process.
 func upCommand(e env) *cobra.Command {
-	var data, grpcAddr, httpAddr string
+	var flags serverFlags
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run all of Whistle in this process, with embedded NATS and a redis-server child",
@@ -96,24 +96,17 @@ func upCommand(e env) *cobra.Command {
 			"pending deadlines included. Ctrl-C stops it gracefully.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := system.Options{
-				DataDir:  data,
-				NATSURL:  e.NATSURL,
-				RedisURL: e.RedisURL,
-				GRPCAddr: grpcAddr,
-				HTTPAddr: httpAddr,
-				Logger:   newLogger(cmd.ErrOrStderr()),
-			}
+			opts := flags.options(e, newLogger(cmd.ErrOrStderr()))
 			return serveUntilDone(cmd.Context(), cmd.OutOrStdout(), opts)
 		},
 	}
-	addServerFlags(cmd, &data, &grpcAddr, &httpAddr)
+	flags.add(cmd)
 	return cmd
 }
 
 // serveCommand runs one service alone against external NATS and Redis, as in production.
 func serveCommand(e env) *cobra.Command {
-	var data, grpcAddr, httpAddr string
+	var flags serverFlags
 	cmd := &cobra.Command{
 		Use:       "serve NAME",
 		Short:     "Run one service alone (" + fmt.Sprint(system.Names) + ") against external NATS and Redis",
@@ -128,27 +121,35 @@ func serveCommand(e env) *cobra.Command {
 			if e.NATSURL == "" || e.RedisURL == "" {
 				return errors.New("serve: set WHISTLE_NATS_URL and WHISTLE_REDIS_URL, or run everything with embedded servers: whistle up")
 			}
-			opts := system.Options{
-				DataDir:  data,
-				NATSURL:  e.NATSURL,
-				RedisURL: e.RedisURL,
-				GRPCAddr: grpcAddr,
-				HTTPAddr: httpAddr,
-				Logger:   newLogger(cmd.ErrOrStderr()).With("service", name),
-				Services: []string{name},
-			}
+			opts := flags.options(e, newLogger(cmd.ErrOrStderr()).With("service", name))
+			opts.Services = []string{name}
 			return serveUntilDone(cmd.Context(), cmd.OutOrStdout(), opts)
 		},
 	}
-	addServerFlags(cmd, &data, &grpcAddr, &httpAddr)
+	flags.add(cmd)
 	return cmd
 }
 
-// addServerFlags adds the flags up and serve share.
-func addServerFlags(cmd *cobra.Command, data, grpcAddr, httpAddr *string) {
-	cmd.Flags().StringVar(data, "data", defaultDataDir, "data folder: token key, and the embedded NATS and Redis files")
-	cmd.Flags().StringVar(grpcAddr, "grpc", defaultGRPCAddr, "address of the gRPC API")
-	cmd.Flags().StringVar(httpAddr, "http", defaultHTTPAddr, "address of /healthz and /metrics")
+// serverFlags are the flags up and serve share.
+type serverFlags struct{ data, grpcAddr, httpAddr string }
+
+// add binds the flags to cmd.
+func (f *serverFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.data, "data", defaultDataDir, "data folder: token key, and the embedded NATS and Redis files")
+	cmd.Flags().StringVar(&f.grpcAddr, "grpc", defaultGRPCAddr, "address of the gRPC API")
+	cmd.Flags().StringVar(&f.httpAddr, "http", defaultHTTPAddr, "address of /healthz and /metrics")
+}
+
+// options is the system configuration the flags and the environment give.
+func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
+	return system.Options{
+		DataDir:  f.data,
+		NATSURL:  e.NATSURL,
+		RedisURL: e.RedisURL,
+		GRPCAddr: f.grpcAddr,
+		HTTPAddr: f.httpAddr,
+		Logger:   logger,
+	}
 }
 
 // serveUntilDone starts the system, says where it listens, and stops it gracefully when

@@ -164,16 +164,15 @@ func (t *Timers) warn(ctx context.Context, what string, err error) {
 	}
 }
 
-// fire appends the breach of one due timer if the issue's state, brought up to date, still owes
-// it, then drops the timer once the state shows it cleared or breached. The append is conditional
-// on the sequence the decision read, so an event that clears the deadline and reached the stream
-// first wins: Decide then catches up, sees the deadline cleared and appends nothing.
+// fire appends the breach of one due timer if the issue's state still owes it, then drops the
+// timer once the state shows it cleared or breached. The append is conditional on the sequence
+// the decision read, so an event that clears the deadline and reached the stream first wins:
+// Decide then catches up, sees the deadline cleared and appends nothing. No catch-up is needed
+// before deciding: a stale state can only hold a deadline open that the stream has cleared,
+// never the reverse, and that costs one refused append instead of a stream read on every fire.
 func (t *Timers) fire(ctx context.Context, tm domain.Timer) error {
 	ctx, span := tracer.Start(ctx, "app.Timers.fire", traceTimer(tm))
 	defer span.End()
-	if err := t.log.Catchup(ctx, t.store, tm.IssueID); err != nil {
-		return err
-	}
 	rec, err := t.log.Decide(ctx, t.store, tm.IssueID, func(ctx context.Context) (*whistlev1.Event, error) {
 		st, err := t.store.Issue(ctx, tm.IssueID)
 		if err != nil {

@@ -15,6 +15,7 @@ func routed() *Issue {
 	return s
 }
 
+// openKinds returns the kinds of s's open clocks with their deadlines.
 func openKinds(s *Issue) map[Kind]time.Time {
 	m := map[Kind]time.Time{}
 	for _, t := range s.Timers() {
@@ -88,6 +89,32 @@ func TestTimerNamesReadBack(t *testing.T) {
 	for _, bad := range []string{"", "a|b", "a|b|late", "|b|resolve"} {
 		if _, _, _, err := ParseName(bad); err == nil {
 			t.Errorf("ParseName(%q) accepted", bad)
+		}
+	}
+}
+
+func TestASecondDispatchOfADepartmentKeepsTheDeadlinesFrozenAtTheFirst(t *testing.T) {
+	s := routed()
+	s.Apply(3, "", Routed{Dispatches: []Dispatch{
+		{DepartmentID: "water", ReportInBy: t0.Add(5 * time.Minute), ResolveBy: t0.Add(10 * time.Minute)},
+		{DepartmentID: "gas", ReportInBy: t0.Add(15 * time.Minute), ResolveBy: t0.Add(time.Hour)},
+	}})
+	open := map[string]time.Time{}
+	for _, tm := range s.Timers() {
+		open[tm.Name()] = tm.At
+	}
+	want := map[string]time.Time{
+		Name(s.ID, "water", ReportIn): t0.Add(30 * time.Minute),
+		Name(s.ID, "water", Resolve):  t0.Add(2 * time.Hour),
+		Name(s.ID, "gas", ReportIn):   t0.Add(15 * time.Minute),
+		Name(s.ID, "gas", Resolve):    t0.Add(time.Hour),
+	}
+	if len(open) != len(want) {
+		t.Fatalf("open clocks %v, want %v", open, want)
+	}
+	for name, at := range want {
+		if !open[name].Equal(at) {
+			t.Errorf("%s runs until %s, want %s", name, open[name], at)
 		}
 	}
 }

@@ -59,7 +59,7 @@ func (s *Server) ListBreaches(ctx context.Context, req *whistlev1.ListBreachesRe
 	}
 	page, next, err := s.breaches.List(ctx, f, after, size)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "list breaches: %v", err)
+		return nil, unavailable(ctx, "list breaches", err)
 	}
 	resp := &whistlev1.ListBreachesResponse{NextPageToken: encodeToken(next)}
 	for _, b := range page {
@@ -84,6 +84,16 @@ func (s *Server) WatchBreaches(req *whistlev1.WatchBreachesRequest, stream whist
 		return status.Errorf(codes.Unavailable, "watch breaches: %v", err)
 	}
 	return nil
+}
+
+// unavailable is the status of a failed read of the view: the caller's own cancellation or
+// deadline keeps its code, and anything else means that Redis or NATS did not answer, which a
+// retry may cure.
+func unavailable(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	return status.Errorf(codes.Unavailable, "%s: %v", what, err)
 }
 
 // filter checks the request against the caller's scope and returns the query it allows:

@@ -220,6 +220,7 @@ func names(ts []domain.Timer) map[string]domain.Timer {
 	return m
 }
 
+// decodeIssue reads an issue's stored state.
 func decodeIssue(issueID string, raw []byte) (*domain.Issue, error) {
 	st := &domain.Issue{}
 	if err := json.Unmarshal(raw, st); err != nil {

@@ -189,7 +189,7 @@ func runLifecycles(ctx context.Context, tgt target, cfg Config, res *Result) err
 }
 
 // routablePairs asks routing, as a city dispatcher, where every grid and category would go,
-// and keeps the pairs that a rule routes, with their departments.
+// and keeps the pairs that a rule routes to a lead department, with all their departments.
 func routablePairs(ctx context.Context, tgt target) (map[pair][]string, error) {
 	conn, err := dial(tgt, authx.Principal{Subject: "bench-dispatcher", Role: authx.RoleDispatcher, Scope: authx.CityScope})
 	if err != nil {
@@ -215,18 +215,20 @@ func routablePairs(ctx context.Context, tgt target) (map[pair][]string, error) {
 			if err != nil {
 				return nil, fmt.Errorf("bench: explain route: %w", err)
 			}
-			if !route.GetMatched() {
-				continue
-			}
 			var depts []string
+			lead := false
 			for _, pa := range route.GetAssignments() {
 				depts = append(depts, pa.GetDepartmentId())
+				lead = lead || pa.GetRole() == whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD
 			}
-			plans[pair{a.GetId(), k.GetId()}] = depts
+			// Only a pair routed to a lead department has a raise → inbox time to measure.
+			if route.GetMatched() && lead {
+				plans[pair{a.GetId(), k.GetId()}] = depts
+			}
 		}
 	}
 	if len(plans) == 0 {
-		return nil, errors.New("bench: no routing rule matches any grid and category, so no lifecycle could complete")
+		return nil, errors.New("bench: no routing rule sends any grid and category to a lead department, so no lifecycle could be measured")
 	}
 	return plans, nil
 }
@@ -311,10 +313,13 @@ func (r *raiser) close() {
 	}
 }
 
-// lifecycle raises one issue and waits until every department summoned has resolved it.
+// lifecycle raises one issue and waits until every department summoned has resolved it, for
+// at most lifecycleTimeout, the raise included.
 func (r *raiser) lifecycle(ctx context.Context, tr *tracker, p pair, n string) (string, error) {
+	lctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
+	defer cancel()
 	start := time.Now()
-	resp, err := r.grids[p.grid].RaiseIssue(ctx, &whistlev1.RaiseIssueRequest{
+	resp, err := r.grids[p.grid].RaiseIssue(lctx, &whistlev1.RaiseIssueRequest{
 		RequestId:  "bench-" + r.run + "-" + n,
 		GridId:     p.grid,
 		CategoryId: p.category,
@@ -322,17 +327,19 @@ func (r *raiser) lifecycle(ctx context.Context, tr *tracker, p pair, n string) (
 		Text:       issueText(r.run, n),
 	})
 	if err != nil {
-		return "", fmt.Errorf("bench: raise: %w", err)
+		if ctx.Err() != nil {
+			return "", context.Cause(ctx) // the run ended first; its cause is the story
+		}
+		return "", fmt.Errorf("bench: raise in %s: %w", p.grid, err)
 	}
 	id := resp.GetIssue().GetId()
-	timer := time.NewTimer(lifecycleTimeout)
-	defer timer.Stop()
 	select {
 	case <-tr.raised(id, start):
 		return id, nil
-	case <-ctx.Done():
-		return "", context.Cause(ctx)
-	case <-timer.C:
+	case <-lctx.Done():
+		if ctx.Err() != nil {
+			return "", context.Cause(ctx)
+		}
 		return "", tr.stuck(id, p)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/whistle-dispatch/whistle/pkg/grpcx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
@@ -151,6 +152,64 @@ func required(pairs ...string) error {
 		}
 	}
 	return nil
+}
+
+// maxPage is the largest page the servers serve; listing asks for full pages to make few calls.
+const maxPage = 200
+
+// allPages follows a paged list to its end, or until it has limit items when limit is above
+// zero. list asks for one page of size items at token and returns them with the next page's
+// token, empty on the last page; each call has its own callTimeout.
+func allPages[T any](ctx context.Context, limit int, list func(ctx context.Context, size int32, token string) ([]T, string, error)) ([]T, error) {
+	var all []T
+	token := ""
+	for {
+		size := maxPage
+		if limit > 0 {
+			size = min(limit-len(all), maxPage)
+		}
+		pctx, cancel := unary(ctx)
+		items, next, err := list(pctx, int32(size), token)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if limit > 0 && len(all) >= limit {
+			return all[:limit], nil
+		}
+		if next == "" {
+			return all, nil
+		}
+		token = next
+	}
+}
+
+// follow prints each message of a live stream as it arrives, as one line of protojson with
+// --json and as line(m) otherwise, until the stream or the command ends.
+func follow[M proto.Message](c *client, recv func() (M, error), line func(M) string) error {
+	for {
+		m, err := recv()
+		if err != nil {
+			return endOfStream(err)
+		}
+		if c.json {
+			err = printJSONLine(c.out, m)
+		} else {
+			_, err = fmt.Fprintln(c.out, line(m))
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// endOfStream is a stream's end as a command's result: the server closing it is no failure.
+func endOfStream(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
 }
 
 // unary bounds one call with callTimeout.

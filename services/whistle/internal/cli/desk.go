@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +21,7 @@ func inboxCommand(cfg *config) *cobra.Command {
 			if watch {
 				return watchInbox(ctx, c, dept)
 			}
-			req := &whistlev1.ListInboxRequest{DepartmentId: dept, PageSize: maxPage}
+			req := &whistlev1.ListInboxRequest{DepartmentId: dept}
 			if statusFlag != "open" && statusFlag != "" {
 				s, err := parseEnum[whistlev1.AssignmentStatus]("status", statusFlag)
 				if err != nil {
@@ -31,21 +29,24 @@ func inboxCommand(cfg *config) *cobra.Command {
 				}
 				req.Status = s
 			}
-			all := &whistlev1.ListInboxResponse{}
-			for {
-				pctx, cancel := unary(ctx)
-				resp, err := c.department.ListInbox(pctx, req)
-				cancel()
-				if err != nil {
-					return err
-				}
-				all.Items = append(all.Items, resp.GetItems()...)
-				if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
-					break
-				}
+			items, err := allPages(ctx, 0, func(ctx context.Context, size int32, token string) ([]*whistlev1.InboxItem, string, error) {
+				req.PageSize, req.PageToken = size, token
+				resp, err := c.department.ListInbox(ctx, req)
+				return resp.GetItems(), resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
 			}
+			all := &whistlev1.ListInboxResponse{Items: items}
 			if c.json {
 				return printJSON(c.out, all)
+			}
+			if len(all.Items) == 0 {
+				which := "open"
+				if req.Status != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_UNSPECIFIED {
+					which = enumText(req.Status)
+				}
+				return say(c.out, "No "+which+" assignments in the inbox.")
 			}
 			tw := table(c.out)
 			row(tw, "CASE", "STATUS", "ROLE", "CATEGORY", "URGENCY", "GRID", "DEADLINE", "TEXT")
@@ -67,20 +68,9 @@ func watchInbox(ctx context.Context, c *client, dept string) error {
 	if err != nil {
 		return err
 	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return endOfStream(err)
-		}
-		if c.json {
-			err = printJSONLine(c.out, resp)
-		} else {
-			err = printLine(c.out, inboxCells(resp.GetItem()))
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return follow(c, stream.Recv, func(resp *whistlev1.WatchInboxResponse) string {
+		return cellLine(inboxCells(resp.GetItem()))
+	})
 }
 
 // inboxCells is one inbox item as table cells. The deadline shown is the one the department
@@ -169,22 +159,21 @@ func breachesCommand(cfg *config) *cobra.Command {
 			if watch {
 				return watchBreaches(ctx, c, dept, area)
 			}
-			req := &whistlev1.ListBreachesRequest{DepartmentId: dept, AreaId: area, PageSize: maxPage}
-			all := &whistlev1.ListBreachesResponse{}
-			for {
-				pctx, cancel := unary(ctx)
-				resp, err := c.escalation.ListBreaches(pctx, req)
-				cancel()
-				if err != nil {
-					return err
-				}
-				all.Breaches = append(all.Breaches, resp.GetBreaches()...)
-				if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
-					break
-				}
+			req := &whistlev1.ListBreachesRequest{DepartmentId: dept, AreaId: area}
+			breaches, err := allPages(ctx, 0, func(ctx context.Context, size int32, token string) ([]*whistlev1.Breach, string, error) {
+				req.PageSize, req.PageToken = size, token
+				resp, err := c.escalation.ListBreaches(ctx, req)
+				return resp.GetBreaches(), resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
 			}
+			all := &whistlev1.ListBreachesResponse{Breaches: breaches}
 			if c.json {
 				return printJSON(c.out, all)
+			}
+			if len(all.Breaches) == 0 {
+				return say(c.out, "No breaches.")
 			}
 			tw := table(c.out)
 			row(tw, "BREACHED", "CASE", "DEPARTMENT", "DEADLINE", "WAS DUE", "GRID", "CATEGORY")
@@ -206,39 +195,13 @@ func watchBreaches(ctx context.Context, c *client, dept, area string) error {
 	if err != nil {
 		return err
 	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return endOfStream(err)
-		}
-		if c.json {
-			err = printJSONLine(c.out, resp)
-		} else {
-			err = printLine(c.out, breachCells(resp.GetBreach()))
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return follow(c, stream.Recv, func(resp *whistlev1.WatchBreachesResponse) string {
+		return cellLine(breachCells(resp.GetBreach()))
+	})
 }
 
 // breachCells is one breach as table cells.
 func breachCells(b *whistlev1.Breach) []string {
 	return []string{when(b.GetBreachedAt()), b.GetIssueId(), b.GetDepartmentId(), enumText(b.GetKind()),
 		when(b.GetDeadline()), b.GetGridId(), b.GetCategoryId()}
-}
-
-// printLine writes cells as one line at once, for streams, where a table cannot wait to align.
-func printLine(w io.Writer, cells []string) error {
-	tw := table(w)
-	row(tw, cells...)
-	return tw.Flush()
-}
-
-// endOfStream is a stream's end as a command's result: the server closing it is no failure.
-func endOfStream(err error) error {
-	if errors.Is(err, io.EOF) {
-		return nil
-	}
-	return err
 }

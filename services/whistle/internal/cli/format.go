@@ -38,6 +38,17 @@ func printJSONLine(w io.Writer, m proto.Message) error {
 	return err
 }
 
+// say writes one sentence on a line of its own: what a command prints when a list is empty,
+// so that nobody has to read a bare header row as "nothing".
+func say(w io.Writer, sentence string) error {
+	_, err := fmt.Fprintln(w, sentence)
+	return err
+}
+
+// cellLine is one table row written at once, for streams, where a table cannot wait to align
+// its columns.
+func cellLine(cells []string) string { return strings.Join(cells, "  ") }
+
 // table returns a tabwriter for compact aligned columns; the caller must Flush it.
 func table(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

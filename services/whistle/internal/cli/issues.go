@@ -106,26 +106,20 @@ func listCommand(cfg *config) *cobra.Command {
 			if max < 0 {
 				return invalid("--limit must be 0 (all) or more; got %d", max)
 			}
-			all := &whistlev1.ListIssuesResponse{}
-			for {
-				req.PageSize = pageSize(max, len(all.Issues))
-				pctx, cancel := unary(ctx)
-				resp, err := c.intake.ListIssues(pctx, req)
-				cancel()
-				if err != nil {
-					return err
-				}
-				all.Issues = append(all.Issues, resp.GetIssues()...)
-				req.PageToken = resp.GetNextPageToken()
-				if req.PageToken == "" || max > 0 && len(all.Issues) >= max {
-					break
-				}
+			issues, err := allPages(ctx, max, func(ctx context.Context, size int32, token string) ([]*whistlev1.Issue, string, error) {
+				req.PageSize, req.PageToken = size, token
+				resp, err := c.intake.ListIssues(ctx, req)
+				return resp.GetIssues(), resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
 			}
-			if max > 0 && len(all.Issues) > max {
-				all.Issues = all.Issues[:max]
-			}
+			all := &whistlev1.ListIssuesResponse{Issues: issues}
 			if c.json {
 				return printJSON(c.out, all)
+			}
+			if len(all.Issues) == 0 {
+				return say(c.out, "No issues.")
 			}
 			tw := table(c.out)
 			row(tw, "CASE", "STATUS", "CATEGORY", "URGENCY", "GRID", "RAISED", "TEXT")
@@ -142,17 +136,6 @@ func listCommand(cfg *config) *cobra.Command {
 	return cmd
 }
 
-// maxPage is the largest page the server serves; listing asks for full pages to make few calls.
-const maxPage = 200
-
-// pageSize is the page to ask for when have items are already listed and at most max are wanted.
-func pageSize(max, have int) int32 {
-	if max > 0 {
-		return int32(min(max-have, maxPage))
-	}
-	return maxPage
-}
-
 // watchCommand follows an issue live, one line per timeline entry.
 func watchCommand(cfg *config) *cobra.Command {
 	return &cobra.Command{
@@ -164,24 +147,13 @@ func watchCommand(cfg *config) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for {
-				resp, err := stream.Recv()
-				if err != nil {
-					return endOfStream(err)
-				}
-				if c.json {
-					if err := printJSONLine(c.out, resp); err != nil {
-						return err
-					}
-					continue
-				}
+			return follow(c, stream.Recv, func(resp *whistlev1.WatchIssueResponse) string {
 				e, i := resp.GetEntry(), resp.GetIssue()
 				if e == nil { // the issue as it stood when the watch began
-					fmt.Fprintf(c.out, "%s  %s  %s  %s\n", i.GetId(), enumText(i.GetStatus()), i.GetCategoryId(), clip(i.GetText(), 60))
-					continue
+					return fmt.Sprintf("%s  %s  %s  %s", i.GetId(), enumText(i.GetStatus()), i.GetCategoryId(), clip(i.GetText(), 60))
 				}
-				fmt.Fprintf(c.out, "%s  #%d %-13s %-18s %s  -> %s\n", when(e.GetAt()), e.GetSeq(), e.GetKind(), orDash(e.GetDepartmentId()), e.GetSummary(), enumText(i.GetStatus()))
-			}
+				return fmt.Sprintf("%s  #%d %-13s %-18s %s  -> %s", when(e.GetAt()), e.GetSeq(), e.GetKind(), orDash(e.GetDepartmentId()), e.GetSummary(), enumText(i.GetStatus()))
+			})
 		}),
 	}
 }

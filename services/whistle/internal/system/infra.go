@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,11 +101,7 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 	in.deps.Clock = opts.Clock
 	in.deps.Logger = logger
 
-	names := opts.Services
-	if len(names) == 0 {
-		names = Names
-	}
-	for _, name := range names {
+	for _, name := range opts.Services {
 		build, ok := constructors[name]
 		if !ok {
 			return nil, fmt.Errorf("system: unknown service %q (want one of %v)", name, Names)
@@ -177,8 +174,12 @@ func drain(ctx context.Context, nc *nats.Conn) error {
 	}
 }
 
-// withDefaults fills in the clock and logger a caller may leave out.
+// withDefaults fills in the clock, logger and services a caller may leave out, so that
+// the configuration logged at start is the one that runs.
 func withDefaults(opts Options) Options {
+	if len(opts.Services) == 0 {
+		opts.Services = slices.Clone(Names)
+	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
 	}
