@@ -236,7 +236,10 @@ func (l *Log) DeleteConsumer(ctx context.Context, durable string) error {
 	return nil
 }
 
-// Pending returns how many events the durable consumer has not yet acknowledged; 0 means caught up.
+// Pending returns how many events of the stream the durable consumer has not yet acknowledged;
+// 0 means caught up. Consumers take every event, so this is the distance from the stream's last
+// sequence to the consumer's acknowledgement floor, which, unlike a count kept by the consumer,
+// cannot read 0 before a new consumer has begun.
 func (l *Log) Pending(ctx context.Context, durable string) (uint64, error) {
 	cons, err := l.stream.Consumer(ctx, durable)
 	if err != nil {
@@ -246,5 +249,12 @@ func (l *Log) Pending(ctx context.Context, durable string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("eventlog: consumer %s: %w", durable, err)
 	}
-	return info.NumPending + uint64(info.NumAckPending), nil
+	stream, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: stream: %w", err)
+	}
+	if last := stream.State.LastSeq; last > info.AckFloor.Stream {
+		return last - info.AckFloor.Stream, nil
+	}
+	return 0, nil
 }

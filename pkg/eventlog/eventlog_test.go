@@ -67,11 +67,8 @@ func (m *memProjection) Apply(_ context.Context, rec eventlog.Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	issue := rec.Event.GetIssueId()
-	switch last := m.last(issue); {
-	case rec.Seq <= last:
-		return nil
-	case rec.Event.GetPrevSeq() != last:
-		return eventlog.ErrGap
+	if next, err := eventlog.Admit(m.last(issue), rec); !next {
+		return err
 	}
 	m.applied[issue] = append(m.applied[issue], rec.Seq)
 	return nil

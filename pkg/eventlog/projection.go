@@ -23,6 +23,22 @@ type Projection interface {
 	Apply(ctx context.Context, rec Record) error
 }
 
+// Admit is the ordering rule every Projection.Apply follows, given the sequence of the last event
+// applied to rec's issue: it reports whether rec comes next. A record applied before (a redelivery)
+// is not next and no error; a record that does not follow last is not next and ErrGap, since an
+// earlier event of the issue is missing.
+func Admit(last uint64, rec Record) (next bool, err error) {
+	switch {
+	case rec.Seq <= last:
+		return false, nil
+	case rec.Event.GetPrevSeq() != last:
+		return false, fmt.Errorf("issue %s: event %d follows %d, but %d is the last applied: %w",
+			rec.Event.GetIssueId(), rec.Seq, rec.Event.GetPrevSeq(), last, ErrGap)
+	default:
+		return true, nil
+	}
+}
+
 // Catchup applies every event of the issue that p has not applied yet, in stream order.
 func (l *Log) Catchup(ctx context.Context, p Projection, issueID string) error {
 	last, err := p.LastSeq(ctx, issueID)

@@ -85,11 +85,8 @@ func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
 				return nil, err
 			}
 		}
-		if rec.Seq <= st.LastSeq {
-			return nil, nil
-		}
-		if ev.GetPrevSeq() != st.LastSeq {
-			return nil, eventlog.ErrGap
+		if next, err := eventlog.Admit(st.LastSeq, rec); !next {
+			return nil, err // nil for a redelivery, ErrGap when an earlier event is missing
 		}
 		before := names(st.Timers())
 		st.Apply(rec.Seq, ev.GetCorrelationId(), fromProto(ev))

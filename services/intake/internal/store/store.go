@@ -93,11 +93,8 @@ func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
 		if err != nil {
 			return nil, err
 		}
-		if rec.Seq <= is.LastSeq {
-			return nil, nil
-		}
-		if rec.Event.GetPrevSeq() != is.LastSeq {
-			return nil, fmt.Errorf("apply %s at %d after %d: %w", id, rec.Seq, rec.Event.GetPrevSeq(), eventlog.ErrGap)
+		if next, err := eventlog.Admit(is.LastSeq, rec); !next {
+			return nil, err // nil for a redelivery, ErrGap when an earlier event is missing
 		}
 		wasRaised := is.Raised()
 		applyEvent(is, rec)

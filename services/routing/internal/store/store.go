@@ -54,11 +54,8 @@ func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
 				return nil, err
 			}
 		}
-		if rec.Seq <= st.LastSeq {
-			return nil, nil // applied before: a redelivery
-		}
-		if rec.Event.GetPrevSeq() != st.LastSeq {
-			return nil, fmt.Errorf("apply %s at %d after %d: %w", id, rec.Seq, rec.Event.GetPrevSeq(), eventlog.ErrGap)
+		if next, err := eventlog.Admit(st.LastSeq, rec); !next {
+			return nil, err // nil for a redelivery, ErrGap when an earlier event is missing
 		}
 		apply(&st, rec)
 		return json.Marshal(st)
