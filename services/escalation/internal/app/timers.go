@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
@@ -32,6 +33,9 @@ const LeaseCheck = time.Second
 
 // dueBatch is how many due timers one pass fires before looking at the clock again.
 const dueBatch = 100
+
+// fireParallelism is how many issues' due timers are fired at once.
+const fireParallelism = 16
 
 var (
 	instrumentation = "github.com/whistle-dispatch/whistle/services/escalation"
@@ -136,12 +140,8 @@ func (t *Timers) step(ctx context.Context) time.Time {
 		t.warn(ctx, "due timers", err)
 		return next
 	}
-	for _, tm := range due {
-		if err := t.fire(ctx, tm); err != nil {
-			// The timer stays; it is tried again at the next lease check.
-			t.warn(ctx, "fire "+tm.Name(), err)
-			return next
-		}
+	if !t.fireAll(ctx, due) {
+		return next // what failed stays due; it is tried again at the next lease check
 	}
 	if len(due) == dueBatch {
 		return now // more are due: look again at once
@@ -162,6 +162,30 @@ func (t *Timers) warn(ctx context.Context, what string, err error) {
 	if err != nil && ctx.Err() == nil {
 		t.logger.WarnContext(ctx, "escalation timers: "+what, "err", err)
 	}
+}
+
+// fireAll fires due timers, issues in parallel (each breach is a round trip to the stream) and
+// each issue's timers in order (they append to the same issue, so in parallel they would only
+// conflict). It reports whether every one was fired.
+func (t *Timers) fireAll(ctx context.Context, due []domain.Timer) bool {
+	byIssue := map[string][]domain.Timer{}
+	for _, tm := range due {
+		byIssue[tm.IssueID] = append(byIssue[tm.IssueID], tm)
+	}
+	var g errgroup.Group
+	g.SetLimit(fireParallelism)
+	for _, timers := range byIssue {
+		g.Go(func() error {
+			for _, tm := range timers {
+				if err := t.fire(ctx, tm); err != nil {
+					t.warn(ctx, "fire "+tm.Name(), err)
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait() == nil
 }
 
 // fire appends the breach of one due timer if the issue's state still owes it, then drops the

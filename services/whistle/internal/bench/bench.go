@@ -35,6 +35,10 @@ type Config struct {
 	KeyFile string
 	// NATSURL is that server's NATS, for the baseline.
 	NATSURL string
+	// Deadlines is how many issues' report-in deadlines pass at once in the deadline phase,
+	// which runs on a system of its own with a clock the bench moves; 0 skips it, and so
+	// does --server, whose clock the bench cannot move.
+	Deadlines int
 }
 
 // Result is what one run measured.
@@ -52,6 +56,9 @@ type Result struct {
 	PublishWall time.Duration
 	// Publish holds each raw publish's round trip.
 	Publish []time.Duration
+	// Breach holds, per passed deadline, the time from the clock passing it to its breach
+	// arriving on a supervisor's WatchBreaches stream.
+	Breach []time.Duration
 }
 
 // Command returns `whistle bench`.
@@ -78,6 +85,7 @@ func Command() *cobra.Command {
 	cmd.Flags().StringVar(&cfg.Server, "server", "", "gRPC address of a running Whistle; default: start one in this process")
 	cmd.Flags().StringVar(&cfg.KeyFile, "key", "", "with --server: that server's token signing key file")
 	cmd.Flags().StringVar(&cfg.NATSURL, "nats", "", "with --server: that server's NATS URL, for the baseline")
+	cmd.Flags().IntVar(&cfg.Deadlines, "deadlines", 200, "issues whose report-in deadlines pass at once in the deadline phase; 0 skips it")
 	return cmd
 }
 
@@ -94,8 +102,9 @@ type target struct {
 // Run measures the lifecycles and then the baseline, writing progress to log, and cleans up
 // whatever it started before returning.
 func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
-	if cfg.N < 1 || cfg.Concurrency < 1 {
-		return nil, fmt.Errorf("bench: -n and --concurrency must be at least 1; got %d and %d", cfg.N, cfg.Concurrency)
+	if cfg.N < 1 || cfg.Concurrency < 1 || cfg.Deadlines < 0 {
+		return nil, fmt.Errorf("bench: -n and --concurrency must be at least 1 and --deadlines not negative; got %d, %d and %d",
+			cfg.N, cfg.Concurrency, cfg.Deadlines)
 	}
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
@@ -113,6 +122,12 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	fmt.Fprintf(log, "bench: %d raw JetStream publishes, %d at once\n", cfg.N, cfg.Concurrency)
 	if err := runBaseline(ctx, tgt.nc, cfg, res); err != nil {
 		return nil, err
+	}
+	if cfg.Server == "" && cfg.Deadlines > 0 {
+		fmt.Fprintf(log, "bench: %d issues' report-in deadlines passing at once\n", cfg.Deadlines)
+		if err := runDeadlines(ctx, cfg, res); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
@@ -189,9 +204,20 @@ func (r *Result) Print(w io.Writer) error {
 		{"raw JetStream publish p99", ms(Percentile(r.Publish, 99))},
 		{"lifecycles/s ÷ publish ops/s", fmt.Sprintf("%.4f", life/pub)},
 		{"inbox p50 ÷ publish p50", fmt.Sprintf("%.1f", float64(inbox50)/float64(pub50))},
+	}
+	if len(r.Breach) > 0 {
+		breach50 := Percentile(r.Breach, 50)
+		rows = append(rows,
+			[2]string{"deadlines passing at once", fmt.Sprint(len(r.Breach))},
+			[2]string{"deadline → breach on watch p50", ms(breach50)},
+			[2]string{"deadline → breach on watch p99", ms(Percentile(r.Breach, 99))},
+			[2]string{"deadline → breach on watch max", ms(Percentile(r.Breach, 100))},
+			[2]string{"breach p50 ÷ publish p50", fmt.Sprintf("%.1f", float64(breach50)/float64(pub50))})
+	}
+	rows = append(rows, [][2]string{
 		{"Go", runtime.Version()},
 		{"GOMAXPROCS", fmt.Sprint(runtime.GOMAXPROCS(0))},
-	}
+	}...)
 	if _, err := fmt.Fprintln(w, "| measure | value |\n|---|---|"); err != nil {
 		return err
 	}

@@ -12,14 +12,17 @@ import (
 func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 	const n = 20
 	var log bytes.Buffer
-	res, err := bench.Run(t.Context(), bench.Config{N: n, Concurrency: 4}, &log)
+	res, err := bench.Run(t.Context(), bench.Config{N: n, Concurrency: 4, Deadlines: 3}, &log)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, log.String())
 	}
 	if res.Completed != n || len(res.Inbox) != n || len(res.Publish) != n {
 		t.Errorf("completed %d lifecycles with %d inbox latencies and %d publishes, want %d of each", res.Completed, len(res.Inbox), len(res.Publish), n)
 	}
-	for _, d := range append(res.Inbox, res.Publish...) {
+	if len(res.Breach) != 6 { // three issues, each with a lead and an assisting department
+		t.Errorf("%d breaches timed, want 6", len(res.Breach))
+	}
+	for _, d := range append(append(res.Inbox, res.Publish...), res.Breach...) {
 		if d <= 0 {
 			t.Fatalf("a measured latency is %s; every one must be positive", d)
 		}
@@ -34,6 +37,8 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 		"| lifecycles/s |", "| raise → inbox p50 |", "| raise → inbox p99 |", "| raise → inbox max |",
 		"| raw JetStream publish ops/s |", "| raw JetStream publish p50 |", "| raw JetStream publish p99 |",
 		"| lifecycles/s ÷ publish ops/s |", "| inbox p50 ÷ publish p50 |", "| Go | go", "| GOMAXPROCS |",
+		"| deadlines passing at once | 6 |", "| deadline → breach on watch p50 |", "| deadline → breach on watch p99 |",
+		"| deadline → breach on watch max |", "| breach p50 ÷ publish p50 |",
 	} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("the table has no row %q:\n%s", row, out.String())
