@@ -204,9 +204,10 @@ func follow[M proto.Message](c *client, recv func() (M, error), line func(M) str
 	}
 }
 
-// endOfStream is a stream's end as a command's result: the server closing it is no failure.
+// endOfStream is a stream's end as a command's result: the server closing it, or the person
+// stopping the watch (Ctrl-C cancels the command's context), is no failure.
 func endOfStream(err error) error {
-	if errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
 		return nil
 	}
 	return err
