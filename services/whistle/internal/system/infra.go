@@ -34,6 +34,7 @@ type infra struct {
 	deps     platform.Deps
 	embedded *server.Server // nil when NATS is external
 	redisSrv *redisx.Server // nil when Redis is external
+	lock     *dataLock      // held while embedded NATS or the Redis child use the data folder
 	services []platform.Service
 }
 
@@ -50,6 +51,11 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 		}
 	}()
 	logger := opts.Logger
+	if opts.NATSURL == "" || opts.RedisURL == "" {
+		if in.lock, err = lockDataDir(opts.DataDir); err != nil {
+			return nil, err
+		}
+	}
 
 	natsURL := opts.NATSURL
 	if natsURL == "" {
@@ -148,6 +154,7 @@ func (in *infra) close(ctx context.Context) error {
 		in.embedded.Shutdown()
 		in.embedded.WaitForShutdown()
 	}
+	errs = append(errs, in.lock.release())
 	return errors.Join(errs...)
 }
 
