@@ -4,8 +4,6 @@ package app
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,14 +21,11 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 )
 
-// Limits of what callers may send.
-const (
-	MaxNoteLength   = 2000
-	MaxPageSize     = 200
-	DefaultPageSize = 50
-)
+// MaxNoteLength bounds, in characters, the note that resolves a department's part.
+const MaxNoteLength = 2000
 
 const scope = "github.com/whistle-dispatch/whistle/services/department"
 
@@ -76,7 +71,7 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, not
 	defer span.End()
 	note = strings.TrimSpace(note)
 	if n := utf8.RuneCountInString(note); n == 0 || n > MaxNoteLength {
-		return domain.Issue{}, &domain.FieldError{Field: "note", Problem: fmt.Sprintf("must be 1 to %d characters", MaxNoteLength)}
+		return domain.Issue{}, apiedge.Invalid("note", "must be 1 to %d characters", MaxNoteLength)
 	}
 	return a.command(ctx, "resolve", issueID, dept, func(st *domain.Issue) (*whistlev1.Event, error) {
 		done, err := st.CheckResolve(dept, p.Subject)
@@ -155,19 +150,13 @@ type Page struct {
 func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Inbox", trace.WithAttributes(attribute.String("whistle.department", q.Department)))
 	defer span.End()
-	if q.PageSize < 0 || q.PageSize > MaxPageSize {
-		return Page{}, &domain.FieldError{Field: "page_size", Problem: fmt.Sprintf("must be 0 to %d", MaxPageSize)}
+	size, err := apiedge.PageSize(q.PageSize)
+	if err != nil {
+		return Page{}, err
 	}
-	if q.PageSize == 0 {
-		q.PageSize = DefaultPageSize
-	}
-	var after *store.Cursor
-	if q.PageToken != "" {
-		c, err := decodeToken(q.PageToken)
-		if err != nil {
-			return Page{}, &domain.FieldError{Field: "page_token", Problem: "not a token this inbox gave out"}
-		}
-		after = &c
+	after, err := apiedge.DecodeToken[store.Cursor](q.PageToken)
+	if err != nil {
+		return Page{}, err
 	}
 	keep := func(st domain.Issue) bool {
 		as := st.Assignment(q.Department)
@@ -176,35 +165,16 @@ func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
 		}
 		return as.Status == q.Status || q.Status == "" && as.Status.Open()
 	}
-	items, more, err := a.store.Page(ctx, q.Department, q.Status == domain.Resolved, after, q.PageSize, keep)
+	items, more, err := a.store.Page(ctx, q.Department, q.Status == domain.Resolved, after, size, keep)
 	if err != nil {
 		return Page{}, err
 	}
 	page := Page{Items: items}
 	if more {
 		last := items[len(items)-1]
-		page.NextPageToken = encodeToken(store.Cursor{Millis: last.Assignment(q.Department).DispatchedAt.UnixMilli(), ID: last.ID})
+		page.NextPageToken = apiedge.EncodeToken(store.Cursor{Millis: last.Assignment(q.Department).DispatchedAt.UnixMilli(), ID: last.ID})
 	}
 	return page, nil
-}
-
-// encodeToken makes the opaque page token that continues after an inbox item.
-func encodeToken(c store.Cursor) string {
-	raw, _ := json.Marshal(c) // a struct of an int and a string always encodes
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
-
-// decodeToken reads a page token that encodeToken made.
-func decodeToken(tok string) (store.Cursor, error) {
-	var c store.Cursor
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err == nil {
-		err = json.Unmarshal(raw, &c)
-	}
-	if err == nil && c.ID == "" {
-		err = fmt.Errorf("no case number")
-	}
-	return c, err
 }
 
 // ErrWatchInterrupted is returned by Watch when the stream of events stops while the caller is
@@ -220,7 +190,7 @@ func (a *App) Watch(ctx context.Context, dept string, sees func(grid string) boo
 		return fmt.Errorf("watch %s: %w", dept, err)
 	}
 	for token := ""; ; {
-		page, err := a.Inbox(ctx, Query{Department: dept, PageSize: MaxPageSize, PageToken: token, Sees: sees})
+		page, err := a.Inbox(ctx, Query{Department: dept, PageSize: apiedge.MaxPageSize, PageToken: token, Sees: sees})
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 )
 
 // Status is where one department's part of an issue stands.
@@ -144,22 +143,4 @@ func (i *Issue) CheckResolve(dept, by string) (done bool, err error) {
 		return false, &TransitionError{fmt.Sprintf("%s already resolved %s's part", a.ResolvedBy, dept)}
 	}
 	return a.Status == Resolved, nil
-}
-
-// MaxIDLength bounds the case numbers and department ids a request names, so that a refusal
-// never echoes a caller's megabyte back.
-const MaxIDLength = 64
-
-// FieldError is a request field that fails validation.
-type FieldError struct{ Field, Problem string }
-
-// Error reads as the status message: the field, a colon and the problem.
-func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Problem) }
-
-// CheckIDLength refuses an id longer than MaxIDLength before it is looked up or quoted.
-func CheckIDLength(field, id string) error {
-	if utf8.RuneCountInString(id) > MaxIDLength {
-		return &FieldError{Field: field, Problem: fmt.Sprintf("must be at most %d characters", MaxIDLength)}
-	}
-	return nil
 }

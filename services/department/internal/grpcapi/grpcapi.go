@@ -18,6 +18,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/app"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
@@ -68,10 +69,10 @@ func (s *Server) command(ctx context.Context, dept, issueID string) (authx.Princ
 	if p.Role != authx.RoleOfficer {
 		return p, "", "", access.Denied("a department's assignments")
 	}
-	if err := domain.CheckIDLength("department_id", dept); err != nil {
+	if err := apiedge.CheckID("department_id", dept, false); err != nil {
 		return p, "", "", toStatus(err)
 	}
-	if err := domain.CheckIDLength("issue_id", issueID); err != nil {
+	if err := apiedge.CheckID("issue_id", issueID, false); err != nil {
 		return p, "", "", toStatus(err)
 	}
 	if dept == "" {
@@ -82,7 +83,7 @@ func (s *Server) command(ctx context.Context, dept, issueID string) (authx.Princ
 	}
 	id, err := casenum.Normalize(issueID)
 	if err != nil {
-		return p, "", "", status.Error(codes.InvalidArgument, "issue_id: "+err.Error())
+		return p, "", "", toStatus(apiedge.Invalid("issue_id", "%v", err))
 	}
 	return p, dept, id, nil
 }
@@ -95,7 +96,7 @@ func (s *Server) reader(ctx context.Context, dept string) (string, func(grid str
 	if err != nil {
 		return "", nil, err
 	}
-	if err := domain.CheckIDLength("department_id", dept); err != nil {
+	if err := apiedge.CheckID("department_id", dept, false); err != nil {
 		return "", nil, toStatus(err)
 	}
 	switch p.Role {
@@ -109,10 +110,10 @@ func (s *Server) reader(ctx context.Context, dept string) (string, func(grid str
 		return dept, func(string) bool { return true }, nil
 	case authx.RoleSupervisor, authx.RoleDispatcher:
 		if dept == "" {
-			return "", nil, status.Error(codes.InvalidArgument, "department_id: required unless you are the department's officer")
+			return "", nil, toStatus(apiedge.Invalid("department_id", "required unless you are the department's officer"))
 		}
 		if _, err := s.cat.Department(dept); err != nil {
-			return "", nil, status.Errorf(codes.InvalidArgument, "department_id: no department %q in the catalog", dept)
+			return "", nil, toStatus(apiedge.Invalid("department_id", "no department %q in the catalog", dept))
 		}
 		return dept, func(grid string) bool { return access.SeesArea(s.cat, p, grid) }, nil
 	default:
@@ -136,7 +137,7 @@ func (s *Server) ListInbox(ctx context.Context, req *whistlev1.ListInboxRequest)
 	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED:
 		want = domain.Resolved
 	default:
-		return nil, status.Errorf(codes.InvalidArgument, "status: unknown value %d", req.GetStatus())
+		return nil, toStatus(apiedge.Invalid("status", "unknown value %d", req.GetStatus()))
 	}
 	page, err := s.app.Inbox(ctx, app.Query{Department: dept, Status: want, PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Sees: sees})
 	if err != nil {
@@ -222,7 +223,7 @@ func stamp(t time.Time) *timestamppb.Timestamp {
 // toStatus maps an application error to the status the caller can act on. Errors that already
 // are statuses (a failed send on a stream) pass as they are.
 func toStatus(err error) error {
-	var fe *domain.FieldError
+	var fe *apiedge.FieldError
 	var te *domain.TransitionError
 	switch {
 	case errors.As(err, &fe):

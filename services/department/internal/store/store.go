@@ -137,7 +137,8 @@ func decode(raw []byte) (domain.Issue, error) {
 	return st, nil
 }
 
-// Cursor is a place in an inbox: the dispatch time and case number of the last item seen.
+// Cursor is a place in an inbox: the dispatch time and case number of the last item seen. The
+// zero Cursor is the start of the inbox.
 type Cursor struct {
 	Millis int64  `json:"t"`
 	ID     string `json:"i"`
@@ -147,11 +148,11 @@ type Cursor struct {
 const scanBatch = 100
 
 // Page returns up to n issues from a department's open or resolved inbox, oldest dispatch first,
-// after cursor (nil: from the start), keeping only those keep accepts. more says whether any
-// accepted issue follows the last one returned.
-func (s *Store) Page(ctx context.Context, dept string, resolved bool, after *Cursor, n int, keep func(domain.Issue) bool) (out []domain.Issue, more bool, err error) {
-	from := "-inf"
-	if after != nil {
+// after cursor (the zero Cursor: from the start), keeping only those keep accepts. more says
+// whether any accepted issue follows the last one returned.
+func (s *Store) Page(ctx context.Context, dept string, resolved bool, after Cursor, n int, keep func(domain.Issue) bool) (out []domain.Issue, more bool, err error) {
+	from, resume := "-inf", after != Cursor{}
+	if resume {
 		from = strconv.FormatInt(after.Millis, 10)
 	}
 	for offset := int64(0); ; offset += scanBatch {
@@ -164,7 +165,7 @@ func (s *Store) Page(ctx context.Context, dept string, resolved bool, after *Cur
 		ids := make([]string, 0, len(zs))
 		for _, z := range zs {
 			id, millis := z.Member.(string), int64(z.Score)
-			if after != nil && (millis < after.Millis || millis == after.Millis && id <= after.ID) {
+			if resume && (millis < after.Millis || millis == after.Millis && id <= after.ID) {
 				continue // at or before the cursor: on an earlier page
 			}
 			ids = append(ids, id)

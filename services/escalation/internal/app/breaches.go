@@ -38,8 +38,8 @@ func (q *Breaches) keeps(f Filter, b domain.Breach) bool {
 }
 
 // List returns a page of breaches that f keeps, newest first, after the cursor, and the cursor of
-// the next page (nil on the last).
-func (q *Breaches) List(ctx context.Context, f Filter, after *store.Cursor, size int) ([]domain.Breach, *store.Cursor, error) {
+// the next page (the zero Cursor on the last).
+func (q *Breaches) List(ctx context.Context, f Filter, after store.Cursor, size int) ([]domain.Breach, store.Cursor, error) {
 	ctx, span := tracer.Start(ctx, "app.Breaches.List")
 	defer span.End()
 	return q.store.Breaches(ctx, after, size, func(b domain.Breach) bool { return q.keeps(f, b) })

@@ -4,9 +4,6 @@ package grpcapi
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -19,13 +16,8 @@ import (
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
-)
-
-// Page sizes of ListBreaches.
-const (
-	DefaultPageSize = 50
-	MaxPageSize     = 200
 )
 
 // Server implements whistlev1.EscalationServiceServer.
@@ -46,22 +38,19 @@ func (s *Server) ListBreaches(ctx context.Context, req *whistlev1.ListBreachesRe
 	if err != nil {
 		return nil, err
 	}
-	size := int(req.GetPageSize())
-	if size < 0 || size > MaxPageSize {
-		return nil, status.Errorf(codes.InvalidArgument, "page_size: must be 0 to %d", MaxPageSize)
-	}
-	if size == 0 {
-		size = DefaultPageSize
-	}
-	after, err := decodeToken(req.GetPageToken())
+	size, err := apiedge.PageSize(int(req.GetPageSize()))
 	if err != nil {
-		return nil, err
+		return nil, invalidArgument(err)
+	}
+	after, err := apiedge.DecodeToken[store.Cursor](req.GetPageToken())
+	if err != nil {
+		return nil, invalidArgument(err)
 	}
 	page, next, err := s.breaches.List(ctx, f, after, size)
 	if err != nil {
 		return nil, unavailable(ctx, "list breaches", err)
 	}
-	resp := &whistlev1.ListBreachesResponse{NextPageToken: encodeToken(next)}
+	resp := &whistlev1.ListBreachesResponse{NextPageToken: apiedge.EncodeToken(next)}
 	for _, b := range page {
 		resp.Breaches = append(resp.Breaches, toProto(b))
 	}
@@ -86,6 +75,12 @@ func (s *Server) WatchBreaches(req *whistlev1.WatchBreachesRequest, stream whist
 	return nil
 }
 
+// invalidArgument is the status of a request refused at the edge: a *apiedge.FieldError, whose
+// message names the field.
+func invalidArgument(err error) error {
+	return status.Error(codes.InvalidArgument, err.Error())
+}
+
 // unavailable is the status of a failed read of the view: the caller's own cancellation or
 // deadline keeps its code, and anything else means that Redis or NATS did not answer, which a
 // retry may cure.
@@ -103,15 +98,8 @@ func (s *Server) filter(ctx context.Context, departmentID, areaID string) (app.F
 	if err != nil {
 		return app.Filter{}, err
 	}
-	if departmentID != "" {
-		if _, err := s.catalog.Department(departmentID); err != nil {
-			return app.Filter{}, status.Errorf(codes.InvalidArgument, "department_id: unknown department %q", departmentID)
-		}
-	}
-	if areaID != "" {
-		if _, err := s.catalog.Area(areaID); err != nil {
-			return app.Filter{}, status.Errorf(codes.InvalidArgument, "area_id: unknown area %q", areaID)
-		}
+	if err := s.checkFilter(departmentID, areaID); err != nil {
+		return app.Filter{}, invalidArgument(err)
 	}
 	switch p.Role {
 	case authx.RoleOfficer:
@@ -134,6 +122,28 @@ func (s *Server) filter(ctx context.Context, departmentID, areaID string) (app.F
 	return app.Filter{DepartmentID: departmentID, AreaID: areaID}, nil
 }
 
+// checkFilter checks that the department and the area a request names, when it names them, are
+// in the catalog.
+func (s *Server) checkFilter(departmentID, areaID string) error {
+	if err := apiedge.CheckID("department_id", departmentID, false); err != nil {
+		return err
+	}
+	if departmentID != "" {
+		if _, err := s.catalog.Department(departmentID); err != nil {
+			return apiedge.Invalid("department_id", "unknown department %q", departmentID)
+		}
+	}
+	if err := apiedge.CheckID("area_id", areaID, false); err != nil {
+		return err
+	}
+	if areaID != "" {
+		if _, err := s.catalog.Area(areaID); err != nil {
+			return apiedge.Invalid("area_id", "unknown area %q", areaID)
+		}
+	}
+	return nil
+}
+
 // toProto is the API's view of a breach.
 func toProto(b domain.Breach) *whistlev1.Breach {
 	return &whistlev1.Breach{
@@ -147,32 +157,4 @@ func toProto(b domain.Breach) *whistlev1.Breach {
 		CategoryId:   b.CategoryID,
 		Seq:          b.Seq,
 	}
-}
-
-// encodeToken makes a cursor opaque; nil (the last page) is the empty token.
-func encodeToken(c *store.Cursor) string {
-	if c == nil {
-		return ""
-	}
-	raw, _ := json.Marshal(c) // a struct of an int and a string always encodes
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
-
-// decodeToken reads a token made by encodeToken; empty is the first page.
-func decodeToken(tok string) (*store.Cursor, error) {
-	if tok == "" {
-		return nil, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	c := &store.Cursor{}
-	if err == nil {
-		err = json.Unmarshal(raw, c)
-	}
-	if err == nil && c.Member == "" {
-		err = errors.New("empty cursor")
-	}
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, "page_token: not a token from a previous page")
-	}
-	return c, nil
 }

@@ -12,7 +12,8 @@ import (
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 )
 
-// Cursor marks the last breach of a page: the next page starts after it, newest first.
+// Cursor marks the last breach of a page: the next page starts after it, newest first. The zero
+// Cursor is the start, at the newest breach.
 type Cursor struct {
 	Score  int64  `json:"s"`
 	Member string `json:"m"`
@@ -22,10 +23,11 @@ type Cursor struct {
 const scanBatch = 256
 
 // Breaches returns up to limit breaches that keep accepts, newest first, starting after the cursor
-// (nil: from the newest), and the cursor of the last one when more may follow.
-func (s *Store) Breaches(ctx context.Context, after *Cursor, limit int, keep func(domain.Breach) bool) ([]domain.Breach, *Cursor, error) {
-	maxScore := "+inf"
-	if after != nil {
+// (the zero Cursor: from the newest), and the cursor of the last one when more may follow (the
+// zero Cursor when none do).
+func (s *Store) Breaches(ctx context.Context, after Cursor, limit int, keep func(domain.Breach) bool) ([]domain.Breach, Cursor, error) {
+	maxScore, resume := "+inf", after != Cursor{}
+	if resume {
 		maxScore = strconv.FormatInt(after.Score, 10)
 	}
 	var out []domain.Breach
@@ -35,7 +37,7 @@ func (s *Store) Breaches(ctx context.Context, after *Cursor, limit int, keep fun
 			Key: BreachesKey, Start: maxScore, Stop: "-inf", ByScore: true, Rev: true, Offset: offset, Count: scanBatch,
 		}).Result()
 		if err != nil {
-			return nil, nil, fmt.Errorf("store: breaches: %w", err)
+			return nil, Cursor{}, fmt.Errorf("store: breaches: %w", err)
 		}
 		if len(zs) == 0 {
 			break
@@ -45,7 +47,7 @@ func (s *Store) Breaches(ctx context.Context, after *Cursor, limit int, keep fun
 		for _, z := range zs {
 			c := Cursor{Score: int64(z.Score), Member: z.Member.(string)}
 			// Breaches at the cursor's own millisecond are ordered by name, descending, as Redis does.
-			if after != nil && c.Score == after.Score && c.Member >= after.Member {
+			if resume && c.Score == after.Score && c.Member >= after.Member {
 				continue
 			}
 			page = append(page, c)
@@ -59,7 +61,7 @@ func (s *Store) Breaches(ctx context.Context, after *Cursor, limit int, keep fun
 		}
 		raws, err := s.rdb.HMGet(ctx, BreachKey, fields...).Result()
 		if err != nil {
-			return nil, nil, fmt.Errorf("store: breach details: %w", err)
+			return nil, Cursor{}, fmt.Errorf("store: breach details: %w", err)
 		}
 		for i, raw := range raws {
 			if raw == nil {
@@ -67,7 +69,7 @@ func (s *Store) Breaches(ctx context.Context, after *Cursor, limit int, keep fun
 			}
 			b, err := decodeBreach(raw)
 			if err != nil {
-				return nil, nil, err
+				return nil, Cursor{}, err
 			}
 			if keep(b) {
 				out = append(out, b)
@@ -76,9 +78,9 @@ func (s *Store) Breaches(ctx context.Context, after *Cursor, limit int, keep fun
 		}
 	}
 	if len(out) <= limit {
-		return out, nil, nil
+		return out, Cursor{}, nil
 	}
-	return out[:limit], &cursors[limit-1], nil
+	return out[:limit], cursors[limit-1], nil
 }
 
 // Breach returns one breach from the view.

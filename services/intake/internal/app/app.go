@@ -21,6 +21,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/intake/internal/protoconv"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
@@ -113,12 +114,12 @@ func (a *App) checkRaise(p authx.Principal, cmd RaiseCommand) (domain.Raise, err
 	if err := domain.CheckRequestID(r.RequestID); err != nil {
 		return r, err
 	}
-	if err := domain.CheckID("grid_id", cmd.GridID, true); err != nil {
+	if err := apiedge.CheckID("grid_id", cmd.GridID, true); err != nil {
 		return r, err
 	}
 	grid, community, street, err := a.cat.Grid(cmd.GridID)
 	if err != nil {
-		return r, domain.Invalid("grid_id", "unknown grid %q", cmd.GridID)
+		return r, apiedge.Invalid("grid_id", "unknown grid %q", cmd.GridID)
 	}
 	r.GridID, r.CommunityID, r.StreetID = grid.ID, community.ID, street.ID
 	if err := a.checkCategory(cmd.CategoryID, true); err != nil {
@@ -161,12 +162,12 @@ func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) 
 func (a *App) Get(ctx context.Context, p authx.Principal, rawID string) (*domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Get")
 	defer span.End()
-	if err := domain.CheckID("id", rawID, true); err != nil {
+	if err := apiedge.CheckID("id", rawID, true); err != nil {
 		return nil, err
 	}
 	id, err := casenum.Normalize(rawID)
 	if err != nil {
-		return nil, domain.Invalid("id", "%v", err)
+		return nil, apiedge.Invalid("id", "%v", err)
 	}
 	is, err := a.store.Get(ctx, id)
 	if errors.Is(err, domain.ErrNotFound) {
@@ -242,19 +243,19 @@ func (a *App) Watch(ctx context.Context, p authx.Principal, rawID string, send f
 	}
 }
 
-// Page sizes of ListIssues.
-const (
-	DefaultPageSize = 50
-	MaxPageSize     = 200
-)
-
 // ListQuery is a page request of the issue list.
 type ListQuery struct {
 	AreaID     string        // empty: the caller's scope
 	Status     domain.Status // empty: any
 	CategoryID string        // empty: any
-	PageSize   int           // 0: DefaultPageSize
+	PageSize   int           // 0: apiedge.DefaultPageSize
 	PageToken  string
+}
+
+// cursor is what a page token of the issue list carries: the case number the previous page ended
+// at.
+type cursor struct {
+	After string `json:"after"`
 }
 
 // List pages through the issues of an area within the caller's scope, newest first.
@@ -277,45 +278,43 @@ func (a *App) List(ctx context.Context, p authx.Principal, q ListQuery) ([]*doma
 	}
 	issues, last, err := a.store.List(ctx, store.Query{AreaID: area, Status: q.Status, CategoryID: q.CategoryID, After: after, Limit: q.PageSize})
 	if errors.Is(err, store.ErrCursorGone) {
-		return nil, "", domain.Invalid("page_token", "the page is gone; start again without a token")
+		return nil, "", apiedge.Invalid("page_token", "the page is gone; start again without a token")
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	return issues, encodeToken(last), nil
+	return issues, apiedge.EncodeToken(cursor{After: last}), nil
 }
 
 // checkList validates a page request field by field, fills in the default page size, and returns
 // the case number the page token continues after.
 func (a *App) checkList(q *ListQuery) (after string, err error) {
-	if err := domain.CheckID("area_id", q.AreaID, false); err != nil {
+	if err := apiedge.CheckID("area_id", q.AreaID, false); err != nil {
 		return "", err
 	}
 	if q.AreaID != "" {
 		if _, err := a.cat.Area(q.AreaID); err != nil {
-			return "", domain.Invalid("area_id", "unknown area %q", q.AreaID)
+			return "", apiedge.Invalid("area_id", "unknown area %q", q.AreaID)
 		}
 	}
 	if err := a.checkCategory(q.CategoryID, false); err != nil {
 		return "", err
 	}
-	switch {
-	case q.PageSize == 0:
-		q.PageSize = DefaultPageSize
-	case q.PageSize < 0 || q.PageSize > MaxPageSize:
-		return "", domain.Invalid("page_size", "must be 1 to %d, or 0 for %d", MaxPageSize, DefaultPageSize)
+	if q.PageSize, err = apiedge.PageSize(q.PageSize); err != nil {
+		return "", err
 	}
-	return decodeToken(q.PageToken)
+	c, err := apiedge.DecodeToken[cursor](q.PageToken)
+	return c.After, err
 }
 
 // checkCategory checks that a category id names a category of the catalog; an empty one passes
 // unless it is required.
 func (a *App) checkCategory(id string, required bool) error {
-	if err := domain.CheckID("category_id", id, required); err != nil || id == "" {
+	if err := apiedge.CheckID("category_id", id, required); err != nil || id == "" {
 		return err
 	}
 	if _, err := a.cat.Category(id); err != nil {
-		return domain.Invalid("category_id", "unknown category %q", id)
+		return apiedge.Invalid("category_id", "unknown category %q", id)
 	}
 	return nil
 }

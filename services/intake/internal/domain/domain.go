@@ -7,7 +7,6 @@ package domain
 
 import (
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -16,9 +15,6 @@ const (
 	MaxTextLength      = 2000
 	MaxAddressLength   = 200
 	MaxRequestIDLength = 64
-	// MaxIDLength bounds the case numbers and catalog ids (grid, area, category) a request names,
-	// so that a refusal never echoes a caller's megabyte back.
-	MaxIDLength = 64
 )
 
 // ErrNotFound means no issue has the case number.
@@ -27,17 +23,6 @@ var ErrNotFound = errors.New("no such issue")
 // ErrCaseTaken means the case number derived from a request is already an issue raised by another
 // request: two idempotency keys hashed to one case number.
 var ErrCaseTaken = errors.New("the case number is taken by another request; retry with a new request_id")
-
-// InvalidError says which field of a request is wrong and why.
-type InvalidError struct{ Field, Reason string }
-
-// Error reads as the status message: the field, a colon and the reason.
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Reason }
-
-// Invalid returns an *InvalidError for a field.
-func Invalid(field, format string, args ...any) error {
-	return &InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
-}
 
 // Status is where an issue stands as a whole.
 type Status string

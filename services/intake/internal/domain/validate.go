@@ -4,31 +4,21 @@ import (
 	"math"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 )
 
 // CheckRequestID checks a caller's idempotency key: 1 to MaxRequestIDLength of [A-Za-z0-9._:-].
 // The characters are limited so that the key reads the same in logs, URLs and subjects.
 func CheckRequestID(id string) error {
 	if len(id) == 0 || len(id) > MaxRequestIDLength {
-		return Invalid("request_id", "must be 1 to %d characters", MaxRequestIDLength)
+		return apiedge.Invalid("request_id", "must be 1 to %d characters", MaxRequestIDLength)
 	}
 	for _, r := range id {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r)
 		if !ok {
-			return Invalid("request_id", "may hold only letters, digits and . _ : -; got %q", r)
+			return apiedge.Invalid("request_id", "may hold only letters, digits and . _ : -; got %q", r)
 		}
-	}
-	return nil
-}
-
-// CheckID checks an id that a request names before it is looked up: present when required,
-// and at most MaxIDLength characters.
-func CheckID(field, id string, required bool) error {
-	switch {
-	case id == "" && required:
-		return Invalid(field, "is required")
-	case utf8.RuneCountInString(id) > MaxIDLength:
-		return Invalid(field, "must be at most %d characters", MaxIDLength)
 	}
 	return nil
 }
@@ -37,7 +27,7 @@ func CheckID(field, id string, required bool) error {
 func CleanText(text string) (string, error) {
 	text = strings.TrimSpace(text)
 	if n := utf8.RuneCountInString(text); n == 0 || n > MaxTextLength {
-		return "", Invalid("text", "must be 1 to %d characters", MaxTextLength)
+		return "", apiedge.Invalid("text", "must be 1 to %d characters", MaxTextLength)
 	}
 	return text, nil
 }
@@ -48,11 +38,11 @@ func CheckLocation(l *Location) error {
 	case l == nil:
 		return nil
 	case math.IsNaN(l.Latitude) || l.Latitude < -90 || l.Latitude > 90:
-		return Invalid("location.latitude", "must be between -90 and 90")
+		return apiedge.Invalid("location.latitude", "must be between -90 and 90")
 	case math.IsNaN(l.Longitude) || l.Longitude < -180 || l.Longitude > 180:
-		return Invalid("location.longitude", "must be between -180 and 180")
+		return apiedge.Invalid("location.longitude", "must be between -180 and 180")
 	case utf8.RuneCountInString(l.Address) > MaxAddressLength:
-		return Invalid("location.address", "must be at most %d characters", MaxAddressLength)
+		return apiedge.Invalid("location.address", "must be at most %d characters", MaxAddressLength)
 	}
 	return nil
 }

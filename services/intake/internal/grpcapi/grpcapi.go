@@ -16,6 +16,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/protoconv"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 )
 
 // Server implements whistlev1.IntakeServiceServer.
@@ -35,7 +36,7 @@ func (s *Server) RaiseIssue(ctx context.Context, req *whistlev1.RaiseIssueReques
 	}
 	urgency, ok := protoconv.Urgency(req.GetUrgency())
 	if !ok {
-		return nil, status.Errorf(codes.InvalidArgument, "urgency: %d is not an urgency", req.GetUrgency())
+		return nil, toStatus(apiedge.Invalid("urgency", "%d is not an urgency", req.GetUrgency()))
 	}
 	is, replayed, err := s.app.Raise(ctx, p, app.RaiseCommand{
 		RequestID: req.GetRequestId(), GridID: req.GetGridId(), CategoryID: req.GetCategoryId(),
@@ -70,7 +71,7 @@ func (s *Server) ListIssues(ctx context.Context, req *whistlev1.ListIssuesReques
 	if req.GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_UNSPECIFIED {
 		st, ok := protoconv.Status(req.GetStatus())
 		if !ok {
-			return nil, status.Errorf(codes.InvalidArgument, "status: %d is not an issue status", req.GetStatus())
+			return nil, toStatus(apiedge.Invalid("status", "%d is not an issue status", req.GetStatus()))
 		}
 		q.Status = st
 	}
@@ -104,7 +105,7 @@ func (s *Server) WatchIssue(req *whistlev1.WatchIssueRequest, stream whistlev1.I
 // toStatus maps an application error to its status code. Errors that already are statuses (access
 // decisions, a failed send) pass as they are; what is left is a failure of the servers behind.
 func toStatus(err error) error {
-	var invalid *domain.InvalidError
+	var invalid *apiedge.FieldError
 	switch {
 	case errors.As(err, &invalid):
 		return status.Error(codes.InvalidArgument, invalid.Error())

@@ -17,6 +17,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/store"
@@ -118,21 +119,21 @@ func (a *App) deptName(id string) string {
 func (a *App) Explain(ctx context.Context, grid, category string, urgency whistlev1.Urgency) (Plan, error) {
 	_, span := tracer.Start(ctx, "app.App.Explain")
 	defer span.End()
-	if err := domain.CheckID("grid_id", grid); err != nil {
+	if err := apiedge.CheckID("grid_id", grid, true); err != nil {
 		return Plan{}, err
 	}
 	_, _, street, err := a.cat.Grid(grid)
 	if err != nil {
-		return Plan{}, &domain.FieldError{Field: "grid_id", Problem: fmt.Sprintf("no grid %q in the catalog", grid)}
+		return Plan{}, apiedge.Invalid("grid_id", "no grid %q in the catalog", grid)
 	}
-	if err := domain.CheckID("category_id", category); err != nil {
+	if err := apiedge.CheckID("category_id", category, true); err != nil {
 		return Plan{}, err
 	}
 	if _, err := a.cat.Category(category); err != nil {
-		return Plan{}, &domain.FieldError{Field: "category_id", Problem: fmt.Sprintf("no category %q in the catalog", category)}
+		return Plan{}, apiedge.Invalid("category_id", "no category %q in the catalog", category)
 	}
 	if _, ok := whistlev1.Urgency_name[int32(urgency)]; !ok {
-		return Plan{}, &domain.FieldError{Field: "urgency", Problem: fmt.Sprintf("unknown value %d", urgency)}
+		return Plan{}, apiedge.Invalid("urgency", "unknown value %d", urgency)
 	}
 	return a.plan(street.ID, category, urgency), nil
 }

@@ -11,9 +11,9 @@ import (
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/app"
-	"github.com/whistle-dispatch/whistle/services/routing/internal/domain"
 )
 
 // Server implements whistlev1.RoutingServiceServer. Any authenticated caller may use it: routes
@@ -86,7 +86,7 @@ func (s *Server) ListCategories(ctx context.Context, _ *whistlev1.ListCategories
 
 // toStatus maps an application error to the status the caller can act on.
 func toStatus(err error) error {
-	var fe *domain.FieldError
+	var fe *apiedge.FieldError
 	if errors.As(err, &fe) {
 		return status.Error(codes.InvalidArgument, fe.Error())
 	}
