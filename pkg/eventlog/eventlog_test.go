@@ -270,7 +270,11 @@ func TestFollowDeliversOnlyStoredEventsAfterItBegan(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	before, _ := l.Append(ctx, raised("A"))
-	recs, err := l.Follow(ctx, eventlog.IssueSubjects("A"))
+	head, err := l.Head(ctx)
+	if err != nil || head != before {
+		t.Fatalf("head = %d, %v; want %d", head, err, before)
+	}
+	recs, err := l.Follow(ctx, eventlog.IssueSubjects("A"), head)
 	if err != nil {
 		t.Fatal(err)
 	}

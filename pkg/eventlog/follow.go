@@ -8,21 +8,19 @@ import (
 )
 
 // Follow delivers, in stream order, every event matching filter (for example IssueSubjects(id), or
-// "whistle.*.breached") stored after the call began, until ctx ends; then it closes the channel.
+// "whistle.*.breached") whose sequence is above after, as it is stored, until ctx ends; then it
+// closes the channel.
 //
 // It is what live views (Watch RPCs) build on: because it reads the stream rather than the core
 // subject, an event arrives only once JetStream has stored it, so a projection caught up on
-// receipt always includes it, and an append JetStream refused never shows. Read the current state
-// after calling Follow, and nothing falls between the two.
-func (l *Log) Follow(ctx context.Context, filter string) (<-chan Record, error) {
-	info, err := l.stream.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("eventlog: follow %s: %w", filter, err)
-	}
+// receipt always includes it, and an append JetStream refused never shows. Follow from what the
+// state to be shown already includes (Head, a projection's LastSeq, or a consumer's Applied), then
+// read that state, and nothing falls between the two.
+func (l *Log) Follow(ctx context.Context, filter string, after uint64) (<-chan Record, error) {
 	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    info.State.LastSeq + 1,
+		OptStartSeq:    after + 1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: follow %s: %w", filter, err)
@@ -59,4 +57,27 @@ func (l *Log) Follow(ctx context.Context, filter string) (<-chan Record, error) 
 		}
 	}()
 	return out, nil
+}
+
+// Head returns the sequence of the stream's last event; following from it shows only what comes next.
+func (l *Log) Head(ctx context.Context) (uint64, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: stream: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// Applied returns the durable consumer's acknowledgement floor: every event up to it has been
+// processed, so a projection it feeds includes them all.
+func (l *Log) Applied(ctx context.Context, durable string) (uint64, error) {
+	cons, err := l.stream.Consumer(ctx, durable)
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: consumer %s: %w", durable, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: consumer %s: %w", durable, err)
+	}
+	return info.AckFloor.Stream, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
@@ -41,8 +42,15 @@ func Admit(last uint64, rec Record) (next bool, err error) {
 
 // Catchup applies every event of the issue that p has not applied yet, in stream order.
 func (l *Log) Catchup(ctx context.Context, p Projection, issueID string) error {
+	return l.CatchupTo(ctx, p, issueID, math.MaxUint64)
+}
+
+// CatchupTo makes sure p has applied the issue's events up to sequence seq at least, reading the
+// stream only when p is behind it: a live view that follows the stream pays one Redis read, not a
+// stream read, for every event the consumer applied first.
+func (l *Log) CatchupTo(ctx context.Context, p Projection, issueID string, seq uint64) error {
 	last, err := p.LastSeq(ctx, issueID)
-	if err != nil {
+	if err != nil || last >= seq {
 		return err
 	}
 	recs, err := l.Read(ctx, issueID, last)

@@ -46,7 +46,7 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 		d.Logger = slog.Default()
 	}
 	st := store.New(d.Redis)
-	a := app.New(d.Log, st, d.Clock)
+	a := app.New(d.Log, st, d.Clock, Name)
 	return &Service{d: d, cfg: cfg, store: st, api: grpcapi.New(a, d.Catalog)}, nil
 }
 

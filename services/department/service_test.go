@@ -219,6 +219,25 @@ func ids(items []*whistlev1.InboxItem) string {
 	return strings.Join(s, ",")
 }
 
+func TestAWatchShowsADispatchTheConsumerHasNotAppliedYet(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	h.settled()
+	h.stop() // the consumer falls behind: what is dispatched now is only in the stream
+	pending := h.dispatch("unapplied", "xinhua-taoyuan-02", "water")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	watch, err := h.client(officer("water", 1)).WatchInbox(ctx, &whistlev1.WatchInboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := watch.Recv()
+	if err != nil || got.GetItem().GetIssueId() != pending {
+		t.Fatalf("watched %v, %v; want the dispatch %s that the inbox did not hold yet", got, err, pending)
+	}
+}
+
 func TestADispatchShowsInTheInboxAndOnTheWatchAsItHappens(t *testing.T) {
 	t.Parallel()
 	h := start(t)

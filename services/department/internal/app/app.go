@@ -40,11 +40,13 @@ type App struct {
 	log   *eventlog.Log
 	store *store.Store
 	clock clock.Clock
+	// consumer is the durable consumer that feeds store; a watch follows from what it applied.
+	consumer string
 }
 
-// New returns the application.
-func New(log *eventlog.Log, st *store.Store, clk clock.Clock) *App {
-	return &App{log: log, store: st, clock: clk}
+// New returns the application; consumer names the durable consumer that feeds st.
+func New(log *eventlog.Log, st *store.Store, clk clock.Clock, consumer string) *App {
+	return &App{log: log, store: st, clock: clk, consumer: consumer}
 }
 
 // Acknowledge reports in for the department's assignment of an issue as officer p, and returns
@@ -182,10 +184,15 @@ func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
 var ErrWatchInterrupted = errors.New("the event stream stopped; watch again")
 
 // Watch sends the department's open inbox as it stands, then every issue whose assignment for the
-// department changes, as it then stands, until ctx ends. It follows the stream before reading the
-// inbox, so no change falls between the two; an issue may then be sent twice, never missed.
+// department changes, as it then stands, until ctx ends. It follows the stream from the events the
+// consumer has applied, all of which the inbox it then reads includes, so no change falls between
+// the two, not even one the consumer has yet to apply; an issue may be sent twice, never missed.
 func (a *App) Watch(ctx context.Context, dept string, sees func(grid string) bool, send func(domain.Issue) error) error {
-	recs, err := a.log.Follow(ctx, eventlog.SubjectRoot+".>")
+	applied, err := a.log.Applied(ctx, a.consumer)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", dept, err)
+	}
+	recs, err := a.log.Follow(ctx, eventlog.SubjectRoot+".>", applied)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", dept, err)
 	}
@@ -207,9 +214,9 @@ func (a *App) Watch(ctx context.Context, dept string, sees func(grid string) boo
 		if !concerns(rec.Event, dept) {
 			continue
 		}
-		// The consumer may not have applied the event yet; bring the issue up to date here.
+		// The consumer may not have applied the event yet; bring the issue up to it here.
 		id := rec.Event.GetIssueId()
-		if err := a.log.Catchup(ctx, a.store, id); err != nil {
+		if err := a.log.CatchupTo(ctx, a.store, id, rec.Seq); err != nil {
 			return err
 		}
 		st, err := a.store.Get(ctx, id)

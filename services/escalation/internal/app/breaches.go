@@ -54,7 +54,11 @@ var ErrWatchInterrupted = errors.New("the event stream stopped; watch again")
 // recorded from then on will be missed. The stream delivers a breach only once it is stored, so
 // the view, caught up on receipt, holds it.
 func (q *Breaches) Watch(ctx context.Context, f Filter, listening func() error, send func(domain.Breach) error) error {
-	recs, err := q.log.Follow(ctx, eventlog.SubjectRoot+".*.breached")
+	head, err := q.log.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("escalation: watch breaches: %w", err)
+	}
+	recs, err := q.log.Follow(ctx, eventlog.SubjectRoot+".*.breached", head)
 	if err != nil {
 		return fmt.Errorf("escalation: watch breaches: %w", err)
 	}
@@ -67,7 +71,7 @@ func (q *Breaches) Watch(ctx context.Context, f Filter, listening func() error, 
 			continue // not a breach: nothing to show
 		}
 		issueID := rec.Event.GetIssueId()
-		if err := q.log.Catchup(ctx, q.store, issueID); err != nil {
+		if err := q.log.CatchupTo(ctx, q.store, issueID, rec.Seq); err != nil {
 			return err
 		}
 		b, ok, err := q.store.Breach(ctx, issueID, e.GetDepartmentId(), store.KindFromProto(e.GetKind()))

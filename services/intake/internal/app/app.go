@@ -199,22 +199,22 @@ func (a *App) sees(p authx.Principal, is *domain.Issue) bool {
 var ErrWatchInterrupted = errors.New("the event stream stopped; watch again")
 
 // Watch sends the caller every timeline entry of an issue with the view as it stands, first those
-// that exist and then each new one as it is stored, until ctx ends. It follows the stream before
-// it reads, so no entry falls between the two; each record only says that something happened,
-// and the view, caught up from the stream, says what.
+// that exist and then each new one as it is stored, until ctx ends. It follows the stream from
+// the last event the view it read holds, so no entry falls between the two; each record only says
+// that something happened, and the view, caught up to it, says what.
 func (a *App) Watch(ctx context.Context, p authx.Principal, rawID string, send func(*domain.Issue, domain.Entry) error) error {
 	is, err := a.Get(ctx, p, rawID)
 	if err != nil {
 		return err
 	}
 	id := is.ID
-	recs, err := a.log.Follow(ctx, eventlog.IssueSubjects(id))
+	recs, err := a.log.Follow(ctx, eventlog.IssueSubjects(id), is.LastSeq)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", id, err)
 	}
-	var sent uint64
+	var sent, upTo uint64
 	for {
-		if err := a.log.Catchup(ctx, a.store, id); err != nil {
+		if err := a.log.CatchupTo(ctx, a.store, id, upTo); err != nil {
 			return err
 		}
 		if is, err = a.store.Get(ctx, id); err != nil {
@@ -232,13 +232,14 @@ func (a *App) Watch(ctx context.Context, p authx.Principal, rawID string, send f
 		select {
 		case <-ctx.Done():
 			return nil
-		case _, ok := <-recs:
+		case rec, ok := <-recs:
 			if !ok {
 				if ctx.Err() != nil {
 					return nil
 				}
 				return ErrWatchInterrupted
 			}
+			upTo = rec.Seq
 		}
 	}
 }
