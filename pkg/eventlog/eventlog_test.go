@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/projectiontest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/natstest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
@@ -72,6 +73,12 @@ func (m *memProjection) Apply(_ context.Context, rec eventlog.Record) error {
 	}
 	m.applied[issue] = append(m.applied[issue], rec.Seq)
 	return nil
+}
+
+func TestTheInMemoryProjectionKeepsTheProjectionContract(t *testing.T) {
+	projectiontest.Run(t, func(*testing.T) eventlog.Projection { return newMem() }, func(issue string) []*whistlev1.Event {
+		return []*whistlev1.Event{raised(issue), acked(issue, "water", 0), acked(issue, "power", 0)}
+	})
 }
 
 func TestAnAppendConditionalOnAStaleSequenceLosesWithAConflict(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,28 +15,21 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
-	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
-	"github.com/whistle-dispatch/whistle/pkg/grpcx"
-	"github.com/whistle-dispatch/whistle/pkg/testing/natstest"
-	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
-	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/servicetest"
 )
 
 // harness is a department service on real NATS and Redis, with a fake clock, served over gRPC.
 type harness struct {
-	t     *testing.T
-	d     platform.Deps
-	clock *clock.Fake
-	svc   *Service
-	stop  func() // stops svc's consumer
-	auth  *authx.Authority
-	addr  string
+	*servicetest.Env
+	svc  *Service
+	stop func() // stops svc's consumer
+	addr string
 }
 
 // epoch is when every test begins, by the fake clock.
@@ -46,108 +38,42 @@ var epoch = time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 // start runs the service and its gRPC server for one test.
 func start(t *testing.T) *harness {
 	t.Helper()
-	nc := natstest.Connect(t, natstest.RunServer(t))
-	log, err := eventlog.Open(t.Context(), nc, eventlog.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Sample()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := clock.NewFake(epoch)
-	h := &harness{t: t, clock: clk, auth: authx.NewAuthority([]byte(strings.Repeat("k", 32))),
-		d: platform.Deps{Log: log, NATS: nc, Redis: redistest.Client(t, redistest.Run(t)), Catalog: cat, Clock: clk}}
-	if h.svc, err = New(h.d, Config{}); err != nil {
-		t.Fatal(err)
-	}
-	h.stop = h.run()
-	srv := grpcx.NewServer(h.auth)
-	h.svc.Register(srv)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	h.addr = lis.Addr().String()
+	h := &harness{Env: servicetest.NewEnv(t, epoch)}
+	h.svc = h.newService()
+	h.stop = h.Run(h.svc)
+	h.addr = h.Serve(h.svc.Register)
 	return h
 }
 
-// run starts the service's consumer and returns the function that stops it; it also stops at the
-// end of the test.
-func (h *harness) run() func() { return h.runService(h.svc) }
-
-// replica starts one more instance of the service on the same NATS and Redis, consuming until the
-// test ends, as a second process would.
-func (h *harness) replica() {
-	h.t.Helper()
-	svc, err := New(h.d, Config{})
+// newService returns one more instance of the service on the harness's NATS and Redis.
+func (h *harness) newService() *Service {
+	h.T.Helper()
+	svc, err := New(h.Deps, Config{})
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
-	h.runService(svc)
-}
-
-// runService runs svc's consumer until the returned stop is called or the test ends.
-func (h *harness) runService(svc *Service) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := svc.Run(ctx); err != nil {
-			h.t.Errorf("run: %v", err)
-		}
-	})
-	stop = func() { cancel(); wg.Wait() }
-	h.t.Cleanup(stop)
-	return stop
+	return svc
 }
 
 // client calls the service as p; a zero p calls without a token.
 func (h *harness) client(p authx.Principal) whistlev1.DepartmentServiceClient {
-	h.t.Helper()
-	tok := ""
-	if p.Subject != "" {
-		var err error
-		if tok, err = h.auth.Mint(p, time.Hour); err != nil {
-			h.t.Fatal(err)
-		}
-	}
-	conn, err := grpcx.Dial(h.addr, tok)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { _ = conn.Close() })
-	return whistlev1.NewDepartmentServiceClient(conn)
+	return whistlev1.NewDepartmentServiceClient(h.Dial(h.addr, p))
 }
 
 func officer(dept string, n int) authx.Principal {
 	return authx.Principal{Subject: fmt.Sprintf("%s-officer-%d", dept, n), Role: authx.RoleOfficer, Scope: dept}
 }
 
-// appendEvent appends ev to its issue, after the issue's last event.
-func (h *harness) appendEvent(ev *whistlev1.Event) {
-	h.t.Helper()
-	last, err := h.d.Log.Last(h.t.Context(), ev.GetIssueId())
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ev.PrevSeq, ev.OccurredAt, ev.CorrelationId = last, timestamppb.New(h.clock.Now()), ev.GetIssueId()
-	if _, err := h.d.Log.Append(h.t.Context(), ev); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
 // dispatch raises an issue in a grid and routes it to departments, lead first, as intake and
 // routing would, and returns its case number.
 func (h *harness) dispatch(key, grid string, depts ...string) string {
-	h.t.Helper()
+	h.T.Helper()
 	id := casenum.FromKey(key)
-	_, community, street, err := h.d.Catalog.Grid(grid)
+	_, community, street, err := h.Deps.Catalog.Grid(grid)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
-	h.appendEvent(&whistlev1.Event{Id: id + ".raised", IssueId: id,
+	h.Append(&whistlev1.Event{Id: id + ".raised", IssueId: id,
 		Actor: &whistlev1.Actor{Subject: "gw-1", Role: string(authx.RoleGridWorker), Scope: grid},
 		Payload: &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{RequestId: key, GridId: grid,
 			CommunityId: community.ID, StreetId: street.ID, CategoryId: "blocked-drain", Text: "water on the road " + key}}})
@@ -158,19 +84,19 @@ func (h *harness) dispatch(key, grid string, depts ...string) string {
 			role = whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD
 		}
 		routed.Dispatches = append(routed.Dispatches, &whistlev1.Dispatch{DepartmentId: d, Role: role,
-			ReportInBy: timestamppb.New(h.clock.Now().Add(time.Hour)), ResolveBy: timestamppb.New(h.clock.Now().Add(24 * time.Hour))})
+			ReportInBy: timestamppb.New(h.Clock.Now().Add(time.Hour)), ResolveBy: timestamppb.New(h.Clock.Now().Add(24 * time.Hour))})
 	}
-	h.appendEvent(&whistlev1.Event{Id: id + ".routed", IssueId: id, Actor: &whistlev1.Actor{Subject: "routing", Role: "service"},
+	h.Append(&whistlev1.Event{Id: id + ".routed", IssueId: id, Actor: &whistlev1.Actor{Subject: "routing", Role: "service"},
 		Payload: &whistlev1.Event_Routed{Routed: routed}})
 	return id
 }
 
 // events returns the issue's events of a kind.
 func (h *harness) events(id, kind string) []*whistlev1.Event {
-	h.t.Helper()
-	recs, err := h.d.Log.Read(h.t.Context(), id, 0)
+	h.T.Helper()
+	recs, err := h.Deps.Log.Read(h.T.Context(), id, 0)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	var out []*whistlev1.Event
 	for _, r := range recs {
@@ -179,18 +105,6 @@ func (h *harness) events(id, kind string) []*whistlev1.Event {
 		}
 	}
 	return out
-}
-
-// settled waits until the department's consumer has applied everything in the stream.
-func (h *harness) settled() {
-	h.t.Helper()
-	wait.For(h.t, 10*time.Second, 10*time.Millisecond, func() error {
-		n, err := h.d.Log.Pending(h.t.Context(), Name)
-		if err == nil && n > 0 {
-			err = fmt.Errorf("%d events pending", n)
-		}
-		return err
-	})
 }
 
 // inbox lists a whole inbox, page by page.
@@ -222,7 +136,7 @@ func ids(items []*whistlev1.InboxItem) string {
 func TestAWatchShowsADispatchTheConsumerHasNotAppliedYet(t *testing.T) {
 	t.Parallel()
 	h := start(t)
-	h.settled()
+	h.Settled(Name)
 	h.stop() // the consumer falls behind: what is dispatched now is only in the stream
 	pending := h.dispatch("unapplied", "xinhua-taoyuan-02", "water")
 
@@ -243,7 +157,7 @@ func TestADispatchShowsInTheInboxAndOnTheWatchAsItHappens(t *testing.T) {
 	h := start(t)
 	c := h.client(officer("water", 1))
 	before := h.dispatch("before", "xinhua-taoyuan-01", "water", "urban-management")
-	h.settled() // the watch starts from the inbox as the projection holds it
+	h.Settled(Name) // the watch starts from the inbox as the projection holds it
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -255,7 +169,7 @@ func TestADispatchShowsInTheInboxAndOnTheWatchAsItHappens(t *testing.T) {
 	if err != nil || first.GetItem().GetIssueId() != before {
 		t.Fatalf("first watched item %v, %v; want the open item %s", first, err, before)
 	}
-	h.clock.Advance(time.Minute)
+	h.Clock.Advance(time.Minute)
 	after := h.dispatch("after", "hexi-binjiang-01", "water")
 	h.dispatch("elsewhere", "hexi-binjiang-01", "power") // not water's: never shown
 	got, err := watch.Recv()
@@ -282,7 +196,7 @@ func TestADispatchShowsInTheInboxAndOnTheWatchAsItHappens(t *testing.T) {
 		t.Fatalf("watched %v, %v; want %s acknowledged", got, err, before)
 	}
 
-	h.settled()
+	h.Settled(Name)
 	if got := ids(inbox(t, c, &whistlev1.ListInboxRequest{})); got != before+","+after {
 		t.Fatalf("open inbox %s; want %s,%s oldest first", got, before, after)
 	}
@@ -298,7 +212,7 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 	o := officer("water", 1)
 	c := h.client(o)
 	id := h.dispatch("lifecycle", "xinhua-hebin-01", "water")
-	h.clock.Advance(10 * time.Minute)
+	h.Clock.Advance(10 * time.Minute)
 	ack, err := c.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: strings.ToLower(strings.ReplaceAll(id, "-", ""))})
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +222,7 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 		!a.GetAcknowledgedAt().AsTime().Equal(epoch.Add(10*time.Minute)) {
 		t.Fatalf("after reporting in: %v", a)
 	}
-	h.clock.Advance(time.Hour)
+	h.Clock.Advance(time.Hour)
 	res, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: "water", Note: "  drain cleared\n"})
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +236,7 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 		len(resolutions) != 1 || resolutions[0].GetId() != id+".resolved.water" {
 		t.Fatalf("events: %v %v", acks, resolutions)
 	}
-	h.settled()
+	h.Settled(Name)
 	if open := inbox(t, c, &whistlev1.ListInboxRequest{}); len(open) != 0 {
 		t.Fatalf("open inbox %v; want empty", open)
 	}
@@ -356,7 +270,7 @@ func TestAnOfficerActingOnADispatchTheConsumerHasNotAppliedYetIsServedFromTheStr
 		t.Fatalf("Acknowledge = %v, %v; want acknowledged", ack, err)
 	}
 	other := h.dispatch("fresh-resolve", "xinhua-hebin-01", "gas")
-	h.appendEvent(&whistlev1.Event{Id: other + ".acknowledged.gas", IssueId: other,
+	h.Append(&whistlev1.Event{Id: other + ".acknowledged.gas", IssueId: other,
 		Actor:   &whistlev1.Actor{Subject: officer("gas", 1).Subject, Role: string(authx.RoleOfficer), Scope: "gas"},
 		Payload: &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "gas"}}})
 	res, err := h.client(officer("gas", 1)).Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: other, Note: "valve shut"})
@@ -459,7 +373,7 @@ func TestCallersOutsideTheDepartmentAreRefused(t *testing.T) {
 	}
 	// A street supervisor reads a department's inbox within their street only.
 	h.dispatch("hexi", "hexi-binjiang-01", "water")
-	h.settled()
+	h.Settled(Name)
 	if got := inbox(t, supervisor, &whistlev1.ListInboxRequest{DepartmentId: "water"}); len(got) != 1 || got[0].GetStreetId() != "hexi" {
 		t.Fatalf("hexi supervisor sees %v; want only the hexi issue", got)
 	}
@@ -495,7 +409,7 @@ func TestTenOfficersReportingInAtOnceProduceOneAcknowledgement(t *testing.T) {
 	if won != 1 || len(acks) != 1 {
 		t.Fatalf("%d calls succeeded and %d acknowledged events; want 1 and 1", won, len(acks))
 	}
-	h.settled()
+	h.Settled(Name)
 	item := inbox(t, clients[0], &whistlev1.ListInboxRequest{})
 	if len(item) != 1 || item[0].GetAssignment().GetAcknowledgedBy() != acks[0].GetActor().GetSubject() {
 		t.Fatalf("inbox %v; want it acknowledged by the winner %s", item, acks[0].GetActor().GetSubject())
@@ -505,7 +419,7 @@ func TestTenOfficersReportingInAtOnceProduceOneAcknowledgement(t *testing.T) {
 func TestTwoReplicasApplyEachIssuesEventsInStreamOrder(t *testing.T) {
 	t.Parallel()
 	h := start(t)
-	h.replica()
+	h.Run(h.newService()) // a second process on the same NATS and Redis
 	var dispatched []string
 	// Every issue's events go in at once, interleaved with the other issues', for both replicas to share.
 	for i := range 10 {
@@ -513,16 +427,16 @@ func TestTwoReplicasApplyEachIssuesEventsInStreamOrder(t *testing.T) {
 		for _, dept := range []string{"water", "power"} {
 			o := officer(dept, 1)
 			actor := &whistlev1.Actor{Subject: o.Subject, Role: string(o.Role), Scope: dept}
-			h.appendEvent(&whistlev1.Event{Id: id + ".acknowledged." + dept, IssueId: id, Actor: actor,
+			h.Append(&whistlev1.Event{Id: id + ".acknowledged." + dept, IssueId: id, Actor: actor,
 				Payload: &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}})
-			h.appendEvent(&whistlev1.Event{Id: id + ".resolved." + dept, IssueId: id, Actor: actor,
+			h.Append(&whistlev1.Event{Id: id + ".resolved." + dept, IssueId: id, Actor: actor,
 				Payload: &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: dept, Note: "done"}}})
 		}
 		dispatched = append(dispatched, id)
 	}
-	h.settled()
+	h.Settled(Name)
 	for _, id := range dispatched {
-		last, err := h.d.Log.Last(t.Context(), id)
+		last, err := h.Deps.Log.Last(t.Context(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -543,10 +457,10 @@ func TestInboxPagesRunOldestDispatchFirst(t *testing.T) {
 	h := start(t)
 	var want []string
 	for i := range 5 {
-		h.clock.Advance(time.Minute)
+		h.Clock.Advance(time.Minute)
 		want = append(want, h.dispatch(fmt.Sprintf("page-%d", i), "xinhua-taoyuan-03", "housing"))
 	}
-	h.settled()
+	h.Settled(Name)
 	c := h.client(authx.Principal{Subject: "disp-1", Role: authx.RoleDispatcher, Scope: catalog.CityScope})
 	first, err := c.ListInbox(t.Context(), &whistlev1.ListInboxRequest{DepartmentId: "housing", PageSize: 2})
 	if err != nil || len(first.GetItems()) != 2 || first.GetNextPageToken() == "" {
@@ -567,8 +481,8 @@ func TestRedeliveryAndGapsChangeNothing(t *testing.T) {
 	if _, err := h.client(officer("water", 1)).Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id}); err != nil {
 		t.Fatal(err)
 	}
-	h.settled()
-	recs, err := h.d.Log.Read(t.Context(), id, 0)
+	h.Settled(Name)
+	recs, err := h.Deps.Log.Read(t.Context(), id, 0)
 	if err != nil || len(recs) != 3 {
 		t.Fatalf("read %d records, %v; want 3", len(recs), err)
 	}
@@ -583,12 +497,12 @@ func TestRedeliveryAndGapsChangeNothing(t *testing.T) {
 	}
 	// An issue whose raise was not applied yet refuses its routing.
 	other := h.dispatch("gapped", "xinhua-hebin-02", "water")
-	h.settled()
+	h.Settled(Name)
 	h.stop()
-	if err := platform.Reset(t.Context(), h.d, h.svc); err != nil {
+	if err := platform.Reset(t.Context(), h.Deps, h.svc); err != nil {
 		t.Fatal(err)
 	}
-	gapped, err := h.d.Log.Read(t.Context(), other, 0)
+	gapped, err := h.Deps.Log.Read(t.Context(), other, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +532,7 @@ func TestWipingAndReplayingRebuildsTheSameInboxes(t *testing.T) {
 	c := h.client(o)
 	var dispatched []string
 	for i := range 6 {
-		h.clock.Advance(time.Minute)
+		h.Clock.Advance(time.Minute)
 		dispatched = append(dispatched, h.dispatch(fmt.Sprintf("replay-%d", i), "dongfeng-yuanlin-01", "water", "environment"))
 	}
 	for _, id := range dispatched[:4] {
@@ -631,7 +545,7 @@ func TestWipingAndReplayingRebuildsTheSameInboxes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.settled()
+	h.Settled(Name)
 	snapshot := func() []*whistlev1.InboxItem {
 		var all []*whistlev1.InboxItem
 		for _, dept := range []string{"water", "environment"} {
@@ -646,14 +560,14 @@ func TestWipingAndReplayingRebuildsTheSameInboxes(t *testing.T) {
 		t.Fatalf("%d items before the wipe; want 12", len(before))
 	}
 	h.stop()
-	if err := platform.Reset(t.Context(), h.d, h.svc); err != nil {
+	if err := platform.Reset(t.Context(), h.Deps, h.svc); err != nil {
 		t.Fatal(err)
 	}
 	if got := snapshot(); len(got) != 0 {
 		t.Fatalf("%d items after the wipe; want none", len(got))
 	}
-	h.stop = h.run()
-	h.settled()
+	h.stop = h.Run(h.svc)
+	h.Settled(Name)
 	after := snapshot()
 	if len(after) != len(before) {
 		t.Fatalf("%d items after replay; want %d", len(after), len(before))

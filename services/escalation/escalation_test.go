@@ -2,11 +2,8 @@ package escalation_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,11 +13,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
-	"github.com/whistle-dispatch/whistle/pkg/clock"
-	"github.com/whistle-dispatch/whistle/pkg/eventlog"
-	"github.com/whistle-dispatch/whistle/pkg/grpcx"
-	"github.com/whistle-dispatch/whistle/pkg/testing/natstest"
-	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation"
@@ -28,6 +20,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/servicetest"
 )
 
 // t0 is when every test's fake clock starts.
@@ -40,34 +33,10 @@ var (
 
 // harness is one test's world: real NATS and Redis, the sample catalog and a fake clock, on
 // which any number of escalation instances run as replicas.
-type harness struct {
-	t     *testing.T
-	deps  platform.Deps
-	clock *clock.Fake
-	auth  *authx.Authority
-}
+type harness struct{ *servicetest.Env }
 
 // newHarness starts the servers of one test; they stop when it ends.
-func newHarness(t *testing.T) *harness {
-	t.Helper()
-	ns := natstest.RunServer(t)
-	nc := natstest.Connect(t, ns)
-	log, err := eventlog.Open(context.Background(), nc, eventlog.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Sample()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := clock.NewFake(t0)
-	return &harness{
-		t:     t,
-		deps:  platform.Deps{Log: log, NATS: nc, Redis: redistest.Client(t, redistest.Run(t)), Catalog: cat, Clock: fake},
-		clock: fake,
-		auth:  authx.NewAuthority([]byte("a test signing key of at least 32 bytes")),
-	}
-}
+func newHarness(t *testing.T) *harness { return &harness{servicetest.NewEnv(t, t0)} }
 
 // instance is one running escalation service, served over gRPC.
 type instance struct {
@@ -76,53 +45,20 @@ type instance struct {
 	stop func()
 }
 
-// run starts an instance; stop (also called at cleanup) ends it and checks that it stopped cleanly.
+// run starts an instance; stop (also called at cleanup) ends its consumer and timer loop and
+// checks that they stopped cleanly. Its gRPC server serves until the test ends.
 func (h *harness) run() *instance {
-	t := h.t
-	t.Helper()
-	svc, err := escalation.New(h.deps, escalation.Config{})
+	h.T.Helper()
+	svc, err := escalation.New(h.Deps, escalation.Config{})
 	if err != nil {
-		t.Fatal(err)
+		h.T.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpcx.NewServer(h.auth)
-	svc.Register(srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	ran, served := make(chan error, 1), make(chan error, 1)
-	go func() { ran <- svc.Run(ctx) }()
-	go func() { served <- grpcx.Serve(ctx, srv, lis, time.Second) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-ran; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-			if err := <-served; err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &instance{svc: svc, addr: lis.Addr().String(), stop: stop}
+	return &instance{svc: svc, addr: h.Serve(svc.Register), stop: h.Run(svc)}
 }
 
 // client calls an instance as p.
 func (h *harness) client(in *instance, p authx.Principal) whistlev1.EscalationServiceClient {
-	h.t.Helper()
-	tok, err := h.auth.Mint(p, time.Hour)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	conn, err := grpcx.Dial(in.addr, tok)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { _ = conn.Close() })
-	return whistlev1.NewEscalationServiceClient(conn)
+	return whistlev1.NewEscalationServiceClient(h.Dial(in.addr, p))
 }
 
 // issue returns a fresh case number.
@@ -133,40 +69,24 @@ func issue(t *testing.T, n int) string {
 // append adds an event as the issue's next, as another service would; on a lost race it reads
 // the new last sequence and tries again, as a duty officer acknowledging late still does.
 func (h *harness) append(id, issueID string, payload func(*whistlev1.Event)) {
-	h.t.Helper()
-	ctx := context.Background()
-	for {
-		last, err := h.deps.Log.Last(ctx, issueID)
-		if err != nil {
-			h.t.Error(err)
-			return
-		}
-		ev := &whistlev1.Event{Id: id, IssueId: issueID, OccurredAt: timestamppb.New(h.clock.Now()), PrevSeq: last,
-			Actor: &whistlev1.Actor{Subject: "test", Role: "service"}, CorrelationId: issueID}
-		payload(ev)
-		_, err = h.deps.Log.Append(ctx, ev)
-		if errors.Is(err, eventlog.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			h.t.Error(err)
-		}
-		return
-	}
+	h.T.Helper()
+	ev := &whistlev1.Event{Id: id, IssueId: issueID, Actor: &whistlev1.Actor{Subject: "test", Role: "service"}}
+	payload(ev)
+	h.Append(ev)
 }
 
 // raiseAndRoute raises an issue in grid and routes it to dept with deadlines reportIn and
 // resolve after now.
 func (h *harness) raiseAndRoute(issueID, grid, category, dept string, reportIn, resolve time.Duration) {
-	_, _, street, err := h.deps.Catalog.Grid(grid)
+	_, _, street, err := h.Deps.Catalog.Grid(grid)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	h.append(issueID+".raised", issueID, func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{GridId: grid, StreetId: street.ID, CategoryId: category,
 			Urgency: whistlev1.Urgency_URGENCY_NORMAL, Text: "a test issue"}}
 	})
-	now := h.clock.Now()
+	now := h.Clock.Now()
 	h.append(issueID+".routed", issueID, func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Routed{Routed: &whistlev1.IssueRouted{RuleId: "test", Dispatches: []*whistlev1.Dispatch{{
 			DepartmentId: dept, Role: whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD,
@@ -184,10 +104,10 @@ func (h *harness) acknowledge(issueID, dept string) {
 
 // events returns the issue's events in stream order.
 func (h *harness) events(issueID string) []*whistlev1.Event {
-	h.t.Helper()
-	recs, err := h.deps.Log.Read(context.Background(), issueID, 0)
+	h.T.Helper()
+	recs, err := h.Deps.Log.Read(context.Background(), issueID, 0)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	out := make([]*whistlev1.Event, len(recs))
 	for i, r := range recs {
@@ -198,10 +118,10 @@ func (h *harness) events(issueID string) []*whistlev1.Event {
 
 // lastSeq returns the sequence of the issue's latest event.
 func (h *harness) lastSeq(issueID string) uint64 {
-	h.t.Helper()
-	seq, err := h.deps.Log.Last(context.Background(), issueID)
+	h.T.Helper()
+	seq, err := h.Deps.Log.Last(context.Background(), issueID)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	return seq
 }
@@ -219,14 +139,14 @@ func (h *harness) breaches(issueID string) []*whistlev1.DeadlineBreached {
 
 // timerArmed reports whether the issue's deadline of a kind is in the timers set.
 func (h *harness) timerArmed(issueID, dept, kind string) bool {
-	err := h.deps.Redis.ZScore(context.Background(), store.TimersKey, issueID+"|"+dept+"|"+kind).Err()
+	err := h.Deps.Redis.ZScore(context.Background(), store.TimersKey, issueID+"|"+dept+"|"+kind).Err()
 	return err == nil
 }
 
 // waitTimer waits until the timer is armed (true) or gone (false).
 func (h *harness) waitTimer(issueID, dept, kind string, armed bool) {
-	h.t.Helper()
-	wait.For(h.t, 10*time.Second, 5*time.Millisecond, func() error {
+	h.T.Helper()
+	wait.For(h.T, 10*time.Second, 5*time.Millisecond, func() error {
 		if h.timerArmed(issueID, dept, kind) != armed {
 			return fmt.Errorf("timer %s %s %s: armed is not %v", issueID, dept, kind, armed)
 		}
@@ -236,9 +156,9 @@ func (h *harness) waitTimer(issueID, dept, kind string, armed bool) {
 
 // waitAsleep waits until n timer loops sleep on the fake clock, so that advancing it wakes them.
 func (h *harness) waitAsleep(n int) {
-	h.t.Helper()
-	wait.For(h.t, 10*time.Second, 2*time.Millisecond, func() error {
-		if got := h.clock.Waiters(); got < n {
+	h.T.Helper()
+	wait.For(h.T, 10*time.Second, 2*time.Millisecond, func() error {
+		if got := h.Clock.Waiters(); got < n {
 			return fmt.Errorf("%d timer loops asleep, want %d", got, n)
 		}
 		return nil
@@ -247,9 +167,9 @@ func (h *harness) waitAsleep(n int) {
 
 // waitBreaches waits until the issue has n breach events.
 func (h *harness) waitBreaches(issueID string, n int) []*whistlev1.DeadlineBreached {
-	h.t.Helper()
+	h.T.Helper()
 	var got []*whistlev1.DeadlineBreached
-	wait.For(h.t, 10*time.Second, 5*time.Millisecond, func() error {
+	wait.For(h.T, 10*time.Second, 5*time.Millisecond, func() error {
 		if got = h.breaches(issueID); len(got) != n {
 			return fmt.Errorf("%d breaches of %s, want %d", len(got), issueID, n)
 		}
@@ -261,9 +181,9 @@ func (h *harness) waitBreaches(issueID string, n int) []*whistlev1.DeadlineBreac
 // idle advances the clock once more by d with the loops asleep and waits until they sleep again,
 // so that anything a loop would still fire has been fired.
 func (h *harness) idle(loops int, d time.Duration) {
-	h.t.Helper()
+	h.T.Helper()
 	h.waitAsleep(loops)
-	h.clock.Advance(d)
+	h.Clock.Advance(d)
 	h.waitAsleep(loops)
 }
 
@@ -285,7 +205,7 @@ func TestAMissedReportInBreachesOnceAndShowsInListAndWatch(t *testing.T) {
 	h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", 30*time.Minute, 24*time.Hour)
 	h.waitTimer(id, "water", "report-in", true)
 	h.waitAsleep(1)
-	h.clock.Advance(31 * time.Minute)
+	h.Clock.Advance(31 * time.Minute)
 
 	got := h.waitBreaches(id, 1)[0]
 	if got.GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN || got.GetDepartmentId() != "water" ||
@@ -352,7 +272,7 @@ func TestADeadlinePassingWhileTheServiceIsDownBreachesOnceAfterItRestarts(t *tes
 	h.waitTimer(id, "water", "report-in", true)
 	h.waitAsleep(1)
 	first.stop()
-	h.clock.Advance(31 * time.Minute)
+	h.Clock.Advance(31 * time.Minute)
 
 	h.run()
 	h.waitBreaches(id, 1)
@@ -370,7 +290,7 @@ func TestTwoReplicasBreachADeadlineOnce(t *testing.T) {
 	h.raiseAndRoute(id, "xinhua-hebin-02", "power-outage", "power", 30*time.Minute, 24*time.Hour)
 	h.waitTimer(id, "power", "report-in", true)
 	h.waitAsleep(2)
-	h.clock.Advance(31 * time.Minute)
+	h.Clock.Advance(31 * time.Minute)
 
 	h.waitBreaches(id, 1)
 	h.idle(2, 10*time.Minute)
@@ -394,12 +314,12 @@ func TestAWipedRedisRebuildsTheSameViewWithoutASecondBreach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	timersBefore := h.deps.Redis.ZRangeWithScores(ctx, store.TimersKey, 0, -1).Val()
+	timersBefore := h.Deps.Redis.ZRangeWithScores(ctx, store.TimersKey, 0, -1).Val()
 	first.stop()
-	if err := platform.Reset(ctx, h.deps, first.svc); err != nil {
+	if err := platform.Reset(ctx, h.Deps, first.svc); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.deps.Redis.Exists(ctx, store.BreachesKey, store.TimersKey, store.IssueKey(id)).Val(); n != 0 {
+	if n := h.Deps.Redis.Exists(ctx, store.BreachesKey, store.TimersKey, store.IssueKey(id)).Val(); n != 0 {
 		t.Fatalf("%d escalation keys survived the reset", n)
 	}
 
@@ -416,7 +336,7 @@ func TestAWipedRedisRebuildsTheSameViewWithoutASecondBreach(t *testing.T) {
 		return nil
 	})
 	h.waitTimer(id, "environment", "resolve", true)
-	if after := h.deps.Redis.ZRangeWithScores(ctx, store.TimersKey, 0, -1).Val(); !slices.Equal(after, timersBefore) {
+	if after := h.Deps.Redis.ZRangeWithScores(ctx, store.TimersKey, 0, -1).Val(); !slices.Equal(after, timersBefore) {
 		t.Fatalf("rebuilt timers %v, want %v", after, timersBefore)
 	}
 	h.idle(1, time.Minute)
@@ -441,7 +361,7 @@ func TestABreachRacingAnAcknowledgementIsDecidedByStreamOrder(t *testing.T) {
 	// At exactly the deadline the loop fires the timers in name order while the officers report in
 	// from the other end, so that the two meet somewhere in the middle, issue by issue.
 	slices.Sort(ids)
-	h.clock.Advance(30 * time.Minute)
+	h.Clock.Advance(30 * time.Minute)
 	for _, id := range slices.Backward(ids) {
 		h.acknowledge(id, "water")
 	}
@@ -476,7 +396,7 @@ func TestABreachRacingAnAcknowledgementIsDecidedByStreamOrder(t *testing.T) {
 func TestTheDeadlineFrozenAtDispatchIsTheOneThatBreaches(t *testing.T) {
 	h := newHarness(t)
 	h.run()
-	noise, err := h.deps.Catalog.Category("noise")
+	noise, err := h.Deps.Catalog.Category("noise")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +411,7 @@ func TestTheDeadlineFrozenAtDispatchIsTheOneThatBreaches(t *testing.T) {
 	if n := len(h.breaches(id)); n != 0 {
 		t.Fatalf("%d breaches before the frozen deadline", n)
 	}
-	h.clock.Advance(2 * time.Minute)
+	h.Clock.Advance(2 * time.Minute)
 	got := h.waitBreaches(id, 1)[0]
 	if !got.GetDeadline().AsTime().Equal(t0.Add(frozen)) {
 		t.Fatalf("breached deadline %s, want the frozen %s", got.GetDeadline().AsTime(), t0.Add(frozen))
@@ -587,7 +507,7 @@ func TestWatchBreachesSendsOnlyWhatTheCallerMaySee(t *testing.T) {
 	h.waitTimer(water, "water", "report-in", true)
 	h.idle(1, 31*time.Minute)
 	h.waitBreaches(power, 1)
-	h.clock.Advance(10 * time.Minute)
+	h.Clock.Advance(10 * time.Minute)
 	h.waitBreaches(water, 1)
 
 	msg, err := watch.Recv()

@@ -9,12 +9,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/whistle-dispatch/whistle/pkg/authx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
 
 func TestRaisingRejectsEachBadFieldAndWritesNothing(t *testing.T) {
 	e := start(t)
-	c := e.client(t, taoyuanWorker)
+	c := e.client(taoyuanWorker)
 	valid := func() *whistlev1.RaiseIssueRequest {
 		return &whistlev1.RaiseIssueRequest{
 			RequestId: "req-1", GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "Drilling at night",
@@ -54,7 +55,7 @@ func TestRaisingRejectsEachBadFieldAndWritesNothing(t *testing.T) {
 			if len(msg) > maxErrorMessage {
 				t.Fatalf("the error echoes %d characters back", len(msg))
 			}
-			if n := e.streamMessages(t); n != 0 {
+			if n := e.streamMessages(); n != 0 {
 				t.Fatalf("the stream holds %d events after a bad raise, want 0", n)
 			}
 		})
@@ -74,12 +75,12 @@ func TestRaisingRejectsEachBadFieldAndWritesNothing(t *testing.T) {
 
 func TestRaisingWithoutATokenIsUnauthenticated(t *testing.T) {
 	e := start(t)
-	c := e.client(t, taoyuanWorker)
+	c := e.client(taoyuanWorker)
 	_, err := c.RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("with a token: got %v, want InvalidArgument", err)
 	}
-	noToken := e.clientWithToken(t, "")
+	noToken := e.client(authx.Principal{})
 	if _, err := noToken.RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("without a token: got %v, want Unauthenticated", err)
 	}
@@ -87,7 +88,7 @@ func TestRaisingWithoutATokenIsUnauthenticated(t *testing.T) {
 
 func TestRaisingWithoutARequestIDPicksOneAndRecordsTheRaise(t *testing.T) {
 	e := start(t)
-	resp, err := e.client(t, taoyuanWorker).RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{
+	resp, err := e.client(taoyuanWorker).RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{
 		GridId: taoyuanWorker.Scope, CategoryId: "gas-leak", Urgency: whistlev1.Urgency_URGENCY_EMERGENCY, Text: "Smell of gas",
 	})
 	if err != nil {
@@ -95,10 +96,10 @@ func TestRaisingWithoutARequestIDPicksOneAndRecordsTheRaise(t *testing.T) {
 	}
 	is := resp.GetIssue()
 	if resp.GetReplayed() || is.GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_RAISED || is.GetStreetId() != "xinhua" ||
-		is.GetCommunityId() != "xinhua-taoyuan" || is.GetRaisedBy() != taoyuanWorker.Subject || !is.GetRaisedAt().AsTime().Equal(e.clock.Now()) {
+		is.GetCommunityId() != "xinhua-taoyuan" || is.GetRaisedBy() != taoyuanWorker.Subject || !is.GetRaisedAt().AsTime().Equal(e.Clock.Now()) {
 		t.Fatalf("got %v", resp)
 	}
-	recs, err := e.deps.Log.Read(context.Background(), is.GetId(), 0)
+	recs, err := e.Deps.Log.Read(context.Background(), is.GetId(), 0)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("read: %d records, %v", len(recs), err)
 	}
@@ -116,12 +117,12 @@ func TestARetriedRaiseReturnsTheSameIssueAndWritesOneEvent(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			e := start(t)
-			first := e.raise(t, taoyuanWorker, "retry-1")
+			first := e.raise(taoyuanWorker, "retry-1")
 			if wipe {
-				flushRedis(t, e.deps.Redis)
+				flushRedis(t, e.Deps.Redis)
 			}
-			e.clock.Advance(1)
-			resp, err := e.client(t, taoyuanWorker).RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{
+			e.Clock.Advance(1)
+			resp, err := e.client(taoyuanWorker).RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{
 				RequestId: "retry-1", GridId: taoyuanWorker.Scope, CategoryId: "blocked-drain", Text: "The drain outside no. 12 overflows",
 			})
 			if err != nil {
@@ -130,7 +131,7 @@ func TestARetriedRaiseReturnsTheSameIssueAndWritesOneEvent(t *testing.T) {
 			if !resp.GetReplayed() || resp.GetIssue().GetId() != first.GetId() || !resp.GetIssue().GetRaisedAt().AsTime().Equal(first.GetRaisedAt().AsTime()) {
 				t.Fatalf("retry: replayed=%v issue %v, want the first issue %v replayed", resp.GetReplayed(), resp.GetIssue(), first)
 			}
-			if n := e.streamMessages(t); n != 1 {
+			if n := e.streamMessages(); n != 1 {
 				t.Fatalf("the stream holds %d events, want 1", n)
 			}
 		})
@@ -139,31 +140,31 @@ func TestARetriedRaiseReturnsTheSameIssueAndWritesOneEvent(t *testing.T) {
 
 func TestARaiseWhoseCaseNumberIsTakenByAnotherRequestIsRefused(t *testing.T) {
 	e := start(t)
-	first := e.raise(t, taoyuanWorker, "collide-1")
+	first := e.raise(taoyuanWorker, "collide-1")
 	// Stand in for a hash collision: rewrite the stored raise as if another request had made it.
 	key := "intake:issue:{" + first.GetId() + "}"
-	doc, err := e.deps.Redis.Get(context.Background(), key).Result()
+	doc, err := e.Deps.Redis.Get(context.Background(), key).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc = strings.Replace(doc, `"request_id":"collide-1"`, `"request_id":"someone-else"`, 1)
-	if err := e.deps.Redis.Set(context.Background(), key, doc, 0).Err(); err != nil {
+	if err := e.Deps.Redis.Set(context.Background(), key, doc, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.client(t, taoyuanWorker).RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{
+	_, err = e.client(taoyuanWorker).RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{
 		RequestId: "collide-1", GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "again",
 	})
 	if status.Code(err) != codes.AlreadyExists {
 		t.Fatalf("got %v, want AlreadyExists", err)
 	}
-	if n := e.streamMessages(t); n != 1 {
+	if n := e.streamMessages(); n != 1 {
 		t.Fatalf("the stream holds %d events, want 1", n)
 	}
 }
 
 func TestTwentyConcurrentRaisesWithOneRequestIDMakeOneIssue(t *testing.T) {
 	e := start(t)
-	c := e.client(t, taoyuanWorker)
+	c := e.client(taoyuanWorker)
 	ids := make([]string, 20)
 	errs := make([]error, 20)
 	var wg sync.WaitGroup
@@ -181,20 +182,20 @@ func TestTwentyConcurrentRaisesWithOneRequestIDMakeOneIssue(t *testing.T) {
 			t.Fatalf("raise %d: id %q, %v; want %q", i, ids[i], errs[i], ids[0])
 		}
 	}
-	if n := e.streamMessages(t); n != 1 {
+	if n := e.streamMessages(); n != 1 {
 		t.Fatalf("the stream holds %d events, want 1", n)
 	}
 }
 
 func TestCallersOutsideTheGridAreDenied(t *testing.T) {
 	e := start(t)
-	is := e.raise(t, taoyuanWorker, "scoped-1")
+	is := e.raise(taoyuanWorker, "scoped-1")
 	ctx := context.Background()
 	req := &whistlev1.RaiseIssueRequest{RequestId: "x", GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "Loud"}
 	for _, p := range []struct {
 		name string
 		c    whistlev1.IntakeServiceClient
-	}{{"a grid worker of another grid", e.client(t, hebinWorker)}, {"a duty officer", e.client(t, waterOfficer)}} {
+	}{{"a grid worker of another grid", e.client(hebinWorker)}, {"a duty officer", e.client(waterOfficer)}} {
 		t.Run(p.name+" may not raise", func(t *testing.T) {
 			if _, err := p.c.RaiseIssue(ctx, req); status.Code(err) != codes.PermissionDenied {
 				t.Fatalf("got %v, want PermissionDenied", err)
@@ -216,11 +217,11 @@ func TestCallersOutsideTheGridAreDenied(t *testing.T) {
 		})
 	}
 	t.Run("a dispatcher of the city may get", func(t *testing.T) {
-		if _, err := e.client(t, cityDesk).GetIssue(ctx, &whistlev1.GetIssueRequest{Id: strings.ToLower(is.GetId())}); err != nil {
+		if _, err := e.client(cityDesk).GetIssue(ctx, &whistlev1.GetIssueRequest{Id: strings.ToLower(is.GetId())}); err != nil {
 			t.Fatal(err)
 		}
 	})
-	if n := e.streamMessages(t); n != 1 {
+	if n := e.streamMessages(); n != 1 {
 		t.Fatalf("the stream holds %d events, want 1", n)
 	}
 }
@@ -231,7 +232,7 @@ const maxErrorMessage = 300
 
 func TestGettingChecksTheCaseNumber(t *testing.T) {
 	e := start(t)
-	c := e.client(t, cityDesk)
+	c := e.client(cityDesk)
 	for name, id := range map[string]string{"a short id": "K7M3", "no id": " ", "an id of a megabyte": strings.Repeat("K", 1<<20)} {
 		_, err := c.GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: id})
 		if msg := status.Convert(err).Message(); status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(msg, "id:") || len(msg) > maxErrorMessage {

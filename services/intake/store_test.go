@@ -15,23 +15,23 @@ import (
 )
 
 // store returns a second adapter on the service's Redis, to look at and drive the view directly.
-func (e *env) store() *store.Store { return store.New(e.deps.Redis) }
+func (e *env) store() *store.Store { return store.New(e.Deps.Redis) }
 
 // snapshot reads every key of the view with its value, so two states can be compared whole.
-func (e *env) snapshot(t *testing.T) map[string]string {
-	t.Helper()
+func (e *env) snapshot() map[string]string {
+	e.T.Helper()
 	ctx := context.Background()
-	keys, err := e.deps.Redis.Keys(ctx, store.Prefix+"*").Result()
+	keys, err := e.Deps.Redis.Keys(ctx, store.Prefix+"*").Result()
 	if err != nil {
-		t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	out := map[string]string{}
 	for _, k := range keys {
-		switch typ := e.deps.Redis.Type(ctx, k).Val(); typ {
+		switch typ := e.Deps.Redis.Type(ctx, k).Val(); typ {
 		case "string":
-			out[k] = e.deps.Redis.Get(ctx, k).Val()
+			out[k] = e.Deps.Redis.Get(ctx, k).Val()
 		case "zset":
-			out[k] = fmt.Sprint(e.deps.Redis.ZRangeWithScores(ctx, k, 0, -1).Val())
+			out[k] = fmt.Sprint(e.Deps.Redis.ZRangeWithScores(ctx, k, 0, -1).Val())
 		default:
 			out[k] = typ
 		}
@@ -46,16 +46,16 @@ func TestApplyingTheSameRecordTwiceChangesNothing(t *testing.T) {
 	st := e.store()
 	id := "K7M3-QX9A"
 	raised := eventlog.Record{Seq: 4, Event: &whistlev1.Event{
-		Id: id + ".raised", IssueId: id, OccurredAt: timestamppb.New(e.clock.Now()), Actor: person(taoyuanWorker),
+		Id: id + ".raised", IssueId: id, OccurredAt: timestamppb.New(e.Clock.Now()), Actor: person(taoyuanWorker),
 		Payload: &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{RequestId: "r", GridId: "xinhua-taoyuan-01",
 			CommunityId: "xinhua-taoyuan", StreetId: "xinhua", CategoryId: "noise", Text: "Loud"}},
 	}}
 	resolved := eventlog.Record{Seq: 9, Event: &whistlev1.Event{
-		Id: id + ".resolved.water", IssueId: id, PrevSeq: 4, OccurredAt: timestamppb.New(e.clock.Now()), Actor: person(waterOfficer),
+		Id: id + ".resolved.water", IssueId: id, PrevSeq: 4, OccurredAt: timestamppb.New(e.Clock.Now()), Actor: person(waterOfficer),
 		Payload: &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water", Note: "done"}},
 	}}
 	gap := eventlog.Record{Seq: 12, Event: &whistlev1.Event{
-		Id: id + ".resolved.power", IssueId: id, PrevSeq: 11, OccurredAt: timestamppb.New(e.clock.Now()), Actor: person(powerOfficer),
+		Id: id + ".resolved.power", IssueId: id, PrevSeq: 11, OccurredAt: timestamppb.New(e.Clock.Now()), Actor: person(powerOfficer),
 		Payload: &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "power"}},
 	}}
 
@@ -64,7 +64,7 @@ func TestApplyingTheSameRecordTwiceChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	once := e.snapshot(t)
+	once := e.snapshot()
 	for _, rec := range []eventlog.Record{raised, resolved} {
 		if err := st.Apply(ctx, rec); err != nil {
 			t.Fatalf("applying seq %d again: %v", rec.Seq, err)
@@ -73,7 +73,7 @@ func TestApplyingTheSameRecordTwiceChangesNothing(t *testing.T) {
 	if err := st.Apply(ctx, gap); !errors.Is(err, eventlog.ErrGap) {
 		t.Fatalf("a record after a missing one: got %v, want ErrGap", err)
 	}
-	if again := e.snapshot(t); !maps.Equal(once, again) {
+	if again := e.snapshot(); !maps.Equal(once, again) {
 		t.Fatalf("state changed:\nonce  %v\nagain %v", once, again)
 	}
 	is, err := st.Get(ctx, id)

@@ -21,10 +21,10 @@ import (
 )
 
 // route appends routing's decision: water leads, power assists.
-func (e *env) route(t *testing.T, id string) {
-	t.Helper()
-	now := e.clock.Now()
-	e.appendEvent(t, id, "routed", service("routing"), func(ev *whistlev1.Event) {
+func (e *env) route(id string) {
+	e.T.Helper()
+	now := e.Clock.Now()
+	e.appendEvent(id, "routed", service("routing"), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Routed{Routed: &whistlev1.IssueRouted{RuleId: "drains", Dispatches: []*whistlev1.Dispatch{
 			{DepartmentId: "water", Role: whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD,
 				ReportInBy: timestamppb.New(now.Add(time.Hour)), ResolveBy: timestamppb.New(now.Add(24 * time.Hour))},
@@ -51,11 +51,11 @@ func getWhen(t *testing.T, c whistlev1.IntakeServiceClient, id string, check fun
 
 func TestTheIssueViewFollowsTheDepartmentsEvents(t *testing.T) {
 	e := start(t)
-	c := e.client(t, cityDesk)
-	id := e.raise(t, taoyuanWorker, "view-1").GetId()
+	c := e.client(cityDesk)
+	id := e.raise(taoyuanWorker, "view-1").GetId()
 
-	e.clock.Advance(time.Minute)
-	e.route(t, id)
+	e.Clock.Advance(time.Minute)
+	e.route(id)
 	resp := getWhen(t, c, id, func(r *whistlev1.GetIssueResponse) error {
 		if r.GetIssue().GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED {
 			return fmt.Errorf("status %v", r.GetIssue().GetStatus())
@@ -64,25 +64,25 @@ func TestTheIssueViewFollowsTheDepartmentsEvents(t *testing.T) {
 	})
 	is := resp.GetIssue()
 	if is.GetRuleId() != "drains" || len(is.GetAssignments()) != 2 || is.GetAssignments()[1].GetRole() != whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING ||
-		!is.GetAssignments()[0].GetReportInBy().AsTime().Equal(e.clock.Now().Add(time.Hour)) {
+		!is.GetAssignments()[0].GetReportInBy().AsTime().Equal(e.Clock.Now().Add(time.Hour)) {
 		t.Fatalf("after routing: %v", is)
 	}
 
 	t.Run("a duty officer of a summoned department may now get it", func(t *testing.T) {
-		if _, err := e.client(t, waterOfficer).GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: id}); err != nil {
+		if _, err := e.client(waterOfficer).GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: id}); err != nil {
 			t.Fatal(err)
 		}
 	})
 
-	e.clock.Advance(time.Minute)
-	e.appendEvent(t, id, "acknowledged.water", person(waterOfficer), func(ev *whistlev1.Event) {
+	e.Clock.Advance(time.Minute)
+	e.appendEvent(id, "acknowledged.water", person(waterOfficer), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
 	})
-	e.clock.Advance(2 * time.Hour)
-	e.appendEvent(t, id, "breached.power.report-in", service("escalation"), func(ev *whistlev1.Event) {
+	e.Clock.Advance(2 * time.Hour)
+	e.appendEvent(id, "breached.power.report-in", service("escalation"), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Breached{Breached: &whistlev1.DeadlineBreached{DepartmentId: "power", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN}}
 	})
-	e.appendEvent(t, id, "resolved.water", person(waterOfficer), func(ev *whistlev1.Event) {
+	e.appendEvent(id, "resolved.water", person(waterOfficer), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water", Note: "Cleared the drain\nand checked the pipe"}}
 	})
 	resp = getWhen(t, c, id, func(r *whistlev1.GetIssueResponse) error {
@@ -96,7 +96,7 @@ func TestTheIssueViewFollowsTheDepartmentsEvents(t *testing.T) {
 	if is.GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_IN_PROGRESS ||
 		water.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED || water.GetAcknowledgedBy() != waterOfficer.Subject ||
 		water.GetResolvedBy() != waterOfficer.Subject || water.GetResolutionNote() != "Cleared the drain\nand checked the pipe" ||
-		!water.GetResolvedAt().AsTime().Equal(e.clock.Now()) ||
+		!water.GetResolvedAt().AsTime().Equal(e.Clock.Now()) ||
 		power.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED ||
 		!slices.Equal(power.GetBreached(), []whistlev1.DeadlineKind{whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN}) {
 		t.Fatalf("with water resolved and power breached: %v", is)
@@ -115,10 +115,10 @@ func TestTheIssueViewFollowsTheDepartmentsEvents(t *testing.T) {
 		t.Fatalf("breach entry: %v", entry)
 	}
 
-	e.appendEvent(t, id, "acknowledged.power", person(powerOfficer), func(ev *whistlev1.Event) {
+	e.appendEvent(id, "acknowledged.power", person(powerOfficer), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "power"}}
 	})
-	e.appendEvent(t, id, "resolved.power", person(powerOfficer), func(ev *whistlev1.Event) {
+	e.appendEvent(id, "resolved.power", person(powerOfficer), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "power", Note: "Cable checked"}}
 	})
 	getWhen(t, c, id, func(r *whistlev1.GetIssueResponse) error {
@@ -131,11 +131,11 @@ func TestTheIssueViewFollowsTheDepartmentsEvents(t *testing.T) {
 
 func TestAnIssueNoRuleMatchedAwaitsDispatch(t *testing.T) {
 	e := start(t)
-	id := e.raise(t, taoyuanWorker, "manual-1").GetId()
-	e.appendEvent(t, id, "needs-dispatch", service("routing"), func(ev *whistlev1.Event) {
+	id := e.raise(taoyuanWorker, "manual-1").GetId()
+	e.appendEvent(id, "needs-dispatch", service("routing"), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_NeedsDispatch{NeedsDispatch: &whistlev1.IssueNeedsDispatch{Reason: "no rule for drains in this grid"}}
 	})
-	getWhen(t, e.client(t, taoyuanWorker), id, func(r *whistlev1.GetIssueResponse) error {
+	getWhen(t, e.client(taoyuanWorker), id, func(r *whistlev1.GetIssueResponse) error {
 		if r.GetIssue().GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_AWAITING_DISPATCH {
 			return fmt.Errorf("status %v", r.GetIssue().GetStatus())
 		}
@@ -145,24 +145,24 @@ func TestAnIssueNoRuleMatchedAwaitsDispatch(t *testing.T) {
 
 func TestTwoReplicasApplyEachIssuesEventsInStreamOrder(t *testing.T) {
 	e := start(t)
-	e.replica(t)
+	e.replica()
 	var ids []string
 	for i := range 10 {
-		ids = append(ids, e.raise(t, taoyuanWorker, fmt.Sprint("order-", i)).GetId())
+		ids = append(ids, e.raise(taoyuanWorker, fmt.Sprint("order-", i)).GetId())
 	}
 	// Every issue's events go in at once, interleaved with the other issues', for both replicas to share.
 	for _, id := range ids {
-		e.route(t, id)
+		e.route(id)
 		for _, dept := range []string{"water", "power"} {
-			e.appendEvent(t, id, "acknowledged."+dept, service(dept), func(ev *whistlev1.Event) {
+			e.appendEvent(id, "acknowledged."+dept, service(dept), func(ev *whistlev1.Event) {
 				ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}
 			})
-			e.appendEvent(t, id, "resolved."+dept, service(dept), func(ev *whistlev1.Event) {
+			e.appendEvent(id, "resolved."+dept, service(dept), func(ev *whistlev1.Event) {
 				ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: dept, Note: "done"}}
 			})
 		}
 	}
-	e.waitApplied(t, ids)
+	e.waitApplied(ids)
 	want := []string{"raised", "routed", "acknowledged", "resolved", "acknowledged", "resolved"}
 	for _, id := range ids {
 		is, err := e.store().Get(context.Background(), id)
@@ -181,10 +181,10 @@ func TestTwoReplicasApplyEachIssuesEventsInStreamOrder(t *testing.T) {
 
 func TestWatchingAnIssueDeliversEntriesAsTheyAreAppended(t *testing.T) {
 	e := start(t)
-	id := e.raise(t, taoyuanWorker, "watch-1").GetId()
+	id := e.raise(taoyuanWorker, "watch-1").GetId()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a missed entry fails instead of hanging
 	defer cancel()
-	stream, err := e.client(t, taoyuanWorker).WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: id})
+	stream, err := e.client(taoyuanWorker).WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,12 +192,12 @@ func TestWatchingAnIssueDeliversEntriesAsTheyAreAppended(t *testing.T) {
 	if err != nil || first.GetEntry().GetKind() != "raised" || first.GetIssue().GetId() != id {
 		t.Fatalf("first: %v, %v", first, err)
 	}
-	e.route(t, id)
+	e.route(id)
 	second, err := stream.Recv()
 	if err != nil || second.GetEntry().GetKind() != "routed" || second.GetIssue().GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED {
 		t.Fatalf("second: %v, %v", second, err)
 	}
-	e.appendEvent(t, id, "acknowledged.water", person(waterOfficer), func(ev *whistlev1.Event) {
+	e.appendEvent(id, "acknowledged.water", person(waterOfficer), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
 	})
 	third, err := stream.Recv()
@@ -209,18 +209,18 @@ func TestWatchingAnIssueDeliversEntriesAsTheyAreAppended(t *testing.T) {
 
 func TestAWatchWhoseEventStreamStopsEndsAsUnavailable(t *testing.T) {
 	e := start(t)
-	id := e.raise(t, taoyuanWorker, "watch-lost").GetId()
+	id := e.raise(taoyuanWorker, "watch-lost").GetId()
 	e.stop() // the consumer would fail on the closed connection too; only the watch is under test
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream, err := e.client(t, taoyuanWorker).WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: id})
+	stream, err := e.client(taoyuanWorker).WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: id})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if first, err := stream.Recv(); err != nil || first.GetEntry().GetKind() != "raised" {
 		t.Fatalf("first: %v, %v", first, err)
 	}
-	e.deps.NATS.Close()
+	e.Deps.NATS.Close()
 	if resp, err := stream.Recv(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("after the stream stopped: %v, %v; want Unavailable", resp, err)
 	}
@@ -235,16 +235,16 @@ func TestListingPagesThroughEveryIssueExactlyOnceNewestFirst(t *testing.T) {
 		w := workers[i%len(workers)]
 		p := taoyuanWorker
 		p.Subject, p.Scope = fmt.Sprintf("worker-%d", i%len(workers)), w.p
-		resp, err := e.client(t, p).RaiseIssue(ctx, &whistlev1.RaiseIssueRequest{RequestId: fmt.Sprint(i), GridId: w.p, CategoryId: w.q, Text: "Issue"})
+		resp, err := e.client(p).RaiseIssue(ctx, &whistlev1.RaiseIssueRequest{RequestId: fmt.Sprint(i), GridId: w.p, CategoryId: w.q, Text: "Issue"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		raised = append(raised, resp.GetIssue().GetId())
 		if i%2 == 0 { // every other pair shares a millisecond, so ties are paged too
-			e.clock.Advance(time.Millisecond)
+			e.Clock.Advance(time.Millisecond)
 		}
 	}
-	c := e.client(t, cityDesk)
+	c := e.client(cityDesk)
 	list := func(t *testing.T, req *whistlev1.ListIssuesRequest) []*whistlev1.Issue {
 		t.Helper()
 		var all []*whistlev1.Issue
@@ -286,7 +286,7 @@ func TestListingPagesThroughEveryIssueExactlyOnceNewestFirst(t *testing.T) {
 		if n := len(list(t, &whistlev1.ListIssuesRequest{CategoryId: "road-damage", PageSize: 2})); n != 7 {
 			t.Fatalf("road damage: %d issues, want 7", n)
 		}
-		e.route(t, raised[0])
+		e.route(raised[0])
 		wait.For(t, 10*time.Second, 10*time.Millisecond, func() error {
 			got := list(t, &whistlev1.ListIssuesRequest{Status: whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED, PageSize: 5})
 			if len(got) != 1 || got[0].GetId() != raised[0] {
@@ -296,7 +296,7 @@ func TestListingPagesThroughEveryIssueExactlyOnceNewestFirst(t *testing.T) {
 		})
 	})
 	t.Run("a grid worker lists their own grid by default", func(t *testing.T) {
-		resp, err := e.client(t, taoyuanWorker).ListIssues(ctx, &whistlev1.ListIssuesRequest{})
+		resp, err := e.client(taoyuanWorker).ListIssues(ctx, &whistlev1.ListIssuesRequest{})
 		if err != nil || len(resp.GetIssues()) != 8 || resp.GetNextPageToken() != "" {
 			t.Fatalf("got %d issues, token %q, %v; want 8 on one page", len(resp.GetIssues()), resp.GetNextPageToken(), err)
 		}
@@ -308,8 +308,8 @@ func TestListingPagesThroughEveryIssueExactlyOnceNewestFirst(t *testing.T) {
 			req  *whistlev1.ListIssuesRequest
 			code codes.Code
 		}{
-			{"a grid worker asking for the city", e.client(t, taoyuanWorker), &whistlev1.ListIssuesRequest{AreaId: "city"}, codes.PermissionDenied},
-			{"a duty officer", e.client(t, waterOfficer), &whistlev1.ListIssuesRequest{}, codes.PermissionDenied},
+			{"a grid worker asking for the city", e.client(taoyuanWorker), &whistlev1.ListIssuesRequest{AreaId: "city"}, codes.PermissionDenied},
+			{"a duty officer", e.client(waterOfficer), &whistlev1.ListIssuesRequest{}, codes.PermissionDenied},
 			{"a page size over the limit", c, &whistlev1.ListIssuesRequest{PageSize: 201}, codes.InvalidArgument},
 			{"a negative page size", c, &whistlev1.ListIssuesRequest{PageSize: -1}, codes.InvalidArgument},
 			{"a made-up page token", c, &whistlev1.ListIssuesRequest{PageToken: "!!"}, codes.InvalidArgument},
@@ -330,20 +330,20 @@ func TestListingPagesThroughEveryIssueExactlyOnceNewestFirst(t *testing.T) {
 func TestWipingRedisAndReplayingRebuildsAnIdenticalView(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
-	c := e.client(t, cityDesk)
+	c := e.client(cityDesk)
 	var ids []string
 	for i := range 3 {
-		ids = append(ids, e.raise(t, taoyuanWorker, fmt.Sprint("replay-", i)).GetId())
-		e.clock.Advance(time.Second)
+		ids = append(ids, e.raise(taoyuanWorker, fmt.Sprint("replay-", i)).GetId())
+		e.Clock.Advance(time.Second)
 	}
-	e.route(t, ids[0])
-	e.appendEvent(t, ids[0], "acknowledged.water", person(waterOfficer), func(ev *whistlev1.Event) {
+	e.route(ids[0])
+	e.appendEvent(ids[0], "acknowledged.water", person(waterOfficer), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
 	})
-	e.appendEvent(t, ids[1], "needs-dispatch", service("routing"), func(ev *whistlev1.Event) {
+	e.appendEvent(ids[1], "needs-dispatch", service("routing"), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_NeedsDispatch{NeedsDispatch: &whistlev1.IssueNeedsDispatch{Reason: "no rule"}}
 	})
-	e.waitApplied(t, ids)
+	e.waitApplied(ids)
 	before := map[string]*whistlev1.GetIssueResponse{}
 	for _, id := range ids {
 		resp, err := c.GetIssue(ctx, &whistlev1.GetIssueRequest{Id: id})
@@ -358,14 +358,14 @@ func TestWipingRedisAndReplayingRebuildsAnIdenticalView(t *testing.T) {
 	}
 
 	e.stop()
-	if err := platform.Reset(ctx, e.deps, e.svc); err != nil {
+	if err := platform.Reset(ctx, e.Deps, e.svc); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := e.deps.Redis.DBSize(ctx).Result(); err != nil || n != 0 {
+	if n, err := e.Deps.Redis.DBSize(ctx).Result(); err != nil || n != 0 {
 		t.Fatalf("after reset Redis holds %d keys, %v", n, err)
 	}
-	e.run(t)
-	e.waitApplied(t, ids)
+	e.run()
+	e.waitApplied(ids)
 
 	for _, id := range ids {
 		resp, err := c.GetIssue(ctx, &whistlev1.GetIssueRequest{Id: id})
@@ -384,12 +384,12 @@ func TestWipingRedisAndReplayingRebuildsAnIdenticalView(t *testing.T) {
 
 // waitApplied waits until the service's own view has applied every event of the issues, read
 // straight from Redis so that nothing but the consumer can have brought it there.
-func (e *env) waitApplied(t *testing.T, ids []string) {
-	t.Helper()
+func (e *env) waitApplied(ids []string) {
+	e.T.Helper()
 	ctx := context.Background()
-	wait.For(t, 10*time.Second, 10*time.Millisecond, func() error {
+	wait.For(e.T, 10*time.Second, 10*time.Millisecond, func() error {
 		for _, id := range ids {
-			last, err := e.deps.Log.Last(ctx, id)
+			last, err := e.Deps.Log.Last(ctx, id)
 			if err != nil {
 				return err
 			}
@@ -401,7 +401,7 @@ func (e *env) waitApplied(t *testing.T, ids []string) {
 				return fmt.Errorf("%s applied to %d of %d", id, applied, last)
 			}
 		}
-		if n, err := e.deps.Redis.ZCard(ctx, "intake:list:area:city").Result(); err != nil || n != int64(len(ids)) {
+		if n, err := e.Deps.Redis.ZCard(ctx, "intake:list:area:city").Result(); err != nil || n != int64(len(ids)) {
 			return errors.Join(fmt.Errorf("city list holds %d issues", n), err)
 		}
 		return nil

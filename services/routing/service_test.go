@@ -1,45 +1,34 @@
 package routing
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
-	"github.com/whistle-dispatch/whistle/pkg/clock"
-	"github.com/whistle-dispatch/whistle/pkg/eventlog"
-	"github.com/whistle-dispatch/whistle/pkg/grpcx"
-	"github.com/whistle-dispatch/whistle/pkg/testing/natstest"
-	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/servicetest"
 )
 
 // harness is a routing service on real NATS and Redis, with a fake clock, served over gRPC.
 type harness struct {
-	t     *testing.T
-	d     platform.Deps
-	clock *clock.Fake
-	svc   *Service
-	stop  func() // stops svc
-	auth  *authx.Authority
-	addr  string
+	*servicetest.Env
+	svc  *Service
+	stop func() // stops svc
+	addr string
 }
 
 // epoch is when every test begins, by the fake clock.
@@ -48,97 +37,53 @@ var epoch = time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 // start runs the service and its gRPC server for one test.
 func start(t *testing.T) *harness {
 	t.Helper()
-	nc := natstest.Connect(t, natstest.RunServer(t))
-	log, err := eventlog.Open(t.Context(), nc, eventlog.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Sample()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := clock.NewFake(epoch)
-	h := &harness{t: t, clock: clk, auth: authx.NewAuthority([]byte(strings.Repeat("k", 32))),
-		d: platform.Deps{Log: log, NATS: nc, Redis: redistest.Client(t, redistest.Run(t)), Catalog: cat, Clock: clk}}
+	h := &harness{Env: servicetest.NewEnv(t, epoch)}
 	h.svc, h.stop = h.run(Config{})
-	srv := grpcx.NewServer(h.auth)
-	h.svc.Register(srv)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	h.addr = lis.Addr().String()
+	h.addr = h.Serve(h.svc.Register)
 	return h
 }
 
 // run starts one more replica of the service, and returns it with the function that stops it; it
 // also stops at the end of the test.
 func (h *harness) run(cfg Config) (*Service, func()) {
-	h.t.Helper()
-	svc, err := New(h.d, cfg)
+	h.T.Helper()
+	svc, err := New(h.Deps, cfg)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := svc.Run(ctx); err != nil {
-			h.t.Errorf("run: %v", err)
-		}
-	})
-	stop := func() { cancel(); wg.Wait() }
-	h.t.Cleanup(stop)
-	return svc, stop
+	return svc, h.Run(svc)
 }
 
 // client calls the service as p; a zero p calls without a token.
 func (h *harness) client(p authx.Principal) whistlev1.RoutingServiceClient {
-	h.t.Helper()
-	tok := ""
-	if p.Subject != "" {
-		var err error
-		if tok, err = h.auth.Mint(p, time.Hour); err != nil {
-			h.t.Fatal(err)
-		}
-	}
-	conn, err := grpcx.Dial(h.addr, tok)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { _ = conn.Close() })
-	return whistlev1.NewRoutingServiceClient(conn)
+	return whistlev1.NewRoutingServiceClient(h.Dial(h.addr, p))
 }
 
 // raise appends a raised event as intake would, and returns the case number.
 func (h *harness) raise(key, grid, category string, urgency whistlev1.Urgency) string {
-	h.t.Helper()
+	h.T.Helper()
 	id := casenum.FromKey(key)
-	_, community, street, err := h.d.Catalog.Grid(grid)
+	_, community, street, err := h.Deps.Catalog.Grid(grid)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
-	_, err = h.d.Log.Append(h.t.Context(), &whistlev1.Event{
-		Id: id + ".raised", IssueId: id, OccurredAt: timestamppb.New(h.clock.Now()), CorrelationId: id,
+	h.Append(&whistlev1.Event{
+		Id: id + ".raised", IssueId: id,
 		Actor: &whistlev1.Actor{Subject: "gw-1", Role: string(authx.RoleGridWorker), Scope: grid},
 		Payload: &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{
 			RequestId: key, GridId: grid, CommunityId: community.ID, StreetId: street.ID,
 			CategoryId: category, Urgency: urgency, Text: "see for yourself",
 		}},
 	})
-	if err != nil {
-		h.t.Fatal(err)
-	}
 	return id
 }
 
 // decisions returns the issue's events that routing appended.
 func (h *harness) decisions(id string) []*whistlev1.Event {
-	h.t.Helper()
-	recs, err := h.d.Log.Read(h.t.Context(), id, 0)
+	h.T.Helper()
+	recs, err := h.Deps.Log.Read(h.T.Context(), id, 0)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	var out []*whistlev1.Event
 	for _, r := range recs {
@@ -151,9 +96,9 @@ func (h *harness) decisions(id string) []*whistlev1.Event {
 
 // decided waits for the issue's first routing decision and returns it.
 func (h *harness) decided(id string) *whistlev1.Event {
-	h.t.Helper()
+	h.T.Helper()
 	var ev *whistlev1.Event
-	wait.For(h.t, 10*time.Second, 10*time.Millisecond, func() error {
+	wait.For(h.T, 10*time.Second, 10*time.Millisecond, func() error {
 		if d := h.decisions(id); len(d) > 0 {
 			ev = d[0]
 			return nil
@@ -161,18 +106,6 @@ func (h *harness) decided(id string) *whistlev1.Event {
 		return errors.New("no routing decision yet")
 	})
 	return ev
-}
-
-// settled waits until the routing consumer has processed everything in the stream.
-func (h *harness) settled() {
-	h.t.Helper()
-	wait.For(h.t, 10*time.Second, 10*time.Millisecond, func() error {
-		n, err := h.d.Log.Pending(h.t.Context(), Name)
-		if err == nil && n > 0 {
-			err = fmt.Errorf("%d events pending", n)
-		}
-		return err
-	})
 }
 
 var worker = authx.Principal{Subject: "gw-1", Role: authx.RoleGridWorker, Scope: "xinhua-taoyuan-01"}
@@ -218,7 +151,7 @@ func TestExplainRouteNamesTheRuleTheDepartmentsAndTheirPolicies(t *testing.T) {
 			}
 		})
 	}
-	if recs, err := h.d.Log.StreamInfo(t.Context()); err != nil || recs.State.Msgs != 0 {
+	if recs, err := h.Deps.Log.StreamInfo(t.Context()); err != nil || recs.State.Msgs != 0 {
 		t.Errorf("a dry run wrote to the stream: %v, %v", recs, err)
 	}
 }
@@ -264,11 +197,11 @@ func TestTheCatalogListsServeAnyCaller(t *testing.T) {
 		t.Fatalf("ListAreas = %v, %v; want the city first", areas, err)
 	}
 	depts, err := c.ListDepartments(t.Context(), &whistlev1.ListDepartmentsRequest{})
-	if err != nil || len(depts.GetDepartments()) != len(h.d.Catalog.Departments()) {
+	if err != nil || len(depts.GetDepartments()) != len(h.Deps.Catalog.Departments()) {
 		t.Fatalf("ListDepartments = %v, %v", depts, err)
 	}
 	cats, err := c.ListCategories(t.Context(), &whistlev1.ListCategoriesRequest{})
-	if err != nil || len(cats.GetCategories()) != len(h.d.Catalog.Categories()) || cats.GetCategories()[0].GetEmergency().GetResolveWithin() == nil {
+	if err != nil || len(cats.GetCategories()) != len(h.Deps.Catalog.Categories()) || cats.GetCategories()[0].GetEmergency().GetResolveWithin() == nil {
 		t.Fatalf("ListCategories = %v, %v", cats, err)
 	}
 }
@@ -276,10 +209,10 @@ func TestTheCatalogListsServeAnyCaller(t *testing.T) {
 func TestARaisedIssueIsRoutedOnceWithItsDeadlinesFrozen(t *testing.T) {
 	t.Parallel()
 	h := start(t)
-	h.clock.Set(epoch.Add(time.Minute))
+	h.Clock.Set(epoch.Add(time.Minute))
 	id := h.raise("drain-1", "xinhua-taoyuan-01", "blocked-drain", whistlev1.Urgency_URGENCY_URGENT)
 	ev := h.decided(id)
-	h.settled()
+	h.Settled(Name)
 	if n := len(h.decisions(id)); n != 1 {
 		t.Fatalf("%d routing events; want 1", n)
 	}
@@ -316,14 +249,14 @@ func TestRedeliveryAndReplayAppendNothingTwice(t *testing.T) {
 	h := start(t)
 	id := h.raise("drain-2", "xinhua-taoyuan-02", "blocked-drain", whistlev1.Urgency_URGENCY_NORMAL)
 	h.decided(id)
-	h.settled()
-	recs, err := h.d.Log.Read(t.Context(), id, 0)
+	h.Settled(Name)
+	recs, err := h.Deps.Log.Read(t.Context(), id, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A consumer that dies before acknowledging gets the raise again, after a later clock too.
-	h.clock.Advance(time.Hour)
-	handler := h.d.Log.Project(h.svc.store, h.svc.app.React)
+	h.Clock.Advance(time.Hour)
+	handler := h.Deps.Log.Project(h.svc.store, h.svc.app.React)
 	for range 2 {
 		if err := handler(t.Context(), recs[0]); err != nil {
 			t.Fatal(err)
@@ -332,14 +265,14 @@ func TestRedeliveryAndReplayAppendNothingTwice(t *testing.T) {
 	before := h.snapshot()
 	// A wiped projection replays the whole stream, with the decision already in it.
 	h.stop()
-	if err := platform.Reset(t.Context(), h.d, h.svc); err != nil {
+	if err := platform.Reset(t.Context(), h.Deps, h.svc); err != nil {
 		t.Fatal(err)
 	}
 	if err := handler(t.Context(), recs[0]); err != nil {
 		t.Fatal(err)
 	}
 	h.run(Config{})
-	h.settled()
+	h.Settled(Name)
 	if n := len(h.decisions(id)); n != 1 {
 		t.Fatalf("%d routing events after redelivery and replay; want 1", n)
 	}
@@ -354,15 +287,15 @@ func TestRedeliveryAndReplayAppendNothingTwice(t *testing.T) {
 
 // snapshot reads every key routing keeps in Redis with its value.
 func (h *harness) snapshot() map[string]string {
-	h.t.Helper()
-	keys, err := h.d.Redis.Keys(h.t.Context(), Name+":*").Result()
+	h.T.Helper()
+	keys, err := h.Deps.Redis.Keys(h.T.Context(), Name+":*").Result()
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	out := map[string]string{}
 	for _, k := range keys {
-		if out[k], err = h.d.Redis.Get(h.t.Context(), k).Result(); err != nil {
-			h.t.Fatal(err)
+		if out[k], err = h.Deps.Redis.Get(h.T.Context(), k).Result(); err != nil {
+			h.T.Fatal(err)
 		}
 	}
 	return out
@@ -373,26 +306,26 @@ func TestARulesChangeRoutesNewIssuesOnlyAndKeepsFrozenDecisions(t *testing.T) {
 	h := start(t)
 	old := h.raise("frozen-1", "xinhua-taoyuan-01", "blocked-drain", whistlev1.Urgency_URGENCY_NORMAL)
 	decided := h.decided(old)
-	h.settled()
+	h.Settled(Name)
 
 	// The city hands blocked drains to housing from now on; the new rules start on a wiped
 	// projection, so they meet the old raise again while replaying.
 	h.stop()
-	if err := platform.Reset(t.Context(), h.d, h.svc); err != nil {
+	if err := platform.Reset(t.Context(), h.Deps, h.svc); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(path, []byte("rules:\n  - {id: drains-to-housing, category: blocked-drain, lead: housing}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.clock.Advance(24 * time.Hour)
+	h.Clock.Advance(24 * time.Hour)
 	h.run(Config{RulesPath: path})
 	fresh := h.raise("frozen-2", "xinhua-taoyuan-01", "blocked-drain", whistlev1.Urgency_URGENCY_NORMAL)
 	ds := h.decided(fresh).GetRouted().GetDispatches()
-	if len(ds) != 1 || ds[0].GetDepartmentId() != "housing" || !ds[0].GetReportInBy().AsTime().Equal(h.clock.Now().Add(time.Hour)) {
+	if len(ds) != 1 || ds[0].GetDepartmentId() != "housing" || !ds[0].GetReportInBy().AsTime().Equal(h.Clock.Now().Add(time.Hour)) {
 		t.Fatalf("a new issue was dispatched to %v; want housing alone, by the new rules from now", ds)
 	}
-	h.settled()
+	h.Settled(Name)
 	if got := h.decisions(old); len(got) != 1 || !proto.Equal(got[0], decided) {
 		t.Fatalf("the old issue's decisions after the change: %v; want only %v", got, decided)
 	}
@@ -409,7 +342,7 @@ func TestTwoReplicasRouteFiftyIssuesExactlyOnceEach(t *testing.T) {
 	for _, id := range ids {
 		h.decided(id)
 	}
-	h.settled()
+	h.Settled(Name)
 	routed := 0
 	for _, id := range ids {
 		d := h.decisions(id)

@@ -1,0 +1,226 @@
+// Package projectiontest checks that an eventlog.Projection keeps the contract written on the
+// interface. Every projection, the Redis stores of the services as much as the in-memory ones
+// tests use, runs the same suite, so that a fake cannot drift from what the real ones do.
+package projectiontest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+)
+
+// Concurrency is how many goroutines apply one record at once in the concurrency check.
+const Concurrency = 8
+
+// Run checks the Projection contract on projections made by newProjection, one for each check.
+// history returns, for an issue id, a valid sequence of at least two events of that issue which
+// the projection understands, without sequences: Run numbers them itself, as a stream would,
+// interleaving issues and leaving sequences of other issues between them.
+func Run(t *testing.T, newProjection func(t *testing.T) eventlog.Projection, history func(issueID string) []*whistlev1.Event) {
+	t.Helper()
+	ctx := context.Background()
+
+	t.Run("an issue never applied has last sequence zero", func(t *testing.T) {
+		t.Parallel()
+		p := newProjection(t)
+		a, b := issueID(t, "A"), issueID(t, "B")
+		s := newStream(t, history, a, b)
+		wantLast(t, p, a, 0)
+		applyAll(t, p, s.recs[b])
+		wantLast(t, p, a, 0)
+	})
+
+	t.Run("records applied in order advance the last sequence", func(t *testing.T) {
+		t.Parallel()
+		p := newProjection(t)
+		a := issueID(t, "A")
+		for _, rec := range newStream(t, history, a).recs[a] {
+			if err := p.Apply(ctx, rec); err != nil {
+				t.Fatalf("apply %d: %v", rec.Seq, err)
+			}
+			wantLast(t, p, a, rec.Seq)
+		}
+	})
+
+	t.Run("re-applying any applied record returns nil and changes nothing", func(t *testing.T) {
+		t.Parallel()
+		p := newProjection(t)
+		a := issueID(t, "A")
+		recs := newStream(t, history, a).recs[a]
+		for i, rec := range recs {
+			if err := p.Apply(ctx, rec); err != nil {
+				t.Fatalf("apply %d: %v", rec.Seq, err)
+			}
+			for _, again := range recs[:i+1] {
+				if err := p.Apply(ctx, again); err != nil {
+					t.Fatalf("re-applying %d after %d: %v, want nil", again.Seq, rec.Seq, err)
+				}
+				wantLast(t, p, a, rec.Seq)
+			}
+		}
+	})
+
+	t.Run("an issue's later record before its first is refused with a gap", func(t *testing.T) {
+		t.Parallel()
+		p := newProjection(t)
+		a := issueID(t, "A")
+		recs := newStream(t, history, a).recs[a]
+		wantGap(t, p, recs[1])
+		wantLast(t, p, a, 0)
+		applyAll(t, p, recs)
+		wantLast(t, p, a, recs[len(recs)-1].Seq)
+	})
+
+	t.Run("a record after a missing one is refused with a gap until the missing one is applied", func(t *testing.T) {
+		t.Parallel()
+		p := newProjection(t)
+		a := issueID(t, "A")
+		recs := newStream(t, history, a).recs[a]
+		n := len(recs)
+		missing, next := recs[n-2], recs[n-1]
+		applyAll(t, p, recs[:n-2])
+		before := uint64(0)
+		if n > 2 {
+			before = recs[n-3].Seq
+		}
+		wantGap(t, p, next)
+		wantLast(t, p, a, before)
+		if err := p.Apply(ctx, missing); err != nil {
+			t.Fatalf("applying the missing %d: %v", missing.Seq, err)
+		}
+		wantLast(t, p, a, missing.Seq)
+		if err := p.Apply(ctx, next); err != nil {
+			t.Fatalf("applying %d once %d is in: %v", next.Seq, missing.Seq, err)
+		}
+		wantLast(t, p, a, next.Seq)
+	})
+
+	t.Run("two issues interleaved in the stream do not affect each other", func(t *testing.T) {
+		t.Parallel()
+		p := newProjection(t)
+		a, b := issueID(t, "A"), issueID(t, "B")
+		s := newStream(t, history, a, b)
+		want := map[string]uint64{}
+		for _, rec := range s.order {
+			issue := rec.Event.GetIssueId()
+			if err := p.Apply(ctx, rec); err != nil {
+				t.Fatalf("apply %s at %d: %v", issue, rec.Seq, err)
+			}
+			want[issue] = rec.Seq
+			wantLast(t, p, a, want[a])
+			wantLast(t, p, b, want[b])
+		}
+		// A gap in one issue leaves the other free to go on.
+		p = newProjection(t)
+		applyAll(t, p, s.recs[a][:1])
+		wantGap(t, p, s.recs[a][len(s.recs[a])-1])
+		applyAll(t, p, s.recs[b])
+		wantLast(t, p, a, s.recs[a][0].Seq)
+		wantLast(t, p, b, s.recs[b][len(s.recs[b])-1].Seq)
+	})
+
+	t.Run("one record applied by several goroutines at once is applied once", func(t *testing.T) {
+		t.Parallel()
+		p := newProjection(t)
+		a := issueID(t, "A")
+		for _, rec := range newStream(t, history, a).recs[a] {
+			errs := make(chan error, Concurrency)
+			var wg sync.WaitGroup
+			for range Concurrency {
+				wg.Go(func() { errs <- p.Apply(ctx, rec) })
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatalf("concurrent apply of %d: %v, want nil", rec.Seq, err)
+				}
+			}
+			wantLast(t, p, a, rec.Seq)
+		}
+	})
+}
+
+// stream is the records of some issues as one stream holds them.
+type stream struct {
+	recs  map[string][]eventlog.Record // each issue's records, in order
+	order []eventlog.Record            // all records, in stream order
+}
+
+// epoch is the time the stream stamps on its first record.
+var epoch = time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
+
+// newStream numbers the histories of issues as a stream would: round robin, one event of each
+// issue in turn, with a gap of sequences (other issues' events) before each.
+func newStream(t *testing.T, history func(issueID string) []*whistlev1.Event, issues ...string) stream {
+	t.Helper()
+	s := stream{recs: map[string][]eventlog.Record{}}
+	evs := map[string][]*whistlev1.Event{}
+	longest := 0
+	for _, id := range issues {
+		h := history(id)
+		if len(h) < 2 {
+			t.Fatalf("history(%q) has %d events; the contract needs at least two", id, len(h))
+		}
+		for _, ev := range h {
+			if ev.GetIssueId() != id {
+				t.Fatalf("history(%q) returned an event of issue %q", id, ev.GetIssueId())
+			}
+		}
+		evs[id], longest = h, max(longest, len(h))
+	}
+	seq, prev := uint64(0), map[string]uint64{}
+	for i := range longest {
+		for _, issue := range issues {
+			if i >= len(evs[issue]) {
+				continue
+			}
+			seq += uint64(1 + len(s.order)%3) // sequences of issues not in this stream lie between
+			ev := proto.CloneOf(evs[issue][i])
+			ev.PrevSeq = prev[issue]
+			prev[issue] = seq
+			rec := eventlog.Record{Seq: seq, Time: epoch.Add(time.Duration(seq) * time.Second), Event: ev}
+			s.recs[issue] = append(s.recs[issue], rec)
+			s.order = append(s.order, rec)
+		}
+	}
+	return s
+}
+
+// issueID is the id of the issue a check calls name. It carries the check's name, so that
+// checks whose projections share one store cannot meet each other's issues.
+func issueID(t *testing.T, name string) string { return t.Name() + "/" + name }
+
+// applyAll applies recs in order, each of which must succeed.
+func applyAll(t *testing.T, p eventlog.Projection, recs []eventlog.Record) {
+	t.Helper()
+	for _, rec := range recs {
+		if err := p.Apply(context.Background(), rec); err != nil {
+			t.Fatalf("apply %s at %d: %v", rec.Event.GetIssueId(), rec.Seq, err)
+		}
+	}
+}
+
+// wantGap applies rec, which must be refused with an error wrapping eventlog.ErrGap.
+func wantGap(t *testing.T, p eventlog.Projection, rec eventlog.Record) {
+	t.Helper()
+	if err := p.Apply(context.Background(), rec); !errors.Is(err, eventlog.ErrGap) {
+		t.Fatalf("apply %d following %d: %v, want an error wrapping ErrGap", rec.Seq, rec.Event.GetPrevSeq(), err)
+	}
+}
+
+// wantLast checks the issue's last applied sequence.
+func wantLast(t *testing.T, p eventlog.Projection, id string, want uint64) {
+	t.Helper()
+	got, err := p.LastSeq(context.Background(), id)
+	if err != nil || got != want {
+		t.Fatalf("LastSeq(%s) = %d, %v; want %d", id, got, err, want)
+	}
+}
