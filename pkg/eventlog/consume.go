@@ -77,10 +77,8 @@ func init() {
 	}, consumerLagGauge)
 }
 
-// Consume runs a durable consumer over every whistle event until ctx ends. Each message meets an
-// explicit fate: acknowledged when handled, delivered again after a growing delay on a transient
-// failure, terminated and dead-lettered when it can never succeed.
-func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) error {
+// withDefaults fills in what cfg leaves at zero.
+func (cfg ConsumerConfig) withDefaults() ConsumerConfig {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
@@ -93,6 +91,19 @@ func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) error 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	return cfg
+}
+
+// EnsureConsumer creates the durable consumer that Consume with cfg will use, if it does not
+// exist yet. A process calls it for each service before it serves the API, so that what a
+// service's API reads of its consumer (such as Applied) is there from the first call.
+func (l *Log) EnsureConsumer(ctx context.Context, cfg ConsumerConfig) error {
+	_, err := l.ensureConsumer(ctx, cfg.withDefaults())
+	return err
+}
+
+// ensureConsumer creates or updates the durable consumer cfg describes over every whistle event.
+func (l *Log) ensureConsumer(ctx context.Context, cfg ConsumerConfig) (jetstream.Consumer, error) {
 	cons, err := l.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -102,10 +113,22 @@ func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) error 
 		AckWait:       cfg.AckWait,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("eventlog: consumer %s: %w", cfg.Durable, err)
+	}
+	return cons, nil
+}
+
+// Consume runs a durable consumer over every whistle event until ctx ends. Each message meets an
+// explicit fate: acknowledged when handled, delivered again after a growing delay on a transient
+// failure, terminated and dead-lettered when it can never succeed.
+func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) error {
+	cfg = cfg.withDefaults()
+	cons, err := l.ensureConsumer(ctx, cfg)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it began
 		}
-		return fmt.Errorf("eventlog: consumer %s: %w", cfg.Durable, err)
+		return err
 	}
 	lagSources.Store(cfg.Durable, cons)
 	defer lagSources.Delete(cfg.Durable)

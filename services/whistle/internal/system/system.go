@@ -19,6 +19,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/grpcx"
 	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	"github.com/whistle-dispatch/whistle/services/department"
@@ -130,6 +131,13 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 		return nil, fmt.Errorf("system: HTTP: %w", err)
 	}
 
+	// Each service's consumer exists before its API answers, so that a watch begun at once can
+	// follow from what the consumer applied.
+	for _, svc := range in.services {
+		if err := in.deps.Log.EnsureConsumer(ctx, eventlog.ConsumerConfig{Durable: svc.Name()}); err != nil {
+			return nil, fmt.Errorf("system: %s: %w", svc.Name(), err)
+		}
+	}
 	srv := grpcx.NewServer(s.authority)
 	for _, svc := range in.services {
 		svc.Register(srv)
