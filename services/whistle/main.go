@@ -131,24 +131,28 @@ func serveCommand(e env) *cobra.Command {
 }
 
 // serverFlags are the flags up and serve share.
-type serverFlags struct{ data, grpcAddr, httpAddr string }
+type serverFlags struct{ data, grpcAddr, httpAddr, catalog, rules string }
 
 // add binds the flags to cmd.
 func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.data, "data", defaultDataDir, "data folder: token key, and the embedded NATS and Redis files")
 	cmd.Flags().StringVar(&f.grpcAddr, "grpc", defaultGRPCAddr, "address of the gRPC API")
 	cmd.Flags().StringVar(&f.httpAddr, "http", defaultHTTPAddr, "address of /healthz and /metrics")
+	cmd.Flags().StringVar(&f.catalog, "catalog", "", "the city's catalog file (areas, departments, categories, SLA policies); default: the sample city")
+	cmd.Flags().StringVar(&f.rules, "rules", "", "routing's rules file; default: the sample city's rules")
 }
 
 // options is the system configuration the flags and the environment give.
 func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 	return system.Options{
-		DataDir:  f.data,
-		NATSURL:  e.NATSURL,
-		RedisURL: e.RedisURL,
-		GRPCAddr: f.grpcAddr,
-		HTTPAddr: f.httpAddr,
-		Logger:   logger,
+		DataDir:     f.data,
+		NATSURL:     e.NATSURL,
+		RedisURL:    e.RedisURL,
+		GRPCAddr:    f.grpcAddr,
+		HTTPAddr:    f.httpAddr,
+		CatalogPath: f.catalog,
+		RulesPath:   f.rules,
+		Logger:      logger,
 	}
 }
 
@@ -180,7 +184,7 @@ func serveUntilDone(ctx context.Context, out io.Writer, opts system.Options) err
 
 // tokenCommand mints a caller's token with the data folder's signing key.
 func tokenCommand() *cobra.Command {
-	var role, scope, subject, data string
+	var role, scope, subject, data, catalogPath string
 	var ttl time.Duration
 	cmd := &cobra.Command{
 		Use:   "token --role ROLE --scope ID",
@@ -190,7 +194,7 @@ func tokenCommand() *cobra.Command {
 			"The scope is an area id, a department id, or city.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tok, err := mintToken(data, role, scope, subject, ttl)
+			tok, err := mintToken(data, catalogPath, role, scope, subject, ttl)
 			if err != nil {
 				return err
 			}
@@ -204,19 +208,21 @@ func tokenCommand() *cobra.Command {
 	f.StringVar(&subject, "subject", "", "who the token names (default <role>@<scope>)")
 	f.DurationVar(&ttl, "ttl", defaultTokenTTL, "how long the token is valid")
 	f.StringVar(&data, "data", defaultDataDir, "data folder holding token.key")
+	f.StringVar(&catalogPath, "catalog", "", "the catalog the scope is checked against; default: the sample city")
 	_ = cmd.MarkFlagRequired("role")
 	_ = cmd.MarkFlagRequired("scope")
 	return cmd
 }
 
-// mintToken checks the role and the scope against the catalog and mints a token with
-// the key in dataDir/token.key, creating the key if it is missing.
-func mintToken(dataDir, role, scope, subject string, ttl time.Duration) (string, error) {
+// mintToken checks the role and the scope against the catalog at catalogPath (empty: the
+// sample city) and mints a token with the key in dataDir/token.key, creating the key if it
+// is missing.
+func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Duration) (string, error) {
 	r, err := authx.ParseRole(role)
 	if err != nil {
 		return "", err
 	}
-	cat, err := catalog.Sample()
+	cat, err := catalog.Load(catalogPath)
 	if err != nil {
 		return "", err
 	}

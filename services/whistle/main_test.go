@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,5 +97,26 @@ func TestServeRefusesToRunWithoutExternalNATSAndRedis(t *testing.T) {
 	_, err := runWhistle(t, "serve", "intake", "--data", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "WHISTLE_NATS_URL") {
 		t.Fatalf("got %v, want an error naming WHISTLE_NATS_URL", err)
+	}
+}
+
+func TestTheTokenCommandChecksTheScopeAgainstTheCatalogItIsGiven(t *testing.T) {
+	t.Parallel()
+	catalog := filepath.Join(t.TempDir(), "city.yaml")
+	city := `
+city: {id: city, name: Harbour Town, streets: [{id: harbour, name: Harbour Street, communities: [{id: harbour-pier, name: Pier, grids: [harbour-pier-01]}]}]}
+departments: [{id: port-authority, name: Port Authority}]
+policies: {danger: {report_in: 10m, resolve: 1h}}
+categories: [{id: debris, name: Debris, normal: danger}]
+`
+	if err := os.WriteFile(catalog, []byte(city), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	if _, err := runWhistle(t, "token", "--data", data, "--catalog", catalog, "--role", "officer", "--scope", "port-authority"); err != nil {
+		t.Errorf("a department of the given catalog was refused: %v", err)
+	}
+	if _, err := runWhistle(t, "token", "--data", data, "--catalog", catalog, "--role", "officer", "--scope", "water"); err == nil {
+		t.Error("a department of the sample city was accepted against a catalog without it")
 	}
 }

@@ -101,7 +101,7 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 	if in.deps.Log, err = eventlog.Open(ctx, nc, eventlog.Config{Replicas: 1}); err != nil {
 		return nil, err
 	}
-	if in.deps.Catalog, err = catalog.Sample(); err != nil {
+	if in.deps.Catalog, err = catalog.Load(opts.CatalogPath); err != nil {
 		return nil, fmt.Errorf("system: catalog: %w", err)
 	}
 	in.deps.Clock = opts.Clock
@@ -112,7 +112,7 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 		if !ok {
 			return nil, fmt.Errorf("system: unknown service %q (want one of %v)", name, Names)
 		}
-		svc, err := build(in.deps)
+		svc, err := build(in.deps, opts)
 		if err != nil {
 			return nil, fmt.Errorf("system: %s: %w", name, err)
 		}

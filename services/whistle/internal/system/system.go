@@ -33,12 +33,18 @@ import (
 // they are started.
 var Names = []string{"intake", "routing", "department", "escalation"}
 
-// constructors build each service by name; every one runs on its zero Config.
-var constructors = map[string]func(platform.Deps) (platform.Service, error){
-	"intake":     func(d platform.Deps) (platform.Service, error) { return intake.New(d, intake.Config{}) },
-	"routing":    func(d platform.Deps) (platform.Service, error) { return routing.New(d, routing.Config{}) },
-	"department": func(d platform.Deps) (platform.Service, error) { return department.New(d, department.Config{}) },
-	"escalation": func(d platform.Deps) (platform.Service, error) { return escalation.New(d, escalation.Config{}) },
+// constructors build each service by name from the options that concern it.
+var constructors = map[string]func(platform.Deps, Options) (platform.Service, error){
+	"intake": func(d platform.Deps, _ Options) (platform.Service, error) { return intake.New(d, intake.Config{}) },
+	"routing": func(d platform.Deps, o Options) (platform.Service, error) {
+		return routing.New(d, routing.Config{RulesPath: o.RulesPath})
+	},
+	"department": func(d platform.Deps, _ Options) (platform.Service, error) {
+		return department.New(d, department.Config{})
+	},
+	"escalation": func(d platform.Deps, _ Options) (platform.Service, error) {
+		return escalation.New(d, escalation.Config{})
+	},
 }
 
 // Shutdown bounds used when Stop's context has no earlier deadline.
@@ -70,6 +76,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Services names the services to run; empty runs all of Names.
 	Services []string
+	// CatalogPath is the city's catalog (area tree, departments, categories and SLA policies);
+	// empty means the embedded sample city.
+	CatalogPath string
+	// RulesPath is routing's rules table; empty means the sample city's embedded rules.
+	RulesPath string
 }
 
 // System is a running Whistle process. Stop it with Stop.
