@@ -13,12 +13,12 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
-	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/app"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
+	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
@@ -220,27 +220,17 @@ func stamp(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-// toStatus maps an application error to the status the caller can act on. Errors that already
-// are statuses (a failed send on a stream) pass as they are.
+// toStatus maps an application error to the status the caller can act on: the department's own
+// errors here, the ones every service shares in apistatus.
 func toStatus(err error) error {
-	var fe *apiedge.FieldError
 	var te *domain.TransitionError
 	switch {
-	case errors.As(err, &fe):
-		return status.Error(codes.InvalidArgument, fe.Error())
 	case errors.As(err, &te):
 		return status.Error(codes.FailedPrecondition, te.Error())
 	case errors.Is(err, domain.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, eventlog.ErrConflict):
-		return status.Error(codes.Aborted, "the issue kept changing while you acted; try again")
 	case errors.Is(err, app.ErrWatchInterrupted):
 		return status.Error(codes.Unavailable, err.Error())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	return status.Error(codes.Internal, err.Error())
+	return apistatus.Of(err)
 }

@@ -5,9 +5,7 @@ package grpcapi
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
@@ -17,6 +15,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
+	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
 
@@ -40,15 +39,15 @@ func (s *Server) ListBreaches(ctx context.Context, req *whistlev1.ListBreachesRe
 	}
 	size, err := apiedge.PageSize(int(req.GetPageSize()))
 	if err != nil {
-		return nil, invalidArgument(err)
+		return nil, apistatus.Of(err)
 	}
 	after, err := apiedge.DecodeToken[store.Cursor](req.GetPageToken())
 	if err != nil {
-		return nil, invalidArgument(err)
+		return nil, apistatus.Of(err)
 	}
 	page, next, err := s.breaches.List(ctx, f, after, size)
 	if err != nil {
-		return nil, unavailable(ctx, "list breaches", err)
+		return nil, apistatus.Of(err)
 	}
 	resp := &whistlev1.ListBreachesResponse{NextPageToken: apiedge.EncodeToken(next)}
 	for _, b := range page {
@@ -70,25 +69,9 @@ func (s *Server) WatchBreaches(req *whistlev1.WatchBreachesRequest, stream whist
 		return stream.Send(&whistlev1.WatchBreachesResponse{Breach: toProto(b)})
 	})
 	if err != nil && stream.Context().Err() == nil {
-		return status.Errorf(codes.Unavailable, "watch breaches: %v", err)
+		return apistatus.Of(err)
 	}
 	return nil
-}
-
-// invalidArgument is the status of a request refused at the edge: a *apiedge.FieldError, whose
-// message names the field.
-func invalidArgument(err error) error {
-	return status.Error(codes.InvalidArgument, err.Error())
-}
-
-// unavailable is the status of a failed read of the view: the caller's own cancellation or
-// deadline keeps its code, and anything else means that Redis or NATS did not answer, which a
-// retry may cure.
-func unavailable(ctx context.Context, what string, err error) error {
-	if ctx.Err() != nil {
-		return status.FromContextError(ctx.Err()).Err()
-	}
-	return status.Errorf(codes.Unavailable, "%s: %v", what, err)
 }
 
 // filter checks the request against the caller's scope and returns the query it allows:
@@ -99,7 +82,7 @@ func (s *Server) filter(ctx context.Context, departmentID, areaID string) (app.F
 		return app.Filter{}, err
 	}
 	if err := s.checkFilter(departmentID, areaID); err != nil {
-		return app.Filter{}, invalidArgument(err)
+		return app.Filter{}, apistatus.Of(err)
 	}
 	switch p.Role {
 	case authx.RoleOfficer:

@@ -10,13 +10,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/app"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/protoconv"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
+	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
 )
 
 // Server implements whistlev1.IntakeServiceServer.
@@ -102,26 +102,16 @@ func (s *Server) WatchIssue(req *whistlev1.WatchIssueRequest, stream whistlev1.I
 	return nil
 }
 
-// toStatus maps an application error to its status code. Errors that already are statuses (access
-// decisions, a failed send) pass as they are; what is left is a failure of the servers behind.
+// toStatus maps an application error to the status the caller can act on: intake's own errors
+// here, the ones every service shares in apistatus.
 func toStatus(err error) error {
-	var invalid *apiedge.FieldError
 	switch {
-	case errors.As(err, &invalid):
-		return status.Error(codes.InvalidArgument, invalid.Error())
 	case errors.Is(err, domain.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, domain.ErrCaseTaken):
 		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, eventlog.ErrConflict):
-		return status.Error(codes.Aborted, err.Error())
 	case errors.Is(err, app.ErrWatchInterrupted):
 		return status.Error(codes.Unavailable, err.Error())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	return status.Error(codes.Unavailable, err.Error())
+	return apistatus.Of(err)
 }

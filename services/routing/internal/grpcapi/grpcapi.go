@@ -4,14 +4,10 @@ package grpcapi
 
 import (
 	"context"
-	"errors"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
-	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
+	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/app"
 )
@@ -84,11 +80,6 @@ func (s *Server) ListCategories(ctx context.Context, _ *whistlev1.ListCategories
 	return resp, nil
 }
 
-// toStatus maps an application error to the status the caller can act on.
-func toStatus(err error) error {
-	var fe *apiedge.FieldError
-	if errors.As(err, &fe) {
-		return status.Error(codes.InvalidArgument, fe.Error())
-	}
-	return status.Error(codes.Internal, err.Error())
-}
+// toStatus maps an application error to the status the caller can act on; routing has no errors
+// of its own beyond the ones every service shares.
+func toStatus(err error) error { return apistatus.Of(err) }

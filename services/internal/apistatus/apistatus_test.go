@@ -1,0 +1,46 @@
+package apistatus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
+	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
+)
+
+func TestEachSharedErrorGetsItsCodeAndInternalsStayInside(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want codes.Code
+	}{
+		{"a refused field", fmt.Errorf("raise: %w", apiedge.Invalid("text", "is required")), codes.InvalidArgument},
+		{"a race lost too often", fmt.Errorf("ack: %w", eventlog.ErrConflict), codes.Aborted},
+		{"the caller's cancellation", context.Canceled, codes.Canceled},
+		{"the caller's deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
+		{"a status already decided", status.Error(codes.PermissionDenied, "not yours"), codes.PermissionDenied},
+		{"redis not answering", errors.New("update intake:issue:{K7M3-QX9A}: dial tcp 127.0.0.1:6379: connection refused"), codes.Unavailable},
+	}
+	for _, tt := range tests {
+		got := status.Convert(apistatus.Of(tt.err))
+		if got.Code() != tt.want {
+			t.Errorf("%s: code %v, want %v", tt.name, got.Code(), tt.want)
+		}
+		if tt.want == codes.Unavailable && strings.Contains(got.Message(), "6379") {
+			t.Errorf("%s: the caller reads the internals: %q", tt.name, got.Message())
+		}
+	}
+	if apistatus.Of(nil) != nil {
+		t.Error("no error became a status")
+	}
+	if msg := status.Convert(apistatus.Of(apiedge.Invalid("text", "is required"))).Message(); msg != "text: is required" {
+		t.Errorf("a refused field reads %q; want the field and the problem", msg)
+	}
+}
