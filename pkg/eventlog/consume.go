@@ -264,20 +264,13 @@ func (l *Log) DeleteConsumer(ctx context.Context, durable string) error {
 // sequence to the consumer's acknowledgement floor, which, unlike a count kept by the consumer,
 // cannot read 0 before a new consumer has begun.
 func (l *Log) Pending(ctx context.Context, durable string) (uint64, error) {
-	cons, err := l.stream.Consumer(ctx, durable)
+	applied, err := l.Applied(ctx, durable)
 	if err != nil {
-		return 0, fmt.Errorf("eventlog: consumer %s: %w", durable, err)
+		return 0, err
 	}
-	info, err := cons.Info(ctx)
+	head, err := l.Head(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("eventlog: consumer %s: %w", durable, err)
+		return 0, err
 	}
-	stream, err := l.stream.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("eventlog: stream: %w", err)
-	}
-	if last := stream.State.LastSeq; last > info.AckFloor.Stream {
-		return last - info.AckFloor.Stream, nil
-	}
-	return 0, nil
+	return head - min(applied, head), nil
 }
