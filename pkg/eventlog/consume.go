@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/whistle-dispatch/whistle/pkg/otelx"
 )
 
 // Consumer defaults; each can be set in ConsumerConfig.
@@ -191,7 +193,7 @@ func (l *Log) handle(ctx context.Context, cfg ConsumerConfig, h Handler, msg jet
 		return
 	}
 	kind := Kind(ev)
-	ctx, span := tracer.Start(ContextFrom(ctx, msg.Headers()), "eventlog.Log.Consume",
+	ctx, span := tracer.Start(otelx.ExtractNATS(ctx, msg.Headers()), "eventlog.Log.Consume",
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("whistle.consumer", cfg.Durable), attribute.String("whistle.event", kind),
 			attribute.String("whistle.issue", ev.GetIssueId()), attribute.Int64("whistle.seq", int64(meta.Sequence.Stream))))

@@ -19,10 +19,10 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
 
@@ -178,7 +178,7 @@ func (l *Log) append(ctx context.Context, ev *whistlev1.Event) (*jetstream.PubAc
 	if ev.GetCorrelationId() != "" {
 		msg.Header.Set(HeaderCorrelationID, ev.GetCorrelationId())
 	}
-	otel.GetTextMapPropagator().Inject(ctx, headerCarrier(msg.Header))
+	otelx.InjectNATS(ctx, msg.Header)
 	ack, err := l.js.PublishMsg(ctx, msg)
 	if err != nil {
 		var apiErr *jetstream.APIError
@@ -241,29 +241,6 @@ func decode(data []byte) (*whistlev1.Event, error) {
 		return nil, errors.New("decode event: no issue or payload")
 	}
 	return ev, nil
-}
-
-// headerCarrier lets the OpenTelemetry propagator read and write NATS headers.
-type headerCarrier nats.Header
-
-var _ propagation.TextMapCarrier = headerCarrier{}
-
-func (h headerCarrier) Get(key string) string { return nats.Header(h).Get(key) }
-func (h headerCarrier) Set(key, value string) { nats.Header(h).Set(key, value) }
-func (h headerCarrier) Keys() []string {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
-// ContextFrom returns ctx carrying the trace context found in a record's headers.
-func ContextFrom(ctx context.Context, h nats.Header) context.Context {
-	if h == nil {
-		return ctx
-	}
-	return otel.GetTextMapPropagator().Extract(ctx, headerCarrier(h))
 }
 
 // DeadLetters returns the dead-letter stream, where consumers put what they could never process.
