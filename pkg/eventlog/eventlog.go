@@ -11,7 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,11 +36,8 @@ const (
 	DeadLetterRoot   = "whistle-dead"
 )
 
-// Header names that ride on every event besides the trace context.
-const (
-	HeaderCorrelationID = "Whistle-Correlation-Id"
-	HeaderDeadReason    = "Whistle-Dead-Reason"
-)
+// HeaderCorrelationID rides on every event besides the trace context.
+const HeaderCorrelationID = "Whistle-Correlation-Id"
 
 // DefaultDuplicateWindow is how long JetStream remembers message ids for deduplication. Conditional
 // appends make retries safe beyond it; the window makes a retry that lost its PubAck cheap.
@@ -72,6 +71,18 @@ type Log struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	dead   jetstream.Stream
+	// readOnly refuses every append: a rebuild reads the stream and must never write to it.
+	readOnly bool
+}
+
+// ErrReadOnly is what an append on a read-only log returns.
+var ErrReadOnly = errors.New("eventlog: the log is open read-only")
+
+// ReadOnly returns the same log, refusing every append, for a rebuild that must only read.
+func (l *Log) ReadOnly() *Log {
+	ro := *l
+	ro.readOnly = true
+	return &ro
 }
 
 // Open creates or updates the streams and returns the log.
@@ -163,9 +174,13 @@ func (l *Log) append(ctx context.Context, ev *whistlev1.Event) (*jetstream.PubAc
 	ctx, span := tracer.Start(ctx, "eventlog.Log.Append", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.String("whistle.issue", ev.GetIssueId()), attribute.String("whistle.event", kind)))
 	defer span.End()
-	if ev.GetId() == "" || ev.GetIssueId() == "" || kind == "unknown" {
-		return nil, fmt.Errorf("eventlog: an event needs an id, an issue and a payload")
+	if l.readOnly {
+		return nil, fmt.Errorf("append %s to %s: %w", kind, ev.GetIssueId(), ErrReadOnly)
 	}
+	if ev.GetIssueId() == "" || kind == "unknown" {
+		return nil, fmt.Errorf("eventlog: an event needs an issue and a payload")
+	}
+	ev.Id = MsgID(ev)
 	data, err := proto.Marshal(ev)
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: encode: %w", err)
@@ -207,10 +222,41 @@ func (l *Log) Last(ctx context.Context, issueID string) (uint64, error) {
 	return raw.Sequence, nil
 }
 
-// Read returns the issue's events after sequence after, in stream order.
+// Read returns the issue's events after sequence after, in stream order. An event that cannot be
+// decoded ends the read with an error.
 func (l *Log) Read(ctx context.Context, issueID string, after uint64) ([]Record, error) {
-	var out []Record
-	for {
+	stored, err := l.read(ctx, issueID, after, math.MaxUint64)
+	out := make([]Record, 0, len(stored))
+	for _, s := range stored {
+		if s.err != nil {
+			return out, fmt.Errorf("eventlog: read %s at %d: %w", issueID, s.seq, s.err)
+		}
+		out = append(out, s.rec)
+	}
+	return out, err
+}
+
+// storedMsg is one message of an issue as the stream holds it: decoded into rec, or, when it cannot
+// be, with err saying why.
+type storedMsg struct {
+	seq     uint64
+	subject string
+	rec     Record
+	data    []byte
+	header  nats.Header
+	err     error
+}
+
+// dead describes the message as a dead letter.
+func (s storedMsg) dead(deliveries uint64, reason error) DeadLetter {
+	return DeadLetter{IssueID: IssueOf(s.subject), Subject: s.subject, Seq: s.seq, StoredAt: s.rec.Time,
+		Deliveries: deliveries, Reason: reason.Error(), Data: s.data, Header: s.header}
+}
+
+// read returns the issue's messages with sequences above after and at most through, in order.
+func (l *Log) read(ctx context.Context, issueID string, after, through uint64) ([]storedMsg, error) {
+	var out []storedMsg
+	for after < through {
 		raw, err := l.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(IssueSubjects(issueID)))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return out, nil
@@ -218,13 +264,45 @@ func (l *Log) Read(ctx context.Context, issueID string, after uint64) ([]Record,
 		if err != nil {
 			return out, fmt.Errorf("eventlog: read %s after %d: %w", issueID, after, err)
 		}
-		ev, err := decode(raw.Data)
-		if err != nil {
-			return out, fmt.Errorf("eventlog: read %s at %d: %w", issueID, raw.Sequence, err)
+		if raw.Sequence > through {
+			return out, nil
 		}
-		out = append(out, Record{Seq: raw.Sequence, Time: raw.Time, Event: ev, Header: raw.Header})
+		out = append(out, storedOf(raw))
 		after = raw.Sequence
 	}
+	return out, nil
+}
+
+// at returns the record stored at seq.
+func (l *Log) at(ctx context.Context, seq uint64) (Record, error) {
+	raw, err := l.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return Record{}, fmt.Errorf("eventlog: read %d: %w", seq, err)
+	}
+	s := storedOf(raw)
+	return s.rec, s.err
+}
+
+// storedOf decodes a raw stream message.
+func storedOf(raw *jetstream.RawStreamMsg) storedMsg {
+	s := storedMsg{seq: raw.Sequence, subject: raw.Subject, data: raw.Data, header: raw.Header}
+	s.rec = Record{Seq: raw.Sequence, Time: raw.Time, Header: raw.Header}
+	s.rec.Event, s.err = decodeOn(raw.Subject, raw.Data)
+	return s
+}
+
+// Now is the stream's clock: the time the server that stores the stream reads now. Events stored
+// from here on carry this time or a later one, which is what judging a deadline "on the stream's
+// clock" needs: a breach appended once Now has passed its deadline is stored after it.
+func (l *Log) Now(ctx context.Context) (time.Time, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("eventlog: stream clock: %w", err)
+	}
+	if info.TimeStamp.IsZero() {
+		return time.Time{}, errors.New("eventlog: the NATS server does not report its clock")
+	}
+	return info.TimeStamp, nil
 }
 
 // StreamInfo returns the stream's current state, for tests and the replay command.
@@ -232,15 +310,38 @@ func (l *Log) StreamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
 	return l.stream.Info(ctx)
 }
 
-func decode(data []byte) (*whistlev1.Event, error) {
+// decodeOn decodes the event stored on subject, which must name the event's issue and kind: an
+// event filed under another issue's subjects would slip past that issue's conditional appends.
+func decodeOn(subject string, data []byte) (*whistlev1.Event, error) {
 	ev := &whistlev1.Event{}
 	if err := proto.Unmarshal(data, ev); err != nil {
-		return nil, fmt.Errorf("decode event: %w", err)
+		return nil, fmt.Errorf("undecodable event: %w", err)
 	}
 	if ev.GetIssueId() == "" || ev.GetPayload() == nil {
-		return nil, errors.New("decode event: no issue or payload")
+		return nil, errors.New("undecodable event: no issue or payload")
+	}
+	if want := Subject(ev.GetIssueId(), Kind(ev)); subject != want {
+		return nil, fmt.Errorf("event of %s stored on %s", want, subject)
 	}
 	return ev, nil
+}
+
+// IssueOf is the issue named by an event subject whistle.<issue>.<kind>, or "" when the subject
+// has no such form.
+func IssueOf(subject string) string {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 3 || parts[0] != SubjectRoot || parts[1] == "" {
+		return ""
+	}
+	return parts[1]
+}
+
+// MsgID is the message id of an event: its issue, the issue's sequence it was decided on, and its
+// kind. It is unique per occurrence, since two events of an issue cannot both follow the same
+// sequence, and deterministic for a retried decision on the same state, which JetStream then drops
+// as a duplicate within its window (and the conditional append refuses after it).
+func MsgID(ev *whistlev1.Event) string {
+	return ev.GetIssueId() + "." + strconv.FormatUint(ev.GetPrevSeq(), 10) + "." + Kind(ev)
 }
 
 // DeadLetters returns the dead-letter stream, where consumers put what they could never process.

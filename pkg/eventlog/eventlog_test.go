@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/projectiontest"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"github.com/whistle-dispatch/whistle/pkg/testing/natstest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
@@ -47,36 +51,81 @@ func acked(issue, dept string, prev uint64) *whistlev1.Event {
 type memProjection struct {
 	mu      sync.Mutex
 	applied map[string][]uint64
+	last    map[string]uint64
+	marks   map[string]*quarantine.Mark
+	// refuse, when set, names records the projection refuses as impossible.
+	refuse func(rec eventlog.Record) bool
 }
 
-func newMem() *memProjection { return &memProjection{applied: map[string][]uint64{}} }
+func newMem() *memProjection {
+	return &memProjection{applied: map[string][]uint64{}, last: map[string]uint64{}, marks: map[string]*quarantine.Mark{}}
+}
 
-func (m *memProjection) LastSeq(_ context.Context, issue string) (uint64, error) {
+func (m *memProjection) Name() string { return "mem" }
+
+func (m *memProjection) Position(_ context.Context, issue string) (eventlog.Position, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.last(issue), nil
-}
-
-func (m *memProjection) last(issue string) uint64 {
-	if s := m.applied[issue]; len(s) > 0 {
-		return s[len(s)-1]
+	var q *quarantine.Mark
+	if mk := m.marks[issue]; mk != nil {
+		c := *mk
+		q = &c
 	}
-	return 0
+	return eventlog.Position{LastSeq: m.last[issue], Quarantine: q}, nil
 }
 
 func (m *memProjection) Apply(_ context.Context, rec eventlog.Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	issue := rec.Event.GetIssueId()
-	if next, err := eventlog.Admit(m.last(issue), rec); !next {
+	step, err := eventlog.Admit(m.last[issue], m.marks[issue], rec)
+	switch {
+	case step == eventlog.Skip:
 		return err
+	case step == eventlog.Hold:
+		m.marks[issue].Held++
+	case m.refuse != nil && m.refuse(rec):
+		return eventlog.Impossible("refused %d", rec.Seq)
+	default:
+		m.applied[issue] = append(m.applied[issue], rec.Seq)
 	}
-	m.applied[issue] = append(m.applied[issue], rec.Seq)
+	m.last[issue] = rec.Seq
 	return nil
 }
 
+func (m *memProjection) Quarantine(_ context.Context, issue string, mk quarantine.Mark) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch q := m.marks[issue]; {
+	case q == nil:
+		m.marks[issue] = &mk
+	case mk.Seq > m.last[issue]:
+		q.Held++
+	default:
+		return nil
+	}
+	m.last[issue] = max(m.last[issue], mk.Seq)
+	return nil
+}
+
+func (m *memProjection) dump(context.Context) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var b strings.Builder
+	for _, issue := range slices.Sorted(maps.Keys(m.last)) {
+		fmt.Fprintf(&b, "%s applied %v\n", issue, m.applied[issue])
+		if q := m.marks[issue]; q != nil {
+			fmt.Fprintf(&b, "%s quarantine {\"seq\":%d,\"held\":%d} %s\n", issue, q.Seq, q.Held, q.Reason)
+		}
+	}
+	return b.String(), nil
+}
+
 func TestTheInMemoryProjectionKeepsTheProjectionContract(t *testing.T) {
-	projectiontest.Run(t, func(*testing.T) eventlog.Projection { return newMem() }, func(issue string) []*whistlev1.Event {
+	projectiontest.Run(t, func(*testing.T) projectiontest.Subject {
+		m := newMem()
+		return projectiontest.Subject{Projection: m, Dump: m.dump}
+	}, func(issue string) []*whistlev1.Event {
 		return []*whistlev1.Event{raised(issue), acked(issue, "water", 0), acked(issue, "power", 0)}
 	})
 }
@@ -134,7 +183,8 @@ func TestConcurrentDecisionsOnOneIssueAppendOneEvent(t *testing.T) {
 	for i := range 10 {
 		wg.Go(func() {
 			rec, err := l.Decide(ctx, p, "A", func(ctx context.Context) (*whistlev1.Event, error) {
-				last, _ := p.LastSeq(ctx, "A")
+				pos, _ := p.Position(ctx, "A")
+				last := pos.LastSeq
 				if last > 1 {
 					return nil, nil // someone acknowledged already
 				}
@@ -182,15 +232,20 @@ func TestEveryMessageMeetsAnExplicitFate(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, _ = l.Append(ctx, raised("FLAKY"))
-	_, _ = l.Append(ctx, raised("POISON"))
+	poison, _ := l.Append(ctx, raised("POISON"))
 	var flakyTries atomic.Int32
+	var sawFailing atomic.Bool
 	var handled sync.Map
+	p := newMem()
 	done := make(chan error, 1)
 	go func() {
-		done <- l.Consume(ctx, eventlog.ConsumerConfig{Durable: "test"}, func(_ context.Context, rec eventlog.Record) error {
+		done <- l.Consume(ctx, eventlog.ConsumerConfig{Durable: "test"}, p, func(_ context.Context, rec eventlog.Record) error {
 			switch rec.Event.GetIssueId() {
 			case "FLAKY":
 				if flakyTries.Add(1) < 3 {
+					if flakyTries.Load() == 2 && eventlog.Failing("test") != nil {
+						sawFailing.Store(true)
+					}
 					return errors.New("redis is away")
 				}
 			case "POISON":
@@ -209,20 +264,60 @@ func TestEveryMessageMeetsAnExplicitFate(t *testing.T) {
 		}
 		return nil
 	})
+	if !sawFailing.Load() {
+		t.Fatal("the consumer did not report itself failing while it retried")
+	}
+	if err := eventlog.Failing("test"); err != nil {
+		t.Fatalf("the consumer still reports %v once the failure passed", err)
+	}
 	if _, ok := handled.Load("POISON"); ok {
 		t.Fatal("the poison event was handled")
 	}
-	raw, err := l.DeadLetters().GetLastMsgForSubject(ctx, eventlog.DeadLetterRoot+".test")
-	if err != nil {
-		t.Fatalf("no dead letter: %v", err)
+	wantDeadLetter(t, l, "mem", poison, "POISON")
+	if pos, _ := p.Position(ctx, "POISON"); pos.Quarantine == nil || pos.Quarantine.Seq != poison {
+		t.Fatalf("POISON's position %+v: not quarantined at %d", pos, poison)
 	}
-	if raw.Header.Get(eventlog.HeaderDeadReason) == "" {
-		t.Fatal("the dead letter carries no reason")
+	if n := countDeadLetters(t, l); n != 1 {
+		t.Fatalf("%d dead letters, want 1: the transient failure must never dead-letter", n)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("consume ended with %v", err)
 	}
+}
+
+// wantDeadLetter checks the dead letter the consumer filed for the event at seq.
+func wantDeadLetter(t *testing.T, l *eventlog.Log, consumer string, seq uint64, issue string) *nats.Header {
+	t.Helper()
+	raw, err := l.DeadLetters().GetLastMsgForSubject(context.Background(), fmt.Sprintf("%s.%s.%d", eventlog.DeadLetterRoot, consumer, seq))
+	if err != nil {
+		t.Fatalf("no dead letter for %d: %v", seq, err)
+	}
+	h := raw.Header
+	for name, want := range map[string]string{
+		eventlog.HeaderDeadSeq:   fmt.Sprint(seq),
+		"Nats-Msg-Id":            fmt.Sprintf("%s.%d", consumer, seq),
+		eventlog.HeaderDeadMsgID: "",
+	} {
+		if got := h.Get(name); want != "" && got != want {
+			t.Fatalf("dead letter %s = %q, want %q", name, got, want)
+		}
+	}
+	if !strings.HasPrefix(h.Get(eventlog.HeaderDeadSubject), "whistle."+issue+".") || h.Get(eventlog.HeaderDeadReason) == "" ||
+		h.Get(eventlog.HeaderDeadDeliveries) == "" {
+		t.Fatalf("dead letter headers %v: want the original subject, the reason and the delivery count", h)
+	}
+	return &h
+}
+
+// countDeadLetters counts the messages in the dead-letter stream.
+func countDeadLetters(t *testing.T, l *eventlog.Log) uint64 {
+	t.Helper()
+	info, err := l.DeadLetters().Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
 }
 
 func TestARetriedDecisionAfterTheProjectionWasLostAppendsNothing(t *testing.T) {
@@ -247,7 +342,7 @@ func TestARetriedDecisionAfterTheProjectionWasLostAppendsNothing(t *testing.T) {
 			ctx := context.Background()
 			raiseOnce := func(p *memProjection) func(context.Context) (*whistlev1.Event, error) {
 				return func(ctx context.Context) (*whistlev1.Event, error) {
-					if last, _ := p.LastSeq(ctx, "A"); last > 0 {
+					if pos, _ := p.Position(ctx, "A"); pos.LastSeq > 0 {
 						return nil, nil // already raised
 					}
 					return raised("A"), nil
@@ -314,7 +409,8 @@ func TestAConsumerThatDiesBeforeAckingMakesNoDuplicateEvent(t *testing.T) {
 	react := func(l *eventlog.Log, p *memProjection) eventlog.Handler {
 		return l.Project(p, func(ctx context.Context, rec eventlog.Record) error {
 			_, err := l.Decide(ctx, p, "A", func(ctx context.Context) (*whistlev1.Event, error) {
-				last, _ := p.LastSeq(ctx, "A")
+				pos, _ := p.Position(ctx, "A")
+				last := pos.LastSeq
 				if eventlog.Kind(rec.Event) != "raised" || last > rec.Seq {
 					return nil, nil // nothing to react to, or reacted already
 				}
@@ -334,7 +430,7 @@ func TestAConsumerThatDiesBeforeAckingMakesNoDuplicateEvent(t *testing.T) {
 	reacted := make(chan struct{})
 	var die sync.Once
 	go func() {
-		_ = first.Consume(ctx, cfg, func(ctx context.Context, rec eventlog.Record) error {
+		err := first.Consume(ctx, cfg, nopProjection{}, func(ctx context.Context, rec eventlog.Record) error {
 			err := react(first, newMem())(ctx, rec)
 			die.Do(func() {
 				doomed.Close()
@@ -342,6 +438,10 @@ func TestAConsumerThatDiesBeforeAckingMakesNoDuplicateEvent(t *testing.T) {
 			})
 			return err
 		})
+		if err != nil {
+			t.Errorf("the first consumer: %v", err)
+			die.Do(func() { close(reacted) })
+		}
 	}()
 	<-reacted
 
@@ -350,7 +450,7 @@ func TestAConsumerThatDiesBeforeAckingMakesNoDuplicateEvent(t *testing.T) {
 	var redelivered atomic.Int32
 	successor := react(second, newMem())
 	go func() {
-		_ = second.Consume(ctx, cfg, func(ctx context.Context, rec eventlog.Record) error {
+		_ = second.Consume(ctx, cfg, nopProjection{}, func(ctx context.Context, rec eventlog.Record) error {
 			redelivered.Add(1)
 			return successor(ctx, rec)
 		})
@@ -364,4 +464,16 @@ func TestAConsumerThatDiesBeforeAckingMakesNoDuplicateEvent(t *testing.T) {
 	if recs, _ := second.Read(ctx, "A", 0); len(recs) != 2 {
 		t.Fatalf("stream holds %d events of A after the redelivery, want the raise and one reaction", len(recs))
 	}
+}
+
+// nopProjection keeps nothing: for consumers whose test is in their reaction alone.
+type nopProjection struct{}
+
+func (nopProjection) Name() string { return "nop" }
+func (nopProjection) Position(context.Context, string) (eventlog.Position, error) {
+	return eventlog.Position{}, nil
+}
+func (nopProjection) Apply(context.Context, eventlog.Record) error { return nil }
+func (nopProjection) Quarantine(context.Context, string, quarantine.Mark) error {
+	return nil
 }

@@ -45,7 +45,7 @@ func (l *Log) Follow(ctx context.Context, filter string, after uint64) (<-chan R
 			if err != nil {
 				continue
 			}
-			ev, err := decode(msg.Data())
+			ev, err := decodeOn(msg.Subject(), msg.Data())
 			if err != nil {
 				continue // not a whistle event; consumers dead-letter it
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
 
@@ -13,72 +14,154 @@ import (
 // projection applied for its issue: an earlier event of the issue has not been applied yet.
 var ErrGap = errors.New("an earlier event of the issue is not applied yet")
 
-// Projection is a service's state derived from the log, kept per issue.
-//
-// Apply must be atomic per issue and idempotent: a record at or below the issue's last applied
-// sequence changes nothing and returns nil; a record whose Event.PrevSeq is not the last applied
-// sequence returns ErrGap and changes nothing; otherwise it applies the record and records its
-// sequence as the issue's last, in one step.
-type Projection interface {
-	LastSeq(ctx context.Context, issueID string) (uint64, error)
-	Apply(ctx context.Context, rec Record) error
+// ErrImpossible marks an event a projection refuses as impossible (an assignment event for an
+// issue that was never raised, say). No retry can mend it, so its issue is quarantined.
+var ErrImpossible = errors.New("the event can never apply")
+
+// Impossible wraps a projection's reason for refusing an event so that it reads as ErrImpossible.
+func Impossible(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrImpossible, fmt.Sprintf(format, args...))
 }
 
-// Admit is the ordering rule every Projection.Apply follows, given the sequence of the last event
-// applied to rec's issue: it reports whether rec comes next. A record applied before (a redelivery)
-// is not next and no error; a record that does not follow last is not next and ErrGap, since an
-// earlier event of the issue is missing.
-func Admit(last uint64, rec Record) (next bool, err error) {
+// ErrQuarantined means the issue is quarantined: a projection met an event of it that can never
+// apply, so no command may decide on the issue's state until an operator has dealt with it.
+var ErrQuarantined = errors.New("the issue is quarantined")
+
+// Position is where a projection stands on one issue.
+type Position struct {
+	// LastSeq is the sequence of the issue's last event the projection applied or held.
+	LastSeq uint64
+	// Quarantine is set once the projection met an event of the issue it can never apply.
+	Quarantine *quarantine.Mark
+}
+
+// Projection is a service's state derived from the log, kept per issue.
+//
+// Apply must be atomic per issue and idempotent, and follow Admit: a record at or below the
+// issue's last sequence changes nothing and returns nil; a record whose Event.PrevSeq is not the
+// last sequence returns ErrGap and changes nothing; a record of a quarantined issue that comes next
+// is held (the last sequence moves to it, nothing else changes); a record the projection can never
+// apply returns an error wrapping ErrImpossible and changes nothing; otherwise Apply applies the
+// record and records its sequence as the issue's last, in one step.
+//
+// Quarantine marks the issue: it records m and moves the issue's last sequence up to m.Seq, leaving
+// the rest of the state as it was (m.Seq may be the last event applied, when a reaction to it can
+// never succeed). On an issue marked before, a later m.Seq is held and an earlier one changes
+// nothing.
+type Projection interface {
+	// Name is the service the projection belongs to: its consumer's name, and where its dead
+	// letters are filed.
+	Name() string
+	Position(ctx context.Context, issueID string) (Position, error)
+	Apply(ctx context.Context, rec Record) error
+	Quarantine(ctx context.Context, issueID string, m quarantine.Mark) error
+}
+
+// Step is what a projection does with a record, as Admit decides.
+type Step int
+
+// The steps.
+const (
+	// Skip: the record was applied before (a redelivery), or cannot be taken yet (ErrGap).
+	Skip Step = iota
+	// Apply: the record comes next; fold it into the state.
+	Apply
+	// Hold: the record comes next but its issue is quarantined; move past it without folding it.
+	Hold
+)
+
+// Admit is the ordering rule every Projection.Apply follows, given where the projection stands on
+// rec's issue (the last sequence applied or held, and its quarantine mark, if any).
+func Admit(last uint64, q *quarantine.Mark, rec Record) (Step, error) {
 	switch {
 	case rec.Seq <= last:
-		return false, nil
+		return Skip, nil
 	case rec.Event.GetPrevSeq() != last:
-		return false, fmt.Errorf("issue %s: event %d follows %d, but %d is the last applied: %w",
+		return Skip, fmt.Errorf("issue %s: event %d follows %d, but %d is the last applied: %w",
 			rec.Event.GetIssueId(), rec.Seq, rec.Event.GetPrevSeq(), last, ErrGap)
+	case q != nil:
+		return Hold, nil
 	default:
-		return true, nil
+		return Apply, nil
 	}
 }
 
 // Catchup applies every event of the issue that p has not applied yet, in stream order.
 func (l *Log) Catchup(ctx context.Context, p Projection, issueID string) error {
-	return l.CatchupTo(ctx, p, issueID, math.MaxUint64)
+	_, err := l.CatchupTo(ctx, p, issueID, math.MaxUint64)
+	return err
 }
 
-// CatchupTo makes sure p has applied the issue's events up to sequence seq at least, reading the
+// CatchupTo makes sure p has taken the issue's events up to sequence seq at least, reading the
 // stream only when p is behind it: a live view that follows the stream pays one Redis read, not a
-// stream read, for every event the consumer applied first.
-func (l *Log) CatchupTo(ctx context.Context, p Projection, issueID string, seq uint64) error {
-	last, err := p.LastSeq(ctx, issueID)
-	if err != nil || last >= seq {
-		return err
+// stream read, for every event the consumer applied first. It returns the records it read.
+//
+// It is also where a projection meets what can never apply: an event that cannot be decoded, one
+// whose prev_seq is not the issue's previous event in the stream (its chain is broken: every
+// earlier event has been taken, so no wait can mend it), or one the projection refuses as
+// impossible. Each quarantines its issue (see Log.Quarantine) and the catch-up carries on.
+func (l *Log) CatchupTo(ctx context.Context, p Projection, issueID string, seq uint64) ([]Record, error) {
+	pos, err := p.Position(ctx, issueID)
+	if err != nil || pos.LastSeq >= seq {
+		return nil, err
 	}
-	recs, err := l.Read(ctx, issueID, last)
+	stored, err := l.read(ctx, issueID, pos.LastSeq, seq)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, rec := range recs {
-		if err := p.Apply(ctx, rec); err != nil {
-			return fmt.Errorf("eventlog: catch up %s at %d: %w", issueID, rec.Seq, err)
+	var recs []Record
+	for _, s := range stored {
+		if s.err != nil {
+			if err := l.Quarantine(ctx, p, s.dead(0, s.err)); err != nil {
+				return recs, err
+			}
+			continue
+		}
+		recs = append(recs, s.rec)
+		if err := l.apply(ctx, p, s.rec, 0); err != nil {
+			return recs, fmt.Errorf("eventlog: catch up %s at %d: %w", issueID, s.rec.Seq, err)
 		}
 	}
-	return nil
+	return recs, nil
 }
 
-// Project returns a consumer handler that keeps p up to date. Events that arrive in issue order are
-// applied as they come; an event that arrives ahead of an earlier one of its issue (several replicas
-// share the consumer) makes the handler read the missing events from the stream first. So every
-// projection applies each issue's events in stream order, whoever delivers them.
-func (l *Log) Project(p Projection, then Handler) Handler {
-	return func(ctx context.Context, rec Record) error {
-		err := p.Apply(ctx, rec)
-		if errors.Is(err, ErrGap) {
-			err = l.Catchup(ctx, p, rec.Event.GetIssueId())
-		}
-		if err != nil || then == nil {
+// apply applies one record that follows everything p has taken of its issue, quarantining the
+// issue when the record can never apply. deliveries is how often the consumer delivered it (0
+// when it was read from the stream).
+func (l *Log) apply(ctx context.Context, p Projection, rec Record, deliveries uint64) error {
+	err := p.Apply(ctx, rec)
+	switch {
+	case errors.Is(err, ErrGap):
+		err = fmt.Errorf("its chain is broken: %w", err)
+	case !errors.Is(err, ErrImpossible):
+		return err
+	}
+	return l.Quarantine(ctx, p, deadOf(rec, deliveries, err))
+}
+
+// project is a consumer's step for one record: apply it, reading the issue's missing events from
+// the stream first when it arrives ahead of them (several replicas share the consumer).
+func (l *Log) project(ctx context.Context, p Projection, rec Record, deliveries uint64) error {
+	err := p.Apply(ctx, rec)
+	switch {
+	case errors.Is(err, ErrGap):
+		if _, err := l.CatchupTo(ctx, p, rec.Event.GetIssueId(), rec.Seq-1); err != nil {
 			return err
 		}
-		return then(ctx, rec)
+		return l.apply(ctx, p, rec, deliveries)
+	case errors.Is(err, ErrImpossible):
+		return l.Quarantine(ctx, p, deadOf(rec, deliveries, err))
+	}
+	return err
+}
+
+// Project returns a handler that applies each record to p, as a consumer does (reading the issue's
+// missing events first when the record arrives ahead of them, quarantining the issue when it can
+// never apply), and then runs then, if any. It is the consumer's step without the consumer.
+func (l *Log) Project(p Projection, then Handler) Handler {
+	return func(ctx context.Context, rec Record) error {
+		s := storedMsg{seq: rec.Seq, subject: Subject(rec.Event.GetIssueId(), Kind(rec.Event)), rec: rec, header: rec.Header}
+		return l.process(ctx, p, then, s, 0)
 	}
 }
 
@@ -87,14 +170,22 @@ const MaxDecideAttempts = 8
 
 // Decide is the one way a command or a reaction writes: it asks decide for the event to append given
 // the projection's state of the issue (nil: nothing to do), appends it conditional on the sequence
-// decide read, and applies it to p before returning, so the caller reads its own write. When another
-// writer got there first, or the same event is already stored (a retry; a clustered stream reports
-// that as a duplicate before it checks the sequence), it catches p up from the stream and asks again,
-// so decide always judges the stored history; after MaxDecideAttempts it returns ErrConflict. decide
-// must set the event's PrevSeq to the last sequence of the state it read; a stale state only costs a
-// round, since the append is conditional.
+// decide read, and applies it to p before returning, so the caller reads its own write, with the
+// time the stream stored it. When another writer got there first, or the same event is already
+// stored (a retry; a clustered stream reports that as a duplicate before it checks the sequence),
+// it catches p up from the stream and asks again, so decide always judges the stored history;
+// after MaxDecideAttempts it returns ErrConflict. decide must set the event's PrevSeq to the last
+// sequence of the state it read; a stale state only costs a round, since the append is
+// conditional. A quarantined issue takes no decision: Decide returns ErrQuarantined.
 func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide func(ctx context.Context) (*whistlev1.Event, error)) (*Record, error) {
 	for range MaxDecideAttempts {
+		pos, err := p.Position(ctx, issueID)
+		if err != nil {
+			return nil, err
+		}
+		if pos.Quarantine != nil {
+			return nil, fmt.Errorf("issue %s at event %d: %s: %w", issueID, pos.Quarantine.Seq, pos.Quarantine.Reason, ErrQuarantined)
+		}
 		ev, err := decide(ctx)
 		if err != nil || ev == nil {
 			return nil, err
@@ -109,13 +200,19 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 		if err != nil {
 			return nil, err
 		}
-		rec := Record{Seq: ack.Sequence, Event: ev}
-		if err := p.Apply(ctx, rec); errors.Is(err, ErrGap) {
-			err = l.Catchup(ctx, p, issueID)
-			if err != nil {
-				return nil, err
+		// Reading the event back gives it the stream's time, which every view records.
+		recs, err := l.CatchupTo(ctx, p, issueID, ack.Sequence)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range recs {
+			if rec.Seq == ack.Sequence {
+				return &rec, nil
 			}
-		} else if err != nil {
+		}
+		// Another reader applied it first: read it for its time.
+		rec, err := l.at(ctx, ack.Sequence)
+		if err != nil {
 			return nil, err
 		}
 		return &rec, nil

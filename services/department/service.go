@@ -61,5 +61,8 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 // Run consumes every whistle event into the department's projection until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	return s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger},
-		s.d.Log.Project(s.store, nil))
+		s.store, nil)
 }
+
+// Rebuild is Run: the department service only projects.
+func (s *Service) Rebuild(ctx context.Context) error { return s.Run(ctx) }

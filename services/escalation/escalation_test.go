@@ -319,7 +319,7 @@ func TestAWipedRedisRebuildsTheSameViewWithoutASecondBreach(t *testing.T) {
 	if err := platform.Reset(ctx, h.Deps, first.svc); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.Deps.Redis.Exists(ctx, store.BreachesKey, store.TimersKey, store.IssueKey(id)).Val(); n != 0 {
+	if n := h.Deps.Redis.Exists(ctx, store.BreachesKey, store.TimersKey, "escalation:issue:{"+id+"}").Val(); n != 0 {
 		t.Fatalf("%d escalation keys survived the reset", n)
 	}
 

@@ -76,11 +76,13 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 // Run consumes every whistle event into the projection and runs the timer loop until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return s.deps.Log.Consume(ctx, eventlog.ConsumerConfig{
-			Durable: s.Name(), Workers: s.cfg.Workers, Logger: s.deps.Logger,
-		}, s.deps.Log.Project(s.store, nil))
-	})
+	g.Go(func() error { return s.Rebuild(ctx) })
 	g.Go(func() error { return s.timers.Run(ctx) })
 	return g.Wait()
+}
+
+// Rebuild consumes every whistle event into the projection, timers included, and fires none.
+func (s *Service) Rebuild(ctx context.Context) error {
+	return s.deps.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: s.Name(), Workers: s.cfg.Workers, Logger: s.deps.Logger},
+		s.store, nil)
 }

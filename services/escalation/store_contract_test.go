@@ -3,13 +3,16 @@ package escalation_test
 import (
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/projectiontest"
-	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/servicetest"
 )
 
 func TestTheRedisStoreKeepsTheProjectionContract(t *testing.T) {
-	projectiontest.Run(t, func(t *testing.T) eventlog.Projection { return store.New(redistest.Client(t, redistest.Run(t)), nil) }, servicetest.Lifecycle)
+	projectiontest.Run(t, func(t *testing.T) projectiontest.Subject {
+		return servicetest.RedisSubject(t, func(rdb *redis.Client) eventlog.Projection { return store.New(rdb, nil) })
+	}, servicetest.Lifecycle)
 }

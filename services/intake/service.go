@@ -53,11 +53,14 @@ func (s *Service) Name() string { return Name }
 // Register adds IntakeService to a gRPC server.
 func (s *Service) Register(r grpc.ServiceRegistrar) { whistlev1.RegisterIntakeServiceServer(r, s.api) }
 
+// Rebuild is Run: intake only projects.
+func (s *Service) Rebuild(ctx context.Context) error { return s.Run(ctx) }
+
 // Run keeps the issue view up to date with the stream until ctx ends. Intake reacts to no event:
 // it only projects them.
 func (s *Service) Run(ctx context.Context) error {
 	err := s.deps.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.deps.Logger},
-		s.deps.Log.Project(s.store, nil))
+		s.store, nil)
 	if err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}

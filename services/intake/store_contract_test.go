@@ -3,13 +3,16 @@ package intake_test
 import (
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/projectiontest"
-	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/servicetest"
 )
 
 func TestTheRedisStoreKeepsTheProjectionContract(t *testing.T) {
-	projectiontest.Run(t, func(t *testing.T) eventlog.Projection { return store.New(redistest.Client(t, redistest.Run(t))) }, servicetest.Lifecycle)
+	projectiontest.Run(t, func(t *testing.T) projectiontest.Subject {
+		return servicetest.RedisSubject(t, func(rdb *redis.Client) eventlog.Projection { return store.New(rdb) })
+	}, servicetest.Lifecycle)
 }

@@ -393,11 +393,11 @@ func (e *env) waitApplied(ids []string) {
 			if err != nil {
 				return err
 			}
-			applied, err := e.store().LastSeq(ctx, id)
+			pos, err := e.store().Position(ctx, id)
 			if err != nil {
 				return err
 			}
-			if applied != last {
+			if applied := pos.LastSeq; applied != last {
 				return fmt.Errorf("%s applied to %d of %d", id, applied, last)
 			}
 		}

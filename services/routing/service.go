@@ -79,9 +79,15 @@ func (s *Service) Register(r grpc.ServiceRegistrar) { whistlev1.RegisterRoutingS
 
 // Run consumes every whistle event into routing's projection and routes each raised issue, until
 // ctx ends. Replicas may run at once: they share the durable consumer.
-func (s *Service) Run(ctx context.Context) error {
+func (s *Service) Run(ctx context.Context) error { return s.consume(ctx, s.app.React) }
+
+// Rebuild consumes every whistle event into routing's projection and routes nothing.
+func (s *Service) Rebuild(ctx context.Context) error { return s.consume(ctx, nil) }
+
+// consume runs the consumer with react, if any, after each event.
+func (s *Service) consume(ctx context.Context, react eventlog.Handler) error {
 	err := s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger},
-		s.d.Log.Project(s.store, s.app.React))
+		s.store, react)
 	if ctx.Err() != nil {
 		return nil // stopped while starting is a clean stop too
 	}

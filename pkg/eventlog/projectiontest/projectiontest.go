@@ -6,6 +6,7 @@ package projectiontest
 import (
 	"context"
 	"errors"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -13,19 +14,33 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
 
 // Concurrency is how many goroutines apply one record at once in the concurrency check.
 const Concurrency = 8
 
-// Run checks the Projection contract on projections made by newProjection, one for each check.
-// history returns, for an issue id, a valid sequence of at least two events of that issue which
-// the projection understands, without sequences: Run numbers them itself, as a stream would,
+// Subject is one projection under test, with a way to read back everything it keeps.
+type Subject struct {
+	eventlog.Projection
+	// Dump renders every value the projection keeps, its indexes included, the same way for the
+	// same contents, so that the suite can tell a record applied twice (an index entry added
+	// twice, a counter moved twice) from a record applied once.
+	Dump func(ctx context.Context) (string, error)
+}
+
+// MinHistory is how many events a history must hold at least.
+const MinHistory = 3
+
+// Run checks the Projection contract on projections made by newSubject, one for each check.
+// history returns, for an issue id, a valid sequence of at least MinHistory events of that issue
+// which the projection understands, without sequences: Run numbers them itself, as a stream would,
 // interleaving issues and leaving sequences of other issues between them.
-func Run(t *testing.T, newProjection func(t *testing.T) eventlog.Projection, history func(issueID string) []*whistlev1.Event) {
+func Run(t *testing.T, newSubject func(t *testing.T) Subject, history func(issueID string) []*whistlev1.Event) {
 	t.Helper()
 	ctx := context.Background()
+	newProjection := func(t *testing.T) eventlog.Projection { return newSubject(t) }
 
 	t.Run("an issue never applied has last sequence zero", func(t *testing.T) {
 		t.Parallel()
@@ -126,6 +141,98 @@ func Run(t *testing.T, newProjection func(t *testing.T) eventlog.Projection, his
 		wantLast(t, p, b, s.recs[b][len(s.recs[b])-1].Seq)
 	})
 
+	t.Run("applying every record again leaves everything the projection keeps as it was", func(t *testing.T) {
+		t.Parallel()
+		p := newSubject(t)
+		a, b := issueID(t, "A"), issueID(t, "B")
+		s := newStream(t, history, a, b)
+		applyAll(t, p, s.order)
+		want := dump(t, p)
+		for range 2 {
+			for i := len(s.order) - 1; i >= 0; i-- { // newest first, as a replica far behind would
+				if err := p.Apply(ctx, s.order[i]); err != nil {
+					t.Fatalf("re-applying %d: %v, want nil", s.order[i].Seq, err)
+				}
+			}
+			applyAll(t, p, s.order)
+		}
+		if got := dump(t, p); got != want {
+			t.Fatalf("re-applying every record changed what the projection keeps:\n--- once\n%s\n--- again\n%s", want, got)
+		}
+	})
+
+	t.Run("records applied by several goroutines at once keep what records applied one at a time keep", func(t *testing.T) {
+		t.Parallel()
+		one, many := newSubject(t), newSubject(t)
+		a, b := "contract-A", "contract-B" // the same ids in both, so that the two dumps compare
+		s := newStream(t, history, a, b)
+		applyAll(t, one, s.order)
+		for _, rec := range s.order {
+			var wg sync.WaitGroup
+			for range Concurrency {
+				wg.Go(func() {
+					if err := many.Apply(ctx, rec); err != nil {
+						t.Errorf("concurrent apply of %d: %v", rec.Seq, err)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		if want, got := dump(t, one), dump(t, many); got != want {
+			t.Fatalf("concurrent applies kept something else:\n--- one at a time\n%s\n--- concurrently\n%s", want, got)
+		}
+	})
+
+	t.Run("a quarantined issue holds its later records and keeps its state", func(t *testing.T) {
+		t.Parallel()
+		p := newSubject(t)
+		a, b := issueID(t, "A"), issueID(t, "B")
+		s := newStream(t, history, a, b)
+		recs := s.recs[a]
+		applyAll(t, p, recs[:1])
+		bad := recs[1]
+		mark := quarantine.Mark{Seq: bad.Seq, Subject: "whistle." + a + ".garbage", Reason: "undecodable", StoredAt: bad.Time}
+		if err := p.Quarantine(ctx, a, mark); err != nil {
+			t.Fatal(err)
+		}
+		wantQuarantined(t, p, a, bad.Seq, bad.Seq)
+		if err := p.Quarantine(ctx, a, mark); err != nil {
+			t.Fatalf("marking again: %v", err)
+		}
+		wantQuarantined(t, p, a, bad.Seq, bad.Seq)
+		for _, rec := range recs[2:] {
+			if err := p.Apply(ctx, rec); err != nil {
+				t.Fatalf("holding %d: %v", rec.Seq, err)
+			}
+			wantQuarantined(t, p, a, bad.Seq, rec.Seq)
+		}
+		// The other issue is not held up.
+		applyAll(t, p, s.recs[b])
+		wantLast(t, p, b, s.recs[b][len(s.recs[b])-1].Seq)
+		if pos, err := p.Position(ctx, b); err != nil || pos.Quarantine != nil {
+			t.Fatalf("Position(%s) = %+v, %v; want no quarantine", b, pos, err)
+		}
+		// What the quarantined issue shows is what it showed before the bad event.
+		q, held := newSubject(t), newSubject(t)
+		c := "contract-C"
+		cs := newStream(t, history, c).recs[c]
+		applyAll(t, q, cs[:1])
+		if err := q.Quarantine(ctx, c, quarantine.Mark{Seq: cs[1].Seq, Reason: "undecodable"}); err != nil {
+			t.Fatal(err)
+		}
+		applyAll(t, held, cs[:1])
+		if err := held.Quarantine(ctx, c, quarantine.Mark{Seq: cs[1].Seq, Reason: "undecodable"}); err != nil {
+			t.Fatal(err)
+		}
+		applyAll(t, held, cs[2:])
+		if err := q.Quarantine(ctx, c, quarantine.Mark{Seq: cs[len(cs)-1].Seq, Reason: "undecodable"}); err != nil {
+			t.Fatal(err)
+		}
+		if want, got := stripPosition(dump(t, q)), stripPosition(dump(t, held)); got != want {
+			t.Fatalf("held records changed the quarantined issue's state:\n--- before\n%s\n--- after holding\n%s", want, got)
+		}
+	})
+
 	t.Run("one record applied by several goroutines at once is applied once", func(t *testing.T) {
 		t.Parallel()
 		p := newProjection(t)
@@ -166,8 +273,8 @@ func newStream(t *testing.T, history func(issueID string) []*whistlev1.Event, is
 	longest := 0
 	for _, id := range issues {
 		h := history(id)
-		if len(h) < 2 {
-			t.Fatalf("history(%q) has %d events; the contract needs at least two", id, len(h))
+		if len(h) < MinHistory {
+			t.Fatalf("history(%q) has %d events; the contract needs at least %d", id, len(h), MinHistory)
 		}
 		for _, ev := range h {
 			if ev.GetIssueId() != id {
@@ -219,8 +326,33 @@ func wantGap(t *testing.T, p eventlog.Projection, rec eventlog.Record) {
 // wantLast checks the issue's last applied sequence.
 func wantLast(t *testing.T, p eventlog.Projection, id string, want uint64) {
 	t.Helper()
-	got, err := p.LastSeq(context.Background(), id)
-	if err != nil || got != want {
-		t.Fatalf("LastSeq(%s) = %d, %v; want %d", id, got, err, want)
+	got, err := p.Position(context.Background(), id)
+	if err != nil || got.LastSeq != want {
+		t.Fatalf("Position(%s).LastSeq = %d, %v; want %d", id, got.LastSeq, err, want)
 	}
 }
+
+// wantQuarantined checks that the issue is quarantined at seq and has taken everything up to last.
+func wantQuarantined(t *testing.T, p eventlog.Projection, id string, seq, last uint64) {
+	t.Helper()
+	got, err := p.Position(context.Background(), id)
+	if err != nil || got.LastSeq != last || got.Quarantine == nil || got.Quarantine.Seq != seq {
+		t.Fatalf("Position(%s) = %+v (quarantine %+v), %v; want quarantined at %d, last %d", id, got, got.Quarantine, err, seq, last)
+	}
+}
+
+// dump renders what s keeps.
+func dump(t *testing.T, s Subject) string {
+	t.Helper()
+	d, err := s.Dump(context.Background())
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	return d
+}
+
+// positionFields matches what a dump shows of an issue's position, which holding records moves.
+var positionFields = regexp.MustCompile(`"(last_seq|held|seq)":\d+`)
+
+// stripPosition removes the position from a dump, leaving the state.
+func stripPosition(d string) string { return positionFields.ReplaceAllString(d, "") }

@@ -4,6 +4,9 @@ package redistest
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,4 +43,65 @@ func Client(t testing.TB, s *redisx.Server) *redis.Client {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// Dump renders every key in the Redis that c talks to, with its type and contents, sorted, so
+// that two stores holding the same data render alike: strings as they are, hashes and sets by
+// field or member, sorted sets by member with their scores, lists in order.
+func Dump(ctx context.Context, c *redis.Client) (string, error) {
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		return "", err
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		typ, err := c.Type(ctx, k).Result()
+		if err != nil {
+			return "", err
+		}
+		var lines []string
+		switch typ {
+		case "string":
+			v, err := c.Get(ctx, k).Result()
+			if err != nil {
+				return "", err
+			}
+			lines = []string{v}
+		case "hash":
+			m, err := c.HGetAll(ctx, k).Result()
+			if err != nil {
+				return "", err
+			}
+			for f, v := range m {
+				lines = append(lines, f+" = "+v)
+			}
+		case "set":
+			if lines, err = c.SMembers(ctx, k).Result(); err != nil {
+				return "", err
+			}
+		case "zset":
+			zs, err := c.ZRangeWithScores(ctx, k, 0, -1).Result()
+			if err != nil {
+				return "", err
+			}
+			for _, z := range zs {
+				lines = append(lines, fmt.Sprintf("%v @ %v", z.Member, z.Score))
+			}
+		case "list":
+			if lines, err = c.LRange(ctx, k, 0, -1).Result(); err != nil {
+				return "", err
+			}
+		default:
+			lines = []string{"(" + typ + ")"}
+		}
+		if typ != "list" {
+			slices.Sort(lines)
+		}
+		fmt.Fprintf(&b, "%s (%s)\n", k, typ)
+		for _, l := range lines {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
+	}
+	return b.String(), nil
 }

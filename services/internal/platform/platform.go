@@ -37,6 +37,9 @@ type Service interface {
 	Register(s grpc.ServiceRegistrar)
 	// Run consumes events (and runs any timers) until ctx ends; it returns nil on a clean stop.
 	Run(ctx context.Context) error
+	// Rebuild only applies events to the service's projection until ctx ends: it reacts to
+	// nothing and fires no timer, so it appends nothing. It is what a replay runs.
+	Rebuild(ctx context.Context) error
 }
 
 // Reset deletes a service's derived state, its Redis keys and its durable consumer, so that the

@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/projectiontest"
 	"github.com/whistle-dispatch/whistle/pkg/grpcx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/natstest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
@@ -165,4 +167,15 @@ func (e *Env) Append(ev *whistlev1.Event) uint64 {
 	}
 	e.T.Fatalf("append %s: lost the race %d times", ev.GetId(), eventlog.MaxDecideAttempts)
 	return 0
+}
+
+// RedisSubject is a service's Redis store on a redis-server of its own, for the projection
+// contract suite: the suite's dump is everything in that Redis.
+func RedisSubject(t *testing.T, newStore func(rdb *redis.Client) eventlog.Projection) projectiontest.Subject {
+	t.Helper()
+	rdb := redistest.Client(t, redistest.Run(t))
+	return projectiontest.Subject{
+		Projection: newStore(rdb),
+		Dump:       func(ctx context.Context) (string, error) { return redistest.Dump(ctx, rdb) },
+	}
 }

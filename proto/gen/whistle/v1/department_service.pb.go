@@ -39,7 +39,9 @@ type InboxItem struct {
 	// The department's assignment.
 	Assignment *Assignment `protobuf:"bytes,7,opt,name=assignment,proto3" json:"assignment,omitempty"`
 	// The event's sequence in the stream after which this item is as shown.
-	Seq           uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Set when the department could not follow the issue's events: the item is as it stood before.
+	Quarantine    *Quarantine `protobuf:"bytes,9,opt,name=quarantine,proto3" json:"quarantine,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -128,6 +130,13 @@ func (x *InboxItem) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *InboxItem) GetQuarantine() *Quarantine {
+	if x != nil {
+		return x.Quarantine
+	}
+	return nil
 }
 
 // ListInboxRequest selects a department's inbox.
@@ -566,7 +575,7 @@ var File_whistle_v1_department_service_proto protoreflect.FileDescriptor
 const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\n" +
 	"#whistle/v1/department_service.proto\x12\n" +
-	"whistle.v1\x1a\x16whistle/v1/types.proto\"\x8a\x02\n" +
+	"whistle.v1\x1a\x16whistle/v1/types.proto\"\xc2\x02\n" +
 	"\tInboxItem\x12\x19\n" +
 	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
 	"\agrid_id\x18\x02 \x01(\tR\x06gridId\x12\x1b\n" +
@@ -578,7 +587,10 @@ const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\n" +
 	"assignment\x18\a \x01(\v2\x16.whistle.v1.AssignmentR\n" +
 	"assignment\x12\x10\n" +
-	"\x03seq\x18\b \x01(\x04R\x03seq\"\xa9\x01\n" +
+	"\x03seq\x18\b \x01(\x04R\x03seq\x126\n" +
+	"\n" +
+	"quarantine\x18\t \x01(\v2\x16.whistle.v1.QuarantineR\n" +
+	"quarantine\"\xa9\x01\n" +
 	"\x10ListInboxRequest\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x124\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1c.whistle.v1.AssignmentStatusR\x06status\x12\x1b\n" +
@@ -639,29 +651,31 @@ var file_whistle_v1_department_service_proto_goTypes = []any{
 	(*ResolveResponse)(nil),     // 8: whistle.v1.ResolveResponse
 	(Urgency)(0),                // 9: whistle.v1.Urgency
 	(*Assignment)(nil),          // 10: whistle.v1.Assignment
-	(AssignmentStatus)(0),       // 11: whistle.v1.AssignmentStatus
+	(*Quarantine)(nil),          // 11: whistle.v1.Quarantine
+	(AssignmentStatus)(0),       // 12: whistle.v1.AssignmentStatus
 }
 var file_whistle_v1_department_service_proto_depIdxs = []int32{
 	9,  // 0: whistle.v1.InboxItem.urgency:type_name -> whistle.v1.Urgency
 	10, // 1: whistle.v1.InboxItem.assignment:type_name -> whistle.v1.Assignment
-	11, // 2: whistle.v1.ListInboxRequest.status:type_name -> whistle.v1.AssignmentStatus
-	0,  // 3: whistle.v1.ListInboxResponse.items:type_name -> whistle.v1.InboxItem
-	0,  // 4: whistle.v1.WatchInboxResponse.item:type_name -> whistle.v1.InboxItem
-	10, // 5: whistle.v1.AcknowledgeResponse.assignment:type_name -> whistle.v1.Assignment
-	10, // 6: whistle.v1.ResolveResponse.assignment:type_name -> whistle.v1.Assignment
-	1,  // 7: whistle.v1.DepartmentService.ListInbox:input_type -> whistle.v1.ListInboxRequest
-	3,  // 8: whistle.v1.DepartmentService.WatchInbox:input_type -> whistle.v1.WatchInboxRequest
-	5,  // 9: whistle.v1.DepartmentService.Acknowledge:input_type -> whistle.v1.AcknowledgeRequest
-	7,  // 10: whistle.v1.DepartmentService.Resolve:input_type -> whistle.v1.ResolveRequest
-	2,  // 11: whistle.v1.DepartmentService.ListInbox:output_type -> whistle.v1.ListInboxResponse
-	4,  // 12: whistle.v1.DepartmentService.WatchInbox:output_type -> whistle.v1.WatchInboxResponse
-	6,  // 13: whistle.v1.DepartmentService.Acknowledge:output_type -> whistle.v1.AcknowledgeResponse
-	8,  // 14: whistle.v1.DepartmentService.Resolve:output_type -> whistle.v1.ResolveResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	11, // 2: whistle.v1.InboxItem.quarantine:type_name -> whistle.v1.Quarantine
+	12, // 3: whistle.v1.ListInboxRequest.status:type_name -> whistle.v1.AssignmentStatus
+	0,  // 4: whistle.v1.ListInboxResponse.items:type_name -> whistle.v1.InboxItem
+	0,  // 5: whistle.v1.WatchInboxResponse.item:type_name -> whistle.v1.InboxItem
+	10, // 6: whistle.v1.AcknowledgeResponse.assignment:type_name -> whistle.v1.Assignment
+	10, // 7: whistle.v1.ResolveResponse.assignment:type_name -> whistle.v1.Assignment
+	1,  // 8: whistle.v1.DepartmentService.ListInbox:input_type -> whistle.v1.ListInboxRequest
+	3,  // 9: whistle.v1.DepartmentService.WatchInbox:input_type -> whistle.v1.WatchInboxRequest
+	5,  // 10: whistle.v1.DepartmentService.Acknowledge:input_type -> whistle.v1.AcknowledgeRequest
+	7,  // 11: whistle.v1.DepartmentService.Resolve:input_type -> whistle.v1.ResolveRequest
+	2,  // 12: whistle.v1.DepartmentService.ListInbox:output_type -> whistle.v1.ListInboxResponse
+	4,  // 13: whistle.v1.DepartmentService.WatchInbox:output_type -> whistle.v1.WatchInboxResponse
+	6,  // 14: whistle.v1.DepartmentService.Acknowledge:output_type -> whistle.v1.AcknowledgeResponse
+	8,  // 15: whistle.v1.DepartmentService.Resolve:output_type -> whistle.v1.ResolveResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_department_service_proto_init() }

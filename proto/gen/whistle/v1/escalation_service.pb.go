@@ -9,6 +9,7 @@ package whistlev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -20,6 +21,225 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// ListQuarantinedRequest pages the quarantined events.
+type ListQuarantinedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many (1 to 200; 0 means 50).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQuarantinedRequest) Reset() {
+	*x = ListQuarantinedRequest{}
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQuarantinedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQuarantinedRequest) ProtoMessage() {}
+
+func (x *ListQuarantinedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQuarantinedRequest.ProtoReflect.Descriptor instead.
+func (*ListQuarantinedRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListQuarantinedRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListQuarantinedRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListQuarantinedResponse is one page of quarantined events.
+type ListQuarantinedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, newest first.
+	Events []*QuarantinedEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Pass this to get the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQuarantinedResponse) Reset() {
+	*x = ListQuarantinedResponse{}
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQuarantinedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQuarantinedResponse) ProtoMessage() {}
+
+func (x *ListQuarantinedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQuarantinedResponse.ProtoReflect.Descriptor instead.
+func (*ListQuarantinedResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListQuarantinedResponse) GetEvents() []*QuarantinedEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListQuarantinedResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// QuarantinedEvent is one event a service could never apply, as filed in the dead-letter stream.
+type QuarantinedEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The issue its subject names; empty when the subject names none.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// The service that could not apply it.
+	Service string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	// Where the event was stored: its subject and sequence, and when.
+	Subject string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The event's stream sequence.
+	Seq uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	// When the stream stored the event.
+	StoredAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=stored_at,json=storedAt,proto3" json:"stored_at,omitempty"`
+	// How often the service's consumer had delivered it (0: met while reading the stream).
+	Deliveries uint64 `protobuf:"varint,6,opt,name=deliveries,proto3" json:"deliveries,omitempty"`
+	// Why it can never apply.
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The grid of the issue, where known.
+	GridId        string `protobuf:"bytes,8,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuarantinedEvent) Reset() {
+	*x = QuarantinedEvent{}
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarantinedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarantinedEvent) ProtoMessage() {}
+
+func (x *QuarantinedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarantinedEvent.ProtoReflect.Descriptor instead.
+func (*QuarantinedEvent) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *QuarantinedEvent) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *QuarantinedEvent) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *QuarantinedEvent) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *QuarantinedEvent) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *QuarantinedEvent) GetStoredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StoredAt
+	}
+	return nil
+}
+
+func (x *QuarantinedEvent) GetDeliveries() uint64 {
+	if x != nil {
+		return x.Deliveries
+	}
+	return 0
+}
+
+func (x *QuarantinedEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *QuarantinedEvent) GetGridId() string {
+	if x != nil {
+		return x.GridId
+	}
+	return ""
+}
 
 // ListBreachesRequest filters and pages breaches.
 type ListBreachesRequest struct {
@@ -38,7 +258,7 @@ type ListBreachesRequest struct {
 
 func (x *ListBreachesRequest) Reset() {
 	*x = ListBreachesRequest{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[0]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +270,7 @@ func (x *ListBreachesRequest) String() string {
 func (*ListBreachesRequest) ProtoMessage() {}
 
 func (x *ListBreachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[0]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +283,7 @@ func (x *ListBreachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBreachesRequest.ProtoReflect.Descriptor instead.
 func (*ListBreachesRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{0}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListBreachesRequest) GetDepartmentId() string {
@@ -107,7 +327,7 @@ type ListBreachesResponse struct {
 
 func (x *ListBreachesResponse) Reset() {
 	*x = ListBreachesResponse{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[1]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -119,7 +339,7 @@ func (x *ListBreachesResponse) String() string {
 func (*ListBreachesResponse) ProtoMessage() {}
 
 func (x *ListBreachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[1]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -132,7 +352,7 @@ func (x *ListBreachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBreachesResponse.ProtoReflect.Descriptor instead.
 func (*ListBreachesResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{1}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListBreachesResponse) GetBreaches() []*Breach {
@@ -162,7 +382,7 @@ type WatchBreachesRequest struct {
 
 func (x *WatchBreachesRequest) Reset() {
 	*x = WatchBreachesRequest{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[2]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +394,7 @@ func (x *WatchBreachesRequest) String() string {
 func (*WatchBreachesRequest) ProtoMessage() {}
 
 func (x *WatchBreachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[2]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +407,7 @@ func (x *WatchBreachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchBreachesRequest.ProtoReflect.Descriptor instead.
 func (*WatchBreachesRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{2}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WatchBreachesRequest) GetDepartmentId() string {
@@ -215,7 +435,7 @@ type WatchBreachesResponse struct {
 
 func (x *WatchBreachesResponse) Reset() {
 	*x = WatchBreachesResponse{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[3]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +447,7 @@ func (x *WatchBreachesResponse) String() string {
 func (*WatchBreachesResponse) ProtoMessage() {}
 
 func (x *WatchBreachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[3]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +460,7 @@ func (x *WatchBreachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchBreachesResponse.ProtoReflect.Descriptor instead.
 func (*WatchBreachesResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{3}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WatchBreachesResponse) GetBreach() *Breach {
@@ -255,7 +475,25 @@ var File_whistle_v1_escalation_service_proto protoreflect.FileDescriptor
 const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"\n" +
 	"#whistle/v1/escalation_service.proto\x12\n" +
-	"whistle.v1\x1a\x16whistle/v1/types.proto\"\x8f\x01\n" +
+	"whistle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"T\n" +
+	"\x16ListQuarantinedRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"w\n" +
+	"\x17ListQuarantinedResponse\x124\n" +
+	"\x06events\x18\x01 \x03(\v2\x1c.whistle.v1.QuarantinedEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfd\x01\n" +
+	"\x10QuarantinedEvent\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\x127\n" +
+	"\tstored_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bstoredAt\x12\x1e\n" +
+	"\n" +
+	"deliveries\x18\x06 \x01(\x04R\n" +
+	"deliveries\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x17\n" +
+	"\agrid_id\x18\b \x01(\tR\x06gridId\"\x8f\x01\n" +
 	"\x13ListBreachesRequest\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aarea_id\x18\x02 \x01(\tR\x06areaId\x12\x1b\n" +
@@ -269,10 +507,11 @@ const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aarea_id\x18\x02 \x01(\tR\x06areaId\"C\n" +
 	"\x15WatchBreachesResponse\x12*\n" +
-	"\x06breach\x18\x01 \x01(\v2\x12.whistle.v1.BreachR\x06breach2\xbe\x01\n" +
+	"\x06breach\x18\x01 \x01(\v2\x12.whistle.v1.BreachR\x06breach2\x9a\x02\n" +
 	"\x11EscalationService\x12Q\n" +
 	"\fListBreaches\x12\x1f.whistle.v1.ListBreachesRequest\x1a .whistle.v1.ListBreachesResponse\x12V\n" +
-	"\rWatchBreaches\x12 .whistle.v1.WatchBreachesRequest\x1a!.whistle.v1.WatchBreachesResponse0\x01BDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
+	"\rWatchBreaches\x12 .whistle.v1.WatchBreachesRequest\x1a!.whistle.v1.WatchBreachesResponse0\x01\x12Z\n" +
+	"\x0fListQuarantined\x12\".whistle.v1.ListQuarantinedRequest\x1a#.whistle.v1.ListQuarantinedResponseBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
 
 var (
 	file_whistle_v1_escalation_service_proto_rawDescOnce sync.Once
@@ -286,26 +525,34 @@ func file_whistle_v1_escalation_service_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_escalation_service_proto_rawDescData
 }
 
-var file_whistle_v1_escalation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_whistle_v1_escalation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_whistle_v1_escalation_service_proto_goTypes = []any{
-	(*ListBreachesRequest)(nil),   // 0: whistle.v1.ListBreachesRequest
-	(*ListBreachesResponse)(nil),  // 1: whistle.v1.ListBreachesResponse
-	(*WatchBreachesRequest)(nil),  // 2: whistle.v1.WatchBreachesRequest
-	(*WatchBreachesResponse)(nil), // 3: whistle.v1.WatchBreachesResponse
-	(*Breach)(nil),                // 4: whistle.v1.Breach
+	(*ListQuarantinedRequest)(nil),  // 0: whistle.v1.ListQuarantinedRequest
+	(*ListQuarantinedResponse)(nil), // 1: whistle.v1.ListQuarantinedResponse
+	(*QuarantinedEvent)(nil),        // 2: whistle.v1.QuarantinedEvent
+	(*ListBreachesRequest)(nil),     // 3: whistle.v1.ListBreachesRequest
+	(*ListBreachesResponse)(nil),    // 4: whistle.v1.ListBreachesResponse
+	(*WatchBreachesRequest)(nil),    // 5: whistle.v1.WatchBreachesRequest
+	(*WatchBreachesResponse)(nil),   // 6: whistle.v1.WatchBreachesResponse
+	(*timestamppb.Timestamp)(nil),   // 7: google.protobuf.Timestamp
+	(*Breach)(nil),                  // 8: whistle.v1.Breach
 }
 var file_whistle_v1_escalation_service_proto_depIdxs = []int32{
-	4, // 0: whistle.v1.ListBreachesResponse.breaches:type_name -> whistle.v1.Breach
-	4, // 1: whistle.v1.WatchBreachesResponse.breach:type_name -> whistle.v1.Breach
-	0, // 2: whistle.v1.EscalationService.ListBreaches:input_type -> whistle.v1.ListBreachesRequest
-	2, // 3: whistle.v1.EscalationService.WatchBreaches:input_type -> whistle.v1.WatchBreachesRequest
-	1, // 4: whistle.v1.EscalationService.ListBreaches:output_type -> whistle.v1.ListBreachesResponse
-	3, // 5: whistle.v1.EscalationService.WatchBreaches:output_type -> whistle.v1.WatchBreachesResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 0: whistle.v1.ListQuarantinedResponse.events:type_name -> whistle.v1.QuarantinedEvent
+	7, // 1: whistle.v1.QuarantinedEvent.stored_at:type_name -> google.protobuf.Timestamp
+	8, // 2: whistle.v1.ListBreachesResponse.breaches:type_name -> whistle.v1.Breach
+	8, // 3: whistle.v1.WatchBreachesResponse.breach:type_name -> whistle.v1.Breach
+	3, // 4: whistle.v1.EscalationService.ListBreaches:input_type -> whistle.v1.ListBreachesRequest
+	5, // 5: whistle.v1.EscalationService.WatchBreaches:input_type -> whistle.v1.WatchBreachesRequest
+	0, // 6: whistle.v1.EscalationService.ListQuarantined:input_type -> whistle.v1.ListQuarantinedRequest
+	4, // 7: whistle.v1.EscalationService.ListBreaches:output_type -> whistle.v1.ListBreachesResponse
+	6, // 8: whistle.v1.EscalationService.WatchBreaches:output_type -> whistle.v1.WatchBreachesResponse
+	1, // 9: whistle.v1.EscalationService.ListQuarantined:output_type -> whistle.v1.ListQuarantinedResponse
+	7, // [7:10] is the sub-list for method output_type
+	4, // [4:7] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_escalation_service_proto_init() }
@@ -320,7 +567,7 @@ func file_whistle_v1_escalation_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_escalation_service_proto_rawDesc), len(file_whistle_v1_escalation_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

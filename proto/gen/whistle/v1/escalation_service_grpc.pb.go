@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	EscalationService_ListBreaches_FullMethodName  = "/whistle.v1.EscalationService/ListBreaches"
-	EscalationService_WatchBreaches_FullMethodName = "/whistle.v1.EscalationService/WatchBreaches"
+	EscalationService_ListBreaches_FullMethodName    = "/whistle.v1.EscalationService/ListBreaches"
+	EscalationService_WatchBreaches_FullMethodName   = "/whistle.v1.EscalationService/WatchBreaches"
+	EscalationService_ListQuarantined_FullMethodName = "/whistle.v1.EscalationService/ListQuarantined"
 )
 
 // EscalationServiceClient is the client API for EscalationService service.
@@ -33,6 +34,9 @@ type EscalationServiceClient interface {
 	ListBreaches(ctx context.Context, in *ListBreachesRequest, opts ...grpc.CallOption) (*ListBreachesResponse, error)
 	// WatchBreaches streams breaches in the caller's scope as they happen.
 	WatchBreaches(ctx context.Context, in *WatchBreachesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchBreachesResponse], error)
+	// ListQuarantined lists the events that a service could never apply, each of which quarantined
+	// its issue in that service, newest first; for supervisors, within their scope.
+	ListQuarantined(ctx context.Context, in *ListQuarantinedRequest, opts ...grpc.CallOption) (*ListQuarantinedResponse, error)
 }
 
 type escalationServiceClient struct {
@@ -72,6 +76,16 @@ func (c *escalationServiceClient) WatchBreaches(ctx context.Context, in *WatchBr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EscalationService_WatchBreachesClient = grpc.ServerStreamingClient[WatchBreachesResponse]
 
+func (c *escalationServiceClient) ListQuarantined(ctx context.Context, in *ListQuarantinedRequest, opts ...grpc.CallOption) (*ListQuarantinedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListQuarantinedResponse)
+	err := c.cc.Invoke(ctx, EscalationService_ListQuarantined_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EscalationServiceServer is the server API for EscalationService service.
 // All implementations must embed UnimplementedEscalationServiceServer
 // for forward compatibility.
@@ -82,6 +96,9 @@ type EscalationServiceServer interface {
 	ListBreaches(context.Context, *ListBreachesRequest) (*ListBreachesResponse, error)
 	// WatchBreaches streams breaches in the caller's scope as they happen.
 	WatchBreaches(*WatchBreachesRequest, grpc.ServerStreamingServer[WatchBreachesResponse]) error
+	// ListQuarantined lists the events that a service could never apply, each of which quarantined
+	// its issue in that service, newest first; for supervisors, within their scope.
+	ListQuarantined(context.Context, *ListQuarantinedRequest) (*ListQuarantinedResponse, error)
 	mustEmbedUnimplementedEscalationServiceServer()
 }
 
@@ -97,6 +114,9 @@ func (UnimplementedEscalationServiceServer) ListBreaches(context.Context, *ListB
 }
 func (UnimplementedEscalationServiceServer) WatchBreaches(*WatchBreachesRequest, grpc.ServerStreamingServer[WatchBreachesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchBreaches not implemented")
+}
+func (UnimplementedEscalationServiceServer) ListQuarantined(context.Context, *ListQuarantinedRequest) (*ListQuarantinedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListQuarantined not implemented")
 }
 func (UnimplementedEscalationServiceServer) mustEmbedUnimplementedEscalationServiceServer() {}
 func (UnimplementedEscalationServiceServer) testEmbeddedByValue()                           {}
@@ -148,6 +168,24 @@ func _EscalationService_WatchBreaches_Handler(srv interface{}, stream grpc.Serve
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EscalationService_WatchBreachesServer = grpc.ServerStreamingServer[WatchBreachesResponse]
 
+func _EscalationService_ListQuarantined_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListQuarantinedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EscalationServiceServer).ListQuarantined(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EscalationService_ListQuarantined_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EscalationServiceServer).ListQuarantined(ctx, req.(*ListQuarantinedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EscalationService_ServiceDesc is the grpc.ServiceDesc for EscalationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -158,6 +196,10 @@ var EscalationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListBreaches",
 			Handler:    _EscalationService_ListBreaches_Handler,
+		},
+		{
+			MethodName: "ListQuarantined",
+			Handler:    _EscalationService_ListQuarantined_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -692,7 +692,12 @@ type DeadlineBreached struct {
 	// Which deadline.
 	Kind DeadlineKind `protobuf:"varint,2,opt,name=kind,proto3,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
 	// The deadline itself.
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// Set when the breach is recorded after the event that cleared the deadline (escalation learned
+	// of a late acknowledgement or resolve only once it was stored): that event's sequence.
+	ClearedSeq uint64 `protobuf:"varint,4,opt,name=cleared_seq,json=clearedSeq,proto3" json:"cleared_seq,omitempty"`
+	// The time the stream stored that clearing event, after the deadline.
+	ClearedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=cleared_at,json=clearedAt,proto3" json:"cleared_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -744,6 +749,20 @@ func (x *DeadlineBreached) GetKind() DeadlineKind {
 func (x *DeadlineBreached) GetDeadline() *timestamppb.Timestamp {
 	if x != nil {
 		return x.Deadline
+	}
+	return nil
+}
+
+func (x *DeadlineBreached) GetClearedSeq() uint64 {
+	if x != nil {
+		return x.ClearedSeq
+	}
+	return 0
+}
+
+func (x *DeadlineBreached) GetClearedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClearedAt
 	}
 	return nil
 }
@@ -804,11 +823,15 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\"M\n" +
 	"\x12AssignmentResolved\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\"\x9d\x01\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\"\xf9\x01\n" +
 	"\x10DeadlineBreached\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x126\n" +
-	"\bdeadline\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadlineBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
+	"\bdeadline\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x1f\n" +
+	"\vcleared_seq\x18\x04 \x01(\x04R\n" +
+	"clearedSeq\x129\n" +
+	"\n" +
+	"cleared_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAtBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
 
 var (
 	file_whistle_v1_events_proto_rawDescOnce sync.Once
@@ -858,11 +881,12 @@ var file_whistle_v1_events_proto_depIdxs = []int32{
 	3,  // 14: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
 	14, // 15: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
 	9,  // 16: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	9,  // 17: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_events_proto_init() }

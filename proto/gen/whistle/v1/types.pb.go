@@ -542,7 +542,9 @@ type Issue struct {
 	// The departments summoned, in dispatch order.
 	Assignments []*Assignment `protobuf:"bytes,13,rep,name=assignments,proto3" json:"assignments,omitempty"`
 	// The routing rule that dispatched it, if any.
-	RuleId        string `protobuf:"bytes,14,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	RuleId string `protobuf:"bytes,14,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// Set when intake could not follow the issue's events: the view is as it stood before.
+	Quarantine    *Quarantine `protobuf:"bytes,15,opt,name=quarantine,proto3" json:"quarantine,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -675,6 +677,13 @@ func (x *Issue) GetRuleId() string {
 	return ""
 }
 
+func (x *Issue) GetQuarantine() *Quarantine {
+	if x != nil {
+		return x.Quarantine
+	}
+	return nil
+}
+
 // TimelineEntry is one event of an issue's history, in stream order.
 type TimelineEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -777,7 +786,7 @@ type Breach struct {
 	Kind DeadlineKind `protobuf:"varint,3,opt,name=kind,proto3,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
 	// The deadline itself.
 	Deadline *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline,proto3" json:"deadline,omitempty"`
-	// When the breach was recorded.
+	// When the breach was recorded: the time the stream stored the breach event.
 	BreachedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=breached_at,json=breachedAt,proto3" json:"breached_at,omitempty"`
 	// Where the issue sits.
 	GridId string `protobuf:"bytes,6,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
@@ -786,7 +795,11 @@ type Breach struct {
 	// The issue's category.
 	CategoryId string `protobuf:"bytes,8,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
 	// The breach event's sequence in the stream.
-	Seq           uint64 `protobuf:"varint,9,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,9,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Set when the breach was recorded after the event that cleared the deadline late: when the
+	// stream stored that event. The deadline was missed by cleared_at - deadline, and the breach
+	// recorded breached_at - deadline after it.
+	ClearedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=cleared_at,json=clearedAt,proto3" json:"cleared_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -884,6 +897,97 @@ func (x *Breach) GetSeq() uint64 {
 	return 0
 }
 
+func (x *Breach) GetClearedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClearedAt
+	}
+	return nil
+}
+
+// Quarantine marks an issue that a service could not follow: one of its events can never apply
+// (it cannot be decoded, breaks the issue's chain of events, or is impossible), so the service
+// holds the issue's later events and shows the issue as it stood before that event.
+type Quarantine struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stream sequence of the event that could not apply.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The subject it was stored on.
+	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Why it can never apply.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When the stream stored it.
+	StoredAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=stored_at,json=storedAt,proto3" json:"stored_at,omitempty"`
+	// How many later events of the issue are held.
+	Held          int32 `protobuf:"varint,5,opt,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Quarantine) Reset() {
+	*x = Quarantine{}
+	mi := &file_whistle_v1_types_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quarantine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quarantine) ProtoMessage() {}
+
+func (x *Quarantine) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_types_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quarantine.ProtoReflect.Descriptor instead.
+func (*Quarantine) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Quarantine) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Quarantine) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Quarantine) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Quarantine) GetStoredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StoredAt
+	}
+	return nil
+}
+
+func (x *Quarantine) GetHeld() int32 {
+	if x != nil {
+		return x.Held
+	}
+	return 0
+}
+
 // Area is one node of the area tree: city, street, community or grid.
 type Area struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -901,7 +1005,7 @@ type Area struct {
 
 func (x *Area) Reset() {
 	*x = Area{}
-	mi := &file_whistle_v1_types_proto_msgTypes[5]
+	mi := &file_whistle_v1_types_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1017,7 @@ func (x *Area) String() string {
 func (*Area) ProtoMessage() {}
 
 func (x *Area) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[5]
+	mi := &file_whistle_v1_types_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1030,7 @@ func (x *Area) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Area.ProtoReflect.Descriptor instead.
 func (*Area) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{5}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Area) GetId() string {
@@ -970,7 +1074,7 @@ type Department struct {
 
 func (x *Department) Reset() {
 	*x = Department{}
-	mi := &file_whistle_v1_types_proto_msgTypes[6]
+	mi := &file_whistle_v1_types_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1086,7 @@ func (x *Department) String() string {
 func (*Department) ProtoMessage() {}
 
 func (x *Department) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[6]
+	mi := &file_whistle_v1_types_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1099,7 @@ func (x *Department) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Department.ProtoReflect.Descriptor instead.
 func (*Department) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{6}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Department) GetId() string {
@@ -1025,7 +1129,7 @@ type SlaPolicy struct {
 
 func (x *SlaPolicy) Reset() {
 	*x = SlaPolicy{}
-	mi := &file_whistle_v1_types_proto_msgTypes[7]
+	mi := &file_whistle_v1_types_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1141,7 @@ func (x *SlaPolicy) String() string {
 func (*SlaPolicy) ProtoMessage() {}
 
 func (x *SlaPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[7]
+	mi := &file_whistle_v1_types_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1154,7 @@ func (x *SlaPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlaPolicy.ProtoReflect.Descriptor instead.
 func (*SlaPolicy) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{7}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SlaPolicy) GetReportInWithin() *durationpb.Duration {
@@ -1086,7 +1190,7 @@ type Category struct {
 
 func (x *Category) Reset() {
 	*x = Category{}
-	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	mi := &file_whistle_v1_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1202,7 @@ func (x *Category) String() string {
 func (*Category) ProtoMessage() {}
 
 func (x *Category) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	mi := &file_whistle_v1_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1215,7 @@ func (x *Category) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Category.ProtoReflect.Descriptor instead.
 func (*Category) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{8}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Category) GetId() string {
@@ -1177,7 +1281,7 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\x0fresolution_note\x18\n" +
 	" \x01(\tR\x0eresolutionNote\x12?\n" +
 	"\rdispatched_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\fdispatchedAt\x124\n" +
-	"\bbreached\x18\f \x03(\x0e2\x18.whistle.v1.DeadlineKindR\bbreached\"\x9b\x04\n" +
+	"\bbreached\x18\f \x03(\x0e2\x18.whistle.v1.DeadlineKindR\bbreached\"\xd3\x04\n" +
 	"\x05Issue\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\agrid_id\x18\x02 \x01(\tR\x06gridId\x12!\n" +
@@ -1195,14 +1299,17 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x128\n" +
 	"\vassignments\x18\r \x03(\v2\x16.whistle.v1.AssignmentR\vassignments\x12\x17\n" +
-	"\arule_id\x18\x0e \x01(\tR\x06ruleId\"\xb6\x01\n" +
+	"\arule_id\x18\x0e \x01(\tR\x06ruleId\x126\n" +
+	"\n" +
+	"quarantine\x18\x0f \x01(\v2\x16.whistle.v1.QuarantineR\n" +
+	"quarantine\"\xb6\x01\n" +
 	"\rTimelineEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05actor\x18\x04 \x01(\tR\x05actor\x12#\n" +
 	"\rdepartment_id\x18\x05 \x01(\tR\fdepartmentId\x12\x18\n" +
-	"\asummary\x18\x06 \x01(\tR\asummary\"\xd4\x02\n" +
+	"\asummary\x18\x06 \x01(\tR\asummary\"\x8f\x03\n" +
 	"\x06Breach\x12\x19\n" +
 	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12#\n" +
 	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\x12,\n" +
@@ -1214,7 +1321,17 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\tstreet_id\x18\a \x01(\tR\bstreetId\x12\x1f\n" +
 	"\vcategory_id\x18\b \x01(\tR\n" +
 	"categoryId\x12\x10\n" +
-	"\x03seq\x18\t \x01(\x04R\x03seq\"]\n" +
+	"\x03seq\x18\t \x01(\x04R\x03seq\x129\n" +
+	"\n" +
+	"cleared_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt\"\x9d\x01\n" +
+	"\n" +
+	"Quarantine\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x127\n" +
+	"\tstored_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bstoredAt\x12\x12\n" +
+	"\x04held\x18\x05 \x01(\x05R\x04held\"]\n" +
 	"\x04Area\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -1272,7 +1389,7 @@ func file_whistle_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_whistle_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_whistle_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_whistle_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_whistle_v1_types_proto_goTypes = []any{
 	(Urgency)(0),                  // 0: whistle.v1.Urgency
 	(IssueStatus)(0),              // 1: whistle.v1.IssueStatus
@@ -1284,42 +1401,46 @@ var file_whistle_v1_types_proto_goTypes = []any{
 	(*Issue)(nil),                 // 7: whistle.v1.Issue
 	(*TimelineEntry)(nil),         // 8: whistle.v1.TimelineEntry
 	(*Breach)(nil),                // 9: whistle.v1.Breach
-	(*Area)(nil),                  // 10: whistle.v1.Area
-	(*Department)(nil),            // 11: whistle.v1.Department
-	(*SlaPolicy)(nil),             // 12: whistle.v1.SlaPolicy
-	(*Category)(nil),              // 13: whistle.v1.Category
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
+	(*Quarantine)(nil),            // 10: whistle.v1.Quarantine
+	(*Area)(nil),                  // 11: whistle.v1.Area
+	(*Department)(nil),            // 12: whistle.v1.Department
+	(*SlaPolicy)(nil),             // 13: whistle.v1.SlaPolicy
+	(*Category)(nil),              // 14: whistle.v1.Category
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
 }
 var file_whistle_v1_types_proto_depIdxs = []int32{
 	2,  // 0: whistle.v1.Assignment.role:type_name -> whistle.v1.AssignmentRole
 	3,  // 1: whistle.v1.Assignment.status:type_name -> whistle.v1.AssignmentStatus
-	14, // 2: whistle.v1.Assignment.report_in_by:type_name -> google.protobuf.Timestamp
-	14, // 3: whistle.v1.Assignment.resolve_by:type_name -> google.protobuf.Timestamp
-	14, // 4: whistle.v1.Assignment.acknowledged_at:type_name -> google.protobuf.Timestamp
-	14, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
-	14, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
+	15, // 2: whistle.v1.Assignment.report_in_by:type_name -> google.protobuf.Timestamp
+	15, // 3: whistle.v1.Assignment.resolve_by:type_name -> google.protobuf.Timestamp
+	15, // 4: whistle.v1.Assignment.acknowledged_at:type_name -> google.protobuf.Timestamp
+	15, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
+	15, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
 	4,  // 7: whistle.v1.Assignment.breached:type_name -> whistle.v1.DeadlineKind
 	0,  // 8: whistle.v1.Issue.urgency:type_name -> whistle.v1.Urgency
 	5,  // 9: whistle.v1.Issue.location:type_name -> whistle.v1.Location
 	1,  // 10: whistle.v1.Issue.status:type_name -> whistle.v1.IssueStatus
-	14, // 11: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
-	14, // 12: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 11: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
+	15, // 12: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
 	6,  // 13: whistle.v1.Issue.assignments:type_name -> whistle.v1.Assignment
-	14, // 14: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
-	4,  // 15: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
-	14, // 16: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
-	14, // 17: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
-	15, // 18: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
-	15, // 19: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
-	12, // 20: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
-	12, // 21: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
-	12, // 22: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	10, // 14: whistle.v1.Issue.quarantine:type_name -> whistle.v1.Quarantine
+	15, // 15: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
+	4,  // 16: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
+	15, // 17: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
+	15, // 18: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
+	15, // 19: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
+	15, // 20: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
+	16, // 21: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
+	16, // 22: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
+	13, // 23: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
+	13, // 24: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
+	13, // 25: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_types_proto_init() }
@@ -1333,7 +1454,7 @@ func file_whistle_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_types_proto_rawDesc), len(file_whistle_v1_types_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -59,7 +59,7 @@ func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, dept 
 		if err != nil || done {
 			return nil, err
 		}
-		ev := a.event(p, st, issueID+".acknowledged."+dept)
+		ev := a.event(p, st)
 		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}
 		return ev, nil
 	})
@@ -80,7 +80,7 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, not
 		if err != nil || done {
 			return nil, err
 		}
-		ev := a.event(p, st, issueID+".resolved."+dept)
+		ev := a.event(p, st)
 		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: dept, Note: note}}
 		return ev, nil
 	})
@@ -120,9 +120,8 @@ func (a *App) command(ctx context.Context, name, issueID, dept string, decide fu
 
 // event is the envelope of an officer's event on an issue, conditional on the state it was decided
 // on; the caller sets the payload.
-func (a *App) event(p authx.Principal, st *domain.Issue, id string) *whistlev1.Event {
+func (a *App) event(p authx.Principal, st *domain.Issue) *whistlev1.Event {
 	return &whistlev1.Event{
-		Id:            id,
 		IssueId:       st.ID,
 		OccurredAt:    timestamppb.New(a.clock.Now()),
 		PrevSeq:       st.LastSeq,
@@ -216,7 +215,7 @@ func (a *App) Watch(ctx context.Context, dept string, sees func(grid string) boo
 		}
 		// The consumer may not have applied the event yet; bring the issue up to it here.
 		id := rec.Event.GetIssueId()
-		if err := a.log.CatchupTo(ctx, a.store, id, rec.Seq); err != nil {
+		if _, err := a.log.CatchupTo(ctx, a.store, id, rec.Seq); err != nil {
 			return err
 		}
 		st, err := a.store.Get(ctx, id)

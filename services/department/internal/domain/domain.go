@@ -5,6 +5,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"slices"
 	"time"
 )
@@ -56,15 +57,20 @@ type Issue struct {
 	// ID is the case number.
 	ID string `json:"id"`
 	// LastSeq is the stream sequence of the issue's last event applied.
-	LastSeq       uint64       `json:"last_seq"`
-	Grid          string       `json:"grid,omitempty"`
-	Street        string       `json:"street,omitempty"`
-	Category      string       `json:"category,omitempty"`
-	Urgency       int32        `json:"urgency,omitempty"` // a whistlev1.Urgency value
-	Text          string       `json:"text,omitempty"`
-	CorrelationID string       `json:"correlation_id,omitempty"`
-	Assignments   []Assignment `json:"assignments,omitempty"` // in dispatch order
+	LastSeq uint64 `json:"last_seq"`
+	// Quarantine is set once the department met an event of the issue that can never apply.
+	Quarantine    *quarantine.Mark `json:"quarantine,omitempty"`
+	Grid          string           `json:"grid,omitempty"`
+	Street        string           `json:"street,omitempty"`
+	Category      string           `json:"category,omitempty"`
+	Urgency       int32            `json:"urgency,omitempty"` // a whistlev1.Urgency value
+	Text          string           `json:"text,omitempty"`
+	CorrelationID string           `json:"correlation_id,omitempty"`
+	Assignments   []Assignment     `json:"assignments,omitempty"` // in dispatch order
 }
+
+// Position returns the issue's place in the stream, for the projection store.
+func (i *Issue) Position() (*uint64, **quarantine.Mark) { return &i.LastSeq, &i.Quarantine }
 
 // Assignment returns the department's assignment, or nil when the department has none.
 func (i *Issue) Assignment(dept string) *Assignment {

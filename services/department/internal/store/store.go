@@ -14,82 +14,81 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
-	"github.com/whistle-dispatch/whistle/pkg/redisx"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 )
 
+// Name is the service the store belongs to, and the prefix of its keys.
+const Name = "department"
+
 // Store is the department's projection. Each issue is one JSON value under
 // "department:issue:{<case>}"; each department has two sorted sets of case numbers scored by
 // dispatch time in unix milliseconds, "department:inbox:<dept>:open" and ":resolved".
-type Store struct{ rdb *redis.Client }
+type Store struct {
+	*redisdoc.Store[*domain.Issue]
+	rdb *redis.Client
+}
 
 var _ eventlog.Projection = (*Store)(nil)
 
 // New returns a store on rdb.
-func New(rdb *redis.Client) *Store { return &Store{rdb: rdb} }
+func New(rdb *redis.Client) *Store {
+	return &Store{Store: &redisdoc.Store[*domain.Issue]{
+		Service: Name,
+		RDB:     rdb,
+		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id} },
+		Fold:    fold,
+	}, rdb: rdb}
+}
 
 // key is the issue's state key; the braces make it a Redis Cluster hash tag.
-func key(issueID string) string { return "department:issue:{" + issueID + "}" }
+func key(issueID string) string { return Name + ":issue:{" + issueID + "}" }
 
 // inbox is the key of a department's open or resolved index.
 func inbox(dept string, resolved bool) string {
 	if resolved {
-		return "department:inbox:" + dept + ":resolved"
+		return Name + ":inbox:" + dept + ":resolved"
 	}
-	return "department:inbox:" + dept + ":open"
+	return Name + ":inbox:" + dept + ":open"
 }
 
 // Get returns the issue as the department knows it; an issue it has never seen has LastSeq 0
 // and no assignments.
 func (s *Store) Get(ctx context.Context, issueID string) (domain.Issue, error) {
-	raw, err := s.rdb.Get(ctx, key(issueID)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return domain.Issue{ID: issueID}, nil
-	}
+	st, err := s.Load(ctx, issueID)
 	if err != nil {
-		return domain.Issue{}, fmt.Errorf("department store: get %s: %w", issueID, err)
+		return domain.Issue{}, err
 	}
-	return decode(raw)
+	return *st, nil
 }
 
-// LastSeq returns the sequence of the issue's last applied event.
-func (s *Store) LastSeq(ctx context.Context, issueID string) (uint64, error) {
-	st, err := s.Get(ctx, issueID)
-	return st.LastSeq, err
-}
-
-// Apply folds one record into the issue's state and its departments' inboxes, atomically and at
-// most once.
-func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
-	id := rec.Event.GetIssueId()
-	return redisx.Update(ctx, s.rdb, key(id), func(cur []byte, tx redis.Pipeliner) ([]byte, error) {
-		st := domain.Issue{ID: id}
-		if cur != nil {
-			var err error
-			if st, err = decode(cur); err != nil {
-				return nil, err
-			}
-		}
-		if next, err := eventlog.Admit(st.LastSeq, rec); !next {
-			return nil, err // nil for a redelivery, ErrGap when an earlier event is missing
-		}
-		apply(&st, rec)
-		for _, a := range st.Assignments {
-			z := redis.Z{Score: float64(a.DispatchedAt.UnixMilli()), Member: id}
-			resolved := a.Status == domain.Resolved
-			tx.ZAdd(ctx, inbox(a.Department, resolved), z)
-			tx.ZRem(ctx, inbox(a.Department, !resolved), id)
-		}
-		return json.Marshal(st)
-	})
+// fold applies one record to the issue's state and brings its departments' inboxes in line.
+func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
+	if err := apply(st, rec); err != nil {
+		return err
+	}
+	for _, a := range st.Assignments {
+		z := redis.Z{Score: float64(a.DispatchedAt.UnixMilli()), Member: st.ID}
+		resolved := a.Status == domain.Resolved
+		tx.ZAdd(ctx, inbox(a.Department, resolved), z)
+		tx.ZRem(ctx, inbox(a.Department, !resolved), st.ID)
+	}
+	return nil
 }
 
 // apply records what the department cares about in an event; other events only advance LastSeq.
-func apply(st *domain.Issue, rec eventlog.Record) {
+// Every time it keeps is the time the stream stored the event.
+func apply(st *domain.Issue, rec eventlog.Record) error {
 	ev := rec.Event
-	st.LastSeq = rec.Seq
-	at := timeOf(ev.GetOccurredAt())
+	raised := ev.GetRaised() != nil
+	if raised == (st.Grid != "") {
+		if raised {
+			return eventlog.Impossible("the issue was raised before")
+		}
+		return eventlog.Impossible("a %s event before the issue was raised", eventlog.Kind(ev))
+	}
+	at := rec.Time
 	by := ev.GetActor().GetSubject()
 	switch p := ev.GetPayload().(type) {
 	case *whistlev1.Event_Raised:
@@ -117,6 +116,7 @@ func apply(st *domain.Issue, rec eventlog.Record) {
 		}
 		st.Breach(p.Breached.GetDepartmentId(), kind)
 	}
+	return nil
 }
 
 // timeOf reads an event's timestamp; an unset one is the zero time, which the API leaves unset
@@ -126,15 +126,6 @@ func timeOf(ts *timestamppb.Timestamp) time.Time {
 		return time.Time{}
 	}
 	return ts.AsTime()
-}
-
-// decode reads an issue's stored state.
-func decode(raw []byte) (domain.Issue, error) {
-	var st domain.Issue
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return st, fmt.Errorf("department store: decode: %w", err)
-	}
-	return st, nil
 }
 
 // Cursor is a place in an inbox: the dispatch time and case number of the last item seen. The
@@ -213,9 +204,9 @@ func (s *Store) getAll(ctx context.Context, ids []string) ([]domain.Issue, error
 		if err != nil {
 			return nil, fmt.Errorf("department store: get inbox item: %w", err)
 		}
-		st, err := decode(raw)
-		if err != nil {
-			return nil, err
+		st := domain.Issue{}
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return nil, fmt.Errorf("department store: decode inbox item: %w", err)
 		}
 		out = append(out, st)
 	}

@@ -71,7 +71,7 @@ func (q *Breaches) Watch(ctx context.Context, f Filter, listening func() error, 
 			continue // not a breach: nothing to show
 		}
 		issueID := rec.Event.GetIssueId()
-		if err := q.log.CatchupTo(ctx, q.store, issueID, rec.Seq); err != nil {
+		if _, err := q.log.CatchupTo(ctx, q.store, issueID, rec.Seq); err != nil {
 			return err
 		}
 		b, ok, err := q.store.Breach(ctx, issueID, e.GetDepartmentId(), store.KindFromProto(e.GetKind()))

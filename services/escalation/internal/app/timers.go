@@ -4,9 +4,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -140,13 +142,26 @@ func (t *Timers) step(ctx context.Context) time.Time {
 		t.warn(ctx, "due timers", err)
 		return next
 	}
-	if !t.fireAll(ctx, due) {
-		return next // what failed stays due; it is tried again at the next lease check
+	if len(due) > 0 {
+		// This service's clock only wakes the loop; whether a deadline has passed is judged on
+		// the stream's clock, read once for the batch.
+		streamNow, err := t.log.Now(ctx)
+		if err != nil {
+			t.warn(ctx, "stream clock", err)
+			return next
+		}
+		fired, wait, ok := t.fireAll(ctx, due, streamNow)
+		if !ok {
+			return next // what failed stays due; it is tried again at the next lease check
+		}
+		if wait > 0 && now.Add(wait).Before(next) {
+			next = now.Add(wait) // a deadline this clock saw pass that the stream's clock has yet to reach
+		}
+		if fired == dueBatch {
+			return now // more are due: look again at once
+		}
 	}
-	if len(due) == dueBatch {
-		return now // more are due: look again at once
-	}
-	earliest, ok, err := t.store.Earliest(ctx)
+	earliest, ok, err := t.store.EarliestAfter(ctx, now)
 	if err != nil {
 		t.warn(ctx, "earliest timer", err)
 		return next
@@ -166,35 +181,50 @@ func (t *Timers) warn(ctx context.Context, what string, err error) {
 
 // fireAll fires due timers, issues in parallel (each breach is a round trip to the stream) and
 // each issue's timers in order (they append to the same issue, so in parallel they would only
-// conflict). It reports whether every one was fired.
-func (t *Timers) fireAll(ctx context.Context, due []domain.Timer) bool {
+// conflict). It returns how many it settled (fired, or found owing nothing), the shortest wait
+// until the stream's clock reaches a deadline that is not due on it yet, and whether every timer
+// was handled.
+func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow time.Time) (settled int, wait time.Duration, ok bool) {
 	byIssue := map[string][]domain.Timer{}
 	for _, tm := range due {
 		byIssue[tm.IssueID] = append(byIssue[tm.IssueID], tm)
 	}
+	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(fireParallelism)
 	for _, timers := range byIssue {
 		g.Go(func() error {
 			for _, tm := range timers {
-				if err := t.fire(ctx, tm); err != nil {
+				w, err := t.fire(ctx, tm, streamNow)
+				if err != nil {
 					t.warn(ctx, "fire "+tm.Name(), err)
 					return err
 				}
+				mu.Lock()
+				if w > 0 && (wait == 0 || w < wait) {
+					wait = w
+				} else if w == 0 {
+					settled++
+				}
+				mu.Unlock()
 			}
 			return nil
 		})
 	}
-	return g.Wait() == nil
+	ok = g.Wait() == nil
+	return settled, wait, ok
 }
 
-// fire appends the breach of one due timer if the issue's state still owes it, then drops the
-// timer once the state shows it cleared or breached. The append is conditional on the sequence
-// the decision read, so an event that clears the deadline and reached the stream first wins:
-// Decide then catches up, sees the deadline cleared and appends nothing. No catch-up is needed
-// before deciding: a stale state can only hold a deadline open that the stream has cleared,
-// never the reverse, and that costs one refused append instead of a stream read on every fire.
-func (t *Timers) fire(ctx context.Context, tm domain.Timer) error {
+// fire appends the breach of one due timer if the issue's state owes it on the stream's clock,
+// then drops the timer once the state shows it breached or cleared in time. The append is
+// conditional on the sequence the decision read, so an event that clears the deadline and reached
+// the stream first makes it fail: Decide then catches up and decides again on the cleared state,
+// which owes a breach only if the clearing event was stored after the deadline. No catch-up is
+// needed before deciding: a stale state can only hold a deadline open that the stream has
+// cleared, never the reverse, and that costs one refused append instead of a stream read on every
+// fire. When the stream's clock has not reached the deadline yet, fire returns how long until it
+// does and keeps the timer.
+func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time) (wait time.Duration, err error) {
 	ctx, span := tracer.Start(ctx, "app.Timers.fire", traceTimer(tm))
 	defer span.End()
 	rec, err := t.log.Decide(ctx, t.store, tm.IssueID, func(ctx context.Context) (*whistlev1.Event, error) {
@@ -202,35 +232,43 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer) error {
 		if err != nil {
 			return nil, err
 		}
-		now := t.clock.Now()
-		deadline, due := st.Due(tm.DepartmentID, tm.Kind, now)
-		if !due {
+		owed, ok, w := st.Owes(tm.DepartmentID, tm.Kind, streamNow)
+		if wait = w; !ok {
 			return nil, nil
 		}
+		breach := &whistlev1.DeadlineBreached{
+			DepartmentId: tm.DepartmentID,
+			Kind:         store.KindToProto(tm.Kind),
+			Deadline:     timestamppb.New(owed.Deadline),
+		}
+		if owed.Cleared != nil {
+			breach.ClearedSeq, breach.ClearedAt = owed.Cleared.Seq, timestamppb.New(owed.Cleared.At)
+		}
 		return &whistlev1.Event{
-			Id:            fmt.Sprintf("%s.breached.%s.%s", tm.IssueID, tm.DepartmentID, tm.Kind),
 			IssueId:       tm.IssueID,
-			OccurredAt:    timestamppb.New(now),
+			OccurredAt:    timestamppb.New(t.clock.Now()),
 			PrevSeq:       st.LastSeq,
 			Actor:         &whistlev1.Actor{Subject: ServiceName, Role: "service"},
 			CorrelationId: st.CorrelationID,
-			Payload: &whistlev1.Event_Breached{Breached: &whistlev1.DeadlineBreached{
-				DepartmentId: tm.DepartmentID,
-				Kind:         store.KindToProto(tm.Kind),
-				Deadline:     timestamppb.New(deadline),
-			}},
+			Payload:       &whistlev1.Event_Breached{Breached: breach},
 		}, nil
 	})
+	if errors.Is(err, eventlog.ErrQuarantined) {
+		return 0, t.store.DropTimer(ctx, tm) // a quarantined issue owes nothing until it is mended
+	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if rec != nil {
 		b := rec.Event.GetBreached()
 		kind := metric.WithAttributes(attribute.String("kind", string(tm.Kind)))
 		breachCount.Add(ctx, 1, kind)
-		breachLateness.Record(ctx, rec.Event.GetOccurredAt().AsTime().Sub(b.GetDeadline().AsTime()).Seconds(), kind)
+		breachLateness.Record(ctx, rec.Time.Sub(b.GetDeadline().AsTime()).Seconds(), kind)
 	}
-	return t.store.DropTimer(ctx, tm)
+	if wait > 0 {
+		return wait, nil
+	}
+	return 0, t.store.DropTimer(ctx, tm)
 }
 
 // traceTimer names a timer on a span.

@@ -1,22 +1,37 @@
 package domain
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
+// reportInBy and resolveBy are water's deadlines in routed.
+var (
+	reportInBy = t0.Add(30 * time.Minute)
+	resolveBy  = t0.Add(2 * time.Hour)
+)
+
 // routed returns an issue with water summoned, report-in due at +30m and resolve at +2h.
-func routed() *Issue {
+func routed(t *testing.T) *Issue {
+	t.Helper()
 	s := &Issue{ID: "K7M3-QX9A"}
-	s.Apply(1, "K7M3-QX9A", Raised{GridID: "xinhua-taoyuan-01", StreetID: "xinhua", CategoryID: "water-supply"})
-	s.Apply(2, "", Routed{Dispatches: []Dispatch{{DepartmentID: "water", ReportInBy: t0.Add(30 * time.Minute), ResolveBy: t0.Add(2 * time.Hour)}}})
+	must(t, s.Apply(1, t0, "K7M3-QX9A", Raised{GridID: "xinhua-taoyuan-01", StreetID: "xinhua", CategoryID: "water-supply"}))
+	must(t, s.Apply(2, t0.Add(time.Second), "", Routed{Dispatches: []Dispatch{{DepartmentID: "water", ReportInBy: reportInBy, ResolveBy: resolveBy}}}))
 	return s
 }
 
-// openKinds returns the kinds of s's open clocks with their deadlines.
-func openKinds(s *Issue) map[Kind]time.Time {
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// timers returns s's timers by kind.
+func timers(s *Issue) map[Kind]time.Time {
 	m := map[Kind]time.Time{}
 	for _, t := range s.Timers() {
 		m[t.Kind] = t.At
@@ -24,59 +39,142 @@ func openKinds(s *Issue) map[Kind]time.Time {
 	return m
 }
 
-func TestClocksCloseOnTheEventsThatClearOrBreachThem(t *testing.T) {
+// stored is an event stored at a time.
+type stored struct {
+	at time.Duration // after t0
+	e  Event
+}
+
+func TestEachClockOwesABreachExactlyWhenItsClearingEventWasStoredAfterItsDeadline(t *testing.T) {
+	ms := time.Millisecond
 	tests := []struct {
 		name   string
-		events []Event
-		open   []Kind
+		events []stored
+		// timers is what remains owed or may become owed, by kind: the deadline, or DueNow.
+		timers map[Kind]time.Time
 	}{
-		{"routing opens both clocks", nil, []Kind{ReportIn, Resolve}},
-		{"acknowledging stops report-in only", []Event{Acknowledged{DepartmentID: "water"}}, []Kind{Resolve}},
-		{"resolving stops both", []Event{Resolved{DepartmentID: "water"}}, nil},
-		{"a breach closes its own clock", []Event{Breached{DepartmentID: "water", Kind: ReportIn, Deadline: t0.Add(30 * time.Minute), At: t0.Add(31 * time.Minute)}}, []Kind{Resolve}},
-		{"another department's event changes nothing", []Event{Resolved{DepartmentID: "gas"}}, []Kind{ReportIn, Resolve}},
+		{"routing opens both clocks", nil, map[Kind]time.Time{ReportIn: reportInBy, Resolve: resolveBy}},
+		{"an acknowledgement stored 1 ms before the deadline clears report-in",
+			[]stored{{30*time.Minute - ms, Acknowledged{DepartmentID: "water"}}}, map[Kind]time.Time{Resolve: resolveBy}},
+		{"an acknowledgement stored at the deadline clears report-in",
+			[]stored{{30 * time.Minute, Acknowledged{DepartmentID: "water"}}}, map[Kind]time.Time{Resolve: resolveBy}},
+		{"an acknowledgement stored 1 ms after the deadline owes a breach now",
+			[]stored{{30*time.Minute + ms, Acknowledged{DepartmentID: "water"}}}, map[Kind]time.Time{ReportIn: DueNow, Resolve: resolveBy}},
+		{"an acknowledgement an hour late owes a breach now",
+			[]stored{{90 * time.Minute, Acknowledged{DepartmentID: "water"}}}, map[Kind]time.Time{ReportIn: DueNow, Resolve: resolveBy}},
+		{"resolving in time stops both", []stored{{time.Minute, Resolved{DepartmentID: "water"}}}, nil},
+		{"resolving late without reporting in owes both",
+			[]stored{{3 * time.Hour, Resolved{DepartmentID: "water"}}}, map[Kind]time.Time{ReportIn: DueNow, Resolve: DueNow}},
+		{"a breach recorded after the deadline closes its own clock",
+			[]stored{{31 * time.Minute, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}}}, map[Kind]time.Time{Resolve: resolveBy}},
+		{"a late acknowledgement after the breach owes nothing more",
+			[]stored{{31 * time.Minute, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}},
+				{time.Hour, Acknowledged{DepartmentID: "water"}}}, map[Kind]time.Time{Resolve: resolveBy}},
+		{"the breach recorded after a late acknowledgement settles it",
+			[]stored{{time.Hour, Acknowledged{DepartmentID: "water"}},
+				{time.Hour + time.Second, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}}}, map[Kind]time.Time{Resolve: resolveBy}},
+		{"another department's event changes nothing", []stored{{time.Hour, Resolved{DepartmentID: "gas"}}},
+			map[Kind]time.Time{ReportIn: reportInBy, Resolve: resolveBy}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := routed()
+			s := routed(t)
 			for i, e := range tt.events {
-				s.Apply(uint64(3+i), "", e)
+				must(t, s.Apply(uint64(3+i), t0.Add(e.at), "", e.e))
 			}
-			open := openKinds(s)
-			if len(open) != len(tt.open) {
-				t.Fatalf("open clocks %v, want %v", open, tt.open)
+			got := timers(s)
+			if len(got) != len(tt.timers) {
+				t.Fatalf("timers %v, want %v", got, tt.timers)
 			}
-			for _, k := range tt.open {
-				if _, ok := open[k]; !ok {
-					t.Fatalf("open clocks %v, want %v", open, tt.open)
+			for k, at := range tt.timers {
+				if !got[k].Equal(at) {
+					t.Fatalf("timers %v, want %v", got, tt.timers)
 				}
 			}
 		})
 	}
 }
 
-func TestADeadlineIsDueOnlyOnceItHasPassedAndWhileItIsOpen(t *testing.T) {
-	s := routed()
-	if _, due := s.Due("water", ReportIn, t0.Add(29*time.Minute)); due {
-		t.Fatal("report-in is due before its deadline")
+func TestABreachIsOwedOnlyOnceTheStreamsClockHasReachedTheDeadline(t *testing.T) {
+	s := routed(t)
+	if _, owed, wait := s.Owes("water", ReportIn, reportInBy.Add(-time.Minute)); owed || wait != time.Minute {
+		t.Fatalf("a minute before the deadline on the stream's clock: owed %v, wait %v; want not owed, a minute to wait", owed, wait)
 	}
-	deadline, due := s.Due("water", ReportIn, t0.Add(30*time.Minute))
-	if !due || !deadline.Equal(t0.Add(30*time.Minute)) {
-		t.Fatalf("report-in at its deadline: due %v, deadline %v", due, deadline)
+	o, owed, _ := s.Owes("water", ReportIn, reportInBy)
+	if !owed || !o.Deadline.Equal(reportInBy) || o.Cleared != nil {
+		t.Fatalf("at the deadline: %+v, %v", o, owed)
 	}
-	s.Apply(3, "", Breached{DepartmentID: "water", Kind: ReportIn, Deadline: deadline, At: t0.Add(30 * time.Minute)})
-	if _, due := s.Due("water", ReportIn, t0.Add(time.Hour)); due {
-		t.Fatal("a breached deadline is due again")
+	must(t, s.Apply(3, reportInBy.Add(time.Millisecond), "", Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}))
+	if _, owed, _ := s.Owes("water", ReportIn, t0.Add(time.Hour)); owed {
+		t.Fatal("a breached deadline is owed again")
 	}
 	b, ok := s.Breach("water", ReportIn)
-	if !ok || b.Seq != 3 || b.GridID != "xinhua-taoyuan-01" || b.StreetID != "xinhua" {
+	if !ok || b.Seq != 3 || b.GridID != "xinhua-taoyuan-01" || b.StreetID != "xinhua" || !b.BreachedAt.Equal(reportInBy.Add(time.Millisecond)) {
 		t.Fatalf("breach recorded as %+v, %v", b, ok)
 	}
-	if _, due := s.Due("gas", Resolve, t0.Add(time.Hour)); due {
-		t.Fatal("a department never summoned has a due deadline")
+	if _, owed, _ := s.Owes("gas", Resolve, t0.Add(time.Hour)); owed {
+		t.Fatal("a department never summoned owes a breach")
 	}
 	if s.CorrelationID != "K7M3-QX9A" {
 		t.Fatalf("correlation id %q, want the one of the first event", s.CorrelationID)
+	}
+}
+
+func TestALateClearingEventOwesABreachThatNamesIt(t *testing.T) {
+	s := routed(t)
+	late := reportInBy.Add(time.Hour)
+	must(t, s.Apply(3, late, "", Acknowledged{DepartmentID: "water"}))
+	// Whatever the stream's clock says now, the breach is owed: the record shows it.
+	o, owed, _ := s.Owes("water", ReportIn, t0)
+	if !owed || o.Cleared == nil || o.Cleared.Seq != 3 || !o.Cleared.At.Equal(late) {
+		t.Fatalf("owed %+v, %v; want one naming the acknowledgement", o, owed)
+	}
+	must(t, s.Apply(4, late.Add(time.Second), "", Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}))
+	if b, _ := s.Breach("water", ReportIn); !b.ClearedAt.Equal(late) {
+		t.Fatalf("the breach %+v does not say it was recorded after the late acknowledgement", b)
+	}
+}
+
+func TestBreachesTheStreamsTimesContradictAreImpossible(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name   string
+		before []stored
+		breach stored
+	}{
+		{"stored before its deadline", nil, stored{30*time.Minute - ms, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}}},
+		{"after the deadline was cleared in time", []stored{{time.Minute, Acknowledged{DepartmentID: "water"}}},
+			stored{time.Hour, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}}},
+		{"a second time", []stored{{time.Hour, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}}},
+			stored{2 * time.Hour, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}}},
+		{"of another deadline than the one frozen", nil, stored{time.Hour, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: t0}}},
+		{"of a department never summoned", nil, stored{time.Hour, Breached{DepartmentID: "gas", Kind: ReportIn, Deadline: reportInBy}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := routed(t)
+			for i, e := range tt.before {
+				must(t, s.Apply(uint64(3+i), t0.Add(e.at), "", e.e))
+			}
+			last := s.LastSeq
+			if err := s.Apply(10, t0.Add(tt.breach.at), "", tt.breach.e); !errors.Is(err, ErrImpossible) {
+				t.Fatalf("Apply = %v, want ErrImpossible", err)
+			}
+			if s.LastSeq != last {
+				t.Fatal("a refused breach moved the state")
+			}
+		})
+	}
+}
+
+func TestEventsBeforeTheRaiseOrASecondRaiseAreImpossible(t *testing.T) {
+	s := &Issue{ID: "K7M3-QX9A"}
+	if err := s.Apply(1, t0, "", Acknowledged{DepartmentID: "water"}); !errors.Is(err, ErrImpossible) {
+		t.Fatalf("an event before the raise: %v", err)
+	}
+	s = routed(t)
+	if err := s.Apply(3, t0, "", Raised{}); !errors.Is(err, ErrImpossible) {
+		t.Fatalf("a second raise: %v", err)
 	}
 }
 
@@ -94,18 +192,18 @@ func TestTimerNamesReadBack(t *testing.T) {
 }
 
 func TestASecondDispatchOfADepartmentKeepsTheDeadlinesFrozenAtTheFirst(t *testing.T) {
-	s := routed()
-	s.Apply(3, "", Routed{Dispatches: []Dispatch{
+	s := routed(t)
+	must(t, s.Apply(3, t0.Add(time.Minute), "", Routed{Dispatches: []Dispatch{
 		{DepartmentID: "water", ReportInBy: t0.Add(5 * time.Minute), ResolveBy: t0.Add(10 * time.Minute)},
 		{DepartmentID: "gas", ReportInBy: t0.Add(15 * time.Minute), ResolveBy: t0.Add(time.Hour)},
-	}})
+	}}))
 	open := map[string]time.Time{}
 	for _, tm := range s.Timers() {
 		open[tm.Name()] = tm.At
 	}
 	want := map[string]time.Time{
-		Name(s.ID, "water", ReportIn): t0.Add(30 * time.Minute),
-		Name(s.ID, "water", Resolve):  t0.Add(2 * time.Hour),
+		Name(s.ID, "water", ReportIn): reportInBy,
+		Name(s.ID, "water", Resolve):  resolveBy,
 		Name(s.ID, "gas", ReportIn):   t0.Add(15 * time.Minute),
 		Name(s.ID, "gas", Resolve):    t0.Add(time.Hour),
 	}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
@@ -31,13 +32,14 @@ const (
 	BreachKey = Prefix + "breach"
 )
 
-// IssueKey is the key of an issue's state; the hash tag keeps one issue's keys in one slot.
-func IssueKey(issueID string) string { return Prefix + "issue:{" + issueID + "}" }
+// Name is the service the store belongs to, and the prefix of its keys.
+const Name = "escalation"
 
 // Store is the escalation projection. It is safe for concurrent use.
 type Store struct {
+	*redisdoc.Store[*domain.Issue]
 	rdb *redis.Client
-	// onTimer, when set, learns the earliest deadline each apply added, so that a sleeping timer
+	// onTimer, when set, learns the earliest due time each apply added, so that a sleeping timer
 	// loop can wake early for it.
 	onTimer func(at time.Time)
 }
@@ -46,76 +48,67 @@ var _ eventlog.Projection = (*Store)(nil)
 
 // New returns the store on rdb. onTimer may be nil.
 func New(rdb *redis.Client, onTimer func(at time.Time)) *Store {
-	return &Store{rdb: rdb, onTimer: onTimer}
+	return &Store{Store: &redisdoc.Store[*domain.Issue]{
+		Service: Name,
+		RDB:     rdb,
+		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id} },
+		Fold:    fold,
+	}, rdb: rdb, onTimer: onTimer}
 }
 
 // Issue returns an issue's state; an issue never seen has an empty state at sequence 0.
 func (s *Store) Issue(ctx context.Context, issueID string) (*domain.Issue, error) {
-	raw, err := s.rdb.Get(ctx, IssueKey(issueID)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return &domain.Issue{ID: issueID}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: read %s: %w", issueID, err)
-	}
-	return decodeIssue(issueID, raw)
-}
-
-// LastSeq returns the sequence of the issue's last applied event.
-func (s *Store) LastSeq(ctx context.Context, issueID string) (uint64, error) {
-	st, err := s.Issue(ctx, issueID)
-	if err != nil {
-		return 0, err
-	}
-	return st.LastSeq, nil
+	return s.Load(ctx, issueID)
 }
 
 // Apply folds one record into its issue's state and, in the same transaction, brings the timers
-// in line with the issue's open deadlines and adds any breach to the view.
+// in line with what the issue owes and adds any breach to the view; then it tells the timer loop
+// of the earliest timer it added.
 func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
-	ev := rec.Event
-	issueID := ev.GetIssueId()
-	var earliest time.Time
-	err := redisx.Update(ctx, s.rdb, IssueKey(issueID), func(current []byte, tx redis.Pipeliner) ([]byte, error) {
-		earliest = time.Time{}
-		st := &domain.Issue{ID: issueID}
-		if current != nil {
-			var err error
-			if st, err = decodeIssue(issueID, current); err != nil {
-				return nil, err
-			}
-		}
-		if next, err := eventlog.Admit(st.LastSeq, rec); !next {
-			return nil, err // nil for a redelivery, ErrGap when an earlier event is missing
-		}
-		before := names(st.Timers())
-		st.Apply(rec.Seq, ev.GetCorrelationId(), fromProto(ev))
-		after := st.Timers()
-		for _, t := range after {
-			if _, ok := before[t.Name()]; ok {
-				delete(before, t.Name())
-				continue
-			}
-			tx.ZAdd(ctx, TimersKey, redis.Z{Score: float64(ceilMilli(t.At)), Member: t.Name()})
-			if earliest.IsZero() || t.At.Before(earliest) {
-				earliest = t.At
-			}
-		}
-		for name := range before {
-			tx.ZRem(ctx, TimersKey, name)
-		}
-		if b, ok := ev.GetPayload().(*whistlev1.Event_Breached); ok {
-			if err := indexBreach(ctx, tx, st, b.Breached); err != nil {
-				return nil, err
-			}
-		}
-		return json.Marshal(st)
-	})
-	if err != nil {
-		return fmt.Errorf("store: apply %s at %d: %w", issueID, rec.Seq, err)
+	var added addedTimer
+	if err := s.Store.Apply(context.WithValue(ctx, addedTimerKey{}, &added), rec); err != nil {
+		return err
 	}
-	if !earliest.IsZero() && s.onTimer != nil {
-		s.onTimer(earliest)
+	if !added.at.IsZero() && s.onTimer != nil {
+		s.onTimer(added.at)
+	}
+	return nil
+}
+
+// addedTimer carries, out of a fold, the earliest due time of the timers it added.
+type addedTimer struct{ at time.Time }
+
+type addedTimerKey struct{}
+
+// fold applies one record to the issue's state, inside the store's transaction.
+func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
+	ev := rec.Event
+	before := names(st.Timers())
+	if err := st.Apply(rec.Seq, rec.Time, ev.GetCorrelationId(), fromProto(ev)); err != nil {
+		if errors.Is(err, domain.ErrImpossible) {
+			return eventlog.Impossible("%v", err)
+		}
+		return err
+	}
+	var earliest time.Time
+	for _, t := range st.Timers() {
+		if _, ok := before[t.Name()]; ok {
+			delete(before, t.Name())
+			continue
+		}
+		tx.ZAdd(ctx, TimersKey, redis.Z{Score: float64(ceilMilli(t.At)), Member: t.Name()})
+		if earliest.IsZero() || t.At.Before(earliest) {
+			earliest = t.At
+		}
+	}
+	for name := range before {
+		tx.ZRem(ctx, TimersKey, name)
+	}
+	if added, ok := ctx.Value(addedTimerKey{}).(*addedTimer); ok {
+		added.at = earliest // the last run of the fold is the one committed
+	}
+	if b, ok := ev.GetPayload().(*whistlev1.Event_Breached); ok {
+		return indexBreach(ctx, tx, st, b.Breached)
 	}
 	return nil
 }
@@ -136,16 +129,13 @@ func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *w
 	return nil
 }
 
-// DropTimer removes a timer unless the issue's state still holds it open. It runs in a transaction
-// on the issue's state, so a timer cannot be dropped on the strength of a state that changed meanwhile.
+// DropTimer removes a timer unless the issue's state still holds it. It runs in a transaction on
+// the issue's state, so a timer cannot be dropped on the strength of a state that changed meanwhile.
 func (s *Store) DropTimer(ctx context.Context, t domain.Timer) error {
-	return redisx.Update(ctx, s.rdb, IssueKey(t.IssueID), func(current []byte, tx redis.Pipeliner) ([]byte, error) {
-		st := &domain.Issue{ID: t.IssueID}
-		if current != nil {
-			var err error
-			if st, err = decodeIssue(t.IssueID, current); err != nil {
-				return nil, err
-			}
+	return redisx.Update(ctx, s.rdb, s.Key(t.IssueID), func(current []byte, tx redis.Pipeliner) ([]byte, error) {
+		st, err := s.Decode(t.IssueID, current)
+		if err != nil {
+			return nil, err
 		}
 		if _, open := names(st.Timers())[t.Name()]; !open {
 			tx.ZRem(ctx, TimersKey, t.Name())
@@ -154,9 +144,11 @@ func (s *Store) DropTimer(ctx context.Context, t domain.Timer) error {
 	})
 }
 
-// Earliest returns the open deadline that comes due first.
-func (s *Store) Earliest(ctx context.Context) (domain.Timer, bool, error) {
-	zs, err := s.rdb.ZRangeWithScores(ctx, TimersKey, 0, 0).Result()
+// EarliestAfter returns the timer that comes due first after now.
+func (s *Store) EarliestAfter(ctx context.Context, now time.Time) (domain.Timer, bool, error) {
+	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+		Key: TimersKey, Start: "(" + strconv.FormatInt(now.UnixMilli(), 10), Stop: "+inf", ByScore: true, Count: 1,
+	}).Result()
 	if err != nil || len(zs) == 0 {
 		return domain.Timer{}, false, err
 	}
@@ -217,17 +209,8 @@ func names(ts []domain.Timer) map[string]domain.Timer {
 	return m
 }
 
-// decodeIssue reads an issue's stored state.
-func decodeIssue(issueID string, raw []byte) (*domain.Issue, error) {
-	st := &domain.Issue{}
-	if err := json.Unmarshal(raw, st); err != nil {
-		return nil, fmt.Errorf("store: decode %s: %w", issueID, err)
-	}
-	return st, nil
-}
-
-// fromProto translates the events escalation cares about; any other event is nil and only moves
-// the issue's sequence.
+// fromProto translates the events escalation cares about; any other event only moves the issue's
+// sequence.
 func fromProto(ev *whistlev1.Event) domain.Event {
 	switch p := ev.GetPayload().(type) {
 	case *whistlev1.Event_Raised:
@@ -251,10 +234,9 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 			DepartmentID: p.Breached.GetDepartmentId(),
 			Kind:         KindFromProto(p.Breached.GetKind()),
 			Deadline:     timeOf(p.Breached.GetDeadline()),
-			At:           timeOf(ev.GetOccurredAt()),
 		}
 	}
-	return nil
+	return domain.Other{}
 }
 
 // timeOf reads an optional timestamp; unset is the zero time, meaning no deadline.

@@ -72,11 +72,11 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 	// A view that lost state (a wiped Redis) calls for a new raise; the stream refuses it, as a
 	// conflict or as a duplicate, and Decide then catches the view up and asks again.
 	_, err = a.log.Decide(ctx, a.store, id, func(ctx context.Context) (*whistlev1.Event, error) {
-		last, err := a.store.LastSeq(ctx, id)
+		pos, err := a.store.Position(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		if last > 0 {
+		if pos.LastSeq > 0 {
 			is, err := a.store.Get(ctx, id)
 			if err != nil && !errors.Is(err, domain.ErrNotFound) {
 				return nil, err
@@ -143,7 +143,6 @@ func (a *App) checkRaise(p authx.Principal, cmd RaiseCommand) (domain.Raise, err
 // raisedEvent is the event that creates issue id.
 func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) *whistlev1.Event {
 	return &whistlev1.Event{
-		Id:            id + ".raised",
 		IssueId:       id,
 		OccurredAt:    timestamppb.New(clk.Now()),
 		PrevSeq:       0,
@@ -214,7 +213,7 @@ func (a *App) Watch(ctx context.Context, p authx.Principal, rawID string, send f
 	}
 	var sent, upTo uint64
 	for {
-		if err := a.log.CatchupTo(ctx, a.store, id, upTo); err != nil {
+		if _, err := a.log.CatchupTo(ctx, a.store, id, upTo); err != nil {
 			return err
 		}
 		if is, err = a.store.Get(ctx, id); err != nil {

@@ -7,6 +7,7 @@ package domain
 
 import (
 	"errors"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"time"
 )
 
@@ -127,7 +128,13 @@ type Issue struct {
 	Assignments []*Assignment `json:"assignments,omitempty"`
 	Timeline    []Entry       `json:"timeline"`
 	LastSeq     uint64        `json:"last_seq"`
+	// Quarantine is set once intake met an event of the issue that can never apply; the view
+	// stays as it was before that event.
+	Quarantine *quarantine.Mark `json:"quarantine,omitempty"`
 }
+
+// Position returns the issue's place in the stream, for the projection store.
+func (is *Issue) Position() (*uint64, **quarantine.Mark) { return &is.LastSeq, &is.Quarantine }
 
 // Raised tells whether the issue's raise has been applied; events of an issue that was never
 // raised leave a view that no one can see.

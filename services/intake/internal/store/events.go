@@ -11,10 +11,12 @@ import (
 const ServiceActor = "system"
 
 // applyEvent translates one event into the domain's apply rule for its kind. Every kind is
-// applied, so that the view's last sequence is exact even for events it does not show.
+// applied, so that the view's last sequence is exact even for events it does not show. Its time
+// is the time the stream stored it: the timeline says when each thing was recorded, whatever the
+// clock of the service that wrote it.
 func applyEvent(is *domain.Issue, rec eventlog.Record) {
 	ev := rec.Event
-	m := domain.Meta{Seq: rec.Seq, At: protoconv.Time(ev.GetOccurredAt()), Actor: actor(ev.GetActor())}
+	m := domain.Meta{Seq: rec.Seq, At: rec.Time, Actor: actor(ev.GetActor())}
 	switch p := ev.GetPayload().(type) {
 	case *whistlev1.Event_Raised:
 		r := p.Raised

@@ -70,7 +70,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]*domain.Issue, string, err
 			if !ok {
 				continue // indexed but not stored: the index is written in the same transaction, so only a partial wipe does this
 			}
-			is, err := decode(ids[i], []byte(data))
+			is, err := s.Decode(ids[i], []byte(data))
 			if err != nil {
 				return nil, "", err
 			}

@@ -5,14 +5,12 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
-	"github.com/whistle-dispatch/whistle/pkg/redisx"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
@@ -30,17 +28,25 @@ func ListKey(areaID string) string { return Prefix + "list:area:" + areaID }
 
 // Store is the Redis adapter of the intake view. It is safe for concurrent use.
 type Store struct {
+	*redisdoc.Store[*domain.Issue]
 	rdb *redis.Client
 }
 
 var _ eventlog.Projection = (*Store)(nil)
 
 // New returns a store on rdb.
-func New(rdb *redis.Client) *Store { return &Store{rdb: rdb} }
+func New(rdb *redis.Client) *Store {
+	return &Store{Store: &redisdoc.Store[*domain.Issue]{
+		Service: "intake",
+		RDB:     rdb,
+		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id} },
+		Fold:    fold,
+	}, rdb: rdb}
+}
 
 // Get returns an issue's view, or domain.ErrNotFound when the issue was never raised here.
 func (s *Store) Get(ctx context.Context, id string) (*domain.Issue, error) {
-	is, err := s.load(ctx, id)
+	is, err := s.Load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -50,59 +56,20 @@ func (s *Store) Get(ctx context.Context, id string) (*domain.Issue, error) {
 	return is, nil
 }
 
-// LastSeq returns the sequence of the issue's last applied event, 0 when none was.
-func (s *Store) LastSeq(ctx context.Context, id string) (uint64, error) {
-	is, err := s.load(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	return is.LastSeq, nil
-}
-
-// load reads an issue's document; a missing one is an empty view.
-func (s *Store) load(ctx context.Context, id string) (*domain.Issue, error) {
-	data, err := s.rdb.Get(ctx, IssueKey(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return &domain.Issue{ID: id}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get %s: %w", id, err)
-	}
-	return decode(id, data)
-}
-
-// decode reads an issue's document; an empty one is an empty view.
-func decode(id string, data []byte) (*domain.Issue, error) {
-	is := &domain.Issue{ID: id}
-	if len(data) == 0 {
-		return is, nil
-	}
-	if err := json.Unmarshal(data, is); err != nil {
-		return nil, fmt.Errorf("store: decode %s: %w", id, err)
-	}
-	return is, nil
-}
-
-// Apply applies one event to its issue's view, together with the list indexes, in one
-// transaction. A record already applied changes nothing; one that does not follow the last
-// applied record of its issue returns eventlog.ErrGap and changes nothing.
-func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
-	id := rec.Event.GetIssueId()
-	return redisx.Update(ctx, s.rdb, IssueKey(id), func(current []byte, tx redis.Pipeliner) ([]byte, error) {
-		is, err := decode(id, current)
-		if err != nil {
-			return nil, err
+// fold applies one event to its issue's view and, when it raises the issue, lists it in its areas.
+func fold(ctx context.Context, is *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
+	raise := rec.Event.GetRaised() != nil
+	if raise == is.Raised() {
+		if raise {
+			return eventlog.Impossible("the issue was raised before, at %s", is.RaisedAt.Format(time.RFC3339))
 		}
-		if next, err := eventlog.Admit(is.LastSeq, rec); !next {
-			return nil, err // nil for a redelivery, ErrGap when an earlier event is missing
+		return eventlog.Impossible("a %s event before the issue was raised", eventlog.Kind(rec.Event))
+	}
+	applyEvent(is, rec)
+	if raise {
+		for _, area := range is.Areas(catalog.CityScope) {
+			tx.ZAdd(ctx, ListKey(area), redis.Z{Score: float64(is.RaisedAt.UnixMilli()), Member: is.ID})
 		}
-		wasRaised := is.Raised()
-		applyEvent(is, rec)
-		if !wasRaised && is.Raised() {
-			for _, area := range is.Areas(catalog.CityScope) {
-				tx.ZAdd(ctx, ListKey(area), redis.Z{Score: float64(is.RaisedAt.UnixMilli()), Member: id})
-			}
-		}
-		return json.Marshal(is)
-	})
+	}
+	return nil
 }

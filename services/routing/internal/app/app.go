@@ -166,10 +166,12 @@ func (a *App) React(ctx context.Context, rec eventlog.Record) error {
 	return nil
 }
 
-// decide builds the routing event for an issue that awaits it, with every policy and deadline
-// frozen now.
+// decide builds the routing event for an issue that awaits it, with every policy frozen now and
+// every deadline counted from the raise.
 func (a *App) decide(st domain.Issue, id string) *whistlev1.Event {
-	now := a.clock.Now()
+	// Deadlines run from the time the stream stored the raise, not from now: the time an issue
+	// waited to be routed counts against them, and no service's clock moves them.
+	raisedAt := st.RaisedAt
 	street := st.Street
 	if street == "" { // an issue raised without its street: find it from the grid
 		if _, _, s, err := a.cat.Grid(st.Grid); err == nil {
@@ -178,14 +180,13 @@ func (a *App) decide(st domain.Issue, id string) *whistlev1.Event {
 	}
 	ev := &whistlev1.Event{
 		IssueId:       id,
-		OccurredAt:    timestamppb.New(now),
+		OccurredAt:    timestamppb.New(a.clock.Now()),
 		PrevSeq:       st.LastSeq,
 		Actor:         actor,
 		CorrelationId: st.CorrelationID,
 	}
 	p := a.plan(street, st.Category, whistlev1.Urgency(st.Urgency))
 	if !p.Matched {
-		ev.Id = id + ".needs-dispatch"
 		ev.Payload = &whistlev1.Event_NeedsDispatch{NeedsDispatch: &whistlev1.IssueNeedsDispatch{Reason: p.Explanation}}
 		return ev
 	}
@@ -195,11 +196,10 @@ func (a *App) decide(st domain.Issue, id string) *whistlev1.Event {
 			DepartmentId: pa.Department,
 			Role:         pa.Role,
 			Policy:       SLAPolicy(pa.Policy),
-			ReportInBy:   timestamppb.New(now.Add(pa.Policy.ReportIn)),
-			ResolveBy:    timestamppb.New(now.Add(pa.Policy.Resolve)),
+			ReportInBy:   timestamppb.New(raisedAt.Add(pa.Policy.ReportIn)),
+			ResolveBy:    timestamppb.New(raisedAt.Add(pa.Policy.Resolve)),
 		})
 	}
-	ev.Id = id + ".routed"
 	ev.Payload = &whistlev1.Event_Routed{Routed: routed}
 	return ev
 }

@@ -3,73 +3,60 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
-	"github.com/whistle-dispatch/whistle/pkg/redisx"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/domain"
 )
 
+// Name is the service the store belongs to, and the prefix of its keys.
+const Name = "routing"
+
 // Store is routing's projection: one JSON value per issue under "routing:issue:{<case>}".
-type Store struct{ rdb *redis.Client }
+type Store struct {
+	*redisdoc.Store[*domain.Issue]
+}
 
 var _ eventlog.Projection = (*Store)(nil)
 
 // New returns a store on rdb.
-func New(rdb *redis.Client) *Store { return &Store{rdb: rdb} }
-
-// key is the issue's state key; the braces make it a Redis Cluster hash tag.
-func key(issueID string) string { return "routing:issue:{" + issueID + "}" }
+func New(rdb *redis.Client) *Store {
+	return &Store{&redisdoc.Store[*domain.Issue]{
+		Service: Name,
+		RDB:     rdb,
+		Empty:   func(string) *domain.Issue { return &domain.Issue{} },
+		Fold: func(_ context.Context, st *domain.Issue, rec eventlog.Record, _ redis.Pipeliner) error {
+			return apply(st, rec)
+		},
+	}}
+}
 
 // Get returns the issue as routing knows it; an issue it has never seen is the zero Issue.
 func (s *Store) Get(ctx context.Context, issueID string) (domain.Issue, error) {
-	raw, err := s.rdb.Get(ctx, key(issueID)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return domain.Issue{}, nil
-	}
+	st, err := s.Load(ctx, issueID)
 	if err != nil {
-		return domain.Issue{}, fmt.Errorf("routing store: get %s: %w", issueID, err)
+		return domain.Issue{}, err
 	}
-	return decode(raw)
+	return *st, nil
 }
 
-// LastSeq returns the sequence of the issue's last applied event.
-func (s *Store) LastSeq(ctx context.Context, issueID string) (uint64, error) {
-	st, err := s.Get(ctx, issueID)
-	return st.LastSeq, err
-}
-
-// Apply folds one record into the issue's state, atomically and at most once.
-func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
-	id := rec.Event.GetIssueId()
-	return redisx.Update(ctx, s.rdb, key(id), func(cur []byte, _ redis.Pipeliner) ([]byte, error) {
-		var st domain.Issue
-		if cur != nil {
-			var err error
-			if st, err = decode(cur); err != nil {
-				return nil, err
-			}
-		}
-		if next, err := eventlog.Admit(st.LastSeq, rec); !next {
-			return nil, err // nil for a redelivery, ErrGap when an earlier event is missing
-		}
-		apply(&st, rec)
-		return json.Marshal(st)
-	})
-}
-
-// apply records what routing cares about in an event; other events only advance LastSeq.
-func apply(st *domain.Issue, rec eventlog.Record) {
+// apply records what routing cares about in an event; other events only advance LastSeq. Routing
+// counts deadlines from the time the stream stored the raise, so that the time an issue waits for
+// routing or a dispatcher counts against them.
+func apply(st *domain.Issue, rec eventlog.Record) error {
 	ev := rec.Event
-	st.LastSeq = rec.Seq
+	if ev.GetRaised() == nil && !st.Raised {
+		return eventlog.Impossible("a %s event before the issue was raised", eventlog.Kind(ev))
+	}
 	switch {
 	case ev.GetRaised() != nil:
+		if st.Raised {
+			return eventlog.Impossible("the issue was raised before, at event %d", st.RaisedSeq)
+		}
 		r := ev.GetRaised()
-		st.Raised = true
+		st.Raised, st.RaisedSeq, st.RaisedAt = true, rec.Seq, rec.Time
 		st.Grid, st.Street, st.Category = r.GetGridId(), r.GetStreetId(), r.GetCategoryId()
 		st.Urgency = int32(r.GetUrgency())
 		st.CorrelationID = ev.GetCorrelationId()
@@ -79,13 +66,5 @@ func apply(st *domain.Issue, rec eventlog.Record) {
 	case ev.GetNeedsDispatch() != nil:
 		st.NeedsDispatch = true
 	}
-}
-
-// decode reads an issue's stored state.
-func decode(raw []byte) (domain.Issue, error) {
-	var st domain.Issue
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return st, fmt.Errorf("routing store: decode: %w", err)
-	}
-	return st, nil
+	return nil
 }
