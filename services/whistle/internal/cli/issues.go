@@ -47,8 +47,8 @@ func raiseCommand(cfg *config) *cobra.Command {
 			return printIssue(c.out, issue)
 		}),
 	}
-	cmd.Flags().StringVar(&grid, "grid", "", "grid id the issue sits in (see `whistle areas`)")
-	cmd.Flags().StringVar(&category, "category", "", "category id (see `whistle categories`)")
+	cmd.Flags().StringVar(&grid, "grid", "", "grid `id` the issue sits in (see: whistle areas)")
+	cmd.Flags().StringVar(&category, "category", "", "category `id` (see: whistle categories)")
 	cmd.Flags().StringVar(&text, "text", "", "what is wrong, in your words")
 	cmd.Flags().StringVar(&urgency, "urgency", "normal", "normal, urgent or emergency")
 	cmd.Flags().StringVar(&requestID, "request-id", "", "idempotency key: retrying with the same key raises nothing new")
