@@ -71,6 +71,9 @@ func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, dept 
 func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, note string) (domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Resolve", traceIssue(issueID, dept))
 	defer span.End()
+	if err := apiedge.CheckUTF8("note", note); err != nil {
+		return domain.Issue{}, err
+	}
 	note = strings.TrimSpace(note)
 	if n := utf8.RuneCountInString(note); n == 0 || n > MaxNoteLength {
 		return domain.Issue{}, apiedge.Invalid("note", "must be 1 to %d characters", MaxNoteLength)

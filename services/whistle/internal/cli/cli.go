@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -88,13 +89,34 @@ func Commands() []*cobra.Command {
 func (cfg *config) run(fn action) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		cmd.SilenceUsage = true
-		err := cfg.dial(cmd, fn, args)
+		err := checkUTF8(cmd, args)
+		if err == nil {
+			err = cfg.dial(cmd, fn, args)
+		}
 		stopped := errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled
 		if err == nil || stopped && cmd.Context().Err() != nil {
 			return nil // a watch ended by Ctrl-C is a clean stop
 		}
 		return cfg.failure(err)
 	}
+}
+
+// checkUTF8 refuses flags and arguments that are not valid UTF-8 (text from a terminal or a
+// file in another encoding) before anything is sent: protobuf cannot encode such a string, and
+// the call would fail as an Internal error of the client naming no flag.
+func checkUTF8(cmd *cobra.Command, args []string) error {
+	var bad error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if bad == nil && !utf8.ValidString(f.Value.String()) {
+			bad = invalid("--%s: must be valid UTF-8", f.Name)
+		}
+	})
+	for i, a := range args {
+		if bad == nil && !utf8.ValidString(a) {
+			bad = invalid("argument %d: must be valid UTF-8", i+1)
+		}
+	}
+	return bad
 }
 
 // dial connects to the server and runs fn; the connection is closed when fn returns.
