@@ -138,6 +138,60 @@ func TestARetriedRaiseReturnsTheSameIssueAndWritesOneEvent(t *testing.T) {
 	}
 }
 
+func TestARequestIDReusedWithADifferentRaiseIsRefusedNamingTheCaseAndTheField(t *testing.T) {
+	e := start(t)
+	// A worker of the whole community, so that a retry naming another grid is still in scope.
+	worker := authx.Principal{Subject: "zhou", Role: authx.RoleGridWorker, Scope: "xinhua-taoyuan"}
+	c := e.client(worker)
+	same := func() *whistlev1.RaiseIssueRequest {
+		return &whistlev1.RaiseIssueRequest{
+			RequestId: "reuse-1", GridId: "xinhua-taoyuan-01", CategoryId: "blocked-drain", Text: "The drain outside no. 12 overflows",
+		}
+	}
+	resp, err := c.RaiseIssue(context.Background(), same())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := resp.GetIssue()
+	tests := []struct {
+		field string
+		edit  func(*whistlev1.RaiseIssueRequest)
+	}{
+		{"grid_id", func(r *whistlev1.RaiseIssueRequest) { r.GridId = "xinhua-taoyuan-02" }},
+		{"category_id", func(r *whistlev1.RaiseIssueRequest) { r.CategoryId = "noise" }},
+		{"urgency", func(r *whistlev1.RaiseIssueRequest) { r.Urgency = whistlev1.Urgency_URGENCY_URGENT }},
+		{"text", func(r *whistlev1.RaiseIssueRequest) { r.Text = "The drain outside no. 14 overflows" }},
+		{"location", func(r *whistlev1.RaiseIssueRequest) {
+			r.Location = &whistlev1.Location{Latitude: 31.2, Longitude: 121.5}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run("a different "+tt.field, func(t *testing.T) {
+			req := same()
+			tt.edit(req)
+			_, err := c.RaiseIssue(context.Background(), req)
+			msg := status.Convert(err).Message()
+			if status.Code(err) != codes.FailedPrecondition || !strings.Contains(msg, first.GetId()) || !strings.Contains(msg, "different "+tt.field) {
+				t.Fatalf("got %v; want FailedPrecondition naming case %s and %s", err, first.GetId(), tt.field)
+			}
+			if n := e.streamMessages(); n != 1 {
+				t.Fatalf("the stream holds %d events, want 1", n)
+			}
+		})
+	}
+	t.Run("the same raise, with its text in other blanks, is a retry", func(t *testing.T) {
+		req := same()
+		req.Text = "  " + req.Text + "\n"
+		resp, err := c.RaiseIssue(context.Background(), req)
+		if err != nil || !resp.GetReplayed() || resp.GetIssue().GetId() != first.GetId() {
+			t.Fatalf("got %v, %v; want the first issue %s replayed", resp, err, first.GetId())
+		}
+		if n := e.streamMessages(); n != 1 {
+			t.Fatalf("the stream holds %d events, want 1", n)
+		}
+	})
+}
+
 func TestARaiseWhoseCaseNumberIsTakenByAnotherRequestIsRefused(t *testing.T) {
 	e := start(t)
 	first := e.raise(taoyuanWorker, "collide-1")

@@ -58,7 +58,8 @@ type RaiseCommand struct {
 }
 
 // Raise records a new issue, or returns the one this caller's request already raised with
-// replayed set. The case number is derived from the caller and the request id, so every retry,
+// replayed set; a request id that comes back with a different raise is refused with a
+// *domain.RequestReusedError. The case number is derived from the caller and the request id, so every retry,
 // whenever it comes, meets the first raise's events in the stream: a retry within JetStream's
 // duplicate window is dropped as a duplicate, a later one loses the conditional append.
 func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_ *domain.Issue, replayed bool, err error) {
@@ -83,6 +84,9 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 			}
 			if is == nil || is.RequestID != raise.RequestID || is.RaisedBy != raise.RaisedBy {
 				return nil, domain.ErrCaseTaken
+			}
+			if field := raise.DiffersFrom(is); field != "" {
+				return nil, &domain.RequestReusedError{RequestID: raise.RequestID, Case: id, Field: field}
 			}
 			replayed = true
 			return nil, nil
