@@ -243,9 +243,18 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 	if done := inbox(t, c, &whistlev1.ListInboxRequest{Status: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED}); ids(done) != id {
 		t.Fatalf("resolved inbox %s; want %s", ids(done), id)
 	}
-	// Resolving again as the same officer is idempotent; as another officer it is refused.
-	if _, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "again"}); err != nil {
-		t.Fatalf("resolving again: %v", err)
+	// Resolving again as the same officer with the same note is idempotent; with another note, or
+	// as another officer, it is refused naming when and by whom the part was resolved.
+	if _, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "drain cleared"}); err != nil {
+		t.Fatalf("resolving again with the same note: %v", err)
+	}
+	_, err = c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "drain cleared and the grate replaced"})
+	resolvedAt := epoch.Add(70 * time.Minute).Format(time.RFC3339)
+	if msg := status.Convert(err).Message(); status.Code(err) != codes.FailedPrecondition || !strings.Contains(msg, "at "+resolvedAt+" by "+o.Subject) {
+		t.Fatalf("resolving again with another note: %v; want FailedPrecondition naming the resolution at %s by %s", err, resolvedAt, o.Subject)
+	}
+	if note := h.events(id, "resolved")[0].GetResolved().GetNote(); note != "drain cleared" {
+		t.Fatalf("the resolved event's note is %q; want the first note", note)
 	}
 	_, err = h.client(officer("water", 2)).Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "mine"})
 	if status.Code(err) != codes.FailedPrecondition {
