@@ -325,6 +325,32 @@ func TestReportingInTwiceIsIdempotentForTheSameOfficerOnly(t *testing.T) {
 	}
 }
 
+func TestAnIssueOutsideTheOfficersDepartmentIsAnsweredAsOneNeverRaised(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	id := h.dispatch("elsewhere", "xinhua-hebin-01", "water")
+	never := casenum.FromKey("never raised")
+	gas := h.client(officer("gas", 1))
+	for name, call := range map[string]func(string) error{
+		"ack": func(id string) error {
+			_, err := gas.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id})
+			return err
+		},
+		"resolve": func(id string) error {
+			_, err := gas.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "done"})
+			return err
+		},
+	} {
+		hidden, missing := status.Convert(call(id)), status.Convert(call(never))
+		if hidden.Code() != codes.NotFound || missing.Code() != codes.NotFound {
+			t.Errorf("%s: got %v for another department's issue and %v for one never raised; want NotFound for both", name, hidden.Err(), missing.Err())
+		}
+		if a, b := strings.ReplaceAll(hidden.Message(), id, "<case>"), strings.ReplaceAll(missing.Message(), never, "<case>"); a != b {
+			t.Errorf("%s: the answers differ: %q for another department's issue, %q for one never raised", name, a, b)
+		}
+	}
+}
+
 func TestCallersOutsideTheDepartmentAreRefused(t *testing.T) {
 	t.Parallel()
 	h := start(t)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 )
 
 func TestRaisingRejectsEachBadFieldAndWritesNothing(t *testing.T) {
@@ -244,6 +245,7 @@ func TestTwentyConcurrentRaisesWithOneRequestIDMakeOneIssue(t *testing.T) {
 func TestCallersOutsideTheGridAreDenied(t *testing.T) {
 	e := start(t)
 	is := e.raise(taoyuanWorker, "scoped-1")
+	never := casenum.FromKey("never raised")
 	ctx := context.Background()
 	req := &whistlev1.RaiseIssueRequest{RequestId: "x", GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "Loud"}
 	for _, p := range []struct {
@@ -255,20 +257,30 @@ func TestCallersOutsideTheGridAreDenied(t *testing.T) {
 				t.Fatalf("got %v, want PermissionDenied", err)
 			}
 		})
-		t.Run(p.name+" may not get", func(t *testing.T) {
-			if _, err := p.c.GetIssue(ctx, &whistlev1.GetIssueRequest{Id: is.GetId()}); status.Code(err) != codes.PermissionDenied {
-				t.Fatalf("got %v, want PermissionDenied", err)
-			}
-		})
-		t.Run(p.name+" may not watch", func(t *testing.T) {
-			stream, err := p.c.WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: is.GetId()})
+		// An issue the caller may not see is answered exactly as one never raised, so that
+		// nobody learns from the answer which case numbers exist.
+		get := func(id string) error {
+			_, err := p.c.GetIssue(ctx, &whistlev1.GetIssueRequest{Id: id})
+			return err
+		}
+		watch := func(id string) error {
+			stream, err := p.c.WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: id})
 			if err == nil {
 				_, err = stream.Recv()
 			}
-			if status.Code(err) != codes.PermissionDenied {
-				t.Fatalf("got %v, want PermissionDenied", err)
-			}
-		})
+			return err
+		}
+		for verb, call := range map[string]func(string) error{"get": get, "watch": watch} {
+			t.Run(p.name+" may not "+verb+" and cannot tell the issue exists", func(t *testing.T) {
+				hidden, missing := status.Convert(call(is.GetId())), status.Convert(call(never))
+				if hidden.Code() != codes.NotFound || missing.Code() != codes.NotFound {
+					t.Fatalf("got %v for an issue out of scope and %v for one never raised; want NotFound for both", hidden.Err(), missing.Err())
+				}
+				if a, b := strings.ReplaceAll(hidden.Message(), is.GetId(), "<case>"), strings.ReplaceAll(missing.Message(), never, "<case>"); a != b {
+					t.Fatalf("the answers differ: %q for an issue out of scope, %q for one never raised", a, b)
+				}
+			})
+		}
 	}
 	t.Run("a dispatcher of the city may get", func(t *testing.T) {
 		if _, err := e.client(cityDesk).GetIssue(ctx, &whistlev1.GetIssueRequest{Id: strings.ToLower(is.GetId())}); err != nil {

@@ -161,7 +161,8 @@ func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) 
 	}
 }
 
-// Get returns an issue the caller may see. An issue the view does not hold yet is looked up in
+// Get returns an issue the caller may see; one they may not see is not found, as if it did not
+// exist. An issue the view does not hold yet is looked up in
 // the stream, so a caller reads a raise that another replica just answered.
 func (a *App) Get(ctx context.Context, p authx.Principal, rawID string) (*domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Get")
@@ -184,7 +185,9 @@ func (a *App) Get(ctx context.Context, p authx.Principal, rawID string) (*domain
 		return nil, fmt.Errorf("issue %s: %w", id, err)
 	}
 	if !a.sees(p, is) {
-		return nil, access.Denied("issue " + id)
+		// Answered as a case that does not exist, word for word: a refusal would tell a caller
+		// which case numbers are real, and so what was raised in areas they may not see.
+		return nil, fmt.Errorf("issue %s: %w", id, domain.ErrNotFound)
 	}
 	return is, nil
 }
