@@ -100,8 +100,9 @@ func when(ts *timestamppb.Timestamp) string {
 	return ts.AsTime().Local().Format("2006-01-02 15:04:05")
 }
 
-// deadline says how far off a deadline is, to the second: "in 25m", "overdue 1m30s", or
-// "in <1s" when less than a second is left.
+// deadline says how far off a deadline is, to the nearest second: "in 25m", "overdue 1m30s", or
+// "in <1s" when less than half a second is left. Rounding, not truncating, keeps a deadline an
+// hour off reading "in 1h" in the moment after it was set, not "in 59m59s".
 func deadline(ts *timestamppb.Timestamp) string {
 	if ts == nil {
 		return "-"
@@ -111,10 +112,10 @@ func deadline(ts *timestamppb.Timestamp) string {
 	if left < 0 {
 		word, left = "overdue ", -left
 	}
-	if left < time.Second {
+	if left = left.Round(time.Second); left == 0 {
 		return word + "<1s"
 	}
-	return word + span(left.Truncate(time.Second))
+	return word + span(left)
 }
 
 // span is a duration written exactly in days, hours, minutes and seconds, leaving out the units

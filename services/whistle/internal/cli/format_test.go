@@ -39,7 +39,7 @@ func TestLimitsAreWrittenExactlyWithoutRounding(t *testing.T) {
 	}
 }
 
-func TestTimeLeftIsWrittenToTheSecond(t *testing.T) {
+func TestTimeLeftIsWrittenToTheNearestSecond(t *testing.T) {
 	at := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	defer func(old func() time.Time) { now = old }(now)
 	now = func() time.Time { return at }
@@ -48,7 +48,8 @@ func TestTimeLeftIsWrittenToTheSecond(t *testing.T) {
 		want string
 	}{
 		{30 * time.Second, "in 30s"},
-		{30*time.Second + 900*time.Millisecond, "in 30s"},
+		{30*time.Second + 900*time.Millisecond, "in 31s"},
+		{time.Hour - 30*time.Millisecond, "in 1h"},
 		{25 * time.Minute, "in 25m"},
 		{-90 * time.Second, "overdue 1m30s"},
 		{26 * time.Hour, "in 1d2h"},
