@@ -50,6 +50,19 @@ func say(w io.Writer, sentence string) error {
 // its columns.
 func cellLine(cells []string) string { return strings.Join(cells, "  ") }
 
+// padded pads each cell to its width, so that the lines of a stream, written one at a time,
+// line up under its header as a table's do; a width of 0, and a longer cell, are left as they are.
+func padded(cells []string, widths []int) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = c
+		if i < len(widths) {
+			out[i] = fmt.Sprintf("%-*s", widths[i], c)
+		}
+	}
+	return out
+}
+
 // table returns a tabwriter for compact aligned columns; the caller must Flush it.
 func table(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
