@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -25,7 +26,8 @@ import (
 
 // NewServer returns a gRPC server that traces every call, turns a handler's panic into
 // codes.Internal (recovery runs first so that it also covers authentication), then
-// authenticates with auth, and serves health (SERVING) and reflection without a token.
+// authenticates with auth, and serves health (SERVING, for the server and for each service
+// registered on it) and reflection without a token.
 // A nil auth rejects every other call, so a server cannot be left open by mistake.
 // opts are applied after these.
 func NewServer(auth *authx.Authority, opts ...grpc.ServerOption) *grpc.Server {
@@ -35,11 +37,48 @@ func NewServer(auth *authx.Authority, opts ...grpc.ServerOption) *grpc.Server {
 		grpc.ChainStreamInterceptor(recoverStream, auth.StreamInterceptor()),
 	}, opts...)
 	srv := grpc.NewServer(all...)
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(srv, hs)
+	healthpb.RegisterHealthServer(srv, &serviceHealth{Server: health.NewServer(), srv: srv})
 	reflection.Register(srv)
 	return srv
+}
+
+// serviceHealth answers health checks for the server as a whole (the empty name) and for each
+// service registered on it by name, as load balancers and grpc_health_probe ask with
+// -service=whistle.v1.IntakeService. The services are registered after NewServer returns, so the
+// names are read from the server at the first health call; gRPC refuses a registration once the
+// server serves, and no call arrives before it does, so by then the list is complete.
+type serviceHealth struct {
+	*health.Server
+	srv  *grpc.Server
+	once sync.Once
+}
+
+// register marks the whole server and every service registered on it as serving, once.
+func (h *serviceHealth) register() {
+	h.once.Do(func() {
+		h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		for name := range h.srv.GetServiceInfo() {
+			h.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+		}
+	})
+}
+
+// Check answers the status of the server or of one of its services.
+func (h *serviceHealth) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	h.register()
+	return h.Server.Check(ctx, req)
+}
+
+// List answers the status of the server and of every service.
+func (h *serviceHealth) List(ctx context.Context, req *healthpb.HealthListRequest) (*healthpb.HealthListResponse, error) {
+	h.register()
+	return h.Server.List(ctx, req)
+}
+
+// Watch streams the status of the server or of one of its services.
+func (h *serviceHealth) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	h.register()
+	return h.Server.Watch(req, stream)
 }
 
 // recoverUnary turns a panic in a unary handler into codes.Internal, so one bad request

@@ -127,6 +127,30 @@ func TestHealthAndReflectionWorkWithoutAToken(t *testing.T) {
 	}
 }
 
+func TestHealthAnswersServingForEachRegisteredServiceByName(t *testing.T) {
+	t.Parallel()
+	conn := dial(t, start(t, time.Second), "")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	hc := healthpb.NewHealthClient(conn)
+	for _, name := range []string{"", "whistle.test.Probe"} {
+		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: name})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health of %q = %v, %v; want SERVING", name, resp, err)
+		}
+	}
+	if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "whistle.test.Nothing"}); status.Code(err) != codes.NotFound {
+		t.Errorf("health of a service not registered = %v; want NotFound", err)
+	}
+	watch, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{Service: "whistle.test.Probe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := watch.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health watch of the probe = %v, %v; want SERVING", resp, err)
+	}
+}
+
 func TestAPanicBecomesInternalAndACallWithoutTokenUnauthenticated(t *testing.T) {
 	t.Parallel()
 	s := start(t, time.Second)

@@ -243,9 +243,18 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 	if done := inbox(t, c, &whistlev1.ListInboxRequest{Status: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED}); ids(done) != id {
 		t.Fatalf("resolved inbox %s; want %s", ids(done), id)
 	}
-	// Resolving again as the same officer is idempotent; as another officer it is refused.
-	if _, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "again"}); err != nil {
-		t.Fatalf("resolving again: %v", err)
+	// Resolving again as the same officer with the same note is idempotent; with another note, or
+	// as another officer, it is refused naming when and by whom the part was resolved.
+	if _, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "drain cleared"}); err != nil {
+		t.Fatalf("resolving again with the same note: %v", err)
+	}
+	_, err = c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "drain cleared and the grate replaced"})
+	resolvedAt := epoch.Add(70 * time.Minute).Format(time.RFC3339)
+	if msg := status.Convert(err).Message(); status.Code(err) != codes.FailedPrecondition || !strings.Contains(msg, "at "+resolvedAt+" by "+o.Subject) {
+		t.Fatalf("resolving again with another note: %v; want FailedPrecondition naming the resolution at %s by %s", err, resolvedAt, o.Subject)
+	}
+	if note := h.events(id, "resolved")[0].GetResolved().GetNote(); note != "drain cleared" {
+		t.Fatalf("the resolved event's note is %q; want the first note", note)
 	}
 	_, err = h.client(officer("water", 2)).Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "mine"})
 	if status.Code(err) != codes.FailedPrecondition {
@@ -313,6 +322,32 @@ func TestReportingInTwiceIsIdempotentForTheSameOfficerOnly(t *testing.T) {
 	}
 	if n := len(h.events(id, "acknowledged")); n != 1 {
 		t.Fatalf("%d acknowledged events; want 1", n)
+	}
+}
+
+func TestAnIssueOutsideTheOfficersDepartmentIsAnsweredAsOneNeverRaised(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	id := h.dispatch("elsewhere", "xinhua-hebin-01", "water")
+	never := casenum.FromKey("never raised")
+	gas := h.client(officer("gas", 1))
+	for name, call := range map[string]func(string) error{
+		"ack": func(id string) error {
+			_, err := gas.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id})
+			return err
+		},
+		"resolve": func(id string) error {
+			_, err := gas.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "done"})
+			return err
+		},
+	} {
+		hidden, missing := status.Convert(call(id)), status.Convert(call(never))
+		if hidden.Code() != codes.NotFound || missing.Code() != codes.NotFound {
+			t.Errorf("%s: got %v for another department's issue and %v for one never raised; want NotFound for both", name, hidden.Err(), missing.Err())
+		}
+		if a, b := strings.ReplaceAll(hidden.Message(), id, "<case>"), strings.ReplaceAll(missing.Message(), never, "<case>"); a != b {
+			t.Errorf("%s: the answers differ: %q for another department's issue, %q for one never raised", name, a, b)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 )
 
 func TestRaisingRejectsEachBadFieldAndWritesNothing(t *testing.T) {
@@ -138,6 +139,60 @@ func TestARetriedRaiseReturnsTheSameIssueAndWritesOneEvent(t *testing.T) {
 	}
 }
 
+func TestARequestIDReusedWithADifferentRaiseIsRefusedNamingTheCaseAndTheField(t *testing.T) {
+	e := start(t)
+	// A worker of the whole community, so that a retry naming another grid is still in scope.
+	worker := authx.Principal{Subject: "zhou", Role: authx.RoleGridWorker, Scope: "xinhua-taoyuan"}
+	c := e.client(worker)
+	same := func() *whistlev1.RaiseIssueRequest {
+		return &whistlev1.RaiseIssueRequest{
+			RequestId: "reuse-1", GridId: "xinhua-taoyuan-01", CategoryId: "blocked-drain", Text: "The drain outside no. 12 overflows",
+		}
+	}
+	resp, err := c.RaiseIssue(context.Background(), same())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := resp.GetIssue()
+	tests := []struct {
+		field string
+		edit  func(*whistlev1.RaiseIssueRequest)
+	}{
+		{"grid_id", func(r *whistlev1.RaiseIssueRequest) { r.GridId = "xinhua-taoyuan-02" }},
+		{"category_id", func(r *whistlev1.RaiseIssueRequest) { r.CategoryId = "noise" }},
+		{"urgency", func(r *whistlev1.RaiseIssueRequest) { r.Urgency = whistlev1.Urgency_URGENCY_URGENT }},
+		{"text", func(r *whistlev1.RaiseIssueRequest) { r.Text = "The drain outside no. 14 overflows" }},
+		{"location", func(r *whistlev1.RaiseIssueRequest) {
+			r.Location = &whistlev1.Location{Latitude: 31.2, Longitude: 121.5}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run("a different "+tt.field, func(t *testing.T) {
+			req := same()
+			tt.edit(req)
+			_, err := c.RaiseIssue(context.Background(), req)
+			msg := status.Convert(err).Message()
+			if status.Code(err) != codes.FailedPrecondition || !strings.Contains(msg, first.GetId()) || !strings.Contains(msg, "different "+tt.field) {
+				t.Fatalf("got %v; want FailedPrecondition naming case %s and %s", err, first.GetId(), tt.field)
+			}
+			if n := e.streamMessages(); n != 1 {
+				t.Fatalf("the stream holds %d events, want 1", n)
+			}
+		})
+	}
+	t.Run("the same raise, with its text in other blanks, is a retry", func(t *testing.T) {
+		req := same()
+		req.Text = "  " + req.Text + "\n"
+		resp, err := c.RaiseIssue(context.Background(), req)
+		if err != nil || !resp.GetReplayed() || resp.GetIssue().GetId() != first.GetId() {
+			t.Fatalf("got %v, %v; want the first issue %s replayed", resp, err, first.GetId())
+		}
+		if n := e.streamMessages(); n != 1 {
+			t.Fatalf("the stream holds %d events, want 1", n)
+		}
+	})
+}
+
 func TestARaiseWhoseCaseNumberIsTakenByAnotherRequestIsRefused(t *testing.T) {
 	e := start(t)
 	first := e.raise(taoyuanWorker, "collide-1")
@@ -190,6 +245,7 @@ func TestTwentyConcurrentRaisesWithOneRequestIDMakeOneIssue(t *testing.T) {
 func TestCallersOutsideTheGridAreDenied(t *testing.T) {
 	e := start(t)
 	is := e.raise(taoyuanWorker, "scoped-1")
+	never := casenum.FromKey("never raised")
 	ctx := context.Background()
 	req := &whistlev1.RaiseIssueRequest{RequestId: "x", GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "Loud"}
 	for _, p := range []struct {
@@ -201,20 +257,30 @@ func TestCallersOutsideTheGridAreDenied(t *testing.T) {
 				t.Fatalf("got %v, want PermissionDenied", err)
 			}
 		})
-		t.Run(p.name+" may not get", func(t *testing.T) {
-			if _, err := p.c.GetIssue(ctx, &whistlev1.GetIssueRequest{Id: is.GetId()}); status.Code(err) != codes.PermissionDenied {
-				t.Fatalf("got %v, want PermissionDenied", err)
-			}
-		})
-		t.Run(p.name+" may not watch", func(t *testing.T) {
-			stream, err := p.c.WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: is.GetId()})
+		// An issue the caller may not see is answered exactly as one never raised, so that
+		// nobody learns from the answer which case numbers exist.
+		get := func(id string) error {
+			_, err := p.c.GetIssue(ctx, &whistlev1.GetIssueRequest{Id: id})
+			return err
+		}
+		watch := func(id string) error {
+			stream, err := p.c.WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: id})
 			if err == nil {
 				_, err = stream.Recv()
 			}
-			if status.Code(err) != codes.PermissionDenied {
-				t.Fatalf("got %v, want PermissionDenied", err)
-			}
-		})
+			return err
+		}
+		for verb, call := range map[string]func(string) error{"get": get, "watch": watch} {
+			t.Run(p.name+" may not "+verb+" and cannot tell the issue exists", func(t *testing.T) {
+				hidden, missing := status.Convert(call(is.GetId())), status.Convert(call(never))
+				if hidden.Code() != codes.NotFound || missing.Code() != codes.NotFound {
+					t.Fatalf("got %v for an issue out of scope and %v for one never raised; want NotFound for both", hidden.Err(), missing.Err())
+				}
+				if a, b := strings.ReplaceAll(hidden.Message(), is.GetId(), "<case>"), strings.ReplaceAll(missing.Message(), never, "<case>"); a != b {
+					t.Fatalf("the answers differ: %q for an issue out of scope, %q for one never raised", a, b)
+				}
+			})
+		}
 	}
 	t.Run("a dispatcher of the city may get", func(t *testing.T) {
 		if _, err := e.client(cityDesk).GetIssue(ctx, &whistlev1.GetIssueRequest{Id: strings.ToLower(is.GetId())}); err != nil {

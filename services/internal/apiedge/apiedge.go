@@ -40,13 +40,24 @@ func Invalid(field, format string, args ...any) error {
 }
 
 // CheckID checks an id a request names before it is looked up or quoted: present when required,
-// and at most MaxIDLength characters.
+// valid UTF-8, and at most MaxIDLength characters.
 func CheckID(field, id string, required bool) error {
 	switch {
 	case id == "" && required:
 		return Invalid(field, "is required")
 	case utf8.RuneCountInString(id) > MaxIDLength:
 		return Invalid(field, "must be at most %d characters", MaxIDLength)
+	}
+	return CheckUTF8(field, id)
+}
+
+// CheckUTF8 refuses a string field that is not valid UTF-8. Every string a request carries may
+// end up in an event, and protobuf refuses to encode such a string, so a request that slipped
+// one past the wire's own decoding would fail only when its event is written, as an internal
+// error naming nothing; checked here, the caller learns which field to fix.
+func CheckUTF8(field, s string) error {
+	if !utf8.ValidString(s) {
+		return Invalid(field, "must be valid UTF-8")
 	}
 	return nil
 }

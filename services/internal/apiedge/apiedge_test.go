@@ -35,6 +35,7 @@ func TestIDsAreCheckedForPresenceAndLengthInCharacters(t *testing.T) {
 		{"an id one character too long is refused", strings.Repeat("a", MaxIDLength+1), false, "grid_id: must be at most 64 characters"},
 		{"characters count, not bytes", strings.Repeat("水", MaxIDLength), true, ""},
 		{"a megabyte id is refused without an echo", strings.Repeat("a", 1<<20), true, "grid_id: must be at most 64 characters"},
+		{"an id that is not UTF-8 is refused", "xinhua-\xff", true, "grid_id: must be valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

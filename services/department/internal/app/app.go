@@ -67,16 +67,20 @@ func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, dept 
 
 // Resolve closes the department's part of an issue with a note, as officer p, and returns the
 // issue as it then stands. The note is kept without its surrounding blanks. Resolving again as the
-// same officer changes nothing.
+// same officer with the same note changes nothing; with another note, or as another officer, it is
+// refused.
 func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, note string) (domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Resolve", traceIssue(issueID, dept))
 	defer span.End()
+	if err := apiedge.CheckUTF8("note", note); err != nil {
+		return domain.Issue{}, err
+	}
 	note = strings.TrimSpace(note)
 	if n := utf8.RuneCountInString(note); n == 0 || n > MaxNoteLength {
 		return domain.Issue{}, apiedge.Invalid("note", "must be 1 to %d characters", MaxNoteLength)
 	}
 	return a.command(ctx, "resolve", issueID, dept, func(st *domain.Issue) (*whistlev1.Event, error) {
-		done, err := st.CheckResolve(dept, p.Subject)
+		done, err := st.CheckResolve(dept, p.Subject, note)
 		if err != nil || done {
 			return nil, err
 		}

@@ -5,9 +5,10 @@ package domain
 import (
 	"errors"
 	"fmt"
-	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"slices"
 	"time"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 )
 
 // Status is where one department's part of an issue stands.
@@ -136,17 +137,21 @@ func (i *Issue) CheckAcknowledge(dept, by string) (done bool, err error) {
 	return a.Status == Acknowledged, nil
 }
 
-// CheckResolve says whether officer by may resolve the department's part now: done is true when
-// the same officer already did.
-func (i *Issue) CheckResolve(dept, by string) (done bool, err error) {
+// CheckResolve says whether officer by may resolve the department's part with note now: done is
+// true when the same officer already did with the same note, so a retry changes nothing. A second
+// resolution that differs (another officer, another note) is refused naming when and by whom the
+// part was resolved, rather than answered as if it had been recorded: the note a department
+// resolved with is what the issue's record keeps.
+func (i *Issue) CheckResolve(dept, by, note string) (done bool, err error) {
 	a := i.Assignment(dept)
 	switch {
 	case a == nil:
 		return false, fmt.Errorf("issue %s has no assignment for %s: %w", i.ID, dept, ErrNotFound)
 	case a.Status == Dispatched:
 		return false, &TransitionError{"report in before resolving"}
-	case a.Status == Resolved && a.ResolvedBy != by:
-		return false, &TransitionError{fmt.Sprintf("%s already resolved %s's part", a.ResolvedBy, dept)}
+	case a.Status == Resolved && (a.ResolvedBy != by || a.Note != note):
+		return false, &TransitionError{fmt.Sprintf("%s's part of %s is already resolved, at %s by %s with another note; a resolution is not changed",
+			dept, i.ID, a.ResolvedAt.UTC().Format(time.RFC3339), a.ResolvedBy)}
 	}
 	return a.Status == Resolved, nil
 }

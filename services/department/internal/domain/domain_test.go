@@ -17,7 +17,7 @@ func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
 	}
 	i.Dispatch(domain.Assignment{Department: "water", Role: domain.Lead, DispatchedAt: at})
 	var te *domain.TransitionError
-	if _, err := i.CheckResolve("water", "o1"); !errors.As(err, &te) || te.Reason != "report in before resolving" {
+	if _, err := i.CheckResolve("water", "o1", "cleared"); !errors.As(err, &te) || te.Reason != "report in before resolving" {
 		t.Fatalf("resolve before reporting in: %v", err)
 	}
 	if done, err := i.CheckAcknowledge("water", "o1"); done || err != nil {
@@ -36,10 +36,13 @@ func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
 	if a.Status != domain.Resolved || a.Role != domain.Lead || a.AcknowledgedBy != "o1" || a.ResolvedBy != "o2" {
 		t.Fatalf("assignment %+v", a)
 	}
-	if done, err := i.CheckResolve("water", "o2"); !done || err != nil {
+	if done, err := i.CheckResolve("water", "o2", "cleared"); !done || err != nil {
 		t.Fatalf("same resolver again: %v, %v; want done", done, err)
 	}
-	if _, err := i.CheckResolve("water", "o1"); !errors.As(err, &te) {
+	if _, err := i.CheckResolve("water", "o2", "cleared, and the grate replaced"); !errors.As(err, &te) {
+		t.Fatalf("same resolver with another note: %v; want a TransitionError", err)
+	}
+	if _, err := i.CheckResolve("water", "o1", "cleared"); !errors.As(err, &te) {
 		t.Fatalf("another resolver: %v; want a TransitionError", err)
 	}
 	if _, err := i.CheckAcknowledge("water", "o1"); !errors.As(err, &te) {

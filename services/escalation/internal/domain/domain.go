@@ -6,10 +6,11 @@ package domain
 import (
 	"errors"
 	"fmt"
-	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 )
 
 // Kind names one clock of an assignment.

@@ -58,7 +58,8 @@ type RaiseCommand struct {
 }
 
 // Raise records a new issue, or returns the one this caller's request already raised with
-// replayed set. The case number is derived from the caller and the request id, so every retry,
+// replayed set; a request id that comes back with a different raise is refused with a
+// *domain.RequestReusedError. The case number is derived from the caller and the request id, so every retry,
 // whenever it comes, meets the first raise's events in the stream: a retry within JetStream's
 // duplicate window is dropped as a duplicate, a later one loses the conditional append.
 func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_ *domain.Issue, replayed bool, err error) {
@@ -83,6 +84,9 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 			}
 			if is == nil || is.RequestID != raise.RequestID || is.RaisedBy != raise.RaisedBy {
 				return nil, domain.ErrCaseTaken
+			}
+			if field := raise.DiffersFrom(is); field != "" {
+				return nil, &domain.RequestReusedError{RequestID: raise.RequestID, Case: id, Field: field}
 			}
 			replayed = true
 			return nil, nil
@@ -156,7 +160,8 @@ func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) 
 	}
 }
 
-// Get returns an issue the caller may see. An issue the view does not hold yet is looked up in
+// Get returns an issue the caller may see; one they may not see is not found, as if it did not
+// exist. An issue the view does not hold yet is looked up in
 // the stream, so a caller reads a raise that another replica just answered.
 func (a *App) Get(ctx context.Context, p authx.Principal, rawID string) (*domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Get")
@@ -179,7 +184,9 @@ func (a *App) Get(ctx context.Context, p authx.Principal, rawID string) (*domain
 		return nil, fmt.Errorf("issue %s: %w", id, err)
 	}
 	if !a.sees(p, is) {
-		return nil, access.Denied("issue " + id)
+		// Answered as a case that does not exist, word for word: a refusal would tell a caller
+		// which case numbers are real, and so what was raised in areas they may not see.
+		return nil, fmt.Errorf("issue %s: %w", id, domain.ErrNotFound)
 	}
 	return is, nil
 }

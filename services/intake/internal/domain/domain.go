@@ -7,8 +7,10 @@ package domain
 
 import (
 	"errors"
-	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"fmt"
 	"time"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 )
 
 // Limits on what a request may carry.
@@ -24,6 +26,22 @@ var ErrNotFound = errors.New("no such issue")
 // ErrCaseTaken means the case number derived from a request is already an issue raised by another
 // request: two idempotency keys hashed to one case number.
 var ErrCaseTaken = errors.New("the case number is taken by another request; retry with a new request_id")
+
+// RequestReusedError means a request id that already raised an issue came back with a different
+// raise: a retry must repeat its request exactly, so the caller either reused a key for a new
+// issue or edited the request before retrying. Answering the first issue would drop what changed
+// without a word, as a payment API taking a reused idempotency key for a new charge would.
+type RequestReusedError struct {
+	RequestID string // the reused key
+	Case      string // the case number the key raised first
+	Field     string // the first request field that differs from that raise
+}
+
+// Error names the first case and the field that differs, which reads as the status message.
+func (e *RequestReusedError) Error() string {
+	return fmt.Sprintf("request_id %q already raised case %s with a different %s; retry with the same request, or raise a new issue with a new request_id",
+		e.RequestID, e.Case, e.Field)
+}
 
 // Status is where an issue stands as a whole.
 type Status string
@@ -163,6 +181,25 @@ type Raise struct {
 	Urgency                       Urgency
 	Text                          string
 	Location                      *Location
+}
+
+// DiffersFrom names the first request field in which the raise differs from an issue raised
+// before, or returns "" when it is the same raise. Both sides are as checked and stored: ids
+// resolved, text trimmed.
+func (r Raise) DiffersFrom(is *Issue) string {
+	switch {
+	case r.GridID != is.GridID:
+		return "grid_id"
+	case r.CategoryID != is.CategoryID:
+		return "category_id"
+	case r.Urgency != is.Urgency:
+		return "urgency"
+	case r.Text != is.Text:
+		return "text"
+	case (r.Location == nil) != (is.Location == nil) || r.Location != nil && *r.Location != *is.Location:
+		return "location"
+	}
+	return ""
 }
 
 // Dispatch is one department summoned by routing, with its deadlines frozen at dispatch.

@@ -25,6 +25,9 @@ func CheckRequestID(id string) error {
 
 // CleanText trims the raiser's text and checks its length in characters.
 func CleanText(text string) (string, error) {
+	if err := apiedge.CheckUTF8("text", text); err != nil {
+		return "", err
+	}
 	text = strings.TrimSpace(text)
 	if n := utf8.RuneCountInString(text); n == 0 || n > MaxTextLength {
 		return "", apiedge.Invalid("text", "must be 1 to %d characters", MaxTextLength)
@@ -44,5 +47,5 @@ func CheckLocation(l *Location) error {
 	case utf8.RuneCountInString(l.Address) > MaxAddressLength:
 		return apiedge.Invalid("location.address", "must be at most %d characters", MaxAddressLength)
 	}
-	return nil
+	return apiedge.CheckUTF8("location.address", l.Address)
 }

@@ -105,7 +105,14 @@ func (s *Server) WatchIssue(req *whistlev1.WatchIssueRequest, stream whistlev1.I
 // toStatus maps an application error to the status the caller can act on: intake's own errors
 // here, the ones every service shares in apistatus.
 func toStatus(err error) error {
+	var reused *domain.RequestReusedError
 	switch {
+	case errors.As(err, &reused):
+		// FailedPrecondition, not AlreadyExists: the issue existing is what an identical retry
+		// meets too, and it succeeds; what fails here is a precondition of the request, that a
+		// request id stands for one raise, which the caller must fix (a new id, or the first
+		// request) before trying again.
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, domain.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, domain.ErrCaseTaken):

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -61,6 +62,7 @@ type client struct {
 	department whistlev1.DepartmentServiceClient
 	escalation whistlev1.EscalationServiceClient
 	out        io.Writer
+	errOut     io.Writer // what is said about the command itself, so that --json output stays clean
 	json       bool
 }
 
@@ -88,13 +90,34 @@ func Commands() []*cobra.Command {
 func (cfg *config) run(fn action) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		cmd.SilenceUsage = true
-		err := cfg.dial(cmd, fn, args)
+		err := checkUTF8(cmd, args)
+		if err == nil {
+			err = cfg.dial(cmd, fn, args)
+		}
 		stopped := errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled
 		if err == nil || stopped && cmd.Context().Err() != nil {
 			return nil // a watch ended by Ctrl-C is a clean stop
 		}
 		return cfg.failure(err)
 	}
+}
+
+// checkUTF8 refuses flags and arguments that are not valid UTF-8 (text from a terminal or a
+// file in another encoding) before anything is sent: protobuf cannot encode such a string, and
+// the call would fail as an Internal error of the client naming no flag.
+func checkUTF8(cmd *cobra.Command, args []string) error {
+	var bad error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if bad == nil && !utf8.ValidString(f.Value.String()) {
+			bad = invalid("--%s: must be valid UTF-8", f.Name)
+		}
+	})
+	for i, a := range args {
+		if bad == nil && !utf8.ValidString(a) {
+			bad = invalid("argument %d: must be valid UTF-8", i+1)
+		}
+	}
+	return bad
 }
 
 // dial connects to the server and runs fn; the connection is closed when fn returns.
@@ -110,6 +133,7 @@ func (cfg *config) dial(cmd *cobra.Command, fn action, args []string) error {
 		department: whistlev1.NewDepartmentServiceClient(conn),
 		escalation: whistlev1.NewEscalationServiceClient(conn),
 		out:        cmd.OutOrStdout(),
+		errOut:     cmd.ErrOrStderr(),
 		json:       cfg.json,
 	}
 	return fn(cmd.Context(), c, args)
@@ -185,23 +209,83 @@ func allPages[T any](ctx context.Context, limit int, list func(ctx context.Conte
 	}
 }
 
+// Waits between the attempts of a live watch to open its stream again after the server dropped
+// it: from watchRetryFirst, doubling up to watchRetryMax, back to the first after a message.
+const (
+	watchRetryFirst = 250 * time.Millisecond
+	watchRetryMax   = 8 * time.Second
+)
+
+// live is one live view the CLI follows: how to open its stream, which part of a message makes
+// it news, and how a message reads as a line.
+type live[M proto.Message] struct {
+	what string                                               // what is watched, for the lines on stderr
+	open func(ctx context.Context) (func() (M, error), error) // opens the stream; the func receives
+	key  func(M) string                                       // equal keys: the same news, shown once
+	line func(M) string                                       // the message as a line of the table
+	head []string                                             // the table's column names, printed first
+}
+
 // follow prints each message of a live stream as it arrives, as one line of protojson with
-// --json and as line(m) otherwise, until the stream or the command ends.
-func follow[M proto.Message](c *client, recv func() (M, error), line func(M) string) error {
-	for {
-		m, err := recv()
-		if err != nil {
-			return endOfStream(err)
-		}
-		if c.json {
-			err = printJSONLine(c.out, m)
-		} else {
-			_, err = fmt.Fprintln(c.out, line(m))
-		}
-		if err != nil {
+// --json and as a line of the table otherwise, until the command ends. It says on stderr that it
+// is watching, since a quiet view (no breach yet) is otherwise indistinguishable from a hung one.
+// When the server drops the stream (a restart, a lost connection) it opens it again after a
+// growing wait and carries on; every watch begins by sending the view as it stands, so what
+// was shown before the drop is recognised by its key and not shown again. Only the first open
+// fails the command, which then names a server that is not there.
+func follow[M proto.Message](ctx context.Context, c *client, v live[M]) error {
+	recv, err := v.open(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.errOut, "Watching %s; Ctrl-C to stop.\n", v.what)
+	if !c.json && len(v.head) > 0 {
+		if _, err := fmt.Fprintln(c.out, cellLine(v.head)); err != nil {
 			return err
 		}
 	}
+	seen := map[string]bool{}
+	wait := watchRetryFirst
+	for {
+		m, err := recv()
+		if err == nil {
+			wait = watchRetryFirst
+			if k := v.key(m); !seen[k] {
+				seen[k] = true
+				if err := printLine(c, m, v.line); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err = endOfStream(err); err != nil && status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+			return err
+		}
+		// The server ended the stream (it stops its watches when it shuts down) or could not be
+		// reached: open it again until it can.
+		for recv = nil; recv == nil; {
+			fmt.Fprintf(c.errOut, "The stream of %s was dropped; reconnecting in %s.\n", v.what, span(wait))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, watchRetryMax)
+			if recv, err = v.open(ctx); err != nil && status.Code(err) != codes.Unavailable {
+				return err
+			}
+		}
+		fmt.Fprintf(c.errOut, "Watching %s again.\n", v.what)
+	}
+}
+
+// printLine writes one message of a stream: one line of protojson with --json, line(m) otherwise.
+func printLine[M proto.Message](c *client, m M, line func(M) string) error {
+	if c.json {
+		return printJSONLine(c.out, m)
+	}
+	_, err := fmt.Fprintln(c.out, line(m))
+	return err
 }
 
 // endOfStream is a stream's end as a command's result: the server closing it, or the person

@@ -240,6 +240,9 @@ func TestFailuresExitNonZeroWithTheCodeOnStderr(t *testing.T) {
 		{"a bad urgency", worker, []string{"raise", "--grid", grid, "--category", "noise", "--text", "x", "--urgency", "soon"}, "whistle: InvalidArgument: --urgency must be one of normal, urgent, emergency"},
 		{"a value the server refuses", worker, []string{"raise", "--grid", "no-such-grid", "--category", "noise", "--text", "x"}, "whistle: "},
 		{"no token", "", []string{"areas"}, "whistle: Unauthenticated: "},
+		{"text that is not UTF-8", worker, []string{"raise", "--grid", grid, "--category", "noise", "--text", "Drain \xff\xfe blocked"}, "whistle: InvalidArgument: --text: must be valid UTF-8"},
+		{"a note that is not UTF-8", worker, []string{"resolve", casenum.FromKey("any"), "--note", "cleared \xc3"}, "whistle: InvalidArgument: --note: must be valid UTF-8"},
+		{"a case number that is not UTF-8", worker, []string{"show", "K7M3-\xff"}, "whistle: InvalidArgument: argument 1: must be valid UTF-8"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -49,7 +49,7 @@ func inboxCommand(cfg *config) *cobra.Command {
 				return say(c.out, "No "+which+" assignments in the inbox.")
 			}
 			tw := table(c.out)
-			row(tw, "CASE", "STATUS", "ROLE", "CATEGORY", "URGENCY", "GRID", "DEADLINE", "TEXT")
+			row(tw, inboxHead...)
 			for _, it := range all.Items {
 				row(tw, inboxCells(it)...)
 			}
@@ -62,16 +62,33 @@ func inboxCommand(cfg *config) *cobra.Command {
 	return cmd
 }
 
-// watchInbox prints the inbox as it stands, then each change, one line per item.
+// watchInbox prints the inbox as it stands, then each change, one line per item; an item is
+// shown again only when it changed (its issue's last event is a later one).
 func watchInbox(ctx context.Context, c *client, dept string) error {
-	stream, err := c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept})
-	if err != nil {
-		return err
-	}
-	return follow(c, stream.Recv, func(resp *whistlev1.WatchInboxResponse) string {
-		return cellLine(inboxCells(resp.GetItem()))
+	return follow(ctx, c, live[*whistlev1.WatchInboxResponse]{
+		what: "the inbox",
+		open: func(ctx context.Context) (func() (*whistlev1.WatchInboxResponse, error), error) {
+			stream, err := c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept})
+			if err != nil {
+				return nil, err
+			}
+			return stream.Recv, nil
+		},
+		key: func(resp *whistlev1.WatchInboxResponse) string {
+			return fmt.Sprintf("%s@%d", resp.GetItem().GetIssueId(), resp.GetItem().GetSeq())
+		},
+		line: func(resp *whistlev1.WatchInboxResponse) string {
+			return cellLine(padded(inboxCells(resp.GetItem()), inboxWidths))
+		},
+		head: padded(inboxHead, inboxWidths),
 	})
 }
+
+// The inbox's columns, and the widths that keep a live inbox's lines aligned under them.
+var (
+	inboxHead   = []string{"CASE", "STATUS", "ROLE", "CATEGORY", "URGENCY", "GRID", "DEADLINE", "TEXT"}
+	inboxWidths = []int{9, 12, 9, 16, 9, 17, 28, 0}
+)
 
 // inboxCells is one inbox item as table cells. The deadline shown is the one the department
 // must meet next: reporting in until it has, then resolving.
@@ -176,7 +193,7 @@ func breachesCommand(cfg *config) *cobra.Command {
 				return say(c.out, "No breaches.")
 			}
 			tw := table(c.out)
-			row(tw, "BREACHED", "CASE", "DEPARTMENT", "DEADLINE", "WAS DUE", "GRID", "CATEGORY")
+			row(tw, breachHead...)
 			for _, b := range all.Breaches {
 				row(tw, breachCells(b)...)
 			}
@@ -189,16 +206,34 @@ func breachesCommand(cfg *config) *cobra.Command {
 	return cmd
 }
 
-// watchBreaches prints each breach as it happens.
+// watchBreaches prints each breach as it happens, in the columns of the breach list; a breach
+// happens once, so one shown before a reconnect is not shown again.
 func watchBreaches(ctx context.Context, c *client, dept, area string) error {
-	stream, err := c.escalation.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{DepartmentId: dept, AreaId: area})
-	if err != nil {
-		return err
-	}
-	return follow(c, stream.Recv, func(resp *whistlev1.WatchBreachesResponse) string {
-		return cellLine(breachCells(resp.GetBreach()))
+	return follow(ctx, c, live[*whistlev1.WatchBreachesResponse]{
+		what: "for breaches",
+		open: func(ctx context.Context) (func() (*whistlev1.WatchBreachesResponse, error), error) {
+			stream, err := c.escalation.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{DepartmentId: dept, AreaId: area})
+			if err != nil {
+				return nil, err
+			}
+			return stream.Recv, nil
+		},
+		key: func(resp *whistlev1.WatchBreachesResponse) string {
+			b := resp.GetBreach()
+			return b.GetIssueId() + "/" + b.GetDepartmentId() + "/" + b.GetKind().String()
+		},
+		line: func(resp *whistlev1.WatchBreachesResponse) string {
+			return cellLine(padded(breachCells(resp.GetBreach()), breachWidths))
+		},
+		head: padded(breachHead, breachWidths),
 	})
 }
+
+// The breach list's columns, and the widths that keep a live list's lines aligned under them.
+var (
+	breachHead   = []string{"BREACHED", "CASE", "DEPARTMENT", "DEADLINE", "WAS DUE", "GRID", "CATEGORY"}
+	breachWidths = []int{19, 9, 16, 9, 19, 17, 0}
+)
 
 // breachCells is one breach as table cells.
 func breachCells(b *whistlev1.Breach) []string {

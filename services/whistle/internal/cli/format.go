@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -48,6 +49,19 @@ func say(w io.Writer, sentence string) error {
 // cellLine is one table row written at once, for streams, where a table cannot wait to align
 // its columns.
 func cellLine(cells []string) string { return strings.Join(cells, "  ") }
+
+// padded pads each cell to its width, so that the lines of a stream, written one at a time,
+// line up under its header as a table's do; a width of 0, and a longer cell, are left as they are.
+func padded(cells []string, widths []int) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = c
+		if i < len(widths) {
+			out[i] = fmt.Sprintf("%-*s", widths[i], c)
+		}
+	}
+	return out
+}
 
 // table returns a tabwriter for compact aligned columns; the caller must Flush it.
 func table(w io.Writer) *tabwriter.Writer {
@@ -99,39 +113,53 @@ func when(ts *timestamppb.Timestamp) string {
 	return ts.AsTime().Local().Format("2006-01-02 15:04:05")
 }
 
-// deadline says how far off a deadline is: "in 25m" or "overdue 5m".
+// deadline says how far off a deadline is, to the nearest second: "in 25m", "overdue 1m30s", or
+// "in <1s" when less than half a second is left. Rounding, not truncating, keeps a deadline an
+// hour off reading "in 1h" in the moment after it was set, not "in 59m59s".
 func deadline(ts *timestamppb.Timestamp) string {
 	if ts == nil {
 		return "-"
 	}
 	left := ts.AsTime().Sub(now())
+	word := "in "
 	if left < 0 {
-		return "overdue " + span(-left)
+		word, left = "overdue ", -left
 	}
-	return "in " + span(left)
+	if left = left.Round(time.Second); left == 0 {
+		return word + "<1s"
+	}
+	return word + span(left)
 }
 
-// span is a duration as people say it, to the minute: "25m", "3h10m", "2d4h".
+// span is a duration written exactly in days, hours, minutes and seconds, leaving out the units
+// that are zero: "30s", "1m30s", "2h", "1d", "7d12h". Nothing is rounded, because a limit shown
+// rounded (a 30s report-in limit as "1m") tells an officer they have time they do not have.
+// A fraction of a second, which no limit in practice has, is kept as a decimal ("1.5s").
 func span(d time.Duration) string {
-	d = d.Round(time.Minute)
-	day := 24 * time.Hour
-	switch {
-	case d < time.Minute:
-		return "<1m"
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	case d < 2*day && d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d < 2*day:
-		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
-	case d%day < time.Hour:
-		return fmt.Sprintf("%dd", d/day)
-	default:
-		return fmt.Sprintf("%dd%dh", d/day, d%day/time.Hour)
+	if d == 0 {
+		return "0s"
 	}
+	var b strings.Builder
+	if d < 0 {
+		b.WriteString("-")
+		d = -d
+	}
+	for _, u := range []struct {
+		size time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}} {
+		if n := d / u.size; n > 0 {
+			fmt.Fprintf(&b, "%d%s", n, u.name)
+			d -= n * u.size
+		}
+	}
+	if d > 0 {
+		b.WriteString(strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s")
+	}
+	return b.String()
 }
 
-// limit is a duration setting such as an SLA time limit: "30m", "24h", "7d".
+// limit is a duration setting such as an SLA time limit, written exactly by span.
 func limit(d *durationpb.Duration) string {
 	if d == nil {
 		return "-"

@@ -47,8 +47,8 @@ func raiseCommand(cfg *config) *cobra.Command {
 			return printIssue(c.out, issue)
 		}),
 	}
-	cmd.Flags().StringVar(&grid, "grid", "", "grid id the issue sits in (see `whistle areas`)")
-	cmd.Flags().StringVar(&category, "category", "", "category id (see `whistle categories`)")
+	cmd.Flags().StringVar(&grid, "grid", "", "grid `id` the issue sits in (see: whistle areas)")
+	cmd.Flags().StringVar(&category, "category", "", "category `id` (see: whistle categories)")
 	cmd.Flags().StringVar(&text, "text", "", "what is wrong, in your words")
 	cmd.Flags().StringVar(&urgency, "urgency", "normal", "normal, urgent or emergency")
 	cmd.Flags().StringVar(&requestID, "request-id", "", "idempotency key: retrying with the same key raises nothing new")
@@ -143,16 +143,24 @@ func watchCommand(cfg *config) *cobra.Command {
 		Short: "Follow an issue live until interrupted",
 		Args:  cobra.ExactArgs(1),
 		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
-			stream, err := c.intake.WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: args[0]})
-			if err != nil {
-				return err
-			}
-			return follow(c, stream.Recv, func(resp *whistlev1.WatchIssueResponse) string {
-				e, i := resp.GetEntry(), resp.GetIssue()
-				if e == nil { // the issue as it stood when the watch began
-					return fmt.Sprintf("%s  %s  %s  %s", i.GetId(), enumText(i.GetStatus()), i.GetCategoryId(), clip(i.GetText(), 60))
-				}
-				return fmt.Sprintf("%s  #%d %-13s %-18s %s  -> %s", when(e.GetAt()), e.GetSeq(), e.GetKind(), orDash(e.GetDepartmentId()), e.GetSummary(), enumText(i.GetStatus()))
+			return follow(ctx, c, live[*whistlev1.WatchIssueResponse]{
+				what: "case " + args[0],
+				open: func(ctx context.Context) (func() (*whistlev1.WatchIssueResponse, error), error) {
+					stream, err := c.intake.WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: args[0]})
+					if err != nil {
+						return nil, err
+					}
+					return stream.Recv, nil
+				},
+				// Each watch sends the issue's whole timeline first; an entry is news once.
+				key: func(resp *whistlev1.WatchIssueResponse) string { return fmt.Sprint(resp.GetEntry().GetSeq()) },
+				line: func(resp *whistlev1.WatchIssueResponse) string {
+					e, i := resp.GetEntry(), resp.GetIssue()
+					if e == nil { // the issue as it stood when the watch began
+						return fmt.Sprintf("%s  %s  %s  %s", i.GetId(), enumText(i.GetStatus()), i.GetCategoryId(), clip(i.GetText(), 60))
+					}
+					return fmt.Sprintf("%s  #%d %-13s %-18s %s  -> %s", when(e.GetAt()), e.GetSeq(), e.GetKind(), orDash(e.GetDepartmentId()), e.GetSummary(), enumText(i.GetStatus()))
+				},
 			})
 		}),
 	}

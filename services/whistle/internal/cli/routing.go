@@ -150,8 +150,8 @@ func routeCommand(cfg *config) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
-	explain.Flags().StringVar(&grid, "grid", "", "grid id (see `whistle areas`)")
-	explain.Flags().StringVar(&category, "category", "", "category id (see `whistle categories`)")
+	explain.Flags().StringVar(&grid, "grid", "", "grid `id` (see: whistle areas)")
+	explain.Flags().StringVar(&category, "category", "", "category `id` (see: whistle categories)")
 	explain.Flags().StringVar(&urgency, "urgency", "normal", "normal, urgent or emergency")
 	route.AddCommand(explain)
 	return route

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
 // lockedBuffer is a buffer a running command writes while the test reads it.
@@ -84,6 +86,82 @@ func TestWatchingAnInboxAndAnIssueShowsChangesLiveAndCtrlCEndsCleanly(t *testing
 	waitFor(t, issue, "acknowledged")
 
 	for name, stop := range map[string]func() error{"inbox --watch": stopInbox, "watch": stopIssue} {
+		if err := stop(); err != nil {
+			t.Errorf("%s stopped by Ctrl-C ended with %v; want a clean exit", name, err)
+		}
+	}
+}
+
+// runSystem brings up a whole Whistle on a data folder and gRPC address, as `whistle up --data
+// dir --grpc addr` does; stop stops it, once, and runs when the test ends if the test did not.
+func runSystem(t *testing.T, dir, addr string) (sys *system.System, stop func()) {
+	t.Helper()
+	sys, err := system.Start(t.Context(), system.Options{
+		DataDir: dir, GRPCAddr: addr, HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("start the system: %v", err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := sys.Stop(ctx); err != nil {
+				t.Errorf("stop the system: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return sys, stop
+}
+
+func TestWatchesSayTheyAreWatchingAndCarryOnAcrossAServerRestartShowingNothingTwice(t *testing.T) {
+	t.Setenv(cli.TokenEnv, "")
+	dir := t.TempDir()
+	sys, stopSys := runSystem(t, dir, "127.0.0.1:0")
+	e := &env{t: t, sys: sys}
+	worker, water := e.token(authx.RoleGridWorker, grid), e.token(authx.RoleOfficer, "water")
+	supervisor := e.token(authx.RoleSupervisor, authx.CityScope)
+
+	m := caseLine.FindStringSubmatch(e.ok(worker, "raise", "--grid", grid, "--category", "blocked-drain", "--text", "Drain blocked by the school"))
+	if m == nil {
+		t.Fatal("raise printed no case number")
+	}
+	id := m[1]
+	issue, stopIssue := e.watching(worker, "watch", id)
+	waitFor(t, issue, "routed")
+	inbox, stopInbox := e.watching(water, "inbox", "--watch")
+	waitFor(t, inbox, id)
+	breaches, stopBreaches := e.watching(supervisor, "breaches", "--watch")
+	waitFor(t, breaches, "Watching for breaches")
+	if !strings.Contains(breaches.String(), "BREACHED             CASE       DEPARTMENT") {
+		t.Errorf("breaches --watch shows no header in the columns of breaches:\n%s", breaches)
+	}
+
+	stopSys()
+	for _, out := range []*lockedBuffer{issue, inbox, breaches} {
+		waitFor(t, out, "reconnecting")
+	}
+	e.sys, _ = runSystem(t, dir, sys.GRPCAddr())
+	for _, out := range []*lockedBuffer{issue, inbox, breaches} {
+		wait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+			if !strings.Contains(out.String(), "again") {
+				return fmt.Errorf("the watch has not come back:\n%s", out)
+			}
+			return nil
+		})
+	}
+	e.ok(water, "ack", id)
+	waitFor(t, issue, "acknowledged")
+	waitFor(t, inbox, "acknowledged")
+	if n := strings.Count(issue.String(), " routed "); n != 1 {
+		t.Errorf("watch shows the routed entry %d times across the restart; want once:\n%s", n, issue)
+	}
+	if n := strings.Count(inbox.String(), "dispatched "); n != 1 {
+		t.Errorf("inbox --watch shows the dispatched item %d times across the restart; want once:\n%s", n, inbox)
+	}
+	for name, stop := range map[string]func() error{"watch": stopIssue, "inbox --watch": stopInbox, "breaches --watch": stopBreaches} {
 		if err := stop(); err != nil {
 			t.Errorf("%s stopped by Ctrl-C ended with %v; want a clean exit", name, err)
 		}
