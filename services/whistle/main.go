@@ -131,7 +131,10 @@ func serveCommand(e env) *cobra.Command {
 }
 
 // serverFlags are the flags up and serve share.
-type serverFlags struct{ data, grpcAddr, httpAddr, catalog, rules string }
+type serverFlags struct {
+	data, grpcAddr, httpAddr, catalog, rules string
+	replicas                                 int
+}
 
 // add binds the flags to cmd.
 func (f *serverFlags) add(cmd *cobra.Command) {
@@ -140,6 +143,12 @@ func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.httpAddr, "http", defaultHTTPAddr, "address of /healthz and /metrics")
 	cmd.Flags().StringVar(&f.catalog, "catalog", "", "the city's catalog file (areas, departments, categories, SLA policies); default: the sample city")
 	cmd.Flags().StringVar(&f.rules, "rules", "", "routing's rules file; default: the sample city's rules")
+	addReplicas(cmd, &f.replicas)
+}
+
+// addReplicas binds --replicas, which only a stream's creation reads.
+func addReplicas(cmd *cobra.Command, replicas *int) {
+	cmd.Flags().IntVar(replicas, "replicas", 1, "replicas of the event streams when they must be created (3 on a three-node NATS cluster); streams that exist are never changed")
 }
 
 // options is the system configuration the flags and the environment give.
@@ -152,6 +161,7 @@ func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 		HTTPAddr:    f.httpAddr,
 		CatalogPath: f.catalog,
 		RulesPath:   f.rules,
+		Replicas:    f.replicas,
 		Logger:      logger,
 	}
 }
@@ -254,6 +264,7 @@ func knownScope(cat *catalog.Catalog, scope string) bool {
 // replayCommand rebuilds every service's Redis state from the stream.
 func replayCommand(e env) *cobra.Command {
 	var data string
+	var replicas int
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Rebuild every service's Redis state from the event stream",
@@ -265,6 +276,7 @@ func replayCommand(e env) *cobra.Command {
 				DataDir:  data,
 				NATSURL:  e.NATSURL,
 				RedisURL: e.RedisURL,
+				Replicas: replicas,
 				Logger:   newLogger(cmd.ErrOrStderr()),
 			}
 			if err := system.Replay(cmd.Context(), opts); err != nil {
@@ -275,6 +287,7 @@ func replayCommand(e env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", defaultDataDir, "data folder of the embedded NATS and Redis")
+	addReplicas(cmd, &replicas)
 	return cmd
 }
 

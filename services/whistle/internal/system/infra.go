@@ -98,7 +98,7 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 	}
 	in.deps.Redis = rdb
 
-	if in.deps.Log, err = eventlog.Open(ctx, nc, eventlog.Config{Replicas: 1}); err != nil {
+	if in.deps.Log, err = eventlog.Open(ctx, nc, eventlog.Config{Replicas: opts.Replicas, Logger: logger}); err != nil {
 		return nil, err
 	}
 	if in.deps.Catalog, err = catalog.Load(opts.CatalogPath); err != nil {
@@ -193,6 +193,9 @@ func withDefaults(opts Options) Options {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
 	return opts
 }
 
@@ -205,6 +208,7 @@ func logConfig(opts Options, what string) {
 		"grpc", opts.GRPCAddr,
 		"http", opts.HTTPAddr,
 		"services", opts.Services,
+		"replicas", opts.Replicas,
 	)
 }
 

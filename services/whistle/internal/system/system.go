@@ -81,6 +81,10 @@ type Options struct {
 	CatalogPath string
 	// RulesPath is routing's rules table; empty means the sample city's embedded rules.
 	RulesPath string
+	// Replicas is the replication factor of the event streams when they do not exist yet: 1
+	// for the embedded server, 3 for a three-node cluster; 0 means 1. Streams that exist are
+	// used as they are, so a start never changes what an operator set.
+	Replicas int
 }
 
 // System is a running Whistle process. Stop it with Stop.
