@@ -34,6 +34,9 @@ type EmbeddedOptions struct {
 	ServerName string
 	// Cluster, when set, joins the server to a JetStream cluster; nil runs it alone.
 	Cluster *ClusterOptions
+	// Sync is how often JetStream flushes its files to disk; the zero value keeps the
+	// server's default.
+	Sync Sync
 }
 
 // ClusterOptions joins an embedded server to a JetStream cluster through routes.
@@ -68,6 +71,12 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 		StoreDir:   opts.StoreDir,
 		NoLog:      true,
 		NoSigs:     true,
+	}
+	if opts.Sync.Always {
+		// As the server's own `sync_interval: always` sets it: the interval still runs, as a backstop.
+		sopts.SyncAlways = true
+	} else if opts.Sync.Interval > 0 {
+		sopts.SyncInterval = opts.Sync.Interval
 	}
 	if c := opts.Cluster; c != nil {
 		if c.Name == "" {

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/bench"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
@@ -87,6 +88,7 @@ func newRoot(e env) *cobra.Command {
 // upCommand runs every service in one process.
 func upCommand(e env) *cobra.Command {
 	var flags serverFlags
+	var sync string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run all of Whistle in this process, with embedded NATS and a redis-server child",
@@ -97,10 +99,16 @@ func upCommand(e env) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := flags.options(e, newLogger(cmd.ErrOrStderr()))
+			var err error
+			if opts.Sync, err = natsx.ParseSync(sync); err != nil {
+				return fmt.Errorf("up: --sync: %w", err)
+			}
 			return serveUntilDone(cmd.Context(), cmd.OutOrStdout(), opts)
 		},
 	}
 	flags.add(cmd)
+	cmd.Flags().StringVar(&sync, "sync", "default", "how often the embedded NATS flushes JetStream to disk: always (after every write, "+
+		"so an acknowledged event survives a power cut), a duration such as 30s, or default (the server's, 2m)")
 	return cmd
 }
 

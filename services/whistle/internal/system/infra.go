@@ -67,12 +67,13 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 			StoreDir: filepath.Join(opts.DataDir, "nats"),
 			Host:     "127.0.0.1",
 			Port:     port,
+			Sync:     opts.Sync,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("system: embedded NATS: %w", err)
 		}
 		natsURL = in.embedded.ClientURL()
-		logger.Info("embedded NATS started", "url", natsURL, "store", filepath.Join(opts.DataDir, "nats"))
+		logger.Info("embedded NATS started", "url", natsURL, "store", filepath.Join(opts.DataDir, "nats"), "sync", opts.Sync.String())
 	}
 	nc, err := natsx.Connect(ctx, natsURL, "whistle")
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/grpcx"
+	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	"github.com/whistle-dispatch/whistle/services/department"
 	"github.com/whistle-dispatch/whistle/services/escalation"
@@ -81,6 +82,9 @@ type Options struct {
 	CatalogPath string
 	// RulesPath is routing's rules table; empty means the sample city's embedded rules.
 	RulesPath string
+	// Sync is how often the embedded NATS flushes JetStream to disk; the zero value keeps
+	// the server's default. It does not apply to an external NATS, whose operator sets it.
+	Sync natsx.Sync
 	// Replicas is the replication factor of the event streams when they do not exist yet: 1
 	// for the embedded server, 3 for a three-node cluster; 0 means 1. Streams that exist are
 	// used as they are, so a start never changes what an operator set.
