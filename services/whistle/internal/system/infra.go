@@ -23,6 +23,16 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 )
 
+// MinNATSVersion is the first nats-server release that honours the
+// Nats-Expected-Last-Subject-Sequence-Subject header (nats-server#5281, in 2.11.0), on which
+// every conditional append rests. An older server ignores the header and checks the expected
+// sequence against the one subject published to, so two writers of different events of one
+// issue would both win; such a server is refused at start.
+const MinNATSVersion = "2.11.0"
+
+// natsVersionWhy says in the refusal what needs MinNATSVersion.
+const natsVersionWhy = "Whistle's conditional appends need (the Nats-Expected-Last-Subject-Sequence-Subject header)"
+
 // drainTimeout bounds how long closing waits for the NATS connection to drain when the
 // caller's context has no earlier deadline.
 const drainTimeout = 10 * time.Second
@@ -80,6 +90,9 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 		return nil, err
 	}
 	in.deps.NATS = nc
+	if err := natsx.CheckServerVersion(nc, MinNATSVersion, natsVersionWhy); err != nil {
+		return nil, fmt.Errorf("system: %w", err)
+	}
 
 	redisURL := opts.RedisURL
 	if redisURL == "" {
