@@ -207,9 +207,11 @@ func tokenCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token --role ROLE --scope ID",
 		Short: "Mint a token for a caller and print it",
-		Long: "Mint a token signed with the data folder's key (created if missing) and print it alone,\n" +
-			"so that it can be captured: export WHISTLE_TOKEN=$(whistle token --role officer --scope water).\n" +
-			"The scope is an area id, a department id, or city.",
+		Long: "Mint a token signed with the data folder's key and print it alone, so that it can be\n" +
+			"captured: export WHISTLE_TOKEN=$(whistle token --role officer --scope water). The key is made by\n" +
+			"`whistle up --data DIR`; token never makes one. The scope must suit the role: a grid id for a\n" +
+			"grid-worker, a department id for an officer, an area id (street, community or grid) or city\n" +
+			"for a dispatcher or supervisor.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tok, err := mintToken(data, catalogPath, role, scope, subject, ttl)
@@ -222,7 +224,7 @@ func tokenCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&role, "role", "", "grid-worker, officer, dispatcher or supervisor")
-	f.StringVar(&scope, "scope", "", "an area id, a department id, or city")
+	f.StringVar(&scope, "scope", "", "grid-worker: a grid id; officer: a department id; dispatcher, supervisor: an area id or city")
 	f.StringVar(&subject, "subject", "", "who the token names (default <role>@<scope>)")
 	f.DurationVar(&ttl, "ttl", defaultTokenTTL, "how long the token is valid")
 	f.StringVar(&data, "data", defaultDataDir, "data folder holding token.key")
@@ -233,8 +235,8 @@ func tokenCommand() *cobra.Command {
 }
 
 // mintToken checks the role and the scope against the catalog at catalogPath (empty: the
-// sample city) and mints a token with the key in dataDir/token.key, creating the key if it
-// is missing.
+// sample city) and mints a token with the key in dataDir/token.key. It never creates the key:
+// a key made here would sign tokens the server, holding its own, refuses.
 func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Duration) (string, error) {
 	r, err := authx.ParseRole(role)
 	if err != nil {
@@ -244,10 +246,18 @@ func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Durat
 	if err != nil {
 		return "", err
 	}
-	if !knownScope(cat, scope) {
+	kind, ok := scopeKind(cat, scope)
+	if !ok {
 		return "", fmt.Errorf("token: unknown scope %q: want an area id, a department id or %s", scope, catalog.CityScope)
 	}
-	key, err := authx.LoadOrCreateKey(filepath.Join(dataDir, "token.key"))
+	if err := authx.CheckScope(r, scope, kind); err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	keyPath := filepath.Join(dataDir, "token.key")
+	key, err := authx.LoadKey(keyPath)
+	if errors.Is(err, authx.ErrNoKey) {
+		return "", fmt.Errorf("token: no signing key at %s: `whistle up --data %s` creates it; run token with the --data of the Whistle that will check the token", keyPath, dataDir)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -257,16 +267,28 @@ func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Durat
 	return authx.NewAuthority(key).Mint(authx.Principal{Subject: subject, Role: r, Scope: scope}, ttl)
 }
 
-// knownScope reports whether scope is the city, an area or a department of the catalog.
-func knownScope(cat *catalog.Catalog, scope string) bool {
+// scopeKind says what scope names in the catalog: the city, an area of some level or a
+// department; false when it names nothing.
+func scopeKind(cat *catalog.Catalog, scope string) (authx.ScopeKind, bool) {
 	if scope == catalog.CityScope {
-		return true
+		return authx.ScopeCity, true
 	}
-	if _, err := cat.Area(scope); err == nil {
-		return true
+	if a, err := cat.Area(scope); err == nil {
+		switch a.Level {
+		case catalog.LevelGrid:
+			return authx.ScopeGrid, true
+		case catalog.LevelCommunity:
+			return authx.ScopeCommunity, true
+		case catalog.LevelStreet:
+			return authx.ScopeStreet, true
+		case catalog.LevelCity:
+			return authx.ScopeCity, true
+		}
 	}
-	_, err := cat.Department(scope)
-	return err == nil
+	if _, err := cat.Department(scope); err == nil {
+		return authx.ScopeDepartment, true
+	}
+	return "", false
 }
 
 // replayCommand rebuilds every service's Redis state from the stream.

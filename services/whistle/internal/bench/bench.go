@@ -188,12 +188,8 @@ func connectExternal(cfg Config) (target, func(), error) {
 	if cfg.KeyFile == "" || cfg.NATSURL == "" {
 		return target{}, nil, errors.New("bench: --server needs --key (to mint tokens) and --nats (for the baseline)")
 	}
-	// LoadOrCreateKey would make a new key for a mistyped path, and every call would then
-	// fail authentication; a missing file is a mistake here.
-	if _, err := os.Stat(cfg.KeyFile); err != nil {
-		return target{}, nil, fmt.Errorf("bench: --key: %w", err)
-	}
-	key, err := authx.LoadOrCreateKey(cfg.KeyFile)
+	// A key made up for a mistyped path would fail every call; LoadKey never makes one.
+	key, err := authx.LoadKey(cfg.KeyFile)
 	if err != nil {
 		return target{}, nil, fmt.Errorf("bench: --key: %w", err)
 	}
