@@ -62,12 +62,21 @@ type env struct {
 	NATSURL string
 	// RedisURL (WHISTLE_REDIS_URL) is an external Redis; empty runs a redis-server child.
 	RedisURL string
+	// NATSUser and NATSPassword (WHISTLE_NATS_USER, WHISTLE_NATS_PASSWORD) are the
+	// credentials for an external NATS: for whistle serve NAME, that service's user in the
+	// data folder's nats-users.conf.
+	NATSUser, NATSPassword string
 }
 
 // readEnv reads the environment into an env; nothing else in the server commands
 // reads it.
 func readEnv() env {
-	return env{NATSURL: os.Getenv("WHISTLE_NATS_URL"), RedisURL: os.Getenv("WHISTLE_REDIS_URL")}
+	return env{
+		NATSURL:      os.Getenv("WHISTLE_NATS_URL"),
+		RedisURL:     os.Getenv("WHISTLE_REDIS_URL"),
+		NATSUser:     os.Getenv("WHISTLE_NATS_USER"),
+		NATSPassword: os.Getenv("WHISTLE_NATS_PASSWORD"),
+	}
 }
 
 // newRoot builds the command tree.
@@ -116,9 +125,11 @@ func upCommand(e env) *cobra.Command {
 func serveCommand(e env) *cobra.Command {
 	var flags serverFlags
 	cmd := &cobra.Command{
-		Use:       "serve NAME",
-		Short:     "Run one service alone (" + fmt.Sprint(system.Names) + ") against external NATS and Redis",
-		Long:      "Run one service alone, serving only its gRPC API. It needs WHISTLE_NATS_URL and WHISTLE_REDIS_URL;\nthe token signing key is read from the data folder.",
+		Use:   "serve NAME",
+		Short: "Run one service alone (" + fmt.Sprint(system.Names) + ") against external NATS and Redis",
+		Long: "Run one service alone, serving only its gRPC API. It needs WHISTLE_NATS_URL and WHISTLE_REDIS_URL;\n" +
+			"WHISTLE_NATS_USER and WHISTLE_NATS_PASSWORD give its NATS user (see nats-users.conf, which whistle up\n" +
+			"writes in its data folder). The token signing key is read from the data folder.",
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: system.Names,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -162,15 +173,17 @@ func addReplicas(cmd *cobra.Command, replicas *int) {
 // options is the system configuration the flags and the environment give.
 func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 	return system.Options{
-		DataDir:     f.data,
-		NATSURL:     e.NATSURL,
-		RedisURL:    e.RedisURL,
-		GRPCAddr:    f.grpcAddr,
-		HTTPAddr:    f.httpAddr,
-		CatalogPath: f.catalog,
-		RulesPath:   f.rules,
-		Replicas:    f.replicas,
-		Logger:      logger,
+		DataDir:      f.data,
+		NATSURL:      e.NATSURL,
+		NATSUser:     e.NATSUser,
+		NATSPassword: e.NATSPassword,
+		RedisURL:     e.RedisURL,
+		GRPCAddr:     f.grpcAddr,
+		HTTPAddr:     f.httpAddr,
+		CatalogPath:  f.catalog,
+		RulesPath:    f.rules,
+		Replicas:     f.replicas,
+		Logger:       logger,
 	}
 }
 
@@ -303,11 +316,13 @@ func replayCommand(e env) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := system.Options{
-				DataDir:  data,
-				NATSURL:  e.NATSURL,
-				RedisURL: e.RedisURL,
-				Replicas: replicas,
-				Logger:   newLogger(cmd.ErrOrStderr()),
+				DataDir:      data,
+				NATSURL:      e.NATSURL,
+				NATSUser:     e.NATSUser,
+				NATSPassword: e.NATSPassword,
+				RedisURL:     e.RedisURL,
+				Replicas:     replicas,
+				Logger:       newLogger(cmd.ErrOrStderr()),
 			}
 			if err := system.Replay(cmd.Context(), opts); err != nil {
 				return err

@@ -41,7 +41,11 @@ const drainTimeout = 10 * time.Second
 // process or external), the event log and the catalog. Start and Replay open it the
 // same way and close it in the reverse order.
 type infra struct {
-	deps     platform.Deps
+	// deps are the process's own connections, with NATS as ToolsUser when NATS is
+	// embedded: they read the stream and manage consumers, and write no events.
+	deps platform.Deps
+	// conns are every NATS connection opened, the process's and each service's own.
+	conns    []*nats.Conn
 	embedded *server.Server // nil when NATS is external
 	redisSrv *redisx.Server // nil when Redis is external
 	lock     *dataLock      // held while embedded NATS or the Redis child use the data folder
@@ -67,25 +71,40 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 		}
 	}
 
+	// On the embedded NATS each service connects as its own user, which may publish only
+	// the events the service owns; an external NATS takes the credentials the caller gives
+	// for every connection (whistle serve runs one service, so they are that service's).
 	natsURL := opts.NATSURL
+	creds := func(string) natsCreds { return natsCreds{user: opts.NATSUser, password: opts.NATSPassword} }
 	if natsURL == "" {
 		port := opts.NATSPort
 		if port == 0 {
 			port = -1 // a free port: nothing outside this process needs to find it
 		}
+		users, err := loadUsers(opts.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		byName := map[string]natsCreds{}
+		for _, u := range users {
+			byName[u.Name] = natsCreds{user: u.Name, password: u.Password}
+		}
+		creds = func(name string) natsCreds { return byName[name] }
 		in.embedded, err = natsx.StartEmbedded(natsx.EmbeddedOptions{
 			StoreDir: filepath.Join(opts.DataDir, "nats"),
 			Host:     "127.0.0.1",
 			Port:     port,
 			Sync:     opts.Sync,
+			Users:    users,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("system: embedded NATS: %w", err)
 		}
 		natsURL = in.embedded.ClientURL()
-		logger.Info("embedded NATS started", "url", natsURL, "store", filepath.Join(opts.DataDir, "nats"), "sync", opts.Sync.String())
+		logger.Info("embedded NATS started", "url", natsURL, "store", filepath.Join(opts.DataDir, "nats"),
+			"sync", opts.Sync.String(), "users", filepath.Join(opts.DataDir, UsersFile))
 	}
-	nc, err := natsx.Connect(ctx, natsURL, "whistle")
+	nc, err := in.connect(ctx, natsURL, "whistle", creds(ToolsUser))
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +145,14 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 		if !ok {
 			return nil, fmt.Errorf("system: unknown service %q (want one of %v)", name, Names)
 		}
-		svc, err := build(in.deps, opts)
+		d := in.deps
+		if d.NATS, err = in.connect(ctx, natsURL, "whistle-"+name, creds(name)); err != nil {
+			return nil, err
+		}
+		if d.Log, err = eventlog.Open(ctx, d.NATS, eventlog.Config{Replicas: opts.Replicas}); err != nil {
+			return nil, fmt.Errorf("system: %s: %w", name, err)
+		}
+		svc, err := build(d, opts)
 		if err != nil {
 			return nil, fmt.Errorf("system: %s: %w", name, err)
 		}
@@ -135,11 +161,30 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 	return in, nil
 }
 
+// natsCreds are the user and password of one NATS connection; empty connects without.
+type natsCreds struct{ user, password string }
+
+// connect opens a NATS connection with creds and keeps it to be closed with the rest.
+func (in *infra) connect(ctx context.Context, url, name string, creds natsCreds) (*nats.Conn, error) {
+	var opts []nats.Option
+	if creds.user != "" {
+		opts = append(opts, nats.UserInfo(creds.user, creds.password))
+	}
+	nc, err := natsx.Connect(ctx, url, name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	in.conns = append(in.conns, nc)
+	return nc, nil
+}
+
 // healthy reports whether NATS is connected and Redis answers, which is what /healthz
 // promises.
 func (in *infra) healthy(ctx context.Context) error {
-	if s := in.deps.NATS.Status(); s != nats.CONNECTED {
-		return fmt.Errorf("NATS is %s", s)
+	for _, nc := range in.conns {
+		if s := nc.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("NATS connection %s is %s", nc.Opts.Name, s)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -153,7 +198,9 @@ func (in *infra) healthy(ctx context.Context) error {
 // Redis and the embedded NATS server. It closes only what was opened.
 func (in *infra) close(ctx context.Context) error {
 	var errs []error
-	if nc := in.deps.NATS; nc != nil {
+	// The services' connections first, so that their last appends and acks are sent while
+	// the process's own connection still answers for them.
+	for _, nc := range slices.Backward(in.conns) {
 		errs = append(errs, drain(ctx, nc))
 	}
 	if rdb := in.deps.Redis; rdb != nil {
@@ -218,6 +265,7 @@ func logConfig(opts Options, what string) {
 	opts.Logger.Info(what,
 		"data", opts.DataDir,
 		"nats", describeURL(opts.NATSURL, "embedded"),
+		"nats_user", opts.NATSUser,
 		"redis", describeURL(opts.RedisURL, "redis-server child"),
 		"grpc", opts.GRPCAddr,
 		"http", opts.HTTPAddr,

@@ -64,6 +64,10 @@ type Options struct {
 	DataDir string
 	// NATSURL is an external NATS; empty starts an embedded server in DataDir/nats.
 	NATSURL string
+	// NATSUser and NATSPassword are the credentials of every connection to an external
+	// NATS; empty connects without. The embedded NATS ignores them: its users and passwords
+	// are in DataDir/nats-users.conf, one per service.
+	NATSUser, NATSPassword string
 	// NATSPort is the embedded NATS server's client port; 0 picks a free one.
 	NATSPort int
 	// RedisURL is an external Redis; empty starts a redis-server child in DataDir/redis.
