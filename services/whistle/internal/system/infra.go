@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -118,6 +119,10 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 		in.redisSrv, err = redisx.StartServer(ctx, redisx.ServerOptions{
 			Dir:        filepath.Join(opts.DataDir, "redis"),
 			AppendOnly: true,
+			// The child inherits the folder's lock, so that a redis-server outliving this
+			// process still keeps a second whistle off its append-only file.
+			Hold:   []*os.File{in.lock.file},
+			Logger: logger,
 		})
 		if err != nil {
 			return nil, err // ErrRedisServerMissing says how to install it

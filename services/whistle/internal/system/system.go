@@ -186,6 +186,17 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 			s.fail(fmt.Errorf("system: HTTP server: %w", err))
 		}
 	})
+	if in.redisSrv != nil {
+		// A redis-server child that keeps dying past its restart limit ends the process with
+		// the reason, rather than leaving it up with no store.
+		s.running.Go(func() {
+			select {
+			case <-in.redisSrv.Failed():
+				s.fail(fmt.Errorf("system: %w", in.redisSrv.Err()))
+			case <-runCtx.Done():
+			}
+		})
+	}
 	for _, svc := range in.services {
 		s.running.Go(func() {
 			err := svc.Run(runCtx)
