@@ -100,6 +100,23 @@ func LoadOrCreateKey(path string) ([]byte, error) {
 	return decodeKey(path, b)
 }
 
+// ErrNoKey means the signing key file does not exist.
+var ErrNoKey = errors.New("no signing key")
+
+// LoadKey reads the signing key at path and never creates one: a tool that mints tokens for
+// a running server must use that server's key, and a key made up for a mistyped path would
+// sign tokens the server refuses. A missing file wraps ErrNoKey.
+func LoadKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("authx: %w at %s", ErrNoKey, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authx: read key: %w", err)
+	}
+	return decodeKey(path, b)
+}
+
 // createKey writes a new key; O_EXCL makes a process that loses a race to create the
 // file read the winner's key instead of overwriting it.
 func createKey(path string) ([]byte, error) {
@@ -197,8 +214,14 @@ func (a *Authority) Mint(p Principal, ttl time.Duration) (string, error) {
 // tokens are refused), expiry, issuer and claims, and returns the Principal it carries.
 // Every rejection wraps ErrInvalidToken.
 func (a *Authority) Verify(token string) (Principal, error) {
+	p, _, err := a.verify(token)
+	return p, err
+}
+
+// verify is Verify returning also when the token expires, which a stream needs to end itself.
+func (a *Authority) verify(token string) (Principal, time.Time, error) {
 	if err := a.checkKey(); err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Principal{}, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.key, nil },
@@ -209,13 +232,13 @@ func (a *Authority) Verify(token string) (Principal, error) {
 		jwt.WithTimeFunc(a.now),
 	)
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Principal{}, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	p := Principal{Subject: c.Subject, Role: Role(c.Role), Scope: c.Scope}
 	if err := p.validate(); err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Principal{}, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	return p, nil
+	return p, c.ExpiresAt.Time, nil
 }
 
 // principalKey is the context key of the Principal; unexported so only this package

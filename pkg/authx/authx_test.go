@@ -1,9 +1,12 @@
 package authx
 
 import (
+	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +178,48 @@ func TestLoadOrCreateKeyCreatesAPrivateKeyOnceAndReadsItBack(t *testing.T) {
 	}
 	if _, err := LoadOrCreateKey(short); err == nil {
 		t.Fatal("short key accepted")
+	}
+}
+
+func TestLoadKeyReadsAKeyAndNeverCreatesOne(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "token.key")
+	if _, err := LoadKey(path); !errors.Is(err, ErrNoKey) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("LoadKey of a missing file = %v; want ErrNoKey naming %s", err, path)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("LoadKey created %s", path)
+	}
+	made, err := LoadOrCreateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadKey(path); err != nil || !bytes.Equal(got, made) {
+		t.Errorf("LoadKey = %x, %v; want the key made, %x", got, err, made)
+	}
+}
+
+func TestCheckScopeAllowsEachRoleOnlyTheScopesItCanHold(t *testing.T) {
+	t.Parallel()
+	all := []ScopeKind{ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity, ScopeDepartment}
+	allowed := map[Role][]ScopeKind{
+		RoleGridWorker: {ScopeGrid},
+		RoleOfficer:    {ScopeDepartment},
+		RoleDispatcher: {ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity},
+		RoleSupervisor: {ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity},
+	}
+	for role, kinds := range allowed {
+		for _, kind := range all {
+			err := CheckScope(role, "some-"+string(kind), kind)
+			if want := slices.Contains(kinds, kind); (err == nil) != want {
+				t.Errorf("CheckScope(%s, a %s) = %v; allowed %v", role, kind, err, want)
+			}
+		}
+	}
+	err := CheckScope(RoleOfficer, "xinhua-taoyuan", ScopeCommunity)
+	for _, want := range []string{"officer", `"xinhua-taoyuan"`, "a community", "a department id"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal %v does not say %q", err, want)
+		}
 	}
 }

@@ -2,7 +2,9 @@ package authx
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -28,21 +30,21 @@ func isPublic(fullMethod string) bool {
 
 // authenticate verifies the bearer token in ctx's metadata and returns ctx with the
 // Principal, or an Unauthenticated status that tells the caller what to fix.
-func (a *Authority) authenticate(ctx context.Context) (context.Context, error) {
+func (a *Authority) authenticate(ctx context.Context) (context.Context, time.Time, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) == 0 {
-		return nil, status.Error(codes.Unauthenticated, `missing "authorization: Bearer <token>" metadata`)
+		return nil, time.Time{}, status.Error(codes.Unauthenticated, `missing "authorization: Bearer <token>" metadata`)
 	}
 	scheme, token, ok := strings.Cut(vals[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return nil, status.Error(codes.Unauthenticated, `authorization metadata must be "Bearer <token>"`)
+		return nil, time.Time{}, status.Error(codes.Unauthenticated, `authorization metadata must be "Bearer <token>"`)
 	}
-	p, err := a.Verify(strings.TrimSpace(token))
+	p, expires, err := a.verify(strings.TrimSpace(token))
 	if err != nil {
-		return nil, status.Error(codes.Unauthenticated, err.Error())
+		return nil, time.Time{}, status.Error(codes.Unauthenticated, err.Error())
 	}
-	return WithPrincipal(ctx, p), nil
+	return WithPrincipal(ctx, p), expires, nil
 }
 
 // UnaryInterceptor authenticates every unary call except health and reflection and
@@ -52,7 +54,7 @@ func (a *Authority) UnaryInterceptor() grpc.UnaryServerInterceptor {
 		if isPublic(info.FullMethod) {
 			return handler(ctx, req)
 		}
-		ctx, err := a.authenticate(ctx)
+		ctx, _, err := a.authenticate(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -60,18 +62,32 @@ func (a *Authority) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
+// errTokenExpired is the cause of a stream's context ending because its token expired.
+var errTokenExpired = errors.New("the token expired during the stream")
+
 // StreamInterceptor authenticates every streaming call except health and reflection
-// and puts the caller's Principal in the stream's context.
+// and puts the caller's Principal in the stream's context. A stream outlives any one
+// check: a watch may run for days, so when its token expires the stream's context is
+// cancelled and the call ends with Unauthenticated, and the caller must come back with a
+// fresh token, as a new call would have to.
 func (a *Authority) StreamInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if isPublic(info.FullMethod) {
 			return handler(srv, ss)
 		}
-		ctx, err := a.authenticate(ss.Context())
+		ctx, expires, err := a.authenticate(ss.Context())
 		if err != nil {
 			return err
 		}
-		return handler(srv, &authedStream{ServerStream: ss, ctx: ctx})
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		expiry := time.AfterFunc(expires.Sub(a.now()), func() { cancel(errTokenExpired) })
+		defer expiry.Stop()
+		err = handler(srv, &authedStream{ServerStream: ss, ctx: ctx})
+		if errors.Is(context.Cause(ctx), errTokenExpired) {
+			return status.Errorf(codes.Unauthenticated, "%v at %s: call again with a new token", errTokenExpired, expires.UTC().Format(time.RFC3339))
+		}
+		return err
 	}
 }
 

@@ -47,6 +47,18 @@ var whoAmI = grpc.ServiceDesc{
 			}
 			return ss.SendMsg(wrapperspb.String(p.Subject))
 		},
+	}, {
+		// Follow sends the subject and then stays open until the call ends, as a watch does.
+		StreamName:    "Follow",
+		ServerStreams: true,
+		Handler: func(_ any, ss grpc.ServerStream) error {
+			p, _ := PrincipalFrom(ss.Context())
+			if err := ss.SendMsg(wrapperspb.String(p.Subject)); err != nil {
+				return err
+			}
+			<-ss.Context().Done()
+			return status.FromContextError(ss.Context().Err()).Err()
+		},
 	}},
 }
 
@@ -142,5 +154,40 @@ func TestHealthNeedsNoToken(t *testing.T) {
 	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health check = %v, %v; want SERVING", resp, err)
+	}
+}
+
+func TestAStreamEndsUnauthenticatedWhenItsTokenExpires(t *testing.T) {
+	t.Parallel()
+	a := NewAuthority(testKey(t))
+	// Token expiry has a resolution of a second, so this one ends within one to two seconds.
+	tok, err := a.Mint(officer, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := serve(t, a, grpc.WithPerRPCCredentials(BearerToken(tok)))
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	s, err := conn.NewStream(ctx, &whoAmI.Streams[1], "/whistle.test.WhoAmI/Follow")
+	if err == nil {
+		err = s.SendMsg(wrapperspb.String(""))
+	}
+	if err == nil {
+		err = s.CloseSend()
+	}
+	msg := new(wrapperspb.StringValue)
+	if err == nil {
+		err = s.RecvMsg(msg)
+	}
+	if err != nil || msg.GetValue() != officer.Subject {
+		t.Fatalf("the stream began with %q, %v; want %q", msg.GetValue(), err, officer.Subject)
+	}
+	began := time.Now()
+	err = s.RecvMsg(msg)
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("the stream ended with %v, want Unauthenticated when its token expired", err)
+	}
+	if waited := time.Since(began); waited > 5*time.Second {
+		t.Errorf("the stream ended %s after it began; its token lasted 2s", waited)
 	}
 }

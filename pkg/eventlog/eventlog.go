@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -58,12 +59,16 @@ func (e *ConflictError) Error() string {
 // Is makes errors.Is(err, ErrConflict) hold.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
-// Config shapes the stream.
+// Config shapes the streams when Open has to create them; it never changes a stream that exists.
 type Config struct {
-	// Replicas is the stream's replication factor: 1 for an embedded server, 3 for a cluster.
+	// Replicas is the replication factor of a stream Open creates: 1 for an embedded server, 3
+	// for a three-node cluster. A stream that exists keeps its own.
 	Replicas int
-	// DuplicateWindow is the deduplication window; zero means DefaultDuplicateWindow.
+	// DuplicateWindow is the deduplication window of a stream Open creates; zero means
+	// DefaultDuplicateWindow.
 	DuplicateWindow time.Duration
+	// Logger is told whether each stream was found or created; nil logs nothing.
+	Logger *slog.Logger
 }
 
 // Log is the stream of whistle events. It is safe for concurrent use.
@@ -85,7 +90,10 @@ func (l *Log) ReadOnly() *Log {
 	return &ro
 }
 
-// Open creates or updates the streams and returns the log.
+// Open returns the log on the event and dead-letter streams, creating each one that is missing.
+// A stream that exists is used as it is: its configuration belongs to whoever runs NATS (an
+// operator may have raised it to three replicas, or changed its limits), so a service starting
+// must never update it, and least of all reduce a clustered stream to one replica.
 func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -97,7 +105,10 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 	if cfg.DuplicateWindow <= 0 {
 		cfg.DuplicateWindow = DefaultDuplicateWindow
 	}
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	stream, err := openStream(ctx, js, cfg.Logger, jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "Whistle events: the system of record",
 		Subjects:    []string{SubjectRoot + ".>"},
@@ -107,9 +118,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 		AllowDirect: true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("eventlog: stream %s: %w", StreamName, err)
+		return nil, err
 	}
-	dead, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	dead, err := openStream(ctx, js, cfg.Logger, jetstream.StreamConfig{
 		Name:        DeadLetterStream,
 		Description: "Whistle events a consumer could never process, with the reason",
 		Subjects:    []string{DeadLetterRoot + ".>"},
@@ -117,9 +128,35 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 		Replicas:    cfg.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("eventlog: stream %s: %w", DeadLetterStream, err)
+		return nil, err
 	}
 	return &Log{js: js, stream: stream, dead: dead}, nil
+}
+
+// openStream returns the stream named in want as it exists, or creates it with want when it
+// is missing. Two processes may start at once: the one whose create loses finds the other's.
+func openStream(ctx context.Context, js jetstream.JetStream, logger *slog.Logger, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	for range 2 {
+		s, err := js.Stream(ctx, want.Name)
+		if err == nil {
+			c := s.CachedInfo().Config
+			logger.Info("stream exists; its configuration is left as it is",
+				"stream", want.Name, "replicas", c.Replicas, "storage", c.Storage.String())
+			return s, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("eventlog: stream %s: %w", want.Name, err)
+		}
+		s, err = js.CreateStream(ctx, want)
+		if err == nil {
+			logger.Info("stream created", "stream", want.Name, "replicas", want.Replicas)
+			return s, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil, fmt.Errorf("eventlog: create stream %s with %d replicas: %w", want.Name, want.Replicas, err)
+		}
+	}
+	return nil, fmt.Errorf("eventlog: stream %s: created by another process and then not found", want.Name)
 }
 
 // Record is one event as stored: its stream sequence and time beside the event itself.

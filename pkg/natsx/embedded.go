@@ -34,6 +34,12 @@ type EmbeddedOptions struct {
 	ServerName string
 	// Cluster, when set, joins the server to a JetStream cluster; nil runs it alone.
 	Cluster *ClusterOptions
+	// Sync is how often JetStream flushes its files to disk; the zero value keeps the
+	// server's default.
+	Sync Sync
+	// Users, when set, are the only ones allowed to connect, each with its permissions; a
+	// client without a user's credentials is refused. Empty lets anyone connect.
+	Users []User
 }
 
 // ClusterOptions joins an embedded server to a JetStream cluster through routes.
@@ -68,6 +74,15 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 		StoreDir:   opts.StoreDir,
 		NoLog:      true,
 		NoSigs:     true,
+	}
+	for _, u := range opts.Users {
+		sopts.Users = append(sopts.Users, u.ServerUser())
+	}
+	if opts.Sync.Always {
+		// As the server's own `sync_interval: always` sets it: the interval still runs, as a backstop.
+		sopts.SyncAlways = true
+	} else if opts.Sync.Interval > 0 {
+		sopts.SyncInterval = opts.Sync.Interval
 	}
 	if c := opts.Cluster; c != nil {
 		if c.Name == "" {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -20,6 +21,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // ErrRedisServerMissing means redis-server is not installed; its message says how to
@@ -39,6 +43,21 @@ const (
 	outName = "redis-server.out"
 )
 
+// Restart limits of a child that dies: DefaultMaxRestarts deaths within DefaultRestartWindow
+// are restarted; one more means something is wrong that restarting will not fix (a full disk,
+// a corrupt append-only file, memory exhausted), and the server gives up with the reason.
+const (
+	DefaultMaxRestarts   = 5
+	DefaultRestartWindow = time.Minute
+)
+
+var (
+	meter = otel.Meter("github.com/whistle-dispatch/whistle/pkg/redisx")
+	// restarts counts the deaths of redis-server children, by what followed: restarted or gave_up.
+	restarts, _ = meter.Int64Counter("whistle.redis.restarts",
+		metric.WithDescription("redis-server children that died, by outcome: restarted, or gave_up past the restart limit."))
+)
+
 // ServerOptions describes a redis-server child process.
 type ServerOptions struct {
 	// Dir holds the data files and the log; it is created if missing.
@@ -47,25 +66,51 @@ type ServerOptions struct {
 	Addr string
 	// AppendOnly turns on the append-only file, so that data survives a restart.
 	AppendOnly bool
+	// Hold are open files every child inherits, beside its standard streams: a locked file
+	// passed here stays locked while any redis-server of it runs, even one whose parent died.
+	Hold []*os.File
+	// MaxRestarts and RestartWindow bound restarts: a child that dies is started again on the
+	// same address and files unless MaxRestarts children already died within RestartWindow;
+	// zero means DefaultMaxRestarts and DefaultRestartWindow, and a negative MaxRestarts never
+	// restarts.
+	MaxRestarts   int
+	RestartWindow time.Duration
+	// Logger is told of each death, with its exit status; nil logs nothing.
+	Logger *slog.Logger
 }
 
-// Server is a running redis-server child process.
+// Server is a redis-server child process, restarted when it dies within the limits of its
+// options. Stop it with Stop; Failed reports when it gave up.
 type Server struct {
-	addr string
-	dir  string
-	cmd  *exec.Cmd
-	out  *os.File
+	addr, dir string
+	opts      ServerOptions
+	bin       string
+	args      []string
+	out       *os.File
 
-	exited  chan struct{} // closed when the process has exited
-	waitErr error         // set before exited is closed
+	mu       sync.Mutex
+	child    *child // the running child; guarded by mu
+	stopping bool   // Stop was called; guarded by mu
+
+	failed     chan struct{} // closed when the server gave up restarting
+	failErr    error         // set before failed is closed
+	supervised chan struct{} // closed when supervise has returned
 
 	stopOnce sync.Once
 	stopErr  error
 }
 
+// child is one redis-server process.
+type child struct {
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the process has exited
+	waitErr error         // set before exited is closed
+}
+
 // StartServer starts redis-server with everything on its command line (no config file
 // to go stale) and returns once it answers PING. ctx bounds the start only; the server
-// runs until Stop. On failure the error carries the tail of the server's log.
+// runs until Stop, and is restarted when it dies (see ServerOptions.MaxRestarts). On
+// failure the error carries the tail of the server's log.
 func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -73,6 +118,15 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	}
 	if opts.Dir == "" {
 		return nil, errors.New("redisx: ServerOptions.Dir is required")
+	}
+	if opts.MaxRestarts == 0 {
+		opts.MaxRestarts = DefaultMaxRestarts
+	}
+	if opts.RestartWindow <= 0 {
+		opts.RestartWindow = DefaultRestartWindow
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
@@ -104,54 +158,161 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	if opts.AppendOnly {
 		appendOnly = "yes"
 	}
-	cmd := exec.Command(bin,
-		"--port", port,
-		"--bind", host,
-		"--dir", dir,
-		"--appendonly", appendOnly,
-		"--save", "",
-		"--daemonize", "no",
-		"--protected-mode", "no",
-		"--logfile", filepath.Join(dir, logName),
-	)
-	cmd.Stdout, cmd.Stderr = out, out
+	s := &Server{
+		addr: addr, dir: dir, opts: opts, bin: bin, out: out,
+		args: []string{
+			"--port", port,
+			"--bind", host,
+			"--dir", dir,
+			"--appendonly", appendOnly,
+			"--save", "",
+			"--daemonize", "no",
+			"--protected-mode", "no",
+			"--logfile", filepath.Join(dir, logName),
+		},
+		failed:     make(chan struct{}),
+		supervised: make(chan struct{}),
+	}
+	c, err := s.start(ctx)
+	if err != nil {
+		close(s.supervised)
+		out.Close()
+		return nil, err
+	}
+	s.child = c
+	go s.supervise()
+	return s, nil
+}
+
+// start starts one child and returns it once it answers; a child that does not is stopped.
+func (s *Server) start(ctx context.Context) (*child, error) {
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	cmd.ExtraFiles = s.opts.Hold
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("redisx: start %s: %w", bin, err)
+		return nil, fmt.Errorf("redisx: start %s: %w", s.bin, err)
 	}
-	s := &Server{addr: addr, dir: dir, cmd: cmd, out: out, exited: make(chan struct{})}
+	c := &child{cmd: cmd, exited: make(chan struct{})}
 	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
+		c.waitErr = cmd.Wait()
+		close(c.exited)
 	}()
-
-	if err := s.waitReady(ctx); err != nil {
-		_ = s.Stop()
-		return nil, fmt.Errorf("redisx: redis-server on %s: %w\n%s", addr, err, s.logTail())
+	if err := c.waitReady(ctx, s.addr); err != nil {
+		_ = c.stop()
+		return nil, fmt.Errorf("redisx: redis-server on %s: %w\n%s", s.addr, err, s.logTail())
 	}
-	return s, nil
+	return c, nil
+}
+
+// supervise restarts the child each time it dies, until Stop, or until more children died
+// within the window than the options allow, when it gives up and closes failed. A child that
+// dies before it answers counts as a death like any other.
+func (s *Server) supervise() {
+	defer close(s.supervised)
+	var deaths []time.Time // within the window, oldest first
+	s.mu.Lock()
+	c := s.child
+	s.mu.Unlock()
+	status := ""
+	for {
+		if c != nil {
+			<-c.exited
+			status = exitStatus(c.cmd.ProcessState, c.waitErr)
+		}
+		s.mu.Lock()
+		stopping := s.stopping
+		s.mu.Unlock()
+		if stopping {
+			return
+		}
+		now := time.Now()
+		deaths = append(deaths, now)
+		for len(deaths) > 0 && now.Sub(deaths[0]) > s.opts.RestartWindow {
+			deaths = deaths[1:]
+		}
+		if len(deaths) > s.opts.MaxRestarts {
+			restarts.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", "gave_up")))
+			s.fail(fmt.Errorf("redisx: redis-server on %s died %d times within %s (last: %s); not restarting it again\n%s",
+				s.addr, len(deaths), s.opts.RestartWindow, status, s.logTail()))
+			return
+		}
+		restarts.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", "restarted")))
+		s.opts.Logger.Error("redis-server died; restarting it", "status", status,
+			"deaths_in_window", len(deaths), "max_restarts", s.opts.MaxRestarts, "window", s.opts.RestartWindow)
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		next, err := s.start(ctx)
+		cancel()
+		if err != nil {
+			c, status = nil, err.Error()
+			continue
+		}
+		s.mu.Lock()
+		if s.stopping { // Stop came while this child started: it is this loop's to stop
+			s.mu.Unlock()
+			_ = next.stop()
+			return
+		}
+		s.child, c = next, next
+		s.mu.Unlock()
+		s.opts.Logger.Info("redis-server restarted", "pid", next.cmd.Process.Pid, "addr", s.addr)
+	}
+}
+
+// fail records why the server gave up and releases Failed.
+func (s *Server) fail(err error) {
+	s.failErr = err
+	close(s.failed)
+}
+
+// Failed is closed when the server has given up restarting a child that keeps dying; Err
+// then says why.
+func (s *Server) Failed() <-chan struct{} { return s.failed }
+
+// Err returns why the server gave up, once Failed is closed; nil before.
+func (s *Server) Err() error {
+	select {
+	case <-s.failed:
+		return s.failErr
+	default:
+		return nil
+	}
+}
+
+// PID returns the process id of the running child.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.child.cmd.Process.Pid
+}
+
+// exitStatus describes how a child ended: its exit code or the signal that killed it.
+func exitStatus(ps *os.ProcessState, waitErr error) string {
+	if ps == nil {
+		return fmt.Sprint(waitErr)
+	}
+	return ps.String() // "exit status 1", "signal: killed"
 }
 
 // waitReady polls until the server answers as this child process, it exits, or the
 // start is out of time. Checking the pid matters: when the port is taken, another
 // Redis would answer PING and the start would look successful.
-func (s *Server) waitReady(ctx context.Context) error {
+func (c *child) waitReady(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		pid, err := probePID(ctx, s.addr)
+		pid, err := probePID(ctx, addr)
 		if err == nil {
-			if pid == s.cmd.Process.Pid {
+			if pid == c.cmd.Process.Pid {
 				return nil
 			}
-			err = fmt.Errorf("%s is answered by another redis-server (pid %d)", s.addr, pid)
+			err = fmt.Errorf("%s is answered by another redis-server (pid %d)", addr, pid)
 		}
 		select {
-		case <-s.exited:
-			return fmt.Errorf("exited before answering: %v (last probe: %v)", s.waitErr, err)
+		case <-c.exited:
+			return fmt.Errorf("exited before answering: %v (last probe: %v)", c.waitErr, err)
 		case <-ctx.Done():
 			return fmt.Errorf("no answer: %w (last probe: %v)", ctx.Err(), err)
 		case <-tick.C:
@@ -200,31 +361,44 @@ func (s *Server) Addr() string { return s.addr }
 // service configuration take.
 func (s *Server) URL() string { return "redis://" + s.addr }
 
-// Stop sends SIGTERM, so that redis-server flushes its append-only file, and kills it
-// if it has not exited within a bound. It is safe to call more than once.
+// Stop sends SIGTERM to the child, so that redis-server flushes its append-only file, kills
+// it if it has not exited within a bound, and ends the restarting. It is safe to call more
+// than once, and after the server gave up.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
 		defer s.out.Close()
-		select {
-		case <-s.exited:
-			return // already gone; there is nothing to stop
-		default:
-		}
-		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			s.stopErr = fmt.Errorf("redisx: signal redis-server: %w", err)
-		}
-		select {
-		case <-s.exited:
-			if s.waitErr != nil {
-				s.stopErr = fmt.Errorf("redisx: redis-server exited: %w", s.waitErr)
-			}
-		case <-time.After(stopTimeout):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-			s.stopErr = fmt.Errorf("redisx: redis-server did not exit within %s of SIGTERM and was killed", stopTimeout)
-		}
+		s.mu.Lock()
+		s.stopping = true
+		c := s.child
+		s.mu.Unlock()
+		s.stopErr = c.stop()
+		<-s.supervised
 	})
 	return s.stopErr
+}
+
+// stop ends one child: SIGTERM, then SIGKILL after stopTimeout.
+func (c *child) stop() error {
+	select {
+	case <-c.exited:
+		return nil // already gone; there is nothing to stop
+	default:
+	}
+	var err error
+	if serr := c.cmd.Process.Signal(syscall.SIGTERM); serr != nil && !errors.Is(serr, os.ErrProcessDone) {
+		err = fmt.Errorf("redisx: signal redis-server: %w", serr)
+	}
+	select {
+	case <-c.exited:
+		if c.waitErr != nil {
+			err = fmt.Errorf("redisx: redis-server exited: %w", c.waitErr)
+		}
+	case <-time.After(stopTimeout):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		err = fmt.Errorf("redisx: redis-server did not exit within %s of SIGTERM and was killed", stopTimeout)
+	}
+	return err
 }
 
 // logTail returns the end of the server's output and log, where redis-server says why

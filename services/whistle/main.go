@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/bench"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
@@ -61,12 +62,21 @@ type env struct {
 	NATSURL string
 	// RedisURL (WHISTLE_REDIS_URL) is an external Redis; empty runs a redis-server child.
 	RedisURL string
+	// NATSUser and NATSPassword (WHISTLE_NATS_USER, WHISTLE_NATS_PASSWORD) are the
+	// credentials for an external NATS: for whistle serve NAME, that service's user in the
+	// data folder's nats-users.conf.
+	NATSUser, NATSPassword string
 }
 
 // readEnv reads the environment into an env; nothing else in the server commands
 // reads it.
 func readEnv() env {
-	return env{NATSURL: os.Getenv("WHISTLE_NATS_URL"), RedisURL: os.Getenv("WHISTLE_REDIS_URL")}
+	return env{
+		NATSURL:      os.Getenv("WHISTLE_NATS_URL"),
+		RedisURL:     os.Getenv("WHISTLE_REDIS_URL"),
+		NATSUser:     os.Getenv("WHISTLE_NATS_USER"),
+		NATSPassword: os.Getenv("WHISTLE_NATS_PASSWORD"),
+	}
 }
 
 // newRoot builds the command tree.
@@ -87,6 +97,7 @@ func newRoot(e env) *cobra.Command {
 // upCommand runs every service in one process.
 func upCommand(e env) *cobra.Command {
 	var flags serverFlags
+	var sync string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run all of Whistle in this process, with embedded NATS and a redis-server child",
@@ -97,10 +108,16 @@ func upCommand(e env) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := flags.options(e, newLogger(cmd.ErrOrStderr()))
+			var err error
+			if opts.Sync, err = natsx.ParseSync(sync); err != nil {
+				return fmt.Errorf("up: --sync: %w", err)
+			}
 			return serveUntilDone(cmd.Context(), cmd.OutOrStdout(), opts)
 		},
 	}
 	flags.add(cmd)
+	cmd.Flags().StringVar(&sync, "sync", "default", "how often the embedded NATS flushes JetStream to disk: always (after every write, "+
+		"so an acknowledged event survives a power cut), a duration such as 30s, or default (the server's, 2m)")
 	return cmd
 }
 
@@ -108,9 +125,11 @@ func upCommand(e env) *cobra.Command {
 func serveCommand(e env) *cobra.Command {
 	var flags serverFlags
 	cmd := &cobra.Command{
-		Use:       "serve NAME",
-		Short:     "Run one service alone (" + fmt.Sprint(system.Names) + ") against external NATS and Redis",
-		Long:      "Run one service alone, serving only its gRPC API. It needs WHISTLE_NATS_URL and WHISTLE_REDIS_URL;\nthe token signing key is read from the data folder.",
+		Use:   "serve NAME",
+		Short: "Run one service alone (" + fmt.Sprint(system.Names) + ") against external NATS and Redis",
+		Long: "Run one service alone, serving only its gRPC API. It needs WHISTLE_NATS_URL and WHISTLE_REDIS_URL;\n" +
+			"WHISTLE_NATS_USER and WHISTLE_NATS_PASSWORD give its NATS user (see nats-users.conf, which whistle up\n" +
+			"writes in its data folder). The token signing key is read from the data folder.",
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: system.Names,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -131,7 +150,10 @@ func serveCommand(e env) *cobra.Command {
 }
 
 // serverFlags are the flags up and serve share.
-type serverFlags struct{ data, grpcAddr, httpAddr, catalog, rules string }
+type serverFlags struct {
+	data, grpcAddr, httpAddr, catalog, rules string
+	replicas                                 int
+}
 
 // add binds the flags to cmd.
 func (f *serverFlags) add(cmd *cobra.Command) {
@@ -140,19 +162,28 @@ func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.httpAddr, "http", defaultHTTPAddr, "address of /healthz and /metrics")
 	cmd.Flags().StringVar(&f.catalog, "catalog", "", "the city's catalog file (areas, departments, categories, SLA policies); default: the sample city")
 	cmd.Flags().StringVar(&f.rules, "rules", "", "routing's rules file; default: the sample city's rules")
+	addReplicas(cmd, &f.replicas)
+}
+
+// addReplicas binds --replicas, which only a stream's creation reads.
+func addReplicas(cmd *cobra.Command, replicas *int) {
+	cmd.Flags().IntVar(replicas, "replicas", 1, "replicas of the event streams when they must be created (3 on a three-node NATS cluster); streams that exist are never changed")
 }
 
 // options is the system configuration the flags and the environment give.
 func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 	return system.Options{
-		DataDir:     f.data,
-		NATSURL:     e.NATSURL,
-		RedisURL:    e.RedisURL,
-		GRPCAddr:    f.grpcAddr,
-		HTTPAddr:    f.httpAddr,
-		CatalogPath: f.catalog,
-		RulesPath:   f.rules,
-		Logger:      logger,
+		DataDir:      f.data,
+		NATSURL:      e.NATSURL,
+		NATSUser:     e.NATSUser,
+		NATSPassword: e.NATSPassword,
+		RedisURL:     e.RedisURL,
+		GRPCAddr:     f.grpcAddr,
+		HTTPAddr:     f.httpAddr,
+		CatalogPath:  f.catalog,
+		RulesPath:    f.rules,
+		Replicas:     f.replicas,
+		Logger:       logger,
 	}
 }
 
@@ -189,9 +220,11 @@ func tokenCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token --role ROLE --scope ID",
 		Short: "Mint a token for a caller and print it",
-		Long: "Mint a token signed with the data folder's key (created if missing) and print it alone,\n" +
-			"so that it can be captured: export WHISTLE_TOKEN=$(whistle token --role officer --scope water).\n" +
-			"The scope is an area id, a department id, or city.",
+		Long: "Mint a token signed with the data folder's key and print it alone, so that it can be\n" +
+			"captured: export WHISTLE_TOKEN=$(whistle token --role officer --scope water). The key is made by\n" +
+			"`whistle up --data DIR`; token never makes one. The scope must suit the role: a grid id for a\n" +
+			"grid-worker, a department id for an officer, an area id (street, community or grid) or city\n" +
+			"for a dispatcher or supervisor.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tok, err := mintToken(data, catalogPath, role, scope, subject, ttl)
@@ -204,7 +237,7 @@ func tokenCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&role, "role", "", "grid-worker, officer, dispatcher or supervisor")
-	f.StringVar(&scope, "scope", "", "an area id, a department id, or city")
+	f.StringVar(&scope, "scope", "", "grid-worker: a grid id; officer: a department id; dispatcher, supervisor: an area id or city")
 	f.StringVar(&subject, "subject", "", "who the token names (default <role>@<scope>)")
 	f.DurationVar(&ttl, "ttl", defaultTokenTTL, "how long the token is valid")
 	f.StringVar(&data, "data", defaultDataDir, "data folder holding token.key")
@@ -215,8 +248,8 @@ func tokenCommand() *cobra.Command {
 }
 
 // mintToken checks the role and the scope against the catalog at catalogPath (empty: the
-// sample city) and mints a token with the key in dataDir/token.key, creating the key if it
-// is missing.
+// sample city) and mints a token with the key in dataDir/token.key. It never creates the key:
+// a key made here would sign tokens the server, holding its own, refuses.
 func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Duration) (string, error) {
 	r, err := authx.ParseRole(role)
 	if err != nil {
@@ -226,10 +259,18 @@ func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Durat
 	if err != nil {
 		return "", err
 	}
-	if !knownScope(cat, scope) {
+	kind, ok := scopeKind(cat, scope)
+	if !ok {
 		return "", fmt.Errorf("token: unknown scope %q: want an area id, a department id or %s", scope, catalog.CityScope)
 	}
-	key, err := authx.LoadOrCreateKey(filepath.Join(dataDir, "token.key"))
+	if err := authx.CheckScope(r, scope, kind); err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	keyPath := filepath.Join(dataDir, "token.key")
+	key, err := authx.LoadKey(keyPath)
+	if errors.Is(err, authx.ErrNoKey) {
+		return "", fmt.Errorf("token: no signing key at %s: `whistle up --data %s` creates it; run token with the --data of the Whistle that will check the token", keyPath, dataDir)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -239,21 +280,34 @@ func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Durat
 	return authx.NewAuthority(key).Mint(authx.Principal{Subject: subject, Role: r, Scope: scope}, ttl)
 }
 
-// knownScope reports whether scope is the city, an area or a department of the catalog.
-func knownScope(cat *catalog.Catalog, scope string) bool {
+// scopeKind says what scope names in the catalog: the city, an area of some level or a
+// department; false when it names nothing.
+func scopeKind(cat *catalog.Catalog, scope string) (authx.ScopeKind, bool) {
 	if scope == catalog.CityScope {
-		return true
+		return authx.ScopeCity, true
 	}
-	if _, err := cat.Area(scope); err == nil {
-		return true
+	if a, err := cat.Area(scope); err == nil {
+		switch a.Level {
+		case catalog.LevelGrid:
+			return authx.ScopeGrid, true
+		case catalog.LevelCommunity:
+			return authx.ScopeCommunity, true
+		case catalog.LevelStreet:
+			return authx.ScopeStreet, true
+		case catalog.LevelCity:
+			return authx.ScopeCity, true
+		}
 	}
-	_, err := cat.Department(scope)
-	return err == nil
+	if _, err := cat.Department(scope); err == nil {
+		return authx.ScopeDepartment, true
+	}
+	return "", false
 }
 
 // replayCommand rebuilds every service's Redis state from the stream.
 func replayCommand(e env) *cobra.Command {
 	var data string
+	var replicas int
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Rebuild every service's Redis state from the event stream",
@@ -262,10 +316,13 @@ func replayCommand(e env) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := system.Options{
-				DataDir:  data,
-				NATSURL:  e.NATSURL,
-				RedisURL: e.RedisURL,
-				Logger:   newLogger(cmd.ErrOrStderr()),
+				DataDir:      data,
+				NATSURL:      e.NATSURL,
+				NATSUser:     e.NATSUser,
+				NATSPassword: e.NATSPassword,
+				RedisURL:     e.RedisURL,
+				Replicas:     replicas,
+				Logger:       newLogger(cmd.ErrOrStderr()),
 			}
 			if err := system.Replay(cmd.Context(), opts); err != nil {
 				return err
@@ -275,6 +332,7 @@ func replayCommand(e env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", defaultDataDir, "data folder of the embedded NATS and Redis")
+	addReplicas(cmd, &replicas)
 	return cmd
 }
 

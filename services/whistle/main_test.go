@@ -22,9 +22,19 @@ func runWhistle(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// dataWithKey returns a data folder holding a signing key, as `whistle up` leaves it.
+func dataWithKey(t *testing.T) string {
+	t.Helper()
+	data := t.TempDir()
+	if _, err := authx.LoadOrCreateKey(filepath.Join(data, "token.key")); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 func TestTheTokenCommandPrintsATokenTheDataFoldersAuthorityVerifies(t *testing.T) {
 	t.Parallel()
-	data := t.TempDir()
+	data := dataWithKey(t)
 	tests := []struct {
 		name string
 		args []string
@@ -55,7 +65,7 @@ func TestTheTokenCommandPrintsATokenTheDataFoldersAuthorityVerifies(t *testing.T
 		if strings.ContainsAny(tok, " \n") {
 			t.Fatalf("%s: the output is not the token alone: %q", tc.name, out)
 		}
-		key, err := authx.LoadOrCreateKey(filepath.Join(data, "token.key"))
+		key, err := authx.LoadKey(filepath.Join(data, "token.key"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,11 +122,56 @@ categories: [{id: debris, name: Debris, normal: danger}]
 	if err := os.WriteFile(catalog, []byte(city), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	data := t.TempDir()
+	data := dataWithKey(t)
 	if _, err := runWhistle(t, "token", "--data", data, "--catalog", catalog, "--role", "officer", "--scope", "port-authority"); err != nil {
 		t.Errorf("a department of the given catalog was refused: %v", err)
 	}
 	if _, err := runWhistle(t, "token", "--data", data, "--catalog", catalog, "--role", "officer", "--scope", "water"); err == nil {
 		t.Error("a department of the sample city was accepted against a catalog without it")
+	}
+}
+
+func TestTheTokenCommandRefusesAScopeItsRoleCannotHold(t *testing.T) {
+	t.Parallel()
+	data := dataWithKey(t)
+	tests := []struct {
+		role, scope, mustBe string
+	}{
+		{"officer", "xinhua-taoyuan", "a department id"}, // an area: the officer's inbox would be empty
+		{"officer", "city", "a department id"},
+		{"grid-worker", "xinhua", "a grid id"},
+		{"grid-worker", "water", "a grid id"},
+		{"dispatcher", "water", "an area id (street, community or grid) or city"},
+		{"supervisor", "water", "an area id (street, community or grid) or city"},
+	}
+	for _, tc := range tests {
+		out, err := runWhistle(t, "token", "--data", data, "--role", tc.role, "--scope", tc.scope)
+		if err == nil {
+			t.Errorf("a %s token for %q was minted: %q", tc.role, tc.scope, out)
+			continue
+		}
+		for _, want := range []string{tc.role, `"` + tc.scope + `"`, tc.mustBe} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the refusal of a %s for %q, %q, does not say %q", tc.role, tc.scope, err, want)
+			}
+		}
+	}
+	for _, ok := range [][2]string{{"dispatcher", "xinhua"}, {"supervisor", "xinhua-taoyuan"}, {"dispatcher", "xinhua-taoyuan-01"}} {
+		if _, err := runWhistle(t, "token", "--data", data, "--role", ok[0], "--scope", ok[1]); err != nil {
+			t.Errorf("a %s for %q was refused: %v", ok[0], ok[1], err)
+		}
+	}
+}
+
+func TestTheTokenCommandRefusesADataFolderWithoutAKeyAndMakesNone(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	out, err := runWhistle(t, "token", "--data", data, "--role", "supervisor", "--scope", "city")
+	key := filepath.Join(data, "token.key")
+	if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "whistle up --data "+data) {
+		t.Fatalf("got %q, %v; want an error naming %s and how to create it", out, err, key)
+	}
+	if _, err := os.Stat(key); !os.IsNotExist(err) {
+		t.Errorf("token created %s (stat: %v)", key, err)
 	}
 }

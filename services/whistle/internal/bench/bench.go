@@ -19,6 +19,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	// which runs on a system of its own with a clock the bench moves; 0 skips it, and so
 	// does --server, whose clock the bench cannot move.
 	Deadlines int
+	// Sync is how often the systems the bench starts flush JetStream to disk (whistle up
+	// --sync), so that its cost can be measured; it does not apply with --server.
+	Sync natsx.Sync
 }
 
 // Result is what one run measured.
@@ -49,6 +53,12 @@ type Result struct {
 	Completed int
 	// Wall is how long the N lifecycles took, first raise to last resolve.
 	Wall time.Duration
+	// CPU is the processor time this process spent over Wall (user and system): with a
+	// system started in this process, NATS, the services and the simulated callers, but
+	// not the redis-server child. Zero where the platform cannot tell.
+	CPU time.Duration
+	// Sync is the JetStream flush setting of the system measured.
+	Sync natsx.Sync
 	// Inbox holds, per lifecycle, the time from the RaiseIssue call to the lead
 	// department's assignment appearing on its WatchInbox stream.
 	Inbox []time.Duration
@@ -64,6 +74,7 @@ type Result struct {
 // Command returns `whistle bench`.
 func Command() *cobra.Command {
 	cfg := Config{}
+	var sync string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure end-to-end issue lifecycles against a raw JetStream publish",
@@ -73,6 +84,10 @@ func Command() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
+			var err error
+			if cfg.Sync, err = natsx.ParseSync(sync); err != nil {
+				return fmt.Errorf("bench: --sync: %w", err)
+			}
 			res, err := Run(cmd.Context(), cfg, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -86,6 +101,7 @@ func Command() *cobra.Command {
 	cmd.Flags().StringVar(&cfg.KeyFile, "key", "", "with --server: that server's token signing key file")
 	cmd.Flags().StringVar(&cfg.NATSURL, "nats", "", "with --server: that server's NATS URL, for the baseline")
 	cmd.Flags().IntVar(&cfg.Deadlines, "deadlines", 200, "issues whose report-in deadlines pass at once in the deadline phase; 0 skips it")
+	cmd.Flags().StringVar(&sync, "sync", "default", "JetStream flush of the systems bench starts, as whistle up --sync: always, a duration, or default")
 	return cmd
 }
 
@@ -114,7 +130,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	}
 	defer stop()
 
-	res := &Result{N: cfg.N, Concurrency: cfg.Concurrency}
+	res := &Result{N: cfg.N, Concurrency: cfg.Concurrency, Sync: cfg.Sync}
 	fmt.Fprintf(log, "bench: %d lifecycles, %d at once, against %s\n", cfg.N, cfg.Concurrency, tgt.addr)
 	if err := runLifecycles(ctx, tgt, cfg, res); err != nil {
 		return nil, err
@@ -150,6 +166,7 @@ func connect(ctx context.Context, cfg Config) (target, func(), error) {
 		GRPCAddr: "127.0.0.1:0",
 		HTTPAddr: "127.0.0.1:0",
 		Clock:    clock.Real(), // the sample SLAs are 30 minutes or more: nothing breaches during a run
+		Sync:     cfg.Sync,
 		Logger:   slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -171,12 +188,8 @@ func connectExternal(cfg Config) (target, func(), error) {
 	if cfg.KeyFile == "" || cfg.NATSURL == "" {
 		return target{}, nil, errors.New("bench: --server needs --key (to mint tokens) and --nats (for the baseline)")
 	}
-	// LoadOrCreateKey would make a new key for a mistyped path, and every call would then
-	// fail authentication; a missing file is a mistake here.
-	if _, err := os.Stat(cfg.KeyFile); err != nil {
-		return target{}, nil, fmt.Errorf("bench: --key: %w", err)
-	}
-	key, err := authx.LoadOrCreateKey(cfg.KeyFile)
+	// A key made up for a mistyped path would fail every call; LoadKey never makes one.
+	key, err := authx.LoadKey(cfg.KeyFile)
 	if err != nil {
 		return target{}, nil, fmt.Errorf("bench: --key: %w", err)
 	}
@@ -195,7 +208,9 @@ func (r *Result) Print(w io.Writer) error {
 	rows := [][2]string{
 		{"lifecycles (raise → dispatch → ack → resolve)", fmt.Sprintf("%d of %d completed", r.Completed, r.N)},
 		{"concurrency", fmt.Sprint(r.Concurrency)},
+		{"JetStream sync", r.Sync.String()},
 		{"lifecycles/s", fmt.Sprintf("%.1f", life)},
+		{"CPU per lifecycle (whistle process)", ms(r.CPU / time.Duration(max(r.Completed, 1)))},
 		{"raise → inbox p50", ms(inbox50)},
 		{"raise → inbox p99", ms(Percentile(r.Inbox, 99))},
 		{"raise → inbox max", ms(Percentile(r.Inbox, 100))},

@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/bench"
 )
 
 func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 	const n = 20
 	var log bytes.Buffer
-	res, err := bench.Run(t.Context(), bench.Config{N: n, Concurrency: 4, Deadlines: 3}, &log)
+	res, err := bench.Run(t.Context(), bench.Config{N: n, Concurrency: 4, Deadlines: 3, Sync: natsx.Sync{Always: true}}, &log)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, log.String())
 	}
@@ -21,6 +22,9 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 	}
 	if len(res.Breach) != 6 { // three issues, each with a lead and an assisting department
 		t.Errorf("%d breaches timed, want 6", len(res.Breach))
+	}
+	if res.CPU <= 0 {
+		t.Errorf("the lifecycles used %s of CPU; it must be measured", res.CPU)
 	}
 	for _, d := range append(append(res.Inbox, res.Publish...), res.Breach...) {
 		if d <= 0 {
@@ -33,7 +37,7 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 	}
 	for _, row := range []string{
 		"| lifecycles (raise → dispatch → ack → resolve) | 20 of 20 completed |",
-		"| concurrency | 4 |",
+		"| concurrency | 4 |", "| JetStream sync | always |", "| CPU per lifecycle (whistle process) |",
 		"| lifecycles/s |", "| raise → inbox p50 |", "| raise → inbox p99 |", "| raise → inbox max |",
 		"| raw JetStream publish ops/s |", "| raw JetStream publish p50 |", "| raw JetStream publish p99 |",
 		"| lifecycles/s ÷ publish ops/s |", "| inbox p50 ÷ publish p50 |", "| Go | go", "| GOMAXPROCS |",

@@ -35,7 +35,7 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 	defer os.RemoveAll(dir)
 	clk := clock.NewFake(time.Now())
 	sys, err := system.Start(ctx, system.Options{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+		Clock: clk, Sync: cfg.Sync, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return fmt.Errorf("bench: start the deadline system: %w", err)
 	}

@@ -159,7 +159,7 @@ func runLifecycles(ctx context.Context, tgt target, cfg Config, res *Result) err
 	ids := make([]string, cfg.N)
 	var next atomic.Int64
 	var workers sync.WaitGroup
-	start := time.Now()
+	start, cpuStart := time.Now(), processCPU()
 	for range cfg.Concurrency {
 		workers.Go(func() {
 			for i := int(next.Add(1)) - 1; i < cfg.N && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
@@ -173,7 +173,7 @@ func runLifecycles(ctx context.Context, tgt target, cfg Config, res *Result) err
 		})
 	}
 	workers.Wait()
-	res.Wall = time.Since(start)
+	res.Wall, res.CPU = time.Since(start), processCPU()-cpuStart
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}

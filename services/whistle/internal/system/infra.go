@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,6 +24,16 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 )
 
+// MinNATSVersion is the first nats-server release that honours the
+// Nats-Expected-Last-Subject-Sequence-Subject header (nats-server#5281, in 2.11.0), on which
+// every conditional append rests. An older server ignores the header and checks the expected
+// sequence against the one subject published to, so two writers of different events of one
+// issue would both win; such a server is refused at start.
+const MinNATSVersion = "2.11.0"
+
+// natsVersionWhy says in the refusal what needs MinNATSVersion.
+const natsVersionWhy = "Whistle's conditional appends need (the Nats-Expected-Last-Subject-Sequence-Subject header)"
+
 // drainTimeout bounds how long closing waits for the NATS connection to drain when the
 // caller's context has no earlier deadline.
 const drainTimeout = 10 * time.Second
@@ -31,7 +42,11 @@ const drainTimeout = 10 * time.Second
 // process or external), the event log and the catalog. Start and Replay open it the
 // same way and close it in the reverse order.
 type infra struct {
-	deps     platform.Deps
+	// deps are the process's own connections, with NATS as ToolsUser when NATS is
+	// embedded: they read the stream and manage consumers, and write no events.
+	deps platform.Deps
+	// conns are every NATS connection opened, the process's and each service's own.
+	conns    []*nats.Conn
 	embedded *server.Server // nil when NATS is external
 	redisSrv *redisx.Server // nil when Redis is external
 	lock     *dataLock      // held while embedded NATS or the Redis child use the data folder
@@ -57,34 +72,57 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 		}
 	}
 
+	// On the embedded NATS each service connects as its own user, which may publish only
+	// the events the service owns; an external NATS takes the credentials the caller gives
+	// for every connection (whistle serve runs one service, so they are that service's).
 	natsURL := opts.NATSURL
+	creds := func(string) natsCreds { return natsCreds{user: opts.NATSUser, password: opts.NATSPassword} }
 	if natsURL == "" {
 		port := opts.NATSPort
 		if port == 0 {
 			port = -1 // a free port: nothing outside this process needs to find it
 		}
+		users, err := loadUsers(opts.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		byName := map[string]natsCreds{}
+		for _, u := range users {
+			byName[u.Name] = natsCreds{user: u.Name, password: u.Password}
+		}
+		creds = func(name string) natsCreds { return byName[name] }
 		in.embedded, err = natsx.StartEmbedded(natsx.EmbeddedOptions{
 			StoreDir: filepath.Join(opts.DataDir, "nats"),
 			Host:     "127.0.0.1",
 			Port:     port,
+			Sync:     opts.Sync,
+			Users:    users,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("system: embedded NATS: %w", err)
 		}
 		natsURL = in.embedded.ClientURL()
-		logger.Info("embedded NATS started", "url", natsURL, "store", filepath.Join(opts.DataDir, "nats"))
+		logger.Info("embedded NATS started", "url", natsURL, "store", filepath.Join(opts.DataDir, "nats"),
+			"sync", opts.Sync.String(), "users", filepath.Join(opts.DataDir, UsersFile))
 	}
-	nc, err := natsx.Connect(ctx, natsURL, "whistle")
+	nc, err := in.connect(ctx, natsURL, "whistle", creds(ToolsUser))
 	if err != nil {
 		return nil, err
 	}
 	in.deps.NATS = nc
+	if err := natsx.CheckServerVersion(nc, MinNATSVersion, natsVersionWhy); err != nil {
+		return nil, fmt.Errorf("system: %w", err)
+	}
 
 	redisURL := opts.RedisURL
 	if redisURL == "" {
 		in.redisSrv, err = redisx.StartServer(ctx, redisx.ServerOptions{
 			Dir:        filepath.Join(opts.DataDir, "redis"),
 			AppendOnly: true,
+			// The child inherits the folder's lock, so that a redis-server outliving this
+			// process still keeps a second whistle off its append-only file.
+			Hold:   []*os.File{in.lock.file},
+			Logger: logger,
 		})
 		if err != nil {
 			return nil, err // ErrRedisServerMissing says how to install it
@@ -98,7 +136,7 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 	}
 	in.deps.Redis = rdb
 
-	if in.deps.Log, err = eventlog.Open(ctx, nc, eventlog.Config{Replicas: 1}); err != nil {
+	if in.deps.Log, err = eventlog.Open(ctx, nc, eventlog.Config{Replicas: opts.Replicas, Logger: logger}); err != nil {
 		return nil, err
 	}
 	if in.deps.Catalog, err = catalog.Load(opts.CatalogPath); err != nil {
@@ -112,7 +150,14 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 		if !ok {
 			return nil, fmt.Errorf("system: unknown service %q (want one of %v)", name, Names)
 		}
-		svc, err := build(in.deps, opts)
+		d := in.deps
+		if d.NATS, err = in.connect(ctx, natsURL, "whistle-"+name, creds(name)); err != nil {
+			return nil, err
+		}
+		if d.Log, err = eventlog.Open(ctx, d.NATS, eventlog.Config{Replicas: opts.Replicas}); err != nil {
+			return nil, fmt.Errorf("system: %s: %w", name, err)
+		}
+		svc, err := build(d, opts)
 		if err != nil {
 			return nil, fmt.Errorf("system: %s: %w", name, err)
 		}
@@ -121,11 +166,30 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 	return in, nil
 }
 
+// natsCreds are the user and password of one NATS connection; empty connects without.
+type natsCreds struct{ user, password string }
+
+// connect opens a NATS connection with creds and keeps it to be closed with the rest.
+func (in *infra) connect(ctx context.Context, url, name string, creds natsCreds) (*nats.Conn, error) {
+	var opts []nats.Option
+	if creds.user != "" {
+		opts = append(opts, nats.UserInfo(creds.user, creds.password))
+	}
+	nc, err := natsx.Connect(ctx, url, name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	in.conns = append(in.conns, nc)
+	return nc, nil
+}
+
 // healthy reports whether NATS is connected and Redis answers, which is what /healthz
 // promises.
 func (in *infra) healthy(ctx context.Context) error {
-	if s := in.deps.NATS.Status(); s != nats.CONNECTED {
-		return fmt.Errorf("NATS is %s", s)
+	for _, nc := range in.conns {
+		if s := nc.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("NATS connection %s is %s", nc.Opts.Name, s)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -139,7 +203,9 @@ func (in *infra) healthy(ctx context.Context) error {
 // Redis and the embedded NATS server. It closes only what was opened.
 func (in *infra) close(ctx context.Context) error {
 	var errs []error
-	if nc := in.deps.NATS; nc != nil {
+	// The services' connections first, so that their last appends and acks are sent while
+	// the process's own connection still answers for them.
+	for _, nc := range slices.Backward(in.conns) {
 		errs = append(errs, drain(ctx, nc))
 	}
 	if rdb := in.deps.Redis; rdb != nil {
@@ -193,6 +259,9 @@ func withDefaults(opts Options) Options {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
 	return opts
 }
 
@@ -201,10 +270,12 @@ func logConfig(opts Options, what string) {
 	opts.Logger.Info(what,
 		"data", opts.DataDir,
 		"nats", describeURL(opts.NATSURL, "embedded"),
+		"nats_user", opts.NATSUser,
 		"redis", describeURL(opts.RedisURL, "redis-server child"),
 		"grpc", opts.GRPCAddr,
 		"http", opts.HTTPAddr,
 		"services", opts.Services,
+		"replicas", opts.Replicas,
 	)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/grpcx"
+	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	"github.com/whistle-dispatch/whistle/services/department"
 	"github.com/whistle-dispatch/whistle/services/escalation"
@@ -63,6 +64,10 @@ type Options struct {
 	DataDir string
 	// NATSURL is an external NATS; empty starts an embedded server in DataDir/nats.
 	NATSURL string
+	// NATSUser and NATSPassword are the credentials of every connection to an external
+	// NATS; empty connects without. The embedded NATS ignores them: its users and passwords
+	// are in DataDir/nats-users.conf, one per service.
+	NATSUser, NATSPassword string
 	// NATSPort is the embedded NATS server's client port; 0 picks a free one.
 	NATSPort int
 	// RedisURL is an external Redis; empty starts a redis-server child in DataDir/redis.
@@ -81,6 +86,13 @@ type Options struct {
 	CatalogPath string
 	// RulesPath is routing's rules table; empty means the sample city's embedded rules.
 	RulesPath string
+	// Sync is how often the embedded NATS flushes JetStream to disk; the zero value keeps
+	// the server's default. It does not apply to an external NATS, whose operator sets it.
+	Sync natsx.Sync
+	// Replicas is the replication factor of the event streams when they do not exist yet: 1
+	// for the embedded server, 3 for a three-node cluster; 0 means 1. Streams that exist are
+	// used as they are, so a start never changes what an operator set.
+	Replicas int
 }
 
 // System is a running Whistle process. Stop it with Stop.
@@ -174,6 +186,17 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 			s.fail(fmt.Errorf("system: HTTP server: %w", err))
 		}
 	})
+	if in.redisSrv != nil {
+		// A redis-server child that keeps dying past its restart limit ends the process with
+		// the reason, rather than leaving it up with no store.
+		s.running.Go(func() {
+			select {
+			case <-in.redisSrv.Failed():
+				s.fail(fmt.Errorf("system: %w", in.redisSrv.Err()))
+			case <-runCtx.Done():
+			}
+		})
+	}
 	for _, svc := range in.services {
 		s.running.Go(func() {
 			err := svc.Run(runCtx)
