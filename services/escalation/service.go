@@ -44,6 +44,8 @@ type Service struct {
 	store    *store.Store
 	timers   *app.Timers
 	breaches *app.Breaches
+	// quarantined reads the dead letters of every service, for supervisors.
+	quarantined *app.Quarantined
 }
 
 var _ platform.Service = (*Service)(nil)
@@ -62,6 +64,7 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	s.store = store.New(d.Redis, func(at time.Time) { s.timers.Notify(at) })
 	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), d.Logger)
 	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog)
+	s.quarantined = app.NewQuarantined(d.Log.DeadLetters(), s.store, d.Catalog)
 	return s, nil
 }
 
@@ -70,7 +73,7 @@ func (s *Service) Name() string { return app.ServiceName }
 
 // Register adds EscalationService to a gRPC server.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
-	whistlev1.RegisterEscalationServiceServer(r, grpcapi.New(s.breaches, s.deps.Catalog))
+	whistlev1.RegisterEscalationServiceServer(r, grpcapi.New(s.breaches, s.quarantined, s.deps.Catalog))
 }
 
 // Run consumes every whistle event into the projection and runs the timer loop until ctx ends.

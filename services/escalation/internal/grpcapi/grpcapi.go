@@ -1,5 +1,5 @@
 // Package grpcapi serves EscalationService: it checks the caller's scope, folds it into the query,
-// and translates between the API's messages and the service's breaches.
+// and translates between the API's messages and the service's breaches and quarantined events.
 package grpcapi
 
 import (
@@ -22,13 +22,14 @@ import (
 // Server implements whistlev1.EscalationServiceServer.
 type Server struct {
 	whistlev1.UnimplementedEscalationServiceServer
-	breaches *app.Breaches
-	catalog  *catalog.Catalog
+	breaches    *app.Breaches
+	quarantined *app.Quarantined
+	catalog     *catalog.Catalog
 }
 
 // New returns the server.
-func New(b *app.Breaches, cat *catalog.Catalog) *Server {
-	return &Server{breaches: b, catalog: cat}
+func New(b *app.Breaches, q *app.Quarantined, cat *catalog.Catalog) *Server {
+	return &Server{breaches: b, quarantined: q, catalog: cat}
 }
 
 // ListBreaches pages through the breaches in the caller's scope, newest first.
@@ -72,6 +73,36 @@ func (s *Server) WatchBreaches(req *whistlev1.WatchBreachesRequest, stream whist
 		return apistatus.Of(err)
 	}
 	return nil
+}
+
+// ListQuarantined pages through the events a service could never apply, newest first. Only
+// supervisors may list them, each within their area: an event shows to a supervisor of an area
+// when its issue lies there, and one whose issue's grid is not known only to the city's.
+func (s *Server) ListQuarantined(ctx context.Context, req *whistlev1.ListQuarantinedRequest) (*whistlev1.ListQuarantinedResponse, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.Role != authx.RoleSupervisor {
+		return nil, access.Denied("quarantined events")
+	}
+	size, err := apiedge.PageSize(int(req.GetPageSize()))
+	if err != nil {
+		return nil, apistatus.Of(err)
+	}
+	after, err := apiedge.DecodeToken[app.QuarantinedCursor](req.GetPageToken())
+	if err != nil {
+		return nil, apistatus.Of(err)
+	}
+	page, next, err := s.quarantined.List(ctx, p.Scope, after, size)
+	if err != nil {
+		return nil, apistatus.Of(err)
+	}
+	resp := &whistlev1.ListQuarantinedResponse{NextPageToken: apiedge.EncodeToken(next)}
+	for _, ev := range page {
+		resp.Events = append(resp.Events, quarantinedToProto(ev))
+	}
+	return resp, nil
 }
 
 // filter checks the request against the caller's scope and returns the query it allows:
@@ -140,4 +171,21 @@ func toProto(b domain.Breach) *whistlev1.Breach {
 		CategoryId:   b.CategoryID,
 		Seq:          b.Seq,
 	}
+}
+
+// quarantinedToProto is the API's view of a quarantined event.
+func quarantinedToProto(ev app.QuarantinedEvent) *whistlev1.QuarantinedEvent {
+	out := &whistlev1.QuarantinedEvent{
+		IssueId:    ev.IssueID,
+		Service:    ev.Service,
+		Subject:    ev.Subject,
+		Seq:        ev.Seq,
+		Deliveries: ev.Deliveries,
+		Reason:     ev.Reason,
+		GridId:     ev.GridID,
+	}
+	if !ev.StoredAt.IsZero() {
+		out.StoredAt = timestamppb.New(ev.StoredAt)
+	}
+	return out
 }
