@@ -76,6 +76,7 @@ func Commands() []*cobra.Command {
 		areasCommand(cfg), departmentsCommand(cfg), categoriesCommand(cfg), routeCommand(cfg),
 		raiseCommand(cfg), showCommand(cfg), listCommand(cfg), watchCommand(cfg),
 		inboxCommand(cfg), ackCommand(cfg), resolveCommand(cfg), breachesCommand(cfg),
+		quarantinedCommand(cfg),
 	}
 	for _, cmd := range cmds {
 		cfg.addFlags(cmd.PersistentFlags())

@@ -53,7 +53,15 @@ func inboxCommand(cfg *config) *cobra.Command {
 			for _, it := range all.Items {
 				row(tw, inboxCells(it)...)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, it := range all.Items {
+				if q := it.GetQuarantine(); q != nil {
+					fmt.Fprintf(c.out, "\nCase %s: %s\n", it.GetIssueId(), quarantineLine(q))
+				}
+			}
+			return nil
 		}),
 	}
 	cmd.Flags().StringVar(&dept, "dept", "", "department id; default your own")
@@ -91,7 +99,8 @@ var (
 )
 
 // inboxCells is one inbox item as table cells. The deadline shown is the one the department
-// must meet next: reporting in until it has, then resolving.
+// must meet next: reporting in until it has, then resolving. A quarantined item's status reads
+// QUARANTINED, since the department's view of it stopped at an event it could not apply.
 func inboxCells(it *whistlev1.InboxItem) []string {
 	a := it.GetAssignment()
 	next := "-"
@@ -103,7 +112,12 @@ func inboxCells(it *whistlev1.InboxItem) []string {
 	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED:
 		next = "done " + when(a.GetResolvedAt())
 	}
-	return []string{it.GetIssueId(), enumText(a.GetStatus()), enumText(a.GetRole()), it.GetCategoryId(),
+	state := enumText(a.GetStatus())
+	if it.GetQuarantine() != nil {
+		// The department stopped applying the issue's events: its status may be behind.
+		state = "QUARANTINED"
+	}
+	return []string{it.GetIssueId(), state, enumText(a.GetRole()), it.GetCategoryId(),
 		enumText(it.GetUrgency()), it.GetGridId(), next, clip(it.GetText(), 40)}
 }
 

@@ -166,8 +166,13 @@ func watchCommand(cfg *config) *cobra.Command {
 	}
 }
 
-// printIssue writes an issue as a key: value block followed by its assignments.
+// printIssue writes an issue as a key: value block followed by its assignments. A quarantined
+// issue is said to be so first: what follows is the issue as it stood before the event that
+// could not apply, and may be behind what happened since.
 func printIssue(w io.Writer, i *whistlev1.Issue) error {
+	if q := i.GetQuarantine(); q != nil {
+		fmt.Fprintf(w, "%s\n\n", quarantineLine(q))
+	}
 	tw := table(w)
 	row(tw, "status:", enumText(i.GetStatus()))
 	row(tw, "category:", i.GetCategoryId()+" ("+enumText(i.GetUrgency())+")")
