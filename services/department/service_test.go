@@ -181,7 +181,7 @@ func TestADispatchShowsInTheInboxAndOnTheWatchAsItHappens(t *testing.T) {
 		it.GetText() != "water on the road after" || it.GetSeq() == 0 ||
 		it.GetAssignment().GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED ||
 		it.GetAssignment().GetRole() != whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD ||
-		!it.GetAssignment().GetDispatchedAt().AsTime().Equal(epoch.Add(time.Minute)) ||
+		!it.GetAssignment().GetDispatchedAt().AsTime().Equal(h.Stored(after, "routed").Time) ||
 		!it.GetAssignment().GetReportInBy().AsTime().Equal(epoch.Add(time.Minute+time.Hour)) {
 		t.Fatalf("item %v", it)
 	}
@@ -219,7 +219,7 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 	}
 	a := ack.GetAssignment()
 	if a.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED || a.GetAcknowledgedBy() != o.Subject ||
-		!a.GetAcknowledgedAt().AsTime().Equal(epoch.Add(10*time.Minute)) {
+		!a.GetAcknowledgedAt().AsTime().Equal(h.Stored(id, "acknowledged").Time) {
 		t.Fatalf("after reporting in: %v", a)
 	}
 	h.Clock.Advance(time.Hour)
@@ -232,8 +232,9 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 		t.Fatalf("after resolving: %v", a)
 	}
 	acks, resolutions := h.events(id, "acknowledged"), h.events(id, "resolved")
-	if len(acks) != 1 || acks[0].GetId() != id+".acknowledged.water" || acks[0].GetActor().GetSubject() != o.Subject || acks[0].GetCorrelationId() != id ||
-		len(resolutions) != 1 || resolutions[0].GetId() != id+".resolved.water" {
+	if len(acks) != 1 || acks[0].GetId() != fmt.Sprintf("%s.%d.acknowledged", id, acks[0].GetPrevSeq()) ||
+		acks[0].GetActor().GetSubject() != o.Subject || acks[0].GetCorrelationId() != id ||
+		len(resolutions) != 1 || resolutions[0].GetId() != fmt.Sprintf("%s.%d.resolved", id, resolutions[0].GetPrevSeq()) {
 		t.Fatalf("events: %v %v", acks, resolutions)
 	}
 	h.Settled(Name)
@@ -249,7 +250,7 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 		t.Fatalf("resolving again with the same note: %v", err)
 	}
 	_, err = c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "drain cleared and the grate replaced"})
-	resolvedAt := epoch.Add(70 * time.Minute).Format(time.RFC3339)
+	resolvedAt := h.Stored(id, "resolved").Time.UTC().Format(time.RFC3339)
 	if msg := status.Convert(err).Message(); status.Code(err) != codes.FailedPrecondition || !strings.Contains(msg, "at "+resolvedAt+" by "+o.Subject) {
 		t.Fatalf("resolving again with another note: %v; want FailedPrecondition naming the resolution at %s by %s", err, resolvedAt, o.Subject)
 	}

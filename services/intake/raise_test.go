@@ -97,7 +97,8 @@ func TestRaisingWithoutARequestIDPicksOneAndRecordsTheRaise(t *testing.T) {
 	}
 	is := resp.GetIssue()
 	if resp.GetReplayed() || is.GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_RAISED || is.GetStreetId() != "xinhua" ||
-		is.GetCommunityId() != "xinhua-taoyuan" || is.GetRaisedBy() != taoyuanWorker.Subject || !is.GetRaisedAt().AsTime().Equal(e.Clock.Now()) {
+		is.GetCommunityId() != "xinhua-taoyuan" || is.GetRaisedBy() != taoyuanWorker.Subject ||
+		!is.GetRaisedAt().AsTime().Equal(e.Stored(is.GetId(), "raised").Time) {
 		t.Fatalf("got %v", resp)
 	}
 	recs, err := e.Deps.Log.Read(context.Background(), is.GetId(), 0)
@@ -105,7 +106,7 @@ func TestRaisingWithoutARequestIDPicksOneAndRecordsTheRaise(t *testing.T) {
 		t.Fatalf("read: %d records, %v", len(recs), err)
 	}
 	ev := recs[0].Event
-	if ev.GetId() != is.GetId()+".raised" || ev.GetCorrelationId() != is.GetId() || ev.GetRaised().GetRequestId() == "" {
+	if ev.GetId() != is.GetId()+".0.raised" || ev.GetCorrelationId() != is.GetId() || ev.GetRaised().GetRequestId() == "" {
 		t.Fatalf("raised event: %v", ev)
 	}
 }

@@ -45,16 +45,16 @@ func TestApplyingTheSameRecordTwiceChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	st := e.store()
 	id := "K7M3-QX9A"
-	raised := eventlog.Record{Seq: 4, Event: &whistlev1.Event{
+	raised := eventlog.Record{Seq: 4, Time: e.Clock.Now(), Event: &whistlev1.Event{
 		Id: id + ".raised", IssueId: id, OccurredAt: timestamppb.New(e.Clock.Now()), Actor: person(taoyuanWorker),
 		Payload: &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{RequestId: "r", GridId: "xinhua-taoyuan-01",
 			CommunityId: "xinhua-taoyuan", StreetId: "xinhua", CategoryId: "noise", Text: "Loud"}},
 	}}
-	resolved := eventlog.Record{Seq: 9, Event: &whistlev1.Event{
+	resolved := eventlog.Record{Seq: 9, Time: e.Clock.Now(), Event: &whistlev1.Event{
 		Id: id + ".resolved.water", IssueId: id, PrevSeq: 4, OccurredAt: timestamppb.New(e.Clock.Now()), Actor: person(waterOfficer),
 		Payload: &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water", Note: "done"}},
 	}}
-	gap := eventlog.Record{Seq: 12, Event: &whistlev1.Event{
+	gap := eventlog.Record{Seq: 12, Time: e.Clock.Now(), Event: &whistlev1.Event{
 		Id: id + ".resolved.power", IssueId: id, PrevSeq: 11, OccurredAt: timestamppb.New(e.Clock.Now()), Actor: person(powerOfficer),
 		Payload: &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "power"}},
 	}}

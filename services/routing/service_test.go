@@ -217,7 +217,8 @@ func TestARaisedIssueIsRoutedOnceWithItsDeadlinesFrozen(t *testing.T) {
 		t.Fatalf("%d routing events; want 1", n)
 	}
 	now := epoch.Add(time.Minute)
-	if ev.GetId() != id+".routed" || ev.GetCorrelationId() != id || ev.GetActor().GetSubject() != "routing" ||
+	raisedAt := h.Stored(id, "raised").Time // deadlines run from when the stream stored the raise
+	if ev.GetId() != id+".1.routed" || ev.GetCorrelationId() != id || ev.GetActor().GetSubject() != "routing" ||
 		ev.GetActor().GetRole() != "service" || !ev.GetOccurredAt().AsTime().Equal(now) || ev.GetRouted().GetRuleId() != "blocked-drain" {
 		t.Fatalf("routed event %v", ev)
 	}
@@ -227,9 +228,9 @@ func TestARaisedIssueIsRoutedOnceWithItsDeadlinesFrozen(t *testing.T) {
 		t.Fatalf("dispatches %v; want water leading, urban-management assisting", ds)
 	}
 	for _, d := range ds {
-		if !d.GetReportInBy().AsTime().Equal(now.Add(30*time.Minute)) || !d.GetResolveBy().AsTime().Equal(now.Add(8*time.Hour)) ||
+		if !d.GetReportInBy().AsTime().Equal(raisedAt.Add(30*time.Minute)) || !d.GetResolveBy().AsTime().Equal(raisedAt.Add(8*time.Hour)) ||
 			d.GetPolicy().GetResolveWithin().AsDuration() != 8*time.Hour {
-			t.Errorf("dispatch %v; want the urgent utility policy frozen from %s", d, now)
+			t.Errorf("dispatch %v; want the urgent utility policy frozen from the raise at %s", d, raisedAt)
 		}
 	}
 }
@@ -239,7 +240,7 @@ func TestAnIssueNoRuleCoversWaitsForADispatcher(t *testing.T) {
 	h := start(t)
 	id := h.raise("other-1", "dongfeng-yuanlin-02", "other", whistlev1.Urgency_URGENCY_NORMAL)
 	ev := h.decided(id)
-	if ev.GetId() != id+".needs-dispatch" || !strings.Contains(ev.GetNeedsDispatch().GetReason(), "no rule") {
+	if ev.GetId() != id+".1.needs-dispatch" || !strings.Contains(ev.GetNeedsDispatch().GetReason(), "no rule") {
 		t.Fatalf("decision %v; want needs-dispatch with a reason", ev)
 	}
 }
@@ -322,8 +323,8 @@ func TestARulesChangeRoutesNewIssuesOnlyAndKeepsFrozenDecisions(t *testing.T) {
 	h.run(Config{RulesPath: path})
 	fresh := h.raise("frozen-2", "xinhua-taoyuan-01", "blocked-drain", whistlev1.Urgency_URGENCY_NORMAL)
 	ds := h.decided(fresh).GetRouted().GetDispatches()
-	if len(ds) != 1 || ds[0].GetDepartmentId() != "housing" || !ds[0].GetReportInBy().AsTime().Equal(h.Clock.Now().Add(time.Hour)) {
-		t.Fatalf("a new issue was dispatched to %v; want housing alone, by the new rules from now", ds)
+	if len(ds) != 1 || ds[0].GetDepartmentId() != "housing" || !ds[0].GetReportInBy().AsTime().Equal(h.Stored(fresh, "raised").Time.Add(time.Hour)) {
+		t.Fatalf("a new issue was dispatched to %v; want housing alone, by the new rules from its raise", ds)
 	}
 	h.Settled(Name)
 	if got := h.decisions(old); len(got) != 1 || !proto.Equal(got[0], decided) {

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"errors"
 	"fmt"
 	"io"
@@ -306,13 +307,15 @@ func scopeKind(cat *catalog.Catalog, scope string) (authx.ScopeKind, bool) {
 
 // replayCommand rebuilds every service's Redis state from the stream.
 func replayCommand(e env) *cobra.Command {
-	var data string
+	var data, catalogPath, rulesPath string
 	var replicas int
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Rebuild every service's Redis state from the event stream",
 		Long: "Rebuild every service's Redis state from the event stream: each service's keys and consumer\n" +
-			"are deleted and the services run until they have caught up. Stop `whistle up` first.",
+			"are deleted and each service applies the stream again. A replay only rebuilds: it appends\n" +
+			"nothing, reacts to nothing and fires no deadline. Stop `whistle up` first, and give the\n" +
+			"--catalog and --rules it runs with.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := system.Options{
@@ -322,16 +325,28 @@ func replayCommand(e env) *cobra.Command {
 				NATSPassword: e.NATSPassword,
 				RedisURL:     e.RedisURL,
 				Replicas:     replicas,
+				CatalogPath:  catalogPath,
+				RulesPath:    rulesPath,
 				Logger:       newLogger(cmd.ErrOrStderr()),
 			}
-			if err := system.Replay(cmd.Context(), opts); err != nil {
+			res, err := system.Replay(cmd.Context(), opts)
+			if err != nil {
 				return err
 			}
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "replay finished: every service's state is rebuilt from the stream")
+			out := cmd.OutOrStdout()
+			_, err = fmt.Fprintf(out, "replay finished: %d events applied by every service in %s (%.0f events/s)\n",
+				res.Events, res.Elapsed.Round(time.Millisecond), res.Rate())
+			for _, name := range slices.Sorted(maps.Keys(res.Quarantined)) {
+				if n := res.Quarantined[name]; n > 0 && err == nil {
+					_, err = fmt.Fprintf(out, "  %s holds %d quarantined issues: see `whistle quarantined`\n", name, n)
+				}
+			}
 			return err
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", defaultDataDir, "data folder of the embedded NATS and Redis")
+	cmd.Flags().StringVar(&catalogPath, "catalog", "", "the city's catalog file that up runs with; default: the sample city")
+	cmd.Flags().StringVar(&rulesPath, "rules", "", "routing's rules file that up runs with; default: the sample city's rules")
 	addReplicas(cmd, &replicas)
 	return cmd
 }

@@ -36,7 +36,8 @@ const MinHistory = 3
 // Run checks the Projection contract on projections made by newSubject, one for each check.
 // history returns, for an issue id, a valid sequence of at least MinHistory events of that issue
 // which the projection understands, without sequences: Run numbers them itself, as a stream would,
-// interleaving issues and leaving sequences of other issues between them.
+// interleaving issues and leaving sequences of other issues between them, and stores each at the
+// time it says it occurred.
 func Run(t *testing.T, newSubject func(t *testing.T) Subject, history func(issueID string) []*whistlev1.Event) {
 	t.Helper()
 	ctx := context.Background()
@@ -293,7 +294,13 @@ func newStream(t *testing.T, history func(issueID string) []*whistlev1.Event, is
 			ev := proto.CloneOf(evs[issue][i])
 			ev.PrevSeq = prev[issue]
 			prev[issue] = seq
-			rec := eventlog.Record{Seq: seq, Time: epoch.Add(time.Duration(seq) * time.Second), Event: ev}
+			// The stream stores each event when its history says it happened; a history without
+			// times is stored a second apart.
+			at := epoch.Add(time.Duration(seq) * time.Second)
+			if ev.GetOccurredAt().IsValid() {
+				at = ev.GetOccurredAt().AsTime()
+			}
+			rec := eventlog.Record{Seq: seq, Time: at, Event: ev}
 			s.recs[issue] = append(s.recs[issue], rec)
 			s.order = append(s.order, rec)
 		}

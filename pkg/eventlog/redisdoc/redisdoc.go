@@ -43,7 +43,10 @@ var _ eventlog.Projection = (*Store[State])(nil)
 func (s *Store[S]) Key(issueID string) string { return s.Service + ":issue:{" + issueID + "}" }
 
 // QuarantinedKey scores each quarantined issue by the sequence of the event it could not apply.
-func (s *Store[S]) QuarantinedKey() string { return s.Service + ":quarantined" }
+func (s *Store[S]) QuarantinedKey() string { return QuarantinedKey(s.Service) }
+
+// QuarantinedKey is the key of a service's index of quarantined issues.
+func QuarantinedKey(service string) string { return service + ":quarantined" }
 
 // Name is the service's name.
 func (s *Store[S]) Name() string { return s.Service }

@@ -12,11 +12,13 @@ import (
 // LifecycleStart is when the issue of Lifecycle is raised.
 var LifecycleStart = time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 
-// Lifecycle is the whole life of an issue as the four services append it, without sequences:
-// raised by a grid worker in xinhua-taoyuan-01, routed to water (lead) and urban-management, water's
-// report-in deadline breached, then both departments reporting in and resolving. It holds every
-// kind of event but needs-dispatch, so a projection that applies it meets what it acts on and
-// what it only counts.
+// Lifecycle is the whole life of an issue as the four services append it, without sequences, each
+// event occurring (and stored) at its OccurredAt: raised by a grid worker in xinhua-taoyuan-01,
+// routed to water (lead) and urban-management with report-in due within the hour, water's report-in
+// deadline breached when it passed, then urban-management reporting in an hour late (which owes a
+// breach too: escalation records it after the late acknowledgement, naming it), water reporting in,
+// and both resolving in time. It holds every kind of event but needs-dispatch, so a projection that
+// applies it meets what it acts on and what it only counts.
 func Lifecycle(issueID string) []*whistlev1.Event {
 	at := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(LifecycleStart.Add(d)) }
 	routing := &whistlev1.Actor{Subject: "routing", Role: "service"}
@@ -43,9 +45,18 @@ func Lifecycle(issueID string) []*whistlev1.Event {
 	for i, dept := range []string{"urban-management", "water"} {
 		ack := event("acknowledged."+dept, 2*time.Hour+time.Duration(i)*time.Minute, officer(dept))
 		ack.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}
+		evs = append(evs, ack)
+		if dept == "urban-management" {
+			late := event("breached.urban-management.report-in", 2*time.Hour+30*time.Second, &whistlev1.Actor{Subject: "escalation", Role: "service"})
+			late.Payload = &whistlev1.Event_Breached{Breached: &whistlev1.DeadlineBreached{DepartmentId: dept,
+				Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, Deadline: at(time.Hour), ClearedAt: at(2 * time.Hour)}}
+			evs = append(evs, late)
+		}
+	}
+	for i, dept := range []string{"urban-management", "water"} {
 		res := event("resolved."+dept, 3*time.Hour+time.Duration(i)*time.Minute, officer(dept))
 		res.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: dept, Note: "drain cleared"}}
-		evs = append(evs, ack, res)
+		evs = append(evs, res)
 	}
 	return evs
 }

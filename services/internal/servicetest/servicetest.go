@@ -179,3 +179,20 @@ func RedisSubject(t *testing.T, newStore func(rdb *redis.Client) eventlog.Projec
 		Dump:       func(ctx context.Context) (string, error) { return redistest.Dump(ctx, rdb) },
 	}
 }
+
+// Stored returns the issue's last event of kind as the stream stored it, with the stream's time:
+// every time a view shows is one of these.
+func (e *Env) Stored(issueID, kind string) eventlog.Record {
+	e.T.Helper()
+	recs, err := e.Deps.Log.Read(e.T.Context(), issueID, 0)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	for i := len(recs) - 1; i >= 0; i-- {
+		if eventlog.Kind(recs[i].Event) == kind {
+			return recs[i]
+		}
+	}
+	e.T.Fatalf("%s has no %s event", issueID, kind)
+	return eventlog.Record{}
+}

@@ -54,8 +54,9 @@ type infra struct {
 }
 
 // openInfra starts or connects to NATS and Redis as opts say, opens the event log and
-// builds the chosen services on them. On failure everything opened so far is closed.
-func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
+// builds the chosen services on them; with readOnly, every service's log refuses to append, as
+// a rebuild needs. On failure everything opened so far is closed.
+func openInfra(ctx context.Context, opts Options, readOnly bool) (_ *infra, err error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("system: Options.DataDir is required")
 	}
@@ -157,6 +158,9 @@ func openInfra(ctx context.Context, opts Options) (_ *infra, err error) {
 		if d.Log, err = eventlog.Open(ctx, d.NATS, eventlog.Config{Replicas: opts.Replicas}); err != nil {
 			return nil, fmt.Errorf("system: %s: %w", name, err)
 		}
+		if readOnly {
+			d.Log = d.Log.ReadOnly()
+		}
 		svc, err := build(d, opts)
 		if err != nil {
 			return nil, fmt.Errorf("system: %s: %w", name, err)
@@ -183,9 +187,15 @@ func (in *infra) connect(ctx context.Context, url, name string, creds natsCreds)
 	return nc, nil
 }
 
-// healthy reports whether NATS is connected and Redis answers, which is what /healthz
-// promises.
+// healthy reports whether NATS is connected, Redis answers and no service's consumer is stuck
+// retrying a failure, which is what /healthz promises: a process that is not healthy serves
+// views that no longer follow the stream.
 func (in *infra) healthy(ctx context.Context) error {
+	for _, svc := range in.services {
+		if err := eventlog.Failing(svc.Name()); err != nil {
+			return err
+		}
+	}
 	for _, nc := range in.conns {
 		if s := nc.Status(); s != nats.CONNECTED {
 			return fmt.Errorf("NATS connection %s is %s", nc.Opts.Name, s)

@@ -124,7 +124,7 @@ type System struct {
 func Start(ctx context.Context, opts Options) (_ *System, err error) {
 	opts = withDefaults(opts)
 	logConfig(opts, "whistle starting")
-	in, err := openInfra(ctx, opts)
+	in, err := openInfra(ctx, opts, false)
 	if err != nil {
 		return nil, err
 	}
