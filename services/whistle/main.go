@@ -7,11 +7,11 @@ package main
 
 import (
 	"context"
-	"maps"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
