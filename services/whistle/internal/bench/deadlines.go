@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,26 +15,38 @@ import (
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
-// The deadline phase raises its issues in this grid and category; every assignment they get
-// has the same report-in limit, so that one step of the clock passes all their deadlines.
+// The deadline phase raises its issues in this grid and category, at normal urgency; every
+// assignment they get has the same report-in limit, DeadlineReportIn.
 const (
 	deadlineGrid     = "xinhua-taoyuan-01"
 	deadlineCategory = "blocked-drain"
 )
 
-// runDeadlines measures how late breaches fire: on a system of its own whose clock the bench
-// moves, it dispatches cfg.Deadlines issues, waits until the escalation service has every
-// timer and sleeps, moves the clock past all their report-in deadlines at once, and times each
-// breach from that moment to its arrival on a supervisor's WatchBreaches stream.
+// DeadlineReportIn is the report-in limit of the deadline phase's category, in place of the
+// sample city's hour: long enough that the raises are still under way when the first deadlines
+// pass, so the breaches are recorded under load, and short enough that the phase takes seconds.
+const DeadlineReportIn = 3 * time.Second
+
+// runDeadlines measures how late breaches are recorded. Deadlines are judged on the stream's
+// clock (routing sets them from the time the stream stored the raise, and escalation records a
+// breach only once the stream's clock has passed the deadline), so no clock the bench holds can
+// make one pass: the phase starts a system of its own on the real clock with a catalog whose
+// deadline category has a report-in limit of DeadlineReportIn, raises cfg.Deadlines issues as
+// fast as cfg.Concurrency callers can, answers none of them, and takes each breach from a
+// supervisor's WatchBreaches stream. How late each was recorded is read off the breach itself,
+// breached_at − deadline, both times of the stream's clock.
 func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 	dir, err := os.MkdirTemp("", "whistle-bench-deadlines-")
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	clk := clock.NewFake(time.Now())
+	catalogPath, err := writeShortDeadlineCatalog(dir, deadlineCategory, DeadlineReportIn)
+	if err != nil {
+		return err
+	}
 	sys, err := system.Start(ctx, system.Options{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Clock: clk, Sync: cfg.Sync, Logger: slog.New(slog.DiscardHandler)})
+		Clock: clock.Real(), CatalogPath: catalogPath, Sync: cfg.Sync, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return fmt.Errorf("bench: start the deadline system: %w", err)
 	}
@@ -57,9 +68,14 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 	if err != nil || !plan.GetMatched() {
 		return fmt.Errorf("bench: no route for %s in %s: %v", deadlineCategory, deadlineGrid, err)
 	}
-	reportIn := plan.GetAssignments()[0].GetPolicy().GetReportInWithin().AsDuration()
+	for _, a := range plan.GetAssignments() {
+		if got := a.GetPolicy().GetReportInWithin().AsDuration(); got != DeadlineReportIn {
+			return fmt.Errorf("bench: %s would report in within %s, not the catalog's %s", a.GetDepartmentId(), got, DeadlineReportIn)
+		}
+	}
 	want := cfg.Deadlines * len(plan.GetAssignments())
 
+	// The watch shows breaches from the stream's head on, so it begins before the first raise.
 	watch, err := escalation.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{})
 	if err != nil {
 		return fmt.Errorf("bench: watch breaches: %w", err)
@@ -68,65 +84,45 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 		return fmt.Errorf("bench: watch breaches: %w", err)
 	}
 
-	raised := make([]string, cfg.Deadlines)
+	run := time.Now().UnixNano()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Concurrency)
-	for i := range raised {
+	for i := range cfg.Deadlines {
 		g.Go(func() error {
-			r, err := intake.RaiseIssue(gctx, &whistlev1.RaiseIssueRequest{GridId: deadlineGrid,
-				CategoryId: deadlineCategory, Text: fmt.Sprintf("bench deadline #%d: drain overflowing", i)})
-			if err == nil {
-				raised[i] = r.GetIssue().GetId()
-			}
+			_, err := intake.RaiseIssue(gctx, &whistlev1.RaiseIssueRequest{
+				RequestId: fmt.Sprintf("bench-deadline-%d-%d", run, i), GridId: deadlineGrid, CategoryId: deadlineCategory,
+				Urgency: whistlev1.Urgency_URGENCY_NORMAL, Text: fmt.Sprintf("bench deadline #%d: drain overflowing", i)})
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("bench: raise: %w", err)
 	}
-	// Every timer is set once the escalation consumer has taken every event, and the loop waits
-	// for the first of them once it sleeps on the clock.
-	if err := until(ctx, func() (bool, error) {
-		var behind uint64
-		for _, name := range []string{"routing", "escalation"} {
-			n, err := sys.Deps().Log.Pending(ctx, name)
-			if err != nil {
-				return false, err
-			}
-			behind += n
-		}
-		return behind == 0 && clk.Waiters() > 0, nil
-	}); err != nil {
-		return fmt.Errorf("bench: wait for the timers: %w", err)
-	}
 
-	passed := time.Now()
-	clk.Advance(reportIn + time.Second)
-	for range want {
+	seen := map[string]bool{}
+	for len(res.Breach) < want {
 		msg, err := watch.Recv()
 		if err != nil {
 			return fmt.Errorf("bench: %d of %d breaches arrived: %w", len(res.Breach), want, err)
 		}
-		if msg.GetBreach().GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN {
-			return fmt.Errorf("bench: a %v breach fired; only report-in deadlines passed", msg.GetBreach().GetKind())
+		b := msg.GetBreach()
+		if b == nil {
+			continue
 		}
-		res.Breach = append(res.Breach, time.Since(passed))
+		if b.GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN {
+			return fmt.Errorf("bench: a %v breach of %s was recorded; only report-in deadlines pass in the phase", b.GetKind(), b.GetIssueId())
+		}
+		key := b.GetIssueId() + "/" + b.GetDepartmentId()
+		if seen[key] {
+			return fmt.Errorf("bench: the report-in deadline of %s breached twice", key)
+		}
+		seen[key] = true
+		late := b.GetBreachedAt().AsTime().Sub(b.GetDeadline().AsTime())
+		if late < 0 {
+			return fmt.Errorf("bench: the breach of %s/%s was recorded %s before its deadline", b.GetIssueId(), b.GetDepartmentId(), -late)
+		}
+		res.Breach = append(res.Breach, late)
 	}
+	res.DeadlineReportIn = DeadlineReportIn
 	return nil
-}
-
-// until polls done every 10ms until it reports true or ctx ends; an error only means "not yet"
-// and is reported with the timeout.
-func until(ctx context.Context, done func() (bool, error)) error {
-	for {
-		ok, err := done()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }
