@@ -67,6 +67,16 @@ type Result struct {
 	PublishWall time.Duration
 	// Publish holds each raw publish's round trip.
 	Publish []time.Duration
+	// Pulled is how many events a raw read of the lifecycles' stream decoded, PullWall how
+	// long it took and PullCPU the processor time this process spent on it.
+	Pulled   int
+	PullWall time.Duration
+	PullCPU  time.Duration
+	// Replay is what system.Replay reported rebuilding every service's state from the
+	// lifecycles' stream, after the system stopped; ReplayCPU is this process's processor
+	// time over the whole call (starting NATS and Redis included, the redis-server child not).
+	Replay    system.ReplayResult
+	ReplayCPU time.Duration
 	// DeadlineReportIn is the report-in limit of the deadline phase's issues.
 	DeadlineReportIn time.Duration
 	// Breach holds, per passed deadline, how late its breach was recorded on the stream's
@@ -84,7 +94,8 @@ func Command() *cobra.Command {
 		Short: "Measure end-to-end issue lifecycles against a raw JetStream publish",
 		Long: "bench starts a Whistle in this process (or uses --server), drives N complete lifecycles " +
 			"(raise, dispatch, acknowledge, resolve) with simulated duty officers, measures N raw " +
-			"JetStream publishes on the same NATS, and, on a second system whose deadline category reports " +
+			"JetStream publishes on the same NATS, then (on a system it started) reads the stream raw, " +
+			"stops the system and replays it, and, on a second system whose deadline category reports " +
 			"in within " + DeadlineReportIn.String() + ", measures how late breaches are recorded; it " +
 			"prints every figure as a markdown table.",
 		Args: cobra.NoArgs,
@@ -119,6 +130,10 @@ type target struct {
 	addr string
 	auth *authx.Authority
 	nc   *nats.Conn
+	// sys is the system started in this process and opts what it was started with; sys is
+	// nil with --server.
+	sys  *system.System
+	opts system.Options
 }
 
 // Run measures the lifecycles and then the baseline, writing progress to log, and cleans up
@@ -145,6 +160,15 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	if err := runBaseline(ctx, tgt.nc, cfg, res); err != nil {
 		return nil, err
 	}
+	if tgt.sys != nil {
+		fmt.Fprintf(log, "bench: the stream read raw, then the system stopped and replayed\n")
+		if err := runPull(ctx, tgt.nc, res); err != nil {
+			return nil, err
+		}
+		if err := runReplay(ctx, tgt.sys, tgt.opts, res); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Server == "" && cfg.Deadlines > 0 {
 		fmt.Fprintf(log, "bench: %d issues raised and left to breach their %s report-in deadlines\n", cfg.Deadlines, DeadlineReportIn)
 		if err := runDeadlines(ctx, cfg, res); err != nil {
@@ -167,26 +191,28 @@ func connect(ctx context.Context, cfg Config) (target, func(), error) {
 	if err != nil {
 		return target{}, nil, fmt.Errorf("bench: %w", err)
 	}
-	sys, err := system.Start(ctx, system.Options{
+	opts := system.Options{
 		DataDir:  dir,
 		GRPCAddr: "127.0.0.1:0",
 		HTTPAddr: "127.0.0.1:0",
 		Clock:    clock.Real(), // the sample SLAs are 30 minutes or more: nothing breaches during a run
 		Sync:     cfg.Sync,
 		Logger:   slog.New(slog.DiscardHandler),
-	})
+	}
+	sys, err := system.Start(ctx, opts)
 	if err != nil {
 		os.RemoveAll(dir)
 		return target{}, nil, fmt.Errorf("bench: start the system: %w", err)
 	}
 	stop := func() {
-		// The run's ctx may be over; stopping still gets its own time.
+		// The run's ctx may be over; stopping still gets its own time. The replay phase may
+		// have stopped the system already, which makes this Stop a no-op.
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		sys.Stop(sctx)
 		os.RemoveAll(dir)
 	}
-	return target{addr: sys.GRPCAddr(), auth: sys.Authority(), nc: sys.Deps().NATS}, stop, nil
+	return target{addr: sys.GRPCAddr(), auth: sys.Authority(), nc: sys.Deps().NATS, sys: sys, opts: opts}, stop, nil
 }
 
 // connectExternal reaches a running Whistle given by address, signing key and NATS URL.
@@ -226,6 +252,22 @@ func (r *Result) Print(w io.Writer) error {
 		{"lifecycles/s ÷ publish ops/s", fmt.Sprintf("%.4f", life/pub)},
 		{"inbox p50 ÷ publish p50", fmt.Sprintf("%.1f", float64(inbox50)/float64(pub50))},
 	}
+	if r.Pulled > 0 {
+		pull := float64(r.Pulled) / r.PullWall.Seconds()
+		replay := r.Replay.Rate()
+		var quarantined int64
+		for _, n := range r.Replay.Quarantined {
+			quarantined += n
+		}
+		rows = append(rows,
+			[2]string{"events in the stream", fmt.Sprint(r.Replay.Events)},
+			[2]string{"replay (4 services rebuild Redis) events/s", fmt.Sprintf("%.1f", replay)},
+			[2]string{"raw pull + decode events/s (1 ordered consumer, no acks)", fmt.Sprintf("%.1f", pull)},
+			[2]string{"replay events/s ÷ raw pull events/s", fmt.Sprintf("%.4f", replay/pull)},
+			[2]string{"CPU per event, replay (whistle process, its start included)", us(r.ReplayCPU / time.Duration(max(r.Replay.Events, 1)))},
+			[2]string{"CPU per event, raw pull", us(r.PullCPU / time.Duration(max(r.Pulled, 1)))},
+			[2]string{"issues quarantined by the replay", fmt.Sprint(quarantined)})
+	}
 	if len(r.Breach) > 0 {
 		breach50 := Percentile(r.Breach, 50)
 		rows = append(rows,
@@ -248,6 +290,11 @@ func (r *Result) Print(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// us is a duration in microseconds, for costs per event.
+func us(d time.Duration) string {
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
 }
 
 // ms is a duration in milliseconds with enough digits for sub-millisecond figures.

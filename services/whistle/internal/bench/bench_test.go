@@ -23,6 +23,14 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 	if len(res.Breach) != 6 { // three issues, each with a lead and an assisting department
 		t.Errorf("%d breaches timed, want 6", len(res.Breach))
 	}
+	if res.Pulled == 0 || uint64(res.Pulled) != res.Replay.Events {
+		t.Errorf("the raw pull decoded %d events and the replay applied %d; both must read the whole stream", res.Pulled, res.Replay.Events)
+	}
+	for name, n := range res.Replay.Quarantined {
+		if n != 0 {
+			t.Errorf("the replay quarantined %d issues in %s; the lifecycles' events must all apply", n, name)
+		}
+	}
 	if res.CPU <= 0 {
 		t.Errorf("the lifecycles used %s of CPU; it must be measured", res.CPU)
 	}
@@ -41,6 +49,10 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 		"| lifecycles/s |", "| raise → inbox p50 |", "| raise → inbox p99 |", "| raise → inbox max |",
 		"| raw JetStream publish ops/s |", "| raw JetStream publish p50 |", "| raw JetStream publish p99 |",
 		"| lifecycles/s ÷ publish ops/s |", "| inbox p50 ÷ publish p50 |", "| Go | go", "| GOMAXPROCS |",
+		"| events in the stream |", "| replay (4 services rebuild Redis) events/s |",
+		"| raw pull + decode events/s (1 ordered consumer, no acks) |", "| replay events/s ÷ raw pull events/s |",
+		"| CPU per event, replay (whistle process, its start included) |", "| CPU per event, raw pull |",
+		"| issues quarantined by the replay | 0 |",
 		"| report-in deadlines passed (limit 3s) | 6 |", "| breach recorded after deadline p50 (stream clock) |",
 		"| breach recorded after deadline p99 (stream clock) |", "| breach recorded after deadline max (stream clock) |",
 		"| breach p50 ÷ publish p50 |",
