@@ -160,7 +160,7 @@ func (s *Server) checkFilter(departmentID, areaID string) error {
 
 // toProto is the API's view of a breach.
 func toProto(b domain.Breach) *whistlev1.Breach {
-	return &whistlev1.Breach{
+	out := &whistlev1.Breach{
 		IssueId:      b.IssueID,
 		DepartmentId: b.DepartmentID,
 		Kind:         store.KindToProto(b.Kind),
@@ -171,6 +171,10 @@ func toProto(b domain.Breach) *whistlev1.Breach {
 		CategoryId:   b.CategoryID,
 		Seq:          b.Seq,
 	}
+	if !b.ClearedAt.IsZero() {
+		out.ClearedAt = timestamppb.New(b.ClearedAt)
+	}
+	return out
 }
 
 // quarantinedToProto is the API's view of a quarantined event.

@@ -92,9 +92,12 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 	}
 	var earliest time.Time
 	for _, t := range st.Timers() {
-		if _, ok := before[t.Name()]; ok {
+		if was, ok := before[t.Name()]; ok {
 			delete(before, t.Name())
-			continue
+			if was.At.Equal(t.At) {
+				continue
+			}
+			// The same clock comes due at another time: a late clearing event owes its breach now.
 		}
 		tx.ZAdd(ctx, TimersKey, redis.Z{Score: float64(ceilMilli(t.At)), Member: t.Name()})
 		if earliest.IsZero() || t.At.Before(earliest) {
