@@ -79,6 +79,9 @@ type Result struct {
 	ReplayCPU time.Duration
 	// DeadlineReportIn is the report-in limit of the deadline phase's issues.
 	DeadlineReportIn time.Duration
+	// DeadlineSpread is how far apart the first and last of those deadlines fell: the raises'
+	// pace, which decides how many breaches are due at once.
+	DeadlineSpread time.Duration
 	// Breach holds, per passed deadline, how late its breach was recorded on the stream's
 	// clock: the breach's breached_at (when the stream stored it) less its deadline (set
 	// from when the stream stored the raise).
@@ -272,6 +275,7 @@ func (r *Result) Print(w io.Writer) error {
 		breach50 := Percentile(r.Breach, 50)
 		rows = append(rows,
 			[2]string{"report-in deadlines passed (limit " + r.DeadlineReportIn.String() + ")", fmt.Sprint(len(r.Breach))},
+			[2]string{"deadlines spread over (first → last)", ms(r.DeadlineSpread)},
 			[2]string{"breach recorded after deadline p50 (stream clock)", ms(breach50)},
 			[2]string{"breach recorded after deadline p99 (stream clock)", ms(Percentile(r.Breach, 99))},
 			[2]string{"breach recorded after deadline max (stream clock)", ms(Percentile(r.Breach, 100))},

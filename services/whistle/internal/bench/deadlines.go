@@ -100,6 +100,7 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 	}
 
 	seen := map[string]bool{}
+	var first, last time.Time // the earliest and latest deadline breached
 	for len(res.Breach) < want {
 		msg, err := watch.Recv()
 		if err != nil {
@@ -117,12 +118,19 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 			return fmt.Errorf("bench: the report-in deadline of %s breached twice", key)
 		}
 		seen[key] = true
-		late := b.GetBreachedAt().AsTime().Sub(b.GetDeadline().AsTime())
+		deadline := b.GetDeadline().AsTime()
+		if first.IsZero() || deadline.Before(first) {
+			first = deadline
+		}
+		if deadline.After(last) {
+			last = deadline
+		}
+		late := b.GetBreachedAt().AsTime().Sub(deadline)
 		if late < 0 {
 			return fmt.Errorf("bench: the breach of %s/%s was recorded %s before its deadline", b.GetIssueId(), b.GetDepartmentId(), -late)
 		}
 		res.Breach = append(res.Breach, late)
 	}
-	res.DeadlineReportIn = DeadlineReportIn
+	res.DeadlineReportIn, res.DeadlineSpread = DeadlineReportIn, last.Sub(first)
 	return nil
 }
