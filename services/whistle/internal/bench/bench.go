@@ -82,6 +82,9 @@ type Result struct {
 	// DeadlineSpread is how far apart the first and last of those deadlines fell: the raises'
 	// pace, which decides how many breaches are due at once.
 	DeadlineSpread time.Duration
+	// BreachWall is the time from the first deadline to the last breach stored, both on the
+	// stream's clock: how long the escalation service took to record them all.
+	BreachWall time.Duration
 	// Breach holds, per passed deadline, how late its breach was recorded on the stream's
 	// clock: the breach's breached_at (when the stream stored it) less its deadline (set
 	// from when the stream stored the raise).
@@ -279,6 +282,7 @@ func (r *Result) Print(w io.Writer) error {
 			[2]string{"breach recorded after deadline p50 (stream clock)", ms(breach50)},
 			[2]string{"breach recorded after deadline p99 (stream clock)", ms(Percentile(r.Breach, 99))},
 			[2]string{"breach recorded after deadline max (stream clock)", ms(Percentile(r.Breach, 100))},
+			[2]string{"breaches recorded/s (first deadline → last breach)", fmt.Sprintf("%.1f", float64(len(r.Breach))/r.BreachWall.Seconds())},
 			[2]string{"breach p50 ÷ publish p50", fmt.Sprintf("%.1f", float64(breach50)/float64(pub50))})
 	}
 	rows = append(rows, [][2]string{

@@ -101,6 +101,7 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 
 	seen := map[string]bool{}
 	var first, last time.Time // the earliest and latest deadline breached
+	var lastBreach time.Time  // when the stream stored the latest breach
 	for len(res.Breach) < want {
 		msg, err := watch.Recv()
 		if err != nil {
@@ -125,6 +126,9 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 		if deadline.After(last) {
 			last = deadline
 		}
+		if at := b.GetBreachedAt().AsTime(); at.After(lastBreach) {
+			lastBreach = at
+		}
 		late := b.GetBreachedAt().AsTime().Sub(deadline)
 		if late < 0 {
 			return fmt.Errorf("bench: the breach of %s/%s was recorded %s before its deadline", b.GetIssueId(), b.GetDepartmentId(), -late)
@@ -132,5 +136,6 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 		res.Breach = append(res.Breach, late)
 	}
 	res.DeadlineReportIn, res.DeadlineSpread = DeadlineReportIn, last.Sub(first)
+	res.BreachWall = lastBreach.Sub(first)
 	return nil
 }
