@@ -27,6 +27,9 @@ const (
 // pass, so the breaches are recorded under load, and short enough that the phase takes seconds.
 const DeadlineReportIn = 3 * time.Second
 
+// breachTimeout is how long after the last raise every breach must have arrived.
+const breachTimeout = DeadlineReportIn + lifecycleTimeout
+
 // runDeadlines measures how late breaches are recorded. Deadlines are judged on the stream's
 // clock (routing sets them from the time the stream stored the raise, and escalation records a
 // breach only once the stream's clock has passed the deadline), so no clock the bench holds can
@@ -76,7 +79,11 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 	want := cfg.Deadlines * len(plan.GetAssignments())
 
 	// The watch shows breaches from the stream's head on, so it begins before the first raise.
-	watch, err := escalation.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{})
+	// It ends, and the phase with it, if the breaches are not all in breachTimeout after the
+	// last raise.
+	wctx, cancelWatch := context.WithCancel(ctx)
+	defer cancelWatch()
+	watch, err := escalation.WatchBreaches(wctx, &whistlev1.WatchBreachesRequest{})
 	if err != nil {
 		return fmt.Errorf("bench: watch breaches: %w", err)
 	}
@@ -98,6 +105,8 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("bench: raise: %w", err)
 	}
+	timeout := time.AfterFunc(breachTimeout, cancelWatch)
+	defer timeout.Stop()
 
 	seen := map[string]bool{}
 	var first, last time.Time // the earliest and latest deadline breached
@@ -105,7 +114,7 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 	for len(res.Breach) < want {
 		msg, err := watch.Recv()
 		if err != nil {
-			return fmt.Errorf("bench: %d of %d breaches arrived: %w", len(res.Breach), want, err)
+			return fmt.Errorf("bench: %d of %d breaches arrived within %s of the last raise: %w", len(res.Breach), want, breachTimeout, err)
 		}
 		b := msg.GetBreach()
 		if b == nil {
