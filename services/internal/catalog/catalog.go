@@ -68,6 +68,9 @@ type Catalog struct {
 // Sample returns the embedded sample city.
 func Sample() (*Catalog, error) { return Parse(sampleCity) }
 
+// SampleSource returns the sample city's catalog file, to start a city of one's own from.
+func SampleSource() []byte { return slices.Clone(sampleCity) }
+
 // Load reads a catalog file; an empty path means the embedded sample city.
 func Load(path string) (*Catalog, error) {
 	if path == "" {

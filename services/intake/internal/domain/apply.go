@@ -80,11 +80,17 @@ func (is *Issue) OnResolved(m Meta, departmentID, note string) {
 }
 
 // OnBreached applies a deadline that passed before the event that clears it.
-func (is *Issue) OnBreached(m Meta, departmentID string, kind DeadlineKind) {
+// deadline is when the deadline was, and clearedAt, when set, when the stream stored the event that
+// cleared it late, after which the breach was recorded.
+func (is *Issue) OnBreached(m Meta, departmentID string, kind DeadlineKind, deadline, clearedAt time.Time) {
 	if a := is.Assignment(departmentID); a != nil {
 		a.Breached = append(a.Breached, kind)
 	}
-	is.record(m, "breached", departmentID, fmt.Sprintf("%s missed its %s deadline", departmentID, kind))
+	summary := fmt.Sprintf("%s missed its %s deadline of %s", departmentID, kind, deadline.UTC().Format(time.RFC3339))
+	if !clearedAt.IsZero() {
+		summary += fmt.Sprintf(", cleared %s after it; recorded once that was stored", clearedAt.Sub(deadline).Round(time.Millisecond))
+	}
+	is.record(m, "breached", departmentID, summary)
 }
 
 // OnOther applies an event whose payload the view does not show; it still takes its place in the

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"time"
+
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
@@ -43,7 +45,12 @@ func applyEvent(is *domain.Issue, rec eventlog.Record) {
 	case *whistlev1.Event_Resolved:
 		is.OnResolved(m, p.Resolved.GetDepartmentId(), p.Resolved.GetNote())
 	case *whistlev1.Event_Breached:
-		is.OnBreached(m, p.Breached.GetDepartmentId(), protoconv.DeadlineKind(p.Breached.GetKind()))
+		b := p.Breached
+		var clearedAt time.Time
+		if b.GetClearedAt().IsValid() {
+			clearedAt = b.GetClearedAt().AsTime()
+		}
+		is.OnBreached(m, b.GetDepartmentId(), protoconv.DeadlineKind(b.GetKind()), protoconv.Time(b.GetDeadline()), clearedAt)
 	default:
 		is.OnOther(m, eventlog.Kind(ev))
 	}

@@ -15,7 +15,7 @@ func TestASecondWhistleOnTheSameDataFolderIsRefusedUntilTheFirstStops(t *testing
 	if _, err := system.Start(t.Context(), Options(dir, clk)); !errors.Is(err, system.ErrDataInUse) {
 		t.Fatalf("a second start on the folder: %v; want ErrDataInUse", err)
 	}
-	if err := system.Replay(t.Context(), Options(dir, clk)); !errors.Is(err, system.ErrDataInUse) {
+	if _, err := system.Replay(t.Context(), Options(dir, clk)); !errors.Is(err, system.ErrDataInUse) {
 		t.Fatalf("a replay on the folder in use: %v; want ErrDataInUse", err)
 	}
 	Stop(t, first)

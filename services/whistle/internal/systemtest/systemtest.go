@@ -5,10 +5,13 @@
 package systemtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/grpcx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
@@ -26,31 +30,60 @@ import (
 // depends on the machine's clock.
 var Epoch = time.Date(2025, time.March, 3, 9, 0, 0, 0, time.UTC)
 
-// Options returns the options of a system on dataDir that reads clk and listens on free
-// loopback ports. Only warnings and errors are logged, so a failing test's output shows
-// what went wrong without the start-up chatter.
-func Options(dataDir string, clk clock.Clock) system.Options {
-	return system.Options{
+// Option changes the options a test starts a system with.
+type Option func(*system.Options)
+
+// WithCatalog starts the system on the catalog file at path.
+func WithCatalog(path string) Option { return func(o *system.Options) { o.CatalogPath = path } }
+
+// Options are the options of a test's system on dataDir: free loopback ports, the clock clk,
+// warnings and errors logged to stderr, and whatever opts change.
+func Options(dataDir string, clk clock.Clock, opts ...Option) system.Options {
+	o := system.Options{
 		DataDir:  dataDir,
 		GRPCAddr: "127.0.0.1:0",
 		HTTPAddr: "127.0.0.1:0",
 		Clock:    clk,
 		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 // Start starts a whole system with its own embedded NATS and redis-server child on
 // dataDir, and stops it when the test ends (a test may also stop it earlier).
-func Start(t testing.TB, dataDir string, clk clock.Clock) *system.System {
+func Start(t testing.TB, dataDir string, clk clock.Clock, opts ...Option) *system.System {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sys, err := system.Start(ctx, Options(dataDir, clk))
+	sys, err := system.Start(ctx, Options(dataDir, clk, opts...))
 	if err != nil {
 		t.Fatalf("start the system: %v", err)
 	}
 	t.Cleanup(func() { Stop(t, sys) })
 	return sys
+}
+
+// policyLine matches one SLA policy of the sample catalog.
+var policyLine = regexp.MustCompile(`\{report_in: [0-9a-z]+, resolve: [0-9a-z]+\}`)
+
+// QuickCatalog writes the sample city with every SLA policy set to reportIn and resolve and
+// returns its path. Deadlines are judged on the stream's clock, which is the real one, so a test
+// that means a deadline to pass gives it seconds, not hours.
+func QuickCatalog(t testing.TB, reportIn, resolve time.Duration) string {
+	t.Helper()
+	src := catalog.SampleSource()
+	quick := policyLine.ReplaceAll(src, fmt.Appendf(nil, "{report_in: %s, resolve: %s}", reportIn, resolve))
+	if bytes.Equal(quick, src) {
+		t.Fatal("the sample catalog has no policy this helper can shorten")
+	}
+	path := filepath.Join(t.TempDir(), "quick-city.yaml")
+	if err := os.WriteFile(path, quick, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // Stop stops sys gracefully and fails the test if that does not go cleanly.
