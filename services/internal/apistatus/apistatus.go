@@ -32,6 +32,10 @@ func Of(err error) error {
 		return status.Error(codes.InvalidArgument, fe.Error())
 	case errors.Is(err, eventlog.ErrConflict):
 		return status.Error(codes.Aborted, "the issue kept changing while you acted; try again")
+	case errors.Is(err, eventlog.ErrQuarantined):
+		// The issue's state no longer follows the stream: no command may decide on it until an
+		// operator has dealt with the event that could not apply. The message names that event.
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}

@@ -23,6 +23,7 @@ func TestEachSharedErrorGetsItsCodeAndInternalsStayInside(t *testing.T) {
 	}{
 		{"a refused field", fmt.Errorf("raise: %w", apiedge.Invalid("text", "is required")), codes.InvalidArgument},
 		{"a race lost too often", fmt.Errorf("ack: %w", eventlog.ErrConflict), codes.Aborted},
+		{"a quarantined issue", fmt.Errorf("ack: %w", eventlog.ErrQuarantined), codes.FailedPrecondition},
 		{"the caller's cancellation", context.Canceled, codes.Canceled},
 		{"the caller's deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		{"a status already decided", status.Error(codes.PermissionDenied, "not yours"), codes.PermissionDenied},

@@ -20,6 +20,9 @@ type ReplayResult struct {
 	Events uint64
 	// Elapsed is how long the services took to apply them.
 	Elapsed time.Duration
+	// Appended is how many events the stream gained while the rebuild ran: none of them the
+	// rebuild's, which appends nothing, so 0 unless another process wrote to the stream meanwhile.
+	Appended uint64
 	// Quarantined counts, per service, the issues its rebuilt state holds quarantined: those with
 	// an event it can never apply.
 	Quarantined map[string]int64
@@ -70,6 +73,11 @@ func Replay(ctx context.Context, opts Options) (res ReplayResult, err error) {
 	if err != nil {
 		return res, fmt.Errorf("system: replay: %w", err)
 	}
+	head, err := in.deps.Log.Head(ctx)
+	if err != nil {
+		return res, fmt.Errorf("system: replay: %w", err)
+	}
+	res.Appended = head - res.Events
 	res.Quarantined = map[string]int64{}
 	for _, svc := range in.services {
 		n, err := in.deps.Redis.ZCard(ctx, redisdoc.QuarantinedKey(svc.Name())).Result()

@@ -2,13 +2,21 @@ package systemtest
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
 func TestALateAcknowledgementIsABreachInTheListAndTheTimeline(t *testing.T) {
@@ -62,5 +70,96 @@ func TestALateAcknowledgementIsABreachInTheListAndTheTimeline(t *testing.T) {
 	wait.For(t, waitTotal, 50*time.Millisecond, func() error { return Audit(t, sys, []string{id}).Agree() })
 	if n := Audit(t, sys, []string{id}).Breaches(); n != len(assignments) {
 		t.Fatalf("%d breaches owed, want one per assignment (%d)", n, len(assignments))
+	}
+}
+
+// publishAs stores data on subject as the NATS user the system made for service, and returns the
+// sequence the stream stored it at.
+func publishAs(t *testing.T, dir string, sys *system.System, service, subject string, data []byte) uint64 {
+	t.Helper()
+	users, err := natsx.ReadUsersConfig(filepath.Join(dir, system.UsersFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := ""
+	for _, u := range users {
+		if u.Username == service {
+			password = u.Password
+		}
+	}
+	nc, err := nats.Connect(sys.Deps().NATS.ConnectedUrl(), nats.UserInfo(service, password))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", service, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := js.Publish(t.Context(), subject, data)
+	if err != nil {
+		t.Fatalf("publish on %s as %s: %v", subject, service, err)
+	}
+	return ack.Sequence
+}
+
+func TestAGarbageEventQuarantinesOneIssueAloneAndReplayCountsIt(t *testing.T) {
+	dir := t.TempDir()
+	clk := clock.NewFake(time.Now())
+	sys := Start(t, dir, clk)
+	super := Dial(t, sys, Supervisor())
+	grid := "xinhua-taoyuan-01"
+	worker := Dial(t, sys, GridWorker(grid))
+	routed, _ := routable(t, super)
+	bad := raise(t, worker, "garbage-bad", grid, routed[0]).GetId()
+	good := raise(t, worker, "garbage-good", grid, routed[0]).GetId()
+	dispatched := waitForStatus(t, super, []string{bad, good}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)
+
+	// A process holding the department's credentials stores bytes that are no event on the bad
+	// issue's subjects.
+	seq := publishAs(t, dir, sys, "department", "whistle."+bad+".acknowledged", []byte("\xffnot an event"))
+	Settle(t, sys) // nothing waits behind it
+
+	// The good issue goes on through its whole life; the bad one shows its quarantine and refuses
+	// commands, since its state no longer follows the stream.
+	dept := dispatched[good].GetAssignments()[0].GetDepartmentId()
+	officer := Dial(t, sys, Officer(dept))
+	if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: good, DepartmentId: dept}); err != nil {
+		t.Fatalf("acknowledge the good issue: %v", err)
+	}
+	badDept := dispatched[bad].GetAssignments()[0].GetDepartmentId()
+	_, err := Dial(t, sys, Officer(badDept)).Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: bad, DepartmentId: badDept})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("acknowledging the quarantined issue: %v; want FailedPrecondition", err)
+	}
+	if q := getIssue(t, super, bad).GetIssue().GetQuarantine(); q.GetSeq() != seq || q.GetReason() == "" {
+		t.Fatalf("the bad issue's quarantine reads %v; want event %d with its reason", q, seq)
+	}
+	if q := getIssue(t, super, good).GetIssue().GetQuarantine(); q != nil {
+		t.Fatalf("the good issue is quarantined: %v", q)
+	}
+	list, err := super.Escalation.ListQuarantined(t.Context(), &whistlev1.ListQuarantinedRequest{})
+	if err != nil || len(list.GetEvents()) != len(system.Names) {
+		t.Fatalf("ListQuarantined = %v, %v; want the event once per service", list, err)
+	}
+	for _, ev := range list.GetEvents() {
+		if ev.GetIssueId() != bad || ev.GetSeq() != seq {
+			t.Fatalf("quarantined %v; want only %s at %d", ev, bad, seq)
+		}
+	}
+	Settle(t, sys)
+	Stop(t, sys)
+
+	res, err := system.Replay(t.Context(), Options(dir, clk))
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	for _, name := range system.Names {
+		if res.Quarantined[name] != 1 {
+			t.Errorf("after the replay %s holds %d quarantined issues, want 1", name, res.Quarantined[name])
+		}
+	}
+	if res.Appended != 0 {
+		t.Errorf("the replay appended %d events", res.Appended)
 	}
 }
