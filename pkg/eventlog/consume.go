@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -82,6 +83,8 @@ var (
 	meter            = otel.Meter("github.com/whistle-dispatch/whistle/pkg/eventlog")
 	eventsProcessed  metric.Int64Counter
 	quarantinedCount metric.Int64Counter
+	outOfOrderCount  metric.Int64Counter
+	outOfOrder       sync.Map // projection name -> *atomic.Uint64
 	consumerLagGauge metric.Int64ObservableGauge
 	lagSources       sync.Map // durable name -> jetstream.Consumer
 	failing          sync.Map // failingKey -> error: the transient failures consumers are retrying
@@ -92,6 +95,8 @@ func init() {
 		metric.WithDescription("Whistle events handled by a service's consumer, by outcome: applied, quarantined."))
 	quarantinedCount, _ = meter.Int64Counter("whistle.events.quarantined",
 		metric.WithDescription("Events a service's projection could never apply; each quarantines its issue."))
+	outOfOrderCount, _ = meter.Int64Counter("whistle.events.out_of_order",
+		metric.WithDescription("Events a projection received ahead of an earlier event of their issue, and applied after reading the missing ones."))
 	consumerLagGauge, _ = meter.Int64ObservableGauge("whistle.consumer.lag",
 		metric.WithDescription("Events in the stream that a service's consumer has not yet processed."))
 	_, _ = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
@@ -106,6 +111,22 @@ func init() {
 		})
 		return nil
 	}, consumerLagGauge)
+}
+
+// countOutOfOrder counts an event the projection received ahead of an earlier one of its issue.
+func countOutOfOrder(ctx context.Context, projection string) {
+	n, _ := outOfOrder.LoadOrStore(projection, new(atomic.Uint64))
+	n.(*atomic.Uint64).Add(1)
+	outOfOrderCount.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", projection)))
+}
+
+// OutOfOrder returns how many events the projection's consumers in this process received ahead of
+// an earlier event of their issue (replicas share a consumer, so each takes what comes next).
+func OutOfOrder(projection string) uint64 {
+	if n, ok := outOfOrder.Load(projection); ok {
+		return n.(*atomic.Uint64).Load()
+	}
+	return 0
 }
 
 // Failing returns the transient failure the durable consumer is retrying right now, or nil. A

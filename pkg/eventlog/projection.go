@@ -145,6 +145,7 @@ func (l *Log) project(ctx context.Context, p Projection, rec Record, deliveries 
 	err := p.Apply(ctx, rec)
 	switch {
 	case errors.Is(err, ErrGap):
+		countOutOfOrder(ctx, p.Name())
 		if _, err := l.CatchupTo(ctx, p, rec.Event.GetIssueId(), rec.Seq-1); err != nil {
 			return err
 		}

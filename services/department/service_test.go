@@ -457,8 +457,11 @@ func TestTwoReplicasApplyEachIssuesEventsInStreamOrder(t *testing.T) {
 	h := start(t)
 	h.Run(h.newService()) // a second process on the same NATS and Redis
 	var dispatched []string
-	// Every issue's events go in at once, interleaved with the other issues', for both replicas to share.
-	for i := range 10 {
+	// Every issue's events go in at once, interleaved with the other issues', for both replicas to
+	// share, round after round until one replica has received an event ahead of an earlier one of
+	// its issue: without that the test would prove nothing.
+	before := eventlog.OutOfOrder(Name)
+	for i := 0; i < 10 || (eventlog.OutOfOrder(Name) == before && i < maxOrderRounds*10); i++ {
 		id := h.dispatch(fmt.Sprintf("order-%d", i), "xinhua-hebin-01", "water", "power")
 		for _, dept := range []string{"water", "power"} {
 			o := officer(dept, 1)
@@ -471,6 +474,9 @@ func TestTwoReplicasApplyEachIssuesEventsInStreamOrder(t *testing.T) {
 		dispatched = append(dispatched, id)
 	}
 	h.Settled(Name)
+	if eventlog.OutOfOrder(Name) == before {
+		t.Fatalf("no event reached a replica ahead of an earlier one of its issue in %d issues", len(dispatched))
+	}
 	for _, id := range dispatched {
 		last, err := h.Deps.Log.Last(t.Context(), id)
 		if err != nil {
@@ -614,3 +620,7 @@ func TestWipingAndReplayingRebuildsTheSameInboxes(t *testing.T) {
 		}
 	}
 }
+
+// maxOrderRounds bounds the rounds of ten issues a replica-order test sends while waiting for an
+// event to reach a replica out of order.
+const maxOrderRounds = 20

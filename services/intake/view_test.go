@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
@@ -147,22 +148,17 @@ func TestTwoReplicasApplyEachIssuesEventsInStreamOrder(t *testing.T) {
 	e := start(t)
 	e.replica()
 	var ids []string
-	for i := range 10 {
-		ids = append(ids, e.raise(taoyuanWorker, fmt.Sprint("order-", i)).GetId())
+	// Every issue's events go in at once, interleaved with the other issues', for both replicas to
+	// share, round after round until one replica has received an event ahead of an earlier one of
+	// its issue: without that the test would prove nothing.
+	before := eventlog.OutOfOrder("intake")
+	for round := 0; round == 0 || (eventlog.OutOfOrder("intake") == before && round < maxOrderRounds); round++ {
+		ids = append(ids, e.interleave(round)...)
+		e.waitApplied(ids)
 	}
-	// Every issue's events go in at once, interleaved with the other issues', for both replicas to share.
-	for _, id := range ids {
-		e.route(id)
-		for _, dept := range []string{"water", "power"} {
-			e.appendEvent(id, "acknowledged."+dept, service(dept), func(ev *whistlev1.Event) {
-				ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}
-			})
-			e.appendEvent(id, "resolved."+dept, service(dept), func(ev *whistlev1.Event) {
-				ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: dept, Note: "done"}}
-			})
-		}
+	if eventlog.OutOfOrder("intake") == before {
+		t.Fatalf("no event reached a replica ahead of an earlier one of its issue in %d issues", len(ids))
 	}
-	e.waitApplied(ids)
 	want := []string{"raised", "routed", "acknowledged", "resolved", "acknowledged", "resolved"}
 	for _, id := range ids {
 		is, err := e.store().Get(context.Background(), id)
@@ -177,6 +173,30 @@ func TestTwoReplicasApplyEachIssuesEventsInStreamOrder(t *testing.T) {
 			t.Errorf("%s: timeline %v and status %s; want %v and resolved", id, kinds, is.Status, want)
 		}
 	}
+}
+
+// maxOrderRounds bounds the rounds a replica-order test sends while waiting for an event to reach a
+// replica out of order.
+const maxOrderRounds = 20
+
+// interleave raises ten issues and appends each one's whole life, interleaved with the others'.
+func (e *env) interleave(round int) []string {
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, e.raise(taoyuanWorker, fmt.Sprint("order-", round, "-", i)).GetId())
+	}
+	for _, id := range ids {
+		e.route(id)
+		for _, dept := range []string{"water", "power"} {
+			e.appendEvent(id, "acknowledged."+dept, service(dept), func(ev *whistlev1.Event) {
+				ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}
+			})
+			e.appendEvent(id, "resolved."+dept, service(dept), func(ev *whistlev1.Event) {
+				ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: dept, Note: "done"}}
+			})
+		}
+	}
+	return ids
 }
 
 func TestWatchingAnIssueDeliversEntriesAsTheyAreAppended(t *testing.T) {
