@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
@@ -219,4 +221,17 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 		return &rec, nil
 	}
 	return nil, ErrConflict
+}
+
+// QuarantineProto is a quarantine mark in the API's terms, for every view that shows one; nil (the
+// issue applies normally) stays nil.
+func QuarantineProto(m *quarantine.Mark) *whistlev1.Quarantine {
+	if m == nil {
+		return nil
+	}
+	out := &whistlev1.Quarantine{Seq: m.Seq, Subject: m.Subject, Reason: m.Reason, Held: int32(m.Held)}
+	if !m.StoredAt.IsZero() {
+		out.StoredAt = timestamppb.New(m.StoredAt)
+	}
+	return out
 }

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
-	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/app"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
@@ -172,18 +172,8 @@ func item(st domain.Issue, dept string) *whistlev1.InboxItem {
 	return &whistlev1.InboxItem{
 		IssueId: st.ID, GridId: st.Grid, StreetId: st.Street, CategoryId: st.Category,
 		Urgency: whistlev1.Urgency(st.Urgency), Text: st.Text,
-		Assignment: assignment(st.Assignment(dept)), Seq: st.LastSeq, Quarantine: quarantined(st.Quarantine),
+		Assignment: assignment(st.Assignment(dept)), Seq: st.LastSeq, Quarantine: eventlog.QuarantineProto(st.Quarantine),
 	}
-}
-
-// quarantined is the issue's quarantine mark in the API's terms: the department stopped applying
-// its events at one that can never apply, so the item shows the issue as it stood before. nil
-// (the issue applies normally) stays nil.
-func quarantined(m *quarantine.Mark) *whistlev1.Quarantine {
-	if m == nil {
-		return nil
-	}
-	return &whistlev1.Quarantine{Seq: m.Seq, Subject: m.Subject, Reason: m.Reason, StoredAt: stamp(m.StoredAt), Held: int32(m.Held)}
 }
 
 // assignment is a domain assignment in the API's terms.

@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 )
@@ -131,7 +131,7 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 		CategoryId: is.CategoryID, Urgency: UrgencyOut(is.Urgency), Text: is.Text,
 		Location: LocationOut(is.Location), Status: statusesOut[is.Status], RaisedBy: is.RaisedBy,
 		RaisedAt: Timestamp(is.RaisedAt), UpdatedAt: Timestamp(is.UpdatedAt), RuleId: is.RuleID,
-		Quarantine: Quarantine(is.Quarantine),
+		Quarantine: eventlog.QuarantineProto(is.Quarantine),
 	}
 	for _, a := range is.Assignments {
 		pa := &whistlev1.Assignment{
@@ -147,14 +147,6 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 		out.Assignments = append(out.Assignments, pa)
 	}
 	return out
-}
-
-// Quarantine writes an issue's quarantine mark; nil (the issue applies normally) stays nil.
-func Quarantine(m *quarantine.Mark) *whistlev1.Quarantine {
-	if m == nil {
-		return nil
-	}
-	return &whistlev1.Quarantine{Seq: m.Seq, Subject: m.Subject, Reason: m.Reason, StoredAt: Timestamp(m.StoredAt), Held: int32(m.Held)}
 }
 
 // Entry writes one timeline entry.

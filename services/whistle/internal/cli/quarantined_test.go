@@ -4,22 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
-	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/systemtest"
 )
 
 // startInFolder is start on a data folder the test knows, so that it can read the NATS users
@@ -44,36 +40,6 @@ func startInFolder(t *testing.T, dir string) *env {
 		}
 	})
 	return &env{t: t, sys: sys}
-}
-
-// publishGarbageAs stores bytes that are no event on subject, as the NATS user the system made
-// for service (one allowed to publish there), and returns the sequence the stream stored them at.
-func (e *env) publishGarbageAs(dir, service, subject string) uint64 {
-	e.t.Helper()
-	users, err := natsx.ReadUsersConfig(filepath.Join(dir, system.UsersFile))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	password := ""
-	for _, u := range users {
-		if u.Username == service {
-			password = u.Password
-		}
-	}
-	nc, err := nats.Connect(e.sys.Deps().NATS.ConnectedUrl(), nats.UserInfo(service, password))
-	if err != nil {
-		e.t.Fatalf("connect as %s: %v", service, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ack, err := js.Publish(e.t.Context(), subject, []byte("\xffnot an event"))
-	if err != nil {
-		e.t.Fatalf("publish on %s as %s: %v", subject, service, err)
-	}
-	return ack.Sequence
 }
 
 // settled waits until every service's consumer has handled every event in the stream.
@@ -125,7 +91,7 @@ func TestAnEventNoServiceCanApplyShowsInQuarantinedInShowAndInTheInbox(t *testin
 	e.settled()
 
 	subject := eventlog.Subject(id, "acknowledged")
-	seq := e.publishGarbageAs(dir, "department", subject)
+	seq := systemtest.PublishAs(t, dir, e.sys, "department", subject, []byte("\xffnot an event"))
 	e.settled()
 
 	all := &whistlev1.ListQuarantinedResponse{}

@@ -15,11 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/grpcx"
+	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
@@ -177,4 +180,34 @@ func Settle(t testing.TB, sys *system.System) {
 		}
 		return nil
 	})
+}
+
+// PublishAs stores data on subject as the NATS user the system on dir made for service, as any
+// process holding those credentials could, and returns the sequence the stream stored it at.
+func PublishAs(t testing.TB, dir string, sys *system.System, service, subject string, data []byte) uint64 {
+	t.Helper()
+	users, err := natsx.ReadUsersConfig(filepath.Join(dir, system.UsersFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := ""
+	for _, u := range users {
+		if u.Username == service {
+			password = u.Password
+		}
+	}
+	nc, err := nats.Connect(sys.Deps().NATS.ConnectedUrl(), nats.UserInfo(service, password))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", service, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := js.Publish(t.Context(), subject, data)
+	if err != nil {
+		t.Fatalf("publish on %s as %s: %v", subject, service, err)
+	}
+	return ack.Sequence
 }

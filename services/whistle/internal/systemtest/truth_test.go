@@ -2,18 +2,14 @@ package systemtest
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
-	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
@@ -73,36 +69,6 @@ func TestALateAcknowledgementIsABreachInTheListAndTheTimeline(t *testing.T) {
 	}
 }
 
-// publishAs stores data on subject as the NATS user the system made for service, and returns the
-// sequence the stream stored it at.
-func publishAs(t *testing.T, dir string, sys *system.System, service, subject string, data []byte) uint64 {
-	t.Helper()
-	users, err := natsx.ReadUsersConfig(filepath.Join(dir, system.UsersFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	password := ""
-	for _, u := range users {
-		if u.Username == service {
-			password = u.Password
-		}
-	}
-	nc, err := nats.Connect(sys.Deps().NATS.ConnectedUrl(), nats.UserInfo(service, password))
-	if err != nil {
-		t.Fatalf("connect as %s: %v", service, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, err := js.Publish(t.Context(), subject, data)
-	if err != nil {
-		t.Fatalf("publish on %s as %s: %v", subject, service, err)
-	}
-	return ack.Sequence
-}
-
 func TestAGarbageEventQuarantinesOneIssueAloneAndReplayCountsIt(t *testing.T) {
 	dir := t.TempDir()
 	clk := clock.NewFake(time.Now())
@@ -117,7 +83,7 @@ func TestAGarbageEventQuarantinesOneIssueAloneAndReplayCountsIt(t *testing.T) {
 
 	// A process holding the department's credentials stores bytes that are no event on the bad
 	// issue's subjects.
-	seq := publishAs(t, dir, sys, "department", "whistle."+bad+".acknowledged", []byte("\xffnot an event"))
+	seq := PublishAs(t, dir, sys, "department", "whistle."+bad+".acknowledged", []byte("\xffnot an event"))
 	Settle(t, sys) // nothing waits behind it
 
 	// The good issue goes on through its whole life; the bad one shows its quarantine and refuses
