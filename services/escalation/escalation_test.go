@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -653,5 +654,31 @@ func TestWatchBreachesSendsOnlyWhatTheCallerMaySee(t *testing.T) {
 	}
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("a grid worker's watch: %v, want PermissionDenied", err)
+	}
+}
+
+func TestAQuarantinedIssueLosesItsTimersAndNeverBreaches(t *testing.T) {
+	h := newHarness(t)
+	h.run()
+	id := issue(t, 1)
+	deadline := h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", soon, farOff)
+	h.waitTimer(id, "water", "report-in", true)
+	js, err := jetstream.New(h.Deps.NATS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(context.Background(), "whistle."+id+".acknowledged", []byte("\xffnot an event")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitTimer(id, "water", "report-in", false)
+	h.waitTimer(id, "water", "resolve", false)
+	h.pass(deadline, 1)
+	h.idle(1, time.Hour)
+	stream, err := js.Stream(context.Background(), "WHISTLE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := stream.GetLastMsgForSubject(context.Background(), "whistle."+id+".breached"); err == nil {
+		t.Fatalf("a breach was stored at %d on a quarantined issue", msg.Sequence)
 	}
 }

@@ -35,6 +35,10 @@ type Store[S State] struct {
 	// error wrapping eventlog.ErrImpossible for an event that can never apply, and must have no
 	// effect outside st and tx, since it may run more than once.
 	Fold func(ctx context.Context, st S, rec eventlog.Record, tx redis.Pipeliner) error
+	// OnQuarantine, when set, queues on tx what the service undoes when an issue is quarantined
+	// (escalation's timers, which must not fire on a state that no longer follows the stream); it
+	// sees the state as it stood before the mark.
+	OnQuarantine func(ctx context.Context, st S, tx redis.Pipeliner)
 }
 
 var _ eventlog.Projection = (*Store[State])(nil)
@@ -114,6 +118,9 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 		last, mark := st.Position()
 		switch {
 		case *mark == nil:
+			if s.OnQuarantine != nil {
+				s.OnQuarantine(ctx, st, tx)
+			}
 			*mark = &m
 			tx.ZAdd(ctx, s.QuarantinedKey(), redis.Z{Score: float64(m.Seq), Member: issueID})
 		case m.Seq > *last:

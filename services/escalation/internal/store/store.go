@@ -53,6 +53,11 @@ func New(rdb *redis.Client, onTimer func(at time.Time)) *Store {
 		RDB:     rdb,
 		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id} },
 		Fold:    fold,
+		OnQuarantine: func(ctx context.Context, st *domain.Issue, tx redis.Pipeliner) {
+			for _, t := range st.Timers() {
+				tx.ZRem(ctx, TimersKey, t.Name())
+			}
+		},
 	}, rdb: rdb, onTimer: onTimer}
 }
 
