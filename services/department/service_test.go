@@ -624,3 +624,18 @@ func TestWipingAndReplayingRebuildsTheSameInboxes(t *testing.T) {
 // maxOrderRounds bounds the rounds of ten issues a replica-order test sends while waiting for an
 // event to reach a replica out of order.
 const maxOrderRounds = 20
+
+func TestAResolveWhoseNoteIsNotUTF8IsRefusedOverGRPCNamingTheField(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	c := h.client(officer("water", 1))
+	id := h.dispatch("utf8", "xinhua-hebin-01", "water")
+	h.Settled(Name)
+	_, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: "water", Note: "cleared \xc3"})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "note") {
+		t.Fatalf("a note that is not UTF-8: %v; want InvalidArgument naming note", err)
+	}
+	if got := h.events(id, "resolved"); len(got) != 0 {
+		t.Fatalf("a refused resolve wrote %v", got)
+	}
+}

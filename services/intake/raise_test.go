@@ -310,3 +310,24 @@ func TestGettingChecksTheCaseNumber(t *testing.T) {
 		t.Fatalf("an unknown id: got %v, want NotFound", err)
 	}
 }
+
+func TestARaiseWhoseTextIsNotUTF8IsRefusedOverGRPCNamingTheField(t *testing.T) {
+	e := start(t)
+	c := e.client(taoyuanWorker)
+	for _, tc := range []struct {
+		field string
+		req   *whistlev1.RaiseIssueRequest
+	}{
+		{"text", &whistlev1.RaiseIssueRequest{GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "Drain \xff\xfe blocked"}},
+		{"location.address", &whistlev1.RaiseIssueRequest{GridId: taoyuanWorker.Scope, CategoryId: "noise", Text: "Loud",
+			Location: &whistlev1.Location{Latitude: 22.7, Longitude: 110.3, Address: "No. 12 \xc3"}}},
+	} {
+		_, err := c.RaiseIssue(context.Background(), tc.req)
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tc.field) {
+			t.Errorf("a raise with %s not UTF-8: %v; want InvalidArgument naming %s", tc.field, err, tc.field)
+		}
+	}
+	if head, _ := e.Deps.Log.Head(context.Background()); head != 0 {
+		t.Fatalf("the stream holds %d events after refused raises", head)
+	}
+}

@@ -25,23 +25,23 @@ const (
 type InboxItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The issue's case number.
-	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
 	// The grid.
-	GridId string `protobuf:"bytes,2,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
+	GridId string `protobuf:"bytes,2,opt,name=grid_id,json=gridId" json:"grid_id,omitempty"`
 	// The street above the grid.
-	StreetId string `protobuf:"bytes,3,opt,name=street_id,json=streetId,proto3" json:"street_id,omitempty"`
+	StreetId string `protobuf:"bytes,3,opt,name=street_id,json=streetId" json:"street_id,omitempty"`
 	// The category.
-	CategoryId string `protobuf:"bytes,4,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	CategoryId string `protobuf:"bytes,4,opt,name=category_id,json=categoryId" json:"category_id,omitempty"`
 	// How urgent.
-	Urgency Urgency `protobuf:"varint,5,opt,name=urgency,proto3,enum=whistle.v1.Urgency" json:"urgency,omitempty"`
+	Urgency Urgency `protobuf:"varint,5,opt,name=urgency,enum=whistle.v1.Urgency" json:"urgency,omitempty"`
 	// What the raiser wrote.
-	Text string `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
+	Text string `protobuf:"bytes,6,opt,name=text" json:"text,omitempty"`
 	// The department's assignment.
-	Assignment *Assignment `protobuf:"bytes,7,opt,name=assignment,proto3" json:"assignment,omitempty"`
+	Assignment *Assignment `protobuf:"bytes,7,opt,name=assignment" json:"assignment,omitempty"`
 	// The event's sequence in the stream after which this item is as shown.
-	Seq uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,8,opt,name=seq" json:"seq,omitempty"`
 	// Set when the department could not follow the issue's events: the item is as it stood before.
-	Quarantine    *Quarantine `protobuf:"bytes,9,opt,name=quarantine,proto3" json:"quarantine,omitempty"`
+	Quarantine    *Quarantine `protobuf:"bytes,9,opt,name=quarantine" json:"quarantine,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -143,13 +143,13 @@ func (x *InboxItem) GetQuarantine() *Quarantine {
 type ListInboxRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The department; empty means the officer's own.
-	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
 	// Only assignments with this status; unspecified means open ones (dispatched or acknowledged).
-	Status AssignmentStatus `protobuf:"varint,2,opt,name=status,proto3,enum=whistle.v1.AssignmentStatus" json:"status,omitempty"`
+	Status AssignmentStatus `protobuf:"varint,2,opt,name=status,enum=whistle.v1.AssignmentStatus" json:"status,omitempty"`
 	// At most this many items (1 to 200; 0 means 50).
-	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
 	// The next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -216,9 +216,9 @@ func (x *ListInboxRequest) GetPageToken() string {
 type ListInboxResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The items.
-	Items []*InboxItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	Items []*InboxItem `protobuf:"bytes,1,rep,name=items" json:"items,omitempty"`
 	// Pass this to get the next page; empty on the last page.
-	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -271,7 +271,7 @@ func (x *ListInboxResponse) GetNextPageToken() string {
 type WatchInboxRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The department; empty means the officer's own.
-	DepartmentId  string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	DepartmentId  string `protobuf:"bytes,1,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -317,7 +317,7 @@ func (x *WatchInboxRequest) GetDepartmentId() string {
 type WatchInboxResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	Item          *InboxItem `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	Item          *InboxItem `protobuf:"bytes,1,opt,name=item" json:"item,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -363,9 +363,9 @@ func (x *WatchInboxResponse) GetItem() *InboxItem {
 type AcknowledgeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The case number.
-	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
 	// The department; empty means the officer's own.
-	DepartmentId  string `protobuf:"bytes,2,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	DepartmentId  string `protobuf:"bytes,2,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -418,7 +418,7 @@ func (x *AcknowledgeRequest) GetDepartmentId() string {
 type AcknowledgeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The assignment.
-	Assignment    *Assignment `protobuf:"bytes,1,opt,name=assignment,proto3" json:"assignment,omitempty"`
+	Assignment    *Assignment `protobuf:"bytes,1,opt,name=assignment" json:"assignment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -464,11 +464,11 @@ func (x *AcknowledgeResponse) GetAssignment() *Assignment {
 type ResolveRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The case number.
-	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
 	// The department; empty means the officer's own.
-	DepartmentId string `protobuf:"bytes,2,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	DepartmentId string `protobuf:"bytes,2,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
 	// What was done (1 to 2000 characters).
-	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	Note          string `protobuf:"bytes,3,opt,name=note" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -528,7 +528,7 @@ func (x *ResolveRequest) GetNote() string {
 type ResolveResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The assignment.
-	Assignment    *Assignment `protobuf:"bytes,1,opt,name=assignment,proto3" json:"assignment,omitempty"`
+	Assignment    *Assignment `protobuf:"bytes,1,opt,name=assignment" json:"assignment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -624,7 +624,7 @@ const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\n" +
 	"WatchInbox\x12\x1d.whistle.v1.WatchInboxRequest\x1a\x1e.whistle.v1.WatchInboxResponse0\x01\x12N\n" +
 	"\vAcknowledge\x12\x1e.whistle.v1.AcknowledgeRequest\x1a\x1f.whistle.v1.AcknowledgeResponse\x12B\n" +
-	"\aResolve\x12\x1a.whistle.v1.ResolveRequest\x1a\x1b.whistle.v1.ResolveResponseBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
+	"\aResolve\x12\x1a.whistle.v1.ResolveRequest\x1a\x1b.whistle.v1.ResolveResponseBKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_whistle_v1_department_service_proto_rawDescOnce sync.Once

@@ -25,17 +25,17 @@ const (
 type RaiseIssueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The caller's idempotency key (1 to 64 of [A-Za-z0-9._:-]); empty lets the server choose one.
-	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId" json:"request_id,omitempty"`
 	// The grid the issue sits in.
-	GridId string `protobuf:"bytes,2,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
+	GridId string `protobuf:"bytes,2,opt,name=grid_id,json=gridId" json:"grid_id,omitempty"`
 	// The category id.
-	CategoryId string `protobuf:"bytes,3,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	CategoryId string `protobuf:"bytes,3,opt,name=category_id,json=categoryId" json:"category_id,omitempty"`
 	// How urgent; unspecified means normal.
-	Urgency Urgency `protobuf:"varint,4,opt,name=urgency,proto3,enum=whistle.v1.Urgency" json:"urgency,omitempty"`
+	Urgency Urgency `protobuf:"varint,4,opt,name=urgency,enum=whistle.v1.Urgency" json:"urgency,omitempty"`
 	// What is wrong, in the raiser's words.
-	Text string `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
+	Text string `protobuf:"bytes,5,opt,name=text" json:"text,omitempty"`
 	// Where it is; optional.
-	Location      *Location `protobuf:"bytes,6,opt,name=location,proto3" json:"location,omitempty"`
+	Location      *Location `protobuf:"bytes,6,opt,name=location" json:"location,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -116,9 +116,9 @@ func (x *RaiseIssueRequest) GetLocation() *Location {
 type RaiseIssueResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The issue.
-	Issue *Issue `protobuf:"bytes,1,opt,name=issue,proto3" json:"issue,omitempty"`
+	Issue *Issue `protobuf:"bytes,1,opt,name=issue" json:"issue,omitempty"`
 	// True when this request_id had already raised the issue and nothing new was written.
-	Replayed      bool `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	Replayed      bool `protobuf:"varint,2,opt,name=replayed" json:"replayed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -171,7 +171,7 @@ func (x *RaiseIssueResponse) GetReplayed() bool {
 type GetIssueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The case number.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id            string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -217,9 +217,9 @@ func (x *GetIssueRequest) GetId() string {
 type GetIssueResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The issue.
-	Issue *Issue `protobuf:"bytes,1,opt,name=issue,proto3" json:"issue,omitempty"`
+	Issue *Issue `protobuf:"bytes,1,opt,name=issue" json:"issue,omitempty"`
 	// Its history, in stream order.
-	Timeline      []*TimelineEntry `protobuf:"bytes,2,rep,name=timeline,proto3" json:"timeline,omitempty"`
+	Timeline      []*TimelineEntry `protobuf:"bytes,2,rep,name=timeline" json:"timeline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -272,15 +272,15 @@ func (x *GetIssueResponse) GetTimeline() []*TimelineEntry {
 type ListIssuesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only issues in this area (a grid, community or street id, or "city"); empty means the caller's scope.
-	AreaId string `protobuf:"bytes,1,opt,name=area_id,json=areaId,proto3" json:"area_id,omitempty"`
+	AreaId string `protobuf:"bytes,1,opt,name=area_id,json=areaId" json:"area_id,omitempty"`
 	// Only issues with this status; unspecified means any.
-	Status IssueStatus `protobuf:"varint,2,opt,name=status,proto3,enum=whistle.v1.IssueStatus" json:"status,omitempty"`
+	Status IssueStatus `protobuf:"varint,2,opt,name=status,enum=whistle.v1.IssueStatus" json:"status,omitempty"`
 	// Only issues of this category; empty means any.
-	CategoryId string `protobuf:"bytes,3,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	CategoryId string `protobuf:"bytes,3,opt,name=category_id,json=categoryId" json:"category_id,omitempty"`
 	// At most this many issues (1 to 200; 0 means 50).
-	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
 	// The next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -354,9 +354,9 @@ func (x *ListIssuesRequest) GetPageToken() string {
 type ListIssuesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The issues, newest first.
-	Issues []*Issue `protobuf:"bytes,1,rep,name=issues,proto3" json:"issues,omitempty"`
+	Issues []*Issue `protobuf:"bytes,1,rep,name=issues" json:"issues,omitempty"`
 	// Pass this to get the next page; empty on the last page.
-	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,7 +409,7 @@ func (x *ListIssuesResponse) GetNextPageToken() string {
 type WatchIssueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The case number.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id            string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -455,9 +455,9 @@ func (x *WatchIssueRequest) GetId() string {
 type WatchIssueResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The issue after the entry was applied.
-	Issue *Issue `protobuf:"bytes,1,opt,name=issue,proto3" json:"issue,omitempty"`
+	Issue *Issue `protobuf:"bytes,1,opt,name=issue" json:"issue,omitempty"`
 	// The entry.
-	Entry         *TimelineEntry `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	Entry         *TimelineEntry `protobuf:"bytes,2,opt,name=entry" json:"entry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -552,7 +552,7 @@ const file_whistle_v1_intake_service_proto_rawDesc = "" +
 	"\n" +
 	"ListIssues\x12\x1d.whistle.v1.ListIssuesRequest\x1a\x1e.whistle.v1.ListIssuesResponse\x12M\n" +
 	"\n" +
-	"WatchIssue\x12\x1d.whistle.v1.WatchIssueRequest\x1a\x1e.whistle.v1.WatchIssueResponse0\x01BDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
+	"WatchIssue\x12\x1d.whistle.v1.WatchIssueRequest\x1a\x1e.whistle.v1.WatchIssueResponse0\x01BKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_whistle_v1_intake_service_proto_rawDescOnce sync.Once

@@ -307,11 +307,11 @@ func (DeadlineKind) EnumDescriptor() ([]byte, []int) {
 type Location struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// WGS-84 latitude in degrees.
-	Latitude float64 `protobuf:"fixed64,1,opt,name=latitude,proto3" json:"latitude,omitempty"`
+	Latitude float64 `protobuf:"fixed64,1,opt,name=latitude" json:"latitude,omitempty"`
 	// WGS-84 longitude in degrees.
-	Longitude float64 `protobuf:"fixed64,2,opt,name=longitude,proto3" json:"longitude,omitempty"`
+	Longitude float64 `protobuf:"fixed64,2,opt,name=longitude" json:"longitude,omitempty"`
 	// A street address or landmark, as people say it.
-	Address       string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Address       string `protobuf:"bytes,3,opt,name=address" json:"address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -371,29 +371,29 @@ func (x *Location) GetAddress() string {
 type Assignment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The department summoned.
-	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
 	// Lead or assisting.
-	Role AssignmentRole `protobuf:"varint,2,opt,name=role,proto3,enum=whistle.v1.AssignmentRole" json:"role,omitempty"`
+	Role AssignmentRole `protobuf:"varint,2,opt,name=role,enum=whistle.v1.AssignmentRole" json:"role,omitempty"`
 	// Where this part stands.
-	Status AssignmentStatus `protobuf:"varint,3,opt,name=status,proto3,enum=whistle.v1.AssignmentStatus" json:"status,omitempty"`
+	Status AssignmentStatus `protobuf:"varint,3,opt,name=status,enum=whistle.v1.AssignmentStatus" json:"status,omitempty"`
 	// The time limit to report in, frozen at dispatch.
-	ReportInBy *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=report_in_by,json=reportInBy,proto3" json:"report_in_by,omitempty"`
+	ReportInBy *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=report_in_by,json=reportInBy" json:"report_in_by,omitempty"`
 	// The time limit to resolve, frozen at dispatch.
-	ResolveBy *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=resolve_by,json=resolveBy,proto3" json:"resolve_by,omitempty"`
+	ResolveBy *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=resolve_by,json=resolveBy" json:"resolve_by,omitempty"`
 	// When the duty officer reported in; unset before.
-	AcknowledgedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=acknowledged_at,json=acknowledgedAt,proto3" json:"acknowledged_at,omitempty"`
+	AcknowledgedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=acknowledged_at,json=acknowledgedAt" json:"acknowledged_at,omitempty"`
 	// Who reported in.
-	AcknowledgedBy string `protobuf:"bytes,7,opt,name=acknowledged_by,json=acknowledgedBy,proto3" json:"acknowledged_by,omitempty"`
+	AcknowledgedBy string `protobuf:"bytes,7,opt,name=acknowledged_by,json=acknowledgedBy" json:"acknowledged_by,omitempty"`
 	// When the department resolved its part; unset before.
-	ResolvedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
+	ResolvedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=resolved_at,json=resolvedAt" json:"resolved_at,omitempty"`
 	// Who resolved it.
-	ResolvedBy string `protobuf:"bytes,9,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	ResolvedBy string `protobuf:"bytes,9,opt,name=resolved_by,json=resolvedBy" json:"resolved_by,omitempty"`
 	// The resolution note.
-	ResolutionNote string `protobuf:"bytes,10,opt,name=resolution_note,json=resolutionNote,proto3" json:"resolution_note,omitempty"`
+	ResolutionNote string `protobuf:"bytes,10,opt,name=resolution_note,json=resolutionNote" json:"resolution_note,omitempty"`
 	// When the assignment was dispatched.
-	DispatchedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=dispatched_at,json=dispatchedAt,proto3" json:"dispatched_at,omitempty"`
+	DispatchedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=dispatched_at,json=dispatchedAt" json:"dispatched_at,omitempty"`
 	// Deadlines this assignment has breached so far.
-	Breached      []DeadlineKind `protobuf:"varint,12,rep,packed,name=breached,proto3,enum=whistle.v1.DeadlineKind" json:"breached,omitempty"`
+	Breached      []DeadlineKind `protobuf:"varint,12,rep,packed,name=breached,enum=whistle.v1.DeadlineKind" json:"breached,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -516,35 +516,35 @@ func (x *Assignment) GetBreached() []DeadlineKind {
 type Issue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The case number: short, unambiguous when read out on the phone (for example "K7M3-QX9A").
-	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
 	// The grid the issue sits in.
-	GridId string `protobuf:"bytes,2,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
+	GridId string `protobuf:"bytes,2,opt,name=grid_id,json=gridId" json:"grid_id,omitempty"`
 	// The community and street above that grid.
-	CommunityId string `protobuf:"bytes,3,opt,name=community_id,json=communityId,proto3" json:"community_id,omitempty"`
+	CommunityId string `protobuf:"bytes,3,opt,name=community_id,json=communityId" json:"community_id,omitempty"`
 	// The street above that grid.
-	StreetId string `protobuf:"bytes,4,opt,name=street_id,json=streetId,proto3" json:"street_id,omitempty"`
+	StreetId string `protobuf:"bytes,4,opt,name=street_id,json=streetId" json:"street_id,omitempty"`
 	// The category id.
-	CategoryId string `protobuf:"bytes,5,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	CategoryId string `protobuf:"bytes,5,opt,name=category_id,json=categoryId" json:"category_id,omitempty"`
 	// How urgent it is.
-	Urgency Urgency `protobuf:"varint,6,opt,name=urgency,proto3,enum=whistle.v1.Urgency" json:"urgency,omitempty"`
+	Urgency Urgency `protobuf:"varint,6,opt,name=urgency,enum=whistle.v1.Urgency" json:"urgency,omitempty"`
 	// What the raiser wrote.
-	Text string `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
+	Text string `protobuf:"bytes,7,opt,name=text" json:"text,omitempty"`
 	// Where it is.
-	Location *Location `protobuf:"bytes,8,opt,name=location,proto3" json:"location,omitempty"`
+	Location *Location `protobuf:"bytes,8,opt,name=location" json:"location,omitempty"`
 	// Where it stands as a whole.
-	Status IssueStatus `protobuf:"varint,9,opt,name=status,proto3,enum=whistle.v1.IssueStatus" json:"status,omitempty"`
+	Status IssueStatus `protobuf:"varint,9,opt,name=status,enum=whistle.v1.IssueStatus" json:"status,omitempty"`
 	// Who raised it.
-	RaisedBy string `protobuf:"bytes,10,opt,name=raised_by,json=raisedBy,proto3" json:"raised_by,omitempty"`
+	RaisedBy string `protobuf:"bytes,10,opt,name=raised_by,json=raisedBy" json:"raised_by,omitempty"`
 	// When it was raised.
-	RaisedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=raised_at,json=raisedAt,proto3" json:"raised_at,omitempty"`
+	RaisedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=raised_at,json=raisedAt" json:"raised_at,omitempty"`
 	// When it last changed.
-	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt" json:"updated_at,omitempty"`
 	// The departments summoned, in dispatch order.
-	Assignments []*Assignment `protobuf:"bytes,13,rep,name=assignments,proto3" json:"assignments,omitempty"`
+	Assignments []*Assignment `protobuf:"bytes,13,rep,name=assignments" json:"assignments,omitempty"`
 	// The routing rule that dispatched it, if any.
-	RuleId string `protobuf:"bytes,14,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	RuleId string `protobuf:"bytes,14,opt,name=rule_id,json=ruleId" json:"rule_id,omitempty"`
 	// Set when intake could not follow the issue's events: the view is as it stood before.
-	Quarantine    *Quarantine `protobuf:"bytes,15,opt,name=quarantine,proto3" json:"quarantine,omitempty"`
+	Quarantine    *Quarantine `protobuf:"bytes,15,opt,name=quarantine" json:"quarantine,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -688,17 +688,17 @@ func (x *Issue) GetQuarantine() *Quarantine {
 type TimelineEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The event's sequence in the stream; increases along the timeline.
-	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,1,opt,name=seq" json:"seq,omitempty"`
 	// When it happened.
-	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at" json:"at,omitempty"`
 	// The event kind, as in the NATS subject (raised, routed, acknowledged, ...).
-	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Kind string `protobuf:"bytes,3,opt,name=kind" json:"kind,omitempty"`
 	// Who did it ("system" for the services themselves).
-	Actor string `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,4,opt,name=actor" json:"actor,omitempty"`
 	// The department concerned, where one is.
-	DepartmentId string `protobuf:"bytes,5,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	DepartmentId string `protobuf:"bytes,5,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
 	// One line for people.
-	Summary       string `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"`
+	Summary       string `protobuf:"bytes,6,opt,name=summary" json:"summary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -779,27 +779,27 @@ func (x *TimelineEntry) GetSummary() string {
 type Breach struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The issue's case number.
-	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
 	// The department whose deadline passed.
-	DepartmentId string `protobuf:"bytes,2,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	DepartmentId string `protobuf:"bytes,2,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
 	// Which deadline.
-	Kind DeadlineKind `protobuf:"varint,3,opt,name=kind,proto3,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
+	Kind DeadlineKind `protobuf:"varint,3,opt,name=kind,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
 	// The deadline itself.
-	Deadline *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline" json:"deadline,omitempty"`
 	// When the breach was recorded: the time the stream stored the breach event.
-	BreachedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=breached_at,json=breachedAt,proto3" json:"breached_at,omitempty"`
+	BreachedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=breached_at,json=breachedAt" json:"breached_at,omitempty"`
 	// Where the issue sits.
-	GridId string `protobuf:"bytes,6,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
+	GridId string `protobuf:"bytes,6,opt,name=grid_id,json=gridId" json:"grid_id,omitempty"`
 	// The street above that grid, for supervisors' scopes.
-	StreetId string `protobuf:"bytes,7,opt,name=street_id,json=streetId,proto3" json:"street_id,omitempty"`
+	StreetId string `protobuf:"bytes,7,opt,name=street_id,json=streetId" json:"street_id,omitempty"`
 	// The issue's category.
-	CategoryId string `protobuf:"bytes,8,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	CategoryId string `protobuf:"bytes,8,opt,name=category_id,json=categoryId" json:"category_id,omitempty"`
 	// The breach event's sequence in the stream.
-	Seq uint64 `protobuf:"varint,9,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,9,opt,name=seq" json:"seq,omitempty"`
 	// Set when the breach was recorded after the event that cleared the deadline late: when the
 	// stream stored that event. The deadline was missed by cleared_at - deadline, and the breach
 	// recorded breached_at - deadline after it.
-	ClearedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=cleared_at,json=clearedAt,proto3" json:"cleared_at,omitempty"`
+	ClearedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=cleared_at,json=clearedAt" json:"cleared_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -910,15 +910,15 @@ func (x *Breach) GetClearedAt() *timestamppb.Timestamp {
 type Quarantine struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The stream sequence of the event that could not apply.
-	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,1,opt,name=seq" json:"seq,omitempty"`
 	// The subject it was stored on.
-	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Subject string `protobuf:"bytes,2,opt,name=subject" json:"subject,omitempty"`
 	// Why it can never apply.
-	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason" json:"reason,omitempty"`
 	// When the stream stored it.
-	StoredAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=stored_at,json=storedAt,proto3" json:"stored_at,omitempty"`
+	StoredAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=stored_at,json=storedAt" json:"stored_at,omitempty"`
 	// How many later events of the issue are held.
-	Held          int32 `protobuf:"varint,5,opt,name=held,proto3" json:"held,omitempty"`
+	Held          int32 `protobuf:"varint,5,opt,name=held" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -992,13 +992,13 @@ func (x *Quarantine) GetHeld() int32 {
 type Area struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The area id, used as a scope and in requests.
-	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
 	// Its name.
-	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
 	// "city", "street", "community" or "grid".
-	Level string `protobuf:"bytes,3,opt,name=level,proto3" json:"level,omitempty"`
+	Level string `protobuf:"bytes,3,opt,name=level" json:"level,omitempty"`
 	// The area above; empty for the city.
-	ParentId      string `protobuf:"bytes,4,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	ParentId      string `protobuf:"bytes,4,opt,name=parent_id,json=parentId" json:"parent_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1065,9 +1065,9 @@ func (x *Area) GetParentId() string {
 type Department struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The department id, used as a scope and in requests.
-	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
 	// Its name.
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name          string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1120,9 +1120,9 @@ func (x *Department) GetName() string {
 type SlaPolicy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How long the duty officer has to report in.
-	ReportInWithin *durationpb.Duration `protobuf:"bytes,1,opt,name=report_in_within,json=reportInWithin,proto3" json:"report_in_within,omitempty"`
+	ReportInWithin *durationpb.Duration `protobuf:"bytes,1,opt,name=report_in_within,json=reportInWithin" json:"report_in_within,omitempty"`
 	// How long the department has to resolve.
-	ResolveWithin *durationpb.Duration `protobuf:"bytes,2,opt,name=resolve_within,json=resolveWithin,proto3" json:"resolve_within,omitempty"`
+	ResolveWithin *durationpb.Duration `protobuf:"bytes,2,opt,name=resolve_within,json=resolveWithin" json:"resolve_within,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1175,15 +1175,15 @@ func (x *SlaPolicy) GetResolveWithin() *durationpb.Duration {
 type Category struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The category id.
-	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
 	// Its name.
-	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
 	// The SLA policy for normal urgency.
-	Normal *SlaPolicy `protobuf:"bytes,3,opt,name=normal,proto3" json:"normal,omitempty"`
+	Normal *SlaPolicy `protobuf:"bytes,3,opt,name=normal" json:"normal,omitempty"`
 	// The SLA policy for urgent matters.
-	Urgent *SlaPolicy `protobuf:"bytes,4,opt,name=urgent,proto3" json:"urgent,omitempty"`
+	Urgent *SlaPolicy `protobuf:"bytes,4,opt,name=urgent" json:"urgent,omitempty"`
 	// The SLA policy for emergencies.
-	Emergency     *SlaPolicy `protobuf:"bytes,5,opt,name=emergency,proto3" json:"emergency,omitempty"`
+	Emergency     *SlaPolicy `protobuf:"bytes,5,opt,name=emergency" json:"emergency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1374,7 +1374,7 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\fDeadlineKind\x12\x1d\n" +
 	"\x19DEADLINE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DEADLINE_KIND_REPORT_IN\x10\x01\x12\x19\n" +
-	"\x15DEADLINE_KIND_RESOLVE\x10\x02BDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
+	"\x15DEADLINE_KIND_RESOLVE\x10\x02BKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_whistle_v1_types_proto_rawDescOnce sync.Once
