@@ -18,6 +18,7 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/app"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/grpcapi"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
@@ -281,6 +282,25 @@ func TestAMissedReportInBreachesOnceAndShowsInListAndWatch(t *testing.T) {
 	h.idle(1, 10*time.Minute)
 	if n := len(h.breaches(id)); n != 1 {
 		t.Fatalf("%d breaches after the loop ran again, want 1", n)
+	}
+
+	// A watch resumed after a dropped stream gets what was recorded after the last breach it saw.
+	resumed, err := sup.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{AfterSeq: stored.Seq - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md, err := resumed.Header(); err != nil || !slices.Equal(md.Get(grpcapi.WatchAfterHeader), []string{fmt.Sprint(stored.Seq - 1)}) {
+		t.Fatalf("resumed watch headers %v, %v; want it to follow from %d", md, err, stored.Seq-1)
+	}
+	if msg, err := resumed.Recv(); err != nil || !proto.Equal(msg.GetBreach(), want) {
+		t.Fatalf("resumed watch sent %v, %v; want %v", msg, err, want)
+	}
+	past, err := sup.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{AfterSeq: 1 << 40})
+	if err == nil {
+		_, err = past.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a watch after a sequence the stream never reached: %v, want InvalidArgument", err)
 	}
 }
 

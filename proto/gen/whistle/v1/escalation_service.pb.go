@@ -375,7 +375,10 @@ type WatchBreachesRequest struct {
 	// Only this department's breaches; empty means any.
 	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
 	// Only breaches in this area; empty means the caller's scope.
-	AreaId        string `protobuf:"bytes,2,opt,name=area_id,json=areaId,proto3" json:"area_id,omitempty"`
+	AreaId string `protobuf:"bytes,2,opt,name=area_id,json=areaId,proto3" json:"area_id,omitempty"`
+	// Also send the breaches stored after this stream sequence (the seq of the last breach a client
+	// saw), so that a watch resumed after a dropped stream misses none; 0 means only new ones.
+	AfterSeq      uint64 `protobuf:"varint,3,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -422,6 +425,13 @@ func (x *WatchBreachesRequest) GetAreaId() string {
 		return x.AreaId
 	}
 	return ""
+}
+
+func (x *WatchBreachesRequest) GetAfterSeq() uint64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
 }
 
 // WatchBreachesResponse is one breach as it happens.
@@ -502,10 +512,11 @@ const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"n\n" +
 	"\x14ListBreachesResponse\x12.\n" +
 	"\bbreaches\x18\x01 \x03(\v2\x12.whistle.v1.BreachR\bbreaches\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"T\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"q\n" +
 	"\x14WatchBreachesRequest\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
-	"\aarea_id\x18\x02 \x01(\tR\x06areaId\"C\n" +
+	"\aarea_id\x18\x02 \x01(\tR\x06areaId\x12\x1b\n" +
+	"\tafter_seq\x18\x03 \x01(\x04R\bafterSeq\"C\n" +
 	"\x15WatchBreachesResponse\x12*\n" +
 	"\x06breach\x18\x01 \x01(\v2\x12.whistle.v1.BreachR\x06breach2\x9a\x02\n" +
 	"\x11EscalationService\x12Q\n" +

@@ -8,6 +8,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
 
@@ -49,20 +50,27 @@ func (q *Breaches) List(ctx context.Context, f Filter, after store.Cursor, size 
 // still watching; the caller may watch again.
 var ErrWatchInterrupted = errors.New("the event stream stopped; watch again")
 
-// Watch calls send for each breach that f keeps as it is recorded, until ctx ends or send fails.
-// It calls listening once it follows the stream, so a caller can tell its client that no breach
-// recorded from then on will be missed. The stream delivers a breach only once it is stored, so
-// the view, caught up on receipt, holds it.
-func (q *Breaches) Watch(ctx context.Context, f Filter, listening func() error, send func(domain.Breach) error) error {
+// Watch calls send for each breach that f keeps as it is recorded, until ctx ends or send fails:
+// those stored after sequence after, or, when after is 0, those stored from now on. It calls
+// listening once it follows the stream, with the sequence it follows from, so a caller can tell
+// its client that no breach recorded after it will be missed. The stream delivers a breach only once it is stored, so the view,
+// caught up on receipt, holds it.
+func (q *Breaches) Watch(ctx context.Context, f Filter, after uint64, listening func(after uint64) error, send func(domain.Breach) error) error {
 	head, err := q.log.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("escalation: watch breaches: %w", err)
 	}
-	recs, err := q.log.Follow(ctx, eventlog.SubjectRoot+".*.breached", head)
+	if after > head {
+		return apiedge.Invalid("after_seq", "%d is past the stream's last event, %d", after, head)
+	}
+	if after == 0 {
+		after = head
+	}
+	recs, err := q.log.Follow(ctx, eventlog.SubjectRoot+".*.breached", after)
 	if err != nil {
 		return fmt.Errorf("escalation: watch breaches: %w", err)
 	}
-	if err := listening(); err != nil {
+	if err := listening(after); err != nil {
 		return err
 	}
 	for rec := range recs {

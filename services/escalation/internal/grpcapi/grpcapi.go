@@ -4,6 +4,7 @@ package grpcapi
 
 import (
 	"context"
+	"strconv"
 
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -57,16 +58,23 @@ func (s *Server) ListBreaches(ctx context.Context, req *whistlev1.ListBreachesRe
 	return resp, nil
 }
 
+// WatchAfterHeader is the response header of WatchBreaches that names the stream sequence the
+// watch follows from: a client that saw no breach yet resumes from it.
+const WatchAfterHeader = "whistle-watch-after"
+
 // WatchBreaches streams the breaches in the caller's scope as they are recorded. It sends the
-// response headers once it listens, so a client that waits for them misses nothing after.
+// response headers once it listens, naming in WatchAfterHeader the stream sequence it follows
+// from, so a client that waits for them misses nothing after, and can resume from there.
 func (s *Server) WatchBreaches(req *whistlev1.WatchBreachesRequest, stream whistlev1.EscalationService_WatchBreachesServer) error {
 	f, err := s.filter(stream.Context(), req.GetDepartmentId(), req.GetAreaId())
 	if err != nil {
 		return err
 	}
 	// The response headers tell the client that the watch is listening.
-	listening := func() error { return stream.SendHeader(metadata.MD{}) }
-	err = s.breaches.Watch(stream.Context(), f, listening, func(b domain.Breach) error {
+	listening := func(after uint64) error {
+		return stream.SendHeader(metadata.Pairs(WatchAfterHeader, strconv.FormatUint(after, 10)))
+	}
+	err = s.breaches.Watch(stream.Context(), f, req.GetAfterSeq(), listening, func(b domain.Breach) error {
 		return stream.Send(&whistlev1.WatchBreachesResponse{Breach: toProto(b)})
 	})
 	if err != nil && stream.Context().Err() == nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -220,17 +221,32 @@ func breachesCommand(cfg *config) *cobra.Command {
 	return cmd
 }
 
-// watchBreaches prints each breach as it happens, in the columns of the breach list; a breach
-// happens once, so one shown before a reconnect is not shown again.
+// watchBreaches prints each breach as it happens, in the columns of the breach list. A reconnect
+// resumes after the last breach shown, so none recorded while the stream was down is missed; a
+// breach happens once, so none is shown again.
 func watchBreaches(ctx context.Context, c *client, dept, area string) error {
+	var last uint64 // the stream sequence of the last breach shown
 	return follow(ctx, c, live[*whistlev1.WatchBreachesResponse]{
 		what: "for breaches",
 		open: func(ctx context.Context) (func() (*whistlev1.WatchBreachesResponse, error), error) {
-			stream, err := c.escalation.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{DepartmentId: dept, AreaId: area})
+			stream, err := c.escalation.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{DepartmentId: dept, AreaId: area, AfterSeq: last})
 			if err != nil {
 				return nil, err
 			}
-			return stream.Recv, nil
+			// The header says where the server follows from: a watch that has shown nothing yet
+			// resumes from there.
+			if md, err := stream.Header(); err == nil && last == 0 {
+				if v := md.Get(watchAfterHeader); len(v) == 1 {
+					last, _ = strconv.ParseUint(v[0], 10, 64)
+				}
+			}
+			return func() (*whistlev1.WatchBreachesResponse, error) {
+				resp, err := stream.Recv()
+				if err == nil {
+					last = max(last, resp.GetBreach().GetSeq())
+				}
+				return resp, err
+			}, nil
 		},
 		key: func(resp *whistlev1.WatchBreachesResponse) string {
 			b := resp.GetBreach()
@@ -242,6 +258,10 @@ func watchBreaches(ctx context.Context, c *client, dept, area string) error {
 		head: padded(breachHead, breachWidths),
 	})
 }
+
+// watchAfterHeader is the response header in which WatchBreaches names the stream sequence it
+// follows from.
+const watchAfterHeader = "whistle-watch-after"
 
 // The breach list's columns, and the widths that keep a live list's lines aligned under them.
 var (
