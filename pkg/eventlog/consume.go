@@ -265,9 +265,7 @@ func (l *Log) handle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 		_ = msg.Term() // not a stream message: nothing to file it under
 		return
 	}
-	s := storedMsg{seq: meta.Sequence.Stream, subject: msg.Subject(), data: msg.Data(), header: msg.Headers()}
-	s.rec = Record{Seq: s.seq, Time: meta.Timestamp, Header: s.header}
-	s.rec.Event, s.err = decodeOn(s.subject, s.data)
+	s := newStoredMsg(meta.Sequence.Stream, msg.Subject(), meta.Timestamp, msg.Data(), msg.Headers())
 	kind := "undecodable"
 	if s.err == nil {
 		kind = Kind(s.rec.Event)

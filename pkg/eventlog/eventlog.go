@@ -322,9 +322,14 @@ func (l *Log) at(ctx context.Context, seq uint64) (Record, error) {
 
 // storedOf decodes a raw stream message.
 func storedOf(raw *jetstream.RawStreamMsg) storedMsg {
-	s := storedMsg{seq: raw.Sequence, subject: raw.Subject, data: raw.Data, header: raw.Header}
-	s.rec = Record{Seq: raw.Sequence, Time: raw.Time, Header: raw.Header}
-	s.rec.Event, s.err = decodeOn(raw.Subject, raw.Data)
+	return newStoredMsg(raw.Sequence, raw.Subject, raw.Time, raw.Data, raw.Header)
+}
+
+// newStoredMsg decodes the message stored at seq on subject, at t.
+func newStoredMsg(seq uint64, subject string, t time.Time, data []byte, header nats.Header) storedMsg {
+	s := storedMsg{seq: seq, subject: subject, data: data, header: header}
+	s.rec = Record{Seq: seq, Time: t, Header: header}
+	s.rec.Event, s.err = decodeOn(subject, data)
 	return s
 }
 

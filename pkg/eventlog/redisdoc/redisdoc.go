@@ -133,15 +133,6 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 	})
 }
 
-// Quarantined returns the ids of the quarantined issues, in the order they were quarantined.
-func (s *Store[S]) Quarantined(ctx context.Context) ([]string, error) {
-	ids, err := s.RDB.ZRange(ctx, s.QuarantinedKey(), 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("%s store: quarantined: %w", s.Service, err)
-	}
-	return ids, nil
-}
-
 // update is the read-modify-write of one issue's document: fn changes the state and queues index
 // writes, and reports whether the document is to be written.
 func (s *Store[S]) update(ctx context.Context, issueID string, fn func(st S, tx redis.Pipeliner) (bool, error)) error {

@@ -2,9 +2,7 @@ package cli_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -34,25 +32,7 @@ type env struct {
 // start brings up a whole Whistle in this process, stopped when the test ends.
 func start(t *testing.T) *env {
 	t.Helper()
-	t.Setenv(cli.TokenEnv, "") // only what a test passes counts
-	ctx := t.Context()
-	sys, err := system.Start(ctx, system.Options{
-		DataDir:  t.TempDir(),
-		GRPCAddr: "127.0.0.1:0",
-		HTTPAddr: "127.0.0.1:0",
-		Logger:   slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatalf("start the system: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := sys.Stop(ctx); err != nil {
-			t.Errorf("stop the system: %v", err)
-		}
-	})
-	return &env{t: t, sys: sys}
+	return startInFolder(t, t.TempDir())
 }
 
 // token mints a token for a caller of role over scope.

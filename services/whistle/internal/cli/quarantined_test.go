@@ -22,7 +22,7 @@ import (
 // the system wrote there.
 func startInFolder(t *testing.T, dir string) *env {
 	t.Helper()
-	t.Setenv(cli.TokenEnv, "")
+	t.Setenv(cli.TokenEnv, "") // only what a test passes counts
 	sys, err := system.Start(t.Context(), system.Options{
 		DataDir:  dir,
 		GRPCAddr: "127.0.0.1:0",
