@@ -152,8 +152,8 @@ func serveCommand(e env) *cobra.Command {
 
 // serverFlags are the flags up and serve share.
 type serverFlags struct {
-	data, grpcAddr, httpAddr, catalog, rules string
-	replicas                                 int
+	data, grpcAddr, httpAddr, pprofAddr, catalog, rules string
+	replicas                                            int
 }
 
 // add binds the flags to cmd.
@@ -161,6 +161,7 @@ func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.data, "data", defaultDataDir, "data folder: token key, and the embedded NATS and Redis files")
 	cmd.Flags().StringVar(&f.grpcAddr, "grpc", defaultGRPCAddr, "address of the gRPC API")
 	cmd.Flags().StringVar(&f.httpAddr, "http", defaultHTTPAddr, "address of /healthz and /metrics")
+	cmd.Flags().StringVar(&f.pprofAddr, "pprof", "", "address of the Go profiler's /debug/pprof/ endpoints (off when empty); keep it on loopback")
 	cmd.Flags().StringVar(&f.catalog, "catalog", "", "the city's catalog file (areas, departments, categories, SLA policies); default: the sample city")
 	cmd.Flags().StringVar(&f.rules, "rules", "", "routing's rules file; default: the sample city's rules")
 	addReplicas(cmd, &f.replicas)
@@ -181,6 +182,7 @@ func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 		RedisURL:     e.RedisURL,
 		GRPCAddr:     f.grpcAddr,
 		HTTPAddr:     f.httpAddr,
+		PprofAddr:    f.pprofAddr,
 		CatalogPath:  f.catalog,
 		RulesPath:    f.rules,
 		Replicas:     f.replicas,
@@ -199,6 +201,9 @@ func serveUntilDone(ctx context.Context, out io.Writer, opts system.Options) err
 	fmt.Fprintf(out, "  gRPC API  %s\n", sys.GRPCAddr())
 	fmt.Fprintf(out, "  health    http://%s/healthz\n", sys.HTTPAddr())
 	fmt.Fprintf(out, "  metrics   http://%s/metrics\n", sys.HTTPAddr())
+	if addr := sys.PprofAddr(); addr != "" {
+		fmt.Fprintf(out, "  pprof     http://%s/debug/pprof/\n", addr)
+	}
 	fmt.Fprintf(out, "Mint a token: whistle token --data %s --role supervisor --scope city\n", opts.DataDir)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 

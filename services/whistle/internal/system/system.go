@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,6 +95,9 @@ type Options struct {
 	// for the embedded server, 3 for a three-node cluster; 0 means 1. Streams that exist are
 	// used as they are, so a start never changes what an operator set.
 	Replicas int
+	// PprofAddr, when set, is where the Go profiler's endpoints (/debug/pprof/) listen, on a
+	// listener of their own so that they are never exposed beside the health check by mistake.
+	PprofAddr string
 }
 
 // System is a running Whistle process. Stop it with Stop.
@@ -103,6 +108,7 @@ type System struct {
 	grpcLis   net.Listener
 	httpLis   net.Listener
 	httpSrv   *http.Server
+	pprofLis  net.Listener // nil unless Options.PprofAddr is set
 
 	cancelGRPC context.CancelFunc // ends the gRPC server, which stops gracefully
 	grpcDone   chan struct{}
@@ -153,6 +159,11 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 	if s.httpLis, err = listen(opts.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("system: HTTP: %w", err)
 	}
+	if opts.PprofAddr != "" {
+		if s.pprofLis, err = listen(opts.PprofAddr); err != nil {
+			return nil, fmt.Errorf("system: pprof: %w", err)
+		}
+	}
 
 	// Each service's consumer exists before its API answers, so that a watch begun at once can
 	// follow from what the consumer applied.
@@ -174,6 +185,9 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 		_, _ = w.Write([]byte("ok"))
 	})
 	mux.Handle("GET /metrics", tel.MetricsHandler())
+	if s.pprofLis != nil {
+		mux.Handle("/debug/pprof/", profilerOnly(s.pprofLis))
+	}
 	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout}
 
 	// Nothing below can fail, so every goroutine started here is ended by Stop.
@@ -181,11 +195,16 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 	grpcCtx, cancelGRPC := context.WithCancel(runCtx)
 	s.cancelRun, s.cancelGRPC = cancelRun, cancelGRPC
 	go s.serveGRPC(grpcCtx, srv)
-	s.running.Go(func() {
-		if err := s.httpSrv.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
-			s.fail(fmt.Errorf("system: HTTP server: %w", err))
+	for _, lis := range []net.Listener{s.httpLis, s.pprofLis} {
+		if lis == nil {
+			continue
 		}
-	})
+		s.running.Go(func() {
+			if err := s.httpSrv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+				s.fail(fmt.Errorf("system: HTTP server on %s: %w", lis.Addr(), err))
+			}
+		})
+	}
 	if in.redisSrv != nil {
 		// A redis-server child that keeps dying past its restart limit ends the process with
 		// the reason, rather than leaving it up with no store.
@@ -264,7 +283,7 @@ func (s *System) Stop(ctx context.Context) error {
 // closeListeners closes the listeners of a start that failed before serving.
 func (s *System) closeListeners() error {
 	var errs []error
-	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis, s.pprofLis} {
 		if l != nil {
 			errs = append(errs, l.Close())
 		}
@@ -277,6 +296,38 @@ func (s *System) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
 // HTTPAddr returns the address the HTTP server (/healthz, /metrics) listens on.
 func (s *System) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// PprofAddr returns the address the profiler's endpoints listen on, "" when they are off.
+func (s *System) PprofAddr() string {
+	if s.pprofLis == nil {
+		return ""
+	}
+	return s.pprofLis.Addr().String()
+}
+
+// profilerOnly serves the profiler's endpoints to requests that came in on lis, and answers
+// 404 on every other listener: /healthz's listener may be reachable where a profile must not be.
+func profilerOnly(lis net.Listener) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if local == nil || local.String() != lis.Addr().String() {
+			http.NotFound(w, r)
+			return
+		}
+		switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
+		case "cmdline":
+			pprof.Cmdline(w, r)
+		case "profile":
+			pprof.Profile(w, r)
+		case "symbol":
+			pprof.Symbol(w, r)
+		case "trace":
+			pprof.Trace(w, r)
+		default:
+			pprof.Index(w, r)
+		}
+	})
+}
 
 // Deps returns the connections the services run on, for tests and tools that look
 // at the stream or Redis directly.
