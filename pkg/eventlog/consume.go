@@ -1,10 +1,10 @@
 package eventlog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -26,8 +26,20 @@ import (
 
 // Consumer defaults; each can be set in ConsumerConfig.
 const (
-	DefaultWorkers       = 8
+	// DefaultWorkers is how many issues' reactions a partition's consumer runs at once.
+	DefaultWorkers = 8
+	// DefaultMaxAckPending bounds the messages a partition's consumer has taken and not yet
+	// acknowledged.
 	DefaultMaxAckPending = 1024
+	// BatchLimit bounds the records a partition's consumer applies in one batch: what is waiting
+	// when it is ready, up to this many.
+	BatchLimit = 256
+	// OwnerGroup is the priority group each partition's consumer pins to one client: the process
+	// that owns the partition's issues for the service.
+	OwnerGroup = "owner"
+	// OwnerTTL is how long a partition's owner may go without asking for messages before the
+	// server pins another client: how soon a replica takes over a dead one's partitions.
+	OwnerTTL = 10 * time.Second
 	// MaxRetryDelay caps the growing delay before a transient failure is tried again.
 	MaxRetryDelay = 10 * time.Second
 	// DeliveryLimit is how often JetStream may deliver one message before the consumer gives up
@@ -86,7 +98,7 @@ var (
 	outOfOrderCount  metric.Int64Counter
 	outOfOrder       sync.Map // projection name -> *atomic.Uint64
 	consumerLagGauge metric.Int64ObservableGauge
-	lagSources       sync.Map // durable name -> jetstream.Consumer
+	lagSources       sync.Map // durable name -> []jetstream.Consumer, one per partition
 	failing          sync.Map // failingKey -> error: the transient failures consumers are retrying
 )
 
@@ -103,10 +115,15 @@ func init() {
 		lagSources.Range(func(k, v any) bool {
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
-			if info, err := v.(jetstream.Consumer).Info(ctx); err == nil {
-				o.ObserveInt64(consumerLagGauge, int64(info.NumPending)+int64(info.NumAckPending),
-					metric.WithAttributes(attribute.String("consumer", k.(string))))
+			var lag int64
+			for _, cons := range v.([]jetstream.Consumer) {
+				info, err := cons.Info(ctx)
+				if err != nil {
+					return true
+				}
+				lag += int64(info.NumPending) + int64(info.NumAckPending)
 			}
+			o.ObserveInt64(consumerLagGauge, lag, metric.WithAttributes(attribute.String("consumer", k.(string))))
 			return true
 		})
 		return nil
@@ -167,108 +184,219 @@ func (cfg ConsumerConfig) withDefaults(p Projection) ConsumerConfig {
 	return cfg
 }
 
-// EnsureConsumer creates the durable consumer that Consume with cfg will use, if it does not
-// exist yet. A process calls it for each service before it serves the API, so that what a
-// service's API reads of its consumer (such as Applied) is there from the first call.
+// EnsureConsumer creates the durable consumers that Consume with cfg will use, one per partition,
+// where they do not exist yet. A process calls it for each service before it serves the API, so
+// that what a service's API reads of its consumers (such as Applied) is there from the first call.
 func (l *Log) EnsureConsumer(ctx context.Context, cfg ConsumerConfig) error {
-	_, err := l.ensureConsumer(ctx, cfg.withDefaults(nil))
+	_, err := l.ensureConsumers(ctx, cfg.withDefaults(nil))
 	return err
 }
 
-// ensureConsumer creates or updates the durable consumer cfg describes over every whistle event.
-func (l *Log) ensureConsumer(ctx context.Context, cfg ConsumerConfig) (jetstream.Consumer, error) {
-	cons, err := l.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       cfg.Durable,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		FilterSubject: SubjectRoot + ".>",
-		MaxAckPending: cfg.MaxAckPending,
-		MaxDeliver:    DeliveryLimit,
-		BackOff:       cfg.backOff(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("eventlog: consumer %s: %w", cfg.Durable, err)
+// PartitionDurable is the name of a service's durable consumer of partition p.
+func PartitionDurable(durable string, p int) string { return durable + "-" + strconv.Itoa(p) }
+
+// ensureConsumers creates or updates the durable consumer of each partition that cfg describes.
+// Each pins one client at a time (JetStream's pinned priority group): that client's process owns
+// the partition's issues for the service, and when it stops asking for messages for OwnerTTL the
+// server pins another.
+func (l *Log) ensureConsumers(ctx context.Context, cfg ConsumerConfig) ([]jetstream.Consumer, error) {
+	out := make([]jetstream.Consumer, Partitions)
+	for p := range Partitions {
+		name := PartitionDurable(cfg.Durable, p)
+		cons, err := l.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:        name,
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			DeliverPolicy:  jetstream.DeliverAllPolicy,
+			FilterSubject:  PartitionSubjects(p),
+			MaxAckPending:  cfg.MaxAckPending,
+			MaxDeliver:     DeliveryLimit,
+			BackOff:        cfg.backOff(),
+			PriorityPolicy: jetstream.PriorityPolicyPinned,
+			PriorityGroups: []string{OwnerGroup},
+			PinnedTTL:      OwnerTTL,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("eventlog: consumer %s: %w", name, err)
+		}
+		out[p] = cons
 	}
-	return cons, nil
+	return out, nil
 }
 
-// Consume runs a durable consumer over every whistle event until ctx ends: it applies each event to
-// p, in issue order, and then runs react, if any. Each message meets an explicit fate: acknowledged
-// once handled; tried again, with a growing delay and the consumer reported as failing, while a
-// failure may pass (Redis or NATS unreachable); and when it can never apply (undecodable, breaking
-// its issue's chain, refused as impossible, or delivered DeliveryLimit times without an outcome),
-// its issue is quarantined and the message dead-lettered, so that no other issue waits for it.
+// Consume runs a service's consumers, one per partition, until ctx ends: each applies its
+// partition's events to p in batches, in issue order, and then runs react, if any, on each. Each
+// message meets an explicit fate: acknowledged once handled; tried again, with a growing delay and
+// the consumer reported as failing, while a failure may pass (Redis or NATS unreachable); and when
+// it can never apply (undecodable, breaking its issue's chain, refused as impossible, or delivered
+// DeliveryLimit times without an outcome), its issue is quarantined and the message dead-lettered,
+// so that no other issue waits for it.
+//
+// Replicas of a service each run Consume; each partition's server pins one of them, so an issue
+// has one writer at a time, and a replica that dies hands its partitions to another after OwnerTTL.
 func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, p Projection, react Handler) error {
 	cfg = cfg.withDefaults(p)
-	cons, err := l.ensureConsumer(ctx, cfg)
+	conss, err := l.ensureConsumers(ctx, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it began
 		}
 		return err
 	}
-	lagSources.Store(cfg.Durable, cons)
+	lagSources.Store(cfg.Durable, conss)
 	defer lagSources.Delete(cfg.Durable)
 
-	iter, err := cons.Messages(jetstream.PullMaxMessages(cfg.MaxAckPending / 2))
-	if err != nil {
-		return fmt.Errorf("eventlog: consume %s: %w", cfg.Durable, err)
-	}
-	queues := make([]chan jetstream.Msg, cfg.Workers)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(conss))
 	var wg sync.WaitGroup
-	for i := range queues {
-		queues[i] = make(chan jetstream.Msg, 64)
+	for part, cons := range conss {
 		wg.Go(func() {
-			for msg := range queues[i] {
-				l.handle(ctx, cfg, p, react, msg)
+			err := l.consumePartition(ctx, cfg, part, cons, p, react)
+			if err != nil {
+				cancel() // one partition stopped unasked: stop them all and say why
 			}
+			errs <- err
 		})
+	}
+	wg.Wait()
+	close(errs)
+	var first error
+	for err := range errs {
+		first = cmp.Or(first, err)
+	}
+	return first
+}
+
+// consumePartition takes one partition's messages in batches, each what is waiting when the last
+// batch is done, up to BatchLimit.
+func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler) error {
+	iter, err := cons.Messages(jetstream.PullMaxMessages(BatchLimit), jetstream.PullPriorityGroup(OwnerGroup))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("eventlog: consume %s: %w", PartitionDurable(cfg.Durable, part), err)
 	}
 	go func() {
 		<-ctx.Done()
 		iter.Stop()
 	}()
-	for {
-		msg, err := iter.Next()
-		if err != nil {
-			break // stopped: ctx ended, or the consumer was deleted
+	msgs := make(chan jetstream.Msg, BatchLimit)
+	go func() {
+		defer close(msgs)
+		for {
+			msg, err := iter.Next()
+			if err != nil {
+				return // stopped: ctx ended, or the consumer was deleted
+			}
+			select {
+			case msgs <- msg:
+			case <-ctx.Done():
+				return
+			}
 		}
-		queues[worker(msg.Subject(), len(queues))] <- msg
+	}()
+	for msg := range msgs {
+		batch := []jetstream.Msg{msg}
+	waiting:
+		for len(batch) < BatchLimit {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break waiting
+				}
+				batch = append(batch, m)
+			default:
+				break waiting
+			}
+		}
+		l.handleBatch(ctx, cfg, p, react, batch)
 	}
-	for _, q := range queues {
-		close(q)
-	}
-	wg.Wait()
 	if ctx.Err() != nil {
 		return nil
 	}
-	return fmt.Errorf("eventlog: consumer %s stopped", cfg.Durable)
+	return fmt.Errorf("eventlog: consumer %s stopped", PartitionDurable(cfg.Durable, part))
 }
 
-// worker picks the worker of an issue from its subject whistle.<issue>.<kind>.
-func worker(subject string, n int) int {
-	issue := IssueOf(subject)
-	if issue == "" {
-		issue = subject
-	}
-	f := fnv.New32a()
-	_, _ = f.Write([]byte(issue))
-	return int(f.Sum32() % uint32(n))
+// delivery is one message of a batch, decoded, with what has been done with it.
+type delivery struct {
+	msg        jetstream.Msg
+	s          storedMsg
+	deliveries uint64
+	// applied is set once the projection applied the record in the batch.
+	applied bool
 }
 
-// handle gives one message its fate. A transient failure is retried here, in the worker, rather
-// than handed back to JetStream: the issue's later events must wait for it anyway, and a delivery
-// count spent on a Redis outage would quarantine an event that is perfectly good.
-func (l *Log) handle(ctx context.Context, cfg ConsumerConfig, p Projection, react Handler, msg jetstream.Msg) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		_ = msg.Term() // not a stream message: nothing to file it under
-		return
+// handleBatch gives a batch of one partition's messages their fates. The records that can apply go
+// to the projection together (one ApplyBatch, when p batches); what that leaves (records behind a
+// missing event, undecodable ones, last deliveries, or the whole batch when it failed) goes the
+// one-by-one way, which reads the stream to mend a gap and quarantines what can never apply. Then
+// each issue's reactions run in order, issues side by side, and each message is acknowledged once
+// its fate is sealed.
+func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection, react Handler, msgs []jetstream.Msg) {
+	batch := make([]*delivery, 0, len(msgs))
+	var recs []Record
+	var fresh []*delivery // the deliveries of recs
+	for _, msg := range msgs {
+		meta, err := msg.Metadata()
+		if err != nil {
+			_ = msg.Term() // not a stream message: nothing to file it under
+			continue
+		}
+		d := &delivery{msg: msg, deliveries: meta.NumDelivered,
+			s: newStoredMsg(meta.Sequence.Stream, msg.Subject(), meta.Timestamp, msg.Data(), msg.Headers())}
+		batch = append(batch, d)
+		if d.s.err == nil && d.deliveries < DeliveryLimit {
+			recs = append(recs, d.s.rec)
+			fresh = append(fresh, d)
+		}
 	}
-	s := newStoredMsg(meta.Sequence.Stream, msg.Subject(), meta.Timestamp, msg.Data(), msg.Headers())
+	if bp, ok := p.(BatchProjection); ok && len(recs) > 0 {
+		errs, err := bp.ApplyBatch(ctx, recs)
+		if err == nil {
+			for i, d := range fresh {
+				d.applied = errs[i] == nil // the rest go one by one, which mends a gap from the stream
+			}
+		}
+	}
+	// Each issue's messages in stream order; issues side by side, a few at a time.
+	byIssue := map[string][]*delivery{}
+	var order []string
+	for _, d := range batch {
+		id := IssueOf(d.s.subject)
+		if _, ok := byIssue[id]; !ok {
+			order = append(order, id)
+		}
+		byIssue[id] = append(byIssue[id], d)
+	}
+	sem := make(chan struct{}, cfg.Workers)
+	var wg sync.WaitGroup
+	for _, id := range order {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, d := range byIssue[id] {
+				if !l.settle(ctx, cfg, p, react, d) {
+					return // stopping: the rest come back to whoever consumes next
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// settle seals one message's fate and acknowledges it, retrying a transient failure in place: the
+// issue's later events must wait for it anyway, and a delivery count spent on a Redis outage would
+// quarantine an event that is perfectly good. It returns false when ctx ended first.
+func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, react Handler, d *delivery) bool {
+	s := d.s
 	kind := "undecodable"
 	if s.err == nil {
 		kind = Kind(s.rec.Event)
+	}
+	if d.applied && react == nil {
+		l.ack(ctx, cfg, d, kind) // the common case, which needs no span of its own
+		return true
 	}
 	ctx, span := tracer.Start(otelx.ExtractNATS(ctx, s.header), "eventlog.Log.Consume",
 		trace.WithSpanKind(trace.SpanKindConsumer),
@@ -279,27 +407,38 @@ func (l *Log) handle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 	key := failingKey{cfg.Durable, s.seq}
 	defer failing.Delete(key)
 	for attempt := uint64(1); ; attempt++ {
-		err := l.process(ctx, p, react, s, meta.NumDelivered)
+		var err error
+		if d.applied {
+			err = l.react(ctx, p, react, s, d.deliveries)
+		} else {
+			err = l.process(ctx, p, react, s, d.deliveries)
+		}
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
-			return // stopping: the message comes back to whoever consumes next
+			return false
 		}
 		failing.Store(key, err)
 		span.SetStatus(codes.Error, err.Error())
 		delay := retryDelay(attempt)
 		cfg.Logger.Warn("event failed; retrying", "consumer", cfg.Durable, "subject", s.subject, "seq", s.seq,
 			"attempt", attempt, "delay", delay, "err", err)
-		_ = msg.InProgress()
+		_ = d.msg.InProgress()
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(delay):
 		}
 	}
-	if err := msg.Ack(); err != nil {
-		cfg.Logger.Warn("ack failed; the message will be delivered again", "consumer", cfg.Durable, "seq", s.seq, "err", err)
+	l.ack(ctx, cfg, d, kind)
+	return true
+}
+
+// ack acknowledges a message whose fate is sealed.
+func (l *Log) ack(ctx context.Context, cfg ConsumerConfig, d *delivery, kind string) {
+	if err := d.msg.Ack(); err != nil {
+		cfg.Logger.Warn("ack failed; the message will be delivered again", "consumer", cfg.Durable, "seq", d.s.seq, "err", err)
 	}
 	eventsProcessed.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", cfg.Durable),
 		attribute.String("event", kind), attribute.String("outcome", "applied")))
@@ -329,6 +468,12 @@ func (l *Log) process(ctx context.Context, p Projection, react Handler, s stored
 	if err := l.project(ctx, p, s.rec, deliveries); err != nil {
 		return err
 	}
+	return l.react(ctx, p, react, s, deliveries)
+}
+
+// react runs the reaction to a record the projection applied; it returns only failures that may
+// pass, having quarantined the issue when the reaction can never succeed.
+func (l *Log) react(ctx context.Context, p Projection, react Handler, s storedMsg, deliveries uint64) error {
 	if react == nil {
 		return nil
 	}
@@ -468,12 +613,14 @@ func (l *Log) fileDead(ctx context.Context, d DeadLetter) error {
 	return nil
 }
 
-// DeleteConsumer removes a durable consumer so that the next Consume starts from the first event:
-// part of rebuilding a service's state from the stream.
+// DeleteConsumer removes a service's durable consumers so that the next Consume starts from the
+// first event: part of rebuilding a service's state from the stream.
 func (l *Log) DeleteConsumer(ctx context.Context, durable string) error {
-	err := l.stream.DeleteConsumer(ctx, durable)
-	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("eventlog: delete consumer %s: %w", durable, err)
+	for p := range Partitions {
+		err := l.stream.DeleteConsumer(ctx, PartitionDurable(durable, p))
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("eventlog: delete consumer %s: %w", PartitionDurable(durable, p), err)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 // Package eventlog is Whistle's system of record: the JetStream stream of whistle events.
 //
-// Every event belongs to one issue and travels on the subject whistle.<issue>.<kind>. Appends are
+// Every event belongs to one issue and travels on the subject whistle.<partition>.<issue>.<kind>,
+// where the partition is a function of the issue alone (Partition), so that each partition of each
+// service can have one consumer that owns its issues. Appends are
 // conditional on the issue's last sequence (optimistic concurrency over all of the issue's subjects)
 // and carry a deterministic message id, so that a retried append is dropped as a duplicate and two
 // concurrent writers to one issue cannot both win. Services derive their Redis state from the log
@@ -11,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"strconv"
@@ -39,6 +42,13 @@ const (
 
 // HeaderCorrelationID rides on every event besides the trace context.
 const HeaderCorrelationID = "Whistle-Correlation-Id"
+
+// LayoutKey names, in the stream's metadata, the subject layout its events were written with, and
+// Layout is the one this package writes: subjects whistle.<partition>.<issue>.<kind> over
+// Partitions partitions.
+const LayoutKey = "whistle.subjects"
+
+var Layout = "partitioned/" + strconv.Itoa(Partitions)
 
 // DefaultDuplicateWindow is how long JetStream remembers message ids for deduplication. Conditional
 // appends make retries safe beyond it; the window makes a retry that lost its PubAck cheap.
@@ -116,9 +126,14 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 		Replicas:    cfg.Replicas,
 		Duplicates:  cfg.DuplicateWindow,
 		AllowDirect: true,
+		Metadata:    map[string]string{LayoutKey: Layout},
 	})
 	if err != nil {
 		return nil, err
+	}
+	if got := stream.CachedInfo().Config.Metadata[LayoutKey]; got != Layout {
+		return nil, fmt.Errorf("eventlog: stream %s has the subject layout %q, and this Whistle reads %q: "+
+			"its events were written by an earlier Whistle; start on a new data folder (or NATS server)", StreamName, got, Layout)
 	}
 	dead, err := openStream(ctx, js, cfg.Logger, jetstream.StreamConfig{
 		Name:        DeadLetterStream,
@@ -167,11 +182,33 @@ type Record struct {
 	Header nats.Header
 }
 
+// Partitions is how many parts the stream's issues are split into, each with one owner per
+// service at a time. It is part of the stream's subject layout, so it never changes for a stream:
+// Open refuses a stream created with another layout.
+const Partitions = 16
+
+// Partition is the partition of an issue: a hash of its case number.
+func Partition(issueID string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(issueID))
+	return int(h.Sum32() % Partitions)
+}
+
 // Subject is the subject of an issue's event of a kind.
-func Subject(issueID, kind string) string { return SubjectRoot + "." + issueID + "." + kind }
+func Subject(issueID, kind string) string {
+	return SubjectRoot + "." + strconv.Itoa(Partition(issueID)) + "." + issueID + "." + kind
+}
 
 // IssueSubjects is the filter for every event of an issue.
-func IssueSubjects(issueID string) string { return SubjectRoot + "." + issueID + ".>" }
+func IssueSubjects(issueID string) string {
+	return SubjectRoot + "." + strconv.Itoa(Partition(issueID)) + "." + issueID + ".>"
+}
+
+// PartitionSubjects is the filter for every event of a partition's issues.
+func PartitionSubjects(p int) string { return SubjectRoot + "." + strconv.Itoa(p) + ".>" }
+
+// KindSubjects is the filter for every event of a kind, whatever its issue.
+func KindSubjects(kind string) string { return SubjectRoot + ".*.*." + kind }
 
 // Kind names an event by its payload, as the last token of its subject.
 func Kind(ev *whistlev1.Event) string {
@@ -368,14 +405,14 @@ func decodeOn(subject string, data []byte) (*whistlev1.Event, error) {
 	return ev, nil
 }
 
-// IssueOf is the issue named by an event subject whistle.<issue>.<kind>, or "" when the subject
-// has no such form.
+// IssueOf is the issue named by an event subject whistle.<partition>.<issue>.<kind>, or "" when
+// the subject has no such form.
 func IssueOf(subject string) string {
 	parts := strings.Split(subject, ".")
-	if len(parts) != 3 || parts[0] != SubjectRoot || parts[1] == "" {
+	if len(parts) != 4 || parts[0] != SubjectRoot || parts[2] == "" {
 		return ""
 	}
-	return parts[1]
+	return parts[2]
 }
 
 // MsgID is the message id of an event: its issue, the issue's sequence it was decided on, and its

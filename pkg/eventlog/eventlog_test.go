@@ -303,7 +303,7 @@ func wantDeadLetter(t *testing.T, l *eventlog.Log, consumer string, seq uint64, 
 			t.Fatalf("dead letter %s = %q, want %q", name, got, want)
 		}
 	}
-	if !strings.HasPrefix(h.Get(eventlog.HeaderDeadSubject), "whistle."+issue+".") || h.Get(eventlog.HeaderDeadReason) == "" ||
+	if !strings.HasPrefix(h.Get(eventlog.HeaderDeadSubject), strings.TrimSuffix(eventlog.IssueSubjects(issue), ">")) || h.Get(eventlog.HeaderDeadReason) == "" ||
 		h.Get(eventlog.HeaderDeadDeliveries) == "" {
 		t.Fatalf("dead letter headers %v: want the original subject, the reason and the delivery count", h)
 	}

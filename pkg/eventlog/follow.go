@@ -8,7 +8,7 @@ import (
 )
 
 // Follow delivers, in stream order, every event matching filter (for example IssueSubjects(id), or
-// "whistle.*.breached") whose sequence is above after, as it is stored, until ctx ends; then it
+// KindSubjects("breached")) whose sequence is above after, as it is stored, until ctx ends; then it
 // closes the channel.
 //
 // It is what live views (Watch RPCs) build on: because it reads the stream rather than the core
@@ -68,16 +68,30 @@ func (l *Log) Head(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
-// Applied returns the durable consumer's acknowledgement floor: every event up to it has been
-// processed, so a projection it feeds includes them all.
+// Applied returns how far a service's consumers have processed the stream: every event up to it
+// has been processed, so a projection they feed includes them all. Each partition's consumer has
+// processed its events up to its acknowledgement floor, and all of them when it has nothing
+// pending, so the service's is the least of those, or the stream's head when none has anything
+// pending.
 func (l *Log) Applied(ctx context.Context, durable string) (uint64, error) {
-	cons, err := l.stream.Consumer(ctx, durable)
+	head, err := l.Head(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("eventlog: consumer %s: %w", durable, err)
+		return 0, err
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("eventlog: consumer %s: %w", durable, err)
+	applied := head
+	for p := range Partitions {
+		name := PartitionDurable(durable, p)
+		cons, err := l.stream.Consumer(ctx, name)
+		if err != nil {
+			return 0, fmt.Errorf("eventlog: consumer %s: %w", name, err)
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("eventlog: consumer %s: %w", name, err)
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			applied = min(applied, info.AckFloor.Stream)
+		}
 	}
-	return info.AckFloor.Stream, nil
+	return applied, nil
 }

@@ -41,7 +41,7 @@ func TestAMessageDeliveredUpToTheLimitIsQuarantinedNotTriedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &recorder{}
-	s := storedMsg{seq: 7, subject: "whistle.A.acknowledged"}
+	s := storedMsg{seq: 7, subject: Subject("A", "acknowledged")}
 	s.rec.Seq = 7
 	s.rec.Event, s.err = decodeOn(s.subject, s.data)
 	if err := l.process(ctx, r, nil, s, DeliveryLimit); err != nil {

@@ -32,7 +32,8 @@ func TestOpeningTheLogLeavesTheConfigurationOfStreamsThatExistAsItIs(t *testing.
 	// An operator's own limits: none of them is what Open would create.
 	for _, cfg := range []jetstream.StreamConfig{
 		{Name: eventlog.StreamName, Description: "kept by the operator", Subjects: []string{"whistle.>"},
-			Storage: jetstream.FileStorage, MaxAge: 90 * 24 * time.Hour, Duplicates: 10 * time.Minute, AllowDirect: true},
+			Storage: jetstream.FileStorage, MaxAge: 90 * 24 * time.Hour, Duplicates: 10 * time.Minute, AllowDirect: true,
+			Metadata: map[string]string{eventlog.LayoutKey: eventlog.Layout}},
 		{Name: eventlog.DeadLetterStream, Description: "dead, kept a week", Subjects: []string{"whistle-dead.>"},
 			Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour},
 	} {

@@ -59,6 +59,19 @@ type Projection interface {
 	Quarantine(ctx context.Context, issueID string, m quarantine.Mark) error
 }
 
+// BatchProjection is a Projection that applies many records at once, as its consumer takes them:
+// what is waiting in a partition, up to BatchLimit.
+//
+// ApplyBatch applies recs (in stream order, of any issues) as Apply would apply each in turn, and
+// returns each record's outcome: nil (applied, held, or applied before), or an error wrapping
+// ErrGap, which it also returns for every later record of that issue in the batch. When it cannot
+// say (Redis is away, or a fold refused a record as impossible) it returns an error, having
+// applied some of the records or none, and the consumer applies them one by one.
+type BatchProjection interface {
+	Projection
+	ApplyBatch(ctx context.Context, recs []Record) ([]error, error)
+}
+
 // Step is what a projection does with a record, as Admit decides.
 type Step int
 

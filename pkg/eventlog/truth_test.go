@@ -117,15 +117,15 @@ func TestEventsThatCanNeverApplyQuarantineTheirIssueAloneAndAreFiledOnce(t *test
 		refuse func(rec eventlog.Record) bool
 	}{
 		{name: "undecodable", bad: func(t *testing.T, _ *eventlog.Log, nc *nats.Conn, _ uint64) uint64 {
-			return publishRaw(t, nc, "whistle.A.acknowledged", []byte("not a whistle event"))
+			return publishRaw(t, nc, eventlog.Subject("A", "acknowledged"), []byte("not a whistle event"))
 		}},
 		{name: "breaking its issue's chain", bad: func(t *testing.T, _ *eventlog.Log, nc *nats.Conn, last uint64) uint64 {
 			data, _ := proto.Marshal(acked("A", "water", last+1000))
-			return publishRaw(t, nc, "whistle.A.acknowledged", data)
+			return publishRaw(t, nc, eventlog.Subject("A", "acknowledged"), data)
 		}},
 		{name: "filed under another kind's subject", bad: func(t *testing.T, _ *eventlog.Log, nc *nats.Conn, last uint64) uint64 {
 			data, _ := proto.Marshal(acked("A", "water", last))
-			return publishRaw(t, nc, "whistle.A.breached", data)
+			return publishRaw(t, nc, eventlog.Subject("A", "breached"), data)
 		}},
 		{name: "refused as impossible", refuse: func(rec eventlog.Record) bool {
 			return rec.Event.GetAcknowledged().GetDepartmentId() == "nobody"
@@ -219,7 +219,7 @@ func TestAReplicaMeetingTheBadEventWhileCatchingUpQuarantinesTheSameWay(t *testi
 	l := openLogOn(t, nc)
 	ctx := context.Background()
 	a1, _ := l.Append(ctx, raised("A"))
-	bad := publishRaw(t, nc, "whistle.A.acknowledged", []byte{0xff, 0x01})
+	bad := publishRaw(t, nc, eventlog.Subject("A", "acknowledged"), []byte{0xff, 0x01})
 	a3, _ := l.Append(ctx, acked("A", "power", bad))
 	recs, err := l.Read(ctx, "A", bad)
 	if err != nil || len(recs) != 1 {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation"
@@ -687,7 +688,7 @@ func TestAQuarantinedIssueLosesItsTimersAndNeverBreaches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(context.Background(), "whistle."+id+".acknowledged", []byte("\xffnot an event")); err != nil {
+	if _, err := js.Publish(context.Background(), eventlog.Subject(id, "acknowledged"), []byte("\xffnot an event")); err != nil {
 		t.Fatal(err)
 	}
 	h.waitTimer(id, "water", "report-in", false)
@@ -698,7 +699,7 @@ func TestAQuarantinedIssueLosesItsTimersAndNeverBreaches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg, err := stream.GetLastMsgForSubject(context.Background(), "whistle."+id+".breached"); err == nil {
+	if msg, err := stream.GetLastMsgForSubject(context.Background(), eventlog.Subject(id, "breached")); err == nil {
 		t.Fatalf("a breach was stored at %d on a quarantined issue", msg.Sequence)
 	}
 }

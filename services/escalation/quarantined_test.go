@@ -81,7 +81,7 @@ func TestAnEventEscalationCannotApplyIsListedAsQuarantinedForSupervisorsWhoseAre
 		t.Fatalf("a city supervisor lists the quarantined events of %v, want %v, newest first", got, want)
 	}
 	ev := city[2]
-	if ev.GetService() != "escalation" || ev.GetSubject() != "whistle."+xinhua+".acknowledged" || ev.GetSeq() != xinhuaSeq ||
+	if ev.GetService() != "escalation" || ev.GetSubject() != eventlog.Subject(xinhua, "acknowledged") || ev.GetSeq() != xinhuaSeq ||
 		ev.GetDeliveries() != 1 || ev.GetReason() == "" || ev.GetGridId() != "xinhua-taoyuan-01" {
 		t.Errorf("the quarantined event of %s reads %v, want service escalation, subject whistle.%s.acknowledged, seq %d, 1 delivery, a reason and grid xinhua-taoyuan-01",
 			xinhua, ev, xinhua, xinhuaSeq)

@@ -1,8 +1,15 @@
 // Package redisdoc keeps a service's projection in Redis as one JSON document per issue, beside the
-// indexes the service writes in the same transaction. It owns what every such projection does the
-// same way: reading and writing the document, the ordering rule (eventlog.Admit), holding the
-// events of a quarantined issue, and the index of quarantined issues. A service gives it only its
-// fold.
+// indexes the service writes with it. It owns what every such projection does the same way:
+// reading and writing the documents, the ordering rule (eventlog.Admit), holding the events of a
+// quarantined issue, the index of quarantined issues, and applying a batch of records in two
+// round trips. A service gives it only its fold.
+//
+// Writes are conditional, without WATCH: beside each document a sequence key holds the issue's last
+// sequence, and a script writes both only while that key still holds the sequence the fold
+// started from. The issue's owner is normally its only writer, so the condition holds and the
+// store keeps the documents it wrote in memory, to fold the next event without reading it back;
+// when another writer got there first, the write is refused, the cached document is dropped and the
+// fold runs again on what Redis holds.
 package redisdoc
 
 import (
@@ -10,12 +17,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
-	"github.com/whistle-dispatch/whistle/pkg/redisx"
 )
 
 // State is a service's per-issue state: it exposes the position fields that Store moves.
@@ -28,23 +37,39 @@ type State interface {
 type Store[S State] struct {
 	// Service is the service's name: its consumer, and the prefix of every key it writes.
 	Service string
-	RDB     *redis.Client
+	RDB     redis.UniversalClient
 	// Empty returns the state of an issue never seen.
 	Empty func(issueID string) S
 	// Fold applies rec to st, which it follows, and queues the index writes on tx. It returns an
-	// error wrapping eventlog.ErrImpossible for an event that can never apply, and must have no
-	// effect outside st and tx, since it may run more than once.
+	// error wrapping eventlog.ErrImpossible for an event that can never apply. It must have no
+	// effect outside st and tx, and its index writes must bring the indexes in line with st
+	// (add what st has, remove what it no longer has), since a fold may run again after a crash
+	// between the index writes and the document's.
 	Fold func(ctx context.Context, st S, rec eventlog.Record, tx redis.Pipeliner) error
 	// OnQuarantine, when set, queues on tx what the service undoes when an issue is quarantined
 	// (escalation's timers, which must not fire on a state that no longer follows the stream); it
 	// sees the state as it stood before the mark.
 	OnQuarantine func(ctx context.Context, st S, tx redis.Pipeliner)
+
+	once  sync.Once
+	cache *docCache[S]
+	locks [lockStripes]sync.Mutex
 }
 
-var _ eventlog.Projection = (*Store[State])(nil)
+// lockStripes is how many locks serialise the store's writers in this process, by issue.
+const lockStripes = 64
+
+// MaxWriteAttempts bounds how often a write refused by another writer is folded again.
+const MaxWriteAttempts = 8
+
+var _ eventlog.BatchProjection = (*Store[State])(nil)
 
 // Key is the key of an issue's document; the braces make the case number a Redis Cluster hash tag.
 func (s *Store[S]) Key(issueID string) string { return s.Service + ":issue:{" + issueID + "}" }
+
+// seqKey holds the issue's last sequence, which conditions every write of its document; it shares
+// the document's hash tag, so that one script can write both in Redis Cluster.
+func (s *Store[S]) seqKey(issueID string) string { return s.Service + ":seq:{" + issueID + "}" }
 
 // QuarantinedKey scores each quarantined issue by the sequence of the event it could not apply.
 func (s *Store[S]) QuarantinedKey() string { return QuarantinedKey(s.Service) }
@@ -55,7 +80,7 @@ func QuarantinedKey(service string) string { return service + ":quarantined" }
 // Name is the service's name.
 func (s *Store[S]) Name() string { return s.Service }
 
-// Load returns an issue's state; an issue never seen has the Empty state.
+// Load returns an issue's state as Redis holds it; an issue never seen has the Empty state.
 func (s *Store[S]) Load(ctx context.Context, issueID string) (S, error) {
 	raw, err := s.RDB.Get(ctx, s.Key(issueID)).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -90,61 +115,321 @@ func (s *Store[S]) Position(ctx context.Context, issueID string) (eventlog.Posit
 	return eventlog.Position{LastSeq: *last, Quarantine: *mark}, nil
 }
 
-// Apply folds one record into its issue's document and the indexes, in one transaction, following
-// the ordering rule; a record of a quarantined issue is held.
+// Apply folds one record into its issue's document and the indexes, following the ordering rule;
+// a record of a quarantined issue is held.
 func (s *Store[S]) Apply(ctx context.Context, rec eventlog.Record) error {
-	id := rec.Event.GetIssueId()
-	return s.update(ctx, id, func(st S, tx redis.Pipeliner) (bool, error) {
-		last, mark := st.Position()
-		step, err := eventlog.Admit(*last, *mark, rec)
-		switch step {
-		case eventlog.Skip:
-			return false, err // nil for a redelivery, ErrGap when an earlier event is missing
-		case eventlog.Hold:
-			(*mark).Held++
-		default:
-			if err := s.Fold(ctx, st, rec, tx); err != nil {
-				return false, fmt.Errorf("issue %s at %d: %w", id, rec.Seq, err)
-			}
+	errs, err := s.ApplyBatch(ctx, []eventlog.Record{rec})
+	if err != nil {
+		return err
+	}
+	return errs[0]
+}
+
+// ApplyBatch applies records of any issues, in stream order, in two round trips when nothing
+// interferes: one reads where each issue stands (its sequence key when the store holds its
+// document, the document otherwise), one writes the indexes and then each changed document. A
+// record that does not follow its issue's last one gets an error wrapping eventlog.ErrGap, and so
+// do the issue's later records in the batch. When a fold refuses a record, nothing is written and
+// the error (wrapping eventlog.ErrImpossible) names it: apply the records one by one to learn which.
+func (s *Store[S]) ApplyBatch(ctx context.Context, recs []eventlog.Record) ([]error, error) {
+	s.init()
+	ids := issuesOf(recs)
+	defer s.lock(ids)()
+	for attempt := 1; ; attempt++ {
+		errs, retry, err := s.applyOnce(ctx, ids, recs)
+		if err != nil || len(retry) == 0 {
+			return errs, err
 		}
-		*last = rec.Seq
-		return true, nil
-	})
+		if attempt == MaxWriteAttempts {
+			return nil, fmt.Errorf("%s store: issues %v kept changing under the write: %w", s.Service, retry, eventlog.ErrConflict)
+		}
+	}
+}
+
+// applyOnce is one attempt at a batch: it returns the outcome of each record, or the issues whose
+// conditional write another writer refused, which the caller folds again.
+func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.Record) ([]error, []string, error) {
+	states, err := s.current(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	from := make(map[string]uint64, len(ids)) // each issue's sequence before the batch
+	for _, id := range ids {
+		last, _ := states[id].Position()
+		from[id] = *last
+	}
+	pipe := s.RDB.Pipeline()
+	errs := make([]error, len(recs))
+	gapped := map[string]bool{}
+	for i, rec := range recs {
+		id := rec.Event.GetIssueId()
+		if gapped[id] {
+			errs[i] = fmt.Errorf("issue %s: event %d follows an event not applied yet: %w", id, rec.Seq, eventlog.ErrGap)
+			continue
+		}
+		errs[i] = s.step(ctx, states[id], rec, pipe)
+		if errors.Is(errs[i], eventlog.ErrGap) {
+			gapped[id] = true
+		} else if errs[i] != nil {
+			// The fold may have changed the state and queued writes before it refused: drop both.
+			pipe.Discard()
+			s.forget(ids)
+			return nil, nil, errs[i]
+		}
+	}
+	writes := map[string]*redis.Cmd{}
+	for _, id := range ids {
+		last, _ := states[id].Position()
+		if *last == from[id] {
+			s.cache.put(id, states[id]) // as Redis holds it, for the issue's next event
+			continue
+		}
+		doc, err := json.Marshal(states[id])
+		if err != nil {
+			pipe.Discard()
+			s.forget(ids)
+			return nil, nil, fmt.Errorf("%s store: encode %s: %w", s.Service, id, err)
+		}
+		writes[id] = writeDoc.Eval(ctx, pipe, []string{s.seqKey(id), s.Key(id)}, from[id], *last, doc)
+	}
+	if len(writes) == 0 {
+		pipe.Discard()
+		return errs, nil, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		s.forget(ids)
+		return nil, nil, fmt.Errorf("%s store: write %d issues: %w", s.Service, len(writes), err)
+	}
+	var refused []string
+	for id, cmd := range writes {
+		if n, _ := cmd.Int(); n == 1 {
+			s.cache.put(id, states[id])
+			continue
+		}
+		refused = append(refused, id)
+		s.cache.drop(id)
+	}
+	return errs, refused, nil
+}
+
+// step takes one record into st as the ordering rule says: skip it, hold it, or fold it.
+func (s *Store[S]) step(ctx context.Context, st S, rec eventlog.Record, tx redis.Pipeliner) error {
+	last, mark := st.Position()
+	step, err := eventlog.Admit(*last, *mark, rec)
+	switch step {
+	case eventlog.Skip:
+		return err // nil for a redelivery, ErrGap when an earlier event is missing
+	case eventlog.Hold:
+		(*mark).Held++
+	default:
+		if err := s.Fold(ctx, st, rec, tx); err != nil {
+			return fmt.Errorf("issue %s at %d: %w", rec.Event.GetIssueId(), rec.Seq, err)
+		}
+	}
+	*last = rec.Seq
+	return nil
 }
 
 // Quarantine marks the issue quarantined at m.Seq, or, when it already is, holds that event too.
 func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.Mark) error {
-	return s.update(ctx, issueID, func(st S, tx redis.Pipeliner) (bool, error) {
+	s.init()
+	defer s.lock([]string{issueID})()
+	for range MaxWriteAttempts {
+		states, err := s.current(ctx, []string{issueID})
+		if err != nil {
+			return err
+		}
+		st := states[issueID]
 		last, mark := st.Position()
+		from := *last
+		pipe := s.RDB.Pipeline()
 		switch {
 		case *mark == nil:
 			if s.OnQuarantine != nil {
-				s.OnQuarantine(ctx, st, tx)
+				s.OnQuarantine(ctx, st, pipe)
 			}
 			*mark = &m
-			tx.ZAdd(ctx, s.QuarantinedKey(), redis.Z{Score: float64(m.Seq), Member: issueID})
+			pipe.ZAdd(ctx, s.QuarantinedKey(), redis.Z{Score: float64(m.Seq), Member: issueID})
 		case m.Seq > *last:
 			(*mark).Held++
 		default:
-			return false, nil
+			return nil
 		}
 		*last = max(*last, m.Seq)
-		return true, nil
-	})
+		doc, err := json.Marshal(st)
+		if err != nil {
+			s.cache.drop(issueID)
+			return fmt.Errorf("%s store: encode %s: %w", s.Service, issueID, err)
+		}
+		write := writeDoc.Eval(ctx, pipe, []string{s.seqKey(issueID), s.Key(issueID)}, from, *last, doc)
+		if _, err := pipe.Exec(ctx); err != nil {
+			s.cache.drop(issueID)
+			return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, err)
+		}
+		if n, _ := write.Int(); n == 1 {
+			s.cache.put(issueID, st)
+			return nil
+		}
+		s.cache.drop(issueID)
+	}
+	return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, eventlog.ErrConflict)
 }
 
-// update is the read-modify-write of one issue's document: fn changes the state and queues index
-// writes, and reports whether the document is to be written.
-func (s *Store[S]) update(ctx context.Context, issueID string, fn func(st S, tx redis.Pipeliner) (bool, error)) error {
-	return redisx.Update(ctx, s.RDB, s.Key(issueID), func(cur []byte, tx redis.Pipeliner) ([]byte, error) {
-		st, err := s.Decode(issueID, cur)
+// current returns the state of each issue as Redis holds it, in one round trip when the store
+// holds the issues' documents and Redis agrees on their sequences, in two otherwise.
+func (s *Store[S]) current(ctx context.Context, ids []string) (map[string]S, error) {
+	out := make(map[string]S, len(ids))
+	pipe := s.RDB.Pipeline()
+	seqs := map[string]*redis.StringCmd{}
+	docs := map[string]*redis.StringCmd{}
+	for _, id := range ids {
+		if st, ok := s.cache.get(id); ok {
+			out[id] = st
+			seqs[id] = pipe.Get(ctx, s.seqKey(id))
+		} else {
+			docs[id] = pipe.Get(ctx, s.Key(id))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%s store: read %d issues: %w", s.Service, len(ids), err)
+	}
+	var stale []string
+	for id, cmd := range seqs {
+		stored, err := cmd.Uint64()
+		if errors.Is(err, redis.Nil) {
+			stored, err = 0, nil
+		}
 		if err != nil {
+			return nil, fmt.Errorf("%s store: read the sequence of %s: %w", s.Service, id, err)
+		}
+		if last, _ := out[id].Position(); *last != stored {
+			stale = append(stale, id) // another writer moved it: read the document
+		}
+	}
+	if len(stale) > 0 {
+		pipe = s.RDB.Pipeline()
+		for _, id := range stale {
+			s.cache.drop(id)
+			docs[id] = pipe.Get(ctx, s.Key(id))
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("%s store: read %d issues: %w", s.Service, len(stale), err)
+		}
+	}
+	for id, cmd := range docs {
+		raw, err := cmd.Bytes()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("%s store: read %s: %w", s.Service, id, err)
+		}
+		if out[id], err = s.Decode(id, raw); err != nil {
 			return nil, err
 		}
-		write, err := fn(st, tx)
-		if err != nil || !write {
-			return nil, err
+	}
+	return out, nil
+}
+
+// writeDoc writes an issue's document and sequence if the sequence is still the one its fold
+// started from (a missing sequence key reads as 0, an issue never written), and returns 1; it
+// returns 0, writing nothing, when another writer moved the issue meanwhile.
+var writeDoc = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1]) or '0'
+if cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3])
+return 1`)
+
+// init prepares the document cache.
+func (s *Store[S]) init() {
+	s.once.Do(func() { s.cache = newDocCache[S](CacheSize) })
+}
+
+// forget drops the cached documents of issues whose states a failed batch may have changed.
+func (s *Store[S]) forget(ids []string) {
+	for _, id := range ids {
+		s.cache.drop(id)
+	}
+}
+
+// lock takes the locks of the issues' stripes, in order, and returns their release.
+func (s *Store[S]) lock(ids []string) func() {
+	stripes := make([]int, 0, len(ids))
+	for _, id := range ids {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(id))
+		stripes = append(stripes, int(h.Sum32()%lockStripes))
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, i := range stripes {
+		s.locks[i].Lock()
+	}
+	return func() {
+		for _, i := range stripes {
+			s.locks[i].Unlock()
 		}
-		return json.Marshal(st)
-	})
+	}
+}
+
+// issuesOf lists the issues of recs, each once, in order of first appearance.
+func issuesOf(recs []eventlog.Record) []string {
+	seen := make(map[string]bool, len(recs))
+	var ids []string
+	for _, rec := range recs {
+		if id := rec.Event.GetIssueId(); !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// CacheSize is how many issues' documents a store keeps in memory between writes: the issues in
+// flight, whose next event then folds without a read of the document.
+const CacheSize = 16384
+
+// docCache keeps recently written documents in two generations: when the young one is full it
+// becomes the old one and the previous old one is dropped, so the cache stays within twice its
+// size without keeping an order per entry.
+type docCache[S any] struct {
+	mu         sync.Mutex
+	size       int
+	young, old map[string]S
+}
+
+func newDocCache[S any](size int) *docCache[S] {
+	return &docCache[S]{size: size, young: map[string]S{}, old: map[string]S{}}
+}
+
+func (c *docCache[S]) get(id string) (S, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.young[id]; ok {
+		return st, true
+	}
+	st, ok := c.old[id]
+	if ok {
+		c.putLocked(id, st)
+	}
+	return st, ok
+}
+
+func (c *docCache[S]) put(id string, st S) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.putLocked(id, st)
+}
+
+func (c *docCache[S]) putLocked(id string, st S) {
+	if len(c.young) >= c.size {
+		c.old, c.young = c.young, make(map[string]S, c.size)
+	}
+	c.young[id] = st
+	delete(c.old, id)
+}
+
+func (c *docCache[S]) drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.young, id)
+	delete(c.old, id)
 }

@@ -66,7 +66,7 @@ func (q *Breaches) Watch(ctx context.Context, f Filter, after uint64, listening 
 	if after == 0 {
 		after = head
 	}
-	recs, err := q.log.Follow(ctx, eventlog.SubjectRoot+".*.breached", after)
+	recs, err := q.log.Follow(ctx, eventlog.KindSubjects("breached"), after)
 	if err != nil {
 		return fmt.Errorf("escalation: watch breaches: %w", err)
 	}

@@ -44,7 +44,7 @@ type Store struct {
 	onTimer func(at time.Time)
 }
 
-var _ eventlog.Projection = (*Store)(nil)
+var _ eventlog.BatchProjection = (*Store)(nil)
 
 // New returns the store on rdb. onTimer may be nil.
 func New(rdb *redis.Client, onTimer func(at time.Time)) *Store {
@@ -66,18 +66,25 @@ func (s *Store) Issue(ctx context.Context, issueID string) (*domain.Issue, error
 	return s.Load(ctx, issueID)
 }
 
-// Apply folds one record into its issue's state and, in the same transaction, brings the timers
-// in line with what the issue owes and adds any breach to the view; then it tells the timer loop
-// of the earliest timer it added.
+// Apply folds one record into its issue's state and, with it, brings the timers in line with what
+// the issue owes and adds any breach to the view; then it tells the timer loop of the earliest
+// timer it added.
 func (s *Store) Apply(ctx context.Context, rec eventlog.Record) error {
-	var added addedTimer
-	if err := s.Store.Apply(context.WithValue(ctx, addedTimerKey{}, &added), rec); err != nil {
+	errs, err := s.ApplyBatch(ctx, []eventlog.Record{rec})
+	if err != nil {
 		return err
 	}
+	return errs[0]
+}
+
+// ApplyBatch is Apply for a batch of records, as the consumer takes them.
+func (s *Store) ApplyBatch(ctx context.Context, recs []eventlog.Record) ([]error, error) {
+	var added addedTimer
+	errs, err := s.Store.ApplyBatch(context.WithValue(ctx, addedTimerKey{}, &added), recs)
 	if !added.at.IsZero() && s.onTimer != nil {
-		s.onTimer(added.at)
+		s.onTimer(added.at) // waking early for a fold that was not written costs the loop one look
 	}
-	return nil
+	return errs, err
 }
 
 // addedTimer carries, out of a fold, the earliest due time of the timers it added.
@@ -112,8 +119,9 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 	for name := range before {
 		tx.ZRem(ctx, TimersKey, name)
 	}
-	if added, ok := ctx.Value(addedTimerKey{}).(*addedTimer); ok {
-		added.at = earliest // the last run of the fold is the one committed
+	if added, ok := ctx.Value(addedTimerKey{}).(*addedTimer); ok && !earliest.IsZero() &&
+		(added.at.IsZero() || earliest.Before(added.at)) {
+		added.at = earliest
 	}
 	if b, ok := ev.GetPayload().(*whistlev1.Event_Breached); ok {
 		return indexBreach(ctx, tx, st, b.Breached)

@@ -61,7 +61,7 @@ func natsUsers(passwords map[string]string) []natsx.User {
 	for _, name := range slices.Sorted(maps.Keys(EventKinds)) {
 		pub := []string{}
 		for _, kind := range EventKinds[name] {
-			pub = append(pub, eventlog.SubjectRoot+".*."+kind)
+			pub = append(pub, eventlog.KindSubjects(kind))
 		}
 		pub = append(pub, eventlog.DeadLetterRoot+".>", jsAPI, jsAck, inboxes)
 		users = append(users, natsx.User{

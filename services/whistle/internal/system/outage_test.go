@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
@@ -59,7 +60,7 @@ func TestAnEventArrivingWhileRedisIsAwayIsRetriedNotDeadLetteredAndHealthzSaysNo
 	if err != nil {
 		t.Fatal(err)
 	}
-	systemtest.PublishAs(t, dir, sys, "intake", "whistle."+id+".raised", data)
+	systemtest.PublishAs(t, dir, sys, "intake", eventlog.Subject(id, "raised"), data)
 	wait.For(t, 30*time.Second, 100*time.Millisecond, func() error {
 		if code, err := healthz(sys.HTTPAddr()); err == nil && code == http.StatusOK {
 			return fmt.Errorf("/healthz still answers 200 with Redis away")

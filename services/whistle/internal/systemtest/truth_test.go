@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
@@ -83,7 +84,7 @@ func TestAGarbageEventQuarantinesOneIssueAloneAndReplayCountsIt(t *testing.T) {
 
 	// A process holding the department's credentials stores bytes that are no event on the bad
 	// issue's subjects.
-	seq := PublishAs(t, dir, sys, "department", "whistle."+bad+".acknowledged", []byte("\xffnot an event"))
+	seq := PublishAs(t, dir, sys, "department", eventlog.Subject(bad, "acknowledged"), []byte("\xffnot an event"))
 	Settle(t, sys) // nothing waits behind it
 
 	// The good issue goes on through its whole life; the bad one shows its quarantine and refuses
