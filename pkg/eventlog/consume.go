@@ -281,6 +281,8 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 		<-ctx.Done()
 		iter.Stop()
 	}()
+	owned := &l.own.partitions(p.Name())[part]
+	defer owned.Store(false)
 	msgs := make(chan jetstream.Msg, BatchLimit)
 	go func() {
 		defer close(msgs)
@@ -289,6 +291,7 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 			if err != nil {
 				return // stopped: ctx ended, or the consumer was deleted
 			}
+			owned.Store(true) // the server sends a partition's messages to its pinned owner only
 			select {
 			case msgs <- msg:
 			case <-ctx.Done():
@@ -354,9 +357,14 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 	if bp, ok := p.(BatchProjection); ok && len(recs) > 0 {
 		errs, err := bp.ApplyBatch(ctx, recs)
 		if err == nil {
+			var applied []Record
 			for i, d := range fresh {
 				d.applied = errs[i] == nil // the rest go one by one, which mends a gap from the stream
+				if d.applied {
+					applied = append(applied, d.s.rec)
+				}
 			}
+			l.own.applied(p.Name(), applied...)
 		}
 	}
 	// Each issue's messages in stream order; issues side by side, a few at a time.
@@ -406,12 +414,16 @@ func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 
 	key := failingKey{cfg.Durable, s.seq}
 	defer failing.Delete(key)
+	ctx = withReaction(ctx, p.Name())
 	for attempt := uint64(1); ; attempt++ {
 		var err error
 		if d.applied {
 			err = l.react(ctx, p, react, s, d.deliveries)
 		} else {
 			err = l.process(ctx, p, react, s, d.deliveries)
+			if err == nil && s.err == nil {
+				l.own.applied(p.Name(), s.rec) // applied, held or quarantined: a waiter reads on
+			}
 		}
 		if err == nil {
 			break

@@ -88,6 +88,8 @@ type Log struct {
 	dead   jetstream.Stream
 	// readOnly refuses every append: a rebuild reads the stream and must never write to it.
 	readOnly bool
+	// own is what this process knows of the partitions it owns, shared by the log's copies.
+	own *owners
 }
 
 // ErrReadOnly is what an append on a read-only log returns.
@@ -145,7 +147,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Log{js: js, stream: stream, dead: dead}, nil
+	return &Log{js: js, stream: stream, dead: dead, own: newOwners()}, nil
 }
 
 // openStream returns the stream named in want as it exists, or creates it with want when it
@@ -185,7 +187,7 @@ type Record struct {
 // Partitions is how many parts the stream's issues are split into, each with one owner per
 // service at a time. It is part of the stream's subject layout, so it never changes for a stream:
 // Open refuses a stream created with another layout.
-const Partitions = 16
+const Partitions = 8
 
 // Partition is the partition of an issue: a hash of its case number.
 func Partition(issueID string) int {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -70,6 +71,23 @@ type Projection interface {
 type BatchProjection interface {
 	Projection
 	ApplyBatch(ctx context.Context, recs []Record) ([]error, error)
+}
+
+// KnownPosition is a Projection that may know, without a read, where it stands on an issue: as it
+// last wrote or read it. Decide uses it where a stale answer only costs a conditional append
+// refused.
+type KnownPosition interface {
+	Known(issueID string) (Position, bool)
+}
+
+// knownPosition is where p stands on the issue as it knows without a read, or as it reads.
+func knownPosition(ctx context.Context, p Projection, issueID string) (Position, error) {
+	if k, ok := p.(KnownPosition); ok {
+		if pos, ok := k.Known(issueID); ok {
+			return pos, nil
+		}
+	}
+	return p.Position(ctx, issueID)
 }
 
 // Step is what a projection does with a record, as Admit decides.
@@ -195,7 +213,7 @@ const MaxDecideAttempts = 8
 // conditional. A quarantined issue takes no decision: Decide returns ErrQuarantined.
 func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide func(ctx context.Context) (*whistlev1.Event, error)) (*Record, error) {
 	for range MaxDecideAttempts {
-		pos, err := p.Position(ctx, issueID)
+		pos, err := knownPosition(ctx, p, issueID)
 		if err != nil {
 			return nil, err
 		}
@@ -216,6 +234,9 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 		if err != nil {
 			return nil, err
 		}
+		if rec, ok, err := l.awaitOwner(ctx, p, issueID, ack.Sequence); ok || err != nil {
+			return rec, err
+		}
 		// Reading the event back gives it the stream's time, which every view records.
 		recs, err := l.CatchupTo(ctx, p, issueID, ack.Sequence)
 		if err != nil {
@@ -234,6 +255,34 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 		return &rec, nil
 	}
 	return nil, ErrConflict
+}
+
+// awaitOwner waits for the issue's owner in this process to apply the event just appended at seq,
+// and returns it as the owner applied it, with the stream's time. ok is false when this process
+// does not own the issue's partition, when the caller is the owner's own reaction (which the owner
+// waits for), or when the owner did not apply it within AwaitOwner: the caller then applies it.
+func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq uint64) (_ *Record, ok bool, _ error) {
+	if !l.own.owns(p.Name(), Partition(issueID)) || inReaction(ctx, p.Name()) {
+		return nil, false, nil
+	}
+	applied, cancel := l.own.wait(p.Name(), issueID, seq)
+	defer cancel()
+	if pos, err := knownPosition(ctx, p, issueID); err != nil || pos.LastSeq >= seq {
+		return nil, false, err // applied before the wait began: read it back
+	}
+	timeout := time.NewTimer(AwaitOwner)
+	defer timeout.Stop()
+	select {
+	case rec := <-applied:
+		if rec.Event == nil {
+			return nil, false, nil // the owner moved past it: read it back
+		}
+		return &rec, true, nil
+	case <-timeout.C:
+		return nil, false, nil
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
 }
 
 // QuarantineProto is a quarantine mark in the API's terms, for every view that shows one; nil (the

@@ -105,7 +105,26 @@ func (s *Store[S]) Decode(issueID string, raw []byte) (S, error) {
 	return st, nil
 }
 
-// Position returns where the projection stands on an issue.
+// Known returns where the projection stands on an issue as this store last wrote or read it, when
+// it holds the issue's document: another writer (another process, a wipe of Redis) may have moved
+// it since, so it is a hint for a caller whose write is conditional anyway, not a read.
+func (s *Store[S]) Known(issueID string) (eventlog.Position, bool) {
+	s.init()
+	defer s.lock([]string{issueID})()
+	st, ok := s.cache.get(issueID)
+	if !ok {
+		return eventlog.Position{}, false
+	}
+	last, mark := st.Position()
+	pos := eventlog.Position{LastSeq: *last}
+	if *mark != nil {
+		m := **mark
+		pos.Quarantine = &m
+	}
+	return pos, true
+}
+
+// Position returns where the projection stands on an issue, as Redis holds it.
 func (s *Store[S]) Position(ctx context.Context, issueID string) (eventlog.Position, error) {
 	st, err := s.Load(ctx, issueID)
 	if err != nil {

@@ -1,0 +1,121 @@
+package eventlog
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// AwaitOwner bounds how long Decide waits for the issue's owner in this process to apply the event
+// it appended, before it applies the event itself (the owner moved to another process, or is
+// stuck); either way the caller reads its own write.
+const AwaitOwner = 2 * time.Second
+
+// owners is what this process knows of the partitions it owns: which ones its consumers are
+// receiving messages for (a partition's server sends them to its pinned owner only), and who waits
+// for an event to be applied there.
+type owners struct {
+	mu      sync.Mutex
+	owned   map[string]*[Partitions]atomic.Bool // by projection
+	waiters map[waitKey][]waiter
+}
+
+type waitKey struct{ projection, issue string }
+
+type waiter struct {
+	seq uint64
+	ch  chan Record
+}
+
+func newOwners() *owners {
+	return &owners{owned: map[string]*[Partitions]atomic.Bool{}, waiters: map[waitKey][]waiter{}}
+}
+
+// partitions returns the ownership flags of a projection's partitions.
+func (o *owners) partitions(projection string) *[Partitions]atomic.Bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f, ok := o.owned[projection]
+	if !ok {
+		f = new([Partitions]atomic.Bool)
+		o.owned[projection] = f
+	}
+	return f
+}
+
+// owns reports whether this process's consumer of the projection's partition has been receiving
+// its messages.
+func (o *owners) owns(projection string, part int) bool {
+	return o.partitions(projection)[part].Load()
+}
+
+// wait registers for the record at seq of the issue to be applied by the projection's owner here;
+// the channel receives it (or an empty Record when the owner moved past it unseen). cancel
+// unregisters.
+func (o *owners) wait(projection, issue string, seq uint64) (<-chan Record, func()) {
+	k := waitKey{projection, issue}
+	w := waiter{seq: seq, ch: make(chan Record, 1)}
+	o.mu.Lock()
+	o.waiters[k] = append(o.waiters[k], w)
+	o.mu.Unlock()
+	return w.ch, func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		ws := o.waiters[k][:0]
+		for _, x := range o.waiters[k] {
+			if x.ch != w.ch {
+				ws = append(ws, x)
+			}
+		}
+		if len(ws) == 0 {
+			delete(o.waiters, k)
+		} else {
+			o.waiters[k] = ws
+		}
+	}
+}
+
+// applied tells the waiters of the projection that recs are applied.
+func (o *owners) applied(projection string, recs ...Record) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.waiters) == 0 {
+		return
+	}
+	for _, rec := range recs {
+		k := waitKey{projection, rec.Event.GetIssueId()}
+		ws := o.waiters[k]
+		if len(ws) == 0 {
+			continue
+		}
+		rest := ws[:0]
+		for _, w := range ws {
+			switch {
+			case w.seq == rec.Seq:
+				w.ch <- rec
+			case w.seq < rec.Seq:
+				w.ch <- Record{}
+			default:
+				rest = append(rest, w)
+			}
+		}
+		if len(rest) == 0 {
+			delete(o.waiters, k)
+		} else {
+			o.waiters[k] = rest
+		}
+	}
+}
+
+// reactionKey marks a context in which a consumer of the projection runs a reaction: a Decide
+// there must not wait for that consumer, which waits for the reaction.
+type reactionKey struct{ projection string }
+
+func inReaction(ctx context.Context, projection string) bool {
+	return ctx.Value(reactionKey{projection}) != nil
+}
+
+func withReaction(ctx context.Context, projection string) context.Context {
+	return context.WithValue(ctx, reactionKey{projection}, true)
+}
