@@ -449,14 +449,29 @@ func Connect(ctx context.Context, url string) (*redis.Client, error) {
 		return nil, fmt.Errorf("redisx: parse URL %s: %w", redact(url), err)
 	}
 	c := redis.NewClient(opts)
-	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	// A server that is loading its data answers LOADING until it has; wait for it.
+	loadCtx, cancel := context.WithTimeout(ctx, MaxLoadWait)
 	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("redisx: connect to %s: %w", redact(url), err)
+	for {
+		pingCtx, cancelPing := context.WithTimeout(loadCtx, pingTimeout)
+		err := c.Ping(pingCtx).Err()
+		cancelPing()
+		if err == nil {
+			return c, nil
+		}
+		if !strings.HasPrefix(err.Error(), "LOADING") || loadCtx.Err() != nil {
+			c.Close()
+			return nil, fmt.Errorf("redisx: connect to %s: %w", redact(url), err)
+		}
+		select {
+		case <-loadCtx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	return c, nil
 }
+
+// MaxLoadWait bounds how long Connect waits for a server that is loading its data set.
+const MaxLoadWait = 5 * time.Minute
 
 // redact masks the password in a URL so that it can appear in errors and logs.
 func redact(raw string) string {
