@@ -442,13 +442,16 @@ func freeAddr() (string, error) {
 
 // Connect opens a client for a redis:// URL and checks it with a PING bounded in time,
 // so that a wrong URL fails at start with the URL named (password masked) rather than
-// at the first command.
+// at the first command. The client counts its round trips in whistle.redis.round_trips
+// (see tripCounter), so that what a command of the system costs in Redis requests can be
+// read off /metrics.
 func Connect(ctx context.Context, url string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redisx: parse URL %s: %w", redact(url), err)
 	}
 	c := redis.NewClient(opts)
+	c.AddHook(tripCounter{count: countTrip})
 	// A server that is loading its data answers LOADING until it has; wait for it.
 	loadCtx, cancel := context.WithTimeout(ctx, MaxLoadWait)
 	defer cancel()

@@ -19,14 +19,23 @@ import (
 // system's own, so that it touches none of the system's data.
 const baselineStream = "BENCH_BASELINE"
 
-// runBaseline makes N synchronous JetStream publishes, Concurrency at once, each waiting
-// for its PubAck: the round trip every event of a lifecycle pays at least once. The
-// stream is file-backed like the system's and is deleted afterwards. The publishes carry
-// no message id and no expected sequence, so the baseline is the floor beneath the
-// system's conditional, deduplicated appends, not an equal of them. Each publish may
-// take lifecycleTimeout at most; only the publish itself is timed.
+// AsyncWindow is how many asynchronous publishes of the baseline may await their PubAck at once.
+const AsyncWindow = 256
+
+// minAsyncPublishes is the fewest asynchronous publishes the baseline makes: at tens of thousands
+// a second, fewer would be over before the rate means anything.
+const minAsyncPublishes = 5000
+
+// runBaseline publishes to a stream of its own, file-backed like the system's and deleted
+// afterwards, in two ways. First N synchronous JetStream publishes, Concurrency at once, each
+// waiting for its PubAck: the round trip every event of a lifecycle pays at least once. Then
+// max(N, minAsyncPublishes) asynchronous ones from one caller, at most AsyncWindow awaiting their
+// PubAck at any time: what the stream takes when no one waits on each write. The publishes carry
+// no message id and no expected sequence, so the baseline is the floor beneath the system's
+// conditional, deduplicated appends, not an equal of them. Each synchronous publish may take
+// lifecycleTimeout at most; only the publish itself is timed.
 func runBaseline(ctx context.Context, nc *nats.Conn, cfg Config, res *Result) error {
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(AsyncWindow))
 	if err != nil {
 		return fmt.Errorf("bench: baseline: %w", err)
 	}
@@ -83,5 +92,37 @@ func runBaseline(ctx context.Context, nc *nats.Conn, cfg Config, res *Result) er
 	if err := failed.Load(); err != nil {
 		return *err
 	}
+	return runAsyncBaseline(ctx, js, payload, max(cfg.N, minAsyncPublishes), res)
+}
+
+// runAsyncBaseline makes n asynchronous publishes of payload, as fast as the window of pending
+// acknowledgements lets it, and times them from the first publish to the last PubAck. A full
+// window makes PublishAsync wait for a PubAck, for lifecycleTimeout at most.
+func runAsyncBaseline(ctx context.Context, js jetstream.JetStream, payload []byte, n int, res *Result) error {
+	futures := make([]jetstream.PubAckFuture, 0, n)
+	start := time.Now()
+	for i := range n {
+		f, err := js.PublishAsync(fmt.Sprintf("bench.async.%d", i), payload, jetstream.WithStallWait(lifecycleTimeout))
+		if err != nil {
+			return fmt.Errorf("bench: baseline async publish: %w", err)
+		}
+		futures = append(futures, f)
+	}
+	actx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
+	defer cancel()
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-actx.Done():
+		return fmt.Errorf("bench: baseline async publish: %d PubAcks still pending: %w", js.PublishAsyncPending(), actx.Err())
+	}
+	res.AsyncPublishWall = time.Since(start)
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("bench: baseline async publish: %w", err)
+		}
+	}
+	res.AsyncPublishes = n
 	return nil
 }

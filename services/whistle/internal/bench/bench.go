@@ -1,7 +1,10 @@
 // Package bench measures Whistle end to end: it drives complete issue lifecycles (raise,
 // dispatch, acknowledge, resolve) through the public gRPC API with simulated duty officers,
-// and sets the figures beside a raw JetStream publish on the same NATS, so that the cost of
-// the whole pipeline reads as a multiple of the one write it cannot avoid.
+// in a closed loop (each caller waits for its lifecycle before the next) and optionally an open
+// one (raises at a fixed rate, whatever became of the earlier ones), counts what each lifecycle
+// cost in CPU, Redis and NATS, and sets the figures beside raw JetStream publishes on the same
+// NATS, so that the cost of the whole pipeline reads as a multiple of the one write it cannot
+// avoid.
 package bench
 
 import (
@@ -10,11 +13,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net/http"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
@@ -36,6 +45,20 @@ type Config struct {
 	KeyFile string
 	// NATSURL is that server's NATS, for the baseline.
 	NATSURL string
+	// MetricsURLs are, with Server, the /metrics of that server's processes (one for whistle up,
+	// one per service for whistle serve), read for their CPU and Redis round trips, and for the
+	// NATS messages when NATS runs embedded in one of them; none leaves those unmeasured.
+	MetricsURLs []string
+	// RedisURL is, with Server, that server's Redis, read for its CPU and commands; empty leaves
+	// them unmeasured.
+	RedisURL string
+	// NATSVarzURL is, with Server, the monitoring endpoint (/varz) of that server's NATS, read for
+	// its messages in place of /metrics.
+	NATSVarzURL string
+	// Rate is the open loop's raises per second; 0 skips the open loop.
+	Rate float64
+	// Duration is how long the open loop schedules raises for.
+	Duration time.Duration
 	// Deadlines is how many issues the deadline phase raises and leaves unanswered, on a
 	// system of its own whose catalog sets a report-in limit of DeadlineReportIn, so that
 	// every one of their report-in deadlines passes; 0 skips it, and so does --server, whose
@@ -54,10 +77,12 @@ type Result struct {
 	Completed int
 	// Wall is how long the N lifecycles took, first raise to last resolve.
 	Wall time.Duration
-	// CPU is the processor time this process spent over Wall (user and system): with a
-	// system started in this process, NATS, the services and the simulated callers, but
-	// not the redis-server child. Zero where the platform cannot tell.
-	CPU time.Duration
+	// Remote says the system measured ran elsewhere (--server), so that this process's CPU is
+	// the simulated callers' alone.
+	Remote bool
+	// Closed is what the N lifecycles cost, read from the moment the system was idle before
+	// the first raise until it was idle again after the last resolve.
+	Closed Cost
 	// Sync is the JetStream flush setting of the system measured.
 	Sync natsx.Sync
 	// Inbox holds, per lifecycle, the time from the RaiseIssue call to the lead
@@ -67,6 +92,13 @@ type Result struct {
 	PublishWall time.Duration
 	// Publish holds each raw publish's round trip.
 	Publish []time.Duration
+	// AsyncPublishes is how many asynchronous publishes the baseline made, at most AsyncWindow
+	// awaiting their PubAck at once, and AsyncPublishWall how long they took, first publish to
+	// last PubAck.
+	AsyncPublishes   int
+	AsyncPublishWall time.Duration
+	// Open is the open-loop run, on a system of its own unless with --server; nil when none ran.
+	Open *OpenLoop
 	// Pulled is how many events a raw read of the lifecycles' stream decoded, PullWall how
 	// long it took and PullCPU the processor time this process spent on it.
 	Pulled   int
@@ -97,13 +129,16 @@ func Command() *cobra.Command {
 	var sync string
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure end-to-end issue lifecycles against a raw JetStream publish",
+		Short: "Measure end-to-end issue lifecycles and what each costs, against raw JetStream publishes",
 		Long: "bench starts a Whistle in this process (or uses --server), drives N complete lifecycles " +
-			"(raise, dispatch, acknowledge, resolve) with simulated duty officers, measures N raw " +
-			"JetStream publishes on the same NATS, then (on a system it started) reads the stream raw, " +
+			"(raise, dispatch, acknowledge, resolve) with simulated duty officers, --concurrency at once, " +
+			"then, with --rate, raises --rate issues a second for --duration whatever became of the earlier " +
+			"ones (an open loop), and counts what each lifecycle cost: CPU, redis-server CPU, Redis commands " +
+			"and round trips, NATS messages and watch deliveries. It measures synchronous and asynchronous " +
+			"raw JetStream publishes on the same NATS, then (on a system it started) reads the stream raw, " +
 			"stops the system and replays it, and, on a second system whose deadline category reports " +
 			"in within " + DeadlineReportIn.String() + ", measures how late breaches are recorded; it " +
-			"prints every figure as a markdown table.",
+			"prints every figure as markdown tables.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
@@ -118,15 +153,23 @@ func Command() *cobra.Command {
 			return res.Print(cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().IntVarP(&cfg.N, "n", "n", 500, "number of lifecycles (and of raw publishes)")
-	cmd.Flags().IntVar(&cfg.Concurrency, "concurrency", 16, "lifecycles (and publishes) in flight at once")
+	cmd.Flags().IntVarP(&cfg.N, "n", "n", 500, "number of lifecycles in the closed loop (and of synchronous raw publishes)")
+	cmd.Flags().IntVar(&cfg.Concurrency, "concurrency", 16, "lifecycles (and publishes) in flight at once in the closed loop")
+	cmd.Flags().Float64Var(&cfg.Rate, "rate", 0, "open loop: issues raised per second, each on time whatever became of the earlier ones; 0 skips the open loop")
+	cmd.Flags().DurationVar(&cfg.Duration, "duration", time.Minute, "open loop: how long to raise issues at --rate")
 	cmd.Flags().StringVar(&cfg.Server, "server", "", "gRPC address of a running Whistle; default: start one in this process")
 	cmd.Flags().StringVar(&cfg.KeyFile, "key", "", "with --server: that server's token signing key file")
 	cmd.Flags().StringVar(&cfg.NATSURL, "nats", "", "with --server: that server's NATS URL, for the baseline")
+	cmd.Flags().StringArrayVar(&cfg.MetricsURLs, "metrics", nil, "with --server: the /metrics URL of a process of that server (repeat for each), for its CPU, Redis round trips and embedded NATS's messages")
+	cmd.Flags().StringVar(&cfg.RedisURL, "redis", "", "with --server: that server's Redis URL, for redis-server's CPU and commands")
+	cmd.Flags().StringVar(&cfg.NATSVarzURL, "nats-varz", "", "with --server: the /varz URL of that server's NATS monitoring endpoint, for its messages")
 	cmd.Flags().IntVar(&cfg.Deadlines, "deadlines", 200, "issues raised and left to breach their report-in deadlines in the deadline phase; 0 skips it")
 	cmd.Flags().StringVar(&sync, "sync", "default", "JetStream flush of the systems bench starts, as whistle up --sync: always, a duration, or default")
 	return cmd
 }
+
+// maxOpenLoopRaises bounds the open loop, whose every raise is a goroutine and a record.
+const maxOpenLoopRaises = 10_000_000
 
 // runTimeout bounds a whole run, so that a system that stops answering ends the bench.
 const runTimeout = 10 * time.Minute
@@ -142,36 +185,54 @@ type target struct {
 	opts system.Options
 }
 
-// Run measures the lifecycles and then the baseline, writing progress to log, and cleans up
+// Run measures the lifecycles and then the baselines, writing progress to log, and cleans up
 // whatever it started before returning.
 func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	if cfg.N < 1 || cfg.Concurrency < 1 || cfg.Deadlines < 0 {
 		return nil, fmt.Errorf("bench: -n and --concurrency must be at least 1 and --deadlines not negative; got %d, %d and %d",
 			cfg.N, cfg.Concurrency, cfg.Deadlines)
 	}
-	ctx, cancel := context.WithTimeout(ctx, runTimeout)
+	if cfg.Rate < 0 || cfg.Rate > 0 && cfg.Duration <= 0 {
+		return nil, fmt.Errorf("bench: --rate must not be negative, and with a --rate --duration must be positive; got %g and %s", cfg.Rate, cfg.Duration)
+	}
+	if cfg.Rate*cfg.Duration.Seconds() > maxOpenLoopRaises {
+		return nil, fmt.Errorf("bench: --rate %g for --duration %s would raise more than %d issues", cfg.Rate, cfg.Duration, maxOpenLoopRaises)
+	}
+	ctx, cancel := context.WithTimeout(ctx, runTimeout+cfg.Duration+OpenLoopGrace)
 	defer cancel()
 	tgt, stop, err := connect(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-
-	res := &Result{N: cfg.N, Concurrency: cfg.Concurrency, Sync: cfg.Sync}
-	fmt.Fprintf(log, "bench: %d lifecycles, %d at once, against %s\n", cfg.N, cfg.Concurrency, tgt.addr)
-	if err := runLifecycles(ctx, tgt, cfg, res); err != nil {
+	pr, closeProbe, err := newProbe(tgt, cfg)
+	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "bench: %d raw JetStream publishes, %d at once\n", cfg.N, cfg.Concurrency)
+	defer closeProbe()
+
+	res := &Result{N: cfg.N, Concurrency: cfg.Concurrency, Sync: cfg.Sync, Remote: tgt.sys == nil}
+	fmt.Fprintf(log, "bench: %d lifecycles, %d at once, against %s\n", cfg.N, cfg.Concurrency, tgt.addr)
+	if err := runLifecycles(ctx, tgt, pr, func(s *session) error { return runClosedLoop(s, cfg, pr, log, res) }); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "bench: %d synchronous raw JetStream publishes, %d at once, then %d asynchronous ones, at most %d awaiting their PubAck\n",
+		cfg.N, cfg.Concurrency, max(cfg.N, minAsyncPublishes), AsyncWindow)
 	if err := runBaseline(ctx, tgt.nc, cfg, res); err != nil {
 		return nil, err
 	}
 	if tgt.sys != nil {
 		fmt.Fprintf(log, "bench: the stream read raw, then the system stopped and replayed\n")
+		settleOrSay(ctx, pr, log)
 		if err := runPull(ctx, tgt.nc, res); err != nil {
 			return nil, err
 		}
 		if err := runReplay(ctx, tgt.sys, tgt.opts, res); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Rate > 0 {
+		if err := runOpen(ctx, cfg, tgt, pr, log, res); err != nil {
 			return nil, err
 		}
 	}
@@ -184,15 +245,82 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	return res, nil
 }
 
+// runOpen runs the open loop: with --server on that server, after the closed loop; otherwise on
+// a system of its own, started like the first, so that a rate the system cannot keep up with
+// leaves its backlog to no other phase.
+func runOpen(ctx context.Context, cfg Config, tgt target, pr *probe, log io.Writer, res *Result) error {
+	if tgt.sys != nil {
+		var err error
+		var stop, closeProbe func()
+		if tgt, stop, err = startLocal(ctx, cfg); err != nil {
+			return err
+		}
+		defer stop()
+		if pr, closeProbe, err = newProbe(tgt, cfg); err != nil {
+			return err
+		}
+		defer closeProbe()
+	}
+	fmt.Fprintf(log, "bench: open loop against %s: %g raises a second for %s (%d), then up to %s for the last to end\n",
+		tgt.addr, cfg.Rate, cfg.Duration, ticks(cfg.Rate, cfg.Duration), OpenLoopGrace)
+	return runLifecycles(ctx, tgt, pr, func(s *session) error { return runOpenLoop(s, cfg, pr, log, res) })
+}
+
+// runLifecycles starts a session of raisers and officers on the target, points pr at its watch
+// deliveries, runs fn on it and closes it.
+func runLifecycles(ctx context.Context, tgt target, pr *probe, fn func(*session) error) error {
+	s, err := startSession(ctx, tgt)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	pr.deliveries = s.deliveries.Load
+	return fn(s)
+}
+
+// newProbe prepares to read the counters of the target: in-process, the system's own /metrics
+// and Redis; with --server, what the config names. Its Redis client is one of its own, made
+// without redisx.Connect, so that reading INFO adds nothing to the round trips it counts.
+func newProbe(tgt target, cfg Config) (*probe, func(), error) {
+	js, err := jetstream.New(tgt.nc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: %w", err)
+	}
+	pr := &probe{local: tgt.sys != nil, js: js, http: &http.Client{}, deliveries: func() int64 { return 0 },
+		metrics: cfg.MetricsURLs, varz: cfg.NATSVarzURL}
+	redisURL := cfg.RedisURL
+	if tgt.sys != nil {
+		pr.metrics = []string{"http://" + tgt.sys.HTTPAddr() + "/metrics"}
+		redisURL = "redis://" + tgt.sys.Deps().Redis.Options().Addr
+	}
+	if redisURL == "" {
+		pr.noRedis = "no --redis URL of the server was given"
+		return pr, func() {}, nil
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: --redis: %w", err)
+	}
+	opts.PoolSize = 1
+	pr.redis = redis.NewClient(opts)
+	return pr, func() { pr.redis.Close() }, nil
+}
+
 // connect returns the system to measure and how to let go of it: a system started in this
 // process on a temporary folder (removed by stop), or the server the config names.
 func connect(ctx context.Context, cfg Config) (target, func(), error) {
 	if cfg.Server != "" {
 		return connectExternal(cfg)
 	}
-	if cfg.KeyFile != "" || cfg.NATSURL != "" {
-		return target{}, nil, errors.New("bench: --key and --nats go with --server")
+	if cfg.KeyFile != "" || cfg.NATSURL != "" || len(cfg.MetricsURLs) > 0 || cfg.RedisURL != "" || cfg.NATSVarzURL != "" {
+		return target{}, nil, errors.New("bench: --key, --nats, --metrics, --redis and --nats-varz go with --server")
 	}
+	return startLocal(ctx, cfg)
+}
+
+// startLocal starts a system in this process on a temporary folder, removed by the stop it
+// returns.
+func startLocal(ctx context.Context, cfg Config) (target, func(), error) {
 	dir, err := os.MkdirTemp("", "whistle-bench-")
 	if err != nil {
 		return target{}, nil, fmt.Errorf("bench: %w", err)
@@ -238,25 +366,45 @@ func connectExternal(cfg Config) (target, func(), error) {
 	return target{addr: cfg.Server, auth: authx.NewAuthority(key), nc: nc}, nc.Close, nil
 }
 
-// Print writes the result as a markdown table.
+// Print writes the result as markdown: a table of rates, latencies and ratios, then a table of
+// what each completed lifecycle cost, with a note under it for every figure not measured.
 func (r *Result) Print(w io.Writer) error {
 	life := float64(r.Completed) / r.Wall.Seconds()
 	pub := float64(len(r.Publish)) / r.PublishWall.Seconds()
+	async := float64(r.AsyncPublishes) / r.AsyncPublishWall.Seconds()
 	inbox50, pub50 := Percentile(r.Inbox, 50), Percentile(r.Publish, 50)
-	rows := [][2]string{
+	rows := [][]string{
 		{"lifecycles (raise → dispatch → ack → resolve)", fmt.Sprintf("%d of %d completed", r.Completed, r.N)},
 		{"concurrency", fmt.Sprint(r.Concurrency)},
 		{"JetStream sync", r.Sync.String()},
 		{"lifecycles/s", fmt.Sprintf("%.1f", life)},
-		{"CPU per lifecycle (whistle process)", ms(r.CPU / time.Duration(max(r.Completed, 1)))},
 		{"raise → inbox p50", ms(inbox50)},
 		{"raise → inbox p99", ms(Percentile(r.Inbox, 99))},
 		{"raise → inbox max", ms(Percentile(r.Inbox, 100))},
 		{"raw JetStream publish ops/s", fmt.Sprintf("%.1f", pub)},
 		{"raw JetStream publish p50", ms(pub50)},
 		{"raw JetStream publish p99", ms(Percentile(r.Publish, 99))},
+		{fmt.Sprintf("async JetStream publish ops/s (%d publishes, at most %d awaiting PubAck)", r.AsyncPublishes, AsyncWindow), fmt.Sprintf("%.1f", async)},
 		{"lifecycles/s ÷ publish ops/s", fmt.Sprintf("%.4f", life/pub)},
+		{"lifecycles/s ÷ async publish ops/s", fmt.Sprintf("%.4f", life/async)},
 		{"inbox p50 ÷ publish p50", fmt.Sprintf("%.1f", float64(inbox50)/float64(pub50))},
+	}
+	if o := r.Open; o != nil {
+		rate := float64(o.Completed) / o.Wall.Seconds()
+		open50 := openPercentile(o, 50)
+		rows = append(rows,
+			[]string{fmt.Sprintf("open loop: raises scheduled (%g/s for %s)", o.Rate, o.Duration), fmt.Sprint(o.Scheduled)},
+			[]string{"open loop: raises completed", fmt.Sprint(o.Raised)},
+			[]string{"open loop: lifecycles completed", fmt.Sprint(o.Completed)},
+			[]string{fmt.Sprintf("open loop: dropped (not resolved within %s of the last scheduled raise)", o.Grace),
+				fmt.Sprintf("%d (%d raises failed, %d never in the inbox, %d not resolved)", o.Scheduled-o.Completed, o.RaiseFailed, o.NotInInbox, o.NotResolved)},
+			[]string{"open loop: lifecycles completed/s (first scheduled raise → last resolve)", fmt.Sprintf("%.1f", rate)},
+			[]string{"open loop: raise (scheduled) → inbox p50", open50.String()},
+			[]string{"open loop: raise (scheduled) → inbox p99", openPercentile(o, 99).String()},
+			[]string{"open loop: raise (scheduled) → inbox max", openPercentile(o, 100).String()},
+			[]string{"open loop: raise sent after its scheduled time, max", ms(Percentile(o.Late, 100))},
+			[]string{"open loop: lifecycles/s ÷ async publish ops/s", fmt.Sprintf("%.4f", rate/async)},
+			[]string{"open loop: inbox p50 ÷ publish p50", open50.ratio(pub50)})
 	}
 	if r.Pulled > 0 {
 		pull := float64(r.Pulled) / r.PullWall.Seconds()
@@ -266,38 +414,151 @@ func (r *Result) Print(w io.Writer) error {
 			quarantined += n
 		}
 		rows = append(rows,
-			[2]string{"events in the stream", fmt.Sprint(r.Replay.Events)},
-			[2]string{"replay (4 services rebuild Redis) events/s", fmt.Sprintf("%.1f", replay)},
-			[2]string{"raw pull + decode events/s (1 ordered consumer, no acks)", fmt.Sprintf("%.1f", pull)},
-			[2]string{"replay events/s ÷ raw pull events/s", fmt.Sprintf("%.4f", replay/pull)},
-			[2]string{"CPU per event, replay (whistle process, its start included)", us(r.ReplayCPU / time.Duration(max(r.Replay.Events, 1)))},
-			[2]string{"CPU per event, raw pull", us(r.PullCPU / time.Duration(max(r.Pulled, 1)))},
-			[2]string{"issues quarantined by the replay", fmt.Sprint(quarantined)})
+			[]string{"events in the stream", fmt.Sprint(r.Replay.Events)},
+			[]string{"replay (4 services rebuild Redis) events/s", fmt.Sprintf("%.1f", replay)},
+			[]string{"raw pull + decode events/s (1 ordered consumer, no acks)", fmt.Sprintf("%.1f", pull)},
+			[]string{"replay events/s ÷ raw pull events/s", fmt.Sprintf("%.4f", replay/pull)},
+			[]string{"CPU per event, replay (whistle process, its start included)", us(r.ReplayCPU / time.Duration(max(r.Replay.Events, 1)))},
+			[]string{"CPU per event, raw pull", us(r.PullCPU / time.Duration(max(r.Pulled, 1)))},
+			[]string{"issues quarantined by the replay", fmt.Sprint(quarantined)})
 	}
 	if len(r.Breach) > 0 {
 		breach50 := Percentile(r.Breach, 50)
 		rows = append(rows,
-			[2]string{"report-in deadlines passed (limit " + r.DeadlineReportIn.String() + ")", fmt.Sprint(len(r.Breach))},
-			[2]string{"deadlines spread over (first → last)", ms(r.DeadlineSpread)},
-			[2]string{"breach recorded after deadline p50 (stream clock)", ms(breach50)},
-			[2]string{"breach recorded after deadline p99 (stream clock)", ms(Percentile(r.Breach, 99))},
-			[2]string{"breach recorded after deadline max (stream clock)", ms(Percentile(r.Breach, 100))},
-			[2]string{"breaches recorded/s (first deadline → last breach)", fmt.Sprintf("%.1f", float64(len(r.Breach))/r.BreachWall.Seconds())},
-			[2]string{"breach p50 ÷ publish p50", fmt.Sprintf("%.1f", float64(breach50)/float64(pub50))})
+			[]string{"report-in deadlines passed (limit " + r.DeadlineReportIn.String() + ")", fmt.Sprint(len(r.Breach))},
+			[]string{"deadlines spread over (first → last)", ms(r.DeadlineSpread)},
+			[]string{"breach recorded after deadline p50 (stream clock)", ms(breach50)},
+			[]string{"breach recorded after deadline p99 (stream clock)", ms(Percentile(r.Breach, 99))},
+			[]string{"breach recorded after deadline max (stream clock)", ms(Percentile(r.Breach, 100))},
+			[]string{"breaches recorded/s (first deadline → last breach)", fmt.Sprintf("%.1f", float64(len(r.Breach))/r.BreachWall.Seconds())},
+			[]string{"breach p50 ÷ publish p50", fmt.Sprintf("%.1f", float64(breach50)/float64(pub50))})
 	}
-	rows = append(rows, [][2]string{
+	rows = append(rows, [][]string{
 		{"Go", runtime.Version()},
 		{"GOMAXPROCS", fmt.Sprint(runtime.GOMAXPROCS(0))},
 	}...)
-	if _, err := fmt.Fprintln(w, "| measure | value |\n|---|---|"); err != nil {
+	if err := printTable(w, []string{"measure", "value"}, rows); err != nil {
 		return err
 	}
-	for _, r := range rows {
-		if _, err := fmt.Fprintf(w, "| %s | %s |\n", r[0], r[1]); err != nil {
+	if _, err := fmt.Fprintln(w); err != nil {
+		return err
+	}
+	return r.printCosts(w)
+}
+
+// printCosts writes the table of what each completed lifecycle cost, a column per run, and
+// under it why any figure was not measured.
+func (r *Result) printCosts(w io.Writer) error {
+	header := []string{"cost per completed lifecycle", "closed loop"}
+	runs := []Cost{r.Closed}
+	if r.Open != nil {
+		header = append(header, "open loop")
+		runs = append(runs, r.Open.Cost)
+	}
+	type line struct {
+		name  string
+		delta func(Cost) Delta
+		unit  func(float64) string
+	}
+	cpu := func(seconds float64) string { return ms(time.Duration(seconds * float64(time.Second))) }
+	count := func(n float64) string { return fmt.Sprintf("%.1f", n) }
+	lines := []line{
+		{"CPU, whistle process (system and simulated callers)", func(c Cost) Delta { return c.ProcessCPU }, cpu},
+		{"CPU, redis-server (INFO cpu)", func(c Cost) Delta { return c.RedisCPU }, cpu},
+		{"Redis commands (INFO commandstats)", func(c Cost) Delta { return c.RedisCommands }, count},
+		{"Redis round trips (whistle.redis.round_trips)", func(c Cost) Delta { return c.RedisRoundTrips }, count},
+		{"NATS messages in (server in_msgs)", func(c Cost) Delta { return c.NATSIn }, count},
+		{"NATS messages out (server out_msgs)", func(c Cost) Delta { return c.NATSOut }, count},
+		{"watch deliveries (the bench's WatchInbox streams)", func(c Cost) Delta { return c.WatchDeliveries }, count},
+		{"events appended to the stream", func(c Cost) Delta { return c.Events }, count},
+	}
+	if r.Remote {
+		lines[0].name = "CPU, bench process (simulated callers)"
+		lines = append(lines[:1], append([]line{
+			{"CPU, server processes (process_cpu_seconds_total of --metrics)", func(c Cost) Delta { return c.ServerCPU }, cpu},
+		}, lines[1:]...)...)
+	}
+	var rows [][]string
+	var notes []string
+	for _, l := range lines {
+		row := []string{l.name}
+		for _, c := range runs {
+			per, ok := c.Per(l.delta(c))
+			if !ok {
+				row = append(row, "not measured")
+				why := l.delta(c).Missing
+				if why == "" {
+					why = "no lifecycle completed"
+				}
+				if note := fmt.Sprintf("- %s: not measured: %s", l.name, why); !slices.Contains(notes, note) {
+					notes = append(notes, note)
+				}
+				continue
+			}
+			row = append(row, l.unit(per))
+		}
+		rows = append(rows, row)
+	}
+	if err := printTable(w, header, rows); err != nil {
+		return err
+	}
+	if len(notes) > 0 {
+		if _, err := fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n")); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// printTable writes a markdown table.
+func printTable(w io.Writer, header []string, rows [][]string) error {
+	if _, err := fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header))); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if _, err := fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openLatency is a percentile of the open loop's raise → inbox times in which every raise that
+// never showed in the inbox counts as slower than any that did: dropped says the percentile
+// falls on one of those, whose time is unknown.
+type openLatency struct {
+	d       time.Duration
+	dropped bool
+}
+
+// openPercentile is the p-th percentile of o's raise → inbox times over every scheduled raise,
+// the dropped ones included as the slowest, so that drops cannot flatter the figure.
+func openPercentile(o *OpenLoop, p float64) openLatency {
+	all := slices.Clone(o.Inbox)
+	const never = time.Duration(math.MaxInt64)
+	for range o.Scheduled - len(o.Inbox) {
+		all = append(all, never)
+	}
+	if d := Percentile(all, p); d != never {
+		return openLatency{d: d}
+	}
+	return openLatency{dropped: true}
+}
+
+// String is the latency in milliseconds, or says it fell on a dropped raise.
+func (l openLatency) String() string {
+	if l.dropped {
+		return "never (dropped)"
+	}
+	return ms(l.d)
+}
+
+// ratio is the latency as a multiple of base, or says it fell on a dropped raise.
+func (l openLatency) ratio(base time.Duration) string {
+	if l.dropped {
+		return "never (dropped)"
+	}
+	return fmt.Sprintf("%.1f", float64(l.d)/float64(base))
 }
 
 // us is a duration in microseconds, for costs per event.

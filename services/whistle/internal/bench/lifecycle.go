@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -30,13 +31,15 @@ const tokenTTL = 2 * time.Hour
 // pair is a grid and a category that an issue is raised with.
 type pair struct{ grid, category string }
 
-// lifecycle is what the run knows of one issue. The raiser sets start, the lead
-// department's officer sets inbox, and done closes when every department resolved.
+// lifecycle is what the run knows of one issue. The raiser sets start (when the raise began, or
+// in the open loop when it was scheduled to), the lead department's officer sets inbox, and done
+// closes when every department resolved it, at finished, or when an officer failed on it, with err.
 type lifecycle struct {
-	start, inbox time.Time
-	seen         []string // departments whose officer took it up, for a stuck run's report
-	resolved     int
-	done         chan struct{}
+	start, inbox, finished time.Time
+	seen                   []string // departments whose officer took it up, for a stuck run's report
+	resolved               int
+	err                    error
+	done                   chan struct{}
 }
 
 // tracker joins what raisers and officers see of each issue. Either side may see an issue
@@ -46,6 +49,11 @@ type tracker struct {
 
 	mu     sync.Mutex // guards issues and every lifecycle in it
 	issues map[string]*lifecycle
+}
+
+// newTracker returns a tracker of issues routed as plans say.
+func newTracker(plans map[pair][]string) *tracker {
+	return &tracker{plans: plans, issues: map[string]*lifecycle{}}
 }
 
 // get returns the issue's lifecycle, creating it on first sight. Lock should be held.
@@ -58,7 +66,8 @@ func (t *tracker) get(id string) *lifecycle {
 	return lc
 }
 
-// raised records when the raise of an issue began and returns the channel closed at its end.
+// raised records when the raise of an issue began (or was due to) and returns the channel closed
+// at its end.
 func (t *tracker) raised(id string, start time.Time) <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -88,13 +97,35 @@ func (t *tracker) stuck(id string, p pair) error {
 }
 
 // resolvedBy counts one department's resolve, and ends the lifecycle at the last one.
-func (t *tracker) resolvedBy(id string, p pair) {
+func (t *tracker) resolvedBy(id string, p pair, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lc := t.get(id)
-	if lc.resolved++; lc.resolved == len(t.plans[p]) {
+	if lc.resolved++; lc.resolved == len(t.plans[p]) && lc.finished.IsZero() && lc.err == nil {
+		lc.finished = at
 		close(lc.done)
 	}
+}
+
+// failed ends the lifecycle with an officer's failure, unless it had ended already.
+func (t *tracker) failed(id string, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lc := t.get(id)
+	if lc.finished.IsZero() && lc.err == nil {
+		lc.err = err
+		close(lc.done)
+	}
+}
+
+// state returns what is known of an issue now: when its lead department's assignment showed in
+// the inbox and when every department had resolved it (each zero if not yet), and the failure
+// that ended it, if one did.
+func (t *tracker) state(id string) (inbox, finished time.Time, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lc := t.get(id)
+	return lc.inbox, lc.finished, lc.err
 }
 
 // latency is the raise-to-inbox time of a finished issue, or an error if its lead
@@ -109,61 +140,96 @@ func (t *tracker) latency(id string) (time.Duration, error) {
 	return lc.inbox.Sub(lc.start), nil
 }
 
-// runLifecycles drives cfg.N lifecycles, cfg.Concurrency at once, and records them in res.
-func runLifecycles(ctx context.Context, tgt target, cfg Config, res *Result) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+// session is what the lifecycle runs share: the pairs that route to a lead department, a grid
+// worker per grid to raise issues, and a duty officer per department who watches its inbox and
+// acknowledges and resolves every issue of the session. Its context ends when the session closes,
+// or with the cause when a watch fails, which ends every run.
+type session struct {
+	tr     *tracker
+	pairs  []pair
+	raiser *raiser
 
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	officers sync.WaitGroup
+	// deliveries counts the messages the officers' WatchInbox streams received, every one of
+	// them: the initial inbox, other issues' changes and the session's own.
+	deliveries atomic.Int64
+}
+
+// startSession connects the raisers and officers and warms up: one lifecycle reaching each
+// department proves every officer's watch is live before anything is timed, and opens the
+// connections. On failure it closes what it started.
+func startSession(ctx context.Context, tgt target) (_ *session, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	s := &session{ctx: ctx, cancel: cancel}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	plans, err := routablePairs(ctx, tgt)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tr := &tracker{plans: plans, issues: map[string]*lifecycle{}}
-	pairs := slices.SortedFunc(maps.Keys(plans), func(a, b pair) int {
+	s.tr = newTracker(plans)
+	s.pairs = slices.SortedFunc(maps.Keys(plans), func(a, b pair) int {
 		return strings.Compare(a.grid+"/"+a.category, b.grid+"/"+b.category)
 	})
-
-	raiser, err := newRaiser(tgt, pairs, run)
-	if err != nil {
-		return err
+	if s.raiser, err = newRaiser(tgt, s.pairs, run); err != nil {
+		return nil, err
 	}
-	defer raiser.close()
-
-	var officers sync.WaitGroup
-	defer officers.Wait()
-	defer cancel(nil) // officers watch until the run is over
 	for _, dept := range departments(plans) {
-		o, err := newOfficer(tgt, dept, tr, run)
+		o, err := newOfficer(tgt, dept, s.tr, run, &s.deliveries)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		officers.Go(func() { o.watch(ctx, cancel) })
+		s.officers.Go(func() { o.watch(ctx, cancel) })
 	}
 
-	// Warm up: one lifecycle reaching each department proves every officer's watch is
-	// live before anything is timed, and opens the connections.
 	var warm sync.WaitGroup
-	for i, p := range warmUp(pairs, plans) {
+	for i, p := range warmUp(s.pairs, plans) {
 		warm.Go(func() {
-			if _, err := raiser.lifecycle(ctx, tr, p, fmt.Sprintf("warm-%d", i)); err != nil {
+			if _, err := s.raiser.lifecycle(ctx, s.tr, p, fmt.Sprintf("warm-%d", i)); err != nil {
 				cancel(err)
 			}
 		})
 	}
 	warm.Wait()
 	if err := context.Cause(ctx); err != nil {
-		return err
+		return nil, err
 	}
+	return s, nil
+}
+
+// close ends the officers' watches and closes every connection of the session.
+func (s *session) close() {
+	s.cancel(nil)
+	s.officers.Wait()
+	if s.raiser != nil {
+		s.raiser.close()
+	}
+}
+
+// runClosedLoop drives cfg.N lifecycles, cfg.Concurrency at once, each caller raising its next
+// issue when the last one was resolved, and records them in res, with what they cost as pr reads
+// it from the moment the system is idle before the first raise until it is idle again after the
+// last resolve.
+func runClosedLoop(s *session, cfg Config, pr *probe, log io.Writer, res *Result) error {
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	defer cancel(nil)
+	settleOrSay(ctx, pr, log)
+	before := pr.read(ctx, false)
 
 	ids := make([]string, cfg.N)
 	var next atomic.Int64
 	var workers sync.WaitGroup
-	start, cpuStart := time.Now(), processCPU()
+	start := time.Now()
 	for range cfg.Concurrency {
 		workers.Go(func() {
 			for i := int(next.Add(1)) - 1; i < cfg.N && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
-				id, err := raiser.lifecycle(ctx, tr, pairs[i%len(pairs)], strconv.Itoa(i))
+				id, err := s.raiser.lifecycle(ctx, s.tr, s.pairs[i%len(s.pairs)], strconv.Itoa(i))
 				if err != nil {
 					cancel(err)
 					return
@@ -173,12 +239,14 @@ func runLifecycles(ctx context.Context, tgt target, cfg Config, res *Result) err
 		})
 	}
 	workers.Wait()
-	res.Wall, res.CPU = time.Since(start), processCPU()-cpuStart
+	res.Wall = time.Since(start)
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
+	settleOrSay(ctx, pr, log)
+	res.Closed = costOf(before, pr.read(ctx, true), len(ids), pr.local)
 	for _, id := range ids {
-		d, err := tr.latency(id)
+		d, err := s.tr.latency(id)
 		if err != nil {
 			return err
 		}
@@ -186,6 +254,17 @@ func runLifecycles(ctx context.Context, tgt target, cfg Config, res *Result) err
 	}
 	res.Completed = len(ids)
 	return nil
+}
+
+// settleOrSay waits for the services to catch up with the stream, and says so on log when they
+// do not, or when the bench cannot tell; the run goes on either way.
+func settleOrSay(ctx context.Context, pr *probe, log io.Writer) {
+	if pr.js == nil {
+		return
+	}
+	if err := settle(ctx, pr.js); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(log, "bench: measuring without waiting for the services to catch up: %v\n", err)
+	}
 }
 
 // routablePairs asks routing, as a city dispatcher, where every grid and category would go,
@@ -313,13 +392,9 @@ func (r *raiser) close() {
 	}
 }
 
-// lifecycle raises one issue and waits until every department summoned has resolved it, for
-// at most lifecycleTimeout, the raise included.
-func (r *raiser) lifecycle(ctx context.Context, tr *tracker, p pair, n string) (string, error) {
-	lctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
-	defer cancel()
-	start := time.Now()
-	resp, err := r.grids[p.grid].RaiseIssue(lctx, &whistlev1.RaiseIssueRequest{
+// raise raises the n-th issue of the run in pair p and returns its case number.
+func (r *raiser) raise(ctx context.Context, p pair, n string) (string, error) {
+	resp, err := r.grids[p.grid].RaiseIssue(ctx, &whistlev1.RaiseIssueRequest{
 		RequestId:  "bench-" + r.run + "-" + n,
 		GridId:     p.grid,
 		CategoryId: p.category,
@@ -327,14 +402,29 @@ func (r *raiser) lifecycle(ctx context.Context, tr *tracker, p pair, n string) (
 		Text:       issueText(r.run, n),
 	})
 	if err != nil {
+		return "", fmt.Errorf("bench: raise in %s: %w", p.grid, err)
+	}
+	return resp.GetIssue().GetId(), nil
+}
+
+// lifecycle raises one issue and waits until every department summoned has resolved it, for
+// at most lifecycleTimeout, the raise included.
+func (r *raiser) lifecycle(ctx context.Context, tr *tracker, p pair, n string) (string, error) {
+	lctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
+	defer cancel()
+	start := time.Now()
+	id, err := r.raise(lctx, p, n)
+	if err != nil {
 		if ctx.Err() != nil {
 			return "", context.Cause(ctx) // the run ended first; its cause is the story
 		}
-		return "", fmt.Errorf("bench: raise in %s: %w", p.grid, err)
+		return "", err
 	}
-	id := resp.GetIssue().GetId()
 	select {
 	case <-tr.raised(id, start):
+		if _, _, err := tr.state(id); err != nil {
+			return "", err
+		}
 		return id, nil
 	case <-lctx.Done():
 		if ctx.Err() != nil {
@@ -354,20 +444,24 @@ type officer struct {
 	tr     *tracker
 	seen   map[string]bool // issues already taken up; touched by watch only
 	active sync.WaitGroup  // assignments being worked
+	// received counts every message the inbox stream delivered; shared by a session's officers.
+	received *atomic.Int64
 }
 
 // newOfficer connects an officer of dept.
-func newOfficer(tgt target, dept string, tr *tracker, run string) (*officer, error) {
+func newOfficer(tgt target, dept string, tr *tracker, run string, received *atomic.Int64) (*officer, error) {
 	conn, err := dial(tgt, authx.Principal{Subject: "bench-officer-" + dept, Role: authx.RoleOfficer, Scope: dept})
 	if err != nil {
 		return nil, err
 	}
-	return &officer{dept: dept, run: run, conn: conn, desk: whistlev1.NewDepartmentServiceClient(conn), tr: tr, seen: map[string]bool{}}, nil
+	return &officer{dept: dept, run: run, conn: conn, desk: whistlev1.NewDepartmentServiceClient(conn), tr: tr,
+		seen: map[string]bool{}, received: received}, nil
 }
 
 // watch follows the inbox until ctx ends, working each newly dispatched assignment in a
 // goroutine of its own so that the stream is read (and arrivals timed) without delay. A
-// failure ends the whole run through fail.
+// failure of the stream ends the whole session through fail; a failure to work an assignment
+// ends that issue's lifecycle, which the closed loop then fails on and the open loop counts.
 func (o *officer) watch(ctx context.Context, fail context.CancelCauseFunc) {
 	defer o.conn.Close()
 	defer o.active.Wait()
@@ -385,6 +479,7 @@ func (o *officer) watch(ctx context.Context, fail context.CancelCauseFunc) {
 			return
 		}
 		at := time.Now()
+		o.received.Add(1)
 		item := resp.GetItem()
 		a := item.GetAssignment()
 		if !strings.HasPrefix(item.GetText(), runMark(o.run)) || a.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED || o.seen[item.GetIssueId()] {
@@ -393,8 +488,8 @@ func (o *officer) watch(ctx context.Context, fail context.CancelCauseFunc) {
 		o.seen[item.GetIssueId()] = true
 		o.tr.arrived(item.GetIssueId(), o.dept, a.GetRole() == whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD, at)
 		o.active.Go(func() {
-			if err := o.work(ctx, item); err != nil && ctx.Err() == nil {
-				fail(err)
+			if err := o.work(ctx, item); err != nil {
+				o.tr.failed(item.GetIssueId(), err)
 			}
 		})
 	}
@@ -415,7 +510,7 @@ func (o *officer) work(ctx context.Context, item *whistlev1.InboxItem) error {
 	}); err != nil {
 		return fmt.Errorf("bench: %s resolves %s: %w", o.dept, id, err)
 	}
-	o.tr.resolvedBy(id, pair{item.GetGridId(), item.GetCategoryId()})
+	o.tr.resolvedBy(id, pair{item.GetGridId(), item.GetCategoryId()}, time.Now())
 	return nil
 }
 

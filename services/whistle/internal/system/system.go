@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
@@ -105,6 +106,7 @@ type System struct {
 	in        *infra
 	authority *authx.Authority
 	telemetry *otelx.Telemetry
+	natsStats metric.Registration // the embedded NATS server's counters in /metrics; nil when NATS is external
 	grpcLis   net.Listener
 	httpLis   net.Listener
 	httpSrv   *http.Server
@@ -138,6 +140,7 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 	defer func() {
 		if err != nil {
 			_ = s.closeListeners()
+			s.unobserveNATS()
 			_ = in.close(context.WithoutCancel(ctx))
 		}
 	}()
@@ -152,6 +155,11 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 		return nil, err
 	}
 	s.telemetry = tel
+	if in.embedded != nil {
+		if s.natsStats, err = observeNATS(in.embedded); err != nil {
+			return nil, err
+		}
+	}
 
 	if s.grpcLis, err = listen(opts.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("system: gRPC: %w", err)
@@ -272,12 +280,20 @@ func (s *System) Stop(ctx context.Context) error {
 		}
 		s.cancelRun()
 		s.running.Wait()
+		s.unobserveNATS()
 		errs = append(errs, s.in.close(ctx), s.telemetry.Shutdown(ctx))
 		s.stopErr = errors.Join(errs...)
 		s.doneOnce.Do(func() { close(s.done) })
 		s.in.deps.Logger.Info("whistle stopped", "err", s.stopErr)
 	})
 	return s.stopErr
+}
+
+// unobserveNATS stops reporting the embedded NATS server's counters, before the server stops.
+func (s *System) unobserveNATS() {
+	if s.natsStats != nil {
+		_ = s.natsStats.Unregister()
+	}
 }
 
 // closeListeners closes the listeners of a start that failed before serving.

@@ -5,7 +5,23 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/whistle-dispatch/whistle/pkg/otelx"
+)
+
+var (
+	meter = otel.Meter("github.com/whistle-dispatch/whistle/services/whistle/internal/system")
+	// natsMessages is the embedded NATS server's own message counters, so that what the system
+	// costs in NATS messages can be read off /metrics, as an external server's monitoring
+	// endpoint (/varz) would tell it.
+	natsMessages, _ = meter.Int64ObservableCounter("whistle.nats.server.messages",
+		metric.WithDescription("Messages the embedded NATS server received from its connections (direction in) and delivered to subscriptions (direction out), its varz in_msgs and out_msgs; absent when NATS is external."))
+	natsIn  = metric.WithAttributeSet(attribute.NewSet(attribute.String("direction", "in")))
+	natsOut = metric.WithAttributeSet(attribute.NewSet(attribute.String("direction", "out")))
 )
 
 // telemetry returns the process's OpenTelemetry setup; every System in a process shares it,
@@ -16,6 +32,24 @@ func telemetry(ctx context.Context) (*otelx.Telemetry, error) {
 		return nil, fmt.Errorf("system: telemetry: %w", err)
 	}
 	return tel, nil
+}
+
+// observeNATS reports srv's message counters in whistle.nats.server.messages at every collection,
+// until the registration it returns is unregistered (when the system stops and srv with it).
+func observeNATS(srv *server.Server) (metric.Registration, error) {
+	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		v, err := srv.Varz(nil)
+		if err != nil {
+			return err
+		}
+		o.ObserveInt64(natsMessages, v.InMsgs, natsIn)
+		o.ObserveInt64(natsMessages, v.OutMsgs, natsOut)
+		return nil
+	}, natsMessages)
+	if err != nil {
+		return nil, fmt.Errorf("system: telemetry: %w", err)
+	}
+	return reg, nil
 }
 
 // version is the main module's version as the Go toolchain recorded it at build time.
