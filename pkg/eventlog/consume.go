@@ -299,6 +299,7 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 			}
 		}
 	}()
+	ownedAs := ""
 	for msg := range msgs {
 		batch := []jetstream.Msg{msg}
 	waiting:
@@ -313,6 +314,16 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 				break waiting
 			}
 		}
+		// Each pinning of the partition to this process is an ownership of its own, named by the
+		// server's pin id: what the projection kept from an earlier one may be stale.
+		for _, m := range batch {
+			if pin := m.Headers().Get(pinHeader); pin != ownedAs {
+				ownedAs = pin
+				if c, ok := p.(PartitionCache); ok {
+					c.Forget(part)
+				}
+			}
+		}
 		l.handleBatch(ctx, cfg, p, react, batch)
 	}
 	if ctx.Err() != nil {
@@ -320,6 +331,9 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 	}
 	return fmt.Errorf("eventlog: consumer %s stopped", PartitionDurable(cfg.Durable, part))
 }
+
+// pinHeader carries, on each message of a pinned consumer, the id of the pinning it was sent under.
+const pinHeader = "Nats-Pin-Id"
 
 // delivery is one message of a batch, decoded, with what has been done with it.
 type delivery struct {
@@ -355,7 +369,7 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 		}
 	}
 	if bp, ok := p.(BatchProjection); ok && len(recs) > 0 {
-		errs, err := bp.ApplyBatch(ctx, recs)
+		errs, err := bp.ApplyBatch(context.WithValue(ctx, ownerKey{}, true), recs)
 		if err == nil {
 			var applied []Record
 			for i, d := range fresh {

@@ -119,3 +119,19 @@ func inReaction(ctx context.Context, projection string) bool {
 func withReaction(ctx context.Context, projection string) context.Context {
 	return context.WithValue(ctx, reactionKey{projection}, true)
 }
+
+// ownerKey marks the context of a partition owner's consumer applying a batch.
+type ownerKey struct{}
+
+// ByOwner reports whether ctx is that of a partition's owner applying its consumer's batch. The
+// owner is its issues' one writer, so a projection may trust what it kept in memory of them
+// without reading it again: a write from elsewhere (a handover, a wiped Redis) still makes the
+// projection's conditional write refuse, and the projection then reads.
+func ByOwner(ctx context.Context) bool { return ctx.Value(ownerKey{}) != nil }
+
+// PartitionCache is a projection that keeps its issues' states in memory between batches. Forget
+// drops what it keeps of a partition's issues: the consumer calls it when its ownership of the
+// partition begins anew, since another owner may have written them meanwhile.
+type PartitionCache interface {
+	Forget(partition int)
+}

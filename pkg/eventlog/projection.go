@@ -257,13 +257,17 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 	return nil, ErrConflict
 }
 
-// awaitOwner waits for the issue's owner in this process to apply the event just appended at seq,
-// and returns it as the owner applied it, with the stream's time. ok is false when this process
-// does not own the issue's partition, when the caller is the owner's own reaction (which the owner
-// waits for), or when the owner did not apply it within AwaitOwner: the caller then applies it.
+// awaitOwner waits for the issue's owner to apply the event just appended at seq, and returns it
+// with the stream's time: the owner is the issue's one writer, and the caller then reads its own
+// write. An owner in this process says when it has applied it; one elsewhere is polled for. ok is
+// false when the caller is the owner's own reaction (which the owner waits for), or when the owner
+// did not apply it within AwaitOwner (a handover under way): the caller then applies it itself.
 func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq uint64) (_ *Record, ok bool, _ error) {
-	if !l.own.owns(p.Name(), Partition(issueID)) || inReaction(ctx, p.Name()) {
+	if inReaction(ctx, p.Name()) {
 		return nil, false, nil
+	}
+	if !l.own.owns(p.Name(), Partition(issueID)) {
+		return l.pollOwner(ctx, p, issueID, seq)
 	}
 	applied, cancel := l.own.wait(p.Name(), issueID, seq)
 	defer cancel()
@@ -283,6 +287,31 @@ func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq 
 	case <-ctx.Done():
 		return nil, false, ctx.Err()
 	}
+}
+
+// pollOwner waits, reading p's position with a growing pause, for an owner in another process to
+// apply the event at seq, and then reads the event for its time.
+func (l *Log) pollOwner(ctx context.Context, p Projection, issueID string, seq uint64) (_ *Record, ok bool, _ error) {
+	deadline := time.Now().Add(AwaitOwner)
+	for pause := time.Millisecond; time.Now().Before(deadline); pause = min(2*pause, 50*time.Millisecond) {
+		pos, err := p.Position(ctx, issueID)
+		if err != nil {
+			return nil, false, err
+		}
+		if pos.LastSeq >= seq {
+			rec, err := l.at(ctx, seq)
+			if err != nil {
+				return nil, false, err
+			}
+			return &rec, true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+	return nil, false, nil
 }
 
 // QuarantineProto is a quarantine mark in the API's terms, for every view that shows one; nil (the

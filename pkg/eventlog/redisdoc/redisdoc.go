@@ -62,7 +62,10 @@ const lockStripes = 64
 // MaxWriteAttempts bounds how often a write refused by another writer is folded again.
 const MaxWriteAttempts = 8
 
-var _ eventlog.BatchProjection = (*Store[State])(nil)
+var (
+	_ eventlog.BatchProjection = (*Store[State])(nil)
+	_ eventlog.PartitionCache  = (*Store[State])(nil)
+)
 
 // Key is the key of an issue's document; the braces make the case number a Redis Cluster hash tag.
 func (s *Store[S]) Key(issueID string) string { return s.Service + ":issue:{" + issueID + "}" }
@@ -154,8 +157,10 @@ func (s *Store[S]) ApplyBatch(ctx context.Context, recs []eventlog.Record) ([]er
 	s.init()
 	ids := issuesOf(recs)
 	defer s.lock(ids)()
+	trust := eventlog.ByOwner(ctx)
 	for attempt := 1; ; attempt++ {
-		errs, retry, err := s.applyOnce(ctx, ids, recs)
+		errs, retry, err := s.applyOnce(ctx, ids, recs, trust)
+		trust = false // another writer was there: read what it wrote
 		if err != nil || len(retry) == 0 {
 			return errs, err
 		}
@@ -167,8 +172,8 @@ func (s *Store[S]) ApplyBatch(ctx context.Context, recs []eventlog.Record) ([]er
 
 // applyOnce is one attempt at a batch: it returns the outcome of each record, or the issues whose
 // conditional write another writer refused, which the caller folds again.
-func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.Record) ([]error, []string, error) {
-	states, err := s.current(ctx, ids)
+func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.Record, trust bool) ([]error, []string, error) {
+	states, err := s.current(ctx, ids, trust, newIssues(recs))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -254,7 +259,7 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 	s.init()
 	defer s.lock([]string{issueID})()
 	for range MaxWriteAttempts {
-		states, err := s.current(ctx, []string{issueID})
+		states, err := s.current(ctx, []string{issueID}, false, nil)
 		if err != nil {
 			return err
 		}
@@ -294,20 +299,34 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 	return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, eventlog.ErrConflict)
 }
 
-// current returns the state of each issue as Redis holds it, in one round trip when the store
-// holds the issues' documents and Redis agrees on their sequences, in two otherwise.
-func (s *Store[S]) current(ctx context.Context, ids []string) (map[string]S, error) {
+// current returns the state each issue's next record folds into. Trusted, as the partition's owner
+// applying its consumer's batch is (eventlog.ByOwner), being the issues' one writer, it takes what
+// the store holds in memory, and an issue's first event starts from the Empty state, without a
+// read; the conditional write refuses either when another writer has been there, and the next
+// attempt reads. Otherwise it reads the sequence of each issue the store holds (a document only when Redis disagrees) and
+// the document of each other issue, in one round trip.
+func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newIssues map[string]bool) (map[string]S, error) {
 	out := make(map[string]S, len(ids))
 	pipe := s.RDB.Pipeline()
 	seqs := map[string]*redis.StringCmd{}
 	docs := map[string]*redis.StringCmd{}
 	for _, id := range ids {
-		if st, ok := s.cache.get(id); ok {
+		st, cached := s.cache.get(id)
+		switch {
+		case cached && trusted:
+			out[id] = st
+		case cached:
 			out[id] = st
 			seqs[id] = pipe.Get(ctx, s.seqKey(id))
-		} else {
+		case trusted && newIssues[id]:
+			out[id] = s.Empty(id)
+		default:
 			docs[id] = pipe.Get(ctx, s.Key(id))
 		}
+	}
+	if len(seqs)+len(docs) == 0 {
+		pipe.Discard()
+		return out, nil
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("%s store: read %d issues: %w", s.Service, len(ids), err)
@@ -389,6 +408,27 @@ func (s *Store[S]) lock(ids []string) func() {
 	}
 }
 
+// newIssues names the issues whose first record in recs is their first event.
+func newIssues(recs []eventlog.Record) map[string]bool {
+	out := map[string]bool{}
+	seen := map[string]bool{}
+	for _, rec := range recs {
+		id := rec.Event.GetIssueId()
+		if !seen[id] {
+			seen[id] = true
+			out[id] = rec.Event.GetPrevSeq() == 0
+		}
+	}
+	return out
+}
+
+// Forget drops the documents the store keeps of a partition's issues, when its consumer's
+// ownership of the partition begins anew.
+func (s *Store[S]) Forget(partition int) {
+	s.init()
+	s.cache.dropWhere(func(id string) bool { return eventlog.Partition(id) == partition })
+}
+
 // issuesOf lists the issues of recs, each once, in order of first appearance.
 func issuesOf(recs []eventlog.Record) []string {
 	seen := make(map[string]bool, len(recs))
@@ -444,6 +484,18 @@ func (c *docCache[S]) putLocked(id string, st S) {
 	}
 	c.young[id] = st
 	delete(c.old, id)
+}
+
+func (c *docCache[S]) dropWhere(match func(id string) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range []map[string]S{c.young, c.old} {
+		for id := range m {
+			if match(id) {
+				delete(m, id)
+			}
+		}
+	}
 }
 
 func (c *docCache[S]) drop(id string) {
