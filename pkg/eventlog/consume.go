@@ -282,7 +282,14 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 		iter.Stop()
 	}()
 	owned := &l.own.partitions(p.Name())[part]
-	defer owned.Store(false)
+	defer func() {
+		if owned.Swap(false) && ctx.Err() != nil {
+			// Stopping on purpose: hand the partition on now rather than after OwnerTTL.
+			unpinCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			_ = l.stream.UnpinConsumer(unpinCtx, PartitionDurable(cfg.Durable, part), OwnerGroup)
+		}
+	}()
 	msgs := make(chan jetstream.Msg, BatchLimit)
 	go func() {
 		defer close(msgs)

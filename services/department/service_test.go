@@ -16,6 +16,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
@@ -639,4 +640,33 @@ func TestAResolveWhoseNoteIsNotUTF8IsRefusedOverGRPCNamingTheField(t *testing.T)
 	if got := h.events(id, "resolved"); len(got) != 0 {
 		t.Fatalf("a refused resolve wrote %v", got)
 	}
+}
+
+func TestAReplicaTakesOverThePartitionsOfOneThatStopped(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	second := h.newService()
+	h.Run(second)
+	before := h.dispatch("takeover-before", "xinhua-hebin-01", "water")
+	h.Settled(Name)
+	h.stop() // the first replica, which asked first and so holds every partition, goes away
+	// Its partitions pass to the second replica once the server has heard nothing from the first
+	// for eventlog.OwnerTTL; every event stored meanwhile waits for it, and none is lost.
+	after := make([]string, 0, 2*eventlog.Partitions)
+	for i := range 2 * eventlog.Partitions {
+		after = append(after, h.dispatch(fmt.Sprintf("takeover-%d", i), "xinhua-hebin-01", "water"))
+	}
+	wait.For(t, 3*eventlog.OwnerTTL, 20*time.Millisecond, func() error {
+		for _, id := range append(after, before) {
+			last, err := h.Deps.Log.Last(t.Context(), id)
+			if err != nil {
+				return err
+			}
+			st, err := second.store.Get(t.Context(), id)
+			if err != nil || st.LastSeq != last || len(st.Assignments) != 1 {
+				return fmt.Errorf("%s at %d, want %d with its assignment: %v", id, st.LastSeq, last, err)
+			}
+		}
+		return nil
+	})
 }
