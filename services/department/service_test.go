@@ -18,7 +18,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
-	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
@@ -489,8 +489,8 @@ func TestTwoReplicasApplyEachIssuesEventsInStreamOrderWithoutRepair(t *testing.T
 			t.Fatalf("%s: %+v, %v; want both assignments applied up to seq %d", id, st, err, last)
 		}
 		for _, a := range st.Assignments {
-			if o := officer(a.Department, 1).Subject; a.Status != domain.Resolved || a.AcknowledgedBy != o || a.ResolvedBy != o {
-				t.Errorf("%s: %s's assignment %+v; want reported in, then resolved, by %s", id, a.Department, a, o)
+			if o := officer(a.DepartmentID, 1).Subject; a.Status != assignment.Resolved || a.AcknowledgedBy != o || a.ResolvedBy != o {
+				t.Errorf("%s: %s's assignment %+v; want reported in, then resolved, by %s", id, a.DepartmentID, a, o)
 			}
 		}
 	}

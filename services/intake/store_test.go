@@ -50,22 +50,23 @@ func TestApplyingTheSameRecordTwiceChangesNothing(t *testing.T) {
 		Payload: &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{RequestId: "r", GridId: "xinhua-taoyuan-01",
 			CommunityId: "xinhua-taoyuan", StreetId: "xinhua", CategoryId: "noise", Text: "Loud"}},
 	}}
-	resolved := eventlog.Record{Seq: 9, Time: e.Clock.Now(), Event: &whistlev1.Event{
-		Id: id + ".resolved.water", IssueId: id, PrevSeq: 4, OccurredAt: timestamppb.New(e.Clock.Now()), Actor: person(waterOfficer),
-		Payload: &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water", Note: "done"}},
+	routed := eventlog.Record{Seq: 9, Time: e.Clock.Now(), Event: &whistlev1.Event{
+		Id: id + ".routed", IssueId: id, PrevSeq: 4, OccurredAt: timestamppb.New(e.Clock.Now()), Actor: service("routing"),
+		Payload: &whistlev1.Event_Routed{Routed: &whistlev1.IssueRouted{RuleId: "noise", Dispatches: []*whistlev1.Dispatch{
+			{DepartmentId: "water", Role: whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD}}}},
 	}}
 	gap := eventlog.Record{Seq: 12, Time: e.Clock.Now(), Event: &whistlev1.Event{
 		Id: id + ".resolved.power", IssueId: id, PrevSeq: 11, OccurredAt: timestamppb.New(e.Clock.Now()), Actor: person(powerOfficer),
 		Payload: &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "power"}},
 	}}
 
-	for _, rec := range []eventlog.Record{raised, resolved} {
+	for _, rec := range []eventlog.Record{raised, routed} {
 		if err := st.Apply(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
 	}
 	once := e.snapshot()
-	for _, rec := range []eventlog.Record{raised, resolved} {
+	for _, rec := range []eventlog.Record{raised, routed} {
 		if err := st.Apply(ctx, rec); err != nil {
 			t.Fatalf("applying seq %d again: %v", rec.Seq, err)
 		}

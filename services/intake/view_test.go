@@ -81,7 +81,8 @@ func TestTheIssueViewFollowsTheDepartmentsEvents(t *testing.T) {
 	})
 	e.Clock.Advance(2 * time.Hour)
 	e.appendEvent(id, "breached.power.report-in", service("escalation"), func(ev *whistlev1.Event) {
-		ev.Payload = &whistlev1.Event_Breached{Breached: &whistlev1.DeadlineBreached{DepartmentId: "power", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN}}
+		ev.Payload = &whistlev1.Event_Breached{Breached: &whistlev1.DeadlineBreached{DepartmentId: "power", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN,
+			Deadline: is.GetAssignments()[1].GetReportInBy()}}
 	})
 	e.appendEvent(id, "resolved.water", person(waterOfficer), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water", Note: "Cleared the drain\nand checked the pipe"}}

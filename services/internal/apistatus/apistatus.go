@@ -1,6 +1,7 @@
 // Package apistatus turns what a service's application layer returns into the gRPC status its
-// caller receives, for the errors every service shares: a refused field, a race lost too often,
-// the caller's own cancellation or deadline, and a status already decided (an access check, a
+// caller receives, for the errors every service shares: a refused field, a command the assignment
+// machine does not allow, a race lost too often, the caller's own cancellation or deadline, and a
+// status already decided (an access check, a
 // failed send). Anything else is a failure of the servers behind (Redis or NATS not answering):
 // it is logged in full and answered as Unavailable without its internals, which name addresses
 // and keys that are no business of a caller.
@@ -16,20 +17,24 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
 
 // Unavailable is what a caller reads when the servers behind a service failed.
 const Unavailable = "the service could not complete the call just now; try again (the cause is in its log)"
 
-// Of returns the status for err, or nil for nil. A service maps its own errors first (not found,
-// an illegal transition) and hands the rest here.
+// Of returns the status for err, or nil for nil. A service maps its own errors first (not found)
+// and hands the rest here.
 func Of(err error) error {
 	var fe *apiedge.FieldError
+	var te *assignment.TransitionError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &fe):
 		return status.Error(codes.InvalidArgument, fe.Error())
+	case errors.As(err, &te):
+		return status.Error(codes.FailedPrecondition, te.Error())
 	case errors.Is(err, eventlog.ErrConflict):
 		return status.Error(codes.Aborted, "the issue kept changing while you acted; try again")
 	case errors.Is(err, eventlog.ErrQuarantined):

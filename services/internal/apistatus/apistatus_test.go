@@ -13,6 +13,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
 
 func TestEachSharedErrorGetsItsCodeAndInternalsStayInside(t *testing.T) {
@@ -22,6 +23,7 @@ func TestEachSharedErrorGetsItsCodeAndInternalsStayInside(t *testing.T) {
 		want codes.Code
 	}{
 		{"a refused field", fmt.Errorf("raise: %w", apiedge.Invalid("text", "is required")), codes.InvalidArgument},
+		{"a command the assignment's status does not allow", fmt.Errorf("resolve: %w", &assignment.TransitionError{Reason: "report in before resolving"}), codes.FailedPrecondition},
 		{"a race lost too often", fmt.Errorf("ack: %w", eventlog.ErrConflict), codes.Aborted},
 		{"a quarantined issue", fmt.Errorf("ack: %w", eventlog.ErrQuarantined), codes.FailedPrecondition},
 		{"the caller's cancellation", context.Canceled, codes.Canceled},

@@ -22,6 +22,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
 
 // MaxNoteLength bounds, in characters, the note that resolves a department's part.
@@ -138,7 +139,7 @@ func (a *App) event(p authx.Principal, st *domain.Issue) *whistlev1.Event {
 type Query struct {
 	Department string
 	// Status is the assignment status wanted; empty means open (dispatched or acknowledged).
-	Status    domain.Status
+	Status    assignment.Status
 	PageSize  int
 	PageToken string
 	// Sees reports whether the caller may see issues of a grid.
@@ -170,7 +171,7 @@ func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
 		}
 		return as.Status == q.Status || q.Status == "" && as.Status.Open()
 	}
-	items, more, err := a.store.Page(ctx, q.Department, q.Status == domain.Resolved, after, size, keep)
+	items, more, err := a.store.Page(ctx, q.Department, q.Status == assignment.Resolved, after, size, keep)
 	if err != nil {
 		return Page{}, err
 	}

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
 
 func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
@@ -15,26 +17,34 @@ func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
 	if _, err := i.CheckAcknowledge("water", "o1"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("before dispatch: %v; want ErrNotFound", err)
 	}
-	i.Dispatch(domain.Assignment{Department: "water", Role: domain.Lead, DispatchedAt: at})
-	var te *domain.TransitionError
+	if err := i.Acknowledge(assignment.Acknowledgement{DepartmentID: "water", At: at, By: "o1"}); !errors.Is(err, eventlog.ErrImpossible) {
+		t.Fatalf("a report-in before dispatch folded: %v; want it impossible", err)
+	}
+	i.Dispatch([]assignment.Dispatch{{DepartmentID: "water", Role: assignment.Lead}}, at)
+	var te *assignment.TransitionError
 	if _, err := i.CheckResolve("water", "o1", "cleared"); !errors.As(err, &te) || te.Reason != "report in before resolving" {
 		t.Fatalf("resolve before reporting in: %v", err)
 	}
 	if done, err := i.CheckAcknowledge("water", "o1"); done || err != nil {
 		t.Fatalf("first report-in: %v, %v", done, err)
 	}
-	i.Acknowledge("water", at, "o1")
+	if err := i.Acknowledge(assignment.Acknowledgement{DepartmentID: "water", At: at, By: "o1"}); err != nil {
+		t.Fatal(err)
+	}
 	if done, err := i.CheckAcknowledge("water", "o1"); !done || err != nil {
 		t.Fatalf("same officer again: %v, %v; want done", done, err)
 	}
 	if _, err := i.CheckAcknowledge("water", "o2"); !errors.As(err, &te) {
 		t.Fatalf("another officer: %v; want a TransitionError", err)
 	}
-	i.Dispatch(domain.Assignment{Department: "water", Role: domain.Assisting}) // a second dispatch changes nothing
-	i.Resolve("water", at, "o2", "cleared")
+	i.Dispatch([]assignment.Dispatch{{DepartmentID: "water", Role: assignment.Assisting}}, at.Add(time.Hour)) // a second dispatch changes nothing
+	if err := i.Resolve(assignment.Resolution{DepartmentID: "water", At: at, By: "o2", Note: "cleared"}); err != nil {
+		t.Fatal(err)
+	}
 	a := i.Assignment("water")
-	if a.Status != domain.Resolved || a.Role != domain.Lead || a.AcknowledgedBy != "o1" || a.ResolvedBy != "o2" {
-		t.Fatalf("assignment %+v", a)
+	if len(i.Assignments) != 1 || a.Status != assignment.Resolved || a.Role != assignment.Lead || !a.DispatchedAt.Equal(at) ||
+		a.AcknowledgedBy != "o1" || a.ResolvedBy != "o2" {
+		t.Fatalf("assignments %+v", i.Assignments)
 	}
 	if done, err := i.CheckResolve("water", "o2", "cleared"); !done || err != nil {
 		t.Fatalf("same resolver again: %v, %v; want done", done, err)

@@ -20,6 +20,8 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
@@ -44,7 +46,7 @@ func (s *Server) Acknowledge(ctx context.Context, req *whistlev1.AcknowledgeRequ
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &whistlev1.AcknowledgeResponse{Assignment: assignment(st.Assignment(dept))}, nil
+	return &whistlev1.AcknowledgeResponse{Assignment: assignmentOut(st.Assignment(dept))}, nil
 }
 
 // Resolve closes the caller's department's part.
@@ -57,7 +59,7 @@ func (s *Server) Resolve(ctx context.Context, req *whistlev1.ResolveRequest) (*w
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &whistlev1.ResolveResponse{Assignment: assignment(st.Assignment(dept))}, nil
+	return &whistlev1.ResolveResponse{Assignment: assignmentOut(st.Assignment(dept))}, nil
 }
 
 // command checks that the caller is a duty officer of the department (their own when dept is
@@ -128,16 +130,8 @@ func (s *Server) ListInbox(ctx context.Context, req *whistlev1.ListInboxRequest)
 	if err != nil {
 		return nil, err
 	}
-	var want domain.Status
-	switch req.GetStatus() {
-	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_UNSPECIFIED:
-	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED:
-		want = domain.Dispatched
-	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED:
-		want = domain.Acknowledged
-	case whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED:
-		want = domain.Resolved
-	default:
+	want, ok := assignmentpb.Status(req.GetStatus())
+	if !ok && req.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_UNSPECIFIED {
 		return nil, toStatus(apiedge.Invalid("status", "unknown value %d", req.GetStatus()))
 	}
 	page, err := s.app.Inbox(ctx, app.Query{Department: dept, Status: want, PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Sees: sees})
@@ -172,19 +166,19 @@ func item(st domain.Issue, dept string) *whistlev1.InboxItem {
 	return &whistlev1.InboxItem{
 		IssueId: st.ID, GridId: st.Grid, StreetId: st.Street, CategoryId: st.Category,
 		Urgency: whistlev1.Urgency(st.Urgency), Text: st.Text,
-		Assignment: assignment(st.Assignment(dept)), Seq: st.LastSeq, Quarantine: eventlog.QuarantineProto(st.Quarantine),
+		Assignment: assignmentOut(st.Assignment(dept)), Seq: st.LastSeq, Quarantine: eventlog.QuarantineProto(st.Quarantine),
 	}
 }
 
-// assignment is a domain assignment in the API's terms.
-func assignment(a *domain.Assignment) *whistlev1.Assignment {
+// assignmentOut is an assignment in the API's terms.
+func assignmentOut(a *assignment.Assignment) *whistlev1.Assignment {
 	if a == nil {
 		return nil
 	}
-	out := &whistlev1.Assignment{
-		DepartmentId:   a.Department,
-		Role:           whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING,
-		Status:         statuses[a.Status],
+	return &whistlev1.Assignment{
+		DepartmentId:   a.DepartmentID,
+		Role:           assignmentpb.RoleProto(a.Role),
+		Status:         assignmentpb.StatusProto(a.Status),
 		DispatchedAt:   stamp(a.DispatchedAt),
 		ReportInBy:     stamp(a.ReportInBy),
 		ResolveBy:      stamp(a.ResolveBy),
@@ -193,24 +187,8 @@ func assignment(a *domain.Assignment) *whistlev1.Assignment {
 		ResolvedAt:     stamp(a.ResolvedAt),
 		ResolvedBy:     a.ResolvedBy,
 		ResolutionNote: a.Note,
+		Breached:       assignmentpb.DeadlineKindsProto(a.Breached),
 	}
-	if a.Role == domain.Lead {
-		out.Role = whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD
-	}
-	for _, k := range a.Breached {
-		kind := whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN
-		if k == domain.Resolve {
-			kind = whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE
-		}
-		out.Breached = append(out.Breached, kind)
-	}
-	return out
-}
-
-var statuses = map[domain.Status]whistlev1.AssignmentStatus{
-	domain.Dispatched:   whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED,
-	domain.Acknowledged: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED,
-	domain.Resolved:     whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED,
 }
 
 // stamp is a time in the API's terms; the zero time is left unset.
@@ -224,10 +202,7 @@ func stamp(t time.Time) *timestamppb.Timestamp {
 // toStatus maps an application error to the status the caller can act on: the department's own
 // errors here, the ones every service shares in apistatus.
 func toStatus(err error) error {
-	var te *domain.TransitionError
 	switch {
-	case errors.As(err, &te):
-		return status.Error(codes.FailedPrecondition, te.Error())
 	case errors.Is(err, domain.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, app.ErrWatchInterrupted):

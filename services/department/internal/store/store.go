@@ -8,15 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 )
 
 // Name is the service the store belongs to, and the prefix of its keys.
@@ -70,9 +70,9 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 	}
 	for _, a := range st.Assignments {
 		z := redis.Z{Score: float64(a.DispatchedAt.UnixMilli()), Member: st.ID}
-		resolved := a.Status == domain.Resolved
-		tx.ZAdd(ctx, inbox(a.Department, resolved), z)
-		tx.ZRem(ctx, inbox(a.Department, !resolved), st.ID)
+		resolved := a.Status == assignment.Resolved
+		tx.ZAdd(ctx, inbox(a.DepartmentID, resolved), z)
+		tx.ZRem(ctx, inbox(a.DepartmentID, !resolved), st.ID)
 	}
 	return nil
 }
@@ -97,35 +97,15 @@ func apply(st *domain.Issue, rec eventlog.Record) error {
 		st.Urgency = int32(r.GetUrgency())
 		st.CorrelationID = ev.GetCorrelationId()
 	case *whistlev1.Event_Routed:
-		for _, d := range p.Routed.GetDispatches() {
-			role := domain.Assisting
-			if d.GetRole() == whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD {
-				role = domain.Lead
-			}
-			st.Dispatch(domain.Assignment{Department: d.GetDepartmentId(), Role: role, DispatchedAt: at,
-				ReportInBy: timeOf(d.GetReportInBy()), ResolveBy: timeOf(d.GetResolveBy())})
-		}
+		st.Dispatch(assignmentpb.Dispatches(p.Routed), at)
 	case *whistlev1.Event_Acknowledged:
-		st.Acknowledge(p.Acknowledged.GetDepartmentId(), at, by)
+		return st.Acknowledge(assignment.Acknowledgement{DepartmentID: p.Acknowledged.GetDepartmentId(), At: at, By: by})
 	case *whistlev1.Event_Resolved:
-		st.Resolve(p.Resolved.GetDepartmentId(), at, by, p.Resolved.GetNote())
+		return st.Resolve(assignment.Resolution{DepartmentID: p.Resolved.GetDepartmentId(), At: at, By: by, Note: p.Resolved.GetNote()})
 	case *whistlev1.Event_Breached:
-		kind := domain.ReportIn
-		if p.Breached.GetKind() == whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE {
-			kind = domain.Resolve
-		}
-		st.Breach(p.Breached.GetDepartmentId(), kind)
+		return st.Breach(assignmentpb.Breach(p.Breached, at))
 	}
 	return nil
-}
-
-// timeOf reads an event's timestamp; an unset one is the zero time, which the API leaves unset
-// in turn.
-func timeOf(ts *timestamppb.Timestamp) time.Time {
-	if ts == nil {
-		return time.Time{}
-	}
-	return ts.AsTime()
 }
 
 // Cursor is a place in an inbox: the dispatch time and case number of the last item seen. The

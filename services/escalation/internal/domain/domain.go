@@ -1,31 +1,33 @@
 // Package domain is what the escalation service knows about an issue: where it sits, the deadlines
 // frozen at dispatch for each summoned department, which of them were cleared and which were
-// breached. It decides which deadlines are still open and whether one is due to breach.
+// breached. Which events are allowed, which deadlines are still open and whether one is due to
+// breach are the assignment machine's rules (services/internal/assignment); this package keeps
+// escalation's record of them: where the stream stored each clearing event, the breaches as the
+// breaches view shows them, and the timers.
 package domain
 
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
 
-// Kind names one clock of an assignment.
-type Kind string
+// Kind names one clock of an assignment: the assignment machine's deadline kind, under the name
+// escalation's timers, breaches and store use.
+type Kind = assignment.DeadlineKind
 
 // The clocks every assignment carries.
 const (
 	// ReportIn runs until the duty officer reports in.
-	ReportIn Kind = "report-in"
+	ReportIn = assignment.ReportIn
 	// Resolve runs until the department resolves its part.
-	Resolve Kind = "resolve"
+	Resolve = assignment.Resolve
 )
-
-// Kinds lists every kind, in the order the clocks usually run out.
-var Kinds = []Kind{ReportIn, Resolve}
 
 // ErrBadTimer means a timer name could not be read back.
 var ErrBadTimer = errors.New("malformed timer")
@@ -48,7 +50,8 @@ type Issue struct {
 // Position returns the issue's place in the stream, for the projection store.
 func (s *Issue) Position() (*uint64, **quarantine.Mark) { return &s.LastSeq, &s.Quarantine }
 
-// Assignment is one department's clocks on the issue.
+// Assignment is one department's clocks on the issue, as escalation stores them. Its rules are
+// the assignment machine's: Machine returns the assignment as the machine sees it.
 type Assignment struct {
 	// ReportInBy and ResolveBy are the deadlines frozen at dispatch; zero means none.
 	ReportInBy time.Time `json:"report_in_by"`
@@ -58,6 +61,37 @@ type Assignment struct {
 	Resolved     *Stored `json:"resolved,omitempty"`
 	// Breaches holds the breach recorded for each kind that was breached.
 	Breaches map[Kind]Breach `json:"breaches,omitempty"`
+}
+
+// Machine returns the department's assignment as the assignment machine sees it, or nil when a is
+// nil (the department was never summoned). Changing what it returns changes nothing here.
+func (a *Assignment) Machine(departmentID string) *assignment.Assignment {
+	if a == nil {
+		return nil
+	}
+	m := &assignment.Assignment{DepartmentID: departmentID, Status: assignment.Dispatched, ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
+	if a.Acknowledged != nil {
+		m.Status, m.AcknowledgedAt = assignment.Acknowledged, a.Acknowledged.At
+	}
+	if a.Resolved != nil {
+		m.Status, m.ResolvedAt = assignment.Resolved, a.Resolved.At
+	}
+	for _, k := range assignment.DeadlineKinds() {
+		if _, ok := a.Breaches[k]; ok {
+			m.Breached = append(m.Breached, k)
+		}
+	}
+	return m
+}
+
+// clearing is where the stream stored the event that cleared the clock, nil while it runs.
+func (a *Assignment) clearing(k Kind) *Stored {
+	if k == ReportIn && a.Acknowledged != nil {
+		return a.Acknowledged
+	}
+	// The resolution clears resolve, and report-in too on a part that resolved without reporting
+	// in, which only a state folded before the machine refused that can hold.
+	return a.Resolved
 }
 
 // Stored is where and when the stream stored an event.
@@ -85,17 +119,15 @@ type Breach struct {
 }
 
 // Timer is one breach that is or may become owed: a clock that is neither cleared nor breached,
-// due at its deadline, or one whose clearing event was stored after its deadline, due at once.
+// due at its deadline, or one whose clearing event was stored after its deadline, due at once
+// (assignment.DueNow).
 type Timer struct {
 	IssueID      string
 	DepartmentID string
 	Kind         Kind
-	// At is when the timer comes due: the deadline, or the zero unix time for a breach owed now.
+	// At is when the timer comes due: the deadline, or assignment.DueNow for a breach owed now.
 	At time.Time
 }
-
-// DueNow is the At of a timer whose breach is owed whatever any clock says.
-var DueNow = time.UnixMilli(0).UTC()
 
 // Name is the timer's stable name "<issue>|<department>|<kind>", also the name of its breach.
 func (t Timer) Name() string { return Name(t.IssueID, t.DepartmentID, t.Kind) }
@@ -108,7 +140,7 @@ func Name(issueID, departmentID string, kind Kind) string {
 // ParseName reads back a Name.
 func ParseName(name string) (issueID, departmentID string, kind Kind, err error) {
 	parts := strings.Split(name, "|")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || !slices.Contains(Kinds, Kind(parts[2])) {
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || !Kind(parts[2]).Valid() {
 		return "", "", "", fmt.Errorf("%w: %q", ErrBadTimer, name)
 	}
 	return parts[0], parts[1], Kind(parts[2]), nil
@@ -121,14 +153,8 @@ type Event interface{ isEvent() }
 // Raised places the issue.
 type Raised struct{ GridID, StreetID, CategoryID string }
 
-// Dispatch is one department summoned with its frozen deadlines.
-type Dispatch struct {
-	DepartmentID          string
-	ReportInBy, ResolveBy time.Time
-}
-
 // Routed summons departments.
-type Routed struct{ Dispatches []Dispatch }
+type Routed struct{ Dispatches []assignment.Dispatch }
 
 // Acknowledged stops a department's report-in clock.
 type Acknowledged struct{ DepartmentID string }
@@ -153,26 +179,20 @@ func (Resolved) isEvent()     {}
 func (Breached) isEvent()     {}
 func (Other) isEvent()        {}
 
-// ErrImpossible is the reason an event can never apply to the state.
-var ErrImpossible = errors.New("impossible event")
-
 // Apply folds the event, stored at at as sequence seq, into the state. The caller checks the
-// order; Apply only changes the state. Events about departments that were never summoned change
-// nothing but the sequence, since they cannot move a clock that does not exist. A breach the
-// stream's own times contradict (stored before its deadline, after the deadline was cleared in
-// time, or twice) is refused with ErrImpossible: the record would otherwise say what did not
-// happen.
+// order; Apply only changes the state. The assignment machine judges every assignment event: one
+// it forbids (of a department never summoned, a report-in or a resolution out of turn, a breach
+// the stream's own times contradict) returns an error wrapping eventlog.ErrImpossible and changes
+// nothing, since the record would otherwise say what did not happen.
 func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) error {
 	if _, raise := e.(Raised); raise == s.Raised {
 		if raise {
-			return fmt.Errorf("%w: the issue was raised before", ErrImpossible)
+			return eventlog.Impossible("the issue was raised before")
 		}
-		return fmt.Errorf("%w: an event before the issue was raised", ErrImpossible)
+		return eventlog.Impossible("an event before the issue was raised")
 	}
-	if b, ok := e.(Breached); ok {
-		if err := s.checkBreach(b, at); err != nil {
-			return err
-		}
+	if err := s.judge(at, e); err != nil {
+		return err
 	}
 	s.LastSeq = seq
 	if s.CorrelationID == "" {
@@ -186,20 +206,13 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 		if s.Assignments == nil {
 			s.Assignments = map[string]*Assignment{}
 		}
-		for _, d := range e.Dispatches {
-			// A department keeps the clocks of its first dispatch: its deadlines are frozen then.
-			if _, ok := s.Assignments[d.DepartmentID]; !ok {
-				s.Assignments[d.DepartmentID] = &Assignment{ReportInBy: d.ReportInBy, ResolveBy: d.ResolveBy}
-			}
+		for _, a := range assignment.Summon(e.Dispatches, at, func(dept string) bool { return s.Assignments[dept] != nil }) {
+			s.Assignments[a.DepartmentID] = &Assignment{ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
 		}
 	case Acknowledged:
-		if a := s.Assignments[e.DepartmentID]; a != nil && a.Acknowledged == nil {
-			a.Acknowledged = &Stored{Seq: seq, At: at}
-		}
+		s.Assignments[e.DepartmentID].Acknowledged = &Stored{Seq: seq, At: at}
 	case Resolved:
-		if a := s.Assignments[e.DepartmentID]; a != nil && a.Resolved == nil {
-			a.Resolved = &Stored{Seq: seq, At: at}
-		}
+		s.Assignments[e.DepartmentID].Resolved = &Stored{Seq: seq, At: at}
 	case Breached:
 		a := s.Assignments[e.DepartmentID]
 		if a.Breaches == nil {
@@ -217,35 +230,33 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 	return nil
 }
 
-// checkBreach refuses a breach that the stream's times contradict.
-func (s *Issue) checkBreach(b Breached, at time.Time) error {
-	a := s.Assignments[b.DepartmentID]
-	if a == nil || !slices.Contains(Kinds, b.Kind) {
-		return fmt.Errorf("%w: a %s breach of %s, which has no such clock", ErrImpossible, b.Kind, b.DepartmentID)
-	}
-	deadline := a.deadline(b.Kind)
-	switch c := a.clearing(b.Kind); {
-	case !deadline.Equal(b.Deadline):
-		return fmt.Errorf("%w: a %s breach of %s names the deadline %s, but %s was frozen", ErrImpossible, b.Kind,
-			b.DepartmentID, b.Deadline.Format(time.RFC3339Nano), deadline.Format(time.RFC3339Nano))
-	case a.Breaches[b.Kind] != (Breach{}):
-		return fmt.Errorf("%w: %s's %s deadline was breached before", ErrImpossible, b.DepartmentID, b.Kind)
-	case at.Before(deadline):
-		return fmt.Errorf("%w: a %s breach of %s stored at %s, before its deadline %s", ErrImpossible, b.Kind,
-			b.DepartmentID, at.Format(time.RFC3339Nano), deadline.Format(time.RFC3339Nano))
-	case c != nil && !c.At.After(deadline):
-		return fmt.Errorf("%w: a %s breach of %s, whose deadline was cleared in time at %s", ErrImpossible, b.Kind,
-			b.DepartmentID, c.At.Format(time.RFC3339Nano))
+// judge asks the assignment machine whether an assignment event stored at at may apply; it
+// changes nothing.
+func (s *Issue) judge(at time.Time, e Event) error {
+	switch e := e.(type) {
+	case Acknowledged:
+		return s.machine(e.DepartmentID).Acknowledge(assignment.Acknowledgement{DepartmentID: e.DepartmentID, At: at})
+	case Resolved:
+		return s.machine(e.DepartmentID).Resolve(assignment.Resolution{DepartmentID: e.DepartmentID, At: at})
+	case Breached:
+		return s.machine(e.DepartmentID).Breach(assignment.Breach{DepartmentID: e.DepartmentID, Kind: e.Kind, Deadline: e.Deadline, At: at})
 	}
 	return nil
+}
+
+// machine is the department's assignment as the assignment machine sees it; nil when the
+// department was never summoned.
+func (s *Issue) machine(departmentID string) *assignment.Assignment {
+	return s.Assignments[departmentID].Machine(departmentID)
 }
 
 // Timers returns the issue's timers: every breach not yet recorded that is owed or may become owed.
 func (s *Issue) Timers() []Timer {
 	var out []Timer
-	for dept, a := range s.Assignments {
-		for _, k := range Kinds {
-			if at, ok := a.timer(k); ok {
+	for dept := range s.Assignments {
+		m := s.machine(dept)
+		for _, k := range assignment.DeadlineKinds() {
+			if at, ok := m.Due(k); ok {
 				out = append(out, Timer{IssueID: s.ID, DepartmentID: dept, Kind: k, At: at})
 			}
 		}
@@ -260,26 +271,23 @@ type Owed struct {
 	Cleared *Stored
 }
 
-// Owes decides, on the stream's clock, whether a breach of the department's clock is owed: its
-// clearing event was stored after the deadline, or none was and the stream's clock, streamNow, has
-// reached the deadline (a breach appended from then on is stored at or after it). A clock that
-// still runs and whose deadline the stream's clock has not reached returns how long until it does.
+// Owes decides, on the stream's clock, whether a breach of the department's clock is owed (see
+// assignment.Assignment.Owes): its clearing event was stored after the deadline, or none was and
+// the stream's clock, streamNow, has reached the deadline. A clock that still runs and whose
+// deadline the stream's clock has not reached returns how long until it does.
 func (s *Issue) Owes(departmentID string, kind Kind, streamNow time.Time) (owed Owed, ok bool, wait time.Duration) {
-	a := s.Assignments[departmentID]
-	if a == nil {
+	m := s.machine(departmentID)
+	if m == nil {
 		return Owed{}, false, 0
 	}
-	if _, open := a.timer(kind); !open {
-		return Owed{}, false, 0
+	if ok, wait = m.Owes(kind, streamNow); !ok {
+		return Owed{}, false, wait
 	}
-	deadline := a.deadline(kind)
-	if c := a.clearing(kind); c != nil {
-		return Owed{Deadline: deadline, Cleared: c}, true, 0
+	owed = Owed{Deadline: m.Deadline(kind)}
+	if _, cleared := m.Cleared(kind); cleared {
+		owed.Cleared = s.Assignments[departmentID].clearing(kind)
 	}
-	if streamNow.Before(deadline) {
-		return Owed{}, false, deadline.Sub(streamNow)
-	}
-	return Owed{Deadline: deadline}, true, 0
+	return owed, true, 0
 }
 
 // Breach returns the recorded breach of a department's clock, if any.
@@ -290,38 +298,4 @@ func (s *Issue) Breach(departmentID string, kind Kind) (Breach, bool) {
 	}
 	b, ok := a.Breaches[kind]
 	return b, ok
-}
-
-// deadline is the clock's deadline; zero means the clock does not run.
-func (a *Assignment) deadline(k Kind) time.Time {
-	if k == ReportIn {
-		return a.ReportInBy
-	}
-	return a.ResolveBy
-}
-
-// clearing is the event that cleared the clock, nil while it runs. Resolving clears the report-in
-// clock too: a department that resolved has reported in.
-func (a *Assignment) clearing(k Kind) *Stored {
-	if k == ReportIn && a.Acknowledged != nil {
-		return a.Acknowledged
-	}
-	return a.Resolved
-}
-
-// timer returns when a breach of the clock comes due, and false when none is or ever will be: the
-// clock does not run, was breached, or was cleared in time.
-func (a *Assignment) timer(k Kind) (time.Time, bool) {
-	deadline := a.deadline(k)
-	if _, breached := a.Breaches[k]; breached || deadline.IsZero() {
-		return time.Time{}, false
-	}
-	switch c := a.clearing(k); {
-	case c == nil:
-		return deadline, true
-	case c.At.After(deadline):
-		return DueNow, true // cleared late: the breach is owed now
-	default:
-		return time.Time{}, false
-	}
 }

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -19,7 +22,7 @@ func routed(t *testing.T) *Issue {
 	t.Helper()
 	s := &Issue{ID: "K7M3-QX9A"}
 	must(t, s.Apply(1, t0, "K7M3-QX9A", Raised{GridID: "xinhua-taoyuan-01", StreetID: "xinhua", CategoryID: "water-supply"}))
-	must(t, s.Apply(2, t0.Add(time.Second), "", Routed{Dispatches: []Dispatch{{DepartmentID: "water", ReportInBy: reportInBy, ResolveBy: resolveBy}}}))
+	must(t, s.Apply(2, t0.Add(time.Second), "", Routed{Dispatches: []assignment.Dispatch{{DepartmentID: "water", ReportInBy: reportInBy, ResolveBy: resolveBy}}}))
 	return s
 }
 
@@ -50,7 +53,7 @@ func TestEachClockOwesABreachExactlyWhenItsClearingEventWasStoredAfterItsDeadlin
 	tests := []struct {
 		name   string
 		events []stored
-		// timers is what remains owed or may become owed, by kind: the deadline, or DueNow.
+		// timers is what remains owed or may become owed, by kind: the deadline, or assignment.DueNow.
 		timers map[Kind]time.Time
 	}{
 		{"routing opens both clocks", nil, map[Kind]time.Time{ReportIn: reportInBy, Resolve: resolveBy}},
@@ -59,12 +62,17 @@ func TestEachClockOwesABreachExactlyWhenItsClearingEventWasStoredAfterItsDeadlin
 		{"an acknowledgement stored at the deadline clears report-in",
 			[]stored{{30 * time.Minute, Acknowledged{DepartmentID: "water"}}}, map[Kind]time.Time{Resolve: resolveBy}},
 		{"an acknowledgement stored 1 ms after the deadline owes a breach now",
-			[]stored{{30*time.Minute + ms, Acknowledged{DepartmentID: "water"}}}, map[Kind]time.Time{ReportIn: DueNow, Resolve: resolveBy}},
+			[]stored{{30*time.Minute + ms, Acknowledged{DepartmentID: "water"}}}, map[Kind]time.Time{ReportIn: assignment.DueNow, Resolve: resolveBy}},
 		{"an acknowledgement an hour late owes a breach now",
-			[]stored{{90 * time.Minute, Acknowledged{DepartmentID: "water"}}}, map[Kind]time.Time{ReportIn: DueNow, Resolve: resolveBy}},
-		{"resolving in time stops both", []stored{{time.Minute, Resolved{DepartmentID: "water"}}}, nil},
-		{"resolving late without reporting in owes both",
-			[]stored{{3 * time.Hour, Resolved{DepartmentID: "water"}}}, map[Kind]time.Time{ReportIn: DueNow, Resolve: DueNow}},
+			[]stored{{90 * time.Minute, Acknowledged{DepartmentID: "water"}}}, map[Kind]time.Time{ReportIn: assignment.DueNow, Resolve: resolveBy}},
+		{"reporting in and resolving in time stops both",
+			[]stored{{time.Minute, Acknowledged{DepartmentID: "water"}}, {2 * time.Minute, Resolved{DepartmentID: "water"}}}, nil},
+		{"reporting in in time and resolving late owes resolve now",
+			[]stored{{time.Minute, Acknowledged{DepartmentID: "water"}}, {3 * time.Hour, Resolved{DepartmentID: "water"}}},
+			map[Kind]time.Time{Resolve: assignment.DueNow}},
+		{"reporting in and resolving late owes both",
+			[]stored{{3 * time.Hour, Acknowledged{DepartmentID: "water"}}, {3*time.Hour + time.Second, Resolved{DepartmentID: "water"}}},
+			map[Kind]time.Time{ReportIn: assignment.DueNow, Resolve: assignment.DueNow}},
 		{"a breach recorded after the deadline closes its own clock",
 			[]stored{{31 * time.Minute, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}}}, map[Kind]time.Time{Resolve: resolveBy}},
 		{"a late acknowledgement after the breach owes nothing more",
@@ -73,8 +81,6 @@ func TestEachClockOwesABreachExactlyWhenItsClearingEventWasStoredAfterItsDeadlin
 		{"the breach recorded after a late acknowledgement settles it",
 			[]stored{{time.Hour, Acknowledged{DepartmentID: "water"}},
 				{time.Hour + time.Second, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}}}, map[Kind]time.Time{Resolve: resolveBy}},
-		{"another department's event changes nothing", []stored{{time.Hour, Resolved{DepartmentID: "gas"}}},
-			map[Kind]time.Time{ReportIn: reportInBy, Resolve: resolveBy}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,6 +155,7 @@ func TestBreachesTheStreamsTimesContradictAreImpossible(t *testing.T) {
 			stored{2 * time.Hour, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}}},
 		{"of another deadline than the one frozen", nil, stored{time.Hour, Breached{DepartmentID: "water", Kind: ReportIn, Deadline: t0}}},
 		{"of a department never summoned", nil, stored{time.Hour, Breached{DepartmentID: "gas", Kind: ReportIn, Deadline: reportInBy}}},
+		{"of no kind", nil, stored{time.Hour, Breached{DepartmentID: "water", Deadline: reportInBy}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,7 +164,7 @@ func TestBreachesTheStreamsTimesContradictAreImpossible(t *testing.T) {
 				must(t, s.Apply(uint64(3+i), t0.Add(e.at), "", e.e))
 			}
 			last := s.LastSeq
-			if err := s.Apply(10, t0.Add(tt.breach.at), "", tt.breach.e); !errors.Is(err, ErrImpossible) {
+			if err := s.Apply(10, t0.Add(tt.breach.at), "", tt.breach.e); !errors.Is(err, eventlog.ErrImpossible) {
 				t.Fatalf("Apply = %v, want ErrImpossible", err)
 			}
 			if s.LastSeq != last {
@@ -169,12 +176,44 @@ func TestBreachesTheStreamsTimesContradictAreImpossible(t *testing.T) {
 
 func TestEventsBeforeTheRaiseOrASecondRaiseAreImpossible(t *testing.T) {
 	s := &Issue{ID: "K7M3-QX9A"}
-	if err := s.Apply(1, t0, "", Acknowledged{DepartmentID: "water"}); !errors.Is(err, ErrImpossible) {
+	if err := s.Apply(1, t0, "", Acknowledged{DepartmentID: "water"}); !errors.Is(err, eventlog.ErrImpossible) {
 		t.Fatalf("an event before the raise: %v", err)
 	}
 	s = routed(t)
-	if err := s.Apply(3, t0, "", Raised{}); !errors.Is(err, ErrImpossible) {
+	if err := s.Apply(3, t0, "", Raised{}); !errors.Is(err, eventlog.ErrImpossible) {
 		t.Fatalf("a second raise: %v", err)
+	}
+}
+
+func TestAssignmentEventsTheMachineForbidsAreImpossibleAndMoveNoClock(t *testing.T) {
+	tests := []struct {
+		name   string
+		before []stored
+		event  stored
+	}{
+		{"a report-in of a department never summoned", nil, stored{time.Minute, Acknowledged{DepartmentID: "gas"}}},
+		{"a resolution of a department never summoned", nil, stored{time.Minute, Resolved{DepartmentID: "gas"}}},
+		{"a resolution of a part that never reported in", nil, stored{time.Minute, Resolved{DepartmentID: "water"}}},
+		{"a second report-in", []stored{{time.Minute, Acknowledged{DepartmentID: "water"}}}, stored{2 * time.Minute, Acknowledged{DepartmentID: "water"}}},
+		{"a report-in after the resolution", []stored{{time.Minute, Acknowledged{DepartmentID: "water"}}, {2 * time.Minute, Resolved{DepartmentID: "water"}}},
+			stored{3 * time.Minute, Acknowledged{DepartmentID: "water"}}},
+		{"a second resolution", []stored{{time.Minute, Acknowledged{DepartmentID: "water"}}, {2 * time.Minute, Resolved{DepartmentID: "water"}}},
+			stored{3 * time.Hour, Resolved{DepartmentID: "water"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := routed(t)
+			for i, e := range tt.before {
+				must(t, s.Apply(uint64(3+i), t0.Add(e.at), "", e.e))
+			}
+			last, before := s.LastSeq, timers(s)
+			if err := s.Apply(10, t0.Add(tt.event.at), "", tt.event.e); !errors.Is(err, eventlog.ErrImpossible) {
+				t.Fatalf("Apply = %v, want ErrImpossible", err)
+			}
+			if after := timers(s); s.LastSeq != last || len(after) != len(before) || len(s.Assignments) != 1 {
+				t.Fatalf("a refused event moved the state: timers %v, then %v", before, after)
+			}
+		})
 	}
 }
 
@@ -193,7 +232,7 @@ func TestTimerNamesReadBack(t *testing.T) {
 
 func TestASecondDispatchOfADepartmentKeepsTheDeadlinesFrozenAtTheFirst(t *testing.T) {
 	s := routed(t)
-	must(t, s.Apply(3, t0.Add(time.Minute), "", Routed{Dispatches: []Dispatch{
+	must(t, s.Apply(3, t0.Add(time.Minute), "", Routed{Dispatches: []assignment.Dispatch{
 		{DepartmentID: "water", ReportInBy: t0.Add(5 * time.Minute), ResolveBy: t0.Add(10 * time.Minute)},
 		{DepartmentID: "gas", ReportInBy: t0.Add(15 * time.Minute), ResolveBy: t0.Add(time.Hour)},
 	}}))

@@ -6,19 +6,18 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 )
 
 // Redis keys. All begin with the service's name, so that a reset removes exactly these.
@@ -97,10 +96,7 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 	ev := rec.Event
 	before := names(st.Timers())
 	if err := st.Apply(rec.Seq, rec.Time, ev.GetCorrelationId(), fromProto(ev)); err != nil {
-		if errors.Is(err, domain.ErrImpossible) {
-			return eventlog.Impossible("%v", err)
-		}
-		return err
+		return err // an event the domain refuses wraps eventlog.ErrImpossible
 	}
 	var earliest time.Time
 	for _, t := range st.Timers() {
@@ -232,15 +228,7 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 	case *whistlev1.Event_Raised:
 		return domain.Raised{GridID: p.Raised.GetGridId(), StreetID: p.Raised.GetStreetId(), CategoryID: p.Raised.GetCategoryId()}
 	case *whistlev1.Event_Routed:
-		var r domain.Routed
-		for _, d := range p.Routed.GetDispatches() {
-			r.Dispatches = append(r.Dispatches, domain.Dispatch{
-				DepartmentID: d.GetDepartmentId(),
-				ReportInBy:   timeOf(d.GetReportInBy()),
-				ResolveBy:    timeOf(d.GetResolveBy()),
-			})
-		}
-		return r
+		return domain.Routed{Dispatches: assignmentpb.Dispatches(p.Routed)}
 	case *whistlev1.Event_Acknowledged:
 		return domain.Acknowledged{DepartmentID: p.Acknowledged.GetDepartmentId()}
 	case *whistlev1.Event_Resolved:
@@ -248,19 +236,11 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 	case *whistlev1.Event_Breached:
 		return domain.Breached{
 			DepartmentID: p.Breached.GetDepartmentId(),
-			Kind:         KindFromProto(p.Breached.GetKind()),
-			Deadline:     timeOf(p.Breached.GetDeadline()),
+			Kind:         assignmentpb.DeadlineKind(p.Breached.GetKind()),
+			Deadline:     assignmentpb.Time(p.Breached.GetDeadline()),
 		}
 	}
 	return domain.Other{}
-}
-
-// timeOf reads an optional timestamp; unset is the zero time, meaning no deadline.
-func timeOf(ts *timestamppb.Timestamp) time.Time {
-	if !ts.IsValid() {
-		return time.Time{}
-	}
-	return ts.AsTime().UTC()
 }
 
 // KindFromProto is the domain name of a kind; unspecified has none.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
 
 // Meta is what every event brings besides its payload: its place in the stream, when it happened
@@ -33,18 +35,14 @@ func (is *Issue) OnRaised(m Meta, r Raise) {
 
 // OnRouted applies routing's decision: each department summoned gets an assignment with its
 // deadlines. A department already summoned keeps its assignment, so routing again after a return
-// adds only the departments that are new.
-func (is *Issue) OnRouted(m Meta, ruleID string, dispatches []Dispatch) {
+// adds only the departments that are new (assignment.Summon).
+func (is *Issue) OnRouted(m Meta, ruleID string, dispatches []assignment.Dispatch) {
 	names := make([]string, 0, len(dispatches))
 	for _, d := range dispatches {
 		names = append(names, fmt.Sprintf("%s (%s)", d.DepartmentID, d.Role))
-		if is.Assignment(d.DepartmentID) != nil {
-			continue
-		}
-		is.Assignments = append(is.Assignments, &Assignment{
-			DepartmentID: d.DepartmentID, Role: d.Role, Status: AssignmentDispatched,
-			DispatchedAt: m.At, ReportInBy: d.ReportInBy, ResolveBy: d.ResolveBy,
-		})
+	}
+	for _, a := range assignment.Summon(dispatches, m.At, func(dept string) bool { return is.Assignment(dept) != nil }) {
+		is.Assignments = append(is.Assignments, &a)
 	}
 	is.RuleID = ruleID
 	is.Status = is.statusFromAssignments()
@@ -61,36 +59,42 @@ func (is *Issue) OnNeedsDispatch(m Meta, reason string) {
 	is.record(m, "needs-dispatch", "", "Waiting for a dispatcher: "+reason)
 }
 
-// OnAcknowledged applies a duty officer's report-in for their department.
-func (is *Issue) OnAcknowledged(m Meta, departmentID string) {
-	if a := is.Assignment(departmentID); a != nil && a.Status == AssignmentDispatched {
-		a.Status, a.AcknowledgedAt, a.AcknowledgedBy = AssignmentAcknowledged, m.At, m.Actor
-		is.Status = is.statusFromAssignments()
+// OnAcknowledged applies a duty officer's report-in for their department. One the assignment
+// machine forbids is impossible and changes nothing.
+func (is *Issue) OnAcknowledged(m Meta, departmentID string) error {
+	if err := is.Assignment(departmentID).Acknowledge(assignment.Acknowledgement{DepartmentID: departmentID, At: m.At, By: m.Actor}); err != nil {
+		return err
 	}
+	is.Status = is.statusFromAssignments()
 	is.record(m, "acknowledged", departmentID, departmentID+" reported in")
+	return nil
 }
 
-// OnResolved applies a department's resolution of its part; the issue is resolved when every part is.
-func (is *Issue) OnResolved(m Meta, departmentID, note string) {
-	if a := is.Assignment(departmentID); a != nil && a.Status != AssignmentResolved {
-		a.Status, a.ResolvedAt, a.ResolvedBy, a.Note = AssignmentResolved, m.At, m.Actor, note
-		is.Status = is.statusFromAssignments()
+// OnResolved applies a department's resolution of its part; the issue is resolved when every part
+// is. One the assignment machine forbids is impossible and changes nothing.
+func (is *Issue) OnResolved(m Meta, departmentID, note string) error {
+	if err := is.Assignment(departmentID).Resolve(assignment.Resolution{DepartmentID: departmentID, At: m.At, By: m.Actor, Note: note}); err != nil {
+		return err
 	}
+	is.Status = is.statusFromAssignments()
 	is.record(m, "resolved", departmentID, departmentID+" resolved its part: "+firstLine(note))
+	return nil
 }
 
-// OnBreached applies a deadline that passed before the event that clears it.
-// deadline is when the deadline was, and clearedAt, when set, when the stream stored the event that
-// cleared it late, after which the breach was recorded.
-func (is *Issue) OnBreached(m Meta, departmentID string, kind DeadlineKind, deadline, clearedAt time.Time) {
-	if a := is.Assignment(departmentID); a != nil {
-		a.Breached = append(a.Breached, kind)
+// OnBreached applies a deadline that passed before the event that clears it, stored as b.At.
+// clearedAt, when set, is when the stream stored the event that cleared it late, after which the
+// breach was recorded. A breach the assignment machine forbids (one the stream's times contradict)
+// is impossible and changes nothing.
+func (is *Issue) OnBreached(m Meta, b assignment.Breach, clearedAt time.Time) error {
+	if err := is.Assignment(b.DepartmentID).Breach(b); err != nil {
+		return err
 	}
-	summary := fmt.Sprintf("%s missed its %s deadline of %s", departmentID, kind, deadline.UTC().Format(time.RFC3339))
+	summary := fmt.Sprintf("%s missed its %s deadline of %s", b.DepartmentID, b.Kind, b.Deadline.UTC().Format(time.RFC3339))
 	if !clearedAt.IsZero() {
-		summary += fmt.Sprintf(", cleared %s after it; recorded once that was stored", clearedAt.Sub(deadline).Round(time.Millisecond))
+		summary += fmt.Sprintf(", cleared %s after it; recorded once that was stored", clearedAt.Sub(b.Deadline).Round(time.Millisecond))
 	}
-	is.record(m, "breached", departmentID, summary)
+	is.record(m, "breached", b.DepartmentID, summary)
+	return nil
 }
 
 // OnOther applies an event whose payload the view does not show; it still takes its place in the
@@ -108,10 +112,10 @@ func (is *Issue) statusFromAssignments() Status {
 	resolved, started := 0, false
 	for _, a := range is.Assignments {
 		switch a.Status {
-		case AssignmentResolved:
+		case assignment.Resolved:
 			resolved++
 			started = true
-		case AssignmentAcknowledged:
+		case assignment.Acknowledged:
 			started = true
 		}
 	}

@@ -2,7 +2,8 @@
 // departments were summoned and what each did, and the timeline of everything that happened.
 // The view changes only by applying the issue's events in stream order, so it is a pure function
 // of the stream; this package holds those rules and the checks on a raise, and knows nothing of
-// protobuf or Redis.
+// protobuf or Redis. The rules of each department's part (its assignment) are the assignment
+// machine's, in services/internal/assignment.
 package domain
 
 import (
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
 
 // Limits on what a request may carry.
@@ -55,16 +57,6 @@ const (
 	StatusResolved         Status = "resolved"
 )
 
-// AssignmentStatus is where one department's part stands.
-type AssignmentStatus string
-
-// The assignment statuses.
-const (
-	AssignmentDispatched   AssignmentStatus = "dispatched"
-	AssignmentAcknowledged AssignmentStatus = "acknowledged"
-	AssignmentResolved     AssignmentStatus = "resolved"
-)
-
 // Urgency says how fast an issue must be handled.
 type Urgency string
 
@@ -75,45 +67,11 @@ const (
 	UrgencyEmergency Urgency = "emergency"
 )
 
-// Role is a department's part in a joint whistle.
-type Role string
-
-// The assignment roles.
-const (
-	RoleLead      Role = "lead"
-	RoleAssisting Role = "assisting"
-)
-
-// DeadlineKind names one of an assignment's two clocks.
-type DeadlineKind string
-
-// The deadline kinds.
-const (
-	DeadlineReportIn DeadlineKind = "report-in"
-	DeadlineResolve  DeadlineKind = "resolve"
-)
-
 // Location is where on the ground an issue is.
 type Location struct {
 	Latitude  float64 `json:"lat"`
 	Longitude float64 `json:"lon"`
 	Address   string  `json:"address,omitempty"`
-}
-
-// Assignment is one department's part of an issue.
-type Assignment struct {
-	DepartmentID   string           `json:"department"`
-	Role           Role             `json:"role"`
-	Status         AssignmentStatus `json:"status"`
-	DispatchedAt   time.Time        `json:"dispatched_at"`
-	ReportInBy     time.Time        `json:"report_in_by"`
-	ResolveBy      time.Time        `json:"resolve_by"`
-	AcknowledgedAt time.Time        `json:"acknowledged_at,omitzero"`
-	AcknowledgedBy string           `json:"acknowledged_by,omitempty"`
-	ResolvedAt     time.Time        `json:"resolved_at,omitzero"`
-	ResolvedBy     string           `json:"resolved_by,omitempty"`
-	Note           string           `json:"note,omitempty"`
-	Breached       []DeadlineKind   `json:"breached,omitempty"`
 }
 
 // Entry is one event of the issue's history, told for people.
@@ -129,23 +87,23 @@ type Entry struct {
 // Issue is the intake view of one issue with its timeline. LastSeq is the stream sequence of the
 // last event applied, which makes applying idempotent.
 type Issue struct {
-	ID          string        `json:"id"`
-	RequestID   string        `json:"request_id"`
-	GridID      string        `json:"grid"`
-	CommunityID string        `json:"community"`
-	StreetID    string        `json:"street"`
-	CategoryID  string        `json:"category"`
-	Urgency     Urgency       `json:"urgency"`
-	Text        string        `json:"text"`
-	Location    *Location     `json:"location,omitempty"`
-	Status      Status        `json:"status"`
-	RaisedBy    string        `json:"raised_by"`
-	RaisedAt    time.Time     `json:"raised_at"`
-	UpdatedAt   time.Time     `json:"updated_at"`
-	RuleID      string        `json:"rule,omitempty"`
-	Assignments []*Assignment `json:"assignments,omitempty"`
-	Timeline    []Entry       `json:"timeline"`
-	LastSeq     uint64        `json:"last_seq"`
+	ID          string                   `json:"id"`
+	RequestID   string                   `json:"request_id"`
+	GridID      string                   `json:"grid"`
+	CommunityID string                   `json:"community"`
+	StreetID    string                   `json:"street"`
+	CategoryID  string                   `json:"category"`
+	Urgency     Urgency                  `json:"urgency"`
+	Text        string                   `json:"text"`
+	Location    *Location                `json:"location,omitempty"`
+	Status      Status                   `json:"status"`
+	RaisedBy    string                   `json:"raised_by"`
+	RaisedAt    time.Time                `json:"raised_at"`
+	UpdatedAt   time.Time                `json:"updated_at"`
+	RuleID      string                   `json:"rule,omitempty"`
+	Assignments []*assignment.Assignment `json:"assignments,omitempty"`
+	Timeline    []Entry                  `json:"timeline"`
+	LastSeq     uint64                   `json:"last_seq"`
 	// Quarantine is set once intake met an event of the issue that can never apply; the view
 	// stays as it was before that event.
 	Quarantine *quarantine.Mark `json:"quarantine,omitempty"`
@@ -164,7 +122,7 @@ func (is *Issue) Areas(city string) []string {
 }
 
 // Assignment returns the department's assignment, or nil when it was not summoned.
-func (is *Issue) Assignment(departmentID string) *Assignment {
+func (is *Issue) Assignment(departmentID string) *assignment.Assignment {
 	for _, a := range is.Assignments {
 		if a.DepartmentID == departmentID {
 			return a
@@ -200,11 +158,4 @@ func (r Raise) DiffersFrom(is *Issue) string {
 		return "location"
 	}
 	return ""
-}
-
-// Dispatch is one department summoned by routing, with its deadlines frozen at dispatch.
-type Dispatch struct {
-	DepartmentID          string
-	Role                  Role
-	ReportInBy, ResolveBy time.Time
 }

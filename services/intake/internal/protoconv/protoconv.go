@@ -1,6 +1,7 @@
 // Package protoconv translates between the intake domain and the whistle.v1 messages, in both
 // directions, so that the event log adapter, the command handlers and the gRPC API agree on one
-// mapping of every enum.
+// mapping of every enum. An assignment's vocabulary is translated by assignmentpb, the same for
+// every service.
 package protoconv
 
 import (
@@ -11,6 +12,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 )
 
 var (
@@ -26,19 +28,6 @@ var (
 		whistlev1.IssueStatus_ISSUE_STATUS_IN_PROGRESS:       domain.StatusInProgress,
 		whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED:          domain.StatusResolved,
 	}
-	assignmentStatuses = map[domain.AssignmentStatus]whistlev1.AssignmentStatus{
-		domain.AssignmentDispatched:   whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED,
-		domain.AssignmentAcknowledged: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED,
-		domain.AssignmentResolved:     whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED,
-	}
-	roles = map[whistlev1.AssignmentRole]domain.Role{
-		whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD:      domain.RoleLead,
-		whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING: domain.RoleAssisting,
-	}
-	deadlines = map[whistlev1.DeadlineKind]domain.DeadlineKind{
-		whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN: domain.DeadlineReportIn,
-		whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE:   domain.DeadlineResolve,
-	}
 )
 
 // reverse inverts one of the enum tables.
@@ -53,8 +42,6 @@ func reverse[K, V comparable](m map[K]V) map[V]K {
 var (
 	urgenciesOut = reverse(urgencies)
 	statusesOut  = reverse(statuses)
-	rolesOut     = reverse(roles)
-	deadlinesOut = reverse(deadlines)
 )
 
 // Urgency reads a request's or event's urgency; unspecified counts as normal, and ok is false for a
@@ -71,22 +58,6 @@ func Urgency(u whistlev1.Urgency) (_ domain.Urgency, ok bool) {
 func Status(s whistlev1.IssueStatus) (_ domain.Status, ok bool) {
 	d, ok := statuses[s]
 	return d, ok
-}
-
-// Role reads a dispatch's role; anything but assisting is read as lead, the role every whistle has.
-func Role(r whistlev1.AssignmentRole) domain.Role {
-	if r == whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING {
-		return domain.RoleAssisting
-	}
-	return domain.RoleLead
-}
-
-// DeadlineKind reads a breach's deadline kind; an undefined one keeps its proto name.
-func DeadlineKind(k whistlev1.DeadlineKind) domain.DeadlineKind {
-	if d, ok := deadlines[k]; ok {
-		return d
-	}
-	return domain.DeadlineKind(k.String())
 }
 
 // LocationIn reads a location; nil stays nil.
@@ -134,17 +105,13 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 		Quarantine: eventlog.QuarantineProto(is.Quarantine),
 	}
 	for _, a := range is.Assignments {
-		pa := &whistlev1.Assignment{
-			DepartmentId: a.DepartmentID, Role: rolesOut[a.Role], Status: assignmentStatuses[a.Status],
+		out.Assignments = append(out.Assignments, &whistlev1.Assignment{
+			DepartmentId: a.DepartmentID, Role: assignmentpb.RoleProto(a.Role), Status: assignmentpb.StatusProto(a.Status),
 			ReportInBy: Timestamp(a.ReportInBy), ResolveBy: Timestamp(a.ResolveBy),
 			AcknowledgedAt: Timestamp(a.AcknowledgedAt), AcknowledgedBy: a.AcknowledgedBy,
 			ResolvedAt: Timestamp(a.ResolvedAt), ResolvedBy: a.ResolvedBy, ResolutionNote: a.Note,
-			DispatchedAt: Timestamp(a.DispatchedAt),
-		}
-		for _, k := range a.Breached {
-			pa.Breached = append(pa.Breached, deadlinesOut[k])
-		}
-		out.Assignments = append(out.Assignments, pa)
+			DispatchedAt: Timestamp(a.DispatchedAt), Breached: assignmentpb.DeadlineKindsProto(a.Breached),
+		})
 	}
 	return out
 }

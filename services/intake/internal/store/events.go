@@ -7,6 +7,7 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/protoconv"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 )
 
 // ServiceActor is the timeline's name for anything a service did rather than a person.
@@ -15,8 +16,9 @@ const ServiceActor = "system"
 // applyEvent translates one event into the domain's apply rule for its kind. Every kind is
 // applied, so that the view's last sequence is exact even for events it does not show. Its time
 // is the time the stream stored it: the timeline says when each thing was recorded, whatever the
-// clock of the service that wrote it.
-func applyEvent(is *domain.Issue, rec eventlog.Record) {
+// clock of the service that wrote it. An assignment event the assignment machine forbids returns
+// its verdict, an error wrapping eventlog.ErrImpossible, and changes nothing.
+func applyEvent(is *domain.Issue, rec eventlog.Record) error {
 	ev := rec.Event
 	m := domain.Meta{Seq: rec.Seq, At: rec.Time, Actor: actor(ev.GetActor())}
 	switch p := ev.GetPayload().(type) {
@@ -30,30 +32,24 @@ func applyEvent(is *domain.Issue, rec eventlog.Record) {
 			Location: protoconv.LocationIn(r.GetLocation()),
 		})
 	case *whistlev1.Event_Routed:
-		ds := make([]domain.Dispatch, 0, len(p.Routed.GetDispatches()))
-		for _, d := range p.Routed.GetDispatches() {
-			ds = append(ds, domain.Dispatch{
-				DepartmentID: d.GetDepartmentId(), Role: protoconv.Role(d.GetRole()),
-				ReportInBy: protoconv.Time(d.GetReportInBy()), ResolveBy: protoconv.Time(d.GetResolveBy()),
-			})
-		}
-		is.OnRouted(m, p.Routed.GetRuleId(), ds)
+		is.OnRouted(m, p.Routed.GetRuleId(), assignmentpb.Dispatches(p.Routed))
 	case *whistlev1.Event_NeedsDispatch:
 		is.OnNeedsDispatch(m, p.NeedsDispatch.GetReason())
 	case *whistlev1.Event_Acknowledged:
-		is.OnAcknowledged(m, p.Acknowledged.GetDepartmentId())
+		return is.OnAcknowledged(m, p.Acknowledged.GetDepartmentId())
 	case *whistlev1.Event_Resolved:
-		is.OnResolved(m, p.Resolved.GetDepartmentId(), p.Resolved.GetNote())
+		return is.OnResolved(m, p.Resolved.GetDepartmentId(), p.Resolved.GetNote())
 	case *whistlev1.Event_Breached:
 		b := p.Breached
 		var clearedAt time.Time
 		if b.GetClearedAt().IsValid() {
 			clearedAt = b.GetClearedAt().AsTime()
 		}
-		is.OnBreached(m, b.GetDepartmentId(), protoconv.DeadlineKind(b.GetKind()), protoconv.Time(b.GetDeadline()), clearedAt)
+		return is.OnBreached(m, assignmentpb.Breach(b, rec.Time), clearedAt)
 	default:
 		is.OnOther(m, eventlog.Kind(ev))
 	}
+	return nil
 }
 
 // actor names who caused an event: the person's subject, or ServiceActor for a service.

@@ -65,7 +65,9 @@ func fold(ctx context.Context, is *domain.Issue, rec eventlog.Record, tx redis.P
 		}
 		return eventlog.Impossible("a %s event before the issue was raised", eventlog.Kind(rec.Event))
 	}
-	applyEvent(is, rec)
+	if err := applyEvent(is, rec); err != nil {
+		return err
+	}
 	if raise {
 		for _, area := range is.Areas(catalog.CityScope) {
 			tx.ZAdd(ctx, ListKey(area), redis.Z{Score: float64(is.RaisedAt.UnixMilli()), Member: is.ID})

@@ -1,0 +1,345 @@
+// Package assignment is the state machine of an assignment, one department's part of an issue:
+// routing dispatches it, the department's duty officer reports in (acknowledges) and resolves it,
+// and escalation records a breach of either of its two deadlines. It is the one home of those
+// rules. Intake's view, the department's inbox and escalation's clocks fold assignment events
+// through it, and the department's commands check through it, so that one stream gives every
+// projection the same statuses and the same verdict on an event the machine forbids.
+//
+// Each service keeps its own model of an issue and stores it as it likes; this package owns the
+// vocabulary (statuses, roles, deadline kinds), the transitions and their verdicts, the command
+// checks, and what a deadline owes. It knows nothing of protobuf or Redis (assignmentpb reads the
+// events).
+//
+// # The machine
+//
+// An assignment comes into being when routing dispatches its department, with both deadlines
+// frozen then. From dispatched, a report-in makes it acknowledged; from acknowledged, a resolution
+// makes it resolved. A breach may be recorded in any status, once per deadline, when the stream's
+// own times show the deadline passed before the event that clears it (the report-in clears the
+// report-in deadline, the resolution the resolve deadline). Nothing else is allowed:
+//
+//	event \ status   none (never summoned)   dispatched     acknowledged   resolved
+//	dispatch         dispatched              unchanged      unchanged      unchanged
+//	acknowledge      impossible              acknowledged   impossible     impossible
+//	resolve          impossible              impossible     resolved       impossible
+//	breach           impossible              if the times show it, in every status
+//
+// A second dispatch of a department changes nothing: the assignment keeps the deadlines frozen at
+// its first (routing again after a return summons only the departments that are new).
+//
+// An event the machine forbids is impossible: the transitions return an error wrapping
+// eventlog.ErrImpossible, so every projection quarantines the issue at that event and changes
+// nothing. The rule for an event the department's commands never write (a resolution of a part
+// that never reported in, a report-in or a resolution repeated, anything of a department never
+// summoned) is the commands' own: such an event can only come from a writer that went around
+// them, and a projection that folded it quietly would show a part resolved with no one ever having
+// reported in, or a second officer's name over the first, that no command could have produced.
+// The services used to disagree here (intake and escalation took a resolution straight from
+// dispatched, and every fold ignored events of a department never summoned); the stricter rule is
+// the one the commands already enforced, so that what a projection accepts is exactly what a
+// command may write.
+package assignment
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+)
+
+// Status is where an assignment stands.
+type Status string
+
+// The statuses, in the order an assignment passes through them.
+const (
+	Dispatched   Status = "dispatched"
+	Acknowledged Status = "acknowledged"
+	Resolved     Status = "resolved"
+)
+
+// Open reports whether the assignment still needs its department: dispatched or acknowledged.
+func (s Status) Open() bool { return s == Dispatched || s == Acknowledged }
+
+// Role is a department's part in a (joint) whistle.
+type Role string
+
+// The roles.
+const (
+	Lead      Role = "lead"
+	Assisting Role = "assisting"
+)
+
+// DeadlineKind names one of an assignment's two clocks.
+type DeadlineKind string
+
+// The deadline kinds.
+const (
+	// ReportIn runs until the duty officer reports in.
+	ReportIn DeadlineKind = "report-in"
+	// Resolve runs until the department resolves its part.
+	Resolve DeadlineKind = "resolve"
+)
+
+// DeadlineKinds lists every kind, in the order the clocks usually run out.
+func DeadlineKinds() []DeadlineKind { return []DeadlineKind{ReportIn, Resolve} }
+
+// Valid reports whether k is one of the kinds.
+func (k DeadlineKind) Valid() bool { return k == ReportIn || k == Resolve }
+
+// ClearedBy is the status whose event clears the clock: the report-in clears report-in, the
+// resolution clears resolve.
+func (k DeadlineKind) ClearedBy() Status {
+	if k == ReportIn {
+		return Acknowledged
+	}
+	return Resolved
+}
+
+// Assignment is one department's part of an issue. Its times are the times the stream stored the
+// events, so a replay rebuilds it exactly. The JSON names are the ones intake and the department
+// stored their assignments under before this package held them; keep them.
+type Assignment struct {
+	DepartmentID string    `json:"department"`
+	Role         Role      `json:"role"`
+	Status       Status    `json:"status"`
+	DispatchedAt time.Time `json:"dispatched_at"`
+	// ReportInBy and ResolveBy are the deadlines frozen at dispatch; zero means the clock does not run.
+	ReportInBy     time.Time `json:"report_in_by,omitzero"`
+	ResolveBy      time.Time `json:"resolve_by,omitzero"`
+	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
+	AcknowledgedBy string    `json:"acknowledged_by,omitempty"`
+	ResolvedAt     time.Time `json:"resolved_at,omitzero"`
+	ResolvedBy     string    `json:"resolved_by,omitempty"`
+	Note           string    `json:"note,omitempty"`
+	// Breached lists the deadlines breached, in the order their breaches were recorded.
+	Breached []DeadlineKind `json:"breached,omitempty"`
+}
+
+// Dispatch is routing's summons of one department, with its deadlines frozen.
+type Dispatch struct {
+	DepartmentID          string
+	Role                  Role
+	ReportInBy, ResolveBy time.Time
+}
+
+// Acknowledgement is a duty officer's report-in as the stream stored it.
+type Acknowledgement struct {
+	DepartmentID string
+	At           time.Time // when the stream stored it
+	By           string    // who reported in
+}
+
+// Resolution is a department's resolution of its part as the stream stored it.
+type Resolution struct {
+	DepartmentID string
+	At           time.Time // when the stream stored it
+	By, Note     string
+}
+
+// Breach is escalation's record that a deadline passed, as the stream stored it.
+type Breach struct {
+	DepartmentID string
+	Kind         DeadlineKind
+	// Deadline is the deadline the breach names; it must be the one frozen at dispatch.
+	Deadline time.Time
+	At       time.Time // when the stream stored it
+}
+
+// Summon returns the assignments a routed event stored at at opens: one for each department it
+// names that has none yet (has reports which have), in the event's order. A department summoned
+// before keeps its assignment and the deadlines frozen at its first dispatch, and one named twice
+// in an event is summoned by its first mention.
+func Summon(ds []Dispatch, at time.Time, has func(departmentID string) bool) []Assignment {
+	var out []Assignment
+	for _, d := range ds {
+		if has(d.DepartmentID) || slices.ContainsFunc(out, func(a Assignment) bool { return a.DepartmentID == d.DepartmentID }) {
+			continue
+		}
+		out = append(out, Assignment{
+			DepartmentID: d.DepartmentID, Role: d.Role, Status: Dispatched, DispatchedAt: at,
+			ReportInBy: d.ReportInBy, ResolveBy: d.ResolveBy,
+		})
+	}
+	return out
+}
+
+// Acknowledge applies a report-in to a, the issue's assignment of e's department, or nil when the
+// issue has none. Only a dispatched assignment may report in; anything else is impossible and
+// changes nothing.
+func (a *Assignment) Acknowledge(e Acknowledgement) error {
+	switch {
+	case a == nil:
+		return notSummoned("a report-in", e.DepartmentID)
+	case a.Status == Acknowledged:
+		return eventlog.Impossible("a second report-in for %s, which %s reported in for at %s", a.DepartmentID, a.AcknowledgedBy, stamp(a.AcknowledgedAt))
+	case a.Status != Dispatched:
+		return eventlog.Impossible("a report-in for %s, whose part is %s", a.DepartmentID, a.Status)
+	}
+	a.Status, a.AcknowledgedAt, a.AcknowledgedBy = Acknowledged, e.At, e.By
+	return nil
+}
+
+// Resolve applies a resolution to a, the issue's assignment of e's department, or nil when the
+// issue has none. Only an acknowledged assignment may resolve: a part that never reported in
+// cannot be resolved, as the department's commands refuse it; anything else is impossible and
+// changes nothing.
+func (a *Assignment) Resolve(e Resolution) error {
+	switch {
+	case a == nil:
+		return notSummoned("a resolution", e.DepartmentID)
+	case a.Status == Dispatched:
+		return eventlog.Impossible("a resolution of %s's part, which never reported in", a.DepartmentID)
+	case a.Status == Resolved:
+		return eventlog.Impossible("a second resolution of %s's part, which %s resolved at %s", a.DepartmentID, a.ResolvedBy, stamp(a.ResolvedAt))
+	}
+	a.Status, a.ResolvedAt, a.ResolvedBy, a.Note = Resolved, e.At, e.By, e.Note
+	return nil
+}
+
+// Breach applies a breach to a, the issue's assignment of e's department, or nil when the issue
+// has none. A breach is refused as impossible when the stream's own times contradict it, since the
+// record would then say what did not happen: it names a clock the assignment does not run or
+// another deadline than the one frozen, its deadline was breached before, it was stored before
+// its deadline, or the clock was cleared at or before the deadline. A clearing event stored after
+// the deadline leaves the breach owed, and it may be recorded after that event.
+func (a *Assignment) Breach(e Breach) error {
+	if a == nil {
+		return notSummoned(fmt.Sprintf("a %s breach", e.Kind), e.DepartmentID)
+	}
+	if !e.Kind.Valid() || a.Deadline(e.Kind).IsZero() {
+		return eventlog.Impossible("a %q breach of %s, which runs no such clock", e.Kind, a.DepartmentID)
+	}
+	deadline := a.Deadline(e.Kind)
+	switch cleared, ok := a.Cleared(e.Kind); {
+	case !deadline.Equal(e.Deadline):
+		return eventlog.Impossible("a %s breach of %s names the deadline %s, but %s was frozen", e.Kind, a.DepartmentID, stamp(e.Deadline), stamp(deadline))
+	case a.IsBreached(e.Kind):
+		return eventlog.Impossible("%s's %s deadline was breached before", a.DepartmentID, e.Kind)
+	case e.At.Before(deadline):
+		return eventlog.Impossible("a %s breach of %s stored at %s, before its deadline %s", e.Kind, a.DepartmentID, stamp(e.At), stamp(deadline))
+	case ok && !cleared.After(deadline):
+		return eventlog.Impossible("a %s breach of %s, whose deadline was cleared in time at %s", e.Kind, a.DepartmentID, stamp(cleared))
+	}
+	a.Breached = append(a.Breached, e.Kind)
+	return nil
+}
+
+// notSummoned is the verdict on an event of a department the issue never summoned: no event of
+// an assignment can come before its dispatch.
+func notSummoned(what, departmentID string) error {
+	return eventlog.Impossible("%s of %s, which was never summoned", what, departmentID)
+}
+
+// Deadline is the clock's deadline, frozen at dispatch; zero means the clock does not run.
+func (a *Assignment) Deadline(k DeadlineKind) time.Time {
+	switch k {
+	case ReportIn:
+		return a.ReportInBy
+	case Resolve:
+		return a.ResolveBy
+	}
+	return time.Time{}
+}
+
+// Cleared returns when the stream stored the event that cleared the clock, and false while the
+// clock runs. A part that resolved without reporting in (which only a document folded before this
+// machine refused it can hold) counts its resolution as its report-in, as escalation did then.
+func (a *Assignment) Cleared(k DeadlineKind) (time.Time, bool) {
+	switch {
+	case k == ReportIn && a.Status == Acknowledged, k == ReportIn && a.Status == Resolved && !a.AcknowledgedAt.IsZero():
+		return a.AcknowledgedAt, true
+	case k.Valid() && a.Status == Resolved:
+		return a.ResolvedAt, true
+	}
+	return time.Time{}, false
+}
+
+// IsBreached reports whether the clock's breach was recorded.
+func (a *Assignment) IsBreached(k DeadlineKind) bool { return slices.Contains(a.Breached, k) }
+
+// DueNow is when a breach owed whatever any clock says comes due: the zero unix time.
+var DueNow = time.UnixMilli(0).UTC()
+
+// Due returns when a breach of the clock comes due, and false when none is or ever will be owed:
+// the clock does not run, was breached, or was cleared in time. A running clock comes due at its
+// deadline; one whose clearing event was stored after the deadline owes its breach now (DueNow).
+func (a *Assignment) Due(k DeadlineKind) (time.Time, bool) {
+	deadline := a.Deadline(k)
+	if deadline.IsZero() || a.IsBreached(k) {
+		return time.Time{}, false
+	}
+	switch cleared, ok := a.Cleared(k); {
+	case !ok:
+		return deadline, true
+	case cleared.After(deadline):
+		return DueNow, true
+	}
+	return time.Time{}, false
+}
+
+// Owes decides, on the stream's clock, whether a breach of the clock is owed: its clearing event
+// was stored after the deadline, or none was and the stream's clock, streamNow, has reached the
+// deadline (a breach appended from then on is stored at or after it). For a clock that still runs
+// and whose deadline the stream's clock has not reached, it returns how long until it does.
+func (a *Assignment) Owes(k DeadlineKind, streamNow time.Time) (owed bool, wait time.Duration) {
+	if _, ok := a.Due(k); !ok {
+		return false, 0
+	}
+	if _, cleared := a.Cleared(k); cleared {
+		return true, 0 // cleared after the deadline: owed whatever any clock says
+	}
+	if deadline := a.Deadline(k); streamNow.Before(deadline) {
+		return false, deadline.Sub(streamNow)
+	}
+	return true, 0
+}
+
+// TransitionError is a command the assignment's status does not allow. Its reason reads as the
+// status message.
+type TransitionError struct{ Reason string }
+
+// Error is the reason.
+func (e *TransitionError) Error() string { return e.Reason }
+
+// ErrNotSummoned means a command named a department the issue never summoned.
+var ErrNotSummoned = errors.New("the department was never summoned")
+
+// CheckAcknowledge says whether officer by may report in for the assignment now, which is when
+// the report-in it would write is a transition the machine allows: done is true when the same
+// officer already did, so a retry has nothing to do. A report-in by another officer, or after the
+// part was resolved, is refused.
+func (a *Assignment) CheckAcknowledge(by string) (done bool, err error) {
+	switch {
+	case a == nil:
+		return false, ErrNotSummoned
+	case a.Status == Resolved:
+		return false, &TransitionError{fmt.Sprintf("%s already resolved its part", a.DepartmentID)}
+	case a.Status == Acknowledged && a.AcknowledgedBy != by:
+		return false, &TransitionError{fmt.Sprintf("%s already reported in for %s", a.AcknowledgedBy, a.DepartmentID)}
+	}
+	return a.Status == Acknowledged, nil
+}
+
+// CheckResolve says whether officer by may resolve the assignment with note now, which is when
+// the resolution it would write is a transition the machine allows: done is true when the same
+// officer already did with the same note, so a retry changes nothing. A part that has not reported
+// in cannot resolve. A second resolution that differs (another officer, another note) is refused
+// naming when and by whom the part was resolved, rather than answered as if it had been recorded:
+// the note a department resolved with is what the issue's record keeps.
+func (a *Assignment) CheckResolve(by, note string) (done bool, err error) {
+	switch {
+	case a == nil:
+		return false, ErrNotSummoned
+	case a.Status == Dispatched:
+		return false, &TransitionError{"report in before resolving"}
+	case a.Status == Resolved && (a.ResolvedBy != by || a.Note != note):
+		return false, &TransitionError{fmt.Sprintf("%s's part is already resolved, at %s by %s with another note; a resolution is not changed",
+			a.DepartmentID, a.ResolvedAt.UTC().Format(time.RFC3339), a.ResolvedBy)}
+	}
+	return a.Status == Resolved, nil
+}
+
+// stamp writes a time for a verdict's reason.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

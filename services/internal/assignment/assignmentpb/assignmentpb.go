@@ -1,0 +1,108 @@
+// Package assignmentpb reads the assignment machine's inputs out of whistle.v1 events and writes
+// its vocabulary back into the API's enums, in one place for every service. The verdict on an
+// event depends on how it is read: a deadline kind one service took for report-in and another for
+// no kind at all, or a deadline one read as unset and another as a time, would split the services'
+// verdicts on the same breach.
+package assignmentpb
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+)
+
+// Dispatches reads the summons of a routed event.
+func Dispatches(r *whistlev1.IssueRouted) []assignment.Dispatch {
+	out := make([]assignment.Dispatch, 0, len(r.GetDispatches()))
+	for _, d := range r.GetDispatches() {
+		out = append(out, assignment.Dispatch{
+			DepartmentID: d.GetDepartmentId(), Role: Role(d.GetRole()),
+			ReportInBy: Time(d.GetReportInBy()), ResolveBy: Time(d.GetResolveBy()),
+		})
+	}
+	return out
+}
+
+// Breach reads a breach event stored at at.
+func Breach(b *whistlev1.DeadlineBreached, at time.Time) assignment.Breach {
+	return assignment.Breach{DepartmentID: b.GetDepartmentId(), Kind: DeadlineKind(b.GetKind()), Deadline: Time(b.GetDeadline()), At: at}
+}
+
+// Role reads a dispatch's role; anything but assisting is read as lead, the role every whistle has.
+func Role(r whistlev1.AssignmentRole) assignment.Role {
+	if r == whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING {
+		return assignment.Assisting
+	}
+	return assignment.Lead
+}
+
+// RoleProto writes a role.
+func RoleProto(r assignment.Role) whistlev1.AssignmentRole {
+	if r == assignment.Assisting {
+		return whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING
+	}
+	return whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD
+}
+
+// DeadlineKind reads a deadline kind; unspecified and undefined values are no kind, which the
+// machine refuses.
+func DeadlineKind(k whistlev1.DeadlineKind) assignment.DeadlineKind {
+	switch k {
+	case whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN:
+		return assignment.ReportIn
+	case whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE:
+		return assignment.Resolve
+	}
+	return ""
+}
+
+// DeadlineKindProto writes a deadline kind.
+func DeadlineKindProto(k assignment.DeadlineKind) whistlev1.DeadlineKind {
+	switch k {
+	case assignment.ReportIn:
+		return whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN
+	case assignment.Resolve:
+		return whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE
+	}
+	return whistlev1.DeadlineKind_DEADLINE_KIND_UNSPECIFIED
+}
+
+// DeadlineKindsProto writes a list of deadline kinds.
+func DeadlineKindsProto(ks []assignment.DeadlineKind) []whistlev1.DeadlineKind {
+	var out []whistlev1.DeadlineKind
+	for _, k := range ks {
+		out = append(out, DeadlineKindProto(k))
+	}
+	return out
+}
+
+var statuses = map[assignment.Status]whistlev1.AssignmentStatus{
+	assignment.Dispatched:   whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED,
+	assignment.Acknowledged: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED,
+	assignment.Resolved:     whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED,
+}
+
+// StatusProto writes a status.
+func StatusProto(s assignment.Status) whistlev1.AssignmentStatus { return statuses[s] }
+
+// Status reads a status filter; ok is false for unspecified and for undefined values.
+func Status(s whistlev1.AssignmentStatus) (_ assignment.Status, ok bool) {
+	for k, v := range statuses {
+		if v == s {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// Time reads an event's time; an unset or invalid one is the zero time, which for a deadline means
+// the clock does not run.
+func Time(ts *timestamppb.Timestamp) time.Time {
+	if !ts.IsValid() {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
