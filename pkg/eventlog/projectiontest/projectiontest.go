@@ -184,6 +184,72 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject, history func(issue
 		}
 	})
 
+	t.Run("a batch keeps what its records applied one at a time keep, redeliveries and owner's trust included", func(t *testing.T) {
+		t.Parallel()
+		one, batched := newSubject(t), newSubject(t)
+		bp, ok := batched.Projection.(eventlog.BatchProjection)
+		if !ok {
+			t.Skip("the projection applies one record at a time")
+		}
+		a, b, c := "batch-A", "batch-B", "batch-C" // the same ids in both, so that the two dumps compare
+		s := newStream(t, history, a, b, c)
+		applyAll(t, one, s.order)
+		half := len(s.order) / 2
+		// The first half twice in one batch (a redelivery inside a batch), then the whole stream,
+		// as the partition's owner applies it (from what it keeps in memory), then all of it again.
+		batches := [][]eventlog.Record{append(append([]eventlog.Record{}, s.order[:half]...), s.order[:half]...), s.order, s.order}
+		for i, recs := range batches {
+			bctx := ctx
+			if i == 1 {
+				bctx = eventlog.OwnerContext(ctx)
+			}
+			errs, err := bp.ApplyBatch(bctx, recs)
+			if err != nil {
+				t.Fatalf("batch %d: %v", i, err)
+			}
+			for k, err := range errs {
+				if err != nil {
+					t.Fatalf("batch %d, record %d (seq %d): %v, want nil", i, k, recs[k].Seq, err)
+				}
+			}
+		}
+		if want, got := dump(t, one), dump(t, batched); got != want {
+			t.Fatalf("batches kept something else:\n--- one at a time\n%s\n--- in batches\n%s", want, got)
+		}
+	})
+
+	t.Run("a batch refuses with a gap a record after a missing one and every later record of its issue, and applies the rest", func(t *testing.T) {
+		t.Parallel()
+		p := newSubject(t)
+		bp, ok := p.Projection.(eventlog.BatchProjection)
+		if !ok {
+			t.Skip("the projection applies one record at a time")
+		}
+		a, b := issueID(t, "A"), issueID(t, "B")
+		s := newStream(t, history, a, b)
+		var recs []eventlog.Record
+		for _, rec := range s.order {
+			if rec.Seq != s.recs[a][1].Seq { // a's second event is missing
+				recs = append(recs, rec)
+			}
+		}
+		errs, err := bp.ApplyBatch(eventlog.OwnerContext(ctx), recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, rec := range recs {
+			gapped := rec.Event.GetIssueId() == a && rec.Seq > s.recs[a][1].Seq
+			if gapped != errors.Is(errs[k], eventlog.ErrGap) {
+				t.Fatalf("record %d of %s: %v; want a gap: %v", rec.Seq, rec.Event.GetIssueId(), errs[k], gapped)
+			}
+		}
+		wantLast(t, p, a, s.recs[a][0].Seq)
+		wantLast(t, p, b, s.recs[b][len(s.recs[b])-1].Seq)
+		// The missing one, and the rest after it, apply.
+		applyAll(t, p, s.recs[a][1:])
+		wantLast(t, p, a, s.recs[a][len(s.recs[a])-1].Seq)
+	})
+
 	t.Run("a quarantined issue holds its later records and keeps its state", func(t *testing.T) {
 		t.Parallel()
 		p := newSubject(t)
