@@ -131,7 +131,9 @@ func ByOwner(ctx context.Context) bool { return ctx.Value(ownerKey{}) != nil }
 
 // OwnerContext marks ctx as the owner's, as its consumer does; tests use it to apply a batch the
 // way the owner does.
-func OwnerContext(ctx context.Context) context.Context { return context.WithValue(ctx, ownerKey{}, true) }
+func OwnerContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ownerKey{}, true)
+}
 
 // PartitionCache is a projection that keeps its issues' states in memory between batches. Forget
 // drops what it keeps of a partition's issues: the consumer calls it when its ownership of the
