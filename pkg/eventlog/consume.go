@@ -435,7 +435,8 @@ func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 
 	key := failingKey{cfg.Durable, s.seq}
 	defer failing.Delete(key)
-	ctx = withReaction(ctx, p.Name())
+	// The reaction runs in the partition's owner: what it applies, it applies as the owner.
+	ctx = OwnerContext(withReaction(ctx, p.Name()))
 	for attempt := uint64(1); ; attempt++ {
 		var err error
 		if d.applied {

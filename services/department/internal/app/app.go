@@ -97,8 +97,10 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, not
 // event id), Decide catches the view up, and decide, run again on the winner's state, tells the
 // loser why it lost.
 func (a *App) command(ctx context.Context, name, issueID, dept string, decide func(*domain.Issue) (*whistlev1.Event, error)) (domain.Issue, error) {
+	var st domain.Issue
 	rec, err := a.log.Decide(ctx, a.store, issueID, func(ctx context.Context) (*whistlev1.Event, error) {
-		st, err := a.store.Get(ctx, issueID)
+		var err error
+		st, err = a.store.Get(ctx, issueID)
 		if err != nil {
 			return nil, err
 		}
@@ -117,10 +119,13 @@ func (a *App) command(ctx context.Context, name, issueID, dept string, decide fu
 	if err != nil {
 		return domain.Issue{}, err
 	}
-	if rec != nil {
-		commands.Add(ctx, 1, metric.WithAttributes(attribute.String("command", name)))
+	if rec == nil {
+		return st, nil // done before: the state it was decided on says so
 	}
-	return a.store.Get(ctx, issueID)
+	commands.Add(ctx, 1, metric.WithAttributes(attribute.String("command", name)))
+	// The event was appended on the condition that st was the issue's latest, so the issue now
+	// is st and the event, as the projection holds it.
+	return store.Next(st, *rec)
 }
 
 // event is the envelope of an officer's event on an issue, conditional on the state it was decided

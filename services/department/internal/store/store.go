@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -61,6 +62,17 @@ func (s *Store) Get(ctx context.Context, issueID string) (domain.Issue, error) {
 		return domain.Issue{}, err
 	}
 	return *st, nil
+}
+
+// Next is the issue after rec, which follows st: what the projection holds once it applied rec, for
+// a command that decided on st and appended rec conditionally on it, to answer without a read.
+func Next(st domain.Issue, rec eventlog.Record) (domain.Issue, error) {
+	st.Assignments = slices.Clone(st.Assignments)
+	if err := apply(&st, rec); err != nil {
+		return domain.Issue{}, err
+	}
+	st.LastSeq = rec.Seq
+	return st, nil
 }
 
 // fold applies one record to the issue's state and brings its departments' inboxes in line.
