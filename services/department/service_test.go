@@ -1,9 +1,11 @@
 package department
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -503,6 +505,11 @@ func TestInboxPagesRunOldestDispatchFirst(t *testing.T) {
 		want = append(want, h.dispatch(fmt.Sprintf("page-%d", i), "xinhua-taoyuan-03", "housing"))
 	}
 	h.Settled(Name)
+	// Oldest dispatch first, by the millisecond the stream stored it, then by case number: two
+	// dispatches may be stored within one millisecond.
+	slices.SortStableFunc(want, func(a, b string) int {
+		return cmp.Or(cmp.Compare(h.Stored(a, "routed").Time.UnixMilli(), h.Stored(b, "routed").Time.UnixMilli()), strings.Compare(a, b))
+	})
 	c := h.client(authx.Principal{Subject: "disp-1", Role: authx.RoleDispatcher, Scope: catalog.CityScope})
 	first, err := c.ListInbox(t.Context(), &whistlev1.ListInboxRequest{DepartmentId: "housing", PageSize: 2})
 	if err != nil || len(first.GetItems()) != 2 || first.GetNextPageToken() == "" {
