@@ -51,6 +51,9 @@ type Assignment struct {
 	ResolvedBy     string    `json:"resolved_by,omitempty"`
 	Note           string    `json:"note,omitempty"`
 	Breached       []string  `json:"breached,omitempty"` // ReportIn, Resolve
+	// Seq is the stream sequence of the last event that changed the assignment: the change a
+	// department's live inbox shows it at.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Issue is what a department's desk needs of an issue.

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
@@ -71,17 +73,42 @@ func inboxCommand(cfg *config) *cobra.Command {
 	return cmd
 }
 
-// watchInbox prints the inbox as it stands, then each change, one line per item; an item is
-// shown again only when it changed (its issue's last event is a later one).
+// watchInbox prints the inbox as it stands, then each change, one line per item. A reconnect
+// resumes after the last position received (of a change, or of the bookmark that follows the
+// inbox as it stood), so the server sends only what changed meanwhile, each change once. When the
+// server no longer holds that position it starts again from the inbox as it stands, and an item
+// is shown again only when it changed (its issue's last event is a later one).
 func watchInbox(ctx context.Context, c *client, dept string) error {
+	var position string // the last position received
 	return follow(ctx, c, live[*whistlev1.WatchInboxResponse]{
 		what: "the inbox",
 		open: func(ctx context.Context) (func() (*whistlev1.WatchInboxResponse, error), error) {
-			stream, err := c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept})
+			stream, err := c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept, After: position})
 			if err != nil {
 				return nil, err
 			}
-			return stream.Recv, nil
+			return func() (*whistlev1.WatchInboxResponse, error) {
+				for {
+					resp, err := stream.Recv()
+					if status.Code(err) == codes.OutOfRange && position != "" {
+						fmt.Fprintln(c.errOut, "The server no longer holds where the inbox was left; showing it as it stands.")
+						position = ""
+						if stream, err = c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept}); err != nil {
+							return nil, err
+						}
+						continue
+					}
+					if err != nil {
+						return nil, err
+					}
+					if resp.GetPosition() != "" {
+						position = resp.GetPosition()
+					}
+					if resp.GetItem() != nil { // not the bookmark, which only marks a position
+						return resp, nil
+					}
+				}
+			}, nil
 		},
 		key: func(resp *whistlev1.WatchInboxResponse) string {
 			return fmt.Sprintf("%s@%d", resp.GetItem().GetIssueId(), resp.GetItem().GetSeq())
