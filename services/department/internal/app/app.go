@@ -34,8 +34,8 @@ var (
 	tracer      = otel.Tracer(scope)
 	commands, _ = otel.Meter(scope).Int64Counter("whistle.department.commands",
 		metric.WithDescription("Reports-in and resolutions that appended an event, by command."))
-	watchEntries, _ = otel.Meter(scope).Int64Counter("whistle.watch.entries",
-		metric.WithDescription("Feed entries live views read, by view and outcome: sent, or skipped (superseded, repeated, or outside the caller's scope)."))
+	watchEntries, _ = otel.Meter(scope).Int64Counter("whistle.department.watch.entries",
+		metric.WithDescription("Entries of department feeds that inbox watches read, by outcome: sent, or skipped (superseded, repeated, or outside the caller's scope)."))
 )
 
 // App is the department's desk.
@@ -234,7 +234,7 @@ func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid stri
 	reads := a.reads(dept)
 	sent := map[string]uint64{} // issue -> the change last sent
 	outcome := func(o string) metric.AddOption {
-		return metric.WithAttributes(attribute.String("view", "inbox"), attribute.String("outcome", o))
+		return metric.WithAttributes(attribute.String("outcome", o))
 	}
 	for {
 		e, err := f.Next(ctx)
