@@ -36,7 +36,9 @@ type Hub struct {
 	tails map[string]*tail
 	// running is whether the reading goroutine runs; it stops when no feed is followed.
 	running bool
-	// reader is the client id of the connection the hub blocks on, 0 while it has none.
+	// reader is the client id of the connection the hub blocks on, 0 while it has none. Waking
+	// it (CLIENT UNBLOCK) is always harmless: the connection may have gone back to the pool
+	// meanwhile, and a blocked read that wakes for nothing reads again.
 	reader int64
 }
 
@@ -102,7 +104,14 @@ func (h *Hub) Follow(ctx context.Context, key, after string) (*Follower, error) 
 	f.sub, f.start = h.subscribe(ctx, key, newest)
 	f.stop = context.AfterFunc(ctx, func() { h.unsubscribe(f.sub) })
 	if after == "" {
-		f.at, f.From = f.start, f.start.String()
+		// From whichever is later: the newest entry read, or where the hub stood (it may have
+		// read further since). Every entry up to it was written before Follow returns, so a
+		// view read after it includes them, and none of them is handed on as news.
+		f.at = f.start
+		if f.start.less(newest) {
+			f.at = newest
+		}
+		f.From = f.at.String()
 	}
 	if after == Oldest {
 		// Read from the oldest entry held: "-" as the first range's start.
@@ -282,15 +291,23 @@ func (h *Hub) subscribe(ctx context.Context, key string, newest pos) (*sub, pos)
 	return s, start
 }
 
-// unsubscribe removes a follower; a feed without followers is no longer read.
+// unsubscribe removes a follower; a feed without followers is no longer read, and when none is
+// followed the hub lets its connection go.
 func (h *Hub) unsubscribe(s *sub) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if t := h.tails[s.key]; t != nil {
 		delete(t.subs, s)
 		if len(t.subs) == 0 {
 			delete(h.tails, s.key)
 		}
+	}
+	reader := h.reader
+	idle := len(h.tails) == 0
+	h.mu.Unlock()
+	if idle && reader != 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = h.rdb.ClientUnblock(ctx, reader).Err()
 	}
 }
 
