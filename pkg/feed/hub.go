@@ -104,9 +104,13 @@ func (h *Hub) Follow(ctx context.Context, key, after string) (*Follower, error) 
 	f.sub, f.start = h.subscribe(ctx, key, newest)
 	f.stop = context.AfterFunc(ctx, func() { h.unsubscribe(f.sub) })
 	if after == "" {
-		// From whichever is later: the newest entry read, or where the hub stood (it may have
+		// From whichever is later: the newest entry now, or where the hub stood (it may have
 		// read further since). Every entry up to it was written before Follow returns, so a
 		// view read after it includes them, and none of them is handed on as news.
+		if newest, err = h.newest(ctx, key); err != nil {
+			f.Stop()
+			return nil, err
+		}
 		f.at = f.start
 		if f.start.less(newest) {
 			f.at = newest
