@@ -194,9 +194,10 @@ func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
 // reads the department's feed only, and the issues its entries name, and never writes.
 //
 // An issue is sent at most once per change, and only at the change that is the assignment's
-// latest (when an entry is read after a later change of its issue, the later entry sends it): so
-// a client that resumes after the position of the last thing it received misses no change and
-// sees none twice. Items outside sees' grids are not sent.
+// latest (when an entry is read after a later change of its issue, the later entry sends it), and
+// an item of the open inbox is not sent again for a change it already showed: so a client that
+// resumes after the position of the last thing it received misses no change and sees none twice.
+// Items outside sees' grids are not sent.
 func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid string) bool, send func(st *domain.Issue, position string) error) error {
 	ctx, span := tracer.Start(ctx, "app.App.Watch", trace.WithAttributes(attribute.String("whistle.department", dept)))
 	defer span.End()
@@ -210,16 +211,20 @@ func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid stri
 		return err
 	}
 	defer f.Stop()
+	sent := map[string]uint64{} // issue -> the change last sent
 	if after == "" {
 		// Every entry up to f.From was written with its state before this read, so the items
-		// read now include what those entries announce.
+		// read now include what those entries announce; an item read here at a change whose
+		// entry comes after f.From is not sent again for it.
 		for token := ""; ; {
 			page, err := a.Inbox(ctx, Query{Department: dept, PageSize: apiedge.MaxPageSize, PageToken: token, Sees: sees})
 			if err != nil {
 				return err
 			}
 			for i := range page.Items {
-				if err := send(&page.Items[i], ""); err != nil {
+				st := &page.Items[i]
+				sent[st.ID] = latestChange(st, dept)
+				if err := send(st, ""); err != nil {
 					return err
 				}
 			}
@@ -232,7 +237,6 @@ func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid stri
 		}
 	}
 	reads := a.reads(dept)
-	sent := map[string]uint64{} // issue -> the change last sent
 	outcome := func(o string) metric.AddOption {
 		return metric.WithAttributes(attribute.String("outcome", o))
 	}
@@ -275,15 +279,23 @@ func (a *App) change(ctx context.Context, dept string, e feed.Entry, last uint64
 	if err != nil {
 		return st, false, err
 	}
-	as := st.Assignment(dept)
-	if as == nil {
+	if st.Assignment(dept) == nil {
 		return st, false, nil
 	}
-	latest := as.Seq
+	return st, latestChange(&st, dept) <= e.Seq, nil
+}
+
+// latestChange is the sequence of the last change to the department's item of an issue: the
+// last event that changed its assignment, or the mark that quarantined the issue.
+func latestChange(st *domain.Issue, dept string) uint64 {
+	var latest uint64
+	if as := st.Assignment(dept); as != nil {
+		latest = as.Seq
+	}
 	if st.Quarantine != nil {
 		latest = max(latest, st.Quarantine.Seq)
 	}
-	return st, latest <= e.Seq, nil
+	return latest
 }
 
 // reads is the count of feed entries this App's watches of dept read.
