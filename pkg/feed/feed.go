@@ -10,7 +10,9 @@
 //
 // Every watch of a process reads its feeds through one Hub, which holds one Redis connection
 // blocked in XREAD for all of them, so the connections a process holds do not grow with its
-// watches and every entry is read from Redis once per process, not once per watch.
+// watches and every entry is read from Redis once per process, not once per watch. A watch
+// that takes its entries more slowly than they come reads what it fell behind by from the feed
+// itself, at its own pace, and joins the hub again.
 package feed
 
 import (
@@ -38,9 +40,6 @@ var (
 	// (the feed keeps a bounded number), or the position is not one of this feed (it was
 	// rebuilt since). The client starts again from what the view holds now.
 	ErrGone = errors.New("the feed cannot resume from this position")
-	// ErrBehind means a follower did not take its entries as fast as the feed gained them, and
-	// was dropped; it may follow again from the last entry it took.
-	ErrBehind = errors.New("the watch fell behind its feed; resume from the last position received")
 	// ErrLagging means a view did not reach the sequence of an entry within MaxLag.
 	ErrLagging = errors.New("the view has not caught up with the event stream")
 )

@@ -18,8 +18,8 @@ const (
 	// blockFor bounds each blocking read, so that a feed a new follower asks for joins the read
 	// within it even when the wake-up (CLIENT UNBLOCK) reached the connection before it blocked.
 	blockFor = time.Second
-	// followerBuffer is how many entries a follower may leave untaken before it is dropped with
-	// ErrBehind (it then resumes from its last position, losing nothing).
+	// followerBuffer is how many entries a follower may leave untaken before the hub stops
+	// handing it entries; it then reads what it missed from the feed itself and joins again.
 	followerBuffer = 1024
 )
 
@@ -55,6 +55,9 @@ type sub struct {
 	err error // set before c is closed
 }
 
+// errOverflow is why the hub stops handing a follower entries: it left followerBuffer untaken.
+var errOverflow = errors.New("feed: the follower left too many entries untaken")
+
 // NewHub returns a hub reading with rdb.
 func NewHub(rdb *redis.Client) *Hub {
 	return &Hub{rdb: rdb, tails: map[string]*tail{}}
@@ -70,11 +73,14 @@ type Follower struct {
 
 	hub   *Hub
 	key   string
+	ctx   context.Context // the Follow's: the follower leaves the hub when it ends
 	sub   *sub
 	stop  func() bool
-	start pos     // where the hub stood when the follower joined
-	at    pos     // the last entry taken
-	exact bool    // at is a position a client gave: the entries after it must all be there
+	start pos // where the hub stood when the follower (last) joined
+	at    pos // the last entry taken, or the position it follows from
+	// exact is whether every entry after at must still be in the feed: it is not only before
+	// the first entry is taken from Oldest.
+	exact bool
 	buf   []Entry // entries read while catching up, not yet taken
 	bufAt []pos
 }
@@ -84,7 +90,7 @@ type Follower struct {
 // From) from the entry after it. A position the feed cannot resume from is ErrGone; one of the
 // wrong form is ErrBadPosition. The follower stops when ctx ends or Stop is called.
 func (h *Hub) Follow(ctx context.Context, key, after string) (*Follower, error) {
-	f := &Follower{hub: h, key: key}
+	f := &Follower{hub: h, key: key, ctx: ctx, exact: after != Oldest}
 	switch after {
 	case "", Oldest:
 	default:
@@ -95,19 +101,17 @@ func (h *Hub) Follow(ctx context.Context, key, after string) (*Follower, error) 
 		if err := h.check(ctx, key, p); err != nil {
 			return nil, err
 		}
-		f.at, f.exact, f.From = p, true, after
+		f.at, f.From = p, after
 	}
-	newest, err := h.newest(ctx, key)
-	if err != nil {
+	if err := f.join(); err != nil {
 		return nil, err
 	}
-	f.sub, f.start = h.subscribe(ctx, key, newest)
-	f.stop = context.AfterFunc(ctx, func() { h.unsubscribe(f.sub) })
 	if after == "" {
 		// From whichever is later: the newest entry now, or where the hub stood (it may have
 		// read further since). Every entry up to it was written before Follow returns, so a
 		// view read after it includes them, and none of them is handed on as news.
-		if newest, err = h.newest(ctx, key); err != nil {
+		newest, err := h.newest(ctx, key)
+		if err != nil {
 			f.Stop()
 			return nil, err
 		}
@@ -119,13 +123,25 @@ func (h *Hub) Follow(ctx context.Context, key, after string) (*Follower, error) 
 	}
 	if after == Oldest {
 		// Read from the oldest entry held: "-" as the first range's start.
-		f.buf, f.bufAt, err = f.rangeFrom(ctx, "-")
-		if err != nil {
+		var err error
+		if f.buf, f.bufAt, err = f.rangeFrom(ctx, "-"); err != nil {
 			f.Stop()
 			return nil, err
 		}
 	}
 	return f, nil
+}
+
+// join subscribes the follower to the hub's reading of its feed, from where the hub stands.
+func (f *Follower) join() error {
+	newest, err := f.hub.newest(f.ctx, f.key)
+	if err != nil {
+		return err
+	}
+	s, start := f.hub.subscribe(f.ctx, f.key, newest)
+	f.sub, f.start = s, start
+	f.stop = context.AfterFunc(f.ctx, func() { f.hub.unsubscribe(s) })
+	return nil
 }
 
 // Stop stops the follower before its context ends.
@@ -140,7 +156,7 @@ func (f *Follower) Next(ctx context.Context) (Entry, error) {
 	for {
 		if len(f.buf) > 0 {
 			e := f.buf[0]
-			f.at = f.bufAt[0]
+			f.at, f.exact = f.bufAt[0], true
 			f.buf, f.bufAt = f.buf[1:], f.bufAt[1:]
 			return e, nil
 		}
@@ -154,15 +170,23 @@ func (f *Follower) Next(ctx context.Context) (Entry, error) {
 		case <-ctx.Done():
 			return Entry{}, ctx.Err()
 		case e, ok := <-f.sub.c:
-			if !ok {
+			if ok {
+				p, _ := parsePos(e.Position)
+				if !f.at.less(p) {
+					continue // taken while catching up
+				}
+				f.at, f.exact = p, true
+				return e, nil
+			}
+			if !errors.Is(f.sub.err, errOverflow) {
 				return Entry{}, f.sub.err
 			}
-			p, _ := parsePos(e.Position)
-			if !f.at.less(p) {
-				continue // taken while catching up
+			// The hub stopped handing this follower entries, which it took too slowly: join
+			// again, from where the hub now stands, and read what lies between from the feed.
+			f.stop()
+			if err := f.join(); err != nil {
+				return Entry{}, err
 			}
-			f.at = p
-			return e, nil
 		}
 	}
 }
@@ -354,7 +378,7 @@ func (h *Hub) run() {
 }
 
 // deliver hands what one read returned to the feeds' followers; one whose buffer is full is
-// dropped with ErrBehind rather than held up for.
+// handed no more (errOverflow) rather than held up for: it catches up from the feed itself.
 func (h *Hub) deliver(res []redis.XStream) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -373,7 +397,7 @@ func (h *Hub) deliver(res []redis.XStream) {
 				select {
 				case sb.c <- e:
 				default:
-					sb.err = ErrBehind
+					sb.err = errOverflow
 					close(sb.c)
 					delete(t.subs, sb)
 				}

@@ -41,8 +41,6 @@ func Of(err error) error {
 		// A watch cannot resume where the client asks; it may watch again from what the view
 		// holds now.
 		return status.Error(codes.OutOfRange, feed.ErrGone.Error()+"; watch again without a position")
-	case errors.Is(err, feed.ErrBehind):
-		return status.Error(codes.Unavailable, feed.ErrBehind.Error())
 	case errors.Is(err, feed.ErrLagging):
 		// The watch stopped, losing nothing: the client resumes from its last position.
 		slog.Warn("watch stopped", "err", err)

@@ -26,7 +26,6 @@ func TestEachSharedErrorGetsItsCodeAndInternalsStayInside(t *testing.T) {
 		{"a race lost too often", fmt.Errorf("ack: %w", eventlog.ErrConflict), codes.Aborted},
 		{"a quarantined issue", fmt.Errorf("ack: %w", eventlog.ErrQuarantined), codes.FailedPrecondition},
 		{"a watch position the feed no longer holds", fmt.Errorf("feed department:feed:{water}: entries after 1-0 were trimmed: %w", feed.ErrGone), codes.OutOfRange},
-		{"a watch that fell behind its feed", feed.ErrBehind, codes.Unavailable},
 		{"a view behind its feed", fmt.Errorf("waited 10s for event 7: %w", feed.ErrLagging), codes.Unavailable},
 		{"the caller's cancellation", context.Canceled, codes.Canceled},
 		{"the caller's deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
