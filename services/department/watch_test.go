@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
@@ -24,6 +26,8 @@ type delivery struct {
 	dept     string // the department whose assignment the item shows
 	seq      uint64
 	position string
+	// quarantinedAt is the sequence of the event that quarantined the issue, 0 when none did.
+	quarantinedAt uint64
 }
 
 // inboxWatch is one open WatchInbox, recording what it receives until the test ends or it is cut.
@@ -61,7 +65,7 @@ func (h *harness) watchInbox(dept, after string) *inboxWatch {
 			}
 			it := resp.GetItem()
 			d := delivery{issue: it.GetIssueId(), status: it.GetAssignment().GetStatus(), dept: it.GetAssignment().GetDepartmentId(),
-				seq: it.GetSeq(), position: resp.GetPosition()}
+				seq: it.GetSeq(), position: resp.GetPosition(), quarantinedAt: it.GetQuarantine().GetSeq()}
 			switch {
 			case it == nil:
 				w.bookmark = resp.GetPosition()
@@ -358,5 +362,32 @@ func TestASupervisorsInboxWatchShowsOnlyTheGridsInTheirScope(t *testing.T) {
 	got, err := watch.Recv()
 	if err != nil || got.GetItem().GetIssueId() != inScope {
 		t.Fatalf("watched %v, %v; want only %s, in xinhua", got, err, inScope)
+	}
+}
+
+func TestAnInboxWatchShowsAnItemQuarantinedOnceItsIssueIs(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	id := h.dispatch("garbled", "xinhua-taoyuan-01", "water")
+	h.Settled(Name)
+	w := h.watchInbox("water", "")
+	js, err := jetstream.New(h.Deps.NATS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := js.Publish(t.Context(), eventlog.Subject(id, "acknowledged"), []byte("\xffnot an event"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 20*time.Second, 5*time.Millisecond, func() error {
+		for _, d := range w.received() {
+			if d.issue == id && d.quarantinedAt == ack.Sequence {
+				return nil
+			}
+		}
+		return fmt.Errorf("the watch has not shown %s quarantined at %d: %v (ended with %v)", id, ack.Sequence, w.received(), w.err())
+	})
+	if got := w.received(); len(got) != 1 || got[0].status != dispatched {
+		t.Fatalf("the watch received %v; want only %s, dispatched as before and quarantined", got, id)
 	}
 }
