@@ -47,7 +47,9 @@ func Client(t testing.TB, s *redisx.Server) *redis.Client {
 
 // Dump renders every key in the Redis that c talks to, with its type and contents, sorted, so
 // that two stores holding the same data render alike: strings as they are, hashes and sets by
-// field or member, sorted sets by member with their scores, lists in order.
+// field or member, sorted sets by member with their scores, lists in order, and streams by their
+// entries' fields, sorted and without ids: an id is the time of the append, and entries of
+// different issues may be appended in either order, but an entry appended twice shows twice.
 func Dump(ctx context.Context, c *redis.Client) (string, error) {
 	keys, err := c.Keys(ctx, "*").Result()
 	if err != nil {
@@ -92,6 +94,14 @@ func Dump(ctx context.Context, c *redis.Client) (string, error) {
 			if lines, err = c.LRange(ctx, k, 0, -1).Result(); err != nil {
 				return "", err
 			}
+		case "stream":
+			ms, err := c.XRange(ctx, k, "-", "+").Result()
+			if err != nil {
+				return "", err
+			}
+			for _, m := range ms {
+				lines = append(lines, streamEntry(m))
+			}
 		default:
 			lines = []string{"(" + typ + ")"}
 		}
@@ -104,4 +114,18 @@ func Dump(ctx context.Context, c *redis.Client) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// streamEntry renders a stream entry's fields in the order of their names.
+func streamEntry(m redis.XMessage) string {
+	names := make([]string, 0, len(m.Values))
+	for f := range m.Values {
+		names = append(names, f)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, f := range names {
+		parts[i] = fmt.Sprintf("%s=%v", f, m.Values[f])
+	}
+	return strings.Join(parts, " ")
 }

@@ -83,19 +83,6 @@ func (s *Store) Breaches(ctx context.Context, after Cursor, limit int, keep func
 	return out[:limit], cursors[limit-1], nil
 }
 
-// Breach returns one breach from the view.
-func (s *Store) Breach(ctx context.Context, issueID, departmentID string, kind domain.Kind) (domain.Breach, bool, error) {
-	raw, err := s.rdb.HGet(ctx, BreachKey, domain.Name(issueID, departmentID, kind)).Result()
-	if errors.Is(err, redis.Nil) {
-		return domain.Breach{}, false, nil
-	}
-	if err != nil {
-		return domain.Breach{}, false, fmt.Errorf("store: breach: %w", err)
-	}
-	b, err := decodeBreach(raw)
-	return b, err == nil, err
-}
-
 // decodeBreach reads one value of BreachKey.
 func decodeBreach(raw any) (domain.Breach, error) {
 	str, ok := raw.(string)
