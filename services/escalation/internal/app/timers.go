@@ -24,6 +24,7 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 )
 
 // ServiceName is the escalation service's name, used as the actor of the events it writes.
@@ -241,7 +242,7 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 		}
 		breach := &whistlev1.DeadlineBreached{
 			DepartmentId: tm.DepartmentID,
-			Kind:         store.KindToProto(tm.Kind),
+			Kind:         assignmentpb.DeadlineKindProto(tm.Kind),
 			Deadline:     timestamppb.New(owed.Deadline),
 		}
 		if owed.Cleared != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
 
@@ -190,7 +191,7 @@ func toProto(b domain.Breach) *whistlev1.Breach {
 	out := &whistlev1.Breach{
 		IssueId:      b.IssueID,
 		DepartmentId: b.DepartmentID,
-		Kind:         store.KindToProto(b.Kind),
+		Kind:         assignmentpb.DeadlineKindProto(b.Kind),
 		Deadline:     timestamppb.New(b.Deadline),
 		BreachedAt:   timestamppb.New(b.BreachedAt),
 		GridId:       b.GridID,

@@ -147,7 +147,7 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 // those scopes follow. The entries are queued before the state (which redisdoc writes last), so
 // a watch that sees one reads the state with the breach.
 func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.DeadlineBreached) error {
-	b, ok := st.Breach(e.GetDepartmentId(), KindFromProto(e.GetKind()))
+	b, ok := st.Breach(e.GetDepartmentId(), assignmentpb.DeadlineKind(e.GetKind()))
 	if !ok {
 		return nil // a breach of a department never summoned has nothing to show
 	}
@@ -293,23 +293,4 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 		}
 	}
 	return domain.Other{}
-}
-
-// KindFromProto is the domain name of a kind; unspecified has none.
-func KindFromProto(k whistlev1.DeadlineKind) domain.Kind {
-	switch k {
-	case whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN:
-		return domain.ReportIn
-	case whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE:
-		return domain.Resolve
-	}
-	return ""
-}
-
-// KindToProto is the proto name of a kind.
-func KindToProto(k domain.Kind) whistlev1.DeadlineKind {
-	if k == domain.ReportIn {
-		return whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN
-	}
-	return whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE
 }
