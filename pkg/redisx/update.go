@@ -18,8 +18,9 @@ var ErrContended = errors.New("redisx: key too contended")
 // missing), lets fn compute the next value and queue further writes on tx, and commits the value
 // and those writes in one MULTI, only if the key did not change meanwhile (WATCH); otherwise it
 // reads again and retries. fn may return a nil value to leave the key as it is, and must have no
-// effect outside tx, since it may run more than once.
-func Update(ctx context.Context, rdb *redis.Client, key string, fn func(current []byte, tx redis.Pipeliner) (next []byte, err error)) error {
+// effect outside tx, since it may run more than once. On a Redis Cluster a transaction holds the
+// keys of one slot only, so fn may write only keys that share key's hash tag.
+func Update(ctx context.Context, rdb redis.UniversalClient, key string, fn func(current []byte, tx redis.Pipeliner) (next []byte, err error)) error {
 	for range MaxUpdateAttempts {
 		err := rdb.Watch(ctx, func(tx *redis.Tx) (err error) {
 			// WATCH and GET travel in one round trip; EXEC then clears the watch, and an early
@@ -69,27 +70,44 @@ func Update(ctx context.Context, rdb *redis.Client, key string, fn func(current 
 	return fmt.Errorf("update %s: %w", key, ErrContended)
 }
 
-// DeletePrefix deletes every key that begins with prefix, a batch at a time.
-func DeletePrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	batch := make([]string, 0, 1000)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+// deleteBatch is how many keys one SCAN step asks for and one pipeline deletes.
+const deleteBatch = 1000
+
+// DeletePrefix deletes every key that begins with prefix, a batch at a time. On a cluster it
+// scans each master, since SCAN sees only the keys of the server it is sent to, and deletes each
+// key alone: one UNLINK of keys in several slots would be refused (CROSSSLOT), and the batch of
+// single-key UNLINKs still travels as one pipeline to the master that holds them.
+func DeletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
+	err := ForEachMaster(ctx, rdb, func(ctx context.Context, server *redis.Client) error {
+		iter := server.Scan(ctx, 0, prefix+"*", deleteBatch).Iterator()
+		batch := make([]string, 0, deleteBatch)
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			_, err := server.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range batch {
+					p.Unlink(ctx, k)
+				}
+				return nil
+			})
+			batch = batch[:0]
+			return err
 		}
-		err := rdb.Unlink(ctx, batch...).Err()
-		batch = batch[:0]
-		return err
-	}
-	for iter.Next(ctx) {
-		if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return fmt.Errorf("delete %s*: %w", prefix, err)
+		for iter.Next(ctx) {
+			if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	if err := iter.Err(); err != nil {
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		return flush()
+	})
+	if err != nil {
 		return fmt.Errorf("delete %s*: %w", prefix, err)
 	}
-	return flush()
+	return nil
 }

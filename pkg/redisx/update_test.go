@@ -13,7 +13,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 )
 
-func increment(ctx context.Context, rdb *redis.Client, key string) error {
+func increment(ctx context.Context, rdb redis.UniversalClient, key string) error {
 	return redisx.Update(ctx, rdb, key, func(current []byte, tx redis.Pipeliner) ([]byte, error) {
 		n, _ := strconv.Atoi(string(current))
 		tx.SAdd(ctx, key+":seen", n+1)

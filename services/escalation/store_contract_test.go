@@ -13,6 +13,6 @@ import (
 
 func TestTheRedisStoreKeepsTheProjectionContract(t *testing.T) {
 	projectiontest.Run(t, func(t *testing.T) projectiontest.Subject {
-		return servicetest.RedisSubject(t, func(rdb *redis.Client) eventlog.Projection { return store.New(rdb, nil) })
+		return servicetest.RedisSubject(t, func(rdb redis.UniversalClient) eventlog.Projection { return store.New(rdb, nil) })
 	}, servicetest.Lifecycle)
 }

@@ -171,7 +171,7 @@ func (e *Env) Append(ev *whistlev1.Event) uint64 {
 
 // RedisSubject is a service's Redis store on a redis-server of its own, for the projection
 // contract suite: the suite's dump is everything in that Redis.
-func RedisSubject(t *testing.T, newStore func(rdb *redis.Client) eventlog.Projection) projectiontest.Subject {
+func RedisSubject(t *testing.T, newStore func(rdb redis.UniversalClient) eventlog.Projection) projectiontest.Subject {
 	t.Helper()
 	rdb := redistest.Client(t, redistest.Run(t))
 	return projectiontest.Subject{

@@ -37,7 +37,7 @@ const Name = "escalation"
 // Store is the escalation projection. It is safe for concurrent use.
 type Store struct {
 	*redisdoc.Store[*domain.Issue]
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	// onTimer, when set, learns the earliest due time each apply added, so that a sleeping timer
 	// loop can wake early for it.
 	onTimer func(at time.Time)
@@ -46,7 +46,7 @@ type Store struct {
 var _ eventlog.BatchProjection = (*Store)(nil)
 
 // New returns the store on rdb. onTimer may be nil.
-func New(rdb *redis.Client, onTimer func(at time.Time)) *Store {
+func New(rdb redis.UniversalClient, onTimer func(at time.Time)) *Store {
 	return &Store{Store: &redisdoc.Store[*domain.Issue]{
 		Service: Name,
 		RDB:     rdb,
