@@ -245,13 +245,21 @@ func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, p Projection, rea
 	lagSources.Store(cfg.Durable, conss)
 	defer lagSources.Delete(cfg.Durable)
 
+	sh, err := l.joinShare(ctx, p.Name())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, len(conss))
 	var wg sync.WaitGroup
+	wg.Go(func() { sh.run(ctx) })
 	for part, cons := range conss {
 		wg.Go(func() {
-			err := l.consumePartition(ctx, cfg, part, cons, p, react)
+			err := l.consumePartition(ctx, cfg, part, cons, p, react, sh)
 			if err != nil {
 				cancel() // one partition stopped unasked: stop them all and say why
 			}
@@ -267,27 +275,51 @@ func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, p Projection, rea
 	return first
 }
 
-// consumePartition takes one partition's messages in batches, each what is waiting when the last
-// batch is done, up to BatchLimit.
-func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler) error {
+// consumePartition takes one partition's messages while this replica may (see share): in batches,
+// each what is waiting when the last batch is done, up to BatchLimit.
+func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, sh *share) error {
+	for ctx.Err() == nil {
+		pause := shareTick
+		if sh.mayPull(part) {
+			released, err := l.pullPartition(ctx, cfg, part, cons, p, react, sh)
+			if err != nil {
+				return err
+			}
+			if released {
+				pause = MemberTTL // long enough for a replica under its share to take it
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+	}
+	return nil
+}
+
+// pullPartition asks for the partition's messages and applies them until ctx ends or the replica
+// holds more than its share, when it hands the partition on (released). Whatever it took before it
+// stopped asking, it applies first, so that nothing waits for a redelivery.
+func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, sh *share) (released bool, _ error) {
+	name := PartitionDurable(cfg.Durable, part)
 	iter, err := cons.Messages(jetstream.PullMaxMessages(BatchLimit), jetstream.PullPriorityGroup(OwnerGroup))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("eventlog: consume %s: %w", PartitionDurable(cfg.Durable, part), err)
+		return false, fmt.Errorf("eventlog: consume %s: %w", name, err)
 	}
-	go func() {
-		<-ctx.Done()
-		iter.Stop()
-	}()
-	owned := &l.own.partitions(p.Name())[part]
+	defer context.AfterFunc(ctx, iter.Stop)()
+	owned := &sh.owned[part]
+	inProcess := &l.own.partitions(p.Name())[part] // what Decide asks: does this process own it
+	releasing := false
 	defer func() {
-		if owned.Swap(false) && ctx.Err() != nil {
+		inProcess.Store(false)
+		if owned.Swap(false) && (ctx.Err() != nil || releasing) {
 			// Stopping on purpose: hand the partition on now rather than after OwnerTTL.
 			unpinCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			defer cancel()
-			_ = l.stream.UnpinConsumer(unpinCtx, PartitionDurable(cfg.Durable, part), OwnerGroup)
+			_ = l.stream.UnpinConsumer(unpinCtx, name, OwnerGroup)
 		}
 	}()
 	msgs := make(chan jetstream.Msg, BatchLimit)
@@ -296,9 +328,10 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 		for {
 			msg, err := iter.Next()
 			if err != nil {
-				return // stopped: ctx ended, or the consumer was deleted
+				return // stopped or drained: ctx ended, the share shrank, or the consumer was deleted
 			}
 			owned.Store(true) // the server sends a partition's messages to its pinned owner only
+			inProcess.Store(true)
 			select {
 			case msgs <- msg:
 			case <-ctx.Done():
@@ -306,8 +339,30 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 			}
 		}
 	}()
+	tick := time.NewTicker(shareTick)
+	defer tick.Stop()
 	ownedAs := ""
-	for msg := range msgs {
+	for {
+		var msg jetstream.Msg
+		select {
+		case <-tick.C:
+			if !releasing && sh.shouldRelease(part) {
+				releasing = true
+				iter.Drain() // take what was sent, ask for nothing more
+			}
+			continue
+		case m, ok := <-msgs:
+			if !ok {
+				switch {
+				case ctx.Err() != nil:
+					return false, nil
+				case releasing:
+					return true, nil
+				}
+				return false, fmt.Errorf("eventlog: consumer %s stopped", name)
+			}
+			msg = m
+		}
 		batch := []jetstream.Msg{msg}
 	waiting:
 		for len(batch) < BatchLimit {
@@ -333,10 +388,6 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 		}
 		l.handleBatch(ctx, cfg, p, react, batch)
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return fmt.Errorf("eventlog: consumer %s stopped", PartitionDurable(cfg.Durable, part))
 }
 
 // pinHeader carries, on each message of a pinned consumer, the id of the pinning it was sent under.
@@ -435,7 +486,8 @@ func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 
 	key := failingKey{cfg.Durable, s.seq}
 	defer failing.Delete(key)
-	ctx = withReaction(ctx, p.Name())
+	// The reaction runs in the partition's owner: what it applies, it applies as the owner.
+	ctx = OwnerContext(withReaction(ctx, p.Name()))
 	for attempt := uint64(1); ; attempt++ {
 		var err error
 		if d.applied {

@@ -237,7 +237,16 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 		if rec, ok, err := l.awaitOwner(ctx, p, issueID, ack.Sequence); ok || err != nil {
 			return rec, err
 		}
-		// Reading the event back gives it the stream's time, which every view records.
+		// Apply it here. Reading the event back gives it the stream's time, which every view
+		// records; when the projection stood where the decision was taken, the event is the next.
+		if pos, err := knownPosition(ctx, p, issueID); err == nil && pos.LastSeq == ev.GetPrevSeq() {
+			if rec, err := l.at(ctx, ack.Sequence); err == nil {
+				if err := l.project(ctx, p, rec, 0); err != nil { // a gap (a wiped Redis) reads the stream first
+					return nil, err
+				}
+				return &rec, nil
+			}
+		}
 		recs, err := l.CatchupTo(ctx, p, issueID, ack.Sequence)
 		if err != nil {
 			return nil, err

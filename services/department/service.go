@@ -1,6 +1,6 @@
 // Package department is the duty officers' desk: it keeps each department's inbox of assignments
 // from the event log, lets officers report in (acknowledge) and resolve, and streams inbox changes
-// as they happen.
+// as they happen, from a feed per department that its projection writes.
 package department
 
 import (
@@ -11,6 +11,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/feed"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/app"
 	"github.com/whistle-dispatch/whistle/services/department/internal/grpcapi"
@@ -32,6 +33,7 @@ type Service struct {
 	d     platform.Deps
 	cfg   Config
 	store *store.Store
+	app   *app.App
 	api   *grpcapi.Server
 }
 
@@ -46,8 +48,8 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 		d.Logger = slog.Default()
 	}
 	st := store.New(d.Redis)
-	a := app.New(d.Log, st, d.Clock, Name)
-	return &Service{d: d, cfg: cfg, store: st, api: grpcapi.New(a, d.Catalog)}, nil
+	a := app.New(d.Log, st, d.Clock, feed.NewHub(d.Redis))
+	return &Service{d: d, cfg: cfg, store: st, app: a, api: grpcapi.New(a, d.Catalog)}, nil
 }
 
 // Name returns "department".

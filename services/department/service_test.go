@@ -1,9 +1,11 @@
 package department
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,7 +136,7 @@ func ids(items []*whistlev1.InboxItem) string {
 	return strings.Join(s, ",")
 }
 
-func TestAWatchShowsADispatchTheConsumerHasNotAppliedYet(t *testing.T) {
+func TestAWatchShowsADispatchOnceTheConsumerAppliesItAndWritesNothingItself(t *testing.T) {
 	t.Parallel()
 	h := start(t)
 	h.Settled(Name)
@@ -147,9 +149,18 @@ func TestAWatchShowsADispatchTheConsumerHasNotAppliedYet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bookmark, err := watch.Recv()
+	if err != nil || bookmark.GetItem() != nil || bookmark.GetPosition() == "" {
+		t.Fatalf("first watched %v, %v; want the bookmark of an inbox that holds nothing yet", bookmark, err)
+	}
+	// A live view reads; only the consumer writes the department's state.
+	if pos, err := h.svc.store.Position(t.Context(), pending); err != nil || pos.LastSeq != 0 {
+		t.Fatalf("the watch left %s at %+v, %v; want it untouched", pending, pos, err)
+	}
+	h.Run(h.newService())
 	got, err := watch.Recv()
-	if err != nil || got.GetItem().GetIssueId() != pending {
-		t.Fatalf("watched %v, %v; want the dispatch %s that the inbox did not hold yet", got, err, pending)
+	if err != nil || got.GetItem().GetIssueId() != pending || got.GetPosition() == "" {
+		t.Fatalf("watched %v, %v; want the dispatch %s with its position", got, err, pending)
 	}
 }
 
@@ -167,8 +178,11 @@ func TestADispatchShowsInTheInboxAndOnTheWatchAsItHappens(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, err := watch.Recv()
-	if err != nil || first.GetItem().GetIssueId() != before {
-		t.Fatalf("first watched item %v, %v; want the open item %s", first, err, before)
+	if err != nil || first.GetItem().GetIssueId() != before || first.GetPosition() != "" {
+		t.Fatalf("first watched item %v, %v; want the open item %s, with no position", first, err, before)
+	}
+	if bookmark, err := watch.Recv(); err != nil || bookmark.GetItem() != nil || bookmark.GetPosition() == "" {
+		t.Fatalf("watched %v, %v after the open inbox; want a bookmark", bookmark, err)
 	}
 	h.Clock.Advance(time.Minute)
 	after := h.dispatch("after", "hexi-binjiang-01", "water")
@@ -505,6 +519,11 @@ func TestInboxPagesRunOldestDispatchFirst(t *testing.T) {
 		want = append(want, h.dispatch(fmt.Sprintf("page-%d", i), "xinhua-taoyuan-03", "housing"))
 	}
 	h.Settled(Name)
+	// Oldest dispatch first, by the millisecond the stream stored it, then by case number: two
+	// dispatches may be stored within one millisecond.
+	slices.SortStableFunc(want, func(a, b string) int {
+		return cmp.Or(cmp.Compare(h.Stored(a, "routed").Time.UnixMilli(), h.Stored(b, "routed").Time.UnixMilli()), strings.Compare(a, b))
+	})
 	c := h.client(authx.Principal{Subject: "disp-1", Role: authx.RoleDispatcher, Scope: catalog.CityScope})
 	first, err := c.ListInbox(t.Context(), &whistlev1.ListInboxRequest{DepartmentId: "housing", PageSize: 2})
 	if err != nil || len(first.GetItems()) != 2 || first.GetNextPageToken() == "" {

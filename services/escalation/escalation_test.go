@@ -95,12 +95,12 @@ func (h *harness) append(id, issueID string, payload func(*whistlev1.Event)) {
 // raiseAndRoute raises an issue in grid and routes it to dept with deadlines reportIn and
 // resolve after the start of the clock, and returns the report-in deadline.
 func (h *harness) raiseAndRoute(issueID, grid, category, dept string, reportIn, resolve time.Duration) time.Time {
-	_, _, street, err := h.Deps.Catalog.Grid(grid)
+	_, community, street, err := h.Deps.Catalog.Grid(grid)
 	if err != nil {
 		h.T.Fatal(err)
 	}
 	h.append(issueID+".raised", issueID, func(ev *whistlev1.Event) {
-		ev.Payload = &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{GridId: grid, StreetId: street.ID, CategoryId: category,
+		ev.Payload = &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{GridId: grid, CommunityId: community.ID, StreetId: street.ID, CategoryId: category,
 			Urgency: whistlev1.Urgency_URGENCY_NORMAL, Text: "a test issue"}}
 	})
 	h.append(issueID+".routed", issueID, func(ev *whistlev1.Event) {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/feed"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/app"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/grpcapi"
@@ -64,7 +65,7 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	// The store tells the timer loop about new deadlines, and the loop fires through the store.
 	s.store = store.New(d.Redis, func(at time.Time) { s.timers.Notify(at) })
 	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), d.Logger)
-	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog)
+	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, feed.NewHub(d.Redis))
 	s.quarantined = app.NewQuarantined(d.Log.DeadLetters(), s.store, d.Catalog)
 	return s, nil
 }

@@ -229,6 +229,54 @@ func TestWatchingAnIssueDeliversEntriesAsTheyAreAppended(t *testing.T) {
 	}
 }
 
+func TestAWatchShowsAnEventOnceTheConsumerAppliesItAndReadsWriteNothing(t *testing.T) {
+	e := start(t)
+	id := e.raise(taoyuanWorker, "watch-behind").GetId()
+	e.stop() // the consumer falls behind: what is appended now is only in the stream
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := e.client(taoyuanWorker).WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, err := stream.Recv(); err != nil || first.GetEntry().GetKind() != "raised" {
+		t.Fatalf("first: %v, %v", first, err)
+	}
+	e.route(id)
+	// The watch follows the routing event but waits for the view; neither it nor a read applies
+	// the event to the view.
+	got, err := e.client(cityDesk).GetIssue(ctx, &whistlev1.GetIssueRequest{Id: id})
+	if err != nil || got.GetIssue().GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_RAISED {
+		t.Fatalf("GetIssue with the consumer stopped = %v, %v; want the issue as the view holds it, raised", got, err)
+	}
+	e.replica()
+	second, err := stream.Recv()
+	if err != nil || second.GetEntry().GetKind() != "routed" || second.GetIssue().GetStatus() != whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED {
+		t.Fatalf("second: %v, %v; want the routing once the consumer applied it", second, err)
+	}
+}
+
+func TestGettingARaiseTheViewHasNotAppliedYetWaitsForTheConsumer(t *testing.T) {
+	e := start(t)
+	e.stop()
+	id := e.raise(taoyuanWorker, "raised-elsewhere").GetId()         // as another replica answers a raise
+	if err := e.Deps.Redis.FlushAll(t.Context()).Err(); err != nil { // its view has not reached this one's
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := e.client(taoyuanWorker).GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: id})
+		got <- err
+	}()
+	e.replica()
+	if err := <-got; err != nil {
+		t.Fatalf("GetIssue of a raise in the stream: %v; want the issue once the consumer applied it", err)
+	}
+	if _, err := e.client(taoyuanWorker).GetIssue(context.Background(), &whistlev1.GetIssueRequest{Id: "QQQQ-QQQQ"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("GetIssue of a case the stream does not hold: %v; want NotFound", err)
+	}
+}
+
 func TestAWatchWhoseEventStreamStopsEndsAsUnavailable(t *testing.T) {
 	e := start(t)
 	id := e.raise(taoyuanWorker, "watch-lost").GetId()

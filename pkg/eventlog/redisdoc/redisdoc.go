@@ -46,10 +46,11 @@ type Store[S State] struct {
 	// (add what st has, remove what it no longer has), since a fold may run again after a crash
 	// between the index writes and the document's.
 	Fold func(ctx context.Context, st S, rec eventlog.Record, tx redis.Pipeliner) error
-	// OnQuarantine, when set, queues on tx what the service undoes when an issue is quarantined
-	// (escalation's timers, which must not fire on a state that no longer follows the stream); it
-	// sees the state as it stood before the mark.
-	OnQuarantine func(ctx context.Context, st S, tx redis.Pipeliner)
+	// OnQuarantine, when set, queues on tx what the service does when an issue is first
+	// quarantined with m (escalation drops its timers, which must not fire on a state that no
+	// longer follows the stream; the department announces the mark in its feeds); it sees the
+	// state as it stood before the mark.
+	OnQuarantine func(ctx context.Context, st S, m quarantine.Mark, tx redis.Pipeliner)
 
 	once  sync.Once
 	cache *docCache[S]
@@ -270,7 +271,7 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 		switch {
 		case *mark == nil:
 			if s.OnQuarantine != nil {
-				s.OnQuarantine(ctx, st, pipe)
+				s.OnQuarantine(ctx, st, m, pipe)
 			}
 			*mark = &m
 			pipe.ZAdd(ctx, s.QuarantinedKey(), redis.Z{Score: float64(m.Seq), Member: issueID})

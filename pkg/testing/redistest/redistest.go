@@ -78,7 +78,9 @@ func FlushAll(ctx context.Context, c redis.UniversalClient) error {
 // Dump renders every key in the Redis that c talks to (every master's of a cluster), with its
 // type and contents, sorted, so that two stores holding the same data render alike: strings as
 // they are, hashes and sets by field or member, sorted sets by member with their scores, lists
-// in order.
+// in order, and streams by their entries' fields, sorted and without ids: an id is the time of
+// the append, and entries of different issues may be appended in either order, but an entry
+// appended twice shows twice.
 func Dump(ctx context.Context, c redis.UniversalClient) (string, error) {
 	keys, err := Keys(ctx, c, "*")
 	if err != nil {
@@ -122,6 +124,14 @@ func Dump(ctx context.Context, c redis.UniversalClient) (string, error) {
 			if lines, err = c.LRange(ctx, k, 0, -1).Result(); err != nil {
 				return "", err
 			}
+		case "stream":
+			ms, err := c.XRange(ctx, k, "-", "+").Result()
+			if err != nil {
+				return "", err
+			}
+			for _, m := range ms {
+				lines = append(lines, streamEntry(m))
+			}
 		default:
 			lines = []string{"(" + typ + ")"}
 		}
@@ -134,4 +144,18 @@ func Dump(ctx context.Context, c redis.UniversalClient) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// streamEntry renders a stream entry's fields in the order of their names.
+func streamEntry(m redis.XMessage) string {
+	names := make([]string, 0, len(m.Values))
+	for f := range m.Values {
+		names = append(names, f)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, f := range names {
+		parts[i] = fmt.Sprintf("%s=%v", f, m.Values[f])
+	}
+	return strings.Join(parts, " ")
 }

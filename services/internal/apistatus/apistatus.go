@@ -1,8 +1,8 @@
 // Package apistatus turns what a service's application layer returns into the gRPC status its
 // caller receives, for the errors every service shares: a refused field, a command the assignment
-// machine does not allow, a race lost too often, the caller's own cancellation or deadline, and a
-// status already decided (an access check, a
-// failed send). Anything else is a failure of the servers behind (Redis or NATS not answering):
+// machine does not allow, a race lost too often, a watch that cannot resume or must resume, the
+// caller's own cancellation or deadline, and a status already decided (an access check, a failed
+// send). Anything else is a failure of the servers behind (Redis or NATS not answering):
 // it is logged in full and answered as Unavailable without its internals, which name addresses
 // and keys that are no business of a caller.
 package apistatus
@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/feed"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
@@ -41,6 +42,14 @@ func Of(err error) error {
 		// The state no longer follows the stream: no command may decide on it until an
 		// operator has dealt with the event that could not apply. The message names that event.
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, feed.ErrGone):
+		// A watch cannot resume where the client asks; it may watch again from what the view
+		// holds now.
+		return status.Error(codes.OutOfRange, feed.ErrGone.Error()+"; watch again without a position")
+	case errors.Is(err, feed.ErrLagging):
+		// The watch stopped, losing nothing: the client resumes from its last position.
+		slog.Warn("watch stopped", "err", err)
+		return status.Error(codes.Unavailable, feed.ErrLagging.Error()+"; resume from the last position received")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}

@@ -271,7 +271,12 @@ func (x *ListInboxResponse) GetNextPageToken() string {
 type WatchInboxRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The department; empty means the officer's own.
-	DepartmentId  string `protobuf:"bytes,1,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
+	// Resume after this position: the last position the client received (of a change or of the
+	// bookmark). Empty sends the open inbox as it stands first. A position the department's feed no
+	// longer holds (it keeps the newest changes only) is answered with OUT_OF_RANGE: watch again
+	// without one.
+	After         string `protobuf:"bytes,2,opt,name=after" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -313,11 +318,22 @@ func (x *WatchInboxRequest) GetDepartmentId() string {
 	return ""
 }
 
-// WatchInboxResponse is one inbox item as it now stands.
+func (x *WatchInboxRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+// WatchInboxResponse is one inbox item as it now stands, or a bookmark.
 type WatchInboxResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The item.
-	Item          *InboxItem `protobuf:"bytes,1,opt,name=item" json:"item,omitempty"`
+	// The item; unset on the bookmark that follows the inbox as it stood when the watch began.
+	Item *InboxItem `protobuf:"bytes,1,opt,name=item" json:"item,omitempty"`
+	// Where this change (or the bookmark) stands in the department's feed: pass the last one
+	// received as after to resume. Empty on the items of the inbox as it stood, which are not
+	// changes: a watch dropped before its bookmark begins again without a position.
+	Position      string `protobuf:"bytes,2,opt,name=position" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -357,6 +373,13 @@ func (x *WatchInboxResponse) GetItem() *InboxItem {
 		return x.Item
 	}
 	return nil
+}
+
+func (x *WatchInboxResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
 }
 
 // AcknowledgeRequest names the assignment to report in for.
@@ -599,11 +622,13 @@ const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"h\n" +
 	"\x11ListInboxResponse\x12+\n" +
 	"\x05items\x18\x01 \x03(\v2\x15.whistle.v1.InboxItemR\x05items\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"N\n" +
 	"\x11WatchInboxRequest\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\"?\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\tR\x05after\"[\n" +
 	"\x12WatchInboxResponse\x12)\n" +
-	"\x04item\x18\x01 \x01(\v2\x15.whistle.v1.InboxItemR\x04item\"T\n" +
+	"\x04item\x18\x01 \x01(\v2\x15.whistle.v1.InboxItemR\x04item\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition\"T\n" +
 	"\x12AcknowledgeRequest\x12\x19\n" +
 	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12#\n" +
 	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\"M\n" +

@@ -33,7 +33,9 @@ const (
 type DepartmentServiceClient interface {
 	// ListInbox pages through a department's assignments, oldest dispatch first.
 	ListInbox(ctx context.Context, in *ListInboxRequest, opts ...grpc.CallOption) (*ListInboxResponse, error)
-	// WatchInbox streams the inbox as it stands, then every change as it happens.
+	// WatchInbox streams the inbox as it stands, then a bookmark (a response with only a position),
+	// then every change as it happens, each with its position in the department's feed. A watch
+	// resumed after a position sends only the changes after it.
 	WatchInbox(ctx context.Context, in *WatchInboxRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchInboxResponse], error)
 	// Acknowledge reports in (报到) for the department's assignment.
 	Acknowledge(ctx context.Context, in *AcknowledgeRequest, opts ...grpc.CallOption) (*AcknowledgeResponse, error)
@@ -106,7 +108,9 @@ func (c *departmentServiceClient) Resolve(ctx context.Context, in *ResolveReques
 type DepartmentServiceServer interface {
 	// ListInbox pages through a department's assignments, oldest dispatch first.
 	ListInbox(context.Context, *ListInboxRequest) (*ListInboxResponse, error)
-	// WatchInbox streams the inbox as it stands, then every change as it happens.
+	// WatchInbox streams the inbox as it stands, then a bookmark (a response with only a position),
+	// then every change as it happens, each with its position in the department's feed. A watch
+	// resumed after a position sends only the changes after it.
 	WatchInbox(*WatchInboxRequest, grpc.ServerStreamingServer[WatchInboxResponse]) error
 	// Acknowledge reports in (报到) for the department's assignment.
 	Acknowledge(context.Context, *AcknowledgeRequest) (*AcknowledgeResponse, error)

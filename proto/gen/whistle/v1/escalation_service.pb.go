@@ -377,8 +377,15 @@ type WatchBreachesRequest struct {
 	// Only breaches in this area; empty means the caller's scope.
 	AreaId string `protobuf:"bytes,2,opt,name=area_id,json=areaId,proto3" json:"area_id,omitempty"`
 	// Also send the breaches stored after this stream sequence (the seq of the last breach a client
-	// saw), so that a watch resumed after a dropped stream misses none; 0 means only new ones.
-	AfterSeq      uint64 `protobuf:"varint,3,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// saw) that the scope's feed still holds; 0 means only new ones. Prefer after, which resumes
+	// exactly: breaches are recorded in the feed in the order they were applied, which is not always
+	// the order of their sequences.
+	AfterSeq uint64 `protobuf:"varint,3,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// Resume after this position: the last position the client received, from a breach or from the
+	// whistle-watch-position response header. It sends every breach recorded after it, none twice.
+	// A position the scope's feed no longer holds (it keeps the newest breaches only) is answered
+	// with OUT_OF_RANGE. Give after or after_seq, not both.
+	After         string `protobuf:"bytes,4,opt,name=after,proto3" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -434,11 +441,21 @@ func (x *WatchBreachesRequest) GetAfterSeq() uint64 {
 	return 0
 }
 
+func (x *WatchBreachesRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
 // WatchBreachesResponse is one breach as it happens.
 type WatchBreachesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The breach.
-	Breach        *Breach `protobuf:"bytes,1,opt,name=breach,proto3" json:"breach,omitempty"`
+	Breach *Breach `protobuf:"bytes,1,opt,name=breach,proto3" json:"breach,omitempty"`
+	// Where the breach stands in the feed of the watched scope: pass the last one received as
+	// after to resume.
+	Position      string `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -480,6 +497,13 @@ func (x *WatchBreachesResponse) GetBreach() *Breach {
 	return nil
 }
 
+func (x *WatchBreachesResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
 var File_whistle_v1_escalation_service_proto protoreflect.FileDescriptor
 
 const file_whistle_v1_escalation_service_proto_rawDesc = "" +
@@ -512,13 +536,15 @@ const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"n\n" +
 	"\x14ListBreachesResponse\x12.\n" +
 	"\bbreaches\x18\x01 \x03(\v2\x12.whistle.v1.BreachR\bbreaches\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"q\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x87\x01\n" +
 	"\x14WatchBreachesRequest\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aarea_id\x18\x02 \x01(\tR\x06areaId\x12\x1b\n" +
-	"\tafter_seq\x18\x03 \x01(\x04R\bafterSeq\"C\n" +
+	"\tafter_seq\x18\x03 \x01(\x04R\bafterSeq\x12\x14\n" +
+	"\x05after\x18\x04 \x01(\tR\x05after\"_\n" +
 	"\x15WatchBreachesResponse\x12*\n" +
-	"\x06breach\x18\x01 \x01(\v2\x12.whistle.v1.BreachR\x06breach2\x9a\x02\n" +
+	"\x06breach\x18\x01 \x01(\v2\x12.whistle.v1.BreachR\x06breach\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition2\x9a\x02\n" +
 	"\x11EscalationService\x12Q\n" +
 	"\fListBreaches\x12\x1f.whistle.v1.ListBreachesRequest\x1a .whistle.v1.ListBreachesResponse\x12V\n" +
 	"\rWatchBreaches\x12 .whistle.v1.WatchBreachesRequest\x1a!.whistle.v1.WatchBreachesResponse0\x01\x12Z\n" +

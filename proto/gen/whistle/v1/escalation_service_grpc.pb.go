@@ -32,7 +32,10 @@ const (
 type EscalationServiceClient interface {
 	// ListBreaches pages through breaches in the caller's scope, newest first.
 	ListBreaches(ctx context.Context, in *ListBreachesRequest, opts ...grpc.CallOption) (*ListBreachesResponse, error)
-	// WatchBreaches streams breaches in the caller's scope as they happen.
+	// WatchBreaches streams breaches in the caller's scope as they happen, each with its position
+	// in the scope's feed. Its response headers name where it follows from: whistle-watch-position,
+	// the position (unless it follows after_seq), and whistle-watch-after, the stream sequence
+	// (unless it follows a position).
 	WatchBreaches(ctx context.Context, in *WatchBreachesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchBreachesResponse], error)
 	// ListQuarantined lists the events that a service could never apply, each of which quarantined
 	// its issue in that service, newest first; for supervisors, within their scope.
@@ -94,7 +97,10 @@ func (c *escalationServiceClient) ListQuarantined(ctx context.Context, in *ListQ
 type EscalationServiceServer interface {
 	// ListBreaches pages through breaches in the caller's scope, newest first.
 	ListBreaches(context.Context, *ListBreachesRequest) (*ListBreachesResponse, error)
-	// WatchBreaches streams breaches in the caller's scope as they happen.
+	// WatchBreaches streams breaches in the caller's scope as they happen, each with its position
+	// in the scope's feed. Its response headers name where it follows from: whistle-watch-position,
+	// the position (unless it follows after_seq), and whistle-watch-after, the stream sequence
+	// (unless it follows a position).
 	WatchBreaches(*WatchBreachesRequest, grpc.ServerStreamingServer[WatchBreachesResponse]) error
 	// ListQuarantined lists the events that a service could never apply, each of which quarantined
 	// its issue in that service, newest first; for supervisors, within their scope.

@@ -4,9 +4,9 @@ package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
@@ -18,6 +18,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/feed"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
@@ -34,6 +35,8 @@ var (
 	tracer      = otel.Tracer(scope)
 	commands, _ = otel.Meter(scope).Int64Counter("whistle.department.commands",
 		metric.WithDescription("Reports-in and resolutions that appended an event, by command."))
+	watchEntries, _ = otel.Meter(scope).Int64Counter("whistle.department.watch.entries",
+		metric.WithDescription("Entries of department feeds that inbox watches read, by outcome: sent, or skipped (superseded, repeated, or outside the caller's scope)."))
 )
 
 // App is the department's desk.
@@ -41,13 +44,15 @@ type App struct {
 	log   *eventlog.Log
 	store *store.Store
 	clock clock.Clock
-	// consumer is the durable consumer that feeds store; a watch follows from what it applied.
-	consumer string
+	// feeds reads the departments' feeds for every watch of the process.
+	feeds *feed.Hub
+	// feedReads counts, per department, the feed entries this App's watches read.
+	feedReads sync.Map // department -> *atomic.Uint64
 }
 
-// New returns the application; consumer names the durable consumer that feeds st.
-func New(log *eventlog.Log, st *store.Store, clk clock.Clock, consumer string) *App {
-	return &App{log: log, store: st, clock: clk, consumer: consumer}
+// New returns the application.
+func New(log *eventlog.Log, st *store.Store, clk clock.Clock, feeds *feed.Hub) *App {
+	return &App{log: log, store: st, clock: clk, feeds: feeds}
 }
 
 // Acknowledge reports in for the department's assignment of an issue as officer p, and returns
@@ -97,8 +102,10 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, not
 // event id), Decide catches the view up, and decide, run again on the winner's state, tells the
 // loser why it lost.
 func (a *App) command(ctx context.Context, name, issueID, dept string, decide func(*domain.Issue) (*whistlev1.Event, error)) (domain.Issue, error) {
+	var st domain.Issue
 	rec, err := a.log.Decide(ctx, a.store, issueID, func(ctx context.Context) (*whistlev1.Event, error) {
-		st, err := a.store.Get(ctx, issueID)
+		var err error
+		st, err = a.store.Get(ctx, issueID)
 		if err != nil {
 			return nil, err
 		}
@@ -117,10 +124,13 @@ func (a *App) command(ctx context.Context, name, issueID, dept string, decide fu
 	if err != nil {
 		return domain.Issue{}, err
 	}
-	if rec != nil {
-		commands.Add(ctx, 1, metric.WithAttributes(attribute.String("command", name)))
+	if rec == nil {
+		return st, nil // done before: the state it was decided on says so
 	}
-	return a.store.Get(ctx, issueID)
+	commands.Add(ctx, 1, metric.WithAttributes(attribute.String("command", name)))
+	// The event was appended on the condition that st was the issue's latest, so the issue now
+	// is st and the event, as the projection holds it.
+	return store.Next(st, *rec)
 }
 
 // event is the envelope of an officer's event on an issue, conditional on the state it was decided
@@ -183,80 +193,127 @@ func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
 	return page, nil
 }
 
-// ErrWatchInterrupted is returned by Watch when the stream of events stops while the caller is
-// still watching; the caller may watch again.
-var ErrWatchInterrupted = errors.New("the event stream stopped; watch again")
-
-// Watch sends the department's open inbox as it stands, then every issue whose assignment for the
-// department changes, as it then stands, until ctx ends. It follows the stream from the events the
-// consumer has applied, all of which the inbox it then reads includes, so no change falls between
-// the two, not even one the consumer has yet to apply; an issue may be sent twice, never missed.
-func (a *App) Watch(ctx context.Context, dept string, sees func(grid string) bool, send func(domain.Issue) error) error {
-	applied, err := a.log.Applied(ctx, a.consumer)
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", dept, err)
+// Watch sends the department's inbox as it changes: when after is empty, first its open items as
+// they stand and a bookmark (send with a nil issue and the position the changes follow from);
+// then, for each change to one of its assignments, in the order the department's feed recorded
+// them, the issue as it stands after that change, with the change's position in the feed. It
+// reads the department's feed only, and the issues its entries name, and never writes.
+//
+// An issue is sent at most once per change, and only at the change that is the assignment's
+// latest (when an entry is read after a later change of its issue, the later entry sends it), and
+// an item of the open inbox is not sent again for a change it already showed: so a client that
+// resumes after the position of the last thing it received misses no change and sees none twice.
+// Items outside sees' grids are not sent.
+func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid string) bool, send func(st *domain.Issue, position string) error) error {
+	ctx, span := tracer.Start(ctx, "app.App.Watch", trace.WithAttributes(attribute.String("whistle.department", dept)))
+	defer span.End()
+	if after != "" {
+		if err := feed.CheckPosition(after); err != nil {
+			return apiedge.Invalid("after", "%q is not a position of a watch", after)
+		}
 	}
-	recs, err := a.log.Follow(ctx, eventlog.SubjectRoot+".>", applied)
+	f, err := a.feeds.Follow(ctx, store.FeedKey(dept), after)
 	if err != nil {
-		return fmt.Errorf("watch %s: %w", dept, err)
+		return err
 	}
-	for token := ""; ; {
-		page, err := a.Inbox(ctx, Query{Department: dept, PageSize: apiedge.MaxPageSize, PageToken: token, Sees: sees})
+	defer f.Stop()
+	sent := map[string]uint64{} // issue -> the change last sent
+	if after == "" {
+		// Every entry up to f.From was written with its state before this read, so the items
+		// read now include what those entries announce; an item read here at a change whose
+		// entry comes after f.From is not sent again for it.
+		for token := ""; ; {
+			page, err := a.Inbox(ctx, Query{Department: dept, PageSize: apiedge.MaxPageSize, PageToken: token, Sees: sees})
+			if err != nil {
+				return err
+			}
+			for i := range page.Items {
+				st := &page.Items[i]
+				sent[st.ID] = latestChange(st, dept)
+				if err := send(st, ""); err != nil {
+					return err
+				}
+			}
+			if token = page.NextPageToken; token == "" {
+				break
+			}
+		}
+		if err := send(nil, f.From); err != nil {
+			return err
+		}
+	}
+	reads := a.reads(dept)
+	outcome := func(o string) metric.AddOption {
+		return metric.WithAttributes(attribute.String("outcome", o))
+	}
+	for {
+		e, err := f.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		reads.Add(1)
+		st, show, err := a.change(ctx, dept, e, sent[e.Issue])
 		if err != nil {
 			return err
 		}
-		for _, st := range page.Items {
-			if err := send(st); err != nil {
-				return err
-			}
-		}
-		if token = page.NextPageToken; token == "" {
-			break
-		}
-	}
-	for rec := range recs {
-		if !concerns(rec.Event, dept) {
+		if !show || !sees(st.Grid) {
+			watchEntries.Add(ctx, 1, outcome("skipped"))
 			continue
 		}
-		// The consumer may not have applied the event yet; bring the issue up to it here.
-		id := rec.Event.GetIssueId()
-		if _, err := a.log.CatchupTo(ctx, a.store, id, rec.Seq); err != nil {
+		sent[e.Issue] = e.Seq
+		if err := send(&st, e.Position); err != nil {
 			return err
 		}
-		st, err := a.store.Get(ctx, id)
-		if err != nil {
-			return err
-		}
-		if st.Assignment(dept) != nil && sees(st.Grid) {
-			if err := send(st); err != nil {
-				return err
-			}
-		}
+		watchEntries.Add(ctx, 1, outcome("sent"))
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return ErrWatchInterrupted
 }
 
-// concerns reports whether an event changes the department's assignment.
-func concerns(ev *whistlev1.Event, dept string) bool {
-	switch p := ev.GetPayload().(type) {
-	case *whistlev1.Event_Routed:
-		for _, d := range p.Routed.GetDispatches() {
-			if d.GetDepartmentId() == dept {
-				return true
-			}
-		}
-	case *whistlev1.Event_Acknowledged:
-		return p.Acknowledged.GetDepartmentId() == dept
-	case *whistlev1.Event_Resolved:
-		return p.Resolved.GetDepartmentId() == dept
-	case *whistlev1.Event_Breached:
-		return p.Breached.GetDepartmentId() == dept
+// change reads the issue a feed entry of dept announces, once the view holds it, and says whether
+// the entry is the change to show: not one sent already (at or before last), nor one of an
+// assignment changed again since, whose later entry follows in the feed.
+func (a *App) change(ctx context.Context, dept string, e feed.Entry, last uint64) (domain.Issue, bool, error) {
+	if e.Seq <= last {
+		return domain.Issue{}, false, nil
 	}
-	return false
+	st, err := feed.ReadAtLeast(ctx, e.Seq, feed.MaxLag, func(ctx context.Context) (domain.Issue, uint64, error) {
+		st, err := a.store.Get(ctx, e.Issue)
+		return st, st.LastSeq, err
+	})
+	if err != nil {
+		return st, false, err
+	}
+	if st.Assignment(dept) == nil {
+		return st, false, nil
+	}
+	return st, latestChange(&st, dept) <= e.Seq, nil
 }
+
+// latestChange is the sequence of the last change to the department's item of an issue: the
+// last event that changed its assignment, or the mark that quarantined the issue.
+func latestChange(st *domain.Issue, dept string) uint64 {
+	var latest uint64
+	if st.Assignment(dept) != nil {
+		latest = st.Changed[dept]
+	}
+	if st.Quarantine != nil {
+		latest = max(latest, st.Quarantine.Seq)
+	}
+	return latest
+}
+
+// reads is the count of feed entries this App's watches of dept read.
+func (a *App) reads(dept string) *atomic.Uint64 {
+	n, _ := a.feedReads.LoadOrStore(dept, new(atomic.Uint64))
+	return n.(*atomic.Uint64)
+}
+
+// FeedEntriesRead returns how many entries of dept's feed this App's watches have read, all
+// watches together: with feeds per department, the entries of other departments' changes are
+// never among them.
+func (a *App) FeedEntriesRead(dept string) uint64 { return a.reads(dept).Load() }
 
 // traceIssue tags a span with the issue and department it works on.
 func traceIssue(id, dept string) trace.SpanStartOption {

@@ -27,6 +27,9 @@ type Issue struct {
 	Text          string                  `json:"text,omitempty"`
 	CorrelationID string                  `json:"correlation_id,omitempty"`
 	Assignments   []assignment.Assignment `json:"assignments,omitempty"` // in dispatch order
+	// Changed is, by department, the stream sequence of the last event that changed its
+	// assignment: the change a department's live inbox shows it at.
+	Changed map[string]uint64 `json:"changed,omitempty"`
 }
 
 // Position returns the issue's place in the stream, for the projection store.

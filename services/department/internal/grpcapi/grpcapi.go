@@ -145,15 +145,23 @@ func (s *Server) ListInbox(ctx context.Context, req *whistlev1.ListInboxRequest)
 	return resp, nil
 }
 
-// WatchInbox streams the department's open inbox, then every change to its items.
+// WatchInbox streams the department's open inbox and a bookmark, then every change to its items,
+// each with its position; resumed after a position, only the changes after it.
 func (s *Server) WatchInbox(req *whistlev1.WatchInboxRequest, stream whistlev1.DepartmentService_WatchInboxServer) error {
 	ctx := stream.Context()
 	dept, sees, err := s.reader(ctx, req.GetDepartmentId())
 	if err != nil {
 		return err
 	}
-	err = s.app.Watch(ctx, dept, sees, func(st domain.Issue) error {
-		return stream.Send(&whistlev1.WatchInboxResponse{Item: item(st, dept)})
+	if err := apiedge.CheckID("after", req.GetAfter(), false); err != nil {
+		return toStatus(err)
+	}
+	err = s.app.Watch(ctx, dept, req.GetAfter(), sees, func(st *domain.Issue, position string) error {
+		resp := &whistlev1.WatchInboxResponse{Position: position}
+		if st != nil {
+			resp.Item = item(*st, dept)
+		}
+		return stream.Send(resp)
 	})
 	if err != nil && ctx.Err() == nil {
 		return toStatus(err)
@@ -205,8 +213,6 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, app.ErrWatchInterrupted):
-		return status.Error(codes.Unavailable, err.Error())
 	}
 	return apistatus.Of(err)
 }

@@ -7,12 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
+	"github.com/whistle-dispatch/whistle/pkg/feed"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
@@ -24,7 +28,8 @@ const Name = "department"
 
 // Store is the department's projection. Each issue is one JSON value under
 // "department:issue:{<case>}"; each department has two sorted sets of case numbers scored by
-// dispatch time in unix milliseconds, "department:inbox:<dept>:open" and ":resolved".
+// dispatch time in unix milliseconds, "department:inbox:<dept>:open" and ":resolved", and a
+// feed of the changes to its assignments, "department:feed:{<dept>}" (see FeedKey).
 type Store struct {
 	*redisdoc.Store[*domain.Issue]
 	rdb redis.UniversalClient
@@ -35,11 +40,30 @@ var _ eventlog.Projection = (*Store)(nil)
 // New returns a store on rdb.
 func New(rdb redis.UniversalClient) *Store {
 	return &Store{Store: &redisdoc.Store[*domain.Issue]{
-		Service: Name,
-		RDB:     rdb,
-		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id} },
-		Fold:    fold,
+		Service:      Name,
+		RDB:          rdb,
+		Empty:        func(id string) *domain.Issue { return &domain.Issue{ID: id} },
+		Fold:         fold,
+		OnQuarantine: announceQuarantine,
 	}, rdb: rdb}
+}
+
+// FeedLen is how many changes a department's feed keeps: a live inbox resumes from a position
+// at most this many changes old, and starts again from the inbox as it stands otherwise.
+const FeedLen = 10_000
+
+// FeedKey is the key of a department's feed: a Redis Stream with one entry per change to one of
+// its assignments (dispatched, reported in, resolved, breached, or its issue quarantined), naming
+// the issue and the stream sequence of the event. The braces make the department a Redis Cluster
+// hash tag, which the feed shares with the index that keeps it free of repeats (see feed.Append).
+func FeedKey(dept string) string { return Name + ":feed:{" + dept + "}" }
+
+// announceQuarantine queues the feed entries of an issue's first quarantine mark, in the feed of
+// each department summoned to the issue, whose inbox shows it.
+func announceQuarantine(ctx context.Context, st *domain.Issue, m quarantine.Mark, tx redis.Pipeliner) {
+	for _, a := range st.Assignments {
+		feed.Append(ctx, tx, FeedKey(a.DepartmentID), st.ID, m.Seq, FeedLen)
+	}
 }
 
 // key is the issue's state key; the braces make it a Redis Cluster hash tag.
@@ -63,12 +87,39 @@ func (s *Store) Get(ctx context.Context, issueID string) (domain.Issue, error) {
 	return *st, nil
 }
 
-// fold applies one record to the issue's state and brings its departments' inboxes in line.
+// Next is the issue after rec, which follows st: what the projection holds once it applied rec, for
+// a command that decided on st and appended rec conditionally on it, to answer without a read.
+func Next(st domain.Issue, rec eventlog.Record) (domain.Issue, error) {
+	st.Assignments = slices.Clone(st.Assignments)
+	if err := apply(&st, rec); err != nil {
+		return domain.Issue{}, err
+	}
+	st.LastSeq = rec.Seq
+	return st, nil
+}
+
+// fold applies one record to the issue's state and brings its departments' inboxes in line, and
+// announces each assignment the record changed in its department's feed. The entry is queued
+// before the state (which redisdoc writes last), so a watch that sees it reads the state at that
+// record or later.
 func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
+	before := make(map[string]assignment.Assignment, len(st.Assignments))
+	for _, a := range st.Assignments {
+		a.Breached = slices.Clone(a.Breached)
+		before[a.DepartmentID] = a
+	}
 	if err := apply(st, rec); err != nil {
 		return err
 	}
-	for _, a := range st.Assignments {
+	for i := range st.Assignments {
+		a := &st.Assignments[i]
+		if was, ok := before[a.DepartmentID]; !ok || !reflect.DeepEqual(was, *a) {
+			if st.Changed == nil {
+				st.Changed = map[string]uint64{}
+			}
+			st.Changed[a.DepartmentID] = rec.Seq
+			feed.Append(ctx, tx, FeedKey(a.DepartmentID), st.ID, rec.Seq, FeedLen)
+		}
 		z := redis.Z{Score: float64(a.DispatchedAt.UnixMilli()), Member: st.ID}
 		resolved := a.Status == assignment.Resolved
 		tx.ZAdd(ctx, inbox(a.DepartmentID, resolved), z)

@@ -1,11 +1,15 @@
 package app
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/feed"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
@@ -25,11 +29,13 @@ type Breaches struct {
 	log     *eventlog.Log
 	store   *store.Store
 	catalog *catalog.Catalog
+	// feeds reads the breach feeds for every watch of the process.
+	feeds *feed.Hub
 }
 
 // NewBreaches returns the queries.
-func NewBreaches(log *eventlog.Log, s *store.Store, cat *catalog.Catalog) *Breaches {
-	return &Breaches{log: log, store: s, catalog: cat}
+func NewBreaches(log *eventlog.Log, s *store.Store, cat *catalog.Catalog, feeds *feed.Hub) *Breaches {
+	return &Breaches{log: log, store: s, catalog: cat, feeds: feeds}
 }
 
 // keeps reports whether f lets b through.
@@ -46,55 +52,105 @@ func (q *Breaches) List(ctx context.Context, f Filter, after store.Cursor, size 
 	return q.store.Breaches(ctx, after, size, func(b domain.Breach) bool { return q.keeps(f, b) })
 }
 
-// ErrWatchInterrupted is returned by Watch when the stream of events stops while the caller is
-// still watching; the caller may watch again.
-var ErrWatchInterrupted = errors.New("the event stream stopped; watch again")
+// Resume says where a watch of breaches begins; the zero Resume watches from now on.
+type Resume struct {
+	// After is a position a previous watch gave (of a breach, or of where it followed from):
+	// the watch sends every breach its scope's feed recorded after it, none twice.
+	After string
+	// AfterSeq, when After is empty, also sends the breaches stored after this stream sequence
+	// that the scope's feed still holds.
+	AfterSeq uint64
+}
 
-// Watch calls send for each breach that f keeps as it is recorded, until ctx ends or send fails:
-// those stored after sequence after, or, when after is 0, those stored from now on. It calls
-// listening once it follows the stream, with the sequence it follows from, so a caller can tell
-// its client that no breach recorded after it will be missed. The stream delivers a breach only once it is stored, so the view,
-// caught up on receipt, holds it.
-func (q *Breaches) Watch(ctx context.Context, f Filter, after uint64, listening func(after uint64) error, send func(domain.Breach) error) error {
-	head, err := q.log.Head(ctx)
+// Listening is where a watch follows from, as it tells its client.
+type Listening struct {
+	// Seq is the stream sequence after which every breach stored is sent; 0 when the watch
+	// follows a position.
+	Seq uint64
+	// Position is the position in the scope's feed after which every breach recorded is sent;
+	// empty when the watch follows a sequence.
+	Position string
+}
+
+// Watch calls send for each breach that f keeps as its scope's feed records it, with its
+// position in the feed, until ctx ends or send fails: those recorded after the position of
+// from.After, those stored after the sequence from.AfterSeq, or, with neither, those recorded from
+// now on. It reads only the feed of the scope (the area f names, or else its department) and the
+// issues its entries name, and never writes. It calls listening once it follows the feed, with
+// where it follows from, so a caller can tell its client that no breach after it will be missed.
+func (q *Breaches) Watch(ctx context.Context, f Filter, from Resume, listening func(Listening) error, send func(b domain.Breach, position string) error) error {
+	ctx, span := tracer.Start(ctx, "app.Breaches.Watch")
+	defer span.End()
+	start := from.After
+	switch {
+	case from.After != "" && from.AfterSeq != 0:
+		return apiedge.Invalid("after", "give after or after_seq, not both")
+	case from.After != "":
+		if err := feed.CheckPosition(from.After); err != nil {
+			return apiedge.Invalid("after", "%q is not a position of a watch", from.After)
+		}
+	case from.AfterSeq != 0:
+		start = feed.Oldest
+	}
+	fl, err := q.feeds.Follow(ctx, q.feedKey(f), start)
 	if err != nil {
 		return fmt.Errorf("escalation: watch breaches: %w", err)
 	}
-	if after > head {
-		return apiedge.Invalid("after_seq", "%d is past the stream's last event, %d", after, head)
+	defer fl.Stop()
+	at := Listening{Position: fl.From}
+	if from.After == "" {
+		// Read after the feed was joined: a breach stored after head is recorded after that.
+		head, err := q.log.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("escalation: watch breaches: %w", err)
+		}
+		if from.AfterSeq > head {
+			return apiedge.Invalid("after_seq", "%d is past the stream's last event, %d", from.AfterSeq, head)
+		}
+		at.Seq = cmp.Or(from.AfterSeq, head)
 	}
-	if after == 0 {
-		after = head
-	}
-	recs, err := q.log.Follow(ctx, eventlog.KindSubjects("breached"), after)
-	if err != nil {
-		return fmt.Errorf("escalation: watch breaches: %w", err)
-	}
-	if err := listening(after); err != nil {
+	if err := listening(at); err != nil {
 		return err
 	}
-	for rec := range recs {
-		e := rec.Event.GetBreached()
-		if e == nil {
-			continue // not a breach: nothing to show
-		}
-		issueID := rec.Event.GetIssueId()
-		if _, err := q.log.CatchupTo(ctx, q.store, issueID, rec.Seq); err != nil {
+	sent := map[string]uint64{} // issue -> the breach last sent
+	for {
+		e, err := fl.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
-		b, ok, err := q.store.Breach(ctx, issueID, e.GetDepartmentId(), store.KindFromProto(e.GetKind()))
+		if e.Seq <= from.AfterSeq || e.Seq <= sent[e.Issue] {
+			watchEntries.Add(ctx, 1, outcome("skipped"))
+			continue // before the sequence asked for, or sent already
+		}
+		b, ok, err := q.store.BreachAt(ctx, e.Issue, e.Seq)
 		if err != nil {
 			return err
 		}
-		if !ok || b.Seq != rec.Seq || !q.keeps(f, b) {
+		if !ok || !q.keeps(f, b) {
+			watchEntries.Add(ctx, 1, outcome("skipped"))
 			continue
 		}
-		if err := send(b); err != nil {
+		sent[e.Issue] = e.Seq
+		if err := send(b, e.Position); err != nil {
 			return err
 		}
+		watchEntries.Add(ctx, 1, outcome("sent"))
 	}
-	if ctx.Err() != nil {
-		return nil
+}
+
+// feedKey is the feed a watch with filter f follows: its area's, which holds every breach within
+// it, or, for a department's officer, who has no area, the department's.
+func (q *Breaches) feedKey(f Filter) string {
+	if f.AreaID != "" {
+		return store.AreaFeedKey(f.AreaID)
 	}
-	return ErrWatchInterrupted
+	return store.DepartmentFeedKey(f.DepartmentID)
+}
+
+// outcome tags an entry a watch read with what became of it.
+func outcome(o string) metric.AddOption {
+	return metric.WithAttributes(attribute.String("outcome", o))
 }

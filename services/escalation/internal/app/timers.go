@@ -46,6 +46,7 @@ var (
 	breachCount     metric.Int64Counter
 	breachLateness  metric.Float64Histogram
 	openDeadlines   metric.Int64ObservableGauge
+	watchEntries    metric.Int64Counter
 )
 
 func init() {
@@ -55,6 +56,8 @@ func init() {
 		metric.WithDescription("How long after its deadline a breach was recorded."))
 	openDeadlines, _ = meter.Int64ObservableGauge("whistle.deadlines.open",
 		metric.WithDescription("Deadlines that are neither cleared nor breached yet."))
+	watchEntries, _ = meter.Int64Counter("whistle.escalation.watch.entries",
+		metric.WithDescription("Entries of breach feeds that breach watches read, by outcome: sent, or skipped (before the sequence asked for, repeated, or outside the watch's filter)."))
 }
 
 // Timers is the loop that fires due deadlines. Several replicas may run it; a lease lets one fire

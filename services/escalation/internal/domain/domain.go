@@ -40,6 +40,7 @@ type Issue struct {
 	Quarantine    *quarantine.Mark `json:"quarantine,omitempty"`
 	Raised        bool             `json:"raised,omitempty"`
 	GridID        string           `json:"grid_id,omitempty"`
+	CommunityID   string           `json:"community_id,omitempty"`
 	StreetID      string           `json:"street_id,omitempty"`
 	CategoryID    string           `json:"category_id,omitempty"`
 	CorrelationID string           `json:"correlation_id,omitempty"`
@@ -151,7 +152,7 @@ func ParseName(name string) (issueID, departmentID string, kind Kind, err error)
 type Event interface{ isEvent() }
 
 // Raised places the issue.
-type Raised struct{ GridID, StreetID, CategoryID string }
+type Raised struct{ GridID, CommunityID, StreetID, CategoryID string }
 
 // Routed summons departments.
 type Routed struct{ Dispatches []assignment.Dispatch }
@@ -201,7 +202,7 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 	switch e := e.(type) {
 	case Raised:
 		s.Raised = true
-		s.GridID, s.StreetID, s.CategoryID = e.GridID, e.StreetID, e.CategoryID
+		s.GridID, s.CommunityID, s.StreetID, s.CategoryID = e.GridID, e.CommunityID, e.StreetID, e.CategoryID
 	case Routed:
 		if s.Assignments == nil {
 			s.Assignments = map[string]*Assignment{}

@@ -58,24 +58,43 @@ func (s *Server) ListBreaches(ctx context.Context, req *whistlev1.ListBreachesRe
 	return resp, nil
 }
 
-// WatchAfterHeader is the response header of WatchBreaches that names the stream sequence the
-// watch follows from: a client that saw no breach yet resumes from it.
-const WatchAfterHeader = "whistle-watch-after"
+// Response headers of WatchBreaches that name where the watch follows from, so that a client
+// that received no breach yet can resume from there.
+const (
+	// WatchAfterHeader names the stream sequence after which every breach stored is sent; it
+	// is absent on a watch that follows a position.
+	WatchAfterHeader = "whistle-watch-after"
+	// WatchPositionHeader names the position in the scope's feed after which every breach
+	// recorded is sent; it is absent on a watch that follows after_seq.
+	WatchPositionHeader = "whistle-watch-position"
+)
 
-// WatchBreaches streams the breaches in the caller's scope as they are recorded. It sends the
-// response headers once it listens, naming in WatchAfterHeader the stream sequence it follows
-// from, so a client that waits for them misses nothing after, and can resume from there.
+// WatchBreaches streams the breaches in the caller's scope as they are recorded, each with its
+// position in the scope's feed. It sends the response headers once it listens, naming in
+// WatchPositionHeader and WatchAfterHeader where it follows from, so a client that waits for them
+// misses nothing after, and can resume from there.
 func (s *Server) WatchBreaches(req *whistlev1.WatchBreachesRequest, stream whistlev1.EscalationService_WatchBreachesServer) error {
 	f, err := s.filter(stream.Context(), req.GetDepartmentId(), req.GetAreaId())
 	if err != nil {
 		return err
 	}
-	// The response headers tell the client that the watch is listening.
-	listening := func(after uint64) error {
-		return stream.SendHeader(metadata.Pairs(WatchAfterHeader, strconv.FormatUint(after, 10)))
+	if err := apiedge.CheckID("after", req.GetAfter(), false); err != nil {
+		return apistatus.Of(err)
 	}
-	err = s.breaches.Watch(stream.Context(), f, req.GetAfterSeq(), listening, func(b domain.Breach) error {
-		return stream.Send(&whistlev1.WatchBreachesResponse{Breach: toProto(b)})
+	// The response headers tell the client that the watch is listening.
+	listening := func(at app.Listening) error {
+		md := metadata.MD{}
+		if at.Position != "" {
+			md.Set(WatchPositionHeader, at.Position)
+		}
+		if at.Seq != 0 {
+			md.Set(WatchAfterHeader, strconv.FormatUint(at.Seq, 10))
+		}
+		return stream.SendHeader(md)
+	}
+	from := app.Resume{After: req.GetAfter(), AfterSeq: req.GetAfterSeq()}
+	err = s.breaches.Watch(stream.Context(), f, from, listening, func(b domain.Breach, position string) error {
+		return stream.Send(&whistlev1.WatchBreachesResponse{Breach: toProto(b), Position: position})
 	})
 	if err != nil && stream.Context().Err() == nil {
 		return apistatus.Of(err)

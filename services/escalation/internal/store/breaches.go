@@ -182,19 +182,6 @@ func (s *Store) breachDetails(ctx context.Context, page []Cursor, from []int) ([
 	return out, nil
 }
 
-// Breach returns one breach from the view.
-func (s *Store) Breach(ctx context.Context, issueID, departmentID string, kind domain.Kind) (domain.Breach, bool, error) {
-	raw, err := s.rdb.HGet(ctx, BreachKey(issueID), domain.Name(issueID, departmentID, kind)).Result()
-	if errors.Is(err, redis.Nil) {
-		return domain.Breach{}, false, nil
-	}
-	if err != nil {
-		return domain.Breach{}, false, fmt.Errorf("store: breach: %w", err)
-	}
-	b, err := decodeBreach(raw)
-	return b, err == nil, err
-}
-
 // decodeBreach reads one value of a BreachKey hash.
 func decodeBreach(raw any) (domain.Breach, error) {
 	str, ok := raw.(string)

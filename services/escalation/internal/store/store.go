@@ -1,6 +1,7 @@
 // Package store keeps the escalation projection in Redis: one JSON state per issue, the open
-// deadlines and the breaches view in sorted sets sharded by the issues' partitions, all written
-// with the event that changes them, so the timers and the view can never disagree with the state.
+// deadlines and the breaches view in sorted sets sharded by the issues' partitions, and a feed of
+// breaches per area and per department, all written with the event that changes them, so the
+// timers and the views can never disagree with the state.
 package store
 
 import (
@@ -15,10 +16,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
+	"github.com/whistle-dispatch/whistle/pkg/feed"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
+	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
 
 // Redis keys. All begin with the service's name, so that a reset removes exactly these.
@@ -51,6 +55,19 @@ func timersShard(partition int) string   { return Prefix + "timers:" + shardTag(
 func breachesShard(partition int) string { return Prefix + "breaches:" + shardTag(partition) }
 func breachShard(partition int) string   { return Prefix + "breach:" + shardTag(partition) }
 
+// FeedLen is how many breaches the feed of one scope keeps: a live watch resumes from a position
+// at most this many breaches of its scope old.
+const FeedLen = 10_000
+
+// AreaFeedKey is the key of the feed of breaches in an area (a grid, a community, a street or the
+// city): a Redis Stream with one entry per breach recorded in it, naming the issue and the
+// breach event's stream sequence. The braces make the area a Redis Cluster hash tag, which the
+// feed shares with the index that keeps it free of repeats (see feed.Append).
+func AreaFeedKey(area string) string { return Prefix + "feed:area:{" + area + "}" }
+
+// DepartmentFeedKey is the key of the feed of a department's breaches, as AreaFeedKey.
+func DepartmentFeedKey(dept string) string { return Prefix + "feed:department:{" + dept + "}" }
+
 // Name is the service the store belongs to, and the prefix of its keys.
 const Name = "escalation"
 
@@ -72,7 +89,7 @@ func New(rdb redis.UniversalClient, onTimer func(at time.Time)) *Store {
 		RDB:     rdb,
 		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id} },
 		Fold:    fold,
-		OnQuarantine: func(ctx context.Context, st *domain.Issue, tx redis.Pipeliner) {
+		OnQuarantine: func(ctx context.Context, st *domain.Issue, _ quarantine.Mark, tx redis.Pipeliner) {
 			for _, t := range st.Timers() {
 				tx.ZRem(ctx, TimersKey(t.IssueID), t.Name())
 			}
@@ -145,7 +162,10 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 	return nil
 }
 
-// indexBreach adds the breach just applied to st to the breaches view.
+// indexBreach adds the breach just applied to st to the breaches view, and announces it in the
+// feeds of its grid, community, street and city, and of its department, which live watches of
+// those scopes follow. The entries are queued before the state (which redisdoc writes last), so
+// a watch that sees one reads the state with the breach.
 func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.DeadlineBreached) error {
 	b, ok := st.Breach(e.GetDepartmentId(), KindFromProto(e.GetKind()))
 	if !ok {
@@ -158,7 +178,38 @@ func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *w
 	name := domain.Name(b.IssueID, b.DepartmentID, b.Kind)
 	tx.ZAdd(ctx, BreachesKey(b.IssueID), redis.Z{Score: float64(b.BreachedAt.UnixMilli()), Member: name})
 	tx.HSet(ctx, BreachKey(b.IssueID), name, raw)
+	for _, area := range []string{st.GridID, st.CommunityID, st.StreetID, catalog.CityScope} {
+		if area != "" {
+			feed.Append(ctx, tx, AreaFeedKey(area), b.IssueID, b.Seq, FeedLen)
+		}
+	}
+	feed.Append(ctx, tx, DepartmentFeedKey(b.DepartmentID), b.IssueID, b.Seq, FeedLen)
 	return nil
+}
+
+// BreachAt returns the issue's breach recorded by the event at seq, once the projection has
+// applied it: it reads the issue again while it is behind seq, for at most feed.MaxLag (a feed
+// entry is written before the state it announces). It never writes. ok is false when the issue
+// has no breach at seq.
+func (s *Store) BreachAt(ctx context.Context, issueID string, seq uint64) (b domain.Breach, ok bool, err error) {
+	st, err := feed.ReadAtLeast(ctx, seq, feed.MaxLag, func(ctx context.Context) (*domain.Issue, uint64, error) {
+		st, err := s.Load(ctx, issueID)
+		if err != nil {
+			return nil, 0, err
+		}
+		return st, st.LastSeq, nil
+	})
+	if err != nil {
+		return domain.Breach{}, false, err
+	}
+	for _, a := range st.Assignments {
+		for _, b := range a.Breaches {
+			if b.Seq == seq {
+				return b, true, nil
+			}
+		}
+	}
+	return domain.Breach{}, false, nil
 }
 
 // dropTimer removes a timer only while it is still due at the time the caller judged.
@@ -306,7 +357,8 @@ func names(ts []domain.Timer) map[string]domain.Timer {
 func fromProto(ev *whistlev1.Event) domain.Event {
 	switch p := ev.GetPayload().(type) {
 	case *whistlev1.Event_Raised:
-		return domain.Raised{GridID: p.Raised.GetGridId(), StreetID: p.Raised.GetStreetId(), CategoryID: p.Raised.GetCategoryId()}
+		return domain.Raised{GridID: p.Raised.GetGridId(), CommunityID: p.Raised.GetCommunityId(), StreetID: p.Raised.GetStreetId(),
+			CategoryID: p.Raised.GetCategoryId()}
 	case *whistlev1.Event_Routed:
 		return domain.Routed{Dispatches: assignmentpb.Dispatches(p.Routed)}
 	case *whistlev1.Event_Acknowledged:

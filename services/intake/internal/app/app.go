@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -16,6 +17,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/feed"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/protoconv"
@@ -161,8 +163,9 @@ func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) 
 }
 
 // Get returns an issue the caller may see; one they may not see is not found, as if it did not
-// exist. An issue the view does not hold yet is looked up in
-// the stream, so a caller reads a raise that another replica just answered.
+// exist. An issue the view does not hold yet but the stream does (a raise that another replica
+// just answered) is waited for, for at most feed.MaxLag, until the view's consumer has applied
+// it: a read never writes the view.
 func (a *App) Get(ctx context.Context, p authx.Principal, rawID string) (*domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Get")
 	defer span.End()
@@ -175,10 +178,12 @@ func (a *App) Get(ctx context.Context, p authx.Principal, rawID string) (*domain
 	}
 	is, err := a.store.Get(ctx, id)
 	if errors.Is(err, domain.ErrNotFound) {
-		if err := a.log.Catchup(ctx, a.store, id); err != nil {
-			return nil, err
+		var last uint64
+		if last, err = a.log.Last(ctx, id); err == nil && last > 0 {
+			is, err = a.atLeast(ctx, id, last, feed.MaxLag)
+		} else if err == nil {
+			err = domain.ErrNotFound
 		}
-		is, err = a.store.Get(ctx, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("issue %s: %w", id, err)
@@ -205,9 +210,10 @@ func (a *App) sees(p authx.Principal, is *domain.Issue) bool {
 var ErrWatchInterrupted = errors.New("the event stream stopped; watch again")
 
 // Watch sends the caller every timeline entry of an issue with the view as it stands, first those
-// that exist and then each new one as it is stored, until ctx ends. It follows the stream from
-// the last event the view it read holds, so no entry falls between the two; each record only says
-// that something happened, and the view, caught up to it, says what.
+// that exist and then each new one as it is stored, until ctx ends. It follows the issue's own
+// events in the stream from the last event the view it read holds, so no entry falls between the
+// two; each event only says that something happened, and the view, once its consumer has applied
+// the event (the watch waits for that, and never applies anything itself), says what.
 func (a *App) Watch(ctx context.Context, p authx.Principal, rawID string, send func(*domain.Issue, domain.Entry) error) error {
 	is, err := a.Get(ctx, p, rawID)
 	if err != nil {
@@ -218,14 +224,8 @@ func (a *App) Watch(ctx context.Context, p authx.Principal, rawID string, send f
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", id, err)
 	}
-	var sent, upTo uint64
+	var sent uint64
 	for {
-		if _, err := a.log.CatchupTo(ctx, a.store, id, upTo); err != nil {
-			return err
-		}
-		if is, err = a.store.Get(ctx, id); err != nil {
-			return err
-		}
 		for _, e := range is.Timeline {
 			if e.Seq <= sent {
 				continue
@@ -245,9 +245,32 @@ func (a *App) Watch(ctx context.Context, p authx.Principal, rawID string, send f
 				}
 				return ErrWatchInterrupted
 			}
-			upTo = rec.Seq
+			// No time limit: the watch shows what the view holds, as soon as it holds it.
+			if is, err = a.atLeast(ctx, id, rec.Seq, 0); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
 		}
 	}
+}
+
+// atLeast reads the issue's view once it has applied (or, on a quarantined issue, held) the event
+// at seq, waiting for at most limit (zero: until ctx ends). An issue whose raise the view never
+// applied is not found.
+func (a *App) atLeast(ctx context.Context, id string, seq uint64, limit time.Duration) (*domain.Issue, error) {
+	is, err := feed.ReadAtLeast(ctx, seq, limit, func(ctx context.Context) (*domain.Issue, uint64, error) {
+		is, err := a.store.Load(ctx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		return is, is.LastSeq, nil
+	})
+	if err == nil && !is.Raised() {
+		err = domain.ErrNotFound
+	}
+	return is, err
 }
 
 // ListQuery is a page request of the issue list.

@@ -231,9 +231,10 @@ type live[M proto.Message] struct {
 // --json and as a line of the table otherwise, until the command ends. It says on stderr that it
 // is watching, since a quiet view (no breach yet) is otherwise indistinguishable from a hung one.
 // When the server drops the stream (a restart, a lost connection) it opens it again after a
-// growing wait and carries on; every watch begins by sending the view as it stands, so what
-// was shown before the drop is recognised by its key and not shown again. Only the first open
-// fails the command, which then names a server that is not there.
+// growing wait and carries on: a view that resumes from a position gets only what followed it,
+// and one that begins again by sending the view as it stands has what was shown before the drop
+// recognised by its key and not shown again. Only the first open fails the command, which then
+// names a server that is not there.
 func follow[M proto.Message](ctx context.Context, c *client, v live[M]) error {
 	recv, err := v.open(ctx)
 	if err != nil {

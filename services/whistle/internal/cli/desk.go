@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
@@ -71,17 +73,42 @@ func inboxCommand(cfg *config) *cobra.Command {
 	return cmd
 }
 
-// watchInbox prints the inbox as it stands, then each change, one line per item; an item is
-// shown again only when it changed (its issue's last event is a later one).
+// watchInbox prints the inbox as it stands, then each change, one line per item. A reconnect
+// resumes after the last position received (of a change, or of the bookmark that follows the
+// inbox as it stood), so the server sends only what changed meanwhile, each change once. When the
+// server no longer holds that position it starts again from the inbox as it stands, and an item
+// is shown again only when it changed (its issue's last event is a later one).
 func watchInbox(ctx context.Context, c *client, dept string) error {
+	var position string // the last position received
 	return follow(ctx, c, live[*whistlev1.WatchInboxResponse]{
 		what: "the inbox",
 		open: func(ctx context.Context) (func() (*whistlev1.WatchInboxResponse, error), error) {
-			stream, err := c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept})
+			stream, err := c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept, After: position})
 			if err != nil {
 				return nil, err
 			}
-			return stream.Recv, nil
+			return func() (*whistlev1.WatchInboxResponse, error) {
+				for {
+					resp, err := stream.Recv()
+					if status.Code(err) == codes.OutOfRange && position != "" {
+						fmt.Fprintln(c.errOut, "The server no longer holds where the inbox was left; showing it as it stands.")
+						position = ""
+						if stream, err = c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept}); err != nil {
+							return nil, err
+						}
+						continue
+					}
+					if err != nil {
+						return nil, err
+					}
+					if resp.GetPosition() != "" {
+						position = resp.GetPosition()
+					}
+					if resp.GetItem() != nil { // not the bookmark, which only marks a position
+						return resp, nil
+					}
+				}
+			}, nil
 		},
 		key: func(resp *whistlev1.WatchInboxResponse) string {
 			return fmt.Sprintf("%s@%d", resp.GetItem().GetIssueId(), resp.GetItem().GetSeq())
@@ -222,30 +249,58 @@ func breachesCommand(cfg *config) *cobra.Command {
 }
 
 // watchBreaches prints each breach as it happens, in the columns of the breach list. A reconnect
-// resumes after the last breach shown, so none recorded while the stream was down is missed; a
-// breach happens once, so none is shown again.
+// resumes after the last position received (of a breach, or, before any, the one the server
+// named when the watch began), so none recorded while the stream was down is missed and none is
+// shown twice. When the server no longer holds that position, it resumes after the stream
+// sequence of the last breach shown, which recovers what the scope's feed still holds.
 func watchBreaches(ctx context.Context, c *client, dept, area string) error {
-	var last uint64 // the stream sequence of the last breach shown
+	var position string // the last position received
+	var last uint64     // the stream sequence of the last breach shown, or the one the watch began after
 	return follow(ctx, c, live[*whistlev1.WatchBreachesResponse]{
 		what: "for breaches",
 		open: func(ctx context.Context) (func() (*whistlev1.WatchBreachesResponse, error), error) {
-			stream, err := c.escalation.WatchBreaches(ctx, &whistlev1.WatchBreachesRequest{DepartmentId: dept, AreaId: area, AfterSeq: last})
+			watch := func() (whistlev1.EscalationService_WatchBreachesClient, error) {
+				req := &whistlev1.WatchBreachesRequest{DepartmentId: dept, AreaId: area, After: position}
+				if position == "" {
+					req.AfterSeq = last
+				}
+				stream, err := c.escalation.WatchBreaches(ctx, req)
+				if err != nil {
+					return nil, err
+				}
+				// The headers say where the server follows from: a watch that has received
+				// nothing yet resumes from there.
+				if md, err := stream.Header(); err == nil {
+					if v := md.Get(watchPositionHeader); len(v) == 1 && position == "" {
+						position = v[0]
+					}
+					if v := md.Get(watchAfterHeader); len(v) == 1 && last == 0 {
+						last, _ = strconv.ParseUint(v[0], 10, 64)
+					}
+				}
+				return stream, nil
+			}
+			stream, err := watch()
 			if err != nil {
 				return nil, err
 			}
-			// The header says where the server follows from: a watch that has shown nothing yet
-			// resumes from there.
-			if md, err := stream.Header(); err == nil && last == 0 {
-				if v := md.Get(watchAfterHeader); len(v) == 1 {
-					last, _ = strconv.ParseUint(v[0], 10, 64)
-				}
-			}
 			return func() (*whistlev1.WatchBreachesResponse, error) {
-				resp, err := stream.Recv()
-				if err == nil {
-					last = max(last, resp.GetBreach().GetSeq())
+				for {
+					resp, err := stream.Recv()
+					if status.Code(err) == codes.OutOfRange && position != "" {
+						fmt.Fprintln(c.errOut, "The server no longer holds where the watch was left; resuming after the last breach shown.")
+						position = ""
+						if stream, err = watch(); err != nil {
+							return nil, err
+						}
+						continue
+					}
+					if err == nil {
+						position = resp.GetPosition()
+						last = max(last, resp.GetBreach().GetSeq())
+					}
+					return resp, err
 				}
-				return resp, err
 			}, nil
 		},
 		key: func(resp *whistlev1.WatchBreachesResponse) string {
@@ -259,9 +314,12 @@ func watchBreaches(ctx context.Context, c *client, dept, area string) error {
 	})
 }
 
-// watchAfterHeader is the response header in which WatchBreaches names the stream sequence it
-// follows from.
-const watchAfterHeader = "whistle-watch-after"
+// The response headers in which WatchBreaches names where it follows from: the stream sequence,
+// and the position in the feed of the watched scope.
+const (
+	watchAfterHeader    = "whistle-watch-after"
+	watchPositionHeader = "whistle-watch-position"
+)
 
 // The breach list's columns, and the widths that keep a live list's lines aligned under them.
 var (

@@ -16,6 +16,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/systemtest"
 )
 
 // lockedBuffer is a buffer a running command writes while the test reads it.
@@ -94,11 +95,13 @@ func TestWatchingAnInboxAndAnIssueShowsChangesLiveAndCtrlCEndsCleanly(t *testing
 
 // runSystem brings up a whole Whistle on a data folder and gRPC address, as `whistle up --data
 // dir --grpc addr` does; stop stops it, once, and runs when the test ends if the test did not.
-func runSystem(t *testing.T, dir, addr string) (sys *system.System, stop func()) {
+func runSystem(t *testing.T, dir, addr string, opts ...func(*system.Options)) (sys *system.System, stop func()) {
 	t.Helper()
-	sys, err := system.Start(t.Context(), system.Options{
-		DataDir: dir, GRPCAddr: addr, HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
-	})
+	o := system.Options{DataDir: dir, GRPCAddr: addr, HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sys, err := system.Start(t.Context(), o)
 	if err != nil {
 		t.Fatalf("start the system: %v", err)
 	}
@@ -165,5 +168,55 @@ func TestWatchesSayTheyAreWatchingAndCarryOnAcrossAServerRestartShowingNothingTw
 		if err := stop(); err != nil {
 			t.Errorf("%s stopped by Ctrl-C ended with %v; want a clean exit", name, err)
 		}
+	}
+}
+
+func TestBreachesWatchCarriesOnAcrossAServerRestartShowingEachBreachOnce(t *testing.T) {
+	t.Setenv(cli.TokenEnv, "")
+	dir := t.TempDir()
+	// Report-in deadlines pass a second after dispatch, on the stream's clock, which is the real one.
+	quick := func(o *system.Options) { o.CatalogPath = systemtest.QuickCatalog(t, time.Second, time.Hour) }
+	sys, stopSys := runSystem(t, dir, "127.0.0.1:0", quick)
+	e := &env{t: t, sys: sys}
+	worker, supervisor := e.token(authx.RoleGridWorker, grid), e.token(authx.RoleSupervisor, authx.CityScope)
+	raise := func(text string) string {
+		m := caseLine.FindStringSubmatch(e.ok(worker, "raise", "--grid", grid, "--category", "blocked-drain", "--text", text))
+		if m == nil {
+			t.Fatal("raise printed no case number")
+		}
+		return m[1]
+	}
+	breaches, stopBreaches := e.watching(supervisor, "breaches", "--watch")
+	waitFor(t, breaches, "Watching for breaches")
+	first := raise("Drain blocked by the bakery")
+	waitFor(t, breaches, first)
+
+	// The second deadline passes while the server is down or as it comes back, and a third after
+	// the watch is back: it shows each breach once (blocked drains summon two departments, each
+	// with its deadline), the first ones not again.
+	second := raise("Drain blocked by the bank")
+	stopSys()
+	waitFor(t, breaches, "reconnecting")
+	e.sys, _ = runSystem(t, dir, sys.GRPCAddr(), quick)
+	wait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if !strings.Contains(breaches.String(), "again") {
+			return fmt.Errorf("the watch has not come back:\n%s", breaches)
+		}
+		return nil
+	})
+	third := raise("Drain blocked by the school")
+	wait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if n := strings.Count(breaches.String(), " "+third+" "); n != 2 {
+			return fmt.Errorf("the watch has shown %d breaches of %s:\n%s", n, third, breaches)
+		}
+		return nil
+	})
+	for _, id := range []string{first, second, third} {
+		if n := strings.Count(breaches.String(), " "+id+" "); n != 2 {
+			t.Errorf("breaches --watch shows %d breaches of %s across the restart; want its two, once each:\n%s", n, id, breaches)
+		}
+	}
+	if err := stopBreaches(); err != nil {
+		t.Errorf("breaches --watch stopped by Ctrl-C ended with %v; want a clean exit", err)
 	}
 }

@@ -40,6 +40,8 @@ var (
 	jsAPI   = "$JS.API.>"
 	jsAck   = "$JS.ACK.>"
 	inboxes = "_INBOX.>"
+	// members is where each replica of a service says it is alive, to spread the partitions.
+	members = "$KV." + eventlog.MembersBucket + ".>"
 	// serviceDenied is the JetStream API a service never needs, and which would let one
 	// service destroy or rewrite the record: streams are only ever created by a service,
 	// never updated, purged or deleted, and no event is deleted.
@@ -63,7 +65,7 @@ func natsUsers(passwords map[string]string) []natsx.User {
 		for _, kind := range EventKinds[name] {
 			pub = append(pub, eventlog.KindSubjects(kind))
 		}
-		pub = append(pub, eventlog.DeadLetterRoot+".>", jsAPI, jsAck, inboxes)
+		pub = append(pub, eventlog.DeadLetterRoot+".>", members, jsAPI, jsAck, inboxes)
 		users = append(users, natsx.User{
 			Name:        name,
 			Password:    passwords[name],

@@ -1,0 +1,177 @@
+// Package feed keeps the feeds that live views read: one capped Redis Stream per department or
+// area, each entry naming an issue and the stream sequence of the event that changed it there.
+//
+// A projection appends to a feed in its fold, through the same pipeline as the state the entry
+// announces, so a feed is derived from the event stream like everything else in Redis. A watch
+// follows only the feeds of what it shows, from a position (an entry's id), so that a client that
+// reconnects with the position of the last entry it received misses nothing and sees nothing
+// twice; and it reads the state an entry announces from the projection, waiting, if the state is
+// behind, until it reaches the entry's sequence.
+//
+// Every watch of a process reads its feeds through one Hub, which holds one Redis connection
+// blocked in XREAD for all of them, so the connections a process holds do not grow with its
+// watches and every entry is read from Redis once per process, not once per watch. A watch
+// that takes its entries more slowly than they come reads what it fell behind by from the feed
+// itself, at its own pace, and joins the hub again.
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Field names of an entry.
+const (
+	fieldIssue = "issue"
+	fieldSeq   = "seq"
+)
+
+// Errors a Follow or a read returns.
+var (
+	// ErrBadPosition means a position is not of the form a feed's positions take.
+	ErrBadPosition = errors.New("not a feed position")
+	// ErrGone means the feed cannot resume from a position: the entries after it were trimmed
+	// (the feed keeps a bounded number), or the position is not one of this feed (it was
+	// rebuilt since). The client starts again from what the view holds now.
+	ErrGone = errors.New("the feed cannot resume from this position")
+	// ErrLagging means a view did not reach the sequence of an entry within MaxLag.
+	ErrLagging = errors.New("the view has not caught up with the event stream")
+)
+
+// Oldest, given to Follow as a position, follows a feed from the oldest entry it still holds,
+// whatever was trimmed before it.
+const Oldest = "-"
+
+// Entry is one change in a feed: the issue it concerns and the stream sequence of the event that
+// made it, at its position in the feed.
+type Entry struct {
+	// Position is the entry's id in the feed; following after it resumes after this entry.
+	Position string
+	Issue    string
+	Seq      uint64
+}
+
+// lastKey is the hash beside a feed that holds, for each issue with an entry in the feed, the
+// sequence of its latest entry. It shares the feed's hash tag, so a script may use both on a
+// Redis Cluster.
+func lastKey(key string) string { return key + ":last" }
+
+// appendScript appends an entry unless the feed already holds one of the issue at that sequence
+// or later (a fold run again after a crash between its writes), and trims the feed to its cap,
+// forgetting the issues whose latest entry was trimmed.
+//
+// KEYS[1] the feed, KEYS[2] its lastKey; ARGV[1] the issue, ARGV[2] the sequence, ARGV[3] the cap.
+const appendScript = `
+local last = redis.call('HGET', KEYS[2], ARGV[1])
+if last and tonumber(last) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('XADD', KEYS[1], '*', 'issue', ARGV[1], 'seq', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[3])
+if over > 0 then
+  for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over)) do
+    local f, issue, seq = e[2], nil, nil
+    for i = 1, #f, 2 do
+      if f[i] == 'issue' then issue = f[i + 1] elseif f[i] == 'seq' then seq = f[i + 1] end
+    end
+    if issue and redis.call('HGET', KEYS[2], issue) == seq then
+      redis.call('HDEL', KEYS[2], issue)
+    end
+  end
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[3])
+end
+return 1
+`
+
+// Append queues on tx the entry announcing that the event at seq changed issue, in the feed at
+// key, which keeps its newest maxLen entries. The key must carry a hash tag ("x:feed:{id}").
+//
+// It appends nothing when the feed already holds an entry of the issue at seq or later. A
+// projection applies one issue's events in order, so that only happens when a fold runs again
+// for an event whose entry was written but whose state was not (a crash between the two): the
+// feed then holds the change once, and a client that resumed between the two runs does not see
+// it twice. Queue the entry before the state it announces, and a watch that reads the state
+// once it sees the entry waits for it (see ReadAtLeast).
+func Append(ctx context.Context, tx redis.Pipeliner, key, issue string, seq uint64, maxLen int64) {
+	tx.Eval(ctx, appendScript, []string{key, lastKey(key)}, issue, strconv.FormatUint(seq, 10), maxLen)
+}
+
+// pos is a position: a Redis Stream id, milliseconds and a counter.
+type pos struct{ ms, n uint64 }
+
+// String is the position as Redis writes it.
+func (p pos) String() string { return strconv.FormatUint(p.ms, 10) + "-" + strconv.FormatUint(p.n, 10) }
+
+func (p pos) less(q pos) bool { return p.ms < q.ms || p.ms == q.ms && p.n < q.n }
+
+// parsePos reads a position.
+func parsePos(s string) (pos, error) {
+	ms, n, ok := strings.Cut(s, "-")
+	a, errA := strconv.ParseUint(ms, 10, 64)
+	b, errB := strconv.ParseUint(n, 10, 64)
+	if !ok || errA != nil || errB != nil {
+		return pos{}, fmt.Errorf("%q: %w", s, ErrBadPosition)
+	}
+	return pos{a, b}, nil
+}
+
+// CheckPosition reports whether s has the form of a position (without asking any feed).
+func CheckPosition(s string) error {
+	_, err := parsePos(s)
+	return err
+}
+
+// entryOf reads one stream message as an entry.
+func entryOf(m redis.XMessage) (Entry, pos, error) {
+	p, err := parsePos(m.ID)
+	if err != nil {
+		return Entry{}, pos{}, err
+	}
+	issue, _ := m.Values[fieldIssue].(string)
+	raw, _ := m.Values[fieldSeq].(string)
+	seq, err := strconv.ParseUint(raw, 10, 64)
+	if issue == "" || err != nil {
+		return Entry{}, pos{}, fmt.Errorf("feed: entry %s is not an issue and a sequence: %v", m.ID, m.Values)
+	}
+	return Entry{Position: m.ID, Issue: issue, Seq: seq}, p, nil
+}
+
+// MaxLag is how long a reader waits for a view to reach the sequence of an entry it read (or of
+// an event it knows is stored) before it gives up with ErrLagging.
+const MaxLag = 10 * time.Second
+
+// ReadAtLeast reads a view with read until the sequence it reports has reached seq, and returns
+// it. An entry is queued before the state it announces, and a watch may follow an event its
+// projection has yet to apply, so the first read may come early; it reads again after a growing
+// pause, for at most limit (zero: until ctx ends), and then returns ErrLagging. It never writes.
+func ReadAtLeast[T any](ctx context.Context, seq uint64, limit time.Duration, read func(ctx context.Context) (T, uint64, error)) (T, error) {
+	var deadline time.Time
+	if limit > 0 {
+		deadline = time.Now().Add(limit)
+	}
+	pause := time.Millisecond
+	for {
+		v, at, err := read(ctx)
+		if err != nil || at >= seq {
+			return v, err
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return v, fmt.Errorf("waited %s for event %d, the view is at %d: %w", limit, seq, at, ErrLagging)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
