@@ -302,7 +302,8 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 // stopped asking, it applies first, so that nothing waits for a redelivery.
 func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, sh *share) (released bool, _ error) {
 	name := PartitionDurable(cfg.Durable, part)
-	iter, err := cons.Messages(jetstream.PullMaxMessages(BatchLimit), jetstream.PullPriorityGroup(OwnerGroup))
+	iter, err := cons.Messages(jetstream.PullMaxMessages(BatchLimit), jetstream.PullPriorityGroup(OwnerGroup),
+		jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, nil
@@ -315,8 +316,13 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 	releasing := false
 	defer func() {
 		inProcess.Store(false)
-		if owned.Swap(false) && (ctx.Err() != nil || releasing) {
-			// Stopping on purpose: hand the partition on now rather than after OwnerTTL.
+		owned.Store(false)
+		if ctx.Err() != nil || releasing {
+			// Stopping on purpose: hand the partition on now rather than after OwnerTTL. The
+			// server may still hold a request of this replica (it cannot tell a stopped one) and
+			// pin the partition to it, so the unpin waits for those to expire; it may unpin
+			// another replica, which its next request pins again.
+			time.Sleep(pullExpiry)
 			unpinCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			defer cancel()
 			_ = l.stream.UnpinConsumer(unpinCtx, name, OwnerGroup)
@@ -389,6 +395,11 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 		l.handleBatch(ctx, cfg, p, react, batch)
 	}
 }
+
+// pullExpiry is how long the server keeps a partition consumer's request for messages: short,
+// since a replica that stopped asking leaves its requests behind, and the server may pin the
+// partition to one of them.
+const pullExpiry = time.Second
 
 // pinHeader carries, on each message of a pinned consumer, the id of the pinning it was sent under.
 const pinHeader = "Nats-Pin-Id"

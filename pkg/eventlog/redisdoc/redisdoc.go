@@ -54,6 +54,8 @@ type Store[S State] struct {
 
 	once  sync.Once
 	cache *docCache[S]
+	// docs holds, for each issue in cache, its document as last written or read.
+	docs  *docCache[[]byte]
 	locks [lockStripes]sync.Mutex
 }
 
@@ -128,6 +130,23 @@ func (s *Store[S]) Known(issueID string) (eventlog.Position, bool) {
 	return pos, true
 }
 
+// Latest returns the issue's state for a command to decide on: decoded afresh from the document
+// this store last wrote or read, when it holds the issue, or as Redis holds it. A command appends
+// conditionally on the state's sequence, so a state another writer has moved on only costs it a
+// refused append and a second look (Decide catches the store up then). It is not for reads shown
+// to people, which must see what Redis holds.
+func (s *Store[S]) Latest(ctx context.Context, issueID string) (S, error) {
+	s.init()
+	unlock := s.lock([]string{issueID})
+	_, held := s.cache.get(issueID)
+	raw, ok := s.docs.get(issueID)
+	unlock()
+	if held && ok {
+		return s.Decode(issueID, raw)
+	}
+	return s.Load(ctx, issueID)
+}
+
 // Position returns where the projection stands on an issue, as Redis holds it.
 func (s *Store[S]) Position(ctx context.Context, issueID string) (eventlog.Position, error) {
 	st, err := s.Load(ctx, issueID)
@@ -174,7 +193,7 @@ func (s *Store[S]) ApplyBatch(ctx context.Context, recs []eventlog.Record) ([]er
 // applyOnce is one attempt at a batch: it returns the outcome of each record, or the issues whose
 // conditional write another writer refused, which the caller folds again.
 func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.Record, trust bool) ([]error, []string, error) {
-	states, err := s.current(ctx, ids, trust, newIssues(recs))
+	states, read, err := s.current(ctx, ids, trust, newIssues(recs))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -203,10 +222,13 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 		}
 	}
 	writes := map[string]*redis.Cmd{}
+	written := map[string][]byte{}
 	for _, id := range ids {
 		last, _ := states[id].Position()
 		if *last == from[id] {
-			s.cache.put(id, states[id]) // as Redis holds it, for the issue's next event
+			if raw, ok := read[id]; ok {
+				s.keep(id, states[id], raw) // as Redis holds it, for the issue's next event
+			}
 			continue
 		}
 		doc, err := json.Marshal(states[id])
@@ -216,6 +238,7 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 			return nil, nil, fmt.Errorf("%s store: encode %s: %w", s.Service, id, err)
 		}
 		writes[id] = writeDoc.Eval(ctx, pipe, []string{s.seqKey(id), s.Key(id)}, from[id], *last, doc)
+		written[id] = doc
 	}
 	if len(writes) == 0 {
 		pipe.Discard()
@@ -228,11 +251,11 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 	var refused []string
 	for id, cmd := range writes {
 		if n, _ := cmd.Int(); n == 1 {
-			s.cache.put(id, states[id])
+			s.keep(id, states[id], written[id])
 			continue
 		}
 		refused = append(refused, id)
-		s.cache.drop(id)
+		s.drop(id)
 	}
 	return errs, refused, nil
 }
@@ -260,7 +283,7 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 	s.init()
 	defer s.lock([]string{issueID})()
 	for range MaxWriteAttempts {
-		states, err := s.current(ctx, []string{issueID}, false, nil)
+		states, _, err := s.current(ctx, []string{issueID}, false, nil)
 		if err != nil {
 			return err
 		}
@@ -283,19 +306,19 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 		*last = max(*last, m.Seq)
 		doc, err := json.Marshal(st)
 		if err != nil {
-			s.cache.drop(issueID)
+			s.drop(issueID)
 			return fmt.Errorf("%s store: encode %s: %w", s.Service, issueID, err)
 		}
 		write := writeDoc.Eval(ctx, pipe, []string{s.seqKey(issueID), s.Key(issueID)}, from, *last, doc)
 		if _, err := pipe.Exec(ctx); err != nil {
-			s.cache.drop(issueID)
+			s.drop(issueID)
 			return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, err)
 		}
 		if n, _ := write.Int(); n == 1 {
-			s.cache.put(issueID, st)
+			s.keep(issueID, st, doc)
 			return nil
 		}
-		s.cache.drop(issueID)
+		s.drop(issueID)
 	}
 	return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, eventlog.ErrConflict)
 }
@@ -306,8 +329,11 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 // read; the conditional write refuses either when another writer has been there, and the next
 // attempt reads. Otherwise it reads the sequence of each issue the store holds (a document only when Redis disagrees) and
 // the document of each other issue, in one round trip.
-func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newIssues map[string]bool) (map[string]S, error) {
+//
+// It also returns the documents it read, by issue.
+func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newIssues map[string]bool) (map[string]S, map[string][]byte, error) {
 	out := make(map[string]S, len(ids))
+	read := map[string][]byte{}
 	pipe := s.RDB.Pipeline()
 	seqs := map[string]*redis.StringCmd{}
 	docs := map[string]*redis.StringCmd{}
@@ -327,10 +353,10 @@ func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newI
 	}
 	if len(seqs)+len(docs) == 0 {
 		pipe.Discard()
-		return out, nil
+		return out, read, nil
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("%s store: read %d issues: %w", s.Service, len(ids), err)
+		return nil, nil, fmt.Errorf("%s store: read %d issues: %w", s.Service, len(ids), err)
 	}
 	var stale []string
 	for id, cmd := range seqs {
@@ -339,7 +365,7 @@ func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newI
 			stored, err = 0, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s store: read the sequence of %s: %w", s.Service, id, err)
+			return nil, nil, fmt.Errorf("%s store: read the sequence of %s: %w", s.Service, id, err)
 		}
 		if last, _ := out[id].Position(); *last != stored {
 			stale = append(stale, id) // another writer moved it: read the document
@@ -348,23 +374,24 @@ func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newI
 	if len(stale) > 0 {
 		pipe = s.RDB.Pipeline()
 		for _, id := range stale {
-			s.cache.drop(id)
+			s.drop(id)
 			docs[id] = pipe.Get(ctx, s.Key(id))
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("%s store: read %d issues: %w", s.Service, len(stale), err)
+			return nil, nil, fmt.Errorf("%s store: read %d issues: %w", s.Service, len(stale), err)
 		}
 	}
 	for id, cmd := range docs {
 		raw, err := cmd.Bytes()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("%s store: read %s: %w", s.Service, id, err)
+			return nil, nil, fmt.Errorf("%s store: read %s: %w", s.Service, id, err)
 		}
 		if out[id], err = s.Decode(id, raw); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		read[id] = raw
 	}
-	return out, nil
+	return out, read, nil
 }
 
 // writeDoc writes an issue's document and sequence if the sequence is still the one its fold
@@ -379,14 +406,29 @@ return 1`)
 
 // init prepares the document cache.
 func (s *Store[S]) init() {
-	s.once.Do(func() { s.cache = newDocCache[S](CacheSize) })
+	s.once.Do(func() {
+		s.cache = newDocCache[S](CacheSize)
+		s.docs = newDocCache[[]byte](CacheSize)
+	})
 }
 
 // forget drops the cached documents of issues whose states a failed batch may have changed.
 func (s *Store[S]) forget(ids []string) {
 	for _, id := range ids {
-		s.cache.drop(id)
+		s.drop(id)
 	}
+}
+
+// drop forgets what the store keeps of an issue.
+func (s *Store[S]) drop(id string) {
+	s.cache.drop(id)
+	s.docs.drop(id)
+}
+
+// keep remembers an issue's state and its document as Redis holds it.
+func (s *Store[S]) keep(id string, st S, doc []byte) {
+	s.cache.put(id, st)
+	s.docs.put(id, doc)
 }
 
 // lock takes the locks of the issues' stripes, in order, and returns their release.
@@ -427,7 +469,9 @@ func newIssues(recs []eventlog.Record) map[string]bool {
 // ownership of the partition begins anew.
 func (s *Store[S]) Forget(partition int) {
 	s.init()
-	s.cache.dropWhere(func(id string) bool { return eventlog.Partition(id) == partition })
+	match := func(id string) bool { return eventlog.Partition(id) == partition }
+	s.cache.dropWhere(match)
+	s.docs.dropWhere(match)
 }
 
 // issuesOf lists the issues of recs, each once, in order of first appearance.

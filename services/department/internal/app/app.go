@@ -105,7 +105,7 @@ func (a *App) command(ctx context.Context, name, issueID, dept string, decide fu
 	var st domain.Issue
 	rec, err := a.log.Decide(ctx, a.store, issueID, func(ctx context.Context) (*whistlev1.Event, error) {
 		var err error
-		st, err = a.store.Get(ctx, issueID)
+		st, err = a.store.Current(ctx, issueID)
 		if err != nil {
 			return nil, err
 		}
@@ -115,7 +115,7 @@ func (a *App) command(ctx context.Context, name, issueID, dept string, decide fu
 			if err := a.log.Catchup(ctx, a.store, issueID); err != nil {
 				return nil, err
 			}
-			if st, err = a.store.Get(ctx, issueID); err != nil {
+			if st, err = a.store.Current(ctx, issueID); err != nil {
 				return nil, err
 			}
 		}

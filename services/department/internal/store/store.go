@@ -77,6 +77,16 @@ func inbox(dept string, resolved bool) string {
 	return Name + ":inbox:" + dept + ":open"
 }
 
+// Current returns the issue for a command to decide on: what this store last wrote or read of
+// it, or what Redis holds (see redisdoc.Store.Latest).
+func (s *Store) Current(ctx context.Context, issueID string) (domain.Issue, error) {
+	st, err := s.Latest(ctx, issueID)
+	if err != nil {
+		return domain.Issue{}, err
+	}
+	return *st, nil
+}
+
 // Get returns the issue as the department knows it; an issue it has never seen has LastSeq 0
 // and no assignments.
 func (s *Store) Get(ctx context.Context, issueID string) (domain.Issue, error) {

@@ -151,7 +151,7 @@ func (a *App) React(ctx context.Context, rec eventlog.Record) error {
 	ctx, span := tracer.Start(ctx, "app.App.React", traceIssue(id))
 	defer span.End()
 	out, err := a.log.Decide(ctx, a.store, id, func(ctx context.Context) (*whistlev1.Event, error) {
-		st, err := a.store.Get(ctx, id)
+		st, err := a.store.Current(ctx, id)
 		if err != nil || !st.AwaitsDecision() {
 			return nil, err
 		}

@@ -33,6 +33,16 @@ func New(rdb redis.UniversalClient) *Store {
 	}}
 }
 
+// Current returns the issue for a command to decide on: what this store last wrote or read of
+// it, or what Redis holds (see redisdoc.Store.Latest).
+func (s *Store) Current(ctx context.Context, issueID string) (domain.Issue, error) {
+	st, err := s.Latest(ctx, issueID)
+	if err != nil {
+		return domain.Issue{}, err
+	}
+	return *st, nil
+}
+
 // Get returns the issue as routing knows it; an issue it has never seen is the zero Issue.
 func (s *Store) Get(ctx context.Context, issueID string) (domain.Issue, error) {
 	st, err := s.Load(ctx, issueID)
