@@ -18,7 +18,7 @@ import (
 )
 
 // appendAll appends each change of issue at seq, each in a transaction of its own, as folds do.
-func appendAll(t *testing.T, rdb *redis.Client, key string, maxLen int64, changes ...feed.Entry) {
+func appendAll(t *testing.T, rdb redis.UniversalClient, key string, maxLen int64, changes ...feed.Entry) {
 	t.Helper()
 	for _, c := range changes {
 		if _, err := rdb.TxPipelined(t.Context(), func(tx redis.Pipeliner) error {
@@ -249,6 +249,77 @@ func TestFiftyFollowersOfTenFeedsShareOneBlockedConnectionAndTakeOnlyTheirOwnFee
 		})
 	}
 	wg.Wait()
+}
+
+func TestOnAClusterEachFollowedSlotHasOneBlockedConnectionAndFollowersTakeOnlyTheirOwnFeed(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.RunCluster(t)
+	rdb := redistest.ClusterClient(t, cluster)
+	hub := feed.NewHub(rdb)
+	key := func(d int) string { return fmt.Sprintf("test:feed:{dept-%d}", d) }
+	// blocked counts the connections blocked on every master.
+	blocked := func() (int, error) {
+		n := 0
+		for _, srv := range cluster.Servers {
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			info, err := c.Info(t.Context(), "clients").Result()
+			_ = c.Close()
+			if err != nil {
+				return 0, err
+			}
+			for line := range strings.Lines(info) {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "blocked_clients:"); ok {
+					k, _ := strconv.Atoi(v)
+					n += k
+				}
+			}
+		}
+		return n, nil
+	}
+	type follower struct {
+		dept int
+		f    *feed.Follower
+	}
+	var fs []follower
+	ctx, stop := context.WithCancel(t.Context())
+	for d := range 10 {
+		for range 3 {
+			f, err := hub.Follow(ctx, key(d), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs = append(fs, follower{d, f})
+		}
+	}
+	wait.For(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n, err := blocked(); err != nil || n != 10 {
+			return fmt.Errorf("%d connections blocked (%v), want one for each of the 10 feeds' slots", n, err)
+		}
+		return nil
+	})
+	for d := range 10 {
+		for i := range 3 {
+			appendAll(t, rdb, key(d), 100, change(fmt.Sprintf("issue-%d-%d", d, i), uint64(10*d+i+1)))
+		}
+	}
+	var wg sync.WaitGroup
+	for _, fl := range fs {
+		wg.Go(func() {
+			got := changes(next(t, fl.f, 3))
+			want := fmt.Sprintf("issue-%d-0@%d issue-%d-1@%d issue-%d-2@%d", fl.dept, 10*fl.dept+1, fl.dept, 10*fl.dept+2, fl.dept, 10*fl.dept+3)
+			if got != want {
+				t.Errorf("a follower of dept-%d took %s, want %s", fl.dept, got, want)
+			}
+		})
+	}
+	wg.Wait()
+	stop()
+	wait.For(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n, err := blocked(); err != nil || n != 0 {
+			return fmt.Errorf("%d connections still blocked (%v) with no feed followed", n, err)
+		}
+		return nil
+	})
 }
 
 func TestAFollowerThatFallsBehindReadsWhatItMissedFromTheFeedAndMissesNothing(t *testing.T) {

@@ -25,21 +25,31 @@ const (
 
 // Hub reads feeds for the followers of one process. It holds one connection of its client,
 // blocked in XREAD on every feed that has a follower, only while any has; so a process holds
-// one connection for all its watches, and reads each entry once.
+// one connection for all its watches, and reads each entry once. On a Redis Cluster one XREAD
+// may name only keys of one hash slot, so the hub holds one such connection, to the slot's
+// master, for each slot whose feeds are followed: as many as the departments and areas watched,
+// never as many as the watches.
 //
 // Lock order: Hub.mu only; it is never held across a call to Redis.
 type Hub struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 
 	mu sync.Mutex
 	// tails holds, for each feed followed, where the hub has read it to and who follows it.
 	tails map[string]*tail
-	// running is whether the reading goroutine runs; it stops when no feed is followed.
-	running bool
-	// reader is the client id of the connection the hub blocks on, 0 while it has none. Waking
-	// it (CLIENT UNBLOCK) is always harmless: the connection may have gone back to the pool
-	// meanwhile, and a blocked read that wakes for nothing reads again.
-	reader int64
+	// readers holds the reading goroutine of each group of feeds followed (see group); one
+	// stops when no feed of its group is followed.
+	readers map[string]*reader
+}
+
+// reader is the goroutine that reads one group of feeds.
+type reader struct {
+	// id is the client id of the connection it blocks on, 0 while it has none, and node the
+	// server of that connection, which a CLIENT UNBLOCK must reach. Waking it is always
+	// harmless: the connection may have gone back to the pool meanwhile, and a blocked read
+	// that wakes for nothing reads again.
+	id   int64
+	node *redis.Client
 }
 
 // tail is one followed feed.
@@ -58,9 +68,37 @@ type sub struct {
 // errOverflow is why the hub stops handing a follower entries: it left followerBuffer untaken.
 var errOverflow = errors.New("feed: the follower left too many entries untaken")
 
-// NewHub returns a hub reading with rdb.
-func NewHub(rdb *redis.Client) *Hub {
-	return &Hub{rdb: rdb, tails: map[string]*tail{}}
+// NewHub returns a hub reading with rdb, a client of one server or of a cluster.
+func NewHub(rdb redis.UniversalClient) *Hub {
+	return &Hub{rdb: rdb, tails: map[string]*tail{}, readers: map[string]*reader{}}
+}
+
+// group names the feeds one XREAD may read together: on one server every feed, and on a cluster
+// those of one hash tag, whose keys share a slot ("department:feed:{water}" reads with every
+// feed tagged "water"). Feeds of two tags that happen to share a slot are read apart, which
+// costs a connection and nothing else.
+func (h *Hub) group(key string) string {
+	if _, cluster := h.rdb.(*redis.ClusterClient); !cluster {
+		return ""
+	}
+	if open := strings.IndexByte(key, '{'); open >= 0 {
+		if n := strings.IndexByte(key[open+1:], '}'); n > 0 {
+			return key[open+1 : open+1+n]
+		}
+	}
+	return key // no hash tag: the whole key decides the slot
+}
+
+// server returns a client of the server that holds key: the one server, or the master of the
+// key's slot on a cluster.
+func (h *Hub) server(ctx context.Context, key string) (*redis.Client, error) {
+	switch c := h.rdb.(type) {
+	case *redis.Client:
+		return c, nil
+	case *redis.ClusterClient:
+		return c.MasterForKey(ctx, key)
+	}
+	return nil, fmt.Errorf("feed: a %T is neither a client of one server nor of a cluster", h.rdb)
 }
 
 // Follower reads one feed for one watch: first the entries between its position and where the
@@ -306,21 +344,24 @@ func (h *Hub) subscribe(ctx context.Context, key string, newest pos) (*sub, pos)
 	}
 	t.subs[s] = struct{}{}
 	start := t.cursor
-	if !h.running {
-		h.running = true
-		go h.run()
+	g := h.group(key)
+	r := h.readers[g]
+	if r == nil {
+		r = &reader{}
+		h.readers[g] = r
+		go h.run(g, r, key)
 	}
-	reader := h.reader
+	id, node := r.id, r.node
 	h.mu.Unlock()
-	if !followed && reader != 0 {
+	if !followed && id != 0 {
 		// Wake the blocked read, so that it reads this feed too from now on.
-		_ = h.rdb.ClientUnblock(context.WithoutCancel(ctx), reader).Err()
+		_ = node.ClientUnblock(context.WithoutCancel(ctx), id).Err()
 	}
 	return s, start
 }
 
-// unsubscribe removes a follower; a feed without followers is no longer read, and when none is
-// followed the hub lets its connection go.
+// unsubscribe removes a follower; a feed without followers is no longer read, and when no feed
+// of its group is followed the hub lets the group's connection go.
 func (h *Hub) unsubscribe(s *sub) {
 	h.mu.Lock()
 	if t := h.tails[s.key]; t != nil {
@@ -329,40 +370,65 @@ func (h *Hub) unsubscribe(s *sub) {
 			delete(h.tails, s.key)
 		}
 	}
-	reader := h.reader
-	idle := len(h.tails) == 0
+	g := h.group(s.key)
+	var id int64
+	var node *redis.Client
+	if r := h.readers[g]; r != nil && len(h.followed(g)) == 0 {
+		id, node = r.id, r.node
+	}
 	h.mu.Unlock()
-	if idle && reader != 0 {
+	if id != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_ = h.rdb.ClientUnblock(ctx, reader).Err()
+		_ = node.ClientUnblock(ctx, id).Err()
 	}
 }
 
-// run reads every followed feed in one blocking XREAD after another and hands each entry to the
-// feed's followers, until no feed is followed or Redis fails, which ends every follower.
-func (h *Hub) run() {
+// followed returns the feeds of group g that have followers. Hub.mu must be held.
+func (h *Hub) followed(g string) []string {
+	var keys []string
+	for k := range h.tails {
+		if h.group(k) == g {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// run reads every followed feed of group g, starting with key, in one blocking XREAD after
+// another on a connection of its own to the server that holds them, and hands each entry to the
+// feed's followers, until no feed of the group is followed or Redis fails, which ends every
+// follower of the group.
+func (h *Hub) run(g string, r *reader, key string) {
 	ctx := context.Background()
-	conn := h.rdb.Conn()
+	node, err := h.server(ctx, key)
+	if err != nil {
+		h.fail(g, r, fmt.Errorf("feed: connect: %w", err))
+		return
+	}
+	conn := node.Conn()
 	defer conn.Close()
 	id, err := conn.ClientID(ctx).Result()
 	if err != nil {
-		h.fail(fmt.Errorf("feed: connect: %w", err))
+		h.fail(g, r, fmt.Errorf("feed: connect: %w", err))
 		return
 	}
 	h.mu.Lock()
-	h.reader = id
+	r.id, r.node = id, node
 	h.mu.Unlock()
 	for {
 		h.mu.Lock()
-		if len(h.tails) == 0 {
-			h.running, h.reader = false, 0
+		keys := h.followed(g)
+		if len(keys) == 0 {
+			if h.readers[g] == r {
+				delete(h.readers, g)
+			}
 			h.mu.Unlock()
 			return
 		}
-		keys, ids := make([]string, 0, len(h.tails)), make([]string, 0, len(h.tails))
-		for k, t := range h.tails {
-			keys, ids = append(keys, k), append(ids, t.cursor.String())
+		ids := make([]string, len(keys))
+		for i, k := range keys {
+			ids[i] = h.tails[k].cursor.String()
 		}
 		h.mu.Unlock()
 		res, err := conn.XRead(ctx, &redis.XReadArgs{Streams: append(keys, ids...), Count: readBatch, Block: blockFor}).Result()
@@ -370,7 +436,7 @@ func (h *Hub) run() {
 			continue // timed out, or woken for a new feed
 		}
 		if err != nil {
-			h.fail(fmt.Errorf("feed: read: %w", err))
+			h.fail(g, r, fmt.Errorf("feed: read: %w", err))
 			return
 		}
 		h.deliver(res)
@@ -409,16 +475,19 @@ func (h *Hub) deliver(res []redis.XStream) {
 	}
 }
 
-// fail ends every follower with err and forgets every feed; the next Follow starts reading again.
-func (h *Hub) fail(err error) {
+// fail ends every follower of group g's feeds with err, forgets those feeds and lets r, the
+// group's reader, go; the next Follow of a feed of the group starts reading it again.
+func (h *Hub) fail(g string, r *reader, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for k, t := range h.tails {
-		for sb := range t.subs {
+	for _, k := range h.followed(g) {
+		for sb := range h.tails[k].subs {
 			sb.err = err
 			close(sb.c)
 		}
 		delete(h.tails, k)
 	}
-	h.running, h.reader = false, 0
+	if h.readers[g] == r {
+		delete(h.readers, g)
+	}
 }

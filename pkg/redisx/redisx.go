@@ -41,6 +41,8 @@ const (
 	// configuration errors reach only the second, before the log file is opened.
 	logName = "redis-server.log"
 	outName = "redis-server.out"
+	// nodesName is a cluster node's own record of the cluster inside Dir, which it writes.
+	nodesName = "nodes.conf"
 )
 
 // Restart limits of a child that dies: DefaultMaxRestarts deaths within DefaultRestartWindow
@@ -77,6 +79,9 @@ type ServerOptions struct {
 	RestartWindow time.Duration
 	// Logger is told of each death, with its exit status; nil logs nothing.
 	Logger *slog.Logger
+	// Cluster starts the server as a Redis Cluster node (cluster-enabled, its node
+	// configuration in Dir), owning no slots until it is given some and meets the others.
+	Cluster bool
 }
 
 // Server is a redis-server child process, restarted when it dies within the limits of its
@@ -172,6 +177,10 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 		},
 		failed:     make(chan struct{}),
 		supervised: make(chan struct{}),
+	}
+	if opts.Cluster {
+		// A restarted node reads its identity, its slots and its peers back from nodes.conf.
+		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, nodesName))
 	}
 	c, err := s.start(ctx)
 	if err != nil {
@@ -440,37 +449,102 @@ func freeAddr() (string, error) {
 	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
 }
 
-// Connect opens a client for a redis:// URL and checks it with a PING bounded in time,
-// so that a wrong URL fails at start with the URL named (password masked) rather than
-// at the first command. The client counts its round trips in whistle.redis.round_trips
-// (see tripCounter), so that what a command of the system costs in Redis requests can be
-// read off /metrics.
-func Connect(ctx context.Context, url string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(url)
+// Connect opens a client for a Redis URL and checks it with a PING bounded in time, so that a
+// wrong URL fails at start with the URL named (password masked) rather than at the first command.
+//
+// The URL names one server, redis://[user:password@]host:port[/db], or a Redis Cluster, by the
+// same URL with one addr parameter for each further node to start from:
+// redis://[user:password@]host:port?addr=host2:port2&addr=host3:port3 (go-redis's
+// ParseClusterURL form; a one-node cluster repeats its address, ?addr=host:port). The client
+// of a cluster learns the rest of the cluster from those nodes and sends each command to the
+// master of its key's slot. A URL of one server that reaches a cluster node is refused, naming
+// the form to use: that client would fail on every key of a slot the node does not hold.
+//
+// The client counts its round trips in whistle.redis.round_trips (see countTrips), so that what
+// a command of the system costs in Redis requests can be read off /metrics.
+func Connect(ctx context.Context, url string) (redis.UniversalClient, error) {
+	c, cluster, err := newClient(url)
 	if err != nil {
 		return nil, fmt.Errorf("redisx: parse URL %s: %w", redact(url), err)
 	}
-	c := redis.NewClient(opts)
-	c.AddHook(tripCounter{count: countTrip})
-	// A server that is loading its data answers LOADING until it has; wait for it.
+	countTrips(c, countTrip)
+	if err := waitLoaded(ctx, c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redisx: connect to %s: %w", redact(url), err)
+	}
+	if !cluster {
+		info, err := c.Info(ctx, "cluster").Result()
+		if err == nil && strings.Contains(info, "cluster_enabled:1") {
+			err = errors.New("the server is a Redis Cluster node: name the cluster with addr parameters, " +
+				"redis://host1:port1?addr=host2:port2&addr=host3:port3")
+		}
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("redisx: connect to %s: %w", redact(url), err)
+		}
+	}
+	return c, nil
+}
+
+// IsClusterURL reports whether a Redis URL names a cluster: whether it has addr parameters.
+func IsClusterURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Query().Has("addr")
+}
+
+// newClient makes the client a URL names, without connecting: a cluster client for a URL with
+// addr parameters, a client of one server otherwise.
+func newClient(url string) (c redis.UniversalClient, cluster bool, err error) {
+	if IsClusterURL(url) {
+		opts, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, false, err
+		}
+		return redis.NewClusterClient(opts), true, nil
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, false, err
+	}
+	return redis.NewClient(opts), false, nil
+}
+
+// waitLoaded PINGs every server of c (each master of a cluster) until each answers. A server
+// that is loading its data answers LOADING until it has; it is waited for, up to MaxLoadWait.
+func waitLoaded(ctx context.Context, c redis.UniversalClient) error {
 	loadCtx, cancel := context.WithTimeout(ctx, MaxLoadWait)
 	defer cancel()
 	for {
-		pingCtx, cancelPing := context.WithTimeout(loadCtx, pingTimeout)
-		err := c.Ping(pingCtx).Err()
-		cancelPing()
+		err := ForEachMaster(loadCtx, c, func(ctx context.Context, server *redis.Client) error {
+			pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+			defer cancel()
+			return server.Ping(pingCtx).Err()
+		})
 		if err == nil {
-			return c, nil
+			return nil
 		}
 		if !strings.HasPrefix(err.Error(), "LOADING") || loadCtx.Err() != nil {
-			c.Close()
-			return nil, fmt.Errorf("redisx: connect to %s: %w", redact(url), err)
+			return err
 		}
 		select {
 		case <-loadCtx.Done():
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// ForEachMaster calls fn with a client of each server that holds keys: the one server of a
+// plain client, or each master of a cluster, at once. A command fn sends reaches that server
+// alone, so it is how to run what a cluster does not route by key (SCAN, KEYS, FLUSHALL, INFO)
+// on every part of the data. It returns the first error.
+func ForEachMaster(ctx context.Context, c redis.UniversalClient, fn func(ctx context.Context, server *redis.Client) error) error {
+	switch c := c.(type) {
+	case *redis.Client:
+		return fn(ctx, c)
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, fn)
+	}
+	return fmt.Errorf("redisx: a %T is neither a client of one server nor of a cluster", c)
 }
 
 // MaxLoadWait bounds how long Connect waits for a server that is loading its data set.

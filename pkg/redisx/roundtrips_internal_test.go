@@ -78,13 +78,6 @@ func TestTheRoundTripHookCountsACommandOrAPipelineAsOneRoundTrip(t *testing.T) {
 			})
 			return err
 		}, 0, 1},
-		// WATCH and GET pipelined, then the MULTI/EXEC: what every projection write costs.
-		{"an uncontended Update", func() error {
-			return Update(ctx, rdb, "doc", func(cur []byte, tx redis.Pipeliner) ([]byte, error) {
-				tx.Incr(ctx, "n")
-				return []byte("next"), nil
-			})
-		}, 0, 2},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation"
@@ -177,9 +178,9 @@ func (h *harness) breaches(issueID string) []*whistlev1.DeadlineBreached {
 	return out
 }
 
-// timerArmed reports whether the issue's deadline of a kind is in the timers set.
+// timerArmed reports whether the issue's deadline of a kind is in its timers shard.
 func (h *harness) timerArmed(issueID, dept, kind string) bool {
-	err := h.Deps.Redis.ZScore(context.Background(), store.TimersKey, issueID+"|"+dept+"|"+kind).Err()
+	err := h.Deps.Redis.ZScore(context.Background(), store.TimersKey(issueID), issueID+"|"+dept+"|"+kind).Err()
 	return err == nil
 }
 
@@ -462,13 +463,13 @@ func TestAWipedRedisRebuildsTheSameViewWithoutASecondBreach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	timersBefore := h.Deps.Redis.ZRangeWithScores(ctx, store.TimersKey, 0, -1).Val()
+	timersBefore := h.Deps.Redis.ZRangeWithScores(ctx, store.TimersKey(id), 0, -1).Val()
 	first.stop()
 	if err := platform.Reset(ctx, h.Deps, first.svc); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.Deps.Redis.Exists(ctx, store.BreachesKey, store.TimersKey, "escalation:issue:{"+id+"}").Val(); n != 0 {
-		t.Fatalf("%d escalation keys survived the reset", n)
+	if keys, err := redistest.Keys(ctx, h.Deps.Redis, store.Prefix+"*"); err != nil || len(keys) != 0 {
+		t.Fatalf("escalation keys %v survived the reset (%v)", keys, err)
 	}
 
 	second := h.run()
@@ -484,7 +485,7 @@ func TestAWipedRedisRebuildsTheSameViewWithoutASecondBreach(t *testing.T) {
 		return nil
 	})
 	h.waitTimer(id, "environment", "resolve", true)
-	if after := h.Deps.Redis.ZRangeWithScores(ctx, store.TimersKey, 0, -1).Val(); !slices.Equal(after, timersBefore) {
+	if after := h.Deps.Redis.ZRangeWithScores(ctx, store.TimersKey(id), 0, -1).Val(); !slices.Equal(after, timersBefore) {
 		t.Fatalf("rebuilt timers %v, want %v", after, timersBefore)
 	}
 	h.idle(1, time.Minute)

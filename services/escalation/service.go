@@ -1,12 +1,12 @@
 // Package escalation keeps the SLA clocks of every assignment and shows supervisors what is late.
 //
 // It projects every whistle event into a per-issue state in Redis that holds the deadlines frozen at
-// dispatch and when the stream stored each clearing event; the timers sit in one sorted set, written
-// in the same transaction. A timer loop, one replica at a time under a lease, sleeps until the
-// earliest timer and appends a breach for each deadline that, on the stream's clock, passed before
-// the event that clears it was stored: at once for a clearing event stored late. The append is
-// conditional on the issue's last sequence, so each deadline breaches exactly once, or never,
-// across crashes, restarts and replicas.
+// dispatch and when the stream stored each clearing event; the timers sit in sorted sets sharded
+// by the issues' partitions, written with the state. A timer loop, one replica at a time under a
+// lease, sleeps until the earliest timer and appends a breach for each deadline that, on the
+// stream's clock, passed before the event that clears it was stored: at once for a clearing event
+// stored late. The append is conditional on the issue's last sequence, so each deadline breaches
+// exactly once, or never, across crashes, restarts and replicas.
 package escalation
 
 import (

@@ -94,7 +94,7 @@ func (e *env) streamMessages() uint64 {
 }
 
 // flushRedis wipes every key, as a lost Redis would.
-func flushRedis(t *testing.T, rdb *redis.Client) {
+func flushRedis(t *testing.T, rdb redis.UniversalClient) {
 	t.Helper()
 	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)

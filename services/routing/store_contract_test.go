@@ -7,12 +7,20 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/projectiontest"
+	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	"github.com/whistle-dispatch/whistle/services/internal/servicetest"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/store"
 )
 
 func TestTheRedisStoreKeepsTheProjectionContract(t *testing.T) {
 	projectiontest.Run(t, func(t *testing.T) projectiontest.Subject {
-		return servicetest.RedisSubject(t, func(rdb *redis.Client) eventlog.Projection { return store.New(rdb) })
+		return servicetest.RedisSubject(t, func(rdb redis.UniversalClient) eventlog.Projection { return store.New(rdb) })
+	}, servicetest.Lifecycle)
+}
+
+func TestTheRedisStoreKeepsTheProjectionContractOnARedisCluster(t *testing.T) {
+	clusters := redistest.NewClusterPool(t)
+	projectiontest.Run(t, func(t *testing.T) projectiontest.Subject {
+		return servicetest.ClusterSubject(t, clusters, func(rdb redis.UniversalClient) eventlog.Projection { return store.New(rdb) })
 	}, servicetest.Lifecycle)
 }

@@ -61,7 +61,8 @@ func run(ctx context.Context) error {
 type env struct {
 	// NATSURL (WHISTLE_NATS_URL) is an external NATS; empty runs NATS embedded.
 	NATSURL string
-	// RedisURL (WHISTLE_REDIS_URL) is an external Redis; empty runs a redis-server child.
+	// RedisURL (WHISTLE_REDIS_URL) is an external Redis, or a Redis Cluster named by addr
+	// parameters (see redisURLHelp); empty runs a redis-server child.
 	RedisURL string
 	// NATSUser and NATSPassword (WHISTLE_NATS_USER, WHISTLE_NATS_PASSWORD) are the
 	// credentials for an external NATS: for whistle serve NAME, that service's user in the
@@ -105,7 +106,7 @@ func upCommand(e env) *cobra.Command {
 		Long: "Run all of Whistle in this process. NATS runs embedded and Redis as a child process, both\n" +
 			"keeping their data in the data folder, unless WHISTLE_NATS_URL or WHISTLE_REDIS_URL name\n" +
 			"external ones. Started again on the same folder, Whistle carries on where it stopped,\n" +
-			"pending deadlines included. Ctrl-C stops it gracefully.",
+			"pending deadlines included. Ctrl-C stops it gracefully.\n\n" + redisURLHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := flags.options(e, newLogger(cmd.ErrOrStderr()))
@@ -130,7 +131,7 @@ func serveCommand(e env) *cobra.Command {
 		Short: "Run one service alone (" + fmt.Sprint(system.Names) + ") against external NATS and Redis",
 		Long: "Run one service alone, serving only its gRPC API. It needs WHISTLE_NATS_URL and WHISTLE_REDIS_URL;\n" +
 			"WHISTLE_NATS_USER and WHISTLE_NATS_PASSWORD give its NATS user (see nats-users.conf, which whistle up\n" +
-			"writes in its data folder). The token signing key is read from the data folder.",
+			"writes in its data folder). The token signing key is read from the data folder.\n\n" + redisURLHelp,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: system.Names,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -149,6 +150,12 @@ func serveCommand(e env) *cobra.Command {
 	flags.add(cmd)
 	return cmd
 }
+
+// redisURLHelp is how WHISTLE_REDIS_URL names one Redis or a Redis Cluster (redisx.Connect).
+const redisURLHelp = "WHISTLE_REDIS_URL names one Redis, redis://[user:password@]host:port[/db], or a Redis Cluster by\n" +
+	"the same URL with an addr parameter for each further node to start from:\n" +
+	"  redis://10.0.0.1:6379?addr=10.0.0.2:6379&addr=10.0.0.3:6379\n" +
+	"(a cluster named by one node repeats its address: redis://10.0.0.1:6379?addr=10.0.0.1:6379)."
 
 // serverFlags are the flags up and serve share.
 type serverFlags struct {
@@ -320,7 +327,7 @@ func replayCommand(e env) *cobra.Command {
 		Long: "Rebuild every service's Redis state from the event stream: each service's keys and consumer\n" +
 			"are deleted and each service applies the stream again. A replay only rebuilds: it appends\n" +
 			"nothing, reacts to nothing and fires no deadline. Stop `whistle up` first, and give the\n" +
-			"--catalog and --rules it runs with.",
+			"--catalog and --rules it runs with.\n\n" + redisURLHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := system.Options{

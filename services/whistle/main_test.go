@@ -110,6 +110,16 @@ func TestServeRefusesToRunWithoutExternalNATSAndRedis(t *testing.T) {
 	}
 }
 
+func TestTheServerCommandsSayHowToNameARedisCluster(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"up", "serve", "replay"} {
+		out, err := runWhistle(t, cmd, "--help")
+		if err != nil || !strings.Contains(out, "redis://10.0.0.1:6379?addr=10.0.0.2:6379&addr=10.0.0.3:6379") {
+			t.Errorf("whistle %s --help does not show the cluster form of WHISTLE_REDIS_URL (%v):\n%s", cmd, err, out)
+		}
+	}
+}
+
 func TestTheTokenCommandChecksTheScopeAgainstTheCatalogItIsGiven(t *testing.T) {
 	t.Parallel()
 	catalog := filepath.Join(t.TempDir(), "city.yaml")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,9 +36,16 @@ func Run(t testing.TB) *redisx.Server {
 }
 
 // Client connects to s and closes the client when the test ends.
-func Client(t testing.TB, s *redisx.Server) *redis.Client {
+func Client(t testing.TB, s *redisx.Server) redis.UniversalClient {
 	t.Helper()
-	c, err := redisx.Connect(context.Background(), s.URL())
+	return Connect(t, s.URL())
+}
+
+// Connect connects to the Redis or the Redis Cluster a URL names, as the system does
+// (redisx.Connect), and closes the client when the test ends.
+func Connect(t testing.TB, url string) redis.UniversalClient {
+	t.Helper()
+	c, err := redisx.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
@@ -45,17 +53,39 @@ func Client(t testing.TB, s *redisx.Server) *redis.Client {
 	return c
 }
 
-// Dump renders every key in the Redis that c talks to, with its type and contents, sorted, so
-// that two stores holding the same data render alike: strings as they are, hashes and sets by
-// field or member, sorted sets by member with their scores, lists in order, and streams by their
-// entries' fields, sorted and without ids: an id is the time of the append, and entries of
-// different issues may be appended in either order, but an entry appended twice shows twice.
-func Dump(ctx context.Context, c *redis.Client) (string, error) {
-	keys, err := c.Keys(ctx, "*").Result()
+// Keys lists every key of the Redis that c talks to, each master's of a cluster, sorted.
+func Keys(ctx context.Context, c redis.UniversalClient, pattern string) ([]string, error) {
+	var mu sync.Mutex
+	var keys []string
+	err := redisx.ForEachMaster(ctx, c, func(ctx context.Context, server *redis.Client) error {
+		ks, err := server.Keys(ctx, pattern).Result()
+		mu.Lock()
+		keys = append(keys, ks...)
+		mu.Unlock()
+		return err
+	})
+	slices.Sort(keys)
+	return keys, err
+}
+
+// FlushAll deletes every key of the Redis that c talks to, on every master of a cluster.
+func FlushAll(ctx context.Context, c redis.UniversalClient) error {
+	return redisx.ForEachMaster(ctx, c, func(ctx context.Context, server *redis.Client) error {
+		return server.FlushAll(ctx).Err()
+	})
+}
+
+// Dump renders every key in the Redis that c talks to (every master's of a cluster), with its
+// type and contents, sorted, so that two stores holding the same data render alike: strings as
+// they are, hashes and sets by field or member, sorted sets by member with their scores, lists
+// in order, and streams by their entries' fields, sorted and without ids: an id is the time of
+// the append, and entries of different issues may be appended in either order, but an entry
+// appended twice shows twice.
+func Dump(ctx context.Context, c redis.UniversalClient) (string, error) {
+	keys, err := Keys(ctx, c, "*")
 	if err != nil {
 		return "", err
 	}
-	slices.Sort(keys)
 	var b strings.Builder
 	for _, k := range keys {
 		typ, err := c.Type(ctx, k).Result()

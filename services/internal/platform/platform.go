@@ -23,7 +23,7 @@ import (
 type Deps struct {
 	Log     *eventlog.Log
 	NATS    *nats.Conn
-	Redis   *redis.Client
+	Redis   redis.UniversalClient
 	Catalog *catalog.Catalog
 	Clock   clock.Clock
 	Logger  *slog.Logger

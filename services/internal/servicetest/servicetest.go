@@ -171,9 +171,21 @@ func (e *Env) Append(ev *whistlev1.Event) uint64 {
 
 // RedisSubject is a service's Redis store on a redis-server of its own, for the projection
 // contract suite: the suite's dump is everything in that Redis.
-func RedisSubject(t *testing.T, newStore func(rdb *redis.Client) eventlog.Projection) projectiontest.Subject {
+func RedisSubject(t *testing.T, newStore func(rdb redis.UniversalClient) eventlog.Projection) projectiontest.Subject {
 	t.Helper()
-	rdb := redistest.Client(t, redistest.Run(t))
+	return redisSubject(redistest.Client(t, redistest.Run(t)), newStore)
+}
+
+// ClusterSubject is a service's Redis store on a Redis Cluster of three masters of its own while
+// t runs, lent by clusters (make one pool per suite: a cluster takes seconds to form), for the
+// projection contract suite: the suite's dump is everything on every master.
+func ClusterSubject(t *testing.T, clusters *redistest.ClusterPool, newStore func(rdb redis.UniversalClient) eventlog.Projection) projectiontest.Subject {
+	t.Helper()
+	return redisSubject(redistest.ClusterClient(t, clusters.Take(t)), newStore)
+}
+
+// redisSubject is the store newStore makes on rdb, dumped with everything rdb holds.
+func redisSubject(rdb redis.UniversalClient, newStore func(rdb redis.UniversalClient) eventlog.Projection) projectiontest.Subject {
 	return projectiontest.Subject{
 		Projection: newStore(rdb),
 		Dump:       func(ctx context.Context) (string, error) { return redistest.Dump(ctx, rdb) },

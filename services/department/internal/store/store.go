@@ -1,5 +1,5 @@
 // Package store keeps the department's view of each issue in Redis, derived from the event log,
-// with an inbox index per department kept in the same transaction.
+// with an inbox index per department written with it.
 package store
 
 import (
@@ -32,13 +32,13 @@ const Name = "department"
 // feed of the changes to its assignments, "department:feed:{<dept>}" (see FeedKey).
 type Store struct {
 	*redisdoc.Store[*domain.Issue]
-	rdb *redis.Client
+	rdb redis.UniversalClient
 }
 
 var _ eventlog.Projection = (*Store)(nil)
 
 // New returns a store on rdb.
-func New(rdb *redis.Client) *Store {
+func New(rdb redis.UniversalClient) *Store {
 	return &Store{Store: &redisdoc.Store[*domain.Issue]{
 		Service:      Name,
 		RDB:          rdb,

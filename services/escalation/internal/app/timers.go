@@ -220,7 +220,11 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow time
 }
 
 // fire appends the breach of one due timer if the issue's state owes it on the stream's clock,
-// then drops the timer once the state shows it breached or cleared in time. The append is
+// then drops the timer once the state shows it breached or cleared in time (store.DropTimer says
+// why that verdict may drop it without a transaction on the state). A state that does not know
+// the assignment yet has not seen the dispatch that made the timer (the timer reached Redis
+// before the document, which on a cluster is written to another master at the same time): it
+// says nothing of the clock, so the timer is kept and looked at again at the next lease check. The append is
 // conditional on the sequence the decision read, so an event that clears the deadline and reached
 // the stream first makes it fail: Decide then catches up and decides again on the cleared state,
 // which owes a breach only if the clearing event was stored after the deadline. No catch-up is
@@ -231,10 +235,14 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow time
 func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time) (wait time.Duration, err error) {
 	ctx, span := tracer.Start(ctx, "app.Timers.fire", traceTimer(tm))
 	defer span.End()
+	unknown := false
 	rec, err := t.log.Decide(ctx, t.store, tm.IssueID, func(ctx context.Context) (*whistlev1.Event, error) {
 		st, err := t.store.Issue(ctx, tm.IssueID)
 		if err != nil {
 			return nil, err
+		}
+		if unknown = st.Assignments[tm.DepartmentID] == nil; unknown {
+			return nil, nil
 		}
 		owed, ok, w := st.Owes(tm.DepartmentID, tm.Kind, streamNow)
 		if wait = w; !ok {
@@ -262,6 +270,9 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 	}
 	if err != nil {
 		return 0, err
+	}
+	if unknown {
+		return LeaseCheck, nil
 	}
 	if rec != nil {
 		b := rec.Event.GetBreached()

@@ -31,13 +31,13 @@ return 0`)
 // does not make firing safe, which the conditional append does, so an expired or stolen lease is
 // harmless.
 type Lease struct {
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	token string
 	ttl   time.Duration
 }
 
 // NewLease returns a claim with a fresh token that, once held, expires ttl after its last renewal.
-func NewLease(rdb *redis.Client, ttl time.Duration) *Lease {
+func NewLease(rdb redis.UniversalClient, ttl time.Duration) *Lease {
 	return &Lease{rdb: rdb, token: rand.Text(), ttl: ttl}
 }
 

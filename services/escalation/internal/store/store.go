@@ -1,14 +1,16 @@
 // Package store keeps the escalation projection in Redis: one JSON state per issue, the open
-// deadlines in one sorted set, the breaches view, and a feed of breaches per area and per
-// department, all written in the same transaction as the event that changes them, so the timers
-// and the views can never disagree with the state.
+// deadlines and the breaches view in sorted sets sharded by the issues' partitions, and a feed of
+// breaches per area and per department, all written with the event that changes them, so the
+// timers and the views can never disagree with the state.
 package store
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,7 +19,6 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
 	"github.com/whistle-dispatch/whistle/pkg/feed"
-	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
@@ -25,15 +26,34 @@ import (
 )
 
 // Redis keys. All begin with the service's name, so that a reset removes exactly these.
-const (
-	Prefix = "escalation:"
-	// TimersKey scores every open deadline "<issue>|<dept>|<kind>" by its unix milliseconds, rounded up.
-	TimersKey = Prefix + "timers"
-	// BreachesKey scores every breach, named like its timer, by the unix milliseconds it was recorded.
-	BreachesKey = Prefix + "breaches"
-	// BreachKey holds each breach's details as JSON, by the same name.
-	BreachKey = Prefix + "breach"
-)
+//
+// The timers and the breaches are indexes over every issue, and every event that opens or clears
+// a deadline writes them, so each is sharded by the issue's partition (eventlog.Partition), one
+// key per partition: "escalation:timers:{p3}". The braces make "p3" a Redis Cluster hash tag, so
+// a partition's timers, breaches and breach details share a slot, and the eventlog.Partitions
+// shards spread over the masters. A write touches the one shard of its issue; a reader of the
+// whole index (the timer loop, the list of breaches, the counts) reads every shard, in one
+// pipeline, which on a cluster is one round trip per master.
+const Prefix = "escalation:"
+
+// TimersKey is the shard holding the issue's open deadlines: it scores each "<issue>|<dept>|<kind>"
+// by its unix milliseconds, rounded up.
+func TimersKey(issueID string) string { return timersShard(eventlog.Partition(issueID)) }
+
+// BreachesKey is the shard holding the issue's breaches: it scores each, named like its timer, by
+// the unix milliseconds it was recorded.
+func BreachesKey(issueID string) string { return breachesShard(eventlog.Partition(issueID)) }
+
+// BreachKey is the hash holding the details of the issue's breaches as JSON, by the same names,
+// beside BreachesKey in its slot.
+func BreachKey(issueID string) string { return breachShard(eventlog.Partition(issueID)) }
+
+// shardTag is the hash tag of a partition's shards.
+func shardTag(partition int) string { return "{p" + strconv.Itoa(partition) + "}" }
+
+func timersShard(partition int) string   { return Prefix + "timers:" + shardTag(partition) }
+func breachesShard(partition int) string { return Prefix + "breaches:" + shardTag(partition) }
+func breachShard(partition int) string   { return Prefix + "breach:" + shardTag(partition) }
 
 // FeedLen is how many breaches the feed of one scope keeps: a live watch resumes from a position
 // at most this many breaches of its scope old.
@@ -54,7 +74,7 @@ const Name = "escalation"
 // Store is the escalation projection. It is safe for concurrent use.
 type Store struct {
 	*redisdoc.Store[*domain.Issue]
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	// onTimer, when set, learns the earliest due time each apply added, so that a sleeping timer
 	// loop can wake early for it.
 	onTimer func(at time.Time)
@@ -63,7 +83,7 @@ type Store struct {
 var _ eventlog.BatchProjection = (*Store)(nil)
 
 // New returns the store on rdb. onTimer may be nil.
-func New(rdb *redis.Client, onTimer func(at time.Time)) *Store {
+func New(rdb redis.UniversalClient, onTimer func(at time.Time)) *Store {
 	return &Store{Store: &redisdoc.Store[*domain.Issue]{
 		Service: Name,
 		RDB:     rdb,
@@ -71,7 +91,7 @@ func New(rdb *redis.Client, onTimer func(at time.Time)) *Store {
 		Fold:    fold,
 		OnQuarantine: func(ctx context.Context, st *domain.Issue, _ quarantine.Mark, tx redis.Pipeliner) {
 			for _, t := range st.Timers() {
-				tx.ZRem(ctx, TimersKey, t.Name())
+				tx.ZRem(ctx, TimersKey(t.IssueID), t.Name())
 			}
 		},
 	}, rdb: rdb, onTimer: onTimer}
@@ -108,7 +128,7 @@ type addedTimer struct{ at time.Time }
 
 type addedTimerKey struct{}
 
-// fold applies one record to the issue's state, inside the store's transaction.
+// fold applies one record to the issue's state, and queues its index writes on the store's pipeline.
 func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
 	ev := rec.Event
 	before := names(st.Timers())
@@ -124,13 +144,13 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 			}
 			// The same clock comes due at another time: a late clearing event owes its breach now.
 		}
-		tx.ZAdd(ctx, TimersKey, redis.Z{Score: float64(ceilMilli(t.At)), Member: t.Name()})
+		tx.ZAdd(ctx, TimersKey(st.ID), redis.Z{Score: float64(ceilMilli(t.At)), Member: t.Name()})
 		if earliest.IsZero() || t.At.Before(earliest) {
 			earliest = t.At
 		}
 	}
 	for name := range before {
-		tx.ZRem(ctx, TimersKey, name)
+		tx.ZRem(ctx, TimersKey(st.ID), name)
 	}
 	if added, ok := ctx.Value(addedTimerKey{}).(*addedTimer); ok && !earliest.IsZero() &&
 		(added.at.IsZero() || earliest.Before(added.at)) {
@@ -156,8 +176,8 @@ func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *w
 		return err
 	}
 	name := domain.Name(b.IssueID, b.DepartmentID, b.Kind)
-	tx.ZAdd(ctx, BreachesKey, redis.Z{Score: float64(b.BreachedAt.UnixMilli()), Member: name})
-	tx.HSet(ctx, BreachKey, name, raw)
+	tx.ZAdd(ctx, BreachesKey(b.IssueID), redis.Z{Score: float64(b.BreachedAt.UnixMilli()), Member: name})
+	tx.HSet(ctx, BreachKey(b.IssueID), name, raw)
 	for _, area := range []string{st.GridID, st.CommunityID, st.StreetID, catalog.CityScope} {
 		if area != "" {
 			feed.Append(ctx, tx, AreaFeedKey(area), b.IssueID, b.Seq, FeedLen)
@@ -192,55 +212,115 @@ func (s *Store) BreachAt(ctx context.Context, issueID string, seq uint64) (b dom
 	return domain.Breach{}, false, nil
 }
 
-// DropTimer removes a timer unless the issue's state still holds it. It runs in a transaction on
-// the issue's state, so a timer cannot be dropped on the strength of a state that changed meanwhile.
+// dropTimer removes a timer only while it is still due at the time the caller judged.
+//
+// KEYS[1] the timers shard; ARGV[1] the timer's name, ARGV[2] its score as judged.
+var dropTimer = redis.NewScript(`
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0`)
+
+// DropTimer removes a timer that the timer loop found owes nothing at its due time t.At, unless
+// the timer has since come due at another time. It writes the timers shard alone: the issue's
+// document lives in another slot (on a cluster, on another master), so no transaction can hold
+// both, and none is needed.
+//
+// The loop drops a timer on one of two verdicts, each final at that due time. Either the issue is
+// quarantined, and then nothing more is folded into it; or its state, read at any sequence,
+// knows the assignment and says the clock was breached or cleared by its deadline, which no
+// later event undoes (the loop never drops a timer on a state that has yet to see the dispatch,
+// see app.Timers). Between the verdict and this write the projection may still write the timer:
+//
+//   - a clearing event stored after the deadline moves it to fire at once (assignment.DueNow):
+//     its score is no longer t.At, so it stays, and fires;
+//   - a fold that runs through the issue from an earlier state (a rebuild after Redis was wiped)
+//     adds it at t.At again while the clock runs in that earlier state; removing it then loses
+//     nothing, since the same fold goes on to the events the verdict was drawn from, which close
+//     the clock and remove the timer themselves.
+//
+// So a timer still due at t.At here is one the verdict covers, and any other is left alone.
 func (s *Store) DropTimer(ctx context.Context, t domain.Timer) error {
-	return redisx.Update(ctx, s.rdb, s.Key(t.IssueID), func(current []byte, tx redis.Pipeliner) ([]byte, error) {
-		st, err := s.Decode(t.IssueID, current)
-		if err != nil {
-			return nil, err
-		}
-		if _, open := names(st.Timers())[t.Name()]; !open {
-			tx.ZRem(ctx, TimersKey, t.Name())
-		}
-		return nil, nil
-	})
+	err := dropTimer.Run(ctx, s.rdb, []string{TimersKey(t.IssueID)}, t.Name(), ceilMilli(t.At)).Err()
+	if err != nil {
+		return fmt.Errorf("store: drop timer %s: %w", t.Name(), err)
+	}
+	return nil
 }
 
 // EarliestAfter returns the timer that comes due first after now.
 func (s *Store) EarliestAfter(ctx context.Context, now time.Time) (domain.Timer, bool, error) {
-	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
-		Key: TimersKey, Start: "(" + strconv.FormatInt(now.UnixMilli(), 10), Stop: "+inf", ByScore: true, Count: 1,
-	}).Result()
-	if err != nil || len(zs) == 0 {
+	from := "(" + strconv.FormatInt(now.UnixMilli(), 10)
+	firsts, err := s.eachTimersShard(ctx, func(p redis.Pipeliner, key string) *redis.ZSliceCmd {
+		return p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: key, Start: from, Stop: "+inf", ByScore: true, Count: 1})
+	})
+	if err != nil || len(firsts) == 0 {
 		return domain.Timer{}, false, err
 	}
-	t, err := timer(zs[0])
-	return t, err == nil, err
+	return firsts[0], true, nil
 }
 
 // Due returns up to limit open deadlines that have come due at now, earliest first.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int64) ([]domain.Timer, error) {
-	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
-		Key: TimersKey, Start: "-inf", Stop: strconv.FormatInt(now.UnixMilli(), 10), ByScore: true, Count: limit,
-	}).Result()
+	until := strconv.FormatInt(now.UnixMilli(), 10)
+	// Each shard's earliest limit hold the earliest limit of all.
+	due, err := s.eachTimersShard(ctx, func(p redis.Pipeliner, key string) *redis.ZSliceCmd {
+		return p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: key, Start: "-inf", Stop: until, ByScore: true, Count: limit})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: due timers: %w", err)
 	}
-	out := make([]domain.Timer, 0, len(zs))
-	for _, z := range zs {
-		t, err := timer(z)
-		if err != nil {
-			return nil, err
+	return due[:min(int64(len(due)), limit)], nil
+}
+
+// eachTimersShard sends one query to every timers shard, in one pipeline, and returns the timers
+// they answer, earliest first (by name within a millisecond).
+func (s *Store) eachTimersShard(ctx context.Context, query func(p redis.Pipeliner, key string) *redis.ZSliceCmd) ([]domain.Timer, error) {
+	cmds := make([]*redis.ZSliceCmd, eventlog.Partitions)
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range cmds {
+			cmds[i] = query(p, timersShard(i))
 		}
-		out = append(out, t)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
+	var out []domain.Timer
+	for _, cmd := range cmds {
+		for _, z := range cmd.Val() {
+			t, err := timer(z)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Timer) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name(), b.Name())
+	})
 	return out, nil
 }
 
-// OpenTimers counts the open deadlines.
+// OpenTimers counts the open deadlines, over every shard.
 func (s *Store) OpenTimers(ctx context.Context) (int64, error) {
-	return s.rdb.ZCard(ctx, TimersKey).Result()
+	cmds := make([]*redis.IntCmd, eventlog.Partitions)
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range cmds {
+			cmds[i] = p.ZCard(ctx, timersShard(i))
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("store: open timers: %w", err)
+	}
+	var n int64
+	for _, cmd := range cmds {
+		n += cmd.Val()
+	}
+	return n, nil
 }
 
 // ceilMilli is t in unix milliseconds rounded up, so that a timer whose score has passed is a
@@ -253,7 +333,7 @@ func ceilMilli(t time.Time) int64 {
 	return ms
 }
 
-// timer reads a sorted-set entry of TimersKey.
+// timer reads a sorted-set entry of a timers shard.
 func timer(z redis.Z) (domain.Timer, error) {
 	name, _ := z.Member.(string)
 	issueID, dept, kind, err := domain.ParseName(name)

@@ -57,20 +57,18 @@ func (s *Store) List(ctx context.Context, q Query) ([]*domain.Issue, string, err
 		if len(ids) == 0 {
 			return page, "", nil
 		}
-		keys := make([]string, len(ids))
-		for i, id := range ids {
-			keys[i] = IssueKey(id)
-		}
-		docs, err := s.rdb.MGet(ctx, keys...).Result()
+		docs, err := s.getAll(ctx, ids)
 		if err != nil {
 			return nil, "", fmt.Errorf("store: list %s: %w", q.AreaID, err)
 		}
-		for i, doc := range docs {
-			data, ok := doc.(string)
-			if !ok {
-				continue // indexed but not stored: the index is written in the same transaction, so only a partial wipe does this
+		for i, data := range docs {
+			if data == nil {
+				// Indexed but not stored: the index is written in the same pipeline as the
+				// document, so this is a raise whose document is still on its way (on a cluster
+				// they go to different masters at once), or a partial wipe.
+				continue
 			}
-			is, err := s.Decode(ids[i], []byte(data))
+			is, err := s.Decode(ids[i], data)
 			if err != nil {
 				return nil, "", err
 			}
@@ -90,4 +88,31 @@ func (s *Store) List(ctx context.Context, q Query) ([]*domain.Issue, string, err
 		}
 		start += int64(len(ids))
 	}
+}
+
+// getAll reads the documents of issues in one pipeline: an MGET would name keys of many slots,
+// which a cluster refuses, while a pipeline of GETs goes to each master in one round trip. A
+// document that is missing reads as nil.
+func (s *Store) getAll(ctx context.Context, ids []string) ([][]byte, error) {
+	cmds := make([]*redis.StringCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Get(ctx, IssueKey(id))
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([][]byte, len(ids))
+	for i, cmd := range cmds {
+		raw, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = raw
+	}
+	return out, nil
 }

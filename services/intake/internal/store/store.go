@@ -29,13 +29,13 @@ func ListKey(areaID string) string { return Prefix + "list:area:" + areaID }
 // Store is the Redis adapter of the intake view. It is safe for concurrent use.
 type Store struct {
 	*redisdoc.Store[*domain.Issue]
-	rdb *redis.Client
+	rdb redis.UniversalClient
 }
 
 var _ eventlog.Projection = (*Store)(nil)
 
 // New returns a store on rdb.
-func New(rdb *redis.Client) *Store {
+func New(rdb redis.UniversalClient) *Store {
 	return &Store{Store: &redisdoc.Store[*domain.Issue]{
 		Service: "intake",
 		RDB:     rdb,

@@ -22,7 +22,7 @@ type Store struct {
 var _ eventlog.Projection = (*Store)(nil)
 
 // New returns a store on rdb.
-func New(rdb *redis.Client) *Store {
+func New(rdb redis.UniversalClient) *Store {
 	return &Store{&redisdoc.Store[*domain.Issue]{
 		Service: Name,
 		RDB:     rdb,

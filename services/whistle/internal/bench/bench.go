@@ -29,6 +29,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
@@ -291,10 +292,14 @@ func newProbe(tgt target, cfg Config) (*probe, func(), error) {
 	redisURL := cfg.RedisURL
 	if tgt.sys != nil {
 		pr.metrics = []string{"http://" + tgt.sys.HTTPAddr() + "/metrics"}
-		redisURL = "redis://" + tgt.sys.Deps().Redis.Options().Addr
+		redisURL = tgt.sys.RedisURL()
 	}
 	if redisURL == "" {
 		pr.noRedis = "no --redis URL of the server was given"
+		return pr, func() {}, nil
+	}
+	if redisx.IsClusterURL(redisURL) {
+		pr.noRedis = "the server's Redis is a cluster, and the INFO of one node is not all of it"
 		return pr, func() {}, nil
 	}
 	opts, err := redis.ParseURL(redisURL)

@@ -141,7 +141,7 @@ func TestABenchRunOnAServerReadsTheServersCostsOffItsMetricsAndRedis(t *testing.
 	res, err := bench.Run(t.Context(), bench.Config{
 		N: 10, Concurrency: 2, Rate: 10, Duration: time.Second,
 		Server: sys.GRPCAddr(), KeyFile: filepath.Join(dir, "token.key"), NATSURL: natsURL.String(),
-		MetricsURLs: []string{"http://" + sys.HTTPAddr() + "/metrics"}, RedisURL: "redis://" + sys.Deps().Redis.Options().Addr,
+		MetricsURLs: []string{"http://" + sys.HTTPAddr() + "/metrics"}, RedisURL: sys.RedisURL(),
 	}, &log)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, log.String())

@@ -49,6 +49,7 @@ type infra struct {
 	conns    []*nats.Conn
 	embedded *server.Server // nil when NATS is external
 	redisSrv *redisx.Server // nil when Redis is external
+	redisURL string         // the Redis the services run on: the child's, or the one given
 	lock     *dataLock      // held while embedded NATS or the Redis child use the data folder
 	services []platform.Service
 }
@@ -135,7 +136,7 @@ func openInfra(ctx context.Context, opts Options, readOnly bool) (_ *infra, err 
 	if err != nil {
 		return nil, err
 	}
-	in.deps.Redis = rdb
+	in.deps.Redis, in.redisURL = rdb, redisURL
 
 	if in.deps.Log, err = eventlog.Open(ctx, nc, eventlog.Config{Replicas: opts.Replicas, Logger: logger}); err != nil {
 		return nil, err

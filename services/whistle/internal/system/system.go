@@ -73,7 +73,8 @@ type Options struct {
 	NATSUser, NATSPassword string
 	// NATSPort is the embedded NATS server's client port; 0 picks a free one.
 	NATSPort int
-	// RedisURL is an external Redis; empty starts a redis-server child in DataDir/redis.
+	// RedisURL is an external Redis, or a Redis Cluster named as redisx.Connect reads it;
+	// empty starts a redis-server child in DataDir/redis.
 	RedisURL string
 	// GRPCAddr and HTTPAddr are where the gRPC API and /healthz, /metrics listen;
 	// empty means 127.0.0.1 on a free port.
@@ -348,6 +349,10 @@ func profilerOnly(lis net.Listener) http.Handler {
 // Deps returns the connections the services run on, for tests and tools that look
 // at the stream or Redis directly.
 func (s *System) Deps() platform.Deps { return s.in.deps }
+
+// RedisURL returns the URL of the Redis the services run on: the redis-server child's, or the
+// one the options gave (which may name a cluster; see redisx.Connect).
+func (s *System) RedisURL() string { return s.in.redisURL }
 
 // Authority returns the authority that signs and verifies this system's tokens.
 func (s *System) Authority() *authx.Authority { return s.authority }

@@ -39,6 +39,10 @@ type Option func(*system.Options)
 // WithCatalog starts the system on the catalog file at path.
 func WithCatalog(path string) Option { return func(o *system.Options) { o.CatalogPath = path } }
 
+// WithRedis starts the system on the Redis, or the Redis Cluster, that url names, instead of a
+// redis-server child of its own.
+func WithRedis(url string) Option { return func(o *system.Options) { o.RedisURL = url } }
+
 // Options are the options of a test's system on dataDir: free loopback ports, the clock clk,
 // warnings and errors logged to stderr, and whatever opts change.
 func Options(dataDir string, clk clock.Clock, opts ...Option) system.Options {

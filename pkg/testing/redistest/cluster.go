@@ -1,0 +1,203 @@
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
+)
+
+// ClusterMasters is how many masters RunCluster starts.
+const ClusterMasters = 3
+
+// clusterSlots is how many hash slots a Redis Cluster has.
+const clusterSlots = 16384
+
+// Cluster is a Redis Cluster of redis-server children, each a master of an equal share of the
+// slots, with no replicas.
+type Cluster struct {
+	Servers []*redisx.Server
+}
+
+// URL names the cluster as Whistle's configuration does (see redisx.Connect): the first master's
+// address, and the others' as addr parameters.
+func (c *Cluster) URL() string {
+	u := c.Servers[0].URL()
+	for i, s := range c.Servers[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		u += sep + "addr=" + s.Addr()
+	}
+	return u
+}
+
+// RunCluster starts a Redis Cluster of ClusterMasters masters for the test: one redis-server
+// child per master with cluster-enabled on a free loopback port and its files in t.TempDir(),
+// the slots spread among them with CLUSTER ADDSLOTSRANGE, introduced to each other with CLUSTER
+// MEET, and returns once every node reports cluster_state:ok, so that a client sees the whole
+// cluster from any node. The servers stop when the test ends.
+func RunCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := startCluster(t)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	return c
+}
+
+// owner is what a cluster needs of the test it lives as long as: only methods that any
+// goroutine may call, so that a pool may start a cluster for its owner while a subtest runs.
+type owner interface {
+	TempDir() string
+	Cleanup(func())
+	Errorf(format string, args ...any)
+}
+
+// startCluster starts a cluster that stops when its owner ends (see RunCluster).
+func startCluster(o owner) (*Cluster, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := &Cluster{}
+	var admins []*redis.Client
+	defer func() {
+		for _, a := range admins {
+			_ = a.Close()
+		}
+	}()
+	for i := range ClusterMasters {
+		s, err := redisx.StartServer(ctx, redisx.ServerOptions{Dir: o.TempDir(), AppendOnly: true, Cluster: true})
+		if err != nil {
+			return nil, fmt.Errorf("cluster node %d: %w", i, err)
+		}
+		o.Cleanup(func() {
+			if err := s.Stop(); err != nil {
+				o.Errorf("redistest: %v", err)
+			}
+		})
+		c.Servers = append(c.Servers, s)
+		// A plain client of the node alone, for the commands that configure it.
+		admins = append(admins, redis.NewClient(&redis.Options{Addr: s.Addr()}))
+	}
+	for i, admin := range admins {
+		first, last := i*clusterSlots/ClusterMasters, (i+1)*clusterSlots/ClusterMasters-1
+		if err := admin.ClusterAddSlotsRange(ctx, first, last).Err(); err != nil {
+			return nil, fmt.Errorf("give slots %d-%d to %s: %w", first, last, c.Servers[i].Addr(), err)
+		}
+	}
+	for _, s := range c.Servers[1:] {
+		host, port, err := net.SplitHostPort(s.Addr())
+		if err != nil {
+			return nil, err
+		}
+		if err := admins[0].ClusterMeet(ctx, host, port).Err(); err != nil {
+			return nil, fmt.Errorf("introduce %s to %s: %w", s.Addr(), c.Servers[0].Addr(), err)
+		}
+	}
+	// A new master waits about two seconds after it starts before it calls its cluster ok.
+	for {
+		err := func() error {
+			for i, admin := range admins {
+				if err := clusterOK(ctx, admin); err != nil {
+					return fmt.Errorf("node %s: %w", c.Servers[i].Addr(), err)
+				}
+			}
+			return nil
+		}()
+		if err == nil {
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the cluster did not form: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// clusterOK reports whether a node sees the whole cluster: every node, and every slot served.
+func clusterOK(ctx context.Context, node *redis.Client) error {
+	info, err := node.ClusterInfo(ctx).Result()
+	if err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	for line := range strings.Lines(info) {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			fields[k] = v
+		}
+	}
+	if fields["cluster_state"] != "ok" {
+		return fmt.Errorf("cluster_state:%s", fields["cluster_state"])
+	}
+	if n, _ := strconv.Atoi(fields["cluster_known_nodes"]); n != ClusterMasters {
+		return fmt.Errorf("knows %s nodes, want %d", fields["cluster_known_nodes"], ClusterMasters)
+	}
+	if fields["cluster_slots_ok"] != strconv.Itoa(clusterSlots) {
+		return errors.New("not every slot is served: cluster_slots_ok:" + fields["cluster_slots_ok"])
+	}
+	return nil
+}
+
+// ClusterClient connects to c as the system does and closes the client when the test ends.
+func ClusterClient(t testing.TB, c *Cluster) redis.UniversalClient {
+	t.Helper()
+	return Connect(t, c.URL())
+}
+
+// ClusterPool lends clusters to tests that each need one of their own for a while, such as the
+// parallel subtests of a suite: a cluster a test gives back is flushed and lent again, so a
+// suite starts only as many clusters as it runs subtests at once, not one per subtest (a cluster
+// takes seconds to form). The clusters stop when the pool's owner ends.
+type ClusterPool struct {
+	owner owner
+	mu    sync.Mutex
+	free  []*Cluster
+}
+
+// NewClusterPool returns a pool whose clusters live until t ends; give it the test whose
+// subtests take clusters from it.
+func NewClusterPool(t testing.TB) *ClusterPool { return &ClusterPool{owner: t} }
+
+// Take lends t a cluster that holds no keys, and takes it back when t ends.
+func (p *ClusterPool) Take(t testing.TB) *Cluster {
+	t.Helper()
+	p.mu.Lock()
+	var c *Cluster
+	if n := len(p.free); n > 0 {
+		c, p.free = p.free[n-1], p.free[:n-1]
+	}
+	p.mu.Unlock()
+	if c == nil {
+		var err error
+		if c, err = startCluster(p.owner); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		// Through a client of the pool's own: the test's clients may be closed by now.
+		rdb, err := redisx.Connect(context.Background(), c.URL())
+		if err == nil {
+			err = FlushAll(context.Background(), rdb)
+			_ = rdb.Close()
+		}
+		if err != nil {
+			t.Logf("redistest: a cluster could not be flushed, so it is not lent again: %v", err)
+			return
+		}
+		p.mu.Lock()
+		p.free = append(p.free, c)
+		p.mu.Unlock()
+	})
+	return c
+}
