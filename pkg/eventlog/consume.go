@@ -333,8 +333,19 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 		defer close(msgs)
 		for {
 			msg, err := iter.Next()
-			if err != nil {
+			switch {
+			case errors.Is(err, jetstream.ErrMsgIteratorClosed), errors.Is(err, jetstream.ErrConsumerDeleted),
+				errors.Is(err, jetstream.ErrConsumerNotFound):
 				return // stopped or drained: ctx ended, the share shrank, or the consumer was deleted
+			case err != nil:
+				// A missed heartbeat or a server that restarts: the iterator asks again by itself.
+				cfg.Logger.Debug("consumer pull interrupted; asking again", "consumer", name, "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				continue
 			}
 			owned.Store(true) // the server sends a partition's messages to its pinned owner only
 			inProcess.Store(true)
@@ -399,7 +410,7 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 // pullExpiry is how long the server keeps a partition consumer's request for messages: short,
 // since a replica that stopped asking leaves its requests behind, and the server may pin the
 // partition to one of them.
-const pullExpiry = time.Second
+const pullExpiry = 2 * time.Second
 
 // pinHeader carries, on each message of a pinned consumer, the id of the pinning it was sent under.
 const pinHeader = "Nats-Pin-Id"
