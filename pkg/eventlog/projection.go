@@ -173,7 +173,8 @@ func (l *Log) apply(ctx context.Context, p Projection, rec Record, deliveries ui
 }
 
 // project is a consumer's step for one record: apply it, reading the missing events from
-// the stream first when it arrives ahead of them (several replicas share the consumer).
+// the stream first when it arrives ahead of them (a safety net: a partition's one owner receives
+// its issues' events in order).
 func (l *Log) project(ctx context.Context, p Projection, rec Record, deliveries uint64) error {
 	err := p.Apply(ctx, rec)
 	switch {
