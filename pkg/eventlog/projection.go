@@ -205,15 +205,19 @@ const MaxDecideAttempts = 8
 
 // Decide is the one way a command or a reaction writes: it asks decide for the event to append given
 // the projection's state of the issue (nil: nothing to do), appends it conditional on the sequence
-// decide read, and applies it to p before returning, so the caller reads its own write, with the
+// decide read, and returns it once p has applied it, so the caller reads its own write, with the
 // time the stream stored it. When another writer got there first, or the same event is already
 // stored (a retry; a clustered stream reports that as a duplicate before it checks the sequence),
-// it catches p up from the stream and asks again, so decide always judges the stored history;
-// after MaxDecideAttempts it returns ErrConflict. decide must set the event's PrevSeq to the last
-// sequence of the state it read; a stale state only costs a round, since the append is
+// p takes what was stored first and decide is asked again, so it always judges the stored
+// history; after MaxDecideAttempts Decide returns ErrConflict. decide must set the event's PrevSeq
+// to the last sequence of the state it read; a stale state only costs a round, since the append is
 // conditional. A quarantined issue takes no decision: Decide returns ErrQuarantined.
+//
+// In a reaction (a consumer of p reacting to a record it applied) Decide returns as soon as the
+// event is stored, with a zero Time: that consumer owns the issue and applies the event in its
+// turn, after the record it reacts to.
 func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide func(ctx context.Context) (*whistlev1.Event, error)) (*Record, error) {
-	for range MaxDecideAttempts {
+	for attempt := range MaxDecideAttempts {
 		pos, err := knownPosition(ctx, p, issueID)
 		if err != nil {
 			return nil, err
@@ -226,53 +230,72 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 			return nil, err
 		}
 		ack, err := l.append(ctx, ev)
-		if errors.Is(err, ErrConflict) || (err == nil && ack.Duplicate) {
-			if err := l.Catchup(ctx, p, issueID); err != nil {
-				return nil, err
-			}
-			continue
+		var conflict *ConflictError
+		switch {
+		case errors.As(err, &conflict):
+			err = l.takeUpTo(ctx, p, issueID, max(conflict.Actual, ev.GetPrevSeq()+1), attempt)
+		case err == nil && ack.Duplicate:
+			err = l.takeUpTo(ctx, p, issueID, ack.Sequence, attempt)
+		case err != nil:
+			return nil, err
+		case inReaction(ctx, p.Name()):
+			return &Record{Seq: ack.Sequence, Event: ev}, nil
+		default:
+			return l.applied(ctx, p, issueID, ack.Sequence)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if rec, ok, err := l.awaitOwner(ctx, p, issueID, ack.Sequence); ok || err != nil {
-			return rec, err
-		}
-		// Apply it here. Reading the event back gives it the stream's time, which every view
-		// records; when the projection stood where the decision was taken, the event is the next.
-		if pos, err := knownPosition(ctx, p, issueID); err == nil && pos.LastSeq == ev.GetPrevSeq() {
-			if rec, err := l.at(ctx, ack.Sequence); err == nil {
-				if err := l.project(ctx, p, rec, 0); err != nil { // a gap (a wiped Redis) reads the stream first
-					return nil, err
-				}
-				return &rec, nil
-			}
-		}
-		recs, err := l.CatchupTo(ctx, p, issueID, ack.Sequence)
-		if err != nil {
-			return nil, err
-		}
-		for _, rec := range recs {
-			if rec.Seq == ack.Sequence {
-				return &rec, nil
-			}
-		}
-		// Another reader applied it first: read it for its time.
-		rec, err := l.at(ctx, ack.Sequence)
-		if err != nil {
-			return nil, err
-		}
-		return &rec, nil
 	}
 	return nil, ErrConflict
 }
 
-// awaitOwner waits for the issue's owner to apply the event just appended at seq, and returns it
-// with the stream's time: the owner is the issue's one writer, and the caller then reads its own
-// write. An owner in this process says when it has applied it; one elsewhere is polled for. ok is
-// false when the caller is the owner's own reaction (which the owner waits for), or when the owner
-// did not apply it within AwaitOwner (a handover under way): the caller then applies it itself.
-func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq uint64) (_ *Record, ok bool, _ error) {
+// takeUpTo makes p take the issue's events up to seq, which another writer appended: on the first
+// attempt it waits for the owner to apply them; when the owner does not in time, or a decision
+// lost again after that (what p knows may be stale: a wiped Redis), it reads p's position from
+// Redis and the missing events from the stream.
+func (l *Log) takeUpTo(ctx context.Context, p Projection, issueID string, seq uint64, attempt int) error {
+	if attempt == 0 {
+		if _, reached, err := l.awaitOwner(ctx, p, issueID, seq); reached || err != nil {
+			return err
+		}
+	}
+	_, err := l.CatchupTo(ctx, p, issueID, seq)
+	return err
+}
+
+// applied returns the event just appended at seq once p has applied it: as the owner applied it,
+// or, when the owner did not in time (a handover under way), as this process applies it.
+func (l *Log) applied(ctx context.Context, p Projection, issueID string, seq uint64) (*Record, error) {
+	rec, reached, err := l.awaitOwner(ctx, p, issueID, seq)
+	if rec != nil || err != nil {
+		return rec, err
+	}
+	if !reached {
+		recs, err := l.CatchupTo(ctx, p, issueID, seq) // a gap (a wiped Redis) is read too
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range recs {
+			if rec.Seq == seq {
+				return &rec, nil
+			}
+		}
+	}
+	// Applied without this process seeing the record: read it for the stream's time.
+	r, err := l.at(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// awaitOwner waits for the issue's owner to apply the issue's events up to seq. reached says that p
+// stands at seq or past it; rec is the record at seq, with the stream's time, when this process
+// saw it applied. An owner in this process says when it has applied it; one elsewhere is polled
+// for. It does not wait in the owner's own reaction (the owner waits for the reaction), nor past
+// AwaitOwner (the owner is moving to another process, or stuck).
+func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq uint64) (rec *Record, reached bool, _ error) {
 	if inReaction(ctx, p.Name()) {
 		return nil, false, nil
 	}
@@ -282,16 +305,16 @@ func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq 
 	applied, cancel := l.own.wait(p.Name(), issueID, seq)
 	defer cancel()
 	if pos, err := knownPosition(ctx, p, issueID); err != nil || pos.LastSeq >= seq {
-		return nil, false, err // applied before the wait began: read it back
+		return nil, err == nil, err // applied before the wait began
 	}
 	timeout := time.NewTimer(AwaitOwner)
 	defer timeout.Stop()
 	select {
-	case rec := <-applied:
-		if rec.Event == nil {
-			return nil, false, nil // the owner moved past it: read it back
+	case r := <-applied:
+		if r.Event == nil {
+			return nil, true, nil // the owner moved past it unseen
 		}
-		return &rec, true, nil
+		return &r, true, nil
 	case <-timeout.C:
 		return nil, false, nil
 	case <-ctx.Done():
@@ -300,8 +323,8 @@ func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq 
 }
 
 // pollOwner waits, reading p's position with a growing pause, for an owner in another process to
-// apply the event at seq, and then reads the event for its time.
-func (l *Log) pollOwner(ctx context.Context, p Projection, issueID string, seq uint64) (_ *Record, ok bool, _ error) {
+// apply the issue's events up to seq, and then reads the event at seq for its time.
+func (l *Log) pollOwner(ctx context.Context, p Projection, issueID string, seq uint64) (_ *Record, reached bool, _ error) {
 	deadline := time.Now().Add(AwaitOwner)
 	for pause := time.Millisecond; time.Now().Before(deadline); pause = min(2*pause, 50*time.Millisecond) {
 		pos, err := p.Position(ctx, issueID)
@@ -311,7 +334,7 @@ func (l *Log) pollOwner(ctx context.Context, p Projection, issueID string, seq u
 		if pos.LastSeq >= seq {
 			rec, err := l.at(ctx, seq)
 			if err != nil {
-				return nil, false, err
+				return nil, true, err
 			}
 			return &rec, true, nil
 		}
