@@ -154,15 +154,27 @@ func positionOf(last uint64, mark *quarantine.Mark) eventlog.Position {
 // refused append and a second look (Decide catches the store up then). It is not for reads shown
 // to people, which must see what Redis holds.
 func (s *Store[S]) Latest(ctx context.Context, issueID string) (S, error) {
+	if st, ok, err := s.Held(issueID); ok || err != nil {
+		return st, err
+	}
+	return s.Load(ctx, issueID)
+}
+
+// Held returns, decoded afresh, the issue's document as this store last wrote or read it, when it
+// holds the issue: a document Redis held then, which another writer may have replaced since. A
+// read shown to people may take it when it is at least as recent as what it must show.
+func (s *Store[S]) Held(issueID string) (S, bool, error) {
 	s.init()
 	unlock := s.lock([]string{issueID})
 	_, held := s.cache.get(issueID)
 	raw, ok := s.docs.get(issueID)
 	unlock()
-	if held && ok {
-		return s.Decode(issueID, raw)
+	if !held || !ok {
+		var zero S
+		return zero, false, nil
 	}
-	return s.Load(ctx, issueID)
+	st, err := s.Decode(issueID, raw)
+	return st, err == nil, err
 }
 
 // Position returns where the projection stands on an issue, as Redis holds it. The store keeps
