@@ -23,9 +23,22 @@ type owners struct {
 
 type waitKey struct{ projection, issue string }
 
+// waiter is someone waiting for a record of an issue to be applied: the record at seq, or, when
+// byPrev is set, the record that follows prev (an append conditional on prev can be registered for
+// before it is stored, since the record that follows prev is then the append's, if it succeeds).
 type waiter struct {
-	seq uint64
-	ch  chan Record
+	seq, prev uint64
+	byPrev    bool
+	ch        chan Record
+}
+
+// meets reports whether rec is the awaited record, or passes it (the owner applied a later one).
+func (w waiter) meets(rec Record) (match, past bool) {
+	if w.byPrev {
+		prev := rec.Event.GetPrevSeq()
+		return prev == w.prev, prev > w.prev
+	}
+	return rec.Seq == w.seq, rec.Seq > w.seq
 }
 
 func newOwners() *owners {
@@ -50,12 +63,21 @@ func (o *owners) owns(projection string, part int) bool {
 	return o.partitions(projection)[part].Load()
 }
 
-// wait registers for the record at seq of the issue to be applied by the projection's owner here;
-// the channel receives it (or an empty Record when the owner moved past it unseen). cancel
+// waitSeq registers for the record at seq of the issue to be applied by the projection's owner
+// here; the channel receives it (or an empty Record when the owner moved past it unseen). cancel
 // unregisters.
-func (o *owners) wait(projection, issue string, seq uint64) (<-chan Record, func()) {
+func (o *owners) waitSeq(projection, issue string, seq uint64) (<-chan Record, func()) {
+	return o.wait(projection, issue, waiter{seq: seq})
+}
+
+// waitNext registers, before an append conditional on prev, for the record that follows prev.
+func (o *owners) waitNext(projection, issue string, prev uint64) (<-chan Record, func()) {
+	return o.wait(projection, issue, waiter{prev: prev, byPrev: true})
+}
+
+func (o *owners) wait(projection, issue string, w waiter) (<-chan Record, func()) {
 	k := waitKey{projection, issue}
-	w := waiter{seq: seq, ch: make(chan Record, 1)}
+	w.ch = make(chan Record, 1)
 	o.mu.Lock()
 	o.waiters[k] = append(o.waiters[k], w)
 	o.mu.Unlock()
@@ -91,10 +113,10 @@ func (o *owners) applied(projection string, recs ...Record) {
 		}
 		rest := ws[:0]
 		for _, w := range ws {
-			switch {
-			case w.seq == rec.Seq:
+			switch match, past := w.meets(rec); {
+			case match:
 				w.ch <- rec
-			case w.seq < rec.Seq:
+			case past:
 				w.ch <- Record{}
 			default:
 				rest = append(rest, w)

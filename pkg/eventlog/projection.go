@@ -229,25 +229,40 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 		if err != nil || ev == nil {
 			return nil, err
 		}
-		ack, err := l.append(ctx, ev)
-		var conflict *ConflictError
-		switch {
-		case errors.As(err, &conflict):
-			err = l.takeUpTo(ctx, p, issueID, max(conflict.Actual, ev.GetPrevSeq()+1), attempt)
-		case err == nil && ack.Duplicate:
-			err = l.takeUpTo(ctx, p, issueID, ack.Sequence, attempt)
-		case err != nil:
-			return nil, err
-		case inReaction(ctx, p.Name()):
-			return &Record{Seq: ack.Sequence, Event: ev}, nil
-		default:
-			return l.applied(ctx, p, issueID, ack.Sequence)
-		}
-		if err != nil {
-			return nil, err
+		rec, done, err := l.appendAndAwait(ctx, p, issueID, ev, attempt)
+		if done || err != nil {
+			return rec, err
 		}
 	}
 	return nil, ErrConflict
+}
+
+// appendAndAwait is one round of Decide after decide: it appends ev and returns the record once p
+// has applied it (done), or, when another writer got there first, makes p take what it stored and
+// returns for another round.
+func (l *Log) appendAndAwait(ctx context.Context, p Projection, issueID string, ev *whistlev1.Event, attempt int) (_ *Record, done bool, _ error) {
+	reaction := inReaction(ctx, p.Name())
+	var next <-chan Record
+	if !reaction && l.own.owns(p.Name(), Partition(issueID)) {
+		// Registered before the append, so that an owner quicker than the PubAck is seen too.
+		ch, cancel := l.own.waitNext(p.Name(), issueID, ev.GetPrevSeq())
+		defer cancel()
+		next = ch
+	}
+	ack, err := l.append(ctx, ev)
+	var conflict *ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		return nil, false, l.takeUpTo(ctx, p, issueID, max(conflict.Actual, ev.GetPrevSeq()+1), attempt)
+	case err == nil && ack.Duplicate:
+		return nil, false, l.takeUpTo(ctx, p, issueID, ack.Sequence, attempt)
+	case err != nil:
+		return nil, true, err
+	case reaction:
+		return &Record{Seq: ack.Sequence, Event: ev}, true, nil
+	}
+	rec, err := l.applied(ctx, p, issueID, ack.Sequence, next)
+	return rec, true, err
 }
 
 // takeUpTo makes p take the issue's events up to seq, which another writer appended: on the first
@@ -265,9 +280,17 @@ func (l *Log) takeUpTo(ctx context.Context, p Projection, issueID string, seq ui
 }
 
 // applied returns the event just appended at seq once p has applied it: as the owner applied it,
-// or, when the owner did not in time (a handover under way), as this process applies it.
-func (l *Log) applied(ctx context.Context, p Projection, issueID string, seq uint64) (*Record, error) {
-	rec, reached, err := l.awaitOwner(ctx, p, issueID, seq)
+// or, when the owner did not in time (a handover under way), as this process applies it. next, when
+// set, receives the record the owner here applies after the one the event was decided on.
+func (l *Log) applied(ctx context.Context, p Projection, issueID string, seq uint64, next <-chan Record) (*Record, error) {
+	var rec *Record
+	var reached bool
+	var err error
+	if next != nil {
+		rec, reached, err = awaitRecord(ctx, next)
+	} else {
+		rec, reached, err = l.awaitOwner(ctx, p, issueID, seq)
+	}
 	if rec != nil || err != nil {
 		return rec, err
 	}
@@ -302,17 +325,24 @@ func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq 
 	if !l.own.owns(p.Name(), Partition(issueID)) {
 		return l.pollOwner(ctx, p, issueID, seq)
 	}
-	applied, cancel := l.own.wait(p.Name(), issueID, seq)
+	applied, cancel := l.own.waitSeq(p.Name(), issueID, seq)
 	defer cancel()
 	if pos, err := knownPosition(ctx, p, issueID); err != nil || pos.LastSeq >= seq {
 		return nil, err == nil, err // applied before the wait began
 	}
+	return awaitRecord(ctx, applied)
+}
+
+// awaitRecord waits, at most AwaitOwner, for the owner here to apply a record a waiter registered
+// for: rec is the record, with the stream's time; reached without rec means the owner moved past it
+// unseen; neither means it did not come in time.
+func awaitRecord(ctx context.Context, applied <-chan Record) (rec *Record, reached bool, _ error) {
 	timeout := time.NewTimer(AwaitOwner)
 	defer timeout.Stop()
 	select {
 	case r := <-applied:
 		if r.Event == nil {
-			return nil, true, nil // the owner moved past it unseen
+			return nil, true, nil
 		}
 		return &r, true, nil
 	case <-timeout.C:
