@@ -166,8 +166,12 @@ func (s *Store[S]) Latest(ctx context.Context, issueID string) (S, error) {
 func (s *Store[S]) Held(issueID string) (S, bool, error) {
 	s.init()
 	unlock := s.lock([]string{issueID})
-	_, held := s.cache.get(issueID)
+	st, held := s.cache.get(issueID)
 	raw, ok := s.docs.get(issueID)
+	if c, clones := any(st).(Cloner[S]); held && ok && clones {
+		defer unlock()
+		return c.Clone(), true, nil // under the lock: a fold changes the kept state in place
+	}
 	unlock()
 	if !held || !ok {
 		var zero S
@@ -175,6 +179,12 @@ func (s *Store[S]) Held(issueID string) (S, bool, error) {
 	}
 	st, err := s.Decode(issueID, raw)
 	return st, err == nil, err
+}
+
+// Cloner is a State that copies itself, sharing nothing with the copy: the store then hands out
+// copies of the states it keeps rather than decoding their documents again.
+type Cloner[S any] interface {
+	Clone() S
 }
 
 // Position returns where the projection stands on an issue, as Redis holds it. The store keeps
