@@ -7,10 +7,16 @@ import (
 	"time"
 )
 
-// AwaitOwner bounds how long Decide waits for the issue's owner in this process to apply the event
-// it appended, before it applies the event itself (the owner moved to another process, or is
-// stuck); either way the caller reads its own write.
+// AwaitOwner bounds how long Decide waits for the issue's owner in another process to apply the
+// event it appended, and how often it checks that an owner in this process still owns the issue,
+// before it applies the event itself (the owner moved, or is stuck); either way the caller reads
+// its own write.
 const AwaitOwner = 2 * time.Second
+
+// MaxAwaitOwner bounds how long Decide waits for an owner in this process that still owns the
+// issue: one that lags behind a burst is left to catch up, since applying the event beside it
+// only adds to its work.
+const MaxAwaitOwner = 30 * time.Second
 
 // owners is what this process knows of the partitions it owns: which ones its consumers are
 // receiving messages for (a partition's server sends them to its pinned owner only), and who waits

@@ -287,7 +287,7 @@ func (l *Log) applied(ctx context.Context, p Projection, issueID string, seq uin
 	var reached bool
 	var err error
 	if next != nil {
-		rec, reached, err = awaitRecord(ctx, next)
+		rec, reached, err = l.awaitRecord(ctx, p, issueID, next)
 	} else {
 		rec, reached, err = l.awaitOwner(ctx, p, issueID, seq)
 	}
@@ -316,8 +316,8 @@ func (l *Log) applied(ctx context.Context, p Projection, issueID string, seq uin
 // awaitOwner waits for the issue's owner to apply the issue's events up to seq. reached says that p
 // stands at seq or past it; rec is the record at seq, with the stream's time, when this process
 // saw it applied. An owner in this process says when it has applied it; one elsewhere is polled
-// for. It does not wait in the owner's own reaction (the owner waits for the reaction), nor past
-// AwaitOwner (the owner is moving to another process, or stuck).
+// for. It does not wait in the owner's own reaction (the owner waits for the reaction), nor once the
+// owner is gone or stuck (see awaitRecord and pollOwner).
 func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq uint64) (rec *Record, reached bool, _ error) {
 	if inReaction(ctx, p.Name()) {
 		return nil, false, nil
@@ -330,25 +330,34 @@ func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq 
 	if pos, err := knownPosition(ctx, p, issueID); err != nil || pos.LastSeq >= seq {
 		return nil, err == nil, err // applied before the wait began
 	}
-	return awaitRecord(ctx, applied)
+	return l.awaitRecord(ctx, p, issueID, applied)
 }
 
-// awaitRecord waits, at most AwaitOwner, for the owner here to apply a record a waiter registered
-// for: rec is the record, with the stream's time; reached without rec means the owner moved past it
-// unseen; neither means it did not come in time.
-func awaitRecord(ctx context.Context, applied <-chan Record) (rec *Record, reached bool, _ error) {
-	timeout := time.NewTimer(AwaitOwner)
-	defer timeout.Stop()
-	select {
-	case r := <-applied:
-		if r.Event == nil {
-			return nil, true, nil
+// awaitRecord waits for the owner here to apply a record a waiter registered for: while the
+// process still owns the issue's partition (checked every AwaitOwner), up to MaxAwaitOwner. rec is
+// the record, with the stream's time; reached without rec means the owner moved past it unseen;
+// neither means it did not come.
+func (l *Log) awaitRecord(ctx context.Context, p Projection, issueID string, applied <-chan Record) (rec *Record, reached bool, _ error) {
+	limit := time.NewTimer(MaxAwaitOwner)
+	defer limit.Stop()
+	check := time.NewTicker(AwaitOwner)
+	defer check.Stop()
+	for {
+		select {
+		case r := <-applied:
+			if r.Event == nil {
+				return nil, true, nil
+			}
+			return &r, true, nil
+		case <-check.C:
+			if !l.own.owns(p.Name(), Partition(issueID)) {
+				return nil, false, nil
+			}
+		case <-limit.C:
+			return nil, false, nil
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
 		}
-		return &r, true, nil
-	case <-timeout.C:
-		return nil, false, nil
-	case <-ctx.Done():
-		return nil, false, ctx.Err()
 	}
 }
 
