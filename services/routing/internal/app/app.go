@@ -138,6 +138,9 @@ func (a *App) Explain(ctx context.Context, grid, category string, urgency whistl
 	return a.plan(street.ID, category, urgency), nil
 }
 
+// ReactsTo names the events React acts on: only a raise leaves an issue awaiting its route.
+var ReactsTo = []string{"raised"}
+
 // React routes the record's issue if it was raised and not yet routed. It is the consumer's
 // reaction, so it runs again on redelivery and on replay: the projection then already knows the
 // decision, or the conditional append loses to the event already in the stream, and nothing is
