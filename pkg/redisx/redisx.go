@@ -88,6 +88,8 @@ type ServerOptions struct {
 // options. Stop it with Stop; Failed reports when it gave up.
 type Server struct {
 	addr, dir string
+	// busPort is a cluster node's cluster bus port; empty for a server that is not one.
+	busPort string
 	opts      ServerOptions
 	bin       string
 	args      []string
@@ -181,6 +183,15 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	if opts.Cluster {
 		// A restarted node reads its identity, its slots and its peers back from nodes.conf.
 		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, nodesName))
+		// The cluster bus listens on a port of its own, by default the client port + 10000,
+		// which nothing reserved: another process may hold it. Ask for a free one instead.
+		bus, err := freeAddr()
+		if err != nil {
+			out.Close()
+			return nil, err
+		}
+		_, s.busPort, _ = net.SplitHostPort(bus)
+		s.args = append(s.args, "--cluster-port", s.busPort)
 	}
 	c, err := s.start(ctx)
 	if err != nil {
@@ -365,6 +376,10 @@ func probePID(ctx context.Context, addr string) (int, error) {
 
 // Addr returns the host:port the server listens on.
 func (s *Server) Addr() string { return s.addr }
+
+// ClusterBusPort is the port a cluster node listens on for its peers (CLUSTER MEET names it);
+// empty for a server that is not a cluster node.
+func (s *Server) ClusterBusPort() string { return s.busPort }
 
 // URL returns the server's address as a redis:// URL, the form Connect and the
 // service configuration take.
