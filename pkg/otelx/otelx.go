@@ -121,7 +121,7 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 // for nothing: the provider then samples no trace this process starts, and spans only the
 // traces a caller's sampled trace context asks for, whose flag it passes on. Every span still
 // gets its ids and carries its trace's context, so a trace id still rides each call and
-// event from intake on, and logs and headers name it.
+// event from intake on.
 func tracerProvider(ctx context.Context, cfg Config, res *resource.Resource) (*sdktrace.TracerProvider, error) {
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	if !cfg.OTLPTraces {
