@@ -462,6 +462,19 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 			l.own.applied(p.Name(), applied...)
 		}
 	}
+	if react == nil {
+		// Applied, with no reaction to run: sealed already. An issue's applied records come
+		// before any it could not apply, so acknowledging them first keeps its order.
+		rest := batch[:0]
+		for _, d := range batch {
+			if d.applied {
+				l.ack(ctx, cfg, d, Kind(d.s.rec.Event))
+			} else {
+				rest = append(rest, d)
+			}
+		}
+		batch = rest
+	}
 	// Each issue's messages in stream order; issues side by side, a few at a time.
 	byIssue := map[string][]*delivery{}
 	var order []string
@@ -496,10 +509,6 @@ func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 	kind := "undecodable"
 	if s.err == nil {
 		kind = Kind(s.rec.Event)
-	}
-	if d.applied && react == nil {
-		l.ack(ctx, cfg, d, kind) // the common case, which needs no span of its own
-		return true
 	}
 	ctx, span := tracer.Start(otelx.ExtractNATS(ctx, s.header), "eventlog.Log.Consume",
 		trace.WithSpanKind(trace.SpanKindConsumer),
@@ -548,8 +557,22 @@ func (l *Log) ack(ctx context.Context, cfg ConsumerConfig, d *delivery, kind str
 	if err := d.msg.Ack(); err != nil {
 		cfg.Logger.Warn("ack failed; the message will be delivered again", "consumer", cfg.Durable, "seq", d.s.seq, "err", err)
 	}
-	eventsProcessed.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", cfg.Durable),
-		attribute.String("event", kind), attribute.String("outcome", "applied")))
+	eventsProcessed.Add(ctx, 1, processedAttrs(cfg.Durable, kind))
+}
+
+// processedSets holds the attribute set of each consumer and event kind, built once: the counter
+// is added to for every message.
+var processedSets sync.Map // [2]string{consumer, kind} -> metric.MeasurementOption
+
+// processedAttrs are the attributes of an event processed by the consumer.
+func processedAttrs(consumer, kind string) metric.MeasurementOption {
+	key := [2]string{consumer, kind}
+	if o, ok := processedSets.Load(key); ok {
+		return o.(metric.MeasurementOption)
+	}
+	o, _ := processedSets.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attribute.String("consumer", consumer),
+		attribute.String("event", kind), attribute.String("outcome", "applied"))))
+	return o.(metric.MeasurementOption)
 }
 
 // process applies one delivered message and runs the reaction; it returns only failures that may
