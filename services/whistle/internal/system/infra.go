@@ -129,8 +129,11 @@ func openInfra(ctx context.Context, opts Options, readOnly bool) (_ *infra, err 
 		if err != nil {
 			return nil, err // ErrRedisServerMissing says how to install it
 		}
+		// The services use the child's Unix socket when it has one; its TCP address is for
+		// people and tools (redis-cli, whistle bench --redis).
 		redisURL = in.redisSrv.URL()
-		logger.Info("redis-server started", "url", redisURL, "dir", filepath.Join(opts.DataDir, "redis"))
+		logger.Info("redis-server started", "url", redisURL, "tcp", in.redisSrv.TCPURL(),
+			"dir", filepath.Join(opts.DataDir, "redis"))
 	}
 	rdb, err := redisx.Connect(ctx, redisURL)
 	if err != nil {
