@@ -204,9 +204,9 @@ func (l *Log) ensureConsumers(ctx context.Context, cfg ConsumerConfig) ([]jetstr
 	out := make([]jetstream.Consumer, Partitions)
 	for p := range Partitions {
 		name := PartitionDurable(cfg.Durable, p)
-		cons, err := l.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		cons, err := l.ensureConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:        name,
-			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckPolicy:      jetstream.AckAllPolicy,
 			DeliverPolicy:  jetstream.DeliverAllPolicy,
 			FilterSubject:  PartitionSubjects(p),
 			MaxAckPending:  cfg.MaxAckPending,
@@ -222,6 +222,27 @@ func (l *Log) ensureConsumers(ctx context.Context, cfg ConsumerConfig) ([]jetstr
 		out[p] = cons
 	}
 	return out, nil
+}
+
+// ensureConsumer creates the durable consumer want, or updates the one that exists, which keeps
+// where it started. A consumer made by an earlier Whistle that acknowledged each message
+// (AckExplicit) cannot change its acknowledgement policy in place: it is made again, starting
+// after the last message it had acknowledged with all before it (its ack floor); what it had
+// acknowledged beyond that comes again, and its projection skips it.
+func (l *Log) ensureConsumer(ctx context.Context, want jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	if cur, err := l.stream.Consumer(ctx, want.Durable); err == nil {
+		info := cur.CachedInfo()
+		want.DeliverPolicy, want.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+		if info.Config.AckPolicy != want.AckPolicy {
+			if err := l.stream.DeleteConsumer(ctx, want.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return nil, err
+			}
+			want.DeliverPolicy, want.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
+		}
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	return l.stream.CreateOrUpdateConsumer(ctx, want)
 }
 
 // Consume runs a service's consumers, one per partition, until ctx ends: each applies its
@@ -429,8 +450,8 @@ type delivery struct {
 // to the projection together (one ApplyBatch, when p batches); what that leaves (records behind a
 // missing event, undecodable ones, last deliveries, or the whole batch when it failed) goes the
 // one-by-one way, which reads the stream to mend a gap and quarantines what can never apply. Then
-// each issue's reactions run in order, issues side by side, and each message is acknowledged once
-// its fate is sealed.
+// each issue's reactions run in order, issues side by side, and once every message's fate is
+// sealed one acknowledgement covers the batch.
 func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection, react Handler, msgs []jetstream.Msg) {
 	batch := make([]*delivery, 0, len(msgs))
 	var recs []Record
@@ -462,7 +483,39 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 			l.own.applied(p.Name(), applied...)
 		}
 	}
-	// Each issue's messages in stream order; issues side by side, a few at a time.
+	pending := batch
+	if react == nil {
+		// Applied, with no reaction to run: sealed already.
+		pending = nil
+		for _, d := range batch {
+			if d.applied {
+				l.sealed(ctx, cfg, d, Kind(d.s.rec.Event))
+			} else {
+				pending = append(pending, d)
+			}
+		}
+	}
+	if !l.settleAll(ctx, cfg, p, react, pending) || len(batch) == 0 {
+		return // stopping: the rest come back to whoever consumes next
+	}
+	// Every message of the batch has met its fate: one acknowledgement (AckAll) of the last stream
+	// sequence acknowledges them all. A partition's batches are handled one after another, and
+	// the server sends new messages in stream order, so none it sent since lies below it.
+	last := batch[0]
+	for _, d := range batch[1:] {
+		if d.s.seq > last.s.seq {
+			last = d
+		}
+	}
+	if err := last.msg.Ack(); err != nil {
+		cfg.Logger.Warn("ack failed; the batch will be delivered again", "consumer", cfg.Durable, "seq", last.s.seq, "err", err)
+	}
+}
+
+// settleAll seals the fates of a batch's messages that the batch did not apply, or that have a
+// reaction to run: each issue's messages in stream order, issues side by side, a few at a time.
+// It returns false when ctx ended first.
+func (l *Log) settleAll(ctx context.Context, cfg ConsumerConfig, p Projection, react Handler, batch []*delivery) bool {
 	byIssue := map[string][]*delivery{}
 	var order []string
 	for _, d := range batch {
@@ -474,21 +527,24 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 	}
 	sem := make(chan struct{}, cfg.Workers)
 	var wg sync.WaitGroup
+	var stopped atomic.Bool
 	for _, id := range order {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			for _, d := range byIssue[id] {
 				if !l.settle(ctx, cfg, p, react, d) {
-					return // stopping: the rest come back to whoever consumes next
+					stopped.Store(true)
+					return
 				}
 			}
 		})
 	}
 	wg.Wait()
+	return !stopped.Load()
 }
 
-// settle seals one message's fate and acknowledges it, retrying a transient failure in place: the
+// settle seals one message's fate, retrying a transient failure in place: the
 // issue's later events must wait for it anyway, and a delivery count spent on a Redis outage would
 // quarantine an event that is perfectly good. It returns false when ctx ended first.
 func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, react Handler, d *delivery) bool {
@@ -496,10 +552,6 @@ func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 	kind := "undecodable"
 	if s.err == nil {
 		kind = Kind(s.rec.Event)
-	}
-	if d.applied && react == nil {
-		l.ack(ctx, cfg, d, kind) // the common case, which needs no span of its own
-		return true
 	}
 	ctx, span := tracer.Start(otelx.ExtractNATS(ctx, s.header), "eventlog.Log.Consume",
 		trace.WithSpanKind(trace.SpanKindConsumer),
@@ -539,17 +591,28 @@ func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 		case <-time.After(delay):
 		}
 	}
-	l.ack(ctx, cfg, d, kind)
+	l.sealed(ctx, cfg, d, kind)
 	return true
 }
 
-// ack acknowledges a message whose fate is sealed.
-func (l *Log) ack(ctx context.Context, cfg ConsumerConfig, d *delivery, kind string) {
-	if err := d.msg.Ack(); err != nil {
-		cfg.Logger.Warn("ack failed; the message will be delivered again", "consumer", cfg.Durable, "seq", d.s.seq, "err", err)
+// sealed counts a message whose fate is sealed; its batch acknowledges it.
+func (l *Log) sealed(ctx context.Context, cfg ConsumerConfig, d *delivery, kind string) {
+	eventsProcessed.Add(ctx, 1, processedAttrs(cfg.Durable, kind))
+}
+
+// processedSets holds the attribute set of each consumer and event kind, built once: the counter
+// is added to for every message.
+var processedSets sync.Map // [2]string{consumer, kind} -> metric.MeasurementOption
+
+// processedAttrs are the attributes of an event processed by the consumer.
+func processedAttrs(consumer, kind string) metric.MeasurementOption {
+	key := [2]string{consumer, kind}
+	if o, ok := processedSets.Load(key); ok {
+		return o.(metric.MeasurementOption)
 	}
-	eventsProcessed.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", cfg.Durable),
-		attribute.String("event", kind), attribute.String("outcome", "applied")))
+	o, _ := processedSets.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attribute.String("consumer", consumer),
+		attribute.String("event", kind), attribute.String("outcome", "applied"))))
+	return o.(metric.MeasurementOption)
 }
 
 // process applies one delivered message and runs the reaction; it returns only failures that may

@@ -275,7 +275,10 @@ func (l *Log) append(ctx context.Context, ev *whistlev1.Event) (*jetstream.PubAc
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			actual, _ := l.Last(ctx, ev.GetIssueId())
+			actual, ok := wrongLastSequence(apiErr.Description)
+			if !ok {
+				actual, _ = l.Last(ctx, ev.GetIssueId())
+			}
 			span.SetAttributes(attribute.Bool("whistle.conflict", true))
 			return nil, &ConflictError{Expected: ev.GetPrevSeq(), Actual: actual}
 		}
@@ -284,6 +287,17 @@ func (l *Log) append(ctx context.Context, ev *whistlev1.Event) (*jetstream.PubAc
 	}
 	span.SetAttributes(attribute.Int64("whistle.seq", int64(ack.Sequence)), attribute.Bool("whistle.duplicate", ack.Duplicate))
 	return ack, nil
+}
+
+// wrongLastSequence reads the issue's actual last sequence off the server's refusal of a
+// conditional append ("wrong last sequence: 42"), sparing a request to the stream.
+func wrongLastSequence(description string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(description, "wrong last sequence: ")
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(rest, 10, 64)
+	return seq, err == nil
 }
 
 // Last returns the sequence of the issue's latest event, 0 when it has none.

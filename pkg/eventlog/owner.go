@@ -7,10 +7,16 @@ import (
 	"time"
 )
 
-// AwaitOwner bounds how long Decide waits for the issue's owner in this process to apply the event
-// it appended, before it applies the event itself (the owner moved to another process, or is
-// stuck); either way the caller reads its own write.
+// AwaitOwner bounds how long Decide waits for the issue's owner in another process to apply the
+// event it appended, and how often it checks that an owner in this process still owns the issue,
+// before it applies the event itself (the owner moved, or is stuck); either way the caller reads
+// its own write.
 const AwaitOwner = 2 * time.Second
+
+// MaxAwaitOwner bounds how long Decide waits for an owner in this process that still owns the
+// issue: one that lags behind a burst is left to catch up, since applying the event beside it
+// only adds to its work.
+const MaxAwaitOwner = 30 * time.Second
 
 // owners is what this process knows of the partitions it owns: which ones its consumers are
 // receiving messages for (a partition's server sends them to its pinned owner only), and who waits
@@ -23,9 +29,22 @@ type owners struct {
 
 type waitKey struct{ projection, issue string }
 
+// waiter is someone waiting for a record of an issue to be applied: the record at seq, or, when
+// byPrev is set, the record that follows prev (an append conditional on prev can be registered for
+// before it is stored, since the record that follows prev is then the append's, if it succeeds).
 type waiter struct {
-	seq uint64
-	ch  chan Record
+	seq, prev uint64
+	byPrev    bool
+	ch        chan Record
+}
+
+// meets reports whether rec is the awaited record, or passes it (the owner applied a later one).
+func (w waiter) meets(rec Record) (match, past bool) {
+	if w.byPrev {
+		prev := rec.Event.GetPrevSeq()
+		return prev == w.prev, prev > w.prev
+	}
+	return rec.Seq == w.seq, rec.Seq > w.seq
 }
 
 func newOwners() *owners {
@@ -50,12 +69,21 @@ func (o *owners) owns(projection string, part int) bool {
 	return o.partitions(projection)[part].Load()
 }
 
-// wait registers for the record at seq of the issue to be applied by the projection's owner here;
-// the channel receives it (or an empty Record when the owner moved past it unseen). cancel
+// waitSeq registers for the record at seq of the issue to be applied by the projection's owner
+// here; the channel receives it (or an empty Record when the owner moved past it unseen). cancel
 // unregisters.
-func (o *owners) wait(projection, issue string, seq uint64) (<-chan Record, func()) {
+func (o *owners) waitSeq(projection, issue string, seq uint64) (<-chan Record, func()) {
+	return o.wait(projection, issue, waiter{seq: seq})
+}
+
+// waitNext registers, before an append conditional on prev, for the record that follows prev.
+func (o *owners) waitNext(projection, issue string, prev uint64) (<-chan Record, func()) {
+	return o.wait(projection, issue, waiter{prev: prev, byPrev: true})
+}
+
+func (o *owners) wait(projection, issue string, w waiter) (<-chan Record, func()) {
 	k := waitKey{projection, issue}
-	w := waiter{seq: seq, ch: make(chan Record, 1)}
+	w.ch = make(chan Record, 1)
 	o.mu.Lock()
 	o.waiters[k] = append(o.waiters[k], w)
 	o.mu.Unlock()
@@ -91,10 +119,10 @@ func (o *owners) applied(projection string, recs ...Record) {
 		}
 		rest := ws[:0]
 		for _, w := range ws {
-			switch {
-			case w.seq == rec.Seq:
+			switch match, past := w.meets(rec); {
+			case match:
 				w.ch <- rec
-			case w.seq < rec.Seq:
+			case past:
 				w.ch <- Record{}
 			default:
 				rest = append(rest, w)

@@ -205,15 +205,19 @@ const MaxDecideAttempts = 8
 
 // Decide is the one way a command or a reaction writes: it asks decide for the event to append given
 // the projection's state of the issue (nil: nothing to do), appends it conditional on the sequence
-// decide read, and applies it to p before returning, so the caller reads its own write, with the
+// decide read, and returns it once p has applied it, so the caller reads its own write, with the
 // time the stream stored it. When another writer got there first, or the same event is already
 // stored (a retry; a clustered stream reports that as a duplicate before it checks the sequence),
-// it catches p up from the stream and asks again, so decide always judges the stored history;
-// after MaxDecideAttempts it returns ErrConflict. decide must set the event's PrevSeq to the last
-// sequence of the state it read; a stale state only costs a round, since the append is
+// p takes what was stored first and decide is asked again, so it always judges the stored
+// history; after MaxDecideAttempts Decide returns ErrConflict. decide must set the event's PrevSeq
+// to the last sequence of the state it read; a stale state only costs a round, since the append is
 // conditional. A quarantined issue takes no decision: Decide returns ErrQuarantined.
+//
+// In a reaction (a consumer of p reacting to a record it applied) Decide returns as soon as the
+// event is stored, with a zero Time: that consumer owns the issue and applies the event in its
+// turn, after the record it reacts to.
 func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide func(ctx context.Context) (*whistlev1.Event, error)) (*Record, error) {
-	for range MaxDecideAttempts {
+	for attempt := range MaxDecideAttempts {
 		pos, err := knownPosition(ctx, p, issueID)
 		if err != nil {
 			return nil, err
@@ -225,83 +229,141 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 		if err != nil || ev == nil {
 			return nil, err
 		}
-		ack, err := l.append(ctx, ev)
-		if errors.Is(err, ErrConflict) || (err == nil && ack.Duplicate) {
-			if err := l.Catchup(ctx, p, issueID); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if rec, ok, err := l.awaitOwner(ctx, p, issueID, ack.Sequence); ok || err != nil {
+		rec, done, err := l.appendAndAwait(ctx, p, issueID, ev, attempt)
+		if done || err != nil {
 			return rec, err
 		}
-		// Apply it here. Reading the event back gives it the stream's time, which every view
-		// records; when the projection stood where the decision was taken, the event is the next.
-		if pos, err := knownPosition(ctx, p, issueID); err == nil && pos.LastSeq == ev.GetPrevSeq() {
-			if rec, err := l.at(ctx, ack.Sequence); err == nil {
-				if err := l.project(ctx, p, rec, 0); err != nil { // a gap (a wiped Redis) reads the stream first
-					return nil, err
-				}
-				return &rec, nil
-			}
-		}
-		recs, err := l.CatchupTo(ctx, p, issueID, ack.Sequence)
-		if err != nil {
-			return nil, err
-		}
-		for _, rec := range recs {
-			if rec.Seq == ack.Sequence {
-				return &rec, nil
-			}
-		}
-		// Another reader applied it first: read it for its time.
-		rec, err := l.at(ctx, ack.Sequence)
-		if err != nil {
-			return nil, err
-		}
-		return &rec, nil
 	}
 	return nil, ErrConflict
 }
 
-// awaitOwner waits for the issue's owner to apply the event just appended at seq, and returns it
-// with the stream's time: the owner is the issue's one writer, and the caller then reads its own
-// write. An owner in this process says when it has applied it; one elsewhere is polled for. ok is
-// false when the caller is the owner's own reaction (which the owner waits for), or when the owner
-// did not apply it within AwaitOwner (a handover under way): the caller then applies it itself.
-func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq uint64) (_ *Record, ok bool, _ error) {
+// appendAndAwait is one round of Decide after decide: it appends ev and returns the record once p
+// has applied it (done), or, when another writer got there first, makes p take what it stored and
+// returns for another round.
+func (l *Log) appendAndAwait(ctx context.Context, p Projection, issueID string, ev *whistlev1.Event, attempt int) (_ *Record, done bool, _ error) {
+	reaction := inReaction(ctx, p.Name())
+	var next <-chan Record
+	if !reaction && l.own.owns(p.Name(), Partition(issueID)) {
+		// Registered before the append, so that an owner quicker than the PubAck is seen too.
+		ch, cancel := l.own.waitNext(p.Name(), issueID, ev.GetPrevSeq())
+		defer cancel()
+		next = ch
+	}
+	ack, err := l.append(ctx, ev)
+	var conflict *ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		return nil, false, l.takeUpTo(ctx, p, issueID, max(conflict.Actual, ev.GetPrevSeq()+1), attempt)
+	case err == nil && ack.Duplicate:
+		return nil, false, l.takeUpTo(ctx, p, issueID, ack.Sequence, attempt)
+	case err != nil:
+		return nil, true, err
+	case reaction:
+		return &Record{Seq: ack.Sequence, Event: ev}, true, nil
+	}
+	rec, err := l.applied(ctx, p, issueID, ack.Sequence, next)
+	return rec, true, err
+}
+
+// takeUpTo makes p take the issue's events up to seq, which another writer appended: on the first
+// attempt it waits for the owner to apply them; when the owner does not in time, or a decision
+// lost again after that (what p knows may be stale: a wiped Redis), it reads p's position from
+// Redis and the missing events from the stream.
+func (l *Log) takeUpTo(ctx context.Context, p Projection, issueID string, seq uint64, attempt int) error {
+	if attempt == 0 {
+		if _, reached, err := l.awaitOwner(ctx, p, issueID, seq); reached || err != nil {
+			return err
+		}
+	}
+	_, err := l.CatchupTo(ctx, p, issueID, seq)
+	return err
+}
+
+// applied returns the event just appended at seq once p has applied it: as the owner applied it,
+// or, when the owner did not in time (a handover under way), as this process applies it. next, when
+// set, receives the record the owner here applies after the one the event was decided on.
+func (l *Log) applied(ctx context.Context, p Projection, issueID string, seq uint64, next <-chan Record) (*Record, error) {
+	var rec *Record
+	var reached bool
+	var err error
+	if next != nil {
+		rec, reached, err = l.awaitRecord(ctx, p, issueID, next)
+	} else {
+		rec, reached, err = l.awaitOwner(ctx, p, issueID, seq)
+	}
+	if rec != nil || err != nil {
+		return rec, err
+	}
+	if !reached {
+		recs, err := l.CatchupTo(ctx, p, issueID, seq) // a gap (a wiped Redis) is read too
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range recs {
+			if rec.Seq == seq {
+				return &rec, nil
+			}
+		}
+	}
+	// Applied without this process seeing the record: read it for the stream's time.
+	r, err := l.at(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// awaitOwner waits for the issue's owner to apply the issue's events up to seq. reached says that p
+// stands at seq or past it; rec is the record at seq, with the stream's time, when this process
+// saw it applied. An owner in this process says when it has applied it; one elsewhere is polled
+// for. It does not wait in the owner's own reaction (the owner waits for the reaction), nor once the
+// owner is gone or stuck (see awaitRecord and pollOwner).
+func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq uint64) (rec *Record, reached bool, _ error) {
 	if inReaction(ctx, p.Name()) {
 		return nil, false, nil
 	}
 	if !l.own.owns(p.Name(), Partition(issueID)) {
 		return l.pollOwner(ctx, p, issueID, seq)
 	}
-	applied, cancel := l.own.wait(p.Name(), issueID, seq)
+	applied, cancel := l.own.waitSeq(p.Name(), issueID, seq)
 	defer cancel()
 	if pos, err := knownPosition(ctx, p, issueID); err != nil || pos.LastSeq >= seq {
-		return nil, false, err // applied before the wait began: read it back
+		return nil, err == nil, err // applied before the wait began
 	}
-	timeout := time.NewTimer(AwaitOwner)
-	defer timeout.Stop()
-	select {
-	case rec := <-applied:
-		if rec.Event == nil {
-			return nil, false, nil // the owner moved past it: read it back
+	return l.awaitRecord(ctx, p, issueID, applied)
+}
+
+// awaitRecord waits for the owner here to apply a record a waiter registered for: while the
+// process still owns the issue's partition (checked every AwaitOwner), up to MaxAwaitOwner. rec is
+// the record, with the stream's time; reached without rec means the owner moved past it unseen;
+// neither means it did not come.
+func (l *Log) awaitRecord(ctx context.Context, p Projection, issueID string, applied <-chan Record) (rec *Record, reached bool, _ error) {
+	limit := time.NewTimer(MaxAwaitOwner)
+	defer limit.Stop()
+	check := time.NewTicker(AwaitOwner)
+	defer check.Stop()
+	for {
+		select {
+		case r := <-applied:
+			if r.Event == nil {
+				return nil, true, nil
+			}
+			return &r, true, nil
+		case <-check.C:
+			if !l.own.owns(p.Name(), Partition(issueID)) {
+				return nil, false, nil
+			}
+		case <-limit.C:
+			return nil, false, nil
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
 		}
-		return &rec, true, nil
-	case <-timeout.C:
-		return nil, false, nil
-	case <-ctx.Done():
-		return nil, false, ctx.Err()
 	}
 }
 
 // pollOwner waits, reading p's position with a growing pause, for an owner in another process to
-// apply the event at seq, and then reads the event for its time.
-func (l *Log) pollOwner(ctx context.Context, p Projection, issueID string, seq uint64) (_ *Record, ok bool, _ error) {
+// apply the issue's events up to seq, and then reads the event at seq for its time.
+func (l *Log) pollOwner(ctx context.Context, p Projection, issueID string, seq uint64) (_ *Record, reached bool, _ error) {
 	deadline := time.Now().Add(AwaitOwner)
 	for pause := time.Millisecond; time.Now().Before(deadline); pause = min(2*pause, 50*time.Millisecond) {
 		pos, err := p.Position(ctx, issueID)
@@ -311,7 +373,7 @@ func (l *Log) pollOwner(ctx context.Context, p Projection, issueID string, seq u
 		if pos.LastSeq >= seq {
 			rec, err := l.at(ctx, seq)
 			if err != nil {
-				return nil, false, err
+				return nil, true, err
 			}
 			return &rec, true, nil
 		}

@@ -88,15 +88,22 @@ func (s *Store[S]) Name() string { return s.Service }
 
 // Load returns an issue's state as Redis holds it; an issue never seen has the Empty state.
 func (s *Store[S]) Load(ctx context.Context, issueID string) (S, error) {
+	st, _, err := s.load(ctx, issueID)
+	return st, err
+}
+
+// load is Load, returning the document it read as well (nil for an issue never seen).
+func (s *Store[S]) load(ctx context.Context, issueID string) (S, []byte, error) {
 	raw, err := s.RDB.Get(ctx, s.Key(issueID)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		raw, err = nil, nil
 	}
 	if err != nil {
 		var zero S
-		return zero, fmt.Errorf("%s store: read %s: %w", s.Service, issueID, err)
+		return zero, nil, fmt.Errorf("%s store: read %s: %w", s.Service, issueID, err)
 	}
-	return s.Decode(issueID, raw)
+	st, err := s.Decode(issueID, raw)
+	return st, raw, err
 }
 
 // Decode reads a stored document of the issue; nil is the Empty state.
@@ -122,12 +129,23 @@ func (s *Store[S]) Known(issueID string) (eventlog.Position, bool) {
 		return eventlog.Position{}, false
 	}
 	last, mark := st.Position()
-	pos := eventlog.Position{LastSeq: *last}
-	if *mark != nil {
-		m := **mark
+	return positionOf(*last, *mark), true
+}
+
+// lastOf is the last sequence of a state.
+func lastOf[S State](st S) *uint64 {
+	last, _ := st.Position()
+	return last
+}
+
+// positionOf is a position with a copy of the mark, which a later fold of the state may change.
+func positionOf(last uint64, mark *quarantine.Mark) eventlog.Position {
+	pos := eventlog.Position{LastSeq: last}
+	if mark != nil {
+		m := *mark
 		pos.Quarantine = &m
 	}
-	return pos, true
+	return pos
 }
 
 // Latest returns the issue's state for a command to decide on: decoded afresh from the document
@@ -136,25 +154,57 @@ func (s *Store[S]) Known(issueID string) (eventlog.Position, bool) {
 // refused append and a second look (Decide catches the store up then). It is not for reads shown
 // to people, which must see what Redis holds.
 func (s *Store[S]) Latest(ctx context.Context, issueID string) (S, error) {
-	s.init()
-	unlock := s.lock([]string{issueID})
-	_, held := s.cache.get(issueID)
-	raw, ok := s.docs.get(issueID)
-	unlock()
-	if held && ok {
-		return s.Decode(issueID, raw)
+	if st, ok, err := s.Held(issueID); ok || err != nil {
+		return st, err
 	}
 	return s.Load(ctx, issueID)
 }
 
-// Position returns where the projection stands on an issue, as Redis holds it.
+// Held returns, decoded afresh, the issue's document as this store last wrote or read it, when it
+// holds the issue: a document Redis held then, which another writer may have replaced since. A
+// read shown to people may take it when it is at least as recent as what it must show.
+func (s *Store[S]) Held(issueID string) (S, bool, error) {
+	s.init()
+	unlock := s.lock([]string{issueID})
+	st, held := s.cache.get(issueID)
+	raw, ok := s.docs.get(issueID)
+	if c, clones := any(st).(Cloner[S]); held && ok && clones {
+		defer unlock()
+		return c.Clone(), true, nil // under the lock: a fold changes the kept state in place
+	}
+	unlock()
+	if !held || !ok {
+		var zero S
+		return zero, false, nil
+	}
+	st, err := s.Decode(issueID, raw)
+	return st, err == nil, err
+}
+
+// Cloner is a State that copies itself, sharing nothing with the copy: the store then hands out
+// copies of the states it keeps rather than decoding their documents again.
+type Cloner[S any] interface {
+	Clone() S
+}
+
+// Position returns where the projection stands on an issue, as Redis holds it. The store keeps
+// what it read unless it holds a later state of the issue (written since the read), so that a
+// command that reads the position before it decides (Decide) decides on Latest without a second
+// read, and a store that another writer left behind catches up.
 func (s *Store[S]) Position(ctx context.Context, issueID string) (eventlog.Position, error) {
-	st, err := s.Load(ctx, issueID)
+	s.init()
+	st, raw, err := s.load(ctx, issueID)
 	if err != nil {
 		return eventlog.Position{}, err
 	}
 	last, mark := st.Position()
-	return eventlog.Position{LastSeq: *last, Quarantine: *mark}, nil
+	pos := positionOf(*last, *mark)
+	unlock := s.lock([]string{issueID})
+	if held, ok := s.cache.get(issueID); !ok || *lastOf(held) < *last {
+		s.keep(issueID, st, raw)
+	}
+	unlock()
+	return pos, nil
 }
 
 // Apply folds one record into its issue's document and the indexes, following the ordering rule;

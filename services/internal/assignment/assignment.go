@@ -117,6 +117,12 @@ type Assignment struct {
 	Breached []DeadlineKind `json:"breached,omitempty"`
 }
 
+// Clone returns a copy of the assignment that shares nothing with it.
+func (a Assignment) Clone() Assignment {
+	a.Breached = slices.Clone(a.Breached)
+	return a
+}
+
 // Dispatch is routing's summons of one department, with its deadlines frozen.
 type Dispatch struct {
 	DepartmentID          string

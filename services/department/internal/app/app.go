@@ -279,6 +279,10 @@ func (a *App) change(ctx context.Context, dept string, e feed.Entry, last uint64
 		return domain.Issue{}, false, nil
 	}
 	st, err := feed.ReadAtLeast(ctx, e.Seq, feed.MaxLag, func(ctx context.Context) (domain.Issue, uint64, error) {
+		// The owner of the issue, when it runs here, holds the document it wrote with the entry.
+		if st, ok, err := a.store.Held(e.Issue); ok && st.LastSeq >= e.Seq {
+			return *st, st.LastSeq, err
+		}
 		st, err := a.store.Get(ctx, e.Issue)
 		return st, st.LastSeq, err
 	})

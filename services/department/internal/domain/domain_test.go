@@ -1,11 +1,14 @@
 package domain_test
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
@@ -57,5 +60,42 @@ func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
 	}
 	if _, err := i.CheckAcknowledge("water", "o1"); !errors.As(err, &te) {
 		t.Fatalf("report in after resolution: %v; want a TransitionError", err)
+	}
+}
+
+func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
+	orig := &domain.Issue{ID: "K7M3-QX9A", LastSeq: 9, Grid: "g", Street: "s", Category: "c", Urgency: 2,
+		Text: "t", CorrelationID: "x", Changed: map[string]uint64{"water": 7},
+		Quarantine: &quarantine.Mark{Seq: 9, Subject: "sub", Reason: "r", StoredAt: at, Held: 1},
+		Assignments: []assignment.Assignment{{DepartmentID: "water", Role: assignment.Lead, Status: assignment.Acknowledged,
+			DispatchedAt: at, ReportInBy: at, ResolveBy: at, AcknowledgedAt: at, AcknowledgedBy: "o1", Note: "n",
+			Breached: []assignment.DeadlineKind{assignment.ReportIn}}}}
+	// Every field is set above, so that a field added later and left out of Clone fails here.
+	v := reflect.ValueOf(*orig)
+	for k := range v.NumField() {
+		if v.Field(k).IsZero() {
+			t.Fatalf("the test leaves Issue.%s unset", v.Type().Field(k).Name)
+		}
+	}
+	a := reflect.ValueOf(orig.Assignments[0])
+	for k := range a.NumField() {
+		if name := a.Type().Field(k).Name; a.Field(k).IsZero() && name != "ResolvedAt" && name != "ResolvedBy" {
+			t.Fatalf("the test leaves Assignment.%s unset", name)
+		}
+	}
+	before, _ := json.Marshal(orig)
+	c := orig.Clone()
+	if !reflect.DeepEqual(c, orig) {
+		t.Fatalf("clone %+v differs from %+v", c, orig)
+	}
+	c.Changed["water"] = 8
+	c.Quarantine.Held = 5
+	c.Assignments[0].Note = "changed"
+	c.Assignments[0].Breached[0] = assignment.Resolve
+	c.Assignments = append(c.Assignments, assignment.Assignment{DepartmentID: "power"})
+	if after, _ := json.Marshal(orig); string(after) != string(before) {
+		t.Fatalf("changing the clone changed the issue:\n%s\nwas\n%s", after, before)
 	}
 }

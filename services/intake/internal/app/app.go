@@ -74,17 +74,21 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 	id := casenum.FromKey(p.Subject + "/" + raise.RequestID)
 	// A view that lost state (a wiped Redis) calls for a new raise; the stream refuses it, as a
 	// conflict or as a duplicate, and Decide then catches the view up and asks again.
-	_, err = a.log.Decide(ctx, a.store, id, func(ctx context.Context) (*whistlev1.Event, error) {
-		pos, err := a.store.Position(ctx, id)
-		if err != nil {
+	var is *domain.Issue
+	rec, err := a.log.Decide(ctx, a.store, id, func(ctx context.Context) (*whistlev1.Event, error) {
+		var err error
+		if is, err = a.store.Latest(ctx, id); err != nil {
 			return nil, err
 		}
-		if pos.LastSeq > 0 {
-			is, err := a.store.Get(ctx, id)
-			if err != nil && !errors.Is(err, domain.ErrNotFound) {
+		if is.LastSeq > 0 {
+			// Raised before: no conditional append guards a replay or a refusal, so judge the
+			// issue as Redis holds it.
+			if is, err = a.store.Load(ctx, id); err != nil {
 				return nil, err
 			}
-			if is == nil || is.RequestID != raise.RequestID || is.RaisedBy != raise.RaisedBy {
+		}
+		if is.LastSeq > 0 {
+			if !is.Raised() || is.RequestID != raise.RequestID || is.RaisedBy != raise.RaisedBy {
 				return nil, domain.ErrCaseTaken
 			}
 			if field := raise.DiffersFrom(is); field != "" {
@@ -98,7 +102,12 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 	if err != nil {
 		return nil, false, err
 	}
-	is, err := a.store.Get(ctx, id)
+	if rec != nil {
+		// The raise was appended on the condition that is was the issue's latest state.
+		is, err = store.Next(is, *rec)
+	} else {
+		is, err = a.store.Get(ctx, id) // raised before: as it stands now
+	}
 	if err != nil {
 		return nil, false, err
 	}

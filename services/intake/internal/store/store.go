@@ -44,6 +44,16 @@ func New(rdb redis.UniversalClient) *Store {
 	}, rdb: rdb}
 }
 
+// Next is the issue after rec, which follows is: what the projection holds once it applied rec,
+// for a command that decided on is and appended rec conditionally on it, to answer without a
+// read. is is the caller's own copy, which Next changes.
+func Next(is *domain.Issue, rec eventlog.Record) (*domain.Issue, error) {
+	if err := applyEvent(is, rec); err != nil {
+		return nil, err
+	}
+	return is, nil
+}
+
 // Get returns an issue's view, or domain.ErrNotFound when the issue was never raised here.
 func (s *Store) Get(ctx context.Context, id string) (*domain.Issue, error) {
 	is, err := s.Load(ctx, id)

@@ -143,8 +143,11 @@ func (a *App) Explain(ctx context.Context, grid, category string, urgency whistl
 // decision, or the conditional append loses to the event already in the stream, and nothing is
 // appended twice.
 func (a *App) React(ctx context.Context, rec eventlog.Record) error {
+	if _, raised := rec.Event.GetPayload().(*whistlev1.Event_Raised); !raised {
+		return nil // only a raise leaves an issue awaiting its route
+	}
 	id := rec.Event.GetIssueId()
-	st, err := a.store.Get(ctx, id)
+	st, err := a.store.Current(ctx, id) // the consumer that runs this reaction just wrote it
 	if err != nil || !st.AwaitsDecision() {
 		return err
 	}
