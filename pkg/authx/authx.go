@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Role is what a caller may do; the services decide what each role is allowed.
@@ -157,17 +158,48 @@ func decodeKey(path string, b []byte) ([]byte, error) {
 	return key, nil
 }
 
+// TokenCacheSize bounds how many verified tokens an Authority remembers: the tokens of the
+// callers active at one time, each presented on every call they make. A token past the bound
+// is verified in full again when it next comes, so the bound limits memory, never what is
+// accepted.
+const TokenCacheSize = 4096
+
 // Authority mints and verifies tokens with one HMAC key. A nil *Authority rejects every
 // token, so a server wired without one fails closed.
 type Authority struct {
 	key []byte
 	now func() time.Time // the clock; replaced in tests to check expiry
+	// parser checks a token's signature and claims; validator checks the claims alone, with
+	// the same rules and clock, on every use of a token whose signature was checked before.
+	parser    *jwt.Parser
+	validator *jwt.Validator
+	// verified holds the claims of tokens whose signature and claims verified, by the token
+	// itself, so that a caller's next call costs a lookup and a check of the times, not a
+	// decode and an HMAC. Keyed by the whole token, a token changed in any byte is a miss.
+	verified *lru.Cache[string, *verifiedToken]
+}
+
+// verifiedToken is what a token that verified carries.
+type verifiedToken struct {
+	claims    claims
+	principal Principal
 }
 
 // NewAuthority returns an Authority that signs with a copy of key. A key shorter than
 // 32 bytes makes Mint and Verify fail, since such a key is too weak to trust.
 func NewAuthority(key []byte) *Authority {
-	return &Authority{key: bytes.Clone(key), now: time.Now}
+	a := &Authority{key: bytes.Clone(key), now: time.Now}
+	rules := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(func() time.Time { return a.now() }),
+	}
+	a.parser = jwt.NewParser(rules...)
+	a.validator = jwt.NewValidator(rules...)
+	a.verified, _ = lru.New[string, *verifiedToken](TokenCacheSize) // errs only for a size below 1
+	return a
 }
 
 // checkKey reports whether a can sign and verify at all.
@@ -219,26 +251,31 @@ func (a *Authority) Verify(token string) (Principal, error) {
 }
 
 // verify is Verify returning also when the token expires, which a stream needs to end itself.
+// A token verified before is taken from the cache only while its claims still pass the same
+// checks of expiry, issue time and issuer on the clock now; one that fails them is dropped
+// and verified in full, which says why it is refused.
 func (a *Authority) verify(token string) (Principal, time.Time, error) {
 	if err := a.checkKey(); err != nil {
 		return Principal{}, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	var c claims
-	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.key, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(a.now),
-	)
+	if v, ok := a.verified.Get(token); ok {
+		if a.validator.Validate(&v.claims) == nil {
+			return v.principal, v.claims.ExpiresAt.Time, nil
+		}
+		a.verified.Remove(token)
+	}
+	v := new(verifiedToken)
+	_, err := a.parser.ParseWithClaims(token, &v.claims, func(*jwt.Token) (any, error) { return a.key, nil })
 	if err != nil {
 		return Principal{}, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	p := Principal{Subject: c.Subject, Role: Role(c.Role), Scope: c.Scope}
-	if err := p.validate(); err != nil {
+	c := &v.claims
+	v.principal = Principal{Subject: c.Subject, Role: Role(c.Role), Scope: c.Scope}
+	if err := v.principal.validate(); err != nil {
 		return Principal{}, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	return p, c.ExpiresAt.Time, nil
+	a.verified.Add(token, v)
+	return v.principal, c.ExpiresAt.Time, nil
 }
 
 // principalKey is the context key of the Principal; unexported so only this package

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,7 +89,15 @@ type ConsumerConfig struct {
 	// AckWait is how long JetStream waits for a first delivery's outcome before it delivers the
 	// message again; later deliveries wait longer. Zero means the first of DefaultBackOff.
 	AckWait time.Duration
-	Logger  *slog.Logger
+	// ReactsTo names the kinds of event (see Kind) the reaction is for; the consumer runs it on no
+	// other. Empty means every kind.
+	ReactsTo []string
+	Logger   *slog.Logger
+}
+
+// reacts reports whether the reaction is for records of kind.
+func (cfg ConsumerConfig) reacts(react Handler, kind string) bool {
+	return react != nil && (len(cfg.ReactsTo) == 0 || slices.Contains(cfg.ReactsTo, kind))
 }
 
 var (
@@ -483,16 +492,12 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 			l.own.applied(p.Name(), applied...)
 		}
 	}
-	pending := batch
-	if react == nil {
-		// Applied, with no reaction to run: sealed already.
-		pending = nil
-		for _, d := range batch {
-			if d.applied {
-				l.sealed(ctx, cfg, d, Kind(d.s.rec.Event))
-			} else {
-				pending = append(pending, d)
-			}
+	var pending []*delivery
+	for _, d := range batch {
+		if d.applied && !cfg.reacts(react, Kind(d.s.rec.Event)) {
+			l.sealed(ctx, cfg, d, Kind(d.s.rec.Event)) // applied, with no reaction to run
+		} else {
+			pending = append(pending, d)
 		}
 	}
 	if !l.settleAll(ctx, cfg, p, react, pending) || len(batch) == 0 {
@@ -552,6 +557,9 @@ func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 	kind := "undecodable"
 	if s.err == nil {
 		kind = Kind(s.rec.Event)
+	}
+	if !cfg.reacts(react, kind) {
+		react = nil
 	}
 	ctx, span := tracer.Start(otelx.ExtractNATS(ctx, s.header), "eventlog.Log.Consume",
 		trace.WithSpanKind(trace.SpanKindConsumer),

@@ -30,7 +30,8 @@ type Config struct {
 	ServiceVersion string
 	// OTLPTraces turns on the OTLP gRPC trace exporter, which then reads its endpoint,
 	// headers and TLS settings from the standard OTEL_EXPORTER_OTLP_* variables.
-	// FromEnv sets it when one of the endpoint variables is set.
+	// FromEnv sets it when one of the endpoint variables is set. Without it no span is
+	// recorded, only trace context passed on (see tracerProvider).
 	OTLPTraces bool
 }
 
@@ -96,17 +97,11 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter), sdkmetric.WithResource(res))
 
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if cfg.OTLPTraces {
-		// The exporter connects lazily, so a collector that is down delays spans, not the start.
-		exp, err := otlptracegrpc.New(ctx)
-		if err != nil {
-			_ = mp.Shutdown(ctx)
-			return nil, fmt.Errorf("otelx: OTLP trace exporter: %w", err)
-		}
-		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+	tp, err := tracerProvider(ctx, cfg, res)
+	if err != nil {
+		_ = mp.Shutdown(ctx)
+		return nil, err
 	}
-	tp := sdktrace.NewTracerProvider(tpOpts...)
 
 	otel.SetTracerProvider(tp)
 	otel.SetMeterProvider(mp)
@@ -118,6 +113,27 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 	}
 	return processTelemetry, nil
+}
+
+// tracerProvider returns the process's TracerProvider. With OTLPTraces it exports in batches
+// and samples as the SDK does by default (every trace, or as OTEL_TRACES_SAMPLER says).
+// Without, no span is ever read, so recording one (its attributes, times and status) is work
+// for nothing: the provider then samples no trace this process starts, and spans only the
+// traces a caller's sampled trace context asks for, whose flag it passes on. Every span still
+// gets its ids and carries its trace's context, so a trace id still rides each call and
+// event from intake on.
+func tracerProvider(ctx context.Context, cfg Config, res *resource.Resource) (*sdktrace.TracerProvider, error) {
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if !cfg.OTLPTraces {
+		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+		return sdktrace.NewTracerProvider(opts...), nil
+	}
+	// The exporter connects lazily, so a collector that is down delays spans, not the start.
+	exp, err := otlptracegrpc.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("otelx: OTLP trace exporter: %w", err)
+	}
+	return sdktrace.NewTracerProvider(append(opts, sdktrace.WithBatcher(exp))...), nil
 }
 
 // MetricsHandler serves this Telemetry's metrics in Prometheus format, for /metrics.

@@ -97,11 +97,14 @@ type ServerOptions struct {
 // options. Stop it with Stop; Failed reports when it gave up.
 type Server struct {
 	addr, dir string
-	socket    string // the Unix socket's path; empty when the server has none
-	opts      ServerOptions
-	bin       string
-	args      []string
-	out       *os.File
+	// socket is the Unix socket's path; empty when the server has none.
+	socket string
+	// busPort is a cluster node's cluster bus port; empty for a server that is not one.
+	busPort string
+	opts    ServerOptions
+	bin     string
+	args    []string
+	out     *os.File
 
 	mu       sync.Mutex
 	child    *child // the running child; guarded by mu
@@ -191,6 +194,15 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	if opts.Cluster {
 		// A restarted node reads its identity, its slots and its peers back from nodes.conf.
 		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, nodesName))
+		// The cluster bus listens on a port of its own, by default the client port + 10000,
+		// which nothing reserved: another process may hold it. Ask for a free one instead.
+		bus, err := freeAddr()
+		if err != nil {
+			out.Close()
+			return nil, err
+		}
+		_, s.busPort, _ = net.SplitHostPort(bus)
+		s.args = append(s.args, "--cluster-port", s.busPort)
 	} else if s.socket = socketPath(dir); s.socket != "" {
 		// Only this user may connect through the socket. A restarted child binds the same path:
 		// redis-server removes a socket file left by a child that died before it listens.
@@ -425,6 +437,10 @@ func (s *Server) URL() string {
 // TCPURL returns the server's TCP address as a redis:// URL, for what cannot use its socket:
 // another machine, or a cluster URL, whose addr parameters are host:port.
 func (s *Server) TCPURL() string { return "redis://" + s.addr }
+
+// ClusterBusPort is the port a cluster node listens on for its peers (CLUSTER MEET names it);
+// empty for a server that is not a cluster node.
+func (s *Server) ClusterBusPort() string { return s.busPort }
 
 // Stop sends SIGTERM to the child, so that redis-server flushes its append-only file, kills
 // it if it has not exited within a bound, and ends the restarting. It is safe to call more

@@ -86,8 +86,8 @@ func (s *Service) Rebuild(ctx context.Context) error { return s.consume(ctx, nil
 
 // consume runs the consumer with react, if any, after each event.
 func (s *Service) consume(ctx context.Context, react eventlog.Handler) error {
-	err := s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger},
-		s.store, react)
+	err := s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger,
+		ReactsTo: app.ReactsTo}, s.store, react)
 	if ctx.Err() != nil {
 		return nil // stopped while starting is a clean stop too
 	}

@@ -100,7 +100,7 @@ func startCluster(o owner) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := admins[0].ClusterMeet(ctx, host, port).Err(); err != nil {
+		if err := admins[0].Do(ctx, "CLUSTER", "MEET", host, port, s.ClusterBusPort()).Err(); err != nil {
 			return nil, fmt.Errorf("introduce %s to %s: %w", s.Addr(), c.Servers[0].Addr(), err)
 		}
 	}

@@ -37,6 +37,12 @@ var (
 		metric.WithDescription("Reports-in and resolutions that appended an event, by command."))
 	watchEntries, _ = otel.Meter(scope).Int64Counter("whistle.department.watch.entries",
 		metric.WithDescription("Entries of department feeds that inbox watches read, by outcome: sent, or skipped (superseded, repeated, or outside the caller's scope)."))
+	// The attribute sets of the commands and of a watch's outcomes are built once, so that
+	// counting builds none.
+	acknowledgeCommand = metric.WithAttributeSet(attribute.NewSet(attribute.String("command", "acknowledge")))
+	resolveCommand     = metric.WithAttributeSet(attribute.NewSet(attribute.String("command", "resolve")))
+	sentEntry          = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "sent")))
+	skippedEntry       = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "skipped")))
 )
 
 // App is the department's desk.
@@ -60,7 +66,7 @@ func New(log *eventlog.Log, st *store.Store, clk clock.Clock, feeds *feed.Hub) *
 func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, dept string) (domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Acknowledge", traceIssue(issueID, dept))
 	defer span.End()
-	return a.command(ctx, "acknowledge", issueID, dept, func(st *domain.Issue) (*whistlev1.Event, error) {
+	return a.command(ctx, acknowledgeCommand, issueID, dept, func(st *domain.Issue) (*whistlev1.Event, error) {
 		done, err := st.CheckAcknowledge(dept, p.Subject)
 		if err != nil || done {
 			return nil, err
@@ -85,7 +91,7 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, not
 	if n := utf8.RuneCountInString(note); n == 0 || n > MaxNoteLength {
 		return domain.Issue{}, apiedge.Invalid("note", "must be 1 to %d characters", MaxNoteLength)
 	}
-	return a.command(ctx, "resolve", issueID, dept, func(st *domain.Issue) (*whistlev1.Event, error) {
+	return a.command(ctx, resolveCommand, issueID, dept, func(st *domain.Issue) (*whistlev1.Event, error) {
 		done, err := st.CheckResolve(dept, p.Subject, note)
 		if err != nil || done {
 			return nil, err
@@ -97,11 +103,11 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, not
 }
 
 // command decides and appends one event of the department's assignment of an issue through the
-// log, and returns the issue as it then stands. When two officers race, the stream's order names
+// log, counts it in commands as counted, and returns the issue as it then stands. When two officers race, the stream's order names
 // the winner: the loser's conditional append fails (or is dropped as a duplicate of the winner's
 // event id), Decide catches the view up, and decide, run again on the winner's state, tells the
 // loser why it lost.
-func (a *App) command(ctx context.Context, name, issueID, dept string, decide func(*domain.Issue) (*whistlev1.Event, error)) (domain.Issue, error) {
+func (a *App) command(ctx context.Context, counted metric.AddOption, issueID, dept string, decide func(*domain.Issue) (*whistlev1.Event, error)) (domain.Issue, error) {
 	var st domain.Issue
 	rec, err := a.log.Decide(ctx, a.store, issueID, func(ctx context.Context) (*whistlev1.Event, error) {
 		var err error
@@ -127,7 +133,7 @@ func (a *App) command(ctx context.Context, name, issueID, dept string, decide fu
 	if rec == nil {
 		return st, nil // done before: the state it was decided on says so
 	}
-	commands.Add(ctx, 1, metric.WithAttributes(attribute.String("command", name)))
+	commands.Add(ctx, 1, counted)
 	// The event was appended on the condition that st was the issue's latest, so the issue now
 	// is st and the event, as the projection holds it.
 	return store.Next(st, *rec)
@@ -243,9 +249,6 @@ func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid stri
 		}
 	}
 	reads := a.reads(dept)
-	outcome := func(o string) metric.AddOption {
-		return metric.WithAttributes(attribute.String("outcome", o))
-	}
 	for {
 		e, err := f.Next(ctx)
 		if err != nil {
@@ -260,14 +263,14 @@ func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid stri
 			return err
 		}
 		if !show || !sees(st.Grid) {
-			watchEntries.Add(ctx, 1, outcome("skipped"))
+			watchEntries.Add(ctx, 1, skippedEntry)
 			continue
 		}
 		sent[e.Issue] = e.Seq
 		if err := send(&st, e.Position); err != nil {
 			return err
 		}
-		watchEntries.Add(ctx, 1, outcome("sent"))
+		watchEntries.Add(ctx, 1, sentEntry)
 	}
 }
 

@@ -5,9 +5,6 @@ import (
 	"context"
 	"fmt"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
-
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/feed"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
@@ -122,7 +119,7 @@ func (q *Breaches) Watch(ctx context.Context, f Filter, from Resume, listening f
 			return err
 		}
 		if e.Seq <= from.AfterSeq || e.Seq <= sent[e.Issue] {
-			watchEntries.Add(ctx, 1, outcome("skipped"))
+			watchEntries.Add(ctx, 1, skippedEntry)
 			continue // before the sequence asked for, or sent already
 		}
 		b, ok, err := q.store.BreachAt(ctx, e.Issue, e.Seq)
@@ -130,14 +127,14 @@ func (q *Breaches) Watch(ctx context.Context, f Filter, from Resume, listening f
 			return err
 		}
 		if !ok || !q.keeps(f, b) {
-			watchEntries.Add(ctx, 1, outcome("skipped"))
+			watchEntries.Add(ctx, 1, skippedEntry)
 			continue
 		}
 		sent[e.Issue] = e.Seq
 		if err := send(b, e.Position); err != nil {
 			return err
 		}
-		watchEntries.Add(ctx, 1, outcome("sent"))
+		watchEntries.Add(ctx, 1, sentEntry)
 	}
 }
 
@@ -148,9 +145,4 @@ func (q *Breaches) feedKey(f Filter) string {
 		return store.AreaFeedKey(f.AreaID)
 	}
 	return store.DepartmentFeedKey(f.DepartmentID)
-}
-
-// outcome tags an entry a watch read with what became of it.
-func outcome(o string) metric.AddOption {
-	return metric.WithAttributes(attribute.String("outcome", o))
 }

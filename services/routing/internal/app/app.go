@@ -29,6 +29,12 @@ var (
 	tracer       = otel.Tracer(scope)
 	decisions, _ = otel.Meter(scope).Int64Counter("whistle.routing.decisions",
 		metric.WithDescription("Issues routing decided, by outcome: routed or needs-dispatch."))
+	// decisionOutcomes holds the attribute set of each outcome, built once, so that counting a
+	// decision builds none.
+	decisionOutcomes = map[string]metric.AddOption{
+		"routed":         metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "routed"))),
+		"needs-dispatch": metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "needs-dispatch"))),
+	}
 )
 
 // actor is who routing's own events are by.
@@ -138,6 +144,9 @@ func (a *App) Explain(ctx context.Context, grid, category string, urgency whistl
 	return a.plan(street.ID, category, urgency), nil
 }
 
+// ReactsTo names the events React acts on: only a raise leaves an issue awaiting its route.
+var ReactsTo = []string{"raised"}
+
 // React routes the record's issue if it was raised and not yet routed. It is the consumer's
 // reaction, so it runs again on redelivery and on replay: the projection then already knows the
 // decision, or the conditional append loses to the event already in the stream, and nothing is
@@ -164,7 +173,7 @@ func (a *App) React(ctx context.Context, rec eventlog.Record) error {
 		return fmt.Errorf("route %s: %w", id, err)
 	}
 	if out != nil {
-		decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", eventlog.Kind(out.Event))))
+		decisions.Add(ctx, 1, decisionOutcome(eventlog.Kind(out.Event)))
 	}
 	return nil
 }
@@ -210,6 +219,14 @@ func (a *App) decide(st domain.Issue, id string) *whistlev1.Event {
 // SLAPolicy is a catalog policy in the API's terms.
 func SLAPolicy(p catalog.Policy) *whistlev1.SlaPolicy {
 	return &whistlev1.SlaPolicy{ReportInWithin: durationpb.New(p.ReportIn), ResolveWithin: durationpb.New(p.Resolve)}
+}
+
+// decisionOutcome is the attribute set that counts a decision that appended an event of kind.
+func decisionOutcome(kind string) metric.AddOption {
+	if o, ok := decisionOutcomes[kind]; ok {
+		return o
+	}
+	return metric.WithAttributes(attribute.String("outcome", kind))
 }
 
 // traceIssue tags a span with the issue it works on.

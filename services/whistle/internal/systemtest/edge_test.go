@@ -168,3 +168,51 @@ func httpGet(t *testing.T, url string) (int, string) {
 	}
 	return res.StatusCode, string(body)
 }
+
+func TestCommandsAndDecisionsAreCountedInMetricsByOutcome(t *testing.T) {
+	sys := Start(t, t.TempDir(), clock.NewFake(Epoch))
+	super := Dial(t, sys, Supervisor())
+	routed, _ := routable(t, super)
+	grid := "hexi-binjiang-01"
+	worker := Dial(t, sys, GridWorker(grid))
+	id := raise(t, worker, "metrics-outcomes", grid, routed[0]).GetId()
+	raise(t, worker, "metrics-outcomes", grid, routed[0]) // the same request again: replayed
+	dept := waitForStatus(t, super, []string{id}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)[id].GetAssignments()[0].GetDepartmentId()
+	officer := Dial(t, sys, Officer(dept))
+	if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: "done"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Counters are the process's, shared by every system a test starts, so each is checked for
+	// being counted at all, by the attribute that names its outcome.
+	_, body := httpGet(t, "http://"+sys.HTTPAddr()+"/metrics")
+	for _, want := range []struct{ metric, attr string }{
+		{"whistle_intake_raises_total", `outcome="raised"`},
+		{"whistle_intake_raises_total", `outcome="replayed"`},
+		{"whistle_routing_decisions_total", `outcome="routed"`},
+		{"whistle_department_commands_total", `command="acknowledge"`},
+		{"whistle_department_commands_total", `command="resolve"`},
+	} {
+		if !countedAtAll(body, want.metric, want.attr) {
+			t.Errorf("/metrics counts nothing in %s{%s}", want.metric, want.attr)
+		}
+	}
+}
+
+// countedAtAll reports whether a Prometheus text exposition has a series of metric with attr
+// whose value is above zero.
+func countedAtAll(body, metric, attr string) bool {
+	for line := range strings.Lines(body) {
+		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, attr) {
+			continue
+		}
+		fields := strings.Fields(line)
+		if v := fields[len(fields)-1]; v != "0" {
+			return true
+		}
+	}
+	return false
+}
