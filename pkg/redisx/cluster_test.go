@@ -50,7 +50,7 @@ func TestConnectRefusesAClusterNodeNamedAsOneServer(t *testing.T) {
 		t.Fatalf("Connect(%s) = %v, want a refusal naming the cluster form", cluster.Servers[1].URL(), err)
 	}
 	plain := redistest.Run(t)
-	_, err = redisx.Connect(t.Context(), plain.URL()+"?addr="+plain.Addr())
+	_, err = redisx.Connect(t.Context(), plain.TCPURL()+"?addr="+plain.Addr())
 	if err == nil || !strings.Contains(err.Error(), "cluster support disabled") {
 		t.Fatalf("Connect with a cluster URL of a server that is no cluster node = %v, want the server's refusal", err)
 	}

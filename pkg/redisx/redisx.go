@@ -43,6 +43,12 @@ const (
 	outName = "redis-server.out"
 	// nodesName is a cluster node's own record of the cluster inside Dir, which it writes.
 	nodesName = "nodes.conf"
+	// socketName is the server's Unix domain socket inside Dir.
+	socketName = "redis.sock"
+	// maxSocketPath is the longest socket path StartServer uses. A socket's path must fit in
+	// sockaddr_un's sun_path with its terminating NUL: 108 bytes on Linux, 104 on macOS and
+	// the BSDs; the smaller bound holds on all of them.
+	maxSocketPath = 103
 )
 
 // Restart limits of a child that dies: DefaultMaxRestarts deaths within DefaultRestartWindow
@@ -64,7 +70,10 @@ var (
 type ServerOptions struct {
 	// Dir holds the data files and the log; it is created if missing.
 	Dir string
-	// Addr is host:port to listen on; empty means 127.0.0.1 on a free port.
+	// Addr is host:port to listen on; empty means 127.0.0.1 on a free port. The server
+	// always listens on TCP, so that tools and people can reach it (redis-cli, whistle bench
+	// --redis), and every node of a cluster must; a server that is no cluster node also listens
+	// on a Unix domain socket in Dir, which URL names (see URL).
 	Addr string
 	// AppendOnly turns on the append-only file, so that data survives a restart.
 	AppendOnly bool
@@ -88,12 +97,14 @@ type ServerOptions struct {
 // options. Stop it with Stop; Failed reports when it gave up.
 type Server struct {
 	addr, dir string
+	// socket is the Unix socket's path; empty when the server has none.
+	socket string
 	// busPort is a cluster node's cluster bus port; empty for a server that is not one.
 	busPort string
-	opts      ServerOptions
-	bin       string
-	args      []string
-	out       *os.File
+	opts    ServerOptions
+	bin     string
+	args    []string
+	out     *os.File
 
 	mu       sync.Mutex
 	child    *child // the running child; guarded by mu
@@ -192,6 +203,10 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 		}
 		_, s.busPort, _ = net.SplitHostPort(bus)
 		s.args = append(s.args, "--cluster-port", s.busPort)
+	} else if s.socket = socketPath(dir); s.socket != "" {
+		// Only this user may connect through the socket. A restarted child binds the same path:
+		// redis-server removes a socket file left by a child that died before it listens.
+		s.args = append(s.args, "--unixsocket", s.socket, "--unixsocketperm", "700")
 	}
 	c, err := s.start(ctx)
 	if err != nil {
@@ -218,7 +233,8 @@ func (s *Server) start(ctx context.Context) (*child, error) {
 		c.waitErr = cmd.Wait()
 		close(c.exited)
 	}()
-	if err := c.waitReady(ctx, s.addr); err != nil {
+	network, addr := s.network()
+	if err := c.waitReady(ctx, network, addr); err != nil {
 		_ = c.stop()
 		return nil, fmt.Errorf("redisx: redis-server on %s: %w\n%s", s.addr, err, s.logTail())
 	}
@@ -314,16 +330,19 @@ func exitStatus(ps *os.ProcessState, waitErr error) string {
 	return ps.String() // "exit status 1", "signal: killed"
 }
 
-// waitReady polls until the server answers as this child process, it exits, or the
-// start is out of time. Checking the pid matters: when the port is taken, another
-// Redis would answer PING and the start would look successful.
-func (c *child) waitReady(ctx context.Context, addr string) error {
+// waitReady polls until the server answers as this child process on network and addr, it
+// exits, or the start is out of time. The address is its socket when it has one, which is what
+// its clients use; redis-server listens on every address it was given before it answers on
+// any, and exits when it cannot bind one, so an answer there means its TCP port is its own too.
+// Checking the pid matters on TCP: when the port is taken, another Redis would answer PING and
+// the start would look successful.
+func (c *child) waitReady(ctx context.Context, network, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		pid, err := probePID(ctx, addr)
+		pid, err := probePID(ctx, network, addr)
 		if err == nil {
 			if pid == c.cmd.Process.Pid {
 				return nil
@@ -342,9 +361,9 @@ func (c *child) waitReady(ctx context.Context, addr string) error {
 
 // probePID asks the Redis at addr for its process id with one INFO command over a
 // plain connection; a pooled client would retry and log on every refused dial.
-func probePID(ctx context.Context, addr string) (int, error) {
+func probePID(ctx context.Context, network, addr string) (int, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return 0, err
 	}
@@ -374,16 +393,54 @@ func probePID(ctx context.Context, addr string) (int, error) {
 	return 0, errors.New("INFO has no process_id")
 }
 
+// socketPath returns the path of the Unix socket of a server whose files are in dir, or ""
+// when that path is too long for a socket (see maxSocketPath), as a test's temporary folder
+// or a deep data folder may make it. The server then has TCP alone. A shorter path elsewhere
+// (in /tmp, say) would need a name no other server on the machine takes, would be left behind
+// by a process that died, and would lie outside the folder a data lock guards; TCP always works
+// and costs only some CPU per command more.
+func socketPath(dir string) string {
+	p := filepath.Join(dir, socketName)
+	if len(p) > maxSocketPath {
+		return ""
+	}
+	return p
+}
+
+// network returns how the server's clients reach it: its Unix socket when it has one,
+// its TCP address otherwise.
+func (s *Server) network() (network, addr string) {
+	if s.socket != "" {
+		return "unix", s.socket
+	}
+	return "tcp", s.addr
+}
+
 // Addr returns the host:port the server listens on.
 func (s *Server) Addr() string { return s.addr }
+
+// Socket returns the path of the server's Unix domain socket, or "" when it has none: a
+// cluster node, or a server whose Dir is too deep for a socket's path.
+func (s *Server) Socket() string { return s.socket }
+
+// URL returns the URL the server's clients should connect with, the form Connect and the
+// service configuration take: unix:///path/to/redis.sock when the server has a socket, since a
+// command over a Unix socket costs both sides less CPU than over TCP loopback, and
+// redis://host:port (TCPURL) when it has none.
+func (s *Server) URL() string {
+	if s.socket != "" {
+		return (&url.URL{Scheme: "unix", Path: s.socket}).String()
+	}
+	return s.TCPURL()
+}
+
+// TCPURL returns the server's TCP address as a redis:// URL, for what cannot use its socket:
+// another machine, or a cluster URL, whose addr parameters are host:port.
+func (s *Server) TCPURL() string { return "redis://" + s.addr }
 
 // ClusterBusPort is the port a cluster node listens on for its peers (CLUSTER MEET names it);
 // empty for a server that is not a cluster node.
 func (s *Server) ClusterBusPort() string { return s.busPort }
-
-// URL returns the server's address as a redis:// URL, the form Connect and the
-// service configuration take.
-func (s *Server) URL() string { return "redis://" + s.addr }
 
 // Stop sends SIGTERM to the child, so that redis-server flushes its append-only file, kills
 // it if it has not exited within a bound, and ends the restarting. It is safe to call more
@@ -467,8 +524,9 @@ func freeAddr() (string, error) {
 // Connect opens a client for a Redis URL and checks it with a PING bounded in time, so that a
 // wrong URL fails at start with the URL named (password masked) rather than at the first command.
 //
-// The URL names one server, redis://[user:password@]host:port[/db], or a Redis Cluster, by the
-// same URL with one addr parameter for each further node to start from:
+// The URL names one server, redis://[user:password@]host:port[/db], or one on this machine by its
+// Unix socket, unix://[user:password@]/path/to/redis.sock[?db=N] (go-redis's forms), or a Redis
+// Cluster, by the first form with one addr parameter for each further node to start from:
 // redis://[user:password@]host:port?addr=host2:port2&addr=host3:port3 (go-redis's
 // ParseClusterURL form; a one-node cluster repeats its address, ?addr=host:port). The client
 // of a cluster learns the rest of the cluster from those nodes and sends each command to the

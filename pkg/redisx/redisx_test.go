@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +92,76 @@ func TestConnectNamesTheURLWithoutThePassword(t *testing.T) {
 	if msg := err.Error(); strings.Contains(msg, "s3cret") || !strings.Contains(msg, addr) {
 		t.Fatalf("error %q must name %s and hide the password", msg, addr)
 	}
+}
+
+func TestAServerListensOnAUnixSocketInItsFolderWhichItsURLNamesAndOnTCP(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := shortTempDir(t)
+	s, err := redisx.StartServer(ctx, redisx.ServerOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	sock := filepath.Join(dir, "redis.sock")
+	if s.Socket() != sock || s.URL() != "unix://"+sock {
+		t.Fatalf("Socket() = %q, URL() = %q; want the socket %s in the server's folder", s.Socket(), s.URL(), sock)
+	}
+	if st, err := os.Stat(sock); err != nil || st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != 0o700 {
+		t.Fatalf("stat %s = %v, %v; want a socket only its owner may use", sock, st, err)
+	}
+	c, err := redisx.Connect(ctx, s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	info, err := c.Do(ctx, "CLIENT", "INFO").Text()
+	if err != nil || !strings.Contains(info, " flags=U ") { // U: a client on the Unix socket
+		t.Fatalf("CLIENT INFO = %q, %v; want a connection on the Unix socket", info, err)
+	}
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tcp, err := redisx.Connect(ctx, s.TCPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	if got, err := tcp.Get(ctx, "k").Result(); err != nil || got != "v" {
+		t.Fatalf("GET k over TCP = %q, %v; want v", got, err)
+	}
+}
+
+func TestAServerInAFolderTooDeepForASocketPathListensOnTCPAlone(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 110))
+	s, err := redisx.StartServer(ctx, redisx.ServerOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	if s.Socket() != "" || s.URL() != s.TCPURL() {
+		t.Fatalf("Socket() = %q, URL() = %q; want no socket and the TCP URL %s", s.Socket(), s.URL(), s.TCPURL())
+	}
+	c, err := redisx.Connect(ctx, s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shortTempDir makes a temporary folder with a short path, removed when the test ends: a socket
+// in t.TempDir(), whose name is the test's, may not fit in a socket's path where TMPDIR is long.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "redisx-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
 }

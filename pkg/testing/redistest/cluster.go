@@ -31,7 +31,7 @@ type Cluster struct {
 // URL names the cluster as Whistle's configuration does (see redisx.Connect): the first master's
 // address, and the others' as addr parameters.
 func (c *Cluster) URL() string {
-	u := c.Servers[0].URL()
+	u := c.Servers[0].TCPURL()
 	for i, s := range c.Servers[1:] {
 		sep := "&"
 		if i == 0 {

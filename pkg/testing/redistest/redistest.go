@@ -16,8 +16,9 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
 )
 
-// Run starts redis-server on a free loopback port with its append-only file in
-// t.TempDir() and stops it when the test ends. A missing redis-server fails the test
+// Run starts redis-server on a free loopback port, and on a Unix socket beside its append-only
+// file in t.TempDir() when the folder's path leaves room for one (see redisx.Server.URL), and
+// stops it when the test ends. A missing redis-server fails the test
 // with the install hint rather than skipping it, so a green run means Redis was tested.
 func Run(t testing.TB) *redisx.Server {
 	t.Helper()

@@ -3,6 +3,8 @@ package system_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -117,4 +119,27 @@ func waitDone(sys *system.System) <-chan struct{} {
 		close(done)
 	}()
 	return done
+}
+
+func TestTheServicesReachTheRedisChildThroughItsUnixSocket(t *testing.T) {
+	t.Parallel()
+	// A short folder, so that the socket's path fits wherever TMPDIR is.
+	dir, err := os.MkdirTemp("", "whistle-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sys := systemtest.Start(t, dir, clock.NewFake(systemtest.Epoch))
+	if want := "unix://" + filepath.Join(dir, "redis", "redis.sock"); sys.RedisURL() != want {
+		t.Fatalf("the system runs on %s, want %s", sys.RedisURL(), want)
+	}
+	clients, err := sys.Deps().Redis.ClientList(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(clients) {
+		if !strings.Contains(line, " flags=U ") { // U: a client on the Unix socket
+			t.Errorf("a client of redis-server is not on its Unix socket: %s", line)
+		}
+	}
 }

@@ -350,8 +350,9 @@ func profilerOnly(lis net.Listener) http.Handler {
 // at the stream or Redis directly.
 func (s *System) Deps() platform.Deps { return s.in.deps }
 
-// RedisURL returns the URL of the Redis the services run on: the redis-server child's, or the
-// one the options gave (which may name a cluster; see redisx.Connect).
+// RedisURL returns the URL of the Redis the services run on: the redis-server child's (its Unix
+// socket when it has one; see redisx.Server.URL), or the one the options gave (which may name a
+// cluster; see redisx.Connect).
 func (s *System) RedisURL() string { return s.in.redisURL }
 
 // Authority returns the authority that signs and verifies this system's tokens.
