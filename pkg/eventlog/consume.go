@@ -359,7 +359,10 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 			_ = l.stream.UnpinConsumer(unpinCtx, name, OwnerGroup)
 		}
 	}()
-	msgs := make(chan jetstream.Msg, BatchLimit)
+	// Room for every message the server may have sent and not had acknowledged (MaxAckPending):
+	// the iterator's own buffer holds only BatchLimit, and a full one drops what arrives (a slow
+	// consumer), which then waits out its ack wait to come again.
+	msgs := make(chan jetstream.Msg, cfg.MaxAckPending)
 	go func() {
 		defer close(msgs)
 		for {
