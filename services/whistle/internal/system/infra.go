@@ -180,12 +180,13 @@ type natsCreds struct{ user, password string }
 // connect opens a NATS connection with creds and keeps it to be closed with the rest.
 //
 // Connections to the embedded server go through TCP loopback like any other. In-process
-// connections (nats.InProcessServer, a net.Pipe each) were measured with whistle bench and
-// cost more CPU per lifecycle, not less (0.2 to 0.7 ms more of about 24 ms, in three runs side
-// by side with the same build on TCP). A pipe has no buffer: every write waits until a
-// goroutine on the other side has read it. That halved the CPU of one JetStream publish at a
-// time with its delivery and ack, but saved nothing with sixteen publishers at once, when
-// messages travel in batches, as they do in Whistle under load.
+// connections (nats.InProcessServer, a net.Pipe each) were measured with whistle bench and cost
+// more CPU per lifecycle, not less: 0.2 to 0.7 ms more of about 24 ms in three runs side by
+// side with the same build on TCP, and 0.4 to 0.5 ms more of about 11 ms, with a third more
+// Redis round trips, once consumers acknowledged by batch. A pipe has no buffer: every write
+// waits until a goroutine on the other side has read it. That halved the CPU of one JetStream
+// publish at a time with its delivery and ack, but saved nothing with sixteen publishers at
+// once, when messages travel in batches, as they do in Whistle under load.
 func (in *infra) connect(ctx context.Context, url, name string, creds natsCreds) (*nats.Conn, error) {
 	var opts []nats.Option
 	if creds.user != "" {
