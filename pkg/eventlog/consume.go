@@ -333,7 +333,10 @@ func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int
 // stopped asking, it applies first, so that nothing waits for a redelivery.
 func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, sh *share) (released bool, _ error) {
 	name := PartitionDurable(cfg.Durable, part)
-	iter, err := cons.Messages(jetstream.PullMaxMessages(BatchLimit), jetstream.PullPriorityGroup(OwnerGroup),
+	// The iterator's buffer holds as many messages as the server may send unacknowledged
+	// (MaxAckPending): a full one would drop what arrives (a slow consumer), which then waits out
+	// its ack wait to come again.
+	iter, err := cons.Messages(jetstream.PullMaxMessages(cfg.MaxAckPending), jetstream.PullPriorityGroup(OwnerGroup),
 		jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -359,10 +362,7 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 			_ = l.stream.UnpinConsumer(unpinCtx, name, OwnerGroup)
 		}
 	}()
-	// Room for every message the server may have sent and not had acknowledged (MaxAckPending):
-	// the iterator's own buffer holds only BatchLimit, and a full one drops what arrives (a slow
-	// consumer), which then waits out its ack wait to come again.
-	msgs := make(chan jetstream.Msg, cfg.MaxAckPending)
+	msgs := make(chan jetstream.Msg, BatchLimit)
 	go func() {
 		defer close(msgs)
 		for {
