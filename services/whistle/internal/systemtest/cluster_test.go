@@ -190,37 +190,19 @@ func dumpCluster(t *testing.T, rdb redis.UniversalClient) string {
 // breachPages lists every breach city-wide in pages of size.
 func breachPages(t *testing.T, c Clients, size int32) []*whistlev1.Breach {
 	t.Helper()
-	var all []*whistlev1.Breach
-	req := &whistlev1.ListBreachesRequest{PageSize: size}
-	for {
-		res, err := c.Escalation.ListBreaches(t.Context(), req)
-		if err != nil {
-			t.Fatalf("list breaches: %v", err)
-		}
-		all = append(all, res.GetBreaches()...)
-		if res.GetNextPageToken() == "" {
-			return all
-		}
-		req.PageToken = res.GetNextPageToken()
-	}
+	return allPages(t, "breaches", func(token string) ([]*whistlev1.Breach, string, error) {
+		res, err := c.Escalation.ListBreaches(t.Context(), &whistlev1.ListBreachesRequest{PageSize: size, PageToken: token})
+		return res.GetBreaches(), res.GetNextPageToken(), err
+	})
 }
 
 // issuePages lists every issue of the city, newest first, in pages of size.
 func issuePages(t *testing.T, c Clients, size int32) []*whistlev1.Issue {
 	t.Helper()
-	var all []*whistlev1.Issue
-	req := &whistlev1.ListIssuesRequest{AreaId: "city", PageSize: size}
-	for {
-		res, err := c.Intake.ListIssues(t.Context(), req)
-		if err != nil {
-			t.Fatalf("list issues: %v", err)
-		}
-		all = append(all, res.GetIssues()...)
-		if res.GetNextPageToken() == "" {
-			return all
-		}
-		req.PageToken = res.GetNextPageToken()
-	}
+	return allPages(t, "issues", func(token string) ([]*whistlev1.Issue, string, error) {
+		res, err := c.Intake.ListIssues(t.Context(), &whistlev1.ListIssuesRequest{AreaId: "city", PageSize: size, PageToken: token})
+		return res.GetIssues(), res.GetNextPageToken(), err
+	})
 }
 
 // issueIDs are the case numbers of issues, in order.

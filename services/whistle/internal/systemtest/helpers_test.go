@@ -112,37 +112,35 @@ func waitForStatus(t *testing.T, c Clients, ids []string, want whistlev1.IssueSt
 // following the pages.
 func inbox(t *testing.T, c Clients, dept string, status whistlev1.AssignmentStatus) []*whistlev1.InboxItem {
 	t.Helper()
-	var items []*whistlev1.InboxItem
-	req := &whistlev1.ListInboxRequest{DepartmentId: dept, Status: status, PageSize: 200}
-	for {
-		res, err := c.Department.ListInbox(t.Context(), req)
+	return allPages(t, "the inbox of "+dept, func(token string) ([]*whistlev1.InboxItem, string, error) {
+		res, err := c.Department.ListInbox(t.Context(), &whistlev1.ListInboxRequest{
+			DepartmentId: dept, Status: status, PageSize: 200, PageToken: token})
+		return res.GetItems(), res.GetNextPageToken(), err
+	})
+}
+
+// allPages asks list for each page, from the first, until one comes back without a next page
+// token, and gathers what the pages hold; what names the list in a failure.
+func allPages[T any](t *testing.T, what string, list func(token string) ([]T, string, error)) []T {
+	t.Helper()
+	var all []T
+	for token := ""; ; {
+		items, next, err := list(token)
 		if err != nil {
-			t.Fatalf("list the inbox of %s: %v", dept, err)
+			t.Fatalf("list %s: %v", what, err)
 		}
-		items = append(items, res.GetItems()...)
-		if res.GetNextPageToken() == "" {
-			return items
+		all = append(all, items...)
+		if next == "" {
+			return all
 		}
-		req.PageToken = res.GetNextPageToken()
+		token = next
 	}
 }
 
 // breaches returns every breach the escalation service lists city-wide, following the pages.
 func breaches(t *testing.T, c Clients) []*whistlev1.Breach {
 	t.Helper()
-	var all []*whistlev1.Breach
-	req := &whistlev1.ListBreachesRequest{PageSize: 200}
-	for {
-		res, err := c.Escalation.ListBreaches(t.Context(), req)
-		if err != nil {
-			t.Fatalf("list breaches: %v", err)
-		}
-		all = append(all, res.GetBreaches()...)
-		if res.GetNextPageToken() == "" {
-			return all
-		}
-		req.PageToken = res.GetNextPageToken()
-	}
+	return breachPages(t, c, 200)
 }
 
 // itemIDs returns the issue ids of inbox items, sorted.
