@@ -41,7 +41,7 @@ func runBaseline(ctx context.Context, nc *nats.Conn, cfg Config, res *Result) er
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:     baselineStream,
-		Subjects: []string{"bench.>"},
+		Subjects: []string{"bench.baseline.>"},
 		Storage:  jetstream.FileStorage,
 	}); err != nil {
 		return fmt.Errorf("bench: baseline: create stream: %w", err)
@@ -73,7 +73,7 @@ func runBaseline(ctx context.Context, nc *nats.Conn, cfg Config, res *Result) er
 	for range cfg.Concurrency {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < cfg.N && failed.Load() == nil; i = int(next.Add(1)) - 1 {
-				subject := fmt.Sprintf("bench.%d", i)
+				subject := fmt.Sprintf("bench.baseline.%d", i)
 				pctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
 				t0 := time.Now()
 				_, err := js.Publish(pctx, subject, payload)
@@ -102,7 +102,7 @@ func runAsyncBaseline(ctx context.Context, js jetstream.JetStream, payload []byt
 	futures := make([]jetstream.PubAckFuture, 0, n)
 	start := time.Now()
 	for i := range n {
-		f, err := js.PublishAsync(fmt.Sprintf("bench.async.%d", i), payload, jetstream.WithStallWait(lifecycleTimeout))
+		f, err := js.PublishAsync(fmt.Sprintf("bench.baseline.async.%d", i), payload, jetstream.WithStallWait(lifecycleTimeout))
 		if err != nil {
 			return fmt.Errorf("bench: baseline async publish: %w", err)
 		}

@@ -84,6 +84,12 @@ type Result struct {
 	// Closed is what the N lifecycles cost, read from the moment the system was idle before
 	// the first raise until it was idle again after the last resolve.
 	Closed Cost
+	// ClosedEvents are the stream sequences the closed loop's events lie after and end at.
+	ClosedEvents [2]uint64
+	// Floor is what the closed loop's events cost JetStream alone (runFloor), per lifecycle of
+	// the closed loop, and FloorWall how long it took; nil when it did not run.
+	Floor     *Cost
+	FloorWall time.Duration
 	// Sync is the JetStream flush setting of the system measured.
 	Sync natsx.Sync
 	// Inbox holds, per lifecycle, the time from the RaiseIssue call to the lead
@@ -221,6 +227,13 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 		cfg.N, cfg.Concurrency, max(cfg.N, minAsyncPublishes), AsyncWindow)
 	if err := runBaseline(ctx, tgt.nc, cfg, res); err != nil {
 		return nil, err
+	}
+	if from, to := res.ClosedEvents[0], res.ClosedEvents[1]; to > from {
+		floor, wall, err := runFloor(ctx, tgt.nc, pr, from, to, res.Completed, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		res.Floor, res.FloorWall = &floor, wall
 	}
 	if tgt.sys != nil {
 		fmt.Fprintf(log, "bench: the stream read raw, then the system stopped and replayed\n")
@@ -394,6 +407,15 @@ func (r *Result) Print(w io.Writer) error {
 		{"lifecycles/s ÷ async publish ops/s", fmt.Sprintf("%.4f", life/async)},
 		{"inbox p50 ÷ publish p50", fmt.Sprintf("%.1f", float64(inbox50)/float64(pub50))},
 	}
+	if r.Floor != nil {
+		floor := float64(r.Completed) / r.FloorWall.Seconds()
+		rows = append(rows,
+			[]string{"JetStream floor: lifecycles/s (the closed loop's events appended and consumed, no service)", fmt.Sprintf("%.1f", floor)},
+			[]string{"lifecycles/s ÷ JetStream floor lifecycles/s", fmt.Sprintf("%.4f", life/floor)})
+		if sys, fl := r.cpuPerLifecycle(r.Closed), r.cpuPerLifecycle(*r.Floor); sys > 0 && fl > 0 {
+			rows = append(rows, []string{"CPU per lifecycle ÷ JetStream floor's (every process measured)", fmt.Sprintf("%.1f", sys/fl)})
+		}
+	}
 	if o := r.Open; o != nil {
 		rate := float64(o.Completed) / o.Wall.Seconds()
 		open50 := openPercentile(o, 50)
@@ -451,6 +473,24 @@ func (r *Result) Print(w io.Writer) error {
 	return r.printCosts(w)
 }
 
+// cpuPerLifecycle is c's CPU seconds per lifecycle over every process measured (this one, the
+// server's with --server, redis-server's), or 0 when one of them was not measured.
+func (r *Result) cpuPerLifecycle(c Cost) float64 {
+	parts := []Delta{c.ProcessCPU, c.RedisCPU}
+	if r.Remote {
+		parts = append(parts, c.ServerCPU)
+	}
+	var sum float64
+	for _, d := range parts {
+		per, ok := c.Per(d)
+		if !ok {
+			return 0
+		}
+		sum += per
+	}
+	return sum
+}
+
 // printCosts writes the table of what each completed lifecycle cost, a column per run, and
 // under it why any figure was not measured.
 func (r *Result) printCosts(w io.Writer) error {
@@ -459,6 +499,10 @@ func (r *Result) printCosts(w io.Writer) error {
 	if r.Open != nil {
 		header = append(header, "open loop")
 		runs = append(runs, r.Open.Cost)
+	}
+	if r.Floor != nil {
+		header = append(header, "JetStream floor (the closed loop's events, no service)")
+		runs = append(runs, *r.Floor)
 	}
 	type line struct {
 		name  string

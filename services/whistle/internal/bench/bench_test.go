@@ -69,6 +69,21 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 			t.Errorf("%s: the server's CPU was measured apart from this process's, though the system runs in it", run)
 		}
 	}
+	// The floor appends the closed loop's events again and every service's consumers take them:
+	// as many events, and at least one delivery of each to each of the four services.
+	if f := res.Floor; f == nil {
+		t.Error("no JetStream floor ran after the closed loop")
+	} else {
+		if f.Events != res.Closed.Events {
+			t.Errorf("the floor appended %v events, the closed loop %v; it must append the same", f.Events, res.Closed.Events)
+		}
+		if out, ok := f.Per(f.NATSOut); !ok || out < 4*float64(res.Closed.Events.N)/n {
+			t.Errorf("the floor's NATS server delivered %v messages per lifecycle (measured: %v); each event goes to four services", out, ok)
+		}
+		if per, ok := f.Per(f.ProcessCPU); !ok || per <= 0 {
+			t.Errorf("the floor cost %v s of CPU per lifecycle (measured: %v); want it measured and positive", per, ok)
+		}
+	}
 	for _, d := range append(append(res.Inbox, res.Publish...), res.Breach...) {
 		if d <= 0 {
 			t.Fatalf("a measured latency is %s; every one must be positive", d)
@@ -99,7 +114,9 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 		"| report-in deadlines passed (limit 3s) | 6 |", "| deadlines spread over (first → last) |", "| breach recorded after deadline p50 (stream clock) |",
 		"| breach recorded after deadline p99 (stream clock) |", "| breach recorded after deadline max (stream clock) |",
 		"| breaches recorded/s (first deadline → last breach) |", "| breach p50 ÷ publish p50 |",
-		"| cost per completed lifecycle | closed loop | open loop |",
+		"| JetStream floor: lifecycles/s (the closed loop's events appended and consumed, no service) |",
+		"| lifecycles/s ÷ JetStream floor lifecycles/s |", "| CPU per lifecycle ÷ JetStream floor's (every process measured) |",
+		"| cost per completed lifecycle | closed loop | open loop | JetStream floor (the closed loop's events, no service) |",
 		"| CPU, whistle process (system and simulated callers) |", "| CPU, redis-server (INFO cpu) |",
 		"| Redis commands (INFO commandstats) |", "| Redis round trips (whistle.redis.round_trips) |",
 		"| NATS messages in (server in_msgs) |", "| NATS messages out (server out_msgs) |",

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -99,8 +100,9 @@ type probe struct {
 	// redis reads INFO; nil leaves Redis's CPU and commands unmeasured, for the reason in noRedis.
 	redis   *redis.Client
 	noRedis string
-	// js reads the stream's length; nil leaves the events unmeasured.
-	js jetstream.JetStream
+	// js reads the length of stream (the system's when empty); nil leaves the events unmeasured.
+	js     jetstream.JetStream
+	stream string
 	// deliveries counts the messages the bench's WatchInbox streams received.
 	deliveries func() int64
 	http       *http.Client
@@ -126,18 +128,19 @@ func (p *probe) read(ctx context.Context, closing bool) reading {
 	return r
 }
 
-// streamEvents is the last sequence of the event stream.
+// streamEvents is the last sequence of the probe's stream.
 func (p *probe) streamEvents(ctx context.Context) value {
 	if p.js == nil {
 		return value{missing: "no NATS to read the stream from"}
 	}
-	s, err := p.js.Stream(ctx, eventlog.StreamName)
+	name := cmp.Or(p.stream, eventlog.StreamName)
+	s, err := p.js.Stream(ctx, name)
 	if err != nil {
-		return value{missing: "stream " + eventlog.StreamName + ": " + err.Error()}
+		return value{missing: "stream " + name + ": " + err.Error()}
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return value{missing: "stream " + eventlog.StreamName + ": " + err.Error()}
+		return value{missing: "stream " + name + ": " + err.Error()}
 	}
 	return value{n: float64(info.State.LastSeq)}
 }

@@ -244,7 +244,11 @@ func runClosedLoop(s *session, cfg Config, pr *probe, log io.Writer, res *Result
 		return err
 	}
 	settleOrSay(ctx, pr, log)
-	res.Closed = costOf(before, pr.read(ctx, true), len(ids), pr.local)
+	after := pr.read(ctx, true)
+	res.Closed = costOf(before, after, len(ids), pr.local)
+	if before.events.missing == "" && after.events.missing == "" {
+		res.ClosedEvents = [2]uint64{uint64(before.events.n), uint64(after.events.n)}
+	}
 	for _, id := range ids {
 		d, err := s.tr.latency(id)
 		if err != nil {

@@ -1,0 +1,309 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
+)
+
+// floorStream is the stream of the floor run, apart from the system's own and deleted after it.
+const floorStream = "BENCH_FLOOR"
+
+// floorRoot replaces the stream's subject root in the floor's subjects; the tools user may
+// publish under bench.
+const floorRoot = "bench.floor"
+
+// runFloor measures what the closed loop's events cost JetStream alone, with no service doing
+// anything for them: the floor beneath the system's CPU per lifecycle. It reads the events the
+// closed loop appended (stream sequences from+1 to to) and appends them again to a stream of its
+// own on the same NATS, as the services append: each issue's events in their order, one at a
+// time, each conditional on the issue's last sequence (the same two headers) and carrying its
+// message id, Concurrency issues at once. They are consumed as the services consume them: one
+// durable per service per partition, with the same configuration (acknowledge all, pinned
+// priority group, MaxAckPending messages asked for), each message decoded into a
+// whistlev1.Event and each batch acknowledged once. The cost is read with pr, as the closed
+// loop's is, and divided by the closed loop's lifecycles; the wall time is from the first
+// append until every service's consumers have decoded every event.
+func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, lifecycles int, cfg Config, log io.Writer) (Cost, time.Duration, error) {
+	if to <= from {
+		return Cost{}, 0, fmt.Errorf("bench: floor: the closed loop appended no event")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return Cost{}, 0, fmt.Errorf("bench: floor: %w", err)
+	}
+	issues, err := readIssues(ctx, js, from, to)
+	if err != nil {
+		return Cost{}, 0, err
+	}
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        floorStream,
+		Subjects:    []string{floorRoot + ".>"},
+		Storage:     jetstream.FileStorage,
+		Duplicates:  eventlog.DefaultDuplicateWindow,
+		AllowDirect: true,
+	})
+	if err != nil {
+		return Cost{}, 0, fmt.Errorf("bench: floor: create stream: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		js.DeleteStream(dctx, floorStream)
+	}()
+	services := len(system.Names)
+	fmt.Fprintf(log, "bench: floor: %d events of %d issues appended again to a stream of their own and consumed by %d consumers (%d services × %d partitions)\n",
+		to-from, len(issues), services*eventlog.Partitions, services, eventlog.Partitions)
+
+	fctx, cancel := context.WithTimeout(ctx, lifecycleTimeout+time.Duration(to-from)*time.Millisecond)
+	defer cancel()
+	want := int64(to - from)
+	consumed := make([]atomic.Int64, services)
+	done := make(chan struct{}, services*eventlog.Partitions)
+	var consumers sync.WaitGroup
+	var failed atomic.Pointer[error]
+	fail := func(err error) {
+		if failed.CompareAndSwap(nil, &err) {
+			cancel()
+		}
+	}
+	for s := range services {
+		for p := range eventlog.Partitions {
+			cons, err := stream.CreateOrUpdateConsumer(fctx, jetstream.ConsumerConfig{
+				Durable:        fmt.Sprintf("floor-%d-%d", s, p),
+				AckPolicy:      jetstream.AckAllPolicy,
+				DeliverPolicy:  jetstream.DeliverAllPolicy,
+				FilterSubject:  fmt.Sprintf("%s.%d.>", floorRoot, p),
+				MaxAckPending:  eventlog.DefaultMaxAckPending,
+				PriorityPolicy: jetstream.PriorityPolicyPinned,
+				PriorityGroups: []string{eventlog.OwnerGroup},
+				PinnedTTL:      eventlog.OwnerTTL,
+			})
+			if err != nil {
+				return Cost{}, 0, fmt.Errorf("bench: floor: consumer: %w", err)
+			}
+			consumers.Go(func() {
+				if err := consumeFloor(fctx, cons, &consumed[s], want, done); err != nil && fctx.Err() == nil {
+					fail(err)
+				}
+			})
+		}
+	}
+	defer consumers.Wait()
+	defer cancel()
+
+	fp := *pr // the floor's own stream gains its events
+	fp.stream = floorStream
+	before := fp.read(fctx, false)
+	start := time.Now()
+	var next atomic.Int64
+	var publishers sync.WaitGroup
+	for range cfg.Concurrency {
+		publishers.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(issues) && fctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				if err := appendIssue(fctx, js, issues[i]); err != nil {
+					fail(err)
+					return
+				}
+			}
+		})
+	}
+	publishers.Wait()
+	for range services {
+		select {
+		case <-done:
+		case <-fctx.Done():
+		}
+	}
+	wall := time.Since(start)
+	if err := failed.Load(); err != nil {
+		return Cost{}, 0, *err
+	}
+	if err := fctx.Err(); err != nil {
+		return Cost{}, 0, fmt.Errorf("bench: floor: %d of %d events consumed by every service: %w", minConsumed(consumed), want, err)
+	}
+	if err := settleStream(fctx, stream); err != nil {
+		fmt.Fprintf(log, "bench: floor: measuring without waiting for the consumers' acknowledgements: %v\n", err)
+	}
+	return costOf(before, fp.read(fctx, true), lifecycles, fp.local), wall, nil
+}
+
+// floorEvent is one event of the closed loop, as the floor appends it again.
+type floorEvent struct {
+	subject, id string
+	data        []byte
+}
+
+// readIssues reads the events of stream sequences from+1 to to of the system's stream, grouped
+// by issue in the order they were stored.
+func readIssues(ctx context.Context, js jetstream.JetStream, from, to uint64) ([][]floorEvent, error) {
+	stream, err := js.Stream(ctx, eventlog.StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("bench: floor: %w", err)
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1})
+	if err != nil {
+		return nil, fmt.Errorf("bench: floor: %w", err)
+	}
+	msgs, err := cons.Messages()
+	if err != nil {
+		return nil, fmt.Errorf("bench: floor: %w", err)
+	}
+	defer msgs.Stop()
+	rctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
+	defer cancel()
+	defer context.AfterFunc(rctx, msgs.Stop)() // Next has no context of its own
+	index := map[string]int{}
+	var issues [][]floorEvent
+	for {
+		msg, err := msgs.Next()
+		if err != nil {
+			return nil, fmt.Errorf("bench: floor: reading the closed loop's events: %w", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("bench: floor: %w", err)
+		}
+		subject, ok := strings.CutPrefix(msg.Subject(), eventlog.SubjectRoot+".")
+		if !ok {
+			return nil, fmt.Errorf("bench: floor: %s is not an event's subject", msg.Subject())
+		}
+		issue := eventlog.IssueOf(msg.Subject())
+		i, seen := index[issue]
+		if !seen {
+			i = len(issues)
+			index[issue] = i
+			issues = append(issues, nil)
+		}
+		issues[i] = append(issues[i], floorEvent{subject: floorRoot + "." + subject,
+			id: msg.Headers().Get(jetstream.MsgIDHeader), data: msg.Data()})
+		if meta.Sequence.Stream >= to {
+			return issues, nil
+		}
+	}
+}
+
+// appendIssue appends one issue's events in their order, each conditional on the issue's last
+// sequence, as eventlog.Log appends.
+func appendIssue(ctx context.Context, js jetstream.JetStream, events []floorEvent) error {
+	var last uint64
+	for _, ev := range events {
+		msg := nats.NewMsg(ev.subject)
+		msg.Data = ev.data
+		msg.Header.Set(jetstream.MsgIDHeader, ev.id)
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last, 10))
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, issueSubjects(ev.subject))
+		ack, err := js.PublishMsg(ctx, msg)
+		if err != nil {
+			return fmt.Errorf("bench: floor: append %s: %w", ev.subject, err)
+		}
+		last = ack.Sequence
+	}
+	return nil
+}
+
+// issueSubjects is the wildcard of every floor subject of the issue a floor subject
+// (bench.floor.<partition>.<case>.<kind>) belongs to.
+func issueSubjects(subject string) string {
+	return subject[:strings.LastIndexByte(subject, '.')] + ".>"
+}
+
+// consumeFloor takes a partition's messages as a service's consumer does: what is waiting, up
+// to eventlog.BatchLimit, each decoded, the batch acknowledged once by its last message. It
+// counts what it decoded in consumed (shared by one service's partitions), says on done once
+// that reaches want, and returns when ctx ends.
+func consumeFloor(ctx context.Context, cons jetstream.Consumer, consumed *atomic.Int64, want int64, done chan<- struct{}) error {
+	iter, err := cons.Messages(jetstream.PullMaxMessages(eventlog.DefaultMaxAckPending),
+		jetstream.PullPriorityGroup(eventlog.OwnerGroup))
+	if err != nil {
+		return fmt.Errorf("bench: floor: %w", err)
+	}
+	defer context.AfterFunc(ctx, iter.Stop)()
+	msgs := make(chan jetstream.Msg, eventlog.BatchLimit)
+	go func() {
+		defer close(msgs)
+		for {
+			msg, err := iter.Next()
+			if err != nil {
+				return
+			}
+			select {
+			case msgs <- msg:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for first := range msgs {
+		batch := []jetstream.Msg{first}
+	fill:
+		for len(batch) < eventlog.BatchLimit {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		for _, m := range batch {
+			ev := &whistlev1.Event{}
+			if err := proto.Unmarshal(m.Data(), ev); err != nil {
+				return fmt.Errorf("bench: floor: decode %s: %w", m.Subject(), err)
+			}
+		}
+		if err := batch[len(batch)-1].Ack(); err != nil {
+			return fmt.Errorf("bench: floor: acknowledge: %w", err)
+		}
+		if consumed.Add(int64(len(batch))) == want {
+			done <- struct{}{}
+		}
+	}
+	return nil
+}
+
+// minConsumed is how many events the slowest service's consumers decoded.
+func minConsumed(consumed []atomic.Int64) int64 {
+	least := consumed[0].Load()
+	for i := range consumed {
+		least = min(least, consumed[i].Load())
+	}
+	return least
+}
+
+// settleStream waits until stream's consumers have every message acknowledged, polling every
+// 100 ms for settleTimeout at most.
+func settleStream(ctx context.Context, stream jetstream.Stream) error {
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	for {
+		busy, err := busyConsumers(ctx, stream)
+		switch {
+		case err != nil:
+			return err
+		case len(busy) == 0:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("still behind after %s: %s", settleTimeout, strings.Join(busy, ", "))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
