@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"syscall"
 	"time"
@@ -41,7 +42,17 @@ const (
 	stopTimeout = 30 * time.Second
 )
 
+// gcPercent is the garbage collector's target in this program unless GOGC says otherwise: a heap
+// may grow by 400 % of what is live before a collection (Go's default is 100 %). Every event
+// allocates, and the live heap (the documents the projections keep, NATS's caches) is small
+// beside the memory of the machines Whistle runs on; at 400 whistle bench measured about an
+// eighth less CPU per lifecycle than at 100.
+const gcPercent = 400
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx)
 	stop()
