@@ -482,6 +482,7 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 			fresh = append(fresh, d)
 		}
 	}
+	stopKeeping := keepInProgress(batch, cfg.backOff()[0]/3)
 	if bp, ok := p.(BatchProjection); ok && len(recs) > 0 {
 		errs, err := bp.ApplyBatch(OwnerContext(ctx), recs)
 		if err == nil {
@@ -503,7 +504,9 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 			pending = append(pending, d)
 		}
 	}
-	if !l.settleAll(ctx, cfg, p, react, pending) || len(batch) == 0 {
+	settled := l.settleAll(ctx, cfg, p, react, pending)
+	stopKeeping()
+	if !settled || len(batch) == 0 {
 		return // stopping: the rest come back to whoever consumes next
 	}
 	// Every message of the batch has met its fate: one acknowledgement (AckAll) of the last stream
@@ -517,6 +520,37 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 	}
 	if err := last.msg.Ack(); err != nil {
 		cfg.Logger.Warn("ack failed; the batch will be delivered again", "consumer", cfg.Durable, "seq", last.s.seq, "err", err)
+	}
+}
+
+// keepInProgress tells JetStream every interval, until the returned stop is called, that every
+// message of a batch is still being worked on. Nothing of a batch is acknowledged until all of it
+// has met its fate, and a failure that may pass (Redis unreachable) is retried in place for as long
+// as it lasts: without this, the messages waiting behind it would outlive their ack wait, be
+// delivered again and again, and reach DeliveryLimit, which quarantines a perfectly good event. A
+// batch settled within the interval sends nothing.
+func keepInProgress(batch []*delivery, interval time.Duration) (stop func()) {
+	var mu sync.Mutex
+	stopped := false
+	mu.Lock()
+	defer mu.Unlock()
+	var timer *time.Timer
+	timer = time.AfterFunc(interval, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		for _, d := range batch {
+			_ = d.msg.InProgress()
+		}
+		timer.Reset(interval)
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		timer.Stop()
 	}
 }
 
@@ -595,7 +629,6 @@ func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 		delay := retryDelay(attempt)
 		cfg.Logger.Warn("event failed; retrying", "consumer", cfg.Durable, "subject", s.subject, "seq", s.seq,
 			"attempt", attempt, "delay", delay, "err", err)
-		_ = d.msg.InProgress()
 		select {
 		case <-ctx.Done():
 			return false

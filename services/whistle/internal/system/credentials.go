@@ -46,8 +46,8 @@ var (
 	// service destroy or rewrite the record: streams are only ever created by a service,
 	// never updated, purged or deleted, and no event is deleted.
 	serviceDenied = []string{"$JS.API.STREAM.UPDATE.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>"}
-	// benchSubjects is the baseline stream of whistle bench, which measures a raw publish
-	// apart from the events.
+	// benchSubjects are the streams of whistle bench's baselines and floor, which measure raw
+	// publishes and the events' JetStream cost apart from the system's stream.
 	benchSubjects = "bench.>"
 )
 
