@@ -86,8 +86,30 @@ func knownPosition(ctx context.Context, p Projection, issueID string) (Position,
 		if pos, ok := k.Known(issueID); ok {
 			return pos, nil
 		}
+		if ExpectsNewIssue(ctx) {
+			return Position{}, nil
+		}
 	}
 	return p.Position(ctx, issueID)
+}
+
+// newIssueKey marks the context of a command that expects its issue not to exist yet.
+type newIssueKey struct{}
+
+// NewIssue marks ctx, for Decide, as that of a command that expects its issue not to exist yet (a
+// raise under a new case number). When the projection does not hold the issue in memory, Decide's
+// first round then takes it as never seen without reading Redis, and so does a store's Latest (see
+// ExpectsNewIssue): the append, conditional on no event of the issue, refuses it otherwise, and
+// the next round reads what was stored.
+func NewIssue(ctx context.Context) context.Context {
+	return context.WithValue(ctx, newIssueKey{}, true)
+}
+
+// ExpectsNewIssue reports whether ctx is that of a Decide round that takes an issue its projection
+// does not hold as never seen (NewIssue).
+func ExpectsNewIssue(ctx context.Context) bool {
+	v, _ := ctx.Value(newIssueKey{}).(bool)
+	return v
 }
 
 // Step is what a projection does with a record, as Admit decides.
@@ -211,13 +233,17 @@ const MaxDecideAttempts = 8
 // p takes what was stored first and decide is asked again, so it always judges the stored
 // history; after MaxDecideAttempts Decide returns ErrConflict. decide must set the event's PrevSeq
 // to the last sequence of the state it read; a stale state only costs a round, since the append is
-// conditional. A quarantined issue takes no decision: Decide returns ErrQuarantined.
+// conditional. A quarantined issue takes no decision: Decide returns ErrQuarantined. A command
+// that expects a new issue says so with NewIssue, and its first round reads nothing.
 //
 // In a reaction (a consumer of p reacting to a record it applied) Decide returns as soon as the
 // event is stored, with a zero Time: that consumer owns the issue and applies the event in its
 // turn, after the record it reacts to.
 func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide func(ctx context.Context) (*whistlev1.Event, error)) (*Record, error) {
 	for attempt := range MaxDecideAttempts {
+		if attempt == 1 && ExpectsNewIssue(ctx) {
+			ctx = context.WithValue(ctx, newIssueKey{}, false) // it was not new: read from now on
+		}
 		pos, err := knownPosition(ctx, p, issueID)
 		if err != nil {
 			return nil, err

@@ -112,16 +112,24 @@ func TestRaisingWithoutARequestIDPicksOneAndRecordsTheRaise(t *testing.T) {
 }
 
 func TestARetriedRaiseReturnsTheSameIssueAndWritesOneEvent(t *testing.T) {
-	for _, wipe := range []bool{false, true} {
+	for _, between := range []string{"", "Redis wiped", "the service restarted"} {
 		name := "with the view kept"
-		if wipe {
-			name = "with Redis wiped between the calls"
+		if between != "" {
+			name = "with " + between + " between the calls"
 		}
 		t.Run(name, func(t *testing.T) {
 			e := start(t)
 			first := e.raise(taoyuanWorker, "retry-1")
-			if wipe {
+			switch between {
+			case "Redis wiped":
 				flushRedis(t, e.Deps.Redis)
+			case "the service restarted":
+				// A new process holds nothing in memory: its first round takes the case as new,
+				// and the stream's refusal sends it to what was stored.
+				e.stop()
+				e.svc = e.newService()
+				e.run()
+				e.addr = e.Serve(e.svc.Register)
 			}
 			e.Clock.Advance(1)
 			resp, err := e.client(taoyuanWorker).RaiseIssue(context.Background(), &whistlev1.RaiseIssueRequest{

@@ -76,9 +76,11 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 	}
 	id := casenum.FromKey(p.Subject + "/" + raise.RequestID)
 	// A view that lost state (a wiped Redis) calls for a new raise; the stream refuses it, as a
-	// conflict or as a duplicate, and Decide then catches the view up and asks again.
+	// conflict or as a duplicate, and Decide then catches the view up and asks again. So does a
+	// retried raise the store no longer holds, which Decide's first round takes as new without a
+	// read (eventlog.NewIssue): a new case number is what a raise nearly always brings.
 	var is *domain.Issue
-	rec, err := a.log.Decide(ctx, a.store, id, func(ctx context.Context) (*whistlev1.Event, error) {
+	rec, err := a.log.Decide(eventlog.NewIssue(ctx), a.store, id, func(ctx context.Context) (*whistlev1.Event, error) {
 		var err error
 		if is, err = a.store.Latest(ctx, id); err != nil {
 			return nil, err
