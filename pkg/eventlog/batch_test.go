@@ -93,3 +93,64 @@ func TestMessagesWaitingBehindARetriedFailureAreNotDeliveredAgain(t *testing.T) 
 		t.Fatalf("consume ended with %v", err)
 	}
 }
+
+func TestABatchIsAcknowledgedOnlyOnceEveryReactionInItHasRun(t *testing.T) {
+	srv := natstest.RunServer(t)
+	l := openLogOn(t, natstest.Connect(t, srv))
+	ctx := context.Background()
+	ids := samePartition(2)
+	for _, id := range ids {
+		if _, err := l.Append(ctx, raised(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := eventlog.ConsumerConfig{Durable: "reactor", AckWait: time.Second}
+	// The first consumer reacts to the first issue's raise, and keeps failing on the second's; it
+	// stops while it retries, with one reaction of its batch run and the other not.
+	var reactedFirst, triedSecond atomic.Int32
+	firstCtx, stopFirst := context.WithCancel(ctx)
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- l.Consume(firstCtx, cfg, newMem(), func(_ context.Context, rec eventlog.Record) error {
+			if rec.Event.GetIssueId() == ids[1] {
+				triedSecond.Add(1)
+				return errors.New("redis is away")
+			}
+			reactedFirst.Add(1)
+			return nil
+		})
+	}()
+	wait.For(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if reactedFirst.Load() == 0 || triedSecond.Load() < 2 {
+			return fmt.Errorf("reacted to the first %d times, tried the second %d times", reactedFirst.Load(), triedSecond.Load())
+		}
+		return nil
+	})
+	stopFirst()
+	if err := <-firstDone; err != nil {
+		t.Fatalf("the first consumer ended with %v", err)
+	}
+
+	// Nothing of the batch was acknowledged: the next consumer is sent both raises again, and
+	// reacts to both.
+	var reacted sync.Map // issue -> true
+	nextCtx, stopNext := context.WithCancel(ctx)
+	defer stopNext()
+	go func() {
+		_ = openLogOn(t, natstest.Connect(t, srv)).Consume(nextCtx, cfg, newMem(), func(_ context.Context, rec eventlog.Record) error {
+			reacted.Store(rec.Event.GetIssueId(), true)
+			return nil
+		})
+	}()
+	wait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if n, err := l.Pending(ctx, cfg.Durable); err != nil || n != 0 {
+			return fmt.Errorf("pending = %d, %v", n, err)
+		}
+		return nil
+	})
+	for _, id := range ids {
+		if _, ok := reacted.Load(id); !ok {
+			t.Errorf("%s's raise did not come again after the consumer stopped with its batch unsettled; the batch was acknowledged too early", id)
+		}
+	}
+}
