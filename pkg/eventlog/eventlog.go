@@ -209,6 +209,11 @@ func IssueSubjects(issueID string) string {
 // PartitionSubjects is the filter for every event of a partition's issues.
 func PartitionSubjects(p int) string { return SubjectRoot + "." + strconv.Itoa(p) + ".>" }
 
+// PartitionTag is the Redis Cluster hash tag of the keys of partition p ("{p<n>}"): an index
+// sharded by partition puts one shard in each, and an issue's writes to several such indexes go to
+// one master.
+func PartitionTag(p int) string { return "{p" + strconv.Itoa(p) + "}" }
+
 // KindSubjects is the filter for every event of a kind, whatever its issue.
 func KindSubjects(kind string) string { return SubjectRoot + ".*.*." + kind }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -18,6 +19,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/intake/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 )
 
@@ -348,6 +350,25 @@ func TestListingPagesThroughEveryIssueExactlyOnceNewestFirst(t *testing.T) {
 	if len(seen) != len(raised) {
 		t.Fatalf("listed %d issues, raised %d", len(seen), len(raised))
 	}
+	// The list is sharded by partition and read as one: its order is one key's, raise time
+	// (to the millisecond) newest first and case numbers in reverse within a millisecond.
+	want := slices.Clone(all)
+	slices.SortStableFunc(want, func(a, b *whistlev1.Issue) int {
+		if c := b.GetRaisedAt().AsTime().UnixMilli() - a.GetRaisedAt().AsTime().UnixMilli(); c != 0 {
+			return int(c)
+		}
+		return strings.Compare(b.GetId(), a.GetId())
+	})
+	shards := map[int]bool{}
+	for i := range all {
+		shards[eventlog.Partition(all[i].GetId())] = true
+		if all[i].GetId() != want[i].GetId() {
+			t.Fatalf("listed %s at %d, want %s: the shards' merge is out of order", all[i].GetId(), i, want[i].GetId())
+		}
+	}
+	if len(shards) < 2 {
+		t.Fatalf("the issues fell in %d shard of the list; the test needs them spread", len(shards))
+	}
 
 	t.Run("filters by area, category and status", func(t *testing.T) {
 		if n := len(list(t, &whistlev1.ListIssuesRequest{AreaId: "xinhua", PageSize: 3})); n != 16 {
@@ -471,9 +492,22 @@ func (e *env) waitApplied(ids []string) {
 				return fmt.Errorf("%s applied to %d of %d", id, applied, last)
 			}
 		}
-		if n, err := e.Deps.Redis.ZCard(ctx, "intake:list:area:city").Result(); err != nil || n != int64(len(ids)) {
+		if n, err := listed(ctx, e.Deps.Redis, "city"); err != nil || n != int64(len(ids)) {
 			return errors.Join(fmt.Errorf("city list holds %d issues", n), err)
 		}
 		return nil
 	})
+}
+
+// listed counts the issues of an area's list, over every shard.
+func listed(ctx context.Context, rdb redis.UniversalClient, area string) (int64, error) {
+	var n int64
+	for p := range eventlog.Partitions {
+		c, err := rdb.ZCard(ctx, store.ListKey(area, p)).Result()
+		if err != nil {
+			return 0, err
+		}
+		n += c
+	}
+	return n, nil
 }

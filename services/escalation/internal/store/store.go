@@ -48,12 +48,11 @@ func BreachesKey(issueID string) string { return breachesShard(eventlog.Partitio
 // beside BreachesKey in its slot.
 func BreachKey(issueID string) string { return breachShard(eventlog.Partition(issueID)) }
 
-// shardTag is the hash tag of a partition's shards.
-func shardTag(partition int) string { return "{p" + strconv.Itoa(partition) + "}" }
-
-func timersShard(partition int) string   { return Prefix + "timers:" + shardTag(partition) }
-func breachesShard(partition int) string { return Prefix + "breaches:" + shardTag(partition) }
-func breachShard(partition int) string   { return Prefix + "breach:" + shardTag(partition) }
+func timersShard(partition int) string { return Prefix + "timers:" + eventlog.PartitionTag(partition) }
+func breachesShard(partition int) string {
+	return Prefix + "breaches:" + eventlog.PartitionTag(partition)
+}
+func breachShard(partition int) string { return Prefix + "breach:" + eventlog.PartitionTag(partition) }
 
 // FeedLen is how many breaches the feed of one scope keeps: a live watch resumes from a position
 // at most this many breaches of its scope old.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 )
 
@@ -14,7 +16,8 @@ import (
 // reset of the view.
 var ErrCursorGone = errors.New("the page cursor is no longer in the list")
 
-// scanBatch is how many list members one round trip reads while filling a page.
+// scanBatch is how many issues of each shard of a list one round trip reads while filling a page,
+// and how many a page takes from their merge before it reads their documents.
 const scanBatch = 100
 
 // Query selects one page of an area's issues, newest first.
@@ -32,34 +35,31 @@ func (q Query) matches(is *domain.Issue) bool {
 }
 
 // List returns up to q.Limit issues of the area that pass the filters, and the case number to
-// continue after, empty when the list is exhausted. Paging resumes from the rank of the previous
-// page's last issue, so issues raised while a caller pages only add to the top and none is seen
-// twice or skipped.
+// continue after, empty when no more pass them. The list's shards are read as one, newest first
+// (redisx.ZMergeDesc), and a page resumes after the place of the previous page's last issue in
+// that order, so issues raised while a caller pages only add to the top and none is seen twice or
+// skipped.
 func (s *Store) List(ctx context.Context, q Query) ([]*domain.Issue, string, error) {
-	key := ListKey(q.AreaID)
-	start := int64(0)
+	var from *redisx.ZEntry
 	if q.After != "" {
-		rank, err := s.rdb.ZRevRank(ctx, key, q.After).Result()
+		score, err := s.rdb.ZScore(ctx, ListKey(q.AreaID, eventlog.Partition(q.After)), q.After).Result()
 		if errors.Is(err, redis.Nil) {
 			return nil, "", ErrCursorGone
 		}
 		if err != nil {
 			return nil, "", fmt.Errorf("store: list %s: %w", q.AreaID, err)
 		}
-		start = rank + 1
+		from = &redisx.ZEntry{Score: int64(score), Member: q.After}
 	}
 	var page []*domain.Issue
-	for {
-		ids, err := s.rdb.ZRevRange(ctx, key, start, start+scanBatch-1).Result()
-		if err != nil {
-			return nil, "", fmt.Errorf("store: list %s: %w", q.AreaID, err)
-		}
-		if len(ids) == 0 {
-			return page, "", nil
+	err := redisx.ZMergeDesc(ctx, s.rdb, listKeys(q.AreaID), from, scanBatch, func(chunk []redisx.ZEntry) (bool, error) {
+		ids := make([]string, len(chunk))
+		for i, e := range chunk {
+			ids[i] = e.Member
 		}
 		docs, err := s.getAll(ctx, ids)
 		if err != nil {
-			return nil, "", fmt.Errorf("store: list %s: %w", q.AreaID, err)
+			return false, err
 		}
 		for i, data := range docs {
 			if data == nil {
@@ -70,24 +70,24 @@ func (s *Store) List(ctx context.Context, q Query) ([]*domain.Issue, string, err
 			}
 			is, err := s.Decode(ids[i], data)
 			if err != nil {
-				return nil, "", err
+				return false, err
 			}
-			if !q.matches(is) {
-				continue
-			}
-			if page = append(page, is); len(page) == q.Limit {
-				more, err := s.rdb.ZCard(ctx, key).Result()
-				if err != nil {
-					return nil, "", fmt.Errorf("store: list %s: %w", q.AreaID, err)
+			if q.matches(is) {
+				// One more than the page holds says whether another page follows.
+				if page = append(page, is); len(page) > q.Limit {
+					return false, nil
 				}
-				if start+int64(i)+1 >= more {
-					return page, "", nil
-				}
-				return page, ids[i], nil
 			}
 		}
-		start += int64(len(ids))
+		return true, nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list %s: %w", q.AreaID, err)
 	}
+	if len(page) <= q.Limit {
+		return page, "", nil
+	}
+	return page[:q.Limit], page[q.Limit-1].ID, nil
 }
 
 // getAll reads the documents of issues in one pipeline: an MGET would name keys of many slots,

@@ -22,9 +22,22 @@ const Prefix = "intake:"
 // issue's keys would share a slot in Redis Cluster.
 func IssueKey(id string) string { return Prefix + "issue:{" + id + "}" }
 
-// ListKey is the key of the sorted set of an area's issues, scored by raise time in unix
-// milliseconds, with case numbers as members.
-func ListKey(areaID string) string { return Prefix + "list:area:" + areaID }
+// ListKey is the key of the shard of an area's issues that holds the issues of one partition: a
+// sorted set scored by raise time in unix milliseconds, with case numbers as members. An area's list
+// is sharded by partition, so that the lists of the city and its streets, which every raise
+// writes, spread over a Redis Cluster's masters, and a raise writes the lists of its areas on one.
+func ListKey(areaID string, partition int) string {
+	return Prefix + "list:area:" + areaID + ":" + eventlog.PartitionTag(partition)
+}
+
+// listKeys are the keys of every shard of an area's list.
+func listKeys(areaID string) []string {
+	keys := make([]string, eventlog.Partitions)
+	for p := range keys {
+		keys[p] = ListKey(areaID, p)
+	}
+	return keys
+}
 
 // Store is the Redis adapter of the intake view. It is safe for concurrent use.
 type Store struct {
@@ -80,7 +93,7 @@ func fold(ctx context.Context, is *domain.Issue, rec eventlog.Record, tx redis.P
 	}
 	if raise {
 		for _, area := range is.Areas(catalog.CityScope) {
-			tx.ZAdd(ctx, ListKey(area), redis.Z{Score: float64(is.RaisedAt.UnixMilli()), Member: is.ID})
+			tx.ZAdd(ctx, ListKey(area, eventlog.Partition(is.ID)), redis.Z{Score: float64(is.RaisedAt.UnixMilli()), Member: is.ID})
 		}
 	}
 	return nil

@@ -1,0 +1,126 @@
+package redisx
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ZEntry is a member of a sorted set sharded over several keys, with its score and the index of
+// the shard that holds it.
+type ZEntry struct {
+	Score  int64
+	Member string
+	Shard  int
+}
+
+// Before reports whether e comes before o highest first: a higher score, or within one score a
+// member that sorts after o's, as ZREVRANGE orders the members of one key.
+func (e ZEntry) Before(o ZEntry) bool {
+	return e.Score > o.Score || e.Score == o.Score && e.Member > o.Member
+}
+
+// zShard is where a walk stands in one shard.
+type zShard struct {
+	batch  []ZEntry // read and not yet taken, highest first
+	offset int64    // how many the shard has given from the walk's start
+	done   bool     // the shard has nothing after batch
+}
+
+// ZMergeDesc walks a sorted set sharded over keys (one score order, the members spread over the
+// keys) as if it were one key read with ZREVRANGE: highest score first, members of one score in
+// reverse order, starting after from (nil: at the highest). It reads a batch of each shard at a
+// time, all in one pipeline (one round trip on one server, one per master on a cluster), and
+// takes from the merge only while every shard that may hold more has some in hand, so that no
+// member is passed over for a lower one of another shard. visit receives the merge in chunks of at
+// most batch entries, and returns whether to go on; the walk ends when it says no or every shard
+// is exhausted. An entry's place in the merge is the same whichever shard holds it, so the last
+// entry a caller took is a cursor to resume from.
+func ZMergeDesc(ctx context.Context, rdb redis.Cmdable, keys []string, from *ZEntry, batch int,
+	visit func(chunk []ZEntry) (more bool, err error)) error {
+	maxScore := "+inf"
+	if from != nil {
+		maxScore = strconv.FormatInt(from.Score, 10)
+	}
+	shards := make([]zShard, len(keys))
+	for {
+		if err := readZShards(ctx, rdb, keys, shards, maxScore, batch); err != nil {
+			return err
+		}
+		var chunk []ZEntry
+		for len(chunk) < batch {
+			next := -1
+			for i, sh := range shards {
+				if len(sh.batch) == 0 && !sh.done {
+					next = -1 // this shard's next entry may come first: read it before taking any
+					break
+				}
+				if len(sh.batch) > 0 && (next < 0 || sh.batch[0].Before(shards[next].batch[0])) {
+					next = i
+				}
+			}
+			if next < 0 {
+				break
+			}
+			e := shards[next].batch[0]
+			shards[next].batch = shards[next].batch[1:]
+			if from != nil && !from.Before(e) {
+				continue // at or before the place to resume after (its score read from its own)
+			}
+			chunk = append(chunk, e)
+		}
+		if len(chunk) > 0 {
+			more, err := visit(chunk)
+			if err != nil || !more {
+				return err
+			}
+			continue
+		}
+		if zExhausted(shards) {
+			return nil
+		}
+	}
+}
+
+// readZShards reads the next batch, from maxScore down, of every shard that has run out of what
+// it read and may hold more, in one pipeline.
+func readZShards(ctx context.Context, rdb redis.Cmdable, keys []string, shards []zShard, maxScore string, batch int) error {
+	cmds := map[int]*redis.ZSliceCmd{}
+	pipe := rdb.Pipeline()
+	for i, sh := range shards {
+		if len(sh.batch) == 0 && !sh.done {
+			cmds[i] = pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+				Key: keys[i], Start: maxScore, Stop: "-inf", ByScore: true, Rev: true, Offset: sh.offset, Count: int64(batch),
+			})
+		}
+	}
+	if len(cmds) == 0 {
+		pipe.Discard()
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redisx: read sharded sorted set: %w", err)
+	}
+	for i, cmd := range cmds {
+		zs := cmd.Val()
+		sh := &shards[i]
+		sh.offset += int64(len(zs))
+		sh.done = len(zs) < batch
+		for _, z := range zs {
+			sh.batch = append(sh.batch, ZEntry{Score: int64(z.Score), Member: z.Member.(string), Shard: i})
+		}
+	}
+	return nil
+}
+
+// zExhausted reports whether every shard has given all it holds.
+func zExhausted(shards []zShard) bool {
+	for _, sh := range shards {
+		if len(sh.batch) > 0 || !sh.done {
+			return false
+		}
+	}
+	return true
+}
