@@ -414,19 +414,7 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 			}
 			msg = m
 		}
-		batch := []jetstream.Msg{msg}
-	waiting:
-		for len(batch) < BatchLimit {
-			select {
-			case m, ok := <-msgs:
-				if !ok {
-					break waiting
-				}
-				batch = append(batch, m)
-			default:
-				break waiting
-			}
-		}
+		batch := WaitingBatch(msg, msgs)
 		// Each pinning of the partition to this process is an ownership of its own, named by the
 		// server's pin id: what the projection kept from an earlier one may be stale.
 		for _, m := range batch {
@@ -439,6 +427,24 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 		}
 		l.handleBatch(ctx, cfg, p, react, batch)
 	}
+}
+
+// WaitingBatch is the batch a partition's consumer handles next: first, and the messages already
+// waiting behind it in msgs, up to BatchLimit in all. It never waits for more.
+func WaitingBatch(first jetstream.Msg, msgs <-chan jetstream.Msg) []jetstream.Msg {
+	batch := []jetstream.Msg{first}
+	for len(batch) < BatchLimit {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // pullExpiry is how long the server keeps a partition consumer's request for messages: short,

@@ -222,8 +222,8 @@ func issueSubjects(subject string) string {
 	return subject[:strings.LastIndexByte(subject, '.')] + ".>"
 }
 
-// consumeFloor takes a partition's messages as a service's consumer does: what is waiting, up
-// to eventlog.BatchLimit, each decoded, the batch acknowledged once by its last message. It
+// consumeFloor takes a partition's messages as a service's consumer does: what is waiting
+// (eventlog.WaitingBatch), each decoded, the batch acknowledged once by its last message. It
 // counts what it decoded in consumed (shared by one service's partitions), says on done once
 // that reaches want, and returns when ctx ends.
 func consumeFloor(ctx context.Context, cons jetstream.Consumer, consumed *atomic.Int64, want int64, done chan<- struct{}) error {
@@ -249,19 +249,7 @@ func consumeFloor(ctx context.Context, cons jetstream.Consumer, consumed *atomic
 		}
 	}()
 	for first := range msgs {
-		batch := []jetstream.Msg{first}
-	fill:
-		for len(batch) < eventlog.BatchLimit {
-			select {
-			case m, ok := <-msgs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, m)
-			default:
-				break fill
-			}
-		}
+		batch := eventlog.WaitingBatch(first, msgs)
 		for _, m := range batch {
 			ev := &whistlev1.Event{}
 			if err := proto.Unmarshal(m.Data(), ev); err != nil {
