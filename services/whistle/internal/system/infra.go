@@ -163,7 +163,9 @@ func openInfra(ctx context.Context, opts Options, readOnly bool) (_ *infra, err 
 			return nil, fmt.Errorf("system: %s: %w", name, err)
 		}
 		if readOnly {
-			d.Log = d.Log.ReadOnly()
+			d.Log = d.Log.ReadOnly() // a replay, which rebuilds the keys in this layout
+		} else if err := checkLayout(ctx, d.Redis, name); err != nil {
+			return nil, err
 		}
 		svc, err := build(d, opts)
 		if err != nil {

@@ -54,6 +54,9 @@ func Replay(ctx context.Context, opts Options) (res ReplayResult, err error) {
 		if err := platform.Reset(ctx, in.deps, svc); err != nil {
 			return res, fmt.Errorf("system: replay: %w", err)
 		}
+		if err := recordLayout(ctx, in.deps.Redis, svc.Name()); err != nil {
+			return res, fmt.Errorf("system: replay: %w", err)
+		}
 	}
 	if res.Events, err = in.deps.Log.Head(ctx); err != nil {
 		return res, fmt.Errorf("system: replay: %w", err)
