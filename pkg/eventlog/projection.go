@@ -240,22 +240,29 @@ const MaxDecideAttempts = 8
 // event is stored, with a zero Time: that consumer owns the issue and applies the event in its
 // turn, after the record it reacts to.
 func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide func(ctx context.Context) (*whistlev1.Event, error)) (*Record, error) {
+	// A new issue is taken as never seen by the first round's position and decision only: waiting
+	// for the owner, catching up and every later round read what is stored.
+	stored := ctx
+	if ExpectsNewIssue(ctx) {
+		stored = context.WithValue(ctx, newIssueKey{}, false)
+	}
 	for attempt := range MaxDecideAttempts {
-		if attempt == 1 && ExpectsNewIssue(ctx) {
-			ctx = context.WithValue(ctx, newIssueKey{}, false) // it was not new: read from now on
+		round := ctx
+		if attempt > 0 {
+			round = stored
 		}
-		pos, err := knownPosition(ctx, p, issueID)
+		pos, err := knownPosition(round, p, issueID)
 		if err != nil {
 			return nil, err
 		}
 		if pos.Quarantine != nil {
 			return nil, fmt.Errorf("issue %s at event %d: %s: %w", issueID, pos.Quarantine.Seq, pos.Quarantine.Reason, ErrQuarantined)
 		}
-		ev, err := decide(ctx)
+		ev, err := decide(round)
 		if err != nil || ev == nil {
 			return nil, err
 		}
-		rec, done, err := l.appendAndAwait(ctx, p, issueID, ev, attempt)
+		rec, done, err := l.appendAndAwait(stored, p, issueID, ev, attempt)
 		if done || err != nil {
 			return rec, err
 		}
