@@ -105,6 +105,7 @@ var (
 	eventsProcessed  metric.Int64Counter
 	quarantinedCount metric.Int64Counter
 	outOfOrderCount  metric.Int64Counter
+	decideConflicts  metric.Int64Counter
 	outOfOrder       sync.Map // projection name -> *atomic.Uint64
 	consumerLagGauge metric.Int64ObservableGauge
 	lagSources       sync.Map // durable name -> []jetstream.Consumer, one per partition
@@ -116,6 +117,9 @@ func init() {
 		metric.WithDescription("Whistle events handled by a service's consumer, by outcome: applied, quarantined."))
 	quarantinedCount, _ = meter.Int64Counter("whistle.events.quarantined",
 		metric.WithDescription("Events a service's projection could never apply; each quarantines its issue."))
+	decideConflicts, _ = meter.Int64Counter("whistle.decide.conflicts",
+		metric.WithDescription("Appends a service decided on a stale state of the issue and decided again: another writer had "+
+			"stored an event of it first (outcome conflict), or the same event had been stored, a retry (outcome duplicate)."))
 	outOfOrderCount, _ = meter.Int64Counter("whistle.events.out_of_order",
 		metric.WithDescription("Events a projection received ahead of an earlier event of their issue, and applied after reading the missing ones."))
 	consumerLagGauge, _ = meter.Int64ObservableGauge("whistle.consumer.lag",
@@ -653,6 +657,20 @@ func (l *Log) sealed(ctx context.Context, cfg ConsumerConfig, d *delivery, kind 
 // processedSets holds the attribute set of each consumer and event kind, built once: the counter
 // is added to for every message.
 var processedSets sync.Map // [2]string{consumer, kind} -> metric.MeasurementOption
+
+// conflictSets holds the attribute set of each service and outcome of a lost append, built once.
+var conflictSets sync.Map // [2]string{service, outcome} -> metric.MeasurementOption
+
+// conflictAttrs are the attributes of an append of the service that lost, with its outcome.
+func conflictAttrs(service, outcome string) metric.MeasurementOption {
+	key := [2]string{service, outcome}
+	if o, ok := conflictSets.Load(key); ok {
+		return o.(metric.MeasurementOption)
+	}
+	o, _ := conflictSets.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attribute.String("service", service),
+		attribute.String("outcome", outcome))))
+	return o.(metric.MeasurementOption)
+}
 
 // processedAttrs are the attributes of an event processed by the consumer.
 func processedAttrs(consumer, kind string) metric.MeasurementOption {

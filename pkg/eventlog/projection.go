@@ -286,8 +286,10 @@ func (l *Log) appendAndAwait(ctx context.Context, p Projection, issueID string, 
 	var conflict *ConflictError
 	switch {
 	case errors.As(err, &conflict):
+		decideConflicts.Add(ctx, 1, conflictAttrs(p.Name(), "conflict"))
 		return nil, false, l.takeUpTo(ctx, p, issueID, max(conflict.Actual, ev.GetPrevSeq()+1), attempt)
 	case err == nil && ack.Duplicate:
+		decideConflicts.Add(ctx, 1, conflictAttrs(p.Name(), "duplicate"))
 		return nil, false, l.takeUpTo(ctx, p, issueID, ack.Sequence, attempt)
 	case err != nil:
 		return nil, true, err

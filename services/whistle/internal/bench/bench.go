@@ -516,6 +516,7 @@ func (r *Result) printCosts(w io.Writer) error {
 		{"CPU, redis-server (INFO cpu)", func(c Cost) Delta { return c.RedisCPU }, cpu},
 		{"Redis commands (INFO commandstats)", func(c Cost) Delta { return c.RedisCommands }, count},
 		{"Redis round trips (whistle.redis.round_trips)", func(c Cost) Delta { return c.RedisRoundTrips }, count},
+		{"appends decided again on a newer state (whistle.decide.conflicts)", func(c Cost) Delta { return c.Conflicts }, count},
 		{"NATS messages in (server in_msgs)", func(c Cost) Delta { return c.NATSIn }, count},
 		{"NATS messages out (server out_msgs)", func(c Cost) Delta { return c.NATSOut }, count},
 		{"watch deliveries (the bench's WatchInbox streams)", func(c Cost) Delta { return c.WatchDeliveries }, count},

@@ -68,6 +68,10 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 		if c.ServerCPU.Missing == "" {
 			t.Errorf("%s: the server's CPU was measured apart from this process's, though the system runs in it", run)
 		}
+		// A run may lose no append to another writer, but the count must be read.
+		if _, ok := c.Per(c.Conflicts); !ok {
+			t.Errorf("%s: the appends decided again were not measured: %s", run, c.Conflicts.Missing)
+		}
 	}
 	// The floor appends the closed loop's events again and every service's consumers take them:
 	// as many events, and at least one delivery of each to each of the four services.
@@ -119,6 +123,7 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 		"| cost per completed lifecycle | closed loop | open loop | JetStream floor (the closed loop's events, no service) |",
 		"| CPU, whistle process (system and simulated callers) |", "| CPU, redis-server (INFO cpu) |",
 		"| Redis commands (INFO commandstats) |", "| Redis round trips (whistle.redis.round_trips) |",
+		"| appends decided again on a newer state (whistle.decide.conflicts) |",
 		"| NATS messages in (server in_msgs) |", "| NATS messages out (server out_msgs) |",
 		"| watch deliveries (the bench's WatchInbox streams) |", "| events appended to the stream |",
 	} {

@@ -26,6 +26,8 @@ const (
 	metricCPU = "process_cpu_seconds_total"
 	// metricRoundTrips is pkg/redisx's whistle.redis.round_trips.
 	metricRoundTrips = "whistle_redis_round_trips_total"
+	// metricConflicts is pkg/eventlog's whistle.decide.conflicts, absent until a first conflict.
+	metricConflicts = "whistle_decide_conflicts_total"
 	// metricNATS is the system's whistle.nats.server.messages, there only when NATS is embedded.
 	metricNATS = "whistle_nats_server_messages_total"
 )
@@ -55,6 +57,9 @@ type Cost struct {
 	RedisCommands Delta
 	// RedisRoundTrips is the requests the system's Redis clients made (whistle.redis.round_trips).
 	RedisRoundTrips Delta
+	// Conflicts is the appends the services decided on a stale state and decided again
+	// (whistle.decide.conflicts).
+	Conflicts Delta
 	// NATSIn and NATSOut are the messages the NATS server received and delivered (its varz
 	// in_msgs and out_msgs), from whistle.nats.server.messages or --nats-varz.
 	NATSIn, NATSOut Delta
@@ -83,6 +88,7 @@ type value struct {
 type reading struct {
 	cpu                     time.Duration // this process
 	serverCPU, roundTrips   value
+	conflicts               value
 	natsIn, natsOut         value
 	redisCPU, redisCommands value
 	deliveries, events      value
@@ -150,24 +156,29 @@ func (p *probe) streamEvents(ctx context.Context) value {
 func (p *probe) readMetrics(ctx context.Context, r *reading) {
 	if len(p.metrics) == 0 {
 		why := "no --metrics URL of the server was given"
-		r.serverCPU, r.roundTrips = value{missing: why}, value{missing: why}
+		r.serverCPU, r.roundTrips, r.conflicts = value{missing: why}, value{missing: why}, value{missing: why}
 		r.natsIn, r.natsOut = value{missing: why + " (nor --nats-varz)"}, value{missing: why + " (nor --nats-varz)"}
 		return
 	}
-	var cpu, trips, in, out value
+	var cpu, trips, conflicts, in, out value
 	for _, url := range p.metrics {
 		fams, err := p.scrape(ctx, url)
 		if err != nil {
 			why := err.Error()
-			r.serverCPU, r.roundTrips, r.natsIn, r.natsOut = value{missing: why}, value{missing: why}, value{missing: why}, value{missing: why}
+			r.serverCPU, r.roundTrips, r.conflicts, r.natsIn, r.natsOut = value{missing: why}, value{missing: why}, value{missing: why}, value{missing: why}, value{missing: why}
 			return
 		}
 		cpu = addValue(cpu, sumFamily(fams, metricCPU, nil), url)
 		trips = addValue(trips, sumFamily(fams, metricRoundTrips, nil), url)
+		lost := sumFamily(fams, metricConflicts, nil)
+		if _, ok := fams[metricConflicts]; !ok {
+			lost = value{} // a counter is exported from its first addition on
+		}
+		conflicts = addValue(conflicts, lost, url)
 		in = addValue(in, sumFamily(fams, metricNATS, map[string]string{"direction": "in"}), url)
 		out = addValue(out, sumFamily(fams, metricNATS, map[string]string{"direction": "out"}), url)
 	}
-	r.serverCPU, r.roundTrips, r.natsIn, r.natsOut = cpu, trips, in, out
+	r.serverCPU, r.roundTrips, r.conflicts, r.natsIn, r.natsOut = cpu, trips, conflicts, in, out
 	if in.missing != "" {
 		r.natsIn.missing += " (its NATS is not embedded; give --nats-varz)"
 		r.natsOut.missing += " (its NATS is not embedded; give --nats-varz)"
@@ -398,6 +409,7 @@ func costOf(before, after reading, lifecycles int, local bool) Cost {
 		RedisCPU:        delta(before.redisCPU, after.redisCPU),
 		RedisCommands:   delta(before.redisCommands, after.redisCommands),
 		RedisRoundTrips: delta(before.roundTrips, after.roundTrips),
+		Conflicts:       delta(before.conflicts, after.conflicts),
 		NATSIn:          delta(before.natsIn, after.natsIn),
 		NATSOut:         delta(before.natsOut, after.natsOut),
 		WatchDeliveries: delta(before.deliveries, after.deliveries),
