@@ -90,6 +90,8 @@ type Log struct {
 	readOnly bool
 	// own is what this process knows of the partitions it owns, shared by the log's copies.
 	own *owners
+	// commands serialises the commands of this log on each issue, shared by the log's copies.
+	commands *issueLocks
 }
 
 // ErrReadOnly is what an append on a read-only log returns.
@@ -147,7 +149,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Log{js: js, stream: stream, dead: dead, own: newOwners()}, nil
+	return &Log{js: js, stream: stream, dead: dead, own: newOwners(), commands: &issueLocks{}}, nil
 }
 
 // openStream returns the stream named in want as it exists, or creates it with want when it

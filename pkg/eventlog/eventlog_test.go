@@ -207,6 +207,47 @@ func TestConcurrentDecisionsOnOneIssueAppendOneEvent(t *testing.T) {
 	}
 }
 
+func TestTwoCommandsOnOneIssueInOneProcessTakeTurnsInsteadOfConflicting(t *testing.T) {
+	l := openLog(t)
+	ctx := context.Background()
+	p := newMem()
+	if _, err := l.Decide(ctx, p, "A", func(context.Context) (*whistlev1.Event, error) { return raised("A"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	// Two departments report in at once, and each decision waits a while for the other to begin:
+	// deciding side by side, both would decide on the raise, and one would lose its append to the
+	// other and decide again.
+	var rounds, began atomic.Int32
+	both := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, dept := range []string{"water", "power"} {
+		wg.Go(func() {
+			_, err := l.Decide(ctx, p, "A", func(ctx context.Context) (*whistlev1.Event, error) {
+				rounds.Add(1)
+				if began.Add(1) == 2 {
+					close(both)
+				}
+				select {
+				case <-both:
+				case <-time.After(300 * time.Millisecond):
+				}
+				pos, err := p.Position(ctx, "A")
+				return acked("A", dept, pos.LastSeq), err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := rounds.Load(); n != 2 {
+		t.Errorf("the two commands decided %d times, want once each: the second must decide on the state the first left", n)
+	}
+	if recs, _ := l.Read(ctx, "A", 0); len(recs) != 3 {
+		t.Fatalf("stream holds %d events of A, want the raise and both reports", len(recs))
+	}
+}
+
 func TestProjectAppliesAnIssuesEventsInOrderWhateverOrderTheyArriveIn(t *testing.T) {
 	l := openLog(t)
 	ctx := context.Background()

@@ -240,6 +240,11 @@ const MaxDecideAttempts = 8
 // event is stored, with a zero Time: that consumer owns the issue and applies the event in its
 // turn, after the record it reacts to.
 func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide func(ctx context.Context) (*whistlev1.Event, error)) (*Record, error) {
+	if !inReaction(ctx, p.Name()) {
+		// A command waits for the others of this process on the issue (see issueLocks); a
+		// reaction is its consumer's own turn on the issue, and waits for none.
+		defer l.commands.lock(issueID)()
+	}
 	// A new issue is taken as never seen by the first round's position and decision only: waiting
 	// for the owner, catching up and every later round read what is stored.
 	stored := ctx
