@@ -366,7 +366,11 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 			_ = l.stream.UnpinConsumer(unpinCtx, name, OwnerGroup)
 		}
 	}()
-	msgs := make(chan jetstream.Msg, BatchLimit)
+	// The messages taken from the iterator wait here for their batch, as many as the server may
+	// send, so that all of them are in rcv (kept in progress while a batch is slow), none left in
+	// the iterator's own buffer.
+	msgs := make(chan jetstream.Msg, cfg.MaxAckPending)
+	rcv := &received{}
 	go func() {
 		defer close(msgs)
 		for {
@@ -387,6 +391,7 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 			}
 			owned.Store(true) // the server sends a partition's messages to its pinned owner only
 			inProcess.Store(true)
+			rcv.push(msg)
 			select {
 			case msgs <- msg:
 			case <-ctx.Done():
@@ -429,7 +434,10 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 				}
 			}
 		}
+		stopKeeping := keepInProgress(rcv, cfg.backOff()[0]/3)
 		l.handleBatch(ctx, cfg, p, react, batch)
+		stopKeeping()
+		rcv.done(len(batch))
 	}
 }
 
@@ -492,7 +500,6 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 			fresh = append(fresh, d)
 		}
 	}
-	stopKeeping := keepInProgress(batch, cfg.backOff()[0]/3)
 	if bp, ok := p.(BatchProjection); ok && len(recs) > 0 {
 		errs, err := bp.ApplyBatch(OwnerContext(ctx), recs)
 		if err == nil {
@@ -514,9 +521,7 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 			pending = append(pending, d)
 		}
 	}
-	settled := l.settleAll(ctx, cfg, p, react, pending)
-	stopKeeping()
-	if !settled || len(batch) == 0 {
+	if !l.settleAll(ctx, cfg, p, react, pending) || len(batch) == 0 {
 		return // stopping: the rest come back to whoever consumes next
 	}
 	// Every message of the batch has met its fate: one acknowledgement (AckAll) of the last stream
@@ -533,13 +538,42 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 	}
 }
 
+// received holds, in order, the messages a partition's consumer has taken from its iterator and
+// not yet handled to the end of their batch.
+type received struct {
+	mu   sync.Mutex
+	msgs []jetstream.Msg
+}
+
+// push adds a message taken from the iterator.
+func (r *received) push(m jetstream.Msg) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+}
+
+// done drops the n oldest messages, the batch just handled (batches are taken in order).
+func (r *received) done(n int) {
+	r.mu.Lock()
+	r.msgs = r.msgs[n:]
+	r.mu.Unlock()
+}
+
+// all returns the messages held now.
+func (r *received) all() []jetstream.Msg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.msgs)
+}
+
 // keepInProgress tells JetStream every interval, until the returned stop is called, that every
-// message of a batch is still being worked on. Nothing of a batch is acknowledged until all of it
-// has met its fate, and a failure that may pass (Redis unreachable) is retried in place for as long
-// as it lasts: without this, the messages waiting behind it would outlive their ack wait, be
-// delivered again and again, and reach DeliveryLimit, which quarantines a perfectly good event. A
-// batch settled within the interval sends nothing.
-func keepInProgress(batch []*delivery, interval time.Duration) (stop func()) {
+// message the consumer holds (the batch being handled and those waiting for theirs) is still being
+// worked on. Nothing of a batch is acknowledged until all of it has met its fate, and a failure that
+// may pass (Redis unreachable) is retried in place for as long as it lasts: without this, the
+// messages waiting behind it would outlive their ack wait, be delivered again and again, and reach
+// DeliveryLimit, which quarantines a perfectly good event. A batch handled within the interval sends
+// nothing.
+func keepInProgress(held *received, interval time.Duration) (stop func()) {
 	var mu sync.Mutex
 	stopped := false
 	mu.Lock()
@@ -551,8 +585,8 @@ func keepInProgress(batch []*delivery, interval time.Duration) (stop func()) {
 		if stopped {
 			return
 		}
-		for _, d := range batch {
-			_ = d.msg.InProgress()
+		for _, m := range held.all() {
+			_ = m.InProgress()
 		}
 		timer.Reset(interval)
 	})
