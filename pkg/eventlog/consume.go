@@ -685,36 +685,7 @@ func (l *Log) settle(ctx context.Context, cfg ConsumerConfig, p Projection, reac
 
 // sealed counts a message whose fate is sealed; its batch acknowledges it.
 func (l *Log) sealed(ctx context.Context, cfg ConsumerConfig, d *delivery, kind string) {
-	eventsProcessed.Add(ctx, 1, processedAttrs(cfg.Durable, kind))
-}
-
-// processedSets holds the attribute set of each consumer and event kind, built once: the counter
-// is added to for every message.
-var processedSets sync.Map // [2]string{consumer, kind} -> metric.MeasurementOption
-
-// conflictSets holds the attribute set of each service and outcome of a lost append, built once.
-var conflictSets sync.Map // [2]string{service, outcome} -> metric.MeasurementOption
-
-// conflictAttrs are the attributes of an append of the service that lost, with its outcome.
-func conflictAttrs(service, outcome string) metric.MeasurementOption {
-	key := [2]string{service, outcome}
-	if o, ok := conflictSets.Load(key); ok {
-		return o.(metric.MeasurementOption)
-	}
-	o, _ := conflictSets.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attribute.String("service", service),
-		attribute.String("outcome", outcome))))
-	return o.(metric.MeasurementOption)
-}
-
-// processedAttrs are the attributes of an event processed by the consumer.
-func processedAttrs(consumer, kind string) metric.MeasurementOption {
-	key := [2]string{consumer, kind}
-	if o, ok := processedSets.Load(key); ok {
-		return o.(metric.MeasurementOption)
-	}
-	o, _ := processedSets.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attribute.String("consumer", consumer),
-		attribute.String("event", kind), attribute.String("outcome", "applied"))))
-	return o.(metric.MeasurementOption)
+	eventsProcessed.Add(ctx, 1, otelx.Attributes("consumer", cfg.Durable, "event", kind, "outcome", "applied"))
 }
 
 // process applies one delivered message and runs the reaction; it returns only failures that may

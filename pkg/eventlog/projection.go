@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
 
@@ -291,10 +292,10 @@ func (l *Log) appendAndAwait(ctx context.Context, p Projection, issueID string, 
 	var conflict *ConflictError
 	switch {
 	case errors.As(err, &conflict):
-		decideConflicts.Add(ctx, 1, conflictAttrs(p.Name(), "conflict"))
+		decideConflicts.Add(ctx, 1, otelx.Attributes("service", p.Name(), "outcome", "conflict"))
 		return nil, false, l.takeUpTo(ctx, p, issueID, max(conflict.Actual, ev.GetPrevSeq()+1), attempt)
 	case err == nil && ack.Duplicate:
-		decideConflicts.Add(ctx, 1, conflictAttrs(p.Name(), "duplicate"))
+		decideConflicts.Add(ctx, 1, otelx.Attributes("service", p.Name(), "outcome", "duplicate"))
 		return nil, false, l.takeUpTo(ctx, p, issueID, ack.Sequence, attempt)
 	case err != nil:
 		return nil, true, err

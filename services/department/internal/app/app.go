@@ -19,6 +19,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/feed"
+	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
@@ -39,10 +40,10 @@ var (
 		metric.WithDescription("Entries of department feeds that inbox watches read, by outcome: sent, or skipped (superseded, repeated, or outside the caller's scope)."))
 	// The attribute sets of the commands and of a watch's outcomes are built once, so that
 	// counting builds none.
-	acknowledgeCommand = metric.WithAttributeSet(attribute.NewSet(attribute.String("command", "acknowledge")))
-	resolveCommand     = metric.WithAttributeSet(attribute.NewSet(attribute.String("command", "resolve")))
-	sentEntry          = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "sent")))
-	skippedEntry       = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "skipped")))
+	acknowledgeCommand = otelx.Attributes("command", "acknowledge")
+	resolveCommand     = otelx.Attributes("command", "resolve")
+	sentEntry          = otelx.Attributes("outcome", "sent")
+	skippedEntry       = otelx.Attributes("outcome", "skipped")
 )
 
 // App is the department's desk.

@@ -21,10 +21,10 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
-	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 )
 
@@ -49,14 +49,9 @@ var (
 	breachLateness  metric.Float64Histogram
 	openDeadlines   metric.Int64ObservableGauge
 	watchEntries    metric.Int64Counter
-	// breachKinds holds the attribute set of each deadline kind, and the outcomes those of a
-	// watch's entries, built once, so that counting builds none.
-	breachKinds = map[domain.Kind]metric.MeasurementOption{
-		assignment.ReportIn: metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", string(assignment.ReportIn)))),
-		assignment.Resolve:  metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", string(assignment.Resolve)))),
-	}
-	sentEntry    = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "sent")))
-	skippedEntry = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "skipped")))
+	// The outcomes of a watch's entries, whose attribute sets are built once.
+	sentEntry    = otelx.Attributes("outcome", "sent")
+	skippedEntry = otelx.Attributes("outcome", "skipped")
 )
 
 func init() {
@@ -285,10 +280,7 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 	}
 	if rec != nil {
 		b := rec.Event.GetBreached()
-		kind, ok := breachKinds[tm.Kind]
-		if !ok {
-			kind = metric.WithAttributes(attribute.String("kind", string(tm.Kind)))
-		}
+		kind := otelx.Attributes("kind", string(tm.Kind))
 		breachCount.Add(ctx, 1, kind)
 		breachLateness.Record(ctx, rec.Time.Sub(b.GetDeadline().AsTime()).Seconds(), kind)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
@@ -29,12 +30,6 @@ var (
 	tracer       = otel.Tracer(scope)
 	decisions, _ = otel.Meter(scope).Int64Counter("whistle.routing.decisions",
 		metric.WithDescription("Issues routing decided, by outcome: routed or needs-dispatch."))
-	// decisionOutcomes holds the attribute set of each outcome, built once, so that counting a
-	// decision builds none.
-	decisionOutcomes = map[string]metric.AddOption{
-		"routed":         metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "routed"))),
-		"needs-dispatch": metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "needs-dispatch"))),
-	}
 )
 
 // actor is who routing's own events are by.
@@ -173,7 +168,7 @@ func (a *App) React(ctx context.Context, rec eventlog.Record) error {
 		return fmt.Errorf("route %s: %w", id, err)
 	}
 	if out != nil {
-		decisions.Add(ctx, 1, decisionOutcome(eventlog.Kind(out.Event)))
+		decisions.Add(ctx, 1, otelx.Attributes("outcome", eventlog.Kind(out.Event)))
 	}
 	return nil
 }
@@ -219,14 +214,6 @@ func (a *App) decide(st domain.Issue, id string) *whistlev1.Event {
 // SLAPolicy is a catalog policy in the API's terms.
 func SLAPolicy(p catalog.Policy) *whistlev1.SlaPolicy {
 	return &whistlev1.SlaPolicy{ReportInWithin: durationpb.New(p.ReportIn), ResolveWithin: durationpb.New(p.Resolve)}
-}
-
-// decisionOutcome is the attribute set that counts a decision that appended an event of kind.
-func decisionOutcome(kind string) metric.AddOption {
-	if o, ok := decisionOutcomes[kind]; ok {
-		return o
-	}
-	return metric.WithAttributes(attribute.String("outcome", kind))
 }
 
 // traceIssue tags a span with the issue it works on.
