@@ -172,15 +172,19 @@ func TestReadReturnsOnlyTheIssuesEventsInStreamOrder(t *testing.T) {
 }
 
 func TestConcurrentDecisionsOnOneIssueAppendOneEvent(t *testing.T) {
-	l := openLog(t)
+	srv := natstest.RunServer(t)
+	l := openLogOn(t, natstest.Connect(t, srv))
 	ctx := context.Background()
 	p := newMem()
 	if _, err := l.Decide(ctx, p, "A", func(context.Context) (*whistlev1.Event, error) { return raised("A"), nil }); err != nil {
 		t.Fatal(err)
 	}
+	// Ten processes decide at once, each on a log of its own: the commands of one process take
+	// turns, so only the conditional append stands between those of different ones.
 	var wins atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 10 {
+		l := openLogOn(t, natstest.Connect(t, srv))
 		wg.Go(func() {
 			rec, err := l.Decide(ctx, p, "A", func(ctx context.Context) (*whistlev1.Event, error) {
 				pos, _ := p.Position(ctx, "A")
