@@ -215,3 +215,42 @@ func BenchmarkNearest(b *testing.B) {
 		}
 	}
 }
+
+func TestIndexLocateFindsEveryPointOnTheSlantedSharedEdgesOfATurnedTiling(t *testing.T) {
+	t.Parallel()
+	// 3×3 squares turned by 30°, so that no edge is level: a point computed to lie on a shared
+	// edge is on it only up to rounding, and must still be found in one of the two squares. (On
+	// the tiling's outer edge it may as well come out just outside, as Contains says.)
+	var areas []geo.Area
+	edges := map[[2]orb.Point]bool{}
+	for i := range 3 {
+		for j := range 3 {
+			p := latticePolygon([4]int{i, j, i + 1, j + 1}, math.Pi/6)
+			areas = append(areas, geo.Area{ID: fmt.Sprintf("%d,%d", i, j), Boundary: p})
+			for e := range 4 {
+				edges[[2]orb.Point{p[0][e], p[0][e+1]}] = true
+			}
+		}
+	}
+	x := geo.NewIndex(areas)
+	tested := 0
+	for _, a := range areas {
+		r := a.Boundary[0]
+		for e := range 4 {
+			if !edges[[2]orb.Point{r[e+1], r[e]}] {
+				continue // no neighbour runs along this edge the other way
+			}
+			for k := 1; k < 10; k++ {
+				f := float64(k) / 10
+				pt := orb.Point{r[e][0] + (r[e+1][0]-r[e][0])*f, r[e][1] + (r[e+1][1]-r[e][1])*f}
+				if _, ok := x.Locate(pt); !ok {
+					t.Errorf("%v, on an edge of %s, is in no area", pt, a.ID)
+				}
+				tested++
+			}
+		}
+	}
+	if tested != 2*12*9 { // 12 shared edges, each seen from both sides
+		t.Fatalf("tested %d points, want %d", tested, 2*12*9)
+	}
+}

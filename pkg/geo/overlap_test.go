@@ -1,6 +1,7 @@
 package geo_test
 
 import (
+	"math"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -90,5 +91,53 @@ func TestWithin(t *testing.T) {
 				t.Fatalf("Within = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// latticeRects returns every rectangle with corners on a 4×4 lattice of points 0.01° apart,
+// which among them share edges, corners, parts of edges, or nest in every way rectangles can.
+func latticeRects() [][4]int {
+	var rs [][4]int // west, south, east, north, in lattice steps
+	for w := range 4 {
+		for e := w + 1; e < 4; e++ {
+			for s := range 4 {
+				for n := s + 1; n < 4; n++ {
+					rs = append(rs, [4]int{w, s, e, n})
+				}
+			}
+		}
+	}
+	return rs
+}
+
+// latticePolygon places a lattice rectangle in the sample city, its lattice turned by angle
+// radians, so that with an angle its edges are slanted and a corner of one rectangle lies on the
+// middle of another's edge only up to rounding.
+func latticePolygon(r [4]int, angle float64) orb.Polygon {
+	sin, cos := math.Sincos(angle)
+	at := func(i, j int) [2]float64 {
+		x, y := 0.01*float64(i), 0.01*float64(j)
+		return [2]float64{110.30 + x*cos - y*sin, 22.66 + x*sin + y*cos}
+	}
+	return poly([][2]float64{at(r[0], r[1]), at(r[2], r[1]), at(r[2], r[3]), at(r[0], r[3]), at(r[0], r[1])})
+}
+
+func TestOverlapAndWithinAgreeWithIntervalsForEveryPairOfLatticeRectanglesStraightOrTurned(t *testing.T) {
+	t.Parallel()
+	rs := latticeRects()
+	for _, angle := range []float64{0, math.Pi / 6, 1} {
+		for _, a := range rs {
+			for _, b := range rs {
+				overlap := min(a[2], b[2]) > max(a[0], b[0]) && min(a[3], b[3]) > max(a[1], b[1])
+				within := a[0] >= b[0] && a[1] >= b[1] && a[2] <= b[2] && a[3] <= b[3]
+				pa, pb := latticePolygon(a, angle), latticePolygon(b, angle)
+				if got := geo.Overlap(pa, pb); got != overlap {
+					t.Errorf("turned %.2f rad: Overlap(%v, %v) = %v, want %v", angle, a, b, got, overlap)
+				}
+				if got := geo.Within(pa, pb); got != within {
+					t.Errorf("turned %.2f rad: Within(%v, %v) = %v, want %v", angle, a, b, got, within)
+				}
+			}
+		}
 	}
 }
