@@ -201,10 +201,10 @@ func TestLoadKeyReadsAKeyAndNeverCreatesOne(t *testing.T) {
 
 func TestCheckScopeAllowsEachRoleOnlyTheScopesItCanHold(t *testing.T) {
 	t.Parallel()
-	all := []ScopeKind{ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity, ScopeDepartment}
+	all := []ScopeKind{ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity, ScopeUnit}
 	allowed := map[Role][]ScopeKind{
 		RoleGridWorker: {ScopeGrid},
-		RoleOfficer:    {ScopeDepartment},
+		RoleOfficer:    {ScopeUnit},
 		RoleDispatcher: {ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity},
 		RoleSupervisor: {ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity},
 	}
@@ -217,7 +217,7 @@ func TestCheckScopeAllowsEachRoleOnlyTheScopesItCanHold(t *testing.T) {
 		}
 	}
 	err := CheckScope(RoleOfficer, "xinhua-taoyuan", ScopeCommunity)
-	for _, want := range []string{"officer", `"xinhua-taoyuan"`, "a community", "a department id"} {
+	for _, want := range []string{"officer", `"xinhua-taoyuan"`, "a community", "a unit id"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("the refusal %v does not say %q", err, want)
 		}

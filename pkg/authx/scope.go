@@ -20,12 +20,12 @@ const (
 	ScopeStreet    ScopeKind = "street"
 	// ScopeCity is the whole area tree, CityScope.
 	ScopeCity ScopeKind = "city"
-	// ScopeDepartment is a department, which an officer's assignments belong to.
-	ScopeDepartment ScopeKind = "department"
+	// ScopeUnit is a unit of a department, which an officer's assignments belong to.
+	ScopeUnit ScopeKind = "unit"
 )
 
 // roleScopes is what each role's scope may name, with how a refusal says it. An officer's
-// scope selects an inbox by department and a grid worker raises in one grid, so an area
+// scope selects an inbox by unit and a grid worker raises in one grid, so an area
 // given to either would mint a token that sees nothing; dispatchers and supervisors look
 // over a part of the area tree.
 var roleScopes = map[Role]struct {
@@ -33,7 +33,7 @@ var roleScopes = map[Role]struct {
 	want  string
 }{
 	RoleGridWorker: {[]ScopeKind{ScopeGrid}, "a grid id"},
-	RoleOfficer:    {[]ScopeKind{ScopeDepartment}, "a department id"},
+	RoleOfficer:    {[]ScopeKind{ScopeUnit}, "a unit id (a department listed without units has one, with the department's id)"},
 	RoleDispatcher: {[]ScopeKind{ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity}, "an area id (street, community or grid) or " + CityScope},
 	RoleSupervisor: {[]ScopeKind{ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity}, "an area id (street, community or grid) or " + CityScope},
 }

@@ -238,7 +238,7 @@ func TestAnOfficerReportsInThenResolves(t *testing.T) {
 		t.Fatalf("after reporting in: %v", a)
 	}
 	h.Clock.Advance(time.Hour)
-	res, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: "water", Note: "  drain cleared\n"})
+	res, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, UnitId: "water", Note: "  drain cleared\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,10 +388,10 @@ func TestCallersOutsideTheDepartmentAreRefused(t *testing.T) {
 		err  error
 		want codes.Code
 	}{
-		{"another department's officer", ack(gas, &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: "water"}), codes.PermissionDenied},
+		{"another department's officer", ack(gas, &whistlev1.AcknowledgeRequest{IssueId: id, UnitId: "water"}), codes.PermissionDenied},
 		{"an officer of a department not summoned", ack(gas, &whistlev1.AcknowledgeRequest{IssueId: id}), codes.NotFound},
-		{"a grid worker", ack(worker, &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: "water"}), codes.PermissionDenied},
-		{"a supervisor", ack(supervisor, &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: "water"}), codes.PermissionDenied},
+		{"a grid worker", ack(worker, &whistlev1.AcknowledgeRequest{IssueId: id, UnitId: "water"}), codes.PermissionDenied},
+		{"a supervisor", ack(supervisor, &whistlev1.AcknowledgeRequest{IssueId: id, UnitId: "water"}), codes.PermissionDenied},
 		{"no token", ack(h.client(authx.Principal{}), &whistlev1.AcknowledgeRequest{IssueId: id}), codes.Unauthenticated},
 		{"a bad case number", ack(water, &whistlev1.AcknowledgeRequest{IssueId: "nope"}), codes.InvalidArgument},
 		{"an unknown issue", ack(water, &whistlev1.AcknowledgeRequest{IssueId: casenum.FromKey("never raised")}), codes.NotFound},
@@ -399,17 +399,17 @@ func TestCallersOutsideTheDepartmentAreRefused(t *testing.T) {
 			_, err := water.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: " "})
 			return err
 		}(), codes.InvalidArgument},
-		{"another department's inbox", list(water, &whistlev1.ListInboxRequest{DepartmentId: "gas"}), codes.PermissionDenied},
-		{"a grid worker's inbox", list(worker, &whistlev1.ListInboxRequest{DepartmentId: "water"}), codes.PermissionDenied},
+		{"another department's inbox", list(water, &whistlev1.ListInboxRequest{UnitId: "gas"}), codes.PermissionDenied},
+		{"a grid worker's inbox", list(worker, &whistlev1.ListInboxRequest{UnitId: "water"}), codes.PermissionDenied},
 		{"a supervisor naming no department", list(supervisor, &whistlev1.ListInboxRequest{}), codes.InvalidArgument},
 		{"a note over the limit", func() error {
 			_, err := water.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, Note: strings.Repeat("水", 2001)})
 			return err
 		}(), codes.InvalidArgument},
 		{"a case number of a megabyte", ack(water, &whistlev1.AcknowledgeRequest{IssueId: strings.Repeat("K", 1<<20)}), codes.InvalidArgument},
-		{"a department id of a megabyte", ack(water, &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: strings.Repeat("w", 1<<20)}), codes.InvalidArgument},
-		{"a department id of a megabyte for an inbox", list(supervisor, &whistlev1.ListInboxRequest{DepartmentId: strings.Repeat("w", 1<<20)}), codes.InvalidArgument},
-		{"an unknown department for an inbox", list(supervisor, &whistlev1.ListInboxRequest{DepartmentId: "ufo"}), codes.InvalidArgument},
+		{"a department id of a megabyte", ack(water, &whistlev1.AcknowledgeRequest{IssueId: id, UnitId: strings.Repeat("w", 1<<20)}), codes.InvalidArgument},
+		{"a department id of a megabyte for an inbox", list(supervisor, &whistlev1.ListInboxRequest{UnitId: strings.Repeat("w", 1<<20)}), codes.InvalidArgument},
+		{"an unknown department for an inbox", list(supervisor, &whistlev1.ListInboxRequest{UnitId: "ufo"}), codes.InvalidArgument},
 		{"an undefined status", list(water, &whistlev1.ListInboxRequest{Status: 42}), codes.InvalidArgument},
 		{"a bad page token", list(water, &whistlev1.ListInboxRequest{PageToken: "%%%"}), codes.InvalidArgument},
 		{"a page too large", list(water, &whistlev1.ListInboxRequest{PageSize: 201}), codes.InvalidArgument},
@@ -425,7 +425,7 @@ func TestCallersOutsideTheDepartmentAreRefused(t *testing.T) {
 	// A street supervisor reads a department's inbox within their street only.
 	h.dispatch("hexi", "hexi-binjiang-01", "water")
 	h.Settled(Name)
-	if got := inbox(t, supervisor, &whistlev1.ListInboxRequest{DepartmentId: "water"}); len(got) != 1 || got[0].GetStreetId() != "hexi" {
+	if got := inbox(t, supervisor, &whistlev1.ListInboxRequest{UnitId: "water"}); len(got) != 1 || got[0].GetStreetId() != "hexi" {
 		t.Fatalf("hexi supervisor sees %v; want only the hexi issue", got)
 	}
 }
@@ -525,14 +525,14 @@ func TestInboxPagesRunOldestDispatchFirst(t *testing.T) {
 		return cmp.Or(cmp.Compare(h.Stored(a, "routed").Time.UnixMilli(), h.Stored(b, "routed").Time.UnixMilli()), strings.Compare(a, b))
 	})
 	c := h.client(authx.Principal{Subject: "disp-1", Role: authx.RoleDispatcher, Scope: catalog.CityScope})
-	first, err := c.ListInbox(t.Context(), &whistlev1.ListInboxRequest{DepartmentId: "housing", PageSize: 2})
+	first, err := c.ListInbox(t.Context(), &whistlev1.ListInboxRequest{UnitId: "housing", PageSize: 2})
 	if err != nil || len(first.GetItems()) != 2 || first.GetNextPageToken() == "" {
 		t.Fatalf("first page %v, %v", first, err)
 	}
-	if got := ids(inbox(t, c, &whistlev1.ListInboxRequest{DepartmentId: "housing", PageSize: 2})); got != strings.Join(want, ",") {
+	if got := ids(inbox(t, c, &whistlev1.ListInboxRequest{UnitId: "housing", PageSize: 2})); got != strings.Join(want, ",") {
 		t.Fatalf("pages %s; want %s", got, strings.Join(want, ","))
 	}
-	if got := inbox(t, c, &whistlev1.ListInboxRequest{DepartmentId: "housing", Status: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED}); len(got) != 0 {
+	if got := inbox(t, c, &whistlev1.ListInboxRequest{UnitId: "housing", Status: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED}); len(got) != 0 {
 		t.Fatalf("acknowledged items %v; want none", got)
 	}
 }
@@ -652,7 +652,7 @@ func TestAResolveWhoseNoteIsNotUTF8IsRefusedOverGRPCNamingTheField(t *testing.T)
 	c := h.client(officer("water", 1))
 	id := h.dispatch("utf8", "xinhua-hebin-01", "water")
 	h.Settled(Name)
-	_, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: "water", Note: "cleared \xc3"})
+	_, err := c.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, UnitId: "water", Note: "cleared \xc3"})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "note") {
 		t.Fatalf("a note that is not UTF-8: %v; want InvalidArgument naming note", err)
 	}

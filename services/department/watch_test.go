@@ -350,7 +350,7 @@ func TestASupervisorsInboxWatchShowsOnlyTheGridsInTheirScope(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	sup := authx.Principal{Subject: "sup-xinhua", Role: authx.RoleSupervisor, Scope: "xinhua"}
-	watch, err := h.client(sup).WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: "water"})
+	watch, err := h.client(sup).WatchInbox(ctx, &whistlev1.WatchInboxRequest{UnitId: "water"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -264,7 +264,7 @@ func TestAMissedReportInBreachesOnceAndShowsInListAndWatch(t *testing.T) {
 	want := &whistlev1.Breach{
 		IssueId: id, DepartmentId: "water", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN,
 		Deadline: timestamppb.New(deadline), BreachedAt: timestamppb.New(stored.Time),
-		GridId: "xinhua-taoyuan-01", StreetId: "xinhua", CategoryId: "water-supply", Seq: stored.Seq,
+		GridId: "xinhua-taoyuan-01", StreetId: "xinhua", CategoryId: "water-supply", Seq: stored.Seq, UnitId: "water",
 	}
 	msg, err := watch.Recv()
 	if err != nil {

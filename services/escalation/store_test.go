@@ -181,7 +181,7 @@ func TestDroppingATimerLeavesItWhenItCameDueAtAnotherTime(t *testing.T) {
 			s := store.New(r.connect(t), nil)
 			id := lifecycles(t, s, 8, 1, 2)[0]
 			deadline := servicetest.LifecycleStart.Add(time.Hour)
-			moved := domain.Timer{IssueID: id, DepartmentID: "water", Kind: domain.ReportIn, At: deadline.Add(-time.Minute)}
+			moved := domain.Timer{IssueID: id, UnitID: "water", Kind: domain.ReportIn, At: deadline.Add(-time.Minute)}
 			if err := s.DropTimer(ctx, moved); err != nil {
 				t.Fatal(err)
 			}

@@ -8,7 +8,10 @@ import (
 	_ "embed"
 	"fmt"
 	"log/slog"
-	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/fsnotify/fsnotify"
 
 	"google.golang.org/grpc"
 
@@ -17,7 +20,6 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/app"
-	"github.com/whistle-dispatch/whistle/services/routing/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/grpcapi"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/store"
 )
@@ -32,6 +34,9 @@ var sampleRules []byte
 type Config struct {
 	// RulesPath is a rules file; empty means the embedded rules of the sample city.
 	RulesPath string
+	// CatalogPath is the catalog file that routing reloads with its rules; empty means the
+	// embedded sample city.
+	CatalogPath string
 	// Workers is how many issues the consumer routes at once; zero means the eventlog default.
 	Workers int
 }
@@ -47,29 +52,25 @@ type Service struct {
 
 var _ platform.Service = (*Service)(nil)
 
-// New loads and checks the rules against the catalog and returns the service.
+// New loads the rules and the catalog, checks the one against the other, and returns the service.
 func New(d platform.Deps, cfg Config) (*Service, error) {
-	data := sampleRules
-	if cfg.RulesPath != "" {
-		var err error
-		if data, err = os.ReadFile(cfg.RulesPath); err != nil {
-			return nil, fmt.Errorf("routing: %w", err)
-		}
-	}
-	rules, err := domain.ParseRules(data, d.Catalog)
-	if err != nil {
-		return nil, fmt.Errorf("routing: %w", err)
-	}
 	if d.Clock == nil {
 		d.Clock = clock.Real()
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	tables, err := app.NewTables(app.Source{RulesPath: cfg.RulesPath, CatalogPath: cfg.CatalogPath, SampleRules: sampleRules}, d.Clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("routing: %w", err)
+	}
 	st := store.New(d.Redis)
-	a := app.New(d.Log, st, d.Catalog, rules, d.Clock)
-	return &Service{d: d, cfg: cfg, store: st, app: a, api: grpcapi.New(a, d.Catalog)}, nil
+	a := app.New(d.Log, st, tables, d.Clock)
+	return &Service{d: d, cfg: cfg, store: st, app: a, api: grpcapi.New(a)}, nil
 }
+
+// SampleRules returns the sample city's rules file, to start a city's own from.
+func SampleRules() []byte { return slices.Clone(sampleRules) }
 
 // Name returns "routing".
 func (s *Service) Name() string { return Name }
@@ -79,7 +80,55 @@ func (s *Service) Register(r grpc.ServiceRegistrar) { whistlev1.RegisterRoutingS
 
 // Run consumes every whistle event into routing's projection and routes each raised issue, until
 // ctx ends. Replicas may run at once: they share the durable consumer.
-func (s *Service) Run(ctx context.Context) error { return s.consume(ctx, s.app.React) }
+func (s *Service) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go s.watchFiles(ctx)
+	return s.consume(ctx, s.app.React)
+}
+
+// watchFiles reloads the rules and catalog when either file changes, until ctx ends. It watches
+// the files' folders, since an editor or a config map replaces a file rather than writing it.
+// A change that fails its checks is logged and the rules in force stay.
+func (s *Service) watchFiles(ctx context.Context) {
+	paths := s.app.Tables().Paths()
+	if len(paths) == 0 {
+		return
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		s.d.Logger.Warn("routing: cannot watch the rules files; reload them with whistle rules reload", "err", err)
+		return
+	}
+	defer w.Close()
+	watched := map[string]bool{}
+	for _, p := range paths {
+		abs, _ := filepath.Abs(p)
+		watched[abs] = true
+		if err := w.Add(filepath.Dir(abs)); err != nil {
+			s.d.Logger.Warn("routing: cannot watch a rules file", "path", p, "err", err)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-w.Errors:
+			s.d.Logger.Warn("routing: watching the rules files", "err", err)
+		case ev := <-w.Events:
+			if abs, _ := filepath.Abs(ev.Name); !watched[abs] || !ev.Has(fsnotify.Write|fsnotify.Create|fsnotify.Rename) {
+				continue
+			}
+			l, changed, err := s.app.Reload(ctx)
+			switch {
+			case err != nil:
+				s.d.Logger.Error("routing: a changed rules or catalog file was refused; the rules in force stay", "version", l.Table.Version(), "err", err)
+			case changed:
+				s.d.Logger.Info("routing: rules reloaded", "version", l.Table.Version())
+			}
+		}
+	}
+}
 
 // Rebuild consumes every whistle event into routing's projection and routes nothing.
 func (s *Service) Rebuild(ctx context.Context) error { return s.consume(ctx, nil) }

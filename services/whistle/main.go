@@ -286,7 +286,7 @@ func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Durat
 	}
 	kind, ok := scopeKind(cat, scope)
 	if !ok {
-		return "", fmt.Errorf("token: unknown scope %q: want an area id, a department id or %s", scope, catalog.CityScope)
+		return "", fmt.Errorf("token: unknown scope %q: want an area id, a unit id or %s", scope, catalog.CityScope)
 	}
 	if err := authx.CheckScope(r, scope, kind); err != nil {
 		return "", fmt.Errorf("token: %w", err)
@@ -305,8 +305,8 @@ func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Durat
 	return authx.NewAuthority(key).Mint(authx.Principal{Subject: subject, Role: r, Scope: scope}, ttl)
 }
 
-// scopeKind says what scope names in the catalog: the city, an area of some level or a
-// department; false when it names nothing.
+// scopeKind says what scope names in the catalog: the city, an area of some level or a unit;
+// false when it names nothing.
 func scopeKind(cat *catalog.Catalog, scope string) (authx.ScopeKind, bool) {
 	if scope == catalog.CityScope {
 		return authx.ScopeCity, true
@@ -323,8 +323,8 @@ func scopeKind(cat *catalog.Catalog, scope string) (authx.ScopeKind, bool) {
 			return authx.ScopeCity, true
 		}
 	}
-	if _, err := cat.Department(scope); err == nil {
-		return authx.ScopeDepartment, true
+	if _, err := cat.Unit(scope); err == nil {
+		return authx.ScopeUnit, true
 	}
 	return "", false
 }

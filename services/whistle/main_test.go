@@ -147,8 +147,8 @@ func TestTheTokenCommandRefusesAScopeItsRoleCannotHold(t *testing.T) {
 	tests := []struct {
 		role, scope, mustBe string
 	}{
-		{"officer", "xinhua-taoyuan", "a department id"}, // an area: the officer's inbox would be empty
-		{"officer", "city", "a department id"},
+		{"officer", "xinhua-taoyuan", "a unit id"}, // an area: the officer's inbox would be empty
+		{"officer", "city", "a unit id"},
 		{"grid-worker", "xinhua", "a grid id"},
 		{"grid-worker", "water", "a grid id"},
 		{"dispatcher", "water", "an area id (street, community or grid) or city"},

@@ -22,14 +22,14 @@ func Caller(ctx context.Context) (authx.Principal, error) {
 }
 
 // SeesArea reports whether the caller's scope covers an area (grid, community, street or the
-// city). Duty officers' scopes are departments, which cover no area.
+// city). Duty officers' scopes are units, which cover no area.
 func SeesArea(cat *catalog.Catalog, p authx.Principal, areaID string) bool {
 	return p.Role != authx.RoleOfficer && cat.Contains(p.Scope, areaID)
 }
 
-// ActsFor reports whether the caller is a duty officer of the department.
-func ActsFor(p authx.Principal, departmentID string) bool {
-	return p.Role == authx.RoleOfficer && p.Scope == departmentID
+// ActsFor reports whether the caller is a duty officer of the unit.
+func ActsFor(p authx.Principal, unitID string) bool {
+	return p.Role == authx.RoleOfficer && p.Scope == unitID
 }
 
 // Denied is the PermissionDenied status every service answers when a scope does not cover a thing.

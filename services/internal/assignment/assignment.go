@@ -101,7 +101,10 @@ func (k DeadlineKind) ClearedBy() Status {
 // events, so a replay rebuilds it exactly. The JSON names are the ones intake and the department
 // stored their assignments under before this package held them; keep them.
 type Assignment struct {
-	DepartmentID string    `json:"department"`
+	DepartmentID string `json:"department"`
+	// UnitID is the unit of the department that was summoned; empty in assignments dispatched
+	// before departments had units, whose one unit has the department's id (see Unit).
+	UnitID       string    `json:"unit,omitempty"`
 	Role         Role      `json:"role"`
 	Status       Status    `json:"status"`
 	DispatchedAt time.Time `json:"dispatched_at"`
@@ -117,6 +120,18 @@ type Assignment struct {
 	Breached []DeadlineKind `json:"breached,omitempty"`
 }
 
+// Unit is the unit the assignment belongs to, and the key an issue's assignments are found by.
+func (a *Assignment) Unit() string { return UnitOf(a.DepartmentID, a.UnitID) }
+
+// UnitOf is the unit an event names: its unit, or for an event written before departments had
+// units, the department's one unit, which has the department's id.
+func UnitOf(departmentID, unitID string) string {
+	if unitID == "" {
+		return departmentID
+	}
+	return unitID
+}
+
 // Clone returns a copy of the assignment that shares nothing with it.
 func (a Assignment) Clone() Assignment {
 	a.Breached = slices.Clone(a.Breached)
@@ -125,7 +140,7 @@ func (a Assignment) Clone() Assignment {
 
 // Dispatch is routing's summons of one department, with its deadlines frozen.
 type Dispatch struct {
-	DepartmentID          string
+	DepartmentID, UnitID  string
 	Role                  Role
 	ReportInBy, ResolveBy time.Time
 }
@@ -133,6 +148,7 @@ type Dispatch struct {
 // Acknowledgement is a duty officer's report-in as the stream stored it.
 type Acknowledgement struct {
 	DepartmentID string
+	UnitID       string
 	At           time.Time // when the stream stored it
 	By           string    // who reported in
 }
@@ -140,6 +156,7 @@ type Acknowledgement struct {
 // Resolution is a department's resolution of its part as the stream stored it.
 type Resolution struct {
 	DepartmentID string
+	UnitID       string
 	At           time.Time // when the stream stored it
 	By, Note     string
 }
@@ -147,24 +164,26 @@ type Resolution struct {
 // Breach is escalation's record that a deadline passed, as the stream stored it.
 type Breach struct {
 	DepartmentID string
+	UnitID       string
 	Kind         DeadlineKind
 	// Deadline is the deadline the breach names; it must be the one frozen at dispatch.
 	Deadline time.Time
 	At       time.Time // when the stream stored it
 }
 
-// Summon returns the assignments a routed event stored at at opens: one for each department it
-// names that has none yet (has reports which have), in the event's order. A department summoned
-// before keeps its assignment and the deadlines frozen at its first dispatch, and one named twice
-// in an event is summoned by its first mention.
-func Summon(ds []Dispatch, at time.Time, has func(departmentID string) bool) []Assignment {
+// Summon returns the assignments a routed event stored at at opens: one for each unit it names
+// that has none yet (has reports which have), in the event's order. A unit summoned before keeps
+// its assignment and the deadlines frozen at its first dispatch, and one named twice in an event
+// is summoned by its first mention.
+func Summon(ds []Dispatch, at time.Time, has func(unitID string) bool) []Assignment {
 	var out []Assignment
 	for _, d := range ds {
-		if has(d.DepartmentID) || slices.ContainsFunc(out, func(a Assignment) bool { return a.DepartmentID == d.DepartmentID }) {
+		unit := UnitOf(d.DepartmentID, d.UnitID)
+		if has(unit) || slices.ContainsFunc(out, func(a Assignment) bool { return a.Unit() == unit }) {
 			continue
 		}
 		out = append(out, Assignment{
-			DepartmentID: d.DepartmentID, Role: d.Role, Status: Dispatched, DispatchedAt: at,
+			DepartmentID: d.DepartmentID, UnitID: d.UnitID, Role: d.Role, Status: Dispatched, DispatchedAt: at,
 			ReportInBy: d.ReportInBy, ResolveBy: d.ResolveBy,
 		})
 	}
@@ -177,11 +196,11 @@ func Summon(ds []Dispatch, at time.Time, has func(departmentID string) bool) []A
 func (a *Assignment) Acknowledge(e Acknowledgement) error {
 	switch {
 	case a == nil:
-		return notSummoned("a report-in", e.DepartmentID)
+		return notSummoned("a report-in", UnitOf(e.DepartmentID, e.UnitID))
 	case a.Status == Acknowledged:
-		return eventlog.Impossible("a second report-in for %s, which %s reported in for at %s", a.DepartmentID, a.AcknowledgedBy, stamp(a.AcknowledgedAt))
+		return eventlog.Impossible("a second report-in for %s, which %s reported in for at %s", a.Unit(), a.AcknowledgedBy, stamp(a.AcknowledgedAt))
 	case a.Status != Dispatched:
-		return eventlog.Impossible("a report-in for %s, whose part is %s", a.DepartmentID, a.Status)
+		return eventlog.Impossible("a report-in for %s, whose part is %s", a.Unit(), a.Status)
 	}
 	a.Status, a.AcknowledgedAt, a.AcknowledgedBy = Acknowledged, e.At, e.By
 	return nil
@@ -194,11 +213,11 @@ func (a *Assignment) Acknowledge(e Acknowledgement) error {
 func (a *Assignment) Resolve(e Resolution) error {
 	switch {
 	case a == nil:
-		return notSummoned("a resolution", e.DepartmentID)
+		return notSummoned("a resolution", UnitOf(e.DepartmentID, e.UnitID))
 	case a.Status == Dispatched:
-		return eventlog.Impossible("a resolution of %s's part, which never reported in", a.DepartmentID)
+		return eventlog.Impossible("a resolution of %s's part, which never reported in", a.Unit())
 	case a.Status == Resolved:
-		return eventlog.Impossible("a second resolution of %s's part, which %s resolved at %s", a.DepartmentID, a.ResolvedBy, stamp(a.ResolvedAt))
+		return eventlog.Impossible("a second resolution of %s's part, which %s resolved at %s", a.Unit(), a.ResolvedBy, stamp(a.ResolvedAt))
 	}
 	a.Status, a.ResolvedAt, a.ResolvedBy, a.Note = Resolved, e.At, e.By, e.Note
 	return nil
@@ -212,21 +231,21 @@ func (a *Assignment) Resolve(e Resolution) error {
 // the deadline leaves the breach owed, and it may be recorded after that event.
 func (a *Assignment) Breach(e Breach) error {
 	if a == nil {
-		return notSummoned(fmt.Sprintf("a %s breach", e.Kind), e.DepartmentID)
+		return notSummoned(fmt.Sprintf("a %s breach", e.Kind), UnitOf(e.DepartmentID, e.UnitID))
 	}
 	if !e.Kind.Valid() || a.Deadline(e.Kind).IsZero() {
-		return eventlog.Impossible("a %q breach of %s, which runs no such clock", e.Kind, a.DepartmentID)
+		return eventlog.Impossible("a %q breach of %s, which runs no such clock", e.Kind, a.Unit())
 	}
 	deadline := a.Deadline(e.Kind)
 	switch cleared, ok := a.Cleared(e.Kind); {
 	case !deadline.Equal(e.Deadline):
-		return eventlog.Impossible("a %s breach of %s names the deadline %s, but %s was frozen", e.Kind, a.DepartmentID, stamp(e.Deadline), stamp(deadline))
+		return eventlog.Impossible("a %s breach of %s names the deadline %s, but %s was frozen", e.Kind, a.Unit(), stamp(e.Deadline), stamp(deadline))
 	case a.IsBreached(e.Kind):
-		return eventlog.Impossible("%s's %s deadline was breached before", a.DepartmentID, e.Kind)
+		return eventlog.Impossible("%s's %s deadline was breached before", a.Unit(), e.Kind)
 	case e.At.Before(deadline):
-		return eventlog.Impossible("a %s breach of %s stored at %s, before its deadline %s", e.Kind, a.DepartmentID, stamp(e.At), stamp(deadline))
+		return eventlog.Impossible("a %s breach of %s stored at %s, before its deadline %s", e.Kind, a.Unit(), stamp(e.At), stamp(deadline))
 	case ok && !cleared.After(deadline):
-		return eventlog.Impossible("a %s breach of %s, whose deadline was cleared in time at %s", e.Kind, a.DepartmentID, stamp(cleared))
+		return eventlog.Impossible("a %s breach of %s, whose deadline was cleared in time at %s", e.Kind, a.Unit(), stamp(cleared))
 	}
 	a.Breached = append(a.Breached, e.Kind)
 	return nil
@@ -234,8 +253,8 @@ func (a *Assignment) Breach(e Breach) error {
 
 // notSummoned is the verdict on an event of a department the issue never summoned: no event of
 // an assignment can come before its dispatch.
-func notSummoned(what, departmentID string) error {
-	return eventlog.Impossible("%s of %s, which was never summoned", what, departmentID)
+func notSummoned(what, unitID string) error {
+	return eventlog.Impossible("%s of %s, which was never summoned", what, unitID)
 }
 
 // Deadline is the clock's deadline, frozen at dispatch; zero means the clock does not run.
@@ -309,8 +328,8 @@ type TransitionError struct{ Reason string }
 // Error is the reason.
 func (e *TransitionError) Error() string { return e.Reason }
 
-// ErrNotSummoned means a command named a department the issue never summoned.
-var ErrNotSummoned = errors.New("the department was never summoned")
+// ErrNotSummoned means a command named a unit the issue never summoned.
+var ErrNotSummoned = errors.New("the unit was never summoned")
 
 // CheckAcknowledge says whether officer by may report in for the assignment now, which is when
 // the report-in it would write is a transition the machine allows: done is true when the same
@@ -321,9 +340,9 @@ func (a *Assignment) CheckAcknowledge(by string) (done bool, err error) {
 	case a == nil:
 		return false, ErrNotSummoned
 	case a.Status == Resolved:
-		return false, &TransitionError{fmt.Sprintf("%s already resolved its part", a.DepartmentID)}
+		return false, &TransitionError{fmt.Sprintf("%s already resolved its part", a.Unit())}
 	case a.Status == Acknowledged && a.AcknowledgedBy != by:
-		return false, &TransitionError{fmt.Sprintf("%s already reported in for %s", a.AcknowledgedBy, a.DepartmentID)}
+		return false, &TransitionError{fmt.Sprintf("%s already reported in for %s", a.AcknowledgedBy, a.Unit())}
 	}
 	return a.Status == Acknowledged, nil
 }
@@ -342,7 +361,7 @@ func (a *Assignment) CheckResolve(by, note string) (done bool, err error) {
 		return false, &TransitionError{"report in before resolving"}
 	case a.Status == Resolved && (a.ResolvedBy != by || a.Note != note):
 		return false, &TransitionError{fmt.Sprintf("%s's part is already resolved, at %s by %s with another note; a resolution is not changed",
-			a.DepartmentID, a.ResolvedAt.UTC().Format(time.RFC3339), a.ResolvedBy)}
+			a.Unit(), a.ResolvedAt.UTC().Format(time.RFC3339), a.ResolvedBy)}
 	}
 	return a.Status == Resolved, nil
 }

@@ -1,26 +1,39 @@
 // Package catalog is the vocabulary every Whistle service shares: the area tree (city → street →
-// community → grid), the department directory and the issue categories with their SLA policies.
-// It is loaded from configuration; the sample city in city.yaml is the embedded default.
+// community → grid) with the areas' boundaries and the residential compounds in them, the
+// department directory with each department's units and the parts of the tree they serve, and the
+// issue categories with their SLA policies. It is loaded from configuration; the sample city in
+// city.yaml is the embedded default.
 package catalog
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
+	_ "time/tzdata" // the city's time zone must load on a machine without a zoneinfo database
 
-	"go.yaml.in/yaml/v3"
+	"github.com/paulmach/orb"
 
+	"github.com/whistle-dispatch/whistle/pkg/geo"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
 
 //go:embed city.yaml
 var sampleCity []byte
 
+// SampleName is the name the embedded sample city's errors give its file.
+const SampleName = "city.yaml"
+
 // CityScope is the scope id that covers the whole city.
 const CityScope = "city"
+
+// DefaultTimeZone is the city's time zone when its file names none.
+const DefaultTimeZone = "Asia/Shanghai"
 
 // Area levels, from the top of the tree down.
 const (
@@ -30,17 +43,39 @@ const (
 	LevelGrid      = "grid"
 )
 
+// levelBelow is the level of an area's children.
+var levelBelow = map[string]string{LevelCity: LevelStreet, LevelStreet: LevelCommunity, LevelCommunity: LevelGrid}
+
 // ErrUnknown is wrapped by every lookup of an id the catalog does not hold.
 var ErrUnknown = errors.New("unknown id")
 
 // Area is one node of the area tree.
 type Area struct {
 	ID, Name, Level, ParentID string
+	// Boundary is the area's outline; nil when the catalog gives none.
+	Boundary orb.Polygon
 }
 
-// Department is a department that can be summoned.
+// Compound is a residential compound (小区): a named place inside one grid.
+type Compound struct {
+	ID, Name, GridID string
+	Boundary         orb.Polygon
+}
+
+// Unit is the part of a department that serves part of the area tree: a street's own squad, a
+// city bureau. The issue's place picks the unit of a department a rule names.
+type Unit struct {
+	ID, Name, DepartmentID string
+	// Serves are the areas the unit serves, each with everything below it.
+	Serves []string
+}
+
+// Department is a department that can be summoned, with its units.
 type Department struct {
 	ID, Name string
+	// Units serve parts of the tree; a department listed without units has one, with the
+	// department's own id and name, serving the city.
+	Units []Unit
 }
 
 // Policy is a pair of SLA time limits.
@@ -59,14 +94,21 @@ type Category struct {
 type Catalog struct {
 	areas       []Area // parents before children
 	areaByID    map[string]Area
+	compounds   []Compound
+	compByID    map[string]Compound
 	departments []Department
 	deptByID    map[string]Department
+	unitByID    map[string]Unit
 	categories  []Category
 	catByID     map[string]Category
+	grids       *geo.Index // the grids that have a boundary
+	places      *geo.Index // the compounds
+	zone        *time.Location
+	digest      string
 }
 
 // Sample returns the embedded sample city.
-func Sample() (*Catalog, error) { return Parse(sampleCity) }
+func Sample() (*Catalog, error) { return ParseFile(SampleName, sampleCity) }
 
 // SampleSource returns the sample city's catalog file, to start a city of one's own from.
 func SampleSource() []byte { return slices.Clone(sampleCity) }
@@ -80,101 +122,50 @@ func Load(path string) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
-	return Parse(data)
+	return ParseFile(filepath.Base(path), data)
 }
 
-type fileFormat struct {
-	City struct {
-		ID, Name string
-		Streets  []struct {
-			ID, Name    string
-			Communities []struct {
-				ID, Name string
-				Grids    []string
-			}
-		}
-	}
-	Departments []Department
-	Policies    map[string]struct {
-		ReportIn time.Duration `yaml:"report_in"`
-		Resolve  time.Duration `yaml:"resolve"`
-	}
-	Categories []struct {
-		ID, Name                  string
-		Normal, Urgent, Emergency string
-	}
-}
+// Parse builds a catalog from YAML; its errors call the file "catalog".
+func Parse(data []byte) (*Catalog, error) { return ParseFile("catalog", data) }
 
-// Parse builds a catalog from YAML, checking that every id is unique and every reference resolves.
-func Parse(data []byte) (*Catalog, error) {
-	var f fileFormat
-	if err := yaml.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("parse catalog: %w", err)
-	}
-	c := &Catalog{areaByID: map[string]Area{}, deptByID: map[string]Department{}, catByID: map[string]Category{}}
-	addArea := func(a Area) error {
-		if a.ID == "" {
-			return fmt.Errorf("catalog: a %s has no id", a.Level)
-		}
-		if _, dup := c.areaByID[a.ID]; dup {
-			return fmt.Errorf("catalog: area %q appears twice", a.ID)
-		}
-		c.areas = append(c.areas, a)
-		c.areaByID[a.ID] = a
-		return nil
-	}
-	if f.City.ID != CityScope {
-		return nil, fmt.Errorf("catalog: the city's id must be %q", CityScope)
-	}
-	errs := []error{addArea(Area{ID: f.City.ID, Name: f.City.Name, Level: LevelCity})}
-	for _, s := range f.City.Streets {
-		errs = append(errs, addArea(Area{ID: s.ID, Name: s.Name, Level: LevelStreet, ParentID: f.City.ID}))
-		for _, cm := range s.Communities {
-			errs = append(errs, addArea(Area{ID: cm.ID, Name: cm.Name, Level: LevelCommunity, ParentID: s.ID}))
-			for _, g := range cm.Grids {
-				errs = append(errs, addArea(Area{ID: g, Name: g, Level: LevelGrid, ParentID: cm.ID}))
-			}
-		}
-	}
-	for _, d := range f.Departments {
-		if _, dup := c.deptByID[d.ID]; dup || d.ID == "" {
-			errs = append(errs, fmt.Errorf("catalog: department %q is empty or appears twice", d.ID))
-			continue
-		}
-		c.departments = append(c.departments, d)
-		c.deptByID[d.ID] = d
-	}
-	policy := func(cat, name string) Policy {
-		p, ok := f.Policies[name]
-		if !ok || p.ReportIn <= 0 || p.Resolve < p.ReportIn {
-			errs = append(errs, fmt.Errorf("catalog: category %q names policy %q, which is missing or has resolve before report-in", cat, name))
-		}
-		return Policy{ReportIn: p.ReportIn, Resolve: p.Resolve}
-	}
-	for _, k := range f.Categories {
-		if _, dup := c.catByID[k.ID]; dup || k.ID == "" {
-			errs = append(errs, fmt.Errorf("catalog: category %q is empty or appears twice", k.ID))
-			continue
-		}
-		cat := Category{ID: k.ID, Name: k.Name, Normal: policy(k.ID, k.Normal)}
-		cat.Urgent, cat.Emergency = cat.Normal, policy(k.ID, "danger")
-		if k.Urgent != "" {
-			cat.Urgent = policy(k.ID, k.Urgent)
-		}
-		if k.Emergency != "" {
-			cat.Emergency = policy(k.ID, k.Emergency)
-		}
-		c.categories = append(c.categories, cat)
-		c.catByID[k.ID] = cat
-	}
-	if err := errors.Join(errs...); err != nil {
+// ParseFile builds a catalog from the YAML of the named file, refusing a broken one with every
+// fault found, each with the file and line: an id empty or used twice, an unknown parent or a
+// cycle of parents, a grid whose boundary overlaps another's, a compound outside its grid, a unit
+// serving an area that does not exist, a category naming a policy that does not exist.
+func ParseFile(name string, data []byte) (*Catalog, error) {
+	f, err := decodeFile(name, data)
+	if err != nil {
 		return nil, err
 	}
-	return c, nil
+	b := &builder{name: name, lineOf: map[string]int{}, c: &Catalog{
+		areaByID: map[string]Area{}, compByID: map[string]Compound{}, deptByID: map[string]Department{},
+		unitByID: map[string]Unit{}, catByID: map[string]Category{},
+	}}
+	sum := sha256.Sum256(data)
+	b.c.digest = hex.EncodeToString(sum[:6])
+	b.areas(f)
+	b.departments(f.Departments)
+	b.categories(f)
+	b.zone(f.City.V.TimeZone, f.City.Line)
+	if err := errors.Join(b.errs...); err != nil {
+		return nil, err
+	}
+	b.c.grids, b.c.places = geo.NewIndex(b.gridShapes()), geo.NewIndex(b.compoundShapes())
+	return b.c, nil
 }
+
+// Digest identifies the catalog's text: two catalogs with the same digest were read from the same
+// bytes. Routing records it, with its rules', in every route.
+func (c *Catalog) Digest() string { return c.digest }
+
+// TimeZone is the city's time zone, in which rules read the time of day and the kind of day.
+func (c *Catalog) TimeZone() *time.Location { return c.zone }
 
 // Areas returns the area tree, parents before children.
 func (c *Catalog) Areas() []Area { return slices.Clone(c.areas) }
+
+// Compounds returns the residential compounds, in the order written.
+func (c *Catalog) Compounds() []Compound { return slices.Clone(c.compounds) }
 
 // Departments returns the department directory.
 func (c *Catalog) Departments() []Department { return slices.Clone(c.departments) }
@@ -202,6 +193,16 @@ func (c *Catalog) Grid(id string) (grid, community, street Area, err error) {
 	return grid, community, street, nil
 }
 
+// Ancestors returns the area and every area above it, nearest first, ending with the city; none
+// for an unknown id.
+func (c *Catalog) Ancestors(id string) []Area {
+	var out []Area
+	for a, ok := c.areaByID[id]; ok; a, ok = c.areaByID[a.ParentID] {
+		out = append(out, a)
+	}
+	return out
+}
+
 // Department looks up a department by id.
 func (c *Catalog) Department(id string) (Department, error) {
 	d, ok := c.deptByID[id]
@@ -209,6 +210,40 @@ func (c *Catalog) Department(id string) (Department, error) {
 		return Department{}, fmt.Errorf("department %q: %w", id, ErrUnknown)
 	}
 	return d, nil
+}
+
+// Unit looks up a unit by id.
+func (c *Catalog) Unit(id string) (Unit, error) {
+	u, ok := c.unitByID[id]
+	if !ok {
+		return Unit{}, fmt.Errorf("unit %q: %w", id, ErrUnknown)
+	}
+	return u, nil
+}
+
+// ErrNoUnit means no unit of a department serves a place.
+var ErrNoUnit = errors.New("no unit of the department serves the place")
+
+// UnitFor picks the unit of a department that serves an area: the one serving the nearest area
+// at or above it, the first written on a tie.
+func (c *Catalog) UnitFor(departmentID, areaID string) (Unit, error) {
+	d, err := c.Department(departmentID)
+	if err != nil {
+		return Unit{}, err
+	}
+	for _, a := range c.Ancestors(areaID) {
+		for _, u := range d.Units {
+			if slices.Contains(u.Serves, a.ID) {
+				return u, nil
+			}
+		}
+	}
+	return Unit{}, fmt.Errorf("%s in %q: %w", departmentID, areaID, ErrNoUnit)
+}
+
+// Serves reports whether a unit serves an area: it serves the area or one above it.
+func (c *Catalog) Serves(u Unit, areaID string) bool {
+	return slices.ContainsFunc(u.Serves, func(s string) bool { return c.Contains(s, areaID) })
 }
 
 // Category looks up a category by id.
@@ -245,4 +280,31 @@ func (c *Catalog) Contains(scope, id string) bool {
 		}
 	}
 	return false
+}
+
+// OutsideError is a point that lies in no grid, with the grid nearest to it.
+type OutsideError struct {
+	Nearest string
+	Meters  float64
+}
+
+// Error names the nearest grid.
+func (e *OutsideError) Error() string {
+	if e.Nearest == "" {
+		return "the catalog has no grid boundaries to find a point in"
+	}
+	return fmt.Sprintf("the point lies in no grid; the nearest is %s, %.0f m away", e.Nearest, e.Meters)
+}
+
+// Locate finds the grid that contains a point, and the compound if one does; a point in no grid
+// is an *OutsideError naming the nearest.
+func (c *Catalog) Locate(latitude, longitude float64) (gridID, compoundID string, err error) {
+	pt := orb.Point{longitude, latitude}
+	grid, ok := c.grids.Locate(pt)
+	if !ok {
+		nearest, meters := c.grids.Nearest(pt)
+		return "", "", &OutsideError{Nearest: nearest, Meters: meters}
+	}
+	compound, _ := c.places.Locate(pt)
+	return grid, compound, nil
 }

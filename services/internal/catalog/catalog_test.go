@@ -1,6 +1,9 @@
 package catalog
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,12 +70,71 @@ func TestScopesContainWhatLiesBelowThem(t *testing.T) {
 	}
 }
 
-func TestABrokenCatalogIsRefusedWithTheReason(t *testing.T) {
-	_, err := Parse([]byte(`
-city: {id: city, name: X, streets: [{id: s, communities: [{id: s, grids: [g]}]}]}
-categories: [{id: k, normal: missing}]
-`))
-	if err == nil {
-		t.Fatal("want an error for a duplicate area and a missing policy")
+func TestABrokenCatalogIsRefusedNamingTheFileAndLine(t *testing.T) {
+	t.Parallel()
+	const head = "city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [g]}]}]}\npolicies: {danger: {report_in: 30m, resolve: 2h}}\n"
+	square := func(x0, y0, x1, y1 float64) string {
+		return fmt.Sprintf("{type: Polygon, coordinates: [[[%g, %g], [%g, %g], [%g, %g], [%g, %g], [%g, %g]]]}", x0, y0, x1, y0, x1, y1, x0, y1, x0, y0)
+	}
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"a duplicate id":       {head + "areas:\n  - {id: g, parent: c}\n", `catalog:4: area "g" appears twice`},
+		"an unknown parent":    {head + "areas:\n  - {id: g2, parent: nowhere}\n", `catalog:4: area "g2": unknown parent "nowhere"`},
+		"a cycle":              {head + "areas:\n  - {id: a, parent: b}\n  - {id: b, parent: a}\n", `catalog:5: area "b": its parents form a cycle through "a"`},
+		"below a grid":         {head + "areas:\n  - {id: x, parent: g}\n", `its parent "g" is a grid`},
+		"a missing policy":     {head + "categories:\n  - {id: k, name: K, normal: slow}\n", `catalog:4: category "k" names policy "slow", which does not exist`},
+		"an unknown unit area": {head + "departments:\n  - id: d\n    units:\n      - {id: d-x, serves: [atlantis]}\n", `catalog:6: unit "d-x" serves unknown area "atlantis"`},
+		"a unit id taken":      {head + "departments:\n  - {id: e}\n  - id: d\n    units: [{id: e, serves: [city]}]\n", `unit "e": the id is taken`},
+		"a misspelt field":     {head + "departments:\n  - id: d\n    units: [{id: d-x, serve: [city]}]\n", `unknown field "serve"`},
+		"overlapping grids":    {"city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [\n  {id: g1, boundary: " + square(0, 0, 2, 2) + "},\n  {id: g2, boundary: " + square(1, 1, 3, 3) + "}]}]}]}\n", `catalog:3: grid "g2" overlaps grid "g1"`},
+		"a broken boundary":    {"city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [\n  {id: g1, boundary: {type: Polygon, coordinates: [[[0, 0], [1, 0], [0, 0]]]}}]}]}]}\n", `catalog:2: area g1:`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Parse = %v; want an error with %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTheSampleCityHasThePracticesSizeAndAUnitForEveryPlace(t *testing.T) {
+	t.Parallel()
+	c, err := Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := map[string]int{}
+	for _, a := range c.Areas() {
+		levels[a.Level]++
+	}
+	if levels[LevelStreet] != 3 || levels[LevelCommunity] != 33 || levels[LevelGrid] != 97 || len(c.Compounds()) != 78 || len(c.Departments()) < 15 {
+		t.Errorf("levels %v, %d compounds, %d departments", levels, len(c.Compounds()), len(c.Departments()))
+	}
+	for _, tc := range []struct{ dept, grid, unit string }{
+		{"urban-management", "xinhua-taoyuan-01", "urban-management-xinhua"},
+		{"urban-management", "hexi-binjiang-02", "urban-management-hexi"},
+		{"street-government", "dongfeng-jinqiao-01", "street-government-dongfeng"},
+		{"water", "hexi-binjiang-02", "water"},
+	} {
+		if u, err := c.UnitFor(tc.dept, tc.grid); err != nil || u.ID != tc.unit {
+			t.Errorf("UnitFor(%s, %s) = %v, %v; want %s", tc.dept, tc.grid, u.ID, err, tc.unit)
+		}
+	}
+	for _, a := range c.Areas() {
+		if a.Level != LevelGrid {
+			continue
+		}
+		if a.Boundary == nil {
+			t.Fatalf("grid %s has no boundary", a.ID)
+		}
+		centre := a.Boundary.Bound().Center()
+		if got, _, err := c.Locate(centre.Lat(), centre.Lon()); err != nil || got != a.ID {
+			t.Errorf("the centre of %s lies in %q (%v)", a.ID, got, err)
+		}
+	}
+	_, _, err = c.Locate(22.70, 110.50) // east of the city
+	var outside *OutsideError
+	if !errors.As(err, &outside) || outside.Nearest == "" || outside.Meters < 1000 {
+		t.Errorf("a point outside the city: %v", err)
 	}
 }

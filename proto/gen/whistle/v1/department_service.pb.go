@@ -142,8 +142,9 @@ func (x *InboxItem) GetQuarantine() *Quarantine {
 // ListInboxRequest selects a department's inbox.
 type ListInboxRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The department; empty means the officer's own.
-	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
+	// The unit; empty means the officer's own. A department listed without units has one unit,
+	// with the department's own id. (Field 1 was department_id before departments had units.)
+	UnitId string `protobuf:"bytes,1,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
 	// Only assignments with this status; unspecified means open ones (dispatched or acknowledged).
 	Status AssignmentStatus `protobuf:"varint,2,opt,name=status,enum=whistle.v1.AssignmentStatus" json:"status,omitempty"`
 	// At most this many items (1 to 200; 0 means 50).
@@ -184,9 +185,9 @@ func (*ListInboxRequest) Descriptor() ([]byte, []int) {
 	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *ListInboxRequest) GetDepartmentId() string {
+func (x *ListInboxRequest) GetUnitId() string {
 	if x != nil {
-		return x.DepartmentId
+		return x.UnitId
 	}
 	return ""
 }
@@ -270,8 +271,9 @@ func (x *ListInboxResponse) GetNextPageToken() string {
 // WatchInboxRequest selects the inbox to watch.
 type WatchInboxRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The department; empty means the officer's own.
-	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
+	// The unit; empty means the officer's own. A department listed without units has one unit,
+	// with the department's own id. (Field 1 was department_id before departments had units.)
+	UnitId string `protobuf:"bytes,1,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
 	// Resume after this position: the last position the client received (of a change or of the
 	// bookmark). Empty sends the open inbox as it stands first. A position the department's feed no
 	// longer holds (it keeps the newest changes only) is answered with OUT_OF_RANGE: watch again
@@ -311,9 +313,9 @@ func (*WatchInboxRequest) Descriptor() ([]byte, []int) {
 	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *WatchInboxRequest) GetDepartmentId() string {
+func (x *WatchInboxRequest) GetUnitId() string {
 	if x != nil {
-		return x.DepartmentId
+		return x.UnitId
 	}
 	return ""
 }
@@ -387,8 +389,9 @@ type AcknowledgeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The case number.
 	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
-	// The department; empty means the officer's own.
-	DepartmentId  string `protobuf:"bytes,2,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
+	// The unit; empty means the officer's own. A department listed without units has one unit,
+	// with the department's own id. (Field 2 was department_id before departments had units.)
+	UnitId        string `protobuf:"bytes,2,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -430,9 +433,9 @@ func (x *AcknowledgeRequest) GetIssueId() string {
 	return ""
 }
 
-func (x *AcknowledgeRequest) GetDepartmentId() string {
+func (x *AcknowledgeRequest) GetUnitId() string {
 	if x != nil {
-		return x.DepartmentId
+		return x.UnitId
 	}
 	return ""
 }
@@ -488,8 +491,9 @@ type ResolveRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The case number.
 	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
-	// The department; empty means the officer's own.
-	DepartmentId string `protobuf:"bytes,2,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
+	// The unit; empty means the officer's own. A department listed without units has one unit,
+	// with the department's own id. (Field 2 was department_id before departments had units.)
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
 	// What was done (1 to 2000 characters).
 	Note          string `protobuf:"bytes,3,opt,name=note" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -533,9 +537,9 @@ func (x *ResolveRequest) GetIssueId() string {
 	return ""
 }
 
-func (x *ResolveRequest) GetDepartmentId() string {
+func (x *ResolveRequest) GetUnitId() string {
 	if x != nil {
-		return x.DepartmentId
+		return x.UnitId
 	}
 	return ""
 }
@@ -613,32 +617,32 @@ const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\x03seq\x18\b \x01(\x04R\x03seq\x126\n" +
 	"\n" +
 	"quarantine\x18\t \x01(\v2\x16.whistle.v1.QuarantineR\n" +
-	"quarantine\"\xa9\x01\n" +
-	"\x10ListInboxRequest\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x124\n" +
+	"quarantine\"\x9d\x01\n" +
+	"\x10ListInboxRequest\x12\x17\n" +
+	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x124\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1c.whistle.v1.AssignmentStatusR\x06status\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"h\n" +
 	"\x11ListInboxResponse\x12+\n" +
 	"\x05items\x18\x01 \x03(\v2\x15.whistle.v1.InboxItemR\x05items\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"N\n" +
-	"\x11WatchInboxRequest\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x14\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"B\n" +
+	"\x11WatchInboxRequest\x12\x17\n" +
+	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\"[\n" +
 	"\x12WatchInboxResponse\x12)\n" +
 	"\x04item\x18\x01 \x01(\v2\x15.whistle.v1.InboxItemR\x04item\x12\x1a\n" +
-	"\bposition\x18\x02 \x01(\tR\bposition\"T\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition\"H\n" +
 	"\x12AcknowledgeRequest\x12\x19\n" +
-	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12#\n" +
-	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\"M\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\"M\n" +
 	"\x13AcknowledgeResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
-	"assignment\"d\n" +
+	"assignment\"X\n" +
 	"\x0eResolveRequest\x12\x19\n" +
-	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12#\n" +
-	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\x12\x12\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\"I\n" +
 	"\x0fResolveResponse\x126\n" +
 	"\n" +

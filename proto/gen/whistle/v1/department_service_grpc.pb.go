@@ -31,7 +31,7 @@ const (
 //
 // DepartmentService is the duty officer's desk: the inbox, reporting in and resolving.
 type DepartmentServiceClient interface {
-	// ListInbox pages through a department's assignments, oldest dispatch first.
+	// ListInbox pages through a unit's assignments, oldest dispatch first.
 	ListInbox(ctx context.Context, in *ListInboxRequest, opts ...grpc.CallOption) (*ListInboxResponse, error)
 	// WatchInbox streams the inbox as it stands, then a bookmark (a response with only a position),
 	// then every change as it happens, each with its position in the department's feed. A watch
@@ -106,7 +106,7 @@ func (c *departmentServiceClient) Resolve(ctx context.Context, in *ResolveReques
 //
 // DepartmentService is the duty officer's desk: the inbox, reporting in and resolving.
 type DepartmentServiceServer interface {
-	// ListInbox pages through a department's assignments, oldest dispatch first.
+	// ListInbox pages through a unit's assignments, oldest dispatch first.
 	ListInbox(context.Context, *ListInboxRequest) (*ListInboxResponse, error)
 	// WatchInbox streams the inbox as it stands, then a bookmark (a response with only a position),
 	// then every change as it happens, each with its position in the department's feed. A watch

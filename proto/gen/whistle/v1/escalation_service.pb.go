@@ -244,7 +244,8 @@ func (x *QuarantinedEvent) GetGridId() string {
 // ListBreachesRequest filters and pages breaches.
 type ListBreachesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only this department's breaches; empty means any.
+	// Only the breaches of this department (every unit of it) or of this unit; empty means any; an
+	// officer's own unit by default.
 	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
 	// Only breaches in this area (street, community, grid or "city"); empty means the caller's scope.
 	AreaId string `protobuf:"bytes,2,opt,name=area_id,json=areaId,proto3" json:"area_id,omitempty"`
@@ -372,7 +373,8 @@ func (x *ListBreachesResponse) GetNextPageToken() string {
 // WatchBreachesRequest filters the breaches to watch.
 type WatchBreachesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only this department's breaches; empty means any.
+	// Only the breaches of this department (every unit of it) or of this unit; empty means any; an
+	// officer's own unit by default.
 	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
 	// Only breaches in this area; empty means the caller's scope.
 	AreaId string `protobuf:"bytes,2,opt,name=area_id,json=areaId,proto3" json:"area_id,omitempty"`

@@ -22,6 +22,54 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RouteCause says what made routing decide again.
+type RouteCause int32
+
+const (
+	RouteCause_ROUTE_CAUSE_UNSPECIFIED RouteCause = 0
+	// The issue was raised.
+	RouteCause_ROUTE_CAUSE_RAISED RouteCause = 1
+)
+
+// Enum value maps for RouteCause.
+var (
+	RouteCause_name = map[int32]string{
+		0: "ROUTE_CAUSE_UNSPECIFIED",
+		1: "ROUTE_CAUSE_RAISED",
+	}
+	RouteCause_value = map[string]int32{
+		"ROUTE_CAUSE_UNSPECIFIED": 0,
+		"ROUTE_CAUSE_RAISED":      1,
+	}
+)
+
+func (x RouteCause) Enum() *RouteCause {
+	p := new(RouteCause)
+	*p = x
+	return p
+}
+
+func (x RouteCause) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RouteCause) Descriptor() protoreflect.EnumDescriptor {
+	return file_whistle_v1_events_proto_enumTypes[0].Descriptor()
+}
+
+func (RouteCause) Type() protoreflect.EnumType {
+	return &file_whistle_v1_events_proto_enumTypes[0]
+}
+
+func (x RouteCause) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RouteCause.Descriptor instead.
+func (RouteCause) EnumDescriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{0}
+}
+
 // Event is the envelope of every message on the WHISTLE stream, the system of record.
 // Its subject is whistle.<issue_id>.<kind>; its id is also the message's Nats-Msg-Id.
 type Event struct {
@@ -307,8 +355,10 @@ type IssueRaised struct {
 	Urgency Urgency `protobuf:"varint,6,opt,name=urgency,proto3,enum=whistle.v1.Urgency" json:"urgency,omitempty"`
 	// What the raiser wrote.
 	Text string `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
-	// Where it is.
-	Location      *Location `protobuf:"bytes,8,opt,name=location,proto3" json:"location,omitempty"`
+	// Where it is. When the raiser gave a point instead of a grid, the grid is the one that contains it.
+	Location *Location `protobuf:"bytes,8,opt,name=location,proto3" json:"location,omitempty"`
+	// The residential compound that contains the point, when the raiser gave one and a compound does.
+	CompoundId    string `protobuf:"bytes,9,opt,name=compound_id,json=compoundId,proto3" json:"compound_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -399,7 +449,14 @@ func (x *IssueRaised) GetLocation() *Location {
 	return nil
 }
 
-// Dispatch is one department summoned by routing, with its SLA policy frozen.
+func (x *IssueRaised) GetCompoundId() string {
+	if x != nil {
+		return x.CompoundId
+	}
+	return ""
+}
+
+// Dispatch is one unit of a department summoned by routing, with its SLA policy frozen.
 type Dispatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The department.
@@ -411,7 +468,10 @@ type Dispatch struct {
 	// The report-in deadline computed from the policy at dispatch.
 	ReportInBy *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=report_in_by,json=reportInBy,proto3" json:"report_in_by,omitempty"`
 	// The resolve deadline computed from the policy at dispatch.
-	ResolveBy     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=resolve_by,json=resolveBy,proto3" json:"resolve_by,omitempty"`
+	ResolveBy *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=resolve_by,json=resolveBy,proto3" json:"resolve_by,omitempty"`
+	// The unit of the department that serves the issue's place; empty in events written before
+	// departments had units, which name the department's one unit, its own id.
+	UnitId        string `protobuf:"bytes,6,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -481,14 +541,30 @@ func (x *Dispatch) GetResolveBy() *timestamppb.Timestamp {
 	return nil
 }
 
-// IssueRouted: routing matched a rule and summoned departments, all in one event so that a joint
-// whistle is never half dispatched.
+func (x *Dispatch) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+// IssueRouted: routing summoned units by its rules, all in one event so that a joint whistle is
+// never half dispatched.
 type IssueRouted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The rule that matched.
+	// The rule that decided the lead; empty when the street government owns the issue because no
+	// rule decided it.
 	RuleId string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
-	// The departments summoned, lead first.
-	Dispatches    []*Dispatch `protobuf:"bytes,2,rep,name=dispatches,proto3" json:"dispatches,omitempty"`
+	// The units summoned, lead first.
+	Dispatches []*Dispatch `protobuf:"bytes,2,rep,name=dispatches,proto3" json:"dispatches,omitempty"`
+	// The version of the rules and catalog that decided it.
+	RulesVersion string `protobuf:"bytes,3,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	// What made routing decide.
+	Cause RouteCause `protobuf:"varint,4,opt,name=cause,proto3,enum=whistle.v1.RouteCause" json:"cause,omitempty"`
+	// Every rule that matched, in the order tried (the first decided the lead).
+	MatchedRules []string `protobuf:"bytes,6,rep,name=matched_rules,json=matchedRules,proto3" json:"matched_rules,omitempty"`
+	// Why, in words.
+	Explanation   string `protobuf:"bytes,7,opt,name=explanation,proto3" json:"explanation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -537,11 +613,43 @@ func (x *IssueRouted) GetDispatches() []*Dispatch {
 	return nil
 }
 
-// IssueNeedsDispatch: no routing rule matched; a dispatcher must route by hand.
+func (x *IssueRouted) GetRulesVersion() string {
+	if x != nil {
+		return x.RulesVersion
+	}
+	return ""
+}
+
+func (x *IssueRouted) GetCause() RouteCause {
+	if x != nil {
+		return x.Cause
+	}
+	return RouteCause_ROUTE_CAUSE_UNSPECIFIED
+}
+
+func (x *IssueRouted) GetMatchedRules() []string {
+	if x != nil {
+		return x.MatchedRules
+	}
+	return nil
+}
+
+func (x *IssueRouted) GetExplanation() string {
+	if x != nil {
+		return x.Explanation
+	}
+	return ""
+}
+
+// IssueNeedsDispatch: no rule decided the issue and the rules leave such issues to a dispatcher.
 type IssueNeedsDispatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Why routing could not decide.
-	Reason        string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The version of the rules and catalog that decided it.
+	RulesVersion string `protobuf:"bytes,3,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	// What made routing decide.
+	Cause         RouteCause `protobuf:"varint,4,opt,name=cause,proto3,enum=whistle.v1.RouteCause" json:"cause,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -583,11 +691,27 @@ func (x *IssueNeedsDispatch) GetReason() string {
 	return ""
 }
 
-// AssignmentAcknowledged: a duty officer reported in (报到) for their department.
+func (x *IssueNeedsDispatch) GetRulesVersion() string {
+	if x != nil {
+		return x.RulesVersion
+	}
+	return ""
+}
+
+func (x *IssueNeedsDispatch) GetCause() RouteCause {
+	if x != nil {
+		return x.Cause
+	}
+	return RouteCause_ROUTE_CAUSE_UNSPECIFIED
+}
+
+// AssignmentAcknowledged: a duty officer reported in (报到) for their unit.
 type AssignmentAcknowledged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The department.
-	DepartmentId  string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit; empty in events written before departments had units.
+	UnitId        string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -629,13 +753,22 @@ func (x *AssignmentAcknowledged) GetDepartmentId() string {
 	return ""
 }
 
-// AssignmentResolved: a department resolved its part.
+func (x *AssignmentAcknowledged) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+// AssignmentResolved: a unit resolved its part.
 type AssignmentResolved struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The department.
 	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
 	// What was done.
-	Note          string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	// The unit; empty in events written before departments had units.
+	UnitId        string `protobuf:"bytes,3,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -684,11 +817,20 @@ func (x *AssignmentResolved) GetNote() string {
 	return ""
 }
 
+func (x *AssignmentResolved) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
 // DeadlineBreached: a deadline passed before the event that clears it.
 type DeadlineBreached struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The department whose deadline passed.
 	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit; empty in events written before departments had units.
+	UnitId string `protobuf:"bytes,6,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
 	// Which deadline.
 	Kind DeadlineKind `protobuf:"varint,2,opt,name=kind,proto3,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
 	// The deadline itself.
@@ -735,6 +877,13 @@ func (*DeadlineBreached) Descriptor() ([]byte, []int) {
 func (x *DeadlineBreached) GetDepartmentId() string {
 	if x != nil {
 		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *DeadlineBreached) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
 	}
 	return ""
 }
@@ -792,7 +941,7 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\x05Actor\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
-	"\x05scope\x18\x03 \x01(\tR\x05scope\"\x9b\x02\n" +
+	"\x05scope\x18\x03 \x01(\tR\x05scope\"\xbc\x02\n" +
 	"\vIssueRaised\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
@@ -803,7 +952,9 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"categoryId\x12-\n" +
 	"\aurgency\x18\x06 \x01(\x0e2\x13.whistle.v1.UrgencyR\aurgency\x12\x12\n" +
 	"\x04text\x18\a \x01(\tR\x04text\x120\n" +
-	"\blocation\x18\b \x01(\v2\x14.whistle.v1.LocationR\blocation\"\x87\x02\n" +
+	"\blocation\x18\b \x01(\v2\x14.whistle.v1.LocationR\blocation\x12\x1f\n" +
+	"\vcompound_id\x18\t \x01(\tR\n" +
+	"compoundId\"\xa0\x02\n" +
 	"\bDispatch\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12.\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x1a.whistle.v1.AssignmentRoleR\x04role\x12-\n" +
@@ -811,27 +962,41 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\freport_in_by\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"reportInBy\x129\n" +
 	"\n" +
-	"resolve_by\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tresolveBy\"\\\n" +
+	"resolve_by\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tresolveBy\x12\x17\n" +
+	"\aunit_id\x18\x06 \x01(\tR\x06unitId\"\xf6\x01\n" +
 	"\vIssueRouted\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x124\n" +
 	"\n" +
 	"dispatches\x18\x02 \x03(\v2\x14.whistle.v1.DispatchR\n" +
-	"dispatches\",\n" +
+	"dispatches\x12#\n" +
+	"\rrules_version\x18\x03 \x01(\tR\frulesVersion\x12,\n" +
+	"\x05cause\x18\x04 \x01(\x0e2\x16.whistle.v1.RouteCauseR\x05cause\x12#\n" +
+	"\rmatched_rules\x18\x06 \x03(\tR\fmatchedRules\x12 \n" +
+	"\vexplanation\x18\a \x01(\tR\vexplanation\"\x7f\n" +
 	"\x12IssueNeedsDispatch\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"=\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12#\n" +
+	"\rrules_version\x18\x03 \x01(\tR\frulesVersion\x12,\n" +
+	"\x05cause\x18\x04 \x01(\x0e2\x16.whistle.v1.RouteCauseR\x05cause\"V\n" +
 	"\x16AssignmentAcknowledged\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\"M\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\"f\n" +
 	"\x12AssignmentResolved\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\"\xf9\x01\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x12\x17\n" +
+	"\aunit_id\x18\x03 \x01(\tR\x06unitId\"\x92\x02\n" +
 	"\x10DeadlineBreached\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12,\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x06 \x01(\tR\x06unitId\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x126\n" +
 	"\bdeadline\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x1f\n" +
 	"\vcleared_seq\x18\x04 \x01(\x04R\n" +
 	"clearedSeq\x129\n" +
 	"\n" +
-	"cleared_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAtBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
+	"cleared_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt*A\n" +
+	"\n" +
+	"RouteCause\x12\x1b\n" +
+	"\x17ROUTE_CAUSE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12ROUTE_CAUSE_RAISED\x10\x01BDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
 
 var (
 	file_whistle_v1_events_proto_rawDescOnce sync.Once
@@ -845,48 +1010,52 @@ func file_whistle_v1_events_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_events_proto_rawDescData
 }
 
+var file_whistle_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_whistle_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_whistle_v1_events_proto_goTypes = []any{
-	(*Event)(nil),                  // 0: whistle.v1.Event
-	(*Actor)(nil),                  // 1: whistle.v1.Actor
-	(*IssueRaised)(nil),            // 2: whistle.v1.IssueRaised
-	(*Dispatch)(nil),               // 3: whistle.v1.Dispatch
-	(*IssueRouted)(nil),            // 4: whistle.v1.IssueRouted
-	(*IssueNeedsDispatch)(nil),     // 5: whistle.v1.IssueNeedsDispatch
-	(*AssignmentAcknowledged)(nil), // 6: whistle.v1.AssignmentAcknowledged
-	(*AssignmentResolved)(nil),     // 7: whistle.v1.AssignmentResolved
-	(*DeadlineBreached)(nil),       // 8: whistle.v1.DeadlineBreached
-	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
-	(Urgency)(0),                   // 10: whistle.v1.Urgency
-	(*Location)(nil),               // 11: whistle.v1.Location
-	(AssignmentRole)(0),            // 12: whistle.v1.AssignmentRole
-	(*SlaPolicy)(nil),              // 13: whistle.v1.SlaPolicy
-	(DeadlineKind)(0),              // 14: whistle.v1.DeadlineKind
+	(RouteCause)(0),                // 0: whistle.v1.RouteCause
+	(*Event)(nil),                  // 1: whistle.v1.Event
+	(*Actor)(nil),                  // 2: whistle.v1.Actor
+	(*IssueRaised)(nil),            // 3: whistle.v1.IssueRaised
+	(*Dispatch)(nil),               // 4: whistle.v1.Dispatch
+	(*IssueRouted)(nil),            // 5: whistle.v1.IssueRouted
+	(*IssueNeedsDispatch)(nil),     // 6: whistle.v1.IssueNeedsDispatch
+	(*AssignmentAcknowledged)(nil), // 7: whistle.v1.AssignmentAcknowledged
+	(*AssignmentResolved)(nil),     // 8: whistle.v1.AssignmentResolved
+	(*DeadlineBreached)(nil),       // 9: whistle.v1.DeadlineBreached
+	(*timestamppb.Timestamp)(nil),  // 10: google.protobuf.Timestamp
+	(Urgency)(0),                   // 11: whistle.v1.Urgency
+	(*Location)(nil),               // 12: whistle.v1.Location
+	(AssignmentRole)(0),            // 13: whistle.v1.AssignmentRole
+	(*SlaPolicy)(nil),              // 14: whistle.v1.SlaPolicy
+	(DeadlineKind)(0),              // 15: whistle.v1.DeadlineKind
 }
 var file_whistle_v1_events_proto_depIdxs = []int32{
-	9,  // 0: whistle.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	1,  // 1: whistle.v1.Event.actor:type_name -> whistle.v1.Actor
-	2,  // 2: whistle.v1.Event.raised:type_name -> whistle.v1.IssueRaised
-	4,  // 3: whistle.v1.Event.routed:type_name -> whistle.v1.IssueRouted
-	5,  // 4: whistle.v1.Event.needs_dispatch:type_name -> whistle.v1.IssueNeedsDispatch
-	6,  // 5: whistle.v1.Event.acknowledged:type_name -> whistle.v1.AssignmentAcknowledged
-	7,  // 6: whistle.v1.Event.resolved:type_name -> whistle.v1.AssignmentResolved
-	8,  // 7: whistle.v1.Event.breached:type_name -> whistle.v1.DeadlineBreached
-	10, // 8: whistle.v1.IssueRaised.urgency:type_name -> whistle.v1.Urgency
-	11, // 9: whistle.v1.IssueRaised.location:type_name -> whistle.v1.Location
-	12, // 10: whistle.v1.Dispatch.role:type_name -> whistle.v1.AssignmentRole
-	13, // 11: whistle.v1.Dispatch.policy:type_name -> whistle.v1.SlaPolicy
-	9,  // 12: whistle.v1.Dispatch.report_in_by:type_name -> google.protobuf.Timestamp
-	9,  // 13: whistle.v1.Dispatch.resolve_by:type_name -> google.protobuf.Timestamp
-	3,  // 14: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
-	14, // 15: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
-	9,  // 16: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
-	9,  // 17: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	10, // 0: whistle.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	2,  // 1: whistle.v1.Event.actor:type_name -> whistle.v1.Actor
+	3,  // 2: whistle.v1.Event.raised:type_name -> whistle.v1.IssueRaised
+	5,  // 3: whistle.v1.Event.routed:type_name -> whistle.v1.IssueRouted
+	6,  // 4: whistle.v1.Event.needs_dispatch:type_name -> whistle.v1.IssueNeedsDispatch
+	7,  // 5: whistle.v1.Event.acknowledged:type_name -> whistle.v1.AssignmentAcknowledged
+	8,  // 6: whistle.v1.Event.resolved:type_name -> whistle.v1.AssignmentResolved
+	9,  // 7: whistle.v1.Event.breached:type_name -> whistle.v1.DeadlineBreached
+	11, // 8: whistle.v1.IssueRaised.urgency:type_name -> whistle.v1.Urgency
+	12, // 9: whistle.v1.IssueRaised.location:type_name -> whistle.v1.Location
+	13, // 10: whistle.v1.Dispatch.role:type_name -> whistle.v1.AssignmentRole
+	14, // 11: whistle.v1.Dispatch.policy:type_name -> whistle.v1.SlaPolicy
+	10, // 12: whistle.v1.Dispatch.report_in_by:type_name -> google.protobuf.Timestamp
+	10, // 13: whistle.v1.Dispatch.resolve_by:type_name -> google.protobuf.Timestamp
+	4,  // 14: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
+	0,  // 15: whistle.v1.IssueRouted.cause:type_name -> whistle.v1.RouteCause
+	0,  // 16: whistle.v1.IssueNeedsDispatch.cause:type_name -> whistle.v1.RouteCause
+	15, // 17: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
+	10, // 18: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
+	10, // 19: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_events_proto_init() }
@@ -908,13 +1077,14 @@ func file_whistle_v1_events_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_events_proto_rawDesc), len(file_whistle_v1_events_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_whistle_v1_events_proto_goTypes,
 		DependencyIndexes: file_whistle_v1_events_proto_depIdxs,
+		EnumInfos:         file_whistle_v1_events_proto_enumTypes,
 		MessageInfos:      file_whistle_v1_events_proto_msgTypes,
 	}.Build()
 	File_whistle_v1_events_proto = out.File

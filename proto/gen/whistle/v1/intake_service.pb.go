@@ -26,7 +26,8 @@ type RaiseIssueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The caller's idempotency key (1 to 64 of [A-Za-z0-9._:-]); empty lets the server choose one.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId" json:"request_id,omitempty"`
-	// The grid the issue sits in.
+	// The grid the issue sits in; leave it empty and give location to have the grid that contains
+	// the point found (a point in no grid is refused, naming the nearest).
 	GridId string `protobuf:"bytes,2,opt,name=grid_id,json=gridId" json:"grid_id,omitempty"`
 	// The category id.
 	CategoryId string `protobuf:"bytes,3,opt,name=category_id,json=categoryId" json:"category_id,omitempty"`

@@ -9,6 +9,7 @@ package whistlev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,15 +22,23 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// ExplainRouteRequest describes a would-be issue.
+// ExplainRouteRequest describes a would-be issue, or names a real one.
 type ExplainRouteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The grid.
+	// The grid; or give location instead.
 	GridId string `protobuf:"bytes,1,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
 	// The category id.
 	CategoryId string `protobuf:"bytes,2,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
 	// The urgency; unspecified means normal.
-	Urgency       Urgency `protobuf:"varint,3,opt,name=urgency,proto3,enum=whistle.v1.Urgency" json:"urgency,omitempty"`
+	Urgency Urgency `protobuf:"varint,3,opt,name=urgency,proto3,enum=whistle.v1.Urgency" json:"urgency,omitempty"`
+	// A real issue to explain as routing would route it now; the other fields are then ignored.
+	IssueId string `protobuf:"bytes,4,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// A point, instead of a grid.
+	Location *Location `protobuf:"bytes,5,opt,name=location,proto3" json:"location,omitempty"`
+	// The raiser's words, which rules may match.
+	Text string `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
+	// The instant to route at (time of day, kind of day); unset means now.
+	At            *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -85,7 +94,35 @@ func (x *ExplainRouteRequest) GetUrgency() Urgency {
 	return Urgency_URGENCY_UNSPECIFIED
 }
 
-// PlannedAssignment is one department that routing would summon, with the policy it would get.
+func (x *ExplainRouteRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *ExplainRouteRequest) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+func (x *ExplainRouteRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *ExplainRouteRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// PlannedAssignment is one unit that routing would summon, with the policy it would get.
 type PlannedAssignment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The department.
@@ -93,7 +130,9 @@ type PlannedAssignment struct {
 	// Lead or assisting.
 	Role AssignmentRole `protobuf:"varint,2,opt,name=role,proto3,enum=whistle.v1.AssignmentRole" json:"role,omitempty"`
 	// The SLA policy it would get.
-	Policy        *SlaPolicy `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
+	Policy *SlaPolicy `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
+	// The unit of the department that serves the place.
+	UnitId        string `protobuf:"bytes,4,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -149,26 +188,115 @@ func (x *PlannedAssignment) GetPolicy() *SlaPolicy {
 	return nil
 }
 
+func (x *PlannedAssignment) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+// RuleTrial is one rule tried, in order, and what came of it.
+type RuleTrial struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule.
+	RuleId string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// Whether it matched.
+	Matched bool `protobuf:"varint,2,opt,name=matched,proto3" json:"matched,omitempty"`
+	// Why it matched or the first condition that did not.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Whether routing went on to the next rule after it.
+	WentOn        bool `protobuf:"varint,4,opt,name=went_on,json=wentOn,proto3" json:"went_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleTrial) Reset() {
+	*x = RuleTrial{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleTrial) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleTrial) ProtoMessage() {}
+
+func (x *RuleTrial) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleTrial.ProtoReflect.Descriptor instead.
+func (*RuleTrial) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RuleTrial) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *RuleTrial) GetMatched() bool {
+	if x != nil {
+		return x.Matched
+	}
+	return false
+}
+
+func (x *RuleTrial) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RuleTrial) GetWentOn() bool {
+	if x != nil {
+		return x.WentOn
+	}
+	return false
+}
+
 // ExplainRouteResponse is routing's answer.
 type ExplainRouteResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Whether a rule matched; when false the issue would wait for manual dispatch.
+	// Whether a rule matched; when false the issue goes to the street government or the desk, as
+	// the rules say.
 	Matched bool `protobuf:"varint,1,opt,name=matched,proto3" json:"matched,omitempty"`
-	// The rule that matched.
+	// The rule that decided the lead.
 	RuleId string `protobuf:"bytes,2,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
-	// Why: the rule in words, or why nothing matched.
+	// Why, in words.
 	Explanation string `protobuf:"bytes,3,opt,name=explanation,proto3" json:"explanation,omitempty"`
-	// The departments, lead first.
+	// The units, lead first; empty when the issue would wait for a dispatcher.
 	Assignments []*PlannedAssignment `protobuf:"bytes,4,rep,name=assignments,proto3" json:"assignments,omitempty"`
 	// The street the grid belongs to.
-	StreetId      string `protobuf:"bytes,5,opt,name=street_id,json=streetId,proto3" json:"street_id,omitempty"`
+	StreetId string `protobuf:"bytes,5,opt,name=street_id,json=streetId,proto3" json:"street_id,omitempty"`
+	// Every rule tried, in order.
+	Trials []*RuleTrial `protobuf:"bytes,6,rep,name=trials,proto3" json:"trials,omitempty"`
+	// The grid the route is for.
+	GridId string `protobuf:"bytes,7,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
+	// The version of the rules and catalog that answered.
+	RulesVersion string `protobuf:"bytes,8,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	// What the route is: "rules", "street-government" or "desk".
+	Outcome       string `protobuf:"bytes,9,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExplainRouteResponse) Reset() {
 	*x = ExplainRouteResponse{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[2]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +308,7 @@ func (x *ExplainRouteResponse) String() string {
 func (*ExplainRouteResponse) ProtoMessage() {}
 
 func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[2]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +321,7 @@ func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteResponse.ProtoReflect.Descriptor instead.
 func (*ExplainRouteResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{2}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExplainRouteResponse) GetMatched() bool {
@@ -231,6 +359,410 @@ func (x *ExplainRouteResponse) GetStreetId() string {
 	return ""
 }
 
+func (x *ExplainRouteResponse) GetTrials() []*RuleTrial {
+	if x != nil {
+		return x.Trials
+	}
+	return nil
+}
+
+func (x *ExplainRouteResponse) GetGridId() string {
+	if x != nil {
+		return x.GridId
+	}
+	return ""
+}
+
+func (x *ExplainRouteResponse) GetRulesVersion() string {
+	if x != nil {
+		return x.RulesVersion
+	}
+	return ""
+}
+
+func (x *ExplainRouteResponse) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+// LocateGridRequest gives a point.
+type LocateGridRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// WGS-84 latitude in degrees.
+	Latitude float64 `protobuf:"fixed64,1,opt,name=latitude,proto3" json:"latitude,omitempty"`
+	// WGS-84 longitude in degrees.
+	Longitude     float64 `protobuf:"fixed64,2,opt,name=longitude,proto3" json:"longitude,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocateGridRequest) Reset() {
+	*x = LocateGridRequest{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocateGridRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocateGridRequest) ProtoMessage() {}
+
+func (x *LocateGridRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocateGridRequest.ProtoReflect.Descriptor instead.
+func (*LocateGridRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LocateGridRequest) GetLatitude() float64 {
+	if x != nil {
+		return x.Latitude
+	}
+	return 0
+}
+
+func (x *LocateGridRequest) GetLongitude() float64 {
+	if x != nil {
+		return x.Longitude
+	}
+	return 0
+}
+
+// LocateGridResponse is where the point lies.
+type LocateGridResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grid that contains it.
+	GridId string `protobuf:"bytes,1,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
+	// The community above the grid.
+	CommunityId string `protobuf:"bytes,2,opt,name=community_id,json=communityId,proto3" json:"community_id,omitempty"`
+	// The street above the grid.
+	StreetId string `protobuf:"bytes,3,opt,name=street_id,json=streetId,proto3" json:"street_id,omitempty"`
+	// The residential compound that contains it, if any.
+	CompoundId    string `protobuf:"bytes,4,opt,name=compound_id,json=compoundId,proto3" json:"compound_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocateGridResponse) Reset() {
+	*x = LocateGridResponse{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocateGridResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocateGridResponse) ProtoMessage() {}
+
+func (x *LocateGridResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocateGridResponse.ProtoReflect.Descriptor instead.
+func (*LocateGridResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LocateGridResponse) GetGridId() string {
+	if x != nil {
+		return x.GridId
+	}
+	return ""
+}
+
+func (x *LocateGridResponse) GetCommunityId() string {
+	if x != nil {
+		return x.CommunityId
+	}
+	return ""
+}
+
+func (x *LocateGridResponse) GetStreetId() string {
+	if x != nil {
+		return x.StreetId
+	}
+	return ""
+}
+
+func (x *LocateGridResponse) GetCompoundId() string {
+	if x != nil {
+		return x.CompoundId
+	}
+	return ""
+}
+
+// Rule is one routing rule as written, in the order tried.
+type Rule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The rule in words.
+	Summary       string `protobuf:"bytes,2,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rule) Reset() {
+	*x = Rule{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rule) ProtoMessage() {}
+
+func (x *Rule) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rule.ProtoReflect.Descriptor instead.
+func (*Rule) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Rule) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Rule) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+// ListRulesRequest asks for the rules in force.
+type ListRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRulesRequest) Reset() {
+	*x = ListRulesRequest{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRulesRequest) ProtoMessage() {}
+
+func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRulesRequest.ProtoReflect.Descriptor instead.
+func (*ListRulesRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{7}
+}
+
+// ListRulesResponse is the rules in force.
+type ListRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rules, in the order tried.
+	Rules []*Rule `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	// Their version (with the catalog's).
+	RulesVersion string `protobuf:"bytes,2,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	// When this process loaded them.
+	LoadedAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRulesResponse) Reset() {
+	*x = ListRulesResponse{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRulesResponse) ProtoMessage() {}
+
+func (x *ListRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRulesResponse.ProtoReflect.Descriptor instead.
+func (*ListRulesResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListRulesResponse) GetRules() []*Rule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *ListRulesResponse) GetRulesVersion() string {
+	if x != nil {
+		return x.RulesVersion
+	}
+	return ""
+}
+
+func (x *ListRulesResponse) GetLoadedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return nil
+}
+
+// ReloadRulesRequest asks to read the files again.
+type ReloadRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadRulesRequest) Reset() {
+	*x = ReloadRulesRequest{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadRulesRequest) ProtoMessage() {}
+
+func (x *ReloadRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadRulesRequest.ProtoReflect.Descriptor instead.
+func (*ReloadRulesRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{9}
+}
+
+// ReloadRulesResponse is the version in force after the reload.
+type ReloadRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version in force.
+	RulesVersion string `protobuf:"bytes,1,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	// Whether it differs from the one before.
+	Changed       bool `protobuf:"varint,2,opt,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadRulesResponse) Reset() {
+	*x = ReloadRulesResponse{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadRulesResponse) ProtoMessage() {}
+
+func (x *ReloadRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadRulesResponse.ProtoReflect.Descriptor instead.
+func (*ReloadRulesResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReloadRulesResponse) GetRulesVersion() string {
+	if x != nil {
+		return x.RulesVersion
+	}
+	return ""
+}
+
+func (x *ReloadRulesResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
 // ListAreasRequest asks for the area tree.
 type ListAreasRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -240,7 +772,7 @@ type ListAreasRequest struct {
 
 func (x *ListAreasRequest) Reset() {
 	*x = ListAreasRequest{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[3]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -252,7 +784,7 @@ func (x *ListAreasRequest) String() string {
 func (*ListAreasRequest) ProtoMessage() {}
 
 func (x *ListAreasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[3]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -265,7 +797,7 @@ func (x *ListAreasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAreasRequest.ProtoReflect.Descriptor instead.
 func (*ListAreasRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{3}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{11}
 }
 
 // ListAreasResponse is the area tree, parents before children.
@@ -279,7 +811,7 @@ type ListAreasResponse struct {
 
 func (x *ListAreasResponse) Reset() {
 	*x = ListAreasResponse{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[4]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -291,7 +823,7 @@ func (x *ListAreasResponse) String() string {
 func (*ListAreasResponse) ProtoMessage() {}
 
 func (x *ListAreasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[4]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -304,7 +836,7 @@ func (x *ListAreasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAreasResponse.ProtoReflect.Descriptor instead.
 func (*ListAreasResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{4}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAreasResponse) GetAreas() []*Area {
@@ -323,7 +855,7 @@ type ListDepartmentsRequest struct {
 
 func (x *ListDepartmentsRequest) Reset() {
 	*x = ListDepartmentsRequest{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[5]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +867,7 @@ func (x *ListDepartmentsRequest) String() string {
 func (*ListDepartmentsRequest) ProtoMessage() {}
 
 func (x *ListDepartmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[5]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +880,7 @@ func (x *ListDepartmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDepartmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDepartmentsRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{5}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{13}
 }
 
 // ListDepartmentsResponse is the department directory.
@@ -362,7 +894,7 @@ type ListDepartmentsResponse struct {
 
 func (x *ListDepartmentsResponse) Reset() {
 	*x = ListDepartmentsResponse{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[6]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +906,7 @@ func (x *ListDepartmentsResponse) String() string {
 func (*ListDepartmentsResponse) ProtoMessage() {}
 
 func (x *ListDepartmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[6]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +919,7 @@ func (x *ListDepartmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDepartmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDepartmentsResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{6}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListDepartmentsResponse) GetDepartments() []*Department {
@@ -406,7 +938,7 @@ type ListCategoriesRequest struct {
 
 func (x *ListCategoriesRequest) Reset() {
 	*x = ListCategoriesRequest{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[7]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +950,7 @@ func (x *ListCategoriesRequest) String() string {
 func (*ListCategoriesRequest) ProtoMessage() {}
 
 func (x *ListCategoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[7]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +963,7 @@ func (x *ListCategoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCategoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListCategoriesRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{7}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{15}
 }
 
 // ListCategoriesResponse is the categories.
@@ -445,7 +977,7 @@ type ListCategoriesResponse struct {
 
 func (x *ListCategoriesResponse) Reset() {
 	*x = ListCategoriesResponse{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[8]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +989,7 @@ func (x *ListCategoriesResponse) String() string {
 func (*ListCategoriesResponse) ProtoMessage() {}
 
 func (x *ListCategoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[8]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +1002,7 @@ func (x *ListCategoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCategoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListCategoriesResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{8}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListCategoriesResponse) GetCategories() []*Category {
@@ -485,22 +1017,57 @@ var File_whistle_v1_routing_service_proto protoreflect.FileDescriptor
 const file_whistle_v1_routing_service_proto_rawDesc = "" +
 	"\n" +
 	" whistle/v1/routing_service.proto\x12\n" +
-	"whistle.v1\x1a\x16whistle/v1/types.proto\"~\n" +
+	"whistle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\x8b\x02\n" +
 	"\x13ExplainRouteRequest\x12\x17\n" +
 	"\agrid_id\x18\x01 \x01(\tR\x06gridId\x12\x1f\n" +
 	"\vcategory_id\x18\x02 \x01(\tR\n" +
 	"categoryId\x12-\n" +
-	"\aurgency\x18\x03 \x01(\x0e2\x13.whistle.v1.UrgencyR\aurgency\"\x97\x01\n" +
+	"\aurgency\x18\x03 \x01(\x0e2\x13.whistle.v1.UrgencyR\aurgency\x12\x19\n" +
+	"\bissue_id\x18\x04 \x01(\tR\aissueId\x120\n" +
+	"\blocation\x18\x05 \x01(\v2\x14.whistle.v1.LocationR\blocation\x12\x12\n" +
+	"\x04text\x18\x06 \x01(\tR\x04text\x12*\n" +
+	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xb0\x01\n" +
 	"\x11PlannedAssignment\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12.\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x1a.whistle.v1.AssignmentRoleR\x04role\x12-\n" +
-	"\x06policy\x18\x03 \x01(\v2\x15.whistle.v1.SlaPolicyR\x06policy\"\xc9\x01\n" +
+	"\x06policy\x18\x03 \x01(\v2\x15.whistle.v1.SlaPolicyR\x06policy\x12\x17\n" +
+	"\aunit_id\x18\x04 \x01(\tR\x06unitId\"o\n" +
+	"\tRuleTrial\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x18\n" +
+	"\amatched\x18\x02 \x01(\bR\amatched\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x17\n" +
+	"\awent_on\x18\x04 \x01(\bR\x06wentOn\"\xd0\x02\n" +
 	"\x14ExplainRouteResponse\x12\x18\n" +
 	"\amatched\x18\x01 \x01(\bR\amatched\x12\x17\n" +
 	"\arule_id\x18\x02 \x01(\tR\x06ruleId\x12 \n" +
 	"\vexplanation\x18\x03 \x01(\tR\vexplanation\x12?\n" +
 	"\vassignments\x18\x04 \x03(\v2\x1d.whistle.v1.PlannedAssignmentR\vassignments\x12\x1b\n" +
-	"\tstreet_id\x18\x05 \x01(\tR\bstreetId\"\x12\n" +
+	"\tstreet_id\x18\x05 \x01(\tR\bstreetId\x12-\n" +
+	"\x06trials\x18\x06 \x03(\v2\x15.whistle.v1.RuleTrialR\x06trials\x12\x17\n" +
+	"\agrid_id\x18\a \x01(\tR\x06gridId\x12#\n" +
+	"\rrules_version\x18\b \x01(\tR\frulesVersion\x12\x18\n" +
+	"\aoutcome\x18\t \x01(\tR\aoutcome\"M\n" +
+	"\x11LocateGridRequest\x12\x1a\n" +
+	"\blatitude\x18\x01 \x01(\x01R\blatitude\x12\x1c\n" +
+	"\tlongitude\x18\x02 \x01(\x01R\tlongitude\"\x8e\x01\n" +
+	"\x12LocateGridResponse\x12\x17\n" +
+	"\agrid_id\x18\x01 \x01(\tR\x06gridId\x12!\n" +
+	"\fcommunity_id\x18\x02 \x01(\tR\vcommunityId\x12\x1b\n" +
+	"\tstreet_id\x18\x03 \x01(\tR\bstreetId\x12\x1f\n" +
+	"\vcompound_id\x18\x04 \x01(\tR\n" +
+	"compoundId\"0\n" +
+	"\x04Rule\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\asummary\x18\x02 \x01(\tR\asummary\"\x12\n" +
+	"\x10ListRulesRequest\"\x99\x01\n" +
+	"\x11ListRulesResponse\x12&\n" +
+	"\x05rules\x18\x01 \x03(\v2\x10.whistle.v1.RuleR\x05rules\x12#\n" +
+	"\rrules_version\x18\x02 \x01(\tR\frulesVersion\x127\n" +
+	"\tloaded_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\"\x14\n" +
+	"\x12ReloadRulesRequest\"T\n" +
+	"\x13ReloadRulesResponse\x12#\n" +
+	"\rrules_version\x18\x01 \x01(\tR\frulesVersion\x12\x18\n" +
+	"\achanged\x18\x02 \x01(\bR\achanged\"\x12\n" +
 	"\x10ListAreasRequest\";\n" +
 	"\x11ListAreasResponse\x12&\n" +
 	"\x05areas\x18\x01 \x03(\v2\x10.whistle.v1.AreaR\x05areas\"\x18\n" +
@@ -511,9 +1078,13 @@ const file_whistle_v1_routing_service_proto_rawDesc = "" +
 	"\x16ListCategoriesResponse\x124\n" +
 	"\n" +
 	"categories\x18\x01 \x03(\v2\x14.whistle.v1.CategoryR\n" +
-	"categories2\xe2\x02\n" +
+	"categories2\xc9\x04\n" +
 	"\x0eRoutingService\x12Q\n" +
-	"\fExplainRoute\x12\x1f.whistle.v1.ExplainRouteRequest\x1a .whistle.v1.ExplainRouteResponse\x12H\n" +
+	"\fExplainRoute\x12\x1f.whistle.v1.ExplainRouteRequest\x1a .whistle.v1.ExplainRouteResponse\x12K\n" +
+	"\n" +
+	"LocateGrid\x12\x1d.whistle.v1.LocateGridRequest\x1a\x1e.whistle.v1.LocateGridResponse\x12H\n" +
+	"\tListRules\x12\x1c.whistle.v1.ListRulesRequest\x1a\x1d.whistle.v1.ListRulesResponse\x12N\n" +
+	"\vReloadRules\x12\x1e.whistle.v1.ReloadRulesRequest\x1a\x1f.whistle.v1.ReloadRulesResponse\x12H\n" +
 	"\tListAreas\x12\x1c.whistle.v1.ListAreasRequest\x1a\x1d.whistle.v1.ListAreasResponse\x12Z\n" +
 	"\x0fListDepartments\x12\".whistle.v1.ListDepartmentsRequest\x1a#.whistle.v1.ListDepartmentsResponse\x12W\n" +
 	"\x0eListCategories\x12!.whistle.v1.ListCategoriesRequest\x1a\".whistle.v1.ListCategoriesResponseBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
@@ -530,45 +1101,66 @@ func file_whistle_v1_routing_service_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_routing_service_proto_rawDescData
 }
 
-var file_whistle_v1_routing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_whistle_v1_routing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_whistle_v1_routing_service_proto_goTypes = []any{
 	(*ExplainRouteRequest)(nil),     // 0: whistle.v1.ExplainRouteRequest
 	(*PlannedAssignment)(nil),       // 1: whistle.v1.PlannedAssignment
-	(*ExplainRouteResponse)(nil),    // 2: whistle.v1.ExplainRouteResponse
-	(*ListAreasRequest)(nil),        // 3: whistle.v1.ListAreasRequest
-	(*ListAreasResponse)(nil),       // 4: whistle.v1.ListAreasResponse
-	(*ListDepartmentsRequest)(nil),  // 5: whistle.v1.ListDepartmentsRequest
-	(*ListDepartmentsResponse)(nil), // 6: whistle.v1.ListDepartmentsResponse
-	(*ListCategoriesRequest)(nil),   // 7: whistle.v1.ListCategoriesRequest
-	(*ListCategoriesResponse)(nil),  // 8: whistle.v1.ListCategoriesResponse
-	(Urgency)(0),                    // 9: whistle.v1.Urgency
-	(AssignmentRole)(0),             // 10: whistle.v1.AssignmentRole
-	(*SlaPolicy)(nil),               // 11: whistle.v1.SlaPolicy
-	(*Area)(nil),                    // 12: whistle.v1.Area
-	(*Department)(nil),              // 13: whistle.v1.Department
-	(*Category)(nil),                // 14: whistle.v1.Category
+	(*RuleTrial)(nil),               // 2: whistle.v1.RuleTrial
+	(*ExplainRouteResponse)(nil),    // 3: whistle.v1.ExplainRouteResponse
+	(*LocateGridRequest)(nil),       // 4: whistle.v1.LocateGridRequest
+	(*LocateGridResponse)(nil),      // 5: whistle.v1.LocateGridResponse
+	(*Rule)(nil),                    // 6: whistle.v1.Rule
+	(*ListRulesRequest)(nil),        // 7: whistle.v1.ListRulesRequest
+	(*ListRulesResponse)(nil),       // 8: whistle.v1.ListRulesResponse
+	(*ReloadRulesRequest)(nil),      // 9: whistle.v1.ReloadRulesRequest
+	(*ReloadRulesResponse)(nil),     // 10: whistle.v1.ReloadRulesResponse
+	(*ListAreasRequest)(nil),        // 11: whistle.v1.ListAreasRequest
+	(*ListAreasResponse)(nil),       // 12: whistle.v1.ListAreasResponse
+	(*ListDepartmentsRequest)(nil),  // 13: whistle.v1.ListDepartmentsRequest
+	(*ListDepartmentsResponse)(nil), // 14: whistle.v1.ListDepartmentsResponse
+	(*ListCategoriesRequest)(nil),   // 15: whistle.v1.ListCategoriesRequest
+	(*ListCategoriesResponse)(nil),  // 16: whistle.v1.ListCategoriesResponse
+	(Urgency)(0),                    // 17: whistle.v1.Urgency
+	(*Location)(nil),                // 18: whistle.v1.Location
+	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
+	(AssignmentRole)(0),             // 20: whistle.v1.AssignmentRole
+	(*SlaPolicy)(nil),               // 21: whistle.v1.SlaPolicy
+	(*Area)(nil),                    // 22: whistle.v1.Area
+	(*Department)(nil),              // 23: whistle.v1.Department
+	(*Category)(nil),                // 24: whistle.v1.Category
 }
 var file_whistle_v1_routing_service_proto_depIdxs = []int32{
-	9,  // 0: whistle.v1.ExplainRouteRequest.urgency:type_name -> whistle.v1.Urgency
-	10, // 1: whistle.v1.PlannedAssignment.role:type_name -> whistle.v1.AssignmentRole
-	11, // 2: whistle.v1.PlannedAssignment.policy:type_name -> whistle.v1.SlaPolicy
-	1,  // 3: whistle.v1.ExplainRouteResponse.assignments:type_name -> whistle.v1.PlannedAssignment
-	12, // 4: whistle.v1.ListAreasResponse.areas:type_name -> whistle.v1.Area
-	13, // 5: whistle.v1.ListDepartmentsResponse.departments:type_name -> whistle.v1.Department
-	14, // 6: whistle.v1.ListCategoriesResponse.categories:type_name -> whistle.v1.Category
-	0,  // 7: whistle.v1.RoutingService.ExplainRoute:input_type -> whistle.v1.ExplainRouteRequest
-	3,  // 8: whistle.v1.RoutingService.ListAreas:input_type -> whistle.v1.ListAreasRequest
-	5,  // 9: whistle.v1.RoutingService.ListDepartments:input_type -> whistle.v1.ListDepartmentsRequest
-	7,  // 10: whistle.v1.RoutingService.ListCategories:input_type -> whistle.v1.ListCategoriesRequest
-	2,  // 11: whistle.v1.RoutingService.ExplainRoute:output_type -> whistle.v1.ExplainRouteResponse
-	4,  // 12: whistle.v1.RoutingService.ListAreas:output_type -> whistle.v1.ListAreasResponse
-	6,  // 13: whistle.v1.RoutingService.ListDepartments:output_type -> whistle.v1.ListDepartmentsResponse
-	8,  // 14: whistle.v1.RoutingService.ListCategories:output_type -> whistle.v1.ListCategoriesResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	17, // 0: whistle.v1.ExplainRouteRequest.urgency:type_name -> whistle.v1.Urgency
+	18, // 1: whistle.v1.ExplainRouteRequest.location:type_name -> whistle.v1.Location
+	19, // 2: whistle.v1.ExplainRouteRequest.at:type_name -> google.protobuf.Timestamp
+	20, // 3: whistle.v1.PlannedAssignment.role:type_name -> whistle.v1.AssignmentRole
+	21, // 4: whistle.v1.PlannedAssignment.policy:type_name -> whistle.v1.SlaPolicy
+	1,  // 5: whistle.v1.ExplainRouteResponse.assignments:type_name -> whistle.v1.PlannedAssignment
+	2,  // 6: whistle.v1.ExplainRouteResponse.trials:type_name -> whistle.v1.RuleTrial
+	6,  // 7: whistle.v1.ListRulesResponse.rules:type_name -> whistle.v1.Rule
+	19, // 8: whistle.v1.ListRulesResponse.loaded_at:type_name -> google.protobuf.Timestamp
+	22, // 9: whistle.v1.ListAreasResponse.areas:type_name -> whistle.v1.Area
+	23, // 10: whistle.v1.ListDepartmentsResponse.departments:type_name -> whistle.v1.Department
+	24, // 11: whistle.v1.ListCategoriesResponse.categories:type_name -> whistle.v1.Category
+	0,  // 12: whistle.v1.RoutingService.ExplainRoute:input_type -> whistle.v1.ExplainRouteRequest
+	4,  // 13: whistle.v1.RoutingService.LocateGrid:input_type -> whistle.v1.LocateGridRequest
+	7,  // 14: whistle.v1.RoutingService.ListRules:input_type -> whistle.v1.ListRulesRequest
+	9,  // 15: whistle.v1.RoutingService.ReloadRules:input_type -> whistle.v1.ReloadRulesRequest
+	11, // 16: whistle.v1.RoutingService.ListAreas:input_type -> whistle.v1.ListAreasRequest
+	13, // 17: whistle.v1.RoutingService.ListDepartments:input_type -> whistle.v1.ListDepartmentsRequest
+	15, // 18: whistle.v1.RoutingService.ListCategories:input_type -> whistle.v1.ListCategoriesRequest
+	3,  // 19: whistle.v1.RoutingService.ExplainRoute:output_type -> whistle.v1.ExplainRouteResponse
+	5,  // 20: whistle.v1.RoutingService.LocateGrid:output_type -> whistle.v1.LocateGridResponse
+	8,  // 21: whistle.v1.RoutingService.ListRules:output_type -> whistle.v1.ListRulesResponse
+	10, // 22: whistle.v1.RoutingService.ReloadRules:output_type -> whistle.v1.ReloadRulesResponse
+	12, // 23: whistle.v1.RoutingService.ListAreas:output_type -> whistle.v1.ListAreasResponse
+	14, // 24: whistle.v1.RoutingService.ListDepartments:output_type -> whistle.v1.ListDepartmentsResponse
+	16, // 25: whistle.v1.RoutingService.ListCategories:output_type -> whistle.v1.ListCategoriesResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_routing_service_proto_init() }
@@ -583,7 +1175,7 @@ func file_whistle_v1_routing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_routing_service_proto_rawDesc), len(file_whistle_v1_routing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

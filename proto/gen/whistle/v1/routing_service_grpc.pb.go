@@ -20,6 +20,9 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	RoutingService_ExplainRoute_FullMethodName    = "/whistle.v1.RoutingService/ExplainRoute"
+	RoutingService_LocateGrid_FullMethodName      = "/whistle.v1.RoutingService/LocateGrid"
+	RoutingService_ListRules_FullMethodName       = "/whistle.v1.RoutingService/ListRules"
+	RoutingService_ReloadRules_FullMethodName     = "/whistle.v1.RoutingService/ReloadRules"
 	RoutingService_ListAreas_FullMethodName       = "/whistle.v1.RoutingService/ListAreas"
 	RoutingService_ListDepartments_FullMethodName = "/whistle.v1.RoutingService/ListDepartments"
 	RoutingService_ListCategories_FullMethodName  = "/whistle.v1.RoutingService/ListCategories"
@@ -29,10 +32,20 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// RoutingService decides which departments an issue goes to, and serves the reference data it routes by.
+// RoutingService decides which units an issue goes to, and serves the rules and the reference
+// data it routes by.
 type RoutingServiceClient interface {
-	// ExplainRoute is a dry run: which departments an issue would go to, and which rule says so.
+	// ExplainRoute is a dry run, for a hypothetical issue or a real one: each rule tried, which
+	// matched and why, and the units the route would summon.
 	ExplainRoute(ctx context.Context, in *ExplainRouteRequest, opts ...grpc.CallOption) (*ExplainRouteResponse, error)
+	// LocateGrid finds the grid (and compound) that contains a point; a point in no grid is
+	// NOT_FOUND, naming the nearest grid.
+	LocateGrid(ctx context.Context, in *LocateGridRequest, opts ...grpc.CallOption) (*LocateGridResponse, error)
+	// ListRules returns the rules in force, in the order they are tried, with their version.
+	ListRules(ctx context.Context, in *ListRulesRequest, opts ...grpc.CallOption) (*ListRulesResponse, error)
+	// ReloadRules reads the rules and catalog files again; a set that fails validation is refused
+	// with the reason and the rules in force stay.
+	ReloadRules(ctx context.Context, in *ReloadRulesRequest, opts ...grpc.CallOption) (*ReloadRulesResponse, error)
 	// ListAreas returns the area tree, city first.
 	ListAreas(ctx context.Context, in *ListAreasRequest, opts ...grpc.CallOption) (*ListAreasResponse, error)
 	// ListDepartments returns the department directory.
@@ -53,6 +66,36 @@ func (c *routingServiceClient) ExplainRoute(ctx context.Context, in *ExplainRout
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ExplainRouteResponse)
 	err := c.cc.Invoke(ctx, RoutingService_ExplainRoute_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *routingServiceClient) LocateGrid(ctx context.Context, in *LocateGridRequest, opts ...grpc.CallOption) (*LocateGridResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LocateGridResponse)
+	err := c.cc.Invoke(ctx, RoutingService_LocateGrid_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *routingServiceClient) ListRules(ctx context.Context, in *ListRulesRequest, opts ...grpc.CallOption) (*ListRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRulesResponse)
+	err := c.cc.Invoke(ctx, RoutingService_ListRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *routingServiceClient) ReloadRules(ctx context.Context, in *ReloadRulesRequest, opts ...grpc.CallOption) (*ReloadRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReloadRulesResponse)
+	err := c.cc.Invoke(ctx, RoutingService_ReloadRules_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +136,20 @@ func (c *routingServiceClient) ListCategories(ctx context.Context, in *ListCateg
 // All implementations must embed UnimplementedRoutingServiceServer
 // for forward compatibility.
 //
-// RoutingService decides which departments an issue goes to, and serves the reference data it routes by.
+// RoutingService decides which units an issue goes to, and serves the rules and the reference
+// data it routes by.
 type RoutingServiceServer interface {
-	// ExplainRoute is a dry run: which departments an issue would go to, and which rule says so.
+	// ExplainRoute is a dry run, for a hypothetical issue or a real one: each rule tried, which
+	// matched and why, and the units the route would summon.
 	ExplainRoute(context.Context, *ExplainRouteRequest) (*ExplainRouteResponse, error)
+	// LocateGrid finds the grid (and compound) that contains a point; a point in no grid is
+	// NOT_FOUND, naming the nearest grid.
+	LocateGrid(context.Context, *LocateGridRequest) (*LocateGridResponse, error)
+	// ListRules returns the rules in force, in the order they are tried, with their version.
+	ListRules(context.Context, *ListRulesRequest) (*ListRulesResponse, error)
+	// ReloadRules reads the rules and catalog files again; a set that fails validation is refused
+	// with the reason and the rules in force stay.
+	ReloadRules(context.Context, *ReloadRulesRequest) (*ReloadRulesResponse, error)
 	// ListAreas returns the area tree, city first.
 	ListAreas(context.Context, *ListAreasRequest) (*ListAreasResponse, error)
 	// ListDepartments returns the department directory.
@@ -115,6 +168,15 @@ type UnimplementedRoutingServiceServer struct{}
 
 func (UnimplementedRoutingServiceServer) ExplainRoute(context.Context, *ExplainRouteRequest) (*ExplainRouteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExplainRoute not implemented")
+}
+func (UnimplementedRoutingServiceServer) LocateGrid(context.Context, *LocateGridRequest) (*LocateGridResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LocateGrid not implemented")
+}
+func (UnimplementedRoutingServiceServer) ListRules(context.Context, *ListRulesRequest) (*ListRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRules not implemented")
+}
+func (UnimplementedRoutingServiceServer) ReloadRules(context.Context, *ReloadRulesRequest) (*ReloadRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReloadRules not implemented")
 }
 func (UnimplementedRoutingServiceServer) ListAreas(context.Context, *ListAreasRequest) (*ListAreasResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAreas not implemented")
@@ -160,6 +222,60 @@ func _RoutingService_ExplainRoute_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(RoutingServiceServer).ExplainRoute(ctx, req.(*ExplainRouteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RoutingService_LocateGrid_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LocateGridRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoutingServiceServer).LocateGrid(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoutingService_LocateGrid_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoutingServiceServer).LocateGrid(ctx, req.(*LocateGridRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RoutingService_ListRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoutingServiceServer).ListRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoutingService_ListRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoutingServiceServer).ListRules(ctx, req.(*ListRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RoutingService_ReloadRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoutingServiceServer).ReloadRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoutingService_ReloadRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoutingServiceServer).ReloadRules(ctx, req.(*ReloadRulesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -228,6 +344,18 @@ var RoutingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExplainRoute",
 			Handler:    _RoutingService_ExplainRoute_Handler,
+		},
+		{
+			MethodName: "LocateGrid",
+			Handler:    _RoutingService_LocateGrid_Handler,
+		},
+		{
+			MethodName: "ListRules",
+			Handler:    _RoutingService_ListRules_Handler,
+		},
+		{
+			MethodName: "ReloadRules",
+			Handler:    _RoutingService_ReloadRules_Handler,
 		},
 		{
 			MethodName: "ListAreas",

@@ -204,7 +204,7 @@ const (
 	AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED AssignmentStatus = 1
 	// The duty officer reported in (报到) and is acting.
 	AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED AssignmentStatus = 2
-	// The department resolved its part.
+	// The unit resolved its part.
 	AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED AssignmentStatus = 3
 )
 
@@ -393,7 +393,9 @@ type Assignment struct {
 	// When the assignment was dispatched.
 	DispatchedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=dispatched_at,json=dispatchedAt" json:"dispatched_at,omitempty"`
 	// Deadlines this assignment has breached so far.
-	Breached      []DeadlineKind `protobuf:"varint,12,rep,packed,name=breached,enum=whistle.v1.DeadlineKind" json:"breached,omitempty"`
+	Breached []DeadlineKind `protobuf:"varint,12,rep,packed,name=breached,enum=whistle.v1.DeadlineKind" json:"breached,omitempty"`
+	// The unit of the department summoned: the one that serves the issue's place.
+	UnitId        string `protobuf:"bytes,13,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -512,6 +514,13 @@ func (x *Assignment) GetBreached() []DeadlineKind {
 	return nil
 }
 
+func (x *Assignment) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
 // Issue is one matter raised from a grid, as the intake view holds it.
 type Issue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -544,7 +553,11 @@ type Issue struct {
 	// The routing rule that dispatched it, if any.
 	RuleId string `protobuf:"bytes,14,opt,name=rule_id,json=ruleId" json:"rule_id,omitempty"`
 	// Set when intake could not follow the issue's events: the view is as it stood before.
-	Quarantine    *Quarantine `protobuf:"bytes,15,opt,name=quarantine" json:"quarantine,omitempty"`
+	Quarantine *Quarantine `protobuf:"bytes,15,opt,name=quarantine" json:"quarantine,omitempty"`
+	// The residential compound the raiser's point lies in, if any.
+	CompoundId string `protobuf:"bytes,16,opt,name=compound_id,json=compoundId" json:"compound_id,omitempty"`
+	// The version of the rules and catalog that decided its last route.
+	RulesVersion  string `protobuf:"bytes,19,opt,name=rules_version,json=rulesVersion" json:"rules_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -684,6 +697,20 @@ func (x *Issue) GetQuarantine() *Quarantine {
 	return nil
 }
 
+func (x *Issue) GetCompoundId() string {
+	if x != nil {
+		return x.CompoundId
+	}
+	return ""
+}
+
+func (x *Issue) GetRulesVersion() string {
+	if x != nil {
+		return x.RulesVersion
+	}
+	return ""
+}
+
 // TimelineEntry is one event of an issue's history, in stream order.
 type TimelineEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -698,7 +725,9 @@ type TimelineEntry struct {
 	// The department concerned, where one is.
 	DepartmentId string `protobuf:"bytes,5,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
 	// One line for people.
-	Summary       string `protobuf:"bytes,6,opt,name=summary" json:"summary,omitempty"`
+	Summary string `protobuf:"bytes,6,opt,name=summary" json:"summary,omitempty"`
+	// The unit concerned, where one is.
+	UnitId        string `protobuf:"bytes,7,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -775,6 +804,13 @@ func (x *TimelineEntry) GetSummary() string {
 	return ""
 }
 
+func (x *TimelineEntry) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
 // Breach is a deadline that passed without the event that clears it.
 type Breach struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -799,7 +835,9 @@ type Breach struct {
 	// Set when the breach was recorded after the event that cleared the deadline late: when the
 	// stream stored that event. The deadline was missed by cleared_at - deadline, and the breach
 	// recorded breached_at - deadline after it.
-	ClearedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=cleared_at,json=clearedAt" json:"cleared_at,omitempty"`
+	ClearedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=cleared_at,json=clearedAt" json:"cleared_at,omitempty"`
+	// The unit whose deadline passed.
+	UnitId        string `protobuf:"bytes,11,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -904,6 +942,13 @@ func (x *Breach) GetClearedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Breach) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
 // Quarantine marks an issue that a service could not follow: one of its events can never apply
 // (it cannot be decoded, breaks the issue's chain of events, or is impossible), so the service
 // holds the issue's later events and shows the issue as it stood before that event.
@@ -998,9 +1043,11 @@ type Area struct {
 	// "city", "street", "community" or "grid".
 	Level string `protobuf:"bytes,3,opt,name=level" json:"level,omitempty"`
 	// The area above; empty for the city.
-	ParentId      string `protobuf:"bytes,4,opt,name=parent_id,json=parentId" json:"parent_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ParentId string `protobuf:"bytes,4,opt,name=parent_id,json=parentId" json:"parent_id,omitempty"`
+	// Its boundary as a GeoJSON Polygon geometry; empty when the catalog gives none.
+	BoundaryGeojson string `protobuf:"bytes,5,opt,name=boundary_geojson,json=boundaryGeojson" json:"boundary_geojson,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Area) Reset() {
@@ -1061,13 +1108,23 @@ func (x *Area) GetParentId() string {
 	return ""
 }
 
+func (x *Area) GetBoundaryGeojson() string {
+	if x != nil {
+		return x.BoundaryGeojson
+	}
+	return ""
+}
+
 // Department is a government department that can be summoned.
 type Department struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The department id, used as a scope and in requests.
+	// The department id, named by routing rules.
 	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
 	// Its name.
-	Name          string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
+	// Its units, each serving part of the area tree; a department listed without units has one,
+	// with the department's own id, serving the city.
+	Units         []*Unit `protobuf:"bytes,3,rep,name=units" json:"units,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1116,6 +1173,88 @@ func (x *Department) GetName() string {
 	return ""
 }
 
+func (x *Department) GetUnits() []*Unit {
+	if x != nil {
+		return x.Units
+	}
+	return nil
+}
+
+// Unit is the part of a department that serves part of the area tree (a street's own enforcement
+// squad, a city bureau): the issue's place picks it. Inboxes, officers' tokens and deadlines are
+// per unit.
+type Unit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The unit id, used as an officer's scope and in requests.
+	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
+	// Its name.
+	Name string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
+	// The department it belongs to.
+	DepartmentId string `protobuf:"bytes,3,opt,name=department_id,json=departmentId" json:"department_id,omitempty"`
+	// The areas it serves; the deepest that contains an issue's grid wins.
+	Serves        []string `protobuf:"bytes,4,rep,name=serves" json:"serves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Unit) Reset() {
+	*x = Unit{}
+	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unit) ProtoMessage() {}
+
+func (x *Unit) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unit.ProtoReflect.Descriptor instead.
+func (*Unit) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Unit) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Unit) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Unit) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *Unit) GetServes() []string {
+	if x != nil {
+		return x.Serves
+	}
+	return nil
+}
+
 // SlaPolicy is the pair of time limits that applies to an assignment.
 type SlaPolicy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1129,7 +1268,7 @@ type SlaPolicy struct {
 
 func (x *SlaPolicy) Reset() {
 	*x = SlaPolicy{}
-	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	mi := &file_whistle_v1_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1280,7 @@ func (x *SlaPolicy) String() string {
 func (*SlaPolicy) ProtoMessage() {}
 
 func (x *SlaPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	mi := &file_whistle_v1_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1293,7 @@ func (x *SlaPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlaPolicy.ProtoReflect.Descriptor instead.
 func (*SlaPolicy) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{8}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SlaPolicy) GetReportInWithin() *durationpb.Duration {
@@ -1190,7 +1329,7 @@ type Category struct {
 
 func (x *Category) Reset() {
 	*x = Category{}
-	mi := &file_whistle_v1_types_proto_msgTypes[9]
+	mi := &file_whistle_v1_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1341,7 @@ func (x *Category) String() string {
 func (*Category) ProtoMessage() {}
 
 func (x *Category) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[9]
+	mi := &file_whistle_v1_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1354,7 @@ func (x *Category) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Category.ProtoReflect.Descriptor instead.
 func (*Category) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Category) GetId() string {
@@ -1262,7 +1401,7 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\bLocation\x12\x1a\n" +
 	"\blatitude\x18\x01 \x01(\x01R\blatitude\x12\x1c\n" +
 	"\tlongitude\x18\x02 \x01(\x01R\tlongitude\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\"\xfc\x04\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"\x95\x05\n" +
 	"\n" +
 	"Assignment\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12.\n" +
@@ -1281,7 +1420,8 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\x0fresolution_note\x18\n" +
 	" \x01(\tR\x0eresolutionNote\x12?\n" +
 	"\rdispatched_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\fdispatchedAt\x124\n" +
-	"\bbreached\x18\f \x03(\x0e2\x18.whistle.v1.DeadlineKindR\bbreached\"\xd3\x04\n" +
+	"\bbreached\x18\f \x03(\x0e2\x18.whistle.v1.DeadlineKindR\bbreached\x12\x17\n" +
+	"\aunit_id\x18\r \x01(\tR\x06unitId\"\x99\x05\n" +
 	"\x05Issue\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\agrid_id\x18\x02 \x01(\tR\x06gridId\x12!\n" +
@@ -1302,14 +1442,18 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\arule_id\x18\x0e \x01(\tR\x06ruleId\x126\n" +
 	"\n" +
 	"quarantine\x18\x0f \x01(\v2\x16.whistle.v1.QuarantineR\n" +
-	"quarantine\"\xb6\x01\n" +
+	"quarantine\x12\x1f\n" +
+	"\vcompound_id\x18\x10 \x01(\tR\n" +
+	"compoundId\x12#\n" +
+	"\rrules_version\x18\x13 \x01(\tR\frulesVersion\"\xcf\x01\n" +
 	"\rTimelineEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05actor\x18\x04 \x01(\tR\x05actor\x12#\n" +
 	"\rdepartment_id\x18\x05 \x01(\tR\fdepartmentId\x12\x18\n" +
-	"\asummary\x18\x06 \x01(\tR\asummary\"\x8f\x03\n" +
+	"\asummary\x18\x06 \x01(\tR\asummary\x12\x17\n" +
+	"\aunit_id\x18\a \x01(\tR\x06unitId\"\xa8\x03\n" +
 	"\x06Breach\x12\x19\n" +
 	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12#\n" +
 	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\x12,\n" +
@@ -1324,23 +1468,31 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\x03seq\x18\t \x01(\x04R\x03seq\x129\n" +
 	"\n" +
 	"cleared_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt\"\x9d\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt\x12\x17\n" +
+	"\aunit_id\x18\v \x01(\tR\x06unitId\"\x9d\x01\n" +
 	"\n" +
 	"Quarantine\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x127\n" +
 	"\tstored_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bstoredAt\x12\x12\n" +
-	"\x04held\x18\x05 \x01(\x05R\x04held\"]\n" +
+	"\x04held\x18\x05 \x01(\x05R\x04held\"\x88\x01\n" +
 	"\x04Area\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05level\x18\x03 \x01(\tR\x05level\x12\x1b\n" +
-	"\tparent_id\x18\x04 \x01(\tR\bparentId\"0\n" +
+	"\tparent_id\x18\x04 \x01(\tR\bparentId\x12)\n" +
+	"\x10boundary_geojson\x18\x05 \x01(\tR\x0fboundaryGeojson\"X\n" +
 	"\n" +
 	"Department\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\x92\x01\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12&\n" +
+	"\x05units\x18\x03 \x03(\v2\x10.whistle.v1.UnitR\x05units\"g\n" +
+	"\x04Unit\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
+	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x16\n" +
+	"\x06serves\x18\x04 \x03(\tR\x06serves\"\x92\x01\n" +
 	"\tSlaPolicy\x12C\n" +
 	"\x10report_in_within\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0ereportInWithin\x12@\n" +
 	"\x0eresolve_within\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\rresolveWithin\"\xc1\x01\n" +
@@ -1389,7 +1541,7 @@ func file_whistle_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_whistle_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_whistle_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_whistle_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_whistle_v1_types_proto_goTypes = []any{
 	(Urgency)(0),                  // 0: whistle.v1.Urgency
 	(IssueStatus)(0),              // 1: whistle.v1.IssueStatus
@@ -1404,43 +1556,45 @@ var file_whistle_v1_types_proto_goTypes = []any{
 	(*Quarantine)(nil),            // 10: whistle.v1.Quarantine
 	(*Area)(nil),                  // 11: whistle.v1.Area
 	(*Department)(nil),            // 12: whistle.v1.Department
-	(*SlaPolicy)(nil),             // 13: whistle.v1.SlaPolicy
-	(*Category)(nil),              // 14: whistle.v1.Category
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(*Unit)(nil),                  // 13: whistle.v1.Unit
+	(*SlaPolicy)(nil),             // 14: whistle.v1.SlaPolicy
+	(*Category)(nil),              // 15: whistle.v1.Category
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
 }
 var file_whistle_v1_types_proto_depIdxs = []int32{
 	2,  // 0: whistle.v1.Assignment.role:type_name -> whistle.v1.AssignmentRole
 	3,  // 1: whistle.v1.Assignment.status:type_name -> whistle.v1.AssignmentStatus
-	15, // 2: whistle.v1.Assignment.report_in_by:type_name -> google.protobuf.Timestamp
-	15, // 3: whistle.v1.Assignment.resolve_by:type_name -> google.protobuf.Timestamp
-	15, // 4: whistle.v1.Assignment.acknowledged_at:type_name -> google.protobuf.Timestamp
-	15, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
-	15, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
+	16, // 2: whistle.v1.Assignment.report_in_by:type_name -> google.protobuf.Timestamp
+	16, // 3: whistle.v1.Assignment.resolve_by:type_name -> google.protobuf.Timestamp
+	16, // 4: whistle.v1.Assignment.acknowledged_at:type_name -> google.protobuf.Timestamp
+	16, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
+	16, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
 	4,  // 7: whistle.v1.Assignment.breached:type_name -> whistle.v1.DeadlineKind
 	0,  // 8: whistle.v1.Issue.urgency:type_name -> whistle.v1.Urgency
 	5,  // 9: whistle.v1.Issue.location:type_name -> whistle.v1.Location
 	1,  // 10: whistle.v1.Issue.status:type_name -> whistle.v1.IssueStatus
-	15, // 11: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
-	15, // 12: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
+	16, // 11: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
+	16, // 12: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
 	6,  // 13: whistle.v1.Issue.assignments:type_name -> whistle.v1.Assignment
 	10, // 14: whistle.v1.Issue.quarantine:type_name -> whistle.v1.Quarantine
-	15, // 15: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
+	16, // 15: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
 	4,  // 16: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
-	15, // 17: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
-	15, // 18: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
-	15, // 19: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
-	15, // 20: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
-	16, // 21: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
-	16, // 22: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
-	13, // 23: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
-	13, // 24: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
-	13, // 25: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	16, // 17: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
+	16, // 18: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
+	16, // 19: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
+	16, // 20: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
+	13, // 21: whistle.v1.Department.units:type_name -> whistle.v1.Unit
+	17, // 22: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
+	17, // 23: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
+	14, // 24: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
+	14, // 25: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
+	14, // 26: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_types_proto_init() }
@@ -1454,7 +1608,7 @@ func file_whistle_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_types_proto_rawDesc), len(file_whistle_v1_types_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

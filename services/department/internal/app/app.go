@@ -64,16 +64,16 @@ func New(log *eventlog.Log, st *store.Store, clk clock.Clock, feeds *feed.Hub) *
 
 // Acknowledge reports in for the department's assignment of an issue as officer p, and returns
 // the issue as it then stands. Reporting in again as the same officer changes nothing.
-func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, dept string) (domain.Issue, error) {
-	ctx, span := tracer.Start(ctx, "app.App.Acknowledge", traceIssue(issueID, dept))
+func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, unit string) (domain.Issue, error) {
+	ctx, span := tracer.Start(ctx, "app.App.Acknowledge", traceIssue(issueID, unit))
 	defer span.End()
-	return a.command(ctx, acknowledgeCommand, issueID, dept, func(st *domain.Issue) (*whistlev1.Event, error) {
-		done, err := st.CheckAcknowledge(dept, p.Subject)
+	return a.command(ctx, acknowledgeCommand, issueID, unit, func(st *domain.Issue) (*whistlev1.Event, error) {
+		done, err := st.CheckAcknowledge(unit, p.Subject)
 		if err != nil || done {
 			return nil, err
 		}
 		ev := a.event(p, st)
-		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: dept}}
+		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: st.Assignment(unit).DepartmentID, UnitId: unit}}
 		return ev, nil
 	})
 }
@@ -82,8 +82,8 @@ func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, dept 
 // issue as it then stands. The note is kept without its surrounding blanks. Resolving again as the
 // same officer with the same note changes nothing; with another note, or as another officer, it is
 // refused.
-func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, note string) (domain.Issue, error) {
-	ctx, span := tracer.Start(ctx, "app.App.Resolve", traceIssue(issueID, dept))
+func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, unit, note string) (domain.Issue, error) {
+	ctx, span := tracer.Start(ctx, "app.App.Resolve", traceIssue(issueID, unit))
 	defer span.End()
 	if err := apiedge.CheckUTF8("note", note); err != nil {
 		return domain.Issue{}, err
@@ -92,13 +92,13 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, not
 	if n := utf8.RuneCountInString(note); n == 0 || n > MaxNoteLength {
 		return domain.Issue{}, apiedge.Invalid("note", "must be 1 to %d characters", MaxNoteLength)
 	}
-	return a.command(ctx, resolveCommand, issueID, dept, func(st *domain.Issue) (*whistlev1.Event, error) {
-		done, err := st.CheckResolve(dept, p.Subject, note)
+	return a.command(ctx, resolveCommand, issueID, unit, func(st *domain.Issue) (*whistlev1.Event, error) {
+		done, err := st.CheckResolve(unit, p.Subject, note)
 		if err != nil || done {
 			return nil, err
 		}
 		ev := a.event(p, st)
-		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: dept, Note: note}}
+		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: st.Assignment(unit).DepartmentID, UnitId: unit, Note: note}}
 		return ev, nil
 	})
 }
@@ -108,7 +108,7 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, dept, not
 // the winner: the loser's conditional append fails (or is dropped as a duplicate of the winner's
 // event id), Decide catches the view up, and decide, run again on the winner's state, tells the
 // loser why it lost.
-func (a *App) command(ctx context.Context, counted metric.AddOption, issueID, dept string, decide func(*domain.Issue) (*whistlev1.Event, error)) (domain.Issue, error) {
+func (a *App) command(ctx context.Context, counted metric.AddOption, issueID, unit string, decide func(*domain.Issue) (*whistlev1.Event, error)) (domain.Issue, error) {
 	var st domain.Issue
 	rec, err := a.log.Decide(ctx, a.store, issueID, func(ctx context.Context) (*whistlev1.Event, error) {
 		var err error
@@ -116,7 +116,7 @@ func (a *App) command(ctx context.Context, counted metric.AddOption, issueID, de
 		if err != nil {
 			return nil, err
 		}
-		if st.Assignment(dept) == nil {
+		if st.Assignment(unit) == nil {
 			// The officer may have seen the dispatch before this service's consumer applied it;
 			// only then is the stream worth a read.
 			if err := a.log.Catchup(ctx, a.store, issueID); err != nil {
@@ -154,7 +154,7 @@ func (a *App) event(p authx.Principal, st *domain.Issue) *whistlev1.Event {
 
 // Query selects a page of a department's inbox.
 type Query struct {
-	Department string
+	Unit string
 	// Status is the assignment status wanted; empty means open (dispatched or acknowledged).
 	Status    assignment.Status
 	PageSize  int
@@ -171,7 +171,7 @@ type Page struct {
 
 // Inbox returns a page of a department's inbox, oldest dispatch first.
 func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
-	ctx, span := tracer.Start(ctx, "app.App.Inbox", trace.WithAttributes(attribute.String("whistle.department", q.Department)))
+	ctx, span := tracer.Start(ctx, "app.App.Inbox", trace.WithAttributes(attribute.String("whistle.department", q.Unit)))
 	defer span.End()
 	size, err := apiedge.PageSize(q.PageSize)
 	if err != nil {
@@ -182,20 +182,20 @@ func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
 		return Page{}, err
 	}
 	keep := func(st domain.Issue) bool {
-		as := st.Assignment(q.Department)
+		as := st.Assignment(q.Unit)
 		if as == nil || !q.Sees(st.Grid) {
 			return false
 		}
 		return as.Status == q.Status || q.Status == "" && as.Status.Open()
 	}
-	items, more, err := a.store.Page(ctx, q.Department, q.Status == assignment.Resolved, after, size, keep)
+	items, more, err := a.store.Page(ctx, q.Unit, q.Status == assignment.Resolved, after, size, keep)
 	if err != nil {
 		return Page{}, err
 	}
 	page := Page{Items: items}
 	if more {
 		last := items[len(items)-1]
-		page.NextPageToken = apiedge.EncodeToken(store.Cursor{Millis: last.Assignment(q.Department).DispatchedAt.UnixMilli(), ID: last.ID})
+		page.NextPageToken = apiedge.EncodeToken(store.Cursor{Millis: last.Assignment(q.Unit).DispatchedAt.UnixMilli(), ID: last.ID})
 	}
 	return page, nil
 }
@@ -211,15 +211,15 @@ func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
 // an item of the open inbox is not sent again for a change it already showed: so a client that
 // resumes after the position of the last thing it received misses no change and sees none twice.
 // Items outside sees' grids are not sent.
-func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid string) bool, send func(st *domain.Issue, position string) error) error {
-	ctx, span := tracer.Start(ctx, "app.App.Watch", trace.WithAttributes(attribute.String("whistle.department", dept)))
+func (a *App) Watch(ctx context.Context, unit, after string, sees func(grid string) bool, send func(st *domain.Issue, position string) error) error {
+	ctx, span := tracer.Start(ctx, "app.App.Watch", trace.WithAttributes(attribute.String("whistle.department", unit)))
 	defer span.End()
 	if after != "" {
 		if err := feed.CheckPosition(after); err != nil {
 			return apiedge.Invalid("after", "%q is not a position of a watch", after)
 		}
 	}
-	f, err := a.feeds.Follow(ctx, store.FeedKey(dept), after)
+	f, err := a.feeds.Follow(ctx, store.FeedKey(unit), after)
 	if err != nil {
 		return err
 	}
@@ -230,13 +230,13 @@ func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid stri
 		// read now include what those entries announce; an item read here at a change whose
 		// entry comes after f.From is not sent again for it.
 		for token := ""; ; {
-			page, err := a.Inbox(ctx, Query{Department: dept, PageSize: apiedge.MaxPageSize, PageToken: token, Sees: sees})
+			page, err := a.Inbox(ctx, Query{Unit: unit, PageSize: apiedge.MaxPageSize, PageToken: token, Sees: sees})
 			if err != nil {
 				return err
 			}
 			for i := range page.Items {
 				st := &page.Items[i]
-				sent[st.ID] = latestChange(st, dept)
+				sent[st.ID] = latestChange(st, unit)
 				if err := send(st, ""); err != nil {
 					return err
 				}
@@ -249,7 +249,7 @@ func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid stri
 			return err
 		}
 	}
-	reads := a.reads(dept)
+	reads := a.reads(unit)
 	for {
 		e, err := f.Next(ctx)
 		if err != nil {
@@ -259,7 +259,7 @@ func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid stri
 			return err
 		}
 		reads.Add(1)
-		st, show, err := a.change(ctx, dept, e, sent[e.Issue])
+		st, show, err := a.change(ctx, unit, e, sent[e.Issue])
 		if err != nil {
 			return err
 		}
@@ -275,10 +275,10 @@ func (a *App) Watch(ctx context.Context, dept, after string, sees func(grid stri
 	}
 }
 
-// change reads the issue a feed entry of dept announces, once the view holds it, and says whether
+// change reads the issue a feed entry of unit announces, once the view holds it, and says whether
 // the entry is the change to show: not one sent already (at or before last), nor one of an
 // assignment changed again since, whose later entry follows in the feed.
-func (a *App) change(ctx context.Context, dept string, e feed.Entry, last uint64) (domain.Issue, bool, error) {
+func (a *App) change(ctx context.Context, unit string, e feed.Entry, last uint64) (domain.Issue, bool, error) {
 	if e.Seq <= last {
 		return domain.Issue{}, false, nil
 	}
@@ -293,18 +293,18 @@ func (a *App) change(ctx context.Context, dept string, e feed.Entry, last uint64
 	if err != nil {
 		return st, false, err
 	}
-	if st.Assignment(dept) == nil {
+	if st.Assignment(unit) == nil {
 		return st, false, nil
 	}
-	return st, latestChange(&st, dept) <= e.Seq, nil
+	return st, latestChange(&st, unit) <= e.Seq, nil
 }
 
 // latestChange is the sequence of the last change to the department's item of an issue: the
 // last event that changed its assignment, or the mark that quarantined the issue.
-func latestChange(st *domain.Issue, dept string) uint64 {
+func latestChange(st *domain.Issue, unit string) uint64 {
 	var latest uint64
-	if st.Assignment(dept) != nil {
-		latest = st.Changed[dept]
+	if st.Assignment(unit) != nil {
+		latest = st.Changed[unit]
 	}
 	if st.Quarantine != nil {
 		latest = max(latest, st.Quarantine.Seq)
@@ -312,18 +312,18 @@ func latestChange(st *domain.Issue, dept string) uint64 {
 	return latest
 }
 
-// reads is the count of feed entries this App's watches of dept read.
-func (a *App) reads(dept string) *atomic.Uint64 {
-	n, _ := a.feedReads.LoadOrStore(dept, new(atomic.Uint64))
+// reads is the count of feed entries this App's watches of unit read.
+func (a *App) reads(unit string) *atomic.Uint64 {
+	n, _ := a.feedReads.LoadOrStore(unit, new(atomic.Uint64))
 	return n.(*atomic.Uint64)
 }
 
-// FeedEntriesRead returns how many entries of dept's feed this App's watches have read, all
+// FeedEntriesRead returns how many entries of unit's feed this App's watches have read, all
 // watches together: with feeds per department, the entries of other departments' changes are
 // never among them.
-func (a *App) FeedEntriesRead(dept string) uint64 { return a.reads(dept).Load() }
+func (a *App) FeedEntriesRead(unit string) uint64 { return a.reads(unit).Load() }
 
 // traceIssue tags a span with the issue and department it works on.
-func traceIssue(id, dept string) trace.SpanStartOption {
-	return trace.WithAttributes(attribute.String("whistle.issue", id), attribute.String("whistle.department", dept))
+func traceIssue(id, unit string) trace.SpanStartOption {
+	return trace.WithAttributes(attribute.String("whistle.issue", id), attribute.String("whistle.department", unit))
 }

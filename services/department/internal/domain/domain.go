@@ -55,9 +55,9 @@ func (i *Issue) Clone() *Issue {
 }
 
 // Assignment returns the department's assignment, or nil when the department has none.
-func (i *Issue) Assignment(dept string) *assignment.Assignment {
+func (i *Issue) Assignment(unit string) *assignment.Assignment {
 	for k := range i.Assignments {
-		if i.Assignments[k].DepartmentID == dept {
+		if i.Assignments[k].Unit() == unit {
 			return &i.Assignments[k]
 		}
 	}
@@ -67,22 +67,22 @@ func (i *Issue) Assignment(dept string) *assignment.Assignment {
 // Dispatch applies routing's summons, stored at at: each department new to the issue gets an
 // assignment; one summoned before keeps its own, so its frozen deadlines never move.
 func (i *Issue) Dispatch(ds []assignment.Dispatch, at time.Time) {
-	i.Assignments = append(i.Assignments, assignment.Summon(ds, at, func(dept string) bool { return i.Assignment(dept) != nil })...)
+	i.Assignments = append(i.Assignments, assignment.Summon(ds, at, func(unit string) bool { return i.Assignment(unit) != nil })...)
 }
 
 // Acknowledge applies an officer's report-in for the department, as the assignment machine allows.
 func (i *Issue) Acknowledge(e assignment.Acknowledgement) error {
-	return i.Assignment(e.DepartmentID).Acknowledge(e)
+	return i.Assignment(assignment.UnitOf(e.DepartmentID, e.UnitID)).Acknowledge(e)
 }
 
 // Resolve applies an officer's resolution of the department's part, as the machine allows.
 func (i *Issue) Resolve(e assignment.Resolution) error {
-	return i.Assignment(e.DepartmentID).Resolve(e)
+	return i.Assignment(assignment.UnitOf(e.DepartmentID, e.UnitID)).Resolve(e)
 }
 
 // Breach applies a breach of one of the department's deadlines, as the machine allows.
 func (i *Issue) Breach(e assignment.Breach) error {
-	return i.Assignment(e.DepartmentID).Breach(e)
+	return i.Assignment(assignment.UnitOf(e.DepartmentID, e.UnitID)).Breach(e)
 }
 
 // ErrNotFound means the issue is unknown or has no assignment for the department.
@@ -90,10 +90,10 @@ var ErrNotFound = errors.New("not found")
 
 // CheckAcknowledge says whether officer by may report in for the department now (see
 // assignment.Assignment.CheckAcknowledge): done is true when the same officer already did.
-func (i *Issue) CheckAcknowledge(dept, by string) (done bool, err error) {
-	a := i.Assignment(dept)
+func (i *Issue) CheckAcknowledge(unit, by string) (done bool, err error) {
+	a := i.Assignment(unit)
 	if a == nil {
-		return false, i.noAssignment(dept)
+		return false, i.noAssignment(unit)
 	}
 	return a.CheckAcknowledge(by)
 }
@@ -101,16 +101,16 @@ func (i *Issue) CheckAcknowledge(dept, by string) (done bool, err error) {
 // CheckResolve says whether officer by may resolve the department's part with note now (see
 // assignment.Assignment.CheckResolve): done is true when the same officer already did with the
 // same note.
-func (i *Issue) CheckResolve(dept, by, note string) (done bool, err error) {
-	a := i.Assignment(dept)
+func (i *Issue) CheckResolve(unit, by, note string) (done bool, err error) {
+	a := i.Assignment(unit)
 	if a == nil {
-		return false, i.noAssignment(dept)
+		return false, i.noAssignment(unit)
 	}
 	return a.CheckResolve(by, note)
 }
 
 // noAssignment is the answer to a command on a department the issue has not summoned; it reads the
 // same as for an issue never raised, so a caller learns nothing of another department's issues.
-func (i *Issue) noAssignment(dept string) error {
-	return fmt.Errorf("issue %s has no assignment for %s: %w", i.ID, dept, ErrNotFound)
+func (i *Issue) noAssignment(unit string) error {
+	return fmt.Errorf("issue %s has no assignment for %s: %w", i.ID, unit, ErrNotFound)
 }

@@ -1,4 +1,4 @@
-// Package grpcapi serves the department's gRPC API: it decides which department a caller may act
+// Package grpcapi serves the department's gRPC API: it decides which unit a caller may act
 // for or read, translates requests into application calls, and domain errors into precise codes.
 package grpcapi
 
@@ -6,11 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
@@ -20,7 +18,6 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
-	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
@@ -36,89 +33,89 @@ type Server struct {
 // New returns the server.
 func New(a *app.App, cat *catalog.Catalog) *Server { return &Server{app: a, cat: cat} }
 
-// Acknowledge reports in for the caller's department.
+// Acknowledge reports in for the caller's unit.
 func (s *Server) Acknowledge(ctx context.Context, req *whistlev1.AcknowledgeRequest) (*whistlev1.AcknowledgeResponse, error) {
-	p, dept, id, err := s.command(ctx, req.GetDepartmentId(), req.GetIssueId())
+	p, unit, id, err := s.command(ctx, req.GetUnitId(), req.GetIssueId())
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.app.Acknowledge(ctx, p, id, dept)
+	st, err := s.app.Acknowledge(ctx, p, id, unit)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &whistlev1.AcknowledgeResponse{Assignment: assignmentOut(st.Assignment(dept))}, nil
+	return &whistlev1.AcknowledgeResponse{Assignment: assignmentpb.Proto(st.Assignment(unit))}, nil
 }
 
-// Resolve closes the caller's department's part.
+// Resolve closes the caller's unit's part.
 func (s *Server) Resolve(ctx context.Context, req *whistlev1.ResolveRequest) (*whistlev1.ResolveResponse, error) {
-	p, dept, id, err := s.command(ctx, req.GetDepartmentId(), req.GetIssueId())
+	p, unit, id, err := s.command(ctx, req.GetUnitId(), req.GetIssueId())
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.app.Resolve(ctx, p, id, dept, req.GetNote())
+	st, err := s.app.Resolve(ctx, p, id, unit, req.GetNote())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &whistlev1.ResolveResponse{Assignment: assignmentOut(st.Assignment(dept))}, nil
+	return &whistlev1.ResolveResponse{Assignment: assignmentpb.Proto(st.Assignment(unit))}, nil
 }
 
-// command checks that the caller is a duty officer of the department (their own when dept is
+// command checks that the caller is a duty officer of the unit (their own when unit is
 // empty) and reads the case number.
-func (s *Server) command(ctx context.Context, dept, issueID string) (authx.Principal, string, string, error) {
+func (s *Server) command(ctx context.Context, unit, issueID string) (authx.Principal, string, string, error) {
 	p, err := access.Caller(ctx)
 	if err != nil {
 		return p, "", "", err
 	}
 	if p.Role != authx.RoleOfficer {
-		return p, "", "", access.Denied("a department's assignments")
+		return p, "", "", access.Denied("a unit's assignments")
 	}
-	if err := apiedge.CheckID("department_id", dept, false); err != nil {
+	if err := apiedge.CheckID("unit_id", unit, false); err != nil {
 		return p, "", "", toStatus(err)
 	}
 	if err := apiedge.CheckID("issue_id", issueID, false); err != nil {
 		return p, "", "", toStatus(err)
 	}
-	if dept == "" {
-		dept = p.Scope
+	if unit == "" {
+		unit = p.Scope
 	}
-	if !access.ActsFor(p, dept) {
-		return p, "", "", access.Denied(fmt.Sprintf("department %q", dept))
+	if !access.ActsFor(p, unit) {
+		return p, "", "", access.Denied(fmt.Sprintf("unit %q", unit))
 	}
 	id, err := casenum.Normalize(issueID)
 	if err != nil {
 		return p, "", "", toStatus(apiedge.Invalid("issue_id", "%v", err))
 	}
-	return p, dept, id, nil
+	return p, unit, id, nil
 }
 
-// reader decides which department's inbox the caller may read, and which grids' issues in it:
-// officers read their own department's; supervisors and dispatchers any department's, within
+// reader decides which unit's inbox the caller may read, and which grids' issues in it:
+// officers read their own unit's; supervisors and dispatchers any unit's, within
 // their scope of the area tree; grid workers none.
-func (s *Server) reader(ctx context.Context, dept string) (string, func(grid string) bool, error) {
+func (s *Server) reader(ctx context.Context, unit string) (string, func(grid string) bool, error) {
 	p, err := access.Caller(ctx)
 	if err != nil {
 		return "", nil, err
 	}
-	if err := apiedge.CheckID("department_id", dept, false); err != nil {
+	if err := apiedge.CheckID("unit_id", unit, false); err != nil {
 		return "", nil, toStatus(err)
 	}
 	switch p.Role {
 	case authx.RoleOfficer:
-		if dept == "" {
-			dept = p.Scope
+		if unit == "" {
+			unit = p.Scope
 		}
-		if !access.ActsFor(p, dept) {
-			return "", nil, access.Denied(fmt.Sprintf("department %q's inbox", dept))
+		if !access.ActsFor(p, unit) {
+			return "", nil, access.Denied(fmt.Sprintf("unit %q's inbox", unit))
 		}
-		return dept, func(string) bool { return true }, nil
+		return unit, func(string) bool { return true }, nil
 	case authx.RoleSupervisor, authx.RoleDispatcher:
-		if dept == "" {
-			return "", nil, toStatus(apiedge.Invalid("department_id", "required unless you are the department's officer"))
+		if unit == "" {
+			return "", nil, toStatus(apiedge.Invalid("unit_id", "required unless you are the unit's officer"))
 		}
-		if _, err := s.cat.Department(dept); err != nil {
-			return "", nil, toStatus(apiedge.Invalid("department_id", "no department %q in the catalog", dept))
+		if _, err := s.cat.Unit(unit); err != nil {
+			return "", nil, toStatus(apiedge.Invalid("unit_id", "no unit %q in the catalog", unit))
 		}
-		return dept, func(grid string) bool { return access.SeesArea(s.cat, p, grid) }, nil
+		return unit, func(grid string) bool { return access.SeesArea(s.cat, p, grid) }, nil
 	default:
 		return "", nil, access.Denied("department inboxes")
 	}
@@ -126,7 +123,7 @@ func (s *Server) reader(ctx context.Context, dept string) (string, func(grid str
 
 // ListInbox pages through a department's assignments, oldest dispatch first.
 func (s *Server) ListInbox(ctx context.Context, req *whistlev1.ListInboxRequest) (*whistlev1.ListInboxResponse, error) {
-	dept, sees, err := s.reader(ctx, req.GetDepartmentId())
+	unit, sees, err := s.reader(ctx, req.GetUnitId())
 	if err != nil {
 		return nil, err
 	}
@@ -134,13 +131,13 @@ func (s *Server) ListInbox(ctx context.Context, req *whistlev1.ListInboxRequest)
 	if !ok && req.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_UNSPECIFIED {
 		return nil, toStatus(apiedge.Invalid("status", "unknown value %d", req.GetStatus()))
 	}
-	page, err := s.app.Inbox(ctx, app.Query{Department: dept, Status: want, PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Sees: sees})
+	page, err := s.app.Inbox(ctx, app.Query{Unit: unit, Status: want, PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Sees: sees})
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	resp := &whistlev1.ListInboxResponse{NextPageToken: page.NextPageToken}
 	for _, st := range page.Items {
-		resp.Items = append(resp.Items, item(st, dept))
+		resp.Items = append(resp.Items, item(st, unit))
 	}
 	return resp, nil
 }
@@ -149,17 +146,17 @@ func (s *Server) ListInbox(ctx context.Context, req *whistlev1.ListInboxRequest)
 // each with its position; resumed after a position, only the changes after it.
 func (s *Server) WatchInbox(req *whistlev1.WatchInboxRequest, stream whistlev1.DepartmentService_WatchInboxServer) error {
 	ctx := stream.Context()
-	dept, sees, err := s.reader(ctx, req.GetDepartmentId())
+	unit, sees, err := s.reader(ctx, req.GetUnitId())
 	if err != nil {
 		return err
 	}
 	if err := apiedge.CheckID("after", req.GetAfter(), false); err != nil {
 		return toStatus(err)
 	}
-	err = s.app.Watch(ctx, dept, req.GetAfter(), sees, func(st *domain.Issue, position string) error {
+	err = s.app.Watch(ctx, unit, req.GetAfter(), sees, func(st *domain.Issue, position string) error {
 		resp := &whistlev1.WatchInboxResponse{Position: position}
 		if st != nil {
-			resp.Item = item(*st, dept)
+			resp.Item = item(*st, unit)
 		}
 		return stream.Send(resp)
 	})
@@ -170,41 +167,12 @@ func (s *Server) WatchInbox(req *whistlev1.WatchInboxRequest, stream whistlev1.D
 }
 
 // item is an issue as it shows in the department's inbox.
-func item(st domain.Issue, dept string) *whistlev1.InboxItem {
+func item(st domain.Issue, unit string) *whistlev1.InboxItem {
 	return &whistlev1.InboxItem{
 		IssueId: st.ID, GridId: st.Grid, StreetId: st.Street, CategoryId: st.Category,
 		Urgency: whistlev1.Urgency(st.Urgency), Text: st.Text,
-		Assignment: assignmentOut(st.Assignment(dept)), Seq: st.LastSeq, Quarantine: eventlog.QuarantineProto(st.Quarantine),
+		Assignment: assignmentpb.Proto(st.Assignment(unit)), Seq: st.LastSeq, Quarantine: eventlog.QuarantineProto(st.Quarantine),
 	}
-}
-
-// assignmentOut is an assignment in the API's terms.
-func assignmentOut(a *assignment.Assignment) *whistlev1.Assignment {
-	if a == nil {
-		return nil
-	}
-	return &whistlev1.Assignment{
-		DepartmentId:   a.DepartmentID,
-		Role:           assignmentpb.RoleProto(a.Role),
-		Status:         assignmentpb.StatusProto(a.Status),
-		DispatchedAt:   stamp(a.DispatchedAt),
-		ReportInBy:     stamp(a.ReportInBy),
-		ResolveBy:      stamp(a.ResolveBy),
-		AcknowledgedAt: stamp(a.AcknowledgedAt),
-		AcknowledgedBy: a.AcknowledgedBy,
-		ResolvedAt:     stamp(a.ResolvedAt),
-		ResolvedBy:     a.ResolvedBy,
-		ResolutionNote: a.Note,
-		Breached:       assignmentpb.DeadlineKindsProto(a.Breached),
-	}
-}
-
-// stamp is a time in the API's terms; the zero time is left unset.
-func stamp(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
 }
 
 // toStatus maps an application error to the status the caller can act on: the department's own

@@ -28,8 +28,8 @@ const Name = "department"
 
 // Store is the department's projection. Each issue is one JSON value under
 // "department:issue:{<case>}"; each department has two sorted sets of case numbers scored by
-// dispatch time in unix milliseconds, "department:inbox:<dept>:open" and ":resolved", and a
-// feed of the changes to its assignments, "department:feed:{<dept>}" (see FeedKey).
+// dispatch time in unix milliseconds, "department:inbox:<unit>:open" and ":resolved", and a
+// feed of the changes to its assignments, "department:feed:{<unit>}" (see FeedKey).
 type Store struct {
 	*redisdoc.Store[*domain.Issue]
 	rdb redis.UniversalClient
@@ -56,13 +56,13 @@ const FeedLen = 10_000
 // its assignments (dispatched, reported in, resolved, breached, or its issue quarantined), naming
 // the issue and the stream sequence of the event. The braces make the department a Redis Cluster
 // hash tag, which the feed shares with the index that keeps it free of repeats (see feed.Append).
-func FeedKey(dept string) string { return Name + ":feed:{" + dept + "}" }
+func FeedKey(unit string) string { return Name + ":feed:{" + unit + "}" }
 
 // announceQuarantine queues the feed entries of an issue's first quarantine mark, in the feed of
 // each department summoned to the issue, whose inbox shows it.
 func announceQuarantine(ctx context.Context, st *domain.Issue, m quarantine.Mark, tx redis.Pipeliner) {
 	for _, a := range st.Assignments {
-		feed.Append(ctx, tx, FeedKey(a.DepartmentID), st.ID, m.Seq, FeedLen)
+		feed.Append(ctx, tx, FeedKey(a.Unit()), st.ID, m.Seq, FeedLen)
 	}
 }
 
@@ -70,11 +70,11 @@ func announceQuarantine(ctx context.Context, st *domain.Issue, m quarantine.Mark
 func key(issueID string) string { return Name + ":issue:{" + issueID + "}" }
 
 // inbox is the key of a department's open or resolved index.
-func inbox(dept string, resolved bool) string {
+func inbox(unit string, resolved bool) string {
 	if resolved {
-		return Name + ":inbox:" + dept + ":resolved"
+		return Name + ":inbox:" + unit + ":resolved"
 	}
-	return Name + ":inbox:" + dept + ":open"
+	return Name + ":inbox:" + unit + ":open"
 }
 
 // Current returns the issue for a command to decide on: what this store last wrote or read of
@@ -116,24 +116,24 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 	before := make(map[string]assignment.Assignment, len(st.Assignments))
 	for _, a := range st.Assignments {
 		a.Breached = slices.Clone(a.Breached)
-		before[a.DepartmentID] = a
+		before[a.Unit()] = a
 	}
 	if err := apply(st, rec); err != nil {
 		return err
 	}
 	for i := range st.Assignments {
 		a := &st.Assignments[i]
-		if was, ok := before[a.DepartmentID]; !ok || !reflect.DeepEqual(was, *a) {
+		if was, ok := before[a.Unit()]; !ok || !reflect.DeepEqual(was, *a) {
 			if st.Changed == nil {
 				st.Changed = map[string]uint64{}
 			}
-			st.Changed[a.DepartmentID] = rec.Seq
-			feed.Append(ctx, tx, FeedKey(a.DepartmentID), st.ID, rec.Seq, FeedLen)
+			st.Changed[a.Unit()] = rec.Seq
+			feed.Append(ctx, tx, FeedKey(a.Unit()), st.ID, rec.Seq, FeedLen)
 		}
 		z := redis.Z{Score: float64(a.DispatchedAt.UnixMilli()), Member: st.ID}
 		resolved := a.Status == assignment.Resolved
-		tx.ZAdd(ctx, inbox(a.DepartmentID, resolved), z)
-		tx.ZRem(ctx, inbox(a.DepartmentID, !resolved), st.ID)
+		tx.ZAdd(ctx, inbox(a.Unit(), resolved), z)
+		tx.ZRem(ctx, inbox(a.Unit(), !resolved), st.ID)
 	}
 	return nil
 }
@@ -160,9 +160,9 @@ func apply(st *domain.Issue, rec eventlog.Record) error {
 	case *whistlev1.Event_Routed:
 		st.Dispatch(assignmentpb.Dispatches(p.Routed), at)
 	case *whistlev1.Event_Acknowledged:
-		return st.Acknowledge(assignment.Acknowledgement{DepartmentID: p.Acknowledged.GetDepartmentId(), At: at, By: by})
+		return st.Acknowledge(assignment.Acknowledgement{DepartmentID: p.Acknowledged.GetDepartmentId(), UnitID: p.Acknowledged.GetUnitId(), At: at, By: by})
 	case *whistlev1.Event_Resolved:
-		return st.Resolve(assignment.Resolution{DepartmentID: p.Resolved.GetDepartmentId(), At: at, By: by, Note: p.Resolved.GetNote()})
+		return st.Resolve(assignment.Resolution{DepartmentID: p.Resolved.GetDepartmentId(), UnitID: p.Resolved.GetUnitId(), At: at, By: by, Note: p.Resolved.GetNote()})
 	case *whistlev1.Event_Breached:
 		return st.Breach(assignmentpb.Breach(p.Breached, at))
 	}
@@ -182,17 +182,17 @@ const scanBatch = 100
 // Page returns up to n issues from a department's open or resolved inbox, oldest dispatch first,
 // after cursor (the zero Cursor: from the start), keeping only those keep accepts. more says
 // whether any accepted issue follows the last one returned.
-func (s *Store) Page(ctx context.Context, dept string, resolved bool, after Cursor, n int, keep func(domain.Issue) bool) (out []domain.Issue, more bool, err error) {
+func (s *Store) Page(ctx context.Context, unit string, resolved bool, after Cursor, n int, keep func(domain.Issue) bool) (out []domain.Issue, more bool, err error) {
 	from, resume := "-inf", after != Cursor{}
 	if resume {
 		from = strconv.FormatInt(after.Millis, 10)
 	}
 	for offset := int64(0); ; offset += scanBatch {
-		zs, err := s.rdb.ZRangeByScoreWithScores(ctx, inbox(dept, resolved), &redis.ZRangeBy{
+		zs, err := s.rdb.ZRangeByScoreWithScores(ctx, inbox(unit, resolved), &redis.ZRangeBy{
 			Min: from, Max: "+inf", Offset: offset, Count: scanBatch,
 		}).Result()
 		if err != nil {
-			return nil, false, fmt.Errorf("department store: inbox %s: %w", dept, err)
+			return nil, false, fmt.Errorf("department store: inbox %s: %w", unit, err)
 		}
 		ids := make([]string, 0, len(zs))
 		for _, z := range zs {

@@ -15,7 +15,7 @@ import (
 
 // Filter picks breaches; the caller's scope is already folded into it.
 type Filter struct {
-	// DepartmentID keeps one department's breaches; empty keeps any.
+	// DepartmentID keeps the breaches of one department or of one unit; empty keeps any.
 	DepartmentID string
 	// AreaID keeps breaches in grids within this area; empty keeps any.
 	AreaID string
@@ -37,7 +37,7 @@ func NewBreaches(log *eventlog.Log, s *store.Store, cat *catalog.Catalog, feeds 
 
 // keeps reports whether f lets b through.
 func (q *Breaches) keeps(f Filter, b domain.Breach) bool {
-	return (f.DepartmentID == "" || f.DepartmentID == b.DepartmentID) &&
+	return (f.DepartmentID == "" || f.DepartmentID == b.DepartmentID || f.DepartmentID == b.UnitID) &&
 		(f.AreaID == "" || q.catalog.Contains(f.AreaID, b.GridID))
 }
 

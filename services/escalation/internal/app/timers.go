@@ -245,15 +245,17 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 		if err != nil {
 			return nil, err
 		}
-		if unknown = st.Assignments[tm.DepartmentID] == nil; unknown {
+		a := st.Assignments[tm.UnitID]
+		if unknown = a == nil; unknown {
 			return nil, nil
 		}
-		owed, ok, w := st.Owes(tm.DepartmentID, tm.Kind, streamNow)
+		owed, ok, w := st.Owes(tm.UnitID, tm.Kind, streamNow)
 		if wait = w; !ok {
 			return nil, nil
 		}
 		breach := &whistlev1.DeadlineBreached{
-			DepartmentId: tm.DepartmentID,
+			DepartmentId: a.Department(tm.UnitID),
+			UnitId:       tm.UnitID,
 			Kind:         assignmentpb.DeadlineKindProto(tm.Kind),
 			Deadline:     timestamppb.New(owed.Deadline),
 		}
@@ -293,5 +295,5 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 // traceTimer names a timer on a span.
 func traceTimer(tm domain.Timer) trace.SpanStartOption {
 	return trace.WithAttributes(attribute.String("whistle.issue", tm.IssueID),
-		attribute.String("whistle.department", tm.DepartmentID), attribute.String("whistle.deadline", string(tm.Kind)))
+		attribute.String("whistle.unit", tm.UnitID), attribute.String("whistle.deadline", string(tm.Kind)))
 }

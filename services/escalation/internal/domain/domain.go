@@ -44,16 +44,19 @@ type Issue struct {
 	StreetID      string           `json:"street_id,omitempty"`
 	CategoryID    string           `json:"category_id,omitempty"`
 	CorrelationID string           `json:"correlation_id,omitempty"`
-	// Assignments are keyed by department.
+	// Assignments are keyed by unit (assignment.UnitOf: a department's id for assignments
+	// dispatched before departments had units).
 	Assignments map[string]*Assignment `json:"assignments,omitempty"`
 }
 
 // Position returns the issue's place in the stream, for the projection store.
 func (s *Issue) Position() (*uint64, **quarantine.Mark) { return &s.LastSeq, &s.Quarantine }
 
-// Assignment is one department's clocks on the issue, as escalation stores them. Its rules are
-// the assignment machine's: Machine returns the assignment as the machine sees it.
+// Assignment is one unit's clocks on the issue, as escalation stores them. Its rules are the
+// assignment machine's: Machine returns the assignment as the machine sees it.
 type Assignment struct {
+	// DepartmentID is the unit's department; empty where it is the unit's own id.
+	DepartmentID string `json:"department,omitempty"`
 	// ReportInBy and ResolveBy are the deadlines frozen at dispatch; zero means none.
 	ReportInBy time.Time `json:"report_in_by"`
 	ResolveBy  time.Time `json:"resolve_by"`
@@ -64,13 +67,13 @@ type Assignment struct {
 	Breaches map[Kind]Breach `json:"breaches,omitempty"`
 }
 
-// Machine returns the department's assignment as the assignment machine sees it, or nil when a is
-// nil (the department was never summoned). Changing what it returns changes nothing here.
-func (a *Assignment) Machine(departmentID string) *assignment.Assignment {
+// Machine returns the unit's assignment as the assignment machine sees it, or nil when a is nil
+// (the unit was never summoned). Changing what it returns changes nothing here.
+func (a *Assignment) Machine(unitID string) *assignment.Assignment {
 	if a == nil {
 		return nil
 	}
-	m := &assignment.Assignment{DepartmentID: departmentID, Status: assignment.Dispatched, ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
+	m := &assignment.Assignment{DepartmentID: a.Department(unitID), UnitID: unitID, Status: assignment.Dispatched, ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
 	if a.Acknowledged != nil {
 		m.Status, m.AcknowledgedAt = assignment.Acknowledged, a.Acknowledged.At
 	}
@@ -83,6 +86,14 @@ func (a *Assignment) Machine(departmentID string) *assignment.Assignment {
 		}
 	}
 	return m
+}
+
+// Department is the department of the unit the assignment is keyed by.
+func (a *Assignment) Department(unitID string) string {
+	if a.DepartmentID == "" {
+		return unitID
+	}
+	return a.DepartmentID
 }
 
 // clearing is where the stream stored the event that cleared the clock, nil while it runs.
@@ -105,6 +116,7 @@ type Stored struct {
 type Breach struct {
 	IssueID      string    `json:"issue_id"`
 	DepartmentID string    `json:"department_id"`
+	UnitID       string    `json:"unit_id,omitempty"`
 	Kind         Kind      `json:"kind"`
 	Deadline     time.Time `json:"deadline"`
 	// BreachedAt is when the stream stored the breach event.
@@ -123,23 +135,23 @@ type Breach struct {
 // due at its deadline, or one whose clearing event was stored after its deadline, due at once
 // (assignment.DueNow).
 type Timer struct {
-	IssueID      string
-	DepartmentID string
-	Kind         Kind
+	IssueID string
+	UnitID  string
+	Kind    Kind
 	// At is when the timer comes due: the deadline, or assignment.DueNow for a breach owed now.
 	At time.Time
 }
 
-// Name is the timer's stable name "<issue>|<department>|<kind>", also the name of its breach.
-func (t Timer) Name() string { return Name(t.IssueID, t.DepartmentID, t.Kind) }
+// Name is the timer's stable name "<issue>|<unit>|<kind>", also the name of its breach.
+func (t Timer) Name() string { return Name(t.IssueID, t.UnitID, t.Kind) }
 
 // Name is the stable name of one clock of one assignment.
-func Name(issueID, departmentID string, kind Kind) string {
-	return issueID + "|" + departmentID + "|" + string(kind)
+func Name(issueID, unitID string, kind Kind) string {
+	return issueID + "|" + unitID + "|" + string(kind)
 }
 
 // ParseName reads back a Name.
-func ParseName(name string) (issueID, departmentID string, kind Kind, err error) {
+func ParseName(name string) (issueID, unitID string, kind Kind, err error) {
 	parts := strings.Split(name, "|")
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || !Kind(parts[2]).Valid() {
 		return "", "", "", fmt.Errorf("%w: %q", ErrBadTimer, name)
@@ -154,21 +166,24 @@ type Event interface{ isEvent() }
 // Raised places the issue.
 type Raised struct{ GridID, CommunityID, StreetID, CategoryID string }
 
-// Routed summons departments.
+// Routed summons units.
 type Routed struct{ Dispatches []assignment.Dispatch }
 
-// Acknowledged stops a department's report-in clock.
-type Acknowledged struct{ DepartmentID string }
+// Acknowledged stops a unit's report-in clock.
+type Acknowledged struct{ DepartmentID, UnitID string }
 
-// Resolved stops both of a department's clocks.
-type Resolved struct{ DepartmentID string }
+// Resolved stops both of a unit's clocks.
+type Resolved struct{ DepartmentID, UnitID string }
 
 // Breached records that a deadline passed.
 type Breached struct {
-	DepartmentID string
-	Kind         Kind
-	Deadline     time.Time
+	DepartmentID, UnitID string
+	Kind                 Kind
+	Deadline             time.Time
 }
+
+// unit is the key of the assignment an event of a department and unit names.
+func unit(departmentID, unitID string) string { return assignment.UnitOf(departmentID, unitID) }
 
 // Other is any event escalation does not act on; it only moves the sequence.
 type Other struct{}
@@ -207,20 +222,25 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 		if s.Assignments == nil {
 			s.Assignments = map[string]*Assignment{}
 		}
-		for _, a := range assignment.Summon(e.Dispatches, at, func(dept string) bool { return s.Assignments[dept] != nil }) {
-			s.Assignments[a.DepartmentID] = &Assignment{ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
+		for _, a := range assignment.Summon(e.Dispatches, at, func(u string) bool { return s.Assignments[u] != nil }) {
+			na := &Assignment{ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
+			if a.Unit() != a.DepartmentID {
+				na.DepartmentID = a.DepartmentID
+			}
+			s.Assignments[a.Unit()] = na
 		}
 	case Acknowledged:
-		s.Assignments[e.DepartmentID].Acknowledged = &Stored{Seq: seq, At: at}
+		s.Assignments[unit(e.DepartmentID, e.UnitID)].Acknowledged = &Stored{Seq: seq, At: at}
 	case Resolved:
-		s.Assignments[e.DepartmentID].Resolved = &Stored{Seq: seq, At: at}
+		s.Assignments[unit(e.DepartmentID, e.UnitID)].Resolved = &Stored{Seq: seq, At: at}
 	case Breached:
-		a := s.Assignments[e.DepartmentID]
+		u := unit(e.DepartmentID, e.UnitID)
+		a := s.Assignments[u]
 		if a.Breaches == nil {
 			a.Breaches = map[Kind]Breach{}
 		}
 		b := Breach{
-			IssueID: s.ID, DepartmentID: e.DepartmentID, Kind: e.Kind, Deadline: e.Deadline, BreachedAt: at,
+			IssueID: s.ID, DepartmentID: a.Department(u), UnitID: u, Kind: e.Kind, Deadline: e.Deadline, BreachedAt: at,
 			GridID: s.GridID, StreetID: s.StreetID, CategoryID: s.CategoryID, Seq: seq,
 		}
 		if c := a.clearing(e.Kind); c != nil {
@@ -236,29 +256,29 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 func (s *Issue) judge(at time.Time, e Event) error {
 	switch e := e.(type) {
 	case Acknowledged:
-		return s.machine(e.DepartmentID).Acknowledge(assignment.Acknowledgement{DepartmentID: e.DepartmentID, At: at})
+		return s.machine(unit(e.DepartmentID, e.UnitID)).Acknowledge(assignment.Acknowledgement{DepartmentID: e.DepartmentID, UnitID: e.UnitID, At: at})
 	case Resolved:
-		return s.machine(e.DepartmentID).Resolve(assignment.Resolution{DepartmentID: e.DepartmentID, At: at})
+		return s.machine(unit(e.DepartmentID, e.UnitID)).Resolve(assignment.Resolution{DepartmentID: e.DepartmentID, UnitID: e.UnitID, At: at})
 	case Breached:
-		return s.machine(e.DepartmentID).Breach(assignment.Breach{DepartmentID: e.DepartmentID, Kind: e.Kind, Deadline: e.Deadline, At: at})
+		return s.machine(unit(e.DepartmentID, e.UnitID)).Breach(assignment.Breach{DepartmentID: e.DepartmentID, UnitID: e.UnitID, Kind: e.Kind, Deadline: e.Deadline, At: at})
 	}
 	return nil
 }
 
-// machine is the department's assignment as the assignment machine sees it; nil when the
-// department was never summoned.
-func (s *Issue) machine(departmentID string) *assignment.Assignment {
-	return s.Assignments[departmentID].Machine(departmentID)
+// machine is the unit's assignment as the assignment machine sees it; nil when the unit was
+// never summoned.
+func (s *Issue) machine(unitID string) *assignment.Assignment {
+	return s.Assignments[unitID].Machine(unitID)
 }
 
 // Timers returns the issue's timers: every breach not yet recorded that is owed or may become owed.
 func (s *Issue) Timers() []Timer {
 	var out []Timer
-	for dept := range s.Assignments {
-		m := s.machine(dept)
+	for u := range s.Assignments {
+		m := s.machine(u)
 		for _, k := range assignment.DeadlineKinds() {
 			if at, ok := m.Due(k); ok {
-				out = append(out, Timer{IssueID: s.ID, DepartmentID: dept, Kind: k, At: at})
+				out = append(out, Timer{IssueID: s.ID, UnitID: u, Kind: k, At: at})
 			}
 		}
 	}
@@ -272,12 +292,12 @@ type Owed struct {
 	Cleared *Stored
 }
 
-// Owes decides, on the stream's clock, whether a breach of the department's clock is owed (see
+// Owes decides, on the stream's clock, whether a breach of the unit's clock is owed (see
 // assignment.Assignment.Owes): its clearing event was stored after the deadline, or none was and
 // the stream's clock, streamNow, has reached the deadline. A clock that still runs and whose
 // deadline the stream's clock has not reached returns how long until it does.
-func (s *Issue) Owes(departmentID string, kind Kind, streamNow time.Time) (owed Owed, ok bool, wait time.Duration) {
-	m := s.machine(departmentID)
+func (s *Issue) Owes(unitID string, kind Kind, streamNow time.Time) (owed Owed, ok bool, wait time.Duration) {
+	m := s.machine(unitID)
 	if m == nil {
 		return Owed{}, false, 0
 	}
@@ -286,14 +306,14 @@ func (s *Issue) Owes(departmentID string, kind Kind, streamNow time.Time) (owed 
 	}
 	owed = Owed{Deadline: m.Deadline(kind)}
 	if _, cleared := m.Cleared(kind); cleared {
-		owed.Cleared = s.Assignments[departmentID].clearing(kind)
+		owed.Cleared = s.Assignments[unitID].clearing(kind)
 	}
 	return owed, true, 0
 }
 
-// Breach returns the recorded breach of a department's clock, if any.
-func (s *Issue) Breach(departmentID string, kind Kind) (Breach, bool) {
-	a := s.Assignments[departmentID]
+// Breach returns the recorded breach of a unit's clock, if any.
+func (s *Issue) Breach(unitID string, kind Kind) (Breach, bool) {
+	a := s.Assignments[unitID]
 	if a == nil {
 		return Breach{}, false
 	}

@@ -218,9 +218,9 @@ func TestAssignmentEventsTheMachineForbidsAreImpossibleAndMoveNoClock(t *testing
 }
 
 func TestTimerNamesReadBack(t *testing.T) {
-	tm := Timer{IssueID: "K7M3-QX9A", DepartmentID: "water", Kind: Resolve}
+	tm := Timer{IssueID: "K7M3-QX9A", UnitID: "water", Kind: Resolve}
 	issue, dept, kind, err := ParseName(tm.Name())
-	if err != nil || issue != tm.IssueID || dept != tm.DepartmentID || kind != tm.Kind {
+	if err != nil || issue != tm.IssueID || dept != tm.UnitID || kind != tm.Kind {
 		t.Fatalf("ParseName(%q) = %q %q %q %v", tm.Name(), issue, dept, kind, err)
 	}
 	for _, bad := range []string{"", "a|b", "a|b|late", "|b|resolve"} {

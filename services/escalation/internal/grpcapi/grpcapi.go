@@ -17,6 +17,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
@@ -134,7 +135,7 @@ func (s *Server) ListQuarantined(ctx context.Context, req *whistlev1.ListQuarant
 }
 
 // filter checks the request against the caller's scope and returns the query it allows:
-// supervisors and dispatchers see their part of the area tree, duty officers their department.
+// supervisors and dispatchers see their part of the area tree, duty officers their unit.
 func (s *Server) filter(ctx context.Context, departmentID, areaID string) (app.Filter, error) {
 	p, err := access.Caller(ctx)
 	if err != nil {
@@ -149,7 +150,7 @@ func (s *Server) filter(ctx context.Context, departmentID, areaID string) (app.F
 			departmentID = p.Scope
 		}
 		if !access.ActsFor(p, departmentID) {
-			return app.Filter{}, access.Denied("department " + departmentID)
+			return app.Filter{}, access.Denied("unit " + departmentID)
 		}
 	case authx.RoleSupervisor, authx.RoleDispatcher:
 		if areaID == "" {
@@ -164,15 +165,16 @@ func (s *Server) filter(ctx context.Context, departmentID, areaID string) (app.F
 	return app.Filter{DepartmentID: departmentID, AreaID: areaID}, nil
 }
 
-// checkFilter checks that the department and the area a request names, when it names them, are
-// in the catalog.
+// checkFilter checks that the department (or unit) and the area a request names, when it names
+// them, are in the catalog.
 func (s *Server) checkFilter(departmentID, areaID string) error {
 	if err := apiedge.CheckID("department_id", departmentID, false); err != nil {
 		return err
 	}
 	if departmentID != "" {
-		if _, err := s.catalog.Department(departmentID); err != nil {
-			return apiedge.Invalid("department_id", "unknown department %q", departmentID)
+		_, dErr := s.catalog.Department(departmentID)
+		if _, uErr := s.catalog.Unit(departmentID); dErr != nil && uErr != nil {
+			return apiedge.Invalid("department_id", "no department or unit %q in the catalog", departmentID)
 		}
 	}
 	if err := apiedge.CheckID("area_id", areaID, false); err != nil {
@@ -191,6 +193,7 @@ func toProto(b domain.Breach) *whistlev1.Breach {
 	out := &whistlev1.Breach{
 		IssueId:      b.IssueID,
 		DepartmentId: b.DepartmentID,
+		UnitId:       assignment.UnitOf(b.DepartmentID, b.UnitID),
 		Kind:         assignmentpb.DeadlineKindProto(b.Kind),
 		Deadline:     timestamppb.New(b.Deadline),
 		BreachedAt:   timestamppb.New(b.BreachedAt),

@@ -21,6 +21,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/feed"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
@@ -64,7 +65,8 @@ const FeedLen = 10_000
 // feed shares with the index that keeps it free of repeats (see feed.Append).
 func AreaFeedKey(area string) string { return Prefix + "feed:area:{" + area + "}" }
 
-// DepartmentFeedKey is the key of the feed of a department's breaches, as AreaFeedKey.
+// DepartmentFeedKey is the key of the feed of a department's breaches, as AreaFeedKey; a unit's
+// breaches are in its department's feed and in the unit's own.
 func DepartmentFeedKey(dept string) string { return Prefix + "feed:department:{" + dept + "}" }
 
 // Name is the service the store belongs to, and the prefix of its keys.
@@ -166,15 +168,15 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 // those scopes follow. The entries are queued before the state (which redisdoc writes last), so
 // a watch that sees one reads the state with the breach.
 func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.DeadlineBreached) error {
-	b, ok := st.Breach(e.GetDepartmentId(), assignmentpb.DeadlineKind(e.GetKind()))
+	b, ok := st.Breach(assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.DeadlineKind(e.GetKind()))
 	if !ok {
-		return nil // a breach of a department never summoned has nothing to show
+		return nil // a breach of a unit never summoned has nothing to show
 	}
 	raw, err := json.Marshal(b)
 	if err != nil {
 		return err
 	}
-	name := domain.Name(b.IssueID, b.DepartmentID, b.Kind)
+	name := domain.Name(b.IssueID, b.UnitID, b.Kind)
 	tx.ZAdd(ctx, BreachesKey(b.IssueID), redis.Z{Score: float64(b.BreachedAt.UnixMilli()), Member: name})
 	tx.HSet(ctx, BreachKey(b.IssueID), name, raw)
 	for _, area := range []string{st.GridID, st.CommunityID, st.StreetID, catalog.CityScope} {
@@ -183,6 +185,9 @@ func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *w
 		}
 	}
 	feed.Append(ctx, tx, DepartmentFeedKey(b.DepartmentID), b.IssueID, b.Seq, FeedLen)
+	if b.UnitID != b.DepartmentID {
+		feed.Append(ctx, tx, DepartmentFeedKey(b.UnitID), b.IssueID, b.Seq, FeedLen)
+	}
 	return nil
 }
 
@@ -335,11 +340,11 @@ func ceilMilli(t time.Time) int64 {
 // timer reads a sorted-set entry of a timers shard.
 func timer(z redis.Z) (domain.Timer, error) {
 	name, _ := z.Member.(string)
-	issueID, dept, kind, err := domain.ParseName(name)
+	issueID, unit, kind, err := domain.ParseName(name)
 	if err != nil {
 		return domain.Timer{}, err
 	}
-	return domain.Timer{IssueID: issueID, DepartmentID: dept, Kind: kind, At: time.UnixMilli(int64(z.Score)).UTC()}, nil
+	return domain.Timer{IssueID: issueID, UnitID: unit, Kind: kind, At: time.UnixMilli(int64(z.Score)).UTC()}, nil
 }
 
 // names indexes timers by name.
@@ -361,12 +366,13 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 	case *whistlev1.Event_Routed:
 		return domain.Routed{Dispatches: assignmentpb.Dispatches(p.Routed)}
 	case *whistlev1.Event_Acknowledged:
-		return domain.Acknowledged{DepartmentID: p.Acknowledged.GetDepartmentId()}
+		return domain.Acknowledged{DepartmentID: p.Acknowledged.GetDepartmentId(), UnitID: p.Acknowledged.GetUnitId()}
 	case *whistlev1.Event_Resolved:
-		return domain.Resolved{DepartmentID: p.Resolved.GetDepartmentId()}
+		return domain.Resolved{DepartmentID: p.Resolved.GetDepartmentId(), UnitID: p.Resolved.GetUnitId()}
 	case *whistlev1.Event_Breached:
 		return domain.Breached{
 			DepartmentID: p.Breached.GetDepartmentId(),
+			UnitID:       p.Breached.GetUnitId(),
 			Kind:         assignmentpb.DeadlineKind(p.Breached.GetKind()),
 			Deadline:     assignmentpb.Time(p.Breached.GetDeadline()),
 		}

@@ -134,12 +134,16 @@ func (a *App) checkRaise(p authx.Principal, cmd RaiseCommand) (domain.Raise, err
 	if err := domain.CheckRequestID(r.RequestID); err != nil {
 		return r, err
 	}
-	if err := apiedge.CheckID("grid_id", cmd.GridID, true); err != nil {
+	if err := domain.CheckLocation(cmd.Location); err != nil {
 		return r, err
 	}
-	grid, community, street, err := a.cat.Grid(cmd.GridID)
+	gridID, err := a.place(cmd, &r)
 	if err != nil {
-		return r, apiedge.Invalid("grid_id", "unknown grid %q", cmd.GridID)
+		return r, err
+	}
+	grid, community, street, err := a.cat.Grid(gridID)
+	if err != nil {
+		return r, apiedge.Invalid("grid_id", "unknown grid %q", gridID)
 	}
 	r.GridID, r.CommunityID, r.StreetID = grid.ID, community.ID, street.ID
 	if err := a.checkCategory(cmd.CategoryID, true); err != nil {
@@ -151,13 +155,39 @@ func (a *App) checkRaise(p authx.Principal, cmd RaiseCommand) (domain.Raise, err
 	if r.Text, err = domain.CleanText(cmd.Text); err != nil {
 		return r, err
 	}
-	if err := domain.CheckLocation(cmd.Location); err != nil {
-		return r, err
-	}
 	if !access.SeesArea(a.cat, p, r.GridID) {
 		return r, access.Denied("grid " + r.GridID)
 	}
 	return r, nil
+}
+
+// place reads where a raise is: the grid it names, or, when it names none, the grid that contains
+// its point, refusing a point in no grid with the nearest named. The compound that contains the
+// point, in that grid, is kept too.
+func (a *App) place(cmd RaiseCommand, r *domain.Raise) (string, error) {
+	gridID := cmd.GridID
+	if gridID == "" && cmd.Location == nil {
+		return "", apiedge.Invalid("grid_id", "required unless location gives the point")
+	}
+	if gridID != "" {
+		if err := apiedge.CheckID("grid_id", gridID, true); err != nil {
+			return "", err
+		}
+	}
+	if cmd.Location == nil {
+		return gridID, nil
+	}
+	found, compound, err := a.cat.Locate(cmd.Location.Latitude, cmd.Location.Longitude)
+	switch {
+	case err != nil && gridID == "":
+		return "", apiedge.Invalid("location", "%v", err)
+	case gridID == "":
+		gridID = found
+	}
+	if found == gridID {
+		r.CompoundID = compound
+	}
+	return gridID, nil
 }
 
 // raisedEvent is the event that creates issue id.
@@ -171,7 +201,7 @@ func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) 
 		Payload: &whistlev1.Event_Raised{Raised: &whistlev1.IssueRaised{
 			RequestId: r.RequestID, GridId: r.GridID, CommunityId: r.CommunityID, StreetId: r.StreetID,
 			CategoryId: r.CategoryID, Urgency: protoconv.UrgencyOut(r.Urgency), Text: r.Text,
-			Location: protoconv.LocationOut(r.Location),
+			Location: protoconv.LocationOut(r.Location), CompoundId: r.CompoundID,
 		}},
 	}
 }

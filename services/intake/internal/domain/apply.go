@@ -18,8 +18,12 @@ type Meta struct {
 
 // record adds the event's timeline entry and marks it applied. Every apply rule ends here, so the
 // timeline holds exactly one entry per event.
-func (is *Issue) record(m Meta, kind, departmentID, summary string) {
-	is.Timeline = append(is.Timeline, Entry{Seq: m.Seq, At: m.At, Kind: kind, Actor: m.Actor, DepartmentID: departmentID, Summary: summary})
+func (is *Issue) record(m Meta, kind string, a *assignment.Assignment, summary string) {
+	e := Entry{Seq: m.Seq, At: m.At, Kind: kind, Actor: m.Actor, Summary: summary}
+	if a != nil {
+		e.DepartmentID, e.UnitID = a.DepartmentID, a.UnitID
+	}
+	is.Timeline = append(is.Timeline, e)
 	is.UpdatedAt = m.At
 	is.LastSeq = m.Seq
 }
@@ -28,27 +32,27 @@ func (is *Issue) record(m Meta, kind, departmentID, summary string) {
 func (is *Issue) OnRaised(m Meta, r Raise) {
 	is.RequestID, is.RaisedBy = r.RequestID, r.RaisedBy
 	is.GridID, is.CommunityID, is.StreetID = r.GridID, r.CommunityID, r.StreetID
-	is.CategoryID, is.Urgency, is.Text, is.Location = r.CategoryID, r.Urgency, r.Text, r.Location
+	is.CategoryID, is.Urgency, is.Text, is.Location, is.CompoundID = r.CategoryID, r.Urgency, r.Text, r.Location, r.CompoundID
 	is.Status, is.RaisedAt = StatusRaised, m.At
-	is.record(m, "raised", "", fmt.Sprintf("Raised in %s as %s (%s)", r.GridID, r.CategoryID, r.Urgency))
+	is.record(m, "raised", nil, fmt.Sprintf("Raised in %s as %s (%s)", r.GridID, r.CategoryID, r.Urgency))
 }
 
-// OnRouted applies routing's decision: each department summoned gets an assignment with its
-// deadlines. A department already summoned keeps its assignment, so routing again after a return
-// adds only the departments that are new (assignment.Summon).
-func (is *Issue) OnRouted(m Meta, ruleID string, dispatches []assignment.Dispatch) {
+// OnRouted applies routing's decision: each unit summoned gets an assignment with its deadlines.
+// A unit already summoned keeps its assignment, so routing again after a return adds only the
+// units that are new (assignment.Summon).
+func (is *Issue) OnRouted(m Meta, ruleID, rulesVersion string, dispatches []assignment.Dispatch) {
 	names := make([]string, 0, len(dispatches))
 	for _, d := range dispatches {
-		names = append(names, fmt.Sprintf("%s (%s)", d.DepartmentID, d.Role))
+		names = append(names, fmt.Sprintf("%s (%s)", assignment.UnitOf(d.DepartmentID, d.UnitID), d.Role))
 	}
-	for _, a := range assignment.Summon(dispatches, m.At, func(dept string) bool { return is.Assignment(dept) != nil }) {
+	for _, a := range assignment.Summon(dispatches, m.At, func(unit string) bool { return is.Assignment(unit) != nil }) {
 		is.Assignments = append(is.Assignments, &a)
 	}
-	is.RuleID = ruleID
+	is.RuleID, is.RulesVersion = ruleID, rulesVersion
 	is.Status = is.statusFromAssignments()
-	lead := ""
+	var lead *assignment.Assignment
 	if len(dispatches) > 0 {
-		lead = dispatches[0].DepartmentID
+		lead = is.Assignment(assignment.UnitOf(dispatches[0].DepartmentID, dispatches[0].UnitID))
 	}
 	is.record(m, "routed", lead, fmt.Sprintf("Routed by rule %s to %s", ruleID, strings.Join(names, ", ")))
 }
@@ -56,28 +60,32 @@ func (is *Issue) OnRouted(m Meta, ruleID string, dispatches []assignment.Dispatc
 // OnNeedsDispatch applies routing's report that no rule matched.
 func (is *Issue) OnNeedsDispatch(m Meta, reason string) {
 	is.Status = StatusAwaitingDispatch
-	is.record(m, "needs-dispatch", "", "Waiting for a dispatcher: "+reason)
+	is.record(m, "needs-dispatch", nil, "Waiting for a dispatcher: "+reason)
 }
 
-// OnAcknowledged applies a duty officer's report-in for their department. One the assignment
-// machine forbids is impossible and changes nothing.
-func (is *Issue) OnAcknowledged(m Meta, departmentID string) error {
-	if err := is.Assignment(departmentID).Acknowledge(assignment.Acknowledgement{DepartmentID: departmentID, At: m.At, By: m.Actor}); err != nil {
+// OnAcknowledged applies a duty officer's report-in for their unit. One the assignment machine
+// forbids is impossible and changes nothing.
+func (is *Issue) OnAcknowledged(m Meta, e assignment.Acknowledgement) error {
+	a := is.Assignment(assignment.UnitOf(e.DepartmentID, e.UnitID))
+	e.At, e.By = m.At, m.Actor
+	if err := a.Acknowledge(e); err != nil {
 		return err
 	}
 	is.Status = is.statusFromAssignments()
-	is.record(m, "acknowledged", departmentID, departmentID+" reported in")
+	is.record(m, "acknowledged", a, a.Unit()+" reported in")
 	return nil
 }
 
-// OnResolved applies a department's resolution of its part; the issue is resolved when every part
-// is. One the assignment machine forbids is impossible and changes nothing.
-func (is *Issue) OnResolved(m Meta, departmentID, note string) error {
-	if err := is.Assignment(departmentID).Resolve(assignment.Resolution{DepartmentID: departmentID, At: m.At, By: m.Actor, Note: note}); err != nil {
+// OnResolved applies a unit's resolution of its part; the issue is resolved when every part is.
+// One the assignment machine forbids is impossible and changes nothing.
+func (is *Issue) OnResolved(m Meta, e assignment.Resolution) error {
+	a := is.Assignment(assignment.UnitOf(e.DepartmentID, e.UnitID))
+	e.At, e.By = m.At, m.Actor
+	if err := a.Resolve(e); err != nil {
 		return err
 	}
 	is.Status = is.statusFromAssignments()
-	is.record(m, "resolved", departmentID, departmentID+" resolved its part: "+firstLine(note))
+	is.record(m, "resolved", a, a.Unit()+" resolved its part: "+firstLine(e.Note))
 	return nil
 }
 
@@ -86,21 +94,22 @@ func (is *Issue) OnResolved(m Meta, departmentID, note string) error {
 // breach was recorded. A breach the assignment machine forbids (one the stream's times contradict)
 // is impossible and changes nothing.
 func (is *Issue) OnBreached(m Meta, b assignment.Breach, clearedAt time.Time) error {
-	if err := is.Assignment(b.DepartmentID).Breach(b); err != nil {
+	a := is.Assignment(assignment.UnitOf(b.DepartmentID, b.UnitID))
+	if err := a.Breach(b); err != nil {
 		return err
 	}
-	summary := fmt.Sprintf("%s missed its %s deadline of %s", b.DepartmentID, b.Kind, b.Deadline.UTC().Format(time.RFC3339))
+	summary := fmt.Sprintf("%s missed its %s deadline of %s", a.Unit(), b.Kind, b.Deadline.UTC().Format(time.RFC3339))
 	if !clearedAt.IsZero() {
 		summary += fmt.Sprintf(", cleared %s after it; recorded once that was stored", clearedAt.Sub(b.Deadline).Round(time.Millisecond))
 	}
-	is.record(m, "breached", b.DepartmentID, summary)
+	is.record(m, "breached", a, summary)
 	return nil
 }
 
 // OnOther applies an event whose payload the view does not show; it still takes its place in the
 // timeline, so that the view's last sequence stays exact.
 func (is *Issue) OnOther(m Meta, kind string) {
-	is.record(m, kind, "", "Recorded "+kind)
+	is.record(m, kind, nil, "Recorded "+kind)
 }
 
 // statusFromAssignments is the issue's status once departments were summoned: resolved when every

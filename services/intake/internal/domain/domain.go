@@ -81,29 +81,33 @@ type Entry struct {
 	Kind         string    `json:"kind"`
 	Actor        string    `json:"actor"`
 	DepartmentID string    `json:"department,omitempty"`
+	UnitID       string    `json:"unit,omitempty"`
 	Summary      string    `json:"summary"`
 }
 
 // Issue is the intake view of one issue with its timeline. LastSeq is the stream sequence of the
 // last event applied, which makes applying idempotent.
 type Issue struct {
-	ID          string                   `json:"id"`
-	RequestID   string                   `json:"request_id"`
-	GridID      string                   `json:"grid"`
-	CommunityID string                   `json:"community"`
-	StreetID    string                   `json:"street"`
-	CategoryID  string                   `json:"category"`
-	Urgency     Urgency                  `json:"urgency"`
-	Text        string                   `json:"text"`
-	Location    *Location                `json:"location,omitempty"`
-	Status      Status                   `json:"status"`
-	RaisedBy    string                   `json:"raised_by"`
-	RaisedAt    time.Time                `json:"raised_at"`
-	UpdatedAt   time.Time                `json:"updated_at"`
-	RuleID      string                   `json:"rule,omitempty"`
-	Assignments []*assignment.Assignment `json:"assignments,omitempty"`
-	Timeline    []Entry                  `json:"timeline"`
-	LastSeq     uint64                   `json:"last_seq"`
+	ID          string    `json:"id"`
+	RequestID   string    `json:"request_id"`
+	GridID      string    `json:"grid"`
+	CommunityID string    `json:"community"`
+	StreetID    string    `json:"street"`
+	CategoryID  string    `json:"category"`
+	Urgency     Urgency   `json:"urgency"`
+	Text        string    `json:"text"`
+	Location    *Location `json:"location,omitempty"`
+	CompoundID  string    `json:"compound,omitempty"`
+	Status      Status    `json:"status"`
+	RaisedBy    string    `json:"raised_by"`
+	RaisedAt    time.Time `json:"raised_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	RuleID      string    `json:"rule,omitempty"`
+	// RulesVersion is the version of the rules and catalog that decided the last route.
+	RulesVersion string                   `json:"rules_version,omitempty"`
+	Assignments  []*assignment.Assignment `json:"assignments,omitempty"`
+	Timeline     []Entry                  `json:"timeline"`
+	LastSeq      uint64                   `json:"last_seq"`
 	// Quarantine is set once intake met an event of the issue that can never apply; the view
 	// stays as it was before that event.
 	Quarantine *quarantine.Mark `json:"quarantine,omitempty"`
@@ -121,10 +125,10 @@ func (is *Issue) Areas(city string) []string {
 	return []string{is.GridID, is.CommunityID, is.StreetID, city}
 }
 
-// Assignment returns the department's assignment, or nil when it was not summoned.
-func (is *Issue) Assignment(departmentID string) *assignment.Assignment {
+// Assignment returns the unit's assignment, or nil when it was not summoned.
+func (is *Issue) Assignment(unitID string) *assignment.Assignment {
 	for _, a := range is.Assignments {
-		if a.DepartmentID == departmentID {
+		if a.Unit() == unitID {
 			return a
 		}
 	}
@@ -139,6 +143,8 @@ type Raise struct {
 	Urgency                       Urgency
 	Text                          string
 	Location                      *Location
+	// CompoundID is the residential compound the point lies in, if any.
+	CompoundID string
 }
 
 // DiffersFrom names the first request field in which the raise differs from an issue raised

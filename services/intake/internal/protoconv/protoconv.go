@@ -101,17 +101,11 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 		Id: is.ID, GridId: is.GridID, CommunityId: is.CommunityID, StreetId: is.StreetID,
 		CategoryId: is.CategoryID, Urgency: UrgencyOut(is.Urgency), Text: is.Text,
 		Location: LocationOut(is.Location), Status: statusesOut[is.Status], RaisedBy: is.RaisedBy,
-		RaisedAt: Timestamp(is.RaisedAt), UpdatedAt: Timestamp(is.UpdatedAt), RuleId: is.RuleID,
-		Quarantine: eventlog.QuarantineProto(is.Quarantine),
+		RaisedAt: Timestamp(is.RaisedAt), UpdatedAt: Timestamp(is.UpdatedAt), RuleId: is.RuleID, RulesVersion: is.RulesVersion,
+		Quarantine: eventlog.QuarantineProto(is.Quarantine), CompoundId: is.CompoundID,
 	}
 	for _, a := range is.Assignments {
-		out.Assignments = append(out.Assignments, &whistlev1.Assignment{
-			DepartmentId: a.DepartmentID, Role: assignmentpb.RoleProto(a.Role), Status: assignmentpb.StatusProto(a.Status),
-			ReportInBy: Timestamp(a.ReportInBy), ResolveBy: Timestamp(a.ResolveBy),
-			AcknowledgedAt: Timestamp(a.AcknowledgedAt), AcknowledgedBy: a.AcknowledgedBy,
-			ResolvedAt: Timestamp(a.ResolvedAt), ResolvedBy: a.ResolvedBy, ResolutionNote: a.Note,
-			DispatchedAt: Timestamp(a.DispatchedAt), Breached: assignmentpb.DeadlineKindsProto(a.Breached),
-		})
+		out.Assignments = append(out.Assignments, assignmentpb.Proto(a))
 	}
 	return out
 }
@@ -120,7 +114,7 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 func Entry(e domain.Entry) *whistlev1.TimelineEntry {
 	return &whistlev1.TimelineEntry{
 		Seq: e.Seq, At: Timestamp(e.At), Kind: e.Kind, Actor: e.Actor,
-		DepartmentId: e.DepartmentID, Summary: e.Summary,
+		DepartmentId: e.DepartmentID, UnitId: e.UnitID, Summary: e.Summary,
 	}
 }
 

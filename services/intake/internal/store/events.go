@@ -7,6 +7,7 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/protoconv"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 )
 
@@ -29,16 +30,16 @@ func applyEvent(is *domain.Issue, rec eventlog.Record) error {
 			RequestID: r.GetRequestId(), RaisedBy: ev.GetActor().GetSubject(),
 			GridID: r.GetGridId(), CommunityID: r.GetCommunityId(), StreetID: r.GetStreetId(),
 			CategoryID: r.GetCategoryId(), Urgency: urgency, Text: r.GetText(),
-			Location: protoconv.LocationIn(r.GetLocation()),
+			Location: protoconv.LocationIn(r.GetLocation()), CompoundID: r.GetCompoundId(),
 		})
 	case *whistlev1.Event_Routed:
-		is.OnRouted(m, p.Routed.GetRuleId(), assignmentpb.Dispatches(p.Routed))
+		is.OnRouted(m, p.Routed.GetRuleId(), p.Routed.GetRulesVersion(), assignmentpb.Dispatches(p.Routed))
 	case *whistlev1.Event_NeedsDispatch:
 		is.OnNeedsDispatch(m, p.NeedsDispatch.GetReason())
 	case *whistlev1.Event_Acknowledged:
-		return is.OnAcknowledged(m, p.Acknowledged.GetDepartmentId())
+		return is.OnAcknowledged(m, assignment.Acknowledgement{DepartmentID: p.Acknowledged.GetDepartmentId(), UnitID: p.Acknowledged.GetUnitId()})
 	case *whistlev1.Event_Resolved:
-		return is.OnResolved(m, p.Resolved.GetDepartmentId(), p.Resolved.GetNote())
+		return is.OnResolved(m, assignment.Resolution{DepartmentID: p.Resolved.GetDepartmentId(), UnitID: p.Resolved.GetUnitId(), Note: p.Resolved.GetNote()})
 	case *whistlev1.Event_Breached:
 		b := p.Breached
 		var clearedAt time.Time

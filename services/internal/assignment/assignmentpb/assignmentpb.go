@@ -19,7 +19,7 @@ func Dispatches(r *whistlev1.IssueRouted) []assignment.Dispatch {
 	out := make([]assignment.Dispatch, 0, len(r.GetDispatches()))
 	for _, d := range r.GetDispatches() {
 		out = append(out, assignment.Dispatch{
-			DepartmentID: d.GetDepartmentId(), Role: Role(d.GetRole()),
+			DepartmentID: d.GetDepartmentId(), UnitID: d.GetUnitId(), Role: Role(d.GetRole()),
 			ReportInBy: Time(d.GetReportInBy()), ResolveBy: Time(d.GetResolveBy()),
 		})
 	}
@@ -28,7 +28,7 @@ func Dispatches(r *whistlev1.IssueRouted) []assignment.Dispatch {
 
 // Breach reads a breach event stored at at.
 func Breach(b *whistlev1.DeadlineBreached, at time.Time) assignment.Breach {
-	return assignment.Breach{DepartmentID: b.GetDepartmentId(), Kind: DeadlineKind(b.GetKind()), Deadline: Time(b.GetDeadline()), At: at}
+	return assignment.Breach{DepartmentID: b.GetDepartmentId(), UnitID: b.GetUnitId(), Kind: DeadlineKind(b.GetKind()), Deadline: Time(b.GetDeadline()), At: at}
 }
 
 // Role reads a dispatch's role; anything but assisting is read as lead, the role every whistle has.
@@ -105,4 +105,34 @@ func Time(ts *timestamppb.Timestamp) time.Time {
 		return time.Time{}
 	}
 	return ts.AsTime()
+}
+
+// Proto writes an assignment in the API's terms; nil stays nil.
+func Proto(a *assignment.Assignment) *whistlev1.Assignment {
+	if a == nil {
+		return nil
+	}
+	return &whistlev1.Assignment{
+		DepartmentId:   a.DepartmentID,
+		UnitId:         a.Unit(),
+		Role:           RoleProto(a.Role),
+		Status:         StatusProto(a.Status),
+		DispatchedAt:   Timestamp(a.DispatchedAt),
+		ReportInBy:     Timestamp(a.ReportInBy),
+		ResolveBy:      Timestamp(a.ResolveBy),
+		AcknowledgedAt: Timestamp(a.AcknowledgedAt),
+		AcknowledgedBy: a.AcknowledgedBy,
+		ResolvedAt:     Timestamp(a.ResolvedAt),
+		ResolvedBy:     a.ResolvedBy,
+		ResolutionNote: a.Note,
+		Breached:       DeadlineKindsProto(a.Breached),
+	}
+}
+
+// Timestamp writes a time; the zero time is left unset.
+func Timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
 }

@@ -1,11 +1,14 @@
-// Package app is routing's application layer: the reaction that routes each raised issue, and the
-// dry run that explains a route.
+// Package app is routing's application layer: the reaction that routes each raised issue by the
+// rules in force, the dry run that explains a route, and the reloading of the rules.
 package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
+	"math"
+	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -19,6 +22,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
+	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/store"
@@ -30,6 +34,8 @@ var (
 	tracer       = otel.Tracer(scope)
 	decisions, _ = otel.Meter(scope).Int64Counter("whistle.routing.decisions",
 		metric.WithDescription("Issues routing decided, by outcome: routed or needs-dispatch."))
+	reloads, _ = otel.Meter(scope).Int64Counter("whistle.routing.reloads",
+		metric.WithDescription("Attempts to reload the rules and catalog, by outcome: reloaded, unchanged or refused."))
 )
 
 // actor is who routing's own events are by.
@@ -37,106 +43,156 @@ var actor = &whistlev1.Actor{Subject: "routing", Role: "service"}
 
 // App routes issues by the rules table.
 type App struct {
-	log   *eventlog.Log
-	store *store.Store
-	cat   *catalog.Catalog
-	rules *domain.Rules
-	clock clock.Clock
+	log    *eventlog.Log
+	store  *store.Store
+	tables *Tables
+	clock  clock.Clock
 }
 
 // New returns the application.
-func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, rules *domain.Rules, clk clock.Clock) *App {
-	return &App{log: log, store: st, cat: cat, rules: rules, clock: clk}
+func New(log *eventlog.Log, st *store.Store, tables *Tables, clk clock.Clock) *App {
+	return &App{log: log, store: st, tables: tables, clock: clk}
 }
 
-// Planned is one department a route summons, with the SLA policy it gets.
+// Tables returns the rules in force and their reloading.
+func (a *App) Tables() *Tables { return a.tables }
+
+// Planned is one unit a route summons, with the SLA policy it gets.
 type Planned struct {
-	Department string
-	Role       whistlev1.AssignmentRole
-	Policy     catalog.Policy
+	Department, Unit string
+	Role             whistlev1.AssignmentRole
+	Policy           catalog.Policy
 }
 
-// Plan is where routing sends an issue of a category in a street, and why.
+// Plan is where routing sends an issue, and why, by the rules in force.
 type Plan struct {
-	Matched     bool
-	RuleID      string
-	Street      string
-	Explanation string
-	Assignments []Planned // lead first
+	domain.Route
+	Grid, Street string
+	Version      string
+	Assignments  []Planned // lead first
 }
 
-// plan applies the rules to an issue of a category in a street at an urgency.
-func (a *App) plan(street, category string, urgency whistlev1.Urgency) Plan {
-	catName, streetName := a.name(category), a.name(street)
-	r, ok := a.rules.Match(category, street)
-	if !ok {
-		return Plan{Street: street, Explanation: fmt.Sprintf("no rule covers %s issues in %s: a dispatcher must route it", catName, streetName)}
+// plan applies the rules in force to a case, leaving out the departments in without.
+func plan(l *Loaded, c domain.Case, without []string) Plan {
+	rt := l.Table.Route(l.Catalog, c, without)
+	p := Plan{Route: rt, Grid: c.Grid, Version: l.Table.Version()}
+	if _, _, street, err := l.Catalog.Grid(c.Grid); err == nil {
+		p.Street = street.ID
 	}
-	k, _ := a.cat.Category(category) // the rules were checked against the catalog
-	p := Plan{Matched: true, RuleID: r.ID, Street: street}
-	for i, d := range r.Departments() {
-		role := whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING
-		if i == 0 {
-			role = whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD
-		}
-		p.Assignments = append(p.Assignments, Planned{Department: d, Role: role, Policy: k.Policy(urgency)})
-	}
-	where := "any street"
-	if r.Street != "" {
-		where = streetName
-	}
-	p.Explanation = fmt.Sprintf("rule %q sends %s issues in %s to %s (lead)", r.ID, catName, where, a.deptName(r.Lead))
-	if len(r.Assisting) > 0 {
-		names := make([]string, len(r.Assisting))
-		for i, d := range r.Assisting {
-			names[i] = a.deptName(d)
-		}
-		p.Explanation += ", with " + strings.Join(names, " and ") + " assisting"
+	k, _ := l.Catalog.Category(c.Category)
+	for _, s := range rt.Summons {
+		p.Assignments = append(p.Assignments, Planned{Department: s.Department, Unit: s.Unit, Role: s.Role, Policy: k.Policy(c.Urgency)})
 	}
 	return p
 }
 
-// name is a category's or an area's name for people, or its id when the catalog lacks it.
-func (a *App) name(id string) string {
-	if k, err := a.cat.Category(id); err == nil {
-		return fmt.Sprintf("%q", k.Name)
-	}
-	if ar, err := a.cat.Area(id); err == nil {
-		return ar.Name
-	}
-	return fmt.Sprintf("%q", id)
-}
-
-// deptName is a department's name for people, or its id when the catalog lacks it.
-func (a *App) deptName(id string) string {
-	if d, err := a.cat.Department(id); err == nil {
-		return d.Name
-	}
-	return id
+// Hypothesis is an issue to explain the route of: a real one by its case number, or one described
+// by its grid (or a point), category, urgency, text and the instant it would be raised.
+type Hypothesis struct {
+	IssueID             string
+	Grid, Category      string
+	Urgency             whistlev1.Urgency
+	Text                string
+	Latitude, Longitude float64
+	HasPoint            bool
+	At                  time.Time
 }
 
 // Explain is the dry run of routing an issue: it validates the request and returns the plan,
-// writing nothing.
-func (a *App) Explain(ctx context.Context, grid, category string, urgency whistlev1.Urgency) (Plan, error) {
+// with every rule tried, writing nothing.
+func (a *App) Explain(ctx context.Context, h Hypothesis) (Plan, error) {
 	_, span := tracer.Start(ctx, "app.App.Explain")
 	defer span.End()
-	if err := apiedge.CheckID("grid_id", grid, true); err != nil {
-		return Plan{}, err
+	l := a.tables.Current()
+	if h.IssueID != "" {
+		id, err := casenum.Normalize(h.IssueID)
+		if err != nil {
+			return Plan{}, apiedge.Invalid("issue_id", "%v", err)
+		}
+		st, err := a.store.Get(ctx, id)
+		if err != nil {
+			return Plan{}, err
+		}
+		if !st.Raised {
+			return Plan{}, fmt.Errorf("issue %s: %w", id, ErrNotFound)
+		}
+		return plan(l, st.Case(), nil), nil
 	}
-	_, _, street, err := a.cat.Grid(grid)
+	c, err := a.hypothesis(l.Catalog, h)
 	if err != nil {
-		return Plan{}, apiedge.Invalid("grid_id", "no grid %q in the catalog", grid)
-	}
-	if err := apiedge.CheckID("category_id", category, true); err != nil {
 		return Plan{}, err
 	}
-	if _, err := a.cat.Category(category); err != nil {
-		return Plan{}, apiedge.Invalid("category_id", "no category %q in the catalog", category)
+	return plan(l, c, nil), nil
+}
+
+// hypothesis checks a described issue and reads it as a case.
+func (a *App) hypothesis(cat *catalog.Catalog, h Hypothesis) (domain.Case, error) {
+	c := domain.Case{Grid: h.Grid, Category: h.Category, Urgency: h.Urgency, Text: h.Text, At: h.At}
+	if h.HasPoint && c.Grid == "" {
+		grid, _, err := Locate(cat, h.Latitude, h.Longitude)
+		if err != nil {
+			return c, err
+		}
+		c.Grid = grid
 	}
-	if _, ok := whistlev1.Urgency_name[int32(urgency)]; !ok {
-		return Plan{}, apiedge.Invalid("urgency", "unknown value %d", urgency)
+	if err := apiedge.CheckID("grid_id", c.Grid, true); err != nil {
+		return c, err
 	}
-	return a.plan(street.ID, category, urgency), nil
+	if _, _, _, err := cat.Grid(c.Grid); err != nil {
+		return c, apiedge.Invalid("grid_id", "no grid %q in the catalog", c.Grid)
+	}
+	if err := apiedge.CheckID("category_id", c.Category, true); err != nil {
+		return c, err
+	}
+	if _, err := cat.Category(c.Category); err != nil {
+		return c, apiedge.Invalid("category_id", "no category %q in the catalog", c.Category)
+	}
+	if _, ok := whistlev1.Urgency_name[int32(c.Urgency)]; !ok {
+		return c, apiedge.Invalid("urgency", "unknown value %d", c.Urgency)
+	}
+	if err := apiedge.CheckUTF8("text", c.Text); err != nil {
+		return c, err
+	}
+	if utf8.RuneCountInString(c.Text) > MaxTextLength {
+		return c, apiedge.Invalid("text", "at most %d characters", MaxTextLength)
+	}
+	if c.At.IsZero() {
+		c.At = a.clock.Now()
+	}
+	return c, nil
+}
+
+// MaxTextLength bounds the text of a hypothetical issue, as intake bounds a raise's.
+const MaxTextLength = 2000
+
+// ErrNotFound means an issue routing has never seen.
+var ErrNotFound = errors.New("not found")
+
+// Locate finds the grid that contains a point, and the compound if any; a point outside every
+// grid is NotFound naming the nearest, and coordinates out of range are InvalidArgument.
+func Locate(cat *catalog.Catalog, latitude, longitude float64) (grid, compound string, err error) {
+	if math.IsNaN(latitude) || latitude < -90 || latitude > 90 {
+		return "", "", apiedge.Invalid("latitude", "must be -90 to 90 degrees")
+	}
+	if math.IsNaN(longitude) || longitude < -180 || longitude > 180 {
+		return "", "", apiedge.Invalid("longitude", "must be -180 to 180 degrees")
+	}
+	grid, compound, err = cat.Locate(latitude, longitude)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return grid, compound, nil
+}
+
+// LocateGrid finds the grid (and compound) that contains a point, with the areas above the grid.
+func (a *App) LocateGrid(latitude, longitude float64) (grid, community, street catalog.Area, compound string, err error) {
+	cat := a.tables.Current().Catalog
+	id, compound, err := Locate(cat, latitude, longitude)
+	if err != nil {
+		return grid, community, street, "", err
+	}
+	grid, community, street, err = cat.Grid(id)
+	return grid, community, street, compound, err
 }
 
 // ReactsTo names the events React acts on: only a raise leaves an issue awaiting its route.
@@ -173,18 +229,12 @@ func (a *App) React(ctx context.Context, rec eventlog.Record) error {
 	return nil
 }
 
-// decide builds the routing event for an issue that awaits it, with every policy frozen now and
-// every deadline counted from the raise.
+// decide builds the routing event for an issue that awaits it, by the rules in force, with every
+// policy frozen now and every deadline counted from the raise.
 func (a *App) decide(st domain.Issue, id string) *whistlev1.Event {
 	// Deadlines run from the time the stream stored the raise, not from now: the time an issue
 	// waited to be routed counts against them, and no service's clock moves them.
 	raisedAt := st.RaisedAt
-	street := st.Street
-	if street == "" { // an issue raised without its street: find it from the grid
-		if _, _, s, err := a.cat.Grid(st.Grid); err == nil {
-			street = s.ID
-		}
-	}
 	ev := &whistlev1.Event{
 		IssueId:       id,
 		OccurredAt:    timestamppb.New(a.clock.Now()),
@@ -192,15 +242,19 @@ func (a *App) decide(st domain.Issue, id string) *whistlev1.Event {
 		Actor:         actor,
 		CorrelationId: st.CorrelationID,
 	}
-	p := a.plan(street, st.Category, whistlev1.Urgency(st.Urgency))
-	if !p.Matched {
-		ev.Payload = &whistlev1.Event_NeedsDispatch{NeedsDispatch: &whistlev1.IssueNeedsDispatch{Reason: p.Explanation}}
+	p := plan(a.tables.Current(), st.Case(), nil)
+	if len(p.Assignments) == 0 {
+		ev.Payload = &whistlev1.Event_NeedsDispatch{NeedsDispatch: &whistlev1.IssueNeedsDispatch{
+			Reason: p.Explanation, RulesVersion: p.Version, Cause: whistlev1.RouteCause_ROUTE_CAUSE_RAISED,
+		}}
 		return ev
 	}
-	routed := &whistlev1.IssueRouted{RuleId: p.RuleID}
+	routed := &whistlev1.IssueRouted{RuleId: p.RuleID, RulesVersion: p.Version, Cause: whistlev1.RouteCause_ROUTE_CAUSE_RAISED,
+		MatchedRules: p.Matched, Explanation: p.Explanation}
 	for _, pa := range p.Assignments {
 		routed.Dispatches = append(routed.Dispatches, &whistlev1.Dispatch{
 			DepartmentId: pa.Department,
+			UnitId:       pa.Unit,
 			Role:         pa.Role,
 			Policy:       SLAPolicy(pa.Policy),
 			ReportInBy:   timestamppb.New(raisedAt.Add(pa.Policy.ReportIn)),
@@ -219,4 +273,19 @@ func SLAPolicy(p catalog.Policy) *whistlev1.SlaPolicy {
 // traceIssue tags a span with the issue it works on.
 func traceIssue(id string) trace.SpanStartOption {
 	return trace.WithAttributes(attribute.String("whistle.issue", id))
+}
+
+// Reload puts the rules and catalog files in force again if they pass every check; see
+// Tables.Reload. Every attempt is logged and counted by outcome.
+func (a *App) Reload(ctx context.Context) (*Loaded, bool, error) {
+	l, changed, err := a.tables.Reload(a.clock.Now())
+	outcome := "unchanged"
+	switch {
+	case err != nil:
+		outcome = "refused"
+	case changed:
+		outcome = "reloaded"
+	}
+	reloads.Add(ctx, 1, otelx.Attributes("outcome", outcome))
+	return l, changed, err
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
 
 // Issue is what routing knows of an issue: enough to route it, and whether it was routed.
@@ -16,6 +17,7 @@ type Issue struct {
 	Street        string           `json:"street,omitempty"`
 	Category      string           `json:"category,omitempty"`
 	Urgency       int32            `json:"urgency,omitempty"` // a whistlev1.Urgency value
+	Text          string           `json:"text,omitempty"`
 	CorrelationID string           `json:"correlation_id,omitempty"`
 	Raised        bool             `json:"raised,omitempty"`
 	// RaisedSeq and RaisedAt are the raise's sequence and the time the stream stored it: every
@@ -24,6 +26,7 @@ type Issue struct {
 	RaisedAt      time.Time `json:"raised_at,omitzero"`
 	Routed        bool      `json:"routed,omitempty"`
 	RuleID        string    `json:"rule_id,omitempty"`
+	RulesVersion  string    `json:"rules_version,omitempty"`
 	NeedsDispatch bool      `json:"needs_dispatch,omitempty"`
 }
 
@@ -33,4 +36,9 @@ func (i *Issue) Position() (*uint64, **quarantine.Mark) { return &i.LastSeq, &i.
 // AwaitsDecision reports whether routing still has to route the issue or hand it to a dispatcher.
 func (i Issue) AwaitsDecision() bool {
 	return i.Raised && !i.Routed && !i.NeedsDispatch && i.Quarantine == nil
+}
+
+// Case is what the rules see of the issue.
+func (i Issue) Case() Case {
+	return Case{Grid: i.Grid, Category: i.Category, Urgency: whistlev1.Urgency(i.Urgency), Text: i.Text, At: i.RaisedAt}
 }

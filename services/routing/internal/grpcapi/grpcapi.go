@@ -4,41 +4,111 @@ package grpcapi
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 
+	"github.com/paulmach/orb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/app"
 )
 
-// Server implements whistlev1.RoutingServiceServer. Any authenticated caller may use it: routes
-// and the catalog are public knowledge inside the city.
+// Server implements whistlev1.RoutingServiceServer. Any authenticated caller may read routes,
+// rules and the catalog: they are public knowledge inside the city. Reloading the rules is for
+// the city's dispatchers and supervisors.
 type Server struct {
 	whistlev1.UnimplementedRoutingServiceServer
 	app *app.App
-	cat *catalog.Catalog
 }
 
 // New returns the server.
-func New(a *app.App, cat *catalog.Catalog) *Server { return &Server{app: a, cat: cat} }
+func New(a *app.App) *Server { return &Server{app: a} }
 
-// ExplainRoute answers which departments an issue would go to, and why, without routing anything.
+// catalog is the catalog in force, which routing reloads with its rules.
+func (s *Server) catalog() *catalog.Catalog { return s.app.Tables().Current().Catalog }
+
+// ExplainRoute answers which units an issue would go to, and why, rule by rule, without routing
+// anything.
 func (s *Server) ExplainRoute(ctx context.Context, req *whistlev1.ExplainRouteRequest) (*whistlev1.ExplainRouteResponse, error) {
 	if _, err := access.Caller(ctx); err != nil {
 		return nil, err
 	}
-	p, err := s.app.Explain(ctx, req.GetGridId(), req.GetCategoryId(), req.GetUrgency())
+	h := app.Hypothesis{IssueID: req.GetIssueId(), Grid: req.GetGridId(), Category: req.GetCategoryId(),
+		Urgency: req.GetUrgency(), Text: req.GetText()}
+	if loc := req.GetLocation(); loc != nil {
+		h.Latitude, h.Longitude, h.HasPoint = loc.GetLatitude(), loc.GetLongitude(), true
+	}
+	if req.GetAt() != nil {
+		if !req.GetAt().IsValid() {
+			return nil, toStatus(apiedge.Invalid("at", "not a valid time"))
+		}
+		h.At = req.GetAt().AsTime()
+	}
+	p, err := s.app.Explain(ctx, h)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp := &whistlev1.ExplainRouteResponse{Matched: p.Matched, RuleId: p.RuleID, Explanation: p.Explanation, StreetId: p.Street}
+	resp := &whistlev1.ExplainRouteResponse{Matched: p.RuleID != "", RuleId: p.RuleID, Explanation: p.Explanation,
+		StreetId: p.Street, GridId: p.Grid, RulesVersion: p.Version, Outcome: p.Outcome}
 	for _, a := range p.Assignments {
 		resp.Assignments = append(resp.Assignments, &whistlev1.PlannedAssignment{
-			DepartmentId: a.Department, Role: a.Role, Policy: app.SLAPolicy(a.Policy),
+			DepartmentId: a.Department, UnitId: a.Unit, Role: a.Role, Policy: app.SLAPolicy(a.Policy),
 		})
 	}
+	for _, t := range p.Trials {
+		resp.Trials = append(resp.Trials, &whistlev1.RuleTrial{RuleId: t.RuleID, Matched: t.Matched, Reason: t.Reason, WentOn: t.WentOn})
+	}
 	return resp, nil
+}
+
+// LocateGrid finds the grid that contains a point.
+func (s *Server) LocateGrid(ctx context.Context, req *whistlev1.LocateGridRequest) (*whistlev1.LocateGridResponse, error) {
+	if _, err := access.Caller(ctx); err != nil {
+		return nil, err
+	}
+	grid, community, street, compound, err := s.app.LocateGrid(req.GetLatitude(), req.GetLongitude())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.LocateGridResponse{GridId: grid.ID, CommunityId: community.ID, StreetId: street.ID, CompoundId: compound}, nil
+}
+
+// ListRules returns the rules in force, in the order tried.
+func (s *Server) ListRules(ctx context.Context, _ *whistlev1.ListRulesRequest) (*whistlev1.ListRulesResponse, error) {
+	if _, err := access.Caller(ctx); err != nil {
+		return nil, err
+	}
+	l := s.app.Tables().Current()
+	resp := &whistlev1.ListRulesResponse{RulesVersion: l.Table.Version(), LoadedAt: timestamppb.New(l.LoadedAt)}
+	for _, r := range l.Table.Rules() {
+		resp.Rules = append(resp.Rules, &whistlev1.Rule{Id: r.ID, Summary: r.Summary()})
+	}
+	return resp, nil
+}
+
+// ReloadRules reads the rules and catalog files again; a set that fails its checks is refused
+// with FAILED_PRECONDITION and the reason, and the rules in force stay.
+func (s *Server) ReloadRules(ctx context.Context, _ *whistlev1.ReloadRulesRequest) (*whistlev1.ReloadRulesResponse, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if (p.Role != authx.RoleDispatcher && p.Role != authx.RoleSupervisor) || p.Scope != catalog.CityScope {
+		return nil, access.Denied("reloading the city's rules (a city dispatcher or supervisor may)")
+	}
+	l, changed, err := s.app.Reload(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "the rules were not reloaded and stay at version %s: %v", l.Table.Version(), err)
+	}
+	return &whistlev1.ReloadRulesResponse{RulesVersion: l.Table.Version(), Changed: changed}, nil
 }
 
 // ListAreas returns the area tree, parents before children.
@@ -47,8 +117,12 @@ func (s *Server) ListAreas(ctx context.Context, _ *whistlev1.ListAreasRequest) (
 		return nil, err
 	}
 	resp := &whistlev1.ListAreasResponse{}
-	for _, a := range s.cat.Areas() {
-		resp.Areas = append(resp.Areas, &whistlev1.Area{Id: a.ID, Name: a.Name, Level: a.Level, ParentId: a.ParentID})
+	for _, a := range s.catalog().Areas() {
+		out := &whistlev1.Area{Id: a.ID, Name: a.Name, Level: a.Level, ParentId: a.ParentID}
+		if a.Boundary != nil {
+			out.BoundaryGeojson = polygonJSON(a.Boundary)
+		}
+		resp.Areas = append(resp.Areas, out)
 	}
 	return resp, nil
 }
@@ -59,8 +133,12 @@ func (s *Server) ListDepartments(ctx context.Context, _ *whistlev1.ListDepartmen
 		return nil, err
 	}
 	resp := &whistlev1.ListDepartmentsResponse{}
-	for _, d := range s.cat.Departments() {
-		resp.Departments = append(resp.Departments, &whistlev1.Department{Id: d.ID, Name: d.Name})
+	for _, d := range s.catalog().Departments() {
+		out := &whistlev1.Department{Id: d.ID, Name: d.Name}
+		for _, u := range d.Units {
+			out.Units = append(out.Units, &whistlev1.Unit{Id: u.ID, Name: u.Name, DepartmentId: d.ID, Serves: u.Serves})
+		}
+		resp.Departments = append(resp.Departments, out)
 	}
 	return resp, nil
 }
@@ -71,7 +149,7 @@ func (s *Server) ListCategories(ctx context.Context, _ *whistlev1.ListCategories
 		return nil, err
 	}
 	resp := &whistlev1.ListCategoriesResponse{}
-	for _, k := range s.cat.Categories() {
+	for _, k := range s.catalog().Categories() {
 		resp.Categories = append(resp.Categories, &whistlev1.Category{
 			Id: k.ID, Name: k.Name,
 			Normal: app.SLAPolicy(k.Normal), Urgent: app.SLAPolicy(k.Urgent), Emergency: app.SLAPolicy(k.Emergency),
@@ -80,6 +158,20 @@ func (s *Server) ListCategories(ctx context.Context, _ *whistlev1.ListCategories
 	return resp, nil
 }
 
-// toStatus maps an application error to the status the caller can act on; routing has no errors
-// of its own beyond the ones every service shares.
-func toStatus(err error) error { return apistatus.Of(err) }
+// toStatus maps an application error to the status the caller can act on: routing's own errors
+// here, the ones every service shares in apistatus.
+func toStatus(err error) error {
+	if errors.Is(err, app.ErrNotFound) {
+		return status.Error(codes.NotFound, err.Error())
+	}
+	return apistatus.Of(err)
+}
+
+// polygonJSON writes a boundary as a GeoJSON Polygon geometry.
+func polygonJSON(p orb.Polygon) string {
+	raw, _ := json.Marshal(struct {
+		Type        string      `json:"type"`
+		Coordinates orb.Polygon `json:"coordinates"`
+	}{"Polygon", p}) // numbers only: it cannot fail
+	return string(raw)
+}

@@ -68,11 +68,11 @@ func apply(st *domain.Issue, rec eventlog.Record) error {
 		r := ev.GetRaised()
 		st.Raised, st.RaisedSeq, st.RaisedAt = true, rec.Seq, rec.Time
 		st.Grid, st.Street, st.Category = r.GetGridId(), r.GetStreetId(), r.GetCategoryId()
-		st.Urgency = int32(r.GetUrgency())
+		st.Urgency, st.Text = int32(r.GetUrgency()), r.GetText()
 		st.CorrelationID = ev.GetCorrelationId()
 	case ev.GetRouted() != nil:
 		st.Routed, st.NeedsDispatch = true, false
-		st.RuleID = ev.GetRouted().GetRuleId()
+		st.RuleID, st.RulesVersion = ev.GetRouted().GetRuleId(), ev.GetRouted().GetRulesVersion()
 	case ev.GetNeedsDispatch() != nil:
 		st.NeedsDispatch = true
 	}

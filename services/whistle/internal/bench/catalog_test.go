@@ -1,7 +1,7 @@
 package bench
 
 import (
-	"slices"
+	"reflect"
 	"testing"
 	"time"
 
@@ -21,10 +21,10 @@ func TestTheShortDeadlineCatalogIsTheSampleCityWithOneReportInLimitChanged(t *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got.Areas(), sample.Areas()) {
+	if !reflect.DeepEqual(got.Areas(), sample.Areas()) {
 		t.Errorf("the copy's areas are\n%+v\nthe sample's\n%+v", got.Areas(), sample.Areas())
 	}
-	if !slices.Equal(got.Departments(), sample.Departments()) {
+	if !reflect.DeepEqual(got.Departments(), sample.Departments()) {
 		t.Errorf("the copy's departments are\n%+v\nthe sample's\n%+v", got.Departments(), sample.Departments())
 	}
 	gotCats, wantCats := got.Categories(), sample.Categories()

@@ -73,7 +73,7 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 	}
 	for _, a := range plan.GetAssignments() {
 		if got := a.GetPolicy().GetReportInWithin().AsDuration(); got != DeadlineReportIn {
-			return fmt.Errorf("bench: %s would report in within %s, not the catalog's %s", a.GetDepartmentId(), got, DeadlineReportIn)
+			return fmt.Errorf("bench: %s would report in within %s, not the catalog's %s", a.GetUnitId(), got, DeadlineReportIn)
 		}
 	}
 	want := cfg.Deadlines * len(plan.GetAssignments())
@@ -123,7 +123,7 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 		if b.GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN {
 			return fmt.Errorf("bench: a %v breach of %s was recorded; only report-in deadlines pass in the phase", b.GetKind(), b.GetIssueId())
 		}
-		key := b.GetIssueId() + "/" + b.GetDepartmentId()
+		key := b.GetIssueId() + "/" + b.GetUnitId()
 		if seen[key] {
 			return fmt.Errorf("bench: the report-in deadline of %s breached twice", key)
 		}
@@ -140,7 +140,7 @@ func runDeadlines(ctx context.Context, cfg Config, res *Result) error {
 		}
 		late := b.GetBreachedAt().AsTime().Sub(deadline)
 		if late < 0 {
-			return fmt.Errorf("bench: the breach of %s/%s was recorded %s before its deadline", b.GetIssueId(), b.GetDepartmentId(), -late)
+			return fmt.Errorf("bench: the breach of %s/%s was recorded %s before its deadline", b.GetIssueId(), b.GetUnitId(), -late)
 		}
 		res.Breach = append(res.Breach, late)
 	}

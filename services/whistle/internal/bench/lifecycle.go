@@ -301,7 +301,7 @@ func routablePairs(ctx context.Context, tgt target) (map[pair][]string, error) {
 			var depts []string
 			lead := false
 			for _, pa := range route.GetAssignments() {
-				depts = append(depts, pa.GetDepartmentId())
+				depts = append(depts, pa.GetUnitId())
 				lead = lead || pa.GetRole() == whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD
 			}
 			// Only a pair routed to a lead department has a raise → inbox time to measure.
@@ -469,7 +469,7 @@ func newOfficer(tgt target, dept string, tr *tracker, run string, received *atom
 func (o *officer) watch(ctx context.Context, fail context.CancelCauseFunc) {
 	defer o.conn.Close()
 	defer o.active.Wait()
-	stream, err := o.desk.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: o.dept})
+	stream, err := o.desk.WatchInbox(ctx, &whistlev1.WatchInboxRequest{UnitId: o.dept})
 	if err != nil {
 		fail(fmt.Errorf("bench: %s watches its inbox: %w", o.dept, err))
 		return
@@ -503,13 +503,13 @@ func (o *officer) watch(ctx context.Context, fail context.CancelCauseFunc) {
 func (o *officer) work(ctx context.Context, item *whistlev1.InboxItem) error {
 	id := item.GetIssueId()
 	if err := retry(ctx, func() error {
-		_, err := o.desk.Acknowledge(ctx, &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: o.dept})
+		_, err := o.desk.Acknowledge(ctx, &whistlev1.AcknowledgeRequest{IssueId: id, UnitId: o.dept})
 		return err
 	}); err != nil {
 		return fmt.Errorf("bench: %s acknowledges %s: %w", o.dept, id, err)
 	}
 	if err := retry(ctx, func() error {
-		_, err := o.desk.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: id, DepartmentId: o.dept, Note: "Site inspected; work stopped and the contractor warned."})
+		_, err := o.desk.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: id, UnitId: o.dept, Note: "Site inspected; work stopped and the contractor warned."})
 		return err
 	}); err != nil {
 		return fmt.Errorf("bench: %s resolves %s: %w", o.dept, id, err)

@@ -73,7 +73,7 @@ type action func(ctx context.Context, c *client, args []string) error
 func Commands() []*cobra.Command {
 	cfg := &config{}
 	cmds := []*cobra.Command{
-		areasCommand(cfg), departmentsCommand(cfg), categoriesCommand(cfg), routeCommand(cfg),
+		areasCommand(cfg), departmentsCommand(cfg), categoriesCommand(cfg), routeCommand(cfg), rulesCommand(cfg),
 		raiseCommand(cfg), showCommand(cfg), listCommand(cfg), watchCommand(cfg),
 		inboxCommand(cfg), ackCommand(cfg), resolveCommand(cfg), breachesCommand(cfg),
 		quarantinedCommand(cfg),

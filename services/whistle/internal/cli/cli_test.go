@@ -98,8 +98,8 @@ func TestAnIssueRaisedFromTheCommandLineIsWorkedToResolvedByItsDepartments(t *te
 	if !route.GetMatched() || len(route.GetAssignments()) == 0 {
 		t.Fatalf("route explain: noise in %s should be routed by a rule; got %v", grid, route)
 	}
-	if out := e.ok(dispatcher, "route", "explain", "--grid", grid, "--category", "noise"); !strings.Contains(out, route.GetAssignments()[0].GetDepartmentId()) {
-		t.Errorf("route explain does not name the lead department %s:\n%s", route.GetAssignments()[0].GetDepartmentId(), out)
+	if out := e.ok(dispatcher, "route", "explain", "--grid", grid, "--category", "noise"); !strings.Contains(out, route.GetAssignments()[0].GetUnitId()) {
+		t.Errorf("route explain does not name the lead department %s:\n%s", route.GetAssignments()[0].GetUnitId(), out)
 	}
 
 	out := e.ok(worker, "raise", "--grid", grid, "--category", "noise", "--text", "Drilling after midnight at no. 12", "--request-id", "cli-test-1")
@@ -121,7 +121,7 @@ func TestAnIssueRaisedFromTheCommandLineIsWorkedToResolvedByItsDepartments(t *te
 	}
 
 	for _, a := range route.GetAssignments() {
-		dept := a.GetDepartmentId()
+		dept := a.GetUnitId()
 		officer := e.token(authx.RoleOfficer, dept)
 		wait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 			inbox := &whistlev1.ListInboxResponse{}
@@ -161,7 +161,7 @@ func TestAnIssueRaisedFromTheCommandLineIsWorkedToResolvedByItsDepartments(t *te
 		return nil
 	})
 	show := e.ok(worker, "show", id)
-	for _, want := range []string{"Case " + id, "resolved", "acknowledged", "raised", route.GetAssignments()[0].GetDepartmentId()} {
+	for _, want := range []string{"Case " + id, "resolved", "acknowledged", "raised", route.GetAssignments()[0].GetUnitId()} {
 		if !strings.Contains(show, want) {
 			t.Errorf("show %s does not mention %q:\n%s", id, want, show)
 		}

@@ -24,7 +24,7 @@ func inboxCommand(cfg *config) *cobra.Command {
 			if watch {
 				return watchInbox(ctx, c, dept)
 			}
-			req := &whistlev1.ListInboxRequest{DepartmentId: dept}
+			req := &whistlev1.ListInboxRequest{UnitId: dept}
 			if statusFlag != "open" && statusFlag != "" {
 				s, err := parseEnum[whistlev1.AssignmentStatus]("status", statusFlag)
 				if err != nil {
@@ -67,7 +67,7 @@ func inboxCommand(cfg *config) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&dept, "dept", "", "department id; default your own")
+	unitFlag(cmd, &dept)
 	cmd.Flags().StringVar(&statusFlag, "status", "open", "open, dispatched, acknowledged or resolved")
 	cmd.Flags().BoolVar(&watch, "watch", false, "follow the inbox live until interrupted")
 	return cmd
@@ -83,7 +83,7 @@ func watchInbox(ctx context.Context, c *client, dept string) error {
 	return follow(ctx, c, live[*whistlev1.WatchInboxResponse]{
 		what: "the inbox",
 		open: func(ctx context.Context) (func() (*whistlev1.WatchInboxResponse, error), error) {
-			stream, err := c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept, After: position})
+			stream, err := c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{UnitId: dept, After: position})
 			if err != nil {
 				return nil, err
 			}
@@ -93,7 +93,7 @@ func watchInbox(ctx context.Context, c *client, dept string) error {
 					if status.Code(err) == codes.OutOfRange && position != "" {
 						fmt.Fprintln(c.errOut, "The server no longer holds where the inbox was left; showing it as it stands.")
 						position = ""
-						if stream, err = c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{DepartmentId: dept}); err != nil {
+						if stream, err = c.department.WatchInbox(ctx, &whistlev1.WatchInboxRequest{UnitId: dept}); err != nil {
 							return nil, err
 						}
 						continue
@@ -159,7 +159,7 @@ func ackCommand(cfg *config) *cobra.Command {
 		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
 			ctx, cancel := unary(ctx)
 			defer cancel()
-			resp, err := c.department.Acknowledge(ctx, &whistlev1.AcknowledgeRequest{IssueId: args[0], DepartmentId: dept})
+			resp, err := c.department.Acknowledge(ctx, &whistlev1.AcknowledgeRequest{IssueId: args[0], UnitId: dept})
 			if err != nil {
 				return err
 			}
@@ -167,12 +167,12 @@ func ackCommand(cfg *config) *cobra.Command {
 				return printJSON(c.out, resp)
 			}
 			a := resp.GetAssignment()
-			_, err = fmt.Fprintf(c.out, "Case %s: %s %s, resolve %s (by %s)\n", args[0], a.GetDepartmentId(),
+			_, err = fmt.Fprintf(c.out, "Case %s: %s %s, resolve %s (by %s)\n", args[0], a.GetUnitId(),
 				enumText(a.GetStatus()), deadline(a.GetResolveBy()), when(a.GetResolveBy()))
 			return err
 		}),
 	}
-	cmd.Flags().StringVar(&dept, "dept", "", "department id; default your own")
+	unitFlag(cmd, &dept)
 	return cmd
 }
 
@@ -189,7 +189,7 @@ func resolveCommand(cfg *config) *cobra.Command {
 			}
 			ctx, cancel := unary(ctx)
 			defer cancel()
-			resp, err := c.department.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: args[0], DepartmentId: dept, Note: note})
+			resp, err := c.department.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: args[0], UnitId: dept, Note: note})
 			if err != nil {
 				return err
 			}
@@ -197,11 +197,11 @@ func resolveCommand(cfg *config) *cobra.Command {
 				return printJSON(c.out, resp)
 			}
 			a := resp.GetAssignment()
-			_, err = fmt.Fprintf(c.out, "Case %s: %s %s at %s\n", args[0], a.GetDepartmentId(), enumText(a.GetStatus()), when(a.GetResolvedAt()))
+			_, err = fmt.Fprintf(c.out, "Case %s: %s %s at %s\n", args[0], a.GetUnitId(), enumText(a.GetStatus()), when(a.GetResolvedAt()))
 			return err
 		}),
 	}
-	cmd.Flags().StringVar(&dept, "dept", "", "department id; default your own")
+	unitFlag(cmd, &dept)
 	cmd.Flags().StringVar(&note, "note", "", "what was done")
 	return cmd
 }
@@ -242,7 +242,7 @@ func breachesCommand(cfg *config) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
-	cmd.Flags().StringVar(&dept, "dept", "", "only this department's breaches")
+	cmd.Flags().StringVar(&dept, "dept", "", "only this department's (or unit's) breaches")
 	cmd.Flags().StringVar(&area, "area", "", "only breaches in this area; default your scope")
 	cmd.Flags().BoolVar(&watch, "watch", false, "follow breaches live until interrupted")
 	return cmd
@@ -305,7 +305,7 @@ func watchBreaches(ctx context.Context, c *client, dept, area string) error {
 		},
 		key: func(resp *whistlev1.WatchBreachesResponse) string {
 			b := resp.GetBreach()
-			return b.GetIssueId() + "/" + b.GetDepartmentId() + "/" + b.GetKind().String()
+			return b.GetIssueId() + "/" + b.GetUnitId() + "/" + b.GetKind().String()
 		},
 		line: func(resp *whistlev1.WatchBreachesResponse) string {
 			return cellLine(padded(breachCells(resp.GetBreach()), breachWidths))
@@ -323,12 +323,20 @@ const (
 
 // The breach list's columns, and the widths that keep a live list's lines aligned under them.
 var (
-	breachHead   = []string{"BREACHED", "CASE", "DEPARTMENT", "DEADLINE", "WAS DUE", "GRID", "CATEGORY"}
+	breachHead   = []string{"BREACHED", "CASE", "UNIT", "DEADLINE", "WAS DUE", "GRID", "CATEGORY"}
 	breachWidths = []int{19, 9, 16, 9, 19, 17, 0}
 )
 
 // breachCells is one breach as table cells.
 func breachCells(b *whistlev1.Breach) []string {
-	return []string{when(b.GetBreachedAt()), b.GetIssueId(), b.GetDepartmentId(), enumText(b.GetKind()),
+	return []string{when(b.GetBreachedAt()), b.GetIssueId(), b.GetUnitId(), enumText(b.GetKind()),
 		when(b.GetDeadline()), b.GetGridId(), b.GetCategoryId()}
+}
+
+// unitFlag adds --unit, the unit an officer's command or inbox is for, and --dept, its name from
+// before departments had units.
+func unitFlag(cmd *cobra.Command, unit *string) {
+	cmd.Flags().StringVar(unit, "unit", "", "unit id; default your own (a department without units has one, with its id)")
+	cmd.Flags().StringVar(unit, "dept", "", "the unit id")
+	_ = cmd.Flags().MarkDeprecated("dept", "use --unit") // the flag was just added: it exists
 }

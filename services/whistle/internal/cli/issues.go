@@ -77,9 +77,9 @@ func showCommand(cfg *config) *cobra.Command {
 			}
 			fmt.Fprintln(c.out)
 			tw := table(c.out)
-			row(tw, "SEQ", "AT", "KIND", "DEPARTMENT", "ACTOR", "SUMMARY")
+			row(tw, "SEQ", "AT", "KIND", "UNIT", "ACTOR", "SUMMARY")
 			for _, e := range resp.GetTimeline() {
-				row(tw, fmt.Sprint(e.GetSeq()), when(e.GetAt()), e.GetKind(), orDash(e.GetDepartmentId()), orDash(e.GetActor()), e.GetSummary())
+				row(tw, fmt.Sprint(e.GetSeq()), when(e.GetAt()), e.GetKind(), orDash(e.GetUnitId()), orDash(e.GetActor()), e.GetSummary())
 			}
 			return tw.Flush()
 		}),
@@ -159,7 +159,7 @@ func watchCommand(cfg *config) *cobra.Command {
 					if e == nil { // the issue as it stood when the watch began
 						return fmt.Sprintf("%s  %s  %s  %s", i.GetId(), enumText(i.GetStatus()), i.GetCategoryId(), clip(i.GetText(), 60))
 					}
-					return fmt.Sprintf("%s  #%d %-13s %-18s %s  -> %s", when(e.GetAt()), e.GetSeq(), e.GetKind(), orDash(e.GetDepartmentId()), e.GetSummary(), enumText(i.GetStatus()))
+					return fmt.Sprintf("%s  #%d %-13s %-18s %s  -> %s", when(e.GetAt()), e.GetSeq(), e.GetKind(), orDash(e.GetUnitId()), e.GetSummary(), enumText(i.GetStatus()))
 				},
 			})
 		}),
@@ -192,9 +192,9 @@ func printIssue(w io.Writer, i *whistlev1.Issue) error {
 		return err
 	}
 	tw = table(w)
-	row(tw, "DEPARTMENT", "ROLE", "STATUS", "REPORT IN", "RESOLVE")
+	row(tw, "UNIT", "ROLE", "STATUS", "REPORT IN", "RESOLVE")
 	for _, a := range i.GetAssignments() {
-		row(tw, a.GetDepartmentId(), enumText(a.GetRole()), enumText(a.GetStatus()),
+		row(tw, a.GetUnitId(), enumText(a.GetRole()), enumText(a.GetStatus()),
 			clockCell(a, a.GetReportInBy(), a.GetAcknowledgedAt(), whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN),
 			clockCell(a, a.GetResolveBy(), a.GetResolvedAt(), whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE))
 	}

@@ -73,7 +73,7 @@ func TestAnEventNoServiceCanApplyShowsInQuarantinedInShowAndInTheInbox(t *testin
 	if len(route.GetAssignments()) == 0 {
 		t.Fatalf("noise in %s is routed to no department: %v", grid, route)
 	}
-	dept := route.GetAssignments()[0].GetDepartmentId()
+	dept := route.GetAssignments()[0].GetUnitId()
 	officer := e.token(authx.RoleOfficer, dept)
 	m := caseLine.FindStringSubmatch(e.ok(worker, "raise", "--grid", grid, "--category", "noise", "--text", "Drilling at night"))
 	if m == nil {

@@ -3,9 +3,15 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
@@ -108,22 +114,43 @@ func routeCommand(cfg *config) *cobra.Command {
 		Short: "Ask routing about an issue without raising it",
 		Args:  cobra.NoArgs,
 	}
-	var grid, category, urgency string
+	var grid, category, urgency, issue, text, at, lat, lng string
 	explain := &cobra.Command{
 		Use:   "explain",
-		Short: "Show which departments an issue would be sent to, and why",
+		Short: "Show each rule tried for an issue (real or hypothetical), which matched and why, and the units it summons",
 		Args:  cobra.NoArgs,
 		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
-			if err := required("grid", grid, "category", category); err != nil {
-				return err
+			req := &whistlev1.ExplainRouteRequest{IssueId: issue, GridId: grid, CategoryId: category, Text: text}
+			if issue == "" {
+				if err := required("category", category); err != nil {
+					return err
+				}
+				if grid == "" && lat == "" {
+					return required("grid", grid)
+				}
 			}
-			u, err := parseUrgency(urgency)
-			if err != nil {
+			if lat != "" || lng != "" {
+				la, errLat := strconv.ParseFloat(lat, 64)
+				ln, errLng := strconv.ParseFloat(lng, 64)
+				if errLat != nil || errLng != nil {
+					return status.Errorf(codes.InvalidArgument, "--lat and --lng: want two numbers of degrees")
+				}
+				req.Location = &whistlev1.Location{Latitude: la, Longitude: ln}
+			}
+			if at != "" {
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					return status.Errorf(codes.InvalidArgument, "--at: want a time like 2026-12-02T23:30:00+08:00")
+				}
+				req.At = timestamppb.New(t)
+			}
+			var err error
+			if req.Urgency, err = parseUrgency(urgency); err != nil {
 				return err
 			}
 			ctx, cancel := unary(ctx)
 			defer cancel()
-			resp, err := c.routing.ExplainRoute(ctx, &whistlev1.ExplainRouteRequest{GridId: grid, CategoryId: category, Urgency: u})
+			resp, err := c.routing.ExplainRoute(ctx, req)
 			if err != nil {
 				return err
 			}
@@ -131,30 +158,98 @@ func routeCommand(cfg *config) *cobra.Command {
 				return printJSON(c.out, resp)
 			}
 			tw := table(c.out)
-			row(tw, "matched:", yesNo(resp.GetMatched()))
+			row(tw, "outcome:", resp.GetOutcome())
 			row(tw, "rule:", orDash(resp.GetRuleId()))
-			row(tw, "street:", orDash(resp.GetStreetId()))
+			row(tw, "grid:", resp.GetGridId()+" in "+resp.GetStreetId())
 			row(tw, "why:", resp.GetExplanation())
+			row(tw, "rules version:", resp.GetRulesVersion())
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if len(resp.GetAssignments()) == 0 {
-				return nil
+			fmt.Fprintln(c.out)
+			tw = table(c.out)
+			row(tw, "RULE", "MATCHED", "WHY")
+			for _, t := range resp.GetTrials() {
+				matched := yesNo(t.GetMatched())
+				if t.GetWentOn() {
+					matched += ", went on"
+				}
+				row(tw, t.GetRuleId(), matched, t.GetReason())
+			}
+			if err := tw.Flush(); err != nil || len(resp.GetAssignments()) == 0 {
+				return err
 			}
 			fmt.Fprintln(c.out)
 			tw = table(c.out)
-			row(tw, "DEPARTMENT", "ROLE", "REPORT IN", "RESOLVE")
+			row(tw, "UNIT", "DEPARTMENT", "ROLE", "REPORT IN", "RESOLVE")
 			for _, a := range resp.GetAssignments() {
-				row(tw, a.GetDepartmentId(), enumText(a.GetRole()), limit(a.GetPolicy().GetReportInWithin()), limit(a.GetPolicy().GetResolveWithin()))
+				row(tw, a.GetUnitId(), a.GetDepartmentId(), enumText(a.GetRole()), limit(a.GetPolicy().GetReportInWithin()), limit(a.GetPolicy().GetResolveWithin()))
 			}
 			return tw.Flush()
 		}),
 	}
-	explain.Flags().StringVar(&grid, "grid", "", "grid `id` (see: whistle areas)")
+	explain.Flags().StringVar(&issue, "issue", "", "a real issue's case number, explained as routing would route it now")
+	explain.Flags().StringVar(&grid, "grid", "", "grid `id` (see: whistle areas); or give --lat and --lng")
+	explain.Flags().StringVar(&lat, "lat", "", "latitude of the place, instead of --grid")
+	explain.Flags().StringVar(&lng, "lng", "", "longitude of the place, instead of --grid")
 	explain.Flags().StringVar(&category, "category", "", "category `id` (see: whistle categories)")
 	explain.Flags().StringVar(&urgency, "urgency", "normal", "normal, urgent or emergency")
+	explain.Flags().StringVar(&text, "text", "", "the raiser's words, which rules may match")
+	explain.Flags().StringVar(&at, "at", "", "when it would be raised (RFC 3339); default now")
 	route.AddCommand(explain)
 	return route
+}
+
+// rulesCommand lists the rules in force and reloads them.
+func rulesCommand(cfg *config) *cobra.Command {
+	rules := &cobra.Command{Use: "rules", Short: "List the routing rules in force, or reload them", Args: cobra.NoArgs}
+	rules.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the routing rules in force, in the order they are tried",
+		Args:  cobra.NoArgs,
+		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.routing.ListRules(ctx, &whistlev1.ListRulesRequest{})
+			if err != nil || c.json {
+				return printIf(c, resp, err)
+			}
+			fmt.Fprintf(c.out, "Rules version %s, loaded %s\n\n", resp.GetRulesVersion(), when(resp.GetLoadedAt()))
+			tw := table(c.out)
+			row(tw, "RULE", "SUMMARY")
+			for _, r := range resp.GetRules() {
+				row(tw, r.GetId(), r.GetSummary())
+			}
+			return tw.Flush()
+		}),
+	}, &cobra.Command{
+		Use:   "reload",
+		Short: "Read the rules and catalog files again; a set that fails its checks is refused and the rules in force stay",
+		Args:  cobra.NoArgs,
+		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.routing.ReloadRules(ctx, &whistlev1.ReloadRulesRequest{})
+			if err != nil || c.json {
+				return printIf(c, resp, err)
+			}
+			what := "unchanged"
+			if resp.GetChanged() {
+				what = "reloaded"
+			}
+			_, err = fmt.Fprintf(c.out, "Rules %s: version %s\n", what, resp.GetRulesVersion())
+			return err
+		}),
+	})
+	return rules
+}
+
+// printIf returns err, or prints resp as JSON.
+func printIf(c *client, resp proto.Message, err error) error {
+	if err != nil {
+		return err
+	}
+	return printJSON(c.out, resp)
 }
 
 // parseUrgency reads --urgency; empty means normal.

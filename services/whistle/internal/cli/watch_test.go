@@ -138,7 +138,7 @@ func TestWatchesSayTheyAreWatchingAndCarryOnAcrossAServerRestartShowingNothingTw
 	waitFor(t, inbox, id)
 	breaches, stopBreaches := e.watching(supervisor, "breaches", "--watch")
 	waitFor(t, breaches, "Watching for breaches")
-	if !strings.Contains(breaches.String(), "BREACHED             CASE       DEPARTMENT") {
+	if !strings.Contains(breaches.String(), "BREACHED             CASE       UNIT") {
 		t.Errorf("breaches --watch shows no header in the columns of breaches:\n%s", breaches)
 	}
 

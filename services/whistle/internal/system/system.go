@@ -41,7 +41,7 @@ var Names = []string{"intake", "routing", "department", "escalation"}
 var constructors = map[string]func(platform.Deps, Options) (platform.Service, error){
 	"intake": func(d platform.Deps, _ Options) (platform.Service, error) { return intake.New(d, intake.Config{}) },
 	"routing": func(d platform.Deps, o Options) (platform.Service, error) {
-		return routing.New(d, routing.Config{RulesPath: o.RulesPath})
+		return routing.New(d, routing.Config{RulesPath: o.RulesPath, CatalogPath: o.CatalogPath})
 	},
 	"department": func(d platform.Deps, _ Options) (platform.Service, error) {
 		return department.New(d, department.Config{})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
@@ -55,19 +56,19 @@ func Audit(t testing.TB, sys *system.System, issues []string) Verdicts {
 						whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN: d.GetReportInBy().AsTime(),
 						whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE:   d.GetResolveBy().AsTime(),
 					} {
-						c := Clock{id, d.GetDepartmentId(), kind}
+						c := Clock{id, assignment.UnitOf(d.GetDepartmentId(), d.GetUnitId()), kind}
 						if _, ok := deadlines[c]; !ok { // frozen at the first dispatch
 							deadlines[c] = at
 						}
 					}
 				}
 			case *whistlev1.Event_Acknowledged:
-				clear(Clock{id, p.Acknowledged.GetDepartmentId(), whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN}, rec.Time)
+				clear(Clock{id, assignment.UnitOf(p.Acknowledged.GetDepartmentId(), p.Acknowledged.GetUnitId()), whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN}, rec.Time)
 			case *whistlev1.Event_Resolved:
-				clear(Clock{id, p.Resolved.GetDepartmentId(), whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN}, rec.Time)
-				clear(Clock{id, p.Resolved.GetDepartmentId(), whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE}, rec.Time)
+				clear(Clock{id, assignment.UnitOf(p.Resolved.GetDepartmentId(), p.Resolved.GetUnitId()), whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN}, rec.Time)
+				clear(Clock{id, assignment.UnitOf(p.Resolved.GetDepartmentId(), p.Resolved.GetUnitId()), whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE}, rec.Time)
 			case *whistlev1.Event_Breached:
-				v.Recorded[Clock{id, p.Breached.GetDepartmentId(), p.Breached.GetKind()}]++
+				v.Recorded[Clock{id, assignment.UnitOf(p.Breached.GetDepartmentId(), p.Breached.GetUnitId()), p.Breached.GetKind()}]++
 			}
 		}
 		for c, deadline := range deadlines {

@@ -62,10 +62,10 @@ func TestACityRunsOnItsOwnCatalogAndRules(t *testing.T) {
 	got := waitForStatus(t, c, []string{issue.GetId()}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)[issue.GetId()]
 	var depts []string
 	for _, a := range got.GetAssignments() {
-		depts = append(depts, a.GetDepartmentId())
+		depts = append(depts, a.GetUnitId())
 		// Deadlines run from the time the stream stored the raise.
 		if by := a.GetReportInBy().AsTime().Sub(got.GetRaisedAt().AsTime()); by != 20*time.Minute {
-			t.Errorf("%s must report in within %s; want the city's own 20m", a.GetDepartmentId(), by)
+			t.Errorf("%s must report in within %s; want the city's own 20m", a.GetUnitId(), by)
 		}
 	}
 	if strings.Join(depts, ",") != "port-authority,lifeguards" {

@@ -51,7 +51,7 @@ func TestTheWholeSystemRunsOnARedisClusterAndReplaysToTheSameViews(t *testing.T)
 	byDept := map[string][]string{}
 	for _, id := range ids {
 		for _, a := range dispatched[id].GetAssignments() {
-			byDept[a.GetDepartmentId()] = append(byDept[a.GetDepartmentId()], id)
+			byDept[a.GetUnitId()] = append(byDept[a.GetUnitId()], id)
 		}
 	}
 	for dept, want := range byDept {
@@ -59,7 +59,7 @@ func TestTheWholeSystemRunsOnARedisClusterAndReplaysToTheSameViews(t *testing.T)
 			t.Errorf("the inbox of %s lists %v, want %v", dept, got, want)
 		}
 	}
-	lead := dispatched[ids[0]].GetAssignments()[0].GetDepartmentId()
+	lead := dispatched[ids[0]].GetAssignments()[0].GetUnitId()
 	inboxWatch := watchInbox(t, sys, lead)
 
 	// A third resolved, a third reported in for, a third left to breach.
@@ -67,15 +67,15 @@ func TestTheWholeSystemRunsOnARedisClusterAndReplaysToTheSameViews(t *testing.T)
 	resolved, acked, late := ids[:third], ids[third:2*third], ids[2*third:]
 	for _, id := range append(slices.Clone(resolved), acked...) {
 		for _, a := range dispatched[id].GetAssignments() {
-			officer := Dial(t, sys, Officer(a.GetDepartmentId()))
-			if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: a.GetDepartmentId()}); err != nil {
-				t.Fatalf("acknowledge %s for %s: %v", id, a.GetDepartmentId(), err)
+			officer := Dial(t, sys, Officer(a.GetUnitId()))
+			if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id, UnitId: a.GetUnitId()}); err != nil {
+				t.Fatalf("acknowledge %s for %s: %v", id, a.GetUnitId(), err)
 			}
 			if !slices.Contains(resolved, id) {
 				continue
 			}
-			if _, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: a.GetDepartmentId(), Note: "fixed"}); err != nil {
-				t.Fatalf("resolve %s for %s: %v", id, a.GetDepartmentId(), err)
+			if _, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, UnitId: a.GetUnitId(), Note: "fixed"}); err != nil {
+				t.Fatalf("resolve %s for %s: %v", id, a.GetUnitId(), err)
 			}
 		}
 	}

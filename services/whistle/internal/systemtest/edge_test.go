@@ -27,7 +27,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 	grid := "xinhua-taoyuan-01"
 	worker := Dial(t, sys, GridWorker(grid))
 	id := raise(t, worker, "bad-input-valid", grid, routed[0]).GetId()
-	dept := waitForStatus(t, super, []string{id}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)[id].GetAssignments()[0].GetDepartmentId()
+	dept := waitForStatus(t, super, []string{id}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)[id].GetAssignments()[0].GetUnitId()
 	officer := Dial(t, sys, Officer(dept))
 	cityWorker := Dial(t, sys, GridWorker(authx.CityScope))
 	anonymous := Dial(t, sys, authx.Principal{})
@@ -75,14 +75,14 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 			return err
 		}, codes.InvalidArgument},
 		{"resolve before acknowledge", func() error {
-			_, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: dept, Note: "done"})
+			_, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, UnitId: dept, Note: "done"})
 			return err
 		}, codes.FailedPrecondition},
 		{"raise without a token", func() error {
 			return raiseWith(anonymous, func(*whistlev1.RaiseIssueRequest) {})
 		}, codes.Unauthenticated},
 		{"acknowledge without a token", func() error {
-			_, err := anonymous.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: dept})
+			_, err := anonymous.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id, UnitId: dept})
 			return err
 		}, codes.Unauthenticated},
 	}
@@ -177,7 +177,7 @@ func TestCommandsAndDecisionsAreCountedInMetricsByOutcome(t *testing.T) {
 	worker := Dial(t, sys, GridWorker(grid))
 	id := raise(t, worker, "metrics-outcomes", grid, routed[0]).GetId()
 	raise(t, worker, "metrics-outcomes", grid, routed[0]) // the same request again: replayed
-	dept := waitForStatus(t, super, []string{id}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)[id].GetAssignments()[0].GetDepartmentId()
+	dept := waitForStatus(t, super, []string{id}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)[id].GetAssignments()[0].GetUnitId()
 	officer := Dial(t, sys, Officer(dept))
 	if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id}); err != nil {
 		t.Fatal(err)

@@ -114,7 +114,7 @@ func inbox(t *testing.T, c Clients, dept string, status whistlev1.AssignmentStat
 	t.Helper()
 	return allPages(t, "the inbox of "+dept, func(token string) ([]*whistlev1.InboxItem, string, error) {
 		res, err := c.Department.ListInbox(t.Context(), &whistlev1.ListInboxRequest{
-			DepartmentId: dept, Status: status, PageSize: 200, PageToken: token})
+			UnitId: dept, Status: status, PageSize: 200, PageToken: token})
 		return res.GetItems(), res.GetNextPageToken(), err
 	})
 }
@@ -153,7 +153,7 @@ func itemIDs(items []*whistlev1.InboxItem) []string {
 	return ids
 }
 
-// departments returns every department id of the sample city.
+// departments returns every unit id of the sample city, the inboxes there are.
 func departments(t *testing.T) []string {
 	t.Helper()
 	cat, err := catalog.Sample()
@@ -162,7 +162,9 @@ func departments(t *testing.T) []string {
 	}
 	var ids []string
 	for _, d := range cat.Departments() {
-		ids = append(ids, d.ID)
+		for _, u := range d.Units {
+			ids = append(ids, u.ID)
+		}
 	}
 	return ids
 }

@@ -60,7 +60,7 @@ func TestTwoHundredIssuesRaisedAtOnceAreAllRoutedAcknowledgedAndResolved(t *test
 			t.Fatalf("issue %s is dispatched to no department", id)
 		}
 		for _, a := range issue.GetAssignments() {
-			byDept[a.GetDepartmentId()] = append(byDept[a.GetDepartmentId()], id)
+			byDept[a.GetUnitId()] = append(byDept[a.GetUnitId()], id)
 		}
 	}
 
@@ -69,7 +69,7 @@ func TestTwoHundredIssuesRaisedAtOnceAreAllRoutedAcknowledgedAndResolved(t *test
 		officer := Dial(t, sys, Officer(dept))
 		for _, id := range issues {
 			wg.Go(func() {
-				ack, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: dept})
+				ack, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id, UnitId: dept})
 				if err != nil {
 					t.Errorf("%s acknowledges %s: %v", dept, id, err)
 					return
@@ -77,7 +77,7 @@ func TestTwoHundredIssuesRaisedAtOnceAreAllRoutedAcknowledgedAndResolved(t *test
 				if s := ack.GetAssignment().GetStatus(); s != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED {
 					t.Errorf("%s acknowledged %s, assignment is %s", dept, id, s)
 				}
-				res, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: dept, Note: "done on site"})
+				res, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, UnitId: dept, Note: "done on site"})
 				if err != nil {
 					t.Errorf("%s resolves %s: %v", dept, id, err)
 					return
@@ -142,13 +142,13 @@ func TestRestartingOnTheSameDataFolderKeepsEveryIssueAndStillFiresPendingDeadlin
 	unacked := map[assignmentKey]bool{}
 	for i, id := range ids {
 		for _, a := range dispatched[id].GetAssignments() {
-			dept := a.GetDepartmentId()
+			dept := a.GetUnitId()
 			if i%2 == 1 {
 				unacked[assignmentKey{id, dept}] = true
 				continue
 			}
 			if _, err := Dial(t, sys, Officer(dept)).Department.Acknowledge(t.Context(),
-				&whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: dept}); err != nil {
+				&whistlev1.AcknowledgeRequest{IssueId: id, UnitId: dept}); err != nil {
 				t.Fatalf("%s acknowledges %s: %v", dept, id, err)
 			}
 		}
@@ -195,9 +195,9 @@ func TestRestartingOnTheSameDataFolderKeepsEveryIssueAndStillFiresPendingDeadlin
 	}
 	late := Audit(t, sys, ids).Owed
 	for _, b := range breaches(t, super) {
-		k := assignmentKey{b.GetIssueId(), b.GetDepartmentId()}
+		k := assignmentKey{b.GetIssueId(), b.GetUnitId()}
 		if b.GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN {
-			t.Errorf("breach of %s by %s is %s, want the report-in deadline", b.GetIssueId(), b.GetDepartmentId(), b.GetKind())
+			t.Errorf("breach of %s by %s is %s, want the report-in deadline", b.GetIssueId(), b.GetUnitId(), b.GetKind())
 		} else if !unacked[k] && late[Clock{k.issue, k.dept, b.GetKind()}] == 0 {
 			t.Errorf("%s breached %s although it acknowledged in time", k.dept, k.issue)
 		}

@@ -83,15 +83,15 @@ func TestWipingRedisAndReplayingGivesIdenticalViews(t *testing.T) {
 
 	for _, id := range []string{resolved, acked} {
 		for _, a := range dispatched[id].GetAssignments() {
-			officer := Dial(t, sys, Officer(a.GetDepartmentId()))
-			if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: a.GetDepartmentId()}); err != nil {
-				t.Fatalf("acknowledge %s for %s: %v", id, a.GetDepartmentId(), err)
+			officer := Dial(t, sys, Officer(a.GetUnitId()))
+			if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id, UnitId: a.GetUnitId()}); err != nil {
+				t.Fatalf("acknowledge %s for %s: %v", id, a.GetUnitId(), err)
 			}
 			if id != resolved {
 				continue
 			}
-			if _, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, DepartmentId: a.GetDepartmentId(), Note: "fixed"}); err != nil {
-				t.Fatalf("resolve %s for %s: %v", id, a.GetDepartmentId(), err)
+			if _, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, UnitId: a.GetUnitId(), Note: "fixed"}); err != nil {
+				t.Fatalf("resolve %s for %s: %v", id, a.GetUnitId(), err)
 			}
 		}
 	}

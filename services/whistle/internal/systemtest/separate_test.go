@@ -49,7 +49,7 @@ func TestTheServicesRunAsSeparateProcessesOnSharedNATSAndRedis(t *testing.T) {
 	}
 	id := res.GetIssue().GetId()
 	issue := waitForStatus(t, worker, []string{id}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)[id]
-	dept := issue.GetAssignments()[0].GetDepartmentId()
+	dept := issue.GetAssignments()[0].GetUnitId()
 
 	officer := Dial(t, department, Officer(dept))
 	if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: id}); err != nil {

@@ -39,6 +39,9 @@ type Option func(*system.Options)
 // WithCatalog starts the system on the catalog file at path.
 func WithCatalog(path string) Option { return func(o *system.Options) { o.CatalogPath = path } }
 
+// WithRules starts the system on the routing rules file at path.
+func WithRules(path string) Option { return func(o *system.Options) { o.RulesPath = path } }
+
 // WithRedis starts the system on the Redis, or the Redis Cluster, that url names, instead of a
 // redis-server child of its own.
 func WithRedis(url string) Option { return func(o *system.Options) { o.RedisURL = url } }
@@ -148,9 +151,9 @@ func Supervisor() authx.Principal {
 	return authx.Principal{Subject: "supervisor@city", Role: authx.RoleSupervisor, Scope: authx.CityScope}
 }
 
-// Officer is a duty officer of a department.
-func Officer(dept string) authx.Principal {
-	return authx.Principal{Subject: "officer@" + dept, Role: authx.RoleOfficer, Scope: dept}
+// Officer is a duty officer of a unit.
+func Officer(unit string) authx.Principal {
+	return authx.Principal{Subject: "officer@" + unit, Role: authx.RoleOfficer, Scope: unit}
 }
 
 // GridWorker is a grid worker whose scope is an area (a grid, or above).

@@ -29,20 +29,20 @@ func TestALateAcknowledgementIsABreachInTheListAndTheTimeline(t *testing.T) {
 	a := assignments[0]
 	deadline := a.GetReportInBy().AsTime()
 	waitUntilPast(t, deadline)
-	if _, err := Dial(t, sys, Officer(a.GetDepartmentId())).Department.Acknowledge(t.Context(),
-		&whistlev1.AcknowledgeRequest{IssueId: id, DepartmentId: a.GetDepartmentId()}); err != nil {
+	if _, err := Dial(t, sys, Officer(a.GetUnitId())).Department.Acknowledge(t.Context(),
+		&whistlev1.AcknowledgeRequest{IssueId: id, UnitId: a.GetUnitId()}); err != nil {
 		t.Fatal(err)
 	}
 
 	var breach *whistlev1.Breach
 	wait.For(t, waitTotal, 50*time.Millisecond, func() error {
 		for _, b := range breaches(t, super) {
-			if b.GetIssueId() == id && b.GetDepartmentId() == a.GetDepartmentId() {
+			if b.GetIssueId() == id && b.GetUnitId() == a.GetUnitId() {
 				breach = b
 				return nil
 			}
 		}
-		return fmt.Errorf("no breach of %s by %s listed", id, a.GetDepartmentId())
+		return fmt.Errorf("no breach of %s by %s listed", id, a.GetUnitId())
 	})
 	if breach.GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN || !breach.GetClearedAt().AsTime().After(deadline) ||
 		breach.GetBreachedAt().AsTime().Before(breach.GetClearedAt().AsTime()) {
@@ -51,7 +51,7 @@ func TestALateAcknowledgementIsABreachInTheListAndTheTimeline(t *testing.T) {
 	var entry *whistlev1.TimelineEntry
 	wait.For(t, waitTotal, 50*time.Millisecond, func() error {
 		for _, e := range getIssue(t, super, id).GetTimeline() {
-			if e.GetKind() == "breached" && e.GetDepartmentId() == a.GetDepartmentId() {
+			if e.GetKind() == "breached" && e.GetUnitId() == a.GetUnitId() {
 				entry = e
 				return nil
 			}
@@ -89,13 +89,13 @@ func TestAGarbageEventQuarantinesOneIssueAloneAndReplayCountsIt(t *testing.T) {
 
 	// The good issue goes on through its whole life; the bad one shows its quarantine and refuses
 	// commands, since its state no longer follows the stream.
-	dept := dispatched[good].GetAssignments()[0].GetDepartmentId()
+	dept := dispatched[good].GetAssignments()[0].GetUnitId()
 	officer := Dial(t, sys, Officer(dept))
-	if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: good, DepartmentId: dept}); err != nil {
+	if _, err := officer.Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: good, UnitId: dept}); err != nil {
 		t.Fatalf("acknowledge the good issue: %v", err)
 	}
-	badDept := dispatched[bad].GetAssignments()[0].GetDepartmentId()
-	_, err := Dial(t, sys, Officer(badDept)).Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: bad, DepartmentId: badDept})
+	badDept := dispatched[bad].GetAssignments()[0].GetUnitId()
+	_, err := Dial(t, sys, Officer(badDept)).Department.Acknowledge(t.Context(), &whistlev1.AcknowledgeRequest{IssueId: bad, UnitId: badDept})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("acknowledging the quarantined issue: %v; want FailedPrecondition", err)
 	}
