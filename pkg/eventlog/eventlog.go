@@ -234,6 +234,18 @@ func Kind(ev *whistlev1.Event) string {
 		return "resolved"
 	case *whistlev1.Event_Breached:
 		return "breached"
+	case *whistlev1.Event_Returned:
+		return "returned"
+	case *whistlev1.Event_Linked:
+		return "linked"
+	case *whistlev1.Event_Joined:
+		return "joined"
+	case *whistlev1.Event_Unlinked:
+		return "unlinked"
+	case *whistlev1.Event_Left:
+		return "left"
+	case *whistlev1.Event_Recategorised:
+		return "recategorised"
 	default:
 		return "unknown"
 	}

@@ -27,9 +27,10 @@ func SeesArea(cat *catalog.Catalog, p authx.Principal, areaID string) bool {
 	return p.Role != authx.RoleOfficer && cat.Contains(p.Scope, areaID)
 }
 
-// ActsFor reports whether the caller is a duty officer of the unit.
+// ActsFor reports whether the caller acts for the unit: a duty officer of it, or the worker of a
+// grid for the grid's own unit, which holds the issues kept in the grid (grid matters).
 func ActsFor(p authx.Principal, unitID string) bool {
-	return p.Role == authx.RoleOfficer && p.Scope == unitID
+	return (p.Role == authx.RoleOfficer || p.Role == authx.RoleGridWorker) && p.Scope == unitID
 }
 
 // Denied is the PermissionDenied status every service answers when a scope does not cover a thing.

@@ -57,10 +57,19 @@ const (
 	Dispatched   Status = "dispatched"
 	Acknowledged Status = "acknowledged"
 	Resolved     Status = "resolved"
+	// Returned: the unit said the issue is not theirs (退单).
+	Returned Status = "returned"
+	// Withdrawn: the matter went elsewhere (dispatched from the desk, re-assigned, recategorised,
+	// or a grid matter gone beyond the grid).
+	Withdrawn Status = "withdrawn"
 )
 
-// Open reports whether the assignment still needs its department: dispatched or acknowledged.
+// Open reports whether the assignment still needs its unit: dispatched or acknowledged.
 func (s Status) Open() bool { return s == Dispatched || s == Acknowledged }
+
+// Ended reports whether the assignment ended without its unit resolving it: returned or
+// withdrawn. A unit whose assignment ended may be summoned again, and gets a new one.
+func (s Status) Ended() bool { return s == Returned || s == Withdrawn }
 
 // Role is a department's part in a (joint) whistle.
 type Role string
@@ -69,6 +78,9 @@ type Role string
 const (
 	Lead      Role = "lead"
 	Assisting Role = "assisting"
+	// Desk is the dispatch desk's part: it holds the issue until a dispatcher routes it, against
+	// a deadline of its own.
+	Desk Role = "desk"
 )
 
 // DeadlineKind names one of an assignment's two clocks.
@@ -118,6 +130,11 @@ type Assignment struct {
 	Note           string    `json:"note,omitempty"`
 	// Breached lists the deadlines breached, in the order their breaches were recorded.
 	Breached []DeadlineKind `json:"breached,omitempty"`
+	// EndedAt, EndedBy and EndReason say when (as the stream stored it), by whom and why the
+	// assignment was returned or withdrawn.
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	EndedBy   string    `json:"ended_by,omitempty"`
+	EndReason string    `json:"end_reason,omitempty"`
 }
 
 // Unit is the unit the assignment belongs to, and the key an issue's assignments are found by.
@@ -161,6 +178,14 @@ type Resolution struct {
 	By, Note     string
 }
 
+// Ending is a return by the unit, or a withdrawal by routing or a dispatcher, as the stream stored
+// it.
+type Ending struct {
+	DepartmentID, UnitID string
+	At                   time.Time // when the stream stored it
+	By, Reason           string
+}
+
 // Breach is escalation's record that a deadline passed, as the stream stored it.
 type Breach struct {
 	DepartmentID string
@@ -173,8 +198,10 @@ type Breach struct {
 
 // Summon returns the assignments a routed event stored at at opens: one for each unit it names
 // that has none yet (has reports which have), in the event's order. A unit summoned before keeps
-// its assignment and the deadlines frozen at its first dispatch, and one named twice in an event
-// is summoned by its first mention.
+// its assignment and the deadlines frozen at its first dispatch, unless that assignment ended
+// (has must report false for those): summoned again after a return or a withdrawal, a unit gets a
+// new assignment, which replaces the ended one. One named twice in an event is summoned by its
+// first mention.
 func Summon(ds []Dispatch, at time.Time, has func(unitID string) bool) []Assignment {
 	var out []Assignment
 	for _, d := range ds {
@@ -220,6 +247,33 @@ func (a *Assignment) Resolve(e Resolution) error {
 		return eventlog.Impossible("a second resolution of %s's part, which %s resolved at %s", a.Unit(), a.ResolvedBy, stamp(a.ResolvedAt))
 	}
 	a.Status, a.ResolvedAt, a.ResolvedBy, a.Note = Resolved, e.At, e.By, e.Note
+	return nil
+}
+
+// Return applies a unit's return of its assignment; only an open one may be returned, and the
+// desk's part is never returned (a dispatcher routes it instead).
+func (a *Assignment) Return(e Ending) error {
+	switch {
+	case a == nil:
+		return notSummoned("a return", UnitOf(e.DepartmentID, e.UnitID))
+	case a.Role == Desk:
+		return eventlog.Impossible("a return of the desk's part, which only a dispatch ends")
+	case !a.Status.Open():
+		return eventlog.Impossible("a return of %s's part, which is %s", a.Unit(), a.Status)
+	}
+	a.Status, a.EndedAt, a.EndedBy, a.EndReason = Returned, e.At, e.By, e.Reason
+	return nil
+}
+
+// Withdraw applies the end of an open assignment because the matter went elsewhere.
+func (a *Assignment) Withdraw(e Ending) error {
+	switch {
+	case a == nil:
+		return notSummoned("a withdrawal", UnitOf(e.DepartmentID, e.UnitID))
+	case !a.Status.Open():
+		return eventlog.Impossible("a withdrawal of %s's part, which is %s", a.Unit(), a.Status)
+	}
+	a.Status, a.EndedAt, a.EndedBy, a.EndReason = Withdrawn, e.At, e.By, e.Reason
 	return nil
 }
 
@@ -273,10 +327,12 @@ func (a *Assignment) Deadline(k DeadlineKind) time.Time {
 // machine refused it can hold) counts its resolution as its report-in, as escalation did then.
 func (a *Assignment) Cleared(k DeadlineKind) (time.Time, bool) {
 	switch {
-	case k == ReportIn && a.Status == Acknowledged, k == ReportIn && a.Status == Resolved && !a.AcknowledgedAt.IsZero():
+	case k == ReportIn && a.Status == Acknowledged, k == ReportIn && !a.Status.Open() && !a.AcknowledgedAt.IsZero():
 		return a.AcknowledgedAt, true
 	case k.Valid() && a.Status == Resolved:
 		return a.ResolvedAt, true
+	case k.Valid() && a.Status.Ended(): // a return or a withdrawal stops every clock still running
+		return a.EndedAt, true
 	}
 	return time.Time{}, false
 }
@@ -341,10 +397,36 @@ func (a *Assignment) CheckAcknowledge(by string) (done bool, err error) {
 		return false, ErrNotSummoned
 	case a.Status == Resolved:
 		return false, &TransitionError{fmt.Sprintf("%s already resolved its part", a.Unit())}
+	case a.Status.Ended():
+		return false, &TransitionError{fmt.Sprintf("%s's part is %s, at %s", a.Unit(), a.Status, a.ended())}
 	case a.Status == Acknowledged && a.AcknowledgedBy != by:
 		return false, &TransitionError{fmt.Sprintf("%s already reported in for %s", a.AcknowledgedBy, a.Unit())}
 	}
 	return a.Status == Acknowledged, nil
+}
+
+// CheckReturn says whether officer by may return the assignment with reason now: done is true
+// when the same officer already did with the same reason, so a retry changes nothing.
+func (a *Assignment) CheckReturn(by, reason string) (done bool, err error) {
+	switch {
+	case a == nil:
+		return false, ErrNotSummoned
+	case a.Role == Desk:
+		return false, &TransitionError{"the dispatch desk does not return an issue: dispatch it"}
+	case a.Status == Returned && a.EndedBy == by && a.EndReason == reason:
+		return true, nil
+	case !a.Status.Open():
+		return false, &TransitionError{fmt.Sprintf("%s's part is %s, at %s", a.Unit(), a.Status, a.ended())}
+	}
+	return false, nil
+}
+
+// ended says when and by whom the part reached its final status, for a refusal's reason.
+func (a *Assignment) ended() string {
+	if a.Status == Resolved {
+		return a.ResolvedAt.UTC().Format(time.RFC3339) + " by " + a.ResolvedBy
+	}
+	return a.EndedAt.UTC().Format(time.RFC3339) + " by " + a.EndedBy
 }
 
 // CheckResolve says whether officer by may resolve the assignment with note now, which is when
@@ -359,6 +441,8 @@ func (a *Assignment) CheckResolve(by, note string) (done bool, err error) {
 		return false, ErrNotSummoned
 	case a.Status == Dispatched:
 		return false, &TransitionError{"report in before resolving"}
+	case a.Status.Ended():
+		return false, &TransitionError{fmt.Sprintf("%s's part is %s, at %s", a.Unit(), a.Status, a.ended())}
 	case a.Status == Resolved && (a.ResolvedBy != by || a.Note != note):
 		return false, &TransitionError{fmt.Sprintf("%s's part is already resolved, at %s by %s with another note; a resolution is not changed",
 			a.Unit(), a.ResolvedAt.UTC().Format(time.RFC3339), a.ResolvedBy)}

@@ -32,6 +32,11 @@ const SampleName = "city.yaml"
 // CityScope is the scope id that covers the whole city.
 const CityScope = "city"
 
+// GridDepartment is the department every catalog has without listing it: the grid workers, one
+// unit per grid (with the grid's id), serving their own grid. Routing summons it for the matters
+// kept in the grid (小事一格解决), and a grid worker acts for their grid's unit.
+const GridDepartment = "grid"
+
 // DefaultTimeZone is the city's time zone when its file names none.
 const DefaultTimeZone = "Asia/Shanghai"
 
@@ -145,6 +150,7 @@ func ParseFile(name string, data []byte) (*Catalog, error) {
 	b.c.digest = hex.EncodeToString(sum[:6])
 	b.areas(f)
 	b.departments(f.Departments)
+	b.gridWorkers()
 	b.categories(f)
 	b.zone(f.City.V.TimeZone, f.City.Line)
 	if err := errors.Join(b.errs...); err != nil {
@@ -167,7 +173,7 @@ func (c *Catalog) Areas() []Area { return slices.Clone(c.areas) }
 // Compounds returns the residential compounds, in the order written.
 func (c *Catalog) Compounds() []Compound { return slices.Clone(c.compounds) }
 
-// Departments returns the department directory.
+// Departments returns the department directory as the file lists it (GridDepartment is not in it).
 func (c *Catalog) Departments() []Department { return slices.Clone(c.departments) }
 
 // Categories returns the categories.

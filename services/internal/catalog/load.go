@@ -322,11 +322,28 @@ func (b *builder) checkBoundaries() {
 	}
 }
 
+// gridWorkers adds GridDepartment, with a unit for each grid.
+func (b *builder) gridWorkers() {
+	d := Department{ID: GridDepartment, Name: "Grid workers"}
+	for _, a := range b.c.areas {
+		if a.Level == LevelGrid {
+			u := Unit{ID: a.ID, Name: a.Name, DepartmentID: GridDepartment, Serves: []string{a.ID}}
+			d.Units = append(d.Units, u)
+			b.c.unitByID[u.ID] = u
+		}
+	}
+	b.c.deptByID[d.ID] = d
+}
+
 // departments adds the directory and its units. A unit's id is unique among units and never
 // another department's id; a unit serves areas that exist.
 func (b *builder) departments(ds []at[departmentFile]) {
 	for _, df := range ds {
 		d := Department{ID: df.V.ID, Name: df.V.Name}
+		if d.ID == GridDepartment {
+			b.fault(df.Line, "department %q is the grid workers', which every catalog has: choose another id", d.ID)
+			continue
+		}
 		if _, dup := b.c.deptByID[d.ID]; dup || d.ID == "" {
 			b.fault(df.Line, "department %q is empty or appears twice", d.ID)
 			continue
@@ -344,6 +361,8 @@ func (b *builder) departments(ds []at[departmentFile]) {
 		for _, uf := range df.V.Units {
 			u := Unit{ID: uf.V.ID, Name: uf.V.Name, DepartmentID: d.ID, Serves: uf.V.Serves}
 			_, dup := b.c.unitByID[u.ID]
+			_, isArea := b.c.areaByID[u.ID]
+			dup = dup || isArea
 			other, isDept := b.c.deptByID[u.ID]
 			switch {
 			case u.ID == "":

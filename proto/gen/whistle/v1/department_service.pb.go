@@ -597,6 +597,116 @@ func (x *ResolveResponse) GetAssignment() *Assignment {
 	return nil
 }
 
+// ReturnAssignmentRequest names the assignment to return and why.
+type ReturnAssignmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
+	// The unit; empty means the caller's own (an officer's unit, a grid worker's grid).
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	// Why it is not the unit's (1 to 500 characters).
+	Reason        string `protobuf:"bytes,3,opt,name=reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReturnAssignmentRequest) Reset() {
+	*x = ReturnAssignmentRequest{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReturnAssignmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReturnAssignmentRequest) ProtoMessage() {}
+
+func (x *ReturnAssignmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReturnAssignmentRequest.ProtoReflect.Descriptor instead.
+func (*ReturnAssignmentRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReturnAssignmentRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *ReturnAssignmentRequest) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *ReturnAssignmentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ReturnAssignmentResponse is the assignment after returning it.
+type ReturnAssignmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The assignment.
+	Assignment    *Assignment `protobuf:"bytes,1,opt,name=assignment" json:"assignment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReturnAssignmentResponse) Reset() {
+	*x = ReturnAssignmentResponse{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReturnAssignmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReturnAssignmentResponse) ProtoMessage() {}
+
+func (x *ReturnAssignmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReturnAssignmentResponse.ProtoReflect.Descriptor instead.
+func (*ReturnAssignmentResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReturnAssignmentResponse) GetAssignment() *Assignment {
+	if x != nil {
+		return x.Assignment
+	}
+	return nil
+}
+
 var File_whistle_v1_department_service_proto protoreflect.FileDescriptor
 
 const file_whistle_v1_department_service_proto_rawDesc = "" +
@@ -647,13 +757,22 @@ const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\x0fResolveResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
-	"assignment2\xc0\x02\n" +
+	"assignment\"e\n" +
+	"\x17ReturnAssignmentRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"R\n" +
+	"\x18ReturnAssignmentResponse\x126\n" +
+	"\n" +
+	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
+	"assignment2\x9f\x03\n" +
 	"\x11DepartmentService\x12H\n" +
 	"\tListInbox\x12\x1c.whistle.v1.ListInboxRequest\x1a\x1d.whistle.v1.ListInboxResponse\x12M\n" +
 	"\n" +
 	"WatchInbox\x12\x1d.whistle.v1.WatchInboxRequest\x1a\x1e.whistle.v1.WatchInboxResponse0\x01\x12N\n" +
 	"\vAcknowledge\x12\x1e.whistle.v1.AcknowledgeRequest\x1a\x1f.whistle.v1.AcknowledgeResponse\x12B\n" +
-	"\aResolve\x12\x1a.whistle.v1.ResolveRequest\x1a\x1b.whistle.v1.ResolveResponseBKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\aResolve\x12\x1a.whistle.v1.ResolveRequest\x1a\x1b.whistle.v1.ResolveResponse\x12]\n" +
+	"\x10ReturnAssignment\x12#.whistle.v1.ReturnAssignmentRequest\x1a$.whistle.v1.ReturnAssignmentResponseBKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_whistle_v1_department_service_proto_rawDescOnce sync.Once
@@ -667,44 +786,49 @@ func file_whistle_v1_department_service_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_department_service_proto_rawDescData
 }
 
-var file_whistle_v1_department_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_whistle_v1_department_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_whistle_v1_department_service_proto_goTypes = []any{
-	(*InboxItem)(nil),           // 0: whistle.v1.InboxItem
-	(*ListInboxRequest)(nil),    // 1: whistle.v1.ListInboxRequest
-	(*ListInboxResponse)(nil),   // 2: whistle.v1.ListInboxResponse
-	(*WatchInboxRequest)(nil),   // 3: whistle.v1.WatchInboxRequest
-	(*WatchInboxResponse)(nil),  // 4: whistle.v1.WatchInboxResponse
-	(*AcknowledgeRequest)(nil),  // 5: whistle.v1.AcknowledgeRequest
-	(*AcknowledgeResponse)(nil), // 6: whistle.v1.AcknowledgeResponse
-	(*ResolveRequest)(nil),      // 7: whistle.v1.ResolveRequest
-	(*ResolveResponse)(nil),     // 8: whistle.v1.ResolveResponse
-	(Urgency)(0),                // 9: whistle.v1.Urgency
-	(*Assignment)(nil),          // 10: whistle.v1.Assignment
-	(*Quarantine)(nil),          // 11: whistle.v1.Quarantine
-	(AssignmentStatus)(0),       // 12: whistle.v1.AssignmentStatus
+	(*InboxItem)(nil),                // 0: whistle.v1.InboxItem
+	(*ListInboxRequest)(nil),         // 1: whistle.v1.ListInboxRequest
+	(*ListInboxResponse)(nil),        // 2: whistle.v1.ListInboxResponse
+	(*WatchInboxRequest)(nil),        // 3: whistle.v1.WatchInboxRequest
+	(*WatchInboxResponse)(nil),       // 4: whistle.v1.WatchInboxResponse
+	(*AcknowledgeRequest)(nil),       // 5: whistle.v1.AcknowledgeRequest
+	(*AcknowledgeResponse)(nil),      // 6: whistle.v1.AcknowledgeResponse
+	(*ResolveRequest)(nil),           // 7: whistle.v1.ResolveRequest
+	(*ResolveResponse)(nil),          // 8: whistle.v1.ResolveResponse
+	(*ReturnAssignmentRequest)(nil),  // 9: whistle.v1.ReturnAssignmentRequest
+	(*ReturnAssignmentResponse)(nil), // 10: whistle.v1.ReturnAssignmentResponse
+	(Urgency)(0),                     // 11: whistle.v1.Urgency
+	(*Assignment)(nil),               // 12: whistle.v1.Assignment
+	(*Quarantine)(nil),               // 13: whistle.v1.Quarantine
+	(AssignmentStatus)(0),            // 14: whistle.v1.AssignmentStatus
 }
 var file_whistle_v1_department_service_proto_depIdxs = []int32{
-	9,  // 0: whistle.v1.InboxItem.urgency:type_name -> whistle.v1.Urgency
-	10, // 1: whistle.v1.InboxItem.assignment:type_name -> whistle.v1.Assignment
-	11, // 2: whistle.v1.InboxItem.quarantine:type_name -> whistle.v1.Quarantine
-	12, // 3: whistle.v1.ListInboxRequest.status:type_name -> whistle.v1.AssignmentStatus
+	11, // 0: whistle.v1.InboxItem.urgency:type_name -> whistle.v1.Urgency
+	12, // 1: whistle.v1.InboxItem.assignment:type_name -> whistle.v1.Assignment
+	13, // 2: whistle.v1.InboxItem.quarantine:type_name -> whistle.v1.Quarantine
+	14, // 3: whistle.v1.ListInboxRequest.status:type_name -> whistle.v1.AssignmentStatus
 	0,  // 4: whistle.v1.ListInboxResponse.items:type_name -> whistle.v1.InboxItem
 	0,  // 5: whistle.v1.WatchInboxResponse.item:type_name -> whistle.v1.InboxItem
-	10, // 6: whistle.v1.AcknowledgeResponse.assignment:type_name -> whistle.v1.Assignment
-	10, // 7: whistle.v1.ResolveResponse.assignment:type_name -> whistle.v1.Assignment
-	1,  // 8: whistle.v1.DepartmentService.ListInbox:input_type -> whistle.v1.ListInboxRequest
-	3,  // 9: whistle.v1.DepartmentService.WatchInbox:input_type -> whistle.v1.WatchInboxRequest
-	5,  // 10: whistle.v1.DepartmentService.Acknowledge:input_type -> whistle.v1.AcknowledgeRequest
-	7,  // 11: whistle.v1.DepartmentService.Resolve:input_type -> whistle.v1.ResolveRequest
-	2,  // 12: whistle.v1.DepartmentService.ListInbox:output_type -> whistle.v1.ListInboxResponse
-	4,  // 13: whistle.v1.DepartmentService.WatchInbox:output_type -> whistle.v1.WatchInboxResponse
-	6,  // 14: whistle.v1.DepartmentService.Acknowledge:output_type -> whistle.v1.AcknowledgeResponse
-	8,  // 15: whistle.v1.DepartmentService.Resolve:output_type -> whistle.v1.ResolveResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	12, // 6: whistle.v1.AcknowledgeResponse.assignment:type_name -> whistle.v1.Assignment
+	12, // 7: whistle.v1.ResolveResponse.assignment:type_name -> whistle.v1.Assignment
+	12, // 8: whistle.v1.ReturnAssignmentResponse.assignment:type_name -> whistle.v1.Assignment
+	1,  // 9: whistle.v1.DepartmentService.ListInbox:input_type -> whistle.v1.ListInboxRequest
+	3,  // 10: whistle.v1.DepartmentService.WatchInbox:input_type -> whistle.v1.WatchInboxRequest
+	5,  // 11: whistle.v1.DepartmentService.Acknowledge:input_type -> whistle.v1.AcknowledgeRequest
+	7,  // 12: whistle.v1.DepartmentService.Resolve:input_type -> whistle.v1.ResolveRequest
+	9,  // 13: whistle.v1.DepartmentService.ReturnAssignment:input_type -> whistle.v1.ReturnAssignmentRequest
+	2,  // 14: whistle.v1.DepartmentService.ListInbox:output_type -> whistle.v1.ListInboxResponse
+	4,  // 15: whistle.v1.DepartmentService.WatchInbox:output_type -> whistle.v1.WatchInboxResponse
+	6,  // 16: whistle.v1.DepartmentService.Acknowledge:output_type -> whistle.v1.AcknowledgeResponse
+	8,  // 17: whistle.v1.DepartmentService.Resolve:output_type -> whistle.v1.ResolveResponse
+	10, // 18: whistle.v1.DepartmentService.ReturnAssignment:output_type -> whistle.v1.ReturnAssignmentResponse
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_department_service_proto_init() }
@@ -719,7 +843,7 @@ func file_whistle_v1_department_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_department_service_proto_rawDesc), len(file_whistle_v1_department_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

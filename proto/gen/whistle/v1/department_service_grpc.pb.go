@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DepartmentService_ListInbox_FullMethodName   = "/whistle.v1.DepartmentService/ListInbox"
-	DepartmentService_WatchInbox_FullMethodName  = "/whistle.v1.DepartmentService/WatchInbox"
-	DepartmentService_Acknowledge_FullMethodName = "/whistle.v1.DepartmentService/Acknowledge"
-	DepartmentService_Resolve_FullMethodName     = "/whistle.v1.DepartmentService/Resolve"
+	DepartmentService_ListInbox_FullMethodName        = "/whistle.v1.DepartmentService/ListInbox"
+	DepartmentService_WatchInbox_FullMethodName       = "/whistle.v1.DepartmentService/WatchInbox"
+	DepartmentService_Acknowledge_FullMethodName      = "/whistle.v1.DepartmentService/Acknowledge"
+	DepartmentService_Resolve_FullMethodName          = "/whistle.v1.DepartmentService/Resolve"
+	DepartmentService_ReturnAssignment_FullMethodName = "/whistle.v1.DepartmentService/ReturnAssignment"
 )
 
 // DepartmentServiceClient is the client API for DepartmentService service.
@@ -41,6 +42,9 @@ type DepartmentServiceClient interface {
 	Acknowledge(ctx context.Context, in *AcknowledgeRequest, opts ...grpc.CallOption) (*AcknowledgeResponse, error)
 	// Resolve closes the department's part with a note.
 	Resolve(ctx context.Context, in *ResolveRequest, opts ...grpc.CallOption) (*ResolveResponse, error)
+	// ReturnAssignment says the issue is not the unit's (退单), with a reason; routing sends it on
+	// without the unit's department. A grid worker returns a grid matter to say it is beyond the grid.
+	ReturnAssignment(ctx context.Context, in *ReturnAssignmentRequest, opts ...grpc.CallOption) (*ReturnAssignmentResponse, error)
 }
 
 type departmentServiceClient struct {
@@ -100,6 +104,16 @@ func (c *departmentServiceClient) Resolve(ctx context.Context, in *ResolveReques
 	return out, nil
 }
 
+func (c *departmentServiceClient) ReturnAssignment(ctx context.Context, in *ReturnAssignmentRequest, opts ...grpc.CallOption) (*ReturnAssignmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReturnAssignmentResponse)
+	err := c.cc.Invoke(ctx, DepartmentService_ReturnAssignment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DepartmentServiceServer is the server API for DepartmentService service.
 // All implementations must embed UnimplementedDepartmentServiceServer
 // for forward compatibility.
@@ -116,6 +130,9 @@ type DepartmentServiceServer interface {
 	Acknowledge(context.Context, *AcknowledgeRequest) (*AcknowledgeResponse, error)
 	// Resolve closes the department's part with a note.
 	Resolve(context.Context, *ResolveRequest) (*ResolveResponse, error)
+	// ReturnAssignment says the issue is not the unit's (退单), with a reason; routing sends it on
+	// without the unit's department. A grid worker returns a grid matter to say it is beyond the grid.
+	ReturnAssignment(context.Context, *ReturnAssignmentRequest) (*ReturnAssignmentResponse, error)
 	mustEmbedUnimplementedDepartmentServiceServer()
 }
 
@@ -137,6 +154,9 @@ func (UnimplementedDepartmentServiceServer) Acknowledge(context.Context, *Acknow
 }
 func (UnimplementedDepartmentServiceServer) Resolve(context.Context, *ResolveRequest) (*ResolveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Resolve not implemented")
+}
+func (UnimplementedDepartmentServiceServer) ReturnAssignment(context.Context, *ReturnAssignmentRequest) (*ReturnAssignmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReturnAssignment not implemented")
 }
 func (UnimplementedDepartmentServiceServer) mustEmbedUnimplementedDepartmentServiceServer() {}
 func (UnimplementedDepartmentServiceServer) testEmbeddedByValue()                           {}
@@ -224,6 +244,24 @@ func _DepartmentService_Resolve_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DepartmentService_ReturnAssignment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReturnAssignmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DepartmentServiceServer).ReturnAssignment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DepartmentService_ReturnAssignment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DepartmentServiceServer).ReturnAssignment(ctx, req.(*ReturnAssignmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DepartmentService_ServiceDesc is the grpc.ServiceDesc for DepartmentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -242,6 +280,10 @@ var DepartmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Resolve",
 			Handler:    _DepartmentService_Resolve_Handler,
+		},
+		{
+			MethodName: "ReturnAssignment",
+			Handler:    _DepartmentService_ReturnAssignment_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

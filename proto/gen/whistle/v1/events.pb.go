@@ -9,6 +9,7 @@ package whistlev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -29,6 +30,18 @@ const (
 	RouteCause_ROUTE_CAUSE_UNSPECIFIED RouteCause = 0
 	// The issue was raised.
 	RouteCause_ROUTE_CAUSE_RAISED RouteCause = 1
+	// A unit returned its assignment.
+	RouteCause_ROUTE_CAUSE_RETURNED RouteCause = 2
+	// A dispatcher dispatched the issue by hand.
+	RouteCause_ROUTE_CAUSE_BY_HAND RouteCause = 3
+	// A dispatcher re-assigned a routed issue.
+	RouteCause_ROUTE_CAUSE_REASSIGNED RouteCause = 4
+	// A dispatcher changed the issue's category.
+	RouteCause_ROUTE_CAUSE_RECATEGORISED RouteCause = 5
+	// A grid matter went beyond the grid: its worker returned it, or its deadline passed.
+	RouteCause_ROUTE_CAUSE_BEYOND_GRID RouteCause = 6
+	// A dispatcher unlinked a duplicate, which is now routed as an issue of its own.
+	RouteCause_ROUTE_CAUSE_UNLINKED RouteCause = 7
 )
 
 // Enum value maps for RouteCause.
@@ -36,10 +49,22 @@ var (
 	RouteCause_name = map[int32]string{
 		0: "ROUTE_CAUSE_UNSPECIFIED",
 		1: "ROUTE_CAUSE_RAISED",
+		2: "ROUTE_CAUSE_RETURNED",
+		3: "ROUTE_CAUSE_BY_HAND",
+		4: "ROUTE_CAUSE_REASSIGNED",
+		5: "ROUTE_CAUSE_RECATEGORISED",
+		6: "ROUTE_CAUSE_BEYOND_GRID",
+		7: "ROUTE_CAUSE_UNLINKED",
 	}
 	RouteCause_value = map[string]int32{
-		"ROUTE_CAUSE_UNSPECIFIED": 0,
-		"ROUTE_CAUSE_RAISED":      1,
+		"ROUTE_CAUSE_UNSPECIFIED":   0,
+		"ROUTE_CAUSE_RAISED":        1,
+		"ROUTE_CAUSE_RETURNED":      2,
+		"ROUTE_CAUSE_BY_HAND":       3,
+		"ROUTE_CAUSE_REASSIGNED":    4,
+		"ROUTE_CAUSE_RECATEGORISED": 5,
+		"ROUTE_CAUSE_BEYOND_GRID":   6,
+		"ROUTE_CAUSE_UNLINKED":      7,
 	}
 )
 
@@ -96,6 +121,12 @@ type Event struct {
 	//	*Event_Acknowledged
 	//	*Event_Resolved
 	//	*Event_Breached
+	//	*Event_Returned
+	//	*Event_Linked
+	//	*Event_Joined
+	//	*Event_Unlinked
+	//	*Event_Left
+	//	*Event_Recategorised
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -234,6 +265,60 @@ func (x *Event) GetBreached() *DeadlineBreached {
 	return nil
 }
 
+func (x *Event) GetReturned() *AssignmentReturned {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Returned); ok {
+			return x.Returned
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetLinked() *IssueLinked {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Linked); ok {
+			return x.Linked
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetJoined() *IssueJoined {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Joined); ok {
+			return x.Joined
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetUnlinked() *IssueUnlinked {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Unlinked); ok {
+			return x.Unlinked
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetLeft() *IssueLeft {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Left); ok {
+			return x.Left
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetRecategorised() *IssueRecategorised {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Recategorised); ok {
+			return x.Recategorised
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -262,6 +347,30 @@ type Event_Breached struct {
 	Breached *DeadlineBreached `protobuf:"bytes,15,opt,name=breached,proto3,oneof"`
 }
 
+type Event_Returned struct {
+	Returned *AssignmentReturned `protobuf:"bytes,16,opt,name=returned,proto3,oneof"`
+}
+
+type Event_Linked struct {
+	Linked *IssueLinked `protobuf:"bytes,17,opt,name=linked,proto3,oneof"`
+}
+
+type Event_Joined struct {
+	Joined *IssueJoined `protobuf:"bytes,18,opt,name=joined,proto3,oneof"`
+}
+
+type Event_Unlinked struct {
+	Unlinked *IssueUnlinked `protobuf:"bytes,19,opt,name=unlinked,proto3,oneof"`
+}
+
+type Event_Left struct {
+	Left *IssueLeft `protobuf:"bytes,20,opt,name=left,proto3,oneof"`
+}
+
+type Event_Recategorised struct {
+	Recategorised *IssueRecategorised `protobuf:"bytes,21,opt,name=recategorised,proto3,oneof"`
+}
+
 func (*Event_Raised) isEvent_Payload() {}
 
 func (*Event_Routed) isEvent_Payload() {}
@@ -273,6 +382,18 @@ func (*Event_Acknowledged) isEvent_Payload() {}
 func (*Event_Resolved) isEvent_Payload() {}
 
 func (*Event_Breached) isEvent_Payload() {}
+
+func (*Event_Returned) isEvent_Payload() {}
+
+func (*Event_Linked) isEvent_Payload() {}
+
+func (*Event_Joined) isEvent_Payload() {}
+
+func (*Event_Unlinked) isEvent_Payload() {}
+
+func (*Event_Left) isEvent_Payload() {}
+
+func (*Event_Recategorised) isEvent_Payload() {}
 
 // Actor is who caused an event: a person through a token, or a service.
 type Actor struct {
@@ -548,12 +669,70 @@ func (x *Dispatch) GetUnitId() string {
 	return ""
 }
 
-// IssueRouted: routing summoned units by its rules, all in one event so that a joint whistle is
-// never half dispatched.
+// Withdrawal ends an open assignment because the matter went elsewhere: a dispatcher dispatched it
+// from the desk, re-assigned it or changed its category, or a grid matter went beyond the grid. A
+// withdrawn assignment's clocks stop at the event that withdraws it.
+type Withdrawal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The unit whose assignment ends.
+	UnitId string `protobuf:"bytes,1,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// Why, for people.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Withdrawal) Reset() {
+	*x = Withdrawal{}
+	mi := &file_whistle_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Withdrawal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Withdrawal) ProtoMessage() {}
+
+func (x *Withdrawal) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Withdrawal.ProtoReflect.Descriptor instead.
+func (*Withdrawal) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Withdrawal) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *Withdrawal) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// IssueRouted: routing (by its rules) or a dispatcher (by hand) summoned units, all in one event
+// so that a joint whistle is never half dispatched, and withdrew the assignments the new route
+// replaces.
 type IssueRouted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The rule that decided the lead; empty when the street government owns the issue because no
-	// rule decided it.
+	// The rule that decided the lead; empty when a dispatcher decided, or when the street
+	// government owns the issue because no rule decided it.
 	RuleId string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
 	// The units summoned, lead first.
 	Dispatches []*Dispatch `protobuf:"bytes,2,rep,name=dispatches,proto3" json:"dispatches,omitempty"`
@@ -561,6 +740,8 @@ type IssueRouted struct {
 	RulesVersion string `protobuf:"bytes,3,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
 	// What made routing decide.
 	Cause RouteCause `protobuf:"varint,4,opt,name=cause,proto3,enum=whistle.v1.RouteCause" json:"cause,omitempty"`
+	// Assignments this route ends.
+	Withdrawn []*Withdrawal `protobuf:"bytes,5,rep,name=withdrawn,proto3" json:"withdrawn,omitempty"`
 	// Every rule that matched, in the order tried (the first decided the lead).
 	MatchedRules []string `protobuf:"bytes,6,rep,name=matched_rules,json=matchedRules,proto3" json:"matched_rules,omitempty"`
 	// Why, in words.
@@ -571,7 +752,7 @@ type IssueRouted struct {
 
 func (x *IssueRouted) Reset() {
 	*x = IssueRouted{}
-	mi := &file_whistle_v1_events_proto_msgTypes[4]
+	mi := &file_whistle_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +764,7 @@ func (x *IssueRouted) String() string {
 func (*IssueRouted) ProtoMessage() {}
 
 func (x *IssueRouted) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_events_proto_msgTypes[4]
+	mi := &file_whistle_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +777,7 @@ func (x *IssueRouted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueRouted.ProtoReflect.Descriptor instead.
 func (*IssueRouted) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *IssueRouted) GetRuleId() string {
@@ -627,6 +808,13 @@ func (x *IssueRouted) GetCause() RouteCause {
 	return RouteCause_ROUTE_CAUSE_UNSPECIFIED
 }
 
+func (x *IssueRouted) GetWithdrawn() []*Withdrawal {
+	if x != nil {
+		return x.Withdrawn
+	}
+	return nil
+}
+
 func (x *IssueRouted) GetMatchedRules() []string {
 	if x != nil {
 		return x.MatchedRules
@@ -641,22 +829,29 @@ func (x *IssueRouted) GetExplanation() string {
 	return ""
 }
 
-// IssueNeedsDispatch: no rule decided the issue and the rules leave such issues to a dispatcher.
+// IssueNeedsDispatch: no rule decided the issue, its lead returned it, or it was returned more
+// often than the rules allow: it waits at the dispatch desk, whose unit is summoned with a deadline
+// of its own, so that a desk that sits on an issue is breached like any unit.
 type IssueNeedsDispatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Why routing could not decide.
 	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The desk's assignment, the deadline to dispatch by as its resolve deadline; unset in events
+	// written before the desk had a clock.
+	Desk *Dispatch `protobuf:"bytes,2,opt,name=desk,proto3" json:"desk,omitempty"`
 	// The version of the rules and catalog that decided it.
 	RulesVersion string `protobuf:"bytes,3,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
 	// What made routing decide.
-	Cause         RouteCause `protobuf:"varint,4,opt,name=cause,proto3,enum=whistle.v1.RouteCause" json:"cause,omitempty"`
+	Cause RouteCause `protobuf:"varint,4,opt,name=cause,proto3,enum=whistle.v1.RouteCause" json:"cause,omitempty"`
+	// Assignments this decision ends (a grid matter's, when its deadline passed).
+	Withdrawn     []*Withdrawal `protobuf:"bytes,5,rep,name=withdrawn,proto3" json:"withdrawn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *IssueNeedsDispatch) Reset() {
 	*x = IssueNeedsDispatch{}
-	mi := &file_whistle_v1_events_proto_msgTypes[5]
+	mi := &file_whistle_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +863,7 @@ func (x *IssueNeedsDispatch) String() string {
 func (*IssueNeedsDispatch) ProtoMessage() {}
 
 func (x *IssueNeedsDispatch) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_events_proto_msgTypes[5]
+	mi := &file_whistle_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +876,7 @@ func (x *IssueNeedsDispatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueNeedsDispatch.ProtoReflect.Descriptor instead.
 func (*IssueNeedsDispatch) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *IssueNeedsDispatch) GetReason() string {
@@ -689,6 +884,13 @@ func (x *IssueNeedsDispatch) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *IssueNeedsDispatch) GetDesk() *Dispatch {
+	if x != nil {
+		return x.Desk
+	}
+	return nil
 }
 
 func (x *IssueNeedsDispatch) GetRulesVersion() string {
@@ -705,6 +907,13 @@ func (x *IssueNeedsDispatch) GetCause() RouteCause {
 	return RouteCause_ROUTE_CAUSE_UNSPECIFIED
 }
 
+func (x *IssueNeedsDispatch) GetWithdrawn() []*Withdrawal {
+	if x != nil {
+		return x.Withdrawn
+	}
+	return nil
+}
+
 // AssignmentAcknowledged: a duty officer reported in (报到) for their unit.
 type AssignmentAcknowledged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -718,7 +927,7 @@ type AssignmentAcknowledged struct {
 
 func (x *AssignmentAcknowledged) Reset() {
 	*x = AssignmentAcknowledged{}
-	mi := &file_whistle_v1_events_proto_msgTypes[6]
+	mi := &file_whistle_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +939,7 @@ func (x *AssignmentAcknowledged) String() string {
 func (*AssignmentAcknowledged) ProtoMessage() {}
 
 func (x *AssignmentAcknowledged) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_events_proto_msgTypes[6]
+	mi := &file_whistle_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +952,7 @@ func (x *AssignmentAcknowledged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignmentAcknowledged.ProtoReflect.Descriptor instead.
 func (*AssignmentAcknowledged) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AssignmentAcknowledged) GetDepartmentId() string {
@@ -775,7 +984,7 @@ type AssignmentResolved struct {
 
 func (x *AssignmentResolved) Reset() {
 	*x = AssignmentResolved{}
-	mi := &file_whistle_v1_events_proto_msgTypes[7]
+	mi := &file_whistle_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +996,7 @@ func (x *AssignmentResolved) String() string {
 func (*AssignmentResolved) ProtoMessage() {}
 
 func (x *AssignmentResolved) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_events_proto_msgTypes[7]
+	mi := &file_whistle_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +1009,7 @@ func (x *AssignmentResolved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignmentResolved.ProtoReflect.Descriptor instead.
 func (*AssignmentResolved) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AssignmentResolved) GetDepartmentId() string {
@@ -820,6 +1029,347 @@ func (x *AssignmentResolved) GetNote() string {
 func (x *AssignmentResolved) GetUnitId() string {
 	if x != nil {
 		return x.UnitId
+	}
+	return ""
+}
+
+// AssignmentReturned: a unit said the issue is not theirs (退单), with a reason; routing sends it on
+// without that department. A grid worker returns a grid matter to say it is beyond the grid.
+type AssignmentReturned struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The department.
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// Why it is not theirs.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignmentReturned) Reset() {
+	*x = AssignmentReturned{}
+	mi := &file_whistle_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignmentReturned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignmentReturned) ProtoMessage() {}
+
+func (x *AssignmentReturned) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignmentReturned.ProtoReflect.Descriptor instead.
+func (*AssignmentReturned) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AssignmentReturned) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *AssignmentReturned) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *AssignmentReturned) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// IssueLinked: the issue repeats an open case of the same category near it ("me too"); it joins
+// that case instead of being dispatched again.
+type IssueLinked struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case it joined.
+	OriginalId string `protobuf:"bytes,1,opt,name=original_id,json=originalId,proto3" json:"original_id,omitempty"`
+	// How far apart the two are, in metres.
+	DistanceMeters float64 `protobuf:"fixed64,2,opt,name=distance_meters,json=distanceMeters,proto3" json:"distance_meters,omitempty"`
+	// How long after the original this one was raised.
+	After         *durationpb.Duration `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueLinked) Reset() {
+	*x = IssueLinked{}
+	mi := &file_whistle_v1_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueLinked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueLinked) ProtoMessage() {}
+
+func (x *IssueLinked) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueLinked.ProtoReflect.Descriptor instead.
+func (*IssueLinked) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *IssueLinked) GetOriginalId() string {
+	if x != nil {
+		return x.OriginalId
+	}
+	return ""
+}
+
+func (x *IssueLinked) GetDistanceMeters() float64 {
+	if x != nil {
+		return x.DistanceMeters
+	}
+	return 0
+}
+
+func (x *IssueLinked) GetAfter() *durationpb.Duration {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+// IssueJoined: another issue was linked to this one as a duplicate; counted on the original.
+type IssueJoined struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The duplicate.
+	DuplicateId   string `protobuf:"bytes,1,opt,name=duplicate_id,json=duplicateId,proto3" json:"duplicate_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueJoined) Reset() {
+	*x = IssueJoined{}
+	mi := &file_whistle_v1_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueJoined) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueJoined) ProtoMessage() {}
+
+func (x *IssueJoined) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueJoined.ProtoReflect.Descriptor instead.
+func (*IssueJoined) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *IssueJoined) GetDuplicateId() string {
+	if x != nil {
+		return x.DuplicateId
+	}
+	return ""
+}
+
+// IssueUnlinked: a dispatcher said the issue is not a duplicate after all; routing then routes it.
+type IssueUnlinked struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case it had joined.
+	OriginalId string `protobuf:"bytes,1,opt,name=original_id,json=originalId,proto3" json:"original_id,omitempty"`
+	// Why, for people.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueUnlinked) Reset() {
+	*x = IssueUnlinked{}
+	mi := &file_whistle_v1_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueUnlinked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueUnlinked) ProtoMessage() {}
+
+func (x *IssueUnlinked) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueUnlinked.ProtoReflect.Descriptor instead.
+func (*IssueUnlinked) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *IssueUnlinked) GetOriginalId() string {
+	if x != nil {
+		return x.OriginalId
+	}
+	return ""
+}
+
+func (x *IssueUnlinked) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// IssueLeft: a duplicate linked to this issue was unlinked from it.
+type IssueLeft struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The duplicate.
+	DuplicateId   string `protobuf:"bytes,1,opt,name=duplicate_id,json=duplicateId,proto3" json:"duplicate_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueLeft) Reset() {
+	*x = IssueLeft{}
+	mi := &file_whistle_v1_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueLeft) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueLeft) ProtoMessage() {}
+
+func (x *IssueLeft) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueLeft.ProtoReflect.Descriptor instead.
+func (*IssueLeft) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *IssueLeft) GetDuplicateId() string {
+	if x != nil {
+		return x.DuplicateId
+	}
+	return ""
+}
+
+// IssueRecategorised: a dispatcher changed the issue's category; routing routes it again.
+type IssueRecategorised struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The category before.
+	FromCategoryId string `protobuf:"bytes,1,opt,name=from_category_id,json=fromCategoryId,proto3" json:"from_category_id,omitempty"`
+	// The category now.
+	ToCategoryId string `protobuf:"bytes,2,opt,name=to_category_id,json=toCategoryId,proto3" json:"to_category_id,omitempty"`
+	// Why, for people.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueRecategorised) Reset() {
+	*x = IssueRecategorised{}
+	mi := &file_whistle_v1_events_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueRecategorised) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueRecategorised) ProtoMessage() {}
+
+func (x *IssueRecategorised) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueRecategorised.ProtoReflect.Descriptor instead.
+func (*IssueRecategorised) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *IssueRecategorised) GetFromCategoryId() string {
+	if x != nil {
+		return x.FromCategoryId
+	}
+	return ""
+}
+
+func (x *IssueRecategorised) GetToCategoryId() string {
+	if x != nil {
+		return x.ToCategoryId
+	}
+	return ""
+}
+
+func (x *IssueRecategorised) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -846,7 +1396,7 @@ type DeadlineBreached struct {
 
 func (x *DeadlineBreached) Reset() {
 	*x = DeadlineBreached{}
-	mi := &file_whistle_v1_events_proto_msgTypes[8]
+	mi := &file_whistle_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1408,7 @@ func (x *DeadlineBreached) String() string {
 func (*DeadlineBreached) ProtoMessage() {}
 
 func (x *DeadlineBreached) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_events_proto_msgTypes[8]
+	mi := &file_whistle_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1421,7 @@ func (x *DeadlineBreached) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadlineBreached.ProtoReflect.Descriptor instead.
 func (*DeadlineBreached) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeadlineBreached) GetDepartmentId() string {
@@ -921,7 +1471,7 @@ var File_whistle_v1_events_proto protoreflect.FileDescriptor
 const file_whistle_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"\x17whistle/v1/events.proto\x12\n" +
-	"whistle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\xd8\x04\n" +
+	"whistle.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\xaa\a\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bissue_id\x18\x02 \x01(\tR\aissueId\x12;\n" +
@@ -936,7 +1486,13 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\x0eneeds_dispatch\x18\f \x01(\v2\x1e.whistle.v1.IssueNeedsDispatchH\x00R\rneedsDispatch\x12H\n" +
 	"\facknowledged\x18\r \x01(\v2\".whistle.v1.AssignmentAcknowledgedH\x00R\facknowledged\x12<\n" +
 	"\bresolved\x18\x0e \x01(\v2\x1e.whistle.v1.AssignmentResolvedH\x00R\bresolved\x12:\n" +
-	"\bbreached\x18\x0f \x01(\v2\x1c.whistle.v1.DeadlineBreachedH\x00R\bbreachedB\t\n" +
+	"\bbreached\x18\x0f \x01(\v2\x1c.whistle.v1.DeadlineBreachedH\x00R\bbreached\x12<\n" +
+	"\breturned\x18\x10 \x01(\v2\x1e.whistle.v1.AssignmentReturnedH\x00R\breturned\x121\n" +
+	"\x06linked\x18\x11 \x01(\v2\x17.whistle.v1.IssueLinkedH\x00R\x06linked\x121\n" +
+	"\x06joined\x18\x12 \x01(\v2\x17.whistle.v1.IssueJoinedH\x00R\x06joined\x127\n" +
+	"\bunlinked\x18\x13 \x01(\v2\x19.whistle.v1.IssueUnlinkedH\x00R\bunlinked\x12+\n" +
+	"\x04left\x18\x14 \x01(\v2\x15.whistle.v1.IssueLeftH\x00R\x04left\x12F\n" +
+	"\rrecategorised\x18\x15 \x01(\v2\x1e.whistle.v1.IssueRecategorisedH\x00R\rrecategorisedB\t\n" +
 	"\apayload\"K\n" +
 	"\x05Actor\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x12\n" +
@@ -963,27 +1519,55 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"reportInBy\x129\n" +
 	"\n" +
 	"resolve_by\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tresolveBy\x12\x17\n" +
-	"\aunit_id\x18\x06 \x01(\tR\x06unitId\"\xf6\x01\n" +
+	"\aunit_id\x18\x06 \x01(\tR\x06unitId\"=\n" +
+	"\n" +
+	"Withdrawal\x12\x17\n" +
+	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xac\x02\n" +
 	"\vIssueRouted\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x124\n" +
 	"\n" +
 	"dispatches\x18\x02 \x03(\v2\x14.whistle.v1.DispatchR\n" +
 	"dispatches\x12#\n" +
 	"\rrules_version\x18\x03 \x01(\tR\frulesVersion\x12,\n" +
-	"\x05cause\x18\x04 \x01(\x0e2\x16.whistle.v1.RouteCauseR\x05cause\x12#\n" +
+	"\x05cause\x18\x04 \x01(\x0e2\x16.whistle.v1.RouteCauseR\x05cause\x124\n" +
+	"\twithdrawn\x18\x05 \x03(\v2\x16.whistle.v1.WithdrawalR\twithdrawn\x12#\n" +
 	"\rmatched_rules\x18\x06 \x03(\tR\fmatchedRules\x12 \n" +
-	"\vexplanation\x18\a \x01(\tR\vexplanation\"\x7f\n" +
+	"\vexplanation\x18\a \x01(\tR\vexplanation\"\xdf\x01\n" +
 	"\x12IssueNeedsDispatch\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\x12#\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12(\n" +
+	"\x04desk\x18\x02 \x01(\v2\x14.whistle.v1.DispatchR\x04desk\x12#\n" +
 	"\rrules_version\x18\x03 \x01(\tR\frulesVersion\x12,\n" +
-	"\x05cause\x18\x04 \x01(\x0e2\x16.whistle.v1.RouteCauseR\x05cause\"V\n" +
+	"\x05cause\x18\x04 \x01(\x0e2\x16.whistle.v1.RouteCauseR\x05cause\x124\n" +
+	"\twithdrawn\x18\x05 \x03(\v2\x16.whistle.v1.WithdrawalR\twithdrawn\"V\n" +
 	"\x16AssignmentAcknowledged\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\"f\n" +
 	"\x12AssignmentResolved\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\x12\x17\n" +
-	"\aunit_id\x18\x03 \x01(\tR\x06unitId\"\x92\x02\n" +
+	"\aunit_id\x18\x03 \x01(\tR\x06unitId\"j\n" +
+	"\x12AssignmentReturned\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x88\x01\n" +
+	"\vIssueLinked\x12\x1f\n" +
+	"\voriginal_id\x18\x01 \x01(\tR\n" +
+	"originalId\x12'\n" +
+	"\x0fdistance_meters\x18\x02 \x01(\x01R\x0edistanceMeters\x12/\n" +
+	"\x05after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05after\"0\n" +
+	"\vIssueJoined\x12!\n" +
+	"\fduplicate_id\x18\x01 \x01(\tR\vduplicateId\"H\n" +
+	"\rIssueUnlinked\x12\x1f\n" +
+	"\voriginal_id\x18\x01 \x01(\tR\n" +
+	"originalId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\".\n" +
+	"\tIssueLeft\x12!\n" +
+	"\fduplicate_id\x18\x01 \x01(\tR\vduplicateId\"|\n" +
+	"\x12IssueRecategorised\x12(\n" +
+	"\x10from_category_id\x18\x01 \x01(\tR\x0efromCategoryId\x12$\n" +
+	"\x0eto_category_id\x18\x02 \x01(\tR\ftoCategoryId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x92\x02\n" +
 	"\x10DeadlineBreached\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aunit_id\x18\x06 \x01(\tR\x06unitId\x12,\n" +
@@ -992,11 +1576,17 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\vcleared_seq\x18\x04 \x01(\x04R\n" +
 	"clearedSeq\x129\n" +
 	"\n" +
-	"cleared_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt*A\n" +
+	"cleared_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt*\xe6\x01\n" +
 	"\n" +
 	"RouteCause\x12\x1b\n" +
 	"\x17ROUTE_CAUSE_UNSPECIFIED\x10\x00\x12\x16\n" +
-	"\x12ROUTE_CAUSE_RAISED\x10\x01BDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
+	"\x12ROUTE_CAUSE_RAISED\x10\x01\x12\x18\n" +
+	"\x14ROUTE_CAUSE_RETURNED\x10\x02\x12\x17\n" +
+	"\x13ROUTE_CAUSE_BY_HAND\x10\x03\x12\x1a\n" +
+	"\x16ROUTE_CAUSE_REASSIGNED\x10\x04\x12\x1d\n" +
+	"\x19ROUTE_CAUSE_RECATEGORISED\x10\x05\x12\x1b\n" +
+	"\x17ROUTE_CAUSE_BEYOND_GRID\x10\x06\x12\x18\n" +
+	"\x14ROUTE_CAUSE_UNLINKED\x10\aBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
 
 var (
 	file_whistle_v1_events_proto_rawDescOnce sync.Once
@@ -1011,51 +1601,69 @@ func file_whistle_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_whistle_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_whistle_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_whistle_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_whistle_v1_events_proto_goTypes = []any{
 	(RouteCause)(0),                // 0: whistle.v1.RouteCause
 	(*Event)(nil),                  // 1: whistle.v1.Event
 	(*Actor)(nil),                  // 2: whistle.v1.Actor
 	(*IssueRaised)(nil),            // 3: whistle.v1.IssueRaised
 	(*Dispatch)(nil),               // 4: whistle.v1.Dispatch
-	(*IssueRouted)(nil),            // 5: whistle.v1.IssueRouted
-	(*IssueNeedsDispatch)(nil),     // 6: whistle.v1.IssueNeedsDispatch
-	(*AssignmentAcknowledged)(nil), // 7: whistle.v1.AssignmentAcknowledged
-	(*AssignmentResolved)(nil),     // 8: whistle.v1.AssignmentResolved
-	(*DeadlineBreached)(nil),       // 9: whistle.v1.DeadlineBreached
-	(*timestamppb.Timestamp)(nil),  // 10: google.protobuf.Timestamp
-	(Urgency)(0),                   // 11: whistle.v1.Urgency
-	(*Location)(nil),               // 12: whistle.v1.Location
-	(AssignmentRole)(0),            // 13: whistle.v1.AssignmentRole
-	(*SlaPolicy)(nil),              // 14: whistle.v1.SlaPolicy
-	(DeadlineKind)(0),              // 15: whistle.v1.DeadlineKind
+	(*Withdrawal)(nil),             // 5: whistle.v1.Withdrawal
+	(*IssueRouted)(nil),            // 6: whistle.v1.IssueRouted
+	(*IssueNeedsDispatch)(nil),     // 7: whistle.v1.IssueNeedsDispatch
+	(*AssignmentAcknowledged)(nil), // 8: whistle.v1.AssignmentAcknowledged
+	(*AssignmentResolved)(nil),     // 9: whistle.v1.AssignmentResolved
+	(*AssignmentReturned)(nil),     // 10: whistle.v1.AssignmentReturned
+	(*IssueLinked)(nil),            // 11: whistle.v1.IssueLinked
+	(*IssueJoined)(nil),            // 12: whistle.v1.IssueJoined
+	(*IssueUnlinked)(nil),          // 13: whistle.v1.IssueUnlinked
+	(*IssueLeft)(nil),              // 14: whistle.v1.IssueLeft
+	(*IssueRecategorised)(nil),     // 15: whistle.v1.IssueRecategorised
+	(*DeadlineBreached)(nil),       // 16: whistle.v1.DeadlineBreached
+	(*timestamppb.Timestamp)(nil),  // 17: google.protobuf.Timestamp
+	(Urgency)(0),                   // 18: whistle.v1.Urgency
+	(*Location)(nil),               // 19: whistle.v1.Location
+	(AssignmentRole)(0),            // 20: whistle.v1.AssignmentRole
+	(*SlaPolicy)(nil),              // 21: whistle.v1.SlaPolicy
+	(*durationpb.Duration)(nil),    // 22: google.protobuf.Duration
+	(DeadlineKind)(0),              // 23: whistle.v1.DeadlineKind
 }
 var file_whistle_v1_events_proto_depIdxs = []int32{
-	10, // 0: whistle.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	17, // 0: whistle.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
 	2,  // 1: whistle.v1.Event.actor:type_name -> whistle.v1.Actor
 	3,  // 2: whistle.v1.Event.raised:type_name -> whistle.v1.IssueRaised
-	5,  // 3: whistle.v1.Event.routed:type_name -> whistle.v1.IssueRouted
-	6,  // 4: whistle.v1.Event.needs_dispatch:type_name -> whistle.v1.IssueNeedsDispatch
-	7,  // 5: whistle.v1.Event.acknowledged:type_name -> whistle.v1.AssignmentAcknowledged
-	8,  // 6: whistle.v1.Event.resolved:type_name -> whistle.v1.AssignmentResolved
-	9,  // 7: whistle.v1.Event.breached:type_name -> whistle.v1.DeadlineBreached
-	11, // 8: whistle.v1.IssueRaised.urgency:type_name -> whistle.v1.Urgency
-	12, // 9: whistle.v1.IssueRaised.location:type_name -> whistle.v1.Location
-	13, // 10: whistle.v1.Dispatch.role:type_name -> whistle.v1.AssignmentRole
-	14, // 11: whistle.v1.Dispatch.policy:type_name -> whistle.v1.SlaPolicy
-	10, // 12: whistle.v1.Dispatch.report_in_by:type_name -> google.protobuf.Timestamp
-	10, // 13: whistle.v1.Dispatch.resolve_by:type_name -> google.protobuf.Timestamp
-	4,  // 14: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
-	0,  // 15: whistle.v1.IssueRouted.cause:type_name -> whistle.v1.RouteCause
-	0,  // 16: whistle.v1.IssueNeedsDispatch.cause:type_name -> whistle.v1.RouteCause
-	15, // 17: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
-	10, // 18: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
-	10, // 19: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	6,  // 3: whistle.v1.Event.routed:type_name -> whistle.v1.IssueRouted
+	7,  // 4: whistle.v1.Event.needs_dispatch:type_name -> whistle.v1.IssueNeedsDispatch
+	8,  // 5: whistle.v1.Event.acknowledged:type_name -> whistle.v1.AssignmentAcknowledged
+	9,  // 6: whistle.v1.Event.resolved:type_name -> whistle.v1.AssignmentResolved
+	16, // 7: whistle.v1.Event.breached:type_name -> whistle.v1.DeadlineBreached
+	10, // 8: whistle.v1.Event.returned:type_name -> whistle.v1.AssignmentReturned
+	11, // 9: whistle.v1.Event.linked:type_name -> whistle.v1.IssueLinked
+	12, // 10: whistle.v1.Event.joined:type_name -> whistle.v1.IssueJoined
+	13, // 11: whistle.v1.Event.unlinked:type_name -> whistle.v1.IssueUnlinked
+	14, // 12: whistle.v1.Event.left:type_name -> whistle.v1.IssueLeft
+	15, // 13: whistle.v1.Event.recategorised:type_name -> whistle.v1.IssueRecategorised
+	18, // 14: whistle.v1.IssueRaised.urgency:type_name -> whistle.v1.Urgency
+	19, // 15: whistle.v1.IssueRaised.location:type_name -> whistle.v1.Location
+	20, // 16: whistle.v1.Dispatch.role:type_name -> whistle.v1.AssignmentRole
+	21, // 17: whistle.v1.Dispatch.policy:type_name -> whistle.v1.SlaPolicy
+	17, // 18: whistle.v1.Dispatch.report_in_by:type_name -> google.protobuf.Timestamp
+	17, // 19: whistle.v1.Dispatch.resolve_by:type_name -> google.protobuf.Timestamp
+	4,  // 20: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
+	0,  // 21: whistle.v1.IssueRouted.cause:type_name -> whistle.v1.RouteCause
+	5,  // 22: whistle.v1.IssueRouted.withdrawn:type_name -> whistle.v1.Withdrawal
+	4,  // 23: whistle.v1.IssueNeedsDispatch.desk:type_name -> whistle.v1.Dispatch
+	0,  // 24: whistle.v1.IssueNeedsDispatch.cause:type_name -> whistle.v1.RouteCause
+	5,  // 25: whistle.v1.IssueNeedsDispatch.withdrawn:type_name -> whistle.v1.Withdrawal
+	22, // 26: whistle.v1.IssueLinked.after:type_name -> google.protobuf.Duration
+	23, // 27: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
+	17, // 28: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
+	17, // 29: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_events_proto_init() }
@@ -1071,6 +1679,12 @@ func file_whistle_v1_events_proto_init() {
 		(*Event_Acknowledged)(nil),
 		(*Event_Resolved)(nil),
 		(*Event_Breached)(nil),
+		(*Event_Returned)(nil),
+		(*Event_Linked)(nil),
+		(*Event_Joined)(nil),
+		(*Event_Unlinked)(nil),
+		(*Event_Left)(nil),
+		(*Event_Recategorised)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1078,7 +1692,7 @@ func file_whistle_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_events_proto_rawDesc), len(file_whistle_v1_events_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

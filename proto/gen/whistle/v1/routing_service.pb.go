@@ -9,6 +9,7 @@ package whistlev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -288,7 +289,7 @@ type ExplainRouteResponse struct {
 	GridId string `protobuf:"bytes,7,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
 	// The version of the rules and catalog that answered.
 	RulesVersion string `protobuf:"bytes,8,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
-	// What the route is: "rules", "street-government" or "desk".
+	// What the route is: "rules", "grid-matter", "street-government" or "desk".
 	Outcome       string `protobuf:"bytes,9,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -515,6 +516,737 @@ func (x *LocateGridResponse) GetCompoundId() string {
 	return ""
 }
 
+// DeskItem is one issue waiting at the dispatch desk.
+type DeskItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// The grid.
+	GridId string `protobuf:"bytes,2,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
+	// The street above the grid.
+	StreetId string `protobuf:"bytes,3,opt,name=street_id,json=streetId,proto3" json:"street_id,omitempty"`
+	// The category.
+	CategoryId string `protobuf:"bytes,4,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	// How urgent.
+	Urgency Urgency `protobuf:"varint,5,opt,name=urgency,proto3,enum=whistle.v1.Urgency" json:"urgency,omitempty"`
+	// Why it waits.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When it came to the desk (the time the stream stored that).
+	WaitingSince *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=waiting_since,json=waitingSince,proto3" json:"waiting_since,omitempty"`
+	// How long it has waited, as of the answer.
+	Waiting *durationpb.Duration `protobuf:"bytes,8,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	// When the desk must have dispatched it.
+	DispatchBy *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=dispatch_by,json=dispatchBy,proto3" json:"dispatch_by,omitempty"`
+	// The unit of the desk that holds it.
+	DeskUnitId string `protobuf:"bytes,10,opt,name=desk_unit_id,json=deskUnitId,proto3" json:"desk_unit_id,omitempty"`
+	// The departments that returned it, in order.
+	ReturnedBy    []string `protobuf:"bytes,11,rep,name=returned_by,json=returnedBy,proto3" json:"returned_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeskItem) Reset() {
+	*x = DeskItem{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeskItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeskItem) ProtoMessage() {}
+
+func (x *DeskItem) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeskItem.ProtoReflect.Descriptor instead.
+func (*DeskItem) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DeskItem) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *DeskItem) GetGridId() string {
+	if x != nil {
+		return x.GridId
+	}
+	return ""
+}
+
+func (x *DeskItem) GetStreetId() string {
+	if x != nil {
+		return x.StreetId
+	}
+	return ""
+}
+
+func (x *DeskItem) GetCategoryId() string {
+	if x != nil {
+		return x.CategoryId
+	}
+	return ""
+}
+
+func (x *DeskItem) GetUrgency() Urgency {
+	if x != nil {
+		return x.Urgency
+	}
+	return Urgency_URGENCY_UNSPECIFIED
+}
+
+func (x *DeskItem) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DeskItem) GetWaitingSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WaitingSince
+	}
+	return nil
+}
+
+func (x *DeskItem) GetWaiting() *durationpb.Duration {
+	if x != nil {
+		return x.Waiting
+	}
+	return nil
+}
+
+func (x *DeskItem) GetDispatchBy() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DispatchBy
+	}
+	return nil
+}
+
+func (x *DeskItem) GetDeskUnitId() string {
+	if x != nil {
+		return x.DeskUnitId
+	}
+	return ""
+}
+
+func (x *DeskItem) GetReturnedBy() []string {
+	if x != nil {
+		return x.ReturnedBy
+	}
+	return nil
+}
+
+// ListDeskRequest selects the desk's queue.
+type ListDeskRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only issues in this area; empty means the caller's scope.
+	AreaId string `protobuf:"bytes,1,opt,name=area_id,json=areaId,proto3" json:"area_id,omitempty"`
+	// At most this many items (1 to 200; 0 means 50).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeskRequest) Reset() {
+	*x = ListDeskRequest{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeskRequest) ProtoMessage() {}
+
+func (x *ListDeskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeskRequest.ProtoReflect.Descriptor instead.
+func (*ListDeskRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListDeskRequest) GetAreaId() string {
+	if x != nil {
+		return x.AreaId
+	}
+	return ""
+}
+
+func (x *ListDeskRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDeskRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListDeskResponse is one page of the queue, oldest first.
+type ListDeskResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The items.
+	Items []*DeskItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// Pass this to get the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeskResponse) Reset() {
+	*x = ListDeskResponse{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeskResponse) ProtoMessage() {}
+
+func (x *ListDeskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeskResponse.ProtoReflect.Descriptor instead.
+func (*ListDeskResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListDeskResponse) GetItems() []*DeskItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ListDeskResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DispatchIssueRequest dispatches an issue by hand.
+type DispatchIssueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// The lead: a department id (the issue's place picks its unit) or a unit id.
+	Lead string `protobuf:"bytes,2,opt,name=lead,proto3" json:"lead,omitempty"`
+	// The assisting departments or units.
+	Assisting []string `protobuf:"bytes,3,rep,name=assisting,proto3" json:"assisting,omitempty"`
+	// Why, for the timeline (at most 500 characters).
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchIssueRequest) Reset() {
+	*x = DispatchIssueRequest{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchIssueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchIssueRequest) ProtoMessage() {}
+
+func (x *DispatchIssueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchIssueRequest.ProtoReflect.Descriptor instead.
+func (*DispatchIssueRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DispatchIssueRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *DispatchIssueRequest) GetLead() string {
+	if x != nil {
+		return x.Lead
+	}
+	return ""
+}
+
+func (x *DispatchIssueRequest) GetAssisting() []string {
+	if x != nil {
+		return x.Assisting
+	}
+	return nil
+}
+
+func (x *DispatchIssueRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// DispatchIssueResponse is the route recorded.
+type DispatchIssueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The units summoned, lead first.
+	Assignments []*PlannedAssignment `protobuf:"bytes,1,rep,name=assignments,proto3" json:"assignments,omitempty"`
+	// The event's sequence in the stream.
+	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchIssueResponse) Reset() {
+	*x = DispatchIssueResponse{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchIssueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchIssueResponse) ProtoMessage() {}
+
+func (x *DispatchIssueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchIssueResponse.ProtoReflect.Descriptor instead.
+func (*DispatchIssueResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DispatchIssueResponse) GetAssignments() []*PlannedAssignment {
+	if x != nil {
+		return x.Assignments
+	}
+	return nil
+}
+
+func (x *DispatchIssueResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// ReassignIssueRequest replaces the units of a routed issue.
+type ReassignIssueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// The lead: a department id or a unit id.
+	Lead string `protobuf:"bytes,2,opt,name=lead,proto3" json:"lead,omitempty"`
+	// The assisting departments or units.
+	Assisting []string `protobuf:"bytes,3,rep,name=assisting,proto3" json:"assisting,omitempty"`
+	// Why, for the timeline (1 to 500 characters).
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReassignIssueRequest) Reset() {
+	*x = ReassignIssueRequest{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReassignIssueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReassignIssueRequest) ProtoMessage() {}
+
+func (x *ReassignIssueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReassignIssueRequest.ProtoReflect.Descriptor instead.
+func (*ReassignIssueRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReassignIssueRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *ReassignIssueRequest) GetLead() string {
+	if x != nil {
+		return x.Lead
+	}
+	return ""
+}
+
+func (x *ReassignIssueRequest) GetAssisting() []string {
+	if x != nil {
+		return x.Assisting
+	}
+	return nil
+}
+
+func (x *ReassignIssueRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ReassignIssueResponse is the route recorded.
+type ReassignIssueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The units summoned anew, lead first (units named again keep their assignments).
+	Assignments []*PlannedAssignment `protobuf:"bytes,1,rep,name=assignments,proto3" json:"assignments,omitempty"`
+	// The units withdrawn.
+	Withdrawn []string `protobuf:"bytes,2,rep,name=withdrawn,proto3" json:"withdrawn,omitempty"`
+	// The event's sequence in the stream.
+	Seq           uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReassignIssueResponse) Reset() {
+	*x = ReassignIssueResponse{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReassignIssueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReassignIssueResponse) ProtoMessage() {}
+
+func (x *ReassignIssueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReassignIssueResponse.ProtoReflect.Descriptor instead.
+func (*ReassignIssueResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReassignIssueResponse) GetAssignments() []*PlannedAssignment {
+	if x != nil {
+		return x.Assignments
+	}
+	return nil
+}
+
+func (x *ReassignIssueResponse) GetWithdrawn() []string {
+	if x != nil {
+		return x.Withdrawn
+	}
+	return nil
+}
+
+func (x *ReassignIssueResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// ChangeCategoryRequest changes an issue's category.
+type ChangeCategoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// The new category.
+	CategoryId string `protobuf:"bytes,2,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	// Why, for the timeline (1 to 500 characters).
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeCategoryRequest) Reset() {
+	*x = ChangeCategoryRequest{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeCategoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeCategoryRequest) ProtoMessage() {}
+
+func (x *ChangeCategoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeCategoryRequest.ProtoReflect.Descriptor instead.
+func (*ChangeCategoryRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ChangeCategoryRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *ChangeCategoryRequest) GetCategoryId() string {
+	if x != nil {
+		return x.CategoryId
+	}
+	return ""
+}
+
+func (x *ChangeCategoryRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ChangeCategoryResponse is the change recorded; the route follows.
+type ChangeCategoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event's sequence in the stream.
+	Seq           uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeCategoryResponse) Reset() {
+	*x = ChangeCategoryResponse{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeCategoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeCategoryResponse) ProtoMessage() {}
+
+func (x *ChangeCategoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeCategoryResponse.ProtoReflect.Descriptor instead.
+func (*ChangeCategoryResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ChangeCategoryResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// UnlinkIssueRequest unlinks a duplicate.
+type UnlinkIssueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number of the duplicate.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// Why, for the timeline (1 to 500 characters).
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkIssueRequest) Reset() {
+	*x = UnlinkIssueRequest{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkIssueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkIssueRequest) ProtoMessage() {}
+
+func (x *UnlinkIssueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkIssueRequest.ProtoReflect.Descriptor instead.
+func (*UnlinkIssueRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UnlinkIssueRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *UnlinkIssueRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// UnlinkIssueResponse is the unlinking recorded; the route follows.
+type UnlinkIssueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event's sequence in the stream.
+	Seq           uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkIssueResponse) Reset() {
+	*x = UnlinkIssueResponse{}
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkIssueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkIssueResponse) ProtoMessage() {}
+
+func (x *UnlinkIssueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkIssueResponse.ProtoReflect.Descriptor instead.
+func (*UnlinkIssueResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UnlinkIssueResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // Rule is one routing rule as written, in the order tried.
 type Rule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -528,7 +1260,7 @@ type Rule struct {
 
 func (x *Rule) Reset() {
 	*x = Rule{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[6]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +1272,7 @@ func (x *Rule) String() string {
 func (*Rule) ProtoMessage() {}
 
 func (x *Rule) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[6]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +1285,7 @@ func (x *Rule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rule.ProtoReflect.Descriptor instead.
 func (*Rule) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{6}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Rule) GetId() string {
@@ -579,7 +1311,7 @@ type ListRulesRequest struct {
 
 func (x *ListRulesRequest) Reset() {
 	*x = ListRulesRequest{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[7]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +1323,7 @@ func (x *ListRulesRequest) String() string {
 func (*ListRulesRequest) ProtoMessage() {}
 
 func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[7]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +1336,7 @@ func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListRulesRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{7}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{18}
 }
 
 // ListRulesResponse is the rules in force.
@@ -622,7 +1354,7 @@ type ListRulesResponse struct {
 
 func (x *ListRulesResponse) Reset() {
 	*x = ListRulesResponse{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[8]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +1366,7 @@ func (x *ListRulesResponse) String() string {
 func (*ListRulesResponse) ProtoMessage() {}
 
 func (x *ListRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[8]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +1379,7 @@ func (x *ListRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListRulesResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{8}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListRulesResponse) GetRules() []*Rule {
@@ -680,7 +1412,7 @@ type ReloadRulesRequest struct {
 
 func (x *ReloadRulesRequest) Reset() {
 	*x = ReloadRulesRequest{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[9]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +1424,7 @@ func (x *ReloadRulesRequest) String() string {
 func (*ReloadRulesRequest) ProtoMessage() {}
 
 func (x *ReloadRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[9]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +1437,7 @@ func (x *ReloadRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRulesRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRulesRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{9}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{20}
 }
 
 // ReloadRulesResponse is the version in force after the reload.
@@ -721,7 +1453,7 @@ type ReloadRulesResponse struct {
 
 func (x *ReloadRulesResponse) Reset() {
 	*x = ReloadRulesResponse{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[10]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +1465,7 @@ func (x *ReloadRulesResponse) String() string {
 func (*ReloadRulesResponse) ProtoMessage() {}
 
 func (x *ReloadRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[10]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +1478,7 @@ func (x *ReloadRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRulesResponse.ProtoReflect.Descriptor instead.
 func (*ReloadRulesResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{10}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReloadRulesResponse) GetRulesVersion() string {
@@ -772,7 +1504,7 @@ type ListAreasRequest struct {
 
 func (x *ListAreasRequest) Reset() {
 	*x = ListAreasRequest{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[11]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +1516,7 @@ func (x *ListAreasRequest) String() string {
 func (*ListAreasRequest) ProtoMessage() {}
 
 func (x *ListAreasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[11]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +1529,7 @@ func (x *ListAreasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAreasRequest.ProtoReflect.Descriptor instead.
 func (*ListAreasRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{11}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{22}
 }
 
 // ListAreasResponse is the area tree, parents before children.
@@ -811,7 +1543,7 @@ type ListAreasResponse struct {
 
 func (x *ListAreasResponse) Reset() {
 	*x = ListAreasResponse{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[12]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +1555,7 @@ func (x *ListAreasResponse) String() string {
 func (*ListAreasResponse) ProtoMessage() {}
 
 func (x *ListAreasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[12]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +1568,7 @@ func (x *ListAreasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAreasResponse.ProtoReflect.Descriptor instead.
 func (*ListAreasResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{12}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListAreasResponse) GetAreas() []*Area {
@@ -855,7 +1587,7 @@ type ListDepartmentsRequest struct {
 
 func (x *ListDepartmentsRequest) Reset() {
 	*x = ListDepartmentsRequest{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[13]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +1599,7 @@ func (x *ListDepartmentsRequest) String() string {
 func (*ListDepartmentsRequest) ProtoMessage() {}
 
 func (x *ListDepartmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[13]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +1612,7 @@ func (x *ListDepartmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDepartmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDepartmentsRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{13}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{24}
 }
 
 // ListDepartmentsResponse is the department directory.
@@ -894,7 +1626,7 @@ type ListDepartmentsResponse struct {
 
 func (x *ListDepartmentsResponse) Reset() {
 	*x = ListDepartmentsResponse{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[14]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1638,7 @@ func (x *ListDepartmentsResponse) String() string {
 func (*ListDepartmentsResponse) ProtoMessage() {}
 
 func (x *ListDepartmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[14]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1651,7 @@ func (x *ListDepartmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDepartmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDepartmentsResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{14}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListDepartmentsResponse) GetDepartments() []*Department {
@@ -938,7 +1670,7 @@ type ListCategoriesRequest struct {
 
 func (x *ListCategoriesRequest) Reset() {
 	*x = ListCategoriesRequest{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[15]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1682,7 @@ func (x *ListCategoriesRequest) String() string {
 func (*ListCategoriesRequest) ProtoMessage() {}
 
 func (x *ListCategoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[15]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1695,7 @@ func (x *ListCategoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCategoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListCategoriesRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{15}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{26}
 }
 
 // ListCategoriesResponse is the categories.
@@ -977,7 +1709,7 @@ type ListCategoriesResponse struct {
 
 func (x *ListCategoriesResponse) Reset() {
 	*x = ListCategoriesResponse{}
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[16]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1721,7 @@ func (x *ListCategoriesResponse) String() string {
 func (*ListCategoriesResponse) ProtoMessage() {}
 
 func (x *ListCategoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_routing_service_proto_msgTypes[16]
+	mi := &file_whistle_v1_routing_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1734,7 @@ func (x *ListCategoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCategoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListCategoriesResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{16}
+	return file_whistle_v1_routing_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListCategoriesResponse) GetCategories() []*Category {
@@ -1017,7 +1749,7 @@ var File_whistle_v1_routing_service_proto protoreflect.FileDescriptor
 const file_whistle_v1_routing_service_proto_rawDesc = "" +
 	"\n" +
 	" whistle/v1/routing_service.proto\x12\n" +
-	"whistle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\x8b\x02\n" +
+	"whistle.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\x8b\x02\n" +
 	"\x13ExplainRouteRequest\x12\x17\n" +
 	"\agrid_id\x18\x01 \x01(\tR\x06gridId\x12\x1f\n" +
 	"\vcategory_id\x18\x02 \x01(\tR\n" +
@@ -1055,7 +1787,61 @@ const file_whistle_v1_routing_service_proto_rawDesc = "" +
 	"\fcommunity_id\x18\x02 \x01(\tR\vcommunityId\x12\x1b\n" +
 	"\tstreet_id\x18\x03 \x01(\tR\bstreetId\x12\x1f\n" +
 	"\vcompound_id\x18\x04 \x01(\tR\n" +
-	"compoundId\"0\n" +
+	"compoundId\"\xb9\x03\n" +
+	"\bDeskItem\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
+	"\agrid_id\x18\x02 \x01(\tR\x06gridId\x12\x1b\n" +
+	"\tstreet_id\x18\x03 \x01(\tR\bstreetId\x12\x1f\n" +
+	"\vcategory_id\x18\x04 \x01(\tR\n" +
+	"categoryId\x12-\n" +
+	"\aurgency\x18\x05 \x01(\x0e2\x13.whistle.v1.UrgencyR\aurgency\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12?\n" +
+	"\rwaiting_since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fwaitingSince\x123\n" +
+	"\awaiting\x18\b \x01(\v2\x19.google.protobuf.DurationR\awaiting\x12;\n" +
+	"\vdispatch_by\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"dispatchBy\x12 \n" +
+	"\fdesk_unit_id\x18\n" +
+	" \x01(\tR\n" +
+	"deskUnitId\x12\x1f\n" +
+	"\vreturned_by\x18\v \x03(\tR\n" +
+	"returnedBy\"f\n" +
+	"\x0fListDeskRequest\x12\x17\n" +
+	"\aarea_id\x18\x01 \x01(\tR\x06areaId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"f\n" +
+	"\x10ListDeskResponse\x12*\n" +
+	"\x05items\x18\x01 \x03(\v2\x14.whistle.v1.DeskItemR\x05items\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"w\n" +
+	"\x14DispatchIssueRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x12\n" +
+	"\x04lead\x18\x02 \x01(\tR\x04lead\x12\x1c\n" +
+	"\tassisting\x18\x03 \x03(\tR\tassisting\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"j\n" +
+	"\x15DispatchIssueResponse\x12?\n" +
+	"\vassignments\x18\x01 \x03(\v2\x1d.whistle.v1.PlannedAssignmentR\vassignments\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"{\n" +
+	"\x14ReassignIssueRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x12\n" +
+	"\x04lead\x18\x02 \x01(\tR\x04lead\x12\x1c\n" +
+	"\tassisting\x18\x03 \x03(\tR\tassisting\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x88\x01\n" +
+	"\x15ReassignIssueResponse\x12?\n" +
+	"\vassignments\x18\x01 \x03(\v2\x1d.whistle.v1.PlannedAssignmentR\vassignments\x12\x1c\n" +
+	"\twithdrawn\x18\x02 \x03(\tR\twithdrawn\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"k\n" +
+	"\x15ChangeCategoryRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x1f\n" +
+	"\vcategory_id\x18\x02 \x01(\tR\n" +
+	"categoryId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"*\n" +
+	"\x16ChangeCategoryResponse\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\"G\n" +
+	"\x12UnlinkIssueRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"'\n" +
+	"\x13UnlinkIssueResponse\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\"0\n" +
 	"\x04Rule\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\asummary\x18\x02 \x01(\tR\asummary\"\x12\n" +
@@ -1078,11 +1864,16 @@ const file_whistle_v1_routing_service_proto_rawDesc = "" +
 	"\x16ListCategoriesResponse\x124\n" +
 	"\n" +
 	"categories\x18\x01 \x03(\v2\x14.whistle.v1.CategoryR\n" +
-	"categories2\xc9\x04\n" +
+	"categories2\xe5\a\n" +
 	"\x0eRoutingService\x12Q\n" +
 	"\fExplainRoute\x12\x1f.whistle.v1.ExplainRouteRequest\x1a .whistle.v1.ExplainRouteResponse\x12K\n" +
 	"\n" +
-	"LocateGrid\x12\x1d.whistle.v1.LocateGridRequest\x1a\x1e.whistle.v1.LocateGridResponse\x12H\n" +
+	"LocateGrid\x12\x1d.whistle.v1.LocateGridRequest\x1a\x1e.whistle.v1.LocateGridResponse\x12E\n" +
+	"\bListDesk\x12\x1b.whistle.v1.ListDeskRequest\x1a\x1c.whistle.v1.ListDeskResponse\x12T\n" +
+	"\rDispatchIssue\x12 .whistle.v1.DispatchIssueRequest\x1a!.whistle.v1.DispatchIssueResponse\x12T\n" +
+	"\rReassignIssue\x12 .whistle.v1.ReassignIssueRequest\x1a!.whistle.v1.ReassignIssueResponse\x12W\n" +
+	"\x0eChangeCategory\x12!.whistle.v1.ChangeCategoryRequest\x1a\".whistle.v1.ChangeCategoryResponse\x12N\n" +
+	"\vUnlinkIssue\x12\x1e.whistle.v1.UnlinkIssueRequest\x1a\x1f.whistle.v1.UnlinkIssueResponse\x12H\n" +
 	"\tListRules\x12\x1c.whistle.v1.ListRulesRequest\x1a\x1d.whistle.v1.ListRulesResponse\x12N\n" +
 	"\vReloadRules\x12\x1e.whistle.v1.ReloadRulesRequest\x1a\x1f.whistle.v1.ReloadRulesResponse\x12H\n" +
 	"\tListAreas\x12\x1c.whistle.v1.ListAreasRequest\x1a\x1d.whistle.v1.ListAreasResponse\x12Z\n" +
@@ -1101,7 +1892,7 @@ func file_whistle_v1_routing_service_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_routing_service_proto_rawDescData
 }
 
-var file_whistle_v1_routing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_whistle_v1_routing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_whistle_v1_routing_service_proto_goTypes = []any{
 	(*ExplainRouteRequest)(nil),     // 0: whistle.v1.ExplainRouteRequest
 	(*PlannedAssignment)(nil),       // 1: whistle.v1.PlannedAssignment
@@ -1109,58 +1900,87 @@ var file_whistle_v1_routing_service_proto_goTypes = []any{
 	(*ExplainRouteResponse)(nil),    // 3: whistle.v1.ExplainRouteResponse
 	(*LocateGridRequest)(nil),       // 4: whistle.v1.LocateGridRequest
 	(*LocateGridResponse)(nil),      // 5: whistle.v1.LocateGridResponse
-	(*Rule)(nil),                    // 6: whistle.v1.Rule
-	(*ListRulesRequest)(nil),        // 7: whistle.v1.ListRulesRequest
-	(*ListRulesResponse)(nil),       // 8: whistle.v1.ListRulesResponse
-	(*ReloadRulesRequest)(nil),      // 9: whistle.v1.ReloadRulesRequest
-	(*ReloadRulesResponse)(nil),     // 10: whistle.v1.ReloadRulesResponse
-	(*ListAreasRequest)(nil),        // 11: whistle.v1.ListAreasRequest
-	(*ListAreasResponse)(nil),       // 12: whistle.v1.ListAreasResponse
-	(*ListDepartmentsRequest)(nil),  // 13: whistle.v1.ListDepartmentsRequest
-	(*ListDepartmentsResponse)(nil), // 14: whistle.v1.ListDepartmentsResponse
-	(*ListCategoriesRequest)(nil),   // 15: whistle.v1.ListCategoriesRequest
-	(*ListCategoriesResponse)(nil),  // 16: whistle.v1.ListCategoriesResponse
-	(Urgency)(0),                    // 17: whistle.v1.Urgency
-	(*Location)(nil),                // 18: whistle.v1.Location
-	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
-	(AssignmentRole)(0),             // 20: whistle.v1.AssignmentRole
-	(*SlaPolicy)(nil),               // 21: whistle.v1.SlaPolicy
-	(*Area)(nil),                    // 22: whistle.v1.Area
-	(*Department)(nil),              // 23: whistle.v1.Department
-	(*Category)(nil),                // 24: whistle.v1.Category
+	(*DeskItem)(nil),                // 6: whistle.v1.DeskItem
+	(*ListDeskRequest)(nil),         // 7: whistle.v1.ListDeskRequest
+	(*ListDeskResponse)(nil),        // 8: whistle.v1.ListDeskResponse
+	(*DispatchIssueRequest)(nil),    // 9: whistle.v1.DispatchIssueRequest
+	(*DispatchIssueResponse)(nil),   // 10: whistle.v1.DispatchIssueResponse
+	(*ReassignIssueRequest)(nil),    // 11: whistle.v1.ReassignIssueRequest
+	(*ReassignIssueResponse)(nil),   // 12: whistle.v1.ReassignIssueResponse
+	(*ChangeCategoryRequest)(nil),   // 13: whistle.v1.ChangeCategoryRequest
+	(*ChangeCategoryResponse)(nil),  // 14: whistle.v1.ChangeCategoryResponse
+	(*UnlinkIssueRequest)(nil),      // 15: whistle.v1.UnlinkIssueRequest
+	(*UnlinkIssueResponse)(nil),     // 16: whistle.v1.UnlinkIssueResponse
+	(*Rule)(nil),                    // 17: whistle.v1.Rule
+	(*ListRulesRequest)(nil),        // 18: whistle.v1.ListRulesRequest
+	(*ListRulesResponse)(nil),       // 19: whistle.v1.ListRulesResponse
+	(*ReloadRulesRequest)(nil),      // 20: whistle.v1.ReloadRulesRequest
+	(*ReloadRulesResponse)(nil),     // 21: whistle.v1.ReloadRulesResponse
+	(*ListAreasRequest)(nil),        // 22: whistle.v1.ListAreasRequest
+	(*ListAreasResponse)(nil),       // 23: whistle.v1.ListAreasResponse
+	(*ListDepartmentsRequest)(nil),  // 24: whistle.v1.ListDepartmentsRequest
+	(*ListDepartmentsResponse)(nil), // 25: whistle.v1.ListDepartmentsResponse
+	(*ListCategoriesRequest)(nil),   // 26: whistle.v1.ListCategoriesRequest
+	(*ListCategoriesResponse)(nil),  // 27: whistle.v1.ListCategoriesResponse
+	(Urgency)(0),                    // 28: whistle.v1.Urgency
+	(*Location)(nil),                // 29: whistle.v1.Location
+	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
+	(AssignmentRole)(0),             // 31: whistle.v1.AssignmentRole
+	(*SlaPolicy)(nil),               // 32: whistle.v1.SlaPolicy
+	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
+	(*Area)(nil),                    // 34: whistle.v1.Area
+	(*Department)(nil),              // 35: whistle.v1.Department
+	(*Category)(nil),                // 36: whistle.v1.Category
 }
 var file_whistle_v1_routing_service_proto_depIdxs = []int32{
-	17, // 0: whistle.v1.ExplainRouteRequest.urgency:type_name -> whistle.v1.Urgency
-	18, // 1: whistle.v1.ExplainRouteRequest.location:type_name -> whistle.v1.Location
-	19, // 2: whistle.v1.ExplainRouteRequest.at:type_name -> google.protobuf.Timestamp
-	20, // 3: whistle.v1.PlannedAssignment.role:type_name -> whistle.v1.AssignmentRole
-	21, // 4: whistle.v1.PlannedAssignment.policy:type_name -> whistle.v1.SlaPolicy
+	28, // 0: whistle.v1.ExplainRouteRequest.urgency:type_name -> whistle.v1.Urgency
+	29, // 1: whistle.v1.ExplainRouteRequest.location:type_name -> whistle.v1.Location
+	30, // 2: whistle.v1.ExplainRouteRequest.at:type_name -> google.protobuf.Timestamp
+	31, // 3: whistle.v1.PlannedAssignment.role:type_name -> whistle.v1.AssignmentRole
+	32, // 4: whistle.v1.PlannedAssignment.policy:type_name -> whistle.v1.SlaPolicy
 	1,  // 5: whistle.v1.ExplainRouteResponse.assignments:type_name -> whistle.v1.PlannedAssignment
 	2,  // 6: whistle.v1.ExplainRouteResponse.trials:type_name -> whistle.v1.RuleTrial
-	6,  // 7: whistle.v1.ListRulesResponse.rules:type_name -> whistle.v1.Rule
-	19, // 8: whistle.v1.ListRulesResponse.loaded_at:type_name -> google.protobuf.Timestamp
-	22, // 9: whistle.v1.ListAreasResponse.areas:type_name -> whistle.v1.Area
-	23, // 10: whistle.v1.ListDepartmentsResponse.departments:type_name -> whistle.v1.Department
-	24, // 11: whistle.v1.ListCategoriesResponse.categories:type_name -> whistle.v1.Category
-	0,  // 12: whistle.v1.RoutingService.ExplainRoute:input_type -> whistle.v1.ExplainRouteRequest
-	4,  // 13: whistle.v1.RoutingService.LocateGrid:input_type -> whistle.v1.LocateGridRequest
-	7,  // 14: whistle.v1.RoutingService.ListRules:input_type -> whistle.v1.ListRulesRequest
-	9,  // 15: whistle.v1.RoutingService.ReloadRules:input_type -> whistle.v1.ReloadRulesRequest
-	11, // 16: whistle.v1.RoutingService.ListAreas:input_type -> whistle.v1.ListAreasRequest
-	13, // 17: whistle.v1.RoutingService.ListDepartments:input_type -> whistle.v1.ListDepartmentsRequest
-	15, // 18: whistle.v1.RoutingService.ListCategories:input_type -> whistle.v1.ListCategoriesRequest
-	3,  // 19: whistle.v1.RoutingService.ExplainRoute:output_type -> whistle.v1.ExplainRouteResponse
-	5,  // 20: whistle.v1.RoutingService.LocateGrid:output_type -> whistle.v1.LocateGridResponse
-	8,  // 21: whistle.v1.RoutingService.ListRules:output_type -> whistle.v1.ListRulesResponse
-	10, // 22: whistle.v1.RoutingService.ReloadRules:output_type -> whistle.v1.ReloadRulesResponse
-	12, // 23: whistle.v1.RoutingService.ListAreas:output_type -> whistle.v1.ListAreasResponse
-	14, // 24: whistle.v1.RoutingService.ListDepartments:output_type -> whistle.v1.ListDepartmentsResponse
-	16, // 25: whistle.v1.RoutingService.ListCategories:output_type -> whistle.v1.ListCategoriesResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	28, // 7: whistle.v1.DeskItem.urgency:type_name -> whistle.v1.Urgency
+	30, // 8: whistle.v1.DeskItem.waiting_since:type_name -> google.protobuf.Timestamp
+	33, // 9: whistle.v1.DeskItem.waiting:type_name -> google.protobuf.Duration
+	30, // 10: whistle.v1.DeskItem.dispatch_by:type_name -> google.protobuf.Timestamp
+	6,  // 11: whistle.v1.ListDeskResponse.items:type_name -> whistle.v1.DeskItem
+	1,  // 12: whistle.v1.DispatchIssueResponse.assignments:type_name -> whistle.v1.PlannedAssignment
+	1,  // 13: whistle.v1.ReassignIssueResponse.assignments:type_name -> whistle.v1.PlannedAssignment
+	17, // 14: whistle.v1.ListRulesResponse.rules:type_name -> whistle.v1.Rule
+	30, // 15: whistle.v1.ListRulesResponse.loaded_at:type_name -> google.protobuf.Timestamp
+	34, // 16: whistle.v1.ListAreasResponse.areas:type_name -> whistle.v1.Area
+	35, // 17: whistle.v1.ListDepartmentsResponse.departments:type_name -> whistle.v1.Department
+	36, // 18: whistle.v1.ListCategoriesResponse.categories:type_name -> whistle.v1.Category
+	0,  // 19: whistle.v1.RoutingService.ExplainRoute:input_type -> whistle.v1.ExplainRouteRequest
+	4,  // 20: whistle.v1.RoutingService.LocateGrid:input_type -> whistle.v1.LocateGridRequest
+	7,  // 21: whistle.v1.RoutingService.ListDesk:input_type -> whistle.v1.ListDeskRequest
+	9,  // 22: whistle.v1.RoutingService.DispatchIssue:input_type -> whistle.v1.DispatchIssueRequest
+	11, // 23: whistle.v1.RoutingService.ReassignIssue:input_type -> whistle.v1.ReassignIssueRequest
+	13, // 24: whistle.v1.RoutingService.ChangeCategory:input_type -> whistle.v1.ChangeCategoryRequest
+	15, // 25: whistle.v1.RoutingService.UnlinkIssue:input_type -> whistle.v1.UnlinkIssueRequest
+	18, // 26: whistle.v1.RoutingService.ListRules:input_type -> whistle.v1.ListRulesRequest
+	20, // 27: whistle.v1.RoutingService.ReloadRules:input_type -> whistle.v1.ReloadRulesRequest
+	22, // 28: whistle.v1.RoutingService.ListAreas:input_type -> whistle.v1.ListAreasRequest
+	24, // 29: whistle.v1.RoutingService.ListDepartments:input_type -> whistle.v1.ListDepartmentsRequest
+	26, // 30: whistle.v1.RoutingService.ListCategories:input_type -> whistle.v1.ListCategoriesRequest
+	3,  // 31: whistle.v1.RoutingService.ExplainRoute:output_type -> whistle.v1.ExplainRouteResponse
+	5,  // 32: whistle.v1.RoutingService.LocateGrid:output_type -> whistle.v1.LocateGridResponse
+	8,  // 33: whistle.v1.RoutingService.ListDesk:output_type -> whistle.v1.ListDeskResponse
+	10, // 34: whistle.v1.RoutingService.DispatchIssue:output_type -> whistle.v1.DispatchIssueResponse
+	12, // 35: whistle.v1.RoutingService.ReassignIssue:output_type -> whistle.v1.ReassignIssueResponse
+	14, // 36: whistle.v1.RoutingService.ChangeCategory:output_type -> whistle.v1.ChangeCategoryResponse
+	16, // 37: whistle.v1.RoutingService.UnlinkIssue:output_type -> whistle.v1.UnlinkIssueResponse
+	19, // 38: whistle.v1.RoutingService.ListRules:output_type -> whistle.v1.ListRulesResponse
+	21, // 39: whistle.v1.RoutingService.ReloadRules:output_type -> whistle.v1.ReloadRulesResponse
+	23, // 40: whistle.v1.RoutingService.ListAreas:output_type -> whistle.v1.ListAreasResponse
+	25, // 41: whistle.v1.RoutingService.ListDepartments:output_type -> whistle.v1.ListDepartmentsResponse
+	27, // 42: whistle.v1.RoutingService.ListCategories:output_type -> whistle.v1.ListCategoriesResponse
+	31, // [31:43] is the sub-list for method output_type
+	19, // [19:31] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_routing_service_proto_init() }
@@ -1175,7 +1995,7 @@ func file_whistle_v1_routing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_routing_service_proto_rawDesc), len(file_whistle_v1_routing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

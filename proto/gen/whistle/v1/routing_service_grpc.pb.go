@@ -21,6 +21,11 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	RoutingService_ExplainRoute_FullMethodName    = "/whistle.v1.RoutingService/ExplainRoute"
 	RoutingService_LocateGrid_FullMethodName      = "/whistle.v1.RoutingService/LocateGrid"
+	RoutingService_ListDesk_FullMethodName        = "/whistle.v1.RoutingService/ListDesk"
+	RoutingService_DispatchIssue_FullMethodName   = "/whistle.v1.RoutingService/DispatchIssue"
+	RoutingService_ReassignIssue_FullMethodName   = "/whistle.v1.RoutingService/ReassignIssue"
+	RoutingService_ChangeCategory_FullMethodName  = "/whistle.v1.RoutingService/ChangeCategory"
+	RoutingService_UnlinkIssue_FullMethodName     = "/whistle.v1.RoutingService/UnlinkIssue"
 	RoutingService_ListRules_FullMethodName       = "/whistle.v1.RoutingService/ListRules"
 	RoutingService_ReloadRules_FullMethodName     = "/whistle.v1.RoutingService/ReloadRules"
 	RoutingService_ListAreas_FullMethodName       = "/whistle.v1.RoutingService/ListAreas"
@@ -32,8 +37,8 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// RoutingService decides which units an issue goes to, and serves the rules and the reference
-// data it routes by.
+// RoutingService decides which units an issue goes to, keeps the dispatch desk, and serves the
+// rules and the reference data it routes by.
 type RoutingServiceClient interface {
 	// ExplainRoute is a dry run, for a hypothetical issue or a real one: each rule tried, which
 	// matched and why, and the units the route would summon.
@@ -41,6 +46,18 @@ type RoutingServiceClient interface {
 	// LocateGrid finds the grid (and compound) that contains a point; a point in no grid is
 	// NOT_FOUND, naming the nearest grid.
 	LocateGrid(ctx context.Context, in *LocateGridRequest, opts ...grpc.CallOption) (*LocateGridResponse, error)
+	// ListDesk lists the issues waiting at the dispatch desk in the caller's scope, oldest first.
+	ListDesk(ctx context.Context, in *ListDeskRequest, opts ...grpc.CallOption) (*ListDeskResponse, error)
+	// DispatchIssue dispatches an issue waiting at the desk by hand: a lead and assisting
+	// departments (or units); the issue's place picks the unit of a department.
+	DispatchIssue(ctx context.Context, in *DispatchIssueRequest, opts ...grpc.CallOption) (*DispatchIssueResponse, error)
+	// ReassignIssue replaces the units of a routed issue: open assignments not named again are
+	// withdrawn; those named again keep theirs, and their clocks.
+	ReassignIssue(ctx context.Context, in *ReassignIssueRequest, opts ...grpc.CallOption) (*ReassignIssueResponse, error)
+	// ChangeCategory changes an issue's category; routing then routes it again by the rules.
+	ChangeCategory(ctx context.Context, in *ChangeCategoryRequest, opts ...grpc.CallOption) (*ChangeCategoryResponse, error)
+	// UnlinkIssue says a linked issue is not a duplicate; routing then routes it as a case of its own.
+	UnlinkIssue(ctx context.Context, in *UnlinkIssueRequest, opts ...grpc.CallOption) (*UnlinkIssueResponse, error)
 	// ListRules returns the rules in force, in the order they are tried, with their version.
 	ListRules(ctx context.Context, in *ListRulesRequest, opts ...grpc.CallOption) (*ListRulesResponse, error)
 	// ReloadRules reads the rules and catalog files again; a set that fails validation is refused
@@ -76,6 +93,56 @@ func (c *routingServiceClient) LocateGrid(ctx context.Context, in *LocateGridReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(LocateGridResponse)
 	err := c.cc.Invoke(ctx, RoutingService_LocateGrid_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *routingServiceClient) ListDesk(ctx context.Context, in *ListDeskRequest, opts ...grpc.CallOption) (*ListDeskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeskResponse)
+	err := c.cc.Invoke(ctx, RoutingService_ListDesk_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *routingServiceClient) DispatchIssue(ctx context.Context, in *DispatchIssueRequest, opts ...grpc.CallOption) (*DispatchIssueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DispatchIssueResponse)
+	err := c.cc.Invoke(ctx, RoutingService_DispatchIssue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *routingServiceClient) ReassignIssue(ctx context.Context, in *ReassignIssueRequest, opts ...grpc.CallOption) (*ReassignIssueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReassignIssueResponse)
+	err := c.cc.Invoke(ctx, RoutingService_ReassignIssue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *routingServiceClient) ChangeCategory(ctx context.Context, in *ChangeCategoryRequest, opts ...grpc.CallOption) (*ChangeCategoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeCategoryResponse)
+	err := c.cc.Invoke(ctx, RoutingService_ChangeCategory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *routingServiceClient) UnlinkIssue(ctx context.Context, in *UnlinkIssueRequest, opts ...grpc.CallOption) (*UnlinkIssueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlinkIssueResponse)
+	err := c.cc.Invoke(ctx, RoutingService_UnlinkIssue_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +203,8 @@ func (c *routingServiceClient) ListCategories(ctx context.Context, in *ListCateg
 // All implementations must embed UnimplementedRoutingServiceServer
 // for forward compatibility.
 //
-// RoutingService decides which units an issue goes to, and serves the rules and the reference
-// data it routes by.
+// RoutingService decides which units an issue goes to, keeps the dispatch desk, and serves the
+// rules and the reference data it routes by.
 type RoutingServiceServer interface {
 	// ExplainRoute is a dry run, for a hypothetical issue or a real one: each rule tried, which
 	// matched and why, and the units the route would summon.
@@ -145,6 +212,18 @@ type RoutingServiceServer interface {
 	// LocateGrid finds the grid (and compound) that contains a point; a point in no grid is
 	// NOT_FOUND, naming the nearest grid.
 	LocateGrid(context.Context, *LocateGridRequest) (*LocateGridResponse, error)
+	// ListDesk lists the issues waiting at the dispatch desk in the caller's scope, oldest first.
+	ListDesk(context.Context, *ListDeskRequest) (*ListDeskResponse, error)
+	// DispatchIssue dispatches an issue waiting at the desk by hand: a lead and assisting
+	// departments (or units); the issue's place picks the unit of a department.
+	DispatchIssue(context.Context, *DispatchIssueRequest) (*DispatchIssueResponse, error)
+	// ReassignIssue replaces the units of a routed issue: open assignments not named again are
+	// withdrawn; those named again keep theirs, and their clocks.
+	ReassignIssue(context.Context, *ReassignIssueRequest) (*ReassignIssueResponse, error)
+	// ChangeCategory changes an issue's category; routing then routes it again by the rules.
+	ChangeCategory(context.Context, *ChangeCategoryRequest) (*ChangeCategoryResponse, error)
+	// UnlinkIssue says a linked issue is not a duplicate; routing then routes it as a case of its own.
+	UnlinkIssue(context.Context, *UnlinkIssueRequest) (*UnlinkIssueResponse, error)
 	// ListRules returns the rules in force, in the order they are tried, with their version.
 	ListRules(context.Context, *ListRulesRequest) (*ListRulesResponse, error)
 	// ReloadRules reads the rules and catalog files again; a set that fails validation is refused
@@ -171,6 +250,21 @@ func (UnimplementedRoutingServiceServer) ExplainRoute(context.Context, *ExplainR
 }
 func (UnimplementedRoutingServiceServer) LocateGrid(context.Context, *LocateGridRequest) (*LocateGridResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LocateGrid not implemented")
+}
+func (UnimplementedRoutingServiceServer) ListDesk(context.Context, *ListDeskRequest) (*ListDeskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDesk not implemented")
+}
+func (UnimplementedRoutingServiceServer) DispatchIssue(context.Context, *DispatchIssueRequest) (*DispatchIssueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DispatchIssue not implemented")
+}
+func (UnimplementedRoutingServiceServer) ReassignIssue(context.Context, *ReassignIssueRequest) (*ReassignIssueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReassignIssue not implemented")
+}
+func (UnimplementedRoutingServiceServer) ChangeCategory(context.Context, *ChangeCategoryRequest) (*ChangeCategoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChangeCategory not implemented")
+}
+func (UnimplementedRoutingServiceServer) UnlinkIssue(context.Context, *UnlinkIssueRequest) (*UnlinkIssueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlinkIssue not implemented")
 }
 func (UnimplementedRoutingServiceServer) ListRules(context.Context, *ListRulesRequest) (*ListRulesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRules not implemented")
@@ -240,6 +334,96 @@ func _RoutingService_LocateGrid_Handler(srv interface{}, ctx context.Context, de
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(RoutingServiceServer).LocateGrid(ctx, req.(*LocateGridRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RoutingService_ListDesk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoutingServiceServer).ListDesk(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoutingService_ListDesk_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoutingServiceServer).ListDesk(ctx, req.(*ListDeskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RoutingService_DispatchIssue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DispatchIssueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoutingServiceServer).DispatchIssue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoutingService_DispatchIssue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoutingServiceServer).DispatchIssue(ctx, req.(*DispatchIssueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RoutingService_ReassignIssue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReassignIssueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoutingServiceServer).ReassignIssue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoutingService_ReassignIssue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoutingServiceServer).ReassignIssue(ctx, req.(*ReassignIssueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RoutingService_ChangeCategory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChangeCategoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoutingServiceServer).ChangeCategory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoutingService_ChangeCategory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoutingServiceServer).ChangeCategory(ctx, req.(*ChangeCategoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RoutingService_UnlinkIssue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlinkIssueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoutingServiceServer).UnlinkIssue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoutingService_UnlinkIssue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoutingServiceServer).UnlinkIssue(ctx, req.(*UnlinkIssueRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -348,6 +532,26 @@ var RoutingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LocateGrid",
 			Handler:    _RoutingService_LocateGrid_Handler,
+		},
+		{
+			MethodName: "ListDesk",
+			Handler:    _RoutingService_ListDesk_Handler,
+		},
+		{
+			MethodName: "DispatchIssue",
+			Handler:    _RoutingService_DispatchIssue_Handler,
+		},
+		{
+			MethodName: "ReassignIssue",
+			Handler:    _RoutingService_ReassignIssue_Handler,
+		},
+		{
+			MethodName: "ChangeCategory",
+			Handler:    _RoutingService_ChangeCategory_Handler,
+		},
+		{
+			MethodName: "UnlinkIssue",
+			Handler:    _RoutingService_UnlinkIssue_Handler,
 		},
 		{
 			MethodName: "ListRules",

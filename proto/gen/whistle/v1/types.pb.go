@@ -94,6 +94,8 @@ const (
 	IssueStatus_ISSUE_STATUS_IN_PROGRESS IssueStatus = 4
 	// Every assignment is resolved.
 	IssueStatus_ISSUE_STATUS_RESOLVED IssueStatus = 5
+	// The issue repeats an open case and joined it instead of being dispatched.
+	IssueStatus_ISSUE_STATUS_LINKED IssueStatus = 6
 )
 
 // Enum value maps for IssueStatus.
@@ -105,6 +107,7 @@ var (
 		3: "ISSUE_STATUS_DISPATCHED",
 		4: "ISSUE_STATUS_IN_PROGRESS",
 		5: "ISSUE_STATUS_RESOLVED",
+		6: "ISSUE_STATUS_LINKED",
 	}
 	IssueStatus_value = map[string]int32{
 		"ISSUE_STATUS_UNSPECIFIED":       0,
@@ -113,6 +116,7 @@ var (
 		"ISSUE_STATUS_DISPATCHED":        3,
 		"ISSUE_STATUS_IN_PROGRESS":       4,
 		"ISSUE_STATUS_RESOLVED":          5,
+		"ISSUE_STATUS_LINKED":            6,
 	}
 )
 
@@ -152,6 +156,8 @@ const (
 	AssignmentRole_ASSIGNMENT_ROLE_LEAD AssignmentRole = 1
 	// An assisting department (协办).
 	AssignmentRole_ASSIGNMENT_ROLE_ASSISTING AssignmentRole = 2
+	// The dispatch desk, holding an issue until a dispatcher routes it.
+	AssignmentRole_ASSIGNMENT_ROLE_DESK AssignmentRole = 3
 )
 
 // Enum value maps for AssignmentRole.
@@ -160,11 +166,13 @@ var (
 		0: "ASSIGNMENT_ROLE_UNSPECIFIED",
 		1: "ASSIGNMENT_ROLE_LEAD",
 		2: "ASSIGNMENT_ROLE_ASSISTING",
+		3: "ASSIGNMENT_ROLE_DESK",
 	}
 	AssignmentRole_value = map[string]int32{
 		"ASSIGNMENT_ROLE_UNSPECIFIED": 0,
 		"ASSIGNMENT_ROLE_LEAD":        1,
 		"ASSIGNMENT_ROLE_ASSISTING":   2,
+		"ASSIGNMENT_ROLE_DESK":        3,
 	}
 )
 
@@ -206,6 +214,11 @@ const (
 	AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED AssignmentStatus = 2
 	// The unit resolved its part.
 	AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED AssignmentStatus = 3
+	// The unit returned it (退单): not theirs.
+	AssignmentStatus_ASSIGNMENT_STATUS_RETURNED AssignmentStatus = 4
+	// The matter went elsewhere (dispatched from the desk, re-assigned, recategorised, or a grid
+	// matter gone beyond the grid).
+	AssignmentStatus_ASSIGNMENT_STATUS_WITHDRAWN AssignmentStatus = 5
 )
 
 // Enum value maps for AssignmentStatus.
@@ -215,12 +228,16 @@ var (
 		1: "ASSIGNMENT_STATUS_DISPATCHED",
 		2: "ASSIGNMENT_STATUS_ACKNOWLEDGED",
 		3: "ASSIGNMENT_STATUS_RESOLVED",
+		4: "ASSIGNMENT_STATUS_RETURNED",
+		5: "ASSIGNMENT_STATUS_WITHDRAWN",
 	}
 	AssignmentStatus_value = map[string]int32{
 		"ASSIGNMENT_STATUS_UNSPECIFIED":  0,
 		"ASSIGNMENT_STATUS_DISPATCHED":   1,
 		"ASSIGNMENT_STATUS_ACKNOWLEDGED": 2,
 		"ASSIGNMENT_STATUS_RESOLVED":     3,
+		"ASSIGNMENT_STATUS_RETURNED":     4,
+		"ASSIGNMENT_STATUS_WITHDRAWN":    5,
 	}
 )
 
@@ -395,7 +412,13 @@ type Assignment struct {
 	// Deadlines this assignment has breached so far.
 	Breached []DeadlineKind `protobuf:"varint,12,rep,packed,name=breached,enum=whistle.v1.DeadlineKind" json:"breached,omitempty"`
 	// The unit of the department summoned: the one that serves the issue's place.
-	UnitId        string `protobuf:"bytes,13,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	UnitId string `protobuf:"bytes,13,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	// When the unit returned it, or it was withdrawn; unset before.
+	EndedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=ended_at,json=endedAt" json:"ended_at,omitempty"`
+	// Why it was returned or withdrawn.
+	EndReason string `protobuf:"bytes,15,opt,name=end_reason,json=endReason" json:"end_reason,omitempty"`
+	// Who returned or withdrew it.
+	EndedBy       string `protobuf:"bytes,16,opt,name=ended_by,json=endedBy" json:"ended_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -521,6 +544,27 @@ func (x *Assignment) GetUnitId() string {
 	return ""
 }
 
+func (x *Assignment) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *Assignment) GetEndReason() string {
+	if x != nil {
+		return x.EndReason
+	}
+	return ""
+}
+
+func (x *Assignment) GetEndedBy() string {
+	if x != nil {
+		return x.EndedBy
+	}
+	return ""
+}
+
 // Issue is one matter raised from a grid, as the intake view holds it.
 type Issue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -556,6 +600,10 @@ type Issue struct {
 	Quarantine *Quarantine `protobuf:"bytes,15,opt,name=quarantine" json:"quarantine,omitempty"`
 	// The residential compound the raiser's point lies in, if any.
 	CompoundId string `protobuf:"bytes,16,opt,name=compound_id,json=compoundId" json:"compound_id,omitempty"`
+	// The case this issue joined as a duplicate; empty when it is a case of its own.
+	LinkedTo string `protobuf:"bytes,17,opt,name=linked_to,json=linkedTo" json:"linked_to,omitempty"`
+	// The duplicates that joined this case ("me too"), in the order they joined.
+	Duplicates []string `protobuf:"bytes,18,rep,name=duplicates" json:"duplicates,omitempty"`
 	// The version of the rules and catalog that decided its last route.
 	RulesVersion  string `protobuf:"bytes,19,opt,name=rules_version,json=rulesVersion" json:"rules_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -702,6 +750,20 @@ func (x *Issue) GetCompoundId() string {
 		return x.CompoundId
 	}
 	return ""
+}
+
+func (x *Issue) GetLinkedTo() string {
+	if x != nil {
+		return x.LinkedTo
+	}
+	return ""
+}
+
+func (x *Issue) GetDuplicates() []string {
+	if x != nil {
+		return x.Duplicates
+	}
+	return nil
 }
 
 func (x *Issue) GetRulesVersion() string {
@@ -1124,7 +1186,9 @@ type Department struct {
 	Name string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
 	// Its units, each serving part of the area tree; a department listed without units has one,
 	// with the department's own id, serving the city.
-	Units         []*Unit `protobuf:"bytes,3,rep,name=units" json:"units,omitempty"`
+	Units []*Unit `protobuf:"bytes,3,rep,name=units" json:"units,omitempty"`
+	// How many assignments its units have returned (退单).
+	Returns       int64 `protobuf:"varint,4,opt,name=returns" json:"returns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1178,6 +1242,13 @@ func (x *Department) GetUnits() []*Unit {
 		return x.Units
 	}
 	return nil
+}
+
+func (x *Department) GetReturns() int64 {
+	if x != nil {
+		return x.Returns
+	}
+	return 0
 }
 
 // Unit is the part of a department that serves part of the area tree (a street's own enforcement
@@ -1401,7 +1472,7 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\bLocation\x12\x1a\n" +
 	"\blatitude\x18\x01 \x01(\x01R\blatitude\x12\x1c\n" +
 	"\tlongitude\x18\x02 \x01(\x01R\tlongitude\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\"\x95\x05\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"\x86\x06\n" +
 	"\n" +
 	"Assignment\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12.\n" +
@@ -1421,7 +1492,11 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	" \x01(\tR\x0eresolutionNote\x12?\n" +
 	"\rdispatched_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\fdispatchedAt\x124\n" +
 	"\bbreached\x18\f \x03(\x0e2\x18.whistle.v1.DeadlineKindR\bbreached\x12\x17\n" +
-	"\aunit_id\x18\r \x01(\tR\x06unitId\"\x99\x05\n" +
+	"\aunit_id\x18\r \x01(\tR\x06unitId\x125\n" +
+	"\bended_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x1d\n" +
+	"\n" +
+	"end_reason\x18\x0f \x01(\tR\tendReason\x12\x19\n" +
+	"\bended_by\x18\x10 \x01(\tR\aendedBy\"\xd6\x05\n" +
 	"\x05Issue\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\agrid_id\x18\x02 \x01(\tR\x06gridId\x12!\n" +
@@ -1444,7 +1519,11 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"quarantine\x18\x0f \x01(\v2\x16.whistle.v1.QuarantineR\n" +
 	"quarantine\x12\x1f\n" +
 	"\vcompound_id\x18\x10 \x01(\tR\n" +
-	"compoundId\x12#\n" +
+	"compoundId\x12\x1b\n" +
+	"\tlinked_to\x18\x11 \x01(\tR\blinkedTo\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\x12 \x03(\tR\n" +
+	"duplicates\x12#\n" +
 	"\rrules_version\x18\x13 \x01(\tR\frulesVersion\"\xcf\x01\n" +
 	"\rTimelineEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12*\n" +
@@ -1482,12 +1561,13 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05level\x18\x03 \x01(\tR\x05level\x12\x1b\n" +
 	"\tparent_id\x18\x04 \x01(\tR\bparentId\x12)\n" +
-	"\x10boundary_geojson\x18\x05 \x01(\tR\x0fboundaryGeojson\"X\n" +
+	"\x10boundary_geojson\x18\x05 \x01(\tR\x0fboundaryGeojson\"r\n" +
 	"\n" +
 	"Department\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12&\n" +
-	"\x05units\x18\x03 \x03(\v2\x10.whistle.v1.UnitR\x05units\"g\n" +
+	"\x05units\x18\x03 \x03(\v2\x10.whistle.v1.UnitR\x05units\x12\x18\n" +
+	"\areturns\x18\x04 \x01(\x03R\areturns\"g\n" +
 	"\x04Unit\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
@@ -1506,23 +1586,27 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\x13URGENCY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eURGENCY_NORMAL\x10\x01\x12\x12\n" +
 	"\x0eURGENCY_URGENT\x10\x02\x12\x15\n" +
-	"\x11URGENCY_EMERGENCY\x10\x03*\xbe\x01\n" +
+	"\x11URGENCY_EMERGENCY\x10\x03*\xd7\x01\n" +
 	"\vIssueStatus\x12\x1c\n" +
 	"\x18ISSUE_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ISSUE_STATUS_RAISED\x10\x01\x12\"\n" +
 	"\x1eISSUE_STATUS_AWAITING_DISPATCH\x10\x02\x12\x1b\n" +
 	"\x17ISSUE_STATUS_DISPATCHED\x10\x03\x12\x1c\n" +
 	"\x18ISSUE_STATUS_IN_PROGRESS\x10\x04\x12\x19\n" +
-	"\x15ISSUE_STATUS_RESOLVED\x10\x05*j\n" +
+	"\x15ISSUE_STATUS_RESOLVED\x10\x05\x12\x17\n" +
+	"\x13ISSUE_STATUS_LINKED\x10\x06*\x84\x01\n" +
 	"\x0eAssignmentRole\x12\x1f\n" +
 	"\x1bASSIGNMENT_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ASSIGNMENT_ROLE_LEAD\x10\x01\x12\x1d\n" +
-	"\x19ASSIGNMENT_ROLE_ASSISTING\x10\x02*\x9b\x01\n" +
+	"\x19ASSIGNMENT_ROLE_ASSISTING\x10\x02\x12\x18\n" +
+	"\x14ASSIGNMENT_ROLE_DESK\x10\x03*\xdc\x01\n" +
 	"\x10AssignmentStatus\x12!\n" +
 	"\x1dASSIGNMENT_STATUS_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cASSIGNMENT_STATUS_DISPATCHED\x10\x01\x12\"\n" +
 	"\x1eASSIGNMENT_STATUS_ACKNOWLEDGED\x10\x02\x12\x1e\n" +
-	"\x1aASSIGNMENT_STATUS_RESOLVED\x10\x03*e\n" +
+	"\x1aASSIGNMENT_STATUS_RESOLVED\x10\x03\x12\x1e\n" +
+	"\x1aASSIGNMENT_STATUS_RETURNED\x10\x04\x12\x1f\n" +
+	"\x1bASSIGNMENT_STATUS_WITHDRAWN\x10\x05*e\n" +
 	"\fDeadlineKind\x12\x1d\n" +
 	"\x19DEADLINE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DEADLINE_KIND_REPORT_IN\x10\x01\x12\x19\n" +
@@ -1571,30 +1655,31 @@ var file_whistle_v1_types_proto_depIdxs = []int32{
 	16, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
 	16, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
 	4,  // 7: whistle.v1.Assignment.breached:type_name -> whistle.v1.DeadlineKind
-	0,  // 8: whistle.v1.Issue.urgency:type_name -> whistle.v1.Urgency
-	5,  // 9: whistle.v1.Issue.location:type_name -> whistle.v1.Location
-	1,  // 10: whistle.v1.Issue.status:type_name -> whistle.v1.IssueStatus
-	16, // 11: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
-	16, // 12: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
-	6,  // 13: whistle.v1.Issue.assignments:type_name -> whistle.v1.Assignment
-	10, // 14: whistle.v1.Issue.quarantine:type_name -> whistle.v1.Quarantine
-	16, // 15: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
-	4,  // 16: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
-	16, // 17: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
-	16, // 18: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
-	16, // 19: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
-	16, // 20: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
-	13, // 21: whistle.v1.Department.units:type_name -> whistle.v1.Unit
-	17, // 22: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
-	17, // 23: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
-	14, // 24: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
-	14, // 25: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
-	14, // 26: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	16, // 8: whistle.v1.Assignment.ended_at:type_name -> google.protobuf.Timestamp
+	0,  // 9: whistle.v1.Issue.urgency:type_name -> whistle.v1.Urgency
+	5,  // 10: whistle.v1.Issue.location:type_name -> whistle.v1.Location
+	1,  // 11: whistle.v1.Issue.status:type_name -> whistle.v1.IssueStatus
+	16, // 12: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
+	16, // 13: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
+	6,  // 14: whistle.v1.Issue.assignments:type_name -> whistle.v1.Assignment
+	10, // 15: whistle.v1.Issue.quarantine:type_name -> whistle.v1.Quarantine
+	16, // 16: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
+	4,  // 17: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
+	16, // 18: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
+	16, // 19: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
+	16, // 20: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
+	16, // 21: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
+	13, // 22: whistle.v1.Department.units:type_name -> whistle.v1.Unit
+	17, // 23: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
+	17, // 24: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
+	14, // 25: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
+	14, // 26: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
+	14, // 27: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_types_proto_init() }

@@ -30,6 +30,9 @@ import (
 // MaxNoteLength bounds, in characters, the note that resolves a department's part.
 const MaxNoteLength = 2000
 
+// MaxReasonLength bounds, in characters, the reason a unit gives for returning an issue.
+const MaxReasonLength = 500
+
 const scope = "github.com/whistle-dispatch/whistle/services/department"
 
 var (
@@ -42,6 +45,7 @@ var (
 	// counting builds none.
 	acknowledgeCommand = otelx.Attributes("command", "acknowledge")
 	resolveCommand     = otelx.Attributes("command", "resolve")
+	returnCommand      = otelx.Attributes("command", "return")
 	sentEntry          = otelx.Attributes("outcome", "sent")
 	skippedEntry       = otelx.Attributes("outcome", "skipped")
 )
@@ -85,12 +89,9 @@ func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, unit 
 func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, unit, note string) (domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Resolve", traceIssue(issueID, unit))
 	defer span.End()
-	if err := apiedge.CheckUTF8("note", note); err != nil {
+	note, err := cleanText("note", note, MaxNoteLength)
+	if err != nil {
 		return domain.Issue{}, err
-	}
-	note = strings.TrimSpace(note)
-	if n := utf8.RuneCountInString(note); n == 0 || n > MaxNoteLength {
-		return domain.Issue{}, apiedge.Invalid("note", "must be 1 to %d characters", MaxNoteLength)
 	}
 	return a.command(ctx, resolveCommand, issueID, unit, func(st *domain.Issue) (*whistlev1.Event, error) {
 		done, err := st.CheckResolve(unit, p.Subject, note)
@@ -101,6 +102,41 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, unit, not
 		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: st.Assignment(unit).DepartmentID, UnitId: unit, Note: note}}
 		return ev, nil
 	})
+}
+
+// Return gives the unit's assignment of an issue back (退单) with a reason, as officer p (or, for
+// a grid matter, the grid's worker), and returns the issue as it then stands; routing sends it on.
+// Returning again with the same reason changes nothing.
+func (a *App) Return(ctx context.Context, p authx.Principal, issueID, unit, reason string) (domain.Issue, error) {
+	ctx, span := tracer.Start(ctx, "app.App.Return", traceIssue(issueID, unit))
+	defer span.End()
+	reason, err := cleanText("reason", reason, MaxReasonLength)
+	if err != nil {
+		return domain.Issue{}, err
+	}
+	return a.command(ctx, returnCommand, issueID, unit, func(st *domain.Issue) (*whistlev1.Event, error) {
+		done, err := st.CheckReturn(unit, p.Subject, reason)
+		if err != nil || done {
+			return nil, err
+		}
+		ev := a.event(p, st)
+		ev.Payload = &whistlev1.Event_Returned{Returned: &whistlev1.AssignmentReturned{
+			DepartmentId: st.Assignment(unit).DepartmentID, UnitId: unit, Reason: reason}}
+		return ev, nil
+	})
+}
+
+// cleanText checks a field of free text and returns it without its surrounding blanks: 1 to max
+// characters of valid UTF-8.
+func cleanText(field, text string, max int) (string, error) {
+	if err := apiedge.CheckUTF8(field, text); err != nil {
+		return "", err
+	}
+	text = strings.TrimSpace(text)
+	if n := utf8.RuneCountInString(text); n == 0 || n > max {
+		return "", apiedge.Invalid(field, "must be 1 to %d characters", max)
+	}
+	return text, nil
 }
 
 // command decides and appends one event of the department's assignment of an issue through the
@@ -188,7 +224,7 @@ func (a *App) Inbox(ctx context.Context, q Query) (Page, error) {
 		}
 		return as.Status == q.Status || q.Status == "" && as.Status.Open()
 	}
-	items, more, err := a.store.Page(ctx, q.Unit, q.Status == assignment.Resolved, after, size, keep)
+	items, more, err := a.store.Page(ctx, q.Unit, q.Status != "" && !q.Status.Open(), after, size, keep)
 	if err != nil {
 		return Page{}, err
 	}

@@ -67,7 +67,29 @@ func (i *Issue) Assignment(unit string) *assignment.Assignment {
 // Dispatch applies routing's summons, stored at at: each department new to the issue gets an
 // assignment; one summoned before keeps its own, so its frozen deadlines never move.
 func (i *Issue) Dispatch(ds []assignment.Dispatch, at time.Time) {
-	i.Assignments = append(i.Assignments, assignment.Summon(ds, at, func(unit string) bool { return i.Assignment(unit) != nil })...)
+	live := func(unit string) bool { a := i.Assignment(unit); return a != nil && !a.Status.Ended() }
+	for _, a := range assignment.Summon(ds, at, live) {
+		if ended := i.Assignment(a.Unit()); ended != nil {
+			*ended = a // summoned again after a return or a withdrawal
+			continue
+		}
+		i.Assignments = append(i.Assignments, a)
+	}
+}
+
+// Return applies a unit's return of its assignment, as the machine allows.
+func (i *Issue) Return(e assignment.Ending) error {
+	return i.Assignment(assignment.UnitOf(e.DepartmentID, e.UnitID)).Return(e)
+}
+
+// Withdraw applies the end of assignments whose matter went elsewhere, as the machine allows.
+func (i *Issue) Withdraw(es []assignment.Ending) error {
+	for _, e := range es {
+		if err := i.Assignment(e.UnitID).Withdraw(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Acknowledge applies an officer's report-in for the department, as the assignment machine allows.
@@ -96,6 +118,16 @@ func (i *Issue) CheckAcknowledge(unit, by string) (done bool, err error) {
 		return false, i.noAssignment(unit)
 	}
 	return a.CheckAcknowledge(by)
+}
+
+// CheckReturn says whether officer by may return the unit's assignment with reason now (see
+// assignment.Assignment.CheckReturn).
+func (i *Issue) CheckReturn(unit, by, reason string) (done bool, err error) {
+	a := i.Assignment(unit)
+	if a == nil {
+		return false, i.noAssignment(unit)
+	}
+	return a.CheckReturn(by, reason)
 }
 
 // CheckResolve says whether officer by may resolve the department's part with note now (see

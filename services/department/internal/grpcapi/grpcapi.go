@@ -59,6 +59,19 @@ func (s *Server) Resolve(ctx context.Context, req *whistlev1.ResolveRequest) (*w
 	return &whistlev1.ResolveResponse{Assignment: assignmentpb.Proto(st.Assignment(unit))}, nil
 }
 
+// ReturnAssignment gives the caller's unit's assignment back, with a reason.
+func (s *Server) ReturnAssignment(ctx context.Context, req *whistlev1.ReturnAssignmentRequest) (*whistlev1.ReturnAssignmentResponse, error) {
+	p, unit, id, err := s.command(ctx, req.GetUnitId(), req.GetIssueId())
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.app.Return(ctx, p, id, unit, req.GetReason())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.ReturnAssignmentResponse{Assignment: assignmentpb.Proto(st.Assignment(unit))}, nil
+}
+
 // command checks that the caller is a duty officer of the unit (their own when unit is
 // empty) and reads the case number.
 func (s *Server) command(ctx context.Context, unit, issueID string) (authx.Principal, string, string, error) {
@@ -66,7 +79,7 @@ func (s *Server) command(ctx context.Context, unit, issueID string) (authx.Princ
 	if err != nil {
 		return p, "", "", err
 	}
-	if p.Role != authx.RoleOfficer {
+	if p.Role != authx.RoleOfficer && p.Role != authx.RoleGridWorker {
 		return p, "", "", access.Denied("a unit's assignments")
 	}
 	if err := apiedge.CheckID("unit_id", unit, false); err != nil {
@@ -100,7 +113,7 @@ func (s *Server) reader(ctx context.Context, unit string) (string, func(grid str
 		return "", nil, toStatus(err)
 	}
 	switch p.Role {
-	case authx.RoleOfficer:
+	case authx.RoleOfficer, authx.RoleGridWorker: // a grid worker's unit is the grid, for its grid matters
 		if unit == "" {
 			unit = p.Scope
 		}

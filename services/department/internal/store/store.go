@@ -69,9 +69,9 @@ func announceQuarantine(ctx context.Context, st *domain.Issue, m quarantine.Mark
 // key is the issue's state key; the braces make it a Redis Cluster hash tag.
 func key(issueID string) string { return Name + ":issue:{" + issueID + "}" }
 
-// inbox is the key of a department's open or resolved index.
-func inbox(unit string, resolved bool) string {
-	if resolved {
+// inbox is the key of a unit's open index, or of its closed one (resolved, returned or withdrawn).
+func inbox(unit string, closed bool) string {
+	if closed {
 		return Name + ":inbox:" + unit + ":resolved"
 	}
 	return Name + ":inbox:" + unit + ":open"
@@ -131,9 +131,9 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 			feed.Append(ctx, tx, FeedKey(a.Unit()), st.ID, rec.Seq, FeedLen)
 		}
 		z := redis.Z{Score: float64(a.DispatchedAt.UnixMilli()), Member: st.ID}
-		resolved := a.Status == assignment.Resolved
-		tx.ZAdd(ctx, inbox(a.Unit(), resolved), z)
-		tx.ZRem(ctx, inbox(a.Unit(), !resolved), st.ID)
+		closed := !a.Status.Open()
+		tx.ZAdd(ctx, inbox(a.Unit(), closed), z)
+		tx.ZRem(ctx, inbox(a.Unit(), !closed), st.ID)
 	}
 	return nil
 }
@@ -158,7 +158,18 @@ func apply(st *domain.Issue, rec eventlog.Record) error {
 		st.Urgency = int32(r.GetUrgency())
 		st.CorrelationID = ev.GetCorrelationId()
 	case *whistlev1.Event_Routed:
+		if err := st.Withdraw(assignmentpb.Withdrawals(p.Routed.GetWithdrawn(), at, by)); err != nil {
+			return err
+		}
 		st.Dispatch(assignmentpb.Dispatches(p.Routed), at)
+	case *whistlev1.Event_NeedsDispatch:
+		if err := st.Withdraw(assignmentpb.Withdrawals(p.NeedsDispatch.GetWithdrawn(), at, by)); err != nil {
+			return err
+		}
+		st.Dispatch(assignmentpb.Desk(p.NeedsDispatch), at)
+	case *whistlev1.Event_Returned:
+		r := p.Returned
+		return st.Return(assignment.Ending{DepartmentID: r.GetDepartmentId(), UnitID: r.GetUnitId(), At: at, By: by, Reason: r.GetReason()})
 	case *whistlev1.Event_Acknowledged:
 		return st.Acknowledge(assignment.Acknowledgement{DepartmentID: p.Acknowledged.GetDepartmentId(), UnitID: p.Acknowledged.GetUnitId(), At: at, By: by})
 	case *whistlev1.Event_Resolved:

@@ -60,9 +60,11 @@ type Assignment struct {
 	// ReportInBy and ResolveBy are the deadlines frozen at dispatch; zero means none.
 	ReportInBy time.Time `json:"report_in_by"`
 	ResolveBy  time.Time `json:"resolve_by"`
-	// Acknowledged and Resolved are the events that cleared the clocks, as the stream stored them.
+	// Acknowledged and Resolved are the events that cleared the clocks, as the stream stored them;
+	// Ended is the return or withdrawal that stopped every clock still running.
 	Acknowledged *Stored `json:"acknowledged,omitempty"`
 	Resolved     *Stored `json:"resolved,omitempty"`
+	Ended        *Stored `json:"ended,omitempty"`
 	// Breaches holds the breach recorded for each kind that was breached.
 	Breaches map[Kind]Breach `json:"breaches,omitempty"`
 }
@@ -79,6 +81,9 @@ func (a *Assignment) Machine(unitID string) *assignment.Assignment {
 	}
 	if a.Resolved != nil {
 		m.Status, m.ResolvedAt = assignment.Resolved, a.Resolved.At
+	}
+	if a.Ended != nil {
+		m.Status, m.EndedAt = assignment.Withdrawn, a.Ended.At // returned or withdrawn: the clocks stop alike
 	}
 	for _, k := range assignment.DeadlineKinds() {
 		if _, ok := a.Breaches[k]; ok {
@@ -100,6 +105,9 @@ func (a *Assignment) Department(unitID string) string {
 func (a *Assignment) clearing(k Kind) *Stored {
 	if k == ReportIn && a.Acknowledged != nil {
 		return a.Acknowledged
+	}
+	if a.Ended != nil {
+		return a.Ended
 	}
 	// The resolution clears resolve, and report-in too on a part that resolved without reporting
 	// in, which only a state folded before the machine refused that can hold.
@@ -166,8 +174,15 @@ type Event interface{ isEvent() }
 // Raised places the issue.
 type Raised struct{ GridID, CommunityID, StreetID, CategoryID string }
 
-// Routed summons units.
-type Routed struct{ Dispatches []assignment.Dispatch }
+// Routed summons units (the desk's, for a needs-dispatch event) and ends the assignments of
+// Withdrawn, by unit.
+type Routed struct {
+	Dispatches []assignment.Dispatch
+	Withdrawn  []string
+}
+
+// Ended stops a unit's clocks: it returned its assignment.
+type Ended struct{ DepartmentID, UnitID string }
 
 // Acknowledged stops a unit's report-in clock.
 type Acknowledged struct{ DepartmentID, UnitID string }
@@ -190,6 +205,7 @@ type Other struct{}
 
 func (Raised) isEvent()       {}
 func (Routed) isEvent()       {}
+func (Ended) isEvent()        {}
 func (Acknowledged) isEvent() {}
 func (Resolved) isEvent()     {}
 func (Breached) isEvent()     {}
@@ -222,13 +238,19 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 		if s.Assignments == nil {
 			s.Assignments = map[string]*Assignment{}
 		}
-		for _, a := range assignment.Summon(e.Dispatches, at, func(u string) bool { return s.Assignments[u] != nil }) {
+		for _, u := range e.Withdrawn {
+			s.Assignments[u].Ended = &Stored{Seq: seq, At: at}
+		}
+		live := func(u string) bool { a := s.Assignments[u]; return a != nil && a.Ended == nil }
+		for _, a := range assignment.Summon(e.Dispatches, at, live) {
 			na := &Assignment{ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
 			if a.Unit() != a.DepartmentID {
 				na.DepartmentID = a.DepartmentID
 			}
 			s.Assignments[a.Unit()] = na
 		}
+	case Ended:
+		s.Assignments[unit(e.DepartmentID, e.UnitID)].Ended = &Stored{Seq: seq, At: at}
 	case Acknowledged:
 		s.Assignments[unit(e.DepartmentID, e.UnitID)].Acknowledged = &Stored{Seq: seq, At: at}
 	case Resolved:
@@ -255,6 +277,14 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 // changes nothing.
 func (s *Issue) judge(at time.Time, e Event) error {
 	switch e := e.(type) {
+	case Routed:
+		for _, u := range e.Withdrawn {
+			if err := s.machine(u).Withdraw(assignment.Ending{UnitID: u, At: at}); err != nil {
+				return err
+			}
+		}
+	case Ended:
+		return s.machine(unit(e.DepartmentID, e.UnitID)).Return(assignment.Ending{DepartmentID: e.DepartmentID, UnitID: e.UnitID, At: at})
 	case Acknowledged:
 		return s.machine(unit(e.DepartmentID, e.UnitID)).Acknowledge(assignment.Acknowledgement{DepartmentID: e.DepartmentID, UnitID: e.UnitID, At: at})
 	case Resolved:

@@ -364,7 +364,11 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 		return domain.Raised{GridID: p.Raised.GetGridId(), CommunityID: p.Raised.GetCommunityId(), StreetID: p.Raised.GetStreetId(),
 			CategoryID: p.Raised.GetCategoryId()}
 	case *whistlev1.Event_Routed:
-		return domain.Routed{Dispatches: assignmentpb.Dispatches(p.Routed)}
+		return domain.Routed{Dispatches: assignmentpb.Dispatches(p.Routed), Withdrawn: withdrawn(p.Routed.GetWithdrawn())}
+	case *whistlev1.Event_NeedsDispatch:
+		return domain.Routed{Dispatches: assignmentpb.Desk(p.NeedsDispatch), Withdrawn: withdrawn(p.NeedsDispatch.GetWithdrawn())}
+	case *whistlev1.Event_Returned:
+		return domain.Ended{DepartmentID: p.Returned.GetDepartmentId(), UnitID: p.Returned.GetUnitId()}
 	case *whistlev1.Event_Acknowledged:
 		return domain.Acknowledged{DepartmentID: p.Acknowledged.GetDepartmentId(), UnitID: p.Acknowledged.GetUnitId()}
 	case *whistlev1.Event_Resolved:
@@ -378,4 +382,13 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 		}
 	}
 	return domain.Other{}
+}
+
+// withdrawn lists the units an event withdraws.
+func withdrawn(ws []*whistlev1.Withdrawal) []string {
+	var out []string
+	for _, w := range ws {
+		out = append(out, w.GetUnitId())
+	}
+	return out
 }

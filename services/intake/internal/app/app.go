@@ -180,7 +180,7 @@ func (a *App) place(cmd RaiseCommand, r *domain.Raise) (string, error) {
 	found, compound, err := a.cat.Locate(cmd.Location.Latitude, cmd.Location.Longitude)
 	switch {
 	case err != nil && gridID == "":
-		return "", apiedge.Invalid("location", "%v", err)
+		return "", apiedge.Invalid("grid_id", "not given, and location: %v", err)
 	case gridID == "":
 		gridID = found
 	}

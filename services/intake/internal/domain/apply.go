@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,30 +38,128 @@ func (is *Issue) OnRaised(m Meta, r Raise) {
 	is.record(m, "raised", nil, fmt.Sprintf("Raised in %s as %s (%s)", r.GridID, r.CategoryID, r.Urgency))
 }
 
-// OnRouted applies routing's decision: each unit summoned gets an assignment with its deadlines.
-// A unit already summoned keeps its assignment, so routing again after a return adds only the
-// units that are new (assignment.Summon).
-func (is *Issue) OnRouted(m Meta, ruleID, rulesVersion string, dispatches []assignment.Dispatch) {
-	names := make([]string, 0, len(dispatches))
-	for _, d := range dispatches {
-		names = append(names, fmt.Sprintf("%s (%s)", assignment.UnitOf(d.DepartmentID, d.UnitID), d.Role))
-	}
-	for _, a := range assignment.Summon(dispatches, m.At, func(unit string) bool { return is.Assignment(unit) != nil }) {
-		is.Assignments = append(is.Assignments, &a)
-	}
-	is.RuleID, is.RulesVersion = ruleID, rulesVersion
-	is.Status = is.statusFromAssignments()
-	var lead *assignment.Assignment
-	if len(dispatches) > 0 {
-		lead = is.Assignment(assignment.UnitOf(dispatches[0].DepartmentID, dispatches[0].UnitID))
-	}
-	is.record(m, "routed", lead, fmt.Sprintf("Routed by rule %s to %s", ruleID, strings.Join(names, ", ")))
+// Route is a routing decision as the view applies it: the units summoned and the assignments
+// the decision ends.
+type Route struct {
+	RuleID, RulesVersion, Explanation string
+	Dispatches                        []assignment.Dispatch
+	Withdrawn                         []assignment.Ending
 }
 
-// OnNeedsDispatch applies routing's report that no rule matched.
-func (is *Issue) OnNeedsDispatch(m Meta, reason string) {
+// summon applies a decision's withdrawals, then its summons: each unit summoned gets an
+// assignment with its deadlines. A unit already summoned keeps its assignment, so routing again
+// after a return adds only the units that are new (assignment.Summon); a unit whose assignment
+// ended gets a new one in its place.
+func (is *Issue) summon(m Meta, r Route) error {
+	for _, w := range r.Withdrawn {
+		if err := is.Assignment(w.UnitID).Withdraw(w); err != nil {
+			return err
+		}
+	}
+	live := func(unit string) bool { a := is.Assignment(unit); return a != nil && !a.Status.Ended() }
+	for _, a := range assignment.Summon(r.Dispatches, m.At, live) {
+		if ended := is.Assignment(a.Unit()); ended != nil {
+			*ended = a
+			continue
+		}
+		is.Assignments = append(is.Assignments, &a)
+	}
+	if r.RulesVersion != "" {
+		is.RulesVersion = r.RulesVersion
+	}
+	return nil
+}
+
+// OnRouted applies routing's decision, or a dispatcher's.
+func (is *Issue) OnRouted(m Meta, r Route) error {
+	if err := is.summon(m, r); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(r.Dispatches))
+	for _, d := range r.Dispatches {
+		names = append(names, fmt.Sprintf("%s (%s)", assignment.UnitOf(d.DepartmentID, d.UnitID), d.Role))
+	}
+	if r.RuleID != "" {
+		is.RuleID = r.RuleID
+	}
+	is.Status = is.statusFromAssignments()
+	var lead *assignment.Assignment
+	if len(r.Dispatches) > 0 {
+		lead = is.Assignment(assignment.UnitOf(r.Dispatches[0].DepartmentID, r.Dispatches[0].UnitID))
+	}
+	summary := "Routed"
+	switch {
+	case r.RuleID != "":
+		summary += " by rule " + r.RuleID
+	case m.Actor != "" && m.Actor != "system":
+		summary += " by " + m.Actor
+	}
+	if len(names) > 0 {
+		summary += " to " + strings.Join(names, ", ")
+	}
+	for _, w := range r.Withdrawn {
+		summary += fmt.Sprintf("; %s withdrawn (%s)", w.UnitID, w.Reason)
+	}
+	is.record(m, "routed", lead, summary)
+	return nil
+}
+
+// OnNeedsDispatch applies routing's report that the issue waits at the dispatch desk, whose
+// assignment, with its own deadline, comes with it.
+func (is *Issue) OnNeedsDispatch(m Meta, reason string, r Route) error {
+	if err := is.summon(m, r); err != nil {
+		return err
+	}
 	is.Status = StatusAwaitingDispatch
-	is.record(m, "needs-dispatch", nil, "Waiting for a dispatcher: "+reason)
+	var desk *assignment.Assignment
+	if len(r.Dispatches) > 0 {
+		desk = is.Assignment(assignment.UnitOf(r.Dispatches[0].DepartmentID, r.Dispatches[0].UnitID))
+	}
+	is.record(m, "needs-dispatch", desk, "Waiting for a dispatcher: "+reason)
+	return nil
+}
+
+// OnReturned applies a unit's return of its assignment (退单); routing sends the issue on.
+func (is *Issue) OnReturned(m Meta, e assignment.Ending) error {
+	a := is.Assignment(assignment.UnitOf(e.DepartmentID, e.UnitID))
+	if err := a.Return(e); err != nil {
+		return err
+	}
+	is.Status = is.statusFromAssignments()
+	is.record(m, "returned", a, a.Unit()+" returned it: "+firstLine(e.Reason))
+	return nil
+}
+
+// OnRecategorised applies a dispatcher's change of the issue's category; routing routes it again.
+func (is *Issue) OnRecategorised(m Meta, from, to, reason string) {
+	is.CategoryID = to
+	is.record(m, "recategorised", nil, fmt.Sprintf("Category changed from %s to %s: %s", from, to, firstLine(reason)))
+}
+
+// OnLinked applies routing's finding that the issue repeats an open case, which it joins.
+func (is *Issue) OnLinked(m Meta, original string, meters float64) {
+	is.LinkedTo, is.Status = original, StatusLinked
+	is.record(m, "linked", nil, fmt.Sprintf("Joined case %s, %.0f m away, as a duplicate", original, meters))
+}
+
+// OnJoined applies a duplicate joining this case ("me too").
+func (is *Issue) OnJoined(m Meta, duplicate string) {
+	if !slices.Contains(is.Duplicates, duplicate) {
+		is.Duplicates = append(is.Duplicates, duplicate)
+	}
+	is.record(m, "joined", nil, fmt.Sprintf("Case %s joined as a duplicate (%d in all)", duplicate, len(is.Duplicates)))
+}
+
+// OnUnlinked applies a dispatcher's unlinking of the issue from the case it had joined.
+func (is *Issue) OnUnlinked(m Meta, original, reason string) {
+	is.LinkedTo, is.Status = "", StatusRaised
+	is.record(m, "unlinked", nil, fmt.Sprintf("Unlinked from case %s: %s", original, firstLine(reason)))
+}
+
+// OnLeft applies a duplicate's unlinking from this case.
+func (is *Issue) OnLeft(m Meta, duplicate string) {
+	is.Duplicates = slices.DeleteFunc(is.Duplicates, func(d string) bool { return d == duplicate })
+	is.record(m, "left", nil, fmt.Sprintf("Case %s is no longer a duplicate of this one", duplicate))
 }
 
 // OnAcknowledged applies a duty officer's report-in for their unit. One the assignment machine
@@ -112,14 +211,20 @@ func (is *Issue) OnOther(m Meta, kind string) {
 	is.record(m, kind, nil, "Recorded "+kind)
 }
 
-// statusFromAssignments is the issue's status once departments were summoned: resolved when every
-// part is, in progress once any department reported in, dispatched before that.
+// statusFromAssignments is the issue's status once units were summoned: awaiting dispatch while
+// the desk holds it; else, over the parts not returned or withdrawn, resolved when every one is,
+// in progress once any reported in, dispatched before that. With no such part (every one was
+// returned, and routing has yet to send it on) the status stays as it was.
 func (is *Issue) statusFromAssignments() Status {
-	if len(is.Assignments) == 0 {
-		return is.Status
-	}
-	resolved, started := 0, false
+	live, resolved, started := 0, 0, false
 	for _, a := range is.Assignments {
+		switch {
+		case a.Role == assignment.Desk && a.Status.Open():
+			return StatusAwaitingDispatch
+		case a.Role == assignment.Desk, a.Status.Ended():
+			continue
+		}
+		live++
 		switch a.Status {
 		case assignment.Resolved:
 			resolved++
@@ -129,7 +234,9 @@ func (is *Issue) statusFromAssignments() Status {
 		}
 	}
 	switch {
-	case resolved == len(is.Assignments):
+	case live == 0:
+		return is.Status
+	case resolved == live:
 		return StatusResolved
 	case started:
 		return StatusInProgress

@@ -55,6 +55,7 @@ const (
 	StatusDispatched       Status = "dispatched"
 	StatusInProgress       Status = "in-progress"
 	StatusResolved         Status = "resolved"
+	StatusLinked           Status = "linked"
 )
 
 // Urgency says how fast an issue must be handled.
@@ -98,11 +99,14 @@ type Issue struct {
 	Text        string    `json:"text"`
 	Location    *Location `json:"location,omitempty"`
 	CompoundID  string    `json:"compound,omitempty"`
-	Status      Status    `json:"status"`
-	RaisedBy    string    `json:"raised_by"`
-	RaisedAt    time.Time `json:"raised_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	RuleID      string    `json:"rule,omitempty"`
+	// LinkedTo is the case this issue joined as a duplicate; Duplicates, the ones that joined it.
+	LinkedTo   string    `json:"linked_to,omitempty"`
+	Duplicates []string  `json:"duplicates,omitempty"`
+	Status     Status    `json:"status"`
+	RaisedBy   string    `json:"raised_by"`
+	RaisedAt   time.Time `json:"raised_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	RuleID     string    `json:"rule,omitempty"`
 	// RulesVersion is the version of the rules and catalog that decided the last route.
 	RulesVersion string                   `json:"rules_version,omitempty"`
 	Assignments  []*assignment.Assignment `json:"assignments,omitempty"`

@@ -27,6 +27,7 @@ var (
 		whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED:        domain.StatusDispatched,
 		whistlev1.IssueStatus_ISSUE_STATUS_IN_PROGRESS:       domain.StatusInProgress,
 		whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED:          domain.StatusResolved,
+		whistlev1.IssueStatus_ISSUE_STATUS_LINKED:            domain.StatusLinked,
 	}
 )
 
@@ -103,6 +104,7 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 		Location: LocationOut(is.Location), Status: statusesOut[is.Status], RaisedBy: is.RaisedBy,
 		RaisedAt: Timestamp(is.RaisedAt), UpdatedAt: Timestamp(is.UpdatedAt), RuleId: is.RuleID, RulesVersion: is.RulesVersion,
 		Quarantine: eventlog.QuarantineProto(is.Quarantine), CompoundId: is.CompoundID,
+		LinkedTo: is.LinkedTo, Duplicates: is.Duplicates,
 	}
 	for _, a := range is.Assignments {
 		out.Assignments = append(out.Assignments, assignmentpb.Proto(a))

@@ -33,9 +33,26 @@ func applyEvent(is *domain.Issue, rec eventlog.Record) error {
 			Location: protoconv.LocationIn(r.GetLocation()), CompoundID: r.GetCompoundId(),
 		})
 	case *whistlev1.Event_Routed:
-		is.OnRouted(m, p.Routed.GetRuleId(), p.Routed.GetRulesVersion(), assignmentpb.Dispatches(p.Routed))
+		r := p.Routed
+		return is.OnRouted(m, domain.Route{RuleID: r.GetRuleId(), RulesVersion: r.GetRulesVersion(), Explanation: r.GetExplanation(),
+			Dispatches: assignmentpb.Dispatches(r), Withdrawn: assignmentpb.Withdrawals(r.GetWithdrawn(), rec.Time, m.Actor)})
 	case *whistlev1.Event_NeedsDispatch:
-		is.OnNeedsDispatch(m, p.NeedsDispatch.GetReason())
+		n := p.NeedsDispatch
+		return is.OnNeedsDispatch(m, n.GetReason(), domain.Route{RulesVersion: n.GetRulesVersion(),
+			Dispatches: assignmentpb.Desk(n), Withdrawn: assignmentpb.Withdrawals(n.GetWithdrawn(), rec.Time, m.Actor)})
+	case *whistlev1.Event_Returned:
+		r := p.Returned
+		return is.OnReturned(m, assignment.Ending{DepartmentID: r.GetDepartmentId(), UnitID: r.GetUnitId(), At: rec.Time, By: m.Actor, Reason: r.GetReason()})
+	case *whistlev1.Event_Recategorised:
+		is.OnRecategorised(m, p.Recategorised.GetFromCategoryId(), p.Recategorised.GetToCategoryId(), p.Recategorised.GetReason())
+	case *whistlev1.Event_Linked:
+		is.OnLinked(m, p.Linked.GetOriginalId(), p.Linked.GetDistanceMeters())
+	case *whistlev1.Event_Joined:
+		is.OnJoined(m, p.Joined.GetDuplicateId())
+	case *whistlev1.Event_Unlinked:
+		is.OnUnlinked(m, p.Unlinked.GetOriginalId(), p.Unlinked.GetReason())
+	case *whistlev1.Event_Left:
+		is.OnLeft(m, p.Left.GetDuplicateId())
 	case *whistlev1.Event_Acknowledged:
 		return is.OnAcknowledged(m, assignment.Acknowledgement{DepartmentID: p.Acknowledged.GetDepartmentId(), UnitID: p.Acknowledged.GetUnitId()})
 	case *whistlev1.Event_Resolved:

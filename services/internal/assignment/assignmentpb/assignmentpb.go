@@ -31,20 +31,46 @@ func Breach(b *whistlev1.DeadlineBreached, at time.Time) assignment.Breach {
 	return assignment.Breach{DepartmentID: b.GetDepartmentId(), UnitID: b.GetUnitId(), Kind: DeadlineKind(b.GetKind()), Deadline: Time(b.GetDeadline()), At: at}
 }
 
-// Role reads a dispatch's role; anything but assisting is read as lead, the role every whistle has.
+// Role reads a dispatch's role; anything but assisting or desk is read as lead, the role every
+// whistle has.
 func Role(r whistlev1.AssignmentRole) assignment.Role {
-	if r == whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING {
+	switch r {
+	case whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING:
 		return assignment.Assisting
+	case whistlev1.AssignmentRole_ASSIGNMENT_ROLE_DESK:
+		return assignment.Desk
 	}
 	return assignment.Lead
 }
 
 // RoleProto writes a role.
 func RoleProto(r assignment.Role) whistlev1.AssignmentRole {
-	if r == assignment.Assisting {
+	switch r {
+	case assignment.Assisting:
 		return whistlev1.AssignmentRole_ASSIGNMENT_ROLE_ASSISTING
+	case assignment.Desk:
+		return whistlev1.AssignmentRole_ASSIGNMENT_ROLE_DESK
 	}
 	return whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD
+}
+
+// Desk reads the desk's summons of a needs-dispatch event; none when it carries none.
+func Desk(n *whistlev1.IssueNeedsDispatch) []assignment.Dispatch {
+	d := n.GetDesk()
+	if d == nil {
+		return nil
+	}
+	return []assignment.Dispatch{{DepartmentID: d.GetDepartmentId(), UnitID: d.GetUnitId(), Role: assignment.Desk,
+		ReportInBy: Time(d.GetReportInBy()), ResolveBy: Time(d.GetResolveBy())}}
+}
+
+// Withdrawals reads the assignments a routed or needs-dispatch event ends, stored at at by by.
+func Withdrawals(ws []*whistlev1.Withdrawal, at time.Time, by string) []assignment.Ending {
+	out := make([]assignment.Ending, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, assignment.Ending{UnitID: w.GetUnitId(), At: at, By: by, Reason: w.GetReason()})
+	}
+	return out
 }
 
 // DeadlineKind reads a deadline kind; unspecified and undefined values are no kind, which the
@@ -83,6 +109,8 @@ var statuses = map[assignment.Status]whistlev1.AssignmentStatus{
 	assignment.Dispatched:   whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED,
 	assignment.Acknowledged: whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED,
 	assignment.Resolved:     whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED,
+	assignment.Returned:     whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RETURNED,
+	assignment.Withdrawn:    whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_WITHDRAWN,
 }
 
 // StatusProto writes a status.
@@ -126,6 +154,9 @@ func Proto(a *assignment.Assignment) *whistlev1.Assignment {
 		ResolvedBy:     a.ResolvedBy,
 		ResolutionNote: a.Note,
 		Breached:       DeadlineKindsProto(a.Breached),
+		EndedAt:        Timestamp(a.EndedAt),
+		EndedBy:        a.EndedBy,
+		EndReason:      a.EndReason,
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
@@ -53,6 +52,9 @@ type App struct {
 func New(log *eventlog.Log, st *store.Store, tables *Tables, clk clock.Clock) *App {
 	return &App{log: log, store: st, tables: tables, clock: clk}
 }
+
+// Now is the time by the service's clock.
+func (a *App) Now() time.Time { return a.clock.Now() }
 
 // Tables returns the rules in force and their reloading.
 func (a *App) Tables() *Tables { return a.tables }
@@ -193,76 +195,6 @@ func (a *App) LocateGrid(latitude, longitude float64) (grid, community, street c
 	}
 	grid, community, street, err = cat.Grid(id)
 	return grid, community, street, compound, err
-}
-
-// ReactsTo names the events React acts on: only a raise leaves an issue awaiting its route.
-var ReactsTo = []string{"raised"}
-
-// React routes the record's issue if it was raised and not yet routed. It is the consumer's
-// reaction, so it runs again on redelivery and on replay: the projection then already knows the
-// decision, or the conditional append loses to the event already in the stream, and nothing is
-// appended twice.
-func (a *App) React(ctx context.Context, rec eventlog.Record) error {
-	if _, raised := rec.Event.GetPayload().(*whistlev1.Event_Raised); !raised {
-		return nil // only a raise leaves an issue awaiting its route
-	}
-	id := rec.Event.GetIssueId()
-	st, err := a.store.Current(ctx, id) // the consumer that runs this reaction just wrote it
-	if err != nil || !st.AwaitsDecision() {
-		return err
-	}
-	ctx, span := tracer.Start(ctx, "app.App.React", traceIssue(id))
-	defer span.End()
-	out, err := a.log.Decide(ctx, a.store, id, func(ctx context.Context) (*whistlev1.Event, error) {
-		st, err := a.store.Current(ctx, id)
-		if err != nil || !st.AwaitsDecision() {
-			return nil, err
-		}
-		return a.decide(st, id), nil
-	})
-	if err != nil {
-		return fmt.Errorf("route %s: %w", id, err)
-	}
-	if out != nil {
-		decisions.Add(ctx, 1, otelx.Attributes("outcome", eventlog.Kind(out.Event)))
-	}
-	return nil
-}
-
-// decide builds the routing event for an issue that awaits it, by the rules in force, with every
-// policy frozen now and every deadline counted from the raise.
-func (a *App) decide(st domain.Issue, id string) *whistlev1.Event {
-	// Deadlines run from the time the stream stored the raise, not from now: the time an issue
-	// waited to be routed counts against them, and no service's clock moves them.
-	raisedAt := st.RaisedAt
-	ev := &whistlev1.Event{
-		IssueId:       id,
-		OccurredAt:    timestamppb.New(a.clock.Now()),
-		PrevSeq:       st.LastSeq,
-		Actor:         actor,
-		CorrelationId: st.CorrelationID,
-	}
-	p := plan(a.tables.Current(), st.Case(), nil)
-	if len(p.Assignments) == 0 {
-		ev.Payload = &whistlev1.Event_NeedsDispatch{NeedsDispatch: &whistlev1.IssueNeedsDispatch{
-			Reason: p.Explanation, RulesVersion: p.Version, Cause: whistlev1.RouteCause_ROUTE_CAUSE_RAISED,
-		}}
-		return ev
-	}
-	routed := &whistlev1.IssueRouted{RuleId: p.RuleID, RulesVersion: p.Version, Cause: whistlev1.RouteCause_ROUTE_CAUSE_RAISED,
-		MatchedRules: p.Matched, Explanation: p.Explanation}
-	for _, pa := range p.Assignments {
-		routed.Dispatches = append(routed.Dispatches, &whistlev1.Dispatch{
-			DepartmentId: pa.Department,
-			UnitId:       pa.Unit,
-			Role:         pa.Role,
-			Policy:       SLAPolicy(pa.Policy),
-			ReportInBy:   timestamppb.New(raisedAt.Add(pa.Policy.ReportIn)),
-			ResolveBy:    timestamppb.New(raisedAt.Add(pa.Policy.Resolve)),
-		})
-	}
-	ev.Payload = &whistlev1.Event_Routed{Routed: routed}
-	return ev
 }
 
 // SLAPolicy is a catalog policy in the API's terms.

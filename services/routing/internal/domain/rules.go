@@ -79,7 +79,40 @@ type Table struct {
 	Otherwise string
 	// StreetGovernment is the department that owns what no rule decides, when Otherwise says so.
 	StreetGovernment string
-	version          string
+	// Desk is the dispatch desk: its department (the issue's place picks the unit) and how long
+	// it may hold an issue before its deadline passes.
+	Desk struct {
+		Department string
+		Within     time.Duration
+	}
+	// ReturnLimit is how many returns an issue takes before it goes to the desk instead of being
+	// routed again; a return by the lead always sends it there.
+	ReturnLimit int
+	// GridMatters are the categories kept in the grid first (小事一格解决), and how long the grid's
+	// worker has before they whistle to departments.
+	GridMatters struct {
+		Categories []string
+		Within     time.Duration
+	}
+	// Duplicates: a new issue of the same category within Meters and Within of an open one joins
+	// it instead of being dispatched; zero Meters turns it off.
+	Duplicates struct {
+		Meters float64
+		Within time.Duration
+	}
+	version string
+}
+
+// Defaults of the table's settings a rules file leaves out.
+const (
+	DefaultDeskDepartment = "dispatch-desk"
+	DefaultDeskWithin     = 2 * time.Hour
+	DefaultReturnLimit    = 2
+)
+
+// GridMatter reports whether issues of a category go to the grid's worker first.
+func (t *Table) GridMatter(category string) bool {
+	return slices.Contains(t.GridMatters.Categories, category)
 }
 
 // ruleFile is one rule as written. category and street are the older single-valued spellings
@@ -102,9 +135,24 @@ type ruleFile struct {
 
 // tableFile is the rules file.
 type tableFile struct {
-	Otherwise        string      `yaml:"otherwise"`
-	StreetGovernment string      `yaml:"street_government"`
-	Rules            []yaml.Node `yaml:"rules"`
+	Otherwise        string `yaml:"otherwise"`
+	StreetGovernment string `yaml:"street_government"`
+	Desk             struct {
+		Department string        `yaml:"department"`
+		Within     time.Duration `yaml:"within"`
+	} `yaml:"desk"`
+	Returns struct {
+		Limit *int `yaml:"limit"`
+	} `yaml:"returns"`
+	GridMatters struct {
+		Categories []string      `yaml:"categories"`
+		Within     time.Duration `yaml:"within"`
+	} `yaml:"grid_matters"`
+	Duplicates struct {
+		Meters float64       `yaml:"within_meters"`
+		Within time.Duration `yaml:"within"`
+	} `yaml:"duplicates"`
+	Rules []yaml.Node `yaml:"rules"`
 }
 
 // ParseRules reads a routing table from the YAML of the named file and checks it against the
@@ -130,6 +178,7 @@ func ParseRules(name string, data []byte, cat *catalog.Catalog) (*Table, error) 
 	fault := func(line int, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
 	}
+	t.settings(f, cat, func(format string, args ...any) { fault(1, format, args...) })
 	switch t.Otherwise {
 	case OtherwiseDesk:
 	case OtherwiseStreetGovernment:
@@ -369,4 +418,49 @@ func (r Rule) Summary() string {
 		s += "; then the next rules too"
 	}
 	return s
+}
+
+// settings reads the table's settings beside its rules, with their defaults, and checks them
+// against the catalog.
+func (t *Table) settings(f tableFile, cat *catalog.Catalog, fault func(format string, args ...any)) {
+	t.Desk.Department, t.Desk.Within = f.Desk.Department, f.Desk.Within
+	if t.Desk.Department == "" {
+		t.Desk.Department = DefaultDeskDepartment
+	}
+	if t.Desk.Within == 0 {
+		t.Desk.Within = DefaultDeskWithin
+	}
+	if _, err := cat.Department(t.Desk.Department); err != nil {
+		fault("desk: %v", err)
+	} else {
+		for _, a := range cat.Areas() {
+			if _, err := cat.UnitFor(t.Desk.Department, a.ID); a.Level == catalog.LevelGrid && err != nil {
+				fault("desk: no unit of %s serves grid %s", t.Desk.Department, a.ID)
+				break
+			}
+		}
+	}
+	if t.Desk.Within < 0 {
+		fault("desk: within must be positive")
+	}
+	t.ReturnLimit = DefaultReturnLimit
+	if f.Returns.Limit != nil {
+		t.ReturnLimit = *f.Returns.Limit
+	}
+	if t.ReturnLimit < 0 {
+		fault("returns: limit must be 0 or more")
+	}
+	t.GridMatters.Categories, t.GridMatters.Within = f.GridMatters.Categories, f.GridMatters.Within
+	for _, k := range t.GridMatters.Categories {
+		if _, err := cat.Category(k); err != nil {
+			fault("grid_matters: %v", err)
+		}
+	}
+	if len(t.GridMatters.Categories) > 0 && t.GridMatters.Within <= 0 {
+		fault("grid_matters: within must be positive")
+	}
+	t.Duplicates.Meters, t.Duplicates.Within = f.Duplicates.Meters, f.Duplicates.Within
+	if t.Duplicates.Meters < 0 || t.Duplicates.Meters > 0 && t.Duplicates.Within <= 0 {
+		fault("duplicates: within_meters must be 0 or more, and within positive when it is not 0")
+	}
 }

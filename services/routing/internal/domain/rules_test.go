@@ -237,6 +237,7 @@ func TestARuleSummoningADepartmentWithNoUnitWhereItAppliesIsRefused(t *testing.T
 city: {id: city, name: C, streets: [{id: north, communities: [{id: n1, grids: [n1-01]}]}, {id: south, communities: [{id: s1, grids: [s1-01]}]}]}
 departments:
   - {id: squad, name: Squad, units: [{id: squad-north, serves: [north]}]}
+  - {id: dispatch-desk, name: Desk}
 policies: {danger: {report_in: 30m, resolve: 2h}}
 categories: [{id: k, name: K, normal: danger}]
 `))

@@ -10,13 +10,16 @@ import (
 	"github.com/paulmach/orb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/app"
 )
@@ -111,6 +114,116 @@ func (s *Server) ReloadRules(ctx context.Context, _ *whistlev1.ReloadRulesReques
 	return &whistlev1.ReloadRulesResponse{RulesVersion: l.Table.Version(), Changed: changed}, nil
 }
 
+// dispatcher checks that the caller may work the desk: a dispatcher, or a supervisor.
+func dispatcher(ctx context.Context) (authx.Principal, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return p, err
+	}
+	if p.Role != authx.RoleDispatcher && p.Role != authx.RoleSupervisor {
+		return p, access.Denied("the dispatch desk (dispatchers and supervisors work it)")
+	}
+	return p, nil
+}
+
+// ListDesk lists what waits at the desk in the caller's scope, oldest first.
+func (s *Server) ListDesk(ctx context.Context, req *whistlev1.ListDeskRequest) (*whistlev1.ListDeskResponse, error) {
+	p, err := dispatcher(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := s.app.Desk(ctx, p, app.DeskQuery{Area: req.GetAreaId(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	now := s.app.Now()
+	resp := &whistlev1.ListDeskResponse{NextPageToken: page.NextPageToken}
+	for _, st := range page.Items {
+		desk := st.AtDesk()
+		resp.Items = append(resp.Items, &whistlev1.DeskItem{
+			IssueId: st.ID, GridId: st.Grid, StreetId: st.Street, CategoryId: st.Category, Urgency: whistlev1.Urgency(st.Urgency),
+			Reason: st.DeskReason, WaitingSince: timestamppb.New(desk.DispatchedAt), Waiting: durationpb.New(now.Sub(desk.DispatchedAt)),
+			DispatchBy: assignmentpb.Timestamp(desk.ResolveBy), DeskUnitId: desk.Unit(), ReturnedBy: st.Returns,
+		})
+	}
+	return resp, nil
+}
+
+// DispatchIssue dispatches an issue waiting at the desk by hand.
+func (s *Server) DispatchIssue(ctx context.Context, req *whistlev1.DispatchIssueRequest) (*whistlev1.DispatchIssueResponse, error) {
+	p, err := dispatcher(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, planned, err := s.app.DispatchIssue(ctx, p, req.GetIssueId(), req.GetLead(), req.GetAssisting(), req.GetNote())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.DispatchIssueResponse{Assignments: plannedOut(planned), Seq: seqOf(rec)}, nil
+}
+
+// ReassignIssue replaces the units of a routed issue.
+func (s *Server) ReassignIssue(ctx context.Context, req *whistlev1.ReassignIssueRequest) (*whistlev1.ReassignIssueResponse, error) {
+	p, err := dispatcher(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, planned, err := s.app.ReassignIssue(ctx, p, req.GetIssueId(), req.GetLead(), req.GetAssisting(), req.GetReason())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &whistlev1.ReassignIssueResponse{Assignments: plannedOut(planned), Seq: seqOf(rec)}
+	if rec != nil {
+		for _, w := range rec.Event.GetRouted().GetWithdrawn() {
+			resp.Withdrawn = append(resp.Withdrawn, w.GetUnitId())
+		}
+	}
+	return resp, nil
+}
+
+// ChangeCategory changes an issue's category; the route follows.
+func (s *Server) ChangeCategory(ctx context.Context, req *whistlev1.ChangeCategoryRequest) (*whistlev1.ChangeCategoryResponse, error) {
+	p, err := dispatcher(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.app.ChangeCategory(ctx, p, req.GetIssueId(), req.GetCategoryId(), req.GetReason())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.ChangeCategoryResponse{Seq: seqOf(rec)}, nil
+}
+
+// UnlinkIssue unlinks a duplicate; the route follows.
+func (s *Server) UnlinkIssue(ctx context.Context, req *whistlev1.UnlinkIssueRequest) (*whistlev1.UnlinkIssueResponse, error) {
+	p, err := dispatcher(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.app.UnlinkIssue(ctx, p, req.GetIssueId(), req.GetReason())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.UnlinkIssueResponse{Seq: seqOf(rec)}, nil
+}
+
+// plannedOut is a plan's units in the API's terms.
+func plannedOut(ps []app.Planned) []*whistlev1.PlannedAssignment {
+	var out []*whistlev1.PlannedAssignment
+	for _, a := range ps {
+		out = append(out, &whistlev1.PlannedAssignment{DepartmentId: a.Department, UnitId: a.Unit, Role: a.Role, Policy: app.SLAPolicy(a.Policy)})
+	}
+	return out
+}
+
+// seqOf is an appended event's sequence; 0 when nothing was appended (done before).
+func seqOf(rec *eventlog.Record) uint64 {
+	if rec == nil {
+		return 0
+	}
+	return rec.Seq
+}
+
 // ListAreas returns the area tree, parents before children.
 func (s *Server) ListAreas(ctx context.Context, _ *whistlev1.ListAreasRequest) (*whistlev1.ListAreasResponse, error) {
 	if _, err := access.Caller(ctx); err != nil {
@@ -133,8 +246,12 @@ func (s *Server) ListDepartments(ctx context.Context, _ *whistlev1.ListDepartmen
 		return nil, err
 	}
 	resp := &whistlev1.ListDepartmentsResponse{}
+	returns, err := s.app.Returns(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	for _, d := range s.catalog().Departments() {
-		out := &whistlev1.Department{Id: d.ID, Name: d.Name}
+		out := &whistlev1.Department{Id: d.ID, Name: d.Name, Returns: returns[d.ID]}
 		for _, u := range d.Units {
 			out.Units = append(out.Units, &whistlev1.Unit{Id: u.ID, Name: u.Name, DepartmentId: d.ID, Serves: u.Serves})
 		}
@@ -161,8 +278,11 @@ func (s *Server) ListCategories(ctx context.Context, _ *whistlev1.ListCategories
 // toStatus maps an application error to the status the caller can act on: routing's own errors
 // here, the ones every service shares in apistatus.
 func toStatus(err error) error {
-	if errors.Is(err, app.ErrNotFound) {
+	switch {
+	case errors.Is(err, app.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, app.ErrState):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return apistatus.Of(err)
 }

@@ -1,36 +1,55 @@
-// Package store keeps routing's view of each issue in Redis, derived from the event log.
+// Package store keeps routing's view of each issue in Redis, derived from the event log, with the
+// indexes its decisions and its desk read: the issues waiting at the desk, the open issues by
+// place (to find duplicates) and the returns per department.
 package store
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/domain"
 )
 
 // Name is the service the store belongs to, and the prefix of its keys.
 const Name = "routing"
 
+// Keys of routing's indexes. Each is one key: the desk's queue and the returns are small, and a
+// category's open places are what one duplicate search reads.
+const (
+	// DeskKey is the issues waiting at the desk, scored by when the desk got them (unix ms).
+	DeskKey = Name + ":desk"
+	// ReturnsKey counts the returns per department.
+	ReturnsKey = Name + ":returns"
+)
+
+// placesKey is the open issues of a category that gave a point, for finding duplicates.
+func placesKey(category string) string { return Name + ":places:{" + category + "}" }
+
 // Store is routing's projection: one JSON value per issue under "routing:issue:{<case>}".
 type Store struct {
 	*redisdoc.Store[*domain.Issue]
+	rdb redis.UniversalClient
 }
 
 var _ eventlog.Projection = (*Store)(nil)
 
 // New returns a store on rdb.
 func New(rdb redis.UniversalClient) *Store {
-	return &Store{&redisdoc.Store[*domain.Issue]{
+	return &Store{Store: &redisdoc.Store[*domain.Issue]{
 		Service: Name,
 		RDB:     rdb,
-		Empty:   func(string) *domain.Issue { return &domain.Issue{} },
-		Fold: func(_ context.Context, st *domain.Issue, rec eventlog.Record, _ redis.Pipeliner) error {
-			return apply(st, rec)
-		},
-	}}
+		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id} },
+		Fold:    fold,
+	}, rdb: rdb}
 }
 
 // Current returns the issue for a command to decide on: what this store last wrote or read of
@@ -52,29 +71,185 @@ func (s *Store) Get(ctx context.Context, issueID string) (domain.Issue, error) {
 	return *st, nil
 }
 
-// apply records what routing cares about in an event; other events only advance LastSeq. Routing
-// counts deadlines from the time the stream stored the raise, so that the time an issue waits for
-// routing or a dispatcher counts against them.
-func apply(st *domain.Issue, rec eventlog.Record) error {
+// fold applies one record and keeps the indexes in line with the issue as it then stands.
+func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
+	category := st.Category
+	if err := Apply(st, rec); err != nil {
+		return err
+	}
+	if r := rec.Event.GetReturned(); r != nil {
+		tx.HIncrBy(ctx, ReturnsKey, r.GetDepartmentId(), 1)
+	}
+	if desk := st.AtDesk(); desk != nil {
+		tx.ZAdd(ctx, DeskKey, redis.Z{Score: float64(desk.DispatchedAt.UnixMilli()), Member: st.ID})
+	} else {
+		tx.ZRem(ctx, DeskKey, st.ID)
+	}
+	if !st.HasPoint {
+		return nil
+	}
+	if category != "" && category != st.Category {
+		tx.ZRem(ctx, placesKey(category), st.ID)
+	}
+	if st.LinkedTo == "" && (st.Owe != "" || st.Open()) {
+		tx.GeoAdd(ctx, placesKey(st.Category), &redis.GeoLocation{Name: st.ID, Longitude: st.Longitude, Latitude: st.Latitude})
+	} else {
+		tx.ZRem(ctx, placesKey(st.Category), st.ID)
+	}
+	return nil
+}
+
+// Apply records what routing cares about in an event. Every time it keeps is the time the stream
+// stored the event; the assignment machine judges every assignment event.
+func Apply(st *domain.Issue, rec eventlog.Record) error {
 	ev := rec.Event
 	if ev.GetRaised() == nil && !st.Raised {
 		return eventlog.Impossible("a %s event before the issue was raised", eventlog.Kind(ev))
 	}
-	switch {
-	case ev.GetRaised() != nil:
+	at, by := rec.Time, ev.GetActor().GetSubject()
+	owe := func(cause string) { st.Owe, st.OweSince = cause, at }
+	switch p := ev.GetPayload().(type) {
+	case *whistlev1.Event_Raised:
 		if st.Raised {
 			return eventlog.Impossible("the issue was raised before, at event %d", st.RaisedSeq)
 		}
-		r := ev.GetRaised()
+		r := p.Raised
 		st.Raised, st.RaisedSeq, st.RaisedAt = true, rec.Seq, rec.Time
 		st.Grid, st.Street, st.Category = r.GetGridId(), r.GetStreetId(), r.GetCategoryId()
 		st.Urgency, st.Text = int32(r.GetUrgency()), r.GetText()
+		if l := r.GetLocation(); l != nil {
+			st.Latitude, st.Longitude, st.HasPoint = l.GetLatitude(), l.GetLongitude(), true
+		}
 		st.CorrelationID = ev.GetCorrelationId()
-	case ev.GetRouted() != nil:
-		st.Routed, st.NeedsDispatch = true, false
-		st.RuleID, st.RulesVersion = ev.GetRouted().GetRuleId(), ev.GetRouted().GetRulesVersion()
-	case ev.GetNeedsDispatch() != nil:
-		st.NeedsDispatch = true
+		owe(domain.OweRaised)
+	case *whistlev1.Event_Routed:
+		r := p.Routed
+		if err := st.Summon(assignmentpb.Dispatches(r), assignmentpb.Withdrawals(r.GetWithdrawn(), at, by), at); err != nil {
+			return err
+		}
+		st.Routed, st.Owe = true, ""
+		if r.GetRuleId() != "" {
+			st.RuleID = r.GetRuleId()
+		}
+		if r.GetRulesVersion() != "" {
+			st.RulesVersion = r.GetRulesVersion()
+		}
+	case *whistlev1.Event_NeedsDispatch:
+		n := p.NeedsDispatch
+		if err := st.Summon(assignmentpb.Desk(n), assignmentpb.Withdrawals(n.GetWithdrawn(), at, by), at); err != nil {
+			return err
+		}
+		st.NeedsDispatch, st.DeskReason, st.Owe = true, n.GetReason(), ""
+	case *whistlev1.Event_Acknowledged:
+		a := p.Acknowledged
+		return st.Assignment(assignment.UnitOf(a.GetDepartmentId(), a.GetUnitId())).Acknowledge(
+			assignment.Acknowledgement{DepartmentID: a.GetDepartmentId(), UnitID: a.GetUnitId(), At: at, By: by})
+	case *whistlev1.Event_Resolved:
+		r := p.Resolved
+		return st.Assignment(assignment.UnitOf(r.GetDepartmentId(), r.GetUnitId())).Resolve(
+			assignment.Resolution{DepartmentID: r.GetDepartmentId(), UnitID: r.GetUnitId(), At: at, By: by, Note: r.GetNote()})
+	case *whistlev1.Event_Returned:
+		r := p.Returned
+		a := st.Assignment(assignment.UnitOf(r.GetDepartmentId(), r.GetUnitId()))
+		if err := a.Return(assignment.Ending{DepartmentID: r.GetDepartmentId(), UnitID: r.GetUnitId(), At: at, By: by, Reason: r.GetReason()}); err != nil {
+			return err
+		}
+		st.Returns = append(st.Returns, a.DepartmentID)
+		owe(domain.OweReturned)
+	case *whistlev1.Event_Breached:
+		b := assignmentpb.Breach(p.Breached, at)
+		a := st.Assignment(assignment.UnitOf(b.DepartmentID, b.UnitID))
+		if err := a.Breach(b); err != nil {
+			return err
+		}
+		if a.DepartmentID == domain.GridDepartment && a.Status.Open() && st.Owe == "" {
+			owe(domain.OweBeyondGrid) // the grid's deadline passed: it whistles to departments
+		}
+	case *whistlev1.Event_Recategorised:
+		st.Category = p.Recategorised.GetToCategoryId()
+		owe(domain.OweRecategorised)
+	case *whistlev1.Event_Linked:
+		st.LinkedTo, st.Owe = p.Linked.GetOriginalId(), ""
+	case *whistlev1.Event_Unlinked:
+		st.LinkedTo = ""
+		owe(domain.OweUnlinked)
+	case *whistlev1.Event_Joined:
+		if d := p.Joined.GetDuplicateId(); !slices.Contains(st.Duplicates, d) {
+			st.Duplicates = append(st.Duplicates, d)
+		}
+	case *whistlev1.Event_Left:
+		st.Duplicates = slices.DeleteFunc(st.Duplicates, func(d string) bool { return d == p.Left.GetDuplicateId() })
 	}
 	return nil
+}
+
+// Page is one page of the desk's queue.
+type Page struct {
+	Items []domain.Issue
+	// Next is the position to read the next page from; 0 on the last page.
+	Next int64
+}
+
+// Desk returns up to n issues waiting at the desk, oldest first, from position from (0: the
+// start), keeping only those keep accepts.
+func (s *Store) Desk(ctx context.Context, from int64, n int, keep func(domain.Issue) bool) (Page, error) {
+	var page Page
+	for offset := from; ; offset += int64(n) {
+		ids, err := s.rdb.ZRange(ctx, DeskKey, offset, offset+int64(n)-1).Result()
+		if err != nil {
+			return Page{}, fmt.Errorf("routing store: desk: %w", err)
+		}
+		for k, id := range ids {
+			st, err := s.Get(ctx, id)
+			if err != nil {
+				return Page{}, err
+			}
+			if st.AtDesk() == nil || !keep(st) {
+				continue
+			}
+			if len(page.Items) == n {
+				page.Next = offset + int64(k)
+				return page, nil
+			}
+			page.Items = append(page.Items, st)
+		}
+		if len(ids) < n {
+			return page, nil
+		}
+	}
+}
+
+// Near returns the open issues of a category within meters of a point, nearest first, with their
+// distances, at most limit of them.
+func (s *Store) Near(ctx context.Context, category string, lat, lng, meters float64, limit int) ([]domain.Issue, []float64, error) {
+	locs, err := s.rdb.GeoSearchLocation(ctx, placesKey(category), &redis.GeoSearchLocationQuery{
+		GeoSearchQuery: redis.GeoSearchQuery{Longitude: lng, Latitude: lat, Radius: meters, RadiusUnit: "m", Sort: "ASC", Count: limit},
+		WithDist:       true,
+	}).Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("routing store: places of %s: %w", category, err)
+	}
+	var out []domain.Issue
+	var dist []float64
+	for _, l := range locs {
+		st, err := s.Get(ctx, l.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		out, dist = append(out, st), append(dist, l.Dist)
+	}
+	return out, dist, nil
+}
+
+// Returns counts the returns of each department.
+func (s *Store) Returns(ctx context.Context) (map[string]int64, error) {
+	raw, err := s.rdb.HGetAll(ctx, ReturnsKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("routing store: returns: %w", err)
+	}
+	out := make(map[string]int64, len(raw))
+	for d, n := range raw {
+		out[d], _ = strconv.ParseInt(n, 10, 64)
+	}
+	return out, nil
 }

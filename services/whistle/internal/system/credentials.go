@@ -14,8 +14,8 @@ import (
 // publish. A service that comes to publish a new kind gets it here, in this one line.
 var EventKinds = map[string][]string{
 	"intake":     {"raised"},
-	"routing":    {"routed", "needs-dispatch"},
-	"department": {"acknowledged", "resolved"},
+	"routing":    {"routed", "needs-dispatch", "linked", "joined", "unlinked", "left", "recategorised"},
+	"department": {"acknowledged", "resolved", "returned"},
 	"escalation": {"breached"},
 }
 

@@ -16,10 +16,11 @@ import (
 // A change that moves or reshapes a service's keys raises its version here, so that a Whistle
 // never reads views written in another layout (it would show them wrong, or not at all) and asks
 // for them to be rebuilt instead. Version 1 is the layout of every service before versions were
-// recorded. Intake's is 2 since its area lists were sharded by partition.
+// recorded. Intake's is 2 since its area lists were sharded by partition; routing's is 2 since it
+// keeps the desk's queue, the open issues by place and the returns per department.
 var KeyLayouts = map[string]int{
 	"intake":     2,
-	"routing":    1,
+	"routing":    2,
 	"department": 1,
 	"escalation": 1,
 }
