@@ -53,7 +53,11 @@ func (a *App) byHand(ctx context.Context, p Dispatcher, rawID, lead string, assi
 	if err != nil {
 		return nil, nil, err
 	}
-	if reason, err = cleanReason("note", reason, !reassign); err != nil {
+	field := "note"
+	if reassign {
+		field = "reason"
+	}
+	if reason, err = cleanReason(field, reason, reassign); err != nil {
 		return nil, nil, err
 	}
 	if len(assisting) > MaxAssisting {
