@@ -383,3 +383,58 @@ func TestARefusedCommandSaysWhoActedFirst(t *testing.T) {
 		t.Errorf("a second resolution: %v; want %q", err, want)
 	}
 }
+
+func TestAReturnOrAWithdrawalEndsAnOpenPartStopsItsClocksAndLetsTheUnitBeSummonedAgain(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	d := assignment.Dispatch{DepartmentID: "urban-management", UnitID: "urban-management-xinhua", Role: assignment.Assisting,
+		ReportInBy: t0.Add(time.Hour), ResolveBy: t0.Add(4 * time.Hour)}
+	a := assignment.Summon([]assignment.Dispatch{d}, t0, func(string) bool { return false })[0]
+	if a.Unit() != "urban-management-xinhua" {
+		t.Fatalf("the part belongs to %q", a.Unit())
+	}
+	late := assignment.Ending{UnitID: a.Unit(), At: t0.Add(2 * time.Hour), By: "o1", Reason: "not ours"}
+	if err := a.Return(late); err != nil {
+		t.Fatal(err)
+	}
+	if a.Status != assignment.Returned || !a.Status.Ended() || a.Status.Open() {
+		t.Fatalf("status %s after a return", a.Status)
+	}
+	// Returned after the report-in deadline: that breach is owed; the resolve clock stopped in time.
+	if due, ok := a.Due(assignment.ReportIn); !ok || !due.Equal(assignment.DueNow) {
+		t.Errorf("report-in due %v, %v; want a breach owed now", due, ok)
+	}
+	if _, ok := a.Due(assignment.Resolve); ok {
+		t.Error("the resolve clock still runs after a return")
+	}
+	if done, err := a.CheckReturn("o1", "not ours"); !done || err != nil {
+		t.Errorf("the same return again: done %v, %v", done, err)
+	}
+	var te *assignment.TransitionError
+	if _, err := a.CheckReturn("o2", "other"); !errors.As(err, &te) {
+		t.Errorf("another return of a returned part: %v", err)
+	}
+	for name, err := range map[string]error{
+		"a second return":         a.Return(late),
+		"a withdrawal":            a.Withdraw(late),
+		"a report-in":             a.Acknowledge(assignment.Acknowledgement{UnitID: a.Unit(), At: late.At}),
+		"a return of the desk":    (&assignment.Assignment{Role: assignment.Desk, Status: assignment.Dispatched}).Return(late),
+		"a withdrawal of nothing": (*assignment.Assignment)(nil).Withdraw(late),
+	} {
+		if !errors.Is(err, eventlog.ErrImpossible) {
+			t.Errorf("%s: %v; want impossible", name, err)
+		}
+	}
+	// An ended part does not count as live: summoned again, the unit gets a new assignment.
+	again := assignment.Summon([]assignment.Dispatch{d}, t0.Add(3*time.Hour), func(string) bool { return !a.Status.Ended() })
+	if len(again) != 1 || again[0].Status != assignment.Dispatched || !again[0].DispatchedAt.Equal(t0.Add(3*time.Hour)) {
+		t.Errorf("summoned again: %+v", again)
+	}
+	w := assignment.Summon([]assignment.Dispatch{d}, t0, func(string) bool { return false })[0]
+	if err := w.Withdraw(assignment.Ending{UnitID: w.Unit(), At: t0.Add(30 * time.Minute), By: "dispatcher"}); err != nil || w.Status != assignment.Withdrawn {
+		t.Fatalf("withdraw: %v, %s", err, w.Status)
+	}
+	if _, ok := w.Due(assignment.ReportIn); ok {
+		t.Error("a part withdrawn before its deadline still owes a breach")
+	}
+}
