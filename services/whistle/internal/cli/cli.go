@@ -75,7 +75,7 @@ func Commands() []*cobra.Command {
 	cmds := []*cobra.Command{
 		areasCommand(cfg), departmentsCommand(cfg), categoriesCommand(cfg), routeCommand(cfg), rulesCommand(cfg),
 		raiseCommand(cfg), showCommand(cfg), listCommand(cfg), watchCommand(cfg),
-		inboxCommand(cfg), ackCommand(cfg), resolveCommand(cfg), breachesCommand(cfg),
+		inboxCommand(cfg), ackCommand(cfg), resolveCommand(cfg), returnCommand(cfg), breachesCommand(cfg), deskCommand(cfg),
 		quarantinedCommand(cfg),
 	}
 	for _, cmd := range cmds {

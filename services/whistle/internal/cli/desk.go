@@ -340,3 +340,32 @@ func unitFlag(cmd *cobra.Command, unit *string) {
 	cmd.Flags().StringVar(unit, "dept", "", "the unit id")
 	_ = cmd.Flags().MarkDeprecated("dept", "use --unit") // the flag was just added: it exists
 }
+
+// returnCommand gives the unit's assignment back (退单) with a reason.
+func returnCommand(cfg *config) *cobra.Command {
+	var unit, reason string
+	cmd := &cobra.Command{
+		Use:   "return CASE",
+		Short: "Return your unit's assignment: not yours (--reason); a grid worker returns a grid matter as beyond the grid",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
+			if err := required("reason", reason); err != nil {
+				return err
+			}
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.department.ReturnAssignment(ctx, &whistlev1.ReturnAssignmentRequest{IssueId: args[0], UnitId: unit, Reason: reason})
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return printJSON(c.out, resp)
+			}
+			_, err = fmt.Fprintf(c.out, "Case %s: %s %s; routing sends it on\n", args[0], resp.GetAssignment().GetUnitId(), enumText(resp.GetAssignment().GetStatus()))
+			return err
+		}),
+	}
+	unitFlag(cmd, &unit)
+	cmd.Flags().StringVar(&reason, "reason", "", "why it is not your unit's")
+	return cmd
+}

@@ -14,23 +14,35 @@ import (
 
 // raiseCommand raises an issue and prints its case number, which the raiser reads out or notes.
 func raiseCommand(cfg *config) *cobra.Command {
-	var grid, category, text, urgency, requestID string
+	var grid, category, text, urgency, requestID, lat, lng, address string
 	cmd := &cobra.Command{
 		Use:   "raise",
-		Short: "Raise an issue from a grid (blow the whistle)",
+		Short: "Raise an issue from a grid, or from a point (blow the whistle)",
 		Args:  cobra.NoArgs,
 		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
-			if err := required("grid", grid, "category", category, "text", text); err != nil {
+			if lat == "" && lng == "" {
+				if err := required("grid", grid); err != nil {
+					return err
+				}
+			}
+			if err := required("category", category, "text", text); err != nil {
 				return err
 			}
 			u, err := parseUrgency(urgency)
 			if err != nil {
 				return err
 			}
+			loc, err := parseLocation(lat, lng)
+			if err != nil {
+				return err
+			}
+			if loc != nil {
+				loc.Address = address
+			}
 			ctx, cancel := unary(ctx)
 			defer cancel()
 			resp, err := c.intake.RaiseIssue(ctx, &whistlev1.RaiseIssueRequest{
-				RequestId: requestID, GridId: grid, CategoryId: category, Urgency: u, Text: text,
+				RequestId: requestID, GridId: grid, CategoryId: category, Urgency: u, Text: text, Location: loc,
 			})
 			if err != nil {
 				return err
@@ -47,7 +59,10 @@ func raiseCommand(cfg *config) *cobra.Command {
 			return printIssue(c.out, issue)
 		}),
 	}
-	cmd.Flags().StringVar(&grid, "grid", "", "grid `id` the issue sits in (see: whistle areas)")
+	cmd.Flags().StringVar(&grid, "grid", "", "grid `id` the issue sits in (see: whistle areas); or give --lat and --lng")
+	cmd.Flags().StringVar(&lat, "lat", "", "latitude of the place (WGS-84 degrees); with --lng, instead of or beside --grid")
+	cmd.Flags().StringVar(&lng, "lng", "", "longitude of the place")
+	cmd.Flags().StringVar(&address, "address", "", "the address or landmark, as people say it")
 	cmd.Flags().StringVar(&category, "category", "", "category `id` (see: whistle categories)")
 	cmd.Flags().StringVar(&text, "text", "", "what is wrong, in your words")
 	cmd.Flags().StringVar(&urgency, "urgency", "normal", "normal, urgent or emergency")

@@ -129,14 +129,11 @@ func routeCommand(cfg *config) *cobra.Command {
 					return required("grid", grid)
 				}
 			}
-			if lat != "" || lng != "" {
-				la, errLat := strconv.ParseFloat(lat, 64)
-				ln, errLng := strconv.ParseFloat(lng, 64)
-				if errLat != nil || errLng != nil {
-					return status.Errorf(codes.InvalidArgument, "--lat and --lng: want two numbers of degrees")
-				}
-				req.Location = &whistlev1.Location{Latitude: la, Longitude: ln}
+			loc, err := parseLocation(lat, lng)
+			if err != nil {
+				return err
 			}
+			req.Location = loc
 			if at != "" {
 				t, err := time.Parse(time.RFC3339, at)
 				if err != nil {
@@ -144,7 +141,6 @@ func routeCommand(cfg *config) *cobra.Command {
 				}
 				req.At = timestamppb.New(t)
 			}
-			var err error
 			if req.Urgency, err = parseUrgency(urgency); err != nil {
 				return err
 			}
@@ -266,4 +262,150 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// parseLocation reads --lat and --lng; nil when neither is given.
+func parseLocation(lat, lng string) (*whistlev1.Location, error) {
+	if lat == "" && lng == "" {
+		return nil, nil
+	}
+	la, errLat := strconv.ParseFloat(lat, 64)
+	ln, errLng := strconv.ParseFloat(lng, 64)
+	if errLat != nil || errLng != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "--lat and --lng: want two numbers of degrees")
+	}
+	return &whistlev1.Location{Latitude: la, Longitude: ln}, nil
+}
+
+// deskCommand works the dispatch desk: what waits, dispatching by hand, re-assigning, changing a
+// category, unlinking a duplicate.
+func deskCommand(cfg *config) *cobra.Command {
+	desk := &cobra.Command{Use: "desk", Short: "Work the dispatch desk: list what waits, dispatch, re-assign, recategorise, unlink", Args: cobra.NoArgs}
+	var area string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List what waits at the desk in your scope, oldest first, with how long",
+		Args:  cobra.NoArgs,
+		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			var items []*whistlev1.DeskItem
+			for token := ""; ; {
+				resp, err := c.routing.ListDesk(ctx, &whistlev1.ListDeskRequest{AreaId: area, PageToken: token, PageSize: 200})
+				if err != nil {
+					return err
+				}
+				items = append(items, resp.GetItems()...)
+				if token = resp.GetNextPageToken(); token == "" {
+					break
+				}
+			}
+			if c.json {
+				return printJSON(c.out, &whistlev1.ListDeskResponse{Items: items})
+			}
+			tw := table(c.out)
+			row(tw, "CASE", "WAITING", "DISPATCH BY", "GRID", "CATEGORY", "WHY")
+			for _, it := range items {
+				row(tw, it.GetIssueId(), it.GetWaiting().AsDuration().Round(time.Second).String(), when(it.GetDispatchBy()),
+					it.GetGridId(), it.GetCategoryId(), it.GetReason())
+			}
+			return tw.Flush()
+		}),
+	}
+	list.Flags().StringVar(&area, "area", "", "only issues in this area; default your scope")
+	var lead, note string
+	var assisting []string
+	dispatch := &cobra.Command{
+		Use:   "dispatch CASE",
+		Short: "Dispatch an issue waiting at the desk: --lead and --assisting departments (or units)",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
+			if err := required("lead", lead); err != nil {
+				return err
+			}
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.routing.DispatchIssue(ctx, &whistlev1.DispatchIssueRequest{IssueId: args[0], Lead: lead, Assisting: assisting, Note: note})
+			if err != nil || c.json {
+				return printIf(c, resp, err)
+			}
+			return printPlanned(c, args[0], "dispatched to", resp.GetAssignments())
+		}),
+	}
+	dispatch.Flags().StringVar(&lead, "lead", "", "the lead department or unit")
+	dispatch.Flags().StringSliceVar(&assisting, "assisting", nil, "assisting departments or units, comma-separated")
+	dispatch.Flags().StringVar(&note, "note", "", "why, for the timeline")
+	var reason string
+	reassign := &cobra.Command{
+		Use:   "reassign CASE",
+		Short: "Replace the units of a routed issue: --lead, --assisting and --reason",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
+			if err := required("lead", lead, "reason", reason); err != nil {
+				return err
+			}
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.routing.ReassignIssue(ctx, &whistlev1.ReassignIssueRequest{IssueId: args[0], Lead: lead, Assisting: assisting, Reason: reason})
+			if err != nil || c.json {
+				return printIf(c, resp, err)
+			}
+			return printPlanned(c, args[0], "re-assigned to", resp.GetAssignments())
+		}),
+	}
+	reassign.Flags().StringVar(&lead, "lead", "", "the lead department or unit")
+	reassign.Flags().StringSliceVar(&assisting, "assisting", nil, "assisting departments or units, comma-separated")
+	reassign.Flags().StringVar(&reason, "reason", "", "why, for the timeline")
+	var category string
+	recategorise := &cobra.Command{
+		Use:   "recategorise CASE",
+		Short: "Change an issue's category (--category, --reason); the rules route it again",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
+			if err := required("category", category, "reason", reason); err != nil {
+				return err
+			}
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.routing.ChangeCategory(ctx, &whistlev1.ChangeCategoryRequest{IssueId: args[0], CategoryId: category, Reason: reason})
+			if err != nil || c.json {
+				return printIf(c, resp, err)
+			}
+			_, err = fmt.Fprintf(c.out, "Case %s: category changed to %s; routing routes it again\n", args[0], category)
+			return err
+		}),
+	}
+	recategorise.Flags().StringVar(&category, "category", "", "the new category `id`")
+	recategorise.Flags().StringVar(&reason, "reason", "", "why, for the timeline")
+	unlink := &cobra.Command{
+		Use:   "unlink CASE",
+		Short: "Say a linked issue is not a duplicate (--reason); routing routes it as a case of its own",
+		Args:  cobra.ExactArgs(1),
+		RunE: cfg.run(func(ctx context.Context, c *client, args []string) error {
+			if err := required("reason", reason); err != nil {
+				return err
+			}
+			ctx, cancel := unary(ctx)
+			defer cancel()
+			resp, err := c.routing.UnlinkIssue(ctx, &whistlev1.UnlinkIssueRequest{IssueId: args[0], Reason: reason})
+			if err != nil || c.json {
+				return printIf(c, resp, err)
+			}
+			_, err = fmt.Fprintf(c.out, "Case %s: unlinked; routing routes it as a case of its own\n", args[0])
+			return err
+		}),
+	}
+	unlink.Flags().StringVar(&reason, "reason", "", "why, for the timeline")
+	desk.AddCommand(list, dispatch, reassign, recategorise, unlink)
+	return desk
+}
+
+// printPlanned prints the units a dispatch by hand summoned.
+func printPlanned(c *client, id, what string, ps []*whistlev1.PlannedAssignment) error {
+	units := make([]string, len(ps))
+	for i, p := range ps {
+		units[i] = p.GetUnitId() + " (" + enumText(p.GetRole()) + ")"
+	}
+	_, err := fmt.Fprintf(c.out, "Case %s: %s %s\n", id, what, strings.Join(units, ", "))
+	return err
 }
