@@ -69,7 +69,7 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 	orig := &domain.Issue{ID: "K7M3-QX9A", LastSeq: 9, Grid: "g", Street: "s", Category: "c", Urgency: 2,
 		Text: "t", CorrelationID: "x", Changed: map[string]uint64{"water": 7},
 		Quarantine: &quarantine.Mark{Seq: 9, Subject: "sub", Reason: "r", StoredAt: at, Held: 1},
-		Assignments: []assignment.Assignment{{DepartmentID: "water", UnitID: "water", Role: assignment.Lead, Status: assignment.Acknowledged,
+		Assignments: []assignment.Assignment{{DepartmentID: "water", UnitID: "water", EndedAt: at, EndedBy: "o2", EndReason: "r", Role: assignment.Lead, Status: assignment.Acknowledged,
 			DispatchedAt: at, ReportInBy: at, ResolveBy: at, AcknowledgedAt: at, AcknowledgedBy: "o1", Note: "n",
 			Breached: []assignment.DeadlineKind{assignment.ReportIn}}}}
 	// Every field is set above, so that a field added later and left out of Clone fails here.
