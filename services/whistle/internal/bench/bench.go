@@ -96,6 +96,12 @@ type Result struct {
 	// Inbox holds, per lifecycle, the time from the RaiseIssue call to the lead
 	// department's assignment appearing on its WatchInbox stream.
 	Inbox []time.Duration
+	// Stages are the closed loop's lifecycles split into stages, routing's among them, each
+	// timed per lifecycle; StagesUntimed is how many lifecycles lacked an event to time them
+	// by, and StagesMissing why there are no stages, when there are none.
+	Stages        []Stage
+	StagesUntimed int
+	StagesMissing string
 	// PublishWall is how long the N raw publishes took.
 	PublishWall time.Duration
 	// Publish holds each raw publish's round trip.
@@ -470,6 +476,9 @@ func (r *Result) Print(w io.Writer) error {
 		return err
 	}
 	if _, err := fmt.Fprintln(w); err != nil {
+		return err
+	}
+	if err := r.printStages(w); err != nil {
 		return err
 	}
 	return r.printCosts(w)
