@@ -148,11 +148,13 @@ func Command() *cobra.Command {
 			"(raise, dispatch, acknowledge, resolve) with simulated duty officers, --concurrency at once, " +
 			"then, with --rate, raises --rate issues a second for --duration whatever became of the earlier " +
 			"ones (an open loop), and counts what each lifecycle cost: CPU, redis-server CPU, Redis commands " +
-			"and round trips, NATS messages and watch deliveries. It measures synchronous and asynchronous " +
+			"and round trips, NATS messages and watch deliveries. It splits each closed-loop lifecycle into " +
+			"stages (intake, routing, the lead department's watch, its report-in and resolve) by the times the " +
+			"stream stored its events. It measures synchronous and asynchronous " +
 			"raw JetStream publishes on the same NATS, then (on a system it started) reads the stream raw, " +
 			"stops the system and replays it, and, on a second system whose deadline category reports " +
 			"in within " + DeadlineReportIn.String() + ", measures how late breaches are recorded; it " +
-			"prints every figure as markdown tables.",
+			"prints every figure as markdown tables. `whistle bench routing` measures routing's lookups alone.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
