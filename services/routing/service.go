@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -67,6 +68,48 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	st := store.New(d.Redis)
 	a := app.New(d.Log, st, tables, d.Clock)
 	return &Service{d: d, cfg: cfg, store: st, app: a, api: grpcapi.New(a)}, nil
+}
+
+// Explainer explains where the rules would send a described issue, as `whistle route explain`
+// does for one, in this process and without a stream, a store or a server: it is how the rules
+// engine is measured on its own (`whistle bench routing`). It holds the rules and catalog it was
+// made with and never reloads them. It is safe for concurrent use.
+type Explainer struct{ app *app.App }
+
+// NewExplainer loads and checks the rules and catalog that cfg names (RulesPath, CatalogPath;
+// empty for the sample city's), as New does; the rest of cfg is not used.
+func NewExplainer(cfg Config) (*Explainer, error) {
+	clk := clock.Real()
+	tables, err := app.NewTables(app.Source{RulesPath: cfg.RulesPath, CatalogPath: cfg.CatalogPath, SampleRules: sampleRules}, clk.Now())
+	if err != nil {
+		return nil, fmt.Errorf("routing: %w", err)
+	}
+	return &Explainer{app: app.New(nil, nil, tables, clk)}, nil
+}
+
+// Hypothetical is an issue described to the Explainer: its grid, category, urgency, text and
+// when it would be raised (zero for now), which the rules' time of day and kind of day read.
+type Hypothetical struct {
+	Grid, Category string
+	Urgency        whistlev1.Urgency
+	Text           string
+	At             time.Time
+}
+
+// Explain checks h as the ExplainRoute call checks a described issue, tries every rule on it and
+// returns the units the route summons, lead first; none when it would wait for a dispatcher.
+// A grid or category the catalog lacks, or a text too long, is refused with an error naming the
+// field, as the call refuses it.
+func (e *Explainer) Explain(ctx context.Context, h Hypothetical) ([]string, error) {
+	p, err := e.app.Explain(ctx, app.Hypothesis{Grid: h.Grid, Category: h.Category, Urgency: h.Urgency, Text: h.Text, At: h.At})
+	if err != nil {
+		return nil, err
+	}
+	units := make([]string, len(p.Assignments))
+	for i, a := range p.Assignments {
+		units[i] = a.Unit
+	}
+	return units, nil
 }
 
 // SampleRules returns the sample city's rules file, to start a city's own from.

@@ -4,7 +4,8 @@
 // one (raises at a fixed rate, whatever became of the earlier ones), counts what each lifecycle
 // cost in CPU, Redis and NATS, and sets the figures beside raw JetStream publishes on the same
 // NATS, so that the cost of the whole pipeline reads as a multiple of the one write it cannot
-// avoid.
+// avoid. `whistle bench routing` (RunRouting) measures, in this process and with no server, what
+// routing spends per issue finding a point's grid and explaining a route.
 package bench
 
 import (
@@ -95,6 +96,12 @@ type Result struct {
 	// Inbox holds, per lifecycle, the time from the RaiseIssue call to the lead
 	// department's assignment appearing on its WatchInbox stream.
 	Inbox []time.Duration
+	// Stages are the closed loop's lifecycles split into stages, routing's among them, each
+	// timed per lifecycle; StagesUntimed is how many lifecycles lacked an event to time them
+	// by, and StagesMissing why there are no stages, when there are none.
+	Stages        []Stage
+	StagesUntimed int
+	StagesMissing string
 	// PublishWall is how long the N raw publishes took.
 	PublishWall time.Duration
 	// Publish holds each raw publish's round trip.
@@ -141,11 +148,13 @@ func Command() *cobra.Command {
 			"(raise, dispatch, acknowledge, resolve) with simulated duty officers, --concurrency at once, " +
 			"then, with --rate, raises --rate issues a second for --duration whatever became of the earlier " +
 			"ones (an open loop), and counts what each lifecycle cost: CPU, redis-server CPU, Redis commands " +
-			"and round trips, NATS messages and watch deliveries. It measures synchronous and asynchronous " +
+			"and round trips, NATS messages and watch deliveries. It splits each closed-loop lifecycle into " +
+			"stages (intake, routing, the lead department's watch, its report-in and resolve) by the times the " +
+			"stream stored its events. It measures synchronous and asynchronous " +
 			"raw JetStream publishes on the same NATS, then (on a system it started) reads the stream raw, " +
 			"stops the system and replays it, and, on a second system whose deadline category reports " +
 			"in within " + DeadlineReportIn.String() + ", measures how late breaches are recorded; it " +
-			"prints every figure as markdown tables.",
+			"prints every figure as markdown tables. `whistle bench routing` measures routing's lookups alone.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
@@ -172,6 +181,7 @@ func Command() *cobra.Command {
 	cmd.Flags().StringVar(&cfg.NATSVarzURL, "nats-varz", "", "with --server: the /varz URL of that server's NATS monitoring endpoint, for its messages")
 	cmd.Flags().IntVar(&cfg.Deadlines, "deadlines", 200, "issues raised and left to breach their report-in deadlines in the deadline phase; 0 skips it")
 	cmd.Flags().StringVar(&sync, "sync", "default", "JetStream flush of the systems bench starts, as whistle up --sync: always, a duration, or default")
+	cmd.AddCommand(routingCommand())
 	return cmd
 }
 
@@ -468,6 +478,9 @@ func (r *Result) Print(w io.Writer) error {
 		return err
 	}
 	if _, err := fmt.Fprintln(w); err != nil {
+		return err
+	}
+	if err := r.printStages(w); err != nil {
 		return err
 	}
 	return r.printCosts(w)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,7 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 			t.Fatalf("a measured latency is %s; every one must be positive", d)
 		}
 	}
+	checkStages(t, res, 6, n)
 	var out bytes.Buffer
 	if err := res.Print(&out); err != nil {
 		t.Fatal(err)
@@ -126,6 +128,13 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 		"| appends decided again on a newer state (whistle.decide.conflicts) |",
 		"| NATS messages in (server in_msgs) |", "| NATS messages out (server out_msgs) |",
 		"| watch deliveries (the bench's WatchInbox streams) |", "| events appended to the stream |",
+		"| stage of a closed-loop lifecycle, as far as its lead department (20 lifecycles) | clocks | p50 | p99 | share of the whole's mean |",
+		"| intake: RaiseIssue sent → raised stored | bench → stream |", "| routing: raised stored → routed stored | stream |",
+		"| department: routed stored → the lead's assignment on its officer's inbox watch | stream → bench |",
+		"| officer reports in: on the watch → acknowledged stored | bench → stream |",
+		"| officer resolves: acknowledged stored → resolved stored | stream |",
+		"| the whole: RaiseIssue sent → the lead's resolved stored | bench → stream |",
+		"slowest stage at p50: ", "routing's stage ranks ",
 	} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("the table has no row %q:\n%s", row, out.String())
@@ -185,14 +194,46 @@ func TestABenchRunOnAServerReadsTheServersCostsOffItsMetricsAndRedis(t *testing.
 	if err := res.Print(&out); err != nil {
 		t.Fatal(err)
 	}
+	checkStages(t, res, 4, 10)
 	for _, row := range []string{
 		"| CPU, bench process (simulated callers) |", "| CPU, server processes (process_cpu_seconds_total of --metrics) |",
+		"| routing: raised stored → routed stored | stream |",
+		"| department and officer: routed stored → the lead's acknowledged stored | stream |",
+		"| the whole: raised stored → the lead's resolved stored | stream |",
 	} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("the table has no row %q:\n%s", row, out.String())
 		}
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// checkStages checks that res split each of its n closed-loop lifecycles into stages (the
+// given number, the whole among them) whose times are never negative and add up to the whole.
+func checkStages(t *testing.T, res *bench.Result, stages, n int) {
+	t.Helper()
+	if len(res.Stages) != stages || res.StagesUntimed != 0 {
+		t.Fatalf("%d stages, %d lifecycles untimed (%s); want %d stages and every lifecycle timed", len(res.Stages), res.StagesUntimed, res.StagesMissing, stages)
+	}
+	whole := res.Stages[stages-1]
+	if !whole.Whole || len(whole.Times) != n {
+		t.Fatalf("the last stage, %q, is the whole: %v, with %d times; want the whole with %d", whole.Name, whole.Whole, len(whole.Times), n)
+	}
+	for i := range n {
+		var sum time.Duration
+		for _, s := range res.Stages[:stages-1] {
+			if len(s.Times) != n || s.Times[i] < 0 {
+				t.Fatalf("stage %q has %d times, the %d-th %s; want %d, none negative", s.Name, len(s.Times), i, s.Times[min(i, len(s.Times)-1)], n)
+			}
+			sum += s.Times[i]
+		}
+		if sum != whole.Times[i] {
+			t.Errorf("lifecycle %d: the stages add up to %s, the whole is %s", i, sum, whole.Times[i])
+		}
+	}
+	if !slices.ContainsFunc(res.Stages, func(s bench.Stage) bool { return s.Name == bench.RoutingStage }) {
+		t.Errorf("no stage is routing's, %q", bench.RoutingStage)
+	}
 }
 
 func TestACostNotMeasuredSaysWhyUnderTheTable(t *testing.T) {

@@ -141,8 +141,12 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 	return costOf(before, fp.read(fctx, true), lifecycles, fp.local), wall, nil
 }
 
-// floorEvent is one event of the closed loop, as the floor appends it again.
+// floorEvent is one event of the closed loop as read from the stream: its issue and when the
+// stream stored it, which the stages are timed by, and what the floor appends again (its subject
+// under floorRoot, its message id and its bytes).
 type floorEvent struct {
+	issue       string
+	stored      time.Time
 	subject, id string
 	data        []byte
 }
@@ -152,16 +156,16 @@ type floorEvent struct {
 func readIssues(ctx context.Context, js jetstream.JetStream, from, to uint64) ([][]floorEvent, error) {
 	stream, err := js.Stream(ctx, eventlog.StreamName)
 	if err != nil {
-		return nil, fmt.Errorf("bench: floor: %w", err)
+		return nil, fmt.Errorf("bench: read the closed loop's events: %w", err)
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1})
 	if err != nil {
-		return nil, fmt.Errorf("bench: floor: %w", err)
+		return nil, fmt.Errorf("bench: read the closed loop's events: %w", err)
 	}
 	msgs, err := cons.Messages()
 	if err != nil {
-		return nil, fmt.Errorf("bench: floor: %w", err)
+		return nil, fmt.Errorf("bench: read the closed loop's events: %w", err)
 	}
 	defer msgs.Stop()
 	rctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
@@ -172,15 +176,15 @@ func readIssues(ctx context.Context, js jetstream.JetStream, from, to uint64) ([
 	for {
 		msg, err := msgs.Next()
 		if err != nil {
-			return nil, fmt.Errorf("bench: floor: reading the closed loop's events: %w", err)
+			return nil, fmt.Errorf("bench: read the closed loop's events: %w", err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			return nil, fmt.Errorf("bench: floor: %w", err)
+			return nil, fmt.Errorf("bench: read the closed loop's events: %w", err)
 		}
 		subject, ok := strings.CutPrefix(msg.Subject(), eventlog.SubjectRoot+".")
 		if !ok {
-			return nil, fmt.Errorf("bench: floor: %s is not an event's subject", msg.Subject())
+			return nil, fmt.Errorf("bench: read the closed loop's events: %s is not an event's subject", msg.Subject())
 		}
 		issue := eventlog.IssueOf(msg.Subject())
 		i, seen := index[issue]
@@ -189,7 +193,7 @@ func readIssues(ctx context.Context, js jetstream.JetStream, from, to uint64) ([
 			index[issue] = i
 			issues = append(issues, nil)
 		}
-		issues[i] = append(issues[i], floorEvent{subject: floorRoot + "." + subject,
+		issues[i] = append(issues[i], floorEvent{issue: issue, stored: meta.Timestamp, subject: floorRoot + "." + subject,
 			id: msg.Headers().Get(jetstream.MsgIDHeader), data: msg.Data()})
 		if meta.Sequence.Stream >= to {
 			return issues, nil

@@ -257,6 +257,16 @@ func runClosedLoop(s *session, cfg Config, pr *probe, log io.Writer, res *Result
 		res.Inbox = append(res.Inbox, d)
 	}
 	res.Completed = len(ids)
+	if from, to := res.ClosedEvents[0], res.ClosedEvents[1]; to > from {
+		// The bench's clock is the stream's only when the NATS server runs in this process.
+		stages, untimed, err := timeStages(ctx, pr.js, from, to, ids, s.tr, pr.local)
+		if err != nil {
+			return err
+		}
+		res.Stages, res.StagesUntimed = stages, untimed
+	} else {
+		res.StagesMissing = "the stream's last sequence was not read before and after the closed loop"
+	}
 	return nil
 }
 
