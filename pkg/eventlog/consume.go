@@ -123,20 +123,21 @@ func init() {
 	outOfOrderCount, _ = meter.Int64Counter("whistle.events.out_of_order",
 		metric.WithDescription("Events a projection received ahead of an earlier event of their issue, and applied after reading the missing ones."))
 	consumerLagGauge, _ = meter.Int64ObservableGauge("whistle.consumer.lag",
-		metric.WithDescription("Events in the stream that a service's consumer has not yet processed."))
+		metric.WithDescription("Events in the stream that a service's consumer of one partition has not yet processed "+
+			"(pending and awaiting acknowledgement), by consumer (the service) and partition. Every replica of a "+
+			"service reports every partition, so take the max over replicas, not the sum."))
 	_, _ = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		lagSources.Range(func(k, v any) bool {
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
-			var lag int64
-			for _, cons := range v.([]jetstream.Consumer) {
+			for part, cons := range v.([]jetstream.Consumer) {
 				info, err := cons.Info(ctx)
 				if err != nil {
-					return true
+					continue // an unknown lag is left out rather than reported as none
 				}
-				lag += int64(info.NumPending) + int64(info.NumAckPending)
+				lag := int64(info.NumPending) + int64(info.NumAckPending)
+				o.ObserveInt64(consumerLagGauge, lag, otelx.Attributes("consumer", k.(string), "partition", strconv.Itoa(part)))
 			}
-			o.ObserveInt64(consumerLagGauge, lag, metric.WithAttributes(attribute.String("consumer", k.(string))))
 			return true
 		})
 		return nil

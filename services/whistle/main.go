@@ -105,6 +105,7 @@ func newRoot(e env) *cobra.Command {
 	root.AddCommand(upCommand(e), serveCommand(e), tokenCommand(), replayCommand(e))
 	root.AddCommand(cli.Commands()...)
 	root.AddCommand(bench.Command())
+	root.AddCommand(healthCommand())
 	return root
 }
 

@@ -108,6 +108,7 @@ type System struct {
 	authority *authx.Authority
 	telemetry *otelx.Telemetry
 	natsStats metric.Registration // the embedded NATS server's counters in /metrics; nil when NATS is external
+	readyStat metric.Registration // whistle.ready, what /healthz answers, in /metrics
 	grpcLis   net.Listener
 	httpLis   net.Listener
 	httpSrv   *http.Server
@@ -160,6 +161,9 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 		if s.natsStats, err = observeNATS(in.embedded); err != nil {
 			return nil, err
 		}
+	}
+	if s.readyStat, err = observeReady(in); err != nil {
+		return nil, err
 	}
 
 	if s.grpcLis, err = listen(opts.GRPCAddr); err != nil {
@@ -290,10 +294,13 @@ func (s *System) Stop(ctx context.Context) error {
 	return s.stopErr
 }
 
-// unobserveNATS stops reporting the embedded NATS server's counters, before the server stops.
+// unobserveNATS stops reporting the embedded NATS server's counters and the process's readiness,
+// before the server and the connections the readiness reads stop.
 func (s *System) unobserveNATS() {
-	if s.natsStats != nil {
-		_ = s.natsStats.Unregister()
+	for _, reg := range []metric.Registration{s.natsStats, s.readyStat} {
+		if reg != nil {
+			_ = reg.Unregister()
+		}
 	}
 }
 

@@ -20,6 +20,11 @@ var (
 	// endpoint (/varz) would tell it.
 	natsMessages, _ = meter.Int64ObservableCounter("whistle.nats.server.messages",
 		metric.WithDescription("Messages the embedded NATS server received from its connections (direction in) and delivered to subscriptions (direction out), its varz in_msgs and out_msgs; absent when NATS is external."))
+	// ready is what /healthz answers, as a number Prometheus keeps: an operator's alert on a
+	// service without a ready replica reads it, where a probe's answer is seen only by the
+	// orchestrator that sent it.
+	ready, _ = meter.Int64ObservableGauge("whistle.ready",
+		metric.WithDescription("1 while this process answers /healthz as ready (NATS connected, Redis answering, no consumer retrying a failure), 0 while it does not, for each service it runs."))
 	natsIn  = metric.WithAttributeSet(attribute.NewSet(attribute.String("direction", "in")))
 	natsOut = metric.WithAttributeSet(attribute.NewSet(attribute.String("direction", "out")))
 )
@@ -46,6 +51,25 @@ func observeNATS(srv *server.Server) (metric.Registration, error) {
 		o.ObserveInt64(natsMessages, v.OutMsgs, natsOut)
 		return nil
 	}, natsMessages)
+	if err != nil {
+		return nil, fmt.Errorf("system: telemetry: %w", err)
+	}
+	return reg, nil
+}
+
+// observeReady reports in whistle.ready, at every collection, whether in is healthy as /healthz
+// judges it, once for each service it runs, until the registration it returns is unregistered.
+func observeReady(in *infra) (metric.Registration, error) {
+	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		v := int64(1)
+		if in.healthy(ctx) != nil {
+			v = 0
+		}
+		for _, svc := range in.services {
+			o.ObserveInt64(ready, v, otelx.Attributes("service", svc.Name()))
+		}
+		return nil
+	}, ready)
 	if err != nil {
 		return nil, fmt.Errorf("system: telemetry: %w", err)
 	}

@@ -1,0 +1,512 @@
+package deploy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// manifests are the objects an overlay builds, each decoded strictly into its API type.
+type manifests struct {
+	deployments  []*appsv1.Deployment
+	statefulSets []*appsv1.StatefulSet
+	services     []*corev1.Service
+	configMaps   []*corev1.ConfigMap
+	budgets      []*policyv1.PodDisruptionBudget
+	policies     []*networkingv1.NetworkPolicy
+}
+
+// build runs kustomize on the overlay at dir, as `kubectl apply -k` would, and decodes every
+// object it makes into its Kubernetes API type, refusing any field the type does not have: a
+// misspelt or misplaced field is an error here, not a setting the cluster silently drops.
+func build(fsys filesys.FileSystem, dir string) (*manifests, error) {
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	m := &manifests{}
+	for _, r := range res.Resources() {
+		b, err := r.AsYAML()
+		if err != nil {
+			return nil, err
+		}
+		kind, name := r.GetKind(), r.GetName()
+		var into any
+		switch kind {
+		case "Deployment":
+			d := &appsv1.Deployment{}
+			m.deployments, into = append(m.deployments, d), d
+		case "StatefulSet":
+			s := &appsv1.StatefulSet{}
+			m.statefulSets, into = append(m.statefulSets, s), s
+		case "Service":
+			s := &corev1.Service{}
+			m.services, into = append(m.services, s), s
+		case "ConfigMap":
+			c := &corev1.ConfigMap{}
+			m.configMaps, into = append(m.configMaps, c), c
+		case "PodDisruptionBudget":
+			p := &policyv1.PodDisruptionBudget{}
+			m.budgets, into = append(m.budgets, p), p
+		case "NetworkPolicy":
+			p := &networkingv1.NetworkPolicy{}
+			m.policies, into = append(m.policies, p), p
+		default:
+			return nil, fmt.Errorf("%s %s: no API type to check it against; add its kind to build", kind, name)
+		}
+		if err := yaml.UnmarshalStrict(b, into); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", kind, name, err)
+		}
+	}
+	return m, nil
+}
+
+// overlay is what each overlay must hold beyond what every one must.
+type overlay struct {
+	name string
+	// minReplicas is the fewest replicas each Whistle Deployment may run.
+	minReplicas int32
+	// streamReplicas is the --replicas every service creates the streams with: the NATS nodes.
+	streamReplicas int
+}
+
+var overlays = []overlay{
+	{name: "single-node", minReplicas: 1, streamReplicas: 1},
+	{name: "production", minReplicas: 2, streamReplicas: 3},
+}
+
+// workload is a pod template and whose it is, for the checks that apply to every pod.
+type workload struct {
+	what     string
+	template corev1.PodTemplateSpec
+}
+
+// checkManifests returns what is wrong with an overlay's objects.
+func checkManifests(o overlay, m *manifests) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	var workloads []workload
+	for _, d := range m.deployments {
+		workloads = append(workloads, workload{"Deployment " + d.Name, d.Spec.Template})
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
+				bad("Deployment %s: container %s is not ready by /healthz", d.Name, c.Name)
+			}
+		}
+		if !slices.ContainsFunc(m.budgets, func(b *policyv1.PodDisruptionBudget) bool { return selects(b.Spec.Selector, d.Spec.Template.Labels) }) {
+			bad("Deployment %s: no PodDisruptionBudget selects its pods", d.Name)
+		}
+	}
+	for _, s := range m.statefulSets {
+		workloads = append(workloads, workload{"StatefulSet " + s.Name, s.Spec.Template})
+	}
+	for _, w := range workloads {
+		errs = append(errs, checkPod(w)...)
+	}
+
+	whistle := 0
+	for _, d := range m.deployments {
+		name := d.Spec.Template.Labels["app.kubernetes.io/component"]
+		if d.Spec.Template.Labels["app.kubernetes.io/name"] != "whistle" {
+			continue
+		}
+		whistle++
+		if d.Spec.Replicas == nil || *d.Spec.Replicas < o.minReplicas {
+			bad("Deployment %s: %d replicas, want at least %d", d.Name, ptrOr(d.Spec.Replicas, 1), o.minReplicas)
+		}
+		errs = append(errs, checkWhistleContainer(d, name, o)...)
+		errs = append(errs, checkBudget(d, m.budgets)...)
+		errs = append(errs, checkEgress(d, m.policies)...)
+	}
+	if whistle != len(services) {
+		bad("%d Whistle Deployments, want one for each of %v", whistle, services)
+	}
+	return errs
+}
+
+// ptrOr is *p, or def when p is nil.
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// selects reports whether sel selects a pod labelled with lbls.
+func selects(sel *metav1.LabelSelector, lbls map[string]string) bool {
+	if sel == nil {
+		return false
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	return err == nil && !s.Empty() && s.Matches(labels.Set(lbls))
+}
+
+// checkPod checks what every pod must have: requests and limits of CPU and memory, a readiness
+// probe, and a user that is not root and can gain no privilege nor write its root file system.
+func checkPod(w workload) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(w.what+": "+format, args...)) }
+	pod := w.template.Spec
+	psc := pod.SecurityContext
+	if psc == nil {
+		psc = &corev1.PodSecurityContext{}
+	}
+	for _, c := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
+		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if _, ok := c.Resources.Requests[r]; !ok {
+				bad("container %s requests no %s", c.Name, r)
+			}
+			if _, ok := c.Resources.Limits[r]; !ok {
+				bad("container %s has no %s limit", c.Name, r)
+			}
+		}
+		if c.ReadinessProbe == nil {
+			bad("container %s has no readiness probe", c.Name)
+		}
+		sc := c.SecurityContext
+		if sc == nil {
+			sc = &corev1.SecurityContext{}
+		}
+		nonRoot := sc.RunAsNonRoot
+		if nonRoot == nil {
+			nonRoot = psc.RunAsNonRoot
+		}
+		if nonRoot == nil || !*nonRoot {
+			bad("container %s may run as root (runAsNonRoot is not true)", c.Name)
+		}
+		user := sc.RunAsUser
+		if user == nil {
+			user = psc.RunAsUser
+		}
+		if user != nil && *user == 0 {
+			bad("container %s runs as user 0", c.Name)
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			bad("container %s may escalate its privileges", c.Name)
+		}
+		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			bad("container %s may write its root file system", c.Name)
+		}
+		if sc.Privileged != nil && *sc.Privileged {
+			bad("container %s is privileged", c.Name)
+		}
+		if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+			bad("container %s keeps its capabilities", c.Name)
+		}
+		if c.Image == "" || strings.HasSuffix(c.Image, ":latest") || !strings.Contains(c.Image[strings.LastIndex(c.Image, "/")+1:], ":") {
+			bad("container %s runs image %q, want one with a version tag", c.Name, c.Image)
+		}
+	}
+	return errs
+}
+
+// checkWhistleContainer checks that a service's Deployment runs `whistle serve NAME` with its
+// own NATS user, the streams' replicas of the overlay's NATS, and the shared token key.
+func checkWhistleContainer(d *appsv1.Deployment, name string, o overlay) []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("Deployment "+d.Name+": "+format, args...))
+	}
+	if !slices.Contains(services, name) {
+		bad("app.kubernetes.io/component %q names no service", name)
+	}
+	if len(d.Spec.Template.Spec.Containers) != 1 {
+		bad("%d containers, want whistle alone", len(d.Spec.Template.Spec.Containers))
+		return errs
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if len(c.Args) < 2 || c.Args[0] != "serve" || c.Args[1] != name {
+		bad("runs %q, want serve %s", c.Args, name)
+	}
+	if !hasFlag(c.Args, "--replicas", strconv.Itoa(o.streamReplicas)) {
+		bad("creates the streams with other than --replicas %d, its overlay's NATS nodes: %q", o.streamReplicas, c.Args)
+	}
+	if !hasFlag(c.Args, "--http", "0.0.0.0:7080") {
+		bad("serves /healthz elsewhere than 0.0.0.0:7080: %q", c.Args)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if env["WHISTLE_NATS_USER"].Value != name {
+		bad("connects to NATS as %q, want its own user %s", env["WHISTLE_NATS_USER"].Value, name)
+	}
+	if ref := env["WHISTLE_NATS_PASSWORD"].ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "whistle-nats-users" || ref.SecretKeyRef.Key != name {
+		bad("its NATS password is not key %s of the Secret whistle-nats-users", name)
+	}
+	if ref := env["WHISTLE_REDIS_URL"].ValueFrom; ref == nil || ref.SecretKeyRef == nil {
+		bad("its Redis URL comes from no Secret")
+	}
+	mounted := false
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == "whistle-token-key" {
+			mounted = slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+				return m.Name == v.Name && m.MountPath == "/var/lib/whistle" && m.ReadOnly
+			})
+		}
+	}
+	if !mounted {
+		bad("the Secret whistle-token-key is not its data folder /var/lib/whistle, read-only")
+	}
+	return errs
+}
+
+// checkBudget checks that a PodDisruptionBudget keeps a replica of the service up without
+// stopping a node from ever being drained.
+func checkBudget(d *appsv1.Deployment, budgets []*policyv1.PodDisruptionBudget) []error {
+	replicas := int32(1)
+	if d.Spec.Replicas != nil {
+		replicas = *d.Spec.Replicas
+	}
+	for _, b := range budgets {
+		if !selects(b.Spec.Selector, d.Spec.Template.Labels) {
+			continue
+		}
+		switch {
+		case b.Spec.MinAvailable != nil && b.Spec.MinAvailable.IntValue() >= int(replicas):
+			return []error{fmt.Errorf("PodDisruptionBudget %s: minAvailable %s of %d replicas of %s blocks every drain", b.Name, b.Spec.MinAvailable, replicas, d.Name)}
+		case b.Spec.MaxUnavailable != nil && b.Spec.MaxUnavailable.IntValue() < 1:
+			return []error{fmt.Errorf("PodDisruptionBudget %s: maxUnavailable %s blocks every drain", b.Name, b.Spec.MaxUnavailable)}
+		}
+	}
+	return nil
+}
+
+// allowedPeer is a destination a Whistle service may reach, and on which ports.
+type allowedPeer struct {
+	what  string
+	match func(networkingv1.NetworkPolicyPeer) bool
+	ports []int
+}
+
+// podsNamed matches a peer that selects, in the policy's own namespace, the pods whose
+// app.kubernetes.io/name is name.
+func podsNamed(name string) func(networkingv1.NetworkPolicyPeer) bool {
+	return func(p networkingv1.NetworkPolicyPeer) bool {
+		return p.NamespaceSelector == nil && p.IPBlock == nil && p.PodSelector != nil &&
+			len(p.PodSelector.MatchExpressions) == 0 && len(p.PodSelector.MatchLabels) == 1 &&
+			p.PodSelector.MatchLabels["app.kubernetes.io/name"] == name
+	}
+}
+
+// egressPeers are the only destinations a Whistle service may reach.
+var egressPeers = []allowedPeer{
+	{what: "NATS", match: podsNamed("nats"), ports: []int{4222}},
+	{what: "Redis", match: podsNamed("redis"), ports: []int{6379}},
+	{what: "the collector", match: podsNamed("otel-collector"), ports: []int{4317}},
+	{what: "DNS", ports: []int{53}, match: func(p networkingv1.NetworkPolicyPeer) bool {
+		return p.IPBlock == nil && p.NamespaceSelector != nil && p.PodSelector != nil &&
+			maps1(p.NamespaceSelector.MatchLabels, "kubernetes.io/metadata.name", "kube-system") &&
+			len(p.NamespaceSelector.MatchExpressions) == 0 && len(p.PodSelector.MatchExpressions) == 0 &&
+			maps1(p.PodSelector.MatchLabels, "k8s-app", "kube-dns")
+	}},
+}
+
+// maps1 reports whether m is exactly {k: v}.
+func maps1(m map[string]string, k, v string) bool { return len(m) == 1 && m[k] == v }
+
+// checkEgress checks that the NetworkPolicies selecting a service's pods restrict its egress,
+// and allow nothing but NATS, Redis, the collector and DNS, each on its port alone, and all
+// four of them. Policies add up, so every one that selects the pods counts.
+func checkEgress(d *appsv1.Deployment, policies []*networkingv1.NetworkPolicy) []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("Deployment "+d.Name+": "+format, args...))
+	}
+	restricted := false
+	reached := map[string]bool{}
+	for _, p := range policies {
+		if p.Namespace != d.Namespace || !selectsPods(p.Spec.PodSelector, d.Spec.Template.Labels) {
+			continue
+		}
+		if !slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+			continue // this policy says nothing of egress
+		}
+		restricted = true
+		for i, rule := range p.Spec.Egress {
+			if len(rule.To) == 0 {
+				bad("NetworkPolicy %s egress rule %d allows every destination", p.Name, i)
+				continue
+			}
+			if len(rule.Ports) == 0 {
+				bad("NetworkPolicy %s egress rule %d allows every port", p.Name, i)
+			}
+			for _, peer := range rule.To {
+				k := slices.IndexFunc(egressPeers, func(a allowedPeer) bool { return a.match(peer) })
+				if k < 0 {
+					bad("NetworkPolicy %s egress rule %d allows %s, which is not NATS, Redis, the collector or DNS", p.Name, i, describePeer(peer))
+					continue
+				}
+				ok := len(rule.Ports) > 0
+				for _, port := range rule.Ports {
+					if port.Port == nil || port.EndPort != nil || !slices.Contains(egressPeers[k].ports, port.Port.IntValue()) {
+						bad("NetworkPolicy %s egress rule %d opens port %v of %s, want %v", p.Name, i, port.Port, egressPeers[k].what, egressPeers[k].ports)
+						ok = false
+					}
+				}
+				if ok {
+					reached[egressPeers[k].what] = true
+				}
+			}
+		}
+	}
+	if !restricted {
+		bad("no NetworkPolicy restricts its egress")
+		return errs
+	}
+	for _, a := range egressPeers {
+		if !reached[a.what] {
+			bad("its NetworkPolicies do not let it reach %s", a.what)
+		}
+	}
+	return errs
+}
+
+// selectsPods reports whether a NetworkPolicy's podSelector, where empty selects every pod,
+// selects a pod labelled lbls.
+func selectsPods(sel metav1.LabelSelector, lbls map[string]string) bool {
+	s, err := metav1.LabelSelectorAsSelector(&sel)
+	return err == nil && s.Matches(labels.Set(lbls))
+}
+
+// describePeer names a NetworkPolicy peer for a message.
+func describePeer(p networkingv1.NetworkPolicyPeer) string {
+	b, _ := yaml.Marshal(p)
+	return strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", " ")
+}
+
+// k8sDir is deploy/k8s on disk.
+func k8sDir(t *testing.T) string { return filepath.Join(deployDir(t), "k8s") }
+
+func TestEachOverlayBuildsIntoObjectsThatKeepTheRules(t *testing.T) {
+	t.Parallel()
+	for _, o := range overlays {
+		t.Run(o.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := build(filesys.MakeFsOnDisk(), filepath.Join(k8sDir(t), "overlays", o.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if errs := checkManifests(o, m); len(errs) > 0 {
+				t.Errorf("overlay %s:\n%s", o.name, joinErrors(errs))
+			}
+		})
+	}
+}
+
+func TestABrokenManifestFailsItsOverlaysCheck(t *testing.T) {
+	t.Parallel()
+	const (
+		intake     = "base/intake.yaml"
+		routing    = "base/routing.yaml"
+		department = "base/department.yaml"
+		escalation = "base/escalation.yaml"
+		prod       = "overlays/production"
+		single     = "overlays/single-node"
+	)
+	tests := []struct {
+		name    string
+		overlay string
+		edit    edit
+		want    string
+	}{
+		{"a misspelt field", prod, edit{intake, "          readinessProbe:", "          readinesProbe:"}, `unknown field "readinesProbe"`},
+		{"readiness on another path", prod, edit{routing, "          readinessProbe:\n            httpGet:\n              path: /healthz", "          readinessProbe:\n            httpGet:\n              path: /metrics"}, "container whistle is not ready by /healthz"},
+		{"no readiness probe", single, edit{"overlays/single-node/redis.yaml", "          readinessProbe:\n            exec:\n              command: [\"redis-cli\", \"ping\"]\n            periodSeconds: 5\n", ""}, "StatefulSet redis: container redis has no readiness probe"},
+		{"no limits", single, edit{department, "            limits:\n              cpu: \"1\"\n              memory: 1Gi\n", ""}, "Deployment whistle-department: container whistle has no cpu limit"},
+		{"no requests", single, edit{escalation, "            requests:\n              cpu: 250m\n              memory: 256Mi\n", ""}, "container whistle requests no cpu"},
+		{"root allowed", prod, edit{intake, "          securityContext:\n            runAsNonRoot: true", "          securityContext:\n            runAsNonRoot: false"}, "whistle-intake: container whistle may run as root"},
+		{"user 0", single, edit{"overlays/single-node/redis.yaml", "runAsUser: 999", "runAsUser: 0"}, "container redis runs as user 0"},
+		{"privilege escalation", prod, edit{routing, "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"}, "may escalate its privileges"},
+		{"a writable root", prod, edit{"base/otel-collector.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"}, "Deployment otel-collector: container otel-collector may write its root file system"},
+		{"one replica in production", prod, edit{"overlays/production/whistle-deployment.yaml", "  replicas: 3", "  replicas: 1"}, "1 replicas, want at least 2"},
+		{"no budget", prod, edit{escalation, "  minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: whistle\n      app.kubernetes.io/component: escalation\n", "  minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: whistle\n      app.kubernetes.io/component: escalator\n"}, "Deployment whistle-escalation: no PodDisruptionBudget selects its pods"},
+		{"a budget that blocks drains", single, edit{single + "/kustomization.yaml", "      - op: remove\n        path: /spec/minAvailable\n      - op: add\n        path: /spec/maxUnavailable\n        value: 1\n", "      - op: replace\n        path: /spec/minAvailable\n        value: 1\n"}, "blocks every drain"},
+		{"egress to anywhere", prod, edit{intake, "  egress:\n", "  egress:\n    - {}\n"}, "egress rule 0 allows every destination"},
+		{"egress to the internet", prod, edit{routing, "  egress:\n", "  egress:\n    - to:\n        - ipBlock:\n            cidr: 0.0.0.0/0\n      ports:\n        - port: 443\n"}, "which is not NATS, Redis, the collector or DNS"},
+		{"egress unrestricted", single, edit{department, "  policyTypes: [Ingress, Egress]", "  policyTypes: [Ingress]"}, "whistle-department: no NetworkPolicy restricts its egress"},
+		{"NATS unreachable", prod, edit{escalation, "    - to:\n        - podSelector:\n            matchLabels:\n              app.kubernetes.io/name: nats\n      ports:\n        - port: 4222\n          protocol: TCP\n", ""}, "whistle-escalation: its NetworkPolicies do not let it reach NATS"},
+		{"Redis on every port", prod, edit{intake, "              app.kubernetes.io/name: redis\n      ports:\n        - port: 6379\n          protocol: TCP\n", "              app.kubernetes.io/name: redis\n"}, "allows every port"},
+		{"streams of three replicas on one node", single, edit{single + "/kustomization.yaml", "        path: /spec/template/spec/containers/0/args/9\n        value: \"1\"", "        path: /spec/template/spec/containers/0/args/9\n        value: \"3\""}, "other than --replicas 1"},
+		{"an image without a version", prod, edit{prod + "/kustomization.yaml", `newTag: "1.0.0"`, `newTag: latest`}, "want one with a version tag"},
+		{"a shared NATS user", prod, edit{routing, "            - name: WHISTLE_NATS_USER\n              value: routing", "            - name: WHISTLE_NATS_USER\n              value: tools"}, `connects to NATS as "tools"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			copyTree(t, k8sDir(t), dir)
+			tc.edit.apply(t, dir)
+			o := overlays[slices.IndexFunc(overlays, func(o overlay) bool { return "overlays/"+o.name == tc.overlay })]
+			m, err := build(filesys.MakeFsOnDisk(), filepath.Join(dir, tc.overlay))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			} else {
+				got = joinErrors(checkManifests(o, m))
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("the broken overlay gave:\n%s\nwant a problem naming %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTheManifestsReferOnlyToSecretsTheREADMESaysToMake(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range overlays {
+		m, err := build(filesys.MakeFsOnDisk(), filepath.Join(k8sDir(t), "overlays", o.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pods []corev1.PodSpec
+		for _, d := range m.deployments {
+			pods = append(pods, d.Spec.Template.Spec)
+		}
+		for _, s := range m.statefulSets {
+			pods = append(pods, s.Spec.Template.Spec)
+		}
+		for _, p := range pods {
+			var names []string
+			for _, c := range p.Containers {
+				for _, e := range c.Env {
+					if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+						names = append(names, e.ValueFrom.SecretKeyRef.Name+" "+e.ValueFrom.SecretKeyRef.Key)
+					}
+				}
+			}
+			for _, v := range p.Volumes {
+				if v.Secret != nil {
+					for _, it := range v.Secret.Items {
+						names = append(names, v.Secret.SecretName+" "+it.Key)
+					}
+				}
+			}
+			for _, n := range names {
+				secret, key, _ := strings.Cut(n, " ")
+				if !strings.Contains(string(readme), "secret generic "+secret) || !strings.Contains(string(readme), "--from-literal="+key+"=") && !strings.Contains(string(readme), "--from-file="+key+"=") {
+					t.Errorf("overlay %s reads key %s of the Secret %s, which README's Deploying does not make", o.name, key, secret)
+				}
+			}
+		}
+	}
+}
