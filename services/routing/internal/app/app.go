@@ -118,13 +118,30 @@ func (a *App) Explain(ctx context.Context, h Hypothesis) (Plan, error) {
 		if !st.Raised {
 			return Plan{}, fmt.Errorf("issue %s: %w", id, ErrNotFound)
 		}
-		return plan(l, st.Case(), nil), nil
+		return firstPlan(l, st.Case()), nil
 	}
 	c, err := a.hypothesis(l.Catalog, h)
 	if err != nil {
 		return Plan{}, err
 	}
-	return plan(l, c, nil), nil
+	return firstPlan(l, c), nil
+}
+
+// firstPlan is where a new issue goes: its grid's worker for a grid matter, else the rules' route.
+func firstPlan(l *Loaded, c domain.Case) Plan {
+	if !l.Table.GridMatter(c.Category) {
+		return plan(l, c, nil)
+	}
+	p := Plan{Grid: c.Grid, Version: l.Table.Version()}
+	if _, _, street, err := l.Catalog.Grid(c.Grid); err == nil {
+		p.Street = street.ID
+	}
+	within := l.Table.GridMatters.Within
+	p.Outcome = domain.ToGrid
+	p.Explanation = fmt.Sprintf("%s is a grid matter: the worker of %s has %s to resolve it before it whistles to departments", c.Category, c.Grid, within)
+	p.Assignments = []Planned{{Department: catalog.GridDepartment, Unit: c.Grid, Role: whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD,
+		Policy: catalog.Policy{Resolve: within}}}
+	return p
 }
 
 // hypothesis checks a described issue and reads it as a case.

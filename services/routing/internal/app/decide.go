@@ -13,7 +13,6 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
-	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/domain"
 )
 
@@ -125,7 +124,10 @@ func (a *App) decide(ctx context.Context, st domain.Issue) (*whistlev1.Event, er
 		}
 	}
 	if (owe == domain.OweRaised || owe == domain.OweUnlinked) && t.GridMatter(st.Category) {
-		return a.gridMatter(l, st, ev), nil
+		p := firstPlan(l, st.Case())
+		ev.Payload = &whistlev1.Event_Routed{Routed: &whistlev1.IssueRouted{RulesVersion: p.Version, Cause: cause,
+			Explanation: p.Explanation, Dispatches: []*whistlev1.Dispatch{gridDispatch(p.Assignments[0], st.RaisedAt)}}}
+		return ev, nil
 	}
 	if owe == domain.OweReturned && a.toDesk(t, st) {
 		return a.desk(l, st, ev, cause, fmt.Sprintf("returned by %s", st.Returns[len(st.Returns)-1]), nil), nil
@@ -199,20 +201,13 @@ func (a *App) desk(l *Loaded, st domain.Issue, ev *whistlev1.Event, cause whistl
 	return ev
 }
 
-// gridMatter is the decision that keeps a small matter in the grid: its worker's unit is summoned,
-// to resolve it by the grid's deadline or return it as beyond the grid.
-func (a *App) gridMatter(l *Loaded, st domain.Issue, ev *whistlev1.Event) *whistlev1.Event {
-	within := l.Table.GridMatters.Within
-	ev.Payload = &whistlev1.Event_Routed{Routed: &whistlev1.IssueRouted{
-		RulesVersion: l.Table.Version(), Cause: whistlev1.RouteCause_ROUTE_CAUSE_RAISED,
-		Explanation: fmt.Sprintf("%s is a grid matter: the worker of %s has %s to resolve it before it whistles to departments", st.Category, st.Grid, within),
-		Dispatches: []*whistlev1.Dispatch{{
-			DepartmentId: catalog.GridDepartment, UnitId: st.Grid, Role: whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD,
-			Policy:    &whistlev1.SlaPolicy{ResolveWithin: durationpb.New(within)},
-			ResolveBy: timestamppb.New(st.RaisedAt.Add(within)),
-		}},
-	}}
-	return ev
+// gridDispatch is the summons of a grid's worker for a grid matter: only a resolve clock runs.
+func gridDispatch(pa Planned, raisedAt time.Time) *whistlev1.Dispatch {
+	return &whistlev1.Dispatch{
+		DepartmentId: pa.Department, UnitId: pa.Unit, Role: pa.Role,
+		Policy:    &whistlev1.SlaPolicy{ResolveWithin: durationpb.New(pa.Policy.Resolve)},
+		ResolveBy: timestamppb.New(raisedAt.Add(pa.Policy.Resolve)),
+	}
 }
 
 // duplicate finds an open issue of the same category within the rules' distance and time of a new

@@ -19,6 +19,8 @@ const (
 	ToStreetGovernment = "street-government"
 	// ToDesk: no rule decided, and the issue waits for a dispatcher.
 	ToDesk = "desk"
+	// ToGrid: a grid matter, kept first by the grid's own worker.
+	ToGrid = "grid-matter"
 )
 
 // Case is what the rules see of an issue.

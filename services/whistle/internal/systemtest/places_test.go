@@ -103,6 +103,10 @@ func TestTheIssuesStreetPicksTheUnitAndOnlyThatUnitsOfficerActs(t *testing.T) {
 		explained.GetTrials()[len(explained.GetTrials())-1].GetRuleId() != "unsafe-stall" || explained.GetRulesVersion() != got[xinhua].GetRulesVersion() {
 		t.Errorf("ExplainRoute of the real issue: %v, %v", explained, err)
 	}
+	grid, err := super.Routing.ExplainRoute(t.Context(), &whistlev1.ExplainRouteRequest{GridId: "hexi-binjiang-01", CategoryId: "greenery"})
+	if err != nil || grid.GetOutcome() != "grid-matter" || len(grid.GetAssignments()) != 1 || grid.GetAssignments()[0].GetUnitId() != "hexi-binjiang-01" {
+		t.Errorf("ExplainRoute of a grid matter: %v, %v; want the grid's worker", grid, err)
+	}
 }
 
 func TestRulesReloadOnChangeAndABrokenFileIsRefusedKeepingTheRulesInForce(t *testing.T) {
