@@ -37,6 +37,10 @@ const CityScope = "city"
 // kept in the grid (小事一格解决), and a grid worker acts for their grid's unit.
 const GridDepartment = "grid"
 
+// DeskDepartment is the city dispatch desk, which routing's rules name by default for what waits
+// for a dispatcher. A catalog that does not list it gets it, with one unit serving the city.
+const DeskDepartment = "dispatch-desk"
+
 // DefaultTimeZone is the city's time zone when its file names none.
 const DefaultTimeZone = "Asia/Shanghai"
 
@@ -151,6 +155,7 @@ func ParseFile(name string, data []byte) (*Catalog, error) {
 	b.areas(f)
 	b.departments(f.Departments)
 	b.gridWorkers()
+	b.desk()
 	b.categories(f)
 	b.zone(f.City.V.TimeZone, f.City.Line)
 	if err := errors.Join(b.errs...); err != nil {

@@ -335,6 +335,20 @@ func (b *builder) gridWorkers() {
 	b.c.deptByID[d.ID] = d
 }
 
+// desk adds DeskDepartment when the file does not list it.
+func (b *builder) desk() {
+	if _, ok := b.c.deptByID[DeskDepartment]; ok {
+		return
+	}
+	u := Unit{ID: DeskDepartment, Name: "City Dispatch Desk", DepartmentID: DeskDepartment, Serves: []string{CityScope}}
+	if _, taken := b.c.unitByID[u.ID]; taken {
+		return // a unit has the id: the rules must name the desk they use
+	}
+	d := Department{ID: DeskDepartment, Name: u.Name, Units: []Unit{u}}
+	b.c.departments = append(b.c.departments, d)
+	b.c.deptByID[d.ID], b.c.unitByID[u.ID] = d, u
+}
+
 // departments adds the directory and its units. A unit's id is unique among units and never
 // another department's id; a unit serves areas that exist.
 func (b *builder) departments(ds []at[departmentFile]) {

@@ -40,6 +40,8 @@ func TestARaiseByPointFindsItsGridAndAPointInNoGridIsRefusedNamingTheNearest(t *
 		t.Errorf("LocateGrid = %v, %v", located, err)
 	}
 
+	waitForStatus(t, Dial(t, sys, Supervisor()), []string{is.GetId()}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)
+	Settle(t, sys)
 	before := StreamMessages(t, sys)
 	_, err = worker.Intake.RaiseIssue(t.Context(), &whistlev1.RaiseIssueRequest{RequestId: "outside", CategoryId: "blocked-drain", Text: "x", Location: eastOfCity})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "location") || !strings.Contains(err.Error(), "nearest is hexi-") {
