@@ -217,6 +217,23 @@ func Summon(ds []Dispatch, at time.Time, has func(unitID string) bool) []Assignm
 	return out
 }
 
+// Place applies a decision's summons, stored at at, to an issue's assignments, which find looks up
+// by unit: a unit summoned again after its part ended gets a new assignment written over the ended
+// one; a unit new to the issue gets one that Place returns, to be appended in order; a live one is
+// left alone (Summon).
+func Place(ds []Dispatch, at time.Time, find func(unitID string) *Assignment) []Assignment {
+	live := func(unit string) bool { a := find(unit); return a != nil && !a.Status.Ended() }
+	var added []Assignment
+	for _, a := range Summon(ds, at, live) {
+		if ended := find(a.Unit()); ended != nil {
+			*ended = a
+			continue
+		}
+		added = append(added, a)
+	}
+	return added
+}
+
 // Acknowledge applies a report-in to a, the issue's assignment of e's department, or nil when the
 // issue has none. Only a dispatched assignment may report in; anything else is impossible and
 // changes nothing.

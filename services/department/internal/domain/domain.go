@@ -67,14 +67,7 @@ func (i *Issue) Assignment(unit string) *assignment.Assignment {
 // Dispatch applies routing's summons, stored at at: each department new to the issue gets an
 // assignment; one summoned before keeps its own, so its frozen deadlines never move.
 func (i *Issue) Dispatch(ds []assignment.Dispatch, at time.Time) {
-	live := func(unit string) bool { a := i.Assignment(unit); return a != nil && !a.Status.Ended() }
-	for _, a := range assignment.Summon(ds, at, live) {
-		if ended := i.Assignment(a.Unit()); ended != nil {
-			*ended = a // summoned again after a return or a withdrawal
-			continue
-		}
-		i.Assignments = append(i.Assignments, a)
-	}
+	i.Assignments = append(i.Assignments, assignment.Place(ds, at, i.Assignment)...)
 }
 
 // Return applies a unit's return of its assignment, as the machine allows.

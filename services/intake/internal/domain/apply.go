@@ -56,12 +56,7 @@ func (is *Issue) summon(m Meta, r Route) error {
 			return err
 		}
 	}
-	live := func(unit string) bool { a := is.Assignment(unit); return a != nil && !a.Status.Ended() }
-	for _, a := range assignment.Summon(r.Dispatches, m.At, live) {
-		if ended := is.Assignment(a.Unit()); ended != nil {
-			*ended = a
-			continue
-		}
+	for _, a := range assignment.Place(r.Dispatches, m.At, is.Assignment) {
 		is.Assignments = append(is.Assignments, &a)
 	}
 	if r.RulesVersion != "" {

@@ -118,14 +118,7 @@ func (i *Issue) Summon(ds []assignment.Dispatch, withdrawn []assignment.Ending, 
 			return err
 		}
 	}
-	live := func(unit string) bool { a := i.Assignment(unit); return a != nil && !a.Status.Ended() }
-	for _, a := range assignment.Summon(ds, at, live) {
-		if ended := i.Assignment(a.Unit()); ended != nil {
-			*ended = a
-			continue
-		}
-		i.Assignments = append(i.Assignments, a)
-	}
+	i.Assignments = append(i.Assignments, assignment.Place(ds, at, i.Assignment)...)
 	return nil
 }
 
