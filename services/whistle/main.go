@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -286,6 +287,13 @@ func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Durat
 		return "", err
 	}
 	kind, ok := scopeKind(cat, scope)
+	if d, err := cat.Department(scope); !ok && err == nil {
+		units := make([]string, len(d.Units))
+		for i, u := range d.Units {
+			units[i] = u.ID
+		}
+		return "", fmt.Errorf("token: %q is a department with units; an officer's scope is one of them: %s", scope, strings.Join(units, ", "))
+	}
 	if !ok {
 		return "", fmt.Errorf("token: unknown scope %q: want an area id, a unit id or %s", scope, catalog.CityScope)
 	}

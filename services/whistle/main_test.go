@@ -149,6 +149,7 @@ func TestTheTokenCommandRefusesAScopeItsRoleCannotHold(t *testing.T) {
 	}{
 		{"officer", "xinhua-taoyuan", "a unit id"}, // an area: the officer's inbox would be empty
 		{"officer", "city", "a unit id"},
+		{"officer", "urban-management", "urban-management-xinhua"}, // a department with units: name one
 		{"grid-worker", "xinhua", "a grid id"},
 		{"grid-worker", "water", "a grid id"},
 		{"dispatcher", "water", "an area id (street, community or grid) or city"},
