@@ -176,7 +176,8 @@ func withdrawReason(owe string) string {
 // toDesk reports whether a return sends the issue to the desk: the lead returned it, or it was
 // returned more often than the rules allow.
 func (a *App) toDesk(t *domain.Table, st domain.Issue) bool {
-	if len(st.Returns) > t.ReturnLimit {
+	departments := slices.DeleteFunc(slices.Clone(st.Returns), func(d string) bool { return d == domain.GridDepartment })
+	if len(departments) > t.ReturnLimit { // a grid matter gone beyond the grid is no department's return
 		return true
 	}
 	for _, as := range st.Assignments {
