@@ -153,12 +153,28 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("redisx: data dir: %w", err)
 	}
-	addr := opts.Addr
-	if addr == "" {
-		if addr, err = freeAddr(); err != nil {
+	if opts.Addr != "" {
+		return startAt(ctx, opts, bin, dir, opts.Addr)
+	}
+	// A free port found here may be taken by another process before redis-server binds it (tests
+	// start many servers at once): a server that could not bind its port is tried on another.
+	for attempt := 1; ; attempt++ {
+		addr, err := freeAddr()
+		if err != nil {
 			return nil, err
 		}
+		s, err := startAt(ctx, opts, bin, dir, addr)
+		if err == nil || attempt == freePortAttempts || !strings.Contains(err.Error(), "Address already in use") {
+			return s, err
+		}
 	}
+}
+
+// freePortAttempts is how many free ports StartServer tries when one turns out taken.
+const freePortAttempts = 3
+
+// startAt starts the server on addr, in dir.
+func startAt(ctx context.Context, opts ServerOptions, bin, dir, addr string) (*Server, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("redisx: address %q: %w", addr, err)
