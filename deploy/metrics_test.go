@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 )
 
 // shortCatalog writes a copy of the sample city in which the general policy's report-in limit
@@ -111,7 +112,7 @@ func TestEveryMetricTheAlertsAndTheDashboardNameIsOneTheProgramExports(t *testin
 	}
 	id := issueID(t, out)
 	water := w.token(t, "officer", "water")
-	waitFor(t, time.Minute, 100*time.Millisecond, func() error {
+	wait.For(t, time.Minute, 100*time.Millisecond, func() error {
 		_, err := w.call(ctx, water, "ack", id) // refused until routing has dispatched it
 		return err
 	})
@@ -137,7 +138,7 @@ func TestEveryMetricTheAlertsAndTheDashboardNameIsOneTheProgramExports(t *testin
 		}
 	})
 	var missing []string
-	waitFor(t, 2*time.Minute, 250*time.Millisecond, func() error {
+	wait.For(t, 2*time.Minute, 250*time.Millisecond, func() error {
 		body, err := w.metrics(ctx)
 		if err != nil {
 			return err

@@ -201,20 +201,3 @@ func (w *whistleUp) metrics(ctx context.Context) (string, error) {
 	}
 	return string(b), err
 }
-
-// waitFor calls f every interval until it returns nil or total has passed, and fails the
-// test with f's last error then.
-func waitFor(t *testing.T, total, interval time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", total, err)
-		}
-		time.Sleep(interval)
-	}
-}
