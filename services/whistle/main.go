@@ -107,6 +107,7 @@ func newRoot(e env) *cobra.Command {
 	root.AddCommand(cli.Commands()...)
 	root.AddCommand(bench.Command())
 	root.AddCommand(healthCommand())
+	root.AddCommand(clusterCommand(), natsNodeCommand(), redisUsersCommand())
 	return root
 }
 

@@ -103,3 +103,8 @@ func loadUsers(dataDir string) ([]natsx.User, error) {
 	}
 	return users, nil
 }
+
+// LoadNATSUsers returns the NATS users of dataDir/UsersFile, one per service and ToolsUser, making
+// a password for each user that has none, and writes the file back, as whistle up does for its
+// embedded NATS. `whistle cluster up` writes it for its NATS nodes, which include it.
+func LoadNATSUsers(dataDir string) ([]natsx.User, error) { return loadUsers(dataDir) }

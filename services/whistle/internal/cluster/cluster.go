@@ -1,0 +1,526 @@
+// Package cluster runs Whistle on one machine as it runs in production, each part a process of
+// its own: three NATS servers clustered with JetStream (the whistle program's own embedded
+// server package, run by its hidden nats-node command), a Redis Cluster of three masters each
+// with a replica, and replicas of every service (`whistle serve NAME`), each on its own ports.
+// Up starts them and writes what it started to the cluster folder; Down stops them from what it
+// finds there. `whistle cluster up|down` and the fault tests both use it.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/natsx"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
+)
+
+// Sizes of the cluster.
+const (
+	// NATSNodes is how many NATS servers run; the streams keep a replica on each.
+	NATSNodes = 3
+	// RedisMasters is how many Redis masters share the slots; each has one replica.
+	RedisMasters = 3
+	// DefaultReplicas is how many processes of each service run.
+	DefaultReplicas = 2
+)
+
+// Timeouts that bound how soon the cluster notices a dead member. RedisNodeTimeout is how long
+// a Redis master may be unreachable before its replica is promoted; the failover follows it by
+// about a second more (the replica's election delay), which keeps it within what the fault tests
+// allow a recovery.
+const (
+	RedisNodeTimeout = 1000 * time.Millisecond
+	// readyTimeout bounds how long Up waits for each part to be ready.
+	readyTimeout = 90 * time.Second
+	// stopTimeout is how long Down lets a process stop after SIGTERM before it kills it.
+	stopTimeout = 15 * time.Second
+)
+
+// StateFile is the file in the cluster folder that lists what runs: Down reads it.
+const StateFile = "cluster.json"
+
+// Options describe a cluster to start.
+type Options struct {
+	// Dir is the cluster folder: every process's files and logs, and StateFile. Required.
+	Dir string
+	// Binary is the whistle program the services and NATS nodes run. Required.
+	Binary string
+	// BasePort, when above 0, numbers the ports from it (see Ports); 0 takes free ports.
+	BasePort int
+	// Replicas is how many processes of each service run; 0 means DefaultReplicas.
+	Replicas int
+	// CatalogPath and RulesPath are given to every service (--catalog, --rules); empty means
+	// the sample city.
+	CatalogPath, RulesPath string
+	// Logger is told what starts; nil logs nothing.
+	Logger *slog.Logger
+}
+
+// Proc is one process of the cluster.
+type Proc struct {
+	// Role is "nats", "redis" or the service's name.
+	Role string `json:"role"`
+	// Name names the process in the cluster: nats-1, redis-4, intake-2.
+	Name string `json:"name"`
+	PID  int    `json:"pid"`
+	// Addr is where its clients reach it: NATS's client port, Redis's port, a service's gRPC.
+	Addr string `json:"addr"`
+	// Peer is where its peers reach it: a NATS route, a Redis cluster bus; a service's HTTP
+	// (/healthz, /metrics).
+	Peer string `json:"peer"`
+	// Dir holds its files and its log.
+	Dir string `json:"dir"`
+	// Root is the cluster folder, which every process's command line names.
+	Root string `json:"root"`
+}
+
+// Log is the path of the process's output.
+func (p Proc) Log() string { return filepath.Join(p.Dir, "out.log") }
+
+// State is what a cluster runs, as StateFile records it. It holds passwords: the file is 0600.
+type State struct {
+	Dir      string `json:"dir"`
+	NATS     []Proc `json:"nats"`
+	Redis    []Proc `json:"redis"`
+	Services []Proc `json:"services"`
+	// NATSURL names every NATS node, comma-separated, as WHISTLE_NATS_URL takes it.
+	NATSURL string `json:"nats_url"`
+	// RedisPasswords are the Redis users' passwords: "default" (the operator's) and one per
+	// service.
+	RedisPasswords map[string]string `json:"redis_passwords"`
+	// DataDir is the services' data folder, holding the token key and NATS users.
+	DataDir string `json:"data_dir"`
+
+	mu sync.Mutex
+}
+
+// Ports numbers the ports of a cluster from base: NATS clients base+1.., NATS routes base+11..,
+// NATS monitoring base+21.., Redis base+31.. with their cluster buses base+41.., and the
+// services' gRPC base+101.. and HTTP base+201.., in the order of system.Names, replica by replica.
+type ports struct {
+	base int
+}
+
+func (p ports) at(offset int) (string, error) {
+	if p.base <= 0 {
+		return freeAddr()
+	}
+	return "127.0.0.1:" + strconv.Itoa(p.base+offset), nil
+}
+
+// freeAddr asks the kernel for a free loopback port. Another process may take it before the
+// process meant for it binds it; on one machine that is rare, and the start then fails naming it.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("cluster: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// Load reads the state of the cluster in dir.
+func Load(dir string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return nil, err
+	}
+	s := &State{}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("cluster: %s: %w", filepath.Join(dir, StateFile), err)
+	}
+	return s, nil
+}
+
+// save writes the state whole (write, then rename), so that Down always finds a readable list.
+func (s *State) save() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.Dir, StateFile)
+	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// All returns every process of the cluster.
+func (s *State) All() []Proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []Proc
+	all = append(all, s.Services...)
+	all = append(all, s.Redis...)
+	return append(all, s.NATS...)
+}
+
+// Up starts a cluster in opts.Dir and returns once every part is ready: the NATS nodes have a
+// JetStream meta leader, the Redis Cluster serves every slot with a replica behind each master,
+// and every service's /healthz answers ok. A folder whose cluster still runs is refused. What a
+// start that fails has started is stopped again.
+func Up(ctx context.Context, opts Options) (_ *State, err error) {
+	if opts.Dir == "" || opts.Binary == "" {
+		return nil, errors.New("cluster: Options.Dir and Options.Binary are required")
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = DefaultReplicas
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if old, err := Load(dir); err == nil {
+		for _, p := range old.All() {
+			if alive(p) {
+				return nil, fmt.Errorf("cluster: %s runs in %s (pid %d): whistle cluster down first", p.Name, dir, p.PID)
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*readyTimeout)
+	defer cancel()
+	s := &State{Dir: dir, DataDir: filepath.Join(dir, "whistle"), RedisPasswords: map[string]string{}}
+	defer func() {
+		if err != nil {
+			_ = s.stop(opts.Logger)
+		}
+	}()
+	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	// The token key first: the replicas would each make one of their own, and only one can win.
+	if _, err := authx.LoadOrCreateKey(filepath.Join(s.DataDir, "token.key")); err != nil {
+		return nil, err
+	}
+	p := ports{base: opts.BasePort}
+	if err := s.startNATS(ctx, opts, p); err != nil {
+		return nil, err
+	}
+	if err := s.startRedis(ctx, opts, p); err != nil {
+		return nil, err
+	}
+	if err := s.startServices(ctx, opts, p); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// start starts one process of the cluster in a process group of its own, so that a terminal's
+// Ctrl-C aimed at whistle cluster up does not reach it, with its output in its folder, and
+// records it. The process outlives the one that started it; this one reaps it if it dies first.
+func (s *State) start(p Proc, bin string, args, env []string) (Proc, error) {
+	p.Root = s.Dir
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		return p, fmt.Errorf("cluster: %w", err)
+	}
+	out, err := os.OpenFile(p.Log(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return p, fmt.Errorf("cluster: %w", err)
+	}
+	defer out.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = p.Dir
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return p, fmt.Errorf("cluster: start %s: %w", p.Name, err)
+	}
+	go func() { _ = cmd.Wait() }()
+	p.PID = cmd.Process.Pid
+	s.mu.Lock()
+	switch p.Role {
+	case "nats":
+		s.NATS = append(s.NATS, p)
+	case "redis":
+		s.Redis = append(s.Redis, p)
+	default:
+		s.Services = append(s.Services, p)
+	}
+	s.mu.Unlock()
+	return p, s.save()
+}
+
+// Down stops every process of the cluster in dir: the services first, so that their last
+// appends and acknowledgements reach NATS, then Redis and NATS. Each gets SIGTERM, and SIGKILL
+// when it has not stopped within a bound. A cluster folder without a state file has nothing
+// running.
+func Down(dir string, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := Load(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.stop(logger)
+}
+
+// stop stops every process the state lists, in the order of All.
+func (s *State) stop(logger *slog.Logger) error {
+	var errs []error
+	groups := [][]Proc{s.Services, s.Redis, s.NATS}
+	for _, g := range groups {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, p := range g {
+			wg.Go(func() {
+				if err := stopProc(p); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				logger.Info("stopped", "process", p.Name, "pid", p.PID)
+			})
+		}
+		wg.Wait()
+	}
+	return errors.Join(errs...)
+}
+
+// stopProc ends one process: SIGTERM, then SIGKILL after stopTimeout.
+func stopProc(p Proc) error {
+	if !alive(p) {
+		return nil
+	}
+	_ = syscall.Kill(p.PID, syscall.SIGTERM)
+	deadline := time.Now().Add(stopTimeout)
+	for time.Now().Before(deadline) {
+		if !alive(p) {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("cluster: kill %s (pid %d): %w", p.Name, p.PID, err)
+	}
+	for range 100 {
+		if !alive(p) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("cluster: %s (pid %d) did not end", p.Name, p.PID)
+}
+
+// Kill ends a process of the cluster at once with SIGKILL, as a crash would, and waits until it
+// has gone.
+func (s *State) Kill(p Proc) error {
+	if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("cluster: kill %s (pid %d): %w", p.Name, p.PID, err)
+	}
+	for range 250 {
+		if !alive(p) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("cluster: %s (pid %d) did not end", p.Name, p.PID)
+}
+
+// alive reports whether p's process still runs and is p's: a pid recorded long ago may have
+// been given to another process since, so on Linux its command line must name the cluster's
+// folder. A zombie (exited, not yet reaped) counts as gone.
+func alive(p Proc) bool {
+	if p.PID <= 0 || syscall.Kill(p.PID, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/stat")
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist) // no /proc: trust the signal
+	}
+	if i := strings.LastIndexByte(string(stat), ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
+		return false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	return strings.Contains(string(cmdline), p.Root)
+}
+
+// natsConfig is one NATS node's configuration file.
+func natsConfig(name, client, route, monitor, store string, routes []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# NATS node %s of a Whistle cluster on one machine, written by whistle cluster up.\n", name)
+	fmt.Fprintf(&b, "server_name: %s\nlisten: %s\nhttp: %s\n", name, client, monitor)
+	fmt.Fprintf(&b, "jetstream {\n  store_dir: %q\n}\n", store)
+	fmt.Fprintf(&b, "cluster {\n  name: whistle-local\n  listen: %s\n  routes: [\n", route)
+	for _, r := range routes {
+		fmt.Fprintf(&b, "    nats://%s\n", r)
+	}
+	b.WriteString("  ]\n}\n")
+	// The users whistle up would write: each service publishes only the events it owns.
+	fmt.Fprintf(&b, "include ../%s\n", system.UsersFile)
+	return b.String()
+}
+
+// startNATS writes the NATS users and each node's configuration, starts the nodes, and waits
+// until they have a JetStream meta leader.
+func (s *State) startNATS(ctx context.Context, opts Options, p ports) error {
+	users, err := system.LoadNATSUsers(s.DataDir)
+	if err != nil {
+		return err
+	}
+	natsDir := filepath.Join(s.Dir, "nats")
+	if err := os.MkdirAll(natsDir, 0o700); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	// The nodes include the users file from their own folder's parent.
+	if err := natsx.WriteUsersConfig(filepath.Join(natsDir, system.UsersFile), users, "Whistle's NATS users, as in "+filepath.Join(s.DataDir, system.UsersFile)); err != nil {
+		return err
+	}
+	clients, routes, monitors := make([]string, NATSNodes), make([]string, NATSNodes), make([]string, NATSNodes)
+	for i := range NATSNodes {
+		if clients[i], err = p.at(1 + i); err != nil {
+			return err
+		}
+		if routes[i], err = p.at(11 + i); err != nil {
+			return err
+		}
+		if monitors[i], err = p.at(21 + i); err != nil {
+			return err
+		}
+	}
+	var urls []string
+	for i := range NATSNodes {
+		name := "nats-" + strconv.Itoa(i+1)
+		nodeDir := filepath.Join(natsDir, name)
+		if err := os.MkdirAll(nodeDir, 0o700); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		conf := filepath.Join(nodeDir, "nats.conf")
+		text := natsConfig(name, clients[i], routes[i], monitors[i], filepath.Join(nodeDir, "jetstream"), routes)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		proc, err := s.start(Proc{Role: "nats", Name: name, Addr: clients[i], Peer: routes[i], Dir: nodeDir},
+			opts.Binary, []string{"nats-node", "--config", conf}, nil)
+		if err != nil {
+			return err
+		}
+		opts.Logger.Info("NATS node started", "name", name, "pid", proc.PID, "client", clients[i], "route", routes[i])
+		urls = append(urls, "nats://"+clients[i])
+	}
+	s.NATSURL = strings.Join(urls, ",")
+	var tools natsx.User
+	for _, u := range users {
+		if u.Name == system.ToolsUser {
+			tools = u
+		}
+	}
+	return waitJetStream(ctx, s.NATSURL, tools, s.NATS)
+}
+
+// serviceEnv is the environment of one replica of a service.
+func (s *State) serviceEnv(name string) ([]string, error) {
+	users, err := natsx.ReadUsersConfig(filepath.Join(s.DataDir, system.UsersFile))
+	if err != nil {
+		return nil, err
+	}
+	password := ""
+	for _, u := range users {
+		if u.Username == name {
+			password = u.Password
+		}
+	}
+	return []string{
+		"WHISTLE_NATS_URL=" + s.NATSURL,
+		"WHISTLE_NATS_USER=" + name,
+		"WHISTLE_NATS_PASSWORD=" + password,
+		"WHISTLE_REDIS_URL=" + s.RedisURL(name),
+	}, nil
+}
+
+// startServices starts the replicas of every service and waits until each is ready.
+func (s *State) startServices(ctx context.Context, opts Options, p ports) error {
+	n := 0
+	var started []Proc
+	for _, name := range system.Names {
+		env, err := s.serviceEnv(name)
+		if err != nil {
+			return err
+		}
+		for r := range opts.Replicas {
+			grpcAddr, err := p.at(101 + n)
+			if err != nil {
+				return err
+			}
+			httpAddr, err := p.at(201 + n)
+			if err != nil {
+				return err
+			}
+			n++
+			procName := name + "-" + strconv.Itoa(r+1)
+			args := []string{"serve", name, "--data", s.DataDir, "--grpc", grpcAddr, "--http", httpAddr, "--replicas", strconv.Itoa(NATSNodes)}
+			if opts.CatalogPath != "" {
+				args = append(args, "--catalog", opts.CatalogPath)
+			}
+			if opts.RulesPath != "" {
+				args = append(args, "--rules", opts.RulesPath)
+			}
+			proc, err := s.start(Proc{Role: name, Name: procName, Addr: grpcAddr, Peer: httpAddr,
+				Dir: filepath.Join(s.Dir, "services", procName)}, opts.Binary, args, env)
+			if err != nil {
+				return err
+			}
+			opts.Logger.Info("service replica started", "name", procName, "pid", proc.PID, "grpc", grpcAddr, "http", httpAddr)
+			started = append(started, proc)
+		}
+	}
+	for _, proc := range started {
+		if err := WaitHealthy(ctx, proc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ServiceAddrs returns the gRPC addresses of a service's replicas.
+func (s *State) ServiceAddrs(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, p := range s.Services {
+		if p.Role == name {
+			out = append(out, p.Addr)
+		}
+	}
+	return out
+}
+
+// Proc returns the process named name.
+func (s *State) Proc(name string) (Proc, bool) {
+	for _, p := range s.All() {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Proc{}, false
+}
