@@ -84,6 +84,8 @@ type Proc struct {
 	Peer string `json:"peer"`
 	// Dir holds its files and its log.
 	Dir string `json:"dir"`
+	// Monitor is a NATS node's monitoring port (/healthz, /jsz, /varz); empty for the others.
+	Monitor string `json:"monitor,omitempty"`
 	// Root is the cluster folder, which every process's command line names.
 	Root string `json:"root"`
 }
@@ -420,7 +422,7 @@ func (s *State) startNATS(ctx context.Context, opts Options, p ports) error {
 		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}
-		proc, err := s.start(Proc{Role: "nats", Name: name, Addr: clients[i], Peer: routes[i], Dir: nodeDir},
+		proc, err := s.start(Proc{Role: "nats", Name: name, Addr: clients[i], Peer: routes[i], Monitor: monitors[i], Dir: nodeDir},
 			opts.Binary, []string{"nats-node", "--config", conf}, nil)
 		if err != nil {
 			return err

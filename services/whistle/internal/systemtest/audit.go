@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
@@ -30,7 +31,13 @@ type Verdicts struct {
 // clock has passed it. It also counts the breach events the stream holds.
 func Audit(t testing.TB, sys *system.System, issues []string) Verdicts {
 	t.Helper()
-	log := sys.Deps().Log
+	return AuditLog(t, sys.Deps().Log, issues)
+}
+
+// AuditLog is Audit on a log of the caller's, for a system that runs elsewhere (in processes of
+// its own, as whistle cluster runs it).
+func AuditLog(t testing.TB, log *eventlog.Log, issues []string) Verdicts {
+	t.Helper()
 	now, err := log.Now(t.Context())
 	if err != nil {
 		t.Fatal(err)
