@@ -41,8 +41,11 @@ const (
 	// OwnerTTL is how long a partition's owner may go without asking for messages before the
 	// server pins another client: how soon a replica takes over a dead one's partitions.
 	OwnerTTL = 10 * time.Second
-	// MaxRetryDelay caps the growing delay before a transient failure is tried again.
-	MaxRetryDelay = 10 * time.Second
+	// MaxRetryDelay caps the growing delay before a transient failure is tried again. A failure
+	// that passes (a Redis master whose replica took over, a NATS node gone) is then noticed within
+	// a second, and the commands waiting for the partition's owner to apply their events go on:
+	// a longer cap would keep them waiting for seconds after the cluster healed.
+	MaxRetryDelay = time.Second
 	// DeliveryLimit is how often JetStream may deliver one message before the consumer gives up
 	// on it: a message that keeps coming back without an outcome (its handler crashed the process
 	// or hung past the ack wait each time) is quarantined on its last delivery.
@@ -734,7 +737,7 @@ func (l *Log) react(ctx context.Context, p Projection, react Handler, s storedMs
 	return err
 }
 
-// retryDelay grows with each attempt: 100ms, 200ms, 400ms ... up to MaxRetryDelay.
+// retryDelay grows with each attempt: 100ms, 200ms, 400ms, 800ms, then MaxRetryDelay.
 func retryDelay(attempt uint64) time.Duration {
 	d := 100 * time.Millisecond
 	for i := uint64(1); i < attempt && d < MaxRetryDelay; i++ {

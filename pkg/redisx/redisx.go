@@ -589,7 +589,10 @@ func newClient(url string) (c redis.UniversalClient, cluster bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
-		return redis.NewClusterClient(opts), true, nil
+		tuneCluster(opts)
+		cc := redis.NewClusterClient(opts)
+		cc.AddHook(reloadOnFailure{cc})
+		return cc, true, nil
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {

@@ -86,8 +86,6 @@ type Proc struct {
 	Dir string `json:"dir"`
 	// Monitor is a NATS node's monitoring port (/healthz, /jsz, /varz); empty for the others.
 	Monitor string `json:"monitor,omitempty"`
-	// Root is the cluster folder, which every process's command line names.
-	Root string `json:"root"`
 }
 
 // Log is the path of the process's output.
@@ -233,7 +231,6 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 // Ctrl-C aimed at whistle cluster up does not reach it, with its output in its folder, and
 // records it. The process outlives the one that started it; this one reaps it if it dies first.
 func (s *State) start(p Proc, bin string, args, env []string) (Proc, error) {
-	p.Root = s.Dir
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return p, fmt.Errorf("cluster: %w", err)
 	}
@@ -246,7 +243,7 @@ func (s *State) start(p Proc, bin string, args, env []string) (Proc, error) {
 	cmd.Dir = p.Dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return p, fmt.Errorf("cluster: start %s: %w", p.Name, err)
 	}
@@ -347,24 +344,23 @@ func (s *State) Kill(p Proc) error {
 }
 
 // alive reports whether p's process still runs and is p's: a pid recorded long ago may have
-// been given to another process since, so on Linux its command line must name the cluster's
-// folder. A zombie (exited, not yet reaped) counts as gone.
+// been given to another process since, so on Linux the process must work in p's folder, where it
+// was started (its command line will not do: redis-server rewrites its own). A zombie (exited,
+// not yet reaped) counts as gone.
 func alive(p Proc) bool {
 	if p.PID <= 0 || syscall.Kill(p.PID, 0) != nil {
 		return false
 	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/stat")
+	proc := "/proc/" + strconv.Itoa(p.PID)
+	stat, err := os.ReadFile(proc + "/stat")
 	if err != nil {
 		return !errors.Is(err, fs.ErrNotExist) // no /proc: trust the signal
 	}
 	if i := strings.LastIndexByte(string(stat), ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
 		return false
 	}
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/cmdline")
-	if err != nil {
-		return false
-	}
-	return strings.Contains(string(cmdline), p.Root)
+	cwd, err := os.Readlink(proc + "/cwd")
+	return err == nil && strings.HasPrefix(cwd, p.Dir)
 }
 
 // natsConfig is one NATS node's configuration file.
@@ -460,16 +456,21 @@ func (s *State) serviceEnv(name string) ([]string, error) {
 	}, nil
 }
 
-// startServices starts the replicas of every service and waits until each is ready.
+// startServices starts the replicas of every service, a replica of each at a time, and waits
+// until each is ready. The first replicas create their consumers; the later ones find them.
 func (s *State) startServices(ctx context.Context, opts Options, p ports) error {
-	n := 0
-	var started []Proc
+	envs := map[string][]string{}
 	for _, name := range system.Names {
 		env, err := s.serviceEnv(name)
 		if err != nil {
 			return err
 		}
-		for r := range opts.Replicas {
+		envs[name] = env
+	}
+	n := 0
+	for r := range opts.Replicas {
+		var started []Proc
+		for _, name := range system.Names {
 			grpcAddr, err := p.at(101 + n)
 			if err != nil {
 				return err
@@ -488,17 +489,17 @@ func (s *State) startServices(ctx context.Context, opts Options, p ports) error 
 				args = append(args, "--rules", opts.RulesPath)
 			}
 			proc, err := s.start(Proc{Role: name, Name: procName, Addr: grpcAddr, Peer: httpAddr,
-				Dir: filepath.Join(s.Dir, "services", procName)}, opts.Binary, args, env)
+				Dir: filepath.Join(s.Dir, "services", procName)}, opts.Binary, args, envs[name])
 			if err != nil {
 				return err
 			}
 			opts.Logger.Info("service replica started", "name", procName, "pid", proc.PID, "grpc", grpcAddr, "http", httpAddr)
 			started = append(started, proc)
 		}
-	}
-	for _, proc := range started {
-		if err := WaitHealthy(ctx, proc); err != nil {
-			return err
+		for _, proc := range started {
+			if err := WaitHealthy(ctx, proc); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

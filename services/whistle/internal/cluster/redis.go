@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -246,9 +247,21 @@ func WaitHealthy(ctx context.Context, p Proc) error {
 		return Healthy(ctx, p)
 	})
 	if err != nil {
-		return fmt.Errorf("cluster: %s is not ready (see %s): %w", p.Name, p.Log(), err)
+		return fmt.Errorf("cluster: %s is not ready (see %s): %w\n%s", p.Name, p.Log(), err, logTail(p))
 	}
 	return nil
+}
+
+// logTail is the end of a process's output, where it says why it stopped.
+func logTail(p Proc) string {
+	b, err := os.ReadFile(p.Log())
+	if err != nil {
+		return ""
+	}
+	if len(b) > 2048 {
+		b = b[len(b)-2048:]
+	}
+	return string(b)
 }
 
 // errStopped is a process that ended while it was waited for.
