@@ -7,12 +7,15 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 )
 
 func TestConnectGivesAClusterClientForAURLWithAddrParameters(t *testing.T) {
@@ -176,5 +179,47 @@ func TestOnAClusterEachMasterAPipelineReachesCountsOneRoundTrip(t *testing.T) {
 		if c, p := n.take(); c != s.commands || p != s.pipelines {
 			t.Errorf("%s counted %d commands and %d pipelines, want %d and %d", s.name, c, p, s.commands, s.pipelines)
 		}
+	}
+}
+
+func TestAClusterClientWritesToThePromotedReplicaWithinSecondsOfItsMastersDeath(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.RunClusterWithReplicas(t)
+	c, err := redisx.Connect(t.Context(), cluster.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A key in the first master's slots (the first third), written once before it dies.
+	key := ""
+	for i := 0; key == ""; i++ {
+		k := fmt.Sprintf("failover:%d", i)
+		slot, err := c.ClusterKeySlot(t.Context(), k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slot < 16384/redistest.ClusterMasters {
+			key = k
+		}
+	}
+	if err := c.Set(t.Context(), key, "before", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(cluster.Servers[0].PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	died := time.Now()
+	// The replica takes over about a second after the node timeout; go-redis's own layout
+	// refresh would come only once its layout is a minute old.
+	wait.For(t, 4*redistest.ReplicaNodeTimeout+5*time.Second, 50*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		defer cancel()
+		return c.Set(ctx, key, "after", 0).Err()
+	})
+	t.Logf("written again %s after the master died", time.Since(died).Round(time.Millisecond))
+	promoted := redis.NewClient(&redis.Options{Addr: cluster.Replicas[0].Addr()})
+	defer promoted.Close()
+	if got, err := promoted.Get(t.Context(), key).Result(); err != nil || got != "after" {
+		t.Errorf("the promoted replica holds %q (%v), want the write made after the failover", got, err)
 	}
 }

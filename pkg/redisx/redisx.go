@@ -91,6 +91,9 @@ type ServerOptions struct {
 	// Cluster starts the server as a Redis Cluster node (cluster-enabled, its node
 	// configuration in Dir), owning no slots until it is given some and meets the others.
 	Cluster bool
+	// ClusterNodeTimeout is how long a cluster node may be unreachable before the others count
+	// it failed, and a replica of a failed master takes its place; zero keeps Redis's 15 s.
+	ClusterNodeTimeout time.Duration
 }
 
 // Server is a redis-server child process, restarted when it dies within the limits of its
@@ -219,6 +222,9 @@ func startAt(ctx context.Context, opts ServerOptions, bin, dir, addr string) (*S
 		}
 		_, s.busPort, _ = net.SplitHostPort(bus)
 		s.args = append(s.args, "--cluster-port", s.busPort)
+		if opts.ClusterNodeTimeout > 0 {
+			s.args = append(s.args, "--cluster-node-timeout", strconv.FormatInt(opts.ClusterNodeTimeout.Milliseconds(), 10))
+		}
 	} else if s.socket = socketPath(dir); s.socket != "" {
 		// Only this user may connect through the socket. A restarted child binds the same path:
 		// redis-server removes a socket file left by a child that died before it listens.

@@ -23,10 +23,17 @@ const ClusterMasters = 3
 const clusterSlots = 16384
 
 // Cluster is a Redis Cluster of redis-server children, each a master of an equal share of the
-// slots, with no replicas.
+// slots, with no replicas unless RunClusterWithReplicas started it.
 type Cluster struct {
 	Servers []*redisx.Server
+	// Replicas, when the cluster has them, are the masters' replicas: Replicas[i] follows
+	// Servers[i] and takes its place when it dies.
+	Replicas []*redisx.Server
 }
+
+// ReplicaNodeTimeout is the cluster node timeout of a cluster RunClusterWithReplicas starts: how
+// long a master may be unreachable before its replica is promoted.
+const ReplicaNodeTimeout = time.Second
 
 // URL names the cluster as Whistle's configuration does (see redisx.Connect): the first master's
 // address, and the others' as addr parameters.
@@ -49,7 +56,20 @@ func (c *Cluster) URL() string {
 // cluster from any node. The servers stop when the test ends.
 func RunCluster(t testing.TB) *Cluster {
 	t.Helper()
-	c, err := startCluster(t)
+	c, err := startCluster(t, false)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	return c
+}
+
+// RunClusterWithReplicas is RunCluster with a replica behind each master, so that a master can
+// fail over: the nodes count a node failed after ReplicaNodeTimeout, and no child that dies is
+// restarted, so that a test can kill a master (syscall.Kill of its PID) and see its replica take
+// over. It returns once every replica has caught up with its master.
+func RunClusterWithReplicas(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := startCluster(t, true)
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
@@ -64,8 +84,9 @@ type owner interface {
 	Errorf(format string, args ...any)
 }
 
-// startCluster starts a cluster that stops when its owner ends (see RunCluster).
-func startCluster(o owner) (*Cluster, error) {
+// startCluster starts a cluster that stops when its owner ends (see RunCluster), with replicas
+// when asked (see RunClusterWithReplicas).
+func startCluster(o owner, replicas bool) (*Cluster, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := &Cluster{}
@@ -75,27 +96,37 @@ func startCluster(o owner) (*Cluster, error) {
 			_ = a.Close()
 		}
 	}()
-	for i := range ClusterMasters {
-		s, err := redisx.StartServer(ctx, redisx.ServerOptions{Dir: o.TempDir(), AppendOnly: true, Cluster: true})
+	nodes := ClusterMasters
+	opts := redisx.ServerOptions{AppendOnly: true, Cluster: true}
+	if replicas {
+		nodes = 2 * ClusterMasters
+		opts.ClusterNodeTimeout, opts.MaxRestarts = ReplicaNodeTimeout, -1
+	}
+	var all []*redisx.Server
+	for i := range nodes {
+		opts.Dir = o.TempDir()
+		s, err := redisx.StartServer(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("cluster node %d: %w", i, err)
 		}
 		o.Cleanup(func() {
-			if err := s.Stop(); err != nil {
+			// A node a test killed on purpose has exited with a signal: that is no failure.
+			if err := s.Stop(); err != nil && !strings.Contains(err.Error(), "signal: killed") {
 				o.Errorf("redistest: %v", err)
 			}
 		})
-		c.Servers = append(c.Servers, s)
+		all = append(all, s)
 		// A plain client of the node alone, for the commands that configure it.
 		admins = append(admins, redis.NewClient(&redis.Options{Addr: s.Addr()}))
 	}
-	for i, admin := range admins {
+	c.Servers, c.Replicas = all[:ClusterMasters], all[ClusterMasters:]
+	for i, admin := range admins[:ClusterMasters] {
 		first, last := i*clusterSlots/ClusterMasters, (i+1)*clusterSlots/ClusterMasters-1
 		if err := admin.ClusterAddSlotsRange(ctx, first, last).Err(); err != nil {
 			return nil, fmt.Errorf("give slots %d-%d to %s: %w", first, last, c.Servers[i].Addr(), err)
 		}
 	}
-	for _, s := range c.Servers[1:] {
+	for _, s := range all[1:] {
 		host, port, err := net.SplitHostPort(s.Addr())
 		if err != nil {
 			return nil, err
@@ -104,12 +135,40 @@ func startCluster(o owner) (*Cluster, error) {
 			return nil, fmt.Errorf("introduce %s to %s: %w", s.Addr(), c.Servers[0].Addr(), err)
 		}
 	}
+	for i, replica := range admins[ClusterMasters:] {
+		id, err := admins[i].ClusterMyID(ctx).Result()
+		if err != nil {
+			return nil, err
+		}
+		// A node can follow a master only once it has heard of it through the cluster bus.
+		for {
+			err := replica.ClusterReplicate(ctx, id).Err()
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("make %s a replica of %s: %w", c.Replicas[i].Addr(), c.Servers[i].Addr(), err)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 	// A new master waits about two seconds after it starts before it calls its cluster ok.
 	for {
 		err := func() error {
 			for i, admin := range admins {
-				if err := clusterOK(ctx, admin); err != nil {
-					return fmt.Errorf("node %s: %w", c.Servers[i].Addr(), err)
+				if err := clusterOK(ctx, admin, len(admins)); err != nil {
+					return fmt.Errorf("node %s: %w", all[i].Addr(), err)
+				}
+				if i < ClusterMasters {
+					continue
+				}
+				repl, err := admin.Info(ctx, "replication").Result()
+				if err != nil {
+					return err
+				}
+				if !strings.Contains(repl, "master_link_status:up") {
+					return fmt.Errorf("replica %s has not caught up with its master", all[i].Addr())
 				}
 			}
 			return nil
@@ -126,7 +185,7 @@ func startCluster(o owner) (*Cluster, error) {
 }
 
 // clusterOK reports whether a node sees the whole cluster: every node, and every slot served.
-func clusterOK(ctx context.Context, node *redis.Client) error {
+func clusterOK(ctx context.Context, node *redis.Client, nodes int) error {
 	info, err := node.ClusterInfo(ctx).Result()
 	if err != nil {
 		return err
@@ -140,8 +199,8 @@ func clusterOK(ctx context.Context, node *redis.Client) error {
 	if fields["cluster_state"] != "ok" {
 		return fmt.Errorf("cluster_state:%s", fields["cluster_state"])
 	}
-	if n, _ := strconv.Atoi(fields["cluster_known_nodes"]); n != ClusterMasters {
-		return fmt.Errorf("knows %s nodes, want %d", fields["cluster_known_nodes"], ClusterMasters)
+	if n, _ := strconv.Atoi(fields["cluster_known_nodes"]); n != nodes {
+		return fmt.Errorf("knows %s nodes, want %d", fields["cluster_known_nodes"], nodes)
 	}
 	if fields["cluster_slots_ok"] != strconv.Itoa(clusterSlots) {
 		return errors.New("not every slot is served: cluster_slots_ok:" + fields["cluster_slots_ok"])
@@ -180,7 +239,7 @@ func (p *ClusterPool) Take(t testing.TB) *Cluster {
 	p.mu.Unlock()
 	if c == nil {
 		var err error
-		if c, err = startCluster(p.owner); err != nil {
+		if c, err = startCluster(p.owner, false); err != nil {
 			t.Fatalf("redistest: %v", err)
 		}
 	}
