@@ -22,6 +22,10 @@ var composeEnv = []string{
 	"WHISTLE_NATS_DEPARTMENT_PASSWORD=department-pw",
 	"WHISTLE_NATS_ESCALATION_PASSWORD=escalation-pw",
 	"WHISTLE_REDIS_PASSWORD=redis-pw",
+	"WHISTLE_REDIS_INTAKE_PASSWORD=intake-redis-pw",
+	"WHISTLE_REDIS_ROUTING_PASSWORD=routing-redis-pw",
+	"WHISTLE_REDIS_DEPARTMENT_PASSWORD=department-redis-pw",
+	"WHISTLE_REDIS_ESCALATION_PASSWORD=escalation-redis-pw",
 	"GRAFANA_ADMIN_PASSWORD=grafana-pw",
 	"WHISTLE_TOKEN_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
 }
@@ -98,6 +102,9 @@ func checkCompose(p *types.Project, dir string) []error {
 		}
 		if !strings.HasPrefix(env("WHISTLE_REDIS_URL"), "redis://") || !strings.Contains(env("WHISTLE_REDIS_URL"), "@redis:6379") {
 			bad("%s's WHISTLE_REDIS_URL %q does not name the redis service", name, env("WHISTLE_REDIS_URL"))
+		}
+		if !strings.HasPrefix(env("WHISTLE_REDIS_URL"), "redis://"+name+":"+name+"-redis-pw@") {
+			bad("%s does not connect to Redis as its own user %s with WHISTLE_REDIS_%s_PASSWORD: %q", name, name, strings.ToUpper(name), env("WHISTLE_REDIS_URL"))
 		}
 		if !strings.Contains(env("OTEL_EXPORTER_OTLP_ENDPOINT"), "otel-collector:4317") {
 			bad("%s sends no traces to the collector", name)
@@ -349,6 +356,7 @@ func TestABrokenComposeFileFailsItsCheck(t *testing.T) {
 		{"root", edit{"compose.yaml", `  user: "65532:65532"`, `  user: "0:0"`}, `runs as user "0:0"`},
 		{"writable", edit{"compose.yaml", "  read_only: true\n  cap_drop", "  read_only: false\n  cap_drop"}, "root file system is writable"},
 		{"a shared NATS user", edit{"compose.yaml", "      WHISTLE_NATS_USER: routing\n", "      WHISTLE_NATS_USER: tools\n"}, "connects to NATS as \"tools\""},
+		{"a shared Redis user", edit{"compose.yaml", "redis://department:${WHISTLE_REDIS_DEPARTMENT_PASSWORD", "redis://intake:${WHISTLE_REDIS_INTAKE_PASSWORD"}, "department does not connect to Redis as its own user"},
 		{"a node left out of the URL", edit{"compose.yaml", "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222", "nats://nats-1:4222,nats://nats-2:4222"}, "leaves out nats-3"},
 		{"streams of one replica", edit{"compose.yaml", `"serve", "escalation", "--data", "/var/lib/whistle", "--grpc", "0.0.0.0:7070", "--http", "0.0.0.0:7080", "--replicas", "3"`, `"serve", "escalation", "--data", "/var/lib/whistle", "--grpc", "0.0.0.0:7070", "--http", "0.0.0.0:7080", "--replicas", "1"`}, "escalation does not create the streams with --replicas 3"},
 		{"an old NATS", edit{"compose.yaml", "image: nats:2.15-alpine", "image: nats:2.10-alpine"}, "older than"},

@@ -251,6 +251,8 @@ func checkWhistleContainer(d *appsv1.Deployment, name string, o overlay) []error
 	}
 	if ref := env["WHISTLE_REDIS_URL"].ValueFrom; ref == nil || ref.SecretKeyRef == nil {
 		bad("its Redis URL comes from no Secret")
+	} else if ref.SecretKeyRef.Name != "whistle-redis" || ref.SecretKeyRef.Key != name+"-url" {
+		bad("its Redis URL is key %s of the Secret %s, not %s-url of whistle-redis, its own Redis user's", ref.SecretKeyRef.Key, ref.SecretKeyRef.Name, name)
 	}
 	mounted := false
 	for _, v := range d.Spec.Template.Spec.Volumes {
@@ -441,6 +443,7 @@ func TestABrokenManifestFailsItsOverlaysCheck(t *testing.T) {
 		{"egress to the internet", prod, edit{routing, "  egress:\n", "  egress:\n    - to:\n        - ipBlock:\n            cidr: 0.0.0.0/0\n      ports:\n        - port: 443\n"}, "which is not NATS, Redis, the collector or DNS"},
 		{"egress unrestricted", single, edit{department, "  policyTypes: [Ingress, Egress]", "  policyTypes: [Ingress]"}, "whistle-department: no NetworkPolicy restricts its egress"},
 		{"NATS unreachable", prod, edit{escalation, "    - to:\n        - podSelector:\n            matchLabels:\n              app.kubernetes.io/name: nats\n      ports:\n        - port: 4222\n          protocol: TCP\n", ""}, "whistle-escalation: its NetworkPolicies do not let it reach NATS"},
+		{"a shared Redis user", prod, edit{"base/routing.yaml", "                  key: routing-url\n", "                  key: intake-url\n"}, "not routing-url of whistle-redis"},
 		{"Redis on every port", prod, edit{intake, "              app.kubernetes.io/name: redis\n      ports:\n        - port: 6379\n          protocol: TCP\n", "              app.kubernetes.io/name: redis\n"}, "allows every port"},
 		{"streams of three replicas on one node", single, edit{single + "/kustomization.yaml", "        path: /spec/template/spec/containers/0/args/9\n        value: \"1\"", "        path: /spec/template/spec/containers/0/args/9\n        value: \"3\""}, "other than --replicas 1"},
 		{"an image without a version", prod, edit{prod + "/kustomization.yaml", `newTag: "1.0.0"`, `newTag: latest`}, "want one with a version tag"},

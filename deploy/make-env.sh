@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes deploy/.env for deploy/compose.yaml: a password for each NATS user and for Redis, the
+# Writes deploy/.env for deploy/compose.yaml: a password for each NATS user and each Redis user, the
 # Grafana admin's password, and the token signing key every Whistle replica shares. It never
 # overwrites a .env that exists, since the running cluster's data was made with its values.
 set -euo pipefail
@@ -16,6 +16,9 @@ umask 077
     echo "WHISTLE_NATS_${user}_PASSWORD=$(secret 24)"
   done
   echo "WHISTLE_REDIS_PASSWORD=$(secret 24)"
+  for user in INTAKE ROUTING DEPARTMENT ESCALATION; do
+    echo "WHISTLE_REDIS_${user}_PASSWORD=$(secret 24)"
+  done
   echo "GRAFANA_ADMIN_PASSWORD=$(secret 12)"
   # The token signing key, hex as whistle writes token.key: mint tokens with it as
   #   mkdir -p key && grep ^WHISTLE_TOKEN_KEY= deploy/.env | cut -d= -f2 > key/token.key
