@@ -274,6 +274,7 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 			return nil, nil, errs[i]
 		}
 	}
+	docs := s.documentPipe(pipe)
 	writes := map[string]*redis.Cmd{}
 	written := map[string][]byte{}
 	for _, id := range ids {
@@ -290,14 +291,15 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 			s.forget(ids)
 			return nil, nil, fmt.Errorf("%s store: encode %s: %w", s.Service, id, err)
 		}
-		writes[id] = writeDoc.Eval(ctx, pipe, []string{s.seqKey(id), s.Key(id)}, from[id], *last, doc)
+		writes[id] = writeDoc.Eval(ctx, docs, []string{s.seqKey(id), s.Key(id)}, from[id], *last, doc)
 		written[id] = doc
 	}
 	if len(writes) == 0 {
 		pipe.Discard()
+		docs.Discard()
 		return errs, nil, nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := execInOrder(ctx, pipe, docs); err != nil {
 		s.forget(ids)
 		return nil, nil, fmt.Errorf("%s store: write %d issues: %w", s.Service, len(writes), err)
 	}
@@ -311,6 +313,36 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 		s.drop(id)
 	}
 	return errs, refused, nil
+}
+
+// documentPipe returns the pipeline a write's documents go in, after its indexes in pipe. One
+// server runs a pipeline's commands in order, so there it is pipe itself: one round trip, the
+// indexes written before the documents. A cluster client sends each master its part of a
+// pipeline at once, so a master dying in the middle could keep a document whose index writes
+// another master lost: the batch, retried, finds the document applied and never writes them.
+// On a cluster the documents follow in a pipeline of their own, sent once every index write has
+// been stored, so that a failure between leaves indexes ahead of their documents (which the
+// retried fold writes again, the same), never behind.
+func (s *Store[S]) documentPipe(pipe redis.Pipeliner) redis.Pipeliner {
+	if _, cluster := s.RDB.(*redis.ClusterClient); cluster {
+		return s.RDB.Pipeline()
+	}
+	return pipe
+}
+
+// execInOrder sends the index writes and then, when they are a pipeline of their own, the
+// documents (see documentPipe).
+func execInOrder(ctx context.Context, indexes, docs redis.Pipeliner) error {
+	if docs != indexes {
+		if indexes.Len() > 0 {
+			if _, err := indexes.Exec(ctx); err != nil {
+				docs.Discard()
+				return err
+			}
+		}
+	}
+	_, err := docs.Exec(ctx)
+	return err
 }
 
 // step takes one record into st as the ordering rule says: skip it, hold it, or fold it.
@@ -344,6 +376,7 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 		last, mark := st.Position()
 		from := *last
 		pipe := s.RDB.Pipeline()
+		docs := s.documentPipe(pipe)
 		switch {
 		case *mark == nil:
 			if s.OnQuarantine != nil {
@@ -362,8 +395,8 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 			s.drop(issueID)
 			return fmt.Errorf("%s store: encode %s: %w", s.Service, issueID, err)
 		}
-		write := writeDoc.Eval(ctx, pipe, []string{s.seqKey(issueID), s.Key(issueID)}, from, *last, doc)
-		if _, err := pipe.Exec(ctx); err != nil {
+		write := writeDoc.Eval(ctx, docs, []string{s.seqKey(issueID), s.Key(issueID)}, from, *last, doc)
+		if err := execInOrder(ctx, pipe, docs); err != nil {
 			s.drop(issueID)
 			return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, err)
 		}
