@@ -524,3 +524,20 @@ func (nopProjection) Apply(context.Context, eventlog.Record) error { return nil 
 func (nopProjection) Quarantine(context.Context, string, quarantine.Mark) error {
 	return nil
 }
+
+func TestACommandWhoseOwnerIsGoneAnswersWithinTheCallersDeadline(t *testing.T) {
+	t.Parallel()
+	l := openLog(t)
+	p := newMem()
+	// No consumer of p runs anywhere: the partition's owner is gone, as when its process died and
+	// the server has not yet pinned the partition to another. A caller allows less than AwaitOwner.
+	ctx, cancel := context.WithTimeout(t.Context(), eventlog.AwaitOwner/2)
+	defer cancel()
+	rec, err := l.Decide(ctx, p, "A", func(context.Context) (*whistlev1.Event, error) { return raised("A"), nil })
+	if err != nil {
+		t.Fatalf("decide with %s to go and no owner: %v", eventlog.AwaitOwner/2, err)
+	}
+	if pos, _ := p.Position(t.Context(), "A"); rec == nil || pos.LastSeq != rec.Seq {
+		t.Fatalf("the command answered %v with the projection at %d: it must apply its event itself", rec, pos.LastSeq)
+	}
+}

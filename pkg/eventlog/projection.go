@@ -375,11 +375,12 @@ func (l *Log) awaitOwner(ctx context.Context, p Projection, issueID string, seq 
 }
 
 // awaitRecord waits for the owner here to apply a record a waiter registered for: while the
-// process still owns the issue's partition (checked every AwaitOwner), up to MaxAwaitOwner. rec is
+// process still owns the issue's partition (checked every AwaitOwner), up to MaxAwaitOwner or half
+// of what the caller's deadline leaves (ownerWait). rec is
 // the record, with the stream's time; reached without rec means the owner moved past it unseen;
 // neither means it did not come.
 func (l *Log) awaitRecord(ctx context.Context, p Projection, issueID string, applied <-chan Record) (rec *Record, reached bool, _ error) {
-	limit := time.NewTimer(MaxAwaitOwner)
+	limit := time.NewTimer(ownerWait(ctx, MaxAwaitOwner))
 	defer limit.Stop()
 	check := time.NewTicker(AwaitOwner)
 	defer check.Stop()
@@ -403,9 +404,10 @@ func (l *Log) awaitRecord(ctx context.Context, p Projection, issueID string, app
 }
 
 // pollOwner waits, reading p's position with a growing pause, for an owner in another process to
-// apply the issue's events up to seq, and then reads the event at seq for its time.
+// apply the issue's events up to seq, for AwaitOwner or half of what the caller's deadline leaves
+// (ownerWait), and then reads the event at seq for its time.
 func (l *Log) pollOwner(ctx context.Context, p Projection, issueID string, seq uint64) (_ *Record, reached bool, _ error) {
-	deadline := time.Now().Add(AwaitOwner)
+	deadline := time.Now().Add(ownerWait(ctx, AwaitOwner))
 	for pause := time.Millisecond; time.Now().Before(deadline); pause = min(2*pause, 50*time.Millisecond) {
 		pos, err := p.Position(ctx, issueID)
 		if err != nil {
@@ -425,6 +427,19 @@ func (l *Log) pollOwner(ctx context.Context, p Projection, issueID string, seq u
 		}
 	}
 	return nil, false, nil
+}
+
+// ownerWait is how long a command waits for the issue's owner to apply what it appended: bound,
+// or half of what the caller's deadline leaves, whichever is shorter. An owner that died keeps its
+// partition until OwnerTTL has passed; a caller whose deadline is nearer than bound would otherwise
+// run out of time waiting for it on every retry, until the partition passes to a live replica.
+// With half its time left, the command applies the event itself (the conditional write keeps
+// that safe beside a live owner) and answers within the deadline.
+func ownerWait(ctx context.Context, bound time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(0, min(bound, time.Until(dl)/2))
+	}
+	return bound
 }
 
 // QuarantineProto is a quarantine mark in the API's terms, for every view that shows one; nil (the
