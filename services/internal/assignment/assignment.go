@@ -557,7 +557,7 @@ func (a *Assignment) CheckExtension(k DeadlineKind, proposed, now time.Time, by 
 		return false, &TransitionError{fmt.Sprintf("%s already asked, at %s, to move the %s deadline to %s; a supervisor has not decided",
 			a.Extension.By, stamp(a.Extension.At), a.Extension.Kind, stamp(a.Extension.Proposed))}
 	case !now.Before(deadline):
-		return false, &LateError{Deadline: deadline}
+		return false, &TransitionError{"too late: the " + string(k) + " deadline passed at " + stamp(deadline)}
 	case !proposed.After(deadline):
 		return false, &InvalidError{Field: "proposed", Reason: fmt.Sprintf("must be after the current deadline %s", stamp(deadline))}
 	case proposed.Sub(deadline) > MaxExtension:
@@ -575,14 +575,6 @@ func (a *Assignment) CheckOpen() error {
 		return &TransitionError{fmt.Sprintf("%s's part is %s", a.Unit(), a.Status)}
 	}
 	return nil
-}
-
-// LateError is a request that came after the deadline it concerns.
-type LateError struct{ Deadline time.Time }
-
-// Error says so.
-func (e *LateError) Error() string {
-	return "too late: the deadline passed at " + stamp(e.Deadline)
 }
 
 // InvalidError is a request field the machine refuses.

@@ -59,8 +59,8 @@ func TestTheRotationHandsOverAtTheShiftsEdgesAndAnOverrideReplacesIt(t *testing.
 		{"2026-12-01 18:00", "night", []string{"c"}}, // Tuesday night: c
 		{"2026-12-03 13:00", OverrideShift, []string{"cover"}},
 		{"2026-12-03 20:30", "night", []string{"c"}}, // Thursday night, after the override
-		{"2026-12-07 09:00", "day", []string{"b"}}, // week two: b by day
-		{"2026-12-05 12:00", "", nil},              // Saturday: nobody
+		{"2026-12-07 09:00", "day", []string{"b"}},   // week two: b by day
+		{"2026-12-05 12:00", "", nil},                // Saturday: nobody
 	}
 	for _, c := range cases {
 		d := r.OnDuty("u", local(c.at))
