@@ -246,6 +246,20 @@ func Kind(ev *whistlev1.Event) string {
 		return "left"
 	case *whistlev1.Event_Recategorised:
 		return "recategorised"
+	case *whistlev1.Event_Pushed:
+		return "pushed"
+	case *whistlev1.Event_HandedOver:
+		return "handed-over"
+	case *whistlev1.Event_Noted:
+		return "noted"
+	case *whistlev1.Event_ExtensionRequested:
+		return "extension-requested"
+	case *whistlev1.Event_Verified:
+		return "verified"
+	case *whistlev1.Event_Rated:
+		return "rated"
+	case *whistlev1.Event_Closed:
+		return "closed"
 	default:
 		return "unknown"
 	}

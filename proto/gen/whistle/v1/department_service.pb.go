@@ -9,6 +9,7 @@ package whistlev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -495,7 +496,9 @@ type ResolveRequest struct {
 	// with the department's own id. (Field 2 was department_id before departments had units.)
 	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
 	// What was done (1 to 2000 characters).
-	Note          string `protobuf:"bytes,3,opt,name=note" json:"note,omitempty"`
+	Note string `protobuf:"bytes,3,opt,name=note" json:"note,omitempty"`
+	// Photos of the result, uploaded first with IntakeService.UploadPhoto.
+	PhotoIds      []string `protobuf:"bytes,4,rep,name=photo_ids,json=photoIds" json:"photo_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -549,6 +552,13 @@ func (x *ResolveRequest) GetNote() string {
 		return x.Note
 	}
 	return ""
+}
+
+func (x *ResolveRequest) GetPhotoIds() []string {
+	if x != nil {
+		return x.PhotoIds
+	}
+	return nil
 }
 
 // ResolveResponse is the assignment after resolving.
@@ -707,12 +717,798 @@ func (x *ReturnAssignmentResponse) GetAssignment() *Assignment {
 	return nil
 }
 
+// HandOverRequest names the assignment and the colleague.
+type HandOverRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
+	// The unit; empty means the officer's own.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	// The colleague: an officer of the same unit by its roster.
+	ToOfficerId string `protobuf:"bytes,3,opt,name=to_officer_id,json=toOfficerId" json:"to_officer_id,omitempty"`
+	// What the colleague needs to know (up to 500 characters).
+	Note          string `protobuf:"bytes,4,opt,name=note" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandOverRequest) Reset() {
+	*x = HandOverRequest{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandOverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandOverRequest) ProtoMessage() {}
+
+func (x *HandOverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandOverRequest.ProtoReflect.Descriptor instead.
+func (*HandOverRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HandOverRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *HandOverRequest) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *HandOverRequest) GetToOfficerId() string {
+	if x != nil {
+		return x.ToOfficerId
+	}
+	return ""
+}
+
+func (x *HandOverRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// HandOverResponse is the assignment after the hand-over.
+type HandOverResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The assignment.
+	Assignment    *Assignment `protobuf:"bytes,1,opt,name=assignment" json:"assignment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandOverResponse) Reset() {
+	*x = HandOverResponse{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandOverResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandOverResponse) ProtoMessage() {}
+
+func (x *HandOverResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandOverResponse.ProtoReflect.Descriptor instead.
+func (*HandOverResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *HandOverResponse) GetAssignment() *Assignment {
+	if x != nil {
+		return x.Assignment
+	}
+	return nil
+}
+
+// AddNoteRequest is a note of progress.
+type AddNoteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
+	// The unit; empty means the officer's own.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	// What was done or found (1 to 2000 characters).
+	Note string `protobuf:"bytes,3,opt,name=note" json:"note,omitempty"`
+	// The caller's idempotency key (1 to 64 of [A-Za-z0-9._:-]): the same key records the note once.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddNoteRequest) Reset() {
+	*x = AddNoteRequest{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddNoteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddNoteRequest) ProtoMessage() {}
+
+func (x *AddNoteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddNoteRequest.ProtoReflect.Descriptor instead.
+func (*AddNoteRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AddNoteRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *AddNoteRequest) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *AddNoteRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *AddNoteRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// AddNoteResponse is the assignment after the note.
+type AddNoteResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The assignment.
+	Assignment    *Assignment `protobuf:"bytes,1,opt,name=assignment" json:"assignment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddNoteResponse) Reset() {
+	*x = AddNoteResponse{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddNoteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddNoteResponse) ProtoMessage() {}
+
+func (x *AddNoteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddNoteResponse.ProtoReflect.Descriptor instead.
+func (*AddNoteResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AddNoteResponse) GetAssignment() *Assignment {
+	if x != nil {
+		return x.Assignment
+	}
+	return nil
+}
+
+// RequestExtensionRequest asks for a later deadline.
+type RequestExtensionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
+	// The unit; empty means the officer's own.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	// Which deadline; unspecified means the resolve deadline.
+	Kind DeadlineKind `protobuf:"varint,3,opt,name=kind,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
+	// The deadline proposed: after the current one.
+	Proposed *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=proposed" json:"proposed,omitempty"`
+	// Why (1 to 500 characters).
+	Reason        string `protobuf:"bytes,5,opt,name=reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestExtensionRequest) Reset() {
+	*x = RequestExtensionRequest{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestExtensionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestExtensionRequest) ProtoMessage() {}
+
+func (x *RequestExtensionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestExtensionRequest.ProtoReflect.Descriptor instead.
+func (*RequestExtensionRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RequestExtensionRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *RequestExtensionRequest) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *RequestExtensionRequest) GetKind() DeadlineKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeadlineKind_DEADLINE_KIND_UNSPECIFIED
+}
+
+func (x *RequestExtensionRequest) GetProposed() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Proposed
+	}
+	return nil
+}
+
+func (x *RequestExtensionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// RequestExtensionResponse is the assignment with its pending request.
+type RequestExtensionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The assignment.
+	Assignment    *Assignment `protobuf:"bytes,1,opt,name=assignment" json:"assignment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestExtensionResponse) Reset() {
+	*x = RequestExtensionResponse{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestExtensionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestExtensionResponse) ProtoMessage() {}
+
+func (x *RequestExtensionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestExtensionResponse.ProtoReflect.Descriptor instead.
+func (*RequestExtensionResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RequestExtensionResponse) GetAssignment() *Assignment {
+	if x != nil {
+		return x.Assignment
+	}
+	return nil
+}
+
+// Officer is a person who may act for a unit.
+type Officer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The person's id, the subject of their token.
+	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
+	// Their name.
+	Name          string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Officer) Reset() {
+	*x = Officer{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Officer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Officer) ProtoMessage() {}
+
+func (x *Officer) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Officer.ProtoReflect.Descriptor instead.
+func (*Officer) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Officer) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Officer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// WhoIsOnDutyRequest names the unit and the instant.
+type WhoIsOnDutyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The unit; empty means the officer's own.
+	UnitId string `protobuf:"bytes,1,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	// The instant; unset means now.
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoIsOnDutyRequest) Reset() {
+	*x = WhoIsOnDutyRequest{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoIsOnDutyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoIsOnDutyRequest) ProtoMessage() {}
+
+func (x *WhoIsOnDutyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoIsOnDutyRequest.ProtoReflect.Descriptor instead.
+func (*WhoIsOnDutyRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *WhoIsOnDutyRequest) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *WhoIsOnDutyRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// WhoIsOnDutyResponse says who is on duty.
+type WhoIsOnDutyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The unit.
+	UnitId string `protobuf:"bytes,1,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	// The officers on duty; empty in a gap.
+	OnDuty []*Officer `protobuf:"bytes,2,rep,name=on_duty,json=onDuty" json:"on_duty,omitempty"`
+	// The shift they are on, or "override".
+	Shift string `protobuf:"bytes,3,opt,name=shift" json:"shift,omitempty"`
+	// When this duty ends: the next hand-over.
+	Until *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=until" json:"until,omitempty"`
+	// The unit's head, who receives what lands in a gap.
+	Head *Officer `protobuf:"bytes,5,opt,name=head" json:"head,omitempty"`
+	// The version of the rosters that answered.
+	RosterVersion string `protobuf:"bytes,6,opt,name=roster_version,json=rosterVersion" json:"roster_version,omitempty"`
+	// False when the unit has no roster: its inbox alone holds its assignments.
+	HasRoster     bool `protobuf:"varint,7,opt,name=has_roster,json=hasRoster" json:"has_roster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoIsOnDutyResponse) Reset() {
+	*x = WhoIsOnDutyResponse{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoIsOnDutyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoIsOnDutyResponse) ProtoMessage() {}
+
+func (x *WhoIsOnDutyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoIsOnDutyResponse.ProtoReflect.Descriptor instead.
+func (*WhoIsOnDutyResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *WhoIsOnDutyResponse) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *WhoIsOnDutyResponse) GetOnDuty() []*Officer {
+	if x != nil {
+		return x.OnDuty
+	}
+	return nil
+}
+
+func (x *WhoIsOnDutyResponse) GetShift() string {
+	if x != nil {
+		return x.Shift
+	}
+	return ""
+}
+
+func (x *WhoIsOnDutyResponse) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *WhoIsOnDutyResponse) GetHead() *Officer {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *WhoIsOnDutyResponse) GetRosterVersion() string {
+	if x != nil {
+		return x.RosterVersion
+	}
+	return ""
+}
+
+func (x *WhoIsOnDutyResponse) GetHasRoster() bool {
+	if x != nil {
+		return x.HasRoster
+	}
+	return false
+}
+
+// ListDutyRequest selects a period.
+type ListDutyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The unit; empty lists every unit with a gap in the period.
+	UnitId string `protobuf:"bytes,1,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	// The start; unset means now.
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from" json:"from,omitempty"`
+	// The end; unset means seven days after the start. At most 31 days after it.
+	To            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDutyRequest) Reset() {
+	*x = ListDutyRequest{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDutyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDutyRequest) ProtoMessage() {}
+
+func (x *ListDutyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDutyRequest.ProtoReflect.Descriptor instead.
+func (*ListDutyRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListDutyRequest) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *ListDutyRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *ListDutyRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+// Duty is a span of time with the same officers on duty in a unit.
+type Duty struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The unit.
+	UnitId string `protobuf:"bytes,1,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	// The start.
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from" json:"from,omitempty"`
+	// The end (the hand-over).
+	To *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to" json:"to,omitempty"`
+	// The shift, "override", or empty in a gap.
+	Shift string `protobuf:"bytes,4,opt,name=shift" json:"shift,omitempty"`
+	// The officers on duty; empty in a gap.
+	OnDuty        []*Officer `protobuf:"bytes,5,rep,name=on_duty,json=onDuty" json:"on_duty,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Duty) Reset() {
+	*x = Duty{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Duty) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Duty) ProtoMessage() {}
+
+func (x *Duty) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Duty.ProtoReflect.Descriptor instead.
+func (*Duty) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Duty) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *Duty) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *Duty) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *Duty) GetShift() string {
+	if x != nil {
+		return x.Shift
+	}
+	return ""
+}
+
+func (x *Duty) GetOnDuty() []*Officer {
+	if x != nil {
+		return x.OnDuty
+	}
+	return nil
+}
+
+// ListDutyResponse is the duty over the period.
+type ListDutyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// With a unit: its spans in time order, gaps included. Without: the gaps of every unit.
+	Duties []*Duty `protobuf:"bytes,1,rep,name=duties" json:"duties,omitempty"`
+	// The units in the period with a gap, or with no roster at all.
+	FlaggedUnits []string `protobuf:"bytes,2,rep,name=flagged_units,json=flaggedUnits" json:"flagged_units,omitempty"`
+	// The version of the rosters that answered.
+	RosterVersion string `protobuf:"bytes,3,opt,name=roster_version,json=rosterVersion" json:"roster_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDutyResponse) Reset() {
+	*x = ListDutyResponse{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDutyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDutyResponse) ProtoMessage() {}
+
+func (x *ListDutyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDutyResponse.ProtoReflect.Descriptor instead.
+func (*ListDutyResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListDutyResponse) GetDuties() []*Duty {
+	if x != nil {
+		return x.Duties
+	}
+	return nil
+}
+
+func (x *ListDutyResponse) GetFlaggedUnits() []string {
+	if x != nil {
+		return x.FlaggedUnits
+	}
+	return nil
+}
+
+func (x *ListDutyResponse) GetRosterVersion() string {
+	if x != nil {
+		return x.RosterVersion
+	}
+	return ""
+}
+
 var File_whistle_v1_department_service_proto protoreflect.FileDescriptor
 
 const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\n" +
 	"#whistle/v1/department_service.proto\x12\n" +
-	"whistle.v1\x1a\x16whistle/v1/types.proto\"\xc2\x02\n" +
+	"whistle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\xc2\x02\n" +
 	"\tInboxItem\x12\x19\n" +
 	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
 	"\agrid_id\x18\x02 \x01(\tR\x06gridId\x12\x1b\n" +
@@ -749,11 +1545,12 @@ const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\x13AcknowledgeResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
-	"assignment\"X\n" +
+	"assignment\"u\n" +
 	"\x0eResolveRequest\x12\x19\n" +
 	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\"I\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\x12\x1b\n" +
+	"\tphoto_ids\x18\x04 \x03(\tR\bphotoIds\"I\n" +
 	"\x0fResolveResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
@@ -765,14 +1562,77 @@ const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\x18ReturnAssignmentResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
-	"assignment2\x9f\x03\n" +
+	"assignment\"}\n" +
+	"\x0fHandOverRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\"\n" +
+	"\rto_officer_id\x18\x03 \x01(\tR\vtoOfficerId\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"J\n" +
+	"\x10HandOverResponse\x126\n" +
+	"\n" +
+	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
+	"assignment\"w\n" +
+	"\x0eAddNoteRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"I\n" +
+	"\x0fAddNoteResponse\x126\n" +
+	"\n" +
+	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
+	"assignment\"\xcb\x01\n" +
+	"\x17RequestExtensionRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12,\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x126\n" +
+	"\bproposed\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bproposed\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"R\n" +
+	"\x18RequestExtensionResponse\x126\n" +
+	"\n" +
+	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
+	"assignment\"-\n" +
+	"\aOfficer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"Y\n" +
+	"\x12WhoIsOnDutyRequest\x12\x17\n" +
+	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x93\x02\n" +
+	"\x13WhoIsOnDutyResponse\x12\x17\n" +
+	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x12,\n" +
+	"\aon_duty\x18\x02 \x03(\v2\x13.whistle.v1.OfficerR\x06onDuty\x12\x14\n" +
+	"\x05shift\x18\x03 \x01(\tR\x05shift\x120\n" +
+	"\x05until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12'\n" +
+	"\x04head\x18\x05 \x01(\v2\x13.whistle.v1.OfficerR\x04head\x12%\n" +
+	"\x0eroster_version\x18\x06 \x01(\tR\rrosterVersion\x12\x1d\n" +
+	"\n" +
+	"has_roster\x18\a \x01(\bR\thasRoster\"\x86\x01\n" +
+	"\x0fListDutyRequest\x12\x17\n" +
+	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x12.\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"\xbf\x01\n" +
+	"\x04Duty\x12\x17\n" +
+	"\aunit_id\x18\x01 \x01(\tR\x06unitId\x12.\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x14\n" +
+	"\x05shift\x18\x04 \x01(\tR\x05shift\x12,\n" +
+	"\aon_duty\x18\x05 \x03(\v2\x13.whistle.v1.OfficerR\x06onDuty\"\x88\x01\n" +
+	"\x10ListDutyResponse\x12(\n" +
+	"\x06duties\x18\x01 \x03(\v2\x10.whistle.v1.DutyR\x06duties\x12#\n" +
+	"\rflagged_units\x18\x02 \x03(\tR\fflaggedUnits\x12%\n" +
+	"\x0eroster_version\x18\x03 \x01(\tR\rrosterVersion2\xa0\x06\n" +
 	"\x11DepartmentService\x12H\n" +
 	"\tListInbox\x12\x1c.whistle.v1.ListInboxRequest\x1a\x1d.whistle.v1.ListInboxResponse\x12M\n" +
 	"\n" +
 	"WatchInbox\x12\x1d.whistle.v1.WatchInboxRequest\x1a\x1e.whistle.v1.WatchInboxResponse0\x01\x12N\n" +
 	"\vAcknowledge\x12\x1e.whistle.v1.AcknowledgeRequest\x1a\x1f.whistle.v1.AcknowledgeResponse\x12B\n" +
 	"\aResolve\x12\x1a.whistle.v1.ResolveRequest\x1a\x1b.whistle.v1.ResolveResponse\x12]\n" +
-	"\x10ReturnAssignment\x12#.whistle.v1.ReturnAssignmentRequest\x1a$.whistle.v1.ReturnAssignmentResponseBKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x10ReturnAssignment\x12#.whistle.v1.ReturnAssignmentRequest\x1a$.whistle.v1.ReturnAssignmentResponse\x12E\n" +
+	"\bHandOver\x12\x1b.whistle.v1.HandOverRequest\x1a\x1c.whistle.v1.HandOverResponse\x12B\n" +
+	"\aAddNote\x12\x1a.whistle.v1.AddNoteRequest\x1a\x1b.whistle.v1.AddNoteResponse\x12]\n" +
+	"\x10RequestExtension\x12#.whistle.v1.RequestExtensionRequest\x1a$.whistle.v1.RequestExtensionResponse\x12N\n" +
+	"\vWhoIsOnDuty\x12\x1e.whistle.v1.WhoIsOnDutyRequest\x1a\x1f.whistle.v1.WhoIsOnDutyResponse\x12E\n" +
+	"\bListDuty\x12\x1b.whistle.v1.ListDutyRequest\x1a\x1c.whistle.v1.ListDutyResponseBKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_whistle_v1_department_service_proto_rawDescOnce sync.Once
@@ -786,7 +1646,7 @@ func file_whistle_v1_department_service_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_department_service_proto_rawDescData
 }
 
-var file_whistle_v1_department_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_whistle_v1_department_service_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_whistle_v1_department_service_proto_goTypes = []any{
 	(*InboxItem)(nil),                // 0: whistle.v1.InboxItem
 	(*ListInboxRequest)(nil),         // 1: whistle.v1.ListInboxRequest
@@ -799,36 +1659,75 @@ var file_whistle_v1_department_service_proto_goTypes = []any{
 	(*ResolveResponse)(nil),          // 8: whistle.v1.ResolveResponse
 	(*ReturnAssignmentRequest)(nil),  // 9: whistle.v1.ReturnAssignmentRequest
 	(*ReturnAssignmentResponse)(nil), // 10: whistle.v1.ReturnAssignmentResponse
-	(Urgency)(0),                     // 11: whistle.v1.Urgency
-	(*Assignment)(nil),               // 12: whistle.v1.Assignment
-	(*Quarantine)(nil),               // 13: whistle.v1.Quarantine
-	(AssignmentStatus)(0),            // 14: whistle.v1.AssignmentStatus
+	(*HandOverRequest)(nil),          // 11: whistle.v1.HandOverRequest
+	(*HandOverResponse)(nil),         // 12: whistle.v1.HandOverResponse
+	(*AddNoteRequest)(nil),           // 13: whistle.v1.AddNoteRequest
+	(*AddNoteResponse)(nil),          // 14: whistle.v1.AddNoteResponse
+	(*RequestExtensionRequest)(nil),  // 15: whistle.v1.RequestExtensionRequest
+	(*RequestExtensionResponse)(nil), // 16: whistle.v1.RequestExtensionResponse
+	(*Officer)(nil),                  // 17: whistle.v1.Officer
+	(*WhoIsOnDutyRequest)(nil),       // 18: whistle.v1.WhoIsOnDutyRequest
+	(*WhoIsOnDutyResponse)(nil),      // 19: whistle.v1.WhoIsOnDutyResponse
+	(*ListDutyRequest)(nil),          // 20: whistle.v1.ListDutyRequest
+	(*Duty)(nil),                     // 21: whistle.v1.Duty
+	(*ListDutyResponse)(nil),         // 22: whistle.v1.ListDutyResponse
+	(Urgency)(0),                     // 23: whistle.v1.Urgency
+	(*Assignment)(nil),               // 24: whistle.v1.Assignment
+	(*Quarantine)(nil),               // 25: whistle.v1.Quarantine
+	(AssignmentStatus)(0),            // 26: whistle.v1.AssignmentStatus
+	(DeadlineKind)(0),                // 27: whistle.v1.DeadlineKind
+	(*timestamppb.Timestamp)(nil),    // 28: google.protobuf.Timestamp
 }
 var file_whistle_v1_department_service_proto_depIdxs = []int32{
-	11, // 0: whistle.v1.InboxItem.urgency:type_name -> whistle.v1.Urgency
-	12, // 1: whistle.v1.InboxItem.assignment:type_name -> whistle.v1.Assignment
-	13, // 2: whistle.v1.InboxItem.quarantine:type_name -> whistle.v1.Quarantine
-	14, // 3: whistle.v1.ListInboxRequest.status:type_name -> whistle.v1.AssignmentStatus
+	23, // 0: whistle.v1.InboxItem.urgency:type_name -> whistle.v1.Urgency
+	24, // 1: whistle.v1.InboxItem.assignment:type_name -> whistle.v1.Assignment
+	25, // 2: whistle.v1.InboxItem.quarantine:type_name -> whistle.v1.Quarantine
+	26, // 3: whistle.v1.ListInboxRequest.status:type_name -> whistle.v1.AssignmentStatus
 	0,  // 4: whistle.v1.ListInboxResponse.items:type_name -> whistle.v1.InboxItem
 	0,  // 5: whistle.v1.WatchInboxResponse.item:type_name -> whistle.v1.InboxItem
-	12, // 6: whistle.v1.AcknowledgeResponse.assignment:type_name -> whistle.v1.Assignment
-	12, // 7: whistle.v1.ResolveResponse.assignment:type_name -> whistle.v1.Assignment
-	12, // 8: whistle.v1.ReturnAssignmentResponse.assignment:type_name -> whistle.v1.Assignment
-	1,  // 9: whistle.v1.DepartmentService.ListInbox:input_type -> whistle.v1.ListInboxRequest
-	3,  // 10: whistle.v1.DepartmentService.WatchInbox:input_type -> whistle.v1.WatchInboxRequest
-	5,  // 11: whistle.v1.DepartmentService.Acknowledge:input_type -> whistle.v1.AcknowledgeRequest
-	7,  // 12: whistle.v1.DepartmentService.Resolve:input_type -> whistle.v1.ResolveRequest
-	9,  // 13: whistle.v1.DepartmentService.ReturnAssignment:input_type -> whistle.v1.ReturnAssignmentRequest
-	2,  // 14: whistle.v1.DepartmentService.ListInbox:output_type -> whistle.v1.ListInboxResponse
-	4,  // 15: whistle.v1.DepartmentService.WatchInbox:output_type -> whistle.v1.WatchInboxResponse
-	6,  // 16: whistle.v1.DepartmentService.Acknowledge:output_type -> whistle.v1.AcknowledgeResponse
-	8,  // 17: whistle.v1.DepartmentService.Resolve:output_type -> whistle.v1.ResolveResponse
-	10, // 18: whistle.v1.DepartmentService.ReturnAssignment:output_type -> whistle.v1.ReturnAssignmentResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	24, // 6: whistle.v1.AcknowledgeResponse.assignment:type_name -> whistle.v1.Assignment
+	24, // 7: whistle.v1.ResolveResponse.assignment:type_name -> whistle.v1.Assignment
+	24, // 8: whistle.v1.ReturnAssignmentResponse.assignment:type_name -> whistle.v1.Assignment
+	24, // 9: whistle.v1.HandOverResponse.assignment:type_name -> whistle.v1.Assignment
+	24, // 10: whistle.v1.AddNoteResponse.assignment:type_name -> whistle.v1.Assignment
+	27, // 11: whistle.v1.RequestExtensionRequest.kind:type_name -> whistle.v1.DeadlineKind
+	28, // 12: whistle.v1.RequestExtensionRequest.proposed:type_name -> google.protobuf.Timestamp
+	24, // 13: whistle.v1.RequestExtensionResponse.assignment:type_name -> whistle.v1.Assignment
+	28, // 14: whistle.v1.WhoIsOnDutyRequest.at:type_name -> google.protobuf.Timestamp
+	17, // 15: whistle.v1.WhoIsOnDutyResponse.on_duty:type_name -> whistle.v1.Officer
+	28, // 16: whistle.v1.WhoIsOnDutyResponse.until:type_name -> google.protobuf.Timestamp
+	17, // 17: whistle.v1.WhoIsOnDutyResponse.head:type_name -> whistle.v1.Officer
+	28, // 18: whistle.v1.ListDutyRequest.from:type_name -> google.protobuf.Timestamp
+	28, // 19: whistle.v1.ListDutyRequest.to:type_name -> google.protobuf.Timestamp
+	28, // 20: whistle.v1.Duty.from:type_name -> google.protobuf.Timestamp
+	28, // 21: whistle.v1.Duty.to:type_name -> google.protobuf.Timestamp
+	17, // 22: whistle.v1.Duty.on_duty:type_name -> whistle.v1.Officer
+	21, // 23: whistle.v1.ListDutyResponse.duties:type_name -> whistle.v1.Duty
+	1,  // 24: whistle.v1.DepartmentService.ListInbox:input_type -> whistle.v1.ListInboxRequest
+	3,  // 25: whistle.v1.DepartmentService.WatchInbox:input_type -> whistle.v1.WatchInboxRequest
+	5,  // 26: whistle.v1.DepartmentService.Acknowledge:input_type -> whistle.v1.AcknowledgeRequest
+	7,  // 27: whistle.v1.DepartmentService.Resolve:input_type -> whistle.v1.ResolveRequest
+	9,  // 28: whistle.v1.DepartmentService.ReturnAssignment:input_type -> whistle.v1.ReturnAssignmentRequest
+	11, // 29: whistle.v1.DepartmentService.HandOver:input_type -> whistle.v1.HandOverRequest
+	13, // 30: whistle.v1.DepartmentService.AddNote:input_type -> whistle.v1.AddNoteRequest
+	15, // 31: whistle.v1.DepartmentService.RequestExtension:input_type -> whistle.v1.RequestExtensionRequest
+	18, // 32: whistle.v1.DepartmentService.WhoIsOnDuty:input_type -> whistle.v1.WhoIsOnDutyRequest
+	20, // 33: whistle.v1.DepartmentService.ListDuty:input_type -> whistle.v1.ListDutyRequest
+	2,  // 34: whistle.v1.DepartmentService.ListInbox:output_type -> whistle.v1.ListInboxResponse
+	4,  // 35: whistle.v1.DepartmentService.WatchInbox:output_type -> whistle.v1.WatchInboxResponse
+	6,  // 36: whistle.v1.DepartmentService.Acknowledge:output_type -> whistle.v1.AcknowledgeResponse
+	8,  // 37: whistle.v1.DepartmentService.Resolve:output_type -> whistle.v1.ResolveResponse
+	10, // 38: whistle.v1.DepartmentService.ReturnAssignment:output_type -> whistle.v1.ReturnAssignmentResponse
+	12, // 39: whistle.v1.DepartmentService.HandOver:output_type -> whistle.v1.HandOverResponse
+	14, // 40: whistle.v1.DepartmentService.AddNote:output_type -> whistle.v1.AddNoteResponse
+	16, // 41: whistle.v1.DepartmentService.RequestExtension:output_type -> whistle.v1.RequestExtensionResponse
+	19, // 42: whistle.v1.DepartmentService.WhoIsOnDuty:output_type -> whistle.v1.WhoIsOnDutyResponse
+	22, // 43: whistle.v1.DepartmentService.ListDuty:output_type -> whistle.v1.ListDutyResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_department_service_proto_init() }
@@ -843,7 +1742,7 @@ func file_whistle_v1_department_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_department_service_proto_rawDesc), len(file_whistle_v1_department_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

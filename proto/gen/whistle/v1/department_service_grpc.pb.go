@@ -24,6 +24,11 @@ const (
 	DepartmentService_Acknowledge_FullMethodName      = "/whistle.v1.DepartmentService/Acknowledge"
 	DepartmentService_Resolve_FullMethodName          = "/whistle.v1.DepartmentService/Resolve"
 	DepartmentService_ReturnAssignment_FullMethodName = "/whistle.v1.DepartmentService/ReturnAssignment"
+	DepartmentService_HandOver_FullMethodName         = "/whistle.v1.DepartmentService/HandOver"
+	DepartmentService_AddNote_FullMethodName          = "/whistle.v1.DepartmentService/AddNote"
+	DepartmentService_RequestExtension_FullMethodName = "/whistle.v1.DepartmentService/RequestExtension"
+	DepartmentService_WhoIsOnDuty_FullMethodName      = "/whistle.v1.DepartmentService/WhoIsOnDuty"
+	DepartmentService_ListDuty_FullMethodName         = "/whistle.v1.DepartmentService/ListDuty"
 )
 
 // DepartmentServiceClient is the client API for DepartmentService service.
@@ -45,6 +50,17 @@ type DepartmentServiceClient interface {
 	// ReturnAssignment says the issue is not the unit's (退单), with a reason; routing sends it on
 	// without the unit's department. A grid worker returns a grid matter to say it is beyond the grid.
 	ReturnAssignment(ctx context.Context, in *ReturnAssignmentRequest, opts ...grpc.CallOption) (*ReturnAssignmentResponse, error)
+	// HandOver gives the unit's assignment to a colleague of the unit.
+	HandOver(ctx context.Context, in *HandOverRequest, opts ...grpc.CallOption) (*HandOverResponse, error)
+	// AddNote records progress on the unit's assignment.
+	AddNote(ctx context.Context, in *AddNoteRequest, opts ...grpc.CallOption) (*AddNoteResponse, error)
+	// RequestExtension asks, before the deadline, for a later one; a supervisor decides.
+	RequestExtension(ctx context.Context, in *RequestExtensionRequest, opts ...grpc.CallOption) (*RequestExtensionResponse, error)
+	// WhoIsOnDuty says who is on duty in a unit at an instant, by its roster.
+	WhoIsOnDuty(ctx context.Context, in *WhoIsOnDutyRequest, opts ...grpc.CallOption) (*WhoIsOnDutyResponse, error)
+	// ListDuty lists a unit's duty over a period, shift by shift, with the gaps where nobody is on
+	// duty; without a unit, it lists every unit with a gap.
+	ListDuty(ctx context.Context, in *ListDutyRequest, opts ...grpc.CallOption) (*ListDutyResponse, error)
 }
 
 type departmentServiceClient struct {
@@ -114,6 +130,56 @@ func (c *departmentServiceClient) ReturnAssignment(ctx context.Context, in *Retu
 	return out, nil
 }
 
+func (c *departmentServiceClient) HandOver(ctx context.Context, in *HandOverRequest, opts ...grpc.CallOption) (*HandOverResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HandOverResponse)
+	err := c.cc.Invoke(ctx, DepartmentService_HandOver_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *departmentServiceClient) AddNote(ctx context.Context, in *AddNoteRequest, opts ...grpc.CallOption) (*AddNoteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddNoteResponse)
+	err := c.cc.Invoke(ctx, DepartmentService_AddNote_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *departmentServiceClient) RequestExtension(ctx context.Context, in *RequestExtensionRequest, opts ...grpc.CallOption) (*RequestExtensionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RequestExtensionResponse)
+	err := c.cc.Invoke(ctx, DepartmentService_RequestExtension_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *departmentServiceClient) WhoIsOnDuty(ctx context.Context, in *WhoIsOnDutyRequest, opts ...grpc.CallOption) (*WhoIsOnDutyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WhoIsOnDutyResponse)
+	err := c.cc.Invoke(ctx, DepartmentService_WhoIsOnDuty_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *departmentServiceClient) ListDuty(ctx context.Context, in *ListDutyRequest, opts ...grpc.CallOption) (*ListDutyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDutyResponse)
+	err := c.cc.Invoke(ctx, DepartmentService_ListDuty_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DepartmentServiceServer is the server API for DepartmentService service.
 // All implementations must embed UnimplementedDepartmentServiceServer
 // for forward compatibility.
@@ -133,6 +199,17 @@ type DepartmentServiceServer interface {
 	// ReturnAssignment says the issue is not the unit's (退单), with a reason; routing sends it on
 	// without the unit's department. A grid worker returns a grid matter to say it is beyond the grid.
 	ReturnAssignment(context.Context, *ReturnAssignmentRequest) (*ReturnAssignmentResponse, error)
+	// HandOver gives the unit's assignment to a colleague of the unit.
+	HandOver(context.Context, *HandOverRequest) (*HandOverResponse, error)
+	// AddNote records progress on the unit's assignment.
+	AddNote(context.Context, *AddNoteRequest) (*AddNoteResponse, error)
+	// RequestExtension asks, before the deadline, for a later one; a supervisor decides.
+	RequestExtension(context.Context, *RequestExtensionRequest) (*RequestExtensionResponse, error)
+	// WhoIsOnDuty says who is on duty in a unit at an instant, by its roster.
+	WhoIsOnDuty(context.Context, *WhoIsOnDutyRequest) (*WhoIsOnDutyResponse, error)
+	// ListDuty lists a unit's duty over a period, shift by shift, with the gaps where nobody is on
+	// duty; without a unit, it lists every unit with a gap.
+	ListDuty(context.Context, *ListDutyRequest) (*ListDutyResponse, error)
 	mustEmbedUnimplementedDepartmentServiceServer()
 }
 
@@ -157,6 +234,21 @@ func (UnimplementedDepartmentServiceServer) Resolve(context.Context, *ResolveReq
 }
 func (UnimplementedDepartmentServiceServer) ReturnAssignment(context.Context, *ReturnAssignmentRequest) (*ReturnAssignmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReturnAssignment not implemented")
+}
+func (UnimplementedDepartmentServiceServer) HandOver(context.Context, *HandOverRequest) (*HandOverResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandOver not implemented")
+}
+func (UnimplementedDepartmentServiceServer) AddNote(context.Context, *AddNoteRequest) (*AddNoteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddNote not implemented")
+}
+func (UnimplementedDepartmentServiceServer) RequestExtension(context.Context, *RequestExtensionRequest) (*RequestExtensionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RequestExtension not implemented")
+}
+func (UnimplementedDepartmentServiceServer) WhoIsOnDuty(context.Context, *WhoIsOnDutyRequest) (*WhoIsOnDutyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WhoIsOnDuty not implemented")
+}
+func (UnimplementedDepartmentServiceServer) ListDuty(context.Context, *ListDutyRequest) (*ListDutyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDuty not implemented")
 }
 func (UnimplementedDepartmentServiceServer) mustEmbedUnimplementedDepartmentServiceServer() {}
 func (UnimplementedDepartmentServiceServer) testEmbeddedByValue()                           {}
@@ -262,6 +354,96 @@ func _DepartmentService_ReturnAssignment_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DepartmentService_HandOver_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HandOverRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DepartmentServiceServer).HandOver(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DepartmentService_HandOver_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DepartmentServiceServer).HandOver(ctx, req.(*HandOverRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DepartmentService_AddNote_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddNoteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DepartmentServiceServer).AddNote(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DepartmentService_AddNote_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DepartmentServiceServer).AddNote(ctx, req.(*AddNoteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DepartmentService_RequestExtension_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RequestExtensionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DepartmentServiceServer).RequestExtension(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DepartmentService_RequestExtension_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DepartmentServiceServer).RequestExtension(ctx, req.(*RequestExtensionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DepartmentService_WhoIsOnDuty_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WhoIsOnDutyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DepartmentServiceServer).WhoIsOnDuty(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DepartmentService_WhoIsOnDuty_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DepartmentServiceServer).WhoIsOnDuty(ctx, req.(*WhoIsOnDutyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DepartmentService_ListDuty_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDutyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DepartmentServiceServer).ListDuty(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DepartmentService_ListDuty_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DepartmentServiceServer).ListDuty(ctx, req.(*ListDutyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DepartmentService_ServiceDesc is the grpc.ServiceDesc for DepartmentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -284,6 +466,26 @@ var DepartmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReturnAssignment",
 			Handler:    _DepartmentService_ReturnAssignment_Handler,
+		},
+		{
+			MethodName: "HandOver",
+			Handler:    _DepartmentService_HandOver_Handler,
+		},
+		{
+			MethodName: "AddNote",
+			Handler:    _DepartmentService_AddNote_Handler,
+		},
+		{
+			MethodName: "RequestExtension",
+			Handler:    _DepartmentService_RequestExtension_Handler,
+		},
+		{
+			MethodName: "WhoIsOnDuty",
+			Handler:    _DepartmentService_WhoIsOnDuty_Handler,
+		},
+		{
+			MethodName: "ListDuty",
+			Handler:    _DepartmentService_ListDuty_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -95,6 +95,62 @@ func (RouteCause) EnumDescriptor() ([]byte, []int) {
 	return file_whistle_v1_events_proto_rawDescGZIP(), []int{0}
 }
 
+// PushReason says why an assignment went to the officer it went to.
+type PushReason int32
+
+const (
+	PushReason_PUSH_REASON_UNSPECIFIED PushReason = 0
+	// The officer was on duty when the assignment landed.
+	PushReason_PUSH_REASON_ON_DUTY PushReason = 1
+	// Nobody was on duty: the unit's head.
+	PushReason_PUSH_REASON_NOBODY_ON_DUTY PushReason = 2
+	// The unit has no roster.
+	PushReason_PUSH_REASON_NO_ROSTER PushReason = 3
+)
+
+// Enum value maps for PushReason.
+var (
+	PushReason_name = map[int32]string{
+		0: "PUSH_REASON_UNSPECIFIED",
+		1: "PUSH_REASON_ON_DUTY",
+		2: "PUSH_REASON_NOBODY_ON_DUTY",
+		3: "PUSH_REASON_NO_ROSTER",
+	}
+	PushReason_value = map[string]int32{
+		"PUSH_REASON_UNSPECIFIED":    0,
+		"PUSH_REASON_ON_DUTY":        1,
+		"PUSH_REASON_NOBODY_ON_DUTY": 2,
+		"PUSH_REASON_NO_ROSTER":      3,
+	}
+)
+
+func (x PushReason) Enum() *PushReason {
+	p := new(PushReason)
+	*p = x
+	return p
+}
+
+func (x PushReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PushReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_whistle_v1_events_proto_enumTypes[1].Descriptor()
+}
+
+func (PushReason) Type() protoreflect.EnumType {
+	return &file_whistle_v1_events_proto_enumTypes[1]
+}
+
+func (x PushReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PushReason.Descriptor instead.
+func (PushReason) EnumDescriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
 // Event is the envelope of every message on the WHISTLE stream, the system of record.
 // Its subject is whistle.<issue_id>.<kind>; its id is also the message's Nats-Msg-Id.
 type Event struct {
@@ -127,6 +183,13 @@ type Event struct {
 	//	*Event_Unlinked
 	//	*Event_Left
 	//	*Event_Recategorised
+	//	*Event_Pushed
+	//	*Event_HandedOver
+	//	*Event_Noted
+	//	*Event_ExtensionRequested
+	//	*Event_Verified
+	//	*Event_Rated
+	//	*Event_Closed
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -319,6 +382,69 @@ func (x *Event) GetRecategorised() *IssueRecategorised {
 	return nil
 }
 
+func (x *Event) GetPushed() *AssignmentsPushed {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Pushed); ok {
+			return x.Pushed
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetHandedOver() *AssignmentHandedOver {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_HandedOver); ok {
+			return x.HandedOver
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetNoted() *ProgressNoted {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Noted); ok {
+			return x.Noted
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetExtensionRequested() *ExtensionRequested {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ExtensionRequested); ok {
+			return x.ExtensionRequested
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetVerified() *IssueVerified {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Verified); ok {
+			return x.Verified
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetRated() *IssueRated {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Rated); ok {
+			return x.Rated
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClosed() *IssueClosed {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Closed); ok {
+			return x.Closed
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -371,6 +497,34 @@ type Event_Recategorised struct {
 	Recategorised *IssueRecategorised `protobuf:"bytes,21,opt,name=recategorised,proto3,oneof"`
 }
 
+type Event_Pushed struct {
+	Pushed *AssignmentsPushed `protobuf:"bytes,22,opt,name=pushed,proto3,oneof"`
+}
+
+type Event_HandedOver struct {
+	HandedOver *AssignmentHandedOver `protobuf:"bytes,23,opt,name=handed_over,json=handedOver,proto3,oneof"`
+}
+
+type Event_Noted struct {
+	Noted *ProgressNoted `protobuf:"bytes,24,opt,name=noted,proto3,oneof"`
+}
+
+type Event_ExtensionRequested struct {
+	ExtensionRequested *ExtensionRequested `protobuf:"bytes,25,opt,name=extension_requested,json=extensionRequested,proto3,oneof"`
+}
+
+type Event_Verified struct {
+	Verified *IssueVerified `protobuf:"bytes,26,opt,name=verified,proto3,oneof"`
+}
+
+type Event_Rated struct {
+	Rated *IssueRated `protobuf:"bytes,27,opt,name=rated,proto3,oneof"`
+}
+
+type Event_Closed struct {
+	Closed *IssueClosed `protobuf:"bytes,28,opt,name=closed,proto3,oneof"`
+}
+
 func (*Event_Raised) isEvent_Payload() {}
 
 func (*Event_Routed) isEvent_Payload() {}
@@ -394,6 +548,20 @@ func (*Event_Unlinked) isEvent_Payload() {}
 func (*Event_Left) isEvent_Payload() {}
 
 func (*Event_Recategorised) isEvent_Payload() {}
+
+func (*Event_Pushed) isEvent_Payload() {}
+
+func (*Event_HandedOver) isEvent_Payload() {}
+
+func (*Event_Noted) isEvent_Payload() {}
+
+func (*Event_ExtensionRequested) isEvent_Payload() {}
+
+func (*Event_Verified) isEvent_Payload() {}
+
+func (*Event_Rated) isEvent_Payload() {}
+
+func (*Event_Closed) isEvent_Payload() {}
 
 // Actor is who caused an event: a person through a token, or a service.
 type Actor struct {
@@ -479,7 +647,9 @@ type IssueRaised struct {
 	// Where it is. When the raiser gave a point instead of a grid, the grid is the one that contains it.
 	Location *Location `protobuf:"bytes,8,opt,name=location,proto3" json:"location,omitempty"`
 	// The residential compound that contains the point, when the raiser gave one and a compound does.
-	CompoundId    string `protobuf:"bytes,9,opt,name=compound_id,json=compoundId,proto3" json:"compound_id,omitempty"`
+	CompoundId string `protobuf:"bytes,9,opt,name=compound_id,json=compoundId,proto3" json:"compound_id,omitempty"`
+	// The photos the raiser attached.
+	Photos        []*Photo `protobuf:"bytes,10,rep,name=photos,proto3" json:"photos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -575,6 +745,13 @@ func (x *IssueRaised) GetCompoundId() string {
 		return x.CompoundId
 	}
 	return ""
+}
+
+func (x *IssueRaised) GetPhotos() []*Photo {
+	if x != nil {
+		return x.Photos
+	}
+	return nil
 }
 
 // Dispatch is one unit of a department summoned by routing, with its SLA policy frozen.
@@ -977,7 +1154,9 @@ type AssignmentResolved struct {
 	// What was done.
 	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
 	// The unit; empty in events written before departments had units.
-	UnitId        string `protobuf:"bytes,3,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	UnitId string `protobuf:"bytes,3,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// The photos of the result.
+	Photos        []*Photo `protobuf:"bytes,4,rep,name=photos,proto3" json:"photos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1031,6 +1210,13 @@ func (x *AssignmentResolved) GetUnitId() string {
 		return x.UnitId
 	}
 	return ""
+}
+
+func (x *AssignmentResolved) GetPhotos() []*Photo {
+	if x != nil {
+		return x.Photos
+	}
+	return nil
 }
 
 // AssignmentReturned: a unit said the issue is not theirs (退单), with a reason; routing sends it on
@@ -1466,12 +1652,584 @@ func (x *DeadlineBreached) GetClearedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// Push is one assignment handed to a person of its unit.
+type Push struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The department.
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// The officer told; empty when the unit has no roster (the unit's inbox alone holds it).
+	OfficerId string `protobuf:"bytes,3,opt,name=officer_id,json=officerId,proto3" json:"officer_id,omitempty"`
+	// Why that officer.
+	Reason        PushReason `protobuf:"varint,4,opt,name=reason,proto3,enum=whistle.v1.PushReason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Push) Reset() {
+	*x = Push{}
+	mi := &file_whistle_v1_events_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Push) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Push) ProtoMessage() {}
+
+func (x *Push) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Push.ProtoReflect.Descriptor instead.
+func (*Push) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Push) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *Push) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *Push) GetOfficerId() string {
+	if x != nil {
+		return x.OfficerId
+	}
+	return ""
+}
+
+func (x *Push) GetReason() PushReason {
+	if x != nil {
+		return x.Reason
+	}
+	return PushReason_PUSH_REASON_UNSPECIFIED
+}
+
+// AssignmentsPushed: the department told each newly summoned (or reopened) unit's officer on duty,
+// by the unit's roster at the time the summoning event was stored.
+type AssignmentsPushed struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per assignment.
+	Pushes []*Push `protobuf:"bytes,1,rep,name=pushes,proto3" json:"pushes,omitempty"`
+	// The version of the rosters that decided.
+	RosterVersion string `protobuf:"bytes,2,opt,name=roster_version,json=rosterVersion,proto3" json:"roster_version,omitempty"`
+	// The stream sequence of the event that summoned them.
+	SummonedSeq   uint64 `protobuf:"varint,3,opt,name=summoned_seq,json=summonedSeq,proto3" json:"summoned_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignmentsPushed) Reset() {
+	*x = AssignmentsPushed{}
+	mi := &file_whistle_v1_events_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignmentsPushed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignmentsPushed) ProtoMessage() {}
+
+func (x *AssignmentsPushed) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignmentsPushed.ProtoReflect.Descriptor instead.
+func (*AssignmentsPushed) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AssignmentsPushed) GetPushes() []*Push {
+	if x != nil {
+		return x.Pushes
+	}
+	return nil
+}
+
+func (x *AssignmentsPushed) GetRosterVersion() string {
+	if x != nil {
+		return x.RosterVersion
+	}
+	return ""
+}
+
+func (x *AssignmentsPushed) GetSummonedSeq() uint64 {
+	if x != nil {
+		return x.SummonedSeq
+	}
+	return 0
+}
+
+// AssignmentHandedOver: an officer handed the unit's assignment to a colleague of the unit.
+type AssignmentHandedOver struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The department.
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// Who held it.
+	FromOfficerId string `protobuf:"bytes,3,opt,name=from_officer_id,json=fromOfficerId,proto3" json:"from_officer_id,omitempty"`
+	// Who holds it now.
+	ToOfficerId string `protobuf:"bytes,4,opt,name=to_officer_id,json=toOfficerId,proto3" json:"to_officer_id,omitempty"`
+	// What the colleague needs to know.
+	Note          string `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignmentHandedOver) Reset() {
+	*x = AssignmentHandedOver{}
+	mi := &file_whistle_v1_events_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignmentHandedOver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignmentHandedOver) ProtoMessage() {}
+
+func (x *AssignmentHandedOver) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignmentHandedOver.ProtoReflect.Descriptor instead.
+func (*AssignmentHandedOver) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AssignmentHandedOver) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *AssignmentHandedOver) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *AssignmentHandedOver) GetFromOfficerId() string {
+	if x != nil {
+		return x.FromOfficerId
+	}
+	return ""
+}
+
+func (x *AssignmentHandedOver) GetToOfficerId() string {
+	if x != nil {
+		return x.ToOfficerId
+	}
+	return ""
+}
+
+func (x *AssignmentHandedOver) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// ProgressNoted: an officer recorded progress on the unit's assignment.
+type ProgressNoted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The department.
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// What was done or found.
+	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	// The officer's idempotency key: a note is recorded once per key.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProgressNoted) Reset() {
+	*x = ProgressNoted{}
+	mi := &file_whistle_v1_events_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgressNoted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgressNoted) ProtoMessage() {}
+
+func (x *ProgressNoted) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgressNoted.ProtoReflect.Descriptor instead.
+func (*ProgressNoted) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ProgressNoted) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *ProgressNoted) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *ProgressNoted) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *ProgressNoted) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// ExtensionRequested: a unit asked, before the deadline, for a later one; a supervisor decides.
+type ExtensionRequested struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The department.
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// Which deadline.
+	Kind DeadlineKind `protobuf:"varint,3,opt,name=kind,proto3,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
+	// The deadline as it stood.
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// The deadline the unit proposes.
+	Proposed *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=proposed,proto3" json:"proposed,omitempty"`
+	// Why.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtensionRequested) Reset() {
+	*x = ExtensionRequested{}
+	mi := &file_whistle_v1_events_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtensionRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtensionRequested) ProtoMessage() {}
+
+func (x *ExtensionRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtensionRequested.ProtoReflect.Descriptor instead.
+func (*ExtensionRequested) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ExtensionRequested) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *ExtensionRequested) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *ExtensionRequested) GetKind() DeadlineKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeadlineKind_DEADLINE_KIND_UNSPECIFIED
+}
+
+func (x *ExtensionRequested) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *ExtensionRequested) GetProposed() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Proposed
+	}
+	return nil
+}
+
+func (x *ExtensionRequested) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// IssueVerified: the grid's worker checked the result on site (核查). A pass closes the issue; a
+// failure reopens the lead's part with its clocks started again under the policy frozen at its
+// first dispatch.
+type IssueVerified struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Passed or failed.
+	Passed bool `protobuf:"varint,1,opt,name=passed,proto3" json:"passed,omitempty"`
+	// Why it failed, or what was seen.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// On a failure, the lead's part reopened, with its new deadlines.
+	Reopened      *Dispatch `protobuf:"bytes,3,opt,name=reopened,proto3" json:"reopened,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueVerified) Reset() {
+	*x = IssueVerified{}
+	mi := &file_whistle_v1_events_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueVerified) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueVerified) ProtoMessage() {}
+
+func (x *IssueVerified) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueVerified.ProtoReflect.Descriptor instead.
+func (*IssueVerified) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *IssueVerified) GetPassed() bool {
+	if x != nil {
+		return x.Passed
+	}
+	return false
+}
+
+func (x *IssueVerified) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *IssueVerified) GetReopened() *Dispatch {
+	if x != nil {
+		return x.Reopened
+	}
+	return nil
+}
+
+// IssueRated: the raiser rated how the issue was handled (回访). An unsatisfied rating may reopen
+// the issue once, as a failed verification does.
+type IssueRated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 5.
+	Score int32 `protobuf:"varint,1,opt,name=score,proto3" json:"score,omitempty"`
+	// What the raiser said.
+	Comment string `protobuf:"bytes,2,opt,name=comment,proto3" json:"comment,omitempty"`
+	// When the rating reopens the issue: the lead's part, with its new deadlines.
+	Reopened      *Dispatch `protobuf:"bytes,3,opt,name=reopened,proto3" json:"reopened,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueRated) Reset() {
+	*x = IssueRated{}
+	mi := &file_whistle_v1_events_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueRated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueRated) ProtoMessage() {}
+
+func (x *IssueRated) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueRated.ProtoReflect.Descriptor instead.
+func (*IssueRated) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *IssueRated) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *IssueRated) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *IssueRated) GetReopened() *Dispatch {
+	if x != nil {
+		return x.Reopened
+	}
+	return nil
+}
+
+// IssueClosed: nobody verified the resolved issue within the time the city allows, so it closed
+// itself.
+type IssueClosed struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Why, for people.
+	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// How long it waited for verification.
+	Waited        *durationpb.Duration `protobuf:"bytes,2,opt,name=waited,proto3" json:"waited,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueClosed) Reset() {
+	*x = IssueClosed{}
+	mi := &file_whistle_v1_events_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueClosed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueClosed) ProtoMessage() {}
+
+func (x *IssueClosed) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueClosed.ProtoReflect.Descriptor instead.
+func (*IssueClosed) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *IssueClosed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *IssueClosed) GetWaited() *durationpb.Duration {
+	if x != nil {
+		return x.Waited
+	}
+	return nil
+}
+
 var File_whistle_v1_events_proto protoreflect.FileDescriptor
 
 const file_whistle_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"\x17whistle/v1/events.proto\x12\n" +
-	"whistle.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\xaa\a\n" +
+	"whistle.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\xca\n" +
+	"\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bissue_id\x18\x02 \x01(\tR\aissueId\x12;\n" +
@@ -1492,12 +2250,20 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\x06joined\x18\x12 \x01(\v2\x17.whistle.v1.IssueJoinedH\x00R\x06joined\x127\n" +
 	"\bunlinked\x18\x13 \x01(\v2\x19.whistle.v1.IssueUnlinkedH\x00R\bunlinked\x12+\n" +
 	"\x04left\x18\x14 \x01(\v2\x15.whistle.v1.IssueLeftH\x00R\x04left\x12F\n" +
-	"\rrecategorised\x18\x15 \x01(\v2\x1e.whistle.v1.IssueRecategorisedH\x00R\rrecategorisedB\t\n" +
+	"\rrecategorised\x18\x15 \x01(\v2\x1e.whistle.v1.IssueRecategorisedH\x00R\rrecategorised\x127\n" +
+	"\x06pushed\x18\x16 \x01(\v2\x1d.whistle.v1.AssignmentsPushedH\x00R\x06pushed\x12C\n" +
+	"\vhanded_over\x18\x17 \x01(\v2 .whistle.v1.AssignmentHandedOverH\x00R\n" +
+	"handedOver\x121\n" +
+	"\x05noted\x18\x18 \x01(\v2\x19.whistle.v1.ProgressNotedH\x00R\x05noted\x12Q\n" +
+	"\x13extension_requested\x18\x19 \x01(\v2\x1e.whistle.v1.ExtensionRequestedH\x00R\x12extensionRequested\x127\n" +
+	"\bverified\x18\x1a \x01(\v2\x19.whistle.v1.IssueVerifiedH\x00R\bverified\x12.\n" +
+	"\x05rated\x18\x1b \x01(\v2\x16.whistle.v1.IssueRatedH\x00R\x05rated\x121\n" +
+	"\x06closed\x18\x1c \x01(\v2\x17.whistle.v1.IssueClosedH\x00R\x06closedB\t\n" +
 	"\apayload\"K\n" +
 	"\x05Actor\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
-	"\x05scope\x18\x03 \x01(\tR\x05scope\"\xbc\x02\n" +
+	"\x05scope\x18\x03 \x01(\tR\x05scope\"\xe7\x02\n" +
 	"\vIssueRaised\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
@@ -1510,7 +2276,9 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\x04text\x18\a \x01(\tR\x04text\x120\n" +
 	"\blocation\x18\b \x01(\v2\x14.whistle.v1.LocationR\blocation\x12\x1f\n" +
 	"\vcompound_id\x18\t \x01(\tR\n" +
-	"compoundId\"\xa0\x02\n" +
+	"compoundId\x12)\n" +
+	"\x06photos\x18\n" +
+	" \x03(\v2\x11.whistle.v1.PhotoR\x06photos\"\xa0\x02\n" +
 	"\bDispatch\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12.\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x1a.whistle.v1.AssignmentRoleR\x04role\x12-\n" +
@@ -1542,11 +2310,12 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\twithdrawn\x18\x05 \x03(\v2\x16.whistle.v1.WithdrawalR\twithdrawn\"V\n" +
 	"\x16AssignmentAcknowledged\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
-	"\aunit_id\x18\x02 \x01(\tR\x06unitId\"f\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\"\x91\x01\n" +
 	"\x12AssignmentResolved\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\x12\x17\n" +
-	"\aunit_id\x18\x03 \x01(\tR\x06unitId\"j\n" +
+	"\aunit_id\x18\x03 \x01(\tR\x06unitId\x12)\n" +
+	"\x06photos\x18\x04 \x03(\v2\x11.whistle.v1.PhotoR\x06photos\"j\n" +
 	"\x12AssignmentReturned\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x16\n" +
@@ -1576,7 +2345,48 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\vcleared_seq\x18\x04 \x01(\x04R\n" +
 	"clearedSeq\x129\n" +
 	"\n" +
-	"cleared_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt*\xe6\x01\n" +
+	"cleared_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt\"\x93\x01\n" +
+	"\x04Push\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x1d\n" +
+	"\n" +
+	"officer_id\x18\x03 \x01(\tR\tofficerId\x12.\n" +
+	"\x06reason\x18\x04 \x01(\x0e2\x16.whistle.v1.PushReasonR\x06reason\"\x87\x01\n" +
+	"\x11AssignmentsPushed\x12(\n" +
+	"\x06pushes\x18\x01 \x03(\v2\x10.whistle.v1.PushR\x06pushes\x12%\n" +
+	"\x0eroster_version\x18\x02 \x01(\tR\rrosterVersion\x12!\n" +
+	"\fsummoned_seq\x18\x03 \x01(\x04R\vsummonedSeq\"\xb4\x01\n" +
+	"\x14AssignmentHandedOver\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12&\n" +
+	"\x0ffrom_officer_id\x18\x03 \x01(\tR\rfromOfficerId\x12\"\n" +
+	"\rto_officer_id\x18\x04 \x01(\tR\vtoOfficerId\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"\x80\x01\n" +
+	"\rProgressNoted\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"\x88\x02\n" +
+	"\x12ExtensionRequested\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12,\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x126\n" +
+	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x126\n" +
+	"\bproposed\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bproposed\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"q\n" +
+	"\rIssueVerified\x12\x16\n" +
+	"\x06passed\x18\x01 \x01(\bR\x06passed\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x120\n" +
+	"\breopened\x18\x03 \x01(\v2\x14.whistle.v1.DispatchR\breopened\"n\n" +
+	"\n" +
+	"IssueRated\x12\x14\n" +
+	"\x05score\x18\x01 \x01(\x05R\x05score\x12\x18\n" +
+	"\acomment\x18\x02 \x01(\tR\acomment\x120\n" +
+	"\breopened\x18\x03 \x01(\v2\x14.whistle.v1.DispatchR\breopened\"X\n" +
+	"\vIssueClosed\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x121\n" +
+	"\x06waited\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06waited*\xe6\x01\n" +
 	"\n" +
 	"RouteCause\x12\x1b\n" +
 	"\x17ROUTE_CAUSE_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -1586,7 +2396,13 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\x16ROUTE_CAUSE_REASSIGNED\x10\x04\x12\x1d\n" +
 	"\x19ROUTE_CAUSE_RECATEGORISED\x10\x05\x12\x1b\n" +
 	"\x17ROUTE_CAUSE_BEYOND_GRID\x10\x06\x12\x18\n" +
-	"\x14ROUTE_CAUSE_UNLINKED\x10\aBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
+	"\x14ROUTE_CAUSE_UNLINKED\x10\a*}\n" +
+	"\n" +
+	"PushReason\x12\x1b\n" +
+	"\x17PUSH_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13PUSH_REASON_ON_DUTY\x10\x01\x12\x1e\n" +
+	"\x1aPUSH_REASON_NOBODY_ON_DUTY\x10\x02\x12\x19\n" +
+	"\x15PUSH_REASON_NO_ROSTER\x10\x03BDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
 
 var (
 	file_whistle_v1_events_proto_rawDescOnce sync.Once
@@ -1600,70 +2416,97 @@ func file_whistle_v1_events_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_events_proto_rawDescData
 }
 
-var file_whistle_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_whistle_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_whistle_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_whistle_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_whistle_v1_events_proto_goTypes = []any{
 	(RouteCause)(0),                // 0: whistle.v1.RouteCause
-	(*Event)(nil),                  // 1: whistle.v1.Event
-	(*Actor)(nil),                  // 2: whistle.v1.Actor
-	(*IssueRaised)(nil),            // 3: whistle.v1.IssueRaised
-	(*Dispatch)(nil),               // 4: whistle.v1.Dispatch
-	(*Withdrawal)(nil),             // 5: whistle.v1.Withdrawal
-	(*IssueRouted)(nil),            // 6: whistle.v1.IssueRouted
-	(*IssueNeedsDispatch)(nil),     // 7: whistle.v1.IssueNeedsDispatch
-	(*AssignmentAcknowledged)(nil), // 8: whistle.v1.AssignmentAcknowledged
-	(*AssignmentResolved)(nil),     // 9: whistle.v1.AssignmentResolved
-	(*AssignmentReturned)(nil),     // 10: whistle.v1.AssignmentReturned
-	(*IssueLinked)(nil),            // 11: whistle.v1.IssueLinked
-	(*IssueJoined)(nil),            // 12: whistle.v1.IssueJoined
-	(*IssueUnlinked)(nil),          // 13: whistle.v1.IssueUnlinked
-	(*IssueLeft)(nil),              // 14: whistle.v1.IssueLeft
-	(*IssueRecategorised)(nil),     // 15: whistle.v1.IssueRecategorised
-	(*DeadlineBreached)(nil),       // 16: whistle.v1.DeadlineBreached
-	(*timestamppb.Timestamp)(nil),  // 17: google.protobuf.Timestamp
-	(Urgency)(0),                   // 18: whistle.v1.Urgency
-	(*Location)(nil),               // 19: whistle.v1.Location
-	(AssignmentRole)(0),            // 20: whistle.v1.AssignmentRole
-	(*SlaPolicy)(nil),              // 21: whistle.v1.SlaPolicy
-	(*durationpb.Duration)(nil),    // 22: google.protobuf.Duration
-	(DeadlineKind)(0),              // 23: whistle.v1.DeadlineKind
+	(PushReason)(0),                // 1: whistle.v1.PushReason
+	(*Event)(nil),                  // 2: whistle.v1.Event
+	(*Actor)(nil),                  // 3: whistle.v1.Actor
+	(*IssueRaised)(nil),            // 4: whistle.v1.IssueRaised
+	(*Dispatch)(nil),               // 5: whistle.v1.Dispatch
+	(*Withdrawal)(nil),             // 6: whistle.v1.Withdrawal
+	(*IssueRouted)(nil),            // 7: whistle.v1.IssueRouted
+	(*IssueNeedsDispatch)(nil),     // 8: whistle.v1.IssueNeedsDispatch
+	(*AssignmentAcknowledged)(nil), // 9: whistle.v1.AssignmentAcknowledged
+	(*AssignmentResolved)(nil),     // 10: whistle.v1.AssignmentResolved
+	(*AssignmentReturned)(nil),     // 11: whistle.v1.AssignmentReturned
+	(*IssueLinked)(nil),            // 12: whistle.v1.IssueLinked
+	(*IssueJoined)(nil),            // 13: whistle.v1.IssueJoined
+	(*IssueUnlinked)(nil),          // 14: whistle.v1.IssueUnlinked
+	(*IssueLeft)(nil),              // 15: whistle.v1.IssueLeft
+	(*IssueRecategorised)(nil),     // 16: whistle.v1.IssueRecategorised
+	(*DeadlineBreached)(nil),       // 17: whistle.v1.DeadlineBreached
+	(*Push)(nil),                   // 18: whistle.v1.Push
+	(*AssignmentsPushed)(nil),      // 19: whistle.v1.AssignmentsPushed
+	(*AssignmentHandedOver)(nil),   // 20: whistle.v1.AssignmentHandedOver
+	(*ProgressNoted)(nil),          // 21: whistle.v1.ProgressNoted
+	(*ExtensionRequested)(nil),     // 22: whistle.v1.ExtensionRequested
+	(*IssueVerified)(nil),          // 23: whistle.v1.IssueVerified
+	(*IssueRated)(nil),             // 24: whistle.v1.IssueRated
+	(*IssueClosed)(nil),            // 25: whistle.v1.IssueClosed
+	(*timestamppb.Timestamp)(nil),  // 26: google.protobuf.Timestamp
+	(Urgency)(0),                   // 27: whistle.v1.Urgency
+	(*Location)(nil),               // 28: whistle.v1.Location
+	(*Photo)(nil),                  // 29: whistle.v1.Photo
+	(AssignmentRole)(0),            // 30: whistle.v1.AssignmentRole
+	(*SlaPolicy)(nil),              // 31: whistle.v1.SlaPolicy
+	(*durationpb.Duration)(nil),    // 32: google.protobuf.Duration
+	(DeadlineKind)(0),              // 33: whistle.v1.DeadlineKind
 }
 var file_whistle_v1_events_proto_depIdxs = []int32{
-	17, // 0: whistle.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	2,  // 1: whistle.v1.Event.actor:type_name -> whistle.v1.Actor
-	3,  // 2: whistle.v1.Event.raised:type_name -> whistle.v1.IssueRaised
-	6,  // 3: whistle.v1.Event.routed:type_name -> whistle.v1.IssueRouted
-	7,  // 4: whistle.v1.Event.needs_dispatch:type_name -> whistle.v1.IssueNeedsDispatch
-	8,  // 5: whistle.v1.Event.acknowledged:type_name -> whistle.v1.AssignmentAcknowledged
-	9,  // 6: whistle.v1.Event.resolved:type_name -> whistle.v1.AssignmentResolved
-	16, // 7: whistle.v1.Event.breached:type_name -> whistle.v1.DeadlineBreached
-	10, // 8: whistle.v1.Event.returned:type_name -> whistle.v1.AssignmentReturned
-	11, // 9: whistle.v1.Event.linked:type_name -> whistle.v1.IssueLinked
-	12, // 10: whistle.v1.Event.joined:type_name -> whistle.v1.IssueJoined
-	13, // 11: whistle.v1.Event.unlinked:type_name -> whistle.v1.IssueUnlinked
-	14, // 12: whistle.v1.Event.left:type_name -> whistle.v1.IssueLeft
-	15, // 13: whistle.v1.Event.recategorised:type_name -> whistle.v1.IssueRecategorised
-	18, // 14: whistle.v1.IssueRaised.urgency:type_name -> whistle.v1.Urgency
-	19, // 15: whistle.v1.IssueRaised.location:type_name -> whistle.v1.Location
-	20, // 16: whistle.v1.Dispatch.role:type_name -> whistle.v1.AssignmentRole
-	21, // 17: whistle.v1.Dispatch.policy:type_name -> whistle.v1.SlaPolicy
-	17, // 18: whistle.v1.Dispatch.report_in_by:type_name -> google.protobuf.Timestamp
-	17, // 19: whistle.v1.Dispatch.resolve_by:type_name -> google.protobuf.Timestamp
-	4,  // 20: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
-	0,  // 21: whistle.v1.IssueRouted.cause:type_name -> whistle.v1.RouteCause
-	5,  // 22: whistle.v1.IssueRouted.withdrawn:type_name -> whistle.v1.Withdrawal
-	4,  // 23: whistle.v1.IssueNeedsDispatch.desk:type_name -> whistle.v1.Dispatch
-	0,  // 24: whistle.v1.IssueNeedsDispatch.cause:type_name -> whistle.v1.RouteCause
-	5,  // 25: whistle.v1.IssueNeedsDispatch.withdrawn:type_name -> whistle.v1.Withdrawal
-	22, // 26: whistle.v1.IssueLinked.after:type_name -> google.protobuf.Duration
-	23, // 27: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
-	17, // 28: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
-	17, // 29: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	26, // 0: whistle.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	3,  // 1: whistle.v1.Event.actor:type_name -> whistle.v1.Actor
+	4,  // 2: whistle.v1.Event.raised:type_name -> whistle.v1.IssueRaised
+	7,  // 3: whistle.v1.Event.routed:type_name -> whistle.v1.IssueRouted
+	8,  // 4: whistle.v1.Event.needs_dispatch:type_name -> whistle.v1.IssueNeedsDispatch
+	9,  // 5: whistle.v1.Event.acknowledged:type_name -> whistle.v1.AssignmentAcknowledged
+	10, // 6: whistle.v1.Event.resolved:type_name -> whistle.v1.AssignmentResolved
+	17, // 7: whistle.v1.Event.breached:type_name -> whistle.v1.DeadlineBreached
+	11, // 8: whistle.v1.Event.returned:type_name -> whistle.v1.AssignmentReturned
+	12, // 9: whistle.v1.Event.linked:type_name -> whistle.v1.IssueLinked
+	13, // 10: whistle.v1.Event.joined:type_name -> whistle.v1.IssueJoined
+	14, // 11: whistle.v1.Event.unlinked:type_name -> whistle.v1.IssueUnlinked
+	15, // 12: whistle.v1.Event.left:type_name -> whistle.v1.IssueLeft
+	16, // 13: whistle.v1.Event.recategorised:type_name -> whistle.v1.IssueRecategorised
+	19, // 14: whistle.v1.Event.pushed:type_name -> whistle.v1.AssignmentsPushed
+	20, // 15: whistle.v1.Event.handed_over:type_name -> whistle.v1.AssignmentHandedOver
+	21, // 16: whistle.v1.Event.noted:type_name -> whistle.v1.ProgressNoted
+	22, // 17: whistle.v1.Event.extension_requested:type_name -> whistle.v1.ExtensionRequested
+	23, // 18: whistle.v1.Event.verified:type_name -> whistle.v1.IssueVerified
+	24, // 19: whistle.v1.Event.rated:type_name -> whistle.v1.IssueRated
+	25, // 20: whistle.v1.Event.closed:type_name -> whistle.v1.IssueClosed
+	27, // 21: whistle.v1.IssueRaised.urgency:type_name -> whistle.v1.Urgency
+	28, // 22: whistle.v1.IssueRaised.location:type_name -> whistle.v1.Location
+	29, // 23: whistle.v1.IssueRaised.photos:type_name -> whistle.v1.Photo
+	30, // 24: whistle.v1.Dispatch.role:type_name -> whistle.v1.AssignmentRole
+	31, // 25: whistle.v1.Dispatch.policy:type_name -> whistle.v1.SlaPolicy
+	26, // 26: whistle.v1.Dispatch.report_in_by:type_name -> google.protobuf.Timestamp
+	26, // 27: whistle.v1.Dispatch.resolve_by:type_name -> google.protobuf.Timestamp
+	5,  // 28: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
+	0,  // 29: whistle.v1.IssueRouted.cause:type_name -> whistle.v1.RouteCause
+	6,  // 30: whistle.v1.IssueRouted.withdrawn:type_name -> whistle.v1.Withdrawal
+	5,  // 31: whistle.v1.IssueNeedsDispatch.desk:type_name -> whistle.v1.Dispatch
+	0,  // 32: whistle.v1.IssueNeedsDispatch.cause:type_name -> whistle.v1.RouteCause
+	6,  // 33: whistle.v1.IssueNeedsDispatch.withdrawn:type_name -> whistle.v1.Withdrawal
+	29, // 34: whistle.v1.AssignmentResolved.photos:type_name -> whistle.v1.Photo
+	32, // 35: whistle.v1.IssueLinked.after:type_name -> google.protobuf.Duration
+	33, // 36: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
+	26, // 37: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
+	26, // 38: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
+	1,  // 39: whistle.v1.Push.reason:type_name -> whistle.v1.PushReason
+	18, // 40: whistle.v1.AssignmentsPushed.pushes:type_name -> whistle.v1.Push
+	33, // 41: whistle.v1.ExtensionRequested.kind:type_name -> whistle.v1.DeadlineKind
+	26, // 42: whistle.v1.ExtensionRequested.deadline:type_name -> google.protobuf.Timestamp
+	26, // 43: whistle.v1.ExtensionRequested.proposed:type_name -> google.protobuf.Timestamp
+	5,  // 44: whistle.v1.IssueVerified.reopened:type_name -> whistle.v1.Dispatch
+	5,  // 45: whistle.v1.IssueRated.reopened:type_name -> whistle.v1.Dispatch
+	32, // 46: whistle.v1.IssueClosed.waited:type_name -> google.protobuf.Duration
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_events_proto_init() }
@@ -1685,14 +2528,21 @@ func file_whistle_v1_events_proto_init() {
 		(*Event_Unlinked)(nil),
 		(*Event_Left)(nil),
 		(*Event_Recategorised)(nil),
+		(*Event_Pushed)(nil),
+		(*Event_HandedOver)(nil),
+		(*Event_Noted)(nil),
+		(*Event_ExtensionRequested)(nil),
+		(*Event_Verified)(nil),
+		(*Event_Rated)(nil),
+		(*Event_Closed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_events_proto_rawDesc), len(file_whistle_v1_events_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   16,
+			NumEnums:      2,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -36,7 +36,9 @@ type RaiseIssueRequest struct {
 	// What is wrong, in the raiser's words.
 	Text string `protobuf:"bytes,5,opt,name=text" json:"text,omitempty"`
 	// Where it is; optional.
-	Location      *Location `protobuf:"bytes,6,opt,name=location" json:"location,omitempty"`
+	Location *Location `protobuf:"bytes,6,opt,name=location" json:"location,omitempty"`
+	// Photos, uploaded first with UploadPhoto.
+	PhotoIds      []string `protobuf:"bytes,7,rep,name=photo_ids,json=photoIds" json:"photo_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -109,6 +111,13 @@ func (x *RaiseIssueRequest) GetText() string {
 func (x *RaiseIssueRequest) GetLocation() *Location {
 	if x != nil {
 		return x.Location
+	}
+	return nil
+}
+
+func (x *RaiseIssueRequest) GetPhotoIds() []string {
+	if x != nil {
+		return x.PhotoIds
 	}
 	return nil
 }
@@ -507,12 +516,461 @@ func (x *WatchIssueResponse) GetEntry() *TimelineEntry {
 	return nil
 }
 
+// VerifyIssueRequest is the result of the check on site.
+type VerifyIssueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
+	// Passed or failed.
+	Passed bool `protobuf:"varint,2,opt,name=passed" json:"passed,omitempty"`
+	// Why it failed (required then, 1 to 500 characters), or what was seen.
+	Reason        string `protobuf:"bytes,3,opt,name=reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyIssueRequest) Reset() {
+	*x = VerifyIssueRequest{}
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyIssueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyIssueRequest) ProtoMessage() {}
+
+func (x *VerifyIssueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyIssueRequest.ProtoReflect.Descriptor instead.
+func (*VerifyIssueRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_intake_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *VerifyIssueRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *VerifyIssueRequest) GetPassed() bool {
+	if x != nil {
+		return x.Passed
+	}
+	return false
+}
+
+func (x *VerifyIssueRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// VerifyIssueResponse is the issue after the verification.
+type VerifyIssueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The issue.
+	Issue         *Issue `protobuf:"bytes,1,opt,name=issue" json:"issue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyIssueResponse) Reset() {
+	*x = VerifyIssueResponse{}
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyIssueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyIssueResponse) ProtoMessage() {}
+
+func (x *VerifyIssueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyIssueResponse.ProtoReflect.Descriptor instead.
+func (*VerifyIssueResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_intake_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *VerifyIssueResponse) GetIssue() *Issue {
+	if x != nil {
+		return x.Issue
+	}
+	return nil
+}
+
+// RateIssueRequest is the raiser's rating.
+type RateIssueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
+	// 1 to 5.
+	Score int32 `protobuf:"varint,2,opt,name=score" json:"score,omitempty"`
+	// What the raiser says (up to 500 characters).
+	Comment string `protobuf:"bytes,3,opt,name=comment" json:"comment,omitempty"`
+	// Reopen the issue: allowed once, with a score of 1 or 2.
+	Reopen        bool `protobuf:"varint,4,opt,name=reopen" json:"reopen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateIssueRequest) Reset() {
+	*x = RateIssueRequest{}
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateIssueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateIssueRequest) ProtoMessage() {}
+
+func (x *RateIssueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateIssueRequest.ProtoReflect.Descriptor instead.
+func (*RateIssueRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_intake_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RateIssueRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *RateIssueRequest) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *RateIssueRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *RateIssueRequest) GetReopen() bool {
+	if x != nil {
+		return x.Reopen
+	}
+	return false
+}
+
+// RateIssueResponse is the issue after the rating.
+type RateIssueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The issue.
+	Issue         *Issue `protobuf:"bytes,1,opt,name=issue" json:"issue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateIssueResponse) Reset() {
+	*x = RateIssueResponse{}
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateIssueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateIssueResponse) ProtoMessage() {}
+
+func (x *RateIssueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateIssueResponse.ProtoReflect.Descriptor instead.
+func (*RateIssueResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_intake_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RateIssueResponse) GetIssue() *Issue {
+	if x != nil {
+		return x.Issue
+	}
+	return nil
+}
+
+// UploadPhotoRequest is one chunk of a photo; the first names what it is for.
+type UploadPhotoRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// On the first message: the grid of the raise it is for, or the issue of the resolve.
+	GridId string `protobuf:"bytes,1,opt,name=grid_id,json=gridId" json:"grid_id,omitempty"`
+	// On the first message: the issue (for a resolve).
+	IssueId string `protobuf:"bytes,2,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
+	// The next bytes.
+	Chunk         []byte `protobuf:"bytes,3,opt,name=chunk" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadPhotoRequest) Reset() {
+	*x = UploadPhotoRequest{}
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadPhotoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadPhotoRequest) ProtoMessage() {}
+
+func (x *UploadPhotoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadPhotoRequest.ProtoReflect.Descriptor instead.
+func (*UploadPhotoRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_intake_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UploadPhotoRequest) GetGridId() string {
+	if x != nil {
+		return x.GridId
+	}
+	return ""
+}
+
+func (x *UploadPhotoRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *UploadPhotoRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+// UploadPhotoResponse names the stored photo.
+type UploadPhotoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The photo.
+	Photo         *Photo `protobuf:"bytes,1,opt,name=photo" json:"photo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadPhotoResponse) Reset() {
+	*x = UploadPhotoResponse{}
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadPhotoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadPhotoResponse) ProtoMessage() {}
+
+func (x *UploadPhotoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadPhotoResponse.ProtoReflect.Descriptor instead.
+func (*UploadPhotoResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_intake_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UploadPhotoResponse) GetPhoto() *Photo {
+	if x != nil {
+		return x.Photo
+	}
+	return nil
+}
+
+// GetPhotoRequest names a photo of an issue.
+type GetPhotoRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
+	// The photo's id.
+	PhotoId       string `protobuf:"bytes,2,opt,name=photo_id,json=photoId" json:"photo_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPhotoRequest) Reset() {
+	*x = GetPhotoRequest{}
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPhotoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPhotoRequest) ProtoMessage() {}
+
+func (x *GetPhotoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPhotoRequest.ProtoReflect.Descriptor instead.
+func (*GetPhotoRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_intake_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetPhotoRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *GetPhotoRequest) GetPhotoId() string {
+	if x != nil {
+		return x.PhotoId
+	}
+	return ""
+}
+
+// GetPhotoResponse is one chunk; the first also describes the photo.
+type GetPhotoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// On the first message: the photo.
+	Photo *Photo `protobuf:"bytes,1,opt,name=photo" json:"photo,omitempty"`
+	// The next bytes.
+	Chunk         []byte `protobuf:"bytes,2,opt,name=chunk" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPhotoResponse) Reset() {
+	*x = GetPhotoResponse{}
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPhotoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPhotoResponse) ProtoMessage() {}
+
+func (x *GetPhotoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_intake_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPhotoResponse.ProtoReflect.Descriptor instead.
+func (*GetPhotoResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_intake_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetPhotoResponse) GetPhoto() *Photo {
+	if x != nil {
+		return x.Photo
+	}
+	return nil
+}
+
+func (x *GetPhotoResponse) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
 var File_whistle_v1_intake_service_proto protoreflect.FileDescriptor
 
 const file_whistle_v1_intake_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1fwhistle/v1/intake_service.proto\x12\n" +
-	"whistle.v1\x1a\x16whistle/v1/types.proto\"\xe1\x01\n" +
+	"whistle.v1\x1a\x16whistle/v1/types.proto\"\xfe\x01\n" +
 	"\x11RaiseIssueRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
@@ -521,7 +979,8 @@ const file_whistle_v1_intake_service_proto_rawDesc = "" +
 	"categoryId\x12-\n" +
 	"\aurgency\x18\x04 \x01(\x0e2\x13.whistle.v1.UrgencyR\aurgency\x12\x12\n" +
 	"\x04text\x18\x05 \x01(\tR\x04text\x120\n" +
-	"\blocation\x18\x06 \x01(\v2\x14.whistle.v1.LocationR\blocation\"Y\n" +
+	"\blocation\x18\x06 \x01(\v2\x14.whistle.v1.LocationR\blocation\x12\x1b\n" +
+	"\tphoto_ids\x18\a \x03(\tR\bphotoIds\"Y\n" +
 	"\x12RaiseIssueResponse\x12'\n" +
 	"\x05issue\x18\x01 \x01(\v2\x11.whistle.v1.IssueR\x05issue\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\"!\n" +
@@ -545,7 +1004,32 @@ const file_whistle_v1_intake_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"n\n" +
 	"\x12WatchIssueResponse\x12'\n" +
 	"\x05issue\x18\x01 \x01(\v2\x11.whistle.v1.IssueR\x05issue\x12/\n" +
-	"\x05entry\x18\x02 \x01(\v2\x19.whistle.v1.TimelineEntryR\x05entry2\xbf\x02\n" +
+	"\x05entry\x18\x02 \x01(\v2\x19.whistle.v1.TimelineEntryR\x05entry\"_\n" +
+	"\x12VerifyIssueRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x16\n" +
+	"\x06passed\x18\x02 \x01(\bR\x06passed\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\">\n" +
+	"\x13VerifyIssueResponse\x12'\n" +
+	"\x05issue\x18\x01 \x01(\v2\x11.whistle.v1.IssueR\x05issue\"u\n" +
+	"\x10RateIssueRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x05R\x05score\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\x12\x16\n" +
+	"\x06reopen\x18\x04 \x01(\bR\x06reopen\"<\n" +
+	"\x11RateIssueResponse\x12'\n" +
+	"\x05issue\x18\x01 \x01(\v2\x11.whistle.v1.IssueR\x05issue\"^\n" +
+	"\x12UploadPhotoRequest\x12\x17\n" +
+	"\agrid_id\x18\x01 \x01(\tR\x06gridId\x12\x19\n" +
+	"\bissue_id\x18\x02 \x01(\tR\aissueId\x12\x14\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\">\n" +
+	"\x13UploadPhotoResponse\x12'\n" +
+	"\x05photo\x18\x01 \x01(\v2\x11.whistle.v1.PhotoR\x05photo\"G\n" +
+	"\x0fGetPhotoRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x19\n" +
+	"\bphoto_id\x18\x02 \x01(\tR\aphotoId\"Q\n" +
+	"\x10GetPhotoResponse\x12'\n" +
+	"\x05photo\x18\x01 \x01(\v2\x11.whistle.v1.PhotoR\x05photo\x12\x14\n" +
+	"\x05chunk\x18\x02 \x01(\fR\x05chunk2\xf4\x04\n" +
 	"\rIntakeService\x12K\n" +
 	"\n" +
 	"RaiseIssue\x12\x1d.whistle.v1.RaiseIssueRequest\x1a\x1e.whistle.v1.RaiseIssueResponse\x12E\n" +
@@ -553,7 +1037,11 @@ const file_whistle_v1_intake_service_proto_rawDesc = "" +
 	"\n" +
 	"ListIssues\x12\x1d.whistle.v1.ListIssuesRequest\x1a\x1e.whistle.v1.ListIssuesResponse\x12M\n" +
 	"\n" +
-	"WatchIssue\x12\x1d.whistle.v1.WatchIssueRequest\x1a\x1e.whistle.v1.WatchIssueResponse0\x01BKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"WatchIssue\x12\x1d.whistle.v1.WatchIssueRequest\x1a\x1e.whistle.v1.WatchIssueResponse0\x01\x12N\n" +
+	"\vVerifyIssue\x12\x1e.whistle.v1.VerifyIssueRequest\x1a\x1f.whistle.v1.VerifyIssueResponse\x12H\n" +
+	"\tRateIssue\x12\x1c.whistle.v1.RateIssueRequest\x1a\x1d.whistle.v1.RateIssueResponse\x12P\n" +
+	"\vUploadPhoto\x12\x1e.whistle.v1.UploadPhotoRequest\x1a\x1f.whistle.v1.UploadPhotoResponse(\x01\x12G\n" +
+	"\bGetPhoto\x12\x1b.whistle.v1.GetPhotoRequest\x1a\x1c.whistle.v1.GetPhotoResponse0\x01BKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_whistle_v1_intake_service_proto_rawDescOnce sync.Once
@@ -567,45 +1055,66 @@ func file_whistle_v1_intake_service_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_intake_service_proto_rawDescData
 }
 
-var file_whistle_v1_intake_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_whistle_v1_intake_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_whistle_v1_intake_service_proto_goTypes = []any{
-	(*RaiseIssueRequest)(nil),  // 0: whistle.v1.RaiseIssueRequest
-	(*RaiseIssueResponse)(nil), // 1: whistle.v1.RaiseIssueResponse
-	(*GetIssueRequest)(nil),    // 2: whistle.v1.GetIssueRequest
-	(*GetIssueResponse)(nil),   // 3: whistle.v1.GetIssueResponse
-	(*ListIssuesRequest)(nil),  // 4: whistle.v1.ListIssuesRequest
-	(*ListIssuesResponse)(nil), // 5: whistle.v1.ListIssuesResponse
-	(*WatchIssueRequest)(nil),  // 6: whistle.v1.WatchIssueRequest
-	(*WatchIssueResponse)(nil), // 7: whistle.v1.WatchIssueResponse
-	(Urgency)(0),               // 8: whistle.v1.Urgency
-	(*Location)(nil),           // 9: whistle.v1.Location
-	(*Issue)(nil),              // 10: whistle.v1.Issue
-	(*TimelineEntry)(nil),      // 11: whistle.v1.TimelineEntry
-	(IssueStatus)(0),           // 12: whistle.v1.IssueStatus
+	(*RaiseIssueRequest)(nil),   // 0: whistle.v1.RaiseIssueRequest
+	(*RaiseIssueResponse)(nil),  // 1: whistle.v1.RaiseIssueResponse
+	(*GetIssueRequest)(nil),     // 2: whistle.v1.GetIssueRequest
+	(*GetIssueResponse)(nil),    // 3: whistle.v1.GetIssueResponse
+	(*ListIssuesRequest)(nil),   // 4: whistle.v1.ListIssuesRequest
+	(*ListIssuesResponse)(nil),  // 5: whistle.v1.ListIssuesResponse
+	(*WatchIssueRequest)(nil),   // 6: whistle.v1.WatchIssueRequest
+	(*WatchIssueResponse)(nil),  // 7: whistle.v1.WatchIssueResponse
+	(*VerifyIssueRequest)(nil),  // 8: whistle.v1.VerifyIssueRequest
+	(*VerifyIssueResponse)(nil), // 9: whistle.v1.VerifyIssueResponse
+	(*RateIssueRequest)(nil),    // 10: whistle.v1.RateIssueRequest
+	(*RateIssueResponse)(nil),   // 11: whistle.v1.RateIssueResponse
+	(*UploadPhotoRequest)(nil),  // 12: whistle.v1.UploadPhotoRequest
+	(*UploadPhotoResponse)(nil), // 13: whistle.v1.UploadPhotoResponse
+	(*GetPhotoRequest)(nil),     // 14: whistle.v1.GetPhotoRequest
+	(*GetPhotoResponse)(nil),    // 15: whistle.v1.GetPhotoResponse
+	(Urgency)(0),                // 16: whistle.v1.Urgency
+	(*Location)(nil),            // 17: whistle.v1.Location
+	(*Issue)(nil),               // 18: whistle.v1.Issue
+	(*TimelineEntry)(nil),       // 19: whistle.v1.TimelineEntry
+	(IssueStatus)(0),            // 20: whistle.v1.IssueStatus
+	(*Photo)(nil),               // 21: whistle.v1.Photo
 }
 var file_whistle_v1_intake_service_proto_depIdxs = []int32{
-	8,  // 0: whistle.v1.RaiseIssueRequest.urgency:type_name -> whistle.v1.Urgency
-	9,  // 1: whistle.v1.RaiseIssueRequest.location:type_name -> whistle.v1.Location
-	10, // 2: whistle.v1.RaiseIssueResponse.issue:type_name -> whistle.v1.Issue
-	10, // 3: whistle.v1.GetIssueResponse.issue:type_name -> whistle.v1.Issue
-	11, // 4: whistle.v1.GetIssueResponse.timeline:type_name -> whistle.v1.TimelineEntry
-	12, // 5: whistle.v1.ListIssuesRequest.status:type_name -> whistle.v1.IssueStatus
-	10, // 6: whistle.v1.ListIssuesResponse.issues:type_name -> whistle.v1.Issue
-	10, // 7: whistle.v1.WatchIssueResponse.issue:type_name -> whistle.v1.Issue
-	11, // 8: whistle.v1.WatchIssueResponse.entry:type_name -> whistle.v1.TimelineEntry
-	0,  // 9: whistle.v1.IntakeService.RaiseIssue:input_type -> whistle.v1.RaiseIssueRequest
-	2,  // 10: whistle.v1.IntakeService.GetIssue:input_type -> whistle.v1.GetIssueRequest
-	4,  // 11: whistle.v1.IntakeService.ListIssues:input_type -> whistle.v1.ListIssuesRequest
-	6,  // 12: whistle.v1.IntakeService.WatchIssue:input_type -> whistle.v1.WatchIssueRequest
-	1,  // 13: whistle.v1.IntakeService.RaiseIssue:output_type -> whistle.v1.RaiseIssueResponse
-	3,  // 14: whistle.v1.IntakeService.GetIssue:output_type -> whistle.v1.GetIssueResponse
-	5,  // 15: whistle.v1.IntakeService.ListIssues:output_type -> whistle.v1.ListIssuesResponse
-	7,  // 16: whistle.v1.IntakeService.WatchIssue:output_type -> whistle.v1.WatchIssueResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	16, // 0: whistle.v1.RaiseIssueRequest.urgency:type_name -> whistle.v1.Urgency
+	17, // 1: whistle.v1.RaiseIssueRequest.location:type_name -> whistle.v1.Location
+	18, // 2: whistle.v1.RaiseIssueResponse.issue:type_name -> whistle.v1.Issue
+	18, // 3: whistle.v1.GetIssueResponse.issue:type_name -> whistle.v1.Issue
+	19, // 4: whistle.v1.GetIssueResponse.timeline:type_name -> whistle.v1.TimelineEntry
+	20, // 5: whistle.v1.ListIssuesRequest.status:type_name -> whistle.v1.IssueStatus
+	18, // 6: whistle.v1.ListIssuesResponse.issues:type_name -> whistle.v1.Issue
+	18, // 7: whistle.v1.WatchIssueResponse.issue:type_name -> whistle.v1.Issue
+	19, // 8: whistle.v1.WatchIssueResponse.entry:type_name -> whistle.v1.TimelineEntry
+	18, // 9: whistle.v1.VerifyIssueResponse.issue:type_name -> whistle.v1.Issue
+	18, // 10: whistle.v1.RateIssueResponse.issue:type_name -> whistle.v1.Issue
+	21, // 11: whistle.v1.UploadPhotoResponse.photo:type_name -> whistle.v1.Photo
+	21, // 12: whistle.v1.GetPhotoResponse.photo:type_name -> whistle.v1.Photo
+	0,  // 13: whistle.v1.IntakeService.RaiseIssue:input_type -> whistle.v1.RaiseIssueRequest
+	2,  // 14: whistle.v1.IntakeService.GetIssue:input_type -> whistle.v1.GetIssueRequest
+	4,  // 15: whistle.v1.IntakeService.ListIssues:input_type -> whistle.v1.ListIssuesRequest
+	6,  // 16: whistle.v1.IntakeService.WatchIssue:input_type -> whistle.v1.WatchIssueRequest
+	8,  // 17: whistle.v1.IntakeService.VerifyIssue:input_type -> whistle.v1.VerifyIssueRequest
+	10, // 18: whistle.v1.IntakeService.RateIssue:input_type -> whistle.v1.RateIssueRequest
+	12, // 19: whistle.v1.IntakeService.UploadPhoto:input_type -> whistle.v1.UploadPhotoRequest
+	14, // 20: whistle.v1.IntakeService.GetPhoto:input_type -> whistle.v1.GetPhotoRequest
+	1,  // 21: whistle.v1.IntakeService.RaiseIssue:output_type -> whistle.v1.RaiseIssueResponse
+	3,  // 22: whistle.v1.IntakeService.GetIssue:output_type -> whistle.v1.GetIssueResponse
+	5,  // 23: whistle.v1.IntakeService.ListIssues:output_type -> whistle.v1.ListIssuesResponse
+	7,  // 24: whistle.v1.IntakeService.WatchIssue:output_type -> whistle.v1.WatchIssueResponse
+	9,  // 25: whistle.v1.IntakeService.VerifyIssue:output_type -> whistle.v1.VerifyIssueResponse
+	11, // 26: whistle.v1.IntakeService.RateIssue:output_type -> whistle.v1.RateIssueResponse
+	13, // 27: whistle.v1.IntakeService.UploadPhoto:output_type -> whistle.v1.UploadPhotoResponse
+	15, // 28: whistle.v1.IntakeService.GetPhoto:output_type -> whistle.v1.GetPhotoResponse
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_intake_service_proto_init() }
@@ -620,7 +1129,7 @@ func file_whistle_v1_intake_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_intake_service_proto_rawDesc), len(file_whistle_v1_intake_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IntakeService_RaiseIssue_FullMethodName = "/whistle.v1.IntakeService/RaiseIssue"
-	IntakeService_GetIssue_FullMethodName   = "/whistle.v1.IntakeService/GetIssue"
-	IntakeService_ListIssues_FullMethodName = "/whistle.v1.IntakeService/ListIssues"
-	IntakeService_WatchIssue_FullMethodName = "/whistle.v1.IntakeService/WatchIssue"
+	IntakeService_RaiseIssue_FullMethodName  = "/whistle.v1.IntakeService/RaiseIssue"
+	IntakeService_GetIssue_FullMethodName    = "/whistle.v1.IntakeService/GetIssue"
+	IntakeService_ListIssues_FullMethodName  = "/whistle.v1.IntakeService/ListIssues"
+	IntakeService_WatchIssue_FullMethodName  = "/whistle.v1.IntakeService/WatchIssue"
+	IntakeService_VerifyIssue_FullMethodName = "/whistle.v1.IntakeService/VerifyIssue"
+	IntakeService_RateIssue_FullMethodName   = "/whistle.v1.IntakeService/RateIssue"
+	IntakeService_UploadPhoto_FullMethodName = "/whistle.v1.IntakeService/UploadPhoto"
+	IntakeService_GetPhoto_FullMethodName    = "/whistle.v1.IntakeService/GetPhoto"
 )
 
 // IntakeServiceClient is the client API for IntakeService service.
@@ -39,6 +43,17 @@ type IntakeServiceClient interface {
 	ListIssues(ctx context.Context, in *ListIssuesRequest, opts ...grpc.CallOption) (*ListIssuesResponse, error)
 	// WatchIssue streams the issue as it stands, then every new timeline entry as it happens.
 	WatchIssue(ctx context.Context, in *WatchIssueRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchIssueResponse], error)
+	// VerifyIssue is the grid worker's check on site of a resolved issue: pass closes it, fail
+	// reopens the lead's part.
+	VerifyIssue(ctx context.Context, in *VerifyIssueRequest, opts ...grpc.CallOption) (*VerifyIssueResponse, error)
+	// RateIssue is the raiser's rating of a resolved or closed issue; an unsatisfied one may reopen
+	// it once.
+	RateIssue(ctx context.Context, in *RateIssueRequest, opts ...grpc.CallOption) (*RateIssueResponse, error)
+	// UploadPhoto stores a photo, sent in chunks, for a raise or a resolve to name; a photo no event
+	// names is removed after a while.
+	UploadPhoto(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadPhotoRequest, UploadPhotoResponse], error)
+	// GetPhoto sends a photo of an issue in chunks, to whoever may see the issue.
+	GetPhoto(ctx context.Context, in *GetPhotoRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetPhotoResponse], error)
 }
 
 type intakeServiceClient struct {
@@ -98,6 +113,58 @@ func (c *intakeServiceClient) WatchIssue(ctx context.Context, in *WatchIssueRequ
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IntakeService_WatchIssueClient = grpc.ServerStreamingClient[WatchIssueResponse]
 
+func (c *intakeServiceClient) VerifyIssue(ctx context.Context, in *VerifyIssueRequest, opts ...grpc.CallOption) (*VerifyIssueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyIssueResponse)
+	err := c.cc.Invoke(ctx, IntakeService_VerifyIssue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *intakeServiceClient) RateIssue(ctx context.Context, in *RateIssueRequest, opts ...grpc.CallOption) (*RateIssueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RateIssueResponse)
+	err := c.cc.Invoke(ctx, IntakeService_RateIssue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *intakeServiceClient) UploadPhoto(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadPhotoRequest, UploadPhotoResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &IntakeService_ServiceDesc.Streams[1], IntakeService_UploadPhoto_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[UploadPhotoRequest, UploadPhotoResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IntakeService_UploadPhotoClient = grpc.ClientStreamingClient[UploadPhotoRequest, UploadPhotoResponse]
+
+func (c *intakeServiceClient) GetPhoto(ctx context.Context, in *GetPhotoRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetPhotoResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &IntakeService_ServiceDesc.Streams[2], IntakeService_GetPhoto_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetPhotoRequest, GetPhotoResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IntakeService_GetPhotoClient = grpc.ServerStreamingClient[GetPhotoResponse]
+
 // IntakeServiceServer is the server API for IntakeService service.
 // All implementations must embed UnimplementedIntakeServiceServer
 // for forward compatibility.
@@ -112,6 +179,17 @@ type IntakeServiceServer interface {
 	ListIssues(context.Context, *ListIssuesRequest) (*ListIssuesResponse, error)
 	// WatchIssue streams the issue as it stands, then every new timeline entry as it happens.
 	WatchIssue(*WatchIssueRequest, grpc.ServerStreamingServer[WatchIssueResponse]) error
+	// VerifyIssue is the grid worker's check on site of a resolved issue: pass closes it, fail
+	// reopens the lead's part.
+	VerifyIssue(context.Context, *VerifyIssueRequest) (*VerifyIssueResponse, error)
+	// RateIssue is the raiser's rating of a resolved or closed issue; an unsatisfied one may reopen
+	// it once.
+	RateIssue(context.Context, *RateIssueRequest) (*RateIssueResponse, error)
+	// UploadPhoto stores a photo, sent in chunks, for a raise or a resolve to name; a photo no event
+	// names is removed after a while.
+	UploadPhoto(grpc.ClientStreamingServer[UploadPhotoRequest, UploadPhotoResponse]) error
+	// GetPhoto sends a photo of an issue in chunks, to whoever may see the issue.
+	GetPhoto(*GetPhotoRequest, grpc.ServerStreamingServer[GetPhotoResponse]) error
 	mustEmbedUnimplementedIntakeServiceServer()
 }
 
@@ -133,6 +211,18 @@ func (UnimplementedIntakeServiceServer) ListIssues(context.Context, *ListIssuesR
 }
 func (UnimplementedIntakeServiceServer) WatchIssue(*WatchIssueRequest, grpc.ServerStreamingServer[WatchIssueResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchIssue not implemented")
+}
+func (UnimplementedIntakeServiceServer) VerifyIssue(context.Context, *VerifyIssueRequest) (*VerifyIssueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyIssue not implemented")
+}
+func (UnimplementedIntakeServiceServer) RateIssue(context.Context, *RateIssueRequest) (*RateIssueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RateIssue not implemented")
+}
+func (UnimplementedIntakeServiceServer) UploadPhoto(grpc.ClientStreamingServer[UploadPhotoRequest, UploadPhotoResponse]) error {
+	return status.Error(codes.Unimplemented, "method UploadPhoto not implemented")
+}
+func (UnimplementedIntakeServiceServer) GetPhoto(*GetPhotoRequest, grpc.ServerStreamingServer[GetPhotoResponse]) error {
+	return status.Error(codes.Unimplemented, "method GetPhoto not implemented")
 }
 func (UnimplementedIntakeServiceServer) mustEmbedUnimplementedIntakeServiceServer() {}
 func (UnimplementedIntakeServiceServer) testEmbeddedByValue()                       {}
@@ -220,6 +310,60 @@ func _IntakeService_WatchIssue_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IntakeService_WatchIssueServer = grpc.ServerStreamingServer[WatchIssueResponse]
 
+func _IntakeService_VerifyIssue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyIssueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntakeServiceServer).VerifyIssue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntakeService_VerifyIssue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntakeServiceServer).VerifyIssue(ctx, req.(*VerifyIssueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IntakeService_RateIssue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RateIssueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntakeServiceServer).RateIssue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntakeService_RateIssue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntakeServiceServer).RateIssue(ctx, req.(*RateIssueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IntakeService_UploadPhoto_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(IntakeServiceServer).UploadPhoto(&grpc.GenericServerStream[UploadPhotoRequest, UploadPhotoResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IntakeService_UploadPhotoServer = grpc.ClientStreamingServer[UploadPhotoRequest, UploadPhotoResponse]
+
+func _IntakeService_GetPhoto_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetPhotoRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(IntakeServiceServer).GetPhoto(m, &grpc.GenericServerStream[GetPhotoRequest, GetPhotoResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IntakeService_GetPhotoServer = grpc.ServerStreamingServer[GetPhotoResponse]
+
 // IntakeService_ServiceDesc is the grpc.ServiceDesc for IntakeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -239,11 +383,29 @@ var IntakeService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListIssues",
 			Handler:    _IntakeService_ListIssues_Handler,
 		},
+		{
+			MethodName: "VerifyIssue",
+			Handler:    _IntakeService_VerifyIssue_Handler,
+		},
+		{
+			MethodName: "RateIssue",
+			Handler:    _IntakeService_RateIssue_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "WatchIssue",
 			Handler:       _IntakeService_WatchIssue_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "UploadPhoto",
+			Handler:       _IntakeService_UploadPhoto_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "GetPhoto",
+			Handler:       _IntakeService_GetPhoto_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -92,10 +92,13 @@ const (
 	IssueStatus_ISSUE_STATUS_DISPATCHED IssueStatus = 3
 	// At least one department reported in and not all have resolved.
 	IssueStatus_ISSUE_STATUS_IN_PROGRESS IssueStatus = 4
-	// Every assignment is resolved.
+	// Every assignment is resolved: the grid's worker is to verify it on site.
 	IssueStatus_ISSUE_STATUS_RESOLVED IssueStatus = 5
 	// The issue repeats an open case and joined it instead of being dispatched.
 	IssueStatus_ISSUE_STATUS_LINKED IssueStatus = 6
+	// The grid's worker verified the result on site and passed it, or nobody verified it within the
+	// time the city allows and it closed itself.
+	IssueStatus_ISSUE_STATUS_CLOSED IssueStatus = 7
 )
 
 // Enum value maps for IssueStatus.
@@ -108,6 +111,7 @@ var (
 		4: "ISSUE_STATUS_IN_PROGRESS",
 		5: "ISSUE_STATUS_RESOLVED",
 		6: "ISSUE_STATUS_LINKED",
+		7: "ISSUE_STATUS_CLOSED",
 	}
 	IssueStatus_value = map[string]int32{
 		"ISSUE_STATUS_UNSPECIFIED":       0,
@@ -117,6 +121,7 @@ var (
 		"ISSUE_STATUS_IN_PROGRESS":       4,
 		"ISSUE_STATUS_RESOLVED":          5,
 		"ISSUE_STATUS_LINKED":            6,
+		"ISSUE_STATUS_CLOSED":            7,
 	}
 )
 
@@ -418,7 +423,17 @@ type Assignment struct {
 	// Why it was returned or withdrawn.
 	EndReason string `protobuf:"bytes,15,opt,name=end_reason,json=endReason" json:"end_reason,omitempty"`
 	// Who returned or withdrew it.
-	EndedBy       string `protobuf:"bytes,16,opt,name=ended_by,json=endedBy" json:"ended_by,omitempty"`
+	EndedBy string `protobuf:"bytes,16,opt,name=ended_by,json=endedBy" json:"ended_by,omitempty"`
+	// The officer the assignment was pushed to (the one on duty when it landed, the unit's head when
+	// nobody was, or the colleague it was handed over to); empty when the unit has no roster.
+	OfficerId string `protobuf:"bytes,17,opt,name=officer_id,json=officerId" json:"officer_id,omitempty"`
+	// The extension the unit asked for and nobody has decided yet; unset when none is pending.
+	ExtensionRequested *ExtensionRequest `protobuf:"bytes,18,opt,name=extension_requested,json=extensionRequested" json:"extension_requested,omitempty"`
+	// How many times the issue was reopened with this assignment (a failed verification or an
+	// unsatisfied rating); its clocks started again each time.
+	Reopened int32 `protobuf:"varint,19,opt,name=reopened" json:"reopened,omitempty"`
+	// The photos the unit resolved it with.
+	Photos        []*Photo `protobuf:"bytes,20,rep,name=photos" json:"photos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -565,6 +580,345 @@ func (x *Assignment) GetEndedBy() string {
 	return ""
 }
 
+func (x *Assignment) GetOfficerId() string {
+	if x != nil {
+		return x.OfficerId
+	}
+	return ""
+}
+
+func (x *Assignment) GetExtensionRequested() *ExtensionRequest {
+	if x != nil {
+		return x.ExtensionRequested
+	}
+	return nil
+}
+
+func (x *Assignment) GetReopened() int32 {
+	if x != nil {
+		return x.Reopened
+	}
+	return 0
+}
+
+func (x *Assignment) GetPhotos() []*Photo {
+	if x != nil {
+		return x.Photos
+	}
+	return nil
+}
+
+// ExtensionRequest is a unit's request for a later deadline, waiting for a supervisor.
+type ExtensionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which deadline.
+	Kind DeadlineKind `protobuf:"varint,1,opt,name=kind,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
+	// The deadline the unit proposes.
+	Proposed *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=proposed" json:"proposed,omitempty"`
+	// Why.
+	Reason string `protobuf:"bytes,3,opt,name=reason" json:"reason,omitempty"`
+	// Who asked.
+	RequestedBy string `protobuf:"bytes,4,opt,name=requested_by,json=requestedBy" json:"requested_by,omitempty"`
+	// When.
+	RequestedAt   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=requested_at,json=requestedAt" json:"requested_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtensionRequest) Reset() {
+	*x = ExtensionRequest{}
+	mi := &file_whistle_v1_types_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtensionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtensionRequest) ProtoMessage() {}
+
+func (x *ExtensionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_types_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtensionRequest.ProtoReflect.Descriptor instead.
+func (*ExtensionRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExtensionRequest) GetKind() DeadlineKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeadlineKind_DEADLINE_KIND_UNSPECIFIED
+}
+
+func (x *ExtensionRequest) GetProposed() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Proposed
+	}
+	return nil
+}
+
+func (x *ExtensionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ExtensionRequest) GetRequestedBy() string {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return ""
+}
+
+func (x *ExtensionRequest) GetRequestedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RequestedAt
+	}
+	return nil
+}
+
+// Photo is evidence attached to an issue at raise or at resolve, kept in the object store and
+// named by events by its id and digest.
+type Photo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The id to fetch it by.
+	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
+	// The SHA-256 of the stored bytes, as "sha256:<hex>".
+	Digest string `protobuf:"bytes,2,opt,name=digest" json:"digest,omitempty"`
+	// The content type found in the bytes (image/jpeg, image/png, image/webp).
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType" json:"content_type,omitempty"`
+	// Its size in bytes.
+	Size          int64 `protobuf:"varint,4,opt,name=size" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Photo) Reset() {
+	*x = Photo{}
+	mi := &file_whistle_v1_types_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Photo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Photo) ProtoMessage() {}
+
+func (x *Photo) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_types_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Photo.ProtoReflect.Descriptor instead.
+func (*Photo) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Photo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Photo) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Photo) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *Photo) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// Verification is the grid worker's check on site (核查) that the issue was dealt with.
+type Verification struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Passed (the issue closes) or failed (the lead's part reopens).
+	Passed bool `protobuf:"varint,1,opt,name=passed" json:"passed,omitempty"`
+	// Why it failed, or what was seen.
+	Reason string `protobuf:"bytes,2,opt,name=reason" json:"reason,omitempty"`
+	// Who verified.
+	VerifiedBy string `protobuf:"bytes,3,opt,name=verified_by,json=verifiedBy" json:"verified_by,omitempty"`
+	// When.
+	VerifiedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=verified_at,json=verifiedAt" json:"verified_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Verification) Reset() {
+	*x = Verification{}
+	mi := &file_whistle_v1_types_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Verification) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Verification) ProtoMessage() {}
+
+func (x *Verification) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_types_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Verification.ProtoReflect.Descriptor instead.
+func (*Verification) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Verification) GetPassed() bool {
+	if x != nil {
+		return x.Passed
+	}
+	return false
+}
+
+func (x *Verification) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Verification) GetVerifiedBy() string {
+	if x != nil {
+		return x.VerifiedBy
+	}
+	return ""
+}
+
+func (x *Verification) GetVerifiedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.VerifiedAt
+	}
+	return nil
+}
+
+// Rating is the raiser's judgement of how the issue was handled (回访).
+type Rating struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 (very unsatisfied) to 5 (very satisfied).
+	Score int32 `protobuf:"varint,1,opt,name=score" json:"score,omitempty"`
+	// What the raiser said.
+	Comment string `protobuf:"bytes,2,opt,name=comment" json:"comment,omitempty"`
+	// Who rated.
+	RatedBy string `protobuf:"bytes,3,opt,name=rated_by,json=ratedBy" json:"rated_by,omitempty"`
+	// When.
+	RatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=rated_at,json=ratedAt" json:"rated_at,omitempty"`
+	// Whether the rating reopened the issue.
+	Reopened      bool `protobuf:"varint,5,opt,name=reopened" json:"reopened,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rating) Reset() {
+	*x = Rating{}
+	mi := &file_whistle_v1_types_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rating) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rating) ProtoMessage() {}
+
+func (x *Rating) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_types_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rating.ProtoReflect.Descriptor instead.
+func (*Rating) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Rating) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *Rating) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *Rating) GetRatedBy() string {
+	if x != nil {
+		return x.RatedBy
+	}
+	return ""
+}
+
+func (x *Rating) GetRatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RatedAt
+	}
+	return nil
+}
+
+func (x *Rating) GetReopened() bool {
+	if x != nil {
+		return x.Reopened
+	}
+	return false
+}
+
 // Issue is one matter raised from a grid, as the intake view holds it.
 type Issue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -605,14 +959,28 @@ type Issue struct {
 	// The duplicates that joined this case ("me too"), in the order they joined.
 	Duplicates []string `protobuf:"bytes,18,rep,name=duplicates" json:"duplicates,omitempty"`
 	// The version of the rules and catalog that decided its last route.
-	RulesVersion  string `protobuf:"bytes,19,opt,name=rules_version,json=rulesVersion" json:"rules_version,omitempty"`
+	RulesVersion string `protobuf:"bytes,19,opt,name=rules_version,json=rulesVersion" json:"rules_version,omitempty"`
+	// The photos attached at raise.
+	Photos []*Photo `protobuf:"bytes,20,rep,name=photos" json:"photos,omitempty"`
+	// The last verification on site, if any.
+	Verification *Verification `protobuf:"bytes,21,opt,name=verification" json:"verification,omitempty"`
+	// The raiser's last rating, if any.
+	Rating *Rating `protobuf:"bytes,22,opt,name=rating" json:"rating,omitempty"`
+	// How many times the issue was reopened.
+	Reopened int32 `protobuf:"varint,23,opt,name=reopened" json:"reopened,omitempty"`
+	// When it closed; unset while it is open.
+	ClosedAt *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=closed_at,json=closedAt" json:"closed_at,omitempty"`
+	// When every assignment was last resolved and verification began to wait; unset otherwise.
+	ResolvedAt *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=resolved_at,json=resolvedAt" json:"resolved_at,omitempty"`
+	// When it closes by itself if nobody verifies it; unset unless it waits for verification.
+	ClosesBy      *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=closes_by,json=closesBy" json:"closes_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Issue) Reset() {
 	*x = Issue{}
-	mi := &file_whistle_v1_types_proto_msgTypes[2]
+	mi := &file_whistle_v1_types_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +992,7 @@ func (x *Issue) String() string {
 func (*Issue) ProtoMessage() {}
 
 func (x *Issue) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[2]
+	mi := &file_whistle_v1_types_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +1005,7 @@ func (x *Issue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Issue.ProtoReflect.Descriptor instead.
 func (*Issue) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{2}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Issue) GetId() string {
@@ -773,6 +1141,55 @@ func (x *Issue) GetRulesVersion() string {
 	return ""
 }
 
+func (x *Issue) GetPhotos() []*Photo {
+	if x != nil {
+		return x.Photos
+	}
+	return nil
+}
+
+func (x *Issue) GetVerification() *Verification {
+	if x != nil {
+		return x.Verification
+	}
+	return nil
+}
+
+func (x *Issue) GetRating() *Rating {
+	if x != nil {
+		return x.Rating
+	}
+	return nil
+}
+
+func (x *Issue) GetReopened() int32 {
+	if x != nil {
+		return x.Reopened
+	}
+	return 0
+}
+
+func (x *Issue) GetClosedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClosedAt
+	}
+	return nil
+}
+
+func (x *Issue) GetResolvedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolvedAt
+	}
+	return nil
+}
+
+func (x *Issue) GetClosesBy() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClosesBy
+	}
+	return nil
+}
+
 // TimelineEntry is one event of an issue's history, in stream order.
 type TimelineEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -796,7 +1213,7 @@ type TimelineEntry struct {
 
 func (x *TimelineEntry) Reset() {
 	*x = TimelineEntry{}
-	mi := &file_whistle_v1_types_proto_msgTypes[3]
+	mi := &file_whistle_v1_types_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +1225,7 @@ func (x *TimelineEntry) String() string {
 func (*TimelineEntry) ProtoMessage() {}
 
 func (x *TimelineEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[3]
+	mi := &file_whistle_v1_types_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +1238,7 @@ func (x *TimelineEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimelineEntry.ProtoReflect.Descriptor instead.
 func (*TimelineEntry) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{3}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TimelineEntry) GetSeq() uint64 {
@@ -906,7 +1323,7 @@ type Breach struct {
 
 func (x *Breach) Reset() {
 	*x = Breach{}
-	mi := &file_whistle_v1_types_proto_msgTypes[4]
+	mi := &file_whistle_v1_types_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1335,7 @@ func (x *Breach) String() string {
 func (*Breach) ProtoMessage() {}
 
 func (x *Breach) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[4]
+	mi := &file_whistle_v1_types_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1348,7 @@ func (x *Breach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Breach.ProtoReflect.Descriptor instead.
 func (*Breach) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{4}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Breach) GetIssueId() string {
@@ -1032,7 +1449,7 @@ type Quarantine struct {
 
 func (x *Quarantine) Reset() {
 	*x = Quarantine{}
-	mi := &file_whistle_v1_types_proto_msgTypes[5]
+	mi := &file_whistle_v1_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1461,7 @@ func (x *Quarantine) String() string {
 func (*Quarantine) ProtoMessage() {}
 
 func (x *Quarantine) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[5]
+	mi := &file_whistle_v1_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1474,7 @@ func (x *Quarantine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quarantine.ProtoReflect.Descriptor instead.
 func (*Quarantine) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{5}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Quarantine) GetSeq() uint64 {
@@ -1114,7 +1531,7 @@ type Area struct {
 
 func (x *Area) Reset() {
 	*x = Area{}
-	mi := &file_whistle_v1_types_proto_msgTypes[6]
+	mi := &file_whistle_v1_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1543,7 @@ func (x *Area) String() string {
 func (*Area) ProtoMessage() {}
 
 func (x *Area) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[6]
+	mi := &file_whistle_v1_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1556,7 @@ func (x *Area) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Area.ProtoReflect.Descriptor instead.
 func (*Area) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{6}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Area) GetId() string {
@@ -1195,7 +1612,7 @@ type Department struct {
 
 func (x *Department) Reset() {
 	*x = Department{}
-	mi := &file_whistle_v1_types_proto_msgTypes[7]
+	mi := &file_whistle_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1624,7 @@ func (x *Department) String() string {
 func (*Department) ProtoMessage() {}
 
 func (x *Department) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[7]
+	mi := &file_whistle_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1637,7 @@ func (x *Department) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Department.ProtoReflect.Descriptor instead.
 func (*Department) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{7}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Department) GetId() string {
@@ -1270,7 +1687,7 @@ type Unit struct {
 
 func (x *Unit) Reset() {
 	*x = Unit{}
-	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	mi := &file_whistle_v1_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1699,7 @@ func (x *Unit) String() string {
 func (*Unit) ProtoMessage() {}
 
 func (x *Unit) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	mi := &file_whistle_v1_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1712,7 @@ func (x *Unit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unit.ProtoReflect.Descriptor instead.
 func (*Unit) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{8}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Unit) GetId() string {
@@ -1339,7 +1756,7 @@ type SlaPolicy struct {
 
 func (x *SlaPolicy) Reset() {
 	*x = SlaPolicy{}
-	mi := &file_whistle_v1_types_proto_msgTypes[9]
+	mi := &file_whistle_v1_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1768,7 @@ func (x *SlaPolicy) String() string {
 func (*SlaPolicy) ProtoMessage() {}
 
 func (x *SlaPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[9]
+	mi := &file_whistle_v1_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1781,7 @@ func (x *SlaPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlaPolicy.ProtoReflect.Descriptor instead.
 func (*SlaPolicy) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SlaPolicy) GetReportInWithin() *durationpb.Duration {
@@ -1400,7 +1817,7 @@ type Category struct {
 
 func (x *Category) Reset() {
 	*x = Category{}
-	mi := &file_whistle_v1_types_proto_msgTypes[10]
+	mi := &file_whistle_v1_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1829,7 @@ func (x *Category) String() string {
 func (*Category) ProtoMessage() {}
 
 func (x *Category) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[10]
+	mi := &file_whistle_v1_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1842,7 @@ func (x *Category) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Category.ProtoReflect.Descriptor instead.
 func (*Category) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Category) GetId() string {
@@ -1472,7 +1889,7 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\bLocation\x12\x1a\n" +
 	"\blatitude\x18\x01 \x01(\x01R\blatitude\x12\x1c\n" +
 	"\tlongitude\x18\x02 \x01(\x01R\tlongitude\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\"\x86\x06\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"\xbb\a\n" +
 	"\n" +
 	"Assignment\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12.\n" +
@@ -1496,7 +1913,36 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\bended_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x1d\n" +
 	"\n" +
 	"end_reason\x18\x0f \x01(\tR\tendReason\x12\x19\n" +
-	"\bended_by\x18\x10 \x01(\tR\aendedBy\"\xd6\x05\n" +
+	"\bended_by\x18\x10 \x01(\tR\aendedBy\x12\x1d\n" +
+	"\n" +
+	"officer_id\x18\x11 \x01(\tR\tofficerId\x12M\n" +
+	"\x13extension_requested\x18\x12 \x01(\v2\x1c.whistle.v1.ExtensionRequestR\x12extensionRequested\x12\x1a\n" +
+	"\breopened\x18\x13 \x01(\x05R\breopened\x12)\n" +
+	"\x06photos\x18\x14 \x03(\v2\x11.whistle.v1.PhotoR\x06photos\"\xf2\x01\n" +
+	"\x10ExtensionRequest\x12,\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x126\n" +
+	"\bproposed\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bproposed\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12!\n" +
+	"\frequested_by\x18\x04 \x01(\tR\vrequestedBy\x12=\n" +
+	"\frequested_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vrequestedAt\"f\n" +
+	"\x05Photo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\"\x9c\x01\n" +
+	"\fVerification\x12\x16\n" +
+	"\x06passed\x18\x01 \x01(\bR\x06passed\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vverified_by\x18\x03 \x01(\tR\n" +
+	"verifiedBy\x12;\n" +
+	"\vverified_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"verifiedAt\"\xa6\x01\n" +
+	"\x06Rating\x12\x14\n" +
+	"\x05score\x18\x01 \x01(\x05R\x05score\x12\x18\n" +
+	"\acomment\x18\x02 \x01(\tR\acomment\x12\x19\n" +
+	"\brated_by\x18\x03 \x01(\tR\aratedBy\x125\n" +
+	"\brated_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aratedAt\x12\x1a\n" +
+	"\breopened\x18\x05 \x01(\bR\breopened\"\xb6\b\n" +
 	"\x05Issue\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\agrid_id\x18\x02 \x01(\tR\x06gridId\x12!\n" +
@@ -1524,7 +1970,15 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x12 \x03(\tR\n" +
 	"duplicates\x12#\n" +
-	"\rrules_version\x18\x13 \x01(\tR\frulesVersion\"\xcf\x01\n" +
+	"\rrules_version\x18\x13 \x01(\tR\frulesVersion\x12)\n" +
+	"\x06photos\x18\x14 \x03(\v2\x11.whistle.v1.PhotoR\x06photos\x12<\n" +
+	"\fverification\x18\x15 \x01(\v2\x18.whistle.v1.VerificationR\fverification\x12*\n" +
+	"\x06rating\x18\x16 \x01(\v2\x12.whistle.v1.RatingR\x06rating\x12\x1a\n" +
+	"\breopened\x18\x17 \x01(\x05R\breopened\x127\n" +
+	"\tclosed_at\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt\x12;\n" +
+	"\vresolved_at\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"resolvedAt\x127\n" +
+	"\tcloses_by\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\bclosesBy\"\xcf\x01\n" +
 	"\rTimelineEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
@@ -1586,7 +2040,7 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\x13URGENCY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eURGENCY_NORMAL\x10\x01\x12\x12\n" +
 	"\x0eURGENCY_URGENT\x10\x02\x12\x15\n" +
-	"\x11URGENCY_EMERGENCY\x10\x03*\xd7\x01\n" +
+	"\x11URGENCY_EMERGENCY\x10\x03*\xf0\x01\n" +
 	"\vIssueStatus\x12\x1c\n" +
 	"\x18ISSUE_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ISSUE_STATUS_RAISED\x10\x01\x12\"\n" +
@@ -1594,7 +2048,8 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\x17ISSUE_STATUS_DISPATCHED\x10\x03\x12\x1c\n" +
 	"\x18ISSUE_STATUS_IN_PROGRESS\x10\x04\x12\x19\n" +
 	"\x15ISSUE_STATUS_RESOLVED\x10\x05\x12\x17\n" +
-	"\x13ISSUE_STATUS_LINKED\x10\x06*\x84\x01\n" +
+	"\x13ISSUE_STATUS_LINKED\x10\x06\x12\x17\n" +
+	"\x13ISSUE_STATUS_CLOSED\x10\a*\x84\x01\n" +
 	"\x0eAssignmentRole\x12\x1f\n" +
 	"\x1bASSIGNMENT_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ASSIGNMENT_ROLE_LEAD\x10\x01\x12\x1d\n" +
@@ -1625,7 +2080,7 @@ func file_whistle_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_whistle_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_whistle_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_whistle_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_whistle_v1_types_proto_goTypes = []any{
 	(Urgency)(0),                  // 0: whistle.v1.Urgency
 	(IssueStatus)(0),              // 1: whistle.v1.IssueStatus
@@ -1634,52 +2089,69 @@ var file_whistle_v1_types_proto_goTypes = []any{
 	(DeadlineKind)(0),             // 4: whistle.v1.DeadlineKind
 	(*Location)(nil),              // 5: whistle.v1.Location
 	(*Assignment)(nil),            // 6: whistle.v1.Assignment
-	(*Issue)(nil),                 // 7: whistle.v1.Issue
-	(*TimelineEntry)(nil),         // 8: whistle.v1.TimelineEntry
-	(*Breach)(nil),                // 9: whistle.v1.Breach
-	(*Quarantine)(nil),            // 10: whistle.v1.Quarantine
-	(*Area)(nil),                  // 11: whistle.v1.Area
-	(*Department)(nil),            // 12: whistle.v1.Department
-	(*Unit)(nil),                  // 13: whistle.v1.Unit
-	(*SlaPolicy)(nil),             // 14: whistle.v1.SlaPolicy
-	(*Category)(nil),              // 15: whistle.v1.Category
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
+	(*ExtensionRequest)(nil),      // 7: whistle.v1.ExtensionRequest
+	(*Photo)(nil),                 // 8: whistle.v1.Photo
+	(*Verification)(nil),          // 9: whistle.v1.Verification
+	(*Rating)(nil),                // 10: whistle.v1.Rating
+	(*Issue)(nil),                 // 11: whistle.v1.Issue
+	(*TimelineEntry)(nil),         // 12: whistle.v1.TimelineEntry
+	(*Breach)(nil),                // 13: whistle.v1.Breach
+	(*Quarantine)(nil),            // 14: whistle.v1.Quarantine
+	(*Area)(nil),                  // 15: whistle.v1.Area
+	(*Department)(nil),            // 16: whistle.v1.Department
+	(*Unit)(nil),                  // 17: whistle.v1.Unit
+	(*SlaPolicy)(nil),             // 18: whistle.v1.SlaPolicy
+	(*Category)(nil),              // 19: whistle.v1.Category
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
 }
 var file_whistle_v1_types_proto_depIdxs = []int32{
 	2,  // 0: whistle.v1.Assignment.role:type_name -> whistle.v1.AssignmentRole
 	3,  // 1: whistle.v1.Assignment.status:type_name -> whistle.v1.AssignmentStatus
-	16, // 2: whistle.v1.Assignment.report_in_by:type_name -> google.protobuf.Timestamp
-	16, // 3: whistle.v1.Assignment.resolve_by:type_name -> google.protobuf.Timestamp
-	16, // 4: whistle.v1.Assignment.acknowledged_at:type_name -> google.protobuf.Timestamp
-	16, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
-	16, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
+	20, // 2: whistle.v1.Assignment.report_in_by:type_name -> google.protobuf.Timestamp
+	20, // 3: whistle.v1.Assignment.resolve_by:type_name -> google.protobuf.Timestamp
+	20, // 4: whistle.v1.Assignment.acknowledged_at:type_name -> google.protobuf.Timestamp
+	20, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
+	20, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
 	4,  // 7: whistle.v1.Assignment.breached:type_name -> whistle.v1.DeadlineKind
-	16, // 8: whistle.v1.Assignment.ended_at:type_name -> google.protobuf.Timestamp
-	0,  // 9: whistle.v1.Issue.urgency:type_name -> whistle.v1.Urgency
-	5,  // 10: whistle.v1.Issue.location:type_name -> whistle.v1.Location
-	1,  // 11: whistle.v1.Issue.status:type_name -> whistle.v1.IssueStatus
-	16, // 12: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
-	16, // 13: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
-	6,  // 14: whistle.v1.Issue.assignments:type_name -> whistle.v1.Assignment
-	10, // 15: whistle.v1.Issue.quarantine:type_name -> whistle.v1.Quarantine
-	16, // 16: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
-	4,  // 17: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
-	16, // 18: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
-	16, // 19: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
-	16, // 20: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
-	16, // 21: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
-	13, // 22: whistle.v1.Department.units:type_name -> whistle.v1.Unit
-	17, // 23: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
-	17, // 24: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
-	14, // 25: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
-	14, // 26: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
-	14, // 27: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	20, // 8: whistle.v1.Assignment.ended_at:type_name -> google.protobuf.Timestamp
+	7,  // 9: whistle.v1.Assignment.extension_requested:type_name -> whistle.v1.ExtensionRequest
+	8,  // 10: whistle.v1.Assignment.photos:type_name -> whistle.v1.Photo
+	4,  // 11: whistle.v1.ExtensionRequest.kind:type_name -> whistle.v1.DeadlineKind
+	20, // 12: whistle.v1.ExtensionRequest.proposed:type_name -> google.protobuf.Timestamp
+	20, // 13: whistle.v1.ExtensionRequest.requested_at:type_name -> google.protobuf.Timestamp
+	20, // 14: whistle.v1.Verification.verified_at:type_name -> google.protobuf.Timestamp
+	20, // 15: whistle.v1.Rating.rated_at:type_name -> google.protobuf.Timestamp
+	0,  // 16: whistle.v1.Issue.urgency:type_name -> whistle.v1.Urgency
+	5,  // 17: whistle.v1.Issue.location:type_name -> whistle.v1.Location
+	1,  // 18: whistle.v1.Issue.status:type_name -> whistle.v1.IssueStatus
+	20, // 19: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
+	20, // 20: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
+	6,  // 21: whistle.v1.Issue.assignments:type_name -> whistle.v1.Assignment
+	14, // 22: whistle.v1.Issue.quarantine:type_name -> whistle.v1.Quarantine
+	8,  // 23: whistle.v1.Issue.photos:type_name -> whistle.v1.Photo
+	9,  // 24: whistle.v1.Issue.verification:type_name -> whistle.v1.Verification
+	10, // 25: whistle.v1.Issue.rating:type_name -> whistle.v1.Rating
+	20, // 26: whistle.v1.Issue.closed_at:type_name -> google.protobuf.Timestamp
+	20, // 27: whistle.v1.Issue.resolved_at:type_name -> google.protobuf.Timestamp
+	20, // 28: whistle.v1.Issue.closes_by:type_name -> google.protobuf.Timestamp
+	20, // 29: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
+	4,  // 30: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
+	20, // 31: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
+	20, // 32: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
+	20, // 33: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
+	20, // 34: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
+	17, // 35: whistle.v1.Department.units:type_name -> whistle.v1.Unit
+	21, // 36: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
+	21, // 37: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
+	18, // 38: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
+	18, // 39: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
+	18, // 40: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_types_proto_init() }
@@ -1693,7 +2165,7 @@ func file_whistle_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_types_proto_rawDesc), len(file_whistle_v1_types_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

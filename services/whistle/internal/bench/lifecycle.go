@@ -20,6 +20,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/grpcx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // lifecycleTimeout is how long one lifecycle may take before the run is declared stuck.
@@ -421,8 +422,8 @@ func (r *raiser) raise(ctx context.Context, p pair, n string) (string, error) {
 	return resp.GetIssue().GetId(), nil
 }
 
-// lifecycle raises one issue and waits until every department summoned has resolved it, for
-// at most lifecycleTimeout, the raise included.
+// lifecycle raises one issue, waits until every department summoned has resolved it, and
+// verifies it on site, which closes it, for at most lifecycleTimeout, the raise included.
 func (r *raiser) lifecycle(ctx context.Context, tr *tracker, p pair, n string) (string, error) {
 	lctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
 	defer cancel()
@@ -438,6 +439,14 @@ func (r *raiser) lifecycle(ctx context.Context, tr *tracker, p pair, n string) (
 	case <-tr.raised(id, start):
 		if _, _, err := tr.state(id); err != nil {
 			return "", err
+		}
+		// The grid's worker verifies the result on site, which closes the issue.
+		err := retry(lctx, func() error {
+			_, err := r.grids[p.grid].VerifyIssue(lctx, &whistlev1.VerifyIssueRequest{IssueId: id, Passed: true})
+			return err
+		})
+		if err != nil {
+			return "", fmt.Errorf("bench: verify %s: %w", id, err)
 		}
 		return id, nil
 	case <-lctx.Done():
@@ -464,7 +473,7 @@ type officer struct {
 
 // newOfficer connects an officer of dept.
 func newOfficer(tgt target, dept string, tr *tracker, run string, received *atomic.Int64) (*officer, error) {
-	conn, err := dial(tgt, authx.Principal{Subject: "bench-officer-" + dept, Role: authx.RoleOfficer, Scope: dept})
+	conn, err := dial(tgt, authx.Principal{Subject: roster.SampleOfficer(dept), Role: authx.RoleOfficer, Scope: dept})
 	if err != nil {
 		return nil, err
 	}

@@ -13,9 +13,9 @@ import (
 // EventKinds are the kinds of event each service owns: the only events its NATS user may
 // publish. A service that comes to publish a new kind gets it here, in this one line.
 var EventKinds = map[string][]string{
-	"intake":     {"raised"},
+	"intake":     {"raised", "verified", "rated", "closed"},
 	"routing":    {"routed", "needs-dispatch", "linked", "joined", "unlinked", "left", "recategorised"},
-	"department": {"acknowledged", "resolved", "returned"},
+	"department": {"acknowledged", "resolved", "returned", "pushed", "handed-over", "noted", "extension-requested"},
 	"escalation": {"breached"},
 }
 
