@@ -30,7 +30,7 @@ func clusterCommand() *cobra.Command {
 		Use:   "cluster",
 		Short: "Run a local cluster: three NATS nodes, a Redis Cluster with replicas, two processes of each service",
 	}
-	var dir, catalogPath, rulesPath string
+	var dir, catalogPath, rulesPath, rosterPath string
 	var base, replicas int
 	up := &cobra.Command{
 		Use:   "up",
@@ -49,7 +49,7 @@ func clusterCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("cluster up: find this program: %w", err)
 			}
-			for _, p := range []*string{&catalogPath, &rulesPath} {
+			for _, p := range []*string{&catalogPath, &rulesPath, &rosterPath} {
 				if *p != "" {
 					if *p, err = filepath.Abs(*p); err != nil {
 						return err
@@ -57,7 +57,7 @@ func clusterCommand() *cobra.Command {
 				}
 			}
 			st, err := cluster.Up(cmd.Context(), cluster.Options{Dir: dir, Binary: bin, BasePort: base, Replicas: replicas,
-				CatalogPath: catalogPath, RulesPath: rulesPath, Logger: newLogger(cmd.ErrOrStderr())})
+				CatalogPath: catalogPath, RulesPath: rulesPath, RosterPath: rosterPath, Logger: newLogger(cmd.ErrOrStderr())})
 			if err != nil {
 				return err
 			}
@@ -70,6 +70,7 @@ func clusterCommand() *cobra.Command {
 	up.Flags().IntVar(&replicas, "replicas", cluster.DefaultReplicas, "processes of each service")
 	up.Flags().StringVar(&catalogPath, "catalog", "", "the city's catalog file; default: the sample city")
 	up.Flags().StringVar(&rulesPath, "rules", "", "routing's rules file; default: the sample city's rules")
+	up.Flags().StringVar(&rosterPath, "roster", "", "the units' duty rosters file; default: the sample city's with the sample catalog, none with another")
 
 	down := &cobra.Command{
 		Use:   "down",

@@ -66,6 +66,9 @@ type Options struct {
 	// CatalogPath and RulesPath are given to every service (--catalog, --rules); empty means
 	// the sample city.
 	CatalogPath, RulesPath string
+	// RosterPath is given to every service (--roster); empty means the sample city's rosters
+	// with the sample catalog, and none with another.
+	RosterPath string
 	// Logger is told what starts; nil logs nothing.
 	Logger *slog.Logger
 }
@@ -487,6 +490,9 @@ func (s *State) startServices(ctx context.Context, opts Options, p ports) error 
 			}
 			if opts.RulesPath != "" {
 				args = append(args, "--rules", opts.RulesPath)
+			}
+			if opts.RosterPath != "" {
+				args = append(args, "--roster", opts.RosterPath)
 			}
 			proc, err := s.start(Proc{Role: name, Name: procName, Addr: grpcAddr, Peer: httpAddr,
 				Dir: filepath.Join(s.Dir, "services", procName)}, opts.Binary, args, envs[name])
