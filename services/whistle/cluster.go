@@ -75,7 +75,9 @@ func clusterCommand() *cobra.Command {
 	down := &cobra.Command{
 		Use:   "down",
 		Short: "Stop every process of the local cluster (SIGTERM, then SIGKILL after a while); the files stay",
-		Args:  cobra.NoArgs,
+		Long: "Stop every process of the local cluster, the services first, with SIGTERM and, past 15 s, SIGKILL.\n" +
+			"The files stay for their logs and data; remove the folder before the next whistle cluster up.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cluster.Down(dir, newLogger(cmd.ErrOrStderr())); err != nil {
 				return err

@@ -176,8 +176,8 @@ func (s *State) All() []Proc {
 
 // Up starts a cluster in opts.Dir and returns once every part is ready: the NATS nodes have a
 // JetStream meta leader, the Redis Cluster serves every slot with a replica behind each master,
-// and every service's /healthz answers ok. A folder whose cluster still runs is refused. What a
-// start that fails has started is stopped again.
+// and every service's /healthz answers ok. A folder that holds a cluster, running or stopped, is
+// refused. What a start that fails has started is stopped again.
 func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	if opts.Dir == "" || opts.Binary == "" {
 		return nil, errors.New("cluster: Options.Dir and Options.Binary are required")
@@ -198,6 +198,8 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 				return nil, fmt.Errorf("cluster: %s runs in %s (pid %d): whistle cluster down first", p.Name, dir, p.PID)
 			}
 		}
+		// Its Redis nodes would come back as the old cluster's, refusing the new one's slots.
+		return nil, fmt.Errorf("cluster: %s holds the files of a cluster that was stopped: remove the folder to start a new one, or give another --dir", dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
