@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,6 +99,9 @@ func startCluster(t *testing.T) *env {
 	t.Cleanup(func() {
 		if err := cluster.Down(dir, nil); err != nil {
 			t.Errorf("cluster down: %v", err)
+		}
+		if t.Failed() {
+			logTails(t, dir)
 		}
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
@@ -491,4 +495,28 @@ func (e *env) metaLeader(node cluster.Proc) (string, error) {
 		return "", err
 	}
 	return j.Meta.Leader, nil
+}
+
+// logTails logs what each service process said last that was not routine, for a test that failed.
+func logTails(t *testing.T, dir string) {
+	st, err := cluster.Load(dir)
+	if err != nil {
+		return
+	}
+	for _, p := range st.Services {
+		b, err := os.ReadFile(p.Log())
+		if err != nil {
+			continue
+		}
+		var kept []string
+		for line := range strings.Lines(string(b)) {
+			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") || strings.HasPrefix(line, "whistle:") {
+				kept = append(kept, line)
+			}
+		}
+		if len(kept) > 40 {
+			kept = kept[len(kept)-40:]
+		}
+		t.Logf("%s said:\n%s", p.Name, strings.Join(kept, ""))
+	}
 }
