@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -430,19 +431,92 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 		batch := WaitingBatch(msg, msgs)
 		// Each pinning of the partition to this process is an ownership of its own, named by the
 		// server's pin id: what the projection kept from an earlier one may be stale.
+		pinned := false
 		for _, m := range batch {
 			if pin := m.Headers().Get(pinHeader); pin != ownedAs {
-				ownedAs = pin
+				ownedAs, pinned = pin, true
 				if c, ok := p.(PartitionCache); ok {
 					c.Forget(part)
 				}
 			}
 		}
 		stopKeeping := keepInProgress(rcv, cfg.backOff()[0]/3)
+		if pinned && !l.takeOver(ctx, cfg, part, cons, p, react, batch) {
+			stopKeeping()
+			return false, nil // stopping: what it took comes again to whoever consumes next
+		}
 		l.handleBatch(ctx, cfg, p, react, batch)
 		stopKeeping()
 		rcv.done(len(batch))
 	}
+}
+
+// takeOver handles, when a pinning of the partition to this process begins, the messages an
+// earlier owner took and never acknowledged: they lie between the consumer's acknowledgement floor
+// and the first message sent to this owner. JetStream sends them again only after their ack wait,
+// and the consumers acknowledge with AckAll, so this owner's first acknowledgement would cover them
+// unhandled: an owner killed with a batch in hand would leave its events unapplied and its
+// reactions never run. They are read from the stream and applied (and reacted to) one by one,
+// the way a redelivery is; what the earlier owner did apply is skipped as applied. A failure is
+// tried again in place. It returns false when ctx ended first.
+func (l *Log) takeOver(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, batch []jetstream.Msg) bool {
+	first := uint64(math.MaxUint64)
+	for _, m := range batch {
+		if meta, err := m.Metadata(); err == nil {
+			first = min(first, meta.Sequence.Stream)
+		}
+	}
+	for attempt := uint64(1); ; attempt++ {
+		err := l.takeOverOnce(ctx, cfg, part, cons, p, react, first)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		delay := retryDelay(attempt)
+		cfg.Logger.Warn("taking over a partition failed; retrying", "consumer", PartitionDurable(cfg.Durable, part),
+			"attempt", attempt, "delay", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(delay):
+		}
+	}
+}
+
+// takeOverOnce is one attempt of takeOver: the partition's messages above the acknowledgement
+// floor and below first, each processed as a message read from the stream.
+func (l *Log) takeOverOnce(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, first uint64) error {
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return err
+	}
+	for seq := info.AckFloor.Stream + 1; seq < first; {
+		raw, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(PartitionSubjects(part)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if raw.Sequence >= first {
+			return nil
+		}
+		s := storedOf(raw)
+		r := react
+		if s.err == nil && !cfg.reacts(react, Kind(s.rec.Event)) {
+			r = nil
+		}
+		if err := l.process(OwnerContext(withReaction(ctx, p.Name())), p, r, s, 0); err != nil {
+			return err
+		}
+		if s.err == nil {
+			l.own.applied(p.Name(), s.rec)
+		}
+		seq = raw.Sequence + 1
+	}
+	return nil
 }
 
 // WaitingBatch is the batch a partition's consumer handles next: first, and the messages already
