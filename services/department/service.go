@@ -5,7 +5,10 @@ package department
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/app"
 	"github.com/whistle-dispatch/whistle/services/department/internal/grpcapi"
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 )
 
@@ -26,6 +30,8 @@ const Name = "department"
 type Config struct {
 	// Workers is how many issues the consumer applies at once; zero means the eventlog default.
 	Workers int
+	// Replicas is the photo bucket's replication factor when it does not exist yet; 0 means 1.
+	Replicas int
 }
 
 // Service is the department service.
@@ -47,10 +53,22 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.NATS == nil {
+		return nil, errors.New("department: NATS is required")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	photos, err := evidence.Open(ctx, d.NATS, evidence.Config{Replicas: cfg.Replicas, Clock: d.Clock, Logger: d.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("department: %w", err)
+	}
 	st := store.New(d.Redis)
-	a := app.New(d.Log, st, d.Clock, feed.NewHub(d.Redis))
+	a := app.New(d.Log, st, d.Clock, feed.NewHub(d.Redis), photos)
 	return &Service{d: d, cfg: cfg, store: st, app: a, api: grpcapi.New(a, d.Catalog)}, nil
 }
+
+// openTimeout bounds opening the photo bucket at start.
+const openTimeout = 30 * time.Second
 
 // Name returns "department".
 func (s *Service) Name() string { return Name }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/intake/internal/app"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/grpcapi"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 )
 
@@ -25,27 +27,43 @@ const Name = "intake"
 type Config struct {
 	// Workers is how many issues the consumer applies at once; 0 means eventlog.DefaultWorkers.
 	Workers int
+	// Replicas is the photo bucket's replication factor when it does not exist yet; 0 means 1.
+	Replicas int
+	// KeepPhotoMetadata stores photos as uploaded, with the EXIF, XMP and text metadata that may
+	// say where and when they were taken; by default it is stripped.
+	KeepPhotoMetadata bool
 }
 
 // Service is the intake service. It implements platform.Service.
 type Service struct {
-	deps  platform.Deps
-	cfg   Config
-	store *store.Store
-	api   *grpcapi.Server
+	deps   platform.Deps
+	cfg    Config
+	store  *store.Store
+	app    *app.App
+	photos *evidence.Store
+	api    *grpcapi.Server
 }
 
 var _ platform.Service = (*Service)(nil)
 
 // New wires the service on its dependencies.
 func New(d platform.Deps, cfg Config) (*Service, error) {
-	if d.Log == nil || d.Redis == nil || d.Catalog == nil || d.Clock == nil {
-		return nil, errors.New("intake: Log, Redis, Catalog and Clock are required")
+	if d.Log == nil || d.NATS == nil || d.Redis == nil || d.Catalog == nil || d.Clock == nil {
+		return nil, errors.New("intake: Log, NATS, Redis, Catalog and Clock are required")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	photos, err := evidence.Open(ctx, d.NATS, evidence.Config{Replicas: cfg.Replicas, KeepMetadata: cfg.KeepPhotoMetadata, Clock: d.Clock, Logger: d.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
 	}
 	st := store.New(d.Redis)
-	a := app.New(d.Log, st, d.Catalog, d.Clock)
-	return &Service{deps: d, cfg: cfg, store: st, api: grpcapi.New(a)}, nil
+	a := app.New(d.Log, st, d.Catalog, d.Clock, photos)
+	return &Service{deps: d, cfg: cfg, store: st, app: a, photos: photos, api: grpcapi.New(a)}, nil
 }
+
+// openTimeout bounds opening the photo bucket at start.
+const openTimeout = 30 * time.Second
 
 // Name returns "intake".
 func (s *Service) Name() string { return Name }
@@ -53,12 +71,24 @@ func (s *Service) Name() string { return Name }
 // Register adds IntakeService to a gRPC server.
 func (s *Service) Register(r grpc.ServiceRegistrar) { whistlev1.RegisterIntakeServiceServer(r, s.api) }
 
-// Rebuild is Run: intake only projects.
-func (s *Service) Rebuild(ctx context.Context) error { return s.Run(ctx) }
+// Rebuild only projects, as Run does, without the photo sweep.
+func (s *Service) Rebuild(ctx context.Context) error { return s.project(ctx) }
 
-// Run keeps the issue view up to date with the stream until ctx ends. Intake reacts to no event:
-// it only projects them.
+// Run keeps the issue view up to date with the stream until ctx ends, and sweeps away the photos
+// no event names once their time is up. Intake reacts to no event: it only projects them.
 func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		s.photos.RunSweeper(ctx, s.app.PhotoNamed)
+	}()
+	defer func() { cancel(); <-swept }()
+	return s.project(ctx)
+}
+
+// project applies the stream to the issue view until ctx ends.
+func (s *Service) project(ctx context.Context) error {
 	err := s.deps.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.deps.Logger},
 		s.store, nil)
 	if err != nil {

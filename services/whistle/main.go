@@ -175,6 +175,7 @@ const redisURLHelp = "WHISTLE_REDIS_URL names one Redis, redis://[user:password@
 type serverFlags struct {
 	data, grpcAddr, httpAddr, pprofAddr, catalog, rules string
 	replicas                                            int
+	photoMetadata                                       string
 }
 
 // add binds the flags to cmd.
@@ -186,6 +187,7 @@ func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.catalog, "catalog", "", "the city's catalog file (areas, departments, categories, SLA policies); default: the sample city")
 	cmd.Flags().StringVar(&f.rules, "rules", "", "routing's rules file; default: the sample city's rules")
 	addReplicas(cmd, &f.replicas)
+	cmd.Flags().StringVar(&f.photoMetadata, "photo-metadata", "strip", "strip or keep the metadata of uploaded photos (EXIF and XMP, which may give where and when one was taken)")
 }
 
 // addReplicas binds --replicas, which only a stream's creation reads.
@@ -208,6 +210,8 @@ func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 		RulesPath:    f.rules,
 		Replicas:     f.replicas,
 		Logger:       logger,
+		// Anything but "keep" strips: a mistyped value must not keep what a city chose to drop.
+		KeepPhotoMetadata: f.photoMetadata == "keep",
 	}
 }
 

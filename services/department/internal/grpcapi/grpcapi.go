@@ -52,7 +52,7 @@ func (s *Server) Resolve(ctx context.Context, req *whistlev1.ResolveRequest) (*w
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.app.Resolve(ctx, p, id, unit, req.GetNote())
+	st, err := s.app.Resolve(ctx, p, id, unit, req.GetNote(), req.GetPhotoIds())
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 const instrumentation = "github.com/whistle-dispatch/whistle/services/intake"
@@ -41,15 +42,16 @@ var (
 
 // App handles intake's commands and queries. It is safe for concurrent use.
 type App struct {
-	log   *eventlog.Log
-	store *store.Store
-	cat   *catalog.Catalog
-	clock clock.Clock
+	log    *eventlog.Log
+	store  *store.Store
+	cat    *catalog.Catalog
+	clock  clock.Clock
+	photos *evidence.Store
 }
 
-// New returns the handlers over the log, the view and the catalog.
-func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, clk clock.Clock) *App {
-	return &App{log: log, store: st, cat: cat, clock: clk}
+// New returns the handlers over the log, the view, the catalog and the photo store.
+func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, clk clock.Clock, photos *evidence.Store) *App {
+	return &App{log: log, store: st, cat: cat, clock: clk, photos: photos}
 }
 
 // RaiseCommand is a raise as the caller asked for it.
@@ -60,6 +62,7 @@ type RaiseCommand struct {
 	Urgency    domain.Urgency
 	Text       string
 	Location   *domain.Location
+	PhotoIDs   []string // photos uploaded for a raise in the grid, by the caller
 }
 
 // Raise records a new issue, or returns the one this caller's request already raised with
@@ -75,6 +78,12 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 		return nil, false, err
 	}
 	id := casenum.FromKey(p.Subject + "/" + raise.RequestID)
+	// The photos are claimed for the case before the raise that names them is appended, so the
+	// sweep keeps them meanwhile; a raise that then fails leaves them claimed by no event, and
+	// the sweep removes them once their time is up.
+	if err := a.claimPhotos(ctx, p, &raise, id, cmd.PhotoIDs); err != nil {
+		return nil, false, err
+	}
 	// A view that lost state (a wiped Redis) calls for a new raise; the stream refuses it, as a
 	// conflict or as a duplicate, and Decide then catches the view up and asks again. So does a
 	// retried raise the store no longer holds, which Decide's first round takes as new without a
@@ -202,6 +211,7 @@ func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) 
 			RequestId: r.RequestID, GridId: r.GridID, CommunityId: r.CommunityID, StreetId: r.StreetID,
 			CategoryId: r.CategoryID, Urgency: protoconv.UrgencyOut(r.Urgency), Text: r.Text,
 			Location: protoconv.LocationOut(r.Location), CompoundId: r.CompoundID,
+			Photos: evidence.ToProto(r.Photos),
 		}},
 	}
 }

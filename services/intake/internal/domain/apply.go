@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 // Meta is what every event brings besides its payload: its place in the stream, when it happened
@@ -34,8 +35,8 @@ func (is *Issue) OnRaised(m Meta, r Raise) {
 	is.RequestID, is.RaisedBy = r.RequestID, r.RaisedBy
 	is.GridID, is.CommunityID, is.StreetID = r.GridID, r.CommunityID, r.StreetID
 	is.CategoryID, is.Urgency, is.Text, is.Location, is.CompoundID = r.CategoryID, r.Urgency, r.Text, r.Location, r.CompoundID
-	is.Status, is.RaisedAt = StatusRaised, m.At
-	is.record(m, "raised", nil, fmt.Sprintf("Raised in %s as %s (%s)", r.GridID, r.CategoryID, r.Urgency))
+	is.Status, is.RaisedAt, is.Photos = StatusRaised, m.At, slices.Clone(r.Photos)
+	is.record(m, "raised", nil, fmt.Sprintf("Raised in %s as %s (%s)", r.GridID, r.CategoryID, r.Urgency)+withPhotos(r.Photos))
 }
 
 // Route is a routing decision as the view applies it: the units summoned and the assignments
@@ -179,7 +180,7 @@ func (is *Issue) OnResolved(m Meta, e assignment.Resolution) error {
 		return err
 	}
 	is.Status = is.statusFromAssignments()
-	is.record(m, "resolved", a, a.Unit()+" resolved its part: "+firstLine(e.Note))
+	is.record(m, "resolved", a, a.Unit()+" resolved its part: "+firstLine(e.Note)+withPhotos(e.Photos))
 	return nil
 }
 
@@ -238,6 +239,32 @@ func (is *Issue) statusFromAssignments() Status {
 	default:
 		return StatusDispatched
 	}
+}
+
+// withPhotos says how many photos an event brought, for its timeline entry; nothing when none.
+func withPhotos(ps []evidence.Photo) string {
+	switch len(ps) {
+	case 0:
+		return ""
+	case 1:
+		return " (1 photo)"
+	}
+	return fmt.Sprintf(" (%d photos)", len(ps))
+}
+
+// HasPhoto reports whether an event of the issue named the photo: its raise, or a resolution of
+// any of its parts.
+func (is *Issue) HasPhoto(id string) bool {
+	has := func(p evidence.Photo) bool { return p.ID == id }
+	if slices.ContainsFunc(is.Photos, has) {
+		return true
+	}
+	for _, a := range is.Assignments {
+		if slices.ContainsFunc(a.Photos, has) {
+			return true
+		}
+	}
+	return false
 }
 
 // firstLine shortens a note to its first line for the timeline.

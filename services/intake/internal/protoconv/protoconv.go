@@ -13,6 +13,7 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 var (
@@ -104,7 +105,7 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 		Location: LocationOut(is.Location), Status: statusesOut[is.Status], RaisedBy: is.RaisedBy,
 		RaisedAt: Timestamp(is.RaisedAt), UpdatedAt: Timestamp(is.UpdatedAt), RuleId: is.RuleID, RulesVersion: is.RulesVersion,
 		Quarantine: eventlog.QuarantineProto(is.Quarantine), CompoundId: is.CompoundID,
-		LinkedTo: is.LinkedTo, Duplicates: is.Duplicates,
+		LinkedTo: is.LinkedTo, Duplicates: is.Duplicates, Photos: evidence.ToProto(is.Photos),
 	}
 	for _, a := range is.Assignments {
 		out.Assignments = append(out.Assignments, assignmentpb.Proto(a))

@@ -12,6 +12,7 @@ import (
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 // Dispatches reads the summons of a routed event.
@@ -157,6 +158,7 @@ func Proto(a *assignment.Assignment) *whistlev1.Assignment {
 		EndedAt:        Timestamp(a.EndedAt),
 		EndedBy:        a.EndedBy,
 		EndReason:      a.EndReason,
+		Photos:         evidence.ToProto(a.Photos),
 	}
 }
 

@@ -39,12 +39,14 @@ var Names = []string{"intake", "routing", "department", "escalation"}
 
 // constructors build each service by name from the options that concern it.
 var constructors = map[string]func(platform.Deps, Options) (platform.Service, error){
-	"intake": func(d platform.Deps, _ Options) (platform.Service, error) { return intake.New(d, intake.Config{}) },
+	"intake": func(d platform.Deps, o Options) (platform.Service, error) {
+		return intake.New(d, intake.Config{Replicas: o.Replicas, KeepPhotoMetadata: o.KeepPhotoMetadata})
+	},
 	"routing": func(d platform.Deps, o Options) (platform.Service, error) {
 		return routing.New(d, routing.Config{RulesPath: o.RulesPath, CatalogPath: o.CatalogPath})
 	},
-	"department": func(d platform.Deps, _ Options) (platform.Service, error) {
-		return department.New(d, department.Config{})
+	"department": func(d platform.Deps, o Options) (platform.Service, error) {
+		return department.New(d, department.Config{Replicas: o.Replicas})
 	},
 	"escalation": func(d platform.Deps, _ Options) (platform.Service, error) {
 		return escalation.New(d, escalation.Config{})
@@ -97,6 +99,9 @@ type Options struct {
 	// for the embedded server, 3 for a three-node cluster; 0 means 1. Streams that exist are
 	// used as they are, so a start never changes what an operator set.
 	Replicas int
+	// KeepPhotoMetadata stores uploaded photos with their metadata (EXIF, XMP, text chunks),
+	// which may say where and when they were taken; by default it is stripped.
+	KeepPhotoMetadata bool
 	// PprofAddr, when set, is where the Go profiler's endpoints (/debug/pprof/) listen, on a
 	// listener of their own so that they are never exposed beside the health check by mistake.
 	PprofAddr string
