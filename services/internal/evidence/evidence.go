@@ -278,19 +278,20 @@ func (s *Store) Claim(ctx context.Context, owner string, purpose Purpose, caseID
 		}
 		seen[id] = true
 		in, err := s.lookup(ctx, id)
+		at := fmt.Sprintf("%s[%d]", field, i)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			return nil, apiedge.Invalid(field, "[%d]: no photo %q (upload it first; a photo no issue names is kept %s)", i, id, PendingTTL)
+			return nil, apiedge.Invalid(at, "no photo %q (upload it first; a photo no issue names is kept %s)", id, PendingTTL)
 		case err != nil:
 			return nil, err
 		case in.owner != owner:
-			return nil, apiedge.Invalid(field, "[%d]: photo %q was uploaded by someone else", i, id)
+			return nil, apiedge.Invalid(at, "photo %q was uploaded by someone else", id)
 		case in.purpose != purpose:
-			return nil, apiedge.Invalid(field, "[%d]: photo %q was uploaded for %s, not for %s", i, id, in.purpose, purpose)
+			return nil, apiedge.Invalid(at, "photo %q was uploaded for %s, not for %s", id, in.purpose, purpose)
 		case in.claim != "" && in.claim != caseID:
-			return nil, apiedge.Invalid(field, "[%d]: photo %q belongs to case %s", i, id, in.claim)
+			return nil, apiedge.Invalid(at, "photo %q belongs to case %s", id, in.claim)
 		case in.claim == "" && now.Sub(in.uploaded) >= PendingTTL-ClaimGrace:
-			return nil, apiedge.Invalid(field, "[%d]: photo %q was uploaded %s ago and is about to be removed; upload it again", i, id, now.Sub(in.uploaded).Round(time.Minute))
+			return nil, apiedge.Invalid(at, "photo %q was uploaded %s ago and is about to be removed; upload it again", id, now.Sub(in.uploaded).Round(time.Minute))
 		}
 		infos = append(infos, in)
 	}
@@ -337,6 +338,22 @@ func (s *Store) Get(ctx context.Context, id string) (Photo, io.ReadCloser, error
 		return Photo{}, nil, fmt.Errorf("evidence: photo %s: %w", id, err)
 	}
 	return in.Photo, r, nil
+}
+
+// Stored lists the photos the bucket holds, pending or named, for operators and tests.
+func (s *Store) Stored(ctx context.Context) ([]Photo, error) {
+	objs, err := s.obs.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("evidence: list photos: %w", err)
+	}
+	out := make([]Photo, 0, len(objs))
+	for _, oi := range objs {
+		out = append(out, read(oi).Photo)
+	}
+	return out, nil
 }
 
 // Named reports whether the events of a case name a photo; the sweep asks it of a claimed photo
