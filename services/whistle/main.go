@@ -175,8 +175,27 @@ const redisURLHelp = "WHISTLE_REDIS_URL names one Redis, redis://[user:password@
 type serverFlags struct {
 	data, grpcAddr, httpAddr, pprofAddr, catalog, rules string
 	replicas                                            int
-	photoMetadata                                       string
+	photoMetadata                                       photoMetadata
 }
+
+// photoMetadata is --photo-metadata: strip or keep, and nothing else, so that a mistyped value
+// is refused at start instead of read as one or the other.
+type photoMetadata string
+
+// String returns the value.
+func (m *photoMetadata) String() string { return string(*m) }
+
+// Set takes strip or keep.
+func (m *photoMetadata) Set(v string) error {
+	if v != "strip" && v != "keep" {
+		return fmt.Errorf("want strip or keep, not %q", v)
+	}
+	*m = photoMetadata(v)
+	return nil
+}
+
+// Type names the value in help.
+func (m *photoMetadata) Type() string { return "strip|keep" }
 
 // add binds the flags to cmd.
 func (f *serverFlags) add(cmd *cobra.Command) {
@@ -187,7 +206,8 @@ func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.catalog, "catalog", "", "the city's catalog file (areas, departments, categories, SLA policies); default: the sample city")
 	cmd.Flags().StringVar(&f.rules, "rules", "", "routing's rules file; default: the sample city's rules")
 	addReplicas(cmd, &f.replicas)
-	cmd.Flags().StringVar(&f.photoMetadata, "photo-metadata", "strip", "strip or keep the metadata of uploaded photos (EXIF and XMP, which may give where and when one was taken)")
+	f.photoMetadata = "strip"
+	cmd.Flags().Var(&f.photoMetadata, "photo-metadata", "strip or keep the metadata of uploaded photos (EXIF, XMP and text, which may say where and when one was taken)")
 }
 
 // addReplicas binds --replicas, which only a stream's creation reads.
@@ -198,19 +218,18 @@ func addReplicas(cmd *cobra.Command, replicas *int) {
 // options is the system configuration the flags and the environment give.
 func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 	return system.Options{
-		DataDir:      f.data,
-		NATSURL:      e.NATSURL,
-		NATSUser:     e.NATSUser,
-		NATSPassword: e.NATSPassword,
-		RedisURL:     e.RedisURL,
-		GRPCAddr:     f.grpcAddr,
-		HTTPAddr:     f.httpAddr,
-		PprofAddr:    f.pprofAddr,
-		CatalogPath:  f.catalog,
-		RulesPath:    f.rules,
-		Replicas:     f.replicas,
-		Logger:       logger,
-		// Anything but "keep" strips: a mistyped value must not keep what a city chose to drop.
+		DataDir:           f.data,
+		NATSURL:           e.NATSURL,
+		NATSUser:          e.NATSUser,
+		NATSPassword:      e.NATSPassword,
+		RedisURL:          e.RedisURL,
+		GRPCAddr:          f.grpcAddr,
+		HTTPAddr:          f.httpAddr,
+		PprofAddr:         f.pprofAddr,
+		CatalogPath:       f.catalog,
+		RulesPath:         f.rules,
+		Replicas:          f.replicas,
+		Logger:            logger,
 		KeepPhotoMetadata: f.photoMetadata == "keep",
 	}
 }
