@@ -11,6 +11,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
@@ -71,7 +72,8 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 		Quarantine: &quarantine.Mark{Seq: 9, Subject: "sub", Reason: "r", StoredAt: at, Held: 1},
 		Assignments: []assignment.Assignment{{DepartmentID: "water", UnitID: "water", EndedAt: at, EndedBy: "o2", EndReason: "r", Role: assignment.Lead, Status: assignment.Acknowledged,
 			DispatchedAt: at, ReportInBy: at, ResolveBy: at, AcknowledgedAt: at, AcknowledgedBy: "o1", Note: "n",
-			Breached: []assignment.DeadlineKind{assignment.ReportIn}}}}
+			Breached: []assignment.DeadlineKind{assignment.ReportIn},
+			Photos:   []evidence.Photo{{ID: "ph_A", Digest: "sha256:00", ContentType: "image/png", Size: 1}}}}}
 	// Every field is set above, so that a field added later and left out of Clone fails here.
 	v := reflect.ValueOf(*orig)
 	for k := range v.NumField() {
@@ -94,6 +96,7 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 	c.Quarantine.Held = 5
 	c.Assignments[0].Note = "changed"
 	c.Assignments[0].Breached[0] = assignment.Resolve
+	c.Assignments[0].Photos[0].ID = "ph_B"
 	c.Assignments = append(c.Assignments, assignment.Assignment{DepartmentID: "power"})
 	if after, _ := json.Marshal(orig); string(after) != string(before) {
 		t.Fatalf("changing the clone changed the issue:\n%s\nwas\n%s", after, before)
