@@ -21,6 +21,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // Name is the service's name, its durable consumer and its Redis key prefix.
@@ -53,6 +54,13 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.Rosters == nil {
+		r, err := roster.ForCatalog("", d.Catalog)
+		if err != nil {
+			return nil, fmt.Errorf("department: %w", err)
+		}
+		d.Rosters = r
+	}
 	if d.NATS == nil {
 		return nil, errors.New("department: NATS is required")
 	}
@@ -63,7 +71,7 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("department: %w", err)
 	}
 	st := store.New(d.Redis)
-	a := app.New(d.Log, st, d.Clock, feed.NewHub(d.Redis), photos)
+	a := app.New(d.Log, st, d.Clock, feed.NewHub(d.Redis), d.Rosters, photos)
 	return &Service{d: d, cfg: cfg, store: st, app: a, api: grpcapi.New(a, d.Catalog)}, nil
 }
 
@@ -78,11 +86,17 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 	whistlev1.RegisterDepartmentServiceServer(r, s.api)
 }
 
-// Run consumes every whistle event into the department's projection until ctx ends.
+// Run consumes every whistle event into the department's projection until ctx ends, and pushes
+// each summoned unit's assignment to its officer on duty.
 func (s *Service) Run(ctx context.Context) error {
-	return s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger},
-		s.store, nil)
+	return s.consume(ctx, s.app.React)
 }
 
-// Rebuild is Run: the department service only projects.
-func (s *Service) Rebuild(ctx context.Context) error { return s.Run(ctx) }
+// Rebuild only applies events to the department's projection: it pushes nothing.
+func (s *Service) Rebuild(ctx context.Context) error { return s.consume(ctx, nil) }
+
+// consume runs the department's consumer with react as its reaction.
+func (s *Service) consume(ctx context.Context, react eventlog.Handler) error {
+	return s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger,
+		ReactsTo: app.ReactsTo}, s.store, react)
+}

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -32,6 +34,9 @@ type Config struct {
 	// KeepPhotoMetadata stores photos as uploaded, with the EXIF, XMP and text metadata that may
 	// say where and when they were taken; by default it is stripped.
 	KeepPhotoMetadata bool
+	// VerifyWithin is how long a resolved issue waits for its grid's worker to verify it before
+	// it closes itself; 0 means app.DefaultVerifyWithin.
+	VerifyWithin time.Duration
 }
 
 // Service is the intake service. It implements platform.Service.
@@ -57,9 +62,15 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("intake: %w", err)
 	}
+	if cfg.VerifyWithin == 0 {
+		cfg.VerifyWithin = app.DefaultVerifyWithin
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
 	st := store.New(d.Redis)
 	a := app.New(d.Log, st, d.Catalog, d.Clock, photos)
-	return &Service{deps: d, cfg: cfg, store: st, app: a, photos: photos, api: grpcapi.New(a)}, nil
+	return &Service{deps: d, cfg: cfg, store: st, app: a, photos: photos, api: grpcapi.New(a, cfg.VerifyWithin)}, nil
 }
 
 // openTimeout bounds opening the photo bucket at start.
@@ -71,23 +82,23 @@ func (s *Service) Name() string { return Name }
 // Register adds IntakeService to a gRPC server.
 func (s *Service) Register(r grpc.ServiceRegistrar) { whistlev1.RegisterIntakeServiceServer(r, s.api) }
 
-// Rebuild only projects, as Run does, without the photo sweep.
+// Rebuild keeps the issue view up to date with the stream until ctx ends, and closes nothing and
+// sweeps no photo.
 func (s *Service) Rebuild(ctx context.Context) error { return s.project(ctx) }
 
-// Run keeps the issue view up to date with the stream until ctx ends, and sweeps away the photos
-// no event names once their time is up. Intake reacts to no event: it only projects them.
+// Run keeps the issue view up to date with the stream until ctx ends, closes each resolved
+// issue nobody verified in time, and sweeps away the photos no event names once their time is up.
 func (s *Service) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	swept := make(chan struct{})
-	go func() {
-		defer close(swept)
-		s.photos.RunSweeper(ctx, s.app.PhotoNamed)
-	}()
-	defer func() { cancel(); <-swept }()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var loops sync.WaitGroup
+	loops.Go(func() { s.app.CloseUnverified(ctx, s.cfg.VerifyWithin, s.deps.Logger) })
+	loops.Go(func() { s.photos.RunSweeper(ctx, s.app.PhotoNamed) })
+	defer func() { stop(); loops.Wait() }()
 	return s.project(ctx)
 }
 
-// project applies the stream to the issue view until ctx ends.
+// project runs intake's consumer, which only projects.
 func (s *Service) project(ctx context.Context) error {
 	err := s.deps.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.deps.Logger},
 		s.store, nil)

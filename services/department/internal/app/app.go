@@ -26,6 +26,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // MaxNoteLength bounds, in characters, the note that resolves a department's part.
@@ -60,13 +61,17 @@ type App struct {
 	feeds *feed.Hub
 	// feedReads counts, per department, the feed entries this App's watches read.
 	feedReads sync.Map // department -> *atomic.Uint64
+	// roster is the duty rosters in force.
+	roster atomic.Pointer[roster.Rosters]
 	// photos is where the photos a resolve names were uploaded.
 	photos *evidence.Store
 }
 
-// New returns the application.
-func New(log *eventlog.Log, st *store.Store, clk clock.Clock, feeds *feed.Hub, photos *evidence.Store) *App {
-	return &App{log: log, store: st, clock: clk, feeds: feeds, photos: photos}
+// New returns the application, with the rosters in force and the photo store.
+func New(log *eventlog.Log, st *store.Store, clk clock.Clock, feeds *feed.Hub, rosters *roster.Rosters, photos *evidence.Store) *App {
+	a := &App{log: log, store: st, clock: clk, feeds: feeds, photos: photos}
+	a.roster.Store(rosters)
+	return a
 }
 
 // Acknowledge reports in for the department's assignment of an issue as officer p, and returns

@@ -24,7 +24,7 @@ func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
 	if err := i.Acknowledge(assignment.Acknowledgement{DepartmentID: "water", At: at, By: "o1"}); !errors.Is(err, eventlog.ErrImpossible) {
 		t.Fatalf("a report-in before dispatch folded: %v; want it impossible", err)
 	}
-	i.Dispatch([]assignment.Dispatch{{DepartmentID: "water", Role: assignment.Lead}}, at)
+	i.Dispatch([]assignment.Dispatch{{DepartmentID: "water", Role: assignment.Lead}}, at, 1)
 	var te *assignment.TransitionError
 	if _, err := i.CheckResolve("water", "o1", "cleared"); !errors.As(err, &te) || te.Reason != "report in before resolving" {
 		t.Fatalf("resolve before reporting in: %v", err)
@@ -41,7 +41,7 @@ func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
 	if _, err := i.CheckAcknowledge("water", "o2"); !errors.As(err, &te) {
 		t.Fatalf("another officer: %v; want a TransitionError", err)
 	}
-	i.Dispatch([]assignment.Dispatch{{DepartmentID: "water", Role: assignment.Assisting}}, at.Add(time.Hour)) // a second dispatch changes nothing
+	i.Dispatch([]assignment.Dispatch{{DepartmentID: "water", Role: assignment.Assisting}}, at.Add(time.Hour), 2) // a second dispatch changes nothing
 	if err := i.Resolve(assignment.Resolution{DepartmentID: "water", At: at, By: "o2", Note: "cleared"}); err != nil {
 		t.Fatal(err)
 	}
@@ -69,11 +69,14 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 	at := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 	orig := &domain.Issue{ID: "K7M3-QX9A", LastSeq: 9, Grid: "g", Street: "s", Category: "c", Urgency: 2,
 		Text: "t", CorrelationID: "x", Changed: map[string]uint64{"water": 7},
+		Unpushed: []string{"water"}, SummonedSeq: 8, SummonedAt: at, NoteKeys: []string{"n-1"},
 		Quarantine: &quarantine.Mark{Seq: 9, Subject: "sub", Reason: "r", StoredAt: at, Held: 1},
 		Assignments: []assignment.Assignment{{DepartmentID: "water", UnitID: "water", EndedAt: at, EndedBy: "o2", EndReason: "r", Role: assignment.Lead, Status: assignment.Acknowledged,
 			DispatchedAt: at, ReportInBy: at, ResolveBy: at, AcknowledgedAt: at, AcknowledgedBy: "o1", Note: "n",
-			Breached: []assignment.DeadlineKind{assignment.ReportIn},
-			Photos:   []evidence.Photo{{ID: "ph_A", Digest: "sha256:00", ContentType: "image/png", Size: 1}}}}}
+			Breached:       []assignment.DeadlineKind{assignment.ReportIn},
+			ReportInWithin: time.Hour, ResolveWithin: time.Hour, OfficerID: "o1", Reopened: 1,
+			Extension: &assignment.Extension{Kind: assignment.Resolve, Proposed: at, Reason: "r", By: "o1", At: at},
+			Photos:    []evidence.Photo{{ID: "ph_A", Digest: "sha256:00", ContentType: "image/png", Size: 1}}}}}
 	// Every field is set above, so that a field added later and left out of Clone fails here.
 	v := reflect.ValueOf(*orig)
 	for k := range v.NumField() {
@@ -95,6 +98,9 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 	c.Changed["water"] = 8
 	c.Quarantine.Held = 5
 	c.Assignments[0].Note = "changed"
+	c.Assignments[0].Extension.Reason = "changed"
+	c.Unpushed[0] = "changed"
+	c.NoteKeys[0] = "changed"
 	c.Assignments[0].Breached[0] = assignment.Resolve
 	c.Assignments[0].Photos[0].ID = "ph_B"
 	c.Assignments = append(c.Assignments, assignment.Assignment{DepartmentID: "power"})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
@@ -21,7 +22,7 @@ import (
 const (
 	MaxTextLength      = 2000
 	MaxAddressLength   = 200
-	MaxRequestIDLength = 64
+	MaxRequestIDLength = apiedge.MaxRequestIDLength
 )
 
 // ErrNotFound means no issue has the case number.
@@ -58,7 +59,26 @@ const (
 	StatusInProgress       Status = "in-progress"
 	StatusResolved         Status = "resolved"
 	StatusLinked           Status = "linked"
+	// StatusClosed: verified on site, or closed unverified after the time the city allows.
+	StatusClosed Status = "closed"
 )
+
+// Verification is the grid worker's check on site of a resolved issue.
+type Verification struct {
+	Passed bool      `json:"passed"`
+	Reason string    `json:"reason,omitempty"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+}
+
+// Rating is the raiser's judgement of how the issue was handled.
+type Rating struct {
+	Score    int       `json:"score"`
+	Comment  string    `json:"comment,omitempty"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+	Reopened bool      `json:"reopened,omitempty"`
+}
 
 // Urgency says how fast an issue must be handled.
 type Urgency string
@@ -112,13 +132,37 @@ type Issue struct {
 	// RulesVersion is the version of the rules and catalog that decided the last route.
 	RulesVersion string `json:"rules_version,omitempty"`
 	// Photos are the photos attached at the raise.
-	Photos      []evidence.Photo         `json:"photos,omitempty"`
+	Photos []evidence.Photo `json:"photos,omitempty"`
+	// NamedPhotos are the ids of every photo an event of the issue named, at its raise and at
+	// every resolution, those of a part since reopened included: who may see the issue may fetch
+	// them.
+	NamedPhotos []string                 `json:"named_photos,omitempty"`
 	Assignments []*assignment.Assignment `json:"assignments,omitempty"`
 	Timeline    []Entry                  `json:"timeline"`
 	LastSeq     uint64                   `json:"last_seq"`
 	// Quarantine is set once intake met an event of the issue that can never apply; the view
 	// stays as it was before that event.
 	Quarantine *quarantine.Mark `json:"quarantine,omitempty"`
+	// ResolvedAt is when every part was last resolved (the wait for verification began); zero
+	// unless the issue is resolved.
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	// ClosedAt is when it closed; zero while it is open.
+	ClosedAt     time.Time     `json:"closed_at,omitzero"`
+	Verification *Verification `json:"verification,omitempty"`
+	Rating       *Rating       `json:"rating,omitempty"`
+	// Reopened counts the reopenings; RatingReopened says a rating reopened it (allowed once).
+	Reopened       int  `json:"reopened,omitempty"`
+	RatingReopened bool `json:"rating_reopened,omitempty"`
+}
+
+// Lead returns the lead's part, or nil when the issue has none.
+func (is *Issue) Lead() *assignment.Assignment {
+	for _, a := range is.Assignments {
+		if a.Role == assignment.Lead && a.Status != assignment.Withdrawn && a.Status != assignment.Returned {
+			return a
+		}
+	}
+	return nil
 }
 
 // Position returns the issue's place in the stream, for the projection store.

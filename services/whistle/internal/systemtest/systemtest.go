@@ -26,6 +26,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
@@ -41,6 +42,12 @@ func WithCatalog(path string) Option { return func(o *system.Options) { o.Catalo
 
 // WithRules starts the system on the routing rules file at path.
 func WithRules(path string) Option { return func(o *system.Options) { o.RulesPath = path } }
+
+// WithRoster starts the system on the duty rosters file at path.
+func WithRoster(path string) Option { return func(o *system.Options) { o.RosterPath = path } }
+
+// WithVerifyWithin starts the system with resolved issues closing unverified after d.
+func WithVerifyWithin(d time.Duration) Option { return func(o *system.Options) { o.VerifyWithin = d } }
 
 // WithRedis starts the system on the Redis, or the Redis Cluster, that url names, instead of a
 // redis-server child of its own.
@@ -151,9 +158,10 @@ func Supervisor() authx.Principal {
 	return authx.Principal{Subject: "supervisor@city", Role: authx.RoleSupervisor, Scope: authx.CityScope}
 }
 
-// Officer is a duty officer of a unit.
+// Officer is a duty officer of a unit: the first officer of its roster in the sample city, whose
+// rosters check that an officer acting for a unit is one of its people.
 func Officer(unit string) authx.Principal {
-	return authx.Principal{Subject: "officer@" + unit, Role: authx.RoleOfficer, Scope: unit}
+	return authx.Principal{Subject: roster.SampleOfficer(unit), Role: authx.RoleOfficer, Scope: unit}
 }
 
 // GridWorker is a grid worker whose scope is an area (a grid, or above).
