@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
@@ -370,5 +372,42 @@ func TestAnOfficerUploadsForTheirOpenAssignmentOnlyAndTheViewKeepsPhotosThroughA
 		if _, _, err := evidence.Fetch(ctx, e.client(cityDesk), id, pid); err != nil {
 			t.Errorf("photo %s after replay: %v", pid, err)
 		}
+	}
+}
+
+func TestAResolutionsPhotosStayFetchableAfterAFailedVerificationReopensThePart(t *testing.T) {
+	e := start(t)
+	ctx := t.Context()
+	id := e.raise(taoyuanWorker, "reopen-photos").GetId()
+	now := e.Clock.Now()
+	policy := &whistlev1.SlaPolicy{ReportInWithin: durationpb.New(time.Hour), ResolveWithin: durationpb.New(24 * time.Hour)}
+	e.appendEvent(id, "routed", service("routing"), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Routed{Routed: &whistlev1.IssueRouted{Dispatches: []*whistlev1.Dispatch{
+			{DepartmentId: "water", Role: whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD, Policy: policy,
+				ReportInBy: timestamppb.New(now.Add(time.Hour)), ResolveBy: timestamppb.New(now.Add(24 * time.Hour))},
+		}}}
+	})
+	getWhen(t, e.client(waterOfficer), id, func(*whistlev1.GetIssueResponse) error { return nil })
+	ph := e.mustUpload(waterOfficer, "", id, evidencetest.PNG(8, 8))
+	photos, err := e.photos().Claim(ctx, waterOfficer.Subject, evidence.Purpose{IssueID: id}, id, "photo_ids", []string{ph.GetId()}, evidence.MaxPhotosPerResolve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.appendEvent(id, "ack", person(waterOfficer), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
+	})
+	e.appendEvent(id, "resolved", person(waterOfficer), func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water", Note: "done", Photos: evidence.ToProto(photos)}}
+	})
+	e.waitStatus(taoyuanWorker, id, whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED)
+	failed, err := e.client(taoyuanWorker).VerifyIssue(ctx, &whistlev1.VerifyIssueRequest{IssueId: id, Reason: "still overflowing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lead := failed.GetIssue().GetAssignments()[0]; lead.GetReopened() != 1 || len(lead.GetPhotos()) != 0 {
+		t.Fatalf("the reopened part: %v", lead)
+	}
+	if _, data, err := evidence.Fetch(ctx, e.client(taoyuanWorker), id, ph.GetId()); err != nil || digest(data) != ph.GetDigest() {
+		t.Fatalf("the first resolution's photo after the reopening: %v", err)
 	}
 }
