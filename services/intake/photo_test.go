@@ -240,6 +240,15 @@ func TestPhotoRefusalsNameTheFieldAndWriteNothing(t *testing.T) {
 	if _, err := e.raiseWithPhotos(taoyuanWorker, "r-ok", mine.GetId()); err != nil {
 		t.Fatalf("the photo a refused raise named: %v", err)
 	}
+	// Nor by a request id reused for another raise, refused once the case is found.
+	first := e.raise(taoyuanWorker, "r-first").GetId()
+	again := e.mustUpload(taoyuanWorker, taoyuanWorker.Scope, "", evidencetest.JPEG(8, 8))
+	if _, err := e.raiseWithPhotos(taoyuanWorker, "r-first", again.GetId()); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("a reused request id with a photo: %v", err)
+	}
+	if is, err := e.raiseWithPhotos(taoyuanWorker, "r-second", again.GetId()); err != nil || is.GetId() == first {
+		t.Fatalf("the photo a refused reuse named, in a new raise: %v", err)
+	}
 }
 
 func TestAnUploadCutOffHalfWayLeavesNothing(t *testing.T) {

@@ -78,12 +78,6 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 		return nil, false, err
 	}
 	id := casenum.FromKey(p.Subject + "/" + raise.RequestID)
-	// The photos are claimed for the case before the raise that names them is appended, so the
-	// sweep keeps them meanwhile; a raise that then fails leaves them claimed by no event, and
-	// the sweep removes them once their time is up.
-	if err := a.claimPhotos(ctx, p, &raise, id, cmd.PhotoIDs); err != nil {
-		return nil, false, err
-	}
 	// A view that lost state (a wiped Redis) calls for a new raise; the stream refuses it, as a
 	// conflict or as a duplicate, and Decide then catches the view up and asks again. So does a
 	// retried raise the store no longer holds, which Decide's first round takes as new without a
@@ -111,6 +105,13 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 			replayed = true
 			return nil, nil
 		}
+		// A new raise: its photos are claimed for the case before the event that names them is
+		// appended, so the sweep keeps them meanwhile; an append that then fails leaves them
+		// claimed by no event, and the sweep removes them once their time is up. A replay or a
+		// refusal above claims nothing.
+		if err := a.claimPhotos(ctx, p, &raise, id, raise.PhotoIDs); err != nil {
+			return nil, err
+		}
 		return raisedEvent(id, p, raise, a.clock), nil
 	})
 	if err != nil {
@@ -136,7 +137,8 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 // checkRaise validates a raise field by field and checks the caller's scope, before anything is
 // written.
 func (a *App) checkRaise(p authx.Principal, cmd RaiseCommand) (domain.Raise, error) {
-	r := domain.Raise{RequestID: cmd.RequestID, RaisedBy: p.Subject, CategoryID: cmd.CategoryID, Urgency: cmd.Urgency, Location: cmd.Location}
+	r := domain.Raise{RequestID: cmd.RequestID, RaisedBy: p.Subject, CategoryID: cmd.CategoryID, Urgency: cmd.Urgency, Location: cmd.Location,
+		PhotoIDs: cmd.PhotoIDs}
 	if r.RequestID == "" {
 		r.RequestID = rand.Text()
 	}

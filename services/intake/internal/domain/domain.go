@@ -197,8 +197,10 @@ type Raise struct {
 	Location                      *Location
 	// CompoundID is the residential compound the point lies in, if any.
 	CompoundID string
-	// Photos are the photos the raise names, claimed for the case.
-	Photos []evidence.Photo
+	// PhotoIDs are the photos the request names; Photos, the same once claimed for the case (and
+	// as the raised event stored them).
+	PhotoIDs []string
+	Photos   []evidence.Photo
 }
 
 // DiffersFrom names the first request field in which the raise differs from an issue raised
@@ -216,7 +218,7 @@ func (r Raise) DiffersFrom(is *Issue) string {
 		return "text"
 	case (r.Location == nil) != (is.Location == nil) || r.Location != nil && *r.Location != *is.Location:
 		return "location"
-	case !slices.Equal(evidence.IDs(r.Photos), evidence.IDs(is.Photos)):
+	case !slices.Equal(r.PhotoIDs, evidence.IDs(is.Photos)):
 		return "photo_ids"
 	}
 	return ""
