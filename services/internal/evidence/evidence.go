@@ -24,8 +24,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 )
 
@@ -101,6 +104,18 @@ const (
 
 // idPattern is the form of the ids Put gives.
 var idPattern = regexp.MustCompile(`^ph_[A-Z2-7]{26}$`)
+
+const scope = "github.com/whistle-dispatch/whistle/services/internal/evidence"
+
+var (
+	photoCount, _ = otel.Meter(scope).Int64Counter("whistle.evidence.photos",
+		metric.WithDescription("Photos stored, claimed, marked referenced and removed by the sweep, by outcome."))
+	// The outcomes' attribute sets are built once.
+	storedPhoto     = otelx.Attributes("outcome", "stored")
+	claimedPhoto    = otelx.Attributes("outcome", "claimed")
+	referencedPhoto = otelx.Attributes("outcome", "referenced")
+	removedPhoto    = otelx.Attributes("outcome", "removed")
+)
 
 // ErrNotFound means no photo has the id (never uploaded, or removed).
 var ErrNotFound = errors.New("no such photo")
@@ -212,6 +227,7 @@ func (s *Store) Put(ctx context.Context, owner string, purpose Purpose, data []b
 	if _, err := s.obs.Put(ctx, meta, bytes.NewReader(stored)); err != nil {
 		return Photo{}, fmt.Errorf("evidence: store photo: %w", err)
 	}
+	photoCount.Add(ctx, 1, storedPhoto)
 	return p, nil
 }
 
@@ -301,6 +317,7 @@ func (s *Store) Claim(ctx context.Context, owner string, purpose Purpose, caseID
 			if err := s.setMeta(ctx, in, map[string]string{keyClaim: caseID, keyClaimed: now.UTC().Format(time.RFC3339Nano)}); err != nil {
 				return nil, err
 			}
+			photoCount.Add(ctx, 1, claimedPhoto)
 		}
 		out = append(out, in.Photo)
 	}
@@ -403,6 +420,7 @@ func (s *Store) Sweep(ctx context.Context, named Named) (SweepResult, error) {
 					return res, err
 				}
 				res.Referenced++
+				photoCount.Add(ctx, 1, referencedPhoto)
 				continue
 			}
 		}
@@ -411,6 +429,7 @@ func (s *Store) Sweep(ctx context.Context, named Named) (SweepResult, error) {
 		}
 		s.cfg.Logger.Info("removed a photo no event names", "photo", in.ID, "uploaded", in.uploaded, "claim", in.claim)
 		res.Removed++
+		photoCount.Add(ctx, 1, removedPhoto)
 	}
 	return res, nil
 }
