@@ -185,11 +185,14 @@ rosters:
 	Settle(t, sys)
 	before := readViews(t, super, ids)
 	Stop(t, sys)
-	dumpRedis(t, filepath.Join(dir, "redis"), true)
+	derived := dumpRedis(t, filepath.Join(dir, "redis"), true)
 	rctx, cancel := context.WithTimeout(ctx, waitTotal)
 	defer cancel()
 	if _, err := system.Replay(rctx, Options(dir, clk, opts...)); err != nil {
 		t.Fatalf("replay: %v", err)
+	}
+	if got := dumpRedis(t, filepath.Join(dir, "redis"), false); got != derived {
+		t.Errorf("the rebuilt Redis differs from what the live system kept:\n--- rebuilt\n%s\n--- live\n%s", got, derived)
 	}
 	sys = Start(t, dir, clk, opts...)
 	before.diff(t, readViews(t, Dial(t, sys, Supervisor()), ids))
