@@ -24,7 +24,11 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence/evidencetest"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
+
+// waterOnDuty is an officer of water whom the sample rosters name; waterOfficer is not on them.
+var waterOnDuty = authx.Principal{Subject: roster.SampleOfficer("water"), Role: authx.RoleOfficer, Scope: "water"}
 
 // upload sends a photo as p for a raise in grid or a resolve of issue.
 func (e *env) upload(p authx.Principal, grid, issue string, data []byte) (*whistlev1.Photo, error) {
@@ -325,7 +329,7 @@ func TestAnOfficerUploadsForTheirOpenAssignmentOnlyAndTheViewKeepsPhotosThroughA
 		t.Fatal(err)
 	}
 	id := is.GetId()
-	if _, err := e.upload(waterOfficer, "", id, evidencetest.JPEG(8, 8)); status.Code(err) != codes.NotFound {
+	if _, err := e.upload(waterOnDuty, "", id, evidencetest.JPEG(8, 8)); status.Code(err) != codes.NotFound {
 		t.Fatalf("an officer not summoned uploaded for the issue: %v", err)
 	}
 	e.route(id)
@@ -338,16 +342,20 @@ func TestAnOfficerUploadsForTheirOpenAssignmentOnlyAndTheViewKeepsPhotosThroughA
 	if _, err := e.upload(taoyuanWorker, "", id, evidencetest.JPEG(8, 8)); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("the grid worker uploaded for a department's resolve: %v", err)
 	}
-	ph := e.mustUpload(waterOfficer, "", id, evidencetest.JPEGWithGPS(32, 32))
+	if _, err := e.upload(waterOfficer, "", id, evidencetest.JPEG(8, 8)); status.Code(err) != codes.PermissionDenied ||
+		!strings.Contains(err.Error(), "not on its roster") {
+		t.Fatalf("an officer of water whom its roster does not name uploaded for its resolve: %v", err)
+	}
+	ph := e.mustUpload(waterOnDuty, "", id, evidencetest.JPEGWithGPS(32, 32))
 	// What the department does on a resolve naming it.
-	photos, err := e.photos().Claim(ctx, waterOfficer.Subject, evidence.Purpose{IssueID: id}, id, "photo_ids", []string{ph.GetId()}, evidence.MaxPhotosPerResolve)
+	photos, err := e.photos().Claim(ctx, waterOnDuty.Subject, evidence.Purpose{IssueID: id}, id, "photo_ids", []string{ph.GetId()}, evidence.MaxPhotosPerResolve)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.appendEvent(id, "acknowledged.water", person(waterOfficer), func(ev *whistlev1.Event) {
+	e.appendEvent(id, "acknowledged.water", person(waterOnDuty), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
 	})
-	e.appendEvent(id, "resolved.water", person(waterOfficer), func(ev *whistlev1.Event) {
+	e.appendEvent(id, "resolved.water", person(waterOnDuty), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water", Note: "Cleared", Photos: evidence.ToProto(photos)}}
 	})
 	before := getWhen(t, e.client(cityDesk), id, func(r *whistlev1.GetIssueResponse) error {
@@ -396,16 +404,16 @@ func TestAResolutionsPhotosStayFetchableAfterAFailedVerificationReopensThePart(t
 				ReportInBy: timestamppb.New(now.Add(time.Hour)), ResolveBy: timestamppb.New(now.Add(24 * time.Hour))},
 		}}}
 	})
-	getWhen(t, e.client(waterOfficer), id, func(*whistlev1.GetIssueResponse) error { return nil })
-	ph := e.mustUpload(waterOfficer, "", id, evidencetest.PNG(8, 8))
-	photos, err := e.photos().Claim(ctx, waterOfficer.Subject, evidence.Purpose{IssueID: id}, id, "photo_ids", []string{ph.GetId()}, evidence.MaxPhotosPerResolve)
+	getWhen(t, e.client(waterOnDuty), id, func(*whistlev1.GetIssueResponse) error { return nil })
+	ph := e.mustUpload(waterOnDuty, "", id, evidencetest.PNG(8, 8))
+	photos, err := e.photos().Claim(ctx, waterOnDuty.Subject, evidence.Purpose{IssueID: id}, id, "photo_ids", []string{ph.GetId()}, evidence.MaxPhotosPerResolve)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.appendEvent(id, "ack", person(waterOfficer), func(ev *whistlev1.Event) {
+	e.appendEvent(id, "ack", person(waterOnDuty), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
 	})
-	e.appendEvent(id, "resolved", person(waterOfficer), func(ev *whistlev1.Event) {
+	e.appendEvent(id, "resolved", person(waterOnDuty), func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water", Note: "done", Photos: evidence.ToProto(photos)}}
 	})
 	e.waitStatus(taoyuanWorker, id, whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED)

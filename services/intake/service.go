@@ -20,6 +20,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/intake/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // Name is the service's name, its durable consumer's name and its Redis key prefix.
@@ -69,7 +70,13 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 		d.Logger = slog.Default()
 	}
 	st := store.New(d.Redis)
-	a := app.New(d.Log, st, d.Catalog, d.Clock, photos)
+	rosters := d.Rosters
+	if rosters == nil {
+		if rosters, err = roster.ForCatalog("", d.Catalog); err != nil {
+			return nil, fmt.Errorf("intake: %w", err)
+		}
+	}
+	a := app.New(d.Log, st, d.Catalog, d.Clock, photos, rosters)
 	return &Service{deps: d, cfg: cfg, store: st, app: a, photos: photos, api: grpcapi.New(a, cfg.VerifyWithin)}, nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 const instrumentation = "github.com/whistle-dispatch/whistle/services/intake"
@@ -47,11 +48,13 @@ type App struct {
 	cat    *catalog.Catalog
 	clock  clock.Clock
 	photos *evidence.Store
+	// rosters say who may act for a unit that has one, for uploads of a resolve's photos.
+	rosters *roster.Rosters
 }
 
-// New returns the handlers over the log, the view, the catalog and the photo store.
-func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, clk clock.Clock, photos *evidence.Store) *App {
-	return &App{log: log, store: st, cat: cat, clock: clk, photos: photos}
+// New returns the handlers over the log, the view, the catalog, the photo store and the rosters.
+func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, clk clock.Clock, photos *evidence.Store, rosters *roster.Rosters) *App {
+	return &App{log: log, store: st, cat: cat, clock: clk, photos: photos, rosters: rosters}
 }
 
 // RaiseCommand is a raise as the caller asked for it.

@@ -17,7 +17,7 @@ import (
 
 // Upload stores a photo for a raise in gridID or for a resolve of issueID (exactly one is given),
 // reading its bytes with next. The caller must be one who may raise in the grid, or act on one of
-// the issue's open assignments; that is checked before a byte is read, and nothing is stored
+// the issue's open assignments (a person its unit's roster names, when it has one); that is checked before a byte is read, and nothing is stored
 // unless the whole photo arrived and is a JPEG, PNG or WebP within evidence.MaxPhotoBytes. The
 // photo is pending until a raise or a resolve of the caller's names it.
 func (a *App) Upload(ctx context.Context, p authx.Principal, gridID, issueID string, next func() ([]byte, error)) (evidence.Photo, error) {
@@ -60,8 +60,13 @@ func (a *App) uploadPurpose(ctx context.Context, p authx.Principal, gridID, issu
 	if err != nil {
 		return evidence.Purpose{}, err
 	}
-	if as := is.Assignment(p.Scope); as == nil || !access.ActsFor(p, as.Unit()) || !as.Status.Open() {
+	as := is.Assignment(p.Scope)
+	if as == nil || !access.ActsFor(p, as.Unit()) || !as.Status.Open() {
 		return evidence.Purpose{}, access.Denied("an open assignment of issue " + is.ID)
+	}
+	// As the department allows a resolve: a unit with a roster acts through the people it names.
+	if r := a.rosters; p.Role == authx.RoleOfficer && r != nil && r.Has(as.Unit()) && !r.Member(as.Unit(), p.Subject) {
+		return evidence.Purpose{}, access.Denied(fmt.Sprintf("unit %s: %s is not on its roster", as.Unit(), p.Subject))
 	}
 	return evidence.Purpose{IssueID: is.ID}, nil
 }
