@@ -17,6 +17,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/app"
 	"github.com/whistle-dispatch/whistle/services/department/internal/grpcapi"
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/filewatch"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
@@ -28,6 +29,9 @@ const Name = "department"
 type Config struct {
 	// Workers is how many issues the consumer applies at once; zero means the eventlog default.
 	Workers int
+	// RosterPath is the rosters file the process started with, reloaded when it changes; empty
+	// when the rosters are the sample city's (or none).
+	RosterPath string
 }
 
 // Service is the department service.
@@ -72,7 +76,27 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 // Run consumes every whistle event into the department's projection until ctx ends, and pushes
 // each summoned unit's assignment to its officer on duty.
 func (s *Service) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if s.cfg.RosterPath != "" {
+		go filewatch.Watch(ctx, []string{s.cfg.RosterPath}, "rosters", s.d.Logger, s.reloadRosters)
+	}
 	return s.consume(ctx, s.app.React)
+}
+
+// reloadRosters puts the rosters file in force again; a file that fails its checks is logged and
+// the rosters in force stay.
+func (s *Service) reloadRosters(context.Context) {
+	exists := func(id string) bool { _, err := s.d.Catalog.Unit(id); return err == nil }
+	r, err := roster.Load(s.cfg.RosterPath, s.d.Catalog.TimeZone(), exists)
+	if err != nil {
+		s.d.Logger.Error("department: a changed rosters file was refused; the rosters in force stay", "version", s.app.Rosters().Version(), "err", err)
+		return
+	}
+	if r.Version() != s.app.Rosters().Version() {
+		s.app.SetRosters(r)
+		s.d.Logger.Info("department: rosters reloaded", "version", r.Version())
+	}
 }
 
 // Rebuild only applies events to the department's projection: it pushes nothing.

@@ -45,8 +45,8 @@ var constructors = map[string]func(platform.Deps, Options) (platform.Service, er
 	"routing": func(d platform.Deps, o Options) (platform.Service, error) {
 		return routing.New(d, routing.Config{RulesPath: o.RulesPath, CatalogPath: o.CatalogPath})
 	},
-	"department": func(d platform.Deps, _ Options) (platform.Service, error) {
-		return department.New(d, department.Config{})
+	"department": func(d platform.Deps, o Options) (platform.Service, error) {
+		return department.New(d, department.Config{RosterPath: o.RosterPath})
 	},
 	"escalation": func(d platform.Deps, _ Options) (platform.Service, error) {
 		return escalation.New(d, escalation.Config{})
