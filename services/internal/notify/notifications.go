@@ -288,4 +288,3 @@ func observeDepth(o *outbox) (metric.Registration, error) {
 		return nil
 	}, depthGauge)
 }
-
