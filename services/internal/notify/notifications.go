@@ -123,6 +123,8 @@ type Notifications struct {
 	wake chan struct{}
 	// jitter draws the random part of a back-off; tests may fix it.
 	jitter func(n int64) int64
+	// poll is how long an idle sender waits before it looks at the queue again.
+	poll time.Duration
 }
 
 // New returns the notifier on d, sending through notifier; a nil notifier means the webhook cfg
@@ -151,7 +153,7 @@ func New(d platform.Deps, cfg Config, notifier Notifier) (*Notifications, error)
 			Empty: func(id string) *issue { return &issue{ID: id} }, Fold: fold},
 		outbox:   &outbox{name: Name, rdb: d.Redis},
 		notifier: notifier, clock: d.Clock, logger: d.Logger, cfg: cfg,
-		wake: make(chan struct{}, 1), jitter: randInt63n,
+		wake: make(chan struct{}, 1), jitter: randInt63n, poll: poll,
 	}, nil
 }
 
@@ -205,6 +207,7 @@ func (n *Notifications) react(ctx context.Context, rec eventlog.Record) error {
 func (n *Notifications) deliveries(st *issue, rec eventlog.Record) []Delivery {
 	ev := rec.Event
 	kind := eventlog.Kind(ev)
+	now := n.clock.Now() // queued and due now, by the sender's clock
 	make1 := func(role Role, to, unit string) (Delivery, bool) {
 		zh, en, ok := texts(ev, kind, role, unit)
 		if !ok {
@@ -212,7 +215,7 @@ func (n *Notifications) deliveries(st *issue, rec eventlog.Record) []Delivery {
 		}
 		return Delivery{Notification: Notification{ID: ID(ev.GetIssueId(), rec.Seq, role, to), Recipient: to, Role: role,
 			IssueID: ev.GetIssueId(), Kind: kind, Seq: rec.Seq, Text: zh, TextEn: en, OccurredAt: rec.Time},
-			Grid: st.Grid, Status: StatusPending, CreatedAt: rec.Time}, true
+			Grid: st.Grid, Status: StatusPending, CreatedAt: now}, true
 	}
 	var out []Delivery
 	switch {

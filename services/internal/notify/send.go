@@ -49,18 +49,21 @@ func (n *Notifications) send(ctx context.Context) {
 				n.attempt(ctx, id)
 			})
 		}
-		wait := poll
+		wait := n.poll
 		if next, ok, err := n.outbox.nextDue(ctx); err == nil && ok {
 			wait = min(wait, next.Sub(n.clock.Now()))
 		}
 		if len(idle) == 0 {
-			wait = poll // nobody to send: wait for a sender to finish
+			wait = n.poll // nobody to send: wait for a sender to finish
+		}
+		if wait <= 0 {
+			continue // due already: claim it
 		}
 		select {
 		case <-ctx.Done():
 		case <-n.wake:
 		case <-done:
-		case <-n.clock.After(max(wait, time.Millisecond)):
+		case <-n.clock.After(wait):
 		}
 	}
 }
