@@ -5,6 +5,7 @@ package department
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"google.golang.org/grpc"
@@ -16,6 +17,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/app"
 	"github.com/whistle-dispatch/whistle/services/department/internal/grpcapi"
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/notify"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 )
 
@@ -26,6 +28,10 @@ const Name = "department"
 type Config struct {
 	// Workers is how many issues the consumer applies at once; zero means the eventlog default.
 	Workers int
+	// Notify, when set, runs the notifier beside the projection: it tells the officer an
+	// assignment is pushed to, and an issue's raiser of its changes, through a webhook. Nil means
+	// notifications are off and nothing is queued.
+	Notify *notify.Config
 }
 
 // Service is the department service.
@@ -35,6 +41,8 @@ type Service struct {
 	store *store.Store
 	app   *app.App
 	api   *grpcapi.Server
+	// notifications is nil when notifications are off.
+	notifications *notify.Notifications
 }
 
 var _ platform.Service = (*Service)(nil)
@@ -49,7 +57,16 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	}
 	st := store.New(d.Redis)
 	a := app.New(d.Log, st, d.Clock, feed.NewHub(d.Redis))
-	return &Service{d: d, cfg: cfg, store: st, app: a, api: grpcapi.New(a, d.Catalog)}, nil
+	s := &Service{d: d, cfg: cfg, store: st, app: a, api: grpcapi.New(a, d.Catalog)}
+	s.api.Notifications = notify.Lister(d.Redis)
+	if cfg.Notify != nil {
+		n, err := notify.New(d, *cfg.Notify, nil)
+		if err != nil {
+			return nil, err
+		}
+		s.notifications = n
+	}
+	return s, nil
 }
 
 // Name returns "department".
@@ -61,10 +78,31 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 }
 
 // Run consumes every whistle event into the department's projection until ctx ends.
+// With notifications on, the notifier runs beside it on a consumer of its own, so that neither
+// waits for the other; one stopping unasked stops both.
 func (s *Service) Run(ctx context.Context) error {
+	if s.notifications == nil {
+		return s.project(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	for _, run := range []func(context.Context) error{s.project, s.notifications.Run} {
+		go func() {
+			err := run(ctx)
+			cancel()
+			errs <- err
+		}()
+	}
+	return errors.Join(<-errs, <-errs)
+}
+
+// project consumes every whistle event into the department's projection until ctx ends.
+func (s *Service) project(ctx context.Context) error {
 	return s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger},
 		s.store, nil)
 }
 
-// Rebuild is Run: the department service only projects.
-func (s *Service) Rebuild(ctx context.Context) error { return s.Run(ctx) }
+// Rebuild only projects: a replay notifies nobody. The notifier's consumer keeps its place, so
+// nothing it sent before is sent again.
+func (s *Service) Rebuild(ctx context.Context) error { return s.project(ctx) }

@@ -26,6 +26,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/notify"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/bench"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
@@ -81,16 +82,19 @@ type env struct {
 	// credentials for an external NATS: for whistle serve NAME, that service's user in the
 	// data folder's nats-users.conf.
 	NATSUser, NATSPassword string
+	// WebhookSecret (WHISTLE_WEBHOOK_SECRET) signs the notifications posted to --webhook-url.
+	WebhookSecret string
 }
 
 // readEnv reads the environment into an env; nothing else in the server commands
 // reads it.
 func readEnv() env {
 	return env{
-		NATSURL:      os.Getenv("WHISTLE_NATS_URL"),
-		RedisURL:     os.Getenv("WHISTLE_REDIS_URL"),
-		NATSUser:     os.Getenv("WHISTLE_NATS_USER"),
-		NATSPassword: os.Getenv("WHISTLE_NATS_PASSWORD"),
+		NATSURL:       os.Getenv("WHISTLE_NATS_URL"),
+		RedisURL:      os.Getenv("WHISTLE_REDIS_URL"),
+		NATSUser:      os.Getenv("WHISTLE_NATS_USER"),
+		NATSPassword:  os.Getenv("WHISTLE_NATS_PASSWORD"),
+		WebhookSecret: os.Getenv("WHISTLE_WEBHOOK_SECRET"),
 	}
 }
 
@@ -175,6 +179,9 @@ const redisURLHelp = "WHISTLE_REDIS_URL names one Redis, redis://[user:password@
 type serverFlags struct {
 	data, grpcAddr, httpAddr, pprofAddr, catalog, rules string
 	replicas                                            int
+	webhookURL                                          string
+	webhookTimeout                                      time.Duration
+	webhookAttempts                                     int
 }
 
 // add binds the flags to cmd.
@@ -186,6 +193,10 @@ func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.catalog, "catalog", "", "the city's catalog file (areas, departments, categories, SLA policies); default: the sample city")
 	cmd.Flags().StringVar(&f.rules, "rules", "", "routing's rules file; default: the sample city's rules")
 	addReplicas(cmd, &f.replicas)
+	cmd.Flags().StringVar(&f.webhookURL, "webhook-url", "", "where the department posts notifications (to the officer an assignment is pushed to, "+
+		"and to raisers of their issues' changes), signed with WHISTLE_WEBHOOK_SECRET; off when empty")
+	cmd.Flags().DurationVar(&f.webhookTimeout, "webhook-timeout", notify.DefaultTimeout, "how long one attempt at posting a notification may take")
+	cmd.Flags().IntVar(&f.webhookAttempts, "webhook-attempts", notify.DefaultMaxAttempts, "attempts at posting a notification before it is failed")
 }
 
 // addReplicas binds --replicas, which only a stream's creation reads.
@@ -208,6 +219,10 @@ func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 		RulesPath:    f.rules,
 		Replicas:     f.replicas,
 		Logger:       logger,
+		Notify: notify.Config{
+			Webhook:     notify.WebhookConfig{URL: f.webhookURL, Secret: e.WebhookSecret, Timeout: f.webhookTimeout},
+			MaxAttempts: f.webhookAttempts,
+		},
 	}
 }
 

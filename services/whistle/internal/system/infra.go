@@ -301,6 +301,7 @@ func logConfig(opts Options, what string) {
 		"http", opts.HTTPAddr,
 		"services", opts.Services,
 		"replicas", opts.Replicas,
+		"webhook", describeURL(opts.Notify.Webhook.URL, "off"),
 	)
 }
 
