@@ -227,6 +227,19 @@ func TestARaiserIsToldOfEachChangeOnceAcrossARestartOfWhistleThoughTheWebhookFai
 	if len(toRaiser) != 4 {
 		t.Errorf("%d requests, want 4: the routing's three attempts and the report-in's one", len(toRaiser))
 	}
+
+	resp, err := http.Get("http://" + sys.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`whistle_notify_attempts_total{`, `outcome="retry"`, `whistle_notify_deliveries_total{`,
+		`outcome="delivered"`, "whistle_notify_queue_depth", "whistle_notify_queued_total{", "whistle_notify_attempt_duration_seconds_bucket{"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics shows no %s", want)
+		}
+	}
 }
 
 func TestAWebhookThatCouldNeverDeliverStopsTheStartNamingWhy(t *testing.T) {
