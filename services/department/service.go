@@ -6,6 +6,7 @@ package department
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"google.golang.org/grpc"
@@ -19,6 +20,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/notify"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // Name is the service's name, its durable consumer and its Redis key prefix.
@@ -55,8 +57,15 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.Rosters == nil {
+		r, err := roster.ForCatalog("", d.Catalog)
+		if err != nil {
+			return nil, fmt.Errorf("department: %w", err)
+		}
+		d.Rosters = r
+	}
 	st := store.New(d.Redis)
-	a := app.New(d.Log, st, d.Clock, feed.NewHub(d.Redis))
+	a := app.New(d.Log, st, d.Clock, feed.NewHub(d.Redis), d.Rosters)
 	s := &Service{d: d, cfg: cfg, store: st, app: a, api: grpcapi.New(a, d.Catalog)}
 	s.api.Notifications = notify.Lister(d.Redis)
 	if cfg.Notify != nil {
@@ -77,17 +86,21 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 	whistlev1.RegisterDepartmentServiceServer(r, s.api)
 }
 
-// Run consumes every whistle event into the department's projection until ctx ends.
-// With notifications on, the notifier runs beside it on a consumer of its own, so that neither
-// waits for the other; one stopping unasked stops both.
+// Run consumes every whistle event into the department's projection until ctx ends, and pushes
+// each summoned unit's assignment to its officer on duty. With notifications on, the notifier runs
+// beside it on a consumer of its own, so that neither waits for the other; one stopping unasked
+// stops both.
 func (s *Service) Run(ctx context.Context) error {
 	if s.notifications == nil {
-		return s.project(ctx)
+		return s.consume(ctx, s.app.React)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
-	for _, run := range []func(context.Context) error{s.project, s.notifications.Run} {
+	for _, run := range []func(context.Context) error{
+		func(ctx context.Context) error { return s.consume(ctx, s.app.React) },
+		s.notifications.Run,
+	} {
 		go func() {
 			err := run(ctx)
 			cancel()
@@ -97,12 +110,12 @@ func (s *Service) Run(ctx context.Context) error {
 	return errors.Join(<-errs, <-errs)
 }
 
-// project consumes every whistle event into the department's projection until ctx ends.
-func (s *Service) project(ctx context.Context) error {
-	return s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger},
-		s.store, nil)
-}
+// Rebuild only applies events to the department's projection: it pushes nothing and notifies
+// nobody. The notifier's consumer keeps its place, so nothing it sent before is sent again.
+func (s *Service) Rebuild(ctx context.Context) error { return s.consume(ctx, nil) }
 
-// Rebuild only projects: a replay notifies nobody. The notifier's consumer keeps its place, so
-// nothing it sent before is sent again.
-func (s *Service) Rebuild(ctx context.Context) error { return s.project(ctx) }
+// consume runs the department's consumer with react as its reaction.
+func (s *Service) consume(ctx context.Context, react eventlog.Handler) error {
+	return s.d.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.d.Logger,
+		ReactsTo: app.ReactsTo}, s.store, react)
+}

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -25,6 +27,9 @@ const Name = "intake"
 type Config struct {
 	// Workers is how many issues the consumer applies at once; 0 means eventlog.DefaultWorkers.
 	Workers int
+	// VerifyWithin is how long a resolved issue waits for its grid's worker to verify it before
+	// it closes itself; 0 means app.DefaultVerifyWithin.
+	VerifyWithin time.Duration
 }
 
 // Service is the intake service. It implements platform.Service.
@@ -32,6 +37,7 @@ type Service struct {
 	deps  platform.Deps
 	cfg   Config
 	store *store.Store
+	app   *app.App
 	api   *grpcapi.Server
 }
 
@@ -42,9 +48,15 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	if d.Log == nil || d.Redis == nil || d.Catalog == nil || d.Clock == nil {
 		return nil, errors.New("intake: Log, Redis, Catalog and Clock are required")
 	}
+	if cfg.VerifyWithin == 0 {
+		cfg.VerifyWithin = app.DefaultVerifyWithin
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
 	st := store.New(d.Redis)
 	a := app.New(d.Log, st, d.Catalog, d.Clock)
-	return &Service{deps: d, cfg: cfg, store: st, api: grpcapi.New(a)}, nil
+	return &Service{deps: d, cfg: cfg, store: st, app: a, api: grpcapi.New(a, cfg.VerifyWithin)}, nil
 }
 
 // Name returns "intake".
@@ -53,12 +65,25 @@ func (s *Service) Name() string { return Name }
 // Register adds IntakeService to a gRPC server.
 func (s *Service) Register(r grpc.ServiceRegistrar) { whistlev1.RegisterIntakeServiceServer(r, s.api) }
 
-// Rebuild is Run: intake only projects.
-func (s *Service) Rebuild(ctx context.Context) error { return s.Run(ctx) }
+// Rebuild keeps the issue view up to date with the stream until ctx ends, and closes nothing.
+func (s *Service) Rebuild(ctx context.Context) error { return s.project(ctx) }
 
-// Run keeps the issue view up to date with the stream until ctx ends. Intake reacts to no event:
-// it only projects them.
+// Run keeps the issue view up to date with the stream until ctx ends, and closes each resolved
+// issue nobody verified in time.
 func (s *Service) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.app.CloseUnverified(ctx, s.cfg.VerifyWithin, s.deps.Logger)
+	}()
+	defer func() { stop(); <-done }()
+	return s.project(ctx)
+}
+
+// project runs intake's consumer, which only projects.
+func (s *Service) project(ctx context.Context) error {
 	err := s.deps.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Workers: s.cfg.Workers, Logger: s.deps.Logger},
 		s.store, nil)
 	if err != nil {

@@ -177,11 +177,12 @@ const redisURLHelp = "WHISTLE_REDIS_URL names one Redis, redis://[user:password@
 
 // serverFlags are the flags up and serve share.
 type serverFlags struct {
-	data, grpcAddr, httpAddr, pprofAddr, catalog, rules string
-	replicas                                            int
-	webhookURL                                          string
-	webhookTimeout                                      time.Duration
-	webhookAttempts                                     int
+	data, grpcAddr, httpAddr, pprofAddr, catalog, rules, roster string
+	verifyWithin                                                time.Duration
+	replicas                                                    int
+	webhookURL                                                  string
+	webhookTimeout                                              time.Duration
+	webhookAttempts                                             int
 }
 
 // add binds the flags to cmd.
@@ -192,6 +193,8 @@ func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.pprofAddr, "pprof", "", "address of the Go profiler's /debug/pprof/ endpoints (off when empty); keep it on loopback")
 	cmd.Flags().StringVar(&f.catalog, "catalog", "", "the city's catalog file (areas, departments, categories, SLA policies); default: the sample city")
 	cmd.Flags().StringVar(&f.rules, "rules", "", "routing's rules file; default: the sample city's rules")
+	cmd.Flags().DurationVar(&f.verifyWithin, "verify-within", 72*time.Hour, "how long a resolved issue waits for its grid's worker to verify it on site before it closes itself")
+	cmd.Flags().StringVar(&f.roster, "roster", "", "the units' duty rosters file; default: the sample city's rosters with the sample catalog, none with another")
 	addReplicas(cmd, &f.replicas)
 	cmd.Flags().StringVar(&f.webhookURL, "webhook-url", "", "where the department posts notifications (to the officer an assignment is pushed to, "+
 		"and to raisers of their issues' changes), signed with WHISTLE_WEBHOOK_SECRET; off when empty")
@@ -217,6 +220,8 @@ func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 		PprofAddr:    f.pprofAddr,
 		CatalogPath:  f.catalog,
 		RulesPath:    f.rules,
+		RosterPath:   f.roster,
+		VerifyWithin: f.verifyWithin,
 		Replicas:     f.replicas,
 		Logger:       logger,
 		Notify: notify.Config{

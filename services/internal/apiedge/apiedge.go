@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -49,6 +50,24 @@ func CheckID(field, id string, required bool) error {
 		return Invalid(field, "must be at most %d characters", MaxIDLength)
 	}
 	return CheckUTF8(field, id)
+}
+
+// MaxRequestIDLength bounds a caller's idempotency key.
+const MaxRequestIDLength = 64
+
+// CheckRequestID checks a caller's idempotency key in field: 1 to MaxRequestIDLength of
+// [A-Za-z0-9._:-], so that the key reads the same in logs, URLs and subjects.
+func CheckRequestID(field, id string) error {
+	if len(id) == 0 || len(id) > MaxRequestIDLength {
+		return Invalid(field, "must be 1 to %d characters", MaxRequestIDLength)
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r)
+		if !ok {
+			return Invalid(field, "may hold only letters, digits and . _ : -; got %q", r)
+		}
+	}
+	return nil
 }
 
 // CheckUTF8 refuses a string field that is not valid UTF-8. Every string a request carries may

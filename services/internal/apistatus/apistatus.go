@@ -29,11 +29,14 @@ const Unavailable = "the service could not complete the call just now; try again
 func Of(err error) error {
 	var fe *apiedge.FieldError
 	var te *assignment.TransitionError
+	var ie *assignment.InvalidError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &fe):
 		return status.Error(codes.InvalidArgument, fe.Error())
+	case errors.As(err, &ie):
+		return status.Error(codes.InvalidArgument, ie.Error())
 	case errors.As(err, &te):
 		return status.Error(codes.FailedPrecondition, te.Error())
 	case errors.Is(err, eventlog.ErrConflict):

@@ -135,6 +135,27 @@ type Assignment struct {
 	EndedAt   time.Time `json:"ended_at,omitzero"`
 	EndedBy   string    `json:"ended_by,omitempty"`
 	EndReason string    `json:"end_reason,omitempty"`
+	// ReportInWithin and ResolveWithin are the policy frozen at the first dispatch: a reopened
+	// part's clocks run them again from the reopening. Zero in assignments dispatched before
+	// events carried the policy.
+	ReportInWithin time.Duration `json:"report_in_within,omitempty"`
+	ResolveWithin  time.Duration `json:"resolve_within,omitempty"`
+	// OfficerID is the person of the unit who holds the part: the one it was pushed to, or the
+	// colleague it was handed over to; empty for a unit without a roster.
+	OfficerID string `json:"officer,omitempty"`
+	// Extension is the unit's request for a later deadline that nobody has decided yet.
+	Extension *Extension `json:"extension,omitempty"`
+	// Reopened counts the times the part was reopened after it resolved.
+	Reopened int `json:"reopened,omitempty"`
+}
+
+// Extension is a unit's request for a later deadline, as the stream stored it.
+type Extension struct {
+	Kind     DeadlineKind `json:"kind"`
+	Proposed time.Time    `json:"proposed"`
+	Reason   string       `json:"reason"`
+	By       string       `json:"by"`
+	At       time.Time    `json:"at"`
 }
 
 // Unit is the unit the assignment belongs to, and the key an issue's assignments are found by.
@@ -152,13 +173,27 @@ func UnitOf(departmentID, unitID string) string {
 // Clone returns a copy of the assignment that shares nothing with it.
 func (a Assignment) Clone() Assignment {
 	a.Breached = slices.Clone(a.Breached)
+	if a.Extension != nil {
+		e := *a.Extension
+		a.Extension = &e
+	}
 	return a
 }
 
-// Dispatch is routing's summons of one department, with its deadlines frozen.
+// Dispatch is routing's summons of one department, with its deadlines and policy frozen.
 type Dispatch struct {
 	DepartmentID, UnitID  string
 	Role                  Role
+	ReportInBy, ResolveBy time.Time
+	// ReportInWithin and ResolveWithin are the policy the deadlines were computed from.
+	ReportInWithin, ResolveWithin time.Duration
+}
+
+// Reopening is a failed verification or an unsatisfied rating as the stream stored it: the lead's
+// resolved part runs again, with deadlines from the policy frozen at its first dispatch.
+type Reopening struct {
+	DepartmentID, UnitID  string
+	At                    time.Time // when the stream stored it
 	ReportInBy, ResolveBy time.Time
 }
 
@@ -211,7 +246,7 @@ func Summon(ds []Dispatch, at time.Time, has func(unitID string) bool) []Assignm
 		}
 		out = append(out, Assignment{
 			DepartmentID: d.DepartmentID, UnitID: d.UnitID, Role: d.Role, Status: Dispatched, DispatchedAt: at,
-			ReportInBy: d.ReportInBy, ResolveBy: d.ResolveBy,
+			ReportInBy: d.ReportInBy, ResolveBy: d.ResolveBy, ReportInWithin: d.ReportInWithin, ResolveWithin: d.ResolveWithin,
 		})
 	}
 	return out
@@ -291,6 +326,67 @@ func (a *Assignment) Withdraw(e Ending) error {
 		return eventlog.Impossible("a withdrawal of %s's part, which is %s", a.Unit(), a.Status)
 	}
 	a.Status, a.EndedAt, a.EndedBy, a.EndReason = Withdrawn, e.At, e.By, e.Reason
+	return nil
+}
+
+// Reopen applies a reopening: only a resolved part reopens. It is dispatched again at e.At with
+// the new deadlines, keeps its role, policy and officer, and forgets its report-in, resolution,
+// breaches and pending extension, which belong to the round that ended; the timeline keeps them.
+func (a *Assignment) Reopen(e Reopening) error {
+	switch {
+	case a == nil:
+		return notSummoned("a reopening", UnitOf(e.DepartmentID, e.UnitID))
+	case a.Status != Resolved:
+		return eventlog.Impossible("a reopening of %s's part, which is %s", a.Unit(), a.Status)
+	}
+	*a = Assignment{
+		DepartmentID: a.DepartmentID, UnitID: a.UnitID, Role: a.Role, Status: Dispatched, DispatchedAt: e.At,
+		ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, ReportInWithin: a.ReportInWithin, ResolveWithin: a.ResolveWithin,
+		OfficerID: a.OfficerID, Reopened: a.Reopened + 1,
+	}
+	return nil
+}
+
+// ReopenDeadlines are the deadlines a part reopened at at runs against: the policy frozen at its
+// first dispatch, counted from at. A part dispatched before events carried the policy runs the
+// spans its first deadlines gave it.
+func (a *Assignment) ReopenDeadlines(at time.Time) (reportInBy, resolveBy time.Time) {
+	reportIn, resolve := a.ReportInWithin, a.ResolveWithin
+	if reportIn == 0 && resolve == 0 {
+		if !a.ReportInBy.IsZero() {
+			reportIn = a.ReportInBy.Sub(a.DispatchedAt)
+		}
+		if !a.ResolveBy.IsZero() {
+			resolve = a.ResolveBy.Sub(a.DispatchedAt)
+		}
+	}
+	if reportIn > 0 {
+		reportInBy = at.Add(reportIn)
+	}
+	if resolve > 0 {
+		resolveBy = at.Add(resolve)
+	}
+	return reportInBy, resolveBy
+}
+
+// Push records the officer an open part was pushed or handed over to.
+func (a *Assignment) Push(unitID, officer string) error {
+	if a == nil {
+		return notSummoned("a push", unitID)
+	}
+	a.OfficerID = officer
+	return nil
+}
+
+// RequestExtension records a unit's request for a later deadline; only an open part asks.
+func (a *Assignment) RequestExtension(unitID string, e Extension) error {
+	switch {
+	case a == nil:
+		return notSummoned("an extension request", unitID)
+	case !a.Status.Open():
+		return eventlog.Impossible("an extension request of %s's part, which is %s", a.Unit(), a.Status)
+	}
+	a.Extension = &e
 	return nil
 }
 
@@ -437,6 +533,55 @@ func (a *Assignment) CheckReturn(by, reason string) (done bool, err error) {
 	}
 	return false, nil
 }
+
+// MaxExtension bounds how far past the current deadline a unit may propose a new one.
+const MaxExtension = 30 * 24 * time.Hour
+
+// CheckExtension says whether officer by may ask, at now, for the clock's deadline to move to
+// proposed: only while the part is open, the clock runs, its deadline has not passed, and no
+// other request waits; the same request again is done.
+func (a *Assignment) CheckExtension(k DeadlineKind, proposed, now time.Time, by string) (done bool, err error) {
+	if a == nil {
+		return false, ErrNotSummoned
+	}
+	deadline := a.Deadline(k)
+	_, cleared := a.Cleared(k)
+	switch {
+	case a.Extension != nil && a.Extension.Kind == k && a.Extension.Proposed.Equal(proposed) && a.Extension.By == by:
+		return true, nil
+	case !a.Status.Open():
+		return false, &TransitionError{fmt.Sprintf("%s's part is %s", a.Unit(), a.Status)}
+	case deadline.IsZero() || cleared:
+		return false, &TransitionError{fmt.Sprintf("%s's %s clock does not run", a.Unit(), k)}
+	case a.Extension != nil:
+		return false, &TransitionError{fmt.Sprintf("%s already asked, at %s, to move the %s deadline to %s; a supervisor has not decided",
+			a.Extension.By, stamp(a.Extension.At), a.Extension.Kind, stamp(a.Extension.Proposed))}
+	case !now.Before(deadline):
+		return false, &TransitionError{"too late: the " + string(k) + " deadline passed at " + stamp(deadline)}
+	case !proposed.After(deadline):
+		return false, &InvalidError{Field: "proposed", Reason: fmt.Sprintf("must be after the current deadline %s", stamp(deadline))}
+	case proposed.Sub(deadline) > MaxExtension:
+		return false, &InvalidError{Field: "proposed", Reason: fmt.Sprintf("must be at most %s after the current deadline %s", MaxExtension, stamp(deadline))}
+	}
+	return false, nil
+}
+
+// CheckOpen says whether the part is open for an officer's hand-over or note.
+func (a *Assignment) CheckOpen() error {
+	switch {
+	case a == nil:
+		return ErrNotSummoned
+	case !a.Status.Open():
+		return &TransitionError{fmt.Sprintf("%s's part is %s", a.Unit(), a.Status)}
+	}
+	return nil
+}
+
+// InvalidError is a request field the machine refuses.
+type InvalidError struct{ Field, Reason string }
+
+// Error names the field.
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Reason }
 
 // ended says when and by whom the part reached its final status, for a refusal's reason.
 func (a *Assignment) ended() string {

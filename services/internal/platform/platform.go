@@ -16,6 +16,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // Deps are the connections and shared vocabulary a service runs on. The process that runs the
@@ -25,6 +26,9 @@ type Deps struct {
 	NATS    *nats.Conn
 	Redis   redis.UniversalClient
 	Catalog *catalog.Catalog
+	// Rosters are the units' duty rosters; nil means the catalog's default (see
+	// roster.ForCatalog).
+	Rosters *roster.Rosters
 	Clock   clock.Clock
 	Logger  *slog.Logger
 }

@@ -1880,7 +1880,9 @@ type ProgressNoted struct {
 	// The unit.
 	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
 	// What was done or found.
-	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	// The officer's idempotency key: a note is recorded once per key.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1932,6 +1934,13 @@ func (x *ProgressNoted) GetUnitId() string {
 func (x *ProgressNoted) GetNote() string {
 	if x != nil {
 		return x.Note
+	}
+	return ""
+}
+
+func (x *ProgressNoted) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -2352,11 +2361,13 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12&\n" +
 	"\x0ffrom_officer_id\x18\x03 \x01(\tR\rfromOfficerId\x12\"\n" +
 	"\rto_officer_id\x18\x04 \x01(\tR\vtoOfficerId\x12\x12\n" +
-	"\x04note\x18\x05 \x01(\tR\x04note\"a\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"\x80\x01\n" +
 	"\rProgressNoted\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\"\x88\x02\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"\x88\x02\n" +
 	"\x12ExtensionRequested\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12,\n" +

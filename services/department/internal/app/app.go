@@ -25,6 +25,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // MaxNoteLength bounds, in characters, the note that resolves a department's part.
@@ -59,11 +60,15 @@ type App struct {
 	feeds *feed.Hub
 	// feedReads counts, per department, the feed entries this App's watches read.
 	feedReads sync.Map // department -> *atomic.Uint64
+	// roster is the duty rosters in force.
+	roster atomic.Pointer[roster.Rosters]
 }
 
-// New returns the application.
-func New(log *eventlog.Log, st *store.Store, clk clock.Clock, feeds *feed.Hub) *App {
-	return &App{log: log, store: st, clock: clk, feeds: feeds}
+// New returns the application, with the rosters in force.
+func New(log *eventlog.Log, st *store.Store, clk clock.Clock, feeds *feed.Hub, rosters *roster.Rosters) *App {
+	a := &App{log: log, store: st, clock: clk, feeds: feeds}
+	a.roster.Store(rosters)
+	return a
 }
 
 // Acknowledge reports in for the department's assignment of an issue as officer p, and returns

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
@@ -31,6 +32,15 @@ type Issue struct {
 	// Changed is, by department, the stream sequence of the last event that changed its
 	// assignment: the change a department's live inbox shows it at.
 	Changed map[string]uint64 `json:"changed,omitempty"`
+	// Unpushed are the units summoned whose officer on duty the department has not named yet: it
+	// owes a push for them, decided by the rosters at SummonedAt, when the event at SummonedSeq
+	// that summoned them was stored.
+	Unpushed    []string  `json:"unpushed,omitempty"`
+	SummonedSeq uint64    `json:"summoned_seq,omitempty"`
+	SummonedAt  time.Time `json:"summoned_at,omitzero"`
+	// NoteKeys are the idempotency keys of the progress notes recorded, so a retried note is
+	// recorded once.
+	NoteKeys []string `json:"note_keys,omitempty"`
 }
 
 // Position returns the issue's place in the stream, for the projection store.
@@ -51,6 +61,8 @@ func (i *Issue) Clone() *Issue {
 		}
 	}
 	c.Changed = maps.Clone(i.Changed)
+	c.Unpushed = slices.Clone(i.Unpushed)
+	c.NoteKeys = slices.Clone(i.NoteKeys)
 	return &c
 }
 
@@ -64,10 +76,69 @@ func (i *Issue) Assignment(unit string) *assignment.Assignment {
 	return nil
 }
 
-// Dispatch applies routing's summons, stored at at: each department new to the issue gets an
-// assignment; one summoned before keeps its own, so its frozen deadlines never move.
-func (i *Issue) Dispatch(ds []assignment.Dispatch, at time.Time) {
+// Dispatch applies routing's summons, stored at at as event seq: each department new to the issue
+// gets an assignment; one summoned before keeps its own, so its frozen deadlines never move. Each
+// unit given a new assignment is owed a push.
+func (i *Issue) Dispatch(ds []assignment.Dispatch, at time.Time, seq uint64) {
 	i.Assignments = append(i.Assignments, assignment.Place(ds, at, i.Assignment)...)
+	for _, d := range ds {
+		unit := assignment.UnitOf(d.DepartmentID, d.UnitID)
+		if a := i.Assignment(unit); a != nil && a.Status == assignment.Dispatched && a.DispatchedAt.Equal(at) && !slices.Contains(i.Unpushed, unit) {
+			i.Unpushed = append(i.Unpushed, unit)
+			i.SummonedSeq, i.SummonedAt = seq, at
+		}
+	}
+}
+
+// Pushed applies the department's push of units to their officers: each holds its officer, and
+// is owed no push.
+func (i *Issue) Pushed(pushes map[string]string) error {
+	for unit, officer := range pushes {
+		if err := i.Assignment(unit).Push(unit, officer); err != nil {
+			return err
+		}
+	}
+	i.Unpushed = slices.DeleteFunc(i.Unpushed, func(u string) bool { _, ok := pushes[u]; return ok })
+	return nil
+}
+
+// HandOver applies an officer's hand-over of the unit's part to a colleague.
+func (i *Issue) HandOver(unit, to string) error { return i.Assignment(unit).Push(unit, to) }
+
+// RequestExtension applies a unit's request for a later deadline.
+func (i *Issue) RequestExtension(unit string, e assignment.Extension) error {
+	return i.Assignment(unit).RequestExtension(unit, e)
+}
+
+// Reopen applies a failed verification's or an unsatisfied rating's reopening of the lead's part.
+func (i *Issue) Reopen(e assignment.Reopening) error {
+	return i.Assignment(assignment.UnitOf(e.DepartmentID, e.UnitID)).Reopen(e)
+}
+
+// Note applies a progress note recorded under key.
+func (i *Issue) Note(key string) {
+	if key != "" && !slices.Contains(i.NoteKeys, key) {
+		i.NoteKeys = append(i.NoteKeys, key)
+	}
+}
+
+// CheckOpen says whether the unit's part is open for a hand-over or a note.
+func (i *Issue) CheckOpen(unit string) error {
+	a := i.Assignment(unit)
+	if a == nil {
+		return i.noAssignment(unit)
+	}
+	return a.CheckOpen()
+}
+
+// CheckExtension says whether officer by may ask at now to move the unit's deadline of kind k to
+// proposed (see assignment.Assignment.CheckExtension).
+func (i *Issue) CheckExtension(unit string, k assignment.DeadlineKind, proposed, now time.Time, by string) (done bool, err error) {
+	a := i.Assignment(unit)
+	if a == nil {
+		return false, i.noAssignment(unit)
+	}
+	return a.CheckExtension(k, proposed, now, by)
 }
 
 // Return applies a unit's return of its assignment, as the machine allows.

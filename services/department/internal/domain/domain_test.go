@@ -23,7 +23,7 @@ func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
 	if err := i.Acknowledge(assignment.Acknowledgement{DepartmentID: "water", At: at, By: "o1"}); !errors.Is(err, eventlog.ErrImpossible) {
 		t.Fatalf("a report-in before dispatch folded: %v; want it impossible", err)
 	}
-	i.Dispatch([]assignment.Dispatch{{DepartmentID: "water", Role: assignment.Lead}}, at)
+	i.Dispatch([]assignment.Dispatch{{DepartmentID: "water", Role: assignment.Lead}}, at, 1)
 	var te *assignment.TransitionError
 	if _, err := i.CheckResolve("water", "o1", "cleared"); !errors.As(err, &te) || te.Reason != "report in before resolving" {
 		t.Fatalf("resolve before reporting in: %v", err)
@@ -40,7 +40,7 @@ func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
 	if _, err := i.CheckAcknowledge("water", "o2"); !errors.As(err, &te) {
 		t.Fatalf("another officer: %v; want a TransitionError", err)
 	}
-	i.Dispatch([]assignment.Dispatch{{DepartmentID: "water", Role: assignment.Assisting}}, at.Add(time.Hour)) // a second dispatch changes nothing
+	i.Dispatch([]assignment.Dispatch{{DepartmentID: "water", Role: assignment.Assisting}}, at.Add(time.Hour), 2) // a second dispatch changes nothing
 	if err := i.Resolve(assignment.Resolution{DepartmentID: "water", At: at, By: "o2", Note: "cleared"}); err != nil {
 		t.Fatal(err)
 	}

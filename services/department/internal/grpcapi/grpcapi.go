@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
@@ -18,9 +20,11 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // Server implements whistlev1.DepartmentServiceServer.
@@ -95,6 +99,9 @@ func (s *Server) command(ctx context.Context, unit, issueID string) (authx.Princ
 	}
 	if !access.ActsFor(p, unit) {
 		return p, "", "", access.Denied(fmt.Sprintf("unit %q", unit))
+	}
+	if err := s.app.CheckOfficer(p, unit); err != nil {
+		return p, "", "", status.Error(codes.PermissionDenied, err.Error())
 	}
 	id, err := casenum.Normalize(issueID)
 	if err != nil {
@@ -196,6 +203,188 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.As(err, new(*app.NotOfficerError)):
+		return status.Error(codes.PermissionDenied, err.Error())
 	}
 	return apistatus.Of(err)
+}
+
+// HandOver gives the caller's unit's assignment to a colleague of the unit.
+func (s *Server) HandOver(ctx context.Context, req *whistlev1.HandOverRequest) (*whistlev1.HandOverResponse, error) {
+	p, unit, id, err := s.command(ctx, req.GetUnitId(), req.GetIssueId())
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.app.HandOver(ctx, p, id, unit, req.GetToOfficerId(), req.GetNote())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.HandOverResponse{Assignment: assignmentpb.Proto(st.Assignment(unit))}, nil
+}
+
+// AddNote records progress on the caller's unit's assignment.
+func (s *Server) AddNote(ctx context.Context, req *whistlev1.AddNoteRequest) (*whistlev1.AddNoteResponse, error) {
+	p, unit, id, err := s.command(ctx, req.GetUnitId(), req.GetIssueId())
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.app.AddNote(ctx, p, id, unit, req.GetNote(), req.GetRequestId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.AddNoteResponse{Assignment: assignmentpb.Proto(st.Assignment(unit))}, nil
+}
+
+// RequestExtension asks for a later deadline of the caller's unit's assignment.
+func (s *Server) RequestExtension(ctx context.Context, req *whistlev1.RequestExtensionRequest) (*whistlev1.RequestExtensionResponse, error) {
+	p, unit, id, err := s.command(ctx, req.GetUnitId(), req.GetIssueId())
+	if err != nil {
+		return nil, err
+	}
+	kind := assignment.Resolve
+	if req.GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_UNSPECIFIED {
+		if kind = assignmentpb.DeadlineKind(req.GetKind()); kind == "" {
+			return nil, toStatus(apiedge.Invalid("kind", "unknown value %d", req.GetKind()))
+		}
+	}
+	if req.GetProposed() != nil && !req.GetProposed().IsValid() {
+		return nil, toStatus(apiedge.Invalid("proposed", "is not a valid time"))
+	}
+	st, err := s.app.RequestExtension(ctx, p, id, unit, kind, assignmentpb.Time(req.GetProposed()), req.GetReason())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.RequestExtensionResponse{Assignment: assignmentpb.Proto(st.Assignment(unit))}, nil
+}
+
+// dutyReader decides whose duty the caller may read: an officer their own unit's, a supervisor or
+// dispatcher any unit's.
+func (s *Server) dutyReader(ctx context.Context, unit string, required bool) (string, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := apiedge.CheckID("unit_id", unit, false); err != nil {
+		return "", toStatus(err)
+	}
+	switch p.Role {
+	case authx.RoleOfficer:
+		if unit == "" {
+			unit = p.Scope
+		}
+		if !access.ActsFor(p, unit) {
+			return "", access.Denied(fmt.Sprintf("unit %q's roster", unit))
+		}
+	case authx.RoleSupervisor, authx.RoleDispatcher:
+		if unit == "" && required {
+			return "", toStatus(apiedge.Invalid("unit_id", "required unless you are the unit's officer"))
+		}
+	default:
+		return "", access.Denied("rosters")
+	}
+	if unit != "" {
+		if _, err := s.cat.Unit(unit); err != nil {
+			return "", toStatus(apiedge.Invalid("unit_id", "no unit %q in the catalog", unit))
+		}
+	}
+	return unit, nil
+}
+
+// WhoIsOnDuty says who is on duty in a unit at an instant.
+func (s *Server) WhoIsOnDuty(ctx context.Context, req *whistlev1.WhoIsOnDutyRequest) (*whistlev1.WhoIsOnDutyResponse, error) {
+	unit, err := s.dutyReader(ctx, req.GetUnitId(), true)
+	if err != nil {
+		return nil, err
+	}
+	at, err := s.instant("at", req.GetAt())
+	if err != nil {
+		return nil, err
+	}
+	r := s.app.Rosters()
+	resp := &whistlev1.WhoIsOnDutyResponse{UnitId: unit, RosterVersion: r.Version(), HasRoster: r.Has(unit)}
+	if !r.Has(unit) {
+		return resp, nil
+	}
+	d := r.OnDuty(unit, at)
+	resp.Shift, resp.OnDuty, resp.Until = d.Shift, officers(r, d.People), timestamppb.New(d.To)
+	resp.Head = officers(r, []string{r.Head(unit)})[0]
+	return resp, nil
+}
+
+// ListDuty lists a unit's duty over a period, or every unit's gaps.
+func (s *Server) ListDuty(ctx context.Context, req *whistlev1.ListDutyRequest) (*whistlev1.ListDutyResponse, error) {
+	unit, err := s.dutyReader(ctx, req.GetUnitId(), false)
+	if err != nil {
+		return nil, err
+	}
+	from, err := s.instant("from", req.GetFrom())
+	if err != nil {
+		return nil, err
+	}
+	to := from.Add(roster.FlagWithin)
+	if req.GetTo() != nil {
+		if to, err = s.instant("to", req.GetTo()); err != nil {
+			return nil, err
+		}
+	}
+	if !to.After(from) || to.Sub(from) > roster.MaxPeriod {
+		return nil, toStatus(apiedge.Invalid("to", "must be after from, and at most %s after it", roster.MaxPeriod))
+	}
+	r := s.app.Rosters()
+	resp := &whistlev1.ListDutyResponse{RosterVersion: r.Version()}
+	units := []string{unit}
+	if unit == "" {
+		units = s.rosteredUnits()
+	}
+	resp.FlaggedUnits = r.Flagged(units, from, to)
+	for _, u := range units {
+		spans := r.Gaps(u, from, to)
+		if unit != "" {
+			spans = r.Spans(u, from, to)
+			if !r.Has(u) {
+				spans = r.Gaps(u, from, to)
+			}
+		}
+		for _, d := range spans {
+			resp.Duties = append(resp.Duties, &whistlev1.Duty{UnitId: u, From: timestamppb.New(d.From), To: timestamppb.New(d.To),
+				Shift: d.Shift, OnDuty: officers(r, d.People)})
+		}
+	}
+	return resp, nil
+}
+
+// rosteredUnits are the units whose officers may be on duty: every unit of the catalog but the
+// grids' own, whose worker is their officer.
+func (s *Server) rosteredUnits() []string {
+	var units []string
+	for _, d := range s.cat.Departments() {
+		if d.ID == catalog.GridDepartment {
+			continue
+		}
+		for _, u := range d.Units {
+			units = append(units, u.ID)
+		}
+	}
+	return units
+}
+
+// instant reads an optional instant of a request; unset means now.
+func (s *Server) instant(field string, ts *timestamppb.Timestamp) (time.Time, error) {
+	if ts == nil {
+		return s.app.Now(), nil
+	}
+	if !ts.IsValid() {
+		return time.Time{}, toStatus(apiedge.Invalid(field, "is not a valid time"))
+	}
+	return ts.AsTime(), nil
+}
+
+// officers names people as the API shows them.
+func officers(r *roster.Rosters, ids []string) []*whistlev1.Officer {
+	out := make([]*whistlev1.Officer, 0, len(ids))
+	for _, id := range ids {
+		p, _ := r.Person(id)
+		out = append(out, &whistlev1.Officer{Id: id, Name: p.Name})
+	}
+	return out
 }

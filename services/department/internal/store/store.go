@@ -161,12 +161,12 @@ func apply(st *domain.Issue, rec eventlog.Record) error {
 		if err := st.Withdraw(assignmentpb.Withdrawals(p.Routed.GetWithdrawn(), at, by)); err != nil {
 			return err
 		}
-		st.Dispatch(assignmentpb.Dispatches(p.Routed), at)
+		st.Dispatch(assignmentpb.Dispatches(p.Routed), at, rec.Seq)
 	case *whistlev1.Event_NeedsDispatch:
 		if err := st.Withdraw(assignmentpb.Withdrawals(p.NeedsDispatch.GetWithdrawn(), at, by)); err != nil {
 			return err
 		}
-		st.Dispatch(assignmentpb.Desk(p.NeedsDispatch), at)
+		st.Dispatch(assignmentpb.Desk(p.NeedsDispatch), at, rec.Seq)
 	case *whistlev1.Event_Returned:
 		r := p.Returned
 		return st.Return(assignment.Ending{DepartmentID: r.GetDepartmentId(), UnitID: r.GetUnitId(), At: at, By: by, Reason: r.GetReason()})
@@ -176,6 +176,27 @@ func apply(st *domain.Issue, rec eventlog.Record) error {
 		return st.Resolve(assignment.Resolution{DepartmentID: p.Resolved.GetDepartmentId(), UnitID: p.Resolved.GetUnitId(), At: at, By: by, Note: p.Resolved.GetNote()})
 	case *whistlev1.Event_Breached:
 		return st.Breach(assignmentpb.Breach(p.Breached, at))
+	case *whistlev1.Event_Pushed:
+		pushes := map[string]string{}
+		for _, push := range p.Pushed.GetPushes() {
+			pushes[assignment.UnitOf(push.GetDepartmentId(), push.GetUnitId())] = push.GetOfficerId()
+		}
+		return st.Pushed(pushes)
+	case *whistlev1.Event_HandedOver:
+		return st.HandOver(assignment.UnitOf(p.HandedOver.GetDepartmentId(), p.HandedOver.GetUnitId()), p.HandedOver.GetToOfficerId())
+	case *whistlev1.Event_ExtensionRequested:
+		e := p.ExtensionRequested
+		return st.RequestExtension(assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.Extension(e, at, by))
+	case *whistlev1.Event_Noted:
+		st.Note(p.Noted.GetRequestId())
+	case *whistlev1.Event_Verified:
+		if r, ok := assignmentpb.Reopening(p.Verified.GetReopened(), at); ok {
+			return st.Reopen(r)
+		}
+	case *whistlev1.Event_Rated:
+		if r, ok := assignmentpb.Reopening(p.Rated.GetReopened(), at); ok {
+			return st.Reopen(r)
+		}
 	}
 	return nil
 }

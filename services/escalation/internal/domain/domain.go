@@ -9,6 +9,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +68,10 @@ type Assignment struct {
 	Ended        *Stored `json:"ended,omitempty"`
 	// Breaches holds the breach recorded for each kind that was breached.
 	Breaches map[Kind]Breach `json:"breaches,omitempty"`
+	// Round counts the reopenings of the part: each runs its clocks again. Earlier holds the
+	// breaches of the rounds before, which the breaches view keeps.
+	Round   int      `json:"round,omitempty"`
+	Earlier []Breach `json:"earlier,omitempty"`
 }
 
 // Machine returns the unit's assignment as the assignment machine sees it, or nil when a is nil
@@ -137,6 +142,18 @@ type Breach struct {
 	CategoryID string    `json:"category_id,omitempty"`
 	// Seq is the breach event's sequence in the stream.
 	Seq uint64 `json:"seq"`
+	// Round is the round of the part it breached: 0 before any reopening.
+	Round int `json:"round,omitempty"`
+}
+
+// ListName is the breach's name in the breaches view: its clock's name, with the round after a
+// reopening, so that a reopened part's breaches stand beside its earlier ones.
+func (b Breach) ListName() string {
+	name := Name(b.IssueID, b.UnitID, b.Kind)
+	if b.Round > 0 {
+		name += "|" + strconv.Itoa(b.Round)
+	}
+	return name
 }
 
 // Timer is one breach that is or may become owed: a clock that is neither cleared nor breached,
@@ -200,6 +217,12 @@ type Breached struct {
 // unit is the key of the assignment an event of a department and unit names.
 func unit(departmentID, unitID string) string { return assignment.UnitOf(departmentID, unitID) }
 
+// Reopened runs a resolved unit's clocks again: a failed verification or an unsatisfied rating.
+type Reopened struct {
+	DepartmentID, UnitID  string
+	ReportInBy, ResolveBy time.Time
+}
+
 // Other is any event escalation does not act on; it only moves the sequence.
 type Other struct{}
 
@@ -210,6 +233,7 @@ func (Acknowledged) isEvent() {}
 func (Resolved) isEvent()     {}
 func (Breached) isEvent()     {}
 func (Other) isEvent()        {}
+func (Reopened) isEvent()     {}
 
 // Apply folds the event, stored at at as sequence seq, into the state. The caller checks the
 // order; Apply only changes the state. The assignment machine judges every assignment event: one
@@ -263,12 +287,20 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 		}
 		b := Breach{
 			IssueID: s.ID, DepartmentID: a.Department(u), UnitID: u, Kind: e.Kind, Deadline: e.Deadline, BreachedAt: at,
-			GridID: s.GridID, StreetID: s.StreetID, CategoryID: s.CategoryID, Seq: seq,
+			GridID: s.GridID, StreetID: s.StreetID, CategoryID: s.CategoryID, Seq: seq, Round: a.Round,
 		}
 		if c := a.clearing(e.Kind); c != nil {
 			b.ClearedAt = c.At
 		}
 		a.Breaches[e.Kind] = b
+	case Reopened:
+		a := s.Assignments[unit(e.DepartmentID, e.UnitID)]
+		for _, k := range assignment.DeadlineKinds() {
+			if b, ok := a.Breaches[k]; ok {
+				a.Earlier = append(a.Earlier, b)
+			}
+		}
+		*a = Assignment{DepartmentID: a.DepartmentID, ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, Round: a.Round + 1, Earlier: a.Earlier}
 	}
 	return nil
 }
@@ -291,6 +323,8 @@ func (s *Issue) judge(at time.Time, e Event) error {
 		return s.machine(unit(e.DepartmentID, e.UnitID)).Resolve(assignment.Resolution{DepartmentID: e.DepartmentID, UnitID: e.UnitID, At: at})
 	case Breached:
 		return s.machine(unit(e.DepartmentID, e.UnitID)).Breach(assignment.Breach{DepartmentID: e.DepartmentID, UnitID: e.UnitID, Kind: e.Kind, Deadline: e.Deadline, At: at})
+	case Reopened:
+		return s.machine(unit(e.DepartmentID, e.UnitID)).Reopen(assignment.Reopening{DepartmentID: e.DepartmentID, UnitID: e.UnitID, At: at, ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy})
 	}
 	return nil
 }

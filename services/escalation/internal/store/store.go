@@ -176,7 +176,7 @@ func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *w
 	if err != nil {
 		return err
 	}
-	name := domain.Name(b.IssueID, b.UnitID, b.Kind)
+	name := b.ListName()
 	tx.ZAdd(ctx, BreachesKey(b.IssueID), redis.Z{Score: float64(b.BreachedAt.UnixMilli()), Member: name})
 	tx.HSet(ctx, BreachKey(b.IssueID), name, raw)
 	for _, area := range []string{st.GridID, st.CommunityID, st.StreetID, catalog.CityScope} {
@@ -208,6 +208,11 @@ func (s *Store) BreachAt(ctx context.Context, issueID string, seq uint64) (b dom
 	}
 	for _, a := range st.Assignments {
 		for _, b := range a.Breaches {
+			if b.Seq == seq {
+				return b, true, nil
+			}
+		}
+		for _, b := range a.Earlier {
 			if b.Seq == seq {
 				return b, true, nil
 			}
@@ -373,6 +378,10 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 		return domain.Acknowledged{DepartmentID: p.Acknowledged.GetDepartmentId(), UnitID: p.Acknowledged.GetUnitId()}
 	case *whistlev1.Event_Resolved:
 		return domain.Resolved{DepartmentID: p.Resolved.GetDepartmentId(), UnitID: p.Resolved.GetUnitId()}
+	case *whistlev1.Event_Verified:
+		return reopened(p.Verified.GetReopened())
+	case *whistlev1.Event_Rated:
+		return reopened(p.Rated.GetReopened())
 	case *whistlev1.Event_Breached:
 		return domain.Breached{
 			DepartmentID: p.Breached.GetDepartmentId(),
@@ -382,6 +391,15 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 		}
 	}
 	return domain.Other{}
+}
+
+// reopened reads the part a verification or a rating reopens; Other when it reopens none.
+func reopened(d *whistlev1.Dispatch) domain.Event {
+	if d == nil {
+		return domain.Other{}
+	}
+	return domain.Reopened{DepartmentID: d.GetDepartmentId(), UnitID: d.GetUnitId(),
+		ReportInBy: assignmentpb.Time(d.GetReportInBy()), ResolveBy: assignmentpb.Time(d.GetResolveBy())}
 }
 
 // withdrawn lists the units an event withdraws.

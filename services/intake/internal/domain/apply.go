@@ -2,10 +2,12 @@ package domain
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
 
@@ -179,8 +181,151 @@ func (is *Issue) OnResolved(m Meta, e assignment.Resolution) error {
 		return err
 	}
 	is.Status = is.statusFromAssignments()
-	is.record(m, "resolved", a, a.Unit()+" resolved its part: "+firstLine(e.Note))
+	summary := a.Unit() + " resolved its part: " + firstLine(e.Note)
+	if is.Status == StatusResolved {
+		is.ResolvedAt = m.At
+		summary += "; every part is resolved: the grid's worker is to verify it"
+	}
+	is.record(m, "resolved", a, summary)
 	return nil
+}
+
+// OnVerified applies the grid worker's check on site: a pass closes the issue; a failure reopens
+// the lead's part (reopen), whose clocks start again.
+func (is *Issue) OnVerified(m Meta, passed bool, reason string, reopen *assignment.Reopening) error {
+	if is.Status != StatusResolved {
+		return eventlog.Impossible("a verification of an issue that is %s", is.Status)
+	}
+	is.Verification = &Verification{Passed: passed, Reason: reason, By: m.Actor, At: m.At}
+	if passed {
+		is.Status, is.ClosedAt, is.ResolvedAt = StatusClosed, m.At, time.Time{}
+		is.record(m, "verified", nil, "Verified on site and closed"+suffix(reason))
+		return nil
+	}
+	a, err := is.reopen(m, reopen)
+	if err != nil {
+		return err
+	}
+	is.record(m, "verified", a, fmt.Sprintf("Failed on site: %s; %s's part reopened, to report in by %s and resolve by %s",
+		firstLine(reason), a.Unit(), stampOrNone(a.ReportInBy), stampOrNone(a.ResolveBy)))
+	return nil
+}
+
+// OnRated applies the raiser's rating, which may reopen the issue once.
+func (is *Issue) OnRated(m Meta, score int, comment string, reopen *assignment.Reopening) error {
+	if is.Status != StatusResolved && is.Status != StatusClosed {
+		return eventlog.Impossible("a rating of an issue that is %s", is.Status)
+	}
+	is.Rating = &Rating{Score: score, Comment: comment, By: m.Actor, At: m.At, Reopened: reopen != nil}
+	summary := fmt.Sprintf("Rated %d of 5", score) + suffix(comment)
+	if reopen == nil {
+		is.record(m, "rated", nil, summary)
+		return nil
+	}
+	if is.RatingReopened {
+		return eventlog.Impossible("a second reopening by a rating")
+	}
+	a, err := is.reopen(m, reopen)
+	if err != nil {
+		return err
+	}
+	is.RatingReopened = true
+	is.record(m, "rated", a, summary+"; reopened: "+a.Unit()+"'s part runs again")
+	return nil
+}
+
+// reopen runs the lead's resolved part again.
+func (is *Issue) reopen(m Meta, r *assignment.Reopening) (*assignment.Assignment, error) {
+	if r == nil {
+		return nil, eventlog.Impossible("a failed verification that reopens nothing")
+	}
+	r.At = m.At
+	a := is.Assignment(assignment.UnitOf(r.DepartmentID, r.UnitID))
+	if err := a.Reopen(*r); err != nil {
+		return nil, err
+	}
+	is.Reopened++
+	is.ClosedAt, is.ResolvedAt = time.Time{}, time.Time{}
+	is.Status = is.statusFromAssignments()
+	return a, nil
+}
+
+// OnClosed applies the close of a resolved issue nobody verified in time.
+func (is *Issue) OnClosed(m Meta, reason string, waited time.Duration) error {
+	if is.Status != StatusResolved {
+		return eventlog.Impossible("an unverified close of an issue that is %s", is.Status)
+	}
+	is.Status, is.ClosedAt, is.ResolvedAt = StatusClosed, m.At, time.Time{}
+	is.record(m, "closed", nil, fmt.Sprintf("Closed unverified after %s: %s", waited.Round(time.Second), reason))
+	return nil
+}
+
+// OnPushed applies the department's push of units to their officers.
+func (is *Issue) OnPushed(m Meta, pushes map[string]string) error {
+	var told []string
+	for _, unit := range slices.Sorted(maps.Keys(pushes)) {
+		if err := is.Assignment(unit).Push(unit, pushes[unit]); err != nil {
+			return err
+		}
+		told = append(told, fmt.Sprintf("%s to %s", unit, pushes[unit]))
+	}
+	is.record(m, "pushed", nil, "Pushed "+strings.Join(told, ", "))
+	return nil
+}
+
+// OnHandedOver applies an officer's hand-over of the unit's part to a colleague.
+func (is *Issue) OnHandedOver(m Meta, unit, from, to, note string) error {
+	a := is.Assignment(unit)
+	if err := a.Push(unit, to); err != nil {
+		return err
+	}
+	is.record(m, "handed-over", a, fmt.Sprintf("%s handed over from %s to %s", unit, orNobody(from), to)+suffix(note))
+	return nil
+}
+
+// OnNoted applies an officer's progress note.
+func (is *Issue) OnNoted(m Meta, unit, note string) error {
+	a := is.Assignment(unit)
+	if a == nil {
+		return eventlog.Impossible("a note of %s, which was never summoned", unit)
+	}
+	is.record(m, "noted", a, unit+": "+firstLine(note))
+	return nil
+}
+
+// OnExtensionRequested applies a unit's request for a later deadline.
+func (is *Issue) OnExtensionRequested(m Meta, unit string, e assignment.Extension) error {
+	a := is.Assignment(unit)
+	if err := a.RequestExtension(unit, e); err != nil {
+		return err
+	}
+	is.record(m, "extension-requested", a, fmt.Sprintf("%s asked to move its %s deadline of %s to %s: %s",
+		unit, e.Kind, stampOrNone(a.Deadline(e.Kind)), stampOrNone(e.Proposed), firstLine(e.Reason)))
+	return nil
+}
+
+// suffix appends a remark after a colon, when there is one.
+func suffix(s string) string {
+	if s = firstLine(s); s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+// orNobody names an officer, or nobody.
+func orNobody(id string) string {
+	if id == "" {
+		return "nobody"
+	}
+	return id
+}
+
+// stampOrNone writes a deadline for the timeline.
+func stampOrNone(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // OnBreached applies a deadline that passed before the event that clears it, stored as b.At.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 )
 
@@ -19,7 +20,7 @@ import (
 const (
 	MaxTextLength      = 2000
 	MaxAddressLength   = 200
-	MaxRequestIDLength = 64
+	MaxRequestIDLength = apiedge.MaxRequestIDLength
 )
 
 // ErrNotFound means no issue has the case number.
@@ -56,7 +57,26 @@ const (
 	StatusInProgress       Status = "in-progress"
 	StatusResolved         Status = "resolved"
 	StatusLinked           Status = "linked"
+	// StatusClosed: verified on site, or closed unverified after the time the city allows.
+	StatusClosed Status = "closed"
 )
+
+// Verification is the grid worker's check on site of a resolved issue.
+type Verification struct {
+	Passed bool      `json:"passed"`
+	Reason string    `json:"reason,omitempty"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+}
+
+// Rating is the raiser's judgement of how the issue was handled.
+type Rating struct {
+	Score    int       `json:"score"`
+	Comment  string    `json:"comment,omitempty"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+	Reopened bool      `json:"reopened,omitempty"`
+}
 
 // Urgency says how fast an issue must be handled.
 type Urgency string
@@ -115,6 +135,26 @@ type Issue struct {
 	// Quarantine is set once intake met an event of the issue that can never apply; the view
 	// stays as it was before that event.
 	Quarantine *quarantine.Mark `json:"quarantine,omitempty"`
+	// ResolvedAt is when every part was last resolved (the wait for verification began); zero
+	// unless the issue is resolved.
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	// ClosedAt is when it closed; zero while it is open.
+	ClosedAt     time.Time     `json:"closed_at,omitzero"`
+	Verification *Verification `json:"verification,omitempty"`
+	Rating       *Rating       `json:"rating,omitempty"`
+	// Reopened counts the reopenings; RatingReopened says a rating reopened it (allowed once).
+	Reopened       int  `json:"reopened,omitempty"`
+	RatingReopened bool `json:"rating_reopened,omitempty"`
+}
+
+// Lead returns the lead's part, or nil when the issue has none.
+func (is *Issue) Lead() *assignment.Assignment {
+	for _, a := range is.Assignments {
+		if a.Role == assignment.Lead && a.Status != assignment.Withdrawn && a.Status != assignment.Returned {
+			return a
+		}
+	}
+	return nil
 }
 
 // Position returns the issue's place in the stream, for the projection store.

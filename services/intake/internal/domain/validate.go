@@ -8,20 +8,8 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 )
 
-// CheckRequestID checks a caller's idempotency key: 1 to MaxRequestIDLength of [A-Za-z0-9._:-].
-// The characters are limited so that the key reads the same in logs, URLs and subjects.
-func CheckRequestID(id string) error {
-	if len(id) == 0 || len(id) > MaxRequestIDLength {
-		return apiedge.Invalid("request_id", "must be 1 to %d characters", MaxRequestIDLength)
-	}
-	for _, r := range id {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r)
-		if !ok {
-			return apiedge.Invalid("request_id", "may hold only letters, digits and . _ : -; got %q", r)
-		}
-	}
-	return nil
-}
+// CheckRequestID checks a caller's idempotency key (see apiedge.CheckRequestID).
+func CheckRequestID(id string) error { return apiedge.CheckRequestID("request_id", id) }
 
 // CleanText trims the raiser's text and checks its length in characters.
 func CleanText(text string) (string, error) {

@@ -6,9 +6,11 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/app"
@@ -23,10 +25,14 @@ import (
 type Server struct {
 	whistlev1.UnimplementedIntakeServiceServer
 	app *app.App
+	// verifyWithin is how long a resolved issue waits for verification, for its closes_by.
+	verifyWithin time.Duration
 }
 
 // New returns the gRPC server of the application.
-func New(a *app.App) *Server { return &Server{app: a} }
+func New(a *app.App, verifyWithin time.Duration) *Server {
+	return &Server{app: a, verifyWithin: verifyWithin}
+}
 
 // RaiseIssue records a new issue, or returns the one the same request already raised.
 func (s *Server) RaiseIssue(ctx context.Context, req *whistlev1.RaiseIssueRequest) (*whistlev1.RaiseIssueResponse, error) {
@@ -45,7 +51,7 @@ func (s *Server) RaiseIssue(ctx context.Context, req *whistlev1.RaiseIssueReques
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &whistlev1.RaiseIssueResponse{Issue: protoconv.Issue(is), Replayed: replayed}, nil
+	return &whistlev1.RaiseIssueResponse{Issue: s.issue(is), Replayed: replayed}, nil
 }
 
 // GetIssue returns an issue and its timeline.
@@ -58,7 +64,7 @@ func (s *Server) GetIssue(ctx context.Context, req *whistlev1.GetIssueRequest) (
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &whistlev1.GetIssueResponse{Issue: protoconv.Issue(is), Timeline: protoconv.Timeline(is.Timeline)}, nil
+	return &whistlev1.GetIssueResponse{Issue: s.issue(is), Timeline: protoconv.Timeline(is.Timeline)}, nil
 }
 
 // ListIssues returns one page of the issues in an area, newest first.
@@ -81,7 +87,7 @@ func (s *Server) ListIssues(ctx context.Context, req *whistlev1.ListIssuesReques
 	}
 	resp := &whistlev1.ListIssuesResponse{NextPageToken: next}
 	for _, is := range issues {
-		resp.Issues = append(resp.Issues, protoconv.Issue(is))
+		resp.Issues = append(resp.Issues, s.issue(is))
 	}
 	return resp, nil
 }
@@ -94,7 +100,7 @@ func (s *Server) WatchIssue(req *whistlev1.WatchIssueRequest, stream whistlev1.I
 		return err
 	}
 	err = s.app.Watch(ctx, p, req.GetId(), func(is *domain.Issue, e domain.Entry) error {
-		return stream.Send(&whistlev1.WatchIssueResponse{Issue: protoconv.Issue(is), Entry: protoconv.Entry(e)})
+		return stream.Send(&whistlev1.WatchIssueResponse{Issue: s.issue(is), Entry: protoconv.Entry(e)})
 	})
 	if err != nil {
 		return toStatus(err)
@@ -119,6 +125,43 @@ func toStatus(err error) error {
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, app.ErrWatchInterrupted):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.As(err, new(*app.DeniedError)):
+		return status.Error(codes.PermissionDenied, err.Error())
 	}
 	return apistatus.Of(err)
+}
+
+// issue writes an issue with when it closes itself if nobody verifies it.
+func (s *Server) issue(is *domain.Issue) *whistlev1.Issue {
+	out := protoconv.Issue(is)
+	if is.Status == domain.StatusResolved && !is.ResolvedAt.IsZero() {
+		out.ClosesBy = timestamppb.New(is.ResolvedAt.Add(s.verifyWithin))
+	}
+	return out
+}
+
+// VerifyIssue records the grid worker's check on site.
+func (s *Server) VerifyIssue(ctx context.Context, req *whistlev1.VerifyIssueRequest) (*whistlev1.VerifyIssueResponse, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	is, err := s.app.Verify(ctx, p, req.GetIssueId(), req.GetPassed(), req.GetReason())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.VerifyIssueResponse{Issue: s.issue(is)}, nil
+}
+
+// RateIssue records the raiser's rating.
+func (s *Server) RateIssue(ctx context.Context, req *whistlev1.RateIssueRequest) (*whistlev1.RateIssueResponse, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	is, err := s.app.Rate(ctx, p, req.GetIssueId(), int(req.GetScore()), req.GetComment(), req.GetReopen())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &whistlev1.RateIssueResponse{Issue: s.issue(is)}, nil
 }

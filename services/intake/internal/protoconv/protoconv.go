@@ -28,6 +28,7 @@ var (
 		whistlev1.IssueStatus_ISSUE_STATUS_IN_PROGRESS:       domain.StatusInProgress,
 		whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED:          domain.StatusResolved,
 		whistlev1.IssueStatus_ISSUE_STATUS_LINKED:            domain.StatusLinked,
+		whistlev1.IssueStatus_ISSUE_STATUS_CLOSED:            domain.StatusClosed,
 	}
 )
 
@@ -105,6 +106,13 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 		RaisedAt: Timestamp(is.RaisedAt), UpdatedAt: Timestamp(is.UpdatedAt), RuleId: is.RuleID, RulesVersion: is.RulesVersion,
 		Quarantine: eventlog.QuarantineProto(is.Quarantine), CompoundId: is.CompoundID,
 		LinkedTo: is.LinkedTo, Duplicates: is.Duplicates,
+		ResolvedAt: Timestamp(is.ResolvedAt), ClosedAt: Timestamp(is.ClosedAt), Reopened: int32(is.Reopened),
+	}
+	if v := is.Verification; v != nil {
+		out.Verification = &whistlev1.Verification{Passed: v.Passed, Reason: v.Reason, VerifiedBy: v.By, VerifiedAt: Timestamp(v.At)}
+	}
+	if r := is.Rating; r != nil {
+		out.Rating = &whistlev1.Rating{Score: int32(r.Score), Comment: r.Comment, RatedBy: r.By, RatedAt: Timestamp(r.At), Reopened: r.Reopened}
 	}
 	for _, a := range is.Assignments {
 		out.Assignments = append(out.Assignments, assignmentpb.Proto(a))

@@ -64,10 +64,39 @@ func applyEvent(is *domain.Issue, rec eventlog.Record) error {
 			clearedAt = b.GetClearedAt().AsTime()
 		}
 		return is.OnBreached(m, assignmentpb.Breach(b, rec.Time), clearedAt)
+	case *whistlev1.Event_Verified:
+		return is.OnVerified(m, p.Verified.GetPassed(), p.Verified.GetReason(), reopening(p.Verified.GetReopened(), rec.Time))
+	case *whistlev1.Event_Rated:
+		return is.OnRated(m, int(p.Rated.GetScore()), p.Rated.GetComment(), reopening(p.Rated.GetReopened(), rec.Time))
+	case *whistlev1.Event_Closed:
+		return is.OnClosed(m, p.Closed.GetReason(), p.Closed.GetWaited().AsDuration())
+	case *whistlev1.Event_Pushed:
+		pushes := map[string]string{}
+		for _, push := range p.Pushed.GetPushes() {
+			pushes[assignment.UnitOf(push.GetDepartmentId(), push.GetUnitId())] = push.GetOfficerId()
+		}
+		return is.OnPushed(m, pushes)
+	case *whistlev1.Event_HandedOver:
+		h := p.HandedOver
+		return is.OnHandedOver(m, assignment.UnitOf(h.GetDepartmentId(), h.GetUnitId()), h.GetFromOfficerId(), h.GetToOfficerId(), h.GetNote())
+	case *whistlev1.Event_Noted:
+		return is.OnNoted(m, assignment.UnitOf(p.Noted.GetDepartmentId(), p.Noted.GetUnitId()), p.Noted.GetNote())
+	case *whistlev1.Event_ExtensionRequested:
+		e := p.ExtensionRequested
+		return is.OnExtensionRequested(m, assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.Extension(e, rec.Time, m.Actor))
 	default:
 		is.OnOther(m, eventlog.Kind(ev))
 	}
 	return nil
+}
+
+// reopening reads the part an event reopens; nil when it reopens none.
+func reopening(d *whistlev1.Dispatch, at time.Time) *assignment.Reopening {
+	r, ok := assignmentpb.Reopening(d, at)
+	if !ok {
+		return nil
+	}
+	return &r
 }
 
 // actor names who caused an event: the person's subject, or ServiceActor for a service.

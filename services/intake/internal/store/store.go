@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,6 +38,20 @@ func listKeys(areaID string) []string {
 		keys[p] = ListKey(areaID, p)
 	}
 	return keys
+}
+
+// VerifyingKey is the key of the shard of the resolved issues waiting for verification that holds
+// one partition's issues: a sorted set scored by when every part was resolved, in unix
+// milliseconds, so the oldest waits are found first.
+func VerifyingKey(partition int) string {
+	return Prefix + "verifying:" + eventlog.PartitionTag(partition)
+}
+
+// Waiting returns up to n issues of the partition that have waited for verification since at or
+// before resolvedBy, oldest first.
+func (s *Store) Waiting(ctx context.Context, partition int, resolvedBy time.Time, n int64) ([]string, error) {
+	return s.rdb.ZRangeByScore(ctx, VerifyingKey(partition), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(resolvedBy.UnixMilli(), 10), Count: n}).Result()
 }
 
 // Store is the Redis adapter of the intake view. It is safe for concurrent use.
@@ -88,8 +103,17 @@ func fold(ctx context.Context, is *domain.Issue, rec eventlog.Record, tx redis.P
 		}
 		return eventlog.Impossible("a %s event before the issue was raised", eventlog.Kind(rec.Event))
 	}
+	resolvedBefore := is.ResolvedAt
 	if err := applyEvent(is, rec); err != nil {
 		return err
+	}
+	if !is.ResolvedAt.Equal(resolvedBefore) {
+		key := VerifyingKey(eventlog.Partition(is.ID))
+		if is.ResolvedAt.IsZero() {
+			tx.ZRem(ctx, key, is.ID)
+		} else {
+			tx.ZAdd(ctx, key, redis.Z{Score: float64(is.ResolvedAt.UnixMilli()), Member: is.ID})
+		}
 	}
 	if raise {
 		for _, area := range is.Areas(catalog.CityScope) {

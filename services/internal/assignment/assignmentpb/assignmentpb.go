@@ -8,6 +8,7 @@ package assignmentpb
 import (
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
@@ -21,9 +22,44 @@ func Dispatches(r *whistlev1.IssueRouted) []assignment.Dispatch {
 		out = append(out, assignment.Dispatch{
 			DepartmentID: d.GetDepartmentId(), UnitID: d.GetUnitId(), Role: Role(d.GetRole()),
 			ReportInBy: Time(d.GetReportInBy()), ResolveBy: Time(d.GetResolveBy()),
+			ReportInWithin: d.GetPolicy().GetReportInWithin().AsDuration(), ResolveWithin: d.GetPolicy().GetResolveWithin().AsDuration(),
 		})
 	}
 	return out
+}
+
+// Reopening reads the lead's part a verification or a rating reopened, stored at at; ok is false
+// when the event reopens nothing.
+func Reopening(d *whistlev1.Dispatch, at time.Time) (_ assignment.Reopening, ok bool) {
+	if d == nil {
+		return assignment.Reopening{}, false
+	}
+	return assignment.Reopening{DepartmentID: d.GetDepartmentId(), UnitID: d.GetUnitId(), At: at,
+		ReportInBy: Time(d.GetReportInBy()), ResolveBy: Time(d.GetResolveBy())}, true
+}
+
+// ReopeningProto writes the lead's part reopened at at, with its deadlines counted from at by the
+// policy frozen at its first dispatch.
+func ReopeningProto(a *assignment.Assignment, at time.Time) *whistlev1.Dispatch {
+	reportInBy, resolveBy := a.ReopenDeadlines(at)
+	return &whistlev1.Dispatch{
+		DepartmentId: a.DepartmentID, UnitId: a.Unit(), Role: RoleProto(a.Role),
+		Policy:     &whistlev1.SlaPolicy{ReportInWithin: within(reportInBy, at), ResolveWithin: within(resolveBy, at)},
+		ReportInBy: Timestamp(reportInBy), ResolveBy: Timestamp(resolveBy),
+	}
+}
+
+// within is how long from at a deadline lies; unset for a clock that does not run.
+func within(deadline, at time.Time) *durationpb.Duration {
+	if deadline.IsZero() {
+		return nil
+	}
+	return durationpb.New(deadline.Sub(at))
+}
+
+// Extension reads an extension request stored at at by by.
+func Extension(e *whistlev1.ExtensionRequested, at time.Time, by string) assignment.Extension {
+	return assignment.Extension{Kind: DeadlineKind(e.GetKind()), Proposed: Time(e.GetProposed()), Reason: e.GetReason(), By: by, At: at}
 }
 
 // Breach reads a breach event stored at at.
@@ -61,7 +97,8 @@ func Desk(n *whistlev1.IssueNeedsDispatch) []assignment.Dispatch {
 		return nil
 	}
 	return []assignment.Dispatch{{DepartmentID: d.GetDepartmentId(), UnitID: d.GetUnitId(), Role: assignment.Desk,
-		ReportInBy: Time(d.GetReportInBy()), ResolveBy: Time(d.GetResolveBy())}}
+		ReportInBy: Time(d.GetReportInBy()), ResolveBy: Time(d.GetResolveBy()),
+		ReportInWithin: d.GetPolicy().GetReportInWithin().AsDuration(), ResolveWithin: d.GetPolicy().GetResolveWithin().AsDuration()}}
 }
 
 // Withdrawals reads the assignments a routed or needs-dispatch event ends, stored at at by by.
@@ -141,23 +178,35 @@ func Proto(a *assignment.Assignment) *whistlev1.Assignment {
 		return nil
 	}
 	return &whistlev1.Assignment{
-		DepartmentId:   a.DepartmentID,
-		UnitId:         a.Unit(),
-		Role:           RoleProto(a.Role),
-		Status:         StatusProto(a.Status),
-		DispatchedAt:   Timestamp(a.DispatchedAt),
-		ReportInBy:     Timestamp(a.ReportInBy),
-		ResolveBy:      Timestamp(a.ResolveBy),
-		AcknowledgedAt: Timestamp(a.AcknowledgedAt),
-		AcknowledgedBy: a.AcknowledgedBy,
-		ResolvedAt:     Timestamp(a.ResolvedAt),
-		ResolvedBy:     a.ResolvedBy,
-		ResolutionNote: a.Note,
-		Breached:       DeadlineKindsProto(a.Breached),
-		EndedAt:        Timestamp(a.EndedAt),
-		EndedBy:        a.EndedBy,
-		EndReason:      a.EndReason,
+		DepartmentId:       a.DepartmentID,
+		UnitId:             a.Unit(),
+		Role:               RoleProto(a.Role),
+		Status:             StatusProto(a.Status),
+		DispatchedAt:       Timestamp(a.DispatchedAt),
+		ReportInBy:         Timestamp(a.ReportInBy),
+		ResolveBy:          Timestamp(a.ResolveBy),
+		AcknowledgedAt:     Timestamp(a.AcknowledgedAt),
+		AcknowledgedBy:     a.AcknowledgedBy,
+		ResolvedAt:         Timestamp(a.ResolvedAt),
+		ResolvedBy:         a.ResolvedBy,
+		ResolutionNote:     a.Note,
+		Breached:           DeadlineKindsProto(a.Breached),
+		EndedAt:            Timestamp(a.EndedAt),
+		EndedBy:            a.EndedBy,
+		EndReason:          a.EndReason,
+		OfficerId:          a.OfficerID,
+		Reopened:           int32(a.Reopened),
+		ExtensionRequested: extensionProto(a.Extension),
 	}
+}
+
+// extensionProto writes a pending extension request; nil stays nil.
+func extensionProto(e *assignment.Extension) *whistlev1.ExtensionRequest {
+	if e == nil {
+		return nil
+	}
+	return &whistlev1.ExtensionRequest{Kind: DeadlineKindProto(e.Kind), Proposed: Timestamp(e.Proposed), Reason: e.Reason,
+		RequestedBy: e.By, RequestedAt: Timestamp(e.At)}
 }
 
 // Timestamp writes a time; the zero time is left unset.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -179,8 +180,21 @@ func Apply(st *domain.Issue, rec eventlog.Record) error {
 		}
 	case *whistlev1.Event_Left:
 		st.Duplicates = slices.DeleteFunc(st.Duplicates, func(d string) bool { return d == p.Left.GetDuplicateId() })
+	case *whistlev1.Event_Verified:
+		return reopen(st, p.Verified.GetReopened(), at)
+	case *whistlev1.Event_Rated:
+		return reopen(st, p.Rated.GetReopened(), at)
 	}
 	return nil
+}
+
+// reopen runs again the part a verification or a rating reopens, if any.
+func reopen(st *domain.Issue, d *whistlev1.Dispatch, at time.Time) error {
+	r, ok := assignmentpb.Reopening(d, at)
+	if !ok {
+		return nil
+	}
+	return st.Assignment(assignment.UnitOf(r.DepartmentID, r.UnitID)).Reopen(r)
 }
 
 // Page is one page of the desk's queue.

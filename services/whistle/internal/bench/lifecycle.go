@@ -20,6 +20,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/grpcx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // lifecycleTimeout is how long one lifecycle may take before the run is declared stuck.
@@ -464,7 +465,7 @@ type officer struct {
 
 // newOfficer connects an officer of dept.
 func newOfficer(tgt target, dept string, tr *tracker, run string, received *atomic.Int64) (*officer, error) {
-	conn, err := dial(tgt, authx.Principal{Subject: "bench-officer-" + dept, Role: authx.RoleOfficer, Scope: dept})
+	conn, err := dial(tgt, authx.Principal{Subject: roster.SampleOfficer(dept), Role: authx.RoleOfficer, Scope: dept})
 	if err != nil {
 		return nil, err
 	}

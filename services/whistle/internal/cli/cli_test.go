@@ -16,6 +16,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
@@ -38,7 +39,11 @@ func start(t *testing.T) *env {
 // token mints a token for a caller of role over scope.
 func (e *env) token(role authx.Role, scope string) string {
 	e.t.Helper()
-	tok, err := e.sys.Authority().Mint(authx.Principal{Subject: "test-" + string(role), Role: role, Scope: scope}, time.Hour)
+	subject := "test-" + string(role)
+	if role == authx.RoleOfficer {
+		subject = roster.SampleOfficer(scope) // an officer of the unit by the sample city's rosters
+	}
+	tok, err := e.sys.Authority().Mint(authx.Principal{Subject: subject, Role: role, Scope: scope}, time.Hour)
 	if err != nil {
 		e.t.Fatalf("mint: %v", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // MinNATSVersion is the first nats-server release that honours the
@@ -146,6 +147,9 @@ func openInfra(ctx context.Context, opts Options, readOnly bool) (_ *infra, err 
 	}
 	if in.deps.Catalog, err = catalog.Load(opts.CatalogPath); err != nil {
 		return nil, fmt.Errorf("system: catalog: %w", err)
+	}
+	if in.deps.Rosters, err = roster.ForCatalog(opts.RosterPath, in.deps.Catalog); err != nil {
+		return nil, fmt.Errorf("system: rosters: %w", err)
 	}
 	in.deps.Clock = opts.Clock
 	in.deps.Logger = logger

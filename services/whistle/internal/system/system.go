@@ -41,7 +41,9 @@ var Names = []string{"intake", "routing", "department", "escalation"}
 
 // constructors build each service by name from the options that concern it.
 var constructors = map[string]func(platform.Deps, Options) (platform.Service, error){
-	"intake": func(d platform.Deps, _ Options) (platform.Service, error) { return intake.New(d, intake.Config{}) },
+	"intake": func(d platform.Deps, o Options) (platform.Service, error) {
+		return intake.New(d, intake.Config{VerifyWithin: o.VerifyWithin})
+	},
 	"routing": func(d platform.Deps, o Options) (platform.Service, error) {
 		return routing.New(d, routing.Config{RulesPath: o.RulesPath, CatalogPath: o.CatalogPath})
 	},
@@ -92,6 +94,12 @@ type Options struct {
 	CatalogPath string
 	// RulesPath is routing's rules table; empty means the sample city's embedded rules.
 	RulesPath string
+	// VerifyWithin is how long a resolved issue waits for its grid's worker to verify it before
+	// it closes itself; 0 means intake's default.
+	VerifyWithin time.Duration
+	// RosterPath is the units' duty rosters; empty means the sample city's for the sample
+	// catalog, and none for another.
+	RosterPath string
 	// Sync is how often the embedded NATS flushes JetStream to disk; the zero value keeps
 	// the server's default. It does not apply to an external NATS, whose operator sets it.
 	Sync natsx.Sync

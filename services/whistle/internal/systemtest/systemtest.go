@@ -26,6 +26,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
@@ -151,9 +152,10 @@ func Supervisor() authx.Principal {
 	return authx.Principal{Subject: "supervisor@city", Role: authx.RoleSupervisor, Scope: authx.CityScope}
 }
 
-// Officer is a duty officer of a unit.
+// Officer is a duty officer of a unit: the first officer of its roster in the sample city, whose
+// rosters check that an officer acting for a unit is one of its people.
 func Officer(unit string) authx.Principal {
-	return authx.Principal{Subject: "officer@" + unit, Role: authx.RoleOfficer, Scope: unit}
+	return authx.Principal{Subject: roster.SampleOfficer(unit), Role: authx.RoleOfficer, Scope: unit}
 }
 
 // GridWorker is a grid worker whose scope is an area (a grid, or above).
