@@ -20,8 +20,8 @@ import (
 
 const webhookSecret = "the-webhook-secret-of-the-tests!"
 
-// hook is a webhook receiver: it answers with codes in turn (the last from then on), or holds
-// every request until the test ends, and records what it received.
+// hook is a webhook receiver: it answers the attempts at each notification with codes in turn (the
+// last from then on), or holds every request until the test ends, and records what it received.
 type hook struct {
 	codes []int
 	hang  chan struct{} // when set, every request waits for it to close
@@ -39,12 +39,19 @@ type hookRequest struct {
 func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	sigErr := notify.Verify([]byte(webhookSecret), r.Header.Get(notify.HeaderSignature), body, time.Now(), notify.DefaultTolerance)
+	delivery := r.Header.Get(notify.HeaderDelivery)
 	h.mu.Lock()
 	code := http.StatusOK
 	if len(h.codes) > 0 {
-		code = h.codes[min(len(h.seen), len(h.codes)-1)]
+		before := 0
+		for _, seen := range h.seen {
+			if seen.delivery == delivery {
+				before++
+			}
+		}
+		code = h.codes[min(before, len(h.codes)-1)]
 	}
-	h.seen = append(h.seen, hookRequest{delivery: r.Header.Get(notify.HeaderDelivery), code: code, sigErr: sigErr})
+	h.seen = append(h.seen, hookRequest{delivery: delivery, code: code, sigErr: sigErr})
 	h.mu.Unlock()
 	if h.hang != nil {
 		<-h.hang
@@ -151,7 +158,7 @@ func TestAWebhookThatHangsHoldsUpNoRaiseReportInOrResolution(t *testing.T) {
 	}
 }
 
-func TestARaiserIsToldOfEachChangeOnceAcrossARestartOfWhistleThoughTheWebhookFailedTwice(t *testing.T) {
+func TestARaiserIsToldOfEachChangeOnceAcrossARestartOfWhistleThoughTheWebhookFailsTwiceEachTime(t *testing.T) {
 	h := &hook{codes: []int{http.StatusServiceUnavailable, http.StatusInternalServerError, http.StatusOK}}
 	url := serveHook(t, h)
 	dir := t.TempDir()
@@ -224,8 +231,8 @@ func TestARaiserIsToldOfEachChangeOnceAcrossARestartOfWhistleThoughTheWebhookFai
 			t.Errorf("%s delivered %d times", nid, n)
 		}
 	}
-	if len(toRaiser) != 4 {
-		t.Errorf("%d requests, want 4: the routing's three attempts and the report-in's one", len(toRaiser))
+	if len(toRaiser) != 6 {
+		t.Errorf("%d requests to the raiser, want 6: three attempts at the routing's and at the report-in's", len(toRaiser))
 	}
 
 	resp, err := http.Get("http://" + sys.HTTPAddr() + "/metrics")
@@ -264,5 +271,64 @@ func TestAWebhookThatCouldNeverDeliverStopsTheStartNamingWhy(t *testing.T) {
 				t.Fatalf("the start failed with %q, want it to name %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestTheOfficerEachSummonedUnitIsPushedToIsToldOnceWithTheCaseAndTheUnit(t *testing.T) {
+	h := &hook{}
+	sys := Start(t, t.TempDir(), clock.NewFake(Epoch), withWebhook(serveHook(t, h), 5*time.Second, time.Second))
+	super := Dial(t, sys, Supervisor())
+	id := raise(t, Dial(t, sys, GridWorker("xinhua-taoyuan-01")), "pushed", "xinhua-taoyuan-01", "blocked-drain").GetId()
+
+	// The officers the department pushed the assignments to, as the stream says.
+	want := map[string]string{} // notification id -> unit
+	wait.For(t, waitTotal, 20*time.Millisecond, func() error {
+		recs, err := sys.Deps().Log.Read(t.Context(), id, 0)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			for _, p := range rec.Event.GetPushed().GetPushes() {
+				want[notify.ID(id, rec.Seq, notify.RoleOfficer, p.GetOfficerId())] = p.GetUnitId()
+			}
+		}
+		if len(want) == 0 {
+			return fmt.Errorf("no push of %s yet", id)
+		}
+		return nil
+	})
+	var told []*whistlev1.Notification
+	wait.For(t, waitTotal, 20*time.Millisecond, func() error {
+		res, err := super.Department.ListNotifications(t.Context(), &whistlev1.ListNotificationsRequest{IssueId: id,
+			Status: whistlev1.NotificationStatus_NOTIFICATION_STATUS_DELIVERED})
+		if err != nil {
+			return err
+		}
+		told = told[:0]
+		for _, n := range res.GetNotifications() {
+			if n.GetRecipientRole() == string(notify.RoleOfficer) {
+				told = append(told, n)
+			}
+		}
+		if len(told) != len(want) {
+			return fmt.Errorf("%d officers told, want %d", len(told), len(want))
+		}
+		return nil
+	})
+	for _, n := range told {
+		unit, ok := want[n.GetId()]
+		if !ok || n.GetEventKind() != "pushed" || !strings.Contains(n.GetText(), id) || !strings.Contains(n.GetTextEn(), unit) {
+			t.Errorf("officer notification %v, want one of %v naming the case and the unit", n, want)
+		}
+	}
+	Settle(t, sys)
+	seen := map[string]int{}
+	for _, r := range h.requests() {
+		seen[r.delivery]++
+	}
+	for nid := range want {
+		if seen[nid] != 1 {
+			t.Errorf("%s posted %d times, want once", nid, seen[nid])
+		}
 	}
 }
