@@ -358,3 +358,29 @@ func TestTheBackOffGrowsWithinItsJitterUpToItsCap(t *testing.T) {
 		}
 	}
 }
+
+func TestTheWebhookRetriesATimeoutWithoutNamingTheURLAndRefusesARedirect(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	moved := httptest.NewServer(http.RedirectHandler("http://example.org/elsewhere", http.StatusTemporaryRedirect))
+	t.Cleanup(moved.Close)
+	n := Notification{ID: "K7M3-QX9A.4.raiser.gw-1", IssueID: "K7M3-QX9A"}
+
+	w, err := NewWebhook(WebhookConfig{URL: slow.URL + "/hook?token=do-not-show", Secret: secret, Timeout: 50 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := w.Notify(t.Context(), n)
+	if err == nil || errors.Is(err, ErrRefused) || code != 0 || strings.Contains(err.Error(), "do-not-show") {
+		t.Errorf("a receiver that hangs: code %d, error %v; want a retryable error without the URL", code, err)
+	}
+	w, err = NewWebhook(WebhookConfig{URL: moved.URL, Secret: secret}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := w.Notify(t.Context(), n); !errors.Is(err, ErrRefused) || code != http.StatusTemporaryRedirect {
+		t.Errorf("a redirect: code %d, error %v; want it refused", code, err)
+	}
+}

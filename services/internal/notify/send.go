@@ -45,7 +45,13 @@ func (n *Notifications) send(ctx context.Context) {
 		for _, id := range claimed {
 			<-idle
 			wg.Go(func() {
-				defer func() { idle <- struct{}{}; done <- struct{}{} }()
+				defer func() {
+					idle <- struct{}{}
+					select { // a signal already waiting says the same
+					case done <- struct{}{}:
+					default:
+					}
+				}()
 				n.attempt(ctx, id)
 			})
 		}

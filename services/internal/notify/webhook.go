@@ -126,7 +126,11 @@ func NewWebhook(cfg WebhookConfig, clk clock.Clock) (*Webhook, error) {
 	if clk == nil {
 		clk = clock.Real()
 	}
-	return &Webhook{cfg: cfg, clock: clk, client: &http.Client{Timeout: cfg.Timeout}}, nil
+	client := &http.Client{Timeout: cfg.Timeout,
+		// A signed notification goes where it was configured to, or not at all: a redirect is
+		// answered as the receiver's refusal.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &Webhook{cfg: cfg, clock: clk, client: client}, nil
 }
 
 // Notify posts n. A 2xx answer delivers it; a 408, a 429, a 5xx, a timeout or a failed
@@ -148,6 +152,11 @@ func (w *Webhook) Notify(ctx context.Context, n Notification) (int, error) {
 	req.Header.Set(HeaderSignature, Sign([]byte(w.cfg.Secret), w.clock.Now(), body))
 	resp, err := w.client.Do(req)
 	if err != nil {
+		// The cause without the URL, which may carry a token: attempts are shown to supervisors.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return 0, fmt.Errorf("post: %w", err)
 	}
 	defer resp.Body.Close()
