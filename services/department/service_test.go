@@ -24,6 +24,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 	"github.com/whistle-dispatch/whistle/services/internal/servicetest"
 )
 
@@ -42,6 +43,9 @@ var epoch = time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 func start(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{Env: servicetest.NewEnv(t, epoch)}
+	// The inbox's own mechanics are tested without rosters, so that no push interleaves with
+	// the changes each test makes; rosters_test.go runs the department with the sample city's.
+	h.Deps.Rosters = roster.None(h.Deps.Catalog.TimeZone())
 	h.svc = h.newService()
 	h.stop = h.Run(h.svc)
 	h.addr = h.Serve(h.svc.Register)

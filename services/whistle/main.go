@@ -27,6 +27,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/internal/notify"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/bench"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
@@ -262,7 +263,7 @@ func serveUntilDone(ctx context.Context, out io.Writer, opts system.Options) err
 
 // tokenCommand mints a caller's token with the data folder's signing key.
 func tokenCommand() *cobra.Command {
-	var role, scope, subject, data, catalogPath string
+	var role, scope, subject, data, catalogPath, rosterPath string
 	var ttl time.Duration
 	cmd := &cobra.Command{
 		Use:   "token --role ROLE --scope ID",
@@ -274,7 +275,7 @@ func tokenCommand() *cobra.Command {
 			"for a dispatcher or supervisor.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tok, err := mintToken(data, catalogPath, role, scope, subject, ttl)
+			tok, err := mintToken(data, catalogPath, rosterPath, role, scope, subject, ttl)
 			if err != nil {
 				return err
 			}
@@ -285,10 +286,11 @@ func tokenCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&role, "role", "", "grid-worker, officer, dispatcher or supervisor")
 	f.StringVar(&scope, "scope", "", "grid-worker: a grid id; officer: a department id; dispatcher, supervisor: an area id or city")
-	f.StringVar(&subject, "subject", "", "who the token names (default <role>@<scope>)")
+	f.StringVar(&subject, "subject", "", "who the token names; default <role>@<scope>, or for an officer of a unit with a roster, whoever is on duty now")
 	f.DurationVar(&ttl, "ttl", defaultTokenTTL, "how long the token is valid")
 	f.StringVar(&data, "data", defaultDataDir, "data folder holding token.key")
 	f.StringVar(&catalogPath, "catalog", "", "the catalog the scope is checked against; default: the sample city")
+	f.StringVar(&rosterPath, "roster", "", "the rosters an officer is checked against; default: the sample city's with the sample catalog")
 	_ = cmd.MarkFlagRequired("role")
 	_ = cmd.MarkFlagRequired("scope")
 	return cmd
@@ -297,7 +299,7 @@ func tokenCommand() *cobra.Command {
 // mintToken checks the role and the scope against the catalog at catalogPath (empty: the
 // sample city) and mints a token with the key in dataDir/token.key. It never creates the key:
 // a key made here would sign tokens the server, holding its own, refuses.
-func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Duration) (string, error) {
+func mintToken(dataDir, catalogPath, rosterPath, role, scope, subject string, ttl time.Duration) (string, error) {
 	r, err := authx.ParseRole(role)
 	if err != nil {
 		return "", err
@@ -328,10 +330,36 @@ func mintToken(dataDir, catalogPath, role, scope, subject string, ttl time.Durat
 	if err != nil {
 		return "", err
 	}
+	if subject, err = officerSubject(r, scope, subject, cat, rosterPath); err != nil {
+		return "", err
+	}
 	if subject == "" {
 		subject = role + "@" + scope
 	}
 	return authx.NewAuthority(key).Mint(authx.Principal{Subject: subject, Role: r, Scope: scope}, ttl)
+}
+
+// officerSubject checks an officer's subject against the unit's roster, when it has one, and
+// names whoever is on duty now when the subject is left out; other roles keep theirs.
+func officerSubject(r authx.Role, unit, subject string, cat *catalog.Catalog, rosterPath string) (string, error) {
+	if r != authx.RoleOfficer {
+		return subject, nil
+	}
+	rosters, err := roster.ForCatalog(rosterPath, cat)
+	if err != nil || !rosters.Has(unit) {
+		return subject, err
+	}
+	if subject == "" {
+		duty := rosters.OnDuty(unit, time.Now())
+		if duty.Gap() {
+			return rosters.Head(unit), nil
+		}
+		return duty.People[0], nil
+	}
+	if !rosters.Member(unit, subject) {
+		return "", fmt.Errorf("token: %q is not an officer of unit %s by its roster", subject, unit)
+	}
+	return subject, nil
 }
 
 // scopeKind says what scope names in the catalog: the city, an area of some level or a unit;

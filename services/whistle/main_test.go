@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,9 +42,9 @@ func TestTheTokenCommandPrintsATokenTheDataFoldersAuthorityVerifies(t *testing.T
 		want authx.Principal
 	}{
 		{
-			name: "an officer of a department, with the default subject",
-			args: []string{"--role", "officer", "--scope", "water"},
-			want: authx.Principal{Subject: "officer@water", Role: authx.RoleOfficer, Scope: "water"},
+			name: "an officer of a unit, one of its roster's people",
+			args: []string{"--role", "officer", "--scope", "water", "--subject", "water.2"},
+			want: authx.Principal{Subject: "water.2", Role: authx.RoleOfficer, Scope: "water"},
 		},
 		{
 			name: "a grid worker of a grid, with a subject",
@@ -184,5 +185,29 @@ func TestTheTokenCommandRefusesADataFolderWithoutAKeyAndMakesNone(t *testing.T) 
 	}
 	if _, err := os.Stat(key); !os.IsNotExist(err) {
 		t.Errorf("token created %s (stat: %v)", key, err)
+	}
+}
+
+func TestAnOfficersTokenNamesSomeoneOfTheUnitsRoster(t *testing.T) {
+	t.Parallel()
+	data := dataWithKey(t)
+	out, err := runWhistle(t, "token", "--data", data, "--role", "officer", "--scope", "water")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := authx.LoadKey(filepath.Join(data, "token.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := authx.NewAuthority(key).Verify(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains([]string{"water.1", "water.2", "water.3"}, p.Subject) {
+		t.Errorf("the default subject is %q; want the water officer on duty now", p.Subject)
+	}
+	if _, err := runWhistle(t, "token", "--data", data, "--role", "officer", "--scope", "water", "--subject", "stranger"); err == nil ||
+		!strings.Contains(err.Error(), "not an officer of unit water") {
+		t.Errorf("a stranger's token: %v; want a refusal naming the roster", err)
 	}
 }

@@ -2,6 +2,7 @@ package roster
 
 import (
 	_ "embed"
+	"time"
 
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 )
@@ -26,7 +27,12 @@ func ForCatalog(path string, cat *catalog.Catalog) (*Rosters, error) {
 	if sampleCat, err := catalog.Sample(); err == nil && sampleCat.Digest() == cat.Digest() {
 		return Parse(SampleName, sample, cat.TimeZone(), exists)
 	}
-	return Parse("no rosters", nil, cat.TimeZone(), exists)
+	return None(cat.TimeZone()), nil
+}
+
+// None is no rosters: every unit's inbox alone holds its assignments.
+func None(zone *time.Location) *Rosters {
+	return &Rosters{people: map[string]Person{}, units: map[string]*Unit{}, zone: zone, version: "none"}
 }
 
 // SampleOfficer is the first officer of a unit in the sample rosters, for examples and tests.

@@ -68,10 +68,13 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 	at := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 	orig := &domain.Issue{ID: "K7M3-QX9A", LastSeq: 9, Grid: "g", Street: "s", Category: "c", Urgency: 2,
 		Text: "t", CorrelationID: "x", Changed: map[string]uint64{"water": 7},
+		Unpushed: []string{"water"}, SummonedSeq: 8, SummonedAt: at, NoteKeys: []string{"n-1"},
 		Quarantine: &quarantine.Mark{Seq: 9, Subject: "sub", Reason: "r", StoredAt: at, Held: 1},
 		Assignments: []assignment.Assignment{{DepartmentID: "water", UnitID: "water", EndedAt: at, EndedBy: "o2", EndReason: "r", Role: assignment.Lead, Status: assignment.Acknowledged,
 			DispatchedAt: at, ReportInBy: at, ResolveBy: at, AcknowledgedAt: at, AcknowledgedBy: "o1", Note: "n",
-			Breached: []assignment.DeadlineKind{assignment.ReportIn}}}}
+			Breached:       []assignment.DeadlineKind{assignment.ReportIn},
+			ReportInWithin: time.Hour, ResolveWithin: time.Hour, OfficerID: "o1", Reopened: 1,
+			Extension: &assignment.Extension{Kind: assignment.Resolve, Proposed: at, Reason: "r", By: "o1", At: at}}}}
 	// Every field is set above, so that a field added later and left out of Clone fails here.
 	v := reflect.ValueOf(*orig)
 	for k := range v.NumField() {
@@ -93,6 +96,9 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 	c.Changed["water"] = 8
 	c.Quarantine.Held = 5
 	c.Assignments[0].Note = "changed"
+	c.Assignments[0].Extension.Reason = "changed"
+	c.Unpushed[0] = "changed"
+	c.NoteKeys[0] = "changed"
 	c.Assignments[0].Breached[0] = assignment.Resolve
 	c.Assignments = append(c.Assignments, assignment.Assignment{DepartmentID: "power"})
 	if after, _ := json.Marshal(orig); string(after) != string(before) {

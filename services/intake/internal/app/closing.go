@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -143,6 +144,18 @@ func (a *App) closingCommand(ctx context.Context, p authx.Principal, rawID strin
 	var is *domain.Issue
 	rec, err := a.log.Decide(ctx, a.store, id, func(ctx context.Context) (*whistlev1.Event, error) {
 		var err error
+		if is, err = a.store.Latest(ctx, id); err != nil {
+			return nil, err
+		}
+		ev, err := decide(is)
+		if !errors.As(err, new(*assignment.TransitionError)) {
+			return ev, err
+		}
+		// The caller may have seen a resolve this view has not applied yet: only a refusal is
+		// worth a read of the stream before it is answered.
+		if err := a.log.Catchup(ctx, a.store, id); err != nil {
+			return nil, err
+		}
 		if is, err = a.store.Latest(ctx, id); err != nil {
 			return nil, err
 		}

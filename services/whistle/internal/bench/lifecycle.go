@@ -422,8 +422,8 @@ func (r *raiser) raise(ctx context.Context, p pair, n string) (string, error) {
 	return resp.GetIssue().GetId(), nil
 }
 
-// lifecycle raises one issue and waits until every department summoned has resolved it, for
-// at most lifecycleTimeout, the raise included.
+// lifecycle raises one issue, waits until every department summoned has resolved it, and
+// verifies it on site, which closes it, for at most lifecycleTimeout, the raise included.
 func (r *raiser) lifecycle(ctx context.Context, tr *tracker, p pair, n string) (string, error) {
 	lctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
 	defer cancel()
@@ -439,6 +439,14 @@ func (r *raiser) lifecycle(ctx context.Context, tr *tracker, p pair, n string) (
 	case <-tr.raised(id, start):
 		if _, _, err := tr.state(id); err != nil {
 			return "", err
+		}
+		// The grid's worker verifies the result on site, which closes the issue.
+		err := retry(lctx, func() error {
+			_, err := r.grids[p.grid].VerifyIssue(lctx, &whistlev1.VerifyIssueRequest{IssueId: id, Passed: true})
+			return err
+		})
+		if err != nil {
+			return "", fmt.Errorf("bench: verify %s: %w", id, err)
 		}
 		return id, nil
 	case <-lctx.Done():

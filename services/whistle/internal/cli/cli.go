@@ -78,6 +78,7 @@ func Commands() []*cobra.Command {
 		inboxCommand(cfg), ackCommand(cfg), resolveCommand(cfg), returnCommand(cfg), breachesCommand(cfg), deskCommand(cfg),
 		quarantinedCommand(cfg), notificationsCommand(cfg),
 	}
+	cmds = append(cmds, officerCommands(cfg)...)
 	for _, cmd := range cmds {
 		cfg.addFlags(cmd.PersistentFlags())
 	}

@@ -43,6 +43,12 @@ func WithCatalog(path string) Option { return func(o *system.Options) { o.Catalo
 // WithRules starts the system on the routing rules file at path.
 func WithRules(path string) Option { return func(o *system.Options) { o.RulesPath = path } }
 
+// WithRoster starts the system on the duty rosters file at path.
+func WithRoster(path string) Option { return func(o *system.Options) { o.RosterPath = path } }
+
+// WithVerifyWithin starts the system with resolved issues closing unverified after d.
+func WithVerifyWithin(d time.Duration) Option { return func(o *system.Options) { o.VerifyWithin = d } }
+
 // WithRedis starts the system on the Redis, or the Redis Cluster, that url names, instead of a
 // redis-server child of its own.
 func WithRedis(url string) Option { return func(o *system.Options) { o.RedisURL = url } }
