@@ -223,7 +223,7 @@ func (n *Notifications) deliveries(st *issue, rec eventlog.Record) []Delivery {
 		seen := map[string]bool{}
 		for _, p := range ev.GetPushed().GetPushes() {
 			if p.GetOfficerId() == "" || seen[p.GetOfficerId()] {
-				continue // nobody on duty: the unit's inbox holds it, and no one is told
+				continue // no one named: the unit's inbox alone holds it
 			}
 			seen[p.GetOfficerId()] = true
 			if d, ok := make1(RoleOfficer, p.GetOfficerId(), p.GetUnitId()); ok {
