@@ -384,3 +384,16 @@ func TestTheWebhookRetriesATimeoutWithoutNamingTheURLAndRefusesARedirect(t *test
 		t.Errorf("a redirect: code %d, error %v; want it refused", code, err)
 	}
 }
+
+func TestAFailedCheckOnSiteTellsTheRaiserWhereTheIssueGoesBack(t *testing.T) {
+	ev := &whistlev1.Event{IssueId: "K7M3-QX9A", Payload: &whistlev1.Event_Verified{Verified: &whistlev1.IssueVerified{
+		Passed: false, Reason: "still blocked", Reopened: &whistlev1.Dispatch{DepartmentId: "water", UnitId: "water-xinhua"}}}}
+	zh, en, ok := texts(ev, "verified", RoleRaiser, "")
+	if !ok || !strings.Contains(zh, "water-xinhua") || !strings.Contains(en, "goes back to water-xinhua") {
+		t.Fatalf("texts = %q, %q, %v", zh, en, ok)
+	}
+	ev.GetVerified().Passed = true
+	if _, en, _ := texts(ev, "verified", RoleRaiser, ""); !strings.Contains(en, "passed") {
+		t.Fatalf("a passed check reads %q", en)
+	}
+}

@@ -74,8 +74,13 @@ func texts(ev *whistlev1.Event, kind string, role Role, unit string) (zh, en str
 		return fmt.Sprintf("您反映的问题（案件 %s）类别已改为 %s。", id, c),
 			fmt.Sprintf("Your issue %s was recategorised as %s.", id, c), true
 	case "verified":
-		return fmt.Sprintf("您反映的问题（案件 %s）已现场核查。", id),
-			fmt.Sprintf("Your issue %s was verified on site.", id), true
+		if v := ev.GetVerified(); !v.GetPassed() {
+			u := cmp.Or(v.GetReopened().GetUnitId(), v.GetReopened().GetDepartmentId())
+			return fmt.Sprintf("您反映的问题（案件 %s）现场核查未通过，已退回 %s 重新办理。", id, u),
+				fmt.Sprintf("Your issue %s failed its check on site and goes back to %s.", id, u), true
+		}
+		return fmt.Sprintf("您反映的问题（案件 %s）已现场核查通过。", id),
+			fmt.Sprintf("Your issue %s passed its check on site.", id), true
 	case "rated":
 		return fmt.Sprintf("您反映的问题（案件 %s）已收到评价。", id),
 			fmt.Sprintf("Your issue %s was rated.", id), true
