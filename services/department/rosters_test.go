@@ -90,7 +90,10 @@ func TestAnAssignmentIsPushedToTheOfficerOnDutyOrInAGapToTheUnitsHead(t *testing
 		}
 		return nil
 	})
-	// Redelivery and a restart push nothing again.
+	// The reaction run again on the same record (a redelivery), and a restart, push nothing again.
+	if err := h.svc.app.React(t.Context(), h.Stored(id, "routed")); err != nil {
+		t.Fatal(err)
+	}
 	h.stop()
 	h.stop = h.Run(h.newService())
 	h.Settled(Name)
