@@ -32,6 +32,8 @@ type Server struct {
 	whistlev1.UnimplementedDepartmentServiceServer
 	app *app.App
 	cat *catalog.Catalog
+	// Notifications, when set, reads the notifications ListNotifications lists.
+	Notifications NotificationLister
 }
 
 // New returns the server.

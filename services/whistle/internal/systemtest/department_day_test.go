@@ -3,6 +3,7 @@ package systemtest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,8 +55,9 @@ func officerOf(unit, id string) authx.Principal {
 // services on an injected clock: the rotation's officer receives the morning's assignment, hands
 // it over to a colleague, an override takes over at its hand-over and receives the next one, which
 // is returned; an extension is asked; a resolve is failed on site and reopened with new
-// deadlines, resolved again and passed; the raiser rates it. Then Redis is wiped and the replay
-// rebuilds the same views.
+// deadlines, resolved again and passed; the raiser rates it; the city's webhook, which fails each
+// notification twice, tells the officer on its third attempt. Then Redis is wiped and the replay
+// rebuilds the same views, key for key.
 func TestADayOfADepartment(t *testing.T) {
 	dir := t.TempDir()
 	clk := clock.NewFake(time.Now())
@@ -84,7 +86,9 @@ rosters:
 	if err := os.WriteFile(rosterPath, []byte(rosters), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	opts := []Option{WithCatalog(quickPath), WithRoster(rosterPath)}
+	// The city's webhook fails each notification twice before it takes it.
+	h := &hook{codes: []int{http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusOK}}
+	opts := []Option{WithCatalog(quickPath), WithRoster(rosterPath), withWebhook(serveHook(t, h), 5*time.Second, time.Second)}
 	sys := Start(t, dir, clk, opts...)
 	super := Dial(t, sys, Supervisor())
 	worker := Dial(t, sys, GridWorker(dayGrid))
@@ -94,7 +98,28 @@ rosters:
 	// Morning: the first issue goes to wang, who is on duty.
 	morning := raise(t, worker, "day-morning", dayGrid, category).GetId()
 	pushedTo(t, super, morning, unit, "wang")
-	who, err := wang.Department.WhoIsOnDuty(ctx, &whistlev1.WhoIsOnDutyRequest{})
+	// Wang is told through the webhook, on its third attempt: the back-off runs on the services'
+	// clock, which the test moves on.
+	wait.For(t, waitTotal, 50*time.Millisecond, func() error {
+		clk.Advance(time.Second)
+		res, err := super.Department.ListNotifications(ctx, &whistlev1.ListNotificationsRequest{IssueId: morning,
+			Status: whistlev1.NotificationStatus_NOTIFICATION_STATUS_DELIVERED})
+		if err != nil {
+			return err
+		}
+		for _, n := range res.GetNotifications() {
+			if n.GetRecipientId() == "wang" && n.GetEventKind() == "pushed" && len(n.GetAttempts()) == 3 {
+				return nil
+			}
+		}
+		return fmt.Errorf("wang is not told yet: %v", res.GetNotifications())
+	})
+	for _, r := range h.requests() {
+		if r.sigErr != nil {
+			t.Errorf("a notification's signature does not verify: %v", r.sigErr)
+		}
+	}
+	who, err := wang.Department.WhoIsOnDuty(ctx, &whistlev1.WhoIsOnDutyRequest{At: timestamppb.Now()})
 	if err != nil || who.GetOnDuty()[0].GetId() != "wang" || who.GetShift() != "all-day" {
 		t.Fatalf("who is on duty this morning: %v %v", who, err)
 	}
