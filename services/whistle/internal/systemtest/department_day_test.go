@@ -18,6 +18,8 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence/evidencetest"
 	"github.com/whistle-dispatch/whistle/services/routing"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
@@ -54,7 +56,7 @@ func officerOf(unit, id string) authx.Principal {
 // TestADayOfADepartment runs a unit's day through the gRPC API on real NATS and Redis, with the
 // services on an injected clock: the rotation's officer receives the morning's assignment, hands
 // it over to a colleague, an override takes over at its hand-over and receives the next one, which
-// is returned; an extension is asked; a resolve is failed on site and reopened with new
+// is returned; an extension is asked; a resolve with a photo is failed on site and reopened with new
 // deadlines, resolved again and passed; the raiser rates it; the city's webhook, which fails each
 // notification twice, tells the officer on its third attempt. Then Redis is wiped and the replay
 // rebuilds the same views, key for key.
@@ -154,8 +156,15 @@ rosters:
 	if _, err := zhou.Department.AddNote(ctx, &whistlev1.AddNoteRequest{IssueId: morning, Note: "part fitted", RequestId: "zhou-1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := zhou.Department.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: morning, Note: "valve replaced"}); err != nil {
+	photo, err := evidence.Upload(ctx, zhou.Intake, "", morning, evidencetest.JPEGWithGPS(64, 48))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := zhou.Department.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: morning, Note: "valve replaced", PhotoIds: []string{photo.GetId()}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, data, err := evidence.Fetch(ctx, worker.Intake, morning, photo.GetId()); err != nil || got.GetDigest() != photo.GetDigest() || len(data) == 0 {
+		t.Fatalf("the grid's worker fetching the resolve's photo: %v %v", got, err)
 	}
 	waitForStatus(t, super, []string{morning}, whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED)
 
