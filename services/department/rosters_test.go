@@ -2,6 +2,8 @@ package department
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/filewatch"
 	"github.com/whistle-dispatch/whistle/services/internal/roster"
 	"github.com/whistle-dispatch/whistle/services/internal/servicetest"
 )
@@ -217,5 +220,59 @@ func TestWhoIsOnDutyAndTheGapsAhead(t *testing.T) {
 	}
 	if _, err := h.client(person("gas", "zhao")).WhoIsOnDuty(ctx, &whistlev1.WhoIsOnDutyRequest{UnitId: "water"}); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("gas's officer reading water's duty: %v; want PermissionDenied", err)
+	}
+}
+
+func TestAChangedRostersFileIsPutInForceAndABrokenOneIsNot(t *testing.T) {
+	t.Parallel()
+	h := &harness{Env: servicetest.NewEnv(t, epoch)}
+	path := filepath.Join(t.TempDir(), "rosters.yaml")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const base = `people: [{id: wang}, {id: li}, {id: head}]
+rosters:
+  - unit: water
+    head: head
+    shifts: [{name: all-day, days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "00:00", people: [wang]}]
+`
+	write(base)
+	r, err := roster.Load(path, h.Deps.Catalog.TimeZone(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Deps.Rosters = r
+	svc, err := New(h.Deps, Config{RosterPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc = svc
+	h.stop = h.Run(h.svc)
+	h.addr = h.Serve(h.svc.Register)
+	sup := h.client(authx.Principal{Subject: "sup", Role: authx.RoleSupervisor, Scope: "city"})
+	onDuty := func() string {
+		resp, err := sup.WhoIsOnDuty(t.Context(), &whistlev1.WhoIsOnDutyRequest{UnitId: "water", At: timestamppb.Now()})
+		if err != nil || len(resp.GetOnDuty()) == 0 {
+			return fmt.Sprint(err)
+		}
+		return resp.GetOnDuty()[0].GetId()
+	}
+	now := time.Now().In(h.Deps.Catalog.TimeZone())
+	overridden := base + fmt.Sprintf("    overrides: [{people: [li], from: %s, to: %s}]\n",
+		now.Add(-time.Hour).Format("2006-01-02T15:04"), now.Add(time.Hour).Format("2006-01-02T15:04"))
+	wait.For(t, 10*time.Second, 3*filewatch.Settle, func() error {
+		write(overridden) // again until the service's watch, which starts with it, has seen a write
+		if got := onDuty(); got != "li" {
+			return fmt.Errorf("%s on duty; want li, by the override just written", got)
+		}
+		return nil
+	})
+	write("rosters: [{unit: water, head: nobody-listed}]\n") // refused: the rosters in force stay
+	time.Sleep(5 * filewatch.Settle)
+	if got := onDuty(); got != "li" {
+		t.Fatalf("%s on duty after a broken file; want li, by the rosters in force", got)
 	}
 }

@@ -8,17 +8,15 @@ import (
 	_ "embed"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"google.golang.org/grpc"
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/filewatch"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/app"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/grpcapi"
@@ -134,43 +132,15 @@ func (s *Service) Run(ctx context.Context) error {
 // the files' folders, since an editor or a config map replaces a file rather than writing it.
 // A change that fails its checks is logged and the rules in force stay.
 func (s *Service) watchFiles(ctx context.Context) {
-	paths := s.app.Tables().Paths()
-	if len(paths) == 0 {
-		return
-	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		s.d.Logger.Warn("routing: cannot watch the rules files; reload them with whistle rules reload", "err", err)
-		return
-	}
-	defer w.Close()
-	watched := map[string]bool{}
-	for _, p := range paths {
-		abs, _ := filepath.Abs(p)
-		watched[abs] = true
-		if err := w.Add(filepath.Dir(abs)); err != nil {
-			s.d.Logger.Warn("routing: cannot watch a rules file", "path", p, "err", err)
+	filewatch.Watch(ctx, s.app.Tables().Paths(), "rules", s.d.Logger, func(ctx context.Context) {
+		l, changed, err := s.app.Reload(ctx)
+		switch {
+		case err != nil:
+			s.d.Logger.Error("routing: a changed rules or catalog file was refused; the rules in force stay", "version", l.Table.Version(), "err", err)
+		case changed:
+			s.d.Logger.Info("routing: rules reloaded", "version", l.Table.Version())
 		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case err := <-w.Errors:
-			s.d.Logger.Warn("routing: watching the rules files", "err", err)
-		case ev := <-w.Events:
-			if abs, _ := filepath.Abs(ev.Name); !watched[abs] || !ev.Has(fsnotify.Write|fsnotify.Create|fsnotify.Rename) {
-				continue
-			}
-			l, changed, err := s.app.Reload(ctx)
-			switch {
-			case err != nil:
-				s.d.Logger.Error("routing: a changed rules or catalog file was refused; the rules in force stay", "version", l.Table.Version(), "err", err)
-			case changed:
-				s.d.Logger.Info("routing: rules reloaded", "version", l.Table.Version())
-			}
-		}
-	}
+	})
 }
 
 // Rebuild consumes every whistle event into routing's projection and routes nothing.

@@ -26,6 +26,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/notify"
 	"github.com/whistle-dispatch/whistle/services/internal/roster"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/bench"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
@@ -82,16 +83,19 @@ type env struct {
 	// credentials for an external NATS: for whistle serve NAME, that service's user in the
 	// data folder's nats-users.conf.
 	NATSUser, NATSPassword string
+	// WebhookSecret (WHISTLE_WEBHOOK_SECRET) signs the notifications posted to --webhook-url.
+	WebhookSecret string
 }
 
 // readEnv reads the environment into an env; nothing else in the server commands
 // reads it.
 func readEnv() env {
 	return env{
-		NATSURL:      os.Getenv("WHISTLE_NATS_URL"),
-		RedisURL:     os.Getenv("WHISTLE_REDIS_URL"),
-		NATSUser:     os.Getenv("WHISTLE_NATS_USER"),
-		NATSPassword: os.Getenv("WHISTLE_NATS_PASSWORD"),
+		NATSURL:       os.Getenv("WHISTLE_NATS_URL"),
+		RedisURL:      os.Getenv("WHISTLE_REDIS_URL"),
+		NATSUser:      os.Getenv("WHISTLE_NATS_USER"),
+		NATSPassword:  os.Getenv("WHISTLE_NATS_PASSWORD"),
+		WebhookSecret: os.Getenv("WHISTLE_WEBHOOK_SECRET"),
 	}
 }
 
@@ -178,7 +182,30 @@ type serverFlags struct {
 	data, grpcAddr, httpAddr, pprofAddr, catalog, rules, roster string
 	verifyWithin                                                time.Duration
 	replicas                                                    int
+	webhookURL                                                  string
+	webhookTimeout                                              time.Duration
+	webhookAttempts                                             int
+	photoMetadata                                               photoMetadata
 }
+
+// photoMetadata is --photo-metadata: strip or keep, and nothing else, so that a mistyped value
+// is refused at start instead of read as one or the other.
+type photoMetadata string
+
+// String returns the value.
+func (m *photoMetadata) String() string { return string(*m) }
+
+// Set takes strip or keep.
+func (m *photoMetadata) Set(v string) error {
+	if v != "strip" && v != "keep" {
+		return fmt.Errorf("want strip or keep, not %q", v)
+	}
+	*m = photoMetadata(v)
+	return nil
+}
+
+// Type names the value in help.
+func (m *photoMetadata) Type() string { return "strip|keep" }
 
 // add binds the flags to cmd.
 func (f *serverFlags) add(cmd *cobra.Command) {
@@ -191,6 +218,12 @@ func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.verifyWithin, "verify-within", 72*time.Hour, "how long a resolved issue waits for its grid's worker to verify it on site before it closes itself")
 	cmd.Flags().StringVar(&f.roster, "roster", "", "the units' duty rosters file; default: the sample city's rosters with the sample catalog, none with another")
 	addReplicas(cmd, &f.replicas)
+	cmd.Flags().StringVar(&f.webhookURL, "webhook-url", "", "where the department posts notifications (to the officer an assignment is pushed to, "+
+		"and to raisers of their issues' changes), signed with WHISTLE_WEBHOOK_SECRET; off when empty")
+	cmd.Flags().DurationVar(&f.webhookTimeout, "webhook-timeout", notify.DefaultTimeout, "how long one attempt at posting a notification may take")
+	cmd.Flags().IntVar(&f.webhookAttempts, "webhook-attempts", notify.DefaultMaxAttempts, "attempts at posting a notification before it is failed")
+	f.photoMetadata = "strip"
+	cmd.Flags().Var(&f.photoMetadata, "photo-metadata", "strip or keep the metadata of uploaded photos (EXIF, XMP and text, which may say where and when one was taken)")
 }
 
 // addReplicas binds --replicas, which only a stream's creation reads.
@@ -201,20 +234,25 @@ func addReplicas(cmd *cobra.Command, replicas *int) {
 // options is the system configuration the flags and the environment give.
 func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 	return system.Options{
-		DataDir:      f.data,
-		NATSURL:      e.NATSURL,
-		NATSUser:     e.NATSUser,
-		NATSPassword: e.NATSPassword,
-		RedisURL:     e.RedisURL,
-		GRPCAddr:     f.grpcAddr,
-		HTTPAddr:     f.httpAddr,
-		PprofAddr:    f.pprofAddr,
-		CatalogPath:  f.catalog,
-		RulesPath:    f.rules,
-		RosterPath:   f.roster,
-		VerifyWithin: f.verifyWithin,
-		Replicas:     f.replicas,
-		Logger:       logger,
+		DataDir:           f.data,
+		NATSURL:           e.NATSURL,
+		NATSUser:          e.NATSUser,
+		NATSPassword:      e.NATSPassword,
+		RedisURL:          e.RedisURL,
+		GRPCAddr:          f.grpcAddr,
+		HTTPAddr:          f.httpAddr,
+		PprofAddr:         f.pprofAddr,
+		CatalogPath:       f.catalog,
+		RulesPath:         f.rules,
+		RosterPath:        f.roster,
+		VerifyWithin:      f.verifyWithin,
+		Replicas:          f.replicas,
+		Logger:            logger,
+		KeepPhotoMetadata: f.photoMetadata == "keep",
+		Notify: notify.Config{
+			Webhook:     notify.WebhookConfig{URL: f.webhookURL, Secret: e.WebhookSecret, Timeout: f.webhookTimeout},
+			MaxAttempts: f.webhookAttempts,
+		},
 	}
 }
 

@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 // Status is where an assignment stands.
@@ -135,6 +136,8 @@ type Assignment struct {
 	EndedAt   time.Time `json:"ended_at,omitzero"`
 	EndedBy   string    `json:"ended_by,omitempty"`
 	EndReason string    `json:"end_reason,omitempty"`
+	// Photos are what the unit resolved it with.
+	Photos []evidence.Photo `json:"photos,omitempty"`
 	// ReportInWithin and ResolveWithin are the policy frozen at the first dispatch: a reopened
 	// part's clocks run them again from the reopening. Zero in assignments dispatched before
 	// events carried the policy.
@@ -173,6 +176,7 @@ func UnitOf(departmentID, unitID string) string {
 // Clone returns a copy of the assignment that shares nothing with it.
 func (a Assignment) Clone() Assignment {
 	a.Breached = slices.Clone(a.Breached)
+	a.Photos = slices.Clone(a.Photos)
 	if a.Extension != nil {
 		e := *a.Extension
 		a.Extension = &e
@@ -211,6 +215,7 @@ type Resolution struct {
 	UnitID       string
 	At           time.Time // when the stream stored it
 	By, Note     string
+	Photos       []evidence.Photo
 }
 
 // Ending is a return by the unit, or a withdrawal by routing or a dispatcher, as the stream stored
@@ -298,7 +303,7 @@ func (a *Assignment) Resolve(e Resolution) error {
 	case a.Status == Resolved:
 		return eventlog.Impossible("a second resolution of %s's part, which %s resolved at %s", a.Unit(), a.ResolvedBy, stamp(a.ResolvedAt))
 	}
-	a.Status, a.ResolvedAt, a.ResolvedBy, a.Note = Resolved, e.At, e.By, e.Note
+	a.Status, a.ResolvedAt, a.ResolvedBy, a.Note, a.Photos = Resolved, e.At, e.By, e.Note, slices.Clone(e.Photos)
 	return nil
 }
 

@@ -116,7 +116,11 @@ func Parse(name string, data []byte, zone *time.Location, unitExists func(string
 	var f fileFormat
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) { // an empty file is no rosters
+	switch err := dec.Decode(&f); {
+	case errors.Is(err, io.EOF), err == nil && len(f.Rosters) == 0:
+		// A file half written, or emptied by mistake, must not take every unit off duty.
+		return nil, fmt.Errorf("%s: no rosters: a rosters file lists at least one unit's", name)
+	case err != nil:
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	sum := sha256.Sum256(data)

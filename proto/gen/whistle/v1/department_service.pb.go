@@ -9,6 +9,7 @@ package whistlev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -21,6 +22,62 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// NotificationStatus is where a notification's delivery stands.
+type NotificationStatus int32
+
+const (
+	NotificationStatus_NOTIFICATION_STATUS_UNSPECIFIED NotificationStatus = 0
+	// Queued, being sent, or waiting to be tried again.
+	NotificationStatus_NOTIFICATION_STATUS_PENDING NotificationStatus = 1
+	// The receiver accepted it.
+	NotificationStatus_NOTIFICATION_STATUS_DELIVERED NotificationStatus = 2
+	// The receiver refused it for good, or every attempt failed.
+	NotificationStatus_NOTIFICATION_STATUS_FAILED NotificationStatus = 3
+)
+
+// Enum value maps for NotificationStatus.
+var (
+	NotificationStatus_name = map[int32]string{
+		0: "NOTIFICATION_STATUS_UNSPECIFIED",
+		1: "NOTIFICATION_STATUS_PENDING",
+		2: "NOTIFICATION_STATUS_DELIVERED",
+		3: "NOTIFICATION_STATUS_FAILED",
+	}
+	NotificationStatus_value = map[string]int32{
+		"NOTIFICATION_STATUS_UNSPECIFIED": 0,
+		"NOTIFICATION_STATUS_PENDING":     1,
+		"NOTIFICATION_STATUS_DELIVERED":   2,
+		"NOTIFICATION_STATUS_FAILED":      3,
+	}
+)
+
+func (x NotificationStatus) Enum() *NotificationStatus {
+	p := new(NotificationStatus)
+	*p = x
+	return p
+}
+
+func (x NotificationStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NotificationStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_whistle_v1_department_service_proto_enumTypes[0].Descriptor()
+}
+
+func (NotificationStatus) Type() protoreflect.EnumType {
+	return &file_whistle_v1_department_service_proto_enumTypes[0]
+}
+
+func (x NotificationStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NotificationStatus.Descriptor instead.
+func (NotificationStatus) EnumDescriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{0}
+}
 
 // InboxItem is one assignment in a department's inbox, with what the officer needs to act.
 type InboxItem struct {
@@ -1503,12 +1560,347 @@ func (x *ListDutyResponse) GetRosterVersion() string {
 	return ""
 }
 
+// ListNotificationsRequest selects notifications.
+type ListNotificationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The issue's case number; empty lists every issue's.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
+	// Only those in this status; unspecified lists all.
+	Status NotificationStatus `protobuf:"varint,2,opt,name=status,enum=whistle.v1.NotificationStatus" json:"status,omitempty"`
+	// At most this many, newest first; 0 means the default page size.
+	PageSize      int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNotificationsRequest) Reset() {
+	*x = ListNotificationsRequest{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNotificationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNotificationsRequest) ProtoMessage() {}
+
+func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNotificationsRequest.ProtoReflect.Descriptor instead.
+func (*ListNotificationsRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListNotificationsRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *ListNotificationsRequest) GetStatus() NotificationStatus {
+	if x != nil {
+		return x.Status
+	}
+	return NotificationStatus_NOTIFICATION_STATUS_UNSPECIFIED
+}
+
+func (x *ListNotificationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// Notification is one message to one person about one event of an issue, with its attempts.
+type Notification struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable for the event and the recipient; the webhook sends it as Whistle-Delivery.
+	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
+	// The person: an officer id of a roster, or the raiser's subject.
+	RecipientId string `protobuf:"bytes,2,opt,name=recipient_id,json=recipientId" json:"recipient_id,omitempty"`
+	// Why they are told: "officer" (an assignment was pushed to them) or "raiser".
+	RecipientRole string `protobuf:"bytes,3,opt,name=recipient_role,json=recipientRole" json:"recipient_role,omitempty"`
+	// The issue's case number.
+	IssueId string `protobuf:"bytes,4,opt,name=issue_id,json=issueId" json:"issue_id,omitempty"`
+	// The event's kind and its sequence in the stream.
+	EventKind string `protobuf:"bytes,5,opt,name=event_kind,json=eventKind" json:"event_kind,omitempty"`
+	EventSeq  uint64 `protobuf:"varint,6,opt,name=event_seq,json=eventSeq" json:"event_seq,omitempty"`
+	// The message in Chinese.
+	Text string `protobuf:"bytes,7,opt,name=text" json:"text,omitempty"`
+	// The message in English.
+	TextEn string `protobuf:"bytes,8,opt,name=text_en,json=textEn" json:"text_en,omitempty"`
+	// Where its delivery stands.
+	Status NotificationStatus `protobuf:"varint,9,opt,name=status,enum=whistle.v1.NotificationStatus" json:"status,omitempty"`
+	// When it was queued.
+	QueuedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=queued_at,json=queuedAt" json:"queued_at,omitempty"`
+	// When it is tried next; unset once delivered or failed.
+	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_attempt_at,json=nextAttemptAt" json:"next_attempt_at,omitempty"`
+	// Every attempt, first first.
+	Attempts      []*NotificationAttempt `protobuf:"bytes,12,rep,name=attempts" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Notification) Reset() {
+	*x = Notification{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Notification) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Notification) ProtoMessage() {}
+
+func (x *Notification) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Notification.ProtoReflect.Descriptor instead.
+func (*Notification) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Notification) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Notification) GetRecipientId() string {
+	if x != nil {
+		return x.RecipientId
+	}
+	return ""
+}
+
+func (x *Notification) GetRecipientRole() string {
+	if x != nil {
+		return x.RecipientRole
+	}
+	return ""
+}
+
+func (x *Notification) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *Notification) GetEventKind() string {
+	if x != nil {
+		return x.EventKind
+	}
+	return ""
+}
+
+func (x *Notification) GetEventSeq() uint64 {
+	if x != nil {
+		return x.EventSeq
+	}
+	return 0
+}
+
+func (x *Notification) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Notification) GetTextEn() string {
+	if x != nil {
+		return x.TextEn
+	}
+	return ""
+}
+
+func (x *Notification) GetStatus() NotificationStatus {
+	if x != nil {
+		return x.Status
+	}
+	return NotificationStatus_NOTIFICATION_STATUS_UNSPECIFIED
+}
+
+func (x *Notification) GetQueuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.QueuedAt
+	}
+	return nil
+}
+
+func (x *Notification) GetNextAttemptAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptAt
+	}
+	return nil
+}
+
+func (x *Notification) GetAttempts() []*NotificationAttempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+// NotificationAttempt is one try at delivering a notification.
+type NotificationAttempt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Counts from 1.
+	Attempt int32 `protobuf:"varint,1,opt,name=attempt" json:"attempt,omitempty"`
+	// When it began.
+	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at" json:"at,omitempty"`
+	// How long it took.
+	Duration *durationpb.Duration `protobuf:"bytes,3,opt,name=duration" json:"duration,omitempty"`
+	// What the receiver answered (an HTTP status); 0 when no answer came.
+	Code int32 `protobuf:"varint,4,opt,name=code" json:"code,omitempty"`
+	// Why it failed; empty when it delivered.
+	Error         string `protobuf:"bytes,5,opt,name=error" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotificationAttempt) Reset() {
+	*x = NotificationAttempt{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotificationAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotificationAttempt) ProtoMessage() {}
+
+func (x *NotificationAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotificationAttempt.ProtoReflect.Descriptor instead.
+func (*NotificationAttempt) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *NotificationAttempt) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *NotificationAttempt) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *NotificationAttempt) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *NotificationAttempt) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *NotificationAttempt) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// ListNotificationsResponse is the notifications selected, newest first.
+type ListNotificationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Notifications []*Notification        `protobuf:"bytes,1,rep,name=notifications" json:"notifications,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNotificationsResponse) Reset() {
+	*x = ListNotificationsResponse{}
+	mi := &file_whistle_v1_department_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNotificationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNotificationsResponse) ProtoMessage() {}
+
+func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_department_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNotificationsResponse.ProtoReflect.Descriptor instead.
+func (*ListNotificationsResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_department_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListNotificationsResponse) GetNotifications() []*Notification {
+	if x != nil {
+		return x.Notifications
+	}
+	return nil
+}
+
 var File_whistle_v1_department_service_proto protoreflect.FileDescriptor
 
 const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\n" +
 	"#whistle/v1/department_service.proto\x12\n" +
-	"whistle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\xc2\x02\n" +
+	"whistle.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\xc2\x02\n" +
 	"\tInboxItem\x12\x19\n" +
 	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
 	"\agrid_id\x18\x02 \x01(\tR\x06gridId\x12\x1b\n" +
@@ -1620,7 +2012,39 @@ const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\x10ListDutyResponse\x12(\n" +
 	"\x06duties\x18\x01 \x03(\v2\x10.whistle.v1.DutyR\x06duties\x12#\n" +
 	"\rflagged_units\x18\x02 \x03(\tR\fflaggedUnits\x12%\n" +
-	"\x0eroster_version\x18\x03 \x01(\tR\rrosterVersion2\xa0\x06\n" +
+	"\x0eroster_version\x18\x03 \x01(\tR\rrosterVersion\"\x8a\x01\n" +
+	"\x18ListNotificationsRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x126\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1e.whistle.v1.NotificationStatusR\x06status\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\"\xde\x03\n" +
+	"\fNotification\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\frecipient_id\x18\x02 \x01(\tR\vrecipientId\x12%\n" +
+	"\x0erecipient_role\x18\x03 \x01(\tR\rrecipientRole\x12\x19\n" +
+	"\bissue_id\x18\x04 \x01(\tR\aissueId\x12\x1d\n" +
+	"\n" +
+	"event_kind\x18\x05 \x01(\tR\teventKind\x12\x1b\n" +
+	"\tevent_seq\x18\x06 \x01(\x04R\beventSeq\x12\x12\n" +
+	"\x04text\x18\a \x01(\tR\x04text\x12\x17\n" +
+	"\atext_en\x18\b \x01(\tR\x06textEn\x126\n" +
+	"\x06status\x18\t \x01(\x0e2\x1e.whistle.v1.NotificationStatusR\x06status\x127\n" +
+	"\tqueued_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\bqueuedAt\x12B\n" +
+	"\x0fnext_attempt_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12;\n" +
+	"\battempts\x18\f \x03(\v2\x1f.whistle.v1.NotificationAttemptR\battempts\"\xbc\x01\n" +
+	"\x13NotificationAttempt\x12\x18\n" +
+	"\aattempt\x18\x01 \x01(\x05R\aattempt\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x125\n" +
+	"\bduration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x12\n" +
+	"\x04code\x18\x04 \x01(\x05R\x04code\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"[\n" +
+	"\x19ListNotificationsResponse\x12>\n" +
+	"\rnotifications\x18\x01 \x03(\v2\x18.whistle.v1.NotificationR\rnotifications*\x9d\x01\n" +
+	"\x12NotificationStatus\x12#\n" +
+	"\x1fNOTIFICATION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bNOTIFICATION_STATUS_PENDING\x10\x01\x12!\n" +
+	"\x1dNOTIFICATION_STATUS_DELIVERED\x10\x02\x12\x1e\n" +
+	"\x1aNOTIFICATION_STATUS_FAILED\x10\x032\x82\a\n" +
 	"\x11DepartmentService\x12H\n" +
 	"\tListInbox\x12\x1c.whistle.v1.ListInboxRequest\x1a\x1d.whistle.v1.ListInboxResponse\x12M\n" +
 	"\n" +
@@ -1632,7 +2056,8 @@ const file_whistle_v1_department_service_proto_rawDesc = "" +
 	"\aAddNote\x12\x1a.whistle.v1.AddNoteRequest\x1a\x1b.whistle.v1.AddNoteResponse\x12]\n" +
 	"\x10RequestExtension\x12#.whistle.v1.RequestExtensionRequest\x1a$.whistle.v1.RequestExtensionResponse\x12N\n" +
 	"\vWhoIsOnDuty\x12\x1e.whistle.v1.WhoIsOnDutyRequest\x1a\x1f.whistle.v1.WhoIsOnDutyResponse\x12E\n" +
-	"\bListDuty\x12\x1b.whistle.v1.ListDutyRequest\x1a\x1c.whistle.v1.ListDutyResponseBKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\bListDuty\x12\x1b.whistle.v1.ListDutyRequest\x1a\x1c.whistle.v1.ListDutyResponse\x12`\n" +
+	"\x11ListNotifications\x12$.whistle.v1.ListNotificationsRequest\x1a%.whistle.v1.ListNotificationsResponseBKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_whistle_v1_department_service_proto_rawDescOnce sync.Once
@@ -1646,88 +2071,105 @@ func file_whistle_v1_department_service_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_department_service_proto_rawDescData
 }
 
-var file_whistle_v1_department_service_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_whistle_v1_department_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_whistle_v1_department_service_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_whistle_v1_department_service_proto_goTypes = []any{
-	(*InboxItem)(nil),                // 0: whistle.v1.InboxItem
-	(*ListInboxRequest)(nil),         // 1: whistle.v1.ListInboxRequest
-	(*ListInboxResponse)(nil),        // 2: whistle.v1.ListInboxResponse
-	(*WatchInboxRequest)(nil),        // 3: whistle.v1.WatchInboxRequest
-	(*WatchInboxResponse)(nil),       // 4: whistle.v1.WatchInboxResponse
-	(*AcknowledgeRequest)(nil),       // 5: whistle.v1.AcknowledgeRequest
-	(*AcknowledgeResponse)(nil),      // 6: whistle.v1.AcknowledgeResponse
-	(*ResolveRequest)(nil),           // 7: whistle.v1.ResolveRequest
-	(*ResolveResponse)(nil),          // 8: whistle.v1.ResolveResponse
-	(*ReturnAssignmentRequest)(nil),  // 9: whistle.v1.ReturnAssignmentRequest
-	(*ReturnAssignmentResponse)(nil), // 10: whistle.v1.ReturnAssignmentResponse
-	(*HandOverRequest)(nil),          // 11: whistle.v1.HandOverRequest
-	(*HandOverResponse)(nil),         // 12: whistle.v1.HandOverResponse
-	(*AddNoteRequest)(nil),           // 13: whistle.v1.AddNoteRequest
-	(*AddNoteResponse)(nil),          // 14: whistle.v1.AddNoteResponse
-	(*RequestExtensionRequest)(nil),  // 15: whistle.v1.RequestExtensionRequest
-	(*RequestExtensionResponse)(nil), // 16: whistle.v1.RequestExtensionResponse
-	(*Officer)(nil),                  // 17: whistle.v1.Officer
-	(*WhoIsOnDutyRequest)(nil),       // 18: whistle.v1.WhoIsOnDutyRequest
-	(*WhoIsOnDutyResponse)(nil),      // 19: whistle.v1.WhoIsOnDutyResponse
-	(*ListDutyRequest)(nil),          // 20: whistle.v1.ListDutyRequest
-	(*Duty)(nil),                     // 21: whistle.v1.Duty
-	(*ListDutyResponse)(nil),         // 22: whistle.v1.ListDutyResponse
-	(Urgency)(0),                     // 23: whistle.v1.Urgency
-	(*Assignment)(nil),               // 24: whistle.v1.Assignment
-	(*Quarantine)(nil),               // 25: whistle.v1.Quarantine
-	(AssignmentStatus)(0),            // 26: whistle.v1.AssignmentStatus
-	(DeadlineKind)(0),                // 27: whistle.v1.DeadlineKind
-	(*timestamppb.Timestamp)(nil),    // 28: google.protobuf.Timestamp
+	(NotificationStatus)(0),           // 0: whistle.v1.NotificationStatus
+	(*InboxItem)(nil),                 // 1: whistle.v1.InboxItem
+	(*ListInboxRequest)(nil),          // 2: whistle.v1.ListInboxRequest
+	(*ListInboxResponse)(nil),         // 3: whistle.v1.ListInboxResponse
+	(*WatchInboxRequest)(nil),         // 4: whistle.v1.WatchInboxRequest
+	(*WatchInboxResponse)(nil),        // 5: whistle.v1.WatchInboxResponse
+	(*AcknowledgeRequest)(nil),        // 6: whistle.v1.AcknowledgeRequest
+	(*AcknowledgeResponse)(nil),       // 7: whistle.v1.AcknowledgeResponse
+	(*ResolveRequest)(nil),            // 8: whistle.v1.ResolveRequest
+	(*ResolveResponse)(nil),           // 9: whistle.v1.ResolveResponse
+	(*ReturnAssignmentRequest)(nil),   // 10: whistle.v1.ReturnAssignmentRequest
+	(*ReturnAssignmentResponse)(nil),  // 11: whistle.v1.ReturnAssignmentResponse
+	(*HandOverRequest)(nil),           // 12: whistle.v1.HandOverRequest
+	(*HandOverResponse)(nil),          // 13: whistle.v1.HandOverResponse
+	(*AddNoteRequest)(nil),            // 14: whistle.v1.AddNoteRequest
+	(*AddNoteResponse)(nil),           // 15: whistle.v1.AddNoteResponse
+	(*RequestExtensionRequest)(nil),   // 16: whistle.v1.RequestExtensionRequest
+	(*RequestExtensionResponse)(nil),  // 17: whistle.v1.RequestExtensionResponse
+	(*Officer)(nil),                   // 18: whistle.v1.Officer
+	(*WhoIsOnDutyRequest)(nil),        // 19: whistle.v1.WhoIsOnDutyRequest
+	(*WhoIsOnDutyResponse)(nil),       // 20: whistle.v1.WhoIsOnDutyResponse
+	(*ListDutyRequest)(nil),           // 21: whistle.v1.ListDutyRequest
+	(*Duty)(nil),                      // 22: whistle.v1.Duty
+	(*ListDutyResponse)(nil),          // 23: whistle.v1.ListDutyResponse
+	(*ListNotificationsRequest)(nil),  // 24: whistle.v1.ListNotificationsRequest
+	(*Notification)(nil),              // 25: whistle.v1.Notification
+	(*NotificationAttempt)(nil),       // 26: whistle.v1.NotificationAttempt
+	(*ListNotificationsResponse)(nil), // 27: whistle.v1.ListNotificationsResponse
+	(Urgency)(0),                      // 28: whistle.v1.Urgency
+	(*Assignment)(nil),                // 29: whistle.v1.Assignment
+	(*Quarantine)(nil),                // 30: whistle.v1.Quarantine
+	(AssignmentStatus)(0),             // 31: whistle.v1.AssignmentStatus
+	(DeadlineKind)(0),                 // 32: whistle.v1.DeadlineKind
+	(*timestamppb.Timestamp)(nil),     // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 34: google.protobuf.Duration
 }
 var file_whistle_v1_department_service_proto_depIdxs = []int32{
-	23, // 0: whistle.v1.InboxItem.urgency:type_name -> whistle.v1.Urgency
-	24, // 1: whistle.v1.InboxItem.assignment:type_name -> whistle.v1.Assignment
-	25, // 2: whistle.v1.InboxItem.quarantine:type_name -> whistle.v1.Quarantine
-	26, // 3: whistle.v1.ListInboxRequest.status:type_name -> whistle.v1.AssignmentStatus
-	0,  // 4: whistle.v1.ListInboxResponse.items:type_name -> whistle.v1.InboxItem
-	0,  // 5: whistle.v1.WatchInboxResponse.item:type_name -> whistle.v1.InboxItem
-	24, // 6: whistle.v1.AcknowledgeResponse.assignment:type_name -> whistle.v1.Assignment
-	24, // 7: whistle.v1.ResolveResponse.assignment:type_name -> whistle.v1.Assignment
-	24, // 8: whistle.v1.ReturnAssignmentResponse.assignment:type_name -> whistle.v1.Assignment
-	24, // 9: whistle.v1.HandOverResponse.assignment:type_name -> whistle.v1.Assignment
-	24, // 10: whistle.v1.AddNoteResponse.assignment:type_name -> whistle.v1.Assignment
-	27, // 11: whistle.v1.RequestExtensionRequest.kind:type_name -> whistle.v1.DeadlineKind
-	28, // 12: whistle.v1.RequestExtensionRequest.proposed:type_name -> google.protobuf.Timestamp
-	24, // 13: whistle.v1.RequestExtensionResponse.assignment:type_name -> whistle.v1.Assignment
-	28, // 14: whistle.v1.WhoIsOnDutyRequest.at:type_name -> google.protobuf.Timestamp
-	17, // 15: whistle.v1.WhoIsOnDutyResponse.on_duty:type_name -> whistle.v1.Officer
-	28, // 16: whistle.v1.WhoIsOnDutyResponse.until:type_name -> google.protobuf.Timestamp
-	17, // 17: whistle.v1.WhoIsOnDutyResponse.head:type_name -> whistle.v1.Officer
-	28, // 18: whistle.v1.ListDutyRequest.from:type_name -> google.protobuf.Timestamp
-	28, // 19: whistle.v1.ListDutyRequest.to:type_name -> google.protobuf.Timestamp
-	28, // 20: whistle.v1.Duty.from:type_name -> google.protobuf.Timestamp
-	28, // 21: whistle.v1.Duty.to:type_name -> google.protobuf.Timestamp
-	17, // 22: whistle.v1.Duty.on_duty:type_name -> whistle.v1.Officer
-	21, // 23: whistle.v1.ListDutyResponse.duties:type_name -> whistle.v1.Duty
-	1,  // 24: whistle.v1.DepartmentService.ListInbox:input_type -> whistle.v1.ListInboxRequest
-	3,  // 25: whistle.v1.DepartmentService.WatchInbox:input_type -> whistle.v1.WatchInboxRequest
-	5,  // 26: whistle.v1.DepartmentService.Acknowledge:input_type -> whistle.v1.AcknowledgeRequest
-	7,  // 27: whistle.v1.DepartmentService.Resolve:input_type -> whistle.v1.ResolveRequest
-	9,  // 28: whistle.v1.DepartmentService.ReturnAssignment:input_type -> whistle.v1.ReturnAssignmentRequest
-	11, // 29: whistle.v1.DepartmentService.HandOver:input_type -> whistle.v1.HandOverRequest
-	13, // 30: whistle.v1.DepartmentService.AddNote:input_type -> whistle.v1.AddNoteRequest
-	15, // 31: whistle.v1.DepartmentService.RequestExtension:input_type -> whistle.v1.RequestExtensionRequest
-	18, // 32: whistle.v1.DepartmentService.WhoIsOnDuty:input_type -> whistle.v1.WhoIsOnDutyRequest
-	20, // 33: whistle.v1.DepartmentService.ListDuty:input_type -> whistle.v1.ListDutyRequest
-	2,  // 34: whistle.v1.DepartmentService.ListInbox:output_type -> whistle.v1.ListInboxResponse
-	4,  // 35: whistle.v1.DepartmentService.WatchInbox:output_type -> whistle.v1.WatchInboxResponse
-	6,  // 36: whistle.v1.DepartmentService.Acknowledge:output_type -> whistle.v1.AcknowledgeResponse
-	8,  // 37: whistle.v1.DepartmentService.Resolve:output_type -> whistle.v1.ResolveResponse
-	10, // 38: whistle.v1.DepartmentService.ReturnAssignment:output_type -> whistle.v1.ReturnAssignmentResponse
-	12, // 39: whistle.v1.DepartmentService.HandOver:output_type -> whistle.v1.HandOverResponse
-	14, // 40: whistle.v1.DepartmentService.AddNote:output_type -> whistle.v1.AddNoteResponse
-	16, // 41: whistle.v1.DepartmentService.RequestExtension:output_type -> whistle.v1.RequestExtensionResponse
-	19, // 42: whistle.v1.DepartmentService.WhoIsOnDuty:output_type -> whistle.v1.WhoIsOnDutyResponse
-	22, // 43: whistle.v1.DepartmentService.ListDuty:output_type -> whistle.v1.ListDutyResponse
-	34, // [34:44] is the sub-list for method output_type
-	24, // [24:34] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	28, // 0: whistle.v1.InboxItem.urgency:type_name -> whistle.v1.Urgency
+	29, // 1: whistle.v1.InboxItem.assignment:type_name -> whistle.v1.Assignment
+	30, // 2: whistle.v1.InboxItem.quarantine:type_name -> whistle.v1.Quarantine
+	31, // 3: whistle.v1.ListInboxRequest.status:type_name -> whistle.v1.AssignmentStatus
+	1,  // 4: whistle.v1.ListInboxResponse.items:type_name -> whistle.v1.InboxItem
+	1,  // 5: whistle.v1.WatchInboxResponse.item:type_name -> whistle.v1.InboxItem
+	29, // 6: whistle.v1.AcknowledgeResponse.assignment:type_name -> whistle.v1.Assignment
+	29, // 7: whistle.v1.ResolveResponse.assignment:type_name -> whistle.v1.Assignment
+	29, // 8: whistle.v1.ReturnAssignmentResponse.assignment:type_name -> whistle.v1.Assignment
+	29, // 9: whistle.v1.HandOverResponse.assignment:type_name -> whistle.v1.Assignment
+	29, // 10: whistle.v1.AddNoteResponse.assignment:type_name -> whistle.v1.Assignment
+	32, // 11: whistle.v1.RequestExtensionRequest.kind:type_name -> whistle.v1.DeadlineKind
+	33, // 12: whistle.v1.RequestExtensionRequest.proposed:type_name -> google.protobuf.Timestamp
+	29, // 13: whistle.v1.RequestExtensionResponse.assignment:type_name -> whistle.v1.Assignment
+	33, // 14: whistle.v1.WhoIsOnDutyRequest.at:type_name -> google.protobuf.Timestamp
+	18, // 15: whistle.v1.WhoIsOnDutyResponse.on_duty:type_name -> whistle.v1.Officer
+	33, // 16: whistle.v1.WhoIsOnDutyResponse.until:type_name -> google.protobuf.Timestamp
+	18, // 17: whistle.v1.WhoIsOnDutyResponse.head:type_name -> whistle.v1.Officer
+	33, // 18: whistle.v1.ListDutyRequest.from:type_name -> google.protobuf.Timestamp
+	33, // 19: whistle.v1.ListDutyRequest.to:type_name -> google.protobuf.Timestamp
+	33, // 20: whistle.v1.Duty.from:type_name -> google.protobuf.Timestamp
+	33, // 21: whistle.v1.Duty.to:type_name -> google.protobuf.Timestamp
+	18, // 22: whistle.v1.Duty.on_duty:type_name -> whistle.v1.Officer
+	22, // 23: whistle.v1.ListDutyResponse.duties:type_name -> whistle.v1.Duty
+	0,  // 24: whistle.v1.ListNotificationsRequest.status:type_name -> whistle.v1.NotificationStatus
+	0,  // 25: whistle.v1.Notification.status:type_name -> whistle.v1.NotificationStatus
+	33, // 26: whistle.v1.Notification.queued_at:type_name -> google.protobuf.Timestamp
+	33, // 27: whistle.v1.Notification.next_attempt_at:type_name -> google.protobuf.Timestamp
+	26, // 28: whistle.v1.Notification.attempts:type_name -> whistle.v1.NotificationAttempt
+	33, // 29: whistle.v1.NotificationAttempt.at:type_name -> google.protobuf.Timestamp
+	34, // 30: whistle.v1.NotificationAttempt.duration:type_name -> google.protobuf.Duration
+	25, // 31: whistle.v1.ListNotificationsResponse.notifications:type_name -> whistle.v1.Notification
+	2,  // 32: whistle.v1.DepartmentService.ListInbox:input_type -> whistle.v1.ListInboxRequest
+	4,  // 33: whistle.v1.DepartmentService.WatchInbox:input_type -> whistle.v1.WatchInboxRequest
+	6,  // 34: whistle.v1.DepartmentService.Acknowledge:input_type -> whistle.v1.AcknowledgeRequest
+	8,  // 35: whistle.v1.DepartmentService.Resolve:input_type -> whistle.v1.ResolveRequest
+	10, // 36: whistle.v1.DepartmentService.ReturnAssignment:input_type -> whistle.v1.ReturnAssignmentRequest
+	12, // 37: whistle.v1.DepartmentService.HandOver:input_type -> whistle.v1.HandOverRequest
+	14, // 38: whistle.v1.DepartmentService.AddNote:input_type -> whistle.v1.AddNoteRequest
+	16, // 39: whistle.v1.DepartmentService.RequestExtension:input_type -> whistle.v1.RequestExtensionRequest
+	19, // 40: whistle.v1.DepartmentService.WhoIsOnDuty:input_type -> whistle.v1.WhoIsOnDutyRequest
+	21, // 41: whistle.v1.DepartmentService.ListDuty:input_type -> whistle.v1.ListDutyRequest
+	24, // 42: whistle.v1.DepartmentService.ListNotifications:input_type -> whistle.v1.ListNotificationsRequest
+	3,  // 43: whistle.v1.DepartmentService.ListInbox:output_type -> whistle.v1.ListInboxResponse
+	5,  // 44: whistle.v1.DepartmentService.WatchInbox:output_type -> whistle.v1.WatchInboxResponse
+	7,  // 45: whistle.v1.DepartmentService.Acknowledge:output_type -> whistle.v1.AcknowledgeResponse
+	9,  // 46: whistle.v1.DepartmentService.Resolve:output_type -> whistle.v1.ResolveResponse
+	11, // 47: whistle.v1.DepartmentService.ReturnAssignment:output_type -> whistle.v1.ReturnAssignmentResponse
+	13, // 48: whistle.v1.DepartmentService.HandOver:output_type -> whistle.v1.HandOverResponse
+	15, // 49: whistle.v1.DepartmentService.AddNote:output_type -> whistle.v1.AddNoteResponse
+	17, // 50: whistle.v1.DepartmentService.RequestExtension:output_type -> whistle.v1.RequestExtensionResponse
+	20, // 51: whistle.v1.DepartmentService.WhoIsOnDuty:output_type -> whistle.v1.WhoIsOnDutyResponse
+	23, // 52: whistle.v1.DepartmentService.ListDuty:output_type -> whistle.v1.ListDutyResponse
+	27, // 53: whistle.v1.DepartmentService.ListNotifications:output_type -> whistle.v1.ListNotificationsResponse
+	43, // [43:54] is the sub-list for method output_type
+	32, // [32:43] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_department_service_proto_init() }
@@ -1741,13 +2183,14 @@ func file_whistle_v1_department_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_department_service_proto_rawDesc), len(file_whistle_v1_department_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   23,
+			NumEnums:      1,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_whistle_v1_department_service_proto_goTypes,
 		DependencyIndexes: file_whistle_v1_department_service_proto_depIdxs,
+		EnumInfos:         file_whistle_v1_department_service_proto_enumTypes,
 		MessageInfos:      file_whistle_v1_department_service_proto_msgTypes,
 	}.Build()
 	File_whistle_v1_department_service_proto = out.File

@@ -19,16 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DepartmentService_ListInbox_FullMethodName        = "/whistle.v1.DepartmentService/ListInbox"
-	DepartmentService_WatchInbox_FullMethodName       = "/whistle.v1.DepartmentService/WatchInbox"
-	DepartmentService_Acknowledge_FullMethodName      = "/whistle.v1.DepartmentService/Acknowledge"
-	DepartmentService_Resolve_FullMethodName          = "/whistle.v1.DepartmentService/Resolve"
-	DepartmentService_ReturnAssignment_FullMethodName = "/whistle.v1.DepartmentService/ReturnAssignment"
-	DepartmentService_HandOver_FullMethodName         = "/whistle.v1.DepartmentService/HandOver"
-	DepartmentService_AddNote_FullMethodName          = "/whistle.v1.DepartmentService/AddNote"
-	DepartmentService_RequestExtension_FullMethodName = "/whistle.v1.DepartmentService/RequestExtension"
-	DepartmentService_WhoIsOnDuty_FullMethodName      = "/whistle.v1.DepartmentService/WhoIsOnDuty"
-	DepartmentService_ListDuty_FullMethodName         = "/whistle.v1.DepartmentService/ListDuty"
+	DepartmentService_ListInbox_FullMethodName         = "/whistle.v1.DepartmentService/ListInbox"
+	DepartmentService_WatchInbox_FullMethodName        = "/whistle.v1.DepartmentService/WatchInbox"
+	DepartmentService_Acknowledge_FullMethodName       = "/whistle.v1.DepartmentService/Acknowledge"
+	DepartmentService_Resolve_FullMethodName           = "/whistle.v1.DepartmentService/Resolve"
+	DepartmentService_ReturnAssignment_FullMethodName  = "/whistle.v1.DepartmentService/ReturnAssignment"
+	DepartmentService_HandOver_FullMethodName          = "/whistle.v1.DepartmentService/HandOver"
+	DepartmentService_AddNote_FullMethodName           = "/whistle.v1.DepartmentService/AddNote"
+	DepartmentService_RequestExtension_FullMethodName  = "/whistle.v1.DepartmentService/RequestExtension"
+	DepartmentService_WhoIsOnDuty_FullMethodName       = "/whistle.v1.DepartmentService/WhoIsOnDuty"
+	DepartmentService_ListDuty_FullMethodName          = "/whistle.v1.DepartmentService/ListDuty"
+	DepartmentService_ListNotifications_FullMethodName = "/whistle.v1.DepartmentService/ListNotifications"
 )
 
 // DepartmentServiceClient is the client API for DepartmentService service.
@@ -61,6 +62,10 @@ type DepartmentServiceClient interface {
 	// ListDuty lists a unit's duty over a period, shift by shift, with the gaps where nobody is on
 	// duty; without a unit, it lists every unit with a gap.
 	ListDuty(ctx context.Context, in *ListDutyRequest, opts ...grpc.CallOption) (*ListDutyResponse, error)
+	// ListNotifications lists the notifications sent or to be sent about issues (to the officer an
+	// assignment was pushed to, and to the raiser of each change), newest first, each with every
+	// attempt at delivering it. Supervisors only, each within their area.
+	ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error)
 }
 
 type departmentServiceClient struct {
@@ -180,6 +185,16 @@ func (c *departmentServiceClient) ListDuty(ctx context.Context, in *ListDutyRequ
 	return out, nil
 }
 
+func (c *departmentServiceClient) ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNotificationsResponse)
+	err := c.cc.Invoke(ctx, DepartmentService_ListNotifications_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DepartmentServiceServer is the server API for DepartmentService service.
 // All implementations must embed UnimplementedDepartmentServiceServer
 // for forward compatibility.
@@ -210,6 +225,10 @@ type DepartmentServiceServer interface {
 	// ListDuty lists a unit's duty over a period, shift by shift, with the gaps where nobody is on
 	// duty; without a unit, it lists every unit with a gap.
 	ListDuty(context.Context, *ListDutyRequest) (*ListDutyResponse, error)
+	// ListNotifications lists the notifications sent or to be sent about issues (to the officer an
+	// assignment was pushed to, and to the raiser of each change), newest first, each with every
+	// attempt at delivering it. Supervisors only, each within their area.
+	ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error)
 	mustEmbedUnimplementedDepartmentServiceServer()
 }
 
@@ -249,6 +268,9 @@ func (UnimplementedDepartmentServiceServer) WhoIsOnDuty(context.Context, *WhoIsO
 }
 func (UnimplementedDepartmentServiceServer) ListDuty(context.Context, *ListDutyRequest) (*ListDutyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDuty not implemented")
+}
+func (UnimplementedDepartmentServiceServer) ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNotifications not implemented")
 }
 func (UnimplementedDepartmentServiceServer) mustEmbedUnimplementedDepartmentServiceServer() {}
 func (UnimplementedDepartmentServiceServer) testEmbeddedByValue()                           {}
@@ -444,6 +466,24 @@ func _DepartmentService_ListDuty_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DepartmentService_ListNotifications_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNotificationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DepartmentServiceServer).ListNotifications(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DepartmentService_ListNotifications_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DepartmentServiceServer).ListNotifications(ctx, req.(*ListNotificationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DepartmentService_ServiceDesc is the grpc.ServiceDesc for DepartmentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -486,6 +526,10 @@ var DepartmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDuty",
 			Handler:    _DepartmentService_ListDuty_Handler,
+		},
+		{
+			MethodName: "ListNotifications",
+			Handler:    _DepartmentService_ListNotifications_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -25,6 +25,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
@@ -62,11 +63,13 @@ type App struct {
 	feedReads sync.Map // department -> *atomic.Uint64
 	// roster is the duty rosters in force.
 	roster atomic.Pointer[roster.Rosters]
+	// photos is where the photos a resolve names were uploaded.
+	photos *evidence.Store
 }
 
-// New returns the application, with the rosters in force.
-func New(log *eventlog.Log, st *store.Store, clk clock.Clock, feeds *feed.Hub, rosters *roster.Rosters) *App {
-	a := &App{log: log, store: st, clock: clk, feeds: feeds}
+// New returns the application, with the rosters in force and the photo store.
+func New(log *eventlog.Log, st *store.Store, clk clock.Clock, feeds *feed.Hub, rosters *roster.Rosters, photos *evidence.Store) *App {
+	a := &App{log: log, store: st, clock: clk, feeds: feeds, photos: photos}
 	a.roster.Store(rosters)
 	return a
 }
@@ -87,11 +90,13 @@ func (a *App) Acknowledge(ctx context.Context, p authx.Principal, issueID, unit 
 	})
 }
 
-// Resolve closes the department's part of an issue with a note, as officer p, and returns the
-// issue as it then stands. The note is kept without its surrounding blanks. Resolving again as the
-// same officer with the same note changes nothing; with another note, or as another officer, it is
-// refused.
-func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, unit, note string) (domain.Issue, error) {
+// Resolve closes the department's part of an issue with a note and the photos named, as officer
+// p, and returns the issue as it then stands. The note is kept without its surrounding blanks.
+// The photos must be ones p uploaded for this issue; they are claimed for it once the resolution
+// is allowed and before it is appended, so a refused resolve writes nothing. Resolving again as
+// the same officer with the same note changes nothing; with another note, or as another officer,
+// it is refused.
+func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, unit, note string, photoIDs []string) (domain.Issue, error) {
 	ctx, span := tracer.Start(ctx, "app.App.Resolve", traceIssue(issueID, unit))
 	defer span.End()
 	note, err := cleanText("note", note, MaxNoteLength)
@@ -103,8 +108,13 @@ func (a *App) Resolve(ctx context.Context, p authx.Principal, issueID, unit, not
 		if err != nil || done {
 			return nil, err
 		}
+		photos, err := a.photos.Claim(ctx, p.Subject, evidence.Purpose{IssueID: st.ID}, st.ID, "photo_ids", photoIDs, evidence.MaxPhotosPerResolve)
+		if err != nil {
+			return nil, err
+		}
 		ev := a.event(p, st)
-		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: st.Assignment(unit).DepartmentID, UnitId: unit, Note: note}}
+		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: st.Assignment(unit).DepartmentID, UnitId: unit, Note: note,
+			Photos: evidence.ToProto(photos)}}
 		return ev, nil
 	})
 }

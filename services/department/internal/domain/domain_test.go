@@ -11,6 +11,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
@@ -74,7 +75,8 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 			DispatchedAt: at, ReportInBy: at, ResolveBy: at, AcknowledgedAt: at, AcknowledgedBy: "o1", Note: "n",
 			Breached:       []assignment.DeadlineKind{assignment.ReportIn},
 			ReportInWithin: time.Hour, ResolveWithin: time.Hour, OfficerID: "o1", Reopened: 1,
-			Extension: &assignment.Extension{Kind: assignment.Resolve, Proposed: at, Reason: "r", By: "o1", At: at}}}}
+			Extension: &assignment.Extension{Kind: assignment.Resolve, Proposed: at, Reason: "r", By: "o1", At: at},
+			Photos:    []evidence.Photo{{ID: "ph_A", Digest: "sha256:00", ContentType: "image/png", Size: 1}}}}}
 	// Every field is set above, so that a field added later and left out of Clone fails here.
 	v := reflect.ValueOf(*orig)
 	for k := range v.NumField() {
@@ -100,6 +102,7 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 	c.Unpushed[0] = "changed"
 	c.NoteKeys[0] = "changed"
 	c.Assignments[0].Breached[0] = assignment.Resolve
+	c.Assignments[0].Photos[0].ID = "ph_B"
 	c.Assignments = append(c.Assignments, assignment.Assignment{DepartmentID: "power"})
 	if after, _ := json.Marshal(orig); string(after) != string(before) {
 		t.Fatalf("changing the clone changed the issue:\n%s\nwas\n%s", after, before)

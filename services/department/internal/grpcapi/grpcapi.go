@@ -32,6 +32,8 @@ type Server struct {
 	whistlev1.UnimplementedDepartmentServiceServer
 	app *app.App
 	cat *catalog.Catalog
+	// Notifications, when set, reads the notifications ListNotifications lists.
+	Notifications NotificationLister
 }
 
 // New returns the server.
@@ -56,7 +58,7 @@ func (s *Server) Resolve(ctx context.Context, req *whistlev1.ResolveRequest) (*w
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.app.Resolve(ctx, p, id, unit, req.GetNote())
+	st, err := s.app.Resolve(ctx, p, id, unit, req.GetNote(), req.GetPhotoIds())
 	if err != nil {
 		return nil, toStatus(err)
 	}

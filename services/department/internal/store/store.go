@@ -21,6 +21,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 // Name is the service the store belongs to, and the prefix of its keys.
@@ -173,7 +174,8 @@ func apply(st *domain.Issue, rec eventlog.Record) error {
 	case *whistlev1.Event_Acknowledged:
 		return st.Acknowledge(assignment.Acknowledgement{DepartmentID: p.Acknowledged.GetDepartmentId(), UnitID: p.Acknowledged.GetUnitId(), At: at, By: by})
 	case *whistlev1.Event_Resolved:
-		return st.Resolve(assignment.Resolution{DepartmentID: p.Resolved.GetDepartmentId(), UnitID: p.Resolved.GetUnitId(), At: at, By: by, Note: p.Resolved.GetNote()})
+		return st.Resolve(assignment.Resolution{DepartmentID: p.Resolved.GetDepartmentId(), UnitID: p.Resolved.GetUnitId(), At: at, By: by, Note: p.Resolved.GetNote(),
+			Photos: evidence.FromProto(p.Resolved.GetPhotos())})
 	case *whistlev1.Event_Breached:
 		return st.Breach(assignmentpb.Breach(p.Breached, at))
 	case *whistlev1.Event_Pushed:

@@ -26,6 +26,8 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 const instrumentation = "github.com/whistle-dispatch/whistle/services/intake"
@@ -41,15 +43,18 @@ var (
 
 // App handles intake's commands and queries. It is safe for concurrent use.
 type App struct {
-	log   *eventlog.Log
-	store *store.Store
-	cat   *catalog.Catalog
-	clock clock.Clock
+	log    *eventlog.Log
+	store  *store.Store
+	cat    *catalog.Catalog
+	clock  clock.Clock
+	photos *evidence.Store
+	// rosters say who may act for a unit that has one, for uploads of a resolve's photos.
+	rosters *roster.Rosters
 }
 
-// New returns the handlers over the log, the view and the catalog.
-func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, clk clock.Clock) *App {
-	return &App{log: log, store: st, cat: cat, clock: clk}
+// New returns the handlers over the log, the view, the catalog, the photo store and the rosters.
+func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, clk clock.Clock, photos *evidence.Store, rosters *roster.Rosters) *App {
+	return &App{log: log, store: st, cat: cat, clock: clk, photos: photos, rosters: rosters}
 }
 
 // RaiseCommand is a raise as the caller asked for it.
@@ -60,6 +65,7 @@ type RaiseCommand struct {
 	Urgency    domain.Urgency
 	Text       string
 	Location   *domain.Location
+	PhotoIDs   []string // photos uploaded for a raise in the grid, by the caller
 }
 
 // Raise records a new issue, or returns the one this caller's request already raised with
@@ -102,6 +108,13 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 			replayed = true
 			return nil, nil
 		}
+		// A new raise: its photos are claimed for the case before the event that names them is
+		// appended, so the sweep keeps them meanwhile; an append that then fails leaves them
+		// claimed by no event, and the sweep removes them once their time is up. A replay or a
+		// refusal above claims nothing.
+		if err := a.claimPhotos(ctx, p, &raise, id, raise.PhotoIDs); err != nil {
+			return nil, err
+		}
 		return raisedEvent(id, p, raise, a.clock), nil
 	})
 	if err != nil {
@@ -127,7 +140,8 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 // checkRaise validates a raise field by field and checks the caller's scope, before anything is
 // written.
 func (a *App) checkRaise(p authx.Principal, cmd RaiseCommand) (domain.Raise, error) {
-	r := domain.Raise{RequestID: cmd.RequestID, RaisedBy: p.Subject, CategoryID: cmd.CategoryID, Urgency: cmd.Urgency, Location: cmd.Location}
+	r := domain.Raise{RequestID: cmd.RequestID, RaisedBy: p.Subject, CategoryID: cmd.CategoryID, Urgency: cmd.Urgency, Location: cmd.Location,
+		PhotoIDs: cmd.PhotoIDs}
 	if r.RequestID == "" {
 		r.RequestID = rand.Text()
 	}
@@ -202,6 +216,7 @@ func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) 
 			RequestId: r.RequestID, GridId: r.GridID, CommunityId: r.CommunityID, StreetId: r.StreetID,
 			CategoryId: r.CategoryID, Urgency: protoconv.UrgencyOut(r.Urgency), Text: r.Text,
 			Location: protoconv.LocationOut(r.Location), CompoundId: r.CompoundID,
+			Photos: evidence.ToProto(r.Photos),
 		}},
 	}
 }

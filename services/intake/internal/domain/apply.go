@@ -9,6 +9,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 // Meta is what every event brings besides its payload: its place in the stream, when it happened
@@ -36,8 +37,9 @@ func (is *Issue) OnRaised(m Meta, r Raise) {
 	is.RequestID, is.RaisedBy = r.RequestID, r.RaisedBy
 	is.GridID, is.CommunityID, is.StreetID = r.GridID, r.CommunityID, r.StreetID
 	is.CategoryID, is.Urgency, is.Text, is.Location, is.CompoundID = r.CategoryID, r.Urgency, r.Text, r.Location, r.CompoundID
-	is.Status, is.RaisedAt = StatusRaised, m.At
-	is.record(m, "raised", nil, fmt.Sprintf("Raised in %s as %s (%s)", r.GridID, r.CategoryID, r.Urgency))
+	is.Status, is.RaisedAt, is.Photos = StatusRaised, m.At, slices.Clone(r.Photos)
+	is.NamedPhotos = append(is.NamedPhotos, evidence.IDs(r.Photos)...)
+	is.record(m, "raised", nil, fmt.Sprintf("Raised in %s as %s (%s)", r.GridID, r.CategoryID, r.Urgency)+withPhotos(r.Photos))
 }
 
 // Route is a routing decision as the view applies it: the units summoned and the assignments
@@ -181,7 +183,8 @@ func (is *Issue) OnResolved(m Meta, e assignment.Resolution) error {
 		return err
 	}
 	is.Status = is.statusFromAssignments()
-	summary := a.Unit() + " resolved its part: " + firstLine(e.Note)
+	summary := a.Unit() + " resolved its part: " + firstLine(e.Note) + withPhotos(e.Photos)
+	is.NamedPhotos = append(is.NamedPhotos, evidence.IDs(e.Photos)...)
 	if is.Status == StatusResolved {
 		is.ResolvedAt = m.At
 		summary += "; every part is resolved: the grid's worker is to verify it"
@@ -384,6 +387,21 @@ func (is *Issue) statusFromAssignments() Status {
 		return StatusDispatched
 	}
 }
+
+// withPhotos says how many photos an event brought, for its timeline entry; nothing when none.
+func withPhotos(ps []evidence.Photo) string {
+	switch len(ps) {
+	case 0:
+		return ""
+	case 1:
+		return " (1 photo)"
+	}
+	return fmt.Sprintf(" (%d photos)", len(ps))
+}
+
+// HasPhoto reports whether an event of the issue named the photo: its raise, or a resolution of
+// any of its parts, one since reopened included.
+func (is *Issue) HasPhoto(id string) bool { return slices.Contains(is.NamedPhotos, id) }
 
 // firstLine shortens a note to its first line for the timeline.
 func firstLine(s string) string {

@@ -9,11 +9,13 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 // Limits on what a request may carry.
@@ -128,10 +130,16 @@ type Issue struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 	RuleID     string    `json:"rule,omitempty"`
 	// RulesVersion is the version of the rules and catalog that decided the last route.
-	RulesVersion string                   `json:"rules_version,omitempty"`
-	Assignments  []*assignment.Assignment `json:"assignments,omitempty"`
-	Timeline     []Entry                  `json:"timeline"`
-	LastSeq      uint64                   `json:"last_seq"`
+	RulesVersion string `json:"rules_version,omitempty"`
+	// Photos are the photos attached at the raise.
+	Photos []evidence.Photo `json:"photos,omitempty"`
+	// NamedPhotos are the ids of every photo an event of the issue named, at its raise and at
+	// every resolution, those of a part since reopened included: who may see the issue may fetch
+	// them.
+	NamedPhotos []string                 `json:"named_photos,omitempty"`
+	Assignments []*assignment.Assignment `json:"assignments,omitempty"`
+	Timeline    []Entry                  `json:"timeline"`
+	LastSeq     uint64                   `json:"last_seq"`
 	// Quarantine is set once intake met an event of the issue that can never apply; the view
 	// stays as it was before that event.
 	Quarantine *quarantine.Mark `json:"quarantine,omitempty"`
@@ -189,6 +197,10 @@ type Raise struct {
 	Location                      *Location
 	// CompoundID is the residential compound the point lies in, if any.
 	CompoundID string
+	// PhotoIDs are the photos the request names; Photos, the same once claimed for the case (and
+	// as the raised event stored them).
+	PhotoIDs []string
+	Photos   []evidence.Photo
 }
 
 // DiffersFrom names the first request field in which the raise differs from an issue raised
@@ -206,6 +218,8 @@ func (r Raise) DiffersFrom(is *Issue) string {
 		return "text"
 	case (r.Location == nil) != (is.Location == nil) || r.Location != nil && *r.Location != *is.Location:
 		return "location"
+	case !slices.Equal(r.PhotoIDs, evidence.IDs(is.Photos)):
+		return "photo_ids"
 	}
 	return ""
 }

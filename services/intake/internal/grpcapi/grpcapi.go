@@ -6,6 +6,7 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -19,6 +20,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 // Server implements whistlev1.IntakeServiceServer.
@@ -47,6 +49,7 @@ func (s *Server) RaiseIssue(ctx context.Context, req *whistlev1.RaiseIssueReques
 	is, replayed, err := s.app.Raise(ctx, p, app.RaiseCommand{
 		RequestID: req.GetRequestId(), GridID: req.GetGridId(), CategoryID: req.GetCategoryId(),
 		Urgency: urgency, Text: req.GetText(), Location: protoconv.LocationIn(req.GetLocation()),
+		PhotoIDs: req.GetPhotoIds(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -108,6 +111,75 @@ func (s *Server) WatchIssue(req *whistlev1.WatchIssueRequest, stream whistlev1.I
 	return nil
 }
 
+// UploadPhoto stores a photo sent in chunks, the first naming what it is for.
+func (s *Server) UploadPhoto(stream whistlev1.IntakeService_UploadPhotoServer) error {
+	ctx := stream.Context()
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return err
+	}
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return toStatus(apiedge.Invalid("grid_id", "no message was sent"))
+	}
+	if err != nil {
+		return err
+	}
+	pending := first.GetChunk()
+	next := func() ([]byte, error) {
+		if pending != nil {
+			c := pending
+			pending = nil
+			return c, nil
+		}
+		m, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if m.GetGridId() != "" || m.GetIssueId() != "" {
+			return nil, apiedge.Invalid("grid_id", "only the first message names what the photo is for")
+		}
+		return m.GetChunk(), nil
+	}
+	ph, err := s.app.Upload(ctx, p, first.GetGridId(), first.GetIssueId(), next)
+	if err != nil {
+		return toStatus(err)
+	}
+	return stream.SendAndClose(&whistlev1.UploadPhotoResponse{Photo: evidence.ToProto([]evidence.Photo{ph})[0]})
+}
+
+// GetPhoto sends a photo of an issue in chunks, the first describing it.
+func (s *Server) GetPhoto(req *whistlev1.GetPhotoRequest, stream whistlev1.IntakeService_GetPhotoServer) error {
+	ctx := stream.Context()
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return err
+	}
+	ph, r, err := s.app.Photo(ctx, p, req.GetIssueId(), req.GetPhotoId())
+	if err != nil {
+		return toStatus(err)
+	}
+	defer r.Close()
+	msg := &whistlev1.GetPhotoResponse{Photo: evidence.ToProto([]evidence.Photo{ph})[0]}
+	buf := make([]byte, evidence.ChunkSize)
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 || msg.Photo != nil {
+			msg.Chunk = buf[:n]
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+			msg = &whistlev1.GetPhotoResponse{}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return toStatus(err)
+		}
+	}
+}
+
 // toStatus maps an application error to the status the caller can act on: intake's own errors
 // here, the ones every service shares in apistatus.
 func toStatus(err error) error {
@@ -119,7 +191,7 @@ func toStatus(err error) error {
 		// request id stands for one raise, which the caller must fix (a new id, or the first
 		// request) before trying again.
 		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, domain.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound), errors.Is(err, evidence.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, domain.ErrCaseTaken):
 		return status.Error(codes.AlreadyExists, err.Error())

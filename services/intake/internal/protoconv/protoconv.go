@@ -13,6 +13,7 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/intake/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 var (
@@ -105,7 +106,7 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 		Location: LocationOut(is.Location), Status: statusesOut[is.Status], RaisedBy: is.RaisedBy,
 		RaisedAt: Timestamp(is.RaisedAt), UpdatedAt: Timestamp(is.UpdatedAt), RuleId: is.RuleID, RulesVersion: is.RulesVersion,
 		Quarantine: eventlog.QuarantineProto(is.Quarantine), CompoundId: is.CompoundID,
-		LinkedTo: is.LinkedTo, Duplicates: is.Duplicates,
+		LinkedTo: is.LinkedTo, Duplicates: is.Duplicates, Photos: evidence.ToProto(is.Photos),
 		ResolvedAt: Timestamp(is.ResolvedAt), ClosedAt: Timestamp(is.ClosedAt), Reopened: int32(is.Reopened),
 	}
 	if v := is.Verification; v != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/intake/internal/protoconv"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 // ServiceActor is the timeline's name for anything a service did rather than a person.
@@ -31,6 +32,7 @@ func applyEvent(is *domain.Issue, rec eventlog.Record) error {
 			GridID: r.GetGridId(), CommunityID: r.GetCommunityId(), StreetID: r.GetStreetId(),
 			CategoryID: r.GetCategoryId(), Urgency: urgency, Text: r.GetText(),
 			Location: protoconv.LocationIn(r.GetLocation()), CompoundID: r.GetCompoundId(),
+			Photos: evidence.FromProto(r.GetPhotos()),
 		})
 	case *whistlev1.Event_Routed:
 		r := p.Routed
@@ -56,7 +58,8 @@ func applyEvent(is *domain.Issue, rec eventlog.Record) error {
 	case *whistlev1.Event_Acknowledged:
 		return is.OnAcknowledged(m, assignment.Acknowledgement{DepartmentID: p.Acknowledged.GetDepartmentId(), UnitID: p.Acknowledged.GetUnitId()})
 	case *whistlev1.Event_Resolved:
-		return is.OnResolved(m, assignment.Resolution{DepartmentID: p.Resolved.GetDepartmentId(), UnitID: p.Resolved.GetUnitId(), Note: p.Resolved.GetNote()})
+		return is.OnResolved(m, assignment.Resolution{DepartmentID: p.Resolved.GetDepartmentId(), UnitID: p.Resolved.GetUnitId(), Note: p.Resolved.GetNote(),
+			Photos: evidence.FromProto(p.Resolved.GetPhotos())})
 	case *whistlev1.Event_Breached:
 		b := p.Breached
 		var clearedAt time.Time

@@ -13,6 +13,7 @@ import (
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 // Dispatches reads the summons of a routed event.
@@ -197,6 +198,7 @@ func Proto(a *assignment.Assignment) *whistlev1.Assignment {
 		OfficerId:          a.OfficerID,
 		Reopened:           int32(a.Reopened),
 		ExtensionRequested: extensionProto(a.Extension),
+		Photos:             evidence.ToProto(a.Photos),
 	}
 }
 

@@ -402,7 +402,7 @@ func (r *Result) Print(w io.Writer) error {
 	async := float64(r.AsyncPublishes) / r.AsyncPublishWall.Seconds()
 	inbox50, pub50 := Percentile(r.Inbox, 50), Percentile(r.Publish, 50)
 	rows := [][]string{
-		{"lifecycles (raise → dispatch → ack → resolve)", fmt.Sprintf("%d of %d completed", r.Completed, r.N)},
+		{"lifecycles (raise → dispatch → ack → resolve → verify)", fmt.Sprintf("%d of %d completed", r.Completed, r.N)},
 		{"concurrency", fmt.Sprint(r.Concurrency)},
 		{"JetStream sync", r.Sync.String()},
 		{"lifecycles/s", fmt.Sprintf("%.1f", life)},

@@ -100,7 +100,7 @@ func TestABenchRunCompletesEveryLifecycleAndPrintsEveryRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, row := range []string{
-		"| lifecycles (raise → dispatch → ack → resolve) | 20 of 20 completed |",
+		"| lifecycles (raise → dispatch → ack → resolve → verify) | 20 of 20 completed |",
 		"| concurrency | 4 |", "| JetStream sync | always |",
 		"| lifecycles/s |", "| raise → inbox p50 |", "| raise → inbox p99 |", "| raise → inbox max |",
 		"| raw JetStream publish ops/s |", "| raw JetStream publish p50 |", "| raw JetStream publish p99 |",

@@ -179,6 +179,7 @@ func ackCommand(cfg *config) *cobra.Command {
 // resolveCommand closes the department's part of an issue with a note.
 func resolveCommand(cfg *config) *cobra.Command {
 	var dept, note string
+	var photos []string
 	cmd := &cobra.Command{
 		Use:   "resolve CASE",
 		Short: "Resolve your department's part of an issue",
@@ -187,9 +188,13 @@ func resolveCommand(cfg *config) *cobra.Command {
 			if err := required("note", note); err != nil {
 				return err
 			}
+			photoIDs, err := uploadPhotos(ctx, c, "", args[0], photos)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := unary(ctx)
 			defer cancel()
-			resp, err := c.department.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: args[0], UnitId: dept, Note: note})
+			resp, err := c.department.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: args[0], UnitId: dept, Note: note, PhotoIds: photoIDs})
 			if err != nil {
 				return err
 			}
@@ -203,6 +208,7 @@ func resolveCommand(cfg *config) *cobra.Command {
 	}
 	unitFlag(cmd, &dept)
 	cmd.Flags().StringVar(&note, "note", "", "what was done")
+	photoFlag(cmd, &photos, "the result")
 	return cmd
 }
 

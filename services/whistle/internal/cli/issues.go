@@ -15,6 +15,7 @@ import (
 // raiseCommand raises an issue and prints its case number, which the raiser reads out or notes.
 func raiseCommand(cfg *config) *cobra.Command {
 	var grid, category, text, urgency, requestID, lat, lng, address string
+	var photos []string
 	cmd := &cobra.Command{
 		Use:   "raise",
 		Short: "Raise an issue from a grid, or from a point (blow the whistle)",
@@ -39,10 +40,17 @@ func raiseCommand(cfg *config) *cobra.Command {
 			if loc != nil {
 				loc.Address = address
 			}
+			if len(photos) > 0 && grid == "" {
+				return invalid("--photo needs --grid: a photo is uploaded for a raise in a grid")
+			}
+			photoIDs, err := uploadPhotos(ctx, c, grid, "", photos)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := unary(ctx)
 			defer cancel()
 			resp, err := c.intake.RaiseIssue(ctx, &whistlev1.RaiseIssueRequest{
-				RequestId: requestID, GridId: grid, CategoryId: category, Urgency: u, Text: text, Location: loc,
+				RequestId: requestID, GridId: grid, CategoryId: category, Urgency: u, Text: text, Location: loc, PhotoIds: photoIDs,
 			})
 			if err != nil {
 				return err
@@ -67,6 +75,7 @@ func raiseCommand(cfg *config) *cobra.Command {
 	cmd.Flags().StringVar(&text, "text", "", "what is wrong, in your words")
 	cmd.Flags().StringVar(&urgency, "urgency", "normal", "normal, urgent or emergency")
 	cmd.Flags().StringVar(&requestID, "request-id", "", "idempotency key: retrying with the same key raises nothing new")
+	photoFlag(cmd, &photos, "what is wrong")
 	return cmd
 }
 
@@ -198,6 +207,9 @@ func printIssue(w io.Writer, i *whistlev1.Issue) error {
 		row(tw, "rule:", i.GetRuleId())
 	}
 	row(tw, "text:", i.GetText())
+	if len(i.GetPhotos()) > 0 {
+		row(tw, "photos:", photoList(i.GetPhotos()))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -213,7 +225,17 @@ func printIssue(w io.Writer, i *whistlev1.Issue) error {
 			clockCell(a, a.GetReportInBy(), a.GetAcknowledgedAt(), whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN),
 			clockCell(a, a.GetResolveBy(), a.GetResolvedAt(), whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, a := range i.GetAssignments() {
+		if len(a.GetPhotos()) > 0 {
+			if _, err := fmt.Fprintf(w, "%s resolved with photos: %s\n", a.GetUnitId(), photoList(a.GetPhotos())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // clockCell is one of an assignment's clocks: how far off its deadline is, or when it was

@@ -8,6 +8,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
 // EventKinds are the kinds of event each service owns: the only events its NATS user may
@@ -46,6 +47,18 @@ var (
 	// service destroy or rewrite the record: streams are only ever created by a service,
 	// never updated, purged or deleted, and no event is deleted.
 	serviceDenied = []string{"$JS.API.STREAM.UPDATE.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>"}
+	// photos is the evidence bucket's object store: intake stores, claims and removes photos,
+	// the department claims those a resolve names.
+	photos       = "$O." + evidence.Bucket + ".>"
+	photoWriters = []string{"intake", "department"}
+	// photoRemover is the service whose photo sweep removes photos, which purges their chunks
+	// from the bucket's stream. A deny wins over any allow in NATS, so its user cannot be denied
+	// every purge and allowed that one: it is denied the purge of each stream of the record by
+	// name instead, and may purge no other stream's messages one by one either.
+	photoRemover  = "intake"
+	removerDenied = []string{"$JS.API.STREAM.UPDATE.>", "$JS.API.STREAM.DELETE.>",
+		"$JS.API.STREAM.PURGE." + eventlog.StreamName, "$JS.API.STREAM.PURGE." + eventlog.DeadLetterStream,
+		"$JS.API.STREAM.PURGE.KV_" + eventlog.MembersBucket, "$JS.API.STREAM.MSG.DELETE.>"}
 	// benchSubjects are the streams of whistle bench's baselines and floor, which measure raw
 	// publishes and the events' JetStream cost apart from the system's stream.
 	benchSubjects = "bench.>"
@@ -65,12 +78,20 @@ func natsUsers(passwords map[string]string) []natsx.User {
 		for _, kind := range EventKinds[name] {
 			pub = append(pub, eventlog.KindSubjects(kind))
 		}
-		pub = append(pub, eventlog.DeadLetterRoot+".>", members, jsAPI, jsAck, inboxes)
+		pub = append(pub, eventlog.DeadLetterRoot+".>", members)
+		if slices.Contains(photoWriters, name) {
+			pub = append(pub, photos)
+		}
+		pub = append(pub, jsAPI, jsAck, inboxes)
+		deny := serviceDenied
+		if name == photoRemover {
+			deny = removerDenied
+		}
 		users = append(users, natsx.User{
 			Name:        name,
 			Password:    passwords[name],
 			Publish:     pub,
-			PublishDeny: slices.Clone(serviceDenied),
+			PublishDeny: slices.Clone(deny),
 			Subscribe:   []string{inboxes},
 		})
 	}

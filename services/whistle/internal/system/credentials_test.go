@@ -1,7 +1,10 @@
 package system_test
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/png"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,8 +14,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
@@ -139,27 +144,88 @@ func TestEachServiceUserPublishesOnlyTheEventsItsServiceOwns(t *testing.T) {
 func TestAServiceUserCannotDeleteOrPurgeTheStream(t *testing.T) {
 	t.Parallel()
 	_, url, passwords := startForCredentials(t)
-	nc, err := nats.Connect(url, nats.UserInfo("escalation", passwords["escalation"]))
+	// Escalation is denied every purge; intake, which removes photos, is denied the record's
+	// streams by name.
+	for _, user := range []string{"escalation", "intake"} {
+		nc, err := nats.Connect(url, nats.UserInfo(user, passwords[user]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		if err := js.DeleteStream(ctx, eventlog.StreamName); err == nil {
+			t.Errorf("%s deleted the stream", user)
+		}
+		for _, name := range []string{eventlog.StreamName, eventlog.DeadLetterStream} {
+			s, err := js.Stream(t.Context(), name)
+			if err != nil {
+				t.Fatalf("%s cannot read the stream %s it runs on: %v", user, name, err)
+			}
+			ctx, cancel = context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			if err := s.Purge(ctx); err == nil {
+				t.Errorf("%s purged the stream %s", user, name)
+			}
+		}
+	}
+}
+
+func TestOnlyIntakeRemovesPhotosAndIntakeAndTheDepartmentWriteThem(t *testing.T) {
+	t.Parallel()
+	_, url, passwords := startForCredentials(t)
+	connect := func(user string) *nats.Conn {
+		nc, err := nats.Connect(url, nats.UserInfo(user, passwords[user]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	intake, err := evidence.Open(t.Context(), connect("intake"), evidence.Config{})
+	if err != nil {
+		t.Fatalf("intake cannot open the photo bucket: %v", err)
+	}
+	ph, err := intake.Put(t.Context(), "wang", evidence.Purpose{GridID: "g"}, tinyPNG(t))
+	if err != nil {
+		t.Fatalf("intake cannot store a photo: %v", err)
+	}
+	dept, err := evidence.Open(t.Context(), connect("department"), evidence.Config{})
+	if err != nil {
+		t.Fatalf("the department cannot open the photo bucket: %v", err)
+	}
+	if _, err := dept.Claim(t.Context(), "wang", evidence.Purpose{GridID: "g"}, "CASE-0001", "photo_ids", []string{ph.ID}, 1); err != nil {
+		t.Fatalf("the department cannot claim a photo: %v", err)
+	}
+	later, err := evidence.Open(t.Context(), connect("intake"), evidence.Config{Clock: clock.NewFake(time.Now().Add(2 * evidence.PendingTTL))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	res, err := later.Sweep(t.Context(), func(context.Context, string, string) (bool, error) { return false, nil })
+	if err != nil || res.Removed != 1 {
+		t.Fatalf("intake's sweep = %+v, %v; want the photo removed", res, err)
+	}
+	routing, err := evidence.Open(t.Context(), connect("routing"), evidence.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	if err := js.DeleteStream(ctx, eventlog.StreamName); err == nil {
-		t.Error("a service user deleted the stream")
+	if _, err := routing.Put(ctx, "wang", evidence.Purpose{GridID: "g"}, tinyPNG(t)); err == nil {
+		t.Error("routing stored a photo")
 	}
-	s, err := js.Stream(t.Context(), eventlog.StreamName)
-	if err != nil {
-		t.Fatalf("a service user cannot read the stream it runs on: %v", err)
+}
+
+// tinyPNG is a one-pixel PNG.
+func tinyPNG(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1))); err != nil {
+		t.Fatal(err)
 	}
-	ctx, cancel = context.WithTimeout(t.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.Purge(ctx); err == nil {
-		t.Error("a service user purged the stream")
-	}
+	return buf.Bytes()
 }

@@ -305,6 +305,7 @@ func logConfig(opts Options, what string) {
 		"http", opts.HTTPAddr,
 		"services", opts.Services,
 		"replicas", opts.Replicas,
+		"webhook", describeURL(opts.Notify.Webhook.URL, "off"),
 	)
 }
 

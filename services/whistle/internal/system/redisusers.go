@@ -14,7 +14,7 @@ import (
 var RedisKeys = map[string][]string{
 	"intake":     {"intake:*"},
 	"routing":    {"routing:*"},
-	"department": {"department:*"},
+	"department": {"department:*", "department-notify:*"}, // and its notifier's outbox
 	"escalation": {"escalation:*"},
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department"
 	"github.com/whistle-dispatch/whistle/services/escalation"
 	"github.com/whistle-dispatch/whistle/services/intake"
+	"github.com/whistle-dispatch/whistle/services/internal/notify"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 	"github.com/whistle-dispatch/whistle/services/routing"
 )
@@ -40,13 +42,13 @@ var Names = []string{"intake", "routing", "department", "escalation"}
 // constructors build each service by name from the options that concern it.
 var constructors = map[string]func(platform.Deps, Options) (platform.Service, error){
 	"intake": func(d platform.Deps, o Options) (platform.Service, error) {
-		return intake.New(d, intake.Config{VerifyWithin: o.VerifyWithin})
+		return intake.New(d, intake.Config{VerifyWithin: o.VerifyWithin, Replicas: o.Replicas, KeepPhotoMetadata: o.KeepPhotoMetadata})
 	},
 	"routing": func(d platform.Deps, o Options) (platform.Service, error) {
 		return routing.New(d, routing.Config{RulesPath: o.RulesPath, CatalogPath: o.CatalogPath})
 	},
-	"department": func(d platform.Deps, _ Options) (platform.Service, error) {
-		return department.New(d, department.Config{})
+	"department": func(d platform.Deps, o Options) (platform.Service, error) {
+		return department.New(d, department.Config{RosterPath: o.RosterPath, Notify: o.notify(), Replicas: o.Replicas})
 	},
 	"escalation": func(d platform.Deps, _ Options) (platform.Service, error) {
 		return escalation.New(d, escalation.Config{})
@@ -105,9 +107,34 @@ type Options struct {
 	// for the embedded server, 3 for a three-node cluster; 0 means 1. Streams that exist are
 	// used as they are, so a start never changes what an operator set.
 	Replicas int
+	// KeepPhotoMetadata stores uploaded photos with their metadata (EXIF, XMP, text chunks),
+	// which may say where and when they were taken; by default it is stripped.
+	KeepPhotoMetadata bool
 	// PprofAddr, when set, is where the Go profiler's endpoints (/debug/pprof/) listen, on a
 	// listener of their own so that they are never exposed beside the health check by mistake.
 	PprofAddr string
+	// Notify configures the department's notifier; with no webhook URL, notifications are off
+	// and nothing is queued. A URL without a good secret stops the start, naming what is wrong.
+	Notify notify.Config
+}
+
+// notify is the notifier's configuration when notifications are on, nil when they are off.
+func (o Options) notify() *notify.Config {
+	if o.Notify.Webhook.URL == "" {
+		return nil
+	}
+	n := o.Notify
+	return &n
+}
+
+// check refuses options that could never work, before anything starts.
+func (o Options) check() error {
+	if n := o.notify(); n != nil && slices.Contains(o.Services, "department") {
+		if err := n.Check(); err != nil {
+			return fmt.Errorf("system: notifications: %w", err)
+		}
+	}
+	return nil
 }
 
 // System is a running Whistle process. Stop it with Stop.
@@ -142,6 +169,9 @@ type System struct {
 func Start(ctx context.Context, opts Options) (_ *System, err error) {
 	opts = withDefaults(opts)
 	logConfig(opts, "whistle starting")
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	in, err := openInfra(ctx, opts, false)
 	if err != nil {
 		return nil, err

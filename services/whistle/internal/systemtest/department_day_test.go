@@ -3,6 +3,7 @@ package systemtest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,8 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence/evidencetest"
 	"github.com/whistle-dispatch/whistle/services/routing"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
@@ -53,9 +56,10 @@ func officerOf(unit, id string) authx.Principal {
 // TestADayOfADepartment runs a unit's day through the gRPC API on real NATS and Redis, with the
 // services on an injected clock: the rotation's officer receives the morning's assignment, hands
 // it over to a colleague, an override takes over at its hand-over and receives the next one, which
-// is returned; an extension is asked; a resolve is failed on site and reopened with new
-// deadlines, resolved again and passed; the raiser rates it. Then Redis is wiped and the replay
-// rebuilds the same views.
+// is returned; an extension is asked; a resolve with a photo is failed on site and reopened with new
+// deadlines, resolved again and passed; the raiser rates it; the city's webhook, which fails each
+// notification twice, tells the officer on its third attempt. Then Redis is wiped and the replay
+// rebuilds the same views, key for key.
 func TestADayOfADepartment(t *testing.T) {
 	dir := t.TempDir()
 	clk := clock.NewFake(time.Now())
@@ -84,7 +88,9 @@ rosters:
 	if err := os.WriteFile(rosterPath, []byte(rosters), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	opts := []Option{WithCatalog(quickPath), WithRoster(rosterPath)}
+	// The city's webhook fails each notification twice before it takes it.
+	h := &hook{codes: []int{http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusOK}}
+	opts := []Option{WithCatalog(quickPath), WithRoster(rosterPath), withWebhook(serveHook(t, h), 5*time.Second, time.Second)}
 	sys := Start(t, dir, clk, opts...)
 	super := Dial(t, sys, Supervisor())
 	worker := Dial(t, sys, GridWorker(dayGrid))
@@ -94,7 +100,28 @@ rosters:
 	// Morning: the first issue goes to wang, who is on duty.
 	morning := raise(t, worker, "day-morning", dayGrid, category).GetId()
 	pushedTo(t, super, morning, unit, "wang")
-	who, err := wang.Department.WhoIsOnDuty(ctx, &whistlev1.WhoIsOnDutyRequest{})
+	// Wang is told through the webhook, on its third attempt: the back-off runs on the services'
+	// clock, which the test moves on.
+	wait.For(t, waitTotal, 50*time.Millisecond, func() error {
+		clk.Advance(time.Second)
+		res, err := super.Department.ListNotifications(ctx, &whistlev1.ListNotificationsRequest{IssueId: morning,
+			Status: whistlev1.NotificationStatus_NOTIFICATION_STATUS_DELIVERED})
+		if err != nil {
+			return err
+		}
+		for _, n := range res.GetNotifications() {
+			if n.GetRecipientId() == "wang" && n.GetEventKind() == "pushed" && len(n.GetAttempts()) == 3 {
+				return nil
+			}
+		}
+		return fmt.Errorf("wang is not told yet: %v", res.GetNotifications())
+	})
+	for _, r := range h.requests() {
+		if r.sigErr != nil {
+			t.Errorf("a notification's signature does not verify: %v", r.sigErr)
+		}
+	}
+	who, err := wang.Department.WhoIsOnDuty(ctx, &whistlev1.WhoIsOnDutyRequest{At: timestamppb.Now()})
 	if err != nil || who.GetOnDuty()[0].GetId() != "wang" || who.GetShift() != "all-day" {
 		t.Fatalf("who is on duty this morning: %v %v", who, err)
 	}
@@ -129,8 +156,15 @@ rosters:
 	if _, err := zhou.Department.AddNote(ctx, &whistlev1.AddNoteRequest{IssueId: morning, Note: "part fitted", RequestId: "zhou-1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := zhou.Department.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: morning, Note: "valve replaced"}); err != nil {
+	photo, err := evidence.Upload(ctx, zhou.Intake, "", morning, evidencetest.JPEGWithGPS(64, 48))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := zhou.Department.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: morning, Note: "valve replaced", PhotoIds: []string{photo.GetId()}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, data, err := evidence.Fetch(ctx, worker.Intake, morning, photo.GetId()); err != nil || got.GetDigest() != photo.GetDigest() || len(data) == 0 {
+		t.Fatalf("the grid's worker fetching the resolve's photo: %v %v", got, err)
 	}
 	waitForStatus(t, super, []string{morning}, whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED)
 

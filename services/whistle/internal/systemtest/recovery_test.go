@@ -16,6 +16,8 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence/evidencetest"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
@@ -70,7 +72,19 @@ func TestWipingRedisAndReplayingGivesIdenticalViews(t *testing.T) {
 	grid := "xinhua-taoyuan-01"
 	worker := Dial(t, sys, GridWorker(grid))
 
-	resolved := raise(t, worker, "replay-resolved", grid, category).GetId()
+	// The resolved issue carries photos, at its raise and its resolutions, which the views show
+	// again after the replay.
+	photo, err := evidence.Upload(t.Context(), worker.Intake, grid, "", evidencetest.JPEGWithGPS(64, 48))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raisedWith, err := worker.Intake.RaiseIssue(t.Context(), &whistlev1.RaiseIssueRequest{
+		RequestId: "replay-resolved", GridId: grid, CategoryId: category, Text: "with a photo", PhotoIds: []string{photo.GetId()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolved := raisedWith.GetIssue().GetId()
 	acked := raise(t, worker, "replay-acked", grid, category).GetId()
 	breached := raise(t, worker, "replay-breached", grid, category).GetId()
 	ids := []string{resolved, acked, breached}
@@ -90,7 +104,12 @@ func TestWipingRedisAndReplayingGivesIdenticalViews(t *testing.T) {
 			if id != resolved {
 				continue
 			}
-			if _, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, UnitId: a.GetUnitId(), Note: "fixed"}); err != nil {
+			fixed, err := evidence.Upload(t.Context(), officer.Intake, "", id, evidencetest.PNG(16, 16))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := officer.Department.Resolve(t.Context(), &whistlev1.ResolveRequest{IssueId: id, UnitId: a.GetUnitId(), Note: "fixed",
+				PhotoIds: []string{fixed.GetId()}}); err != nil {
 				t.Fatalf("resolve %s for %s: %v", id, a.GetUnitId(), err)
 			}
 		}
@@ -152,10 +171,25 @@ func TestWipingRedisAndReplayingGivesIdenticalViews(t *testing.T) {
 	}
 	super = Dial(t, sys, Supervisor())
 	before.diff(t, readViews(t, super, ids))
+	shown := getIssue(t, super, resolved).GetIssue()
+	var photos []*whistlev1.Photo
+	photos = append(photos, shown.GetPhotos()...)
+	for _, a := range shown.GetAssignments() {
+		photos = append(photos, a.GetPhotos()...)
+	}
+	if want := 1 + len(dispatched[resolved].GetAssignments()); len(photos) != want {
+		t.Fatalf("the resolved issue shows %d photos after the replay, want %d", len(photos), want)
+	}
+	for _, ph := range photos {
+		if _, _, err := evidence.Fetch(t.Context(), super.Intake, resolved, ph.GetId()); err != nil {
+			t.Errorf("photo %s after the replay: %v", ph.GetId(), err)
+		}
+	}
 }
 
 // dumpRedis starts the redis-server of a stopped system on its files and renders every
-// service's derived keys (the escalation lease, which is no view, aside); with wipe it then deletes
+// service's derived keys (the escalation lease and the notifier's outbox, which are no views,
+// aside); with wipe it then deletes
 // everything, as losing Redis would.
 func dumpRedis(t *testing.T, dir string, wipe bool) string {
 	t.Helper()
@@ -177,6 +211,11 @@ func dumpRedis(t *testing.T, dir string, wipe bool) string {
 		t.Fatalf("redis holds %d keys (%v); the test would prove nothing", n, err)
 	}
 	_ = rdb.Del(t.Context(), "escalation:timers:lease").Err() // whoever fires timers: a claim, not a view
+	// The notifier's queue and its record of deliveries are an outbox, not a view: a replay
+	// leaves them alone and the stream cannot rebuild them.
+	if err := redisx.DeletePrefix(t.Context(), rdb, "department-notify:"); err != nil {
+		t.Fatal(err)
+	}
 	dump, err := redistest.Dump(t.Context(), rdb)
 	if err != nil {
 		t.Fatal(err)
