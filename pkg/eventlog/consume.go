@@ -407,6 +407,7 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 	tick := time.NewTicker(shareTick)
 	defer tick.Stop()
 	ownedAs := ""
+	var delivered uint64 // the consumer's delivery sequence of the last message received
 	for {
 		var msg jetstream.Msg
 		select {
@@ -440,8 +441,17 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 				}
 			}
 		}
+		// A delivery that never arrived (sent by a consumer leader that died, say) leaves a gap in
+		// the consumer's delivery sequence; the acknowledgement of this batch would cover it.
+		gap := false
+		for _, m := range batch {
+			if meta, err := m.Metadata(); err == nil {
+				gap = gap || (delivered != 0 && meta.Sequence.Consumer > delivered+1)
+				delivered = max(delivered, meta.Sequence.Consumer)
+			}
+		}
 		stopKeeping := keepInProgress(rcv, cfg.backOff()[0]/3)
-		if pinned && !l.takeOver(ctx, cfg, part, cons, p, react, batch) {
+		if (pinned || gap) && !l.takeOver(ctx, cfg, part, cons, p, react, batch) {
 			stopKeeping()
 			return false, nil // stopping: what it took comes again to whoever consumes next
 		}
@@ -453,7 +463,8 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 
 // takeOver handles, when a pinning of the partition to this process begins, the messages an
 // earlier owner took and never acknowledged: they lie between the consumer's acknowledgement floor
-// and the first message sent to this owner. JetStream sends them again only after their ack wait,
+// and the first message sent to this owner. It does the same when a delivery to this owner never
+// arrived (a gap in the consumer's delivery sequence: the consumer's leader died with it in flight). JetStream sends them again only after their ack wait,
 // and the consumers acknowledge with AckAll, so this owner's first acknowledgement would cover them
 // unhandled: an owner killed with a batch in hand would leave its events unapplied and its
 // reactions never run. They are read from the stream and applied (and reacted to) one by one,
