@@ -50,11 +50,14 @@ type App struct {
 	photos *evidence.Store
 	// rosters say who may act for a unit that has one, for uploads of a resolve's photos.
 	rosters *roster.Rosters
+	// uploading holds a place for each upload being read, at most MaxUploadsInFlight.
+	uploading chan struct{}
 }
 
 // New returns the handlers over the log, the view, the catalog, the photo store and the rosters.
 func New(log *eventlog.Log, st *store.Store, cat *catalog.Catalog, clk clock.Clock, photos *evidence.Store, rosters *roster.Rosters) *App {
-	return &App{log: log, store: st, cat: cat, clock: clk, photos: photos, rosters: rosters}
+	return &App{log: log, store: st, cat: cat, clock: clk, photos: photos, rosters: rosters,
+		uploading: make(chan struct{}, MaxUploadsInFlight)}
 }
 
 // RaiseCommand is a raise as the caller asked for it.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -15,6 +16,13 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
+// MaxUploadsInFlight bounds the uploads a process reads at once: each is held whole in memory, up to
+// evidence.MaxPhotoBytes, until it is checked, so at most this many times that.
+const MaxUploadsInFlight = 16
+
+// ErrTooManyUploads refuses an upload while MaxUploadsInFlight others are being read.
+var ErrTooManyUploads = errors.New("too many photos are being uploaded at once; try again in a moment")
+
 // Upload stores a photo for a raise in gridID or for a resolve of issueID (exactly one is given),
 // reading its bytes with next. The caller must be one who may raise in the grid, or act on one of
 // the issue's open assignments (a person its unit's roster names, when it has one); that is checked before a byte is read, and nothing is stored
@@ -26,6 +34,12 @@ func (a *App) Upload(ctx context.Context, p authx.Principal, gridID, issueID str
 	purpose, err := a.uploadPurpose(ctx, p, gridID, issueID)
 	if err != nil {
 		return evidence.Photo{}, err
+	}
+	select {
+	case a.uploading <- struct{}{}:
+		defer func() { <-a.uploading }()
+	default:
+		return evidence.Photo{}, ErrTooManyUploads
 	}
 	data, err := evidence.ReadUpload(next)
 	if err != nil {

@@ -199,6 +199,8 @@ func toStatus(err error) error {
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.As(err, new(*app.DeniedError)):
 		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, app.ErrTooManyUploads):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	}
 	return apistatus.Of(err)
 }

@@ -163,10 +163,10 @@ rosters:
 	if _, err := zhou.Department.Resolve(ctx, &whistlev1.ResolveRequest{IssueId: morning, Note: "valve replaced", PhotoIds: []string{photo.GetId()}}); err != nil {
 		t.Fatal(err)
 	}
+	waitForStatus(t, super, []string{morning}, whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED)
 	if got, data, err := evidence.Fetch(ctx, worker.Intake, morning, photo.GetId()); err != nil || got.GetDigest() != photo.GetDigest() || len(data) == 0 {
 		t.Fatalf("the grid's worker fetching the resolve's photo: %v %v", got, err)
 	}
-	waitForStatus(t, super, []string{morning}, whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED)
 
 	// The grid's worker fails it on site: the lead's part runs again with new deadlines.
 	clk.Advance(3 * time.Hour)
