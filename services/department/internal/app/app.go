@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,15 +168,20 @@ func (a *App) command(ctx context.Context, counted metric.AddOption, issueID, un
 		if err != nil {
 			return nil, err
 		}
-		if st.Assignment(unit) == nil {
-			// The officer may have seen the dispatch before this service's consumer applied it;
-			// only then is the stream worth a read.
-			if err := a.log.Catchup(ctx, a.store, issueID); err != nil {
-				return nil, err
+		if st.Assignment(unit) != nil {
+			ev, err := decide(&st)
+			if !errors.As(err, new(*assignment.TransitionError)) {
+				return ev, err
 			}
-			if st, err = a.store.Current(ctx, issueID); err != nil {
-				return nil, err
-			}
+		}
+		// The officer may have seen a dispatch or a reopening before this service's consumer
+		// applied it: only a refusal, or a unit the view does not know, is worth a read of the
+		// stream before it is answered.
+		if err := a.log.Catchup(ctx, a.store, issueID); err != nil {
+			return nil, err
+		}
+		if st, err = a.store.Current(ctx, issueID); err != nil {
+			return nil, err
 		}
 		return decide(&st)
 	})
