@@ -1,10 +1,13 @@
 package department
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,6 +248,8 @@ rosters:
 		t.Fatal(err)
 	}
 	h.Deps.Rosters = r
+	logged := &logBuffer{}
+	h.Deps.Logger = slog.New(slog.NewTextHandler(logged, nil))
 	svc, err := New(h.Deps, Config{RosterPath: path})
 	if err != nil {
 		t.Fatal(err)
@@ -271,8 +276,32 @@ rosters:
 		return nil
 	})
 	write("rosters: [{unit: water, head: nobody-listed}]\n") // refused: the rosters in force stay
-	time.Sleep(5 * filewatch.Settle)
+	wait.For(t, 10*time.Second, filewatch.Settle, func() error {
+		if !logged.has("a changed rosters file was refused") {
+			return fmt.Errorf("the broken file is not refused yet")
+		}
+		return nil
+	})
 	if got := onDuty(); got != "li" {
 		t.Fatalf("%s on duty after a broken file; want li, by the rosters in force", got)
 	}
+}
+
+// logBuffer keeps what a logger wrote, for a test to look for a message.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// has reports whether a message containing s was logged.
+func (b *logBuffer) has(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Contains(b.buf.String(), s)
 }
