@@ -21,7 +21,7 @@ func TestEscalationsClocksJudgeAssignmentEventsAsTheAssignmentMachineDoes(t *tes
 			out := map[string]assignmenttest.Part{}
 			for dept, a := range is.Assignments {
 				m := a.Machine(dept)
-				out[dept] = assignmenttest.Part{Status: m.Status, ReportInBy: m.ReportInBy, ResolveBy: m.ResolveBy, Breached: m.Breached}
+				out[dept] = assignmenttest.PartOf(m)
 			}
 			return out, nil
 		},

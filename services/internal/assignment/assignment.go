@@ -150,6 +150,11 @@ type Assignment struct {
 	Extension *Extension `json:"extension,omitempty"`
 	// Reopened counts the times the part was reopened after it resolved.
 	Reopened int `json:"reopened,omitempty"`
+	// Decision is a supervisor's latest answer to an extension the unit asked for (see
+	// DecideExtension); nil before the first.
+	Decision *Decision `json:"extension_decided,omitempty"`
+	// Urges counts the supervisors' formal urges (督办) on the part, in every round.
+	Urges int `json:"urges,omitempty"`
 }
 
 // Extension is a unit's request for a later deadline, as the stream stored it.
@@ -180,6 +185,10 @@ func (a Assignment) Clone() Assignment {
 	if a.Extension != nil {
 		e := *a.Extension
 		a.Extension = &e
+	}
+	if a.Decision != nil {
+		d := *a.Decision
+		a.Decision = &d
 	}
 	return a
 }
@@ -335,8 +344,9 @@ func (a *Assignment) Withdraw(e Ending) error {
 }
 
 // Reopen applies a reopening: only a resolved part reopens. It is dispatched again at e.At with
-// the new deadlines, keeps its role, policy and officer, and forgets its report-in, resolution,
-// breaches and pending extension, which belong to the round that ended; the timeline keeps them.
+// the new deadlines, keeps its role, policy, officer, latest extension decision and count of
+// urges, and forgets its report-in, resolution, breaches and pending extension, which belong to
+// the round that ended; the timeline keeps them.
 func (a *Assignment) Reopen(e Reopening) error {
 	switch {
 	case a == nil:
@@ -347,7 +357,7 @@ func (a *Assignment) Reopen(e Reopening) error {
 	*a = Assignment{
 		DepartmentID: a.DepartmentID, UnitID: a.UnitID, Role: a.Role, Status: Dispatched, DispatchedAt: e.At,
 		ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, ReportInWithin: a.ReportInWithin, ResolveWithin: a.ResolveWithin,
-		OfficerID: a.OfficerID, Reopened: a.Reopened + 1,
+		OfficerID: a.OfficerID, Reopened: a.Reopened + 1, Decision: a.Decision, Urges: a.Urges,
 	}
 	return nil
 }

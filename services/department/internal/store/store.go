@@ -189,6 +189,12 @@ func apply(st *domain.Issue, rec eventlog.Record) error {
 	case *whistlev1.Event_ExtensionRequested:
 		e := p.ExtensionRequested
 		return st.RequestExtension(assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.Extension(e, at, by))
+	case *whistlev1.Event_ExtensionDecided:
+		d := assignmentpb.Decision(p.ExtensionDecided, at, by)
+		return st.Assignment(assignment.UnitOf(d.DepartmentID, d.UnitID)).DecideExtension(d)
+	case *whistlev1.Event_Urged:
+		unit := assignment.UnitOf(p.Urged.GetDepartmentId(), p.Urged.GetUnitId())
+		return st.Assignment(unit).Urge(unit)
 	case *whistlev1.Event_Noted:
 		st.Note(p.Noted.GetRequestId())
 	case *whistlev1.Event_Verified:

@@ -48,6 +48,9 @@ type Issue struct {
 	// Assignments are keyed by unit (assignment.UnitOf: a department's id for assignments
 	// dispatched before departments had units).
 	Assignments map[string]*Assignment `json:"assignments,omitempty"`
+	// UrgeKeys are the request ids of the urges recorded, with each urge's sequence, so that a
+	// retried urge is recorded once.
+	UrgeKeys map[string]uint64 `json:"urge_keys,omitempty"`
 }
 
 // Position returns the issue's place in the stream, for the projection store.
@@ -72,6 +75,8 @@ type Assignment struct {
 	// breaches of the rounds before, which the breaches view keeps.
 	Round   int      `json:"round,omitempty"`
 	Earlier []Breach `json:"earlier,omitempty"`
+	// Supervision is what supervisors deal with on the part (see supervision.go).
+	Supervision
 }
 
 // Machine returns the unit's assignment as the assignment machine sees it, or nil when a is nil
@@ -81,6 +86,7 @@ func (a *Assignment) Machine(unitID string) *assignment.Assignment {
 		return nil
 	}
 	m := &assignment.Assignment{DepartmentID: a.Department(unitID), UnitID: unitID, Status: assignment.Dispatched, ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
+	a.Supervision.onto(m)
 	if a.Acknowledged != nil {
 		m.Status, m.AcknowledgedAt = assignment.Acknowledged, a.Acknowledged.At
 	}
@@ -267,7 +273,7 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 		}
 		live := func(u string) bool { a := s.Assignments[u]; return a != nil && a.Ended == nil }
 		for _, a := range assignment.Summon(e.Dispatches, at, live) {
-			na := &Assignment{ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
+			na := &Assignment{ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy, Supervision: Supervision{Role: a.Role}}
 			if a.Unit() != a.DepartmentID {
 				na.DepartmentID = a.DepartmentID
 			}
@@ -300,7 +306,10 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 				a.Earlier = append(a.Earlier, b)
 			}
 		}
-		*a = Assignment{DepartmentID: a.DepartmentID, ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, Round: a.Round + 1, Earlier: a.Earlier}
+		*a = Assignment{DepartmentID: a.DepartmentID, ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, Round: a.Round + 1, Earlier: a.Earlier,
+			Supervision: a.Supervision.reopened()}
+	case supervised:
+		s.applySupervision(seq, at, e)
 	}
 	return nil
 }
@@ -325,6 +334,9 @@ func (s *Issue) judge(at time.Time, e Event) error {
 		return s.machine(unit(e.DepartmentID, e.UnitID)).Breach(assignment.Breach{DepartmentID: e.DepartmentID, UnitID: e.UnitID, Kind: e.Kind, Deadline: e.Deadline, At: at})
 	case Reopened:
 		return s.machine(unit(e.DepartmentID, e.UnitID)).Reopen(assignment.Reopening{DepartmentID: e.DepartmentID, UnitID: e.UnitID, At: at, ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy})
+	case supervised:
+		_, err := s.supervise(at, e)
+		return err
 	}
 	return nil
 }

@@ -124,6 +124,16 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []eventlog.Record) ([]error
 	return errs, err
 }
 
+// Next applies rec, which follows st, to st in place: what the projection holds once it applied
+// rec, for a command that decided on st and appended rec conditionally on it, to answer without
+// a read.
+func Next(st *domain.Issue, rec eventlog.Record) error {
+	if err := st.Apply(rec.Seq, rec.Time, rec.Event.GetCorrelationId(), fromProto(rec.Event)); err != nil {
+		return fmt.Errorf("escalation store: next %s at %d: %w", st.ID, rec.Seq, err)
+	}
+	return nil
+}
+
 // addedTimer carries, out of a fold, the earliest due time of the timers it added.
 type addedTimer struct{ at time.Time }
 
@@ -382,6 +392,8 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 		return reopened(p.Verified.GetReopened())
 	case *whistlev1.Event_Rated:
 		return reopened(p.Rated.GetReopened())
+	case *whistlev1.Event_ExtensionRequested, *whistlev1.Event_ExtensionDecided, *whistlev1.Event_Urged:
+		return supervision(ev)
 	case *whistlev1.Event_Breached:
 		return domain.Breached{
 			DepartmentID: p.Breached.GetDepartmentId(),
@@ -389,6 +401,24 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 			Kind:         assignmentpb.DeadlineKind(p.Breached.GetKind()),
 			Deadline:     assignmentpb.Time(p.Breached.GetDeadline()),
 		}
+	}
+	return domain.Other{}
+}
+
+// supervision reads an event of supervision: a unit's extension request, a supervisor's decision
+// on it, or an urge. The domain stamps each with the time the stream stored it.
+func supervision(ev *whistlev1.Event) domain.Event {
+	var at time.Time
+	by := ev.GetActor().GetSubject()
+	switch p := ev.GetPayload().(type) {
+	case *whistlev1.Event_ExtensionRequested:
+		e := p.ExtensionRequested
+		return domain.ExtensionRequested{DepartmentID: e.GetDepartmentId(), UnitID: e.GetUnitId(), Extension: assignmentpb.Extension(e, at, by)}
+	case *whistlev1.Event_ExtensionDecided:
+		return domain.ExtensionDecided{Decision: assignmentpb.Decision(p.ExtensionDecided, at, by)}
+	case *whistlev1.Event_Urged:
+		u := p.Urged
+		return domain.Urged{DepartmentID: u.GetDepartmentId(), UnitID: u.GetUnitId(), RequestID: u.GetRequestId()}
 	}
 	return domain.Other{}
 }

@@ -87,6 +87,10 @@ func applyEvent(is *domain.Issue, rec eventlog.Record) error {
 	case *whistlev1.Event_ExtensionRequested:
 		e := p.ExtensionRequested
 		return is.OnExtensionRequested(m, assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.Extension(e, rec.Time, m.Actor))
+	case *whistlev1.Event_ExtensionDecided:
+		return is.OnExtensionDecided(m, assignmentpb.Decision(p.ExtensionDecided, rec.Time, m.Actor))
+	case *whistlev1.Event_Urged:
+		return is.OnUrged(m, assignment.UnitOf(p.Urged.GetDepartmentId(), p.Urged.GetUnitId()), p.Urged.GetNote())
 	default:
 		is.OnOther(m, eventlog.Kind(ev))
 	}

@@ -6,6 +6,7 @@
 package assignmentpb
 
 import (
+	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -61,6 +62,12 @@ func within(deadline, at time.Time) *durationpb.Duration {
 // Extension reads an extension request stored at at by by.
 func Extension(e *whistlev1.ExtensionRequested, at time.Time, by string) assignment.Extension {
 	return assignment.Extension{Kind: DeadlineKind(e.GetKind()), Proposed: Time(e.GetProposed()), Reason: e.GetReason(), By: by, At: at}
+}
+
+// Decision reads a supervisor's extension decision stored at at by by.
+func Decision(e *whistlev1.ExtensionDecided, at time.Time, by string) assignment.Decision {
+	return assignment.Decision{DepartmentID: e.GetDepartmentId(), UnitID: e.GetUnitId(), Kind: DeadlineKind(e.GetKind()),
+		Approved: e.GetApproved(), Deadline: Time(e.GetDeadline()), Granted: Time(e.GetGranted()), Reason: e.GetReason(), By: by, At: at}
 }
 
 // Breach reads a breach event stored at at.
@@ -199,7 +206,34 @@ func Proto(a *assignment.Assignment) *whistlev1.Assignment {
 		Reopened:           int32(a.Reopened),
 		ExtensionRequested: extensionProto(a.Extension),
 		Photos:             evidence.ToProto(a.Photos),
+		ExtensionDecided:   DecisionProto(a.Decision),
+		Urges:              int32(a.Urges),
 	}
+}
+
+// DecisionProto writes the latest extension decision as it took effect: an approval stored too
+// late to move the deadline (assignment.Decision.Late) shows as not approved, with the reason;
+// nil stays nil.
+func DecisionProto(d *assignment.Decision) *whistlev1.ExtensionDecision {
+	if d == nil {
+		return nil
+	}
+	out := &whistlev1.ExtensionDecision{Kind: DeadlineKindProto(d.Kind), Approved: d.Approved, Reason: d.Reason,
+		DecidedBy: d.By, DecidedAt: Timestamp(d.At)}
+	if d.Approved {
+		out.Granted = Timestamp(d.Granted)
+	}
+	if d.Late {
+		out.Approved, out.Granted = false, nil
+		out.Reason = LateReason(d)
+	}
+	return out
+}
+
+// LateReason says why an approval moved nothing: it was stored once its deadline had passed.
+func LateReason(d *assignment.Decision) string {
+	return fmt.Sprintf("approved too late: stored at %s, once the %s deadline %s had passed; the deadline stands",
+		d.At.UTC().Format(time.RFC3339Nano), d.Kind, d.Deadline.UTC().Format(time.RFC3339))
 }
 
 // extensionProto writes a pending extension request; nil stays nil.
