@@ -46,6 +46,8 @@ type Service struct {
 	store    *store.Store
 	timers   *app.Timers
 	breaches *app.Breaches
+	// supervisors urges parts and decides extensions.
+	supervisors *app.Supervisors
 	// quarantined reads the dead letters of every service, for supervisors.
 	quarantined *app.Quarantined
 }
@@ -67,6 +69,7 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), d.Logger)
 	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, feed.NewHub(d.Redis))
 	s.quarantined = app.NewQuarantined(d.Log.DeadLetters(), s.store, d.Catalog)
+	s.supervisors = app.NewSupervisors(d.Log, s.store, d.Catalog, d.Clock)
 	return s, nil
 }
 
@@ -75,7 +78,7 @@ func (s *Service) Name() string { return app.ServiceName }
 
 // Register adds EscalationService to a gRPC server.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
-	whistlev1.RegisterEscalationServiceServer(r, grpcapi.New(s.breaches, s.quarantined, s.deps.Catalog))
+	whistlev1.RegisterEscalationServiceServer(r, grpcapi.New(s.breaches, s.quarantined, s.supervisors, s.deps.Catalog))
 }
 
 // Run consumes every whistle event into the projection and runs the timer loop until ctx ends.

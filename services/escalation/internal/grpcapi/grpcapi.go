@@ -27,12 +27,13 @@ type Server struct {
 	whistlev1.UnimplementedEscalationServiceServer
 	breaches    *app.Breaches
 	quarantined *app.Quarantined
+	supervisors *app.Supervisors
 	catalog     *catalog.Catalog
 }
 
 // New returns the server.
-func New(b *app.Breaches, q *app.Quarantined, cat *catalog.Catalog) *Server {
-	return &Server{breaches: b, quarantined: q, catalog: cat}
+func New(b *app.Breaches, q *app.Quarantined, sv *app.Supervisors, cat *catalog.Catalog) *Server {
+	return &Server{breaches: b, quarantined: q, supervisors: sv, catalog: cat}
 }
 
 // ListBreaches pages through the breaches in the caller's scope, newest first.
