@@ -150,6 +150,8 @@ type Breach struct {
 	Seq uint64 `json:"seq"`
 	// Round is the round of the part it breached: 0 before any reopening.
 	Round int `json:"round,omitempty"`
+	// Level is the highest level of its escalation chain the breach reached: 0 before its first.
+	Level int `json:"level,omitempty"`
 }
 
 // ListName is the breach's name in the breaches view: its clock's name, with the round after a
