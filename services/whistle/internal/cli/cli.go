@@ -79,6 +79,7 @@ func Commands() []*cobra.Command {
 		quarantinedCommand(cfg), notificationsCommand(cfg), photoCommand(cfg),
 	}
 	cmds = append(cmds, officerCommands(cfg)...)
+	cmds = append(cmds, supervisionCommands(cfg)...)
 	for _, cmd := range cmds {
 		cfg.addFlags(cmd.PersistentFlags())
 	}
