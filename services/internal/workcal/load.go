@@ -154,16 +154,17 @@ type adjustedFile struct {
 
 // node is a value of the file with its line; a line of 0 means the key was not there.
 type node[T any] struct {
-	V    T
-	Line int
+	V       T
+	Line    int
+	unknown []fault // keys T does not have
 }
 
-// UnmarshalYAML decodes the value and keeps its line, refusing a key its type does not have (a
-// misspelt "holiday" must not quietly make every holiday a working day). Its faults are returned
-// as a yaml.TypeError, which lets decoding go on, so that every fault of a file is found in one go.
+// UnmarshalYAML decodes the value and keeps its line, noting each key its type does not have (a
+// misspelt "holiday" must not quietly make every holiday a working day). Unknown keys are noted
+// rather than returned so that the value is kept and checked too: every fault of a file is found
+// in one go.
 func (n *node[T]) UnmarshalYAML(y *yaml.Node) error {
 	n.Line = y.Line
-	var faults []string
 	if t := reflect.TypeFor[T](); y.Kind == yaml.MappingNode && t.Kind() == reflect.Struct {
 		known := map[string]bool{}
 		for f := range t.Fields() {
@@ -172,20 +173,26 @@ func (n *node[T]) UnmarshalYAML(y *yaml.Node) error {
 		}
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			if k := y.Content[i]; !known[k.Value] {
-				faults = append(faults, fmt.Sprintf("line %d: unknown field %q", k.Line, k.Value))
+				n.unknown = append(n.unknown, fault{k.Line, fmt.Sprintf("unknown field %q", k.Value)})
 			}
 		}
 	}
-	var te *yaml.TypeError
-	if err := y.Decode(&n.V); errors.As(err, &te) {
-		faults = append(faults, te.Errors...)
-	} else if err != nil {
-		return err
+	return y.Decode(&n.V)
+}
+
+// unknownKeys are the keys of the file its format does not have.
+func unknownKeys(f node[yearFile]) []fault {
+	out := slices.Concat(f.unknown, f.V.Source.unknown)
+	for _, h := range f.V.Hours.V {
+		out = append(out, h.unknown...)
 	}
-	if len(faults) > 0 {
-		return &yaml.TypeError{Errors: faults}
+	for _, h := range f.V.Holidays {
+		out = append(out, h.unknown...)
 	}
-	return nil
+	for _, a := range f.V.Adjusted {
+		out = append(out, a.unknown...)
+	}
+	return out
 }
 
 // fault is something wrong at a line of a file.
@@ -221,6 +228,7 @@ func parse(file, base string, data []byte) (*Year, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	faults = append(faults, unknownKeys(f)...)
 	y, more := check(f.V, base)
 	faults = append(faults, more...)
 	if len(faults) > 0 {
