@@ -184,14 +184,14 @@ func (c *Calendar) Years() []int {
 	return out
 }
 
-// Year is the data of year y, if the calendar knows it.
-func (c *Calendar) Year(y int) (*Year, bool) {
+// Year is the data of year y, or an error wrapping ErrNoYear that names the years it knows.
+func (c *Calendar) Year(y int) (*Year, error) {
 	for _, yr := range c.years {
 		if yr.Year == y {
-			return yr, true
+			return yr, nil
 		}
 	}
-	return nil, false
+	return nil, c.noYear(y)
 }
 
 // noYear is the error for year y, naming the years the calendar knows.
@@ -394,7 +394,7 @@ func (c *Calendar) Assumed(a, b time.Time) bool {
 		a, b = b, a
 	}
 	for y := a.In(c.zone).Year(); y <= b.In(c.zone).Year(); y++ {
-		if yr, ok := c.Year(y); ok && yr.Assumed {
+		if yr, err := c.Year(y); err == nil && yr.Assumed {
 			return true
 		}
 	}

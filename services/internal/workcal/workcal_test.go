@@ -174,6 +174,9 @@ func TestAYearTheCalendarLacksIsErrNoYearNamingTheYearsItKnows(t *testing.T) {
 	if _, err := c.Between(local(t, "2024-12-31 09:00"), local(t, "2025-01-02 09:00")); !errors.Is(err, workcal.ErrNoYear) {
 		t.Errorf("Between from 2024: %v; want ErrNoYear", err)
 	}
+	if _, err := c.Year(1999); !errors.Is(err, workcal.ErrNoYear) || !strings.Contains(err.Error(), "1999: the calendar knows 2025, 2026") {
+		t.Errorf("Year(1999): %v; want ErrNoYear naming the years known", err)
+	}
 	if _, err := c.IsWorking(local(t, "1999-10-08 10:00")); !errors.Is(err, workcal.ErrNoYear) {
 		t.Errorf("IsWorking in 1999: %v; want ErrNoYear", err)
 	}
@@ -200,7 +203,7 @@ func TestPlainWeeksStandInForAYearWithoutItsNoticeAndSaySo(t *testing.T) {
 	if c.Assumed(local(t, "2025-01-01 00:00"), local(t, "2026-12-31 23:59")) {
 		t.Error("a span within the years of the files is said to be assumed")
 	}
-	if y, ok := c.Year(2027); !ok || !y.Assumed || y.Verified || len(y.Holidays) != 0 {
+	if y, err := c.Year(2027); err != nil || !y.Assumed || y.Verified || len(y.Holidays) != 0 {
 		t.Errorf("the assumed year is %+v", y)
 	}
 }
