@@ -332,17 +332,17 @@ func check(f yearFile, base string) (*Year, []fault) {
 		y.Holidays = append(y.Holidays, *h)
 	}
 
-	seen := map[time.Time]bool{}
+	seen := map[int]bool{} // by day of the year
 	for _, a := range f.Adjusted {
 		d, ok := date(a.Line, "date", a.V.Date)
 		if !ok {
 			continue
 		}
-		if seen[d] {
+		if seen[d.YearDay()] {
 			bad(a.Line, "adjusted working day %s is listed twice", a.V.Date)
 			continue
 		}
-		seen[d] = true
+		seen[d.YearDay()] = true
 		if wd := d.Weekday(); wd != time.Saturday && wd != time.Sunday {
 			bad(a.Line, "adjusted working day %s is a %s: only a weekend day is made a working day", a.V.Date, wd)
 		}

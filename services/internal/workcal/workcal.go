@@ -137,21 +137,20 @@ func newCalendar(years []*Year) *Calendar {
 
 // days indexes the year's days, with before left at zero.
 func (y *Year) days() []day {
-	off := map[time.Time]bool{}
+	off, adjusted := map[int]bool{}, map[int]bool{} // by day of the year
 	for _, h := range y.Holidays {
 		for d := h.From; !d.After(h.To); d = d.AddDate(0, 0, 1) {
-			off[d] = true
+			off[d.YearDay()] = true
 		}
 	}
-	adjusted := map[time.Time]bool{}
 	for _, a := range y.Adjusted {
-		adjusted[a.Date] = true
+		adjusted[a.Date.YearDay()] = true
 	}
 	var out []day
 	for d := time.Date(y.Year, time.January, 1, 0, 0, 0, 0, y.Zone); d.Year() == y.Year; d = d.AddDate(0, 0, 1) {
 		weekend := d.Weekday() == time.Saturday || d.Weekday() == time.Sunday
 		var dd day
-		if adjusted[d] || !weekend && !off[d] {
+		if adjusted[d.YearDay()] || !weekend && !off[d.YearDay()] {
 			for _, s := range y.Hours {
 				sp := span{at(d, s.From), at(d, s.To)}
 				if sp.to > sp.from { // a clock change could swallow a span whole
