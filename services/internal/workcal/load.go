@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // the years' zone must load on a machine without a zoneinfo database
 
 	"go.yaml.in/yaml/v3"
 )
