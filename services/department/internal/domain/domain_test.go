@@ -76,7 +76,9 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 			Breached:       []assignment.DeadlineKind{assignment.ReportIn},
 			ReportInWithin: time.Hour, ResolveWithin: time.Hour, OfficerID: "o1", Reopened: 1,
 			Extension: &assignment.Extension{Kind: assignment.Resolve, Proposed: at, Reason: "r", By: "o1", At: at},
-			Photos:    []evidence.Photo{{ID: "ph_A", Digest: "sha256:00", ContentType: "image/png", Size: 1}}}}}
+			Photos:    []evidence.Photo{{ID: "ph_A", Digest: "sha256:00", ContentType: "image/png", Size: 1}},
+			Decision:  &assignment.Decision{Kind: assignment.ReportIn, Approved: true, Deadline: at, Granted: at, Reason: "r", By: "sup", At: at},
+			Urges:     2}}}
 	// Every field is set above, so that a field added later and left out of Clone fails here.
 	v := reflect.ValueOf(*orig)
 	for k := range v.NumField() {
@@ -99,6 +101,7 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 	c.Quarantine.Held = 5
 	c.Assignments[0].Note = "changed"
 	c.Assignments[0].Extension.Reason = "changed"
+	c.Assignments[0].Decision.Reason = "changed"
 	c.Unpushed[0] = "changed"
 	c.NoteKeys[0] = "changed"
 	c.Assignments[0].Breached[0] = assignment.Resolve
