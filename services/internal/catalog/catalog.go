@@ -21,6 +21,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/geo"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 //go:embed city.yaml
@@ -87,11 +88,9 @@ type Department struct {
 	Units []Unit
 }
 
-// Policy is a pair of SLA time limits.
-type Policy struct {
-	ReportIn time.Duration
-	Resolve  time.Duration
-}
+// Policy is an SLA policy: the time limits, in calendar or working time, the reminders before a
+// deadline and the escalation chain after a breach (see sla.Policy).
+type Policy = sla.Policy
 
 // Category is a kind of issue with its SLA policy per urgency.
 type Category struct {
@@ -113,8 +112,12 @@ type Catalog struct {
 	grids       *geo.Index // the grids that have a boundary
 	places      *geo.Index // the compounds
 	zone        *time.Location
+	calendar    sla.Calendar
 	digest      string
 }
+
+// Calendar is the city's working calendar, by which policies with working time count.
+func (c *Catalog) Calendar() sla.Calendar { return c.calendar }
 
 // Sample returns the embedded sample city.
 func Sample() (*Catalog, error) { return ParseFile(SampleName, sampleCity) }

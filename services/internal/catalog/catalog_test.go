@@ -3,11 +3,13 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 func TestTheSampleCityLoadsWithItsPolicies(t *testing.T) {
@@ -33,8 +35,12 @@ func TestTheSampleCityLoadsWithItsPolicies(t *testing.T) {
 		t.Errorf("emergency falls back to danger, got %v", p.Resolve)
 	}
 	cx, _ := c.Category("illegal-construction")
-	if cx.Normal.Resolve != 15*24*time.Hour {
-		t.Errorf("complex resolve = %v, want 15 days", cx.Normal.Resolve)
+	if cx.Normal.Resolve != 15*(7*time.Hour+30*time.Minute) || !cx.Normal.WorkingTime {
+		t.Errorf("complex resolve = %v in working time %v, want 15 working days of 7.5 hours", cx.Normal.Resolve, cx.Normal.WorkingTime)
+	}
+	gas, _ = c.Category("gas-leak")
+	if p := gas.Normal; !slices.Equal(p.RemindAt, []int{50, 80}) || len(p.Chain) != 4 || p.Chain[3].Target != sla.CitySupervisor || p.Chain[3].Repeat != 3 {
+		t.Errorf("danger's reminders %v and chain %+v, want 50 and 80 percent and the urgent chain", p.RemindAt, p.Chain)
 	}
 }
 
@@ -72,21 +78,26 @@ func TestScopesContainWhatLiesBelowThem(t *testing.T) {
 
 func TestABrokenCatalogIsRefusedNamingTheFileAndLine(t *testing.T) {
 	t.Parallel()
-	const head = "city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [g]}]}]}\npolicies: {danger: {report_in: 30m, resolve: 2h}}\n"
+	const city = "city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [g]}]}]}\n"
+	const head = city + "policies: {danger: {report_in: 30m, resolve: 2h}}\n"
 	square := func(x0, y0, x1, y1 float64) string {
 		return fmt.Sprintf("{type: Polygon, coordinates: [[[%g, %g], [%g, %g], [%g, %g], [%g, %g], [%g, %g]]]}", x0, y0, x1, y0, x1, y1, x0, y1, x0, y0)
 	}
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"a duplicate id":       {head + "areas:\n  - {id: g, parent: c}\n", `catalog:4: area "g" appears twice`},
-		"an unknown parent":    {head + "areas:\n  - {id: g2, parent: nowhere}\n", `catalog:4: area "g2": unknown parent "nowhere"`},
-		"a cycle":              {head + "areas:\n  - {id: a, parent: b}\n  - {id: b, parent: a}\n", `catalog:5: area "b": its parents form a cycle through "a"`},
-		"below a grid":         {head + "areas:\n  - {id: x, parent: g}\n", `its parent "g" is a grid`},
-		"a missing policy":     {head + "categories:\n  - {id: k, name: K, normal: slow}\n", `catalog:4: category "k" names policy "slow", which does not exist`},
-		"an unknown unit area": {head + "departments:\n  - id: d\n    units:\n      - {id: d-x, serves: [atlantis]}\n", `catalog:6: unit "d-x" serves unknown area "atlantis"`},
-		"a unit id taken":      {head + "departments:\n  - {id: e}\n  - id: d\n    units: [{id: e, serves: [city]}]\n", `unit "e": the id is taken`},
-		"a misspelt field":     {head + "departments:\n  - id: d\n    units: [{id: d-x, serve: [city]}]\n", `unknown field "serve"`},
-		"overlapping grids":    {"city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [\n  {id: g1, boundary: " + square(0, 0, 2, 2) + "},\n  {id: g2, boundary: " + square(1, 1, 3, 3) + "}]}]}]}\n", `catalog:3: grid "g2" overlaps grid "g1"`},
-		"a broken boundary":    {"city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [\n  {id: g1, boundary: {type: Polygon, coordinates: [[[0, 0], [1, 0], [0, 0]]]}}]}]}]}\n", `catalog:2: area g1:`},
+		"a duplicate id":         {head + "areas:\n  - {id: g, parent: c}\n", `catalog:4: area "g" appears twice`},
+		"an unknown parent":      {head + "areas:\n  - {id: g2, parent: nowhere}\n", `catalog:4: area "g2": unknown parent "nowhere"`},
+		"a cycle":                {head + "areas:\n  - {id: a, parent: b}\n  - {id: b, parent: a}\n", `catalog:5: area "b": its parents form a cycle through "a"`},
+		"below a grid":           {head + "areas:\n  - {id: x, parent: g}\n", `its parent "g" is a grid`},
+		"a missing policy":       {head + "categories:\n  - {id: k, name: K, normal: slow}\n", `catalog:4: category "k" names policy "slow", which does not exist`},
+		"an unknown unit area":   {head + "departments:\n  - id: d\n    units:\n      - {id: d-x, serves: [atlantis]}\n", `catalog:6: unit "d-x" serves unknown area "atlantis"`},
+		"a unit id taken":        {head + "departments:\n  - {id: e}\n  - id: d\n    units: [{id: e, serves: [city]}]\n", `unit "e": the id is taken`},
+		"a misspelt field":       {head + "departments:\n  - id: d\n    units: [{id: d-x, serve: [city]}]\n", `unknown field "serve"`},
+		"overlapping grids":      {"city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [\n  {id: g1, boundary: " + square(0, 0, 2, 2) + "},\n  {id: g2, boundary: " + square(1, 1, 3, 3) + "}]}]}]}\n", `catalog:3: grid "g2" overlaps grid "g1"`},
+		"a missing chain":        {city + "policies: {p: {report_in: 1h, resolve: 2h, chain: none}}\n", `policy "p" names chain "none", which does not exist`},
+		"an unknown target":      {city + "chains: {c: [{wait: 1h, target: mayor}]}\npolicies: {p: {report_in: 1h, resolve: 2h, chain: c}}\n", `policy "p": level 1: unknown target "mayor"`},
+		"a repeat with no wait":  {city + "chains: {c: [{target: unit-head, repeat: 2}]}\npolicies: {p: {report_in: 1h, resolve: 2h, chain: c}}\n", `level 1: a level that repeats needs a wait`},
+		"reminders out of order": {city + "policies: {p: {report_in: 1h, resolve: 2h, remind_at: [80, 50]}}\n", `policy "p": reminders must be shares from 1 to 99 percent in increasing order`},
+		"a broken boundary":      {"city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [\n  {id: g1, boundary: {type: Polygon, coordinates: [[[0, 0], [1, 0], [0, 0]]]}}]}]}]}\n", `catalog:2: area g1:`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))
