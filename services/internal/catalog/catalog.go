@@ -112,12 +112,13 @@ type Catalog struct {
 	grids       *geo.Index // the grids that have a boundary
 	places      *geo.Index // the compounds
 	zone        *time.Location
-	calendar    sla.Calendar
+	calendar    WorkingTime
 	digest      string
 }
 
-// Calendar is the city's working calendar, by which policies with working time count.
-func (c *Catalog) Calendar() sla.Calendar { return c.calendar }
+// Calendar is the city's working calendar, by which policies with working time count: the years
+// Whistle ships (see workcal), with plain weeks for the others.
+func (c *Catalog) Calendar() WorkingTime { return c.calendar }
 
 // Sample returns the embedded sample city.
 func Sample() (*Catalog, error) { return ParseFile(SampleName, sampleCity) }

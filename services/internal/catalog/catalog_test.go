@@ -149,3 +149,27 @@ func TestTheSampleCityHasThePracticesSizeAndAUnitForEveryPlace(t *testing.T) {
 		t.Errorf("a point outside the city: %v", err)
 	}
 }
+
+func TestAWorkingTimePolicyCountsByTheCitysCalendar(t *testing.T) {
+	t.Parallel()
+	c, err := Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cx, _ := c.Category("illegal-construction")
+	zone, _ := time.LoadLocation("Asia/Shanghai")
+	// Raised on the Friday before National Day 2025 at 16:00: one working day of 7.5 hours is the
+	// Friday's last 1.5 hours and 6 hours of Sunday 28 September, an adjusted working day
+	// (09:00 to 12:00 and 13:30 to 16:30).
+	raised := time.Date(2025, 9, 26, 16, 0, 0, 0, zone)
+	reportInBy, resolveBy := cx.Normal.Deadlines(c.Calendar(), raised)
+	if want := time.Date(2025, 9, 28, 16, 30, 0, 0, zone); !reportInBy.Equal(want) {
+		t.Errorf("report in by %s, want %s", reportInBy, want)
+	}
+	if got := c.Calendar().Between(raised, resolveBy); got != cx.Normal.Resolve {
+		t.Errorf("the resolve deadline lies %s of working time after the raise, want %s", got, cx.Normal.Resolve)
+	}
+	if resolveBy.Before(time.Date(2025, 10, 9, 0, 0, 0, 0, zone)) {
+		t.Errorf("resolve by %s: the National Day holiday (1 to 8 October) was counted", resolveBy)
+	}
+}

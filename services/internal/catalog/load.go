@@ -481,6 +481,12 @@ func (b *builder) zone(name string, line int) {
 		return
 	}
 	b.c.zone = z
+	cal, err := embeddedWorkingTime()
+	if err != nil {
+		b.fault(line, "working calendar: %v", err)
+		return
+	}
+	b.c.calendar = cal
 }
 
 // gridShapes are the grids that have a boundary, for finding a point's grid.
