@@ -32,7 +32,7 @@ func ForCatalog(path string, cat *catalog.Catalog) (*Rosters, error) {
 
 // None is no rosters: every unit's inbox alone holds its assignments.
 func None(zone *time.Location) *Rosters {
-	return &Rosters{people: map[string]Person{}, units: map[string]*Unit{}, zone: zone, version: "none"}
+	return &Rosters{people: map[string]Person{}, units: map[string]*Unit{}, supervisors: map[string]string{}, zone: zone, version: "none"}
 }
 
 // SampleOfficer is the first officer of a unit in the sample rosters, for examples and tests.
