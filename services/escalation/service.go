@@ -41,10 +41,12 @@ type Config struct {
 
 // Service is the escalation service.
 type Service struct {
-	deps     platform.Deps
-	cfg      Config
-	store    *store.Store
-	timers   *app.Timers
+	deps   platform.Deps
+	cfg    Config
+	store  *store.Store
+	timers *app.Timers
+	// people says whom reminders and chains tell, by the rosters in force.
+	people   *app.People
 	breaches *app.Breaches
 	// quarantined reads the dead letters of every service, for supervisors.
 	quarantined *app.Quarantined
@@ -63,8 +65,9 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	}
 	s := &Service{deps: d, cfg: cfg}
 	// The store tells the timer loop about new deadlines, and the loop fires through the store.
-	s.store = store.New(d.Redis, func(at time.Time) { s.timers.Notify(at) })
-	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), d.Logger)
+	s.store = store.New(d.Redis, d.Catalog.Calendar(), func(at time.Time) { s.timers.Notify(at) })
+	s.people = app.NewPeople(d.Rosters)
+	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), s.people, d.Logger)
 	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, feed.NewHub(d.Redis))
 	s.quarantined = app.NewQuarantined(d.Log.DeadLetters(), s.store, d.Catalog)
 	return s, nil

@@ -100,10 +100,20 @@ func (p Policy) Check() error {
 }
 
 // Calendar counts working time: Add returns the instant at which d of working time has passed
-// after from. It answers for any instant (the working calendar says how it counts a year it has no
-// data for), so that a deadline can always be frozen.
+// after from, and Between the working time in [a, b). It answers for any instant (the working
+// calendar says how it counts a year it has no data for), so that a deadline can always be frozen.
 type Calendar interface {
 	Add(from time.Time, d time.Duration) time.Time
+	Between(a, b time.Time) time.Duration
+}
+
+// Share returns the instant at which percent of the time from start to end has passed, in the
+// policy's time: the instant a reminder at that share of a limit comes due.
+func (p Policy) Share(cal Calendar, start, end time.Time, percent int) time.Time {
+	if !p.WorkingTime || cal == nil {
+		return start.Add(end.Sub(start) * time.Duration(percent) / 100)
+	}
+	return cal.Add(start, cal.Between(start, end)*time.Duration(percent)/100)
 }
 
 // After returns the instant d after from in the policy's time: working time by cal when the
