@@ -149,6 +149,9 @@ type Assignment struct {
 	Extension *Extension `json:"extension,omitempty"`
 	// Reopened counts the times the part was reopened after it resolved.
 	Reopened int `json:"reopened,omitempty"`
+	// EscalationLevel is the highest level of an escalation chain of this round that told
+	// somebody; 0 before any.
+	EscalationLevel int `json:"escalation_level,omitempty"`
 }
 
 // Extension is a unit's request for a later deadline, as the stream stored it.
@@ -367,6 +370,32 @@ func (a *Assignment) ReopenDeadlines(at time.Time, cal sla.Calendar) (reportInBy
 		}
 	}
 	return p.Deadlines(cal, at)
+}
+
+// Escalate records a step of the chain of a breached clock of the part, telling somebody at level
+// (or nobody, when person is empty). Only a clock the part breached has a chain.
+func (a *Assignment) Escalate(unitID string, k DeadlineKind, level int, person string) error {
+	switch {
+	case a == nil:
+		return notSummoned("an escalation", unitID)
+	case !slices.Contains(a.Breached, k):
+		return eventlog.Impossible("an escalation of %s's %s deadline, which it has not breached", a.Unit(), k)
+	}
+	if person != "" {
+		a.EscalationLevel = max(a.EscalationLevel, level)
+	}
+	return nil
+}
+
+// Remind checks a reminder of a clock of the part: only a clock that runs is reminded.
+func (a *Assignment) Remind(unitID string, k DeadlineKind) error {
+	if a == nil {
+		return notSummoned("a reminder", unitID)
+	}
+	if _, runs := a.Due(k); !runs || slices.Contains(a.Breached, k) {
+		return eventlog.Impossible("a reminder of %s's %s deadline, which no longer runs", a.Unit(), k)
+	}
+	return nil
 }
 
 // Push records the officer an open part was pushed or handed over to.

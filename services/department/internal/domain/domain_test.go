@@ -76,7 +76,7 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 			DispatchedAt: at, ReportInBy: at, ResolveBy: at, AcknowledgedAt: at, AcknowledgedBy: "o1", Note: "n",
 			Breached:  []assignment.DeadlineKind{assignment.ReportIn},
 			Policy:    sla.Policy{ReportIn: time.Hour, Resolve: time.Hour, RemindAt: []int{80}, Chain: []sla.Level{{Target: sla.UnitHead}}},
-			OfficerID: "o1", Reopened: 1,
+			OfficerID: "o1", Reopened: 1, EscalationLevel: 2,
 			Extension: &assignment.Extension{Kind: assignment.Resolve, Proposed: at, Reason: "r", By: "o1", At: at},
 			Photos:    []evidence.Photo{{ID: "ph_A", Digest: "sha256:00", ContentType: "image/png", Size: 1}}}}}
 	// Every field is set above, so that a field added later and left out of Clone fails here.

@@ -254,6 +254,7 @@ func Proto(a *assignment.Assignment) *whistlev1.Assignment {
 		Reopened:           int32(a.Reopened),
 		ExtensionRequested: extensionProto(a.Extension),
 		Photos:             evidence.ToProto(a.Photos),
+		EscalationLevel:    int32(a.EscalationLevel),
 	}
 }
 
