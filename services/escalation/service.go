@@ -24,6 +24,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/grpcapi"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // DefaultLeaseTTL is how long the timer lease outlives its holder's last renewal.
@@ -37,6 +38,9 @@ type Config struct {
 	// DefaultLeaseTTL. A value under twice app.LeaseCheck, the renewal interval, is raised
 	// to that, so that one late renewal does not hand the timers over.
 	LeaseTTL time.Duration
+	// RosterPath is the rosters file, reloaded when it changes, whose people reminders and
+	// chains tell; empty means the rosters the service started with, for good.
+	RosterPath string
 }
 
 // Service is the escalation service.
@@ -84,6 +88,9 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 // Run consumes every whistle event into the projection and runs the timer loop until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	if s.cfg.RosterPath != "" {
+		go roster.Follow(ctx, s.cfg.RosterPath, s.deps.Catalog, s.Name(), s.deps.Logger, s.people.Rosters, s.people.Set)
+	}
 	g.Go(func() error { return s.Rebuild(ctx) })
 	g.Go(func() error { return s.timers.Run(ctx) })
 	return g.Wait()

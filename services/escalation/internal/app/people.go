@@ -11,7 +11,9 @@ import (
 
 // People finds whom a reminder or a level of an escalation chain tells, by the rosters in force,
 // which the service swaps whole when the rosters file changes.
-type People struct{ rosters atomic.Pointer[roster.Rosters] }
+type People struct {
+	rosters atomic.Pointer[roster.Rosters]
+}
 
 // NewPeople returns the people of the rosters r; nil means none.
 func NewPeople(r *roster.Rosters) *People {
