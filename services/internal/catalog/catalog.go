@@ -135,7 +135,7 @@ func Load(path string) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
-	return ParseFile(filepath.Base(path), data)
+	return parse(filepath.Dir(path), filepath.Base(path), data)
 }
 
 // Parse builds a catalog from YAML; its errors call the file "catalog".
@@ -145,7 +145,10 @@ func Parse(data []byte) (*Catalog, error) { return ParseFile("catalog", data) }
 // fault found, each with the file and line: an id empty or used twice, an unknown parent or a
 // cycle of parents, a grid whose boundary overlaps another's, a compound outside its grid, a unit
 // serving an area that does not exist, a category naming a policy that does not exist.
-func ParseFile(name string, data []byte) (*Catalog, error) {
+func ParseFile(name string, data []byte) (*Catalog, error) { return parse("", name, data) }
+
+// parse is ParseFile for a file in dir, against which the city's calendar files are found.
+func parse(dir, name string, data []byte) (*Catalog, error) {
 	f, err := decodeFile(name, data)
 	if err != nil {
 		return nil, err
@@ -162,6 +165,7 @@ func ParseFile(name string, data []byte) (*Catalog, error) {
 	b.desk()
 	b.categories(f)
 	b.zone(f.City.V.TimeZone, f.City.Line)
+	b.calendar(dir, f.City.V.Calendar, f.City.Line)
 	if err := errors.Join(b.errs...); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -171,5 +173,44 @@ func TestAWorkingTimePolicyCountsByTheCitysCalendar(t *testing.T) {
 	}
 	if resolveBy.Before(time.Date(2025, 10, 9, 0, 0, 0, 0, zone)) {
 		t.Errorf("resolve by %s: the National Day holiday (1 to 8 October) was counted", resolveBy)
+	}
+}
+
+func TestACitysOwnCalendarFilesReplaceTheShippedYearAndABrokenOneIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	year, err := os.ReadFile("../workcal/years/2026.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := strings.Replace(string(year), "  - {from: \"09:00\", to: \"12:00\"}\n  - {from: \"13:30\", to: \"17:30\"}\n",
+		"  - {from: \"08:00\", to: \"12:00\"}\n  - {from: \"14:00\", to: \"18:00\"}\n", 1)
+	if err := os.MkdirAll(filepath.Join(dir, "calendar"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "calendar", "2026.yaml"), []byte(own), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	city := func(calendar string) string {
+		path := filepath.Join(dir, "city.yaml")
+		src := strings.Replace(string(SampleSource()), "  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  calendar: ["+calendar+"]\n", 1)
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	c, err := Load(city("calendar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone, _ := time.LoadLocation("Asia/Shanghai")
+	monday := time.Date(2026, 12, 7, 8, 0, 0, 0, zone)
+	// The city works 08:00 to 12:00 and 14:00 to 18:00: a working day of 7.5 hours from 08:00
+	// ends at 17:30 the same day (by the shipped hours it would end on Tuesday at 09:30).
+	if got := c.Calendar().Add(monday, 7*time.Hour+30*time.Minute); !got.Equal(time.Date(2026, 12, 7, 17, 30, 0, 0, zone)) {
+		t.Errorf("a working day from Monday 08:00 ends at %s, want 17:30 the same day", got.In(zone))
+	}
+	if _, err := Load(city("nowhere.yaml")); err == nil || !strings.Contains(err.Error(), "working calendar") {
+		t.Errorf("a catalog naming a missing calendar file loaded: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/geo"
 	"github.com/whistle-dispatch/whistle/services/internal/sla"
+	"github.com/whistle-dispatch/whistle/services/internal/workcal"
 )
 
 // at is a value of the file with the line it starts on, so that a fault found after decoding can
@@ -68,6 +70,7 @@ type cityFile struct {
 	ID       string           `yaml:"id"`
 	Name     string           `yaml:"name"`
 	TimeZone string           `yaml:"timezone"`
+	Calendar []string         `yaml:"calendar"`
 	Boundary *boundaryFile    `yaml:"boundary"`
 	Streets  []at[streetFile] `yaml:"streets"`
 }
@@ -481,12 +484,31 @@ func (b *builder) zone(name string, line int) {
 		return
 	}
 	b.c.zone = z
-	cal, err := embeddedWorkingTime()
+}
+
+// calendar loads the city's working calendar: the years Whistle ships, and the city's own year
+// files or folders (relative to the catalog's folder) beside them, a city's year replacing a
+// shipped one.
+func (b *builder) calendar(dir string, paths []string, line int) {
+	if len(paths) == 0 {
+		cal, err := embeddedWorkingTime()
+		if err != nil {
+			b.fault(line, "working calendar: %v", err)
+		}
+		b.c.calendar = cal
+		return
+	}
+	for i, p := range paths {
+		if !filepath.IsAbs(p) {
+			paths[i] = filepath.Join(dir, p)
+		}
+	}
+	cal, err := workcal.Load(paths...)
 	if err != nil {
 		b.fault(line, "working calendar: %v", err)
 		return
 	}
-	b.c.calendar = cal
+	b.c.calendar = NewWorkingTime(cal)
 }
 
 // gridShapes are the grids that have a boundary, for finding a point's grid.
