@@ -24,6 +24,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/grpcapi"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // DefaultLeaseTTL is how long the timer lease outlives its holder's last renewal.
@@ -37,14 +38,19 @@ type Config struct {
 	// DefaultLeaseTTL. A value under twice app.LeaseCheck, the renewal interval, is raised
 	// to that, so that one late renewal does not hand the timers over.
 	LeaseTTL time.Duration
+	// RosterPath is the rosters file, reloaded when it changes, whose people reminders and
+	// chains tell; empty means the rosters the service started with, for good.
+	RosterPath string
 }
 
 // Service is the escalation service.
 type Service struct {
-	deps     platform.Deps
-	cfg      Config
-	store    *store.Store
-	timers   *app.Timers
+	deps   platform.Deps
+	cfg    Config
+	store  *store.Store
+	timers *app.Timers
+	// people says whom reminders and chains tell, by the rosters in force.
+	people   *app.People
 	breaches *app.Breaches
 	// supervisors urges parts and decides extensions.
 	supervisors *app.Supervisors
@@ -65,8 +71,9 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	}
 	s := &Service{deps: d, cfg: cfg}
 	// The store tells the timer loop about new deadlines, and the loop fires through the store.
-	s.store = store.New(d.Redis, func(at time.Time) { s.timers.Notify(at) })
-	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), d.Logger)
+	s.store = store.New(d.Redis, d.Catalog.Calendar(), func(at time.Time) { s.timers.Notify(at) })
+	s.people = app.NewPeople(d.Rosters)
+	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), s.people, d.Logger)
 	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, feed.NewHub(d.Redis))
 	s.quarantined = app.NewQuarantined(d.Log.DeadLetters(), s.store, d.Catalog)
 	s.supervisors = app.NewSupervisors(d.Log, s.store, d.Catalog, d.Clock)
@@ -84,6 +91,9 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 // Run consumes every whistle event into the projection and runs the timer loop until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	if s.cfg.RosterPath != "" {
+		go roster.Follow(ctx, s.cfg.RosterPath, s.deps.Catalog, s.Name(), s.deps.Logger, s.people.Rosters, s.people.Set)
+	}
 	g.Go(func() error { return s.Rebuild(ctx) })
 	g.Go(func() error { return s.timers.Run(ctx) })
 	return g.Wait()

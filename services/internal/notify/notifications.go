@@ -190,7 +190,7 @@ func (n *Notifications) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { n.send(ctx) })
 	err = n.log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Logger: n.logger,
-		ReactsTo: slices.Concat(RaiserKinds, []string{"pushed"}, OfficerKinds)}, n.issues, n.react)
+		ReactsTo: slices.Concat(RaiserKinds, EscalationKinds, []string{"pushed"}, OfficerKinds)}, n.issues, n.react)
 	cancel()
 	wg.Wait()
 	return err
@@ -250,6 +250,14 @@ func (n *Notifications) deliveries(st *issue, rec eventlog.Record) []Delivery {
 			if d, ok := make1(RoleOfficer, p.GetOfficerId(), p.GetUnitId()); ok {
 				out = append(out, d)
 			}
+		}
+	case slices.Contains(EscalationKinds, kind):
+		person := cmp.Or(ev.GetReminded().GetPersonId(), ev.GetEscalated().GetPersonId())
+		if person == "" {
+			return nil // nobody to tell: the unit has no roster, or no level found anyone
+		}
+		if d, ok := make1(RoleEscalation, person, cmp.Or(ev.GetReminded().GetUnitId(), ev.GetEscalated().GetUnitId())); ok {
+			out = append(out, d)
 		}
 	case slices.Contains(OfficerKinds, kind):
 		unit := supervisedUnit(ev)

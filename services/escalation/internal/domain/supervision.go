@@ -129,12 +129,14 @@ func (s *Issue) Lead() string {
 	return ""
 }
 
-// Part returns the unit's part as the assignment machine sees it, with its round, or nil when the
-// unit was never summoned: what supervisors' commands check and answer with.
+// Part returns the unit's part as the assignment machine sees it, with its round, the start of
+// its clocks and its officer, or nil when the unit was never summoned: what supervisors' commands
+// check and answer with.
 func (s *Issue) Part(unitID string) *assignment.Assignment {
 	m := s.machine(unitID)
 	if m != nil {
-		m.Reopened = s.Assignments[unitID].Round
+		a := s.Assignments[unitID]
+		m.Reopened, m.DispatchedAt, m.OfficerID = a.Round, a.DispatchedAt, a.OfficerID
 	}
 	return m
 }
