@@ -22,6 +22,7 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/app"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/grpcapi"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/scorecard"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 )
@@ -37,6 +38,10 @@ type Config struct {
 	// DefaultLeaseTTL. A value under twice app.LeaseCheck, the renewal interval, is raised
 	// to that, so that one late renewal does not hand the timers over.
 	LeaseTTL time.Duration
+	// WorkingTime measures, for the scorecards, the time from a to b of a part whose frozen policy
+	// counts working time (the city's working calendar plugs in here); nil measures it in
+	// calendar time, b - a.
+	WorkingTime func(a, b time.Time) time.Duration
 }
 
 // Service is the escalation service.
@@ -48,6 +53,7 @@ type Service struct {
 	breaches *app.Breaches
 	// quarantined reads the dead letters of every service, for supervisors.
 	quarantined *app.Quarantined
+	scorecards  *app.Scorecards
 }
 
 var _ platform.Service = (*Service)(nil)
@@ -67,6 +73,7 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), d.Logger)
 	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, feed.NewHub(d.Redis))
 	s.quarantined = app.NewQuarantined(d.Log.DeadLetters(), s.store, d.Catalog)
+	s.scorecards = app.NewScorecards(scorecard.NewReader(d.Redis), d.Catalog, cfg.WorkingTime)
 	return s, nil
 }
 
@@ -75,7 +82,7 @@ func (s *Service) Name() string { return app.ServiceName }
 
 // Register adds EscalationService to a gRPC server.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
-	whistlev1.RegisterEscalationServiceServer(r, grpcapi.New(s.breaches, s.quarantined, s.deps.Catalog))
+	whistlev1.RegisterEscalationServiceServer(r, grpcapi.WithScorecards(grpcapi.New(s.breaches, s.quarantined, s.deps.Catalog), s.scorecards))
 }
 
 // Run consumes every whistle event into the projection and runs the timer loop until ctx ends.
