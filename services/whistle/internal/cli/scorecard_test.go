@@ -68,7 +68,13 @@ func TestScorecardPrintsTheRatesTimesAndBreachesOfAPeriodAndRefusesWhatItCannotR
 		t.Errorf("scorecard --street xinhua does not show its 3 parts and 3 whistles:\n%s", out)
 	}
 
-	// Dates are whole days in the city's time zone, --until's included; the default is this month.
+	// Dates are whole days in the city's time zone, which the city's area names, --until's
+	// included; the default is this month.
+	areas := &whistlev1.ListAreasResponse{}
+	e.okJSON(supervisor, areas, "areas")
+	if a := areas.GetAreas()[0]; a.GetLevel() != "city" || a.GetTimeZone() != "Asia/Shanghai" {
+		t.Errorf("the city's area is %v, want it to name its time zone, Asia/Shanghai", a)
+	}
 	march := &whistlev1.GetScorecardsResponse{}
 	e.okJSON(supervisor, march, "scorecard", "--unit", "--from", "2025-03-01", "--until", "2025-03-31")
 	if f, u := march.GetFrom().AsTime(), march.GetUntil().AsTime(); !f.Equal(time.Date(2025, 2, 28, 16, 0, 0, 0, time.UTC)) ||
