@@ -144,8 +144,10 @@ func (is *Issue) Apply(rec eventlog.Record) Change {
 			c.touch(part)
 		}
 	case *whistlev1.Event_Escalated:
+		// A level is reached when its step told somebody: a step that found nobody left to tell
+		// ends the chain without reaching its level.
 		e := p.Escalated
-		if part := is.part(e.GetDepartmentId(), e.GetUnitId()); part != nil {
+		if part := is.part(e.GetDepartmentId(), e.GetUnitId()); part != nil && e.GetPersonId() != "" {
 			if b := part.breach(assignmentpb.DeadlineKind(e.GetKind()), assignmentpb.Time(e.GetDeadline())); b != nil && int(e.GetLevel()) > b.Level {
 				b.Level = int(e.GetLevel())
 				c.touch(part)

@@ -73,10 +73,15 @@ func TestAPartsLifeIsFoldedFromItsEventsAndAReopeningKeepsItsFirstReportIn(t *te
 		ev.Payload = &whistlev1.Event_Breached{Breached: &whistlev1.DeadlineBreached{DepartmentId: "water", Kind: reportIn, Deadline: at(time.Hour)}}
 	})
 	h.add(2*time.Hour+time.Minute, func(ev *whistlev1.Event) {
-		ev.Payload = &whistlev1.Event_Escalated{Escalated: &whistlev1.BreachEscalated{DepartmentId: "water", Kind: reportIn, Deadline: at(time.Hour), Level: 2}}
+		ev.Payload = &whistlev1.Event_Escalated{Escalated: &whistlev1.BreachEscalated{DepartmentId: "water", Kind: reportIn, Deadline: at(time.Hour), Level: 2,
+			PersonId: "water.head"}}
 	})
 	h.add(2*time.Hour+2*time.Minute, func(ev *whistlev1.Event) {
-		ev.Payload = &whistlev1.Event_Escalated{Escalated: &whistlev1.BreachEscalated{DepartmentId: "water", Kind: reportIn, Deadline: at(time.Hour), Level: 1}}
+		ev.Payload = &whistlev1.Event_Escalated{Escalated: &whistlev1.BreachEscalated{DepartmentId: "water", Kind: reportIn, Deadline: at(time.Hour), Level: 1,
+			PersonId: "water.1"}}
+	})
+	h.add(2*time.Hour+3*time.Minute, func(ev *whistlev1.Event) { // nobody left to tell: the level is not reached
+		ev.Payload = &whistlev1.Event_Escalated{Escalated: &whistlev1.BreachEscalated{DepartmentId: "water", Kind: reportIn, Deadline: at(time.Hour), Level: 3}}
 	})
 	h.add(3*time.Hour, func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
@@ -102,7 +107,8 @@ func TestAPartsLifeIsFoldedFromItsEventsAndAReopeningKeepsItsFirstReportIn(t *te
 	h.add(10*time.Hour, func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Acknowledged{Acknowledged: &whistlev1.AssignmentAcknowledged{DepartmentId: "water"}}
 	})
-	// The unit returned its part and is summoned again: a part of its own.
+	// The unit returned its part and is summoned again: a part of its own, dispatched by the
+	// fifteenth event.
 	h.add(11*time.Hour, routed(nil, dispatch("urban-management", "urban-management-xinhua", assisting, false)))
 	h.add(12*time.Hour, func(ev *whistlev1.Event) {
 		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water"}}
@@ -118,7 +124,7 @@ func TestAPartsLifeIsFoldedFromItsEventsAndAReopeningKeepsItsFirstReportIn(t *te
 		Breaches: []scorecard.Breach{{Kind: assignment.ReportIn, Deadline: t0.Add(time.Hour), Level: 2}}}
 	returned := &scorecard.Part{IssueID: h.id, Seq: 2, UnitID: "urban-management-xinhua", DepartmentID: "urban-management", StreetID: "xinhua",
 		GridID: "xinhua-taoyuan-01", DispatchedAt: t0.Add(time.Minute), ReturnedAt: t0.Add(7 * time.Hour)}
-	again := &scorecard.Part{IssueID: h.id, Seq: 14, UnitID: "urban-management-xinhua", DepartmentID: "urban-management", StreetID: "xinhua",
+	again := &scorecard.Part{IssueID: h.id, Seq: 15, UnitID: "urban-management-xinhua", DepartmentID: "urban-management", StreetID: "xinhua",
 		GridID: "xinhua-taoyuan-01", DispatchedAt: t0.Add(11 * time.Hour)}
 	want := &scorecard.Issue{StreetID: "xinhua", GridID: "xinhua-taoyuan-01", RaisedAt: t0, Parts: []*scorecard.Part{water, returned, again}}
 	if !reflect.DeepEqual(is, want) {

@@ -353,6 +353,9 @@ func TestScorecardsOfAScriptedHistoryMatchTheFiguresCountedByHandAndAReplayRebui
 			ev.Payload = &whistlev1.Event_ExtensionDecided{ExtensionDecided: &whistlev1.ExtensionDecided{DepartmentId: "market-regulation", UnitId: mrX,
 				Kind: whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE, Approved: i == 0, Reason: map[bool]string{false: "not a reason to wait"}[i == 0],
 				Deadline: routed[is.id].GetAssignments()[0].GetResolveBy(), RequestedSeq: extended[is.id]}}
+			if i == 0 {
+				ev.GetExtensionDecided().Granted = timestamppb.New(routed[is.id].GetAssignments()[0].GetResolveBy().AsTime().Add(24 * time.Hour))
+			}
 		})
 	}
 	for _, u := range []struct {
@@ -371,7 +374,7 @@ func TestScorecardsOfAScriptedHistoryMatchTheFiguresCountedByHandAndAReplayRebui
 		w.append(e.is.id, func(ev *whistlev1.Event) {
 			ev.Payload = &whistlev1.Event_Escalated{Escalated: &whistlev1.BreachEscalated{DepartmentId: "water", UnitId: "water",
 				Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, Deadline: routed[e.is.id].GetAssignments()[0].GetReportInBy(), Level: e.level,
-				Target: whistlev1.EscalationTarget_ESCALATION_TARGET_UNIT_HEAD}}
+				Target: whistlev1.EscalationTarget_ESCALATION_TARGET_UNIT_HEAD, PersonId: "water.head"}}
 		})
 	}
 	Settle(t, sys)
