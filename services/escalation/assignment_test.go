@@ -10,7 +10,7 @@ import (
 )
 
 func TestEscalationsClocksJudgeAssignmentEventsAsTheAssignmentMachineDoes(t *testing.T) {
-	st := store.New(redistest.Client(t, redistest.Run(t)), nil)
+	st := store.New(redistest.Client(t, redistest.Run(t)), nil, nil)
 	assignmenttest.Run(t, assignmenttest.Subject{
 		Apply: st.Apply,
 		Parts: func(ctx context.Context, id string) (map[string]assignmenttest.Part, error) {

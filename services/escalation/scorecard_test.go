@@ -97,7 +97,7 @@ func TestScorecardsCountThePartsDispatchedInThePeriodExactlyOnOneServerAndOnAClu
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
 			rdb := r.connect(t)
-			s := store.New(rdb, nil)
+			s := store.New(rdb, nil, nil)
 			h := &scored{t: t, t0: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC), prev: map[string]uint64{}}
 			// Twenty-four issues of the water unit in Xinhua, raised one hour apart from 09:00 and
 			// dispatched a minute later (the period below starts at 09:01 and ends before the 25th),

@@ -75,7 +75,7 @@ func TestBreachesPageThroughEveryShardNewestFirstWithoutSkippingOrRepeating(t *t
 	for _, r := range redisses {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
-			s := store.New(r.connect(t), nil)
+			s := store.New(r.connect(t), nil, nil)
 			// Two breaches each, a hundred issues to a millisecond, and more breaches in each shard
 			// than the store reads of one at a time.
 			lifecycles(t, s, 1100, 11, 0)
@@ -140,7 +140,7 @@ func TestTheTimersOfEveryShardComeDueEarliestFirst(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			s := store.New(r.connect(t), nil)
+			s := store.New(r.connect(t), nil, nil)
 			// Raised and routed: two departments, each with a report-in and a resolve deadline.
 			lifecycles(t, s, 40, 8, 2)
 			if n, err := s.OpenTimers(ctx); err != nil || n != 160 {
@@ -178,7 +178,7 @@ func TestDroppingATimerLeavesItWhenItCameDueAtAnotherTime(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			s := store.New(r.connect(t), nil)
+			s := store.New(r.connect(t), nil, nil)
 			id := lifecycles(t, s, 8, 1, 2)[0]
 			deadline := servicetest.LifecycleStart.Add(time.Hour)
 			moved := domain.Timer{IssueID: id, UnitID: "water", Kind: domain.ReportIn, At: deadline.Add(-time.Minute)}

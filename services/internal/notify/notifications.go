@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -170,7 +171,7 @@ func (n *Notifications) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { n.send(ctx) })
 	err = n.log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Logger: n.logger,
-		ReactsTo: append(slices.Clone(RaiserKinds), "pushed")}, n.issues, n.react)
+		ReactsTo: slices.Concat(RaiserKinds, EscalationKinds, []string{"pushed"})}, n.issues, n.react)
 	cancel()
 	wg.Wait()
 	return err
@@ -229,6 +230,14 @@ func (n *Notifications) deliveries(st *issue, rec eventlog.Record) []Delivery {
 			if d, ok := make1(RoleOfficer, p.GetOfficerId(), p.GetUnitId()); ok {
 				out = append(out, d)
 			}
+		}
+	case slices.Contains(EscalationKinds, kind):
+		person := cmp.Or(ev.GetReminded().GetPersonId(), ev.GetEscalated().GetPersonId())
+		if person == "" {
+			return nil // nobody to tell: the unit has no roster, or no level found anyone
+		}
+		if d, ok := make1(RoleEscalation, person, cmp.Or(ev.GetReminded().GetUnitId(), ev.GetEscalated().GetUnitId())); ok {
+			out = append(out, d)
 		}
 	case slices.Contains(RaiserKinds, kind):
 		if st.Raiser == "" || st.Raiser == ev.GetActor().GetSubject() {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
@@ -395,5 +397,33 @@ func TestAFailedCheckOnSiteTellsTheRaiserWhereTheIssueGoesBack(t *testing.T) {
 	ev.GetVerified().Passed = true
 	if _, en, _ := texts(ev, "verified", RoleRaiser, ""); !strings.Contains(en, "passed") {
 		t.Fatalf("a passed check reads %q", en)
+	}
+}
+
+func TestAReminderAndAChainStepTellThePersonTheyNameAndNobodyElse(t *testing.T) {
+	e := newEnv(t, http.StatusOK)
+	e.start()
+	id := e.raise("chain")
+	esc := &whistlev1.Actor{Subject: "escalation", Role: "service"}
+	reminded := e.Append(&whistlev1.Event{IssueId: id, Actor: esc, Payload: &whistlev1.Event_Reminded{Reminded: &whistlev1.DeadlineReminded{
+		DepartmentId: "water", UnitId: "water", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, Percent: 80, PersonId: "water-officer-1",
+		Deadline: timestamppb.New(servicetest.LifecycleStart.Add(time.Hour))}}})
+	escalated := e.Append(&whistlev1.Event{IssueId: id, Actor: esc, Payload: &whistlev1.Event_Escalated{Escalated: &whistlev1.BreachEscalated{
+		DepartmentId: "water", UnitId: "water", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE, Level: 3, PersonId: "xinhua.supervisor",
+		Target: whistlev1.EscalationTarget_ESCALATION_TARGET_STREET_SUPERVISOR, AreaId: "xinhua"}}})
+	e.Append(&whistlev1.Event{IssueId: id, Actor: esc, Payload: &whistlev1.Event_Escalated{Escalated: &whistlev1.BreachEscalated{
+		DepartmentId: "water", UnitId: "water", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE, Level: 4}}}) // nobody left to tell
+	e.Settled(Name)
+	ds := e.deliveries(Filter{IssueID: id})
+	got := map[string]string{}
+	for _, d := range ds {
+		got[d.ID] = d.TextEn
+	}
+	want := []string{ID(id, reminded, RoleEscalation, "water-officer-1"), ID(id, escalated, RoleEscalation, "xinhua.supervisor")}
+	if len(got) != len(want) || got[want[0]] == "" || got[want[1]] == "" {
+		t.Fatalf("deliveries %v, want %v", got, want)
+	}
+	if !strings.Contains(got[want[0]], "80% of the time to report in") || !strings.Contains(got[want[1]], "level 3") {
+		t.Errorf("the texts say %v", got)
 	}
 }

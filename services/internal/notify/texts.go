@@ -24,6 +24,9 @@ const MaxNoteRunes = 70
 // ok is false for an event that tells that recipient nothing.
 func texts(ev *whistlev1.Event, kind string, role Role, unit string) (zh, en string, ok bool) {
 	id := ev.GetIssueId()
+	if role == RoleEscalation {
+		return escalationTexts(ev, unit)
+	}
 	if role == RoleOfficer {
 		return fmt.Sprintf("新派单：案件 %s 已派至 %s，请您签收处理。", id, unit),
 			fmt.Sprintf("New assignment: case %s is with %s, for you to report in and act on.", id, unit), true
@@ -98,4 +101,21 @@ func clip(s string) string {
 		return string(r)
 	}
 	return string(r[:MaxNoteRunes]) + "…"
+}
+
+// escalationTexts tells of a reminder or a chain step, for the person it names.
+func escalationTexts(ev *whistlev1.Event, unit string) (zh, en string, ok bool) {
+	id := ev.GetIssueId()
+	zhWhat, enWhat := "签收", "report in"
+	if ev.GetReminded().GetKind() == whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE || ev.GetEscalated().GetKind() == whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE {
+		zhWhat, enWhat = "办结", "resolve"
+	}
+	if r := ev.GetReminded(); r != nil {
+		by := r.GetDeadline().AsTime().Format("2006-01-02 15:04 MST")
+		return fmt.Sprintf("提醒：案件 %s 的%s时限已过 %d%%，请于 %s 前%s。", id, zhWhat, r.GetPercent(), by, zhWhat),
+			fmt.Sprintf("Reminder: %d%% of the time to %s case %s has passed; %s it by %s.", r.GetPercent(), enWhat, id, enWhat, by), true
+	}
+	e := ev.GetEscalated()
+	return fmt.Sprintf("督办升级（第 %d 级）：案件 %s 的 %s 超过%s时限，请督促处理。", e.GetLevel(), id, unit, zhWhat),
+		fmt.Sprintf("Escalation, level %d: %s missed its deadline to %s case %s; please see that it is dealt with.", e.GetLevel(), unit, enWhat, id), true
 }

@@ -201,6 +201,8 @@ func toProto(b domain.Breach) *whistlev1.Breach {
 		StreetId:     b.StreetID,
 		CategoryId:   b.CategoryID,
 		Seq:          b.Seq,
+		Level:        int32(b.Level),
+		Round:        int32(b.Round),
 	}
 	if !b.ClearedAt.IsZero() {
 		out.ClearedAt = timestamppb.New(b.ClearedAt)

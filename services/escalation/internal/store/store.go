@@ -25,6 +25,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 // Redis keys. All begin with the service's name, so that a reset removes exactly these.
@@ -80,28 +81,40 @@ type Store struct {
 	// onTimer, when set, learns the earliest due time each apply added, so that a sleeping timer
 	// loop can wake early for it.
 	onTimer func(at time.Time)
+	// cal is the city's working calendar, by which reminders and chain steps of policies with
+	// working time come due.
+	cal sla.Calendar
 }
 
 var _ eventlog.BatchProjection = (*Store)(nil)
 
-// New returns the store on rdb. onTimer may be nil.
-func New(rdb redis.UniversalClient, onTimer func(at time.Time)) *Store {
-	return &Store{Store: &redisdoc.Store[*domain.Issue]{
+// New returns the store on rdb; cal is the city's working calendar. onTimer may be nil.
+func New(rdb redis.UniversalClient, cal sla.Calendar, onTimer func(at time.Time)) *Store {
+	s := &Store{rdb: rdb, onTimer: onTimer, cal: cal}
+	s.Store = &redisdoc.Store[*domain.Issue]{
 		Service: Name,
 		RDB:     rdb,
-		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id} },
-		Fold:    fold,
+		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id, Calendar: cal} },
+		Fold:    s.fold,
 		OnQuarantine: func(ctx context.Context, st *domain.Issue, _ quarantine.Mark, tx redis.Pipeliner) {
 			for _, t := range st.Timers() {
 				tx.ZRem(ctx, TimersKey(t.IssueID), t.Name())
 			}
 		},
-	}, rdb: rdb, onTimer: onTimer}
+	}
+	return s
 }
+
+// Calendar is the working calendar the store counts reminders and chain steps by.
+func (s *Store) Calendar() sla.Calendar { return s.cal }
 
 // Issue returns an issue's state; an issue never seen has an empty state at sequence 0.
 func (s *Store) Issue(ctx context.Context, issueID string) (*domain.Issue, error) {
-	return s.Load(ctx, issueID)
+	st, err := s.Load(ctx, issueID)
+	if st != nil {
+		st.Calendar = s.cal
+	}
+	return st, err
 }
 
 // Apply folds one record into its issue's state and, with it, brings the timers in line with what
@@ -131,8 +144,9 @@ type addedTimer struct{ at time.Time }
 type addedTimerKey struct{}
 
 // fold applies one record to the issue's state, and queues its index writes on the store's pipeline.
-func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
+func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
 	ev := rec.Event
+	st.Calendar = s.cal // a document read back from Redis does not carry it
 	before := names(st.Timers())
 	if err := st.Apply(rec.Seq, rec.Time, ev.GetCorrelationId(), fromProto(ev)); err != nil {
 		return err // an event the domain refuses wraps eventlog.ErrImpossible
@@ -161,9 +175,27 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 		(added.at.IsZero() || earliest.Before(added.at)) {
 		added.at = earliest
 	}
-	if b, ok := ev.GetPayload().(*whistlev1.Event_Breached); ok {
-		return indexBreach(ctx, tx, st, b.Breached)
+	switch p := ev.GetPayload().(type) {
+	case *whistlev1.Event_Breached:
+		return indexBreach(ctx, tx, st, p.Breached)
+	case *whistlev1.Event_Escalated:
+		return reindexBreach(ctx, tx, st, p.Escalated)
 	}
+	return nil
+}
+
+// reindexBreach writes again the details of the breach whose chain took a step, so that the
+// breaches view shows the level it reached.
+func reindexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.BreachEscalated) error {
+	b, ok := st.Breach(assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.DeadlineKind(e.GetKind()))
+	if !ok {
+		return nil
+	}
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	tx.HSet(ctx, BreachKey(b.IssueID), b.ListName(), raw)
 	return nil
 }
 
@@ -349,11 +381,12 @@ func ceilMilli(t time.Time) int64 {
 // timer reads a sorted-set entry of a timers shard.
 func timer(z redis.Z) (domain.Timer, error) {
 	name, _ := z.Member.(string)
-	issueID, unit, kind, err := domain.ParseName(name)
+	t, err := domain.ParseName(name)
 	if err != nil {
 		return domain.Timer{}, err
 	}
-	return domain.Timer{IssueID: issueID, UnitID: unit, Kind: kind, At: time.UnixMilli(int64(z.Score)).UTC()}, nil
+	t.At = time.UnixMilli(int64(z.Score)).UTC()
+	return t, nil
 }
 
 // names indexes timers by name.
@@ -386,6 +419,26 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 		return reopened(p.Verified.GetReopened())
 	case *whistlev1.Event_Rated:
 		return reopened(p.Rated.GetReopened())
+	case *whistlev1.Event_Reminded:
+		r := p.Reminded
+		return domain.Reminded{DepartmentID: r.GetDepartmentId(), UnitID: r.GetUnitId(), Kind: assignmentpb.DeadlineKind(r.GetKind()), Percent: int(r.GetPercent())}
+	case *whistlev1.Event_Escalated:
+		e := p.Escalated
+		out := domain.Escalated{DepartmentID: e.GetDepartmentId(), UnitID: e.GetUnitId(), Kind: assignmentpb.DeadlineKind(e.GetKind()),
+			Level: int(e.GetLevel()), Repeat: int(e.GetRepeat()), Person: e.GetPersonId()}
+		for _, l := range e.GetSkipped() {
+			out.Skipped = append(out.Skipped, int(l))
+		}
+		return out
+	case *whistlev1.Event_Pushed:
+		officers := map[string]string{}
+		for _, push := range p.Pushed.GetPushes() {
+			officers[assignment.UnitOf(push.GetDepartmentId(), push.GetUnitId())] = push.GetOfficerId()
+		}
+		return domain.Pushed{Officers: officers}
+	case *whistlev1.Event_HandedOver:
+		h := p.HandedOver
+		return domain.HandedOver{UnitID: assignment.UnitOf(h.GetDepartmentId(), h.GetUnitId()), To: h.GetToOfficerId()}
 	case *whistlev1.Event_Breached:
 		return domain.Breached{
 			DepartmentID: p.Breached.GetDepartmentId(),

@@ -348,6 +348,37 @@ func (is *Issue) OnBreached(m Meta, b assignment.Breach, clearedAt time.Time) er
 	return nil
 }
 
+// OnReminded applies escalation's reminder to a unit's officer that a deadline approaches.
+func (is *Issue) OnReminded(m Meta, unit string, k assignment.DeadlineKind, percent int, person string) error {
+	a := is.Assignment(unit)
+	if err := a.Remind(unit, k); err != nil {
+		return err
+	}
+	is.record(m, "reminded", a, fmt.Sprintf("%s reminded that %d%% of its %s time has passed (deadline %s)",
+		orNobody(person), percent, k, stampOrNone(a.Deadline(k))))
+	return nil
+}
+
+// OnEscalated applies a step of the escalation chain of a breached deadline.
+func (is *Issue) OnEscalated(m Meta, unit string, k assignment.DeadlineKind, level, repeat int, target, person string, skipped []int) error {
+	a := is.Assignment(unit)
+	if err := a.Escalate(unit, k, level, person); err != nil {
+		return err
+	}
+	summary := fmt.Sprintf("%s's missed %s deadline escalated to level %d (%s): %s told", unit, k, level, target, person)
+	if repeat > 0 {
+		summary += fmt.Sprintf(" again (%d)", repeat)
+	}
+	if person == "" {
+		summary = fmt.Sprintf("%s's missed %s deadline: nobody left to tell at level %d and below; the chain ends", unit, k, level)
+	}
+	if len(skipped) > 0 {
+		summary += fmt.Sprintf("; levels %v named nobody", skipped)
+	}
+	is.record(m, "escalated", a, summary)
+	return nil
+}
+
 // OnOther applies an event whose payload the view does not show; it still takes its place in the
 // timeline, so that the view's last sequence stays exact.
 func (is *Issue) OnOther(m Meta, kind string) {
