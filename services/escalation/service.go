@@ -22,6 +22,7 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/app"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/grpcapi"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/scorecard"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 	"github.com/whistle-dispatch/whistle/services/internal/roster"
@@ -38,6 +39,9 @@ type Config struct {
 	// DefaultLeaseTTL. A value under twice app.LeaseCheck, the renewal interval, is raised
 	// to that, so that one late renewal does not hand the timers over.
 	LeaseTTL time.Duration
+	// WorkingTime measures, for the scorecards, the time from a to b of a part whose frozen policy
+	// counts working time; nil means by the catalog's working calendar.
+	WorkingTime func(a, b time.Time) time.Duration
 	// RosterPath is the rosters file, reloaded when it changes, whose people reminders and
 	// chains tell; empty means the rosters the service started with, for good.
 	RosterPath string
@@ -56,6 +60,7 @@ type Service struct {
 	supervisors *app.Supervisors
 	// quarantined reads the dead letters of every service, for supervisors.
 	quarantined *app.Quarantined
+	scorecards  *app.Scorecards
 }
 
 var _ platform.Service = (*Service)(nil)
@@ -77,6 +82,10 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, feed.NewHub(d.Redis))
 	s.quarantined = app.NewQuarantined(d.Log.DeadLetters(), s.store, d.Catalog)
 	s.supervisors = app.NewSupervisors(d.Log, s.store, d.Catalog, d.Clock)
+	if cfg.WorkingTime == nil {
+		cfg.WorkingTime = d.Catalog.Calendar().Between
+	}
+	s.scorecards = app.NewScorecards(scorecard.NewReader(d.Redis), d.Catalog, cfg.WorkingTime)
 	return s, nil
 }
 
@@ -85,7 +94,7 @@ func (s *Service) Name() string { return app.ServiceName }
 
 // Register adds EscalationService to a gRPC server.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
-	whistlev1.RegisterEscalationServiceServer(r, grpcapi.New(s.breaches, s.quarantined, s.supervisors, s.deps.Catalog))
+	whistlev1.RegisterEscalationServiceServer(r, grpcapi.WithScorecards(grpcapi.New(s.breaches, s.quarantined, s.supervisors, s.deps.Catalog), s.scorecards))
 }
 
 // Run consumes every whistle event into the projection and runs the timer loop until ctx ends.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/scorecard"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
@@ -52,6 +53,8 @@ type Issue struct {
 	// Assignments are keyed by unit (assignment.UnitOf: a department's id for assignments
 	// dispatched before departments had units).
 	Assignments map[string]*Assignment `json:"assignments,omitempty"`
+	// Scorecard is what the scorecards count of the issue's parts (package scorecard).
+	Scorecard scorecard.Issue `json:"scorecard,omitzero"`
 	// UrgeKeys are the request ids of the urges recorded, with each urge's sequence, so that a
 	// retried urge is recorded once.
 	UrgeKeys map[string]uint64 `json:"urge_keys,omitempty"`

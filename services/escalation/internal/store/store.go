@@ -21,6 +21,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/feed"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/scorecard"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
@@ -159,6 +160,9 @@ func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record,
 	before := names(st.Timers())
 	if err := st.Apply(rec.Seq, rec.Time, ev.GetCorrelationId(), fromProto(ev)); err != nil {
 		return err // an event the domain refuses wraps eventlog.ErrImpossible
+	}
+	if err := scorecard.Fold(ctx, &st.Scorecard, rec, tx); err != nil {
+		return err
 	}
 	var earliest time.Time
 	for _, t := range st.Timers() {

@@ -143,7 +143,7 @@ func supervisionLines(w io.Writer, i *whistlev1.Issue) error {
 			lines = append(lines, fmt.Sprintf("%s's %s extension %s by %s%s", a.GetUnitId(), enumText(d.GetKind()), what, d.GetDecidedBy(), colon(d.GetReason())))
 		}
 		if n := a.GetUrges(); n > 0 {
-			lines = append(lines, fmt.Sprintf("%s urged %s", a.GetUnitId(), times(n)))
+			lines = append(lines, fmt.Sprintf("%s urged %s", a.GetUnitId(), howOften(n)))
 		}
 		for _, l := range lines {
 			if _, err := fmt.Fprintln(w, l); err != nil {
@@ -162,8 +162,8 @@ func colon(s string) string {
 	return ": " + s
 }
 
-// times says how many times: "once", "2 times".
-func times(n int32) string {
+// howOften says how many times: "once", "2 times".
+func howOften(n int32) string {
 	if n == 1 {
 		return "once"
 	}
