@@ -350,14 +350,15 @@ const (
 
 // The breach list's columns, and the widths that keep a live list's lines aligned under them.
 var (
-	breachHead   = []string{"BREACHED", "CASE", "UNIT", "DEADLINE", "WAS DUE", "GRID", "CATEGORY"}
-	breachWidths = []int{19, 9, 16, 9, 19, 17, 0}
+	breachHead   = []string{"BREACHED", "CASE", "UNIT", "DEADLINE", "WAS DUE", "LEVEL", "GRID", "CATEGORY"}
+	breachWidths = []int{19, 9, 16, 9, 19, 5, 17, 0}
 )
 
-// breachCells is one breach as table cells.
+// breachCells is one breach as table cells; its level is the highest of its escalation chain that
+// told somebody (0: none yet).
 func breachCells(b *whistlev1.Breach) []string {
 	return []string{when(b.GetBreachedAt()), b.GetIssueId(), b.GetUnitId(), enumText(b.GetKind()),
-		when(b.GetDeadline()), b.GetGridId(), b.GetCategoryId()}
+		when(b.GetDeadline()), strconv.Itoa(int(b.GetLevel())), b.GetGridId(), b.GetCategoryId()}
 }
 
 // unitFlag adds --unit, the unit an officer's command or inbox is for, and --dept, its name from
