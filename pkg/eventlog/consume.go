@@ -316,25 +316,47 @@ func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, p Projection, rea
 }
 
 // consumePartition takes one partition's messages while this replica may (see share): in batches,
-// each what is waiting when the last batch is done, up to BatchLimit.
+// each what is waiting when the last batch is done, up to BatchLimit. Having handed the partition
+// on, it leaves it to the others for MemberTTL; but whenever the partition is orphaned (nobody
+// holds it and events wait), it asks for it whatever its share.
 func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, sh *share) error {
+	var handedOn time.Time
 	for ctx.Err() == nil {
-		pause := shareTick
-		if sh.mayPull(part) {
+		mayPull := sh.mayPull(part) && time.Since(handedOn) >= MemberTTL
+		if mayPull || l.orphaned(ctx, cons) {
 			released, err := l.pullPartition(ctx, cfg, part, cons, p, react, sh)
 			if err != nil {
 				return err
 			}
 			if released {
-				pause = MemberTTL // long enough for a replica under its share to take it
+				handedOn = time.Now()
 			}
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(pause):
+		case <-time.After(shareTick):
 		}
 	}
 	return nil
+}
+
+// orphaned reports whether nobody holds the partition while events of it wait: no client is
+// pinned, and the consumer has messages to send or sent ones unacknowledged. A partition is
+// handed on only to a replica that asks for it, so this is rare, but it happens: the replica it
+// was handed to died, or a replica that lost its pin (a consumer leader that died takes its pins
+// with it) still counts the partition as its own. A replica at its share would otherwise never
+// ask for it again, and the partition's events would wait for a change of members.
+func (l *Log) orphaned(ctx context.Context, cons jetstream.Consumer) bool {
+	info, err := cons.Info(ctx)
+	if err != nil || (info.NumPending == 0 && info.NumAckPending == 0) {
+		return false // unknown, or nothing waits: not worth a pull
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group == OwnerGroup && g.PinnedClientID != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // pullPartition asks for the partition's messages and applies them until ctx ends or the replica
