@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -485,22 +484,27 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 
 // takeOver handles, when a pinning of the partition to this process begins, the messages an
 // earlier owner took and never acknowledged: they lie between the consumer's acknowledgement floor
-// and the first message sent to this owner. It does the same when a delivery to this owner never
+// and the last message of the batch, outside the batch (the server sends a message whose ack wait
+// ran out ahead of new ones, so a batch may begin with one redelivered and leave out others the
+// earlier owner took after it). It does the same when a delivery to this owner never
 // arrived (a gap in the consumer's delivery sequence: the consumer's leader died with it in flight). JetStream sends them again only after their ack wait,
 // and the consumers acknowledge with AckAll, so this owner's first acknowledgement would cover them
 // unhandled: an owner killed with a batch in hand would leave its events unapplied and its
 // reactions never run. They are read from the stream and applied (and reacted to) one by one,
-// the way a redelivery is; what the earlier owner did apply is skipped as applied. A failure is
-// tried again in place. It returns false when ctx ended first.
+// the way a redelivery is; what the earlier owner did apply is skipped as applied, and an event
+// that comes after one of the batch's own takes that one from the stream first (its reaction then
+// runs with the batch). A failure is tried again in place. It returns false when ctx ended first.
 func (l *Log) takeOver(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, batch []jetstream.Msg) bool {
-	first := uint64(math.MaxUint64)
+	var last uint64
+	inBatch := make(map[uint64]bool, len(batch))
 	for _, m := range batch {
 		if meta, err := m.Metadata(); err == nil {
-			first = min(first, meta.Sequence.Stream)
+			last = max(last, meta.Sequence.Stream)
+			inBatch[meta.Sequence.Stream] = true
 		}
 	}
 	for attempt := uint64(1); ; attempt++ {
-		err := l.takeOverOnce(ctx, cfg, part, cons, p, react, first)
+		err := l.takeOverOnce(ctx, cfg, part, cons, p, react, last, inBatch)
 		if err == nil {
 			return true
 		}
@@ -519,13 +523,14 @@ func (l *Log) takeOver(ctx context.Context, cfg ConsumerConfig, part int, cons j
 }
 
 // takeOverOnce is one attempt of takeOver: the partition's messages above the acknowledgement
-// floor and below first, each processed as a message read from the stream.
-func (l *Log) takeOverOnce(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, first uint64) error {
+// floor and below last that are not in the batch, each processed as a message read from the
+// stream.
+func (l *Log) takeOverOnce(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, last uint64, inBatch map[uint64]bool) error {
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return err
 	}
-	for seq := info.AckFloor.Stream + 1; seq < first; {
+	for seq := info.AckFloor.Stream + 1; seq < last; {
 		raw, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(PartitionSubjects(part)))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil
@@ -533,8 +538,12 @@ func (l *Log) takeOverOnce(ctx context.Context, cfg ConsumerConfig, part int, co
 		if err != nil {
 			return err
 		}
-		if raw.Sequence >= first {
+		if raw.Sequence >= last {
 			return nil
+		}
+		if inBatch[raw.Sequence] {
+			seq = raw.Sequence + 1
+			continue
 		}
 		s := storedOf(raw)
 		r := react
