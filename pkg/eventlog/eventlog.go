@@ -260,6 +260,14 @@ func Kind(ev *whistlev1.Event) string {
 		return "rated"
 	case *whistlev1.Event_Closed:
 		return "closed"
+	case *whistlev1.Event_Reminded:
+		return "reminded"
+	case *whistlev1.Event_Escalated:
+		return "escalated"
+	case *whistlev1.Event_Urged:
+		return "urged"
+	case *whistlev1.Event_ExtensionDecided:
+		return "extension-decided"
 	default:
 		return "unknown"
 	}

@@ -22,6 +22,271 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// UrgeRequest urges one part of an issue.
+type UrgeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The issue's case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// The unit (or, for a department with one unit, the department) urged; empty means the lead.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// What the supervisor asks; required.
+	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	// The caller's idempotency key; required.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UrgeRequest) Reset() {
+	*x = UrgeRequest{}
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UrgeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UrgeRequest) ProtoMessage() {}
+
+func (x *UrgeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UrgeRequest.ProtoReflect.Descriptor instead.
+func (*UrgeRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *UrgeRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *UrgeRequest) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *UrgeRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *UrgeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// UrgeResponse is the part as it stands after the urge.
+type UrgeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The part urged.
+	Assignment *Assignment `protobuf:"bytes,1,opt,name=assignment,proto3" json:"assignment,omitempty"`
+	// The urge's stream sequence.
+	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UrgeResponse) Reset() {
+	*x = UrgeResponse{}
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UrgeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UrgeResponse) ProtoMessage() {}
+
+func (x *UrgeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UrgeResponse.ProtoReflect.Descriptor instead.
+func (*UrgeResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *UrgeResponse) GetAssignment() *Assignment {
+	if x != nil {
+		return x.Assignment
+	}
+	return nil
+}
+
+func (x *UrgeResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// DecideExtensionRequest decides a pending extension request.
+type DecideExtensionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The issue's case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// The unit that asked.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// Approve or deny.
+	Approve bool `protobuf:"varint,3,opt,name=approve,proto3" json:"approve,omitempty"`
+	// On approval, the deadline granted; unset means the one the unit proposed.
+	Granted *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=granted,proto3" json:"granted,omitempty"`
+	// Why; required on a denial.
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideExtensionRequest) Reset() {
+	*x = DecideExtensionRequest{}
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideExtensionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideExtensionRequest) ProtoMessage() {}
+
+func (x *DecideExtensionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideExtensionRequest.ProtoReflect.Descriptor instead.
+func (*DecideExtensionRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DecideExtensionRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *DecideExtensionRequest) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *DecideExtensionRequest) GetApprove() bool {
+	if x != nil {
+		return x.Approve
+	}
+	return false
+}
+
+func (x *DecideExtensionRequest) GetGranted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Granted
+	}
+	return nil
+}
+
+func (x *DecideExtensionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// DecideExtensionResponse is the part as it stands after the decision.
+type DecideExtensionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The part decided on, with its deadlines.
+	Assignment *Assignment `protobuf:"bytes,1,opt,name=assignment,proto3" json:"assignment,omitempty"`
+	// The decision's stream sequence.
+	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideExtensionResponse) Reset() {
+	*x = DecideExtensionResponse{}
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideExtensionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideExtensionResponse) ProtoMessage() {}
+
+func (x *DecideExtensionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideExtensionResponse.ProtoReflect.Descriptor instead.
+func (*DecideExtensionResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DecideExtensionResponse) GetAssignment() *Assignment {
+	if x != nil {
+		return x.Assignment
+	}
+	return nil
+}
+
+func (x *DecideExtensionResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // ListQuarantinedRequest pages the quarantined events.
 type ListQuarantinedRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -35,7 +300,7 @@ type ListQuarantinedRequest struct {
 
 func (x *ListQuarantinedRequest) Reset() {
 	*x = ListQuarantinedRequest{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[0]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +312,7 @@ func (x *ListQuarantinedRequest) String() string {
 func (*ListQuarantinedRequest) ProtoMessage() {}
 
 func (x *ListQuarantinedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[0]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +325,7 @@ func (x *ListQuarantinedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantinedRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantinedRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{0}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListQuarantinedRequest) GetPageSize() int32 {
@@ -90,7 +355,7 @@ type ListQuarantinedResponse struct {
 
 func (x *ListQuarantinedResponse) Reset() {
 	*x = ListQuarantinedResponse{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[1]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -102,7 +367,7 @@ func (x *ListQuarantinedResponse) String() string {
 func (*ListQuarantinedResponse) ProtoMessage() {}
 
 func (x *ListQuarantinedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[1]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -115,7 +380,7 @@ func (x *ListQuarantinedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantinedResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantinedResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{1}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListQuarantinedResponse) GetEvents() []*QuarantinedEvent {
@@ -157,7 +422,7 @@ type QuarantinedEvent struct {
 
 func (x *QuarantinedEvent) Reset() {
 	*x = QuarantinedEvent{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[2]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -169,7 +434,7 @@ func (x *QuarantinedEvent) String() string {
 func (*QuarantinedEvent) ProtoMessage() {}
 
 func (x *QuarantinedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[2]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -182,7 +447,7 @@ func (x *QuarantinedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantinedEvent.ProtoReflect.Descriptor instead.
 func (*QuarantinedEvent) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{2}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *QuarantinedEvent) GetIssueId() string {
@@ -252,14 +517,20 @@ type ListBreachesRequest struct {
 	// At most this many breaches (1 to 200; 0 means 50).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only breaches whose escalation chain reached at least this level; 0 means any.
+	MinLevel int32 `protobuf:"varint,5,opt,name=min_level,json=minLevel,proto3" json:"min_level,omitempty"`
+	// Only breaches recorded at or after this time; unset means any.
+	From *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
+	// Only breaches recorded before this time; unset means any.
+	Until         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until,proto3" json:"until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListBreachesRequest) Reset() {
 	*x = ListBreachesRequest{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[3]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -271,7 +542,7 @@ func (x *ListBreachesRequest) String() string {
 func (*ListBreachesRequest) ProtoMessage() {}
 
 func (x *ListBreachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[3]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -284,7 +555,7 @@ func (x *ListBreachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBreachesRequest.ProtoReflect.Descriptor instead.
 func (*ListBreachesRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{3}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListBreachesRequest) GetDepartmentId() string {
@@ -315,6 +586,27 @@ func (x *ListBreachesRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListBreachesRequest) GetMinLevel() int32 {
+	if x != nil {
+		return x.MinLevel
+	}
+	return 0
+}
+
+func (x *ListBreachesRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *ListBreachesRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
 // ListBreachesResponse is one page of breaches.
 type ListBreachesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -328,7 +620,7 @@ type ListBreachesResponse struct {
 
 func (x *ListBreachesResponse) Reset() {
 	*x = ListBreachesResponse{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[4]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -340,7 +632,7 @@ func (x *ListBreachesResponse) String() string {
 func (*ListBreachesResponse) ProtoMessage() {}
 
 func (x *ListBreachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[4]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -353,7 +645,7 @@ func (x *ListBreachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBreachesResponse.ProtoReflect.Descriptor instead.
 func (*ListBreachesResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{4}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListBreachesResponse) GetBreaches() []*Breach {
@@ -394,7 +686,7 @@ type WatchBreachesRequest struct {
 
 func (x *WatchBreachesRequest) Reset() {
 	*x = WatchBreachesRequest{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[5]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +698,7 @@ func (x *WatchBreachesRequest) String() string {
 func (*WatchBreachesRequest) ProtoMessage() {}
 
 func (x *WatchBreachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[5]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +711,7 @@ func (x *WatchBreachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchBreachesRequest.ProtoReflect.Descriptor instead.
 func (*WatchBreachesRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{5}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchBreachesRequest) GetDepartmentId() string {
@@ -464,7 +756,7 @@ type WatchBreachesResponse struct {
 
 func (x *WatchBreachesResponse) Reset() {
 	*x = WatchBreachesResponse{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[6]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +768,7 @@ func (x *WatchBreachesResponse) String() string {
 func (*WatchBreachesResponse) ProtoMessage() {}
 
 func (x *WatchBreachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[6]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +781,7 @@ func (x *WatchBreachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchBreachesResponse.ProtoReflect.Descriptor instead.
 func (*WatchBreachesResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{6}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchBreachesResponse) GetBreach() *Breach {
@@ -511,7 +803,29 @@ var File_whistle_v1_escalation_service_proto protoreflect.FileDescriptor
 const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"\n" +
 	"#whistle/v1/escalation_service.proto\x12\n" +
-	"whistle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"T\n" +
+	"whistle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"t\n" +
+	"\vUrgeRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"X\n" +
+	"\fUrgeResponse\x126\n" +
+	"\n" +
+	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
+	"assignment\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xb4\x01\n" +
+	"\x16DecideExtensionRequest\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x18\n" +
+	"\aapprove\x18\x03 \x01(\bR\aapprove\x124\n" +
+	"\agranted\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\agranted\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"c\n" +
+	"\x17DecideExtensionResponse\x126\n" +
+	"\n" +
+	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
+	"assignment\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"T\n" +
 	"\x16ListQuarantinedRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -529,13 +843,16 @@ const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"deliveries\x18\x06 \x01(\x04R\n" +
 	"deliveries\x12\x16\n" +
 	"\x06reason\x18\a \x01(\tR\x06reason\x12\x17\n" +
-	"\agrid_id\x18\b \x01(\tR\x06gridId\"\x8f\x01\n" +
+	"\agrid_id\x18\b \x01(\tR\x06gridId\"\x8e\x02\n" +
 	"\x13ListBreachesRequest\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aarea_id\x18\x02 \x01(\tR\x06areaId\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"n\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12\x1b\n" +
+	"\tmin_level\x18\x05 \x01(\x05R\bminLevel\x12.\n" +
+	"\x04from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x120\n" +
+	"\x05until\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"n\n" +
 	"\x14ListBreachesResponse\x12.\n" +
 	"\bbreaches\x18\x01 \x03(\v2\x12.whistle.v1.BreachR\bbreaches\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x87\x01\n" +
@@ -546,11 +863,13 @@ const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"\x05after\x18\x04 \x01(\tR\x05after\"_\n" +
 	"\x15WatchBreachesResponse\x12*\n" +
 	"\x06breach\x18\x01 \x01(\v2\x12.whistle.v1.BreachR\x06breach\x12\x1a\n" +
-	"\bposition\x18\x02 \x01(\tR\bposition2\x9a\x02\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition2\xb1\x03\n" +
 	"\x11EscalationService\x12Q\n" +
 	"\fListBreaches\x12\x1f.whistle.v1.ListBreachesRequest\x1a .whistle.v1.ListBreachesResponse\x12V\n" +
 	"\rWatchBreaches\x12 .whistle.v1.WatchBreachesRequest\x1a!.whistle.v1.WatchBreachesResponse0\x01\x12Z\n" +
-	"\x0fListQuarantined\x12\".whistle.v1.ListQuarantinedRequest\x1a#.whistle.v1.ListQuarantinedResponseBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
+	"\x0fListQuarantined\x12\".whistle.v1.ListQuarantinedRequest\x1a#.whistle.v1.ListQuarantinedResponse\x129\n" +
+	"\x04Urge\x12\x17.whistle.v1.UrgeRequest\x1a\x18.whistle.v1.UrgeResponse\x12Z\n" +
+	"\x0fDecideExtension\x12\".whistle.v1.DecideExtensionRequest\x1a#.whistle.v1.DecideExtensionResponseBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
 
 var (
 	file_whistle_v1_escalation_service_proto_rawDescOnce sync.Once
@@ -564,34 +883,48 @@ func file_whistle_v1_escalation_service_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_escalation_service_proto_rawDescData
 }
 
-var file_whistle_v1_escalation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_whistle_v1_escalation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_whistle_v1_escalation_service_proto_goTypes = []any{
-	(*ListQuarantinedRequest)(nil),  // 0: whistle.v1.ListQuarantinedRequest
-	(*ListQuarantinedResponse)(nil), // 1: whistle.v1.ListQuarantinedResponse
-	(*QuarantinedEvent)(nil),        // 2: whistle.v1.QuarantinedEvent
-	(*ListBreachesRequest)(nil),     // 3: whistle.v1.ListBreachesRequest
-	(*ListBreachesResponse)(nil),    // 4: whistle.v1.ListBreachesResponse
-	(*WatchBreachesRequest)(nil),    // 5: whistle.v1.WatchBreachesRequest
-	(*WatchBreachesResponse)(nil),   // 6: whistle.v1.WatchBreachesResponse
-	(*timestamppb.Timestamp)(nil),   // 7: google.protobuf.Timestamp
-	(*Breach)(nil),                  // 8: whistle.v1.Breach
+	(*UrgeRequest)(nil),             // 0: whistle.v1.UrgeRequest
+	(*UrgeResponse)(nil),            // 1: whistle.v1.UrgeResponse
+	(*DecideExtensionRequest)(nil),  // 2: whistle.v1.DecideExtensionRequest
+	(*DecideExtensionResponse)(nil), // 3: whistle.v1.DecideExtensionResponse
+	(*ListQuarantinedRequest)(nil),  // 4: whistle.v1.ListQuarantinedRequest
+	(*ListQuarantinedResponse)(nil), // 5: whistle.v1.ListQuarantinedResponse
+	(*QuarantinedEvent)(nil),        // 6: whistle.v1.QuarantinedEvent
+	(*ListBreachesRequest)(nil),     // 7: whistle.v1.ListBreachesRequest
+	(*ListBreachesResponse)(nil),    // 8: whistle.v1.ListBreachesResponse
+	(*WatchBreachesRequest)(nil),    // 9: whistle.v1.WatchBreachesRequest
+	(*WatchBreachesResponse)(nil),   // 10: whistle.v1.WatchBreachesResponse
+	(*Assignment)(nil),              // 11: whistle.v1.Assignment
+	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
+	(*Breach)(nil),                  // 13: whistle.v1.Breach
 }
 var file_whistle_v1_escalation_service_proto_depIdxs = []int32{
-	2, // 0: whistle.v1.ListQuarantinedResponse.events:type_name -> whistle.v1.QuarantinedEvent
-	7, // 1: whistle.v1.QuarantinedEvent.stored_at:type_name -> google.protobuf.Timestamp
-	8, // 2: whistle.v1.ListBreachesResponse.breaches:type_name -> whistle.v1.Breach
-	8, // 3: whistle.v1.WatchBreachesResponse.breach:type_name -> whistle.v1.Breach
-	3, // 4: whistle.v1.EscalationService.ListBreaches:input_type -> whistle.v1.ListBreachesRequest
-	5, // 5: whistle.v1.EscalationService.WatchBreaches:input_type -> whistle.v1.WatchBreachesRequest
-	0, // 6: whistle.v1.EscalationService.ListQuarantined:input_type -> whistle.v1.ListQuarantinedRequest
-	4, // 7: whistle.v1.EscalationService.ListBreaches:output_type -> whistle.v1.ListBreachesResponse
-	6, // 8: whistle.v1.EscalationService.WatchBreaches:output_type -> whistle.v1.WatchBreachesResponse
-	1, // 9: whistle.v1.EscalationService.ListQuarantined:output_type -> whistle.v1.ListQuarantinedResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	11, // 0: whistle.v1.UrgeResponse.assignment:type_name -> whistle.v1.Assignment
+	12, // 1: whistle.v1.DecideExtensionRequest.granted:type_name -> google.protobuf.Timestamp
+	11, // 2: whistle.v1.DecideExtensionResponse.assignment:type_name -> whistle.v1.Assignment
+	6,  // 3: whistle.v1.ListQuarantinedResponse.events:type_name -> whistle.v1.QuarantinedEvent
+	12, // 4: whistle.v1.QuarantinedEvent.stored_at:type_name -> google.protobuf.Timestamp
+	12, // 5: whistle.v1.ListBreachesRequest.from:type_name -> google.protobuf.Timestamp
+	12, // 6: whistle.v1.ListBreachesRequest.until:type_name -> google.protobuf.Timestamp
+	13, // 7: whistle.v1.ListBreachesResponse.breaches:type_name -> whistle.v1.Breach
+	13, // 8: whistle.v1.WatchBreachesResponse.breach:type_name -> whistle.v1.Breach
+	7,  // 9: whistle.v1.EscalationService.ListBreaches:input_type -> whistle.v1.ListBreachesRequest
+	9,  // 10: whistle.v1.EscalationService.WatchBreaches:input_type -> whistle.v1.WatchBreachesRequest
+	4,  // 11: whistle.v1.EscalationService.ListQuarantined:input_type -> whistle.v1.ListQuarantinedRequest
+	0,  // 12: whistle.v1.EscalationService.Urge:input_type -> whistle.v1.UrgeRequest
+	2,  // 13: whistle.v1.EscalationService.DecideExtension:input_type -> whistle.v1.DecideExtensionRequest
+	8,  // 14: whistle.v1.EscalationService.ListBreaches:output_type -> whistle.v1.ListBreachesResponse
+	10, // 15: whistle.v1.EscalationService.WatchBreaches:output_type -> whistle.v1.WatchBreachesResponse
+	5,  // 16: whistle.v1.EscalationService.ListQuarantined:output_type -> whistle.v1.ListQuarantinedResponse
+	1,  // 17: whistle.v1.EscalationService.Urge:output_type -> whistle.v1.UrgeResponse
+	3,  // 18: whistle.v1.EscalationService.DecideExtension:output_type -> whistle.v1.DecideExtensionResponse
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_escalation_service_proto_init() }
@@ -606,7 +939,7 @@ func file_whistle_v1_escalation_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_escalation_service_proto_rawDesc), len(file_whistle_v1_escalation_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

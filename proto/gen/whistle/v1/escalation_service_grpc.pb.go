@@ -22,6 +22,8 @@ const (
 	EscalationService_ListBreaches_FullMethodName    = "/whistle.v1.EscalationService/ListBreaches"
 	EscalationService_WatchBreaches_FullMethodName   = "/whistle.v1.EscalationService/WatchBreaches"
 	EscalationService_ListQuarantined_FullMethodName = "/whistle.v1.EscalationService/ListQuarantined"
+	EscalationService_Urge_FullMethodName            = "/whistle.v1.EscalationService/Urge"
+	EscalationService_DecideExtension_FullMethodName = "/whistle.v1.EscalationService/DecideExtension"
 )
 
 // EscalationServiceClient is the client API for EscalationService service.
@@ -40,6 +42,12 @@ type EscalationServiceClient interface {
 	// ListQuarantined lists the events that a service could never apply, each of which quarantined
 	// its issue in that service, newest first; for supervisors, within their scope.
 	ListQuarantined(ctx context.Context, in *ListQuarantinedRequest, opts ...grpc.CallOption) (*ListQuarantinedResponse, error)
+	// Urge records a supervisor's formal urge (督办) on a part of an issue in their scope; it is
+	// counted against the part's department. A retry with the same request_id urges once.
+	Urge(ctx context.Context, in *UrgeRequest, opts ...grpc.CallOption) (*UrgeResponse, error)
+	// DecideExtension approves or denies a unit's pending extension request; an approval moves the
+	// deadline, and the requester sees the decision on the assignment.
+	DecideExtension(ctx context.Context, in *DecideExtensionRequest, opts ...grpc.CallOption) (*DecideExtensionResponse, error)
 }
 
 type escalationServiceClient struct {
@@ -89,6 +97,26 @@ func (c *escalationServiceClient) ListQuarantined(ctx context.Context, in *ListQ
 	return out, nil
 }
 
+func (c *escalationServiceClient) Urge(ctx context.Context, in *UrgeRequest, opts ...grpc.CallOption) (*UrgeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UrgeResponse)
+	err := c.cc.Invoke(ctx, EscalationService_Urge_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *escalationServiceClient) DecideExtension(ctx context.Context, in *DecideExtensionRequest, opts ...grpc.CallOption) (*DecideExtensionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecideExtensionResponse)
+	err := c.cc.Invoke(ctx, EscalationService_DecideExtension_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EscalationServiceServer is the server API for EscalationService service.
 // All implementations must embed UnimplementedEscalationServiceServer
 // for forward compatibility.
@@ -105,6 +133,12 @@ type EscalationServiceServer interface {
 	// ListQuarantined lists the events that a service could never apply, each of which quarantined
 	// its issue in that service, newest first; for supervisors, within their scope.
 	ListQuarantined(context.Context, *ListQuarantinedRequest) (*ListQuarantinedResponse, error)
+	// Urge records a supervisor's formal urge (督办) on a part of an issue in their scope; it is
+	// counted against the part's department. A retry with the same request_id urges once.
+	Urge(context.Context, *UrgeRequest) (*UrgeResponse, error)
+	// DecideExtension approves or denies a unit's pending extension request; an approval moves the
+	// deadline, and the requester sees the decision on the assignment.
+	DecideExtension(context.Context, *DecideExtensionRequest) (*DecideExtensionResponse, error)
 	mustEmbedUnimplementedEscalationServiceServer()
 }
 
@@ -123,6 +157,12 @@ func (UnimplementedEscalationServiceServer) WatchBreaches(*WatchBreachesRequest,
 }
 func (UnimplementedEscalationServiceServer) ListQuarantined(context.Context, *ListQuarantinedRequest) (*ListQuarantinedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListQuarantined not implemented")
+}
+func (UnimplementedEscalationServiceServer) Urge(context.Context, *UrgeRequest) (*UrgeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Urge not implemented")
+}
+func (UnimplementedEscalationServiceServer) DecideExtension(context.Context, *DecideExtensionRequest) (*DecideExtensionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DecideExtension not implemented")
 }
 func (UnimplementedEscalationServiceServer) mustEmbedUnimplementedEscalationServiceServer() {}
 func (UnimplementedEscalationServiceServer) testEmbeddedByValue()                           {}
@@ -192,6 +232,42 @@ func _EscalationService_ListQuarantined_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EscalationService_Urge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UrgeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EscalationServiceServer).Urge(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EscalationService_Urge_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EscalationServiceServer).Urge(ctx, req.(*UrgeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EscalationService_DecideExtension_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecideExtensionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EscalationServiceServer).DecideExtension(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EscalationService_DecideExtension_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EscalationServiceServer).DecideExtension(ctx, req.(*DecideExtensionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EscalationService_ServiceDesc is the grpc.ServiceDesc for EscalationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -206,6 +282,14 @@ var EscalationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListQuarantined",
 			Handler:    _EscalationService_ListQuarantined_Handler,
+		},
+		{
+			MethodName: "Urge",
+			Handler:    _EscalationService_Urge_Handler,
+		},
+		{
+			MethodName: "DecideExtension",
+			Handler:    _EscalationService_DecideExtension_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

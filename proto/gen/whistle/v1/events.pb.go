@@ -190,6 +190,10 @@ type Event struct {
 	//	*Event_Verified
 	//	*Event_Rated
 	//	*Event_Closed
+	//	*Event_Reminded
+	//	*Event_Escalated
+	//	*Event_Urged
+	//	*Event_ExtensionDecided
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -445,6 +449,42 @@ func (x *Event) GetClosed() *IssueClosed {
 	return nil
 }
 
+func (x *Event) GetReminded() *DeadlineReminded {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Reminded); ok {
+			return x.Reminded
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetEscalated() *BreachEscalated {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Escalated); ok {
+			return x.Escalated
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetUrged() *IssueUrged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Urged); ok {
+			return x.Urged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetExtensionDecided() *ExtensionDecided {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ExtensionDecided); ok {
+			return x.ExtensionDecided
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -525,6 +565,22 @@ type Event_Closed struct {
 	Closed *IssueClosed `protobuf:"bytes,28,opt,name=closed,proto3,oneof"`
 }
 
+type Event_Reminded struct {
+	Reminded *DeadlineReminded `protobuf:"bytes,29,opt,name=reminded,proto3,oneof"`
+}
+
+type Event_Escalated struct {
+	Escalated *BreachEscalated `protobuf:"bytes,30,opt,name=escalated,proto3,oneof"`
+}
+
+type Event_Urged struct {
+	Urged *IssueUrged `protobuf:"bytes,31,opt,name=urged,proto3,oneof"`
+}
+
+type Event_ExtensionDecided struct {
+	ExtensionDecided *ExtensionDecided `protobuf:"bytes,32,opt,name=extension_decided,json=extensionDecided,proto3,oneof"`
+}
+
 func (*Event_Raised) isEvent_Payload() {}
 
 func (*Event_Routed) isEvent_Payload() {}
@@ -562,6 +618,14 @@ func (*Event_Verified) isEvent_Payload() {}
 func (*Event_Rated) isEvent_Payload() {}
 
 func (*Event_Closed) isEvent_Payload() {}
+
+func (*Event_Reminded) isEvent_Payload() {}
+
+func (*Event_Escalated) isEvent_Payload() {}
+
+func (*Event_Urged) isEvent_Payload() {}
+
+func (*Event_ExtensionDecided) isEvent_Payload() {}
 
 // Actor is who caused an event: a person through a token, or a service.
 type Actor struct {
@@ -2223,13 +2287,417 @@ func (x *IssueClosed) GetWaited() *durationpb.Duration {
 	return nil
 }
 
+// DeadlineReminded: a share of a running deadline's time limit has passed, and escalation reminded
+// the unit's officer (escalation).
+type DeadlineReminded struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The department.
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// Which deadline.
+	Kind DeadlineKind `protobuf:"varint,3,opt,name=kind,proto3,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
+	// The deadline.
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// The share of the time limit passed, in percent, as the frozen policy names it.
+	Percent uint32 `protobuf:"varint,5,opt,name=percent,proto3" json:"percent,omitempty"`
+	// The officer reminded; empty when the unit has no roster or nobody was on duty (its inbox alone
+	// shows it).
+	PersonId      string `protobuf:"bytes,6,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeadlineReminded) Reset() {
+	*x = DeadlineReminded{}
+	mi := &file_whistle_v1_events_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeadlineReminded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeadlineReminded) ProtoMessage() {}
+
+func (x *DeadlineReminded) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeadlineReminded.ProtoReflect.Descriptor instead.
+func (*DeadlineReminded) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DeadlineReminded) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *DeadlineReminded) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *DeadlineReminded) GetKind() DeadlineKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeadlineKind_DEADLINE_KIND_UNSPECIFIED
+}
+
+func (x *DeadlineReminded) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *DeadlineReminded) GetPercent() uint32 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+func (x *DeadlineReminded) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+// BreachEscalated: a breached deadline reached a level of its escalation chain, and escalation told
+// the level's target (escalation).
+type BreachEscalated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The department.
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// Which deadline.
+	Kind DeadlineKind `protobuf:"varint,3,opt,name=kind,proto3,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
+	// The deadline that was breached.
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// The level, from 1.
+	Level uint32 `protobuf:"varint,5,opt,name=level,proto3" json:"level,omitempty"`
+	// Which telling of the level, from 0: a level repeats as its policy says.
+	Repeat uint32 `protobuf:"varint,6,opt,name=repeat,proto3" json:"repeat,omitempty"`
+	// Whom the level tells.
+	Target EscalationTarget `protobuf:"varint,7,opt,name=target,proto3,enum=whistle.v1.EscalationTarget" json:"target,omitempty"`
+	// The person told.
+	PersonId string `protobuf:"bytes,8,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The levels passed over on the way because their target resolved to nobody.
+	Skipped []uint32 `protobuf:"varint,9,rep,packed,name=skipped,proto3" json:"skipped,omitempty"`
+	// The area whose supervisor was told: the street or the city; empty for a unit's people.
+	AreaId        string `protobuf:"bytes,10,opt,name=area_id,json=areaId,proto3" json:"area_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BreachEscalated) Reset() {
+	*x = BreachEscalated{}
+	mi := &file_whistle_v1_events_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BreachEscalated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BreachEscalated) ProtoMessage() {}
+
+func (x *BreachEscalated) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BreachEscalated.ProtoReflect.Descriptor instead.
+func (*BreachEscalated) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *BreachEscalated) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *BreachEscalated) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *BreachEscalated) GetKind() DeadlineKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeadlineKind_DEADLINE_KIND_UNSPECIFIED
+}
+
+func (x *BreachEscalated) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *BreachEscalated) GetLevel() uint32 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *BreachEscalated) GetRepeat() uint32 {
+	if x != nil {
+		return x.Repeat
+	}
+	return 0
+}
+
+func (x *BreachEscalated) GetTarget() EscalationTarget {
+	if x != nil {
+		return x.Target
+	}
+	return EscalationTarget_ESCALATION_TARGET_UNSPECIFIED
+}
+
+func (x *BreachEscalated) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
+func (x *BreachEscalated) GetSkipped() []uint32 {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
+func (x *BreachEscalated) GetAreaId() string {
+	if x != nil {
+		return x.AreaId
+	}
+	return ""
+}
+
+// IssueUrged: a supervisor formally urged a part of the issue (督办), which counts against its
+// department (escalation).
+type IssueUrged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's idempotency key.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The department urged.
+	DepartmentId string `protobuf:"bytes,2,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit urged.
+	UnitId string `protobuf:"bytes,3,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// What the supervisor said.
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueUrged) Reset() {
+	*x = IssueUrged{}
+	mi := &file_whistle_v1_events_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueUrged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueUrged) ProtoMessage() {}
+
+func (x *IssueUrged) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueUrged.ProtoReflect.Descriptor instead.
+func (*IssueUrged) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *IssueUrged) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *IssueUrged) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *IssueUrged) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *IssueUrged) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// ExtensionDecided: a supervisor approved or denied a unit's pending extension request
+// (escalation). An approval moves the deadline to granted.
+type ExtensionDecided struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The department.
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit.
+	UnitId string `protobuf:"bytes,2,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// Which deadline.
+	Kind DeadlineKind `protobuf:"varint,3,opt,name=kind,proto3,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
+	// Approved or denied.
+	Approved bool `protobuf:"varint,4,opt,name=approved,proto3" json:"approved,omitempty"`
+	// The deadline as it stood.
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// On approval, the new deadline.
+	Granted *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=granted,proto3" json:"granted,omitempty"`
+	// Why; required on a denial.
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The sequence of the request decided.
+	RequestedSeq  uint64 `protobuf:"varint,8,opt,name=requested_seq,json=requestedSeq,proto3" json:"requested_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtensionDecided) Reset() {
+	*x = ExtensionDecided{}
+	mi := &file_whistle_v1_events_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtensionDecided) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtensionDecided) ProtoMessage() {}
+
+func (x *ExtensionDecided) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_events_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtensionDecided.ProtoReflect.Descriptor instead.
+func (*ExtensionDecided) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_events_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ExtensionDecided) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *ExtensionDecided) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *ExtensionDecided) GetKind() DeadlineKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeadlineKind_DEADLINE_KIND_UNSPECIFIED
+}
+
+func (x *ExtensionDecided) GetApproved() bool {
+	if x != nil {
+		return x.Approved
+	}
+	return false
+}
+
+func (x *ExtensionDecided) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *ExtensionDecided) GetGranted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Granted
+	}
+	return nil
+}
+
+func (x *ExtensionDecided) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ExtensionDecided) GetRequestedSeq() uint64 {
+	if x != nil {
+		return x.RequestedSeq
+	}
+	return 0
+}
+
 var File_whistle_v1_events_proto protoreflect.FileDescriptor
 
 const file_whistle_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"\x17whistle/v1/events.proto\x12\n" +
-	"whistle.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\xca\n" +
-	"\n" +
+	"whistle.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"\xc0\f\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bissue_id\x18\x02 \x01(\tR\aissueId\x12;\n" +
@@ -2258,7 +2726,11 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\x13extension_requested\x18\x19 \x01(\v2\x1e.whistle.v1.ExtensionRequestedH\x00R\x12extensionRequested\x127\n" +
 	"\bverified\x18\x1a \x01(\v2\x19.whistle.v1.IssueVerifiedH\x00R\bverified\x12.\n" +
 	"\x05rated\x18\x1b \x01(\v2\x16.whistle.v1.IssueRatedH\x00R\x05rated\x121\n" +
-	"\x06closed\x18\x1c \x01(\v2\x17.whistle.v1.IssueClosedH\x00R\x06closedB\t\n" +
+	"\x06closed\x18\x1c \x01(\v2\x17.whistle.v1.IssueClosedH\x00R\x06closed\x12:\n" +
+	"\breminded\x18\x1d \x01(\v2\x1c.whistle.v1.DeadlineRemindedH\x00R\breminded\x12;\n" +
+	"\tescalated\x18\x1e \x01(\v2\x1b.whistle.v1.BreachEscalatedH\x00R\tescalated\x12.\n" +
+	"\x05urged\x18\x1f \x01(\v2\x16.whistle.v1.IssueUrgedH\x00R\x05urged\x12K\n" +
+	"\x11extension_decided\x18  \x01(\v2\x1c.whistle.v1.ExtensionDecidedH\x00R\x10extensionDecidedB\t\n" +
 	"\apayload\"K\n" +
 	"\x05Actor\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x12\n" +
@@ -2386,7 +2858,42 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\breopened\x18\x03 \x01(\v2\x14.whistle.v1.DispatchR\breopened\"X\n" +
 	"\vIssueClosed\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x121\n" +
-	"\x06waited\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06waited*\xe6\x01\n" +
+	"\x06waited\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06waited\"\xed\x01\n" +
+	"\x10DeadlineReminded\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12,\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x126\n" +
+	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x18\n" +
+	"\apercent\x18\x05 \x01(\rR\apercent\x12\x1b\n" +
+	"\tperson_id\x18\x06 \x01(\tR\bpersonId\"\xe9\x02\n" +
+	"\x0fBreachEscalated\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12,\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x126\n" +
+	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x14\n" +
+	"\x05level\x18\x05 \x01(\rR\x05level\x12\x16\n" +
+	"\x06repeat\x18\x06 \x01(\rR\x06repeat\x124\n" +
+	"\x06target\x18\a \x01(\x0e2\x1c.whistle.v1.EscalationTargetR\x06target\x12\x1b\n" +
+	"\tperson_id\x18\b \x01(\tR\bpersonId\x12\x18\n" +
+	"\askipped\x18\t \x03(\rR\askipped\x12\x17\n" +
+	"\aarea_id\x18\n" +
+	" \x01(\tR\x06areaId\"}\n" +
+	"\n" +
+	"IssueUrged\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12#\n" +
+	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x03 \x01(\tR\x06unitId\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xc5\x02\n" +
+	"\x10ExtensionDecided\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12,\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x12\x1a\n" +
+	"\bapproved\x18\x04 \x01(\bR\bapproved\x126\n" +
+	"\bdeadline\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x124\n" +
+	"\agranted\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\agranted\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12#\n" +
+	"\rrequested_seq\x18\b \x01(\x04R\frequestedSeq*\xe6\x01\n" +
 	"\n" +
 	"RouteCause\x12\x1b\n" +
 	"\x17ROUTE_CAUSE_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -2417,7 +2924,7 @@ func file_whistle_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_whistle_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_whistle_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_whistle_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_whistle_v1_events_proto_goTypes = []any{
 	(RouteCause)(0),                // 0: whistle.v1.RouteCause
 	(PushReason)(0),                // 1: whistle.v1.PushReason
@@ -2445,17 +2952,22 @@ var file_whistle_v1_events_proto_goTypes = []any{
 	(*IssueVerified)(nil),          // 23: whistle.v1.IssueVerified
 	(*IssueRated)(nil),             // 24: whistle.v1.IssueRated
 	(*IssueClosed)(nil),            // 25: whistle.v1.IssueClosed
-	(*timestamppb.Timestamp)(nil),  // 26: google.protobuf.Timestamp
-	(Urgency)(0),                   // 27: whistle.v1.Urgency
-	(*Location)(nil),               // 28: whistle.v1.Location
-	(*Photo)(nil),                  // 29: whistle.v1.Photo
-	(AssignmentRole)(0),            // 30: whistle.v1.AssignmentRole
-	(*SlaPolicy)(nil),              // 31: whistle.v1.SlaPolicy
-	(*durationpb.Duration)(nil),    // 32: google.protobuf.Duration
-	(DeadlineKind)(0),              // 33: whistle.v1.DeadlineKind
+	(*DeadlineReminded)(nil),       // 26: whistle.v1.DeadlineReminded
+	(*BreachEscalated)(nil),        // 27: whistle.v1.BreachEscalated
+	(*IssueUrged)(nil),             // 28: whistle.v1.IssueUrged
+	(*ExtensionDecided)(nil),       // 29: whistle.v1.ExtensionDecided
+	(*timestamppb.Timestamp)(nil),  // 30: google.protobuf.Timestamp
+	(Urgency)(0),                   // 31: whistle.v1.Urgency
+	(*Location)(nil),               // 32: whistle.v1.Location
+	(*Photo)(nil),                  // 33: whistle.v1.Photo
+	(AssignmentRole)(0),            // 34: whistle.v1.AssignmentRole
+	(*SlaPolicy)(nil),              // 35: whistle.v1.SlaPolicy
+	(*durationpb.Duration)(nil),    // 36: google.protobuf.Duration
+	(DeadlineKind)(0),              // 37: whistle.v1.DeadlineKind
+	(EscalationTarget)(0),          // 38: whistle.v1.EscalationTarget
 }
 var file_whistle_v1_events_proto_depIdxs = []int32{
-	26, // 0: whistle.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	30, // 0: whistle.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
 	3,  // 1: whistle.v1.Event.actor:type_name -> whistle.v1.Actor
 	4,  // 2: whistle.v1.Event.raised:type_name -> whistle.v1.IssueRaised
 	7,  // 3: whistle.v1.Event.routed:type_name -> whistle.v1.IssueRouted
@@ -2476,37 +2988,49 @@ var file_whistle_v1_events_proto_depIdxs = []int32{
 	23, // 18: whistle.v1.Event.verified:type_name -> whistle.v1.IssueVerified
 	24, // 19: whistle.v1.Event.rated:type_name -> whistle.v1.IssueRated
 	25, // 20: whistle.v1.Event.closed:type_name -> whistle.v1.IssueClosed
-	27, // 21: whistle.v1.IssueRaised.urgency:type_name -> whistle.v1.Urgency
-	28, // 22: whistle.v1.IssueRaised.location:type_name -> whistle.v1.Location
-	29, // 23: whistle.v1.IssueRaised.photos:type_name -> whistle.v1.Photo
-	30, // 24: whistle.v1.Dispatch.role:type_name -> whistle.v1.AssignmentRole
-	31, // 25: whistle.v1.Dispatch.policy:type_name -> whistle.v1.SlaPolicy
-	26, // 26: whistle.v1.Dispatch.report_in_by:type_name -> google.protobuf.Timestamp
-	26, // 27: whistle.v1.Dispatch.resolve_by:type_name -> google.protobuf.Timestamp
-	5,  // 28: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
-	0,  // 29: whistle.v1.IssueRouted.cause:type_name -> whistle.v1.RouteCause
-	6,  // 30: whistle.v1.IssueRouted.withdrawn:type_name -> whistle.v1.Withdrawal
-	5,  // 31: whistle.v1.IssueNeedsDispatch.desk:type_name -> whistle.v1.Dispatch
-	0,  // 32: whistle.v1.IssueNeedsDispatch.cause:type_name -> whistle.v1.RouteCause
-	6,  // 33: whistle.v1.IssueNeedsDispatch.withdrawn:type_name -> whistle.v1.Withdrawal
-	29, // 34: whistle.v1.AssignmentResolved.photos:type_name -> whistle.v1.Photo
-	32, // 35: whistle.v1.IssueLinked.after:type_name -> google.protobuf.Duration
-	33, // 36: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
-	26, // 37: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
-	26, // 38: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
-	1,  // 39: whistle.v1.Push.reason:type_name -> whistle.v1.PushReason
-	18, // 40: whistle.v1.AssignmentsPushed.pushes:type_name -> whistle.v1.Push
-	33, // 41: whistle.v1.ExtensionRequested.kind:type_name -> whistle.v1.DeadlineKind
-	26, // 42: whistle.v1.ExtensionRequested.deadline:type_name -> google.protobuf.Timestamp
-	26, // 43: whistle.v1.ExtensionRequested.proposed:type_name -> google.protobuf.Timestamp
-	5,  // 44: whistle.v1.IssueVerified.reopened:type_name -> whistle.v1.Dispatch
-	5,  // 45: whistle.v1.IssueRated.reopened:type_name -> whistle.v1.Dispatch
-	32, // 46: whistle.v1.IssueClosed.waited:type_name -> google.protobuf.Duration
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	26, // 21: whistle.v1.Event.reminded:type_name -> whistle.v1.DeadlineReminded
+	27, // 22: whistle.v1.Event.escalated:type_name -> whistle.v1.BreachEscalated
+	28, // 23: whistle.v1.Event.urged:type_name -> whistle.v1.IssueUrged
+	29, // 24: whistle.v1.Event.extension_decided:type_name -> whistle.v1.ExtensionDecided
+	31, // 25: whistle.v1.IssueRaised.urgency:type_name -> whistle.v1.Urgency
+	32, // 26: whistle.v1.IssueRaised.location:type_name -> whistle.v1.Location
+	33, // 27: whistle.v1.IssueRaised.photos:type_name -> whistle.v1.Photo
+	34, // 28: whistle.v1.Dispatch.role:type_name -> whistle.v1.AssignmentRole
+	35, // 29: whistle.v1.Dispatch.policy:type_name -> whistle.v1.SlaPolicy
+	30, // 30: whistle.v1.Dispatch.report_in_by:type_name -> google.protobuf.Timestamp
+	30, // 31: whistle.v1.Dispatch.resolve_by:type_name -> google.protobuf.Timestamp
+	5,  // 32: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
+	0,  // 33: whistle.v1.IssueRouted.cause:type_name -> whistle.v1.RouteCause
+	6,  // 34: whistle.v1.IssueRouted.withdrawn:type_name -> whistle.v1.Withdrawal
+	5,  // 35: whistle.v1.IssueNeedsDispatch.desk:type_name -> whistle.v1.Dispatch
+	0,  // 36: whistle.v1.IssueNeedsDispatch.cause:type_name -> whistle.v1.RouteCause
+	6,  // 37: whistle.v1.IssueNeedsDispatch.withdrawn:type_name -> whistle.v1.Withdrawal
+	33, // 38: whistle.v1.AssignmentResolved.photos:type_name -> whistle.v1.Photo
+	36, // 39: whistle.v1.IssueLinked.after:type_name -> google.protobuf.Duration
+	37, // 40: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
+	30, // 41: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
+	30, // 42: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
+	1,  // 43: whistle.v1.Push.reason:type_name -> whistle.v1.PushReason
+	18, // 44: whistle.v1.AssignmentsPushed.pushes:type_name -> whistle.v1.Push
+	37, // 45: whistle.v1.ExtensionRequested.kind:type_name -> whistle.v1.DeadlineKind
+	30, // 46: whistle.v1.ExtensionRequested.deadline:type_name -> google.protobuf.Timestamp
+	30, // 47: whistle.v1.ExtensionRequested.proposed:type_name -> google.protobuf.Timestamp
+	5,  // 48: whistle.v1.IssueVerified.reopened:type_name -> whistle.v1.Dispatch
+	5,  // 49: whistle.v1.IssueRated.reopened:type_name -> whistle.v1.Dispatch
+	36, // 50: whistle.v1.IssueClosed.waited:type_name -> google.protobuf.Duration
+	37, // 51: whistle.v1.DeadlineReminded.kind:type_name -> whistle.v1.DeadlineKind
+	30, // 52: whistle.v1.DeadlineReminded.deadline:type_name -> google.protobuf.Timestamp
+	37, // 53: whistle.v1.BreachEscalated.kind:type_name -> whistle.v1.DeadlineKind
+	30, // 54: whistle.v1.BreachEscalated.deadline:type_name -> google.protobuf.Timestamp
+	38, // 55: whistle.v1.BreachEscalated.target:type_name -> whistle.v1.EscalationTarget
+	37, // 56: whistle.v1.ExtensionDecided.kind:type_name -> whistle.v1.DeadlineKind
+	30, // 57: whistle.v1.ExtensionDecided.deadline:type_name -> google.protobuf.Timestamp
+	30, // 58: whistle.v1.ExtensionDecided.granted:type_name -> google.protobuf.Timestamp
+	59, // [59:59] is the sub-list for method output_type
+	59, // [59:59] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_events_proto_init() }
@@ -2535,6 +3059,10 @@ func file_whistle_v1_events_proto_init() {
 		(*Event_Verified)(nil),
 		(*Event_Rated)(nil),
 		(*Event_Closed)(nil),
+		(*Event_Reminded)(nil),
+		(*Event_Escalated)(nil),
+		(*Event_Urged)(nil),
+		(*Event_ExtensionDecided)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2542,7 +3070,7 @@ func file_whistle_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_events_proto_rawDesc), len(file_whistle_v1_events_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -325,6 +325,66 @@ func (DeadlineKind) EnumDescriptor() ([]byte, []int) {
 	return file_whistle_v1_types_proto_rawDescGZIP(), []int{4}
 }
 
+// EscalationTarget is who a level of an escalation chain tells.
+type EscalationTarget int32
+
+const (
+	EscalationTarget_ESCALATION_TARGET_UNSPECIFIED EscalationTarget = 0
+	// The unit's officer on duty at the time (the officer the part was pushed or handed to).
+	EscalationTarget_ESCALATION_TARGET_DUTY_OFFICER EscalationTarget = 1
+	// The unit's head.
+	EscalationTarget_ESCALATION_TARGET_UNIT_HEAD EscalationTarget = 2
+	// The supervisor of the issue's street.
+	EscalationTarget_ESCALATION_TARGET_STREET_SUPERVISOR EscalationTarget = 3
+	// The city's supervisor.
+	EscalationTarget_ESCALATION_TARGET_CITY_SUPERVISOR EscalationTarget = 4
+)
+
+// Enum value maps for EscalationTarget.
+var (
+	EscalationTarget_name = map[int32]string{
+		0: "ESCALATION_TARGET_UNSPECIFIED",
+		1: "ESCALATION_TARGET_DUTY_OFFICER",
+		2: "ESCALATION_TARGET_UNIT_HEAD",
+		3: "ESCALATION_TARGET_STREET_SUPERVISOR",
+		4: "ESCALATION_TARGET_CITY_SUPERVISOR",
+	}
+	EscalationTarget_value = map[string]int32{
+		"ESCALATION_TARGET_UNSPECIFIED":       0,
+		"ESCALATION_TARGET_DUTY_OFFICER":      1,
+		"ESCALATION_TARGET_UNIT_HEAD":         2,
+		"ESCALATION_TARGET_STREET_SUPERVISOR": 3,
+		"ESCALATION_TARGET_CITY_SUPERVISOR":   4,
+	}
+)
+
+func (x EscalationTarget) Enum() *EscalationTarget {
+	p := new(EscalationTarget)
+	*p = x
+	return p
+}
+
+func (x EscalationTarget) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EscalationTarget) Descriptor() protoreflect.EnumDescriptor {
+	return file_whistle_v1_types_proto_enumTypes[5].Descriptor()
+}
+
+func (EscalationTarget) Type() protoreflect.EnumType {
+	return &file_whistle_v1_types_proto_enumTypes[5]
+}
+
+func (x EscalationTarget) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EscalationTarget.Descriptor instead.
+func (EscalationTarget) EnumDescriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{5}
+}
+
 // Location is where on the ground an issue is, as the raiser gave it.
 type Location struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -433,9 +493,15 @@ type Assignment struct {
 	// unsatisfied rating); its clocks started again each time.
 	Reopened int32 `protobuf:"varint,19,opt,name=reopened" json:"reopened,omitempty"`
 	// The photos the unit resolved it with.
-	Photos        []*Photo `protobuf:"bytes,20,rep,name=photos" json:"photos,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Photos []*Photo `protobuf:"bytes,20,rep,name=photos" json:"photos,omitempty"`
+	// The latest decision on an extension the unit asked for; unset before the first.
+	ExtensionDecided *ExtensionDecision `protobuf:"bytes,21,opt,name=extension_decided,json=extensionDecided" json:"extension_decided,omitempty"`
+	// How many times supervisors urged this part (督办).
+	Urges int32 `protobuf:"varint,22,opt,name=urges" json:"urges,omitempty"`
+	// The highest level of the escalation chain its breaches reached; 0 before any escalation.
+	EscalationLevel int32 `protobuf:"varint,23,opt,name=escalation_level,json=escalationLevel" json:"escalation_level,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
@@ -608,6 +674,118 @@ func (x *Assignment) GetPhotos() []*Photo {
 	return nil
 }
 
+func (x *Assignment) GetExtensionDecided() *ExtensionDecision {
+	if x != nil {
+		return x.ExtensionDecided
+	}
+	return nil
+}
+
+func (x *Assignment) GetUrges() int32 {
+	if x != nil {
+		return x.Urges
+	}
+	return 0
+}
+
+func (x *Assignment) GetEscalationLevel() int32 {
+	if x != nil {
+		return x.EscalationLevel
+	}
+	return 0
+}
+
+// ExtensionDecision is a supervisor's answer to an extension request.
+type ExtensionDecision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which deadline.
+	Kind DeadlineKind `protobuf:"varint,1,opt,name=kind,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
+	// Approved or denied.
+	Approved bool `protobuf:"varint,2,opt,name=approved" json:"approved,omitempty"`
+	// On approval, the deadline granted.
+	Granted *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=granted" json:"granted,omitempty"`
+	// Why, for people; required on a denial.
+	Reason string `protobuf:"bytes,4,opt,name=reason" json:"reason,omitempty"`
+	// Who decided.
+	DecidedBy string `protobuf:"bytes,5,opt,name=decided_by,json=decidedBy" json:"decided_by,omitempty"`
+	// When the stream stored the decision.
+	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=decided_at,json=decidedAt" json:"decided_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtensionDecision) Reset() {
+	*x = ExtensionDecision{}
+	mi := &file_whistle_v1_types_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtensionDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtensionDecision) ProtoMessage() {}
+
+func (x *ExtensionDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_types_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtensionDecision.ProtoReflect.Descriptor instead.
+func (*ExtensionDecision) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExtensionDecision) GetKind() DeadlineKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeadlineKind_DEADLINE_KIND_UNSPECIFIED
+}
+
+func (x *ExtensionDecision) GetApproved() bool {
+	if x != nil {
+		return x.Approved
+	}
+	return false
+}
+
+func (x *ExtensionDecision) GetGranted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Granted
+	}
+	return nil
+}
+
+func (x *ExtensionDecision) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ExtensionDecision) GetDecidedBy() string {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return ""
+}
+
+func (x *ExtensionDecision) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
 // ExtensionRequest is a unit's request for a later deadline, waiting for a supervisor.
 type ExtensionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -627,7 +805,7 @@ type ExtensionRequest struct {
 
 func (x *ExtensionRequest) Reset() {
 	*x = ExtensionRequest{}
-	mi := &file_whistle_v1_types_proto_msgTypes[2]
+	mi := &file_whistle_v1_types_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +817,7 @@ func (x *ExtensionRequest) String() string {
 func (*ExtensionRequest) ProtoMessage() {}
 
 func (x *ExtensionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[2]
+	mi := &file_whistle_v1_types_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +830,7 @@ func (x *ExtensionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtensionRequest.ProtoReflect.Descriptor instead.
 func (*ExtensionRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{2}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExtensionRequest) GetKind() DeadlineKind {
@@ -708,7 +886,7 @@ type Photo struct {
 
 func (x *Photo) Reset() {
 	*x = Photo{}
-	mi := &file_whistle_v1_types_proto_msgTypes[3]
+	mi := &file_whistle_v1_types_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +898,7 @@ func (x *Photo) String() string {
 func (*Photo) ProtoMessage() {}
 
 func (x *Photo) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[3]
+	mi := &file_whistle_v1_types_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +911,7 @@ func (x *Photo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Photo.ProtoReflect.Descriptor instead.
 func (*Photo) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{3}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Photo) GetId() string {
@@ -781,7 +959,7 @@ type Verification struct {
 
 func (x *Verification) Reset() {
 	*x = Verification{}
-	mi := &file_whistle_v1_types_proto_msgTypes[4]
+	mi := &file_whistle_v1_types_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +971,7 @@ func (x *Verification) String() string {
 func (*Verification) ProtoMessage() {}
 
 func (x *Verification) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[4]
+	mi := &file_whistle_v1_types_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +984,7 @@ func (x *Verification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verification.ProtoReflect.Descriptor instead.
 func (*Verification) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{4}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Verification) GetPassed() bool {
@@ -856,7 +1034,7 @@ type Rating struct {
 
 func (x *Rating) Reset() {
 	*x = Rating{}
-	mi := &file_whistle_v1_types_proto_msgTypes[5]
+	mi := &file_whistle_v1_types_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +1046,7 @@ func (x *Rating) String() string {
 func (*Rating) ProtoMessage() {}
 
 func (x *Rating) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[5]
+	mi := &file_whistle_v1_types_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +1059,7 @@ func (x *Rating) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rating.ProtoReflect.Descriptor instead.
 func (*Rating) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{5}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Rating) GetScore() int32 {
@@ -980,7 +1158,7 @@ type Issue struct {
 
 func (x *Issue) Reset() {
 	*x = Issue{}
-	mi := &file_whistle_v1_types_proto_msgTypes[6]
+	mi := &file_whistle_v1_types_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1170,7 @@ func (x *Issue) String() string {
 func (*Issue) ProtoMessage() {}
 
 func (x *Issue) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[6]
+	mi := &file_whistle_v1_types_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1183,7 @@ func (x *Issue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Issue.ProtoReflect.Descriptor instead.
 func (*Issue) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{6}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Issue) GetId() string {
@@ -1213,7 +1391,7 @@ type TimelineEntry struct {
 
 func (x *TimelineEntry) Reset() {
 	*x = TimelineEntry{}
-	mi := &file_whistle_v1_types_proto_msgTypes[7]
+	mi := &file_whistle_v1_types_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1403,7 @@ func (x *TimelineEntry) String() string {
 func (*TimelineEntry) ProtoMessage() {}
 
 func (x *TimelineEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[7]
+	mi := &file_whistle_v1_types_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1416,7 @@ func (x *TimelineEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimelineEntry.ProtoReflect.Descriptor instead.
 func (*TimelineEntry) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{7}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TimelineEntry) GetSeq() uint64 {
@@ -1316,14 +1494,18 @@ type Breach struct {
 	// recorded breached_at - deadline after it.
 	ClearedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=cleared_at,json=clearedAt" json:"cleared_at,omitempty"`
 	// The unit whose deadline passed.
-	UnitId        string `protobuf:"bytes,11,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	UnitId string `protobuf:"bytes,11,opt,name=unit_id,json=unitId" json:"unit_id,omitempty"`
+	// The highest level of the escalation chain this breach reached; 0 before its first step.
+	Level int32 `protobuf:"varint,12,opt,name=level" json:"level,omitempty"`
+	// The round of the part it breached: 0 before any reopening.
+	Round         int32 `protobuf:"varint,13,opt,name=round" json:"round,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Breach) Reset() {
 	*x = Breach{}
-	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	mi := &file_whistle_v1_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1517,7 @@ func (x *Breach) String() string {
 func (*Breach) ProtoMessage() {}
 
 func (x *Breach) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	mi := &file_whistle_v1_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1530,7 @@ func (x *Breach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Breach.ProtoReflect.Descriptor instead.
 func (*Breach) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{8}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Breach) GetIssueId() string {
@@ -1428,6 +1610,20 @@ func (x *Breach) GetUnitId() string {
 	return ""
 }
 
+func (x *Breach) GetLevel() int32 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *Breach) GetRound() int32 {
+	if x != nil {
+		return x.Round
+	}
+	return 0
+}
+
 // Quarantine marks an issue that a service could not follow: one of its events can never apply
 // (it cannot be decoded, breaks the issue's chain of events, or is impossible), so the service
 // holds the issue's later events and shows the issue as it stood before that event.
@@ -1449,7 +1645,7 @@ type Quarantine struct {
 
 func (x *Quarantine) Reset() {
 	*x = Quarantine{}
-	mi := &file_whistle_v1_types_proto_msgTypes[9]
+	mi := &file_whistle_v1_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1657,7 @@ func (x *Quarantine) String() string {
 func (*Quarantine) ProtoMessage() {}
 
 func (x *Quarantine) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[9]
+	mi := &file_whistle_v1_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1670,7 @@ func (x *Quarantine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quarantine.ProtoReflect.Descriptor instead.
 func (*Quarantine) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Quarantine) GetSeq() uint64 {
@@ -1531,7 +1727,7 @@ type Area struct {
 
 func (x *Area) Reset() {
 	*x = Area{}
-	mi := &file_whistle_v1_types_proto_msgTypes[10]
+	mi := &file_whistle_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1739,7 @@ func (x *Area) String() string {
 func (*Area) ProtoMessage() {}
 
 func (x *Area) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[10]
+	mi := &file_whistle_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1752,7 @@ func (x *Area) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Area.ProtoReflect.Descriptor instead.
 func (*Area) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Area) GetId() string {
@@ -1612,7 +1808,7 @@ type Department struct {
 
 func (x *Department) Reset() {
 	*x = Department{}
-	mi := &file_whistle_v1_types_proto_msgTypes[11]
+	mi := &file_whistle_v1_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +1820,7 @@ func (x *Department) String() string {
 func (*Department) ProtoMessage() {}
 
 func (x *Department) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[11]
+	mi := &file_whistle_v1_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +1833,7 @@ func (x *Department) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Department.ProtoReflect.Descriptor instead.
 func (*Department) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{11}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Department) GetId() string {
@@ -1687,7 +1883,7 @@ type Unit struct {
 
 func (x *Unit) Reset() {
 	*x = Unit{}
-	mi := &file_whistle_v1_types_proto_msgTypes[12]
+	mi := &file_whistle_v1_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1895,7 @@ func (x *Unit) String() string {
 func (*Unit) ProtoMessage() {}
 
 func (x *Unit) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[12]
+	mi := &file_whistle_v1_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1908,7 @@ func (x *Unit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unit.ProtoReflect.Descriptor instead.
 func (*Unit) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{12}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Unit) GetId() string {
@@ -1750,13 +1946,23 @@ type SlaPolicy struct {
 	ReportInWithin *durationpb.Duration `protobuf:"bytes,1,opt,name=report_in_within,json=reportInWithin" json:"report_in_within,omitempty"`
 	// How long the department has to resolve.
 	ResolveWithin *durationpb.Duration `protobuf:"bytes,2,opt,name=resolve_within,json=resolveWithin" json:"resolve_within,omitempty"`
+	// Whether the limits count working time by the city's working calendar (working days and hours,
+	// public holidays and adjusted working days); calendar time when false.
+	WorkingTime bool `protobuf:"varint,3,opt,name=working_time,json=workingTime" json:"working_time,omitempty"`
+	// The reminders before each deadline, as the share of its time limit passed, in percent (1 to
+	// 99), in increasing order: 80 reminds the duty officer when four fifths of the limit are gone.
+	RemindAtPercent []uint32 `protobuf:"varint,4,rep,packed,name=remind_at_percent,json=remindAtPercent" json:"remind_at_percent,omitempty"`
+	// The escalation chain a breach of either deadline starts, level by level.
+	Chain []*EscalationLevel `protobuf:"bytes,5,rep,name=chain" json:"chain,omitempty"`
+	// The policy's name in the catalog.
+	Name          string `protobuf:"bytes,6,opt,name=name" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SlaPolicy) Reset() {
 	*x = SlaPolicy{}
-	mi := &file_whistle_v1_types_proto_msgTypes[13]
+	mi := &file_whistle_v1_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1974,7 @@ func (x *SlaPolicy) String() string {
 func (*SlaPolicy) ProtoMessage() {}
 
 func (x *SlaPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[13]
+	mi := &file_whistle_v1_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1987,7 @@ func (x *SlaPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlaPolicy.ProtoReflect.Descriptor instead.
 func (*SlaPolicy) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{13}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SlaPolicy) GetReportInWithin() *durationpb.Duration {
@@ -1796,6 +2002,100 @@ func (x *SlaPolicy) GetResolveWithin() *durationpb.Duration {
 		return x.ResolveWithin
 	}
 	return nil
+}
+
+func (x *SlaPolicy) GetWorkingTime() bool {
+	if x != nil {
+		return x.WorkingTime
+	}
+	return false
+}
+
+func (x *SlaPolicy) GetRemindAtPercent() []uint32 {
+	if x != nil {
+		return x.RemindAtPercent
+	}
+	return nil
+}
+
+func (x *SlaPolicy) GetChain() []*EscalationLevel {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+func (x *SlaPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// EscalationLevel is one step of an escalation chain: wait (after the breach for the first level,
+// after the level before for the others, in the policy's kind of time), then tell the target; then
+// tell it again every wait, repeat more times.
+type EscalationLevel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How long to wait.
+	Wait *durationpb.Duration `protobuf:"bytes,1,opt,name=wait" json:"wait,omitempty"`
+	// Whom to tell.
+	Target EscalationTarget `protobuf:"varint,2,opt,name=target,enum=whistle.v1.EscalationTarget" json:"target,omitempty"`
+	// How many times more to tell them, each a wait apart.
+	Repeat        uint32 `protobuf:"varint,3,opt,name=repeat" json:"repeat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscalationLevel) Reset() {
+	*x = EscalationLevel{}
+	mi := &file_whistle_v1_types_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscalationLevel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscalationLevel) ProtoMessage() {}
+
+func (x *EscalationLevel) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_types_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscalationLevel.ProtoReflect.Descriptor instead.
+func (*EscalationLevel) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *EscalationLevel) GetWait() *durationpb.Duration {
+	if x != nil {
+		return x.Wait
+	}
+	return nil
+}
+
+func (x *EscalationLevel) GetTarget() EscalationTarget {
+	if x != nil {
+		return x.Target
+	}
+	return EscalationTarget_ESCALATION_TARGET_UNSPECIFIED
+}
+
+func (x *EscalationLevel) GetRepeat() uint32 {
+	if x != nil {
+		return x.Repeat
+	}
+	return 0
 }
 
 // Category is a kind of issue, with its SLA policy per urgency.
@@ -1817,7 +2117,7 @@ type Category struct {
 
 func (x *Category) Reset() {
 	*x = Category{}
-	mi := &file_whistle_v1_types_proto_msgTypes[14]
+	mi := &file_whistle_v1_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +2129,7 @@ func (x *Category) String() string {
 func (*Category) ProtoMessage() {}
 
 func (x *Category) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[14]
+	mi := &file_whistle_v1_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +2142,7 @@ func (x *Category) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Category.ProtoReflect.Descriptor instead.
 func (*Category) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{14}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Category) GetId() string {
@@ -1889,7 +2189,7 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\bLocation\x12\x1a\n" +
 	"\blatitude\x18\x01 \x01(\x01R\blatitude\x12\x1c\n" +
 	"\tlongitude\x18\x02 \x01(\x01R\tlongitude\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\"\xbb\a\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"\xc8\b\n" +
 	"\n" +
 	"Assignment\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12.\n" +
@@ -1918,7 +2218,19 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"officer_id\x18\x11 \x01(\tR\tofficerId\x12M\n" +
 	"\x13extension_requested\x18\x12 \x01(\v2\x1c.whistle.v1.ExtensionRequestR\x12extensionRequested\x12\x1a\n" +
 	"\breopened\x18\x13 \x01(\x05R\breopened\x12)\n" +
-	"\x06photos\x18\x14 \x03(\v2\x11.whistle.v1.PhotoR\x06photos\"\xf2\x01\n" +
+	"\x06photos\x18\x14 \x03(\v2\x11.whistle.v1.PhotoR\x06photos\x12J\n" +
+	"\x11extension_decided\x18\x15 \x01(\v2\x1d.whistle.v1.ExtensionDecisionR\x10extensionDecided\x12\x14\n" +
+	"\x05urges\x18\x16 \x01(\x05R\x05urges\x12)\n" +
+	"\x10escalation_level\x18\x17 \x01(\x05R\x0fescalationLevel\"\x85\x02\n" +
+	"\x11ExtensionDecision\x12,\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x12\x1a\n" +
+	"\bapproved\x18\x02 \x01(\bR\bapproved\x124\n" +
+	"\agranted\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\agranted\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"decided_by\x18\x05 \x01(\tR\tdecidedBy\x129\n" +
+	"\n" +
+	"decided_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"\xf2\x01\n" +
 	"\x10ExtensionRequest\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x126\n" +
 	"\bproposed\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bproposed\x12\x16\n" +
@@ -1986,7 +2298,7 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\x05actor\x18\x04 \x01(\tR\x05actor\x12#\n" +
 	"\rdepartment_id\x18\x05 \x01(\tR\fdepartmentId\x12\x18\n" +
 	"\asummary\x18\x06 \x01(\tR\asummary\x12\x17\n" +
-	"\aunit_id\x18\a \x01(\tR\x06unitId\"\xa8\x03\n" +
+	"\aunit_id\x18\a \x01(\tR\x06unitId\"\xd4\x03\n" +
 	"\x06Breach\x12\x19\n" +
 	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12#\n" +
 	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\x12,\n" +
@@ -2002,7 +2314,9 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"cleared_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tclearedAt\x12\x17\n" +
-	"\aunit_id\x18\v \x01(\tR\x06unitId\"\x9d\x01\n" +
+	"\aunit_id\x18\v \x01(\tR\x06unitId\x12\x14\n" +
+	"\x05level\x18\f \x01(\x05R\x05level\x12\x14\n" +
+	"\x05round\x18\r \x01(\x05R\x05round\"\x9d\x01\n" +
 	"\n" +
 	"Quarantine\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
@@ -2026,10 +2340,18 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
 	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x12\x16\n" +
-	"\x06serves\x18\x04 \x03(\tR\x06serves\"\x92\x01\n" +
+	"\x06serves\x18\x04 \x03(\tR\x06serves\"\xa8\x02\n" +
 	"\tSlaPolicy\x12C\n" +
 	"\x10report_in_within\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0ereportInWithin\x12@\n" +
-	"\x0eresolve_within\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\rresolveWithin\"\xc1\x01\n" +
+	"\x0eresolve_within\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\rresolveWithin\x12!\n" +
+	"\fworking_time\x18\x03 \x01(\bR\vworkingTime\x12*\n" +
+	"\x11remind_at_percent\x18\x04 \x03(\rR\x0fremindAtPercent\x121\n" +
+	"\x05chain\x18\x05 \x03(\v2\x1b.whistle.v1.EscalationLevelR\x05chain\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\"\x8e\x01\n" +
+	"\x0fEscalationLevel\x12-\n" +
+	"\x04wait\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04wait\x124\n" +
+	"\x06target\x18\x02 \x01(\x0e2\x1c.whistle.v1.EscalationTargetR\x06target\x12\x16\n" +
+	"\x06repeat\x18\x03 \x01(\rR\x06repeat\"\xc1\x01\n" +
 	"\bCategory\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
@@ -2065,7 +2387,13 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\fDeadlineKind\x12\x1d\n" +
 	"\x19DEADLINE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DEADLINE_KIND_REPORT_IN\x10\x01\x12\x19\n" +
-	"\x15DEADLINE_KIND_RESOLVE\x10\x02BKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x15DEADLINE_KIND_RESOLVE\x10\x02*\xca\x01\n" +
+	"\x10EscalationTarget\x12!\n" +
+	"\x1dESCALATION_TARGET_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eESCALATION_TARGET_DUTY_OFFICER\x10\x01\x12\x1f\n" +
+	"\x1bESCALATION_TARGET_UNIT_HEAD\x10\x02\x12'\n" +
+	"#ESCALATION_TARGET_STREET_SUPERVISOR\x10\x03\x12%\n" +
+	"!ESCALATION_TARGET_CITY_SUPERVISOR\x10\x04BKZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_whistle_v1_types_proto_rawDescOnce sync.Once
@@ -2079,79 +2407,89 @@ func file_whistle_v1_types_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_types_proto_rawDescData
 }
 
-var file_whistle_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_whistle_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_whistle_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_whistle_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_whistle_v1_types_proto_goTypes = []any{
 	(Urgency)(0),                  // 0: whistle.v1.Urgency
 	(IssueStatus)(0),              // 1: whistle.v1.IssueStatus
 	(AssignmentRole)(0),           // 2: whistle.v1.AssignmentRole
 	(AssignmentStatus)(0),         // 3: whistle.v1.AssignmentStatus
 	(DeadlineKind)(0),             // 4: whistle.v1.DeadlineKind
-	(*Location)(nil),              // 5: whistle.v1.Location
-	(*Assignment)(nil),            // 6: whistle.v1.Assignment
-	(*ExtensionRequest)(nil),      // 7: whistle.v1.ExtensionRequest
-	(*Photo)(nil),                 // 8: whistle.v1.Photo
-	(*Verification)(nil),          // 9: whistle.v1.Verification
-	(*Rating)(nil),                // 10: whistle.v1.Rating
-	(*Issue)(nil),                 // 11: whistle.v1.Issue
-	(*TimelineEntry)(nil),         // 12: whistle.v1.TimelineEntry
-	(*Breach)(nil),                // 13: whistle.v1.Breach
-	(*Quarantine)(nil),            // 14: whistle.v1.Quarantine
-	(*Area)(nil),                  // 15: whistle.v1.Area
-	(*Department)(nil),            // 16: whistle.v1.Department
-	(*Unit)(nil),                  // 17: whistle.v1.Unit
-	(*SlaPolicy)(nil),             // 18: whistle.v1.SlaPolicy
-	(*Category)(nil),              // 19: whistle.v1.Category
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(EscalationTarget)(0),         // 5: whistle.v1.EscalationTarget
+	(*Location)(nil),              // 6: whistle.v1.Location
+	(*Assignment)(nil),            // 7: whistle.v1.Assignment
+	(*ExtensionDecision)(nil),     // 8: whistle.v1.ExtensionDecision
+	(*ExtensionRequest)(nil),      // 9: whistle.v1.ExtensionRequest
+	(*Photo)(nil),                 // 10: whistle.v1.Photo
+	(*Verification)(nil),          // 11: whistle.v1.Verification
+	(*Rating)(nil),                // 12: whistle.v1.Rating
+	(*Issue)(nil),                 // 13: whistle.v1.Issue
+	(*TimelineEntry)(nil),         // 14: whistle.v1.TimelineEntry
+	(*Breach)(nil),                // 15: whistle.v1.Breach
+	(*Quarantine)(nil),            // 16: whistle.v1.Quarantine
+	(*Area)(nil),                  // 17: whistle.v1.Area
+	(*Department)(nil),            // 18: whistle.v1.Department
+	(*Unit)(nil),                  // 19: whistle.v1.Unit
+	(*SlaPolicy)(nil),             // 20: whistle.v1.SlaPolicy
+	(*EscalationLevel)(nil),       // 21: whistle.v1.EscalationLevel
+	(*Category)(nil),              // 22: whistle.v1.Category
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
 }
 var file_whistle_v1_types_proto_depIdxs = []int32{
 	2,  // 0: whistle.v1.Assignment.role:type_name -> whistle.v1.AssignmentRole
 	3,  // 1: whistle.v1.Assignment.status:type_name -> whistle.v1.AssignmentStatus
-	20, // 2: whistle.v1.Assignment.report_in_by:type_name -> google.protobuf.Timestamp
-	20, // 3: whistle.v1.Assignment.resolve_by:type_name -> google.protobuf.Timestamp
-	20, // 4: whistle.v1.Assignment.acknowledged_at:type_name -> google.protobuf.Timestamp
-	20, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
-	20, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
+	23, // 2: whistle.v1.Assignment.report_in_by:type_name -> google.protobuf.Timestamp
+	23, // 3: whistle.v1.Assignment.resolve_by:type_name -> google.protobuf.Timestamp
+	23, // 4: whistle.v1.Assignment.acknowledged_at:type_name -> google.protobuf.Timestamp
+	23, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
+	23, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
 	4,  // 7: whistle.v1.Assignment.breached:type_name -> whistle.v1.DeadlineKind
-	20, // 8: whistle.v1.Assignment.ended_at:type_name -> google.protobuf.Timestamp
-	7,  // 9: whistle.v1.Assignment.extension_requested:type_name -> whistle.v1.ExtensionRequest
-	8,  // 10: whistle.v1.Assignment.photos:type_name -> whistle.v1.Photo
-	4,  // 11: whistle.v1.ExtensionRequest.kind:type_name -> whistle.v1.DeadlineKind
-	20, // 12: whistle.v1.ExtensionRequest.proposed:type_name -> google.protobuf.Timestamp
-	20, // 13: whistle.v1.ExtensionRequest.requested_at:type_name -> google.protobuf.Timestamp
-	20, // 14: whistle.v1.Verification.verified_at:type_name -> google.protobuf.Timestamp
-	20, // 15: whistle.v1.Rating.rated_at:type_name -> google.protobuf.Timestamp
-	0,  // 16: whistle.v1.Issue.urgency:type_name -> whistle.v1.Urgency
-	5,  // 17: whistle.v1.Issue.location:type_name -> whistle.v1.Location
-	1,  // 18: whistle.v1.Issue.status:type_name -> whistle.v1.IssueStatus
-	20, // 19: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
-	20, // 20: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
-	6,  // 21: whistle.v1.Issue.assignments:type_name -> whistle.v1.Assignment
-	14, // 22: whistle.v1.Issue.quarantine:type_name -> whistle.v1.Quarantine
-	8,  // 23: whistle.v1.Issue.photos:type_name -> whistle.v1.Photo
-	9,  // 24: whistle.v1.Issue.verification:type_name -> whistle.v1.Verification
-	10, // 25: whistle.v1.Issue.rating:type_name -> whistle.v1.Rating
-	20, // 26: whistle.v1.Issue.closed_at:type_name -> google.protobuf.Timestamp
-	20, // 27: whistle.v1.Issue.resolved_at:type_name -> google.protobuf.Timestamp
-	20, // 28: whistle.v1.Issue.closes_by:type_name -> google.protobuf.Timestamp
-	20, // 29: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
-	4,  // 30: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
-	20, // 31: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
-	20, // 32: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
-	20, // 33: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
-	20, // 34: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
-	17, // 35: whistle.v1.Department.units:type_name -> whistle.v1.Unit
-	21, // 36: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
-	21, // 37: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
-	18, // 38: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
-	18, // 39: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
-	18, // 40: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	23, // 8: whistle.v1.Assignment.ended_at:type_name -> google.protobuf.Timestamp
+	9,  // 9: whistle.v1.Assignment.extension_requested:type_name -> whistle.v1.ExtensionRequest
+	10, // 10: whistle.v1.Assignment.photos:type_name -> whistle.v1.Photo
+	8,  // 11: whistle.v1.Assignment.extension_decided:type_name -> whistle.v1.ExtensionDecision
+	4,  // 12: whistle.v1.ExtensionDecision.kind:type_name -> whistle.v1.DeadlineKind
+	23, // 13: whistle.v1.ExtensionDecision.granted:type_name -> google.protobuf.Timestamp
+	23, // 14: whistle.v1.ExtensionDecision.decided_at:type_name -> google.protobuf.Timestamp
+	4,  // 15: whistle.v1.ExtensionRequest.kind:type_name -> whistle.v1.DeadlineKind
+	23, // 16: whistle.v1.ExtensionRequest.proposed:type_name -> google.protobuf.Timestamp
+	23, // 17: whistle.v1.ExtensionRequest.requested_at:type_name -> google.protobuf.Timestamp
+	23, // 18: whistle.v1.Verification.verified_at:type_name -> google.protobuf.Timestamp
+	23, // 19: whistle.v1.Rating.rated_at:type_name -> google.protobuf.Timestamp
+	0,  // 20: whistle.v1.Issue.urgency:type_name -> whistle.v1.Urgency
+	6,  // 21: whistle.v1.Issue.location:type_name -> whistle.v1.Location
+	1,  // 22: whistle.v1.Issue.status:type_name -> whistle.v1.IssueStatus
+	23, // 23: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
+	23, // 24: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
+	7,  // 25: whistle.v1.Issue.assignments:type_name -> whistle.v1.Assignment
+	16, // 26: whistle.v1.Issue.quarantine:type_name -> whistle.v1.Quarantine
+	10, // 27: whistle.v1.Issue.photos:type_name -> whistle.v1.Photo
+	11, // 28: whistle.v1.Issue.verification:type_name -> whistle.v1.Verification
+	12, // 29: whistle.v1.Issue.rating:type_name -> whistle.v1.Rating
+	23, // 30: whistle.v1.Issue.closed_at:type_name -> google.protobuf.Timestamp
+	23, // 31: whistle.v1.Issue.resolved_at:type_name -> google.protobuf.Timestamp
+	23, // 32: whistle.v1.Issue.closes_by:type_name -> google.protobuf.Timestamp
+	23, // 33: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
+	4,  // 34: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
+	23, // 35: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
+	23, // 36: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
+	23, // 37: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
+	23, // 38: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
+	19, // 39: whistle.v1.Department.units:type_name -> whistle.v1.Unit
+	24, // 40: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
+	24, // 41: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
+	21, // 42: whistle.v1.SlaPolicy.chain:type_name -> whistle.v1.EscalationLevel
+	24, // 43: whistle.v1.EscalationLevel.wait:type_name -> google.protobuf.Duration
+	5,  // 44: whistle.v1.EscalationLevel.target:type_name -> whistle.v1.EscalationTarget
+	20, // 45: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
+	20, // 46: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
+	20, // 47: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_types_proto_init() }
@@ -2164,8 +2502,8 @@ func file_whistle_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_types_proto_rawDesc), len(file_whistle_v1_types_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   15,
+			NumEnums:      6,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

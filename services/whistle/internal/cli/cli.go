@@ -82,7 +82,8 @@ func Commands() []*cobra.Command {
 	for _, cmd := range cmds {
 		cfg.addFlags(cmd.PersistentFlags())
 	}
-	return cmds
+	// The calendar is read where the program runs: no server, so no connection flags.
+	return append(cmds, calendarCommand())
 }
 
 // run turns an action into a cobra RunE: it dials and runs the action, and turns a failure

@@ -17,7 +17,7 @@ var EventKinds = map[string][]string{
 	"intake":     {"raised", "verified", "rated", "closed"},
 	"routing":    {"routed", "needs-dispatch", "linked", "joined", "unlinked", "left", "recategorised"},
 	"department": {"acknowledged", "resolved", "returned", "pushed", "handed-over", "noted", "extension-requested"},
-	"escalation": {"breached"},
+	"escalation": {"breached", "reminded", "escalated", "urged", "extension-decided"},
 }
 
 // ToolsUser is the NATS user of what reads the stream without writing events: the process's
