@@ -40,13 +40,29 @@ type zShard struct {
 // entry a caller took is a cursor to resume from.
 func ZMergeDesc(ctx context.Context, rdb redis.Cmdable, keys []string, from *ZEntry, batch int,
 	visit func(chunk []ZEntry) (more bool, err error)) error {
-	maxScore := "+inf"
-	if from != nil {
+	return ZMergeDescWithin(ctx, rdb, keys, ZBounds{}, from, batch, visit)
+}
+
+// ZBounds limits a walk to the scores from Min to Max, both included; nil leaves that side open.
+type ZBounds struct{ Min, Max *int64 }
+
+// ZMergeDescWithin is ZMergeDesc over the members whose scores lie within bounds: each shard is
+// read only between them, so a walk over a narrow range of scores reads that range alone.
+func ZMergeDescWithin(ctx context.Context, rdb redis.Cmdable, keys []string, bounds ZBounds, from *ZEntry, batch int,
+	visit func(chunk []ZEntry) (more bool, err error)) error {
+	maxScore, minScore := "+inf", "-inf"
+	if bounds.Max != nil {
+		maxScore = strconv.FormatInt(*bounds.Max, 10)
+	}
+	if from != nil && (bounds.Max == nil || from.Score < *bounds.Max) {
 		maxScore = strconv.FormatInt(from.Score, 10)
+	}
+	if bounds.Min != nil {
+		minScore = strconv.FormatInt(*bounds.Min, 10)
 	}
 	shards := make([]zShard, len(keys))
 	for {
-		if err := readZShards(ctx, rdb, keys, shards, maxScore, batch); err != nil {
+		if err := readZShards(ctx, rdb, keys, shards, maxScore, minScore, batch); err != nil {
 			return err
 		}
 		var chunk []ZEntry
@@ -84,15 +100,15 @@ func ZMergeDesc(ctx context.Context, rdb redis.Cmdable, keys []string, from *ZEn
 	}
 }
 
-// readZShards reads the next batch, from maxScore down, of every shard that has run out of what
-// it read and may hold more, in one pipeline.
-func readZShards(ctx context.Context, rdb redis.Cmdable, keys []string, shards []zShard, maxScore string, batch int) error {
+// readZShards reads the next batch, from maxScore down to minScore, of every shard that has run
+// out of what it read and may hold more, in one pipeline.
+func readZShards(ctx context.Context, rdb redis.Cmdable, keys []string, shards []zShard, maxScore, minScore string, batch int) error {
 	cmds := map[int]*redis.ZSliceCmd{}
 	pipe := rdb.Pipeline()
 	for i, sh := range shards {
 		if len(sh.batch) == 0 && !sh.done {
 			cmds[i] = pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
-				Key: keys[i], Start: maxScore, Stop: "-inf", ByScore: true, Rev: true, Offset: sh.offset, Count: int64(batch),
+				Key: keys[i], Start: maxScore, Stop: minScore, ByScore: true, Rev: true, Offset: sh.offset, Count: int64(batch),
 			})
 		}
 	}

@@ -67,6 +67,43 @@ func TestAShardedSortedSetIsWalkedAsOneKeyFromAnyPlace(t *testing.T) {
 			}
 		}
 	}
+	// A walk within bounds of scores, from the top or from a place, takes what one key's range
+	// holds, whatever the shards hold beyond them.
+	lo, hi := int64(10), int64(25)
+	var within []string
+	for _, z := range all {
+		if int64(z.Score) >= lo && int64(z.Score) <= hi {
+			within = append(within, z.Member.(string))
+		}
+	}
+	walkWithin := func(from *redisx.ZEntry, batch int) []string {
+		var got []string
+		if err := redisx.ZMergeDescWithin(ctx, rdb, shards, redisx.ZBounds{Min: &lo, Max: &hi}, from, batch, func(chunk []redisx.ZEntry) (bool, error) {
+			for _, e := range chunk {
+				got = append(got, e.Member)
+			}
+			return true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, batch := range []int{1, 7, 500} {
+		if got := walkWithin(nil, batch); !slices.Equal(got, within) || len(within) == 0 {
+			t.Fatalf("batch %d: the walk within [%d, %d] differs from one key's range:\n%v\nwant\n%v", batch, lo, hi, got, within)
+		}
+		at := len(within) / 2
+		i := slices.Index(want, within[at])
+		from := &redisx.ZEntry{Score: int64(all[i].Score), Member: within[at]}
+		if got := walkWithin(from, batch); !slices.Equal(got, within[at+1:]) {
+			t.Fatalf("batch %d: the walk within bounds after %s differs from one key's range after it", batch, within[at])
+		}
+		// A place above the range starts at its top.
+		top := &redisx.ZEntry{Score: int64(all[0].Score), Member: want[0]}
+		if got := walkWithin(top, batch); !slices.Equal(got, within) {
+			t.Fatalf("batch %d: the walk within bounds after a place above them skips some", batch)
+		}
+	}
 	// A walk stops when told to.
 	var taken int
 	if err := redisx.ZMergeDesc(ctx, rdb, shards, nil, 10, func(chunk []redisx.ZEntry) (bool, error) {

@@ -21,7 +21,7 @@ func TestTheDepartmentsViewJudgesAssignmentEventsAsTheAssignmentMachineDoes(t *t
 			}
 			out := map[string]assignmenttest.Part{}
 			for _, a := range is.Assignments {
-				out[a.DepartmentID] = assignmenttest.Part{Status: a.Status, ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy, Breached: a.Breached}
+				out[a.DepartmentID] = assignmenttest.PartOf(&a)
 			}
 			return out, nil
 		},

@@ -20,7 +20,6 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/grpcapi"
 	"github.com/whistle-dispatch/whistle/services/department/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
-	"github.com/whistle-dispatch/whistle/services/internal/filewatch"
 	"github.com/whistle-dispatch/whistle/services/internal/notify"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 	"github.com/whistle-dispatch/whistle/services/internal/roster"
@@ -114,7 +113,7 @@ func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if s.cfg.RosterPath != "" {
-		go filewatch.Watch(ctx, []string{s.cfg.RosterPath}, "rosters", s.d.Logger, s.reloadRosters)
+		go roster.Follow(ctx, s.cfg.RosterPath, s.d.Catalog, Name, s.d.Logger, s.app.Rosters, s.app.SetRosters)
 	}
 	if s.notifications == nil {
 		return s.consume(ctx, s.app.React)
@@ -131,21 +130,6 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 	}
 	return errors.Join(<-errs, <-errs)
-}
-
-// reloadRosters puts the rosters file in force again; a file that fails its checks is logged and
-// the rosters in force stay.
-func (s *Service) reloadRosters(context.Context) {
-	exists := func(id string) bool { _, err := s.d.Catalog.Unit(id); return err == nil }
-	r, err := roster.Load(s.cfg.RosterPath, s.d.Catalog.TimeZone(), exists)
-	if err != nil {
-		s.d.Logger.Error("department: a changed rosters file was refused; the rosters in force stay", "version", s.app.Rosters().Version(), "err", err)
-		return
-	}
-	if r.Version() != s.app.Rosters().Version() {
-		s.app.SetRosters(r)
-		s.d.Logger.Info("department: rosters reloaded", "version", r.Version())
-	}
 }
 
 // Rebuild only applies events to the department's projection: it pushes nothing and notifies

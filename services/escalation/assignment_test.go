@@ -10,7 +10,7 @@ import (
 )
 
 func TestEscalationsClocksJudgeAssignmentEventsAsTheAssignmentMachineDoes(t *testing.T) {
-	st := store.New(redistest.Client(t, redistest.Run(t)), nil)
+	st := store.New(redistest.Client(t, redistest.Run(t)), nil, nil)
 	assignmenttest.Run(t, assignmenttest.Subject{
 		Apply: st.Apply,
 		Parts: func(ctx context.Context, id string) (map[string]assignmenttest.Part, error) {
@@ -21,7 +21,7 @@ func TestEscalationsClocksJudgeAssignmentEventsAsTheAssignmentMachineDoes(t *tes
 			out := map[string]assignmenttest.Part{}
 			for dept, a := range is.Assignments {
 				m := a.Machine(dept)
-				out[dept] = assignmenttest.Part{Status: m.Status, ReportInBy: m.ReportInBy, ResolveBy: m.ResolveBy, Breached: m.Breached}
+				out[dept] = assignmenttest.PartOf(m)
 			}
 			return out, nil
 		},

@@ -2,6 +2,7 @@ package escalation_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -639,6 +640,59 @@ func TestListBreachesShowsEachCallerOnlyTheirScope(t *testing.T) {
 		}
 		if !slices.Equal(got, []string{power, water}) || token != "" {
 			t.Fatalf("paged through %v (next token %q), want [%s %s] and an end", got, token, power, water)
+		}
+	})
+
+	t.Run("a level and a period narrow the list", func(t *testing.T) {
+		// The chain that sets a breach's level records it in the breach's details, which the list
+		// reads: water's breach reached level 2.
+		name := water + "|water|report-in"
+		raw, err := h.Deps.Redis.HGet(ctx, store.BreachKey(water), name).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b map[string]any
+		if err := json.Unmarshal([]byte(raw), &b); err != nil {
+			t.Fatal(err)
+		}
+		b["level"] = 2
+		leveled, _ := json.Marshal(b)
+		if err := h.Deps.Redis.HSet(ctx, store.BreachKey(water), name, leveled).Err(); err != nil {
+			t.Fatal(err)
+		}
+		wAt, pAt := h.Stored(water, "breached").Time, h.Stored(power, "breached").Time
+		ts := timestamppb.New
+		sup := h.client(in, citySupervisor)
+		for _, tt := range []struct {
+			name string
+			req  *whistlev1.ListBreachesRequest
+			want []string
+			code codes.Code
+		}{
+			{"a level reached keeps the breaches at it or above", &whistlev1.ListBreachesRequest{MinLevel: 2}, []string{water}, codes.OK},
+			{"a level no breach reached keeps none", &whistlev1.ListBreachesRequest{MinLevel: 3}, nil, codes.OK},
+			{"from a breach's time keeps it and what followed", &whistlev1.ListBreachesRequest{From: ts(pAt)}, []string{power}, codes.OK},
+			{"until a breach's time keeps what came before it", &whistlev1.ListBreachesRequest{Until: ts(pAt)}, []string{water}, codes.OK},
+			{"a period around the first breach keeps it alone", &whistlev1.ListBreachesRequest{From: ts(wAt), Until: ts(wAt.Add(time.Millisecond))}, []string{water}, codes.OK},
+			{"a period after every breach keeps none", &whistlev1.ListBreachesRequest{From: ts(pAt.Add(time.Microsecond))}, nil, codes.OK},
+			{"a period and a level together", &whistlev1.ListBreachesRequest{MinLevel: 1, From: ts(pAt)}, nil, codes.OK},
+			{"a negative level is refused", &whistlev1.ListBreachesRequest{MinLevel: -1}, nil, codes.InvalidArgument},
+			{"a level past any chain is refused", &whistlev1.ListBreachesRequest{MinLevel: grpcapi.MaxLevel + 1}, nil, codes.InvalidArgument},
+			{"until before from is refused", &whistlev1.ListBreachesRequest{From: ts(pAt), Until: ts(wAt)}, nil, codes.InvalidArgument},
+			{"a time that is no time is refused", &whistlev1.ListBreachesRequest{Until: &timestamppb.Timestamp{Nanos: -1}}, nil, codes.InvalidArgument},
+		} {
+			resp, err := sup.ListBreaches(ctx, tt.req)
+			if status.Code(err) != tt.code {
+				t.Errorf("%s: code %v (%v), want %v", tt.name, status.Code(err), err, tt.code)
+				continue
+			}
+			var got []string
+			for _, b := range resp.GetBreaches() {
+				got = append(got, b.GetIssueId())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("%s: issues %v, want %v", tt.name, got, tt.want)
+			}
 		}
 	})
 }

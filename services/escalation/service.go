@@ -22,8 +22,10 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/app"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/grpcapi"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/scorecard"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // DefaultLeaseTTL is how long the timer lease outlives its holder's last renewal.
@@ -37,17 +39,28 @@ type Config struct {
 	// DefaultLeaseTTL. A value under twice app.LeaseCheck, the renewal interval, is raised
 	// to that, so that one late renewal does not hand the timers over.
 	LeaseTTL time.Duration
+	// WorkingTime measures, for the scorecards, the time from a to b of a part whose frozen policy
+	// counts working time; nil means by the catalog's working calendar.
+	WorkingTime func(a, b time.Time) time.Duration
+	// RosterPath is the rosters file, reloaded when it changes, whose people reminders and
+	// chains tell; empty means the rosters the service started with, for good.
+	RosterPath string
 }
 
 // Service is the escalation service.
 type Service struct {
-	deps     platform.Deps
-	cfg      Config
-	store    *store.Store
-	timers   *app.Timers
+	deps   platform.Deps
+	cfg    Config
+	store  *store.Store
+	timers *app.Timers
+	// people says whom reminders and chains tell, by the rosters in force.
+	people   *app.People
 	breaches *app.Breaches
+	// supervisors urges parts and decides extensions.
+	supervisors *app.Supervisors
 	// quarantined reads the dead letters of every service, for supervisors.
 	quarantined *app.Quarantined
+	scorecards  *app.Scorecards
 }
 
 var _ platform.Service = (*Service)(nil)
@@ -63,10 +76,16 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	}
 	s := &Service{deps: d, cfg: cfg}
 	// The store tells the timer loop about new deadlines, and the loop fires through the store.
-	s.store = store.New(d.Redis, func(at time.Time) { s.timers.Notify(at) })
-	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), d.Logger)
+	s.store = store.New(d.Redis, d.Catalog.Calendar(), func(at time.Time) { s.timers.Notify(at) })
+	s.people = app.NewPeople(d.Rosters)
+	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), s.people, d.Logger)
 	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, feed.NewHub(d.Redis))
 	s.quarantined = app.NewQuarantined(d.Log.DeadLetters(), s.store, d.Catalog)
+	s.supervisors = app.NewSupervisors(d.Log, s.store, d.Catalog, d.Clock)
+	if cfg.WorkingTime == nil {
+		cfg.WorkingTime = d.Catalog.Calendar().Between
+	}
+	s.scorecards = app.NewScorecards(scorecard.NewReader(d.Redis), d.Catalog, cfg.WorkingTime)
 	return s, nil
 }
 
@@ -75,12 +94,15 @@ func (s *Service) Name() string { return app.ServiceName }
 
 // Register adds EscalationService to a gRPC server.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
-	whistlev1.RegisterEscalationServiceServer(r, grpcapi.New(s.breaches, s.quarantined, s.deps.Catalog))
+	whistlev1.RegisterEscalationServiceServer(r, grpcapi.WithScorecards(grpcapi.New(s.breaches, s.quarantined, s.supervisors, s.deps.Catalog), s.scorecards))
 }
 
 // Run consumes every whistle event into the projection and runs the timer loop until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	if s.cfg.RosterPath != "" {
+		go roster.Follow(ctx, s.cfg.RosterPath, s.deps.Catalog, s.Name(), s.deps.Logger, s.people.Rosters, s.people.Set)
+	}
 	g.Go(func() error { return s.Rebuild(ctx) })
 	g.Go(func() error { return s.timers.Run(ctx) })
 	return g.Wait()

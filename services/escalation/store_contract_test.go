@@ -14,13 +14,13 @@ import (
 
 func TestTheRedisStoreKeepsTheProjectionContract(t *testing.T) {
 	projectiontest.Run(t, func(t *testing.T) projectiontest.Subject {
-		return servicetest.RedisSubject(t, func(rdb redis.UniversalClient) eventlog.Projection { return store.New(rdb, nil) })
+		return servicetest.RedisSubject(t, func(rdb redis.UniversalClient) eventlog.Projection { return store.New(rdb, nil, nil) })
 	}, servicetest.Lifecycle)
 }
 
 func TestTheRedisStoreKeepsTheProjectionContractOnARedisCluster(t *testing.T) {
 	clusters := redistest.NewClusterPool(t)
 	projectiontest.Run(t, func(t *testing.T) projectiontest.Subject {
-		return servicetest.ClusterSubject(t, clusters, func(rdb redis.UniversalClient) eventlog.Projection { return store.New(rdb, nil) })
+		return servicetest.ClusterSubject(t, clusters, func(rdb redis.UniversalClient) eventlog.Projection { return store.New(rdb, nil, nil) })
 	}, servicetest.Lifecycle)
 }

@@ -75,11 +75,11 @@ func TestBreachesPageThroughEveryShardNewestFirstWithoutSkippingOrRepeating(t *t
 	for _, r := range redisses {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
-			s := store.New(r.connect(t), nil)
+			s := store.New(r.connect(t), nil, nil)
 			// Two breaches each, a hundred issues to a millisecond, and more breaches in each shard
 			// than the store reads of one at a time.
 			lifecycles(t, s, 1100, 11, 0)
-			all, _, err := s.Breaches(t.Context(), store.Cursor{}, 5000, func(domain.Breach) bool { return true })
+			all, _, err := s.Breaches(t.Context(), store.Recorded{}, store.Cursor{}, 5000, func(domain.Breach) bool { return true })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,14 +95,30 @@ func TestBreachesPageThroughEveryShardNewestFirstWithoutSkippingOrRepeating(t *t
 			if !newestFirst {
 				t.Errorf("the breaches are not newest first, by name within a millisecond: %v", names(all))
 			}
+			// A period from the fourth millisecond a breach was recorded in up to (not including)
+			// the seventh: read as a range of scores, with the bounds' own milliseconds checked.
+			var times []time.Time
+			for _, b := range all {
+				if !slices.ContainsFunc(times, b.BreachedAt.Equal) {
+					times = append(times, b.BreachedAt)
+				}
+			}
+			slices.SortFunc(times, time.Time.Compare)
+			period := store.Recorded{From: times[3], Until: times[6]}
+			within := func(b domain.Breach) bool {
+				return !b.BreachedAt.Before(period.From) && b.BreachedAt.Before(period.Until)
+			}
 			for _, tc := range []struct {
-				name  string
-				limit int
-				keep  func(domain.Breach) bool
+				name   string
+				limit  int
+				period store.Recorded
+				keep   func(domain.Breach) bool
 			}{
-				{"every breach, 97 a page", 97, func(domain.Breach) bool { return true }},
-				{"one department's, 300 a page", 300, func(b domain.Breach) bool { return b.DepartmentID == "water" }},
-				{"a few, seven a page", 7, func(b domain.Breach) bool { return b.IssueID < "SHARD-0030" }},
+				{"every breach, 97 a page", 97, store.Recorded{}, func(domain.Breach) bool { return true }},
+				{"one department's, 300 a page", 300, store.Recorded{}, func(b domain.Breach) bool { return b.DepartmentID == "water" }},
+				{"a few, seven a page", 7, store.Recorded{}, func(b domain.Breach) bool { return b.IssueID < "SHARD-0030" }},
+				{"a period's, 45 a page", 45, period, within},
+				{"one department's in a period, 11 a page", 11, period, func(b domain.Breach) bool { return within(b) && b.DepartmentID == "water" }},
 			} {
 				var want []string
 				for _, b := range all {
@@ -113,7 +129,7 @@ func TestBreachesPageThroughEveryShardNewestFirstWithoutSkippingOrRepeating(t *t
 				var got []string
 				cursor := store.Cursor{}
 				for page := 0; ; page++ {
-					bs, next, err := s.Breaches(t.Context(), cursor, tc.limit, tc.keep)
+					bs, next, err := s.Breaches(t.Context(), tc.period, cursor, tc.limit, tc.keep)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -126,7 +142,7 @@ func TestBreachesPageThroughEveryShardNewestFirstWithoutSkippingOrRepeating(t *t
 					}
 					cursor = next
 				}
-				if !slices.Equal(got, want) {
+				if !slices.Equal(got, want) || len(want) == 0 {
 					t.Errorf("%s: paged\n%v\nwant\n%v", tc.name, got, want)
 				}
 			}
@@ -140,7 +156,7 @@ func TestTheTimersOfEveryShardComeDueEarliestFirst(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			s := store.New(r.connect(t), nil)
+			s := store.New(r.connect(t), nil, nil)
 			// Raised and routed: two departments, each with a report-in and a resolve deadline.
 			lifecycles(t, s, 40, 8, 2)
 			if n, err := s.OpenTimers(ctx); err != nil || n != 160 {
@@ -178,7 +194,7 @@ func TestDroppingATimerLeavesItWhenItCameDueAtAnotherTime(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			s := store.New(r.connect(t), nil)
+			s := store.New(r.connect(t), nil, nil)
 			id := lifecycles(t, s, 8, 1, 2)[0]
 			deadline := servicetest.LifecycleStart.Add(time.Hour)
 			moved := domain.Timer{IssueID: id, UnitID: "water", Kind: domain.ReportIn, At: deadline.Add(-time.Minute)}

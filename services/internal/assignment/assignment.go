@@ -48,6 +48,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 // Status is where an assignment stands.
@@ -138,11 +139,9 @@ type Assignment struct {
 	EndReason string    `json:"end_reason,omitempty"`
 	// Photos are what the unit resolved it with.
 	Photos []evidence.Photo `json:"photos,omitempty"`
-	// ReportInWithin and ResolveWithin are the policy frozen at the first dispatch: a reopened
-	// part's clocks run them again from the reopening. Zero in assignments dispatched before
-	// events carried the policy.
-	ReportInWithin time.Duration `json:"report_in_within,omitempty"`
-	ResolveWithin  time.Duration `json:"resolve_within,omitempty"`
+	// Policy is the SLA policy frozen at the first dispatch: a reopened part's clocks run its
+	// limits again from the reopening. Zero in assignments dispatched before events carried it.
+	Policy sla.Policy `json:"policy,omitzero"`
 	// OfficerID is the person of the unit who holds the part: the one it was pushed to, or the
 	// colleague it was handed over to; empty for a unit without a roster.
 	OfficerID string `json:"officer,omitempty"`
@@ -150,6 +149,14 @@ type Assignment struct {
 	Extension *Extension `json:"extension,omitempty"`
 	// Reopened counts the times the part was reopened after it resolved.
 	Reopened int `json:"reopened,omitempty"`
+	// EscalationLevel is the highest level of an escalation chain of this round that told
+	// somebody; 0 before any.
+	EscalationLevel int `json:"escalation_level,omitempty"`
+	// Decision is a supervisor's latest answer to an extension the unit asked for (see
+	// DecideExtension); nil before the first.
+	Decision *Decision `json:"extension_decided,omitempty"`
+	// Urges counts the supervisors' formal urges (督办) on the part, in every round.
+	Urges int `json:"urges,omitempty"`
 }
 
 // Extension is a unit's request for a later deadline, as the stream stored it.
@@ -177,9 +184,14 @@ func UnitOf(departmentID, unitID string) string {
 func (a Assignment) Clone() Assignment {
 	a.Breached = slices.Clone(a.Breached)
 	a.Photos = slices.Clone(a.Photos)
+	a.Policy = a.Policy.Clone()
 	if a.Extension != nil {
 		e := *a.Extension
 		a.Extension = &e
+	}
+	if a.Decision != nil {
+		d := *a.Decision
+		a.Decision = &d
 	}
 	return a
 }
@@ -189,8 +201,8 @@ type Dispatch struct {
 	DepartmentID, UnitID  string
 	Role                  Role
 	ReportInBy, ResolveBy time.Time
-	// ReportInWithin and ResolveWithin are the policy the deadlines were computed from.
-	ReportInWithin, ResolveWithin time.Duration
+	// Policy is the policy the deadlines were computed from.
+	Policy sla.Policy
 }
 
 // Reopening is a failed verification or an unsatisfied rating as the stream stored it: the lead's
@@ -251,7 +263,7 @@ func Summon(ds []Dispatch, at time.Time, has func(unitID string) bool) []Assignm
 		}
 		out = append(out, Assignment{
 			DepartmentID: d.DepartmentID, UnitID: d.UnitID, Role: d.Role, Status: Dispatched, DispatchedAt: at,
-			ReportInBy: d.ReportInBy, ResolveBy: d.ResolveBy, ReportInWithin: d.ReportInWithin, ResolveWithin: d.ResolveWithin,
+			ReportInBy: d.ReportInBy, ResolveBy: d.ResolveBy, Policy: d.Policy,
 		})
 	}
 	return out
@@ -335,8 +347,9 @@ func (a *Assignment) Withdraw(e Ending) error {
 }
 
 // Reopen applies a reopening: only a resolved part reopens. It is dispatched again at e.At with
-// the new deadlines, keeps its role, policy and officer, and forgets its report-in, resolution,
-// breaches and pending extension, which belong to the round that ended; the timeline keeps them.
+// the new deadlines, keeps its role, policy, officer, latest extension decision and count of
+// urges, and forgets its report-in, resolution, breaches and pending extension, which belong to
+// the round that ended; the timeline keeps them.
 func (a *Assignment) Reopen(e Reopening) error {
 	switch {
 	case a == nil:
@@ -346,32 +359,53 @@ func (a *Assignment) Reopen(e Reopening) error {
 	}
 	*a = Assignment{
 		DepartmentID: a.DepartmentID, UnitID: a.UnitID, Role: a.Role, Status: Dispatched, DispatchedAt: e.At,
-		ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, ReportInWithin: a.ReportInWithin, ResolveWithin: a.ResolveWithin,
-		OfficerID: a.OfficerID, Reopened: a.Reopened + 1,
+		ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, Policy: a.Policy,
+		OfficerID: a.OfficerID, Reopened: a.Reopened + 1, Decision: a.Decision, Urges: a.Urges,
 	}
 	return nil
 }
 
 // ReopenDeadlines are the deadlines a part reopened at at runs against: the policy frozen at its
-// first dispatch, counted from at. A part dispatched before events carried the policy runs the
-// spans its first deadlines gave it.
-func (a *Assignment) ReopenDeadlines(at time.Time) (reportInBy, resolveBy time.Time) {
-	reportIn, resolve := a.ReportInWithin, a.ResolveWithin
-	if reportIn == 0 && resolve == 0 {
+// first dispatch, counted from at in its kind of time by cal. A part dispatched before events
+// carried the policy runs the spans its first deadlines gave it.
+func (a *Assignment) ReopenDeadlines(at time.Time, cal sla.Calendar) (reportInBy, resolveBy time.Time) {
+	p := a.Policy
+	if p.ReportIn == 0 && p.Resolve == 0 {
+		p = sla.Policy{}
 		if !a.ReportInBy.IsZero() {
-			reportIn = a.ReportInBy.Sub(a.DispatchedAt)
+			p.ReportIn = a.ReportInBy.Sub(a.DispatchedAt)
 		}
 		if !a.ResolveBy.IsZero() {
-			resolve = a.ResolveBy.Sub(a.DispatchedAt)
+			p.Resolve = a.ResolveBy.Sub(a.DispatchedAt)
 		}
 	}
-	if reportIn > 0 {
-		reportInBy = at.Add(reportIn)
+	return p.Deadlines(cal, at)
+}
+
+// Escalate records a step of the chain of a breached clock of the part, telling somebody at level
+// (or nobody, when person is empty). Only a clock the part breached has a chain.
+func (a *Assignment) Escalate(unitID string, k DeadlineKind, level int, person string) error {
+	switch {
+	case a == nil:
+		return notSummoned("an escalation", unitID)
+	case !slices.Contains(a.Breached, k):
+		return eventlog.Impossible("an escalation of %s's %s deadline, which it has not breached", a.Unit(), k)
 	}
-	if resolve > 0 {
-		resolveBy = at.Add(resolve)
+	if person != "" {
+		a.EscalationLevel = max(a.EscalationLevel, level)
 	}
-	return reportInBy, resolveBy
+	return nil
+}
+
+// Remind checks a reminder of a clock of the part: only a clock that runs is reminded.
+func (a *Assignment) Remind(unitID string, k DeadlineKind) error {
+	if a == nil {
+		return notSummoned("a reminder", unitID)
+	}
+	if _, runs := a.Due(k); !runs || slices.Contains(a.Breached, k) {
+		return eventlog.Impossible("a reminder of %s's %s deadline, which no longer runs", a.Unit(), k)
+	}
+	return nil
 }
 
 // Push records the officer an open part was pushed or handed over to.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/geo"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 //go:embed city.yaml
@@ -87,11 +88,9 @@ type Department struct {
 	Units []Unit
 }
 
-// Policy is a pair of SLA time limits.
-type Policy struct {
-	ReportIn time.Duration
-	Resolve  time.Duration
-}
+// Policy is an SLA policy: the time limits, in calendar or working time, the reminders before a
+// deadline and the escalation chain after a breach (see sla.Policy).
+type Policy = sla.Policy
 
 // Category is a kind of issue with its SLA policy per urgency.
 type Category struct {
@@ -113,8 +112,13 @@ type Catalog struct {
 	grids       *geo.Index // the grids that have a boundary
 	places      *geo.Index // the compounds
 	zone        *time.Location
+	calendar    WorkingTime
 	digest      string
 }
+
+// Calendar is the city's working calendar, by which policies with working time count: the years
+// Whistle ships (see workcal), with plain weeks for the others.
+func (c *Catalog) Calendar() WorkingTime { return c.calendar }
 
 // Sample returns the embedded sample city.
 func Sample() (*Catalog, error) { return ParseFile(SampleName, sampleCity) }
@@ -131,7 +135,7 @@ func Load(path string) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
-	return ParseFile(filepath.Base(path), data)
+	return parse(filepath.Dir(path), filepath.Base(path), data)
 }
 
 // Parse builds a catalog from YAML; its errors call the file "catalog".
@@ -141,7 +145,10 @@ func Parse(data []byte) (*Catalog, error) { return ParseFile("catalog", data) }
 // fault found, each with the file and line: an id empty or used twice, an unknown parent or a
 // cycle of parents, a grid whose boundary overlaps another's, a compound outside its grid, a unit
 // serving an area that does not exist, a category naming a policy that does not exist.
-func ParseFile(name string, data []byte) (*Catalog, error) {
+func ParseFile(name string, data []byte) (*Catalog, error) { return parse("", name, data) }
+
+// parse is ParseFile for a file in dir, against which the city's calendar files are found.
+func parse(dir, name string, data []byte) (*Catalog, error) {
 	f, err := decodeFile(name, data)
 	if err != nil {
 		return nil, err
@@ -158,6 +165,7 @@ func ParseFile(name string, data []byte) (*Catalog, error) {
 	b.desk()
 	b.categories(f)
 	b.zone(f.City.V.TimeZone, f.City.Line)
+	b.calendar(dir, f.City.V.Calendar, f.City.Line)
 	if err := errors.Join(b.errs...); err != nil {
 		return nil, err
 	}

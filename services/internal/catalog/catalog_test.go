@@ -3,11 +3,15 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 func TestTheSampleCityLoadsWithItsPolicies(t *testing.T) {
@@ -33,8 +37,12 @@ func TestTheSampleCityLoadsWithItsPolicies(t *testing.T) {
 		t.Errorf("emergency falls back to danger, got %v", p.Resolve)
 	}
 	cx, _ := c.Category("illegal-construction")
-	if cx.Normal.Resolve != 15*24*time.Hour {
-		t.Errorf("complex resolve = %v, want 15 days", cx.Normal.Resolve)
+	if cx.Normal.Resolve != 15*(7*time.Hour+30*time.Minute) || !cx.Normal.WorkingTime {
+		t.Errorf("complex resolve = %v in working time %v, want 15 working days of 7.5 hours", cx.Normal.Resolve, cx.Normal.WorkingTime)
+	}
+	gas, _ = c.Category("gas-leak")
+	if p := gas.Normal; !slices.Equal(p.RemindAt, []int{50, 80}) || len(p.Chain) != 4 || p.Chain[3].Target != sla.CitySupervisor || p.Chain[3].Repeat != 3 {
+		t.Errorf("danger's reminders %v and chain %+v, want 50 and 80 percent and the urgent chain", p.RemindAt, p.Chain)
 	}
 }
 
@@ -72,21 +80,26 @@ func TestScopesContainWhatLiesBelowThem(t *testing.T) {
 
 func TestABrokenCatalogIsRefusedNamingTheFileAndLine(t *testing.T) {
 	t.Parallel()
-	const head = "city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [g]}]}]}\npolicies: {danger: {report_in: 30m, resolve: 2h}}\n"
+	const city = "city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [g]}]}]}\n"
+	const head = city + "policies: {danger: {report_in: 30m, resolve: 2h}}\n"
 	square := func(x0, y0, x1, y1 float64) string {
 		return fmt.Sprintf("{type: Polygon, coordinates: [[[%g, %g], [%g, %g], [%g, %g], [%g, %g], [%g, %g]]]}", x0, y0, x1, y0, x1, y1, x0, y1, x0, y0)
 	}
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"a duplicate id":       {head + "areas:\n  - {id: g, parent: c}\n", `catalog:4: area "g" appears twice`},
-		"an unknown parent":    {head + "areas:\n  - {id: g2, parent: nowhere}\n", `catalog:4: area "g2": unknown parent "nowhere"`},
-		"a cycle":              {head + "areas:\n  - {id: a, parent: b}\n  - {id: b, parent: a}\n", `catalog:5: area "b": its parents form a cycle through "a"`},
-		"below a grid":         {head + "areas:\n  - {id: x, parent: g}\n", `its parent "g" is a grid`},
-		"a missing policy":     {head + "categories:\n  - {id: k, name: K, normal: slow}\n", `catalog:4: category "k" names policy "slow", which does not exist`},
-		"an unknown unit area": {head + "departments:\n  - id: d\n    units:\n      - {id: d-x, serves: [atlantis]}\n", `catalog:6: unit "d-x" serves unknown area "atlantis"`},
-		"a unit id taken":      {head + "departments:\n  - {id: e}\n  - id: d\n    units: [{id: e, serves: [city]}]\n", `unit "e": the id is taken`},
-		"a misspelt field":     {head + "departments:\n  - id: d\n    units: [{id: d-x, serve: [city]}]\n", `unknown field "serve"`},
-		"overlapping grids":    {"city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [\n  {id: g1, boundary: " + square(0, 0, 2, 2) + "},\n  {id: g2, boundary: " + square(1, 1, 3, 3) + "}]}]}]}\n", `catalog:3: grid "g2" overlaps grid "g1"`},
-		"a broken boundary":    {"city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [\n  {id: g1, boundary: {type: Polygon, coordinates: [[[0, 0], [1, 0], [0, 0]]]}}]}]}]}\n", `catalog:2: area g1:`},
+		"a duplicate id":         {head + "areas:\n  - {id: g, parent: c}\n", `catalog:4: area "g" appears twice`},
+		"an unknown parent":      {head + "areas:\n  - {id: g2, parent: nowhere}\n", `catalog:4: area "g2": unknown parent "nowhere"`},
+		"a cycle":                {head + "areas:\n  - {id: a, parent: b}\n  - {id: b, parent: a}\n", `catalog:5: area "b": its parents form a cycle through "a"`},
+		"below a grid":           {head + "areas:\n  - {id: x, parent: g}\n", `its parent "g" is a grid`},
+		"a missing policy":       {head + "categories:\n  - {id: k, name: K, normal: slow}\n", `catalog:4: category "k" names policy "slow", which does not exist`},
+		"an unknown unit area":   {head + "departments:\n  - id: d\n    units:\n      - {id: d-x, serves: [atlantis]}\n", `catalog:6: unit "d-x" serves unknown area "atlantis"`},
+		"a unit id taken":        {head + "departments:\n  - {id: e}\n  - id: d\n    units: [{id: e, serves: [city]}]\n", `unit "e": the id is taken`},
+		"a misspelt field":       {head + "departments:\n  - id: d\n    units: [{id: d-x, serve: [city]}]\n", `unknown field "serve"`},
+		"overlapping grids":      {"city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [\n  {id: g1, boundary: " + square(0, 0, 2, 2) + "},\n  {id: g2, boundary: " + square(1, 1, 3, 3) + "}]}]}]}\n", `catalog:3: grid "g2" overlaps grid "g1"`},
+		"a missing chain":        {city + "policies: {p: {report_in: 1h, resolve: 2h, chain: none}}\n", `policy "p" names chain "none", which does not exist`},
+		"an unknown target":      {city + "chains: {c: [{wait: 1h, target: mayor}]}\npolicies: {p: {report_in: 1h, resolve: 2h, chain: c}}\n", `policy "p": level 1: unknown target "mayor"`},
+		"a repeat with no wait":  {city + "chains: {c: [{target: unit-head, repeat: 2}]}\npolicies: {p: {report_in: 1h, resolve: 2h, chain: c}}\n", `level 1: a level that repeats needs a wait`},
+		"reminders out of order": {city + "policies: {p: {report_in: 1h, resolve: 2h, remind_at: [80, 50]}}\n", `policy "p": reminders must be shares from 1 to 99 percent in increasing order`},
+		"a broken boundary":      {"city: {id: city, name: X, streets: [{id: s, communities: [{id: c, grids: [\n  {id: g1, boundary: {type: Polygon, coordinates: [[[0, 0], [1, 0], [0, 0]]]}}]}]}]}\n", `catalog:2: area g1:`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))
@@ -136,5 +149,68 @@ func TestTheSampleCityHasThePracticesSizeAndAUnitForEveryPlace(t *testing.T) {
 	var outside *OutsideError
 	if !errors.As(err, &outside) || outside.Nearest == "" || outside.Meters < 1000 {
 		t.Errorf("a point outside the city: %v", err)
+	}
+}
+
+func TestAWorkingTimePolicyCountsByTheCitysCalendar(t *testing.T) {
+	t.Parallel()
+	c, err := Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cx, _ := c.Category("illegal-construction")
+	zone, _ := time.LoadLocation("Asia/Shanghai")
+	// Raised on the Friday before National Day 2025 at 16:00: one working day of 7.5 hours is the
+	// Friday's last 1.5 hours and 6 hours of Sunday 28 September, an adjusted working day
+	// (09:00 to 12:00 and 13:30 to 16:30).
+	raised := time.Date(2025, 9, 26, 16, 0, 0, 0, zone)
+	reportInBy, resolveBy := cx.Normal.Deadlines(c.Calendar(), raised)
+	if want := time.Date(2025, 9, 28, 16, 30, 0, 0, zone); !reportInBy.Equal(want) {
+		t.Errorf("report in by %s, want %s", reportInBy, want)
+	}
+	if got := c.Calendar().Between(raised, resolveBy); got != cx.Normal.Resolve {
+		t.Errorf("the resolve deadline lies %s of working time after the raise, want %s", got, cx.Normal.Resolve)
+	}
+	if resolveBy.Before(time.Date(2025, 10, 9, 0, 0, 0, 0, zone)) {
+		t.Errorf("resolve by %s: the National Day holiday (1 to 8 October) was counted", resolveBy)
+	}
+}
+
+func TestACitysOwnCalendarFilesReplaceTheShippedYearAndABrokenOneIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	year, err := os.ReadFile("../workcal/years/2026.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := strings.Replace(string(year), "  - {from: \"09:00\", to: \"12:00\"}\n  - {from: \"13:30\", to: \"17:30\"}\n",
+		"  - {from: \"08:00\", to: \"12:00\"}\n  - {from: \"14:00\", to: \"18:00\"}\n", 1)
+	if err := os.MkdirAll(filepath.Join(dir, "calendar"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "calendar", "2026.yaml"), []byte(own), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	city := func(calendar string) string {
+		path := filepath.Join(dir, "city.yaml")
+		src := strings.Replace(string(SampleSource()), "  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  calendar: ["+calendar+"]\n", 1)
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	c, err := Load(city("calendar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone, _ := time.LoadLocation("Asia/Shanghai")
+	monday := time.Date(2026, 12, 7, 8, 0, 0, 0, zone)
+	// The city works 08:00 to 12:00 and 14:00 to 18:00: a working day of 7.5 hours from 08:00
+	// ends at 17:30 the same day (by the shipped hours it would end on Tuesday at 09:30).
+	if got := c.Calendar().Add(monday, 7*time.Hour+30*time.Minute); !got.Equal(time.Date(2026, 12, 7, 17, 30, 0, 0, zone)) {
+		t.Errorf("a working day from Monday 08:00 ends at %s, want 17:30 the same day", got.In(zone))
+	}
+	if _, err := Load(city("nowhere.yaml")); err == nil || !strings.Contains(err.Error(), "working calendar") {
+		t.Errorf("a catalog naming a missing calendar file loaded: %v", err)
 	}
 }

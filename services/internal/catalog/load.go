@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/whistle-dispatch/whistle/pkg/geo"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
+	"github.com/whistle-dispatch/whistle/services/internal/workcal"
 )
 
 // at is a value of the file with the line it starts on, so that a fault found after decoding can
@@ -55,17 +58,19 @@ func yamlKeys(t reflect.Type) map[string]bool {
 // grids); areas may also be listed flat under areas, each naming its parent, for a city whose
 // tree comes from another system's export.
 type fileFormat struct {
-	City        at[cityFile]              `yaml:"city"`
-	Areas       []at[flatArea]            `yaml:"areas"`
-	Departments []at[departmentFile]      `yaml:"departments"`
-	Policies    map[string]at[policyFile] `yaml:"policies"`
-	Categories  []at[categoryFile]        `yaml:"categories"`
+	City        at[cityFile]               `yaml:"city"`
+	Areas       []at[flatArea]             `yaml:"areas"`
+	Departments []at[departmentFile]       `yaml:"departments"`
+	Chains      map[string]at[[]levelFile] `yaml:"chains"`
+	Policies    map[string]at[policyFile]  `yaml:"policies"`
+	Categories  []at[categoryFile]         `yaml:"categories"`
 }
 
 type cityFile struct {
 	ID       string           `yaml:"id"`
 	Name     string           `yaml:"name"`
 	TimeZone string           `yaml:"timezone"`
+	Calendar []string         `yaml:"calendar"`
 	Boundary *boundaryFile    `yaml:"boundary"`
 	Streets  []at[streetFile] `yaml:"streets"`
 }
@@ -135,8 +140,18 @@ type unitFile struct {
 }
 
 type policyFile struct {
-	ReportIn time.Duration `yaml:"report_in"`
-	Resolve  time.Duration `yaml:"resolve"`
+	ReportIn    time.Duration `yaml:"report_in"`
+	Resolve     time.Duration `yaml:"resolve"`
+	WorkingTime bool          `yaml:"working_time"`
+	RemindAt    []int         `yaml:"remind_at"`
+	Chain       string        `yaml:"chain"`
+}
+
+// levelFile is one level of a chain: {wait: 30m, target: unit-head, repeat: 2}.
+type levelFile struct {
+	Wait   time.Duration `yaml:"wait"`
+	Target string        `yaml:"target"`
+	Repeat int           `yaml:"repeat"`
 }
 
 type categoryFile struct {
@@ -410,17 +425,32 @@ func (b *builder) departments(ds []at[departmentFile]) {
 // categories adds the categories with their policies; an urgency left out takes the normal
 // policy, except emergency, which falls back to the policy named danger.
 func (b *builder) categories(f *fileFormat) {
+	policies := map[string]Policy{}
 	for name, p := range f.Policies {
 		if p.V.ReportIn <= 0 || p.V.Resolve < p.V.ReportIn {
 			b.fault(p.Line, "policy %q has no report-in limit or resolves before it reports in", name)
 		}
+		pol := Policy{Name: name, ReportIn: p.V.ReportIn, Resolve: p.V.Resolve, WorkingTime: p.V.WorkingTime, RemindAt: p.V.RemindAt}
+		if p.V.Chain != "" {
+			chain, ok := f.Chains[p.V.Chain]
+			if !ok {
+				b.fault(p.Line, "policy %q names chain %q, which does not exist", name, p.V.Chain)
+			}
+			for _, l := range chain.V {
+				pol.Chain = append(pol.Chain, sla.Level{Wait: l.Wait, Target: sla.Target(l.Target), Repeat: l.Repeat})
+			}
+		}
+		if err := pol.Check(); err != nil {
+			b.fault(p.Line, "policy %q: %v", name, err)
+		}
+		policies[name] = pol
 	}
 	policy := func(line int, cat, name string) Policy {
-		p, ok := f.Policies[name]
+		p, ok := policies[name]
 		if !ok {
 			b.fault(line, "category %q names policy %q, which does not exist", cat, name)
 		}
-		return Policy{ReportIn: p.V.ReportIn, Resolve: p.V.Resolve}
+		return p
 	}
 	for _, kf := range f.Categories {
 		k := kf.V
@@ -454,6 +484,31 @@ func (b *builder) zone(name string, line int) {
 		return
 	}
 	b.c.zone = z
+}
+
+// calendar loads the city's working calendar: the years Whistle ships, and the city's own year
+// files or folders (relative to the catalog's folder) beside them, a city's year replacing a
+// shipped one.
+func (b *builder) calendar(dir string, paths []string, line int) {
+	if len(paths) == 0 {
+		cal, err := embeddedWorkingTime()
+		if err != nil {
+			b.fault(line, "working calendar: %v", err)
+		}
+		b.c.calendar = cal
+		return
+	}
+	for i, p := range paths {
+		if !filepath.IsAbs(p) {
+			paths[i] = filepath.Join(dir, p)
+		}
+	}
+	cal, err := workcal.Load(paths...)
+	if err != nil {
+		b.fault(line, "working calendar: %v", err)
+		return
+	}
+	b.c.calendar = NewWorkingTime(cal)
 }
 
 // gridShapes are the grids that have a boundary, for finding a point's grid.

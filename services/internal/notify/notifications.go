@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
 	"github.com/whistle-dispatch/whistle/pkg/otelx"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
 )
 
@@ -88,22 +90,40 @@ func (c Config) withDefaults() Config {
 // than an attempt may last.
 func (c Config) lease() time.Duration { return 2*c.Webhook.Timeout + 5*time.Second }
 
-// issue is what the notifier keeps of each issue: who raised it, and where.
+// issue is what the notifier keeps of each issue: who raised it, where, and the officer named on
+// each unit's part.
 type issue struct {
 	ID         string           `json:"id"`
 	LastSeq    uint64           `json:"last_seq"`
 	Quarantine *quarantine.Mark `json:"quarantine,omitempty"`
 	Raiser     string           `json:"raiser,omitempty"`
 	Grid       string           `json:"grid,omitempty"`
+	// Officers are, by unit, the officer its part was pushed or handed over to: whom a
+	// supervisor's urge or extension decision on the part is told to.
+	Officers map[string]string `json:"officers,omitempty"`
 }
 
 // Position exposes the fields the projection engine moves.
 func (s *issue) Position() (*uint64, **quarantine.Mark) { return &s.LastSeq, &s.Quarantine }
 
-// fold takes the raiser and the grid from the raise; every other event only moves the position.
+// fold takes the raiser and the grid from the raise, and each unit's officer from the pushes and
+// hand-overs; every other event only moves the position.
 func fold(_ context.Context, st *issue, rec eventlog.Record, _ redis.Pipeliner) error {
-	if r := rec.Event.GetRaised(); r != nil {
-		st.Raiser, st.Grid = rec.Event.GetActor().GetSubject(), r.GetGridId()
+	name := func(dept, unit, officer string) {
+		if st.Officers == nil {
+			st.Officers = map[string]string{}
+		}
+		st.Officers[cmp.Or(unit, dept)] = officer
+	}
+	switch p := rec.Event.GetPayload().(type) {
+	case *whistlev1.Event_Raised:
+		st.Raiser, st.Grid = rec.Event.GetActor().GetSubject(), p.Raised.GetGridId()
+	case *whistlev1.Event_Pushed:
+		for _, push := range p.Pushed.GetPushes() {
+			name(push.GetDepartmentId(), push.GetUnitId(), push.GetOfficerId())
+		}
+	case *whistlev1.Event_HandedOver:
+		name(p.HandedOver.GetDepartmentId(), p.HandedOver.GetUnitId(), p.HandedOver.GetToOfficerId())
 	}
 	return nil
 }
@@ -170,7 +190,7 @@ func (n *Notifications) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { n.send(ctx) })
 	err = n.log.Consume(ctx, eventlog.ConsumerConfig{Durable: Name, Logger: n.logger,
-		ReactsTo: append(slices.Clone(RaiserKinds), "pushed")}, n.issues, n.react)
+		ReactsTo: slices.Concat(RaiserKinds, EscalationKinds, []string{"pushed"}, OfficerKinds)}, n.issues, n.react)
 	cancel()
 	wg.Wait()
 	return err
@@ -202,14 +222,15 @@ func (n *Notifications) react(ctx context.Context, rec eventlog.Record) error {
 	return nil
 }
 
-// deliveries are the notifications rec owes: one to each officer its pushes name, or one to the
-// issue's raiser when it is a change they see and not their own doing.
+// deliveries are the notifications rec owes: one to each officer its pushes name, one to the
+// officer named on the part a supervisor urged or decided an extension of, or one to the issue's
+// raiser when it is a change they see and not their own doing.
 func (n *Notifications) deliveries(st *issue, rec eventlog.Record) []Delivery {
 	ev := rec.Event
 	kind := eventlog.Kind(ev)
 	now := n.clock.Now() // queued and due now, by the sender's clock
 	make1 := func(role Role, to, unit string) (Delivery, bool) {
-		zh, en, ok := texts(ev, kind, role, unit)
+		zh, en, ok := texts(ev, rec.Time, kind, role, unit)
 		if !ok {
 			return Delivery{}, false
 		}
@@ -229,6 +250,23 @@ func (n *Notifications) deliveries(st *issue, rec eventlog.Record) []Delivery {
 			if d, ok := make1(RoleOfficer, p.GetOfficerId(), p.GetUnitId()); ok {
 				out = append(out, d)
 			}
+		}
+	case slices.Contains(EscalationKinds, kind):
+		person := cmp.Or(ev.GetReminded().GetPersonId(), ev.GetEscalated().GetPersonId())
+		if person == "" {
+			return nil // nobody to tell: the unit has no roster, or no level found anyone
+		}
+		if d, ok := make1(RoleEscalation, person, cmp.Or(ev.GetReminded().GetUnitId(), ev.GetEscalated().GetUnitId())); ok {
+			out = append(out, d)
+		}
+	case slices.Contains(OfficerKinds, kind):
+		unit := supervisedUnit(ev)
+		to := st.Officers[unit]
+		if to == "" || to == ev.GetActor().GetSubject() {
+			return nil // nobody named on the part: its unit's inbox alone shows it
+		}
+		if d, ok := make1(RoleOfficer, to, unit); ok {
+			out = append(out, d)
 		}
 	case slices.Contains(RaiserKinds, kind):
 		if st.Raiser == "" || st.Raiser == ev.GetActor().GetSubject() {

@@ -23,7 +23,14 @@ const (
 	RoleOfficer Role = "officer"
 	// RoleRaiser is the person who raised the issue.
 	RoleRaiser Role = "raiser"
+	// RoleEscalation is a person a reminder or an escalation chain tells: the officer, the
+	// unit's head, or a street's or the city's supervisor.
+	RoleEscalation Role = "escalation"
 )
+
+// EscalationKinds are the kinds of event that tell the person they name: a reminder that a
+// deadline approaches, and a step of the chain after a breach.
+var EscalationKinds = []string{"reminded", "escalated"}
 
 // Notification is one message to one person about one event of an issue.
 type Notification struct {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
@@ -289,6 +291,57 @@ func TestTheRaiserIsNotToldOfTheirOwnDoingNorOfWhatStaysInsideTheDepartment(t *t
 	}
 }
 
+func TestAnUrgeAndAnExtensionDecisionAreToldToTheOfficerNamedOnThePartOnly(t *testing.T) {
+	e := newEnv(t, http.StatusOK)
+	e.start()
+	id := e.raise("supervised")
+	e.push(id, "water-officer-1")
+	e.Append(&whistlev1.Event{IssueId: id, Actor: &whistlev1.Actor{Subject: "water-officer-1", Role: string(authx.RoleOfficer)},
+		Payload: &whistlev1.Event_HandedOver{HandedOver: &whistlev1.AssignmentHandedOver{DepartmentId: "water", UnitId: "water",
+			FromOfficerId: "water-officer-1", ToOfficerId: "water-officer-2"}}})
+	sup := &whistlev1.Actor{Subject: "sup-city", Role: string(authx.RoleSupervisor), Scope: "city"}
+	urged := e.Append(&whistlev1.Event{IssueId: id, Actor: sup, Payload: &whistlev1.Event_Urged{Urged: &whistlev1.IssueUrged{
+		RequestId: "u1", DepartmentId: "water", UnitId: "water", Note: "the school opens on Monday"}}})
+	decided := func(approved bool, deadline time.Time, reason string) uint64 {
+		d := &whistlev1.ExtensionDecided{DepartmentId: "water", UnitId: "water", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE,
+			Approved: approved, Deadline: timestamppb.New(deadline), Reason: reason}
+		if approved {
+			d.Granted = timestamppb.New(deadline.Add(24 * time.Hour))
+		}
+		return e.Append(&whistlev1.Event{IssueId: id, Actor: sup, Payload: &whistlev1.Event_ExtensionDecided{ExtensionDecided: d}})
+	}
+	future := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	approved := decided(true, future, "")
+	denied := decided(false, future, "the part is in stock")
+	late := decided(true, time.Now().Add(-time.Hour), "")
+	// A part nobody was named on: its inbox alone shows the urge.
+	e.Append(&whistlev1.Event{IssueId: id, Actor: sup, Payload: &whistlev1.Event_Urged{Urged: &whistlev1.IssueUrged{
+		RequestId: "u2", DepartmentId: "gas", UnitId: "gas", Note: "and the gas"}}})
+	e.Settled(Name)
+
+	want := map[string]string{
+		ID(id, urged, RoleOfficer, "water-officer-2"):    "the school opens on Monday",
+		ID(id, approved, RoleOfficer, "water-officer-2"): "moved to " + future.Add(24*time.Hour).Format(time.RFC3339),
+		ID(id, denied, RoleOfficer, "water-officer-2"):   "denied",
+		ID(id, late, RoleOfficer, "water-officer-2"):     "too late",
+	}
+	got := map[string]string{}
+	for _, d := range e.deliveries(Filter{IssueID: id}) {
+		if d.Kind == "pushed" {
+			continue
+		}
+		got[d.ID] = d.TextEn
+	}
+	if len(got) != len(want) {
+		t.Fatalf("deliveries %v, want %v", got, want)
+	}
+	for nid, says := range want {
+		if !strings.Contains(got[nid], says) {
+			t.Errorf("%s reads %q, want it to say %q", nid, got[nid], says)
+		}
+	}
+}
+
 func TestARefusalIsFinalAndListsAsFailed(t *testing.T) {
 	e := newEnv(t, http.StatusGone)
 	e.start()
@@ -388,12 +441,40 @@ func TestTheWebhookRetriesATimeoutWithoutNamingTheURLAndRefusesARedirect(t *test
 func TestAFailedCheckOnSiteTellsTheRaiserWhereTheIssueGoesBack(t *testing.T) {
 	ev := &whistlev1.Event{IssueId: "K7M3-QX9A", Payload: &whistlev1.Event_Verified{Verified: &whistlev1.IssueVerified{
 		Passed: false, Reason: "still blocked", Reopened: &whistlev1.Dispatch{DepartmentId: "water", UnitId: "water-xinhua"}}}}
-	zh, en, ok := texts(ev, "verified", RoleRaiser, "")
+	zh, en, ok := texts(ev, time.Time{}, "verified", RoleRaiser, "")
 	if !ok || !strings.Contains(zh, "water-xinhua") || !strings.Contains(en, "goes back to water-xinhua") {
 		t.Fatalf("texts = %q, %q, %v", zh, en, ok)
 	}
 	ev.GetVerified().Passed = true
-	if _, en, _ := texts(ev, "verified", RoleRaiser, ""); !strings.Contains(en, "passed") {
+	if _, en, _ := texts(ev, time.Time{}, "verified", RoleRaiser, ""); !strings.Contains(en, "passed") {
 		t.Fatalf("a passed check reads %q", en)
+	}
+}
+
+func TestAReminderAndAChainStepTellThePersonTheyNameAndNobodyElse(t *testing.T) {
+	e := newEnv(t, http.StatusOK)
+	e.start()
+	id := e.raise("chain")
+	esc := &whistlev1.Actor{Subject: "escalation", Role: "service"}
+	reminded := e.Append(&whistlev1.Event{IssueId: id, Actor: esc, Payload: &whistlev1.Event_Reminded{Reminded: &whistlev1.DeadlineReminded{
+		DepartmentId: "water", UnitId: "water", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, Percent: 80, PersonId: "water-officer-1",
+		Deadline: timestamppb.New(servicetest.LifecycleStart.Add(time.Hour))}}})
+	escalated := e.Append(&whistlev1.Event{IssueId: id, Actor: esc, Payload: &whistlev1.Event_Escalated{Escalated: &whistlev1.BreachEscalated{
+		DepartmentId: "water", UnitId: "water", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE, Level: 3, PersonId: "xinhua.supervisor",
+		Target: whistlev1.EscalationTarget_ESCALATION_TARGET_STREET_SUPERVISOR, AreaId: "xinhua"}}})
+	e.Append(&whistlev1.Event{IssueId: id, Actor: esc, Payload: &whistlev1.Event_Escalated{Escalated: &whistlev1.BreachEscalated{
+		DepartmentId: "water", UnitId: "water", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE, Level: 4}}}) // nobody left to tell
+	e.Settled(Name)
+	ds := e.deliveries(Filter{IssueID: id})
+	got := map[string]string{}
+	for _, d := range ds {
+		got[d.ID] = d.TextEn
+	}
+	want := []string{ID(id, reminded, RoleEscalation, "water-officer-1"), ID(id, escalated, RoleEscalation, "xinhua.supervisor")}
+	if len(got) != len(want) || got[want[0]] == "" || got[want[1]] == "" {
+		t.Fatalf("deliveries %v, want %v", got, want)
+	}
+	if !strings.Contains(got[want[0]], "80% of the time to report in") || !strings.Contains(got[want[1]], "level 3") {
+		t.Errorf("the texts say %v", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"strings"
+	"time"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
@@ -17,16 +18,68 @@ var RaiserKinds = []string{
 	"linked", "unlinked", "recategorised", "verified", "rated", "closed",
 }
 
+// OfficerKinds are the kinds of event a supervisor writes on a unit's part that its officer is
+// told of: an urge (督办) and the decision on the extension the unit asked for.
+var OfficerKinds = []string{"urged", "extension-decided"}
+
+// supervisedUnit is the unit whose part an urge or an extension decision names.
+func supervisedUnit(ev *whistlev1.Event) string {
+	switch p := ev.GetPayload().(type) {
+	case *whistlev1.Event_Urged:
+		return cmp.Or(p.Urged.GetUnitId(), p.Urged.GetDepartmentId())
+	case *whistlev1.Event_ExtensionDecided:
+		return cmp.Or(p.ExtensionDecided.GetUnitId(), p.ExtensionDecided.GetDepartmentId())
+	}
+	return ""
+}
+
+// officerTexts is the message of an event stored at at for the officer named on a unit's part. An
+// approval stored once the deadline it meant to move had passed moved nothing (see
+// assignment.Decision), and says so.
+func officerTexts(ev *whistlev1.Event, at time.Time, kind, unit string) (zh, en string, ok bool) {
+	id := ev.GetIssueId()
+	switch kind {
+	case "pushed":
+		return fmt.Sprintf("新派单：案件 %s 已派至 %s，请您签收处理。", id, unit),
+			fmt.Sprintf("New assignment: case %s is with %s, for you to report in and act on.", id, unit), true
+	case "urged":
+		note := clip(ev.GetUrged().GetNote())
+		return fmt.Sprintf("督办：案件 %s（%s）被督办，请尽快办理：%s", id, unit, note),
+			fmt.Sprintf("Urged: case %s (%s) was urged by a supervisor: %s", id, unit, note), true
+	case "extension-decided":
+		d := ev.GetExtensionDecided()
+		zhWhat, enWhat := "签收", "report-in"
+		if d.GetKind() == whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE {
+			zhWhat, enWhat = "办结", "resolve"
+		}
+		if d.GetApproved() && !at.Before(d.GetDeadline().AsTime()) {
+			return fmt.Sprintf("延期批准过晚：案件 %s（%s）的%s时限已过，时限不变。", id, unit, zhWhat),
+				fmt.Sprintf("Extension approved too late: case %s (%s), the %s deadline had passed and stands.", id, unit, enWhat), true
+		}
+		if d.GetApproved() {
+			granted := d.GetGranted().AsTime().UTC().Format(time.RFC3339)
+			return fmt.Sprintf("延期已批准：案件 %s（%s）的%s时限延至 %s。", id, unit, zhWhat, granted),
+				fmt.Sprintf("Extension approved: case %s (%s), %s deadline moved to %s.", id, unit, enWhat, granted), true
+		}
+		reason := clip(d.GetReason())
+		return fmt.Sprintf("延期未批准：案件 %s（%s）的%s时限不变：%s", id, unit, zhWhat, reason),
+			fmt.Sprintf("Extension denied: case %s (%s), the %s deadline stands: %s", id, unit, enWhat, reason), true
+	}
+	return "", "", false
+}
+
 // MaxNoteRunes bounds how much of an officer's note a message quotes: a text message is short.
 const MaxNoteRunes = 70
 
-// texts is the message of an event, in Chinese and in English, for a recipient in a role;
-// ok is false for an event that tells that recipient nothing.
-func texts(ev *whistlev1.Event, kind string, role Role, unit string) (zh, en string, ok bool) {
+// texts is the message of an event the stream stored at at, in Chinese and in English, for a
+// recipient in a role; ok is false for an event that tells that recipient nothing.
+func texts(ev *whistlev1.Event, at time.Time, kind string, role Role, unit string) (zh, en string, ok bool) {
 	id := ev.GetIssueId()
+	if role == RoleEscalation {
+		return escalationTexts(ev, unit)
+	}
 	if role == RoleOfficer {
-		return fmt.Sprintf("新派单：案件 %s 已派至 %s，请您签收处理。", id, unit),
-			fmt.Sprintf("New assignment: case %s is with %s, for you to report in and act on.", id, unit), true
+		return officerTexts(ev, at, kind, unit)
 	}
 	switch kind {
 	case "routed":
@@ -98,4 +151,21 @@ func clip(s string) string {
 		return string(r)
 	}
 	return string(r[:MaxNoteRunes]) + "…"
+}
+
+// escalationTexts tells of a reminder or a chain step, for the person it names.
+func escalationTexts(ev *whistlev1.Event, unit string) (zh, en string, ok bool) {
+	id := ev.GetIssueId()
+	zhWhat, enWhat := "签收", "report in"
+	if ev.GetReminded().GetKind() == whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE || ev.GetEscalated().GetKind() == whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE {
+		zhWhat, enWhat = "办结", "resolve"
+	}
+	if r := ev.GetReminded(); r != nil {
+		by := r.GetDeadline().AsTime().Format("2006-01-02 15:04 MST")
+		return fmt.Sprintf("提醒：案件 %s 的%s时限已过 %d%%，请于 %s 前%s。", id, zhWhat, r.GetPercent(), by, zhWhat),
+			fmt.Sprintf("Reminder: %d%% of the time to %s case %s has passed; %s it by %s.", r.GetPercent(), enWhat, id, enWhat, by), true
+	}
+	e := ev.GetEscalated()
+	return fmt.Sprintf("督办升级（第 %d 级）：案件 %s 的 %s 超过%s时限，请督促处理。", e.GetLevel(), id, unit, zhWhat),
+		fmt.Sprintf("Escalation, level %d: %s missed its deadline to %s case %s; please see that it is dealt with.", e.GetLevel(), unit, enWhat, id), true
 }

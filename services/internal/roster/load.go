@@ -34,11 +34,19 @@ import (
 //	        since: 2026-01-05         # the first person's first turn
 //	    overrides:
 //	      - {people: [sun-li], from: 2026-12-03T08:30, to: 2026-12-04T08:30, reason: cover}
+//	supervisors:                      # whom escalation chains tell for a street or the city
+//	  - {area: xinhua, person: zhou-min}
 //
 // Times without an offset are the city's local time.
 type fileFormat struct {
-	People  []node[personFile] `yaml:"people"`
-	Rosters []node[unitFile]   `yaml:"rosters"`
+	People      []node[personFile]     `yaml:"people"`
+	Rosters     []node[unitFile]       `yaml:"rosters"`
+	Supervisors []node[supervisorFile] `yaml:"supervisors"`
+}
+
+type supervisorFile struct {
+	Area   string `yaml:"area"`
+	Person string `yaml:"person"`
 }
 
 type personFile struct {
@@ -124,7 +132,7 @@ func Parse(name string, data []byte, zone *time.Location, unitExists func(string
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	sum := sha256.Sum256(data)
-	r := &Rosters{people: map[string]Person{}, units: map[string]*Unit{}, zone: zone, version: hex.EncodeToString(sum[:6])}
+	r := &Rosters{people: map[string]Person{}, units: map[string]*Unit{}, supervisors: map[string]string{}, zone: zone, version: hex.EncodeToString(sum[:6])}
 	var errs []error
 	fault := func(line int, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
@@ -191,6 +199,17 @@ func Parse(name string, data []byte, zone *time.Location, unitExists func(string
 			u.Overrides = append(u.Overrides, o)
 		}
 		r.units[u.ID] = u
+	}
+	for _, sn := range f.Supervisors {
+		switch sv := sn.V; {
+		case sv.Area == "" || sv.Person == "":
+			fault(sn.Line, "a supervisor needs an area and a person")
+		case r.supervisors[sv.Area] != "":
+			fault(sn.Line, "area %q has two supervisors", sv.Area)
+		default:
+			known(sn.Line, "supervisor", sv.Person)
+			r.supervisors[sv.Area] = sv.Person
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -70,11 +70,16 @@ type Unit struct {
 
 // Rosters is every unit's roster, immutable once parsed and safe for concurrent use.
 type Rosters struct {
-	people  map[string]Person
-	units   map[string]*Unit
-	zone    *time.Location
-	version string
+	people map[string]Person
+	units  map[string]*Unit
+	// supervisors are the people escalation chains tell for an area (a street, or the city).
+	supervisors map[string]string
+	zone        *time.Location
+	version     string
 }
+
+// Supervisor returns the supervisor of an area; empty when it has none.
+func (r *Rosters) Supervisor(area string) string { return r.supervisors[area] }
 
 // Duty is who is on duty in a unit over a span: the shift (or OverrideShift) and its people, or
 // nobody (a gap, with no shift).

@@ -125,6 +125,11 @@ rosters:
       - {name: day, days: [someday], start: "8h", end: "17:30", people: [a, b], turn: month}
     overrides:
       - {people: [a], from: 2026-12-03T12:00, to: 2026-12-03T10:00}
+supervisors:
+  - {area: s1, person: nobody}
+  - {area: s2, person: a}
+  - {area: s2, person: a}
+  - {person: a}
 `), shanghai, func(string) bool { return false })
 	if err == nil {
 		t.Fatal("a broken roster was accepted")
@@ -138,6 +143,9 @@ rosters:
 		`rosters.yaml:9: shift "day": turn "month"`,
 		`rosters.yaml:9: shift person "b" is not among the people`,
 		`rosters.yaml:11: override: to 2026-12-03T10:00 is not after from`,
+		`rosters.yaml:13: supervisor "nobody" is not among the people`,
+		`rosters.yaml:15: area "s2" has two supervisors`,
+		`rosters.yaml:16: a supervisor needs an area and a person`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)

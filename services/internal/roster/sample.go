@@ -1,10 +1,13 @@
 package roster
 
 import (
+	"context"
 	_ "embed"
+	"log/slog"
 	"time"
 
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/filewatch"
 )
 
 // The sample city's rosters are generated: change ./rostergen and run go generate.
@@ -32,8 +35,26 @@ func ForCatalog(path string, cat *catalog.Catalog) (*Rosters, error) {
 
 // None is no rosters: every unit's inbox alone holds its assignments.
 func None(zone *time.Location) *Rosters {
-	return &Rosters{people: map[string]Person{}, units: map[string]*Unit{}, zone: zone, version: "none"}
+	return &Rosters{people: map[string]Person{}, units: map[string]*Unit{}, supervisors: map[string]string{}, zone: zone, version: "none"}
 }
 
 // SampleOfficer is the first officer of a unit in the sample rosters, for examples and tests.
 func SampleOfficer(unit string) string { return unit + ".1" }
+
+// Follow watches the rosters file at path and calls set with the rosters each time it changes and
+// passes its checks, while ctx lasts; current returns the rosters in force. A file that fails its
+// checks is logged and the rosters in force stay. service names the caller in the log.
+func Follow(ctx context.Context, path string, cat *catalog.Catalog, service string, logger *slog.Logger, current func() *Rosters, set func(*Rosters)) {
+	exists := func(id string) bool { _, err := cat.Unit(id); return err == nil }
+	filewatch.Watch(ctx, []string{path}, "rosters", logger, func(context.Context) {
+		r, err := Load(path, cat.TimeZone(), exists)
+		if err != nil {
+			logger.Error(service+": a changed rosters file was refused; the rosters in force stay", "version", current().Version(), "err", err)
+			return
+		}
+		if r.Version() != current().Version() {
+			set(r)
+			logger.Info(service+": rosters reloaded", "version", r.Version())
+		}
+	})
+}

@@ -803,7 +803,7 @@ var File_whistle_v1_escalation_service_proto protoreflect.FileDescriptor
 const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"\n" +
 	"#whistle/v1/escalation_service.proto\x12\n" +
-	"whistle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16whistle/v1/types.proto\"t\n" +
+	"whistle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1awhistle/v1/scorecard.proto\x1a\x16whistle/v1/types.proto\"t\n" +
 	"\vUrgeRequest\x12\x19\n" +
 	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x12\n" +
@@ -863,13 +863,14 @@ const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"\x05after\x18\x04 \x01(\tR\x05after\"_\n" +
 	"\x15WatchBreachesResponse\x12*\n" +
 	"\x06breach\x18\x01 \x01(\v2\x12.whistle.v1.BreachR\x06breach\x12\x1a\n" +
-	"\bposition\x18\x02 \x01(\tR\bposition2\xb1\x03\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition2\x87\x04\n" +
 	"\x11EscalationService\x12Q\n" +
 	"\fListBreaches\x12\x1f.whistle.v1.ListBreachesRequest\x1a .whistle.v1.ListBreachesResponse\x12V\n" +
 	"\rWatchBreaches\x12 .whistle.v1.WatchBreachesRequest\x1a!.whistle.v1.WatchBreachesResponse0\x01\x12Z\n" +
 	"\x0fListQuarantined\x12\".whistle.v1.ListQuarantinedRequest\x1a#.whistle.v1.ListQuarantinedResponse\x129\n" +
 	"\x04Urge\x12\x17.whistle.v1.UrgeRequest\x1a\x18.whistle.v1.UrgeResponse\x12Z\n" +
-	"\x0fDecideExtension\x12\".whistle.v1.DecideExtensionRequest\x1a#.whistle.v1.DecideExtensionResponseBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
+	"\x0fDecideExtension\x12\".whistle.v1.DecideExtensionRequest\x1a#.whistle.v1.DecideExtensionResponse\x12T\n" +
+	"\rGetScorecards\x12 .whistle.v1.GetScorecardsRequest\x1a!.whistle.v1.GetScorecardsResponseBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
 
 var (
 	file_whistle_v1_escalation_service_proto_rawDescOnce sync.Once
@@ -899,6 +900,8 @@ var file_whistle_v1_escalation_service_proto_goTypes = []any{
 	(*Assignment)(nil),              // 11: whistle.v1.Assignment
 	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
 	(*Breach)(nil),                  // 13: whistle.v1.Breach
+	(*GetScorecardsRequest)(nil),    // 14: whistle.v1.GetScorecardsRequest
+	(*GetScorecardsResponse)(nil),   // 15: whistle.v1.GetScorecardsResponse
 }
 var file_whistle_v1_escalation_service_proto_depIdxs = []int32{
 	11, // 0: whistle.v1.UrgeResponse.assignment:type_name -> whistle.v1.Assignment
@@ -915,13 +918,15 @@ var file_whistle_v1_escalation_service_proto_depIdxs = []int32{
 	4,  // 11: whistle.v1.EscalationService.ListQuarantined:input_type -> whistle.v1.ListQuarantinedRequest
 	0,  // 12: whistle.v1.EscalationService.Urge:input_type -> whistle.v1.UrgeRequest
 	2,  // 13: whistle.v1.EscalationService.DecideExtension:input_type -> whistle.v1.DecideExtensionRequest
-	8,  // 14: whistle.v1.EscalationService.ListBreaches:output_type -> whistle.v1.ListBreachesResponse
-	10, // 15: whistle.v1.EscalationService.WatchBreaches:output_type -> whistle.v1.WatchBreachesResponse
-	5,  // 16: whistle.v1.EscalationService.ListQuarantined:output_type -> whistle.v1.ListQuarantinedResponse
-	1,  // 17: whistle.v1.EscalationService.Urge:output_type -> whistle.v1.UrgeResponse
-	3,  // 18: whistle.v1.EscalationService.DecideExtension:output_type -> whistle.v1.DecideExtensionResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
+	14, // 14: whistle.v1.EscalationService.GetScorecards:input_type -> whistle.v1.GetScorecardsRequest
+	8,  // 15: whistle.v1.EscalationService.ListBreaches:output_type -> whistle.v1.ListBreachesResponse
+	10, // 16: whistle.v1.EscalationService.WatchBreaches:output_type -> whistle.v1.WatchBreachesResponse
+	5,  // 17: whistle.v1.EscalationService.ListQuarantined:output_type -> whistle.v1.ListQuarantinedResponse
+	1,  // 18: whistle.v1.EscalationService.Urge:output_type -> whistle.v1.UrgeResponse
+	3,  // 19: whistle.v1.EscalationService.DecideExtension:output_type -> whistle.v1.DecideExtensionResponse
+	15, // 20: whistle.v1.EscalationService.GetScorecards:output_type -> whistle.v1.GetScorecardsResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -932,6 +937,7 @@ func file_whistle_v1_escalation_service_proto_init() {
 	if File_whistle_v1_escalation_service_proto != nil {
 		return
 	}
+	file_whistle_v1_scorecard_proto_init()
 	file_whistle_v1_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -24,6 +24,7 @@ const (
 	EscalationService_ListQuarantined_FullMethodName = "/whistle.v1.EscalationService/ListQuarantined"
 	EscalationService_Urge_FullMethodName            = "/whistle.v1.EscalationService/Urge"
 	EscalationService_DecideExtension_FullMethodName = "/whistle.v1.EscalationService/DecideExtension"
+	EscalationService_GetScorecards_FullMethodName   = "/whistle.v1.EscalationService/GetScorecards"
 )
 
 // EscalationServiceClient is the client API for EscalationService service.
@@ -48,6 +49,9 @@ type EscalationServiceClient interface {
 	// DecideExtension approves or denies a unit's pending extension request; an approval moves the
 	// deadline, and the requester sees the decision on the assignment.
 	DecideExtension(ctx context.Context, in *DecideExtensionRequest, opts ...grpc.CallOption) (*DecideExtensionResponse, error)
+	// GetScorecards returns the scorecards of departments, units or streets over a period, within
+	// the caller's scope (see scorecard.proto).
+	GetScorecards(ctx context.Context, in *GetScorecardsRequest, opts ...grpc.CallOption) (*GetScorecardsResponse, error)
 }
 
 type escalationServiceClient struct {
@@ -117,6 +121,16 @@ func (c *escalationServiceClient) DecideExtension(ctx context.Context, in *Decid
 	return out, nil
 }
 
+func (c *escalationServiceClient) GetScorecards(ctx context.Context, in *GetScorecardsRequest, opts ...grpc.CallOption) (*GetScorecardsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetScorecardsResponse)
+	err := c.cc.Invoke(ctx, EscalationService_GetScorecards_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EscalationServiceServer is the server API for EscalationService service.
 // All implementations must embed UnimplementedEscalationServiceServer
 // for forward compatibility.
@@ -139,6 +153,9 @@ type EscalationServiceServer interface {
 	// DecideExtension approves or denies a unit's pending extension request; an approval moves the
 	// deadline, and the requester sees the decision on the assignment.
 	DecideExtension(context.Context, *DecideExtensionRequest) (*DecideExtensionResponse, error)
+	// GetScorecards returns the scorecards of departments, units or streets over a period, within
+	// the caller's scope (see scorecard.proto).
+	GetScorecards(context.Context, *GetScorecardsRequest) (*GetScorecardsResponse, error)
 	mustEmbedUnimplementedEscalationServiceServer()
 }
 
@@ -163,6 +180,9 @@ func (UnimplementedEscalationServiceServer) Urge(context.Context, *UrgeRequest) 
 }
 func (UnimplementedEscalationServiceServer) DecideExtension(context.Context, *DecideExtensionRequest) (*DecideExtensionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DecideExtension not implemented")
+}
+func (UnimplementedEscalationServiceServer) GetScorecards(context.Context, *GetScorecardsRequest) (*GetScorecardsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetScorecards not implemented")
 }
 func (UnimplementedEscalationServiceServer) mustEmbedUnimplementedEscalationServiceServer() {}
 func (UnimplementedEscalationServiceServer) testEmbeddedByValue()                           {}
@@ -268,6 +288,24 @@ func _EscalationService_DecideExtension_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EscalationService_GetScorecards_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetScorecardsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EscalationServiceServer).GetScorecards(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EscalationService_GetScorecards_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EscalationServiceServer).GetScorecards(ctx, req.(*GetScorecardsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EscalationService_ServiceDesc is the grpc.ServiceDesc for EscalationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -290,6 +328,10 @@ var EscalationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DecideExtension",
 			Handler:    _EscalationService_DecideExtension_Handler,
+		},
+		{
+			MethodName: "GetScorecards",
+			Handler:    _EscalationService_GetScorecards_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1721,8 +1721,11 @@ type Area struct {
 	ParentId string `protobuf:"bytes,4,opt,name=parent_id,json=parentId" json:"parent_id,omitempty"`
 	// Its boundary as a GeoJSON Polygon geometry; empty when the catalog gives none.
 	BoundaryGeojson string `protobuf:"bytes,5,opt,name=boundary_geojson,json=boundaryGeojson" json:"boundary_geojson,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The city's time zone (an IANA name), in which its days and months begin; the city alone
+	// carries it.
+	TimeZone      string `protobuf:"bytes,6,opt,name=time_zone,json=timeZone" json:"time_zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Area) Reset() {
@@ -1786,6 +1789,13 @@ func (x *Area) GetParentId() string {
 func (x *Area) GetBoundaryGeojson() string {
 	if x != nil {
 		return x.BoundaryGeojson
+	}
+	return ""
+}
+
+func (x *Area) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
 	}
 	return ""
 }
@@ -2323,13 +2333,14 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x127\n" +
 	"\tstored_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bstoredAt\x12\x12\n" +
-	"\x04held\x18\x05 \x01(\x05R\x04held\"\x88\x01\n" +
+	"\x04held\x18\x05 \x01(\x05R\x04held\"\xa5\x01\n" +
 	"\x04Area\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05level\x18\x03 \x01(\tR\x05level\x12\x1b\n" +
 	"\tparent_id\x18\x04 \x01(\tR\bparentId\x12)\n" +
-	"\x10boundary_geojson\x18\x05 \x01(\tR\x0fboundaryGeojson\"r\n" +
+	"\x10boundary_geojson\x18\x05 \x01(\tR\x0fboundaryGeojson\x12\x1b\n" +
+	"\ttime_zone\x18\x06 \x01(\tR\btimeZone\"r\n" +
 	"\n" +
 	"Department\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +

@@ -12,6 +12,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/department/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 func TestAnAssignmentIsAcknowledgedThenResolvedByItsOfficers(t *testing.T) {
@@ -73,10 +74,13 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 		Quarantine: &quarantine.Mark{Seq: 9, Subject: "sub", Reason: "r", StoredAt: at, Held: 1},
 		Assignments: []assignment.Assignment{{DepartmentID: "water", UnitID: "water", EndedAt: at, EndedBy: "o2", EndReason: "r", Role: assignment.Lead, Status: assignment.Acknowledged,
 			DispatchedAt: at, ReportInBy: at, ResolveBy: at, AcknowledgedAt: at, AcknowledgedBy: "o1", Note: "n",
-			Breached:       []assignment.DeadlineKind{assignment.ReportIn},
-			ReportInWithin: time.Hour, ResolveWithin: time.Hour, OfficerID: "o1", Reopened: 1,
+			Breached:  []assignment.DeadlineKind{assignment.ReportIn},
+			Policy:    sla.Policy{ReportIn: time.Hour, Resolve: time.Hour, RemindAt: []int{80}, Chain: []sla.Level{{Target: sla.UnitHead}}},
+			OfficerID: "o1", Reopened: 1, EscalationLevel: 2,
 			Extension: &assignment.Extension{Kind: assignment.Resolve, Proposed: at, Reason: "r", By: "o1", At: at},
-			Photos:    []evidence.Photo{{ID: "ph_A", Digest: "sha256:00", ContentType: "image/png", Size: 1}}}}}
+			Photos:    []evidence.Photo{{ID: "ph_A", Digest: "sha256:00", ContentType: "image/png", Size: 1}},
+			Decision:  &assignment.Decision{Kind: assignment.ReportIn, Approved: true, Deadline: at, Granted: at, Reason: "r", By: "sup", At: at},
+			Urges:     2}}}
 	// Every field is set above, so that a field added later and left out of Clone fails here.
 	v := reflect.ValueOf(*orig)
 	for k := range v.NumField() {
@@ -99,10 +103,13 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 	c.Quarantine.Held = 5
 	c.Assignments[0].Note = "changed"
 	c.Assignments[0].Extension.Reason = "changed"
+	c.Assignments[0].Decision.Reason = "changed"
 	c.Unpushed[0] = "changed"
 	c.NoteKeys[0] = "changed"
 	c.Assignments[0].Breached[0] = assignment.Resolve
 	c.Assignments[0].Photos[0].ID = "ph_B"
+	c.Assignments[0].Policy.RemindAt[0] = 50
+	c.Assignments[0].Policy.Chain[0].Target = sla.CitySupervisor
 	c.Assignments = append(c.Assignments, assignment.Assignment{DepartmentID: "power"})
 	if after, _ := json.Marshal(orig); string(after) != string(before) {
 		t.Fatalf("changing the clone changed the issue:\n%s\nwas\n%s", after, before)

@@ -189,8 +189,22 @@ func apply(st *domain.Issue, rec eventlog.Record) error {
 	case *whistlev1.Event_ExtensionRequested:
 		e := p.ExtensionRequested
 		return st.RequestExtension(assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.Extension(e, at, by))
+	case *whistlev1.Event_ExtensionDecided:
+		d := assignmentpb.Decision(p.ExtensionDecided, at, by)
+		return st.Assignment(assignment.UnitOf(d.DepartmentID, d.UnitID)).DecideExtension(d)
+	case *whistlev1.Event_Urged:
+		unit := assignment.UnitOf(p.Urged.GetDepartmentId(), p.Urged.GetUnitId())
+		return st.Assignment(unit).Urge(unit)
 	case *whistlev1.Event_Noted:
 		st.Note(p.Noted.GetRequestId())
+	case *whistlev1.Event_Reminded:
+		r := p.Reminded
+		unit := assignment.UnitOf(r.GetDepartmentId(), r.GetUnitId())
+		return st.Assignment(unit).Remind(unit, assignmentpb.DeadlineKind(r.GetKind()))
+	case *whistlev1.Event_Escalated:
+		e := p.Escalated
+		unit := assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId())
+		return st.Assignment(unit).Escalate(unit, assignmentpb.DeadlineKind(e.GetKind()), int(e.GetLevel()), e.GetPersonId())
 	case *whistlev1.Event_Verified:
 		if r, ok := assignmentpb.Reopening(p.Verified.GetReopened(), at); ok {
 			return st.Reopen(r)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/feed"
@@ -19,6 +20,11 @@ type Filter struct {
 	DepartmentID string
 	// AreaID keeps breaches in grids within this area; empty keeps any.
 	AreaID string
+	// MinLevel keeps the breaches whose escalation chain reached at least this level; 0 keeps any.
+	MinLevel int
+	// From and Until keep the breaches recorded (breached_at) at or after From and before Until;
+	// the zero time bounds nothing.
+	From, Until time.Time
 }
 
 // Breaches answers queries over the breaches view.
@@ -38,7 +44,9 @@ func NewBreaches(log *eventlog.Log, s *store.Store, cat *catalog.Catalog, feeds 
 // keeps reports whether f lets b through.
 func (q *Breaches) keeps(f Filter, b domain.Breach) bool {
 	return (f.DepartmentID == "" || f.DepartmentID == b.DepartmentID || f.DepartmentID == b.UnitID) &&
-		(f.AreaID == "" || q.catalog.Contains(f.AreaID, b.GridID))
+		(f.AreaID == "" || q.catalog.Contains(f.AreaID, b.GridID)) &&
+		b.Level >= f.MinLevel &&
+		(f.From.IsZero() || !b.BreachedAt.Before(f.From)) && (f.Until.IsZero() || b.BreachedAt.Before(f.Until))
 }
 
 // List returns a page of breaches that f keeps, newest first, after the cursor, and the cursor of
@@ -46,7 +54,7 @@ func (q *Breaches) keeps(f Filter, b domain.Breach) bool {
 func (q *Breaches) List(ctx context.Context, f Filter, after store.Cursor, size int) ([]domain.Breach, store.Cursor, error) {
 	ctx, span := tracer.Start(ctx, "app.Breaches.List")
 	defer span.End()
-	return q.store.Breaches(ctx, after, size, func(b domain.Breach) bool { return q.keeps(f, b) })
+	return q.store.Breaches(ctx, store.Recorded{From: f.From, Until: f.Until}, after, size, func(b domain.Breach) bool { return q.keeps(f, b) })
 }
 
 // Resume says where a watch of breaches begins; the zero Resume watches from now on.

@@ -26,6 +26,8 @@ import (
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
+	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 // ServiceName is the escalation service's name, used as the actor of the events it writes.
@@ -81,15 +83,17 @@ type Timers struct {
 	clock  clock.Clock
 	lease  *store.Lease
 	logger *slog.Logger
+	people *People
 	wake   chan struct{}
 	// asleepUntil is the unix millisecond the loop sleeps until; math.MaxInt64 while it is awake,
 	// so that a timer added while it looks is never missed.
 	asleepUntil atomic.Int64
 }
 
-// NewTimers returns the loop. Connect Notify to the store, so that the loop learns of new timers.
-func NewTimers(log *eventlog.Log, s *store.Store, c clock.Clock, lease *store.Lease, logger *slog.Logger) *Timers {
-	t := &Timers{log: log, store: s, clock: c, lease: lease, logger: logger, wake: make(chan struct{}, 1)}
+// NewTimers returns the loop; people says whom reminders and chains tell. Connect Notify to the
+// store, so that the loop learns of new timers.
+func NewTimers(log *eventlog.Log, s *store.Store, c clock.Clock, lease *store.Lease, people *People, logger *slog.Logger) *Timers {
+	t := &Timers{log: log, store: s, clock: c, lease: lease, people: people, logger: logger, wake: make(chan struct{}, 1)}
 	t.asleepUntil.Store(math.MaxInt64)
 	return t
 }
@@ -231,18 +235,18 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow time
 	return settled, wait, ok
 }
 
-// fire appends the breach of one due timer if the issue's state owes it on the stream's clock,
-// then drops the timer once the state shows it breached or cleared in time (store.DropTimer says
-// why that verdict may drop it without a transaction on the state). A state that does not know
-// the assignment yet has not seen the dispatch that made the timer (the timer reached Redis
-// before the document, which on a cluster is written to another master at the same time): it
-// says nothing of the clock, so the timer is kept and looked at again at the next lease check. The append is
+// fire appends what one due timer owes, if the issue's state owes it on the stream's clock (see
+// owed), then drops the timer once the state says its verdict (store.DropTimer says why that
+// verdict may drop it without a transaction on the state). A state that does not know the
+// assignment yet has not seen the dispatch that made the timer (the timer reached Redis before the
+// document, which on a cluster is written to another master at the same time): it says nothing
+// of the clock, so the timer is kept and looked at again at the next lease check. The append is
 // conditional on the sequence the decision read, so an event that clears the deadline and reached
 // the stream first makes it fail: Decide then catches up and decides again on the cleared state,
 // which owes a breach only if the clearing event was stored after the deadline. No catch-up is
 // needed before deciding: a stale state can only hold a deadline open that the stream has
 // cleared, never the reverse, and that costs one refused append instead of a stream read on every
-// fire. When the stream's clock has not reached the deadline yet, fire returns how long until it
+// fire. When the stream's clock has not reached the timer yet, fire returns how long until it
 // does and keeps the timer.
 func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time) (wait time.Duration, err error) {
 	ctx, span := tracer.Start(ctx, "app.Timers.fire", traceTimer(tm))
@@ -255,31 +259,16 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 			return nil, err
 		}
 		street = st.StreetID
-		a := st.Assignments[tm.UnitID]
-		if unknown = a == nil; unknown {
+		if unknown = st.Assignments[tm.UnitID] == nil; unknown {
 			return nil, nil
 		}
-		owed, ok, w := st.Owes(tm.UnitID, tm.Kind, streamNow)
-		if wait = w; !ok {
+		var ev *whistlev1.Event
+		if ev, wait = t.owed(st, tm, streamNow); ev == nil {
 			return nil, nil
 		}
-		breach := &whistlev1.DeadlineBreached{
-			DepartmentId: a.Department(tm.UnitID),
-			UnitId:       tm.UnitID,
-			Kind:         assignmentpb.DeadlineKindProto(tm.Kind),
-			Deadline:     timestamppb.New(owed.Deadline),
-		}
-		if owed.Cleared != nil {
-			breach.ClearedSeq, breach.ClearedAt = owed.Cleared.Seq, timestamppb.New(owed.Cleared.At)
-		}
-		return &whistlev1.Event{
-			IssueId:       tm.IssueID,
-			OccurredAt:    timestamppb.New(t.clock.Now()),
-			PrevSeq:       st.LastSeq,
-			Actor:         &whistlev1.Actor{Subject: ServiceName, Role: "service"},
-			CorrelationId: st.CorrelationID,
-			Payload:       &whistlev1.Event_Breached{Breached: breach},
-		}, nil
+		ev.IssueId, ev.OccurredAt, ev.PrevSeq = tm.IssueID, timestamppb.New(t.clock.Now()), st.LastSeq
+		ev.Actor, ev.CorrelationId = &whistlev1.Actor{Subject: ServiceName, Role: "service"}, st.CorrelationID
+		return ev, nil
 	})
 	if errors.Is(err, eventlog.ErrQuarantined) {
 		return 0, t.store.DropTimer(ctx, tm) // a quarantined issue owes nothing until it is mended
@@ -290,8 +279,7 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 	if unknown {
 		return LeaseCheck, nil
 	}
-	if rec != nil {
-		b := rec.Event.GetBreached()
+	if b := recordedBreach(rec); b != nil {
 		breachCount.Add(ctx, 1, otelx.Attributes("kind", string(tm.Kind), "street", street, "department", b.GetDepartmentId()))
 		breachLateness.Record(ctx, rec.Time.Sub(b.GetDeadline().AsTime()).Seconds(),
 			otelx.Attributes("kind", string(tm.Kind), "department", b.GetDepartmentId()))
@@ -299,8 +287,98 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 	if wait > 0 {
 		return wait, nil
 	}
+	if tm.Step != domain.BreachStep {
+		// A reminder or a chain step is followed by the clock's next one, which may come due at
+		// the same instant (a level with no wait): that timer has this one's name and score, so
+		// it is kept while the state still owes it.
+		st, err := t.store.Issue(ctx, tm.IssueID)
+		if err != nil {
+			return 0, err
+		}
+		for _, next := range st.Timers() {
+			if next.Name() == tm.Name() {
+				return 0, nil
+			}
+		}
+	}
 	return 0, t.store.DropTimer(ctx, tm)
 }
+
+// owed is the event (its payload only) a due timer owes on the issue's state at the stream's
+// clock: the clock's breach, its reminder, or the next step of its chain. Without one it returns
+// how long until the stream's clock reaches the timer, or zero when the timer owes nothing more.
+func (t *Timers) owed(st *domain.Issue, tm domain.Timer, streamNow time.Time) (*whistlev1.Event, time.Duration) {
+	a := st.Assignments[tm.UnitID]
+	kind := assignmentpb.DeadlineKindProto(tm.Kind)
+	switch tm.Step {
+	case domain.RemindStep:
+		percent, wait := a.OwedReminder(tm.UnitID, tm.Kind, streamNow, t.store.Calendar())
+		if percent == 0 {
+			return nil, wait
+		}
+		person := t.people.Target(sla.DutyOfficer, tm.UnitID, a.OfficerID, st.StreetID, streamNow)
+		return &whistlev1.Event{Payload: &whistlev1.Event_Reminded{Reminded: &whistlev1.DeadlineReminded{
+			DepartmentId: a.Department(tm.UnitID), UnitId: tm.UnitID, Kind: kind,
+			Deadline: timestamppb.New(a.Machine(tm.UnitID).Deadline(tm.Kind)), Percent: uint32(percent), PersonId: person,
+		}}}, 0
+	case domain.EscalateStep:
+		next, ok := a.NextStep(tm.UnitID, tm.Kind, t.store.Calendar())
+		if !ok {
+			return nil, 0
+		}
+		if streamNow.Before(next.At) {
+			return nil, next.At.Sub(streamNow)
+		}
+		step := &whistlev1.BreachEscalated{DepartmentId: a.Department(tm.UnitID), UnitId: tm.UnitID, Kind: kind,
+			Deadline: timestamppb.New(a.Machine(tm.UnitID).Deadline(tm.Kind))}
+		// A level whose target is nobody is passed over at once, to the next one that tells
+		// somebody; when none is left, the step records that the chain ends with nobody told.
+		level, repeat := next.Level, next.Repeat
+		for ; level <= a.Levels(); level, repeat = level+1, 0 {
+			target := a.Target(level)
+			step.Level, step.Repeat, step.Target = uint32(level), uint32(repeat), assignmentpb.TargetProto(target)
+			if step.PersonId = t.people.Target(target, tm.UnitID, a.OfficerID, st.StreetID, streamNow); step.PersonId != "" {
+				break
+			}
+			step.Skipped = append(step.Skipped, uint32(level))
+		}
+		if step.PersonId == "" {
+			step.Level, step.Repeat = uint32(a.Levels()), uint32(a.LastRepeat(a.Levels()))
+		}
+		if areaOf(a.Target(int(step.Level))) {
+			step.AreaId = st.StreetID
+			if a.Target(int(step.Level)) == sla.CitySupervisor {
+				step.AreaId = catalog.CityScope
+			}
+		}
+		return &whistlev1.Event{Payload: &whistlev1.Event_Escalated{Escalated: step}}, 0
+	}
+	owed, ok, wait := st.Owes(tm.UnitID, tm.Kind, streamNow)
+	if !ok {
+		return nil, wait
+	}
+	breach := &whistlev1.DeadlineBreached{
+		DepartmentId: a.Department(tm.UnitID),
+		UnitId:       tm.UnitID,
+		Kind:         kind,
+		Deadline:     timestamppb.New(owed.Deadline),
+	}
+	if owed.Cleared != nil {
+		breach.ClearedSeq, breach.ClearedAt = owed.Cleared.Seq, timestamppb.New(owed.Cleared.At)
+	}
+	return &whistlev1.Event{Payload: &whistlev1.Event_Breached{Breached: breach}}, 0
+}
+
+// recordedBreach is the breach a fire recorded; nil when it recorded none.
+func recordedBreach(rec *eventlog.Record) *whistlev1.DeadlineBreached {
+	if rec == nil {
+		return nil
+	}
+	return rec.Event.GetBreached()
+}
+
+// areaOf reports whether a target is an area's supervisor.
+func areaOf(t sla.Target) bool { return t == sla.StreetSupervisor || t == sla.CitySupervisor }
 
 // traceTimer names a timer on a span.
 func traceTimer(tm domain.Timer) trace.SpanStartOption {

@@ -15,7 +15,9 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/scorecard"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 // Kind names one clock of an assignment: the assignment machine's deadline kind, under the name
@@ -45,9 +47,17 @@ type Issue struct {
 	StreetID      string           `json:"street_id,omitempty"`
 	CategoryID    string           `json:"category_id,omitempty"`
 	CorrelationID string           `json:"correlation_id,omitempty"`
+	// Calendar is the working calendar its clocks count by where a policy counts working time;
+	// the store sets it, and nil counts calendar time.
+	Calendar sla.Calendar `json:"-"`
 	// Assignments are keyed by unit (assignment.UnitOf: a department's id for assignments
 	// dispatched before departments had units).
 	Assignments map[string]*Assignment `json:"assignments,omitempty"`
+	// Scorecard is what the scorecards count of the issue's parts (package scorecard).
+	Scorecard scorecard.Issue `json:"scorecard,omitzero"`
+	// UrgeKeys are the request ids of the urges recorded, with each urge's sequence, so that a
+	// retried urge is recorded once.
+	UrgeKeys map[string]uint64 `json:"urge_keys,omitempty"`
 }
 
 // Position returns the issue's place in the stream, for the projection store.
@@ -72,6 +82,21 @@ type Assignment struct {
 	// breaches of the rounds before, which the breaches view keeps.
 	Round   int      `json:"round,omitempty"`
 	Earlier []Breach `json:"earlier,omitempty"`
+	// Policy is the SLA policy frozen at dispatch, whose reminders and chain escalation runs.
+	Policy sla.Policy `json:"policy,omitzero"`
+	// DispatchedAt is when the stream stored the dispatch, or the reopening, that started the
+	// round's clocks: reminders count the shares of a limit from it.
+	DispatchedAt time.Time `json:"dispatched_at,omitzero"`
+	// OfficerID is the officer who holds the part, whom a reminder and a chain's duty-officer
+	// level tell.
+	OfficerID string `json:"officer,omitempty"`
+	// Reminded counts, per clock, the policy's reminders passed: recorded, or passed over for a
+	// later one.
+	Reminded map[Kind]int `json:"reminded,omitempty"`
+	// Chain is, per breached clock, the last step of its chain that was recorded.
+	Chain map[Kind]ChainStep `json:"chain,omitempty"`
+	// Supervision is what supervisors deal with on the part (see supervision.go).
+	Supervision
 }
 
 // Machine returns the unit's assignment as the assignment machine sees it, or nil when a is nil
@@ -81,6 +106,7 @@ func (a *Assignment) Machine(unitID string) *assignment.Assignment {
 		return nil
 	}
 	m := &assignment.Assignment{DepartmentID: a.Department(unitID), UnitID: unitID, Status: assignment.Dispatched, ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
+	a.Supervision.onto(m)
 	if a.Acknowledged != nil {
 		m.Status, m.AcknowledgedAt = assignment.Acknowledged, a.Acknowledged.At
 	}
@@ -144,6 +170,8 @@ type Breach struct {
 	Seq uint64 `json:"seq"`
 	// Round is the round of the part it breached: 0 before any reopening.
 	Round int `json:"round,omitempty"`
+	// Level is the highest level of its chain that told somebody; 0 before the first.
+	Level int `json:"level,omitempty"`
 }
 
 // ListName is the breach's name in the breaches view: its clock's name, with the round after a
@@ -163,25 +191,39 @@ type Timer struct {
 	IssueID string
 	UnitID  string
 	Kind    Kind
+	// Step is what the timer fires for its clock: the breach, a reminder or a chain step.
+	Step Step
 	// At is when the timer comes due: the deadline, or assignment.DueNow for a breach owed now.
 	At time.Time
 }
 
-// Name is the timer's stable name "<issue>|<unit>|<kind>", also the name of its breach.
-func (t Timer) Name() string { return Name(t.IssueID, t.UnitID, t.Kind) }
+// Name is the timer's stable name: "<issue>|<unit>|<kind>" for a breach, also the name of the
+// breach, and "<issue>|<unit>|<kind>|<step>" for a reminder or a chain step.
+func (t Timer) Name() string {
+	if t.Step == BreachStep {
+		return Name(t.IssueID, t.UnitID, t.Kind)
+	}
+	return Name(t.IssueID, t.UnitID, t.Kind) + "|" + string(t.Step)
+}
 
 // Name is the stable name of one clock of one assignment.
 func Name(issueID, unitID string, kind Kind) string {
 	return issueID + "|" + unitID + "|" + string(kind)
 }
 
-// ParseName reads back a Name.
-func ParseName(name string) (issueID, unitID string, kind Kind, err error) {
+// ParseName reads back a timer's Name.
+func ParseName(name string) (Timer, error) {
 	parts := strings.Split(name, "|")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || !Kind(parts[2]).Valid() {
-		return "", "", "", fmt.Errorf("%w: %q", ErrBadTimer, name)
+	if len(parts) < 3 || len(parts) > 4 || parts[0] == "" || parts[1] == "" || !Kind(parts[2]).Valid() {
+		return Timer{}, fmt.Errorf("%w: %q", ErrBadTimer, name)
 	}
-	return parts[0], parts[1], Kind(parts[2]), nil
+	t := Timer{IssueID: parts[0], UnitID: parts[1], Kind: Kind(parts[2])}
+	if len(parts) == 4 {
+		if t.Step = Step(parts[3]); t.Step != RemindStep && t.Step != EscalateStep {
+			return Timer{}, fmt.Errorf("%w: %q", ErrBadTimer, name)
+		}
+	}
+	return t, nil
 }
 
 // Event is one fact from the log that the escalation state depends on, with where and when the
@@ -250,6 +292,9 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 	if err := s.judge(at, e); err != nil {
 		return err
 	}
+	if err := s.judgeStep(at, e, s.Calendar); err != nil {
+		return err
+	}
 	s.LastSeq = seq
 	if s.CorrelationID == "" {
 		s.CorrelationID = correlationID
@@ -267,7 +312,7 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 		}
 		live := func(u string) bool { a := s.Assignments[u]; return a != nil && a.Ended == nil }
 		for _, a := range assignment.Summon(e.Dispatches, at, live) {
-			na := &Assignment{ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy}
+			na := &Assignment{ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy, Policy: a.Policy, DispatchedAt: at, Supervision: Supervision{Role: a.Role}}
 			if a.Unit() != a.DepartmentID {
 				na.DepartmentID = a.DepartmentID
 			}
@@ -300,7 +345,12 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 				a.Earlier = append(a.Earlier, b)
 			}
 		}
-		*a = Assignment{DepartmentID: a.DepartmentID, ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, Round: a.Round + 1, Earlier: a.Earlier}
+		*a = Assignment{DepartmentID: a.DepartmentID, ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, Round: a.Round + 1, Earlier: a.Earlier,
+			Policy: a.Policy, DispatchedAt: at, OfficerID: a.OfficerID, Supervision: a.Supervision.reopened()}
+	case supervised:
+		s.applySupervision(seq, at, e)
+	default:
+		s.applyStep(e, s.Calendar)
 	}
 	return nil
 }
@@ -325,6 +375,9 @@ func (s *Issue) judge(at time.Time, e Event) error {
 		return s.machine(unit(e.DepartmentID, e.UnitID)).Breach(assignment.Breach{DepartmentID: e.DepartmentID, UnitID: e.UnitID, Kind: e.Kind, Deadline: e.Deadline, At: at})
 	case Reopened:
 		return s.machine(unit(e.DepartmentID, e.UnitID)).Reopen(assignment.Reopening{DepartmentID: e.DepartmentID, UnitID: e.UnitID, At: at, ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy})
+	case supervised:
+		_, err := s.supervise(at, e)
+		return err
 	}
 	return nil
 }
@@ -335,7 +388,9 @@ func (s *Issue) machine(unitID string) *assignment.Assignment {
 	return s.Assignments[unitID].Machine(unitID)
 }
 
-// Timers returns the issue's timers: every breach not yet recorded that is owed or may become owed.
+// Timers returns the issue's timers: every breach not yet recorded that is owed or may become
+// owed, the next reminder of every running clock and the next step of every running chain (whose
+// times count by the issue's Calendar where the policy counts working time).
 func (s *Issue) Timers() []Timer {
 	var out []Timer
 	for u := range s.Assignments {
@@ -346,7 +401,7 @@ func (s *Issue) Timers() []Timer {
 			}
 		}
 	}
-	return out
+	return append(out, s.stepTimers(s.Calendar)...)
 }
 
 // Owed is a breach the record owes.

@@ -218,13 +218,17 @@ func TestAssignmentEventsTheMachineForbidsAreImpossibleAndMoveNoClock(t *testing
 }
 
 func TestTimerNamesReadBack(t *testing.T) {
-	tm := Timer{IssueID: "K7M3-QX9A", UnitID: "water", Kind: Resolve}
-	issue, dept, kind, err := ParseName(tm.Name())
-	if err != nil || issue != tm.IssueID || dept != tm.UnitID || kind != tm.Kind {
-		t.Fatalf("ParseName(%q) = %q %q %q %v", tm.Name(), issue, dept, kind, err)
+	for _, tm := range []Timer{
+		{IssueID: "K7M3-QX9A", UnitID: "water", Kind: Resolve},
+		{IssueID: "K7M3-QX9A", UnitID: "water", Kind: ReportIn, Step: RemindStep},
+		{IssueID: "K7M3-QX9A", UnitID: "water", Kind: Resolve, Step: EscalateStep},
+	} {
+		if got, err := ParseName(tm.Name()); err != nil || got != tm {
+			t.Fatalf("ParseName(%q) = %+v, %v", tm.Name(), got, err)
+		}
 	}
-	for _, bad := range []string{"", "a|b", "a|b|late", "|b|resolve"} {
-		if _, _, _, err := ParseName(bad); err == nil {
+	for _, bad := range []string{"", "a|b", "a|b|late", "|b|resolve", "a|b|resolve|later", "a|b|resolve|remind|x"} {
+		if _, err := ParseName(bad); err == nil {
 			t.Errorf("ParseName(%q) accepted", bad)
 		}
 	}

@@ -5,6 +5,7 @@ package grpcapi
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -27,12 +28,13 @@ type Server struct {
 	whistlev1.UnimplementedEscalationServiceServer
 	breaches    *app.Breaches
 	quarantined *app.Quarantined
+	supervisors *app.Supervisors
 	catalog     *catalog.Catalog
 }
 
 // New returns the server.
-func New(b *app.Breaches, q *app.Quarantined, cat *catalog.Catalog) *Server {
-	return &Server{breaches: b, quarantined: q, catalog: cat}
+func New(b *app.Breaches, q *app.Quarantined, sv *app.Supervisors, cat *catalog.Catalog) *Server {
+	return &Server{breaches: b, quarantined: q, supervisors: sv, catalog: cat}
 }
 
 // ListBreaches pages through the breaches in the caller's scope, newest first.
@@ -40,6 +42,9 @@ func (s *Server) ListBreaches(ctx context.Context, req *whistlev1.ListBreachesRe
 	f, err := s.filter(ctx, req.GetDepartmentId(), req.GetAreaId())
 	if err != nil {
 		return nil, err
+	}
+	if err := period(&f, req); err != nil {
+		return nil, apistatus.Of(err)
 	}
 	size, err := apiedge.PageSize(int(req.GetPageSize()))
 	if err != nil {
@@ -58,6 +63,35 @@ func (s *Server) ListBreaches(ctx context.Context, req *whistlev1.ListBreachesRe
 		resp.Breaches = append(resp.Breaches, toProto(b))
 	}
 	return resp, nil
+}
+
+// MaxLevel bounds the escalation level a breach list may ask for: no chain is longer.
+const MaxLevel = 16
+
+// period adds a list's level and period to its filter: min_level from 0 to MaxLevel, and from and
+// until valid times, until after from.
+func period(f *app.Filter, req *whistlev1.ListBreachesRequest) error {
+	if l := req.GetMinLevel(); l < 0 || l > MaxLevel {
+		return apiedge.Invalid("min_level", "must be 0 to %d", MaxLevel)
+	}
+	f.MinLevel = int(req.GetMinLevel())
+	for _, b := range []struct {
+		field string
+		ts    *timestamppb.Timestamp
+		at    *time.Time
+	}{{"from", req.GetFrom(), &f.From}, {"until", req.GetUntil(), &f.Until}} {
+		if b.ts == nil {
+			continue
+		}
+		if !b.ts.IsValid() || b.ts.AsTime().IsZero() {
+			return apiedge.Invalid(b.field, "is not a valid time")
+		}
+		*b.at = b.ts.AsTime()
+	}
+	if !f.From.IsZero() && !f.Until.IsZero() && !f.Until.After(f.From) {
+		return apiedge.Invalid("until", "must be after from")
+	}
+	return nil
 }
 
 // Response headers of WatchBreaches that name where the watch follows from, so that a client
@@ -201,6 +235,8 @@ func toProto(b domain.Breach) *whistlev1.Breach {
 		StreetId:     b.StreetID,
 		CategoryId:   b.CategoryID,
 		Seq:          b.Seq,
+		Level:        int32(b.Level),
+		Round:        int32(b.Round),
 	}
 	if !b.ClearedAt.IsZero() {
 		out.ClearedAt = timestamppb.New(b.ClearedAt)

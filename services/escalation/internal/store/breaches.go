@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -24,13 +25,34 @@ type Cursor struct {
 // matches, and how many the page takes from the merge of the shards before it reads their details.
 const scanBatch = 256
 
-// Breaches returns up to limit breaches that keep accepts, newest first, starting after the cursor
-// (the zero Cursor: from the newest), and the cursor of the last one when more may follow (the
-// zero Cursor when none do).
+// Recorded bounds the breaches by when they were recorded: at or after From and before Until; the
+// zero time bounds nothing.
+type Recorded struct{ From, Until time.Time }
+
+// scores are the bounds of the breaches' scores (the unix milliseconds they were recorded,
+// truncated) that hold every breach recorded within r: the caller still checks the exact times,
+// since a millisecond's score holds times on both sides of a bound within it.
+func (r Recorded) scores() redisx.ZBounds {
+	var b redisx.ZBounds
+	if !r.From.IsZero() {
+		lo := r.From.UnixMilli()
+		b.Min = &lo
+	}
+	if !r.Until.IsZero() {
+		hi := r.Until.UnixMilli()
+		b.Max = &hi
+	}
+	return b
+}
+
+// Breaches returns up to limit breaches recorded within r that keep accepts, newest first,
+// starting after the cursor (the zero Cursor: from the newest), and the cursor of the last one
+// when more may follow (the zero Cursor when none do). The bounds are read as score ranges of the
+// index, so a period reads only the breaches of its time.
 //
 // The breaches are sharded by partition; redisx.ZMergeDesc reads them as one index, so a cursor
 // is a place in one order whichever shard a breach is in.
-func (s *Store) Breaches(ctx context.Context, after Cursor, limit int, keep func(domain.Breach) bool) ([]domain.Breach, Cursor, error) {
+func (s *Store) Breaches(ctx context.Context, r Recorded, after Cursor, limit int, keep func(domain.Breach) bool) ([]domain.Breach, Cursor, error) {
 	var from *redisx.ZEntry
 	if after != (Cursor{}) {
 		from = &redisx.ZEntry{Score: after.Score, Member: after.Member}
@@ -41,7 +63,7 @@ func (s *Store) Breaches(ctx context.Context, after Cursor, limit int, keep func
 	}
 	var out []domain.Breach
 	var cursors []Cursor
-	err := redisx.ZMergeDesc(ctx, s.rdb, keys, from, scanBatch, func(page []redisx.ZEntry) (bool, error) {
+	err := redisx.ZMergeDescWithin(ctx, s.rdb, keys, r.scores(), from, scanBatch, func(page []redisx.ZEntry) (bool, error) {
 		details, err := s.breachDetails(ctx, page)
 		if err != nil {
 			return false, err

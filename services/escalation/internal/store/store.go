@@ -21,9 +21,11 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/feed"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/scorecard"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 // Redis keys. All begin with the service's name, so that a reset removes exactly these.
@@ -79,28 +81,40 @@ type Store struct {
 	// onTimer, when set, learns the earliest due time each apply added, so that a sleeping timer
 	// loop can wake early for it.
 	onTimer func(at time.Time)
+	// cal is the city's working calendar, by which reminders and chain steps of policies with
+	// working time come due.
+	cal sla.Calendar
 }
 
 var _ eventlog.BatchProjection = (*Store)(nil)
 
-// New returns the store on rdb. onTimer may be nil.
-func New(rdb redis.UniversalClient, onTimer func(at time.Time)) *Store {
-	return &Store{Store: &redisdoc.Store[*domain.Issue]{
+// New returns the store on rdb; cal is the city's working calendar. onTimer may be nil.
+func New(rdb redis.UniversalClient, cal sla.Calendar, onTimer func(at time.Time)) *Store {
+	s := &Store{rdb: rdb, onTimer: onTimer, cal: cal}
+	s.Store = &redisdoc.Store[*domain.Issue]{
 		Service: Name,
 		RDB:     rdb,
-		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id} },
-		Fold:    fold,
+		Empty:   func(id string) *domain.Issue { return &domain.Issue{ID: id, Calendar: cal} },
+		Fold:    s.fold,
 		OnQuarantine: func(ctx context.Context, st *domain.Issue, _ quarantine.Mark, tx redis.Pipeliner) {
 			for _, t := range st.Timers() {
 				tx.ZRem(ctx, TimersKey(t.IssueID), t.Name())
 			}
 		},
-	}, rdb: rdb, onTimer: onTimer}
+	}
+	return s
 }
+
+// Calendar is the working calendar the store counts reminders and chain steps by.
+func (s *Store) Calendar() sla.Calendar { return s.cal }
 
 // Issue returns an issue's state; an issue never seen has an empty state at sequence 0.
 func (s *Store) Issue(ctx context.Context, issueID string) (*domain.Issue, error) {
-	return s.Load(ctx, issueID)
+	st, err := s.Load(ctx, issueID)
+	if st != nil {
+		st.Calendar = s.cal
+	}
+	return st, err
 }
 
 // Apply folds one record into its issue's state and, with it, brings the timers in line with what
@@ -124,17 +138,31 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []eventlog.Record) ([]error
 	return errs, err
 }
 
+// Next applies rec, which follows st, to st in place: what the projection holds once it applied
+// rec, for a command that decided on st and appended rec conditionally on it, to answer without
+// a read.
+func Next(st *domain.Issue, rec eventlog.Record) error {
+	if err := st.Apply(rec.Seq, rec.Time, rec.Event.GetCorrelationId(), fromProto(rec.Event)); err != nil {
+		return fmt.Errorf("escalation store: next %s at %d: %w", st.ID, rec.Seq, err)
+	}
+	return nil
+}
+
 // addedTimer carries, out of a fold, the earliest due time of the timers it added.
 type addedTimer struct{ at time.Time }
 
 type addedTimerKey struct{}
 
 // fold applies one record to the issue's state, and queues its index writes on the store's pipeline.
-func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
+func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
 	ev := rec.Event
+	st.Calendar = s.cal // a document read back from Redis does not carry it
 	before := names(st.Timers())
 	if err := st.Apply(rec.Seq, rec.Time, ev.GetCorrelationId(), fromProto(ev)); err != nil {
 		return err // an event the domain refuses wraps eventlog.ErrImpossible
+	}
+	if err := scorecard.Fold(ctx, &st.Scorecard, rec, tx); err != nil {
+		return err
 	}
 	var earliest time.Time
 	for _, t := range st.Timers() {
@@ -157,9 +185,27 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 		(added.at.IsZero() || earliest.Before(added.at)) {
 		added.at = earliest
 	}
-	if b, ok := ev.GetPayload().(*whistlev1.Event_Breached); ok {
-		return indexBreach(ctx, tx, st, b.Breached)
+	switch p := ev.GetPayload().(type) {
+	case *whistlev1.Event_Breached:
+		return indexBreach(ctx, tx, st, p.Breached)
+	case *whistlev1.Event_Escalated:
+		return reindexBreach(ctx, tx, st, p.Escalated)
 	}
+	return nil
+}
+
+// reindexBreach writes again the details of the breach whose chain took a step, so that the
+// breaches view shows the level it reached.
+func reindexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.BreachEscalated) error {
+	b, ok := st.Breach(assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.DeadlineKind(e.GetKind()))
+	if !ok {
+		return nil
+	}
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	tx.HSet(ctx, BreachKey(b.IssueID), b.ListName(), raw)
 	return nil
 }
 
@@ -345,11 +391,12 @@ func ceilMilli(t time.Time) int64 {
 // timer reads a sorted-set entry of a timers shard.
 func timer(z redis.Z) (domain.Timer, error) {
 	name, _ := z.Member.(string)
-	issueID, unit, kind, err := domain.ParseName(name)
+	t, err := domain.ParseName(name)
 	if err != nil {
 		return domain.Timer{}, err
 	}
-	return domain.Timer{IssueID: issueID, UnitID: unit, Kind: kind, At: time.UnixMilli(int64(z.Score)).UTC()}, nil
+	t.At = time.UnixMilli(int64(z.Score)).UTC()
+	return t, nil
 }
 
 // names indexes timers by name.
@@ -382,6 +429,28 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 		return reopened(p.Verified.GetReopened())
 	case *whistlev1.Event_Rated:
 		return reopened(p.Rated.GetReopened())
+	case *whistlev1.Event_ExtensionRequested, *whistlev1.Event_ExtensionDecided, *whistlev1.Event_Urged:
+		return supervision(ev)
+	case *whistlev1.Event_Reminded:
+		r := p.Reminded
+		return domain.Reminded{DepartmentID: r.GetDepartmentId(), UnitID: r.GetUnitId(), Kind: assignmentpb.DeadlineKind(r.GetKind()), Percent: int(r.GetPercent())}
+	case *whistlev1.Event_Escalated:
+		e := p.Escalated
+		out := domain.Escalated{DepartmentID: e.GetDepartmentId(), UnitID: e.GetUnitId(), Kind: assignmentpb.DeadlineKind(e.GetKind()),
+			Level: int(e.GetLevel()), Repeat: int(e.GetRepeat()), Person: e.GetPersonId()}
+		for _, l := range e.GetSkipped() {
+			out.Skipped = append(out.Skipped, int(l))
+		}
+		return out
+	case *whistlev1.Event_Pushed:
+		officers := map[string]string{}
+		for _, push := range p.Pushed.GetPushes() {
+			officers[assignment.UnitOf(push.GetDepartmentId(), push.GetUnitId())] = push.GetOfficerId()
+		}
+		return domain.Pushed{Officers: officers}
+	case *whistlev1.Event_HandedOver:
+		h := p.HandedOver
+		return domain.HandedOver{UnitID: assignment.UnitOf(h.GetDepartmentId(), h.GetUnitId()), To: h.GetToOfficerId()}
 	case *whistlev1.Event_Breached:
 		return domain.Breached{
 			DepartmentID: p.Breached.GetDepartmentId(),
@@ -389,6 +458,24 @@ func fromProto(ev *whistlev1.Event) domain.Event {
 			Kind:         assignmentpb.DeadlineKind(p.Breached.GetKind()),
 			Deadline:     assignmentpb.Time(p.Breached.GetDeadline()),
 		}
+	}
+	return domain.Other{}
+}
+
+// supervision reads an event of supervision: a unit's extension request, a supervisor's decision
+// on it, or an urge. The domain stamps each with the time the stream stored it.
+func supervision(ev *whistlev1.Event) domain.Event {
+	var at time.Time
+	by := ev.GetActor().GetSubject()
+	switch p := ev.GetPayload().(type) {
+	case *whistlev1.Event_ExtensionRequested:
+		e := p.ExtensionRequested
+		return domain.ExtensionRequested{DepartmentID: e.GetDepartmentId(), UnitID: e.GetUnitId(), Extension: assignmentpb.Extension(e, at, by)}
+	case *whistlev1.Event_ExtensionDecided:
+		return domain.ExtensionDecided{Decision: assignmentpb.Decision(p.ExtensionDecided, at, by)}
+	case *whistlev1.Event_Urged:
+		u := p.Urged
+		return domain.Urged{DepartmentID: u.GetDepartmentId(), UnitID: u.GetUnitId(), RequestID: u.GetRequestId()}
 	}
 	return domain.Other{}
 }

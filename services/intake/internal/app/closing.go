@@ -69,7 +69,7 @@ func (a *App) Verify(ctx context.Context, p authx.Principal, rawID string, passe
 			if lead == nil {
 				return nil, &assignment.TransitionError{Reason: fmt.Sprintf("issue %s has no lead to reopen", is.ID)}
 			}
-			verified.Reopened = assignmentpb.ReopeningProto(lead, a.clock.Now())
+			verified.Reopened = assignmentpb.ReopeningProto(lead, a.clock.Now(), a.cat.Calendar())
 		}
 		ev := a.envelope(p, is)
 		ev.Payload = &whistlev1.Event_Verified{Verified: verified}
@@ -114,7 +114,7 @@ func (a *App) Rate(ctx context.Context, p authx.Principal, rawID string, score i
 			case lead == nil:
 				return nil, &assignment.TransitionError{Reason: fmt.Sprintf("issue %s has no lead to reopen", is.ID)}
 			}
-			rated.Reopened = assignmentpb.ReopeningProto(lead, a.clock.Now())
+			rated.Reopened = assignmentpb.ReopeningProto(lead, a.clock.Now(), a.cat.Calendar())
 		}
 		ev := a.envelope(p, is)
 		ev.Payload = &whistlev1.Event_Rated{Rated: rated}

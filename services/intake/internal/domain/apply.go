@@ -307,6 +307,39 @@ func (is *Issue) OnExtensionRequested(m Meta, unit string, e assignment.Extensio
 	return nil
 }
 
+// OnExtensionDecided applies a supervisor's decision on a unit's extension request: an approval
+// stored before the deadline moves it; one stored after it moves nothing (see
+// assignment.Assignment.DecideExtension).
+func (is *Issue) OnExtensionDecided(m Meta, d assignment.Decision) error {
+	a := is.Assignment(assignment.UnitOf(d.DepartmentID, d.UnitID))
+	d.At, d.By = m.At, m.Actor
+	if err := a.DecideExtension(d); err != nil {
+		return err
+	}
+	var summary string
+	switch dd := a.Decision; {
+	case dd.Moved():
+		summary = fmt.Sprintf("%s's %s deadline moved from %s to %s by %s", a.Unit(), d.Kind, stampOrNone(d.Deadline), stampOrNone(d.Granted), m.Actor) + suffix(d.Reason)
+	case dd.Late:
+		summary = fmt.Sprintf("%s's extension was approved by %s too late: stored after its %s deadline of %s had passed, which stands",
+			a.Unit(), m.Actor, d.Kind, stampOrNone(d.Deadline))
+	default:
+		summary = fmt.Sprintf("%s's extension of its %s deadline was denied by %s", a.Unit(), d.Kind, m.Actor) + suffix(d.Reason)
+	}
+	is.record(m, "extension-decided", a, summary)
+	return nil
+}
+
+// OnUrged applies a supervisor's urge (督办) of a unit's part.
+func (is *Issue) OnUrged(m Meta, unit, note string) error {
+	a := is.Assignment(unit)
+	if err := a.Urge(unit); err != nil {
+		return err
+	}
+	is.record(m, "urged", a, fmt.Sprintf("%s urged %s (%d in all)", m.Actor, unit, a.Urges)+suffix(note))
+	return nil
+}
+
 // suffix appends a remark after a colon, when there is one.
 func suffix(s string) string {
 	if s = firstLine(s); s == "" {
@@ -345,6 +378,37 @@ func (is *Issue) OnBreached(m Meta, b assignment.Breach, clearedAt time.Time) er
 		summary += fmt.Sprintf(", cleared %s after it; recorded once that was stored", clearedAt.Sub(b.Deadline).Round(time.Millisecond))
 	}
 	is.record(m, "breached", a, summary)
+	return nil
+}
+
+// OnReminded applies escalation's reminder to a unit's officer that a deadline approaches.
+func (is *Issue) OnReminded(m Meta, unit string, k assignment.DeadlineKind, percent int, person string) error {
+	a := is.Assignment(unit)
+	if err := a.Remind(unit, k); err != nil {
+		return err
+	}
+	is.record(m, "reminded", a, fmt.Sprintf("%s reminded that %d%% of its %s time has passed (deadline %s)",
+		orNobody(person), percent, k, stampOrNone(a.Deadline(k))))
+	return nil
+}
+
+// OnEscalated applies a step of the escalation chain of a breached deadline.
+func (is *Issue) OnEscalated(m Meta, unit string, k assignment.DeadlineKind, level, repeat int, target, person string, skipped []int) error {
+	a := is.Assignment(unit)
+	if err := a.Escalate(unit, k, level, person); err != nil {
+		return err
+	}
+	summary := fmt.Sprintf("%s's missed %s deadline escalated to level %d (%s): %s told", unit, k, level, target, person)
+	if repeat > 0 {
+		summary += fmt.Sprintf(" again (%d)", repeat)
+	}
+	if person == "" {
+		summary = fmt.Sprintf("%s's missed %s deadline: nobody left to tell at level %d and below; the chain ends", unit, k, level)
+	}
+	if len(skipped) > 0 {
+		summary += fmt.Sprintf("; levels %v named nobody", skipped)
+	}
+	is.record(m, "escalated", a, summary)
 	return nil
 }
 

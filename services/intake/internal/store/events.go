@@ -87,6 +87,21 @@ func applyEvent(is *domain.Issue, rec eventlog.Record) error {
 	case *whistlev1.Event_ExtensionRequested:
 		e := p.ExtensionRequested
 		return is.OnExtensionRequested(m, assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.Extension(e, rec.Time, m.Actor))
+	case *whistlev1.Event_ExtensionDecided:
+		return is.OnExtensionDecided(m, assignmentpb.Decision(p.ExtensionDecided, rec.Time, m.Actor))
+	case *whistlev1.Event_Urged:
+		return is.OnUrged(m, assignment.UnitOf(p.Urged.GetDepartmentId(), p.Urged.GetUnitId()), p.Urged.GetNote())
+	case *whistlev1.Event_Reminded:
+		r := p.Reminded
+		return is.OnReminded(m, assignment.UnitOf(r.GetDepartmentId(), r.GetUnitId()), assignmentpb.DeadlineKind(r.GetKind()), int(r.GetPercent()), r.GetPersonId())
+	case *whistlev1.Event_Escalated:
+		e := p.Escalated
+		var skipped []int
+		for _, l := range e.GetSkipped() {
+			skipped = append(skipped, int(l))
+		}
+		return is.OnEscalated(m, assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.DeadlineKind(e.GetKind()),
+			int(e.GetLevel()), int(e.GetRepeat()), string(assignmentpb.Target(e.GetTarget())), e.GetPersonId(), skipped)
 	default:
 		is.OnOther(m, eventlog.Kind(ev))
 	}

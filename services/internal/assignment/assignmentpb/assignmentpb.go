@@ -6,6 +6,7 @@
 package assignmentpb
 
 import (
+	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -14,6 +15,7 @@ import (
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 // Dispatches reads the summons of a routed event.
@@ -23,7 +25,7 @@ func Dispatches(r *whistlev1.IssueRouted) []assignment.Dispatch {
 		out = append(out, assignment.Dispatch{
 			DepartmentID: d.GetDepartmentId(), UnitID: d.GetUnitId(), Role: Role(d.GetRole()),
 			ReportInBy: Time(d.GetReportInBy()), ResolveBy: Time(d.GetResolveBy()),
-			ReportInWithin: d.GetPolicy().GetReportInWithin().AsDuration(), ResolveWithin: d.GetPolicy().GetResolveWithin().AsDuration(),
+			Policy: Policy(d.GetPolicy()),
 		})
 	}
 	return out
@@ -40,27 +42,87 @@ func Reopening(d *whistlev1.Dispatch, at time.Time) (_ assignment.Reopening, ok 
 }
 
 // ReopeningProto writes the lead's part reopened at at, with its deadlines counted from at by the
-// policy frozen at its first dispatch.
-func ReopeningProto(a *assignment.Assignment, at time.Time) *whistlev1.Dispatch {
-	reportInBy, resolveBy := a.ReopenDeadlines(at)
+// policy frozen at its first dispatch, in its kind of time by cal.
+func ReopeningProto(a *assignment.Assignment, at time.Time, cal sla.Calendar) *whistlev1.Dispatch {
+	reportInBy, resolveBy := a.ReopenDeadlines(at, cal)
+	p := a.Policy
+	if p.ReportIn == 0 && p.Resolve == 0 { // a part dispatched before events carried the policy
+		p.ReportIn, p.Resolve = within(reportInBy, at), within(resolveBy, at)
+	}
 	return &whistlev1.Dispatch{
-		DepartmentId: a.DepartmentID, UnitId: a.Unit(), Role: RoleProto(a.Role),
-		Policy:     &whistlev1.SlaPolicy{ReportInWithin: within(reportInBy, at), ResolveWithin: within(resolveBy, at)},
+		DepartmentId: a.DepartmentID, UnitId: a.Unit(), Role: RoleProto(a.Role), Policy: PolicyProto(p),
 		ReportInBy: Timestamp(reportInBy), ResolveBy: Timestamp(resolveBy),
 	}
 }
 
-// within is how long from at a deadline lies; unset for a clock that does not run.
-func within(deadline, at time.Time) *durationpb.Duration {
+// within is how long from at a deadline lies; zero for a clock that does not run.
+func within(deadline, at time.Time) time.Duration {
 	if deadline.IsZero() {
-		return nil
+		return 0
 	}
-	return durationpb.New(deadline.Sub(at))
+	return deadline.Sub(at)
+}
+
+// Policy reads a policy frozen into a dispatch.
+func Policy(p *whistlev1.SlaPolicy) sla.Policy {
+	out := sla.Policy{Name: p.GetName(), ReportIn: p.GetReportInWithin().AsDuration(), Resolve: p.GetResolveWithin().AsDuration(),
+		WorkingTime: p.GetWorkingTime()}
+	for _, pc := range p.GetRemindAtPercent() {
+		out.RemindAt = append(out.RemindAt, int(pc))
+	}
+	for _, l := range p.GetChain() {
+		out.Chain = append(out.Chain, sla.Level{Wait: l.GetWait().AsDuration(), Target: Target(l.GetTarget()), Repeat: int(l.GetRepeat())})
+	}
+	return out
+}
+
+// PolicyProto writes a policy to freeze into a dispatch; a limit of zero is left unset.
+func PolicyProto(p sla.Policy) *whistlev1.SlaPolicy {
+	out := &whistlev1.SlaPolicy{Name: p.Name, WorkingTime: p.WorkingTime}
+	if p.ReportIn > 0 {
+		out.ReportInWithin = durationpb.New(p.ReportIn)
+	}
+	if p.Resolve > 0 {
+		out.ResolveWithin = durationpb.New(p.Resolve)
+	}
+	for _, pc := range p.RemindAt {
+		out.RemindAtPercent = append(out.RemindAtPercent, uint32(pc))
+	}
+	for _, l := range p.Chain {
+		out.Chain = append(out.Chain, &whistlev1.EscalationLevel{Wait: durationpb.New(l.Wait), Target: TargetProto(l.Target), Repeat: uint32(l.Repeat)})
+	}
+	return out
+}
+
+var targets = map[whistlev1.EscalationTarget]sla.Target{
+	whistlev1.EscalationTarget_ESCALATION_TARGET_DUTY_OFFICER:      sla.DutyOfficer,
+	whistlev1.EscalationTarget_ESCALATION_TARGET_UNIT_HEAD:         sla.UnitHead,
+	whistlev1.EscalationTarget_ESCALATION_TARGET_STREET_SUPERVISOR: sla.StreetSupervisor,
+	whistlev1.EscalationTarget_ESCALATION_TARGET_CITY_SUPERVISOR:   sla.CitySupervisor,
+}
+
+// Target reads a chain level's target; an unknown one reads as empty, which no chain names.
+func Target(t whistlev1.EscalationTarget) sla.Target { return targets[t] }
+
+// TargetProto writes a chain level's target.
+func TargetProto(t sla.Target) whistlev1.EscalationTarget {
+	for k, v := range targets {
+		if v == t {
+			return k
+		}
+	}
+	return whistlev1.EscalationTarget_ESCALATION_TARGET_UNSPECIFIED
 }
 
 // Extension reads an extension request stored at at by by.
 func Extension(e *whistlev1.ExtensionRequested, at time.Time, by string) assignment.Extension {
 	return assignment.Extension{Kind: DeadlineKind(e.GetKind()), Proposed: Time(e.GetProposed()), Reason: e.GetReason(), By: by, At: at}
+}
+
+// Decision reads a supervisor's extension decision stored at at by by.
+func Decision(e *whistlev1.ExtensionDecided, at time.Time, by string) assignment.Decision {
+	return assignment.Decision{DepartmentID: e.GetDepartmentId(), UnitID: e.GetUnitId(), Kind: DeadlineKind(e.GetKind()),
+		Approved: e.GetApproved(), Deadline: Time(e.GetDeadline()), Granted: Time(e.GetGranted()), Reason: e.GetReason(), By: by, At: at}
 }
 
 // Breach reads a breach event stored at at.
@@ -99,7 +161,7 @@ func Desk(n *whistlev1.IssueNeedsDispatch) []assignment.Dispatch {
 	}
 	return []assignment.Dispatch{{DepartmentID: d.GetDepartmentId(), UnitID: d.GetUnitId(), Role: assignment.Desk,
 		ReportInBy: Time(d.GetReportInBy()), ResolveBy: Time(d.GetResolveBy()),
-		ReportInWithin: d.GetPolicy().GetReportInWithin().AsDuration(), ResolveWithin: d.GetPolicy().GetResolveWithin().AsDuration()}}
+		Policy: Policy(d.GetPolicy())}}
 }
 
 // Withdrawals reads the assignments a routed or needs-dispatch event ends, stored at at by by.
@@ -199,7 +261,35 @@ func Proto(a *assignment.Assignment) *whistlev1.Assignment {
 		Reopened:           int32(a.Reopened),
 		ExtensionRequested: extensionProto(a.Extension),
 		Photos:             evidence.ToProto(a.Photos),
+		EscalationLevel:    int32(a.EscalationLevel),
+		ExtensionDecided:   DecisionProto(a.Decision),
+		Urges:              int32(a.Urges),
 	}
+}
+
+// DecisionProto writes the latest extension decision as it took effect: an approval stored too
+// late to move the deadline (assignment.Decision.Late) shows as not approved, with the reason;
+// nil stays nil.
+func DecisionProto(d *assignment.Decision) *whistlev1.ExtensionDecision {
+	if d == nil {
+		return nil
+	}
+	out := &whistlev1.ExtensionDecision{Kind: DeadlineKindProto(d.Kind), Approved: d.Approved, Reason: d.Reason,
+		DecidedBy: d.By, DecidedAt: Timestamp(d.At)}
+	if d.Approved {
+		out.Granted = Timestamp(d.Granted)
+	}
+	if d.Late {
+		out.Approved, out.Granted = false, nil
+		out.Reason = LateReason(d)
+	}
+	return out
+}
+
+// LateReason says why an approval moved nothing: it was stored once its deadline had passed.
+func LateReason(d *assignment.Decision) string {
+	return fmt.Sprintf("approved too late: stored at %s, once the %s deadline %s had passed; the deadline stands",
+		d.At.UTC().Format(time.RFC3339Nano), d.Kind, d.Deadline.UTC().Format(time.RFC3339))
 }
 
 // extensionProto writes a pending extension request; nil stays nil.

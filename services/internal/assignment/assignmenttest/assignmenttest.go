@@ -39,6 +39,32 @@ type Part struct {
 	// Breached lists the deadlines breached; the suite compares them in assignment.DeadlineKinds
 	// order.
 	Breached []assignment.DeadlineKind
+	// Pending is the deadline a unit's extension request waiting for a supervisor would move; ""
+	// when none waits.
+	Pending assignment.DeadlineKind
+	// Decided is the latest extension decision as it took effect: "approved", "denied", or "late"
+	// (an approval stored once its deadline had passed); "" before the first.
+	Decided string
+	// Urges counts the supervisors' urges.
+	Urges int
+}
+
+// PartOf is what the suite compares of an assignment of the machine's.
+func PartOf(a *assignment.Assignment) Part {
+	p := Part{Status: a.Status, ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy, Breached: a.Breached, Urges: a.Urges}
+	if a.Extension != nil {
+		p.Pending = a.Extension.Kind
+	}
+	switch d := a.Decision; {
+	case d == nil:
+	case d.Late:
+		p.Decided = "late"
+	case d.Approved:
+		p.Decided = "approved"
+	default:
+		p.Decided = "denied"
+	}
+	return p
 }
 
 // Start is when each scenario's issue is raised; it is routed a minute later.
@@ -184,6 +210,46 @@ func breach(dept string, kind whistlev1.DeadlineKind, deadline time.Time) func(*
 	}
 }
 
+// ask is dept's officer n asking to move its deadline of kind, which stands at deadline, to
+// proposed.
+func ask(dept string, kind whistlev1.DeadlineKind, deadline, proposed time.Time) func(*whistlev1.Event) {
+	return func(ev *whistlev1.Event) {
+		ev.Actor = officer(dept, 1)
+		ev.Payload = &whistlev1.Event_ExtensionRequested{ExtensionRequested: &whistlev1.ExtensionRequested{DepartmentId: dept, Kind: kind,
+			Deadline: timestamppb.New(deadline), Proposed: timestamppb.New(proposed), Reason: "a part is on order"}}
+	}
+}
+
+// supervisor is the city's supervisor.
+var supervisor = &whistlev1.Actor{Subject: "sup-city", Role: "supervisor", Scope: "city"}
+
+// approve is a supervisor's approval of dept's pending request for its deadline of kind, which
+// stands at deadline, granting granted.
+func approve(dept string, kind whistlev1.DeadlineKind, deadline, granted time.Time) func(*whistlev1.Event) {
+	return func(ev *whistlev1.Event) {
+		ev.Actor = supervisor
+		ev.Payload = &whistlev1.Event_ExtensionDecided{ExtensionDecided: &whistlev1.ExtensionDecided{DepartmentId: dept, Kind: kind,
+			Approved: true, Deadline: timestamppb.New(deadline), Granted: timestamppb.New(granted)}}
+	}
+}
+
+// deny is a supervisor's denial of dept's pending request for its deadline of kind.
+func deny(dept string, kind whistlev1.DeadlineKind, deadline time.Time) func(*whistlev1.Event) {
+	return func(ev *whistlev1.Event) {
+		ev.Actor = supervisor
+		ev.Payload = &whistlev1.Event_ExtensionDecided{ExtensionDecided: &whistlev1.ExtensionDecided{DepartmentId: dept, Kind: kind,
+			Deadline: timestamppb.New(deadline), Reason: "the part is in stock"}}
+	}
+}
+
+// urge is a supervisor's urge of dept's part under the request id key.
+func urge(dept, key string) func(*whistlev1.Event) {
+	return func(ev *whistlev1.Event) {
+		ev.Actor = supervisor
+		ev.Payload = &whistlev1.Event_Urged{Urged: &whistlev1.IssueUrged{RequestId: key, DepartmentId: dept, Note: "the school opens on Monday"}}
+	}
+}
+
 const (
 	reportIn = whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN
 	resolveK = whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE
@@ -279,5 +345,79 @@ func scenarios() []scenario {
 		{name: "a breach of a department never summoned is impossible",
 			steps: []step{{h + m, breach("power", reportIn, WaterReportInBy)}}, impossible: true,
 			want: both(water(dispatched), gas(dispatched))},
+		{name: "an extension asked waits for a supervisor",
+			steps: []step{{10 * m, ask("water", resolveK, WaterResolveBy, Start.Add(48*h))}},
+			want:  both(pending(water(dispatched), rs), gas(dispatched))},
+		{name: "an approval stored before the deadline moves it",
+			steps: []step{{10 * m, ask("water", resolveK, WaterResolveBy, Start.Add(48*h))}, {20 * m, approve("water", resolveK, WaterResolveBy, Start.Add(40*h))}},
+			want:  both(decided(moved(water(dispatched), rs, Start.Add(40*h)), "approved"), gas(dispatched))},
+		{name: "a breach of the deadline an approval moved is impossible",
+			steps: []step{{10 * m, ask("water", reportIn, WaterReportInBy, Start.Add(3*h))}, {20 * m, approve("water", reportIn, WaterReportInBy, Start.Add(3*h))},
+				{h + m, breach("water", reportIn, WaterReportInBy)}}, impossible: true,
+			want: both(decided(moved(water(dispatched), ri, Start.Add(3*h)), "approved"), gas(dispatched))},
+		{name: "a breach of the deadline it moved to applies once that passes",
+			steps: []step{{10 * m, ask("water", reportIn, WaterReportInBy, Start.Add(3*h))}, {20 * m, approve("water", reportIn, WaterReportInBy, Start.Add(3*h))},
+				{3*h + m, breach("water", reportIn, Start.Add(3*h))}},
+			want: both(decided(moved(water(dispatched, ri), ri, Start.Add(3*h)), "approved"), gas(dispatched))},
+		{name: "a denial keeps the deadline",
+			steps: []step{{10 * m, ask("water", resolveK, WaterResolveBy, Start.Add(48*h))}, {20 * m, deny("water", resolveK, WaterResolveBy)}},
+			want:  both(decided(water(dispatched), "denied"), gas(dispatched))},
+		{name: "an approval stored after its deadline moves nothing and the breach still applies",
+			steps: []step{{10 * m, ask("water", reportIn, WaterReportInBy, Start.Add(3*h))}, {h, approve("water", reportIn, WaterReportInBy, Start.Add(3*h))},
+				{h + m, breach("water", reportIn, WaterReportInBy)}},
+			want: both(decided(water(dispatched, ri), "late"), gas(dispatched))},
+		{name: "a denial after the part resolved applies",
+			steps: []step{{10 * m, ask("water", resolveK, WaterResolveBy, Start.Add(48*h))}, {20 * m, ack("water", 1)}, {30 * m, resolve("water", 1, "drain cleared")},
+				{40 * m, deny("water", resolveK, WaterResolveBy)}},
+			want: both(decided(water(resolved), "denied"), gas(dispatched))},
+		{name: "an approval after the part resolved is impossible",
+			steps: []step{{10 * m, ask("water", resolveK, WaterResolveBy, Start.Add(48*h))}, {20 * m, ack("water", 1)}, {30 * m, resolve("water", 1, "drain cleared")},
+				{40 * m, approve("water", resolveK, WaterResolveBy, Start.Add(48*h))}}, impossible: true,
+			want: both(pending(water(resolved), rs), gas(dispatched))},
+		{name: "an approval after the deadline was breached is impossible",
+			steps: []step{{10 * m, ask("water", reportIn, WaterReportInBy, Start.Add(3*h))}, {h + m, breach("water", reportIn, WaterReportInBy)},
+				{h + 2*m, approve("water", reportIn, WaterReportInBy, Start.Add(3*h))}}, impossible: true,
+			want: both(pending(water(dispatched, ri), ri), gas(dispatched))},
+		{name: "an approval further than the limit is impossible",
+			steps: []step{{10 * m, ask("water", resolveK, WaterResolveBy, Start.Add(48*h))},
+				{20 * m, approve("water", resolveK, WaterResolveBy, WaterResolveBy.Add(assignment.MaxExtension+m))}}, impossible: true,
+			want: both(pending(water(dispatched), rs), gas(dispatched))},
+		{name: "a decision with no request pending is impossible",
+			steps: []step{{10 * m, deny("water", resolveK, WaterResolveBy)}}, impossible: true,
+			want: both(water(dispatched), gas(dispatched))},
+		{name: "a decision on another deadline than the one asked for is impossible",
+			steps: []step{{10 * m, ask("water", resolveK, WaterResolveBy, Start.Add(48*h))}, {20 * m, deny("water", reportIn, WaterReportInBy)}}, impossible: true,
+			want: both(pending(water(dispatched), rs), gas(dispatched))},
+		{name: "a decision naming another deadline than the one in force is impossible",
+			steps: []step{{10 * m, ask("water", resolveK, WaterResolveBy, Start.Add(48*h))}, {20 * m, approve("water", resolveK, Start.Add(20*h), Start.Add(48*h))}}, impossible: true,
+			want: both(pending(water(dispatched), rs), gas(dispatched))},
+		{name: "urges count on an open part",
+			steps: []step{{10 * m, urge("water", "u1")}, {20 * m, ack("water", 1)}, {30 * m, urge("water", "u2")}},
+			want:  both(urged(water(acknowledged), 2), gas(dispatched))},
+		{name: "an urge of a resolved part is impossible",
+			steps: []step{{10 * m, urge("gas", "u1")}, {20 * m, ack("gas", 1)}, {30 * m, resolve("gas", 1, "valve shut")}, {40 * m, urge("gas", "u2")}}, impossible: true,
+			want: both(water(dispatched), urged(gas(resolved), 1))},
+		{name: "an urge of a department never summoned is impossible",
+			steps: []step{{10 * m, urge("power", "u1")}}, impossible: true,
+			want: both(water(dispatched), gas(dispatched))},
 	}
 }
+
+// pending is p with a request to move its deadline of kind k waiting.
+func pending(p Part, k assignment.DeadlineKind) Part { p.Pending = k; return p }
+
+// moved is p with its deadline of kind k at to.
+func moved(p Part, k assignment.DeadlineKind, to time.Time) Part {
+	if k == assignment.ReportIn {
+		p.ReportInBy = to
+	} else {
+		p.ResolveBy = to
+	}
+	return p
+}
+
+// decided is p with its latest decision as it took effect.
+func decided(p Part, how string) Part { p.Decided = how; return p }
+
+// urged is p urged n times.
+func urged(p Part, n int) Part { p.Urges = n; return p }

@@ -64,6 +64,14 @@ func (f *machineFold) apply(_ context.Context, rec eventlog.Record) error {
 		err = find(dept).Resolve(assignment.Resolution{DepartmentID: dept, At: at, By: by, Note: p.Resolved.GetNote()})
 	case *whistlev1.Event_Breached:
 		err = find(p.Breached.GetDepartmentId()).Breach(assignmentpb.Breach(p.Breached, at))
+	case *whistlev1.Event_ExtensionRequested:
+		dept := p.ExtensionRequested.GetDepartmentId()
+		err = find(dept).RequestExtension(dept, assignmentpb.Extension(p.ExtensionRequested, at, by))
+	case *whistlev1.Event_ExtensionDecided:
+		err = find(p.ExtensionDecided.GetDepartmentId()).DecideExtension(assignmentpb.Decision(p.ExtensionDecided, at, by))
+	case *whistlev1.Event_Urged:
+		dept := p.Urged.GetDepartmentId()
+		err = find(dept).Urge(dept)
 	}
 	if err != nil {
 		return err
@@ -77,7 +85,7 @@ func (f *machineFold) parts(_ context.Context, id string) (map[string]assignment
 	defer f.mu.Unlock()
 	out := map[string]assignmenttest.Part{}
 	for _, a := range f.issues[id].parts {
-		out[a.DepartmentID] = assignmenttest.Part{Status: a.Status, ReportInBy: a.ReportInBy, ResolveBy: a.ResolveBy, Breached: a.Breached}
+		out[a.DepartmentID] = assignmenttest.PartOf(&a)
 	}
 	return out, nil
 }

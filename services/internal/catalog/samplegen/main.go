@@ -182,14 +182,33 @@ func departments(c cityPlan) []department {
 
 // slaSections are the policies and categories, written by hand and carried over verbatim: they
 // are a choice of the city's, not geometry to generate.
-const slaSections = `# Named SLA policies, referred to by the categories below.
+const slaSections = `# Escalation chains: what follows a breach, level by level. Each level waits (after the deadline
+# for the first, after the level before for the others, in its policy's kind of time), tells its
+# target (duty-officer, unit-head, street-supervisor or city-supervisor), and tells it again every
+# wait, repeat more times. A level whose target is nobody is passed over at once.
+chains:
+  urgent:
+    - {wait: 0s, target: duty-officer}
+    - {wait: 15m, target: unit-head}
+    - {wait: 30m, target: street-supervisor}
+    - {wait: 1h, target: city-supervisor, repeat: 3}
+  standard:
+    - {wait: 0s, target: duty-officer}
+    - {wait: 2h, target: unit-head}
+    - {wait: 8h, target: street-supervisor}
+    - {wait: 24h, target: city-supervisor, repeat: 2}
+
+# Named SLA policies, referred to by the categories below. remind_at reminds the officer when
+# those shares of a time limit have passed; working_time counts the limits, reminders and chain
+# in working time by the city's working calendar (whistle calendar YEAR shows it).
 policies:
-  danger: {report_in: 30m, resolve: 2h}      # danger to life or property
-  utility: {report_in: 1h, resolve: 24h}     # water, power and gas
-  utility-urgent: {report_in: 30m, resolve: 8h}
-  general: {report_in: 4h, resolve: 168h}    # 7 days
-  general-urgent: {report_in: 1h, resolve: 48h}
-  complex: {report_in: 24h, resolve: 360h}   # 15 days
+  danger: {report_in: 30m, resolve: 2h, remind_at: [50, 80], chain: urgent}      # danger to life or property
+  utility: {report_in: 1h, resolve: 24h, remind_at: [80], chain: urgent}          # water, power and gas
+  utility-urgent: {report_in: 30m, resolve: 8h, remind_at: [80], chain: urgent}
+  general: {report_in: 4h, resolve: 168h, remind_at: [80], chain: standard}       # 7 days
+  general-urgent: {report_in: 1h, resolve: 48h, remind_at: [80], chain: urgent}
+  # counted in working time: 1 and 15 working days of the calendar's 7.5 working hours
+  complex: {report_in: 7h30m, resolve: 112h30m, working_time: true, remind_at: [80], chain: standard}
 
 # Each category names its policy per urgency; an urgency left out uses the normal policy,
 # except emergency, which always falls back to the danger policy.

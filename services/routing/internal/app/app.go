@@ -14,13 +14,13 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/domain"
@@ -216,7 +216,7 @@ func (a *App) LocateGrid(latitude, longitude float64) (grid, community, street c
 
 // SLAPolicy is a catalog policy in the API's terms.
 func SLAPolicy(p catalog.Policy) *whistlev1.SlaPolicy {
-	return &whistlev1.SlaPolicy{ReportInWithin: durationpb.New(p.ReportIn), ResolveWithin: durationpb.New(p.Resolve)}
+	return assignmentpb.PolicyProto(p)
 }
 
 // traceIssue tags a span with the issue it works on.

@@ -13,6 +13,8 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/otelx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 	"github.com/whistle-dispatch/whistle/services/routing/internal/domain"
 )
 
@@ -159,7 +161,7 @@ func (a *App) decide(ctx context.Context, st domain.Issue) (*whistlev1.Event, er
 		if as := st.Assignment(pa.Unit); as != nil && as.Status.Open() {
 			continue // at work on it already: it keeps its assignment and its clocks
 		}
-		routed.Dispatches = append(routed.Dispatches, dispatch(pa, st.RaisedAt))
+		routed.Dispatches = append(routed.Dispatches, dispatch(l.Catalog.Calendar(), pa, st.RaisedAt))
 	}
 	ev.Payload = &whistlev1.Event_Routed{Routed: routed}
 	return ev, nil
@@ -231,14 +233,16 @@ func (a *App) duplicate(ctx context.Context, t *domain.Table, st domain.Issue) (
 	return nil, nil
 }
 
-// dispatch is a planned unit's summons, its deadlines counted from the raise.
-func dispatch(pa Planned, raisedAt time.Time) *whistlev1.Dispatch {
+// dispatch is a planned unit's summons, with its policy frozen and its deadlines counted from the
+// raise in the policy's kind of time.
+func dispatch(cal sla.Calendar, pa Planned, raisedAt time.Time) *whistlev1.Dispatch {
+	reportInBy, resolveBy := pa.Policy.Deadlines(cal, raisedAt)
 	return &whistlev1.Dispatch{
 		DepartmentId: pa.Department,
 		UnitId:       pa.Unit,
 		Role:         pa.Role,
 		Policy:       SLAPolicy(pa.Policy),
-		ReportInBy:   timestamppb.New(raisedAt.Add(pa.Policy.ReportIn)),
-		ResolveBy:    timestamppb.New(raisedAt.Add(pa.Policy.Resolve)),
+		ReportInBy:   assignmentpb.Timestamp(reportInBy),
+		ResolveBy:    assignmentpb.Timestamp(resolveBy),
 	}
 }

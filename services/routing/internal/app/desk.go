@@ -98,7 +98,7 @@ func (a *App) byHand(ctx context.Context, p Dispatcher, rawID, lead string, assi
 		}
 		for _, pa := range planned {
 			if as := st.Assignment(pa.Unit); as == nil || !as.Status.Open() {
-				routed.Dispatches = append(routed.Dispatches, dispatch(pa, st.RaisedAt))
+				routed.Dispatches = append(routed.Dispatches, dispatch(l.Catalog.Calendar(), pa, st.RaisedAt))
 			}
 		}
 		ev := a.envelope(st, actorOf(p))

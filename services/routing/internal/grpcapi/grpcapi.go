@@ -232,6 +232,9 @@ func (s *Server) ListAreas(ctx context.Context, _ *whistlev1.ListAreasRequest) (
 	resp := &whistlev1.ListAreasResponse{}
 	for _, a := range s.catalog().Areas() {
 		out := &whistlev1.Area{Id: a.ID, Name: a.Name, Level: a.Level, ParentId: a.ParentID}
+		if a.Level == catalog.LevelCity {
+			out.TimeZone = s.catalog().TimeZone().String()
+		}
 		if a.Boundary != nil {
 			out.BoundaryGeojson = polygonJSON(a.Boundary)
 		}

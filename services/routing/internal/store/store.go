@@ -166,6 +166,16 @@ func Apply(st *domain.Issue, rec eventlog.Record) error {
 		if a.DepartmentID == domain.GridDepartment && a.Status.Open() && st.Owe == "" {
 			owe(domain.OweBeyondGrid) // the grid's deadline passed: it whistles to departments
 		}
+	case *whistlev1.Event_ExtensionRequested:
+		e := p.ExtensionRequested
+		unit := assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId())
+		return st.Assignment(unit).RequestExtension(unit, assignmentpb.Extension(e, at, by))
+	case *whistlev1.Event_ExtensionDecided:
+		d := assignmentpb.Decision(p.ExtensionDecided, at, by)
+		return st.Assignment(assignment.UnitOf(d.DepartmentID, d.UnitID)).DecideExtension(d)
+	case *whistlev1.Event_Urged:
+		unit := assignment.UnitOf(p.Urged.GetDepartmentId(), p.Urged.GetUnitId())
+		return st.Assignment(unit).Urge(unit)
 	case *whistlev1.Event_Recategorised:
 		st.Category = p.Recategorised.GetToCategoryId()
 		owe(domain.OweRecategorised)

@@ -76,9 +76,10 @@ func Commands() []*cobra.Command {
 		areasCommand(cfg), departmentsCommand(cfg), categoriesCommand(cfg), routeCommand(cfg), rulesCommand(cfg),
 		raiseCommand(cfg), showCommand(cfg), listCommand(cfg), watchCommand(cfg),
 		inboxCommand(cfg), ackCommand(cfg), resolveCommand(cfg), returnCommand(cfg), breachesCommand(cfg), deskCommand(cfg),
-		quarantinedCommand(cfg), notificationsCommand(cfg), photoCommand(cfg),
+		quarantinedCommand(cfg), notificationsCommand(cfg), photoCommand(cfg), scorecardCommand(cfg),
 	}
 	cmds = append(cmds, officerCommands(cfg)...)
+	cmds = append(cmds, supervisionCommands(cfg)...)
 	for _, cmd := range cmds {
 		cfg.addFlags(cmd.PersistentFlags())
 	}

@@ -199,6 +199,14 @@ func TestReferenceDataIsShownAsTablesEmptyListsSaySoAndTheTokenCanComeFromTheEnv
 	if !regexp.MustCompile(`(?m)^gas-leak .*30m / 2h`).MatchString(cats) {
 		t.Errorf("categories does not show gas-leak's 30m / 2h policy:\n%s", cats)
 	}
+	for _, want := range []string{
+		`(?m)^danger +calendar +50% 80% +\+0s duty-officer → \+15m unit-head → \+30m street-supervisor → \+1h city-supervisor ×4$`,
+		`(?m)^complex +working +80% `,
+	} {
+		if !regexp.MustCompile(want).MatchString(cats) {
+			t.Errorf("categories does not show the policies' reminders and chains as %s:\n%s", want, cats)
+		}
+	}
 	all := &whistlev1.ListCategoriesResponse{}
 	e.okJSON("", all, "categories")
 	if len(all.GetCategories()) == 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
@@ -214,7 +215,8 @@ func resolveCommand(cfg *config) *cobra.Command {
 
 // breachesCommand lists deadlines that passed, newest first, or with --watch follows them.
 func breachesCommand(cfg *config) *cobra.Command {
-	var dept, area string
+	var dept, area, from, until string
+	var level int32
 	var watch bool
 	cmd := &cobra.Command{
 		Use:   "breaches",
@@ -222,9 +224,25 @@ func breachesCommand(cfg *config) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
 			if watch {
+				if level != 0 || from != "" || until != "" {
+					return invalid("--watch follows every breach of the scope: --level, --from and --until are for the list")
+				}
 				return watchBreaches(ctx, c, dept, area)
 			}
-			req := &whistlev1.ListBreachesRequest{DepartmentId: dept, AreaId: area}
+			req := &whistlev1.ListBreachesRequest{DepartmentId: dept, AreaId: area, MinLevel: level}
+			for _, b := range []struct {
+				flag, value string
+				ts          **timestamppb.Timestamp
+			}{{"from", from, &req.From}, {"until", until, &req.Until}} {
+				if b.value == "" {
+					continue
+				}
+				t, err := parseInstant(b.value)
+				if err != nil {
+					return invalid("--%s: %v", b.flag, err)
+				}
+				*b.ts = timestamppb.New(t)
+			}
 			breaches, err := allPages(ctx, 0, func(ctx context.Context, size int32, token string) ([]*whistlev1.Breach, string, error) {
 				req.PageSize, req.PageToken = size, token
 				resp, err := c.escalation.ListBreaches(ctx, req)
@@ -250,6 +268,9 @@ func breachesCommand(cfg *config) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dept, "dept", "", "only this department's (or unit's) breaches")
 	cmd.Flags().StringVar(&area, "area", "", "only breaches in this area; default your scope")
+	cmd.Flags().Int32Var(&level, "level", 0, "only breaches whose escalation chain reached at least this level")
+	cmd.Flags().StringVar(&from, "from", "", "only breaches recorded at or after this time: like 2026-12-01T00:00:00+08:00, or a duration from now like -24h")
+	cmd.Flags().StringVar(&until, "until", "", "only breaches recorded before this time, written as --from")
 	cmd.Flags().BoolVar(&watch, "watch", false, "follow breaches live until interrupted")
 	return cmd
 }

@@ -235,7 +235,7 @@ func printIssue(w io.Writer, i *whistlev1.Issue) error {
 			}
 		}
 	}
-	return nil
+	return supervisionLines(w, i)
 }
 
 // clockCell is one of an assignment's clocks: how far off its deadline is, or when it was

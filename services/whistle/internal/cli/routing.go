@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,17 +97,53 @@ func categoriesCommand(cfg *config) *cobra.Command {
 			}
 			tw := table(c.out)
 			row(tw, "CATEGORY", "NAME", "NORMAL", "URGENT", "EMERGENCY")
+			policies := map[string]*whistlev1.SlaPolicy{}
 			for _, k := range resp.GetCategories() {
 				row(tw, k.GetId(), k.GetName(), policy(k.GetNormal()), policy(k.GetUrgent()), policy(k.GetEmergency()))
+				for _, p := range []*whistlev1.SlaPolicy{k.GetNormal(), k.GetUrgent(), k.GetEmergency()} {
+					policies[p.GetName()] = p
+				}
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out)
+			tw = table(c.out)
+			row(tw, "POLICY", "TIME", "REMINDERS", "ESCALATION CHAIN")
+			for _, name := range slices.Sorted(maps.Keys(policies)) {
+				p := policies[name]
+				row(tw, name, cmp.Or(map[bool]string{true: "working"}[p.GetWorkingTime()], "calendar"), reminders(p), chain(p))
 			}
 			return tw.Flush()
 		}),
 	}
 }
 
-// policy is an SLA policy in one cell: report-in limit / resolve limit.
+// policy is an SLA policy in one cell: report-in limit / resolve limit, and the policy's name.
 func policy(p *whistlev1.SlaPolicy) string {
-	return limit(p.GetReportInWithin()) + " / " + limit(p.GetResolveWithin())
+	return limit(p.GetReportInWithin()) + " / " + limit(p.GetResolveWithin()) + " (" + p.GetName() + ")"
+}
+
+// reminders are a policy's reminders, as shares of a limit.
+func reminders(p *whistlev1.SlaPolicy) string {
+	var out []string
+	for _, pc := range p.GetRemindAtPercent() {
+		out = append(out, fmt.Sprintf("%d%%", pc))
+	}
+	return cmp.Or(strings.Join(out, " "), "none")
+}
+
+// chain is a policy's escalation chain: each level's wait and target, and how often it repeats.
+func chain(p *whistlev1.SlaPolicy) string {
+	var out []string
+	for _, l := range p.GetChain() {
+		level := "+" + limit(l.GetWait()) + " " + strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(l.GetTarget().String(), "ESCALATION_TARGET_"), "_", "-"))
+		if l.GetRepeat() > 0 {
+			level += fmt.Sprintf(" ×%d", l.GetRepeat()+1)
+		}
+		out = append(out, level)
+	}
+	return cmp.Or(strings.Join(out, " → "), "none")
 }
 
 // routeCommand groups the routing commands; `route explain` is a dry run.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/cli"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/systemtest"
@@ -134,6 +135,17 @@ func TestWatchesSayTheyAreWatchingAndCarryOnAcrossAServerRestartShowingNothingTw
 	id := m[1]
 	issue, stopIssue := e.watching(worker, "watch", id)
 	waitFor(t, issue, "routed")
+	// The department's push of the assignment to its officer is a change of the item too: the
+	// inbox watch starts once the department has applied it, so that it shows the item once
+	// before the restart.
+	wait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
+		listed := &whistlev1.ListInboxResponse{}
+		e.okJSON(water, listed, "inbox")
+		if items := listed.GetItems(); len(items) != 1 || items[0].GetAssignment().GetOfficerId() == "" {
+			return fmt.Errorf("the inbox holds %v, not yet pushed", items)
+		}
+		return nil
+	})
 	inbox, stopInbox := e.watching(water, "inbox", "--watch")
 	waitFor(t, inbox, id)
 	breaches, stopBreaches := e.watching(supervisor, "breaches", "--watch")

@@ -17,12 +17,16 @@ import (
 // never reads views written in another layout (it would show them wrong, or not at all) and asks
 // for them to be rebuilt instead. Version 1 is the layout of every service before versions were
 // recorded. Intake's is 2 since its area lists were sharded by partition; routing's is 2 since it
-// keeps the desk's queue, the open issues by place and the returns per department.
+// keeps the desk's queue, the open issues by place and the returns per department, and 3 since its
+// assignments hold the extension requests, which a supervisor's decision needs; escalation's is 2
+// since it keeps the scorecards' facts of every part (escalation:score:*), and 3 since each unit's
+// part holds its role, its pending extension request and its decisions, and each issue the keys
+// of its urges.
 var KeyLayouts = map[string]int{
 	"intake":     2,
-	"routing":    2,
+	"routing":    3,
 	"department": 1,
-	"escalation": 1,
+	"escalation": 3,
 }
 
 // layoutKey holds the version of the layout a service's keys were written in.

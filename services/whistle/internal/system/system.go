@@ -50,8 +50,8 @@ var constructors = map[string]func(platform.Deps, Options) (platform.Service, er
 	"department": func(d platform.Deps, o Options) (platform.Service, error) {
 		return department.New(d, department.Config{RosterPath: o.RosterPath, Notify: o.notify(), Replicas: o.Replicas})
 	},
-	"escalation": func(d platform.Deps, _ Options) (platform.Service, error) {
-		return escalation.New(d, escalation.Config{})
+	"escalation": func(d platform.Deps, o Options) (platform.Service, error) {
+		return escalation.New(d, escalation.Config{RosterPath: o.RosterPath})
 	},
 }
 

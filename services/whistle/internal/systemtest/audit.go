@@ -28,7 +28,9 @@ type Verdicts struct {
 // Audit reads the issues' events from the stream alone, as an auditor would years later, and
 // judges every deadline on the stream's clock, without any code of the services: a deadline owes
 // one breach when the event that clears it was stored after it, or when none was and the stream's
-// clock has passed it. It also counts the breach events the stream holds.
+// clock has passed it. A supervisor's approval of an extension stored before the deadline it
+// names, while its clock runs, moves the deadline to the one granted. It also counts the breach
+// events the stream holds.
 func Audit(t testing.TB, sys *system.System, issues []string) Verdicts {
 	t.Helper()
 	return AuditLog(t, sys.Deps().Log, issues)
@@ -76,6 +78,12 @@ func AuditLog(t testing.TB, log *eventlog.Log, issues []string) Verdicts {
 				clear(Clock{id, assignment.UnitOf(p.Resolved.GetDepartmentId(), p.Resolved.GetUnitId()), whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE}, rec.Time)
 			case *whistlev1.Event_Breached:
 				v.Recorded[Clock{id, assignment.UnitOf(p.Breached.GetDepartmentId(), p.Breached.GetUnitId()), p.Breached.GetKind()}]++
+			case *whistlev1.Event_ExtensionDecided:
+				d := p.ExtensionDecided
+				c := Clock{id, assignment.UnitOf(d.GetDepartmentId(), d.GetUnitId()), d.GetKind()}
+				if _, done := cleared[c]; d.GetApproved() && !done && rec.Time.Before(deadlines[c]) {
+					deadlines[c] = d.GetGranted().AsTime()
+				}
 			}
 		}
 		for c, deadline := range deadlines {

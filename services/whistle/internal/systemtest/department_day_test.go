@@ -153,6 +153,52 @@ rosters:
 		Proposed: timestamppb.New(a.GetResolveBy().AsTime().Add(24 * time.Hour)), Reason: "a part is on order"}); err != nil {
 		t.Fatal(err)
 	}
+	// A supervisor grants it and urges the part: the inbox and the issue show the new deadline, the
+	// decision and the urge, and zhou, who holds the part, is told of both.
+	granted := a.GetResolveBy().AsTime().Add(24 * time.Hour)
+	decided, err := super.Escalation.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: morning, UnitId: unit, Approve: true})
+	if err != nil || !decided.GetAssignment().GetResolveBy().AsTime().Equal(granted) {
+		t.Fatalf("the approval: %v %v", decided, err)
+	}
+	if _, err := super.Escalation.Urge(ctx, &whistlev1.UrgeRequest{IssueId: morning, Note: "the school opens on Monday", RequestId: "day-urge"}); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, waitTotal, 50*time.Millisecond, func() error {
+		items, err := zhou.Department.ListInbox(ctx, &whistlev1.ListInboxRequest{})
+		if err != nil {
+			return err
+		}
+		for _, it := range items.GetItems() {
+			if x := it.GetAssignment(); it.GetIssueId() == morning && x.GetResolveBy().AsTime().Equal(granted) && x.GetExtensionRequested() == nil &&
+				x.GetExtensionDecided().GetApproved() && x.GetExtensionDecided().GetDecidedBy() == Supervisor().Subject && x.GetUrges() == 1 {
+				return nil
+			}
+		}
+		return fmt.Errorf("zhou's inbox does not show the approval and the urge yet: %v", items.GetItems())
+	})
+	wait.For(t, waitTotal, 50*time.Millisecond, func() error {
+		x := getIssue(t, super, morning).GetIssue().GetAssignments()[0]
+		if !x.GetResolveBy().AsTime().Equal(granted) || !x.GetExtensionDecided().GetGranted().AsTime().Equal(granted) || x.GetUrges() != 1 {
+			return fmt.Errorf("the issue does not show the approval and the urge yet: %v", x)
+		}
+		return nil
+	})
+	wait.For(t, waitTotal, 50*time.Millisecond, func() error {
+		res, err := super.Department.ListNotifications(ctx, &whistlev1.ListNotificationsRequest{IssueId: morning, PageSize: 200})
+		if err != nil {
+			return err
+		}
+		told := map[string]bool{}
+		for _, n := range res.GetNotifications() {
+			if n.GetRecipientId() == "zhou" {
+				told[n.GetEventKind()] = true
+			}
+		}
+		if !told["extension-decided"] || !told["urged"] {
+			return fmt.Errorf("zhou is told of %v", told)
+		}
+		return nil
+	})
 	if _, err := zhou.Department.AddNote(ctx, &whistlev1.AddNoteRequest{IssueId: morning, Note: "part fitted", RequestId: "zhou-1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +253,8 @@ rosters:
 	for _, e := range super.getTimeline(t, morning) {
 		kinds = append(kinds, e.GetKind())
 	}
-	want := []string{"raised", "routed", "pushed", "acknowledged", "handed-over", "extension-requested", "noted", "resolved",
-		"verified", "acknowledged", "resolved", "verified", "rated"}
+	want := []string{"raised", "routed", "pushed", "acknowledged", "handed-over", "extension-requested", "extension-decided", "urged",
+		"noted", "resolved", "verified", "acknowledged", "resolved", "verified", "rated"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("the morning's timeline is %v, want %v", kinds, want)
 	}

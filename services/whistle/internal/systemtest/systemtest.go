@@ -83,11 +83,12 @@ func Start(t testing.TB, dataDir string, clk clock.Clock, opts ...Option) *syste
 	return sys
 }
 
-// policyLine matches one SLA policy of the sample catalog.
-var policyLine = regexp.MustCompile(`\{report_in: [0-9a-z]+, resolve: [0-9a-z]+\}`)
+// policyLine matches one SLA policy of the sample catalog, with its reminders, chain and kind of
+// time.
+var policyLine = regexp.MustCompile(`\{report_in: [0-9a-z]+, resolve: [0-9a-z]+[^}]*\}`)
 
-// QuickCatalog writes the sample city with every SLA policy set to reportIn and resolve and
-// returns its path. Deadlines are judged on the stream's clock, which is the real one, so a test
+// QuickCatalog writes the sample city with every SLA policy set to reportIn and resolve, in
+// calendar time, without reminders or a chain, and returns its path. Deadlines are judged on the stream's clock, which is the real one, so a test
 // that means a deadline to pass gives it seconds, not hours.
 func QuickCatalog(t testing.TB, reportIn, resolve time.Duration) string {
 	t.Helper()

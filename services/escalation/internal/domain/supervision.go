@@ -1,0 +1,148 @@
+package domain
+
+import (
+	"time"
+
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+)
+
+// Supervision is what supervisors deal with on a unit's part (督办): its role, by which an urge
+// that names no unit finds the lead; the extension its unit asked for that nobody has decided yet;
+// the latest decision; and the urges. Its rules are the assignment machine's
+// (assignment.Assignment.RequestExtension, DecideExtension and Urge), so an approval moves the
+// deadline here exactly when it moves it in every other projection, and the timers follow.
+type Supervision struct {
+	Role      assignment.Role       `json:"role,omitempty"`
+	Extension *assignment.Extension `json:"extension,omitempty"`
+	// RequestedSeq is the sequence of the event that made Extension.
+	RequestedSeq uint64               `json:"requested_seq,omitempty"`
+	Decision     *assignment.Decision `json:"extension_decided,omitempty"`
+	// DecidedSeq is the sequence of the event that made Decision.
+	DecidedSeq uint64 `json:"decided_seq,omitempty"`
+	Urges      int    `json:"urges,omitempty"`
+}
+
+// onto copies the supervision into the machine's view of the part, sharing nothing with it.
+func (v Supervision) onto(m *assignment.Assignment) {
+	m.Role, m.Urges = v.Role, v.Urges
+	if v.Extension != nil {
+		e := *v.Extension
+		m.Extension = &e
+	}
+	if v.Decision != nil {
+		d := *v.Decision
+		m.Decision = &d
+	}
+}
+
+// reopened is the supervision of a part that runs again: its pending request belongs to the round
+// that ended, as the machine's Reopen says; its role, decision and urges stay.
+func (v Supervision) reopened() Supervision {
+	v.Extension, v.RequestedSeq = nil, 0
+	return v
+}
+
+// ExtensionRequested records a unit's request for a later deadline, which a supervisor decides.
+type ExtensionRequested struct {
+	DepartmentID, UnitID string
+	Extension            assignment.Extension
+}
+
+// ExtensionDecided is a supervisor's decision on the unit's pending request (Decision names the
+// unit); an approval stored in time moves the deadline, and the timers with it.
+type ExtensionDecided struct{ Decision assignment.Decision }
+
+// Urged counts a supervisor's urge of a unit's part, once per request id.
+type Urged struct{ DepartmentID, UnitID, RequestID string }
+
+func (ExtensionRequested) isEvent() {}
+func (ExtensionDecided) isEvent()   {}
+func (Urged) isEvent()              {}
+
+// supervised is an event of supervision: one transition of the assignment machine on one unit's
+// part.
+type supervised interface {
+	Event
+	unit() string
+	transition(m *assignment.Assignment, at time.Time) error
+}
+
+func (e ExtensionRequested) unit() string { return unit(e.DepartmentID, e.UnitID) }
+func (e ExtensionDecided) unit() string   { return unit(e.Decision.DepartmentID, e.Decision.UnitID) }
+func (e Urged) unit() string              { return unit(e.DepartmentID, e.UnitID) }
+
+func (e ExtensionRequested) transition(m *assignment.Assignment, at time.Time) error {
+	x := e.Extension
+	x.At = at
+	return m.RequestExtension(e.unit(), x)
+}
+
+func (e ExtensionDecided) transition(m *assignment.Assignment, at time.Time) error {
+	d := e.Decision
+	d.At = at
+	return m.DecideExtension(d)
+}
+
+func (e Urged) transition(m *assignment.Assignment, _ time.Time) error { return m.Urge(e.unit()) }
+
+// supervise runs the event's transition on the machine's view of the unit's part, and returns the
+// part as the machine leaves it; it changes nothing here.
+func (s *Issue) supervise(at time.Time, e supervised) (*assignment.Assignment, error) {
+	m := s.machine(e.unit())
+	return m, e.transition(m, at)
+}
+
+// applySupervision applies an event of supervision, stored at at as sequence seq, that judge
+// allowed: the part takes the deadlines, pending request, decision and urges the machine gave it,
+// and an urge's request id is kept.
+func (s *Issue) applySupervision(seq uint64, at time.Time, e supervised) {
+	m, err := s.supervise(at, e)
+	if err != nil {
+		return // judged before: unreachable
+	}
+	a := s.Assignments[e.unit()]
+	a.ReportInBy, a.ResolveBy = m.ReportInBy, m.ResolveBy
+	a.Extension, a.Urges = m.Extension, m.Urges
+	switch e.(type) {
+	case ExtensionRequested:
+		a.RequestedSeq = seq
+	case ExtensionDecided:
+		a.Decision, a.DecidedSeq, a.RequestedSeq = m.Decision, seq, 0
+	}
+	if u, ok := e.(Urged); ok && u.RequestID != "" {
+		if _, seen := s.UrgeKeys[u.RequestID]; !seen {
+			if s.UrgeKeys == nil {
+				s.UrgeKeys = map[string]uint64{}
+			}
+			s.UrgeKeys[u.RequestID] = seq
+		}
+	}
+}
+
+// Lead returns the unit whose open or resolved part leads the issue, or "" when none does.
+func (s *Issue) Lead() string {
+	for u, a := range s.Assignments {
+		if a.Role == assignment.Lead && a.Ended == nil {
+			return u
+		}
+	}
+	return ""
+}
+
+// Part returns the unit's part as the assignment machine sees it, with its round, the start of
+// its clocks and its officer, or nil when the unit was never summoned: what supervisors' commands
+// check and answer with.
+func (s *Issue) Part(unitID string) *assignment.Assignment {
+	m := s.machine(unitID)
+	if m != nil {
+		a := s.Assignments[unitID]
+		m.Reopened, m.DispatchedAt, m.OfficerID = a.Round, a.DispatchedAt, a.OfficerID
+	}
+	return m
+}
+
+// UrgedBy returns the sequence of the urge recorded under the request id, if one was.
+func (s *Issue) UrgedBy(requestID string) (seq uint64, ok bool) {
+	seq, ok = s.UrgeKeys[requestID]
+	return seq, ok
+}

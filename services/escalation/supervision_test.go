@@ -1,0 +1,348 @@
+package escalation_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
+	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/platform"
+)
+
+// An approval must be stored before the deadline it moves, on the stream's clock, which is the
+// real one: the report-in deadline of these tests lies this far ahead of the start.
+const decideWithin = 5 * time.Second
+
+var (
+	streetSupervisor = authx.Principal{Subject: "sup-xinhua", Role: authx.RoleSupervisor, Scope: "xinhua"}
+	otherSupervisor  = authx.Principal{Subject: "sup-hexi", Role: authx.RoleSupervisor, Scope: "hexi"}
+	dispatcher       = authx.Principal{Subject: "disp-city", Role: authx.RoleDispatcher, Scope: "city"}
+)
+
+// ask appends water's request, as its officer, to move its deadline of kind to proposed.
+func (h *harness) ask(issueID string, kind whistlev1.DeadlineKind, deadline, proposed time.Time) {
+	h.T.Helper()
+	h.append(issueID+".extension-requested", issueID, func(ev *whistlev1.Event) {
+		ev.Actor = &whistlev1.Actor{Subject: "duty-water", Role: string(authx.RoleOfficer), Scope: "water"}
+		ev.Payload = &whistlev1.Event_ExtensionRequested{ExtensionRequested: &whistlev1.ExtensionRequested{DepartmentId: "water", Kind: kind,
+			Deadline: timestamppb.New(deadline), Proposed: timestamppb.New(proposed), Reason: "a pump is on order"}}
+	})
+}
+
+// count returns how many events of kind the issue holds.
+func (h *harness) count(issueID, kind string) int {
+	n := 0
+	for _, ev := range h.events(issueID) {
+		if kindOf(ev) == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// kindOf names an event's kind as the stream's subjects do.
+func kindOf(ev *whistlev1.Event) string {
+	switch ev.GetPayload().(type) {
+	case *whistlev1.Event_ExtensionDecided:
+		return "extension-decided"
+	case *whistlev1.Event_Urged:
+		return "urged"
+	case *whistlev1.Event_Breached:
+		return "breached"
+	}
+	return "other"
+}
+
+// timerAt returns when the issue's timer of a kind is due, or the zero time when it is not armed.
+func (h *harness) timerAt(issueID, unit, kind string) time.Time {
+	score, err := h.Deps.Redis.ZScore(context.Background(), store.TimersKey(issueID), issueID+"|"+unit+"|"+kind).Result()
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(score)).UTC()
+}
+
+func TestAnApprovedExtensionMovesTheDeadlineSoThatTheOneThatWouldHaveBreachedDoesNot(t *testing.T) {
+	h := newHarness(t)
+	in := h.run()
+	id := issue(t, 1)
+	first := h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", decideWithin, farOff)
+	proposed := first.Add(time.Hour)
+	h.ask(id, whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, first, proposed)
+	sup := h.client(in, streetSupervisor)
+	ctx := context.Background()
+
+	// The supervisor grants less than was asked.
+	granted := first.Add(30 * time.Minute)
+	resp, err := sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Approve: true, Granted: timestamppb.New(granted)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := resp.GetAssignment()
+	if !a.GetReportInBy().AsTime().Equal(granted) || a.GetExtensionRequested() != nil || !a.GetExtensionDecided().GetApproved() ||
+		!a.GetExtensionDecided().GetGranted().AsTime().Equal(granted) || a.GetExtensionDecided().GetDecidedBy() != "sup-xinhua" {
+		t.Fatalf("after the approval: %v", a)
+	}
+	stored := h.Stored(id, "extension-decided")
+	if stored.Seq != resp.GetSeq() || !stored.Time.Before(first) {
+		t.Fatalf("the decision is stored at %d, %s; answered %d; the deadline was %s", stored.Seq, stored.Time, resp.GetSeq(), first)
+	}
+	d := stored.Event.GetExtensionDecided()
+	if d.GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN || !d.GetDeadline().AsTime().Equal(first) || d.GetRequestedSeq() != h.Stored(id, "extension-requested").Seq {
+		t.Fatalf("the decision event %v", d)
+	}
+	// The timer runs to the new deadline.
+	wait.For(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if at := h.timerAt(id, "water", "report-in"); !at.Equal(granted) {
+			return fmt.Errorf("the report-in timer is due at %s, want %s", at, granted)
+		}
+		return nil
+	})
+
+	// The same approval again has nothing to do.
+	again, err := sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Approve: true, Granted: timestamppb.New(granted)})
+	if err != nil || again.GetSeq() != resp.GetSeq() || !proto.Equal(again.GetAssignment(), a) {
+		t.Fatalf("the approval again: %v %v; want the first answer %v", again, err, resp)
+	}
+	if n := h.count(id, "extension-decided"); n != 1 {
+		t.Fatalf("%d decisions in the stream, want 1", n)
+	}
+
+	// The first deadline passes on the stream's clock and on the services' clock: nothing breaches.
+	h.pass(first, 1)
+	h.idle(1, time.Minute)
+	if n := len(h.breaches(id)); n != 0 {
+		t.Fatalf("%d breaches after the first deadline passed; the approval moved it", n)
+	}
+}
+
+func TestADenialNeedsAReasonKeepsTheDeadlineAndIsAllowedOnceItPassed(t *testing.T) {
+	h := newHarness(t)
+	in := h.run()
+	id := issue(t, 1)
+	deadline := h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", soon, farOff)
+	h.ask(id, whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, deadline, deadline.Add(time.Hour))
+	sup := h.client(in, citySupervisor)
+	ctx := context.Background()
+
+	_, err := sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: "  "})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "reason") {
+		t.Fatalf("a denial without a reason: %v, want InvalidArgument naming reason", err)
+	}
+	// The deadline passes on the stream's clock: an approval is too late, a denial is not.
+	wait.For(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if now, err := h.Deps.Log.Now(ctx); err != nil || !now.After(deadline) {
+			return fmt.Errorf("the stream's clock reads %s (%v)", now, err)
+		}
+		return nil
+	})
+	_, err = sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Approve: true})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "too late") {
+		t.Fatalf("an approval once the deadline passed: %v, want FailedPrecondition, too late", err)
+	}
+	if n := h.count(id, "extension-decided"); n != 0 {
+		t.Fatalf("%d decisions stored by refusals", n)
+	}
+	resp, err := sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: "the pump is in stock"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := resp.GetAssignment()
+	if !a.GetReportInBy().AsTime().Equal(deadline) || a.GetExtensionRequested() != nil || a.GetExtensionDecided().GetApproved() ||
+		a.GetExtensionDecided().GetReason() != "the pump is in stock" {
+		t.Fatalf("after the denial: %v", a)
+	}
+	// The deadline stands, and breaches.
+	h.pass(deadline, 1)
+	if b := h.waitBreaches(id, 1)[0]; !b.GetDeadline().AsTime().Equal(deadline) {
+		t.Fatalf("breach %v, want the deadline %s", b, deadline)
+	}
+	_, err = sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: "another reason"})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("a decision with nothing pending: %v, want FailedPrecondition", err)
+	}
+}
+
+func TestADecisionTheCallerMayNotMakeIsRefusedWithItsCodeAndWritesNothing(t *testing.T) {
+	h := newHarness(t)
+	in := h.run()
+	id, hexi, quiet := issue(t, 1), issue(t, 2), issue(t, 3)
+	h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", farOff, 2*farOff)
+	resolveBy := h.t0.Add(2 * farOff)
+	h.ask(id, whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE, resolveBy, resolveBy.Add(time.Hour))
+	h.raiseAndRoute(hexi, "hexi-binjiang-01", "water-supply", "water", farOff, 2*farOff)
+	h.raiseAndRoute(quiet, "xinhua-taoyuan-01", "water-supply", "water", farOff, 2*farOff) // nothing asked
+	ctx := context.Background()
+	approve := func(issueID, unit string) *whistlev1.DecideExtensionRequest {
+		return &whistlev1.DecideExtensionRequest{IssueId: issueID, UnitId: unit, Approve: true}
+	}
+	for _, tc := range []struct {
+		name   string
+		caller authx.Principal
+		req    *whistlev1.DecideExtensionRequest
+		code   codes.Code
+		names  string // what the message must name
+	}{
+		{"a duty officer", waterOfficer, approve(id, "water"), codes.PermissionDenied, "supervisor"},
+		{"a dispatcher", dispatcher, approve(id, "water"), codes.PermissionDenied, "supervisor"},
+		{"a supervisor of another street", otherSupervisor, approve(id, "water"), codes.NotFound, id},
+		{"an unknown issue", citySupervisor, approve(issue(t, 9), "water"), codes.NotFound, "not found"},
+		{"a unit never summoned", citySupervisor, approve(id, "power"), codes.NotFound, "power"},
+		{"no unit", citySupervisor, approve(id, ""), codes.InvalidArgument, "unit_id"},
+		{"no issue", citySupervisor, approve("", "water"), codes.InvalidArgument, "issue_id"},
+		{"nothing pending", citySupervisor, approve(quiet, "water"), codes.FailedPrecondition, "no extension request pending"},
+		{"nothing pending in another street", streetSupervisor, approve(hexi, "water"), codes.NotFound, hexi},
+		{"a grant before the deadline", citySupervisor, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Approve: true,
+			Granted: timestamppb.New(resolveBy.Add(-time.Minute))}, codes.InvalidArgument, "granted"},
+		{"a grant past the limit", citySupervisor, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Approve: true,
+			Granted: timestamppb.New(resolveBy.Add(assignment.MaxExtension + time.Second))}, codes.InvalidArgument, "granted"},
+		{"a grant that is no time", citySupervisor, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Approve: true,
+			Granted: &timestamppb.Timestamp{Seconds: -1 << 40}}, codes.InvalidArgument, "granted"},
+		{"a denial that grants", citySupervisor, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: "no",
+			Granted: timestamppb.New(resolveBy.Add(time.Hour))}, codes.InvalidArgument, "granted"},
+		{"a reason too long", citySupervisor, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: strings.Repeat("長", 501)},
+			codes.InvalidArgument, "reason"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.client(in, tc.caller).DecideExtension(ctx, tc.req)
+			if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.names) {
+				t.Fatalf("%v, want %v naming %q", err, tc.code, tc.names)
+			}
+		})
+	}
+	for _, issueID := range []string{id, hexi, quiet} {
+		if n := h.count(issueID, "extension-decided"); n != 0 {
+			t.Errorf("%s: %d decisions stored by refusals", issueID, n)
+		}
+	}
+}
+
+func TestAnUrgeIsRecordedOncePerRequestCountedAndRefusedOnAClosedPart(t *testing.T) {
+	h := newHarness(t)
+	in := h.run()
+	id := issue(t, 1)
+	h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", farOff, 2*farOff)
+	sup := h.client(in, streetSupervisor)
+	ctx := context.Background()
+
+	// No unit: the lead is urged.
+	first, err := sup.Urge(ctx, &whistlev1.UrgeRequest{IssueId: id, Note: "the school opens on Monday", RequestId: "urge-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetAssignment().GetUnitId() != "water" || first.GetAssignment().GetUrges() != 1 || first.GetSeq() != h.Stored(id, "urged").Seq {
+		t.Fatalf("the first urge: %v", first)
+	}
+	if u := h.Stored(id, "urged").Event.GetUrged(); u.GetUnitId() != "water" || u.GetNote() != "the school opens on Monday" || u.GetRequestId() != "urge-1" {
+		t.Fatalf("the urge event %v", u)
+	}
+	again, err := sup.Urge(ctx, &whistlev1.UrgeRequest{IssueId: id, Note: "the school opens on Monday", RequestId: "urge-1"})
+	if err != nil || again.GetSeq() != first.GetSeq() || again.GetAssignment().GetUrges() != 1 {
+		t.Fatalf("the urge retried: %v %v; want the first", again, err)
+	}
+	second, err := sup.Urge(ctx, &whistlev1.UrgeRequest{IssueId: id, UnitId: "water", Note: "still nothing", RequestId: "urge-2"})
+	if err != nil || second.GetAssignment().GetUrges() != 2 {
+		t.Fatalf("a second urge: %v %v", second, err)
+	}
+	if n := h.count(id, "urged"); n != 2 {
+		t.Fatalf("%d urges in the stream, want 2", n)
+	}
+
+	h.acknowledge(id, "water")
+	h.append(id+".resolved", id, func(ev *whistlev1.Event) {
+		ev.Payload = &whistlev1.Event_Resolved{Resolved: &whistlev1.AssignmentResolved{DepartmentId: "water", Note: "fixed"}}
+	})
+	for _, tc := range []struct {
+		name   string
+		caller authx.Principal
+		req    *whistlev1.UrgeRequest
+		code   codes.Code
+		names  string
+	}{
+		{"a resolved part", citySupervisor, &whistlev1.UrgeRequest{IssueId: id, Note: "hurry", RequestId: "urge-3"}, codes.FailedPrecondition, "resolved"},
+		{"a duty officer", waterOfficer, &whistlev1.UrgeRequest{IssueId: id, Note: "hurry", RequestId: "urge-4"}, codes.PermissionDenied, "supervisor"},
+		{"a supervisor of another street", otherSupervisor, &whistlev1.UrgeRequest{IssueId: id, Note: "hurry", RequestId: "urge-5"}, codes.NotFound, id},
+		{"a unit never summoned", citySupervisor, &whistlev1.UrgeRequest{IssueId: id, UnitId: "power", Note: "hurry", RequestId: "urge-6"}, codes.NotFound, "power"},
+		{"no note", citySupervisor, &whistlev1.UrgeRequest{IssueId: id, RequestId: "urge-7"}, codes.InvalidArgument, "note"},
+		{"a note too long", citySupervisor, &whistlev1.UrgeRequest{IssueId: id, Note: strings.Repeat("快", 501), RequestId: "urge-8"}, codes.InvalidArgument, "note"},
+		{"no request id", citySupervisor, &whistlev1.UrgeRequest{IssueId: id, Note: "hurry"}, codes.InvalidArgument, "request_id"},
+		{"a request id with a space", citySupervisor, &whistlev1.UrgeRequest{IssueId: id, Note: "hurry", RequestId: "urge 9"}, codes.InvalidArgument, "request_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.client(in, tc.caller).Urge(ctx, tc.req)
+			if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.names) {
+				t.Fatalf("%v, want %v naming %q", err, tc.code, tc.names)
+			}
+		})
+	}
+	if n := h.count(id, "urged"); n != 2 {
+		t.Fatalf("%d urges in the stream after the refusals, want 2", n)
+	}
+	// A retry of an urge made while the part was open still answers it.
+	if again, err := sup.Urge(ctx, &whistlev1.UrgeRequest{IssueId: id, Note: "the school opens on Monday", RequestId: "urge-1"}); err != nil || again.GetSeq() != first.GetSeq() {
+		t.Fatalf("the first urge retried after the resolution: %v %v", again, err)
+	}
+}
+
+func TestSupervisionRebuildsFromTheStreamToTheSameState(t *testing.T) {
+	h := newHarness(t)
+	first := h.run()
+	id := issue(t, 1)
+	deadline := h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", farOff, 2*farOff)
+	resolveBy := h.t0.Add(2 * farOff)
+	h.ask(id, whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE, resolveBy, resolveBy.Add(24*time.Hour))
+	sup := h.client(first, citySupervisor)
+	ctx := context.Background()
+	if _, err := sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Approve: true}); err != nil {
+		t.Fatal(err)
+	}
+	h.ask(id, whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, deadline, deadline.Add(time.Hour))
+	if _, err := sup.Urge(ctx, &whistlev1.UrgeRequest{IssueId: id, Note: "hurry", RequestId: "urge-1"}); err != nil {
+		t.Fatal(err)
+	}
+	h.Settled("escalation")
+	// Everything escalation derives: the issue's state, its timers and its breaches (none); the
+	// timer lease names the process that holds it, and is no view.
+	dump := func() string {
+		d, err := redistest.Dump(ctx, h.Deps.Redis)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []string
+		skip := false
+		for _, line := range strings.SplitAfter(d, "\n") {
+			if !strings.HasPrefix(line, " ") { // a key's header; its values follow indented
+				skip = strings.HasPrefix(line, "escalation:timers:lease ")
+			}
+			if !skip {
+				kept = append(kept, line)
+			}
+		}
+		return strings.Join(kept, "")
+	}
+	before := dump()
+	first.stop()
+	if err := platform.Reset(ctx, h.Deps, first.svc); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	h.Settled("escalation")
+	wait.For(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if after := dump(); after != before {
+			return fmt.Errorf("the rebuilt Redis differs:\n--- rebuilt\n%s\n--- live\n%s", after, before)
+		}
+		return nil
+	})
+}
