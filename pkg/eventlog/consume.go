@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -316,25 +315,47 @@ func (l *Log) Consume(ctx context.Context, cfg ConsumerConfig, p Projection, rea
 }
 
 // consumePartition takes one partition's messages while this replica may (see share): in batches,
-// each what is waiting when the last batch is done, up to BatchLimit.
+// each what is waiting when the last batch is done, up to BatchLimit. Having handed the partition
+// on, it leaves it to the others for MemberTTL; but whenever the partition is orphaned (nobody
+// holds it and events wait), it asks for it whatever its share.
 func (l *Log) consumePartition(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, sh *share) error {
+	var handedOn time.Time
 	for ctx.Err() == nil {
-		pause := shareTick
-		if sh.mayPull(part) {
+		mayPull := sh.mayPull(part) && time.Since(handedOn) >= MemberTTL
+		if mayPull || l.orphaned(ctx, cons) {
 			released, err := l.pullPartition(ctx, cfg, part, cons, p, react, sh)
 			if err != nil {
 				return err
 			}
 			if released {
-				pause = MemberTTL // long enough for a replica under its share to take it
+				handedOn = time.Now()
 			}
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(pause):
+		case <-time.After(shareTick):
 		}
 	}
 	return nil
+}
+
+// orphaned reports whether nobody holds the partition while events of it wait: no client is
+// pinned, and the consumer has messages to send or sent ones unacknowledged. A partition is
+// handed on only to a replica that asks for it, so this is rare, but it happens: the replica it
+// was handed to died, or a replica that lost its pin (a consumer leader that died takes its pins
+// with it) still counts the partition as its own. A replica at its share would otherwise never
+// ask for it again, and the partition's events would wait for a change of members.
+func (l *Log) orphaned(ctx context.Context, cons jetstream.Consumer) bool {
+	info, err := cons.Info(ctx)
+	if err != nil || (info.NumPending == 0 && info.NumAckPending == 0) {
+		return false // unknown, or nothing waits: not worth a pull
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group == OwnerGroup && g.PinnedClientID != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // pullPartition asks for the partition's messages and applies them until ctx ends or the replica
@@ -463,22 +484,27 @@ func (l *Log) pullPartition(ctx context.Context, cfg ConsumerConfig, part int, c
 
 // takeOver handles, when a pinning of the partition to this process begins, the messages an
 // earlier owner took and never acknowledged: they lie between the consumer's acknowledgement floor
-// and the first message sent to this owner. It does the same when a delivery to this owner never
+// and the last message of the batch, outside the batch (the server sends a message whose ack wait
+// ran out ahead of new ones, so a batch may begin with one redelivered and leave out others the
+// earlier owner took after it). It does the same when a delivery to this owner never
 // arrived (a gap in the consumer's delivery sequence: the consumer's leader died with it in flight). JetStream sends them again only after their ack wait,
 // and the consumers acknowledge with AckAll, so this owner's first acknowledgement would cover them
 // unhandled: an owner killed with a batch in hand would leave its events unapplied and its
 // reactions never run. They are read from the stream and applied (and reacted to) one by one,
-// the way a redelivery is; what the earlier owner did apply is skipped as applied. A failure is
-// tried again in place. It returns false when ctx ended first.
+// the way a redelivery is; what the earlier owner did apply is skipped as applied, and an event
+// that comes after one of the batch's own takes that one from the stream first (its reaction then
+// runs with the batch). A failure is tried again in place. It returns false when ctx ended first.
 func (l *Log) takeOver(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, batch []jetstream.Msg) bool {
-	first := uint64(math.MaxUint64)
+	var last uint64
+	inBatch := make(map[uint64]bool, len(batch))
 	for _, m := range batch {
 		if meta, err := m.Metadata(); err == nil {
-			first = min(first, meta.Sequence.Stream)
+			last = max(last, meta.Sequence.Stream)
+			inBatch[meta.Sequence.Stream] = true
 		}
 	}
 	for attempt := uint64(1); ; attempt++ {
-		err := l.takeOverOnce(ctx, cfg, part, cons, p, react, first)
+		err := l.takeOverOnce(ctx, cfg, part, cons, p, react, last, inBatch)
 		if err == nil {
 			return true
 		}
@@ -497,13 +523,14 @@ func (l *Log) takeOver(ctx context.Context, cfg ConsumerConfig, part int, cons j
 }
 
 // takeOverOnce is one attempt of takeOver: the partition's messages above the acknowledgement
-// floor and below first, each processed as a message read from the stream.
-func (l *Log) takeOverOnce(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, first uint64) error {
+// floor and below last that are not in the batch, each processed as a message read from the
+// stream.
+func (l *Log) takeOverOnce(ctx context.Context, cfg ConsumerConfig, part int, cons jetstream.Consumer, p Projection, react Handler, last uint64, inBatch map[uint64]bool) error {
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return err
 	}
-	for seq := info.AckFloor.Stream + 1; seq < first; {
+	for seq := info.AckFloor.Stream + 1; seq < last; {
 		raw, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(PartitionSubjects(part)))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil
@@ -511,8 +538,12 @@ func (l *Log) takeOverOnce(ctx context.Context, cfg ConsumerConfig, part int, co
 		if err != nil {
 			return err
 		}
-		if raw.Sequence >= first {
+		if raw.Sequence >= last {
 			return nil
+		}
+		if inBatch[raw.Sequence] {
+			seq = raw.Sequence + 1
+			continue
 		}
 		s := storedOf(raw)
 		r := react

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -12,11 +13,14 @@ import (
 )
 
 // The replicas of a service spread its partitions among themselves: each says it is alive in the
-// MembersBucket key-value bucket, counts the live replicas of its service, and pulls no more than
-// its fair share (Partitions over the replicas, rounded up). A replica over its share hands a
-// partition on; one under it asks for every partition it does not hold, so it takes the
-// partitions of a replica that died once the server unpins them (OwnerTTL) and the dead one no
-// longer counts (MemberTTL).
+// MembersBucket key-value bucket, with how many partitions it holds, counts the live replicas of
+// its service, and pulls no more than its fair share (Partitions over the replicas, rounded up).
+// A replica over its share hands a partition on, but only while another replica, alive at its last
+// beat, says it holds less than its share: that one asks for every partition it does not hold, and
+// takes it. A replica that died still counts until its entry expires (MemberTTL), after the server
+// has already unpinned its partitions (OwnerTTL) and the survivors have taken them; its silence
+// since keeps them from handing those partitions back to it. Whatever else leaves a partition with
+// nobody asking for it (the one it was handed to died too) is caught by orphaned.
 const (
 	MembersBucket = "whistle_members"
 	// MemberTTL is how long a replica counts after it last said it was alive.
@@ -25,12 +29,22 @@ const (
 	shareTick = MemberTTL / 5
 )
 
+// member is what a replica says of itself in MembersBucket: when (for whoever reads the bucket;
+// the replicas go by the time the server stored it), and how many partitions it holds.
+type member struct {
+	At   time.Time `json:"at"`
+	Held int       `json:"held"`
+}
+
 // share is one replica's part of its service's partitions.
 type share struct {
 	kv      jetstream.KeyValue
 	key     string // <service>.<replica id>
 	service string
 	members atomic.Int64 // live replicas of the service, this one included
+	// wanting is set when another live replica said it holds less than its share: one that asks
+	// for the partitions it does not hold, so that a partition handed on is taken.
+	wanting atomic.Bool
 	// owned says which partitions this replica holds: it has been receiving their messages.
 	owned [Partitions]atomic.Bool
 }
@@ -55,20 +69,47 @@ func (l *Log) joinShare(ctx context.Context, service string) (*share, error) {
 	return s, s.beat(ctx)
 }
 
-// beat says the replica is alive and counts the live replicas.
+// beat says the replica is alive and how many partitions it holds, counts the live replicas,
+// and learns whether one of the others holds less than its share.
 func (s *share) beat(ctx context.Context) error {
-	if _, err := s.kv.PutString(ctx, s.key, time.Now().UTC().Format(time.RFC3339)); err != nil {
+	say, err := json.Marshal(member{At: time.Now().UTC(), Held: s.held()})
+	if err != nil {
+		return err
+	}
+	if _, err := s.kv.Put(ctx, s.key, say); err != nil {
 		return fmt.Errorf("eventlog: say %s is alive: %w", s.key, err)
 	}
 	keys, err := s.kv.ListKeysFiltered(ctx, s.service+".*")
 	if err != nil {
 		return fmt.Errorf("eventlog: list the replicas of %s: %w", s.service, err)
 	}
-	n := int64(0)
-	for range keys.Keys() {
-		n++
+	var others []string
+	for k := range keys.Keys() {
+		if k != s.key {
+			others = append(others, k)
+		}
 	}
-	s.members.Store(max(n, 1))
+	n := int64(len(others) + 1)
+	s.members.Store(n)
+	fair := fairShare(n)
+	wanting := false
+	for _, k := range others {
+		e, err := s.kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // gone since the listing
+		}
+		if err != nil {
+			return fmt.Errorf("eventlog: read replica %s: %w", k, err)
+		}
+		if time.Since(e.Created()) > 2*shareTick {
+			continue // silent for two beats: killed, most likely, and wanting nothing
+		}
+		var m member
+		if json.Unmarshal(e.Value(), &m) != nil || m.Held < fair {
+			wanting = true // one that says nothing of its share is taken as wanting, as all did before
+		}
+	}
+	s.wanting.Store(wanting)
 	return nil
 }
 
@@ -90,9 +131,12 @@ func (s *share) run(ctx context.Context) {
 }
 
 // fair is how many partitions this replica may hold.
-func (s *share) fair() int {
-	n := int(s.members.Load())
-	return (Partitions + n - 1) / n
+func (s *share) fair() int { return fairShare(s.members.Load()) }
+
+// fairShare is the share of each of n replicas: the partitions over them, rounded up.
+func fairShare(n int64) int {
+	n = max(n, 1)
+	return int((Partitions + n - 1) / n)
 }
 
 // held is how many partitions this replica holds.
@@ -113,10 +157,12 @@ func (s *share) mayPull(part int) bool {
 }
 
 // shouldRelease reports whether the replica should hand partition part on: it holds more than its
-// share, and part is among the last partitions it holds, as many as it holds too many.
+// share, another replica wants more than it holds, and part is among the last partitions it
+// holds, as many as it holds too many. With no replica wanting one, a partition handed on would
+// wait for nobody.
 func (s *share) shouldRelease(part int) bool {
 	excess := s.held() - s.fair()
-	if !s.owned[part].Load() || excess <= 0 {
+	if !s.owned[part].Load() || excess <= 0 || !s.wanting.Load() {
 		return false
 	}
 	for i := Partitions - 1; i >= 0 && excess > 0; i-- {

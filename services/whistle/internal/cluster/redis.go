@@ -21,6 +21,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
+	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
@@ -197,8 +198,8 @@ func (s *State) redisURL(user, password string) string {
 	return u.String()
 }
 
-// waitJetStream waits until the NATS nodes have a JetStream meta leader: the account's
-// JetStream answers.
+// waitJetStream waits until the NATS nodes have a JetStream meta leader (the account's
+// JetStream answers), and makes the streams and the photo bucket.
 func waitJetStream(ctx context.Context, urls string, tools natsx.User, nodes []Proc) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
@@ -220,15 +221,20 @@ func waitJetStream(ctx context.Context, urls string, tools natsx.User, nodes []P
 	if err != nil {
 		return err
 	}
-	// The streams are made here, at three replicas, rather than raced for by every replica of
-	// every service as it starts.
+	// The streams and the photo bucket are made here, at three replicas, rather than raced for
+	// by every replica of every service as it starts: on a busy machine the first replicas of
+	// intake and the department, making the photo bucket at once, each ran out of JetStream's
+	// five seconds and ended.
 	if err := until(ctx, func() error {
 		c, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if _, err := js.AccountInfo(c); err != nil {
 			return err
 		}
-		_, err := eventlog.Open(c, nc, eventlog.Config{Replicas: NATSNodes})
+		if _, err := eventlog.Open(c, nc, eventlog.Config{Replicas: NATSNodes}); err != nil {
+			return err
+		}
+		_, err := evidence.Open(c, nc, evidence.Config{Replicas: NATSNodes})
 		return err
 	}); err != nil {
 		return fmt.Errorf("cluster: NATS JetStream: %w", err)
