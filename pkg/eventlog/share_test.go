@@ -184,12 +184,14 @@ func TestAReplicaWhoseOtherWasKilledAppliesEveryPartitionWhileTheDeadOneStillCou
 
 	// Killed: its connection is gone, so it neither leaves the members bucket nor unpins.
 	doomed.Close()
-	killed := time.Now()
-	raiseEverywhere(eventlog.OwnerTTL + eventlog.MemberTTL)
+	// The survivor takes the dead one's partitions once the server unpins them (OwnerTTL), or at
+	// the latest once the dead one stops counting (MemberTTL after its last beat); on a machine
+	// loaded by a whole test suite that can take a while longer.
+	raiseEverywhere(eventlog.OwnerTTL + 2*eventlog.MemberTTL)
 	// From then on every partition has a consumer: each round is applied at once, while the
-	// dead replica still counts and after it has stopped counting. A partition handed on to
+	// dead replica may still count and after it has stopped counting. A partition handed on to
 	// it would wait for MemberTTL.
-	for time.Since(killed) < eventlog.MemberTTL+eventlog.MemberTTL/2 {
+	for took := time.Now(); time.Since(took) < eventlog.MemberTTL+eventlog.MemberTTL/2; {
 		raiseEverywhere(eventlog.MemberTTL / 3)
 	}
 	if ta := a.took(); len(ta) != 0 {
