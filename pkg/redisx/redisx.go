@@ -24,6 +24,8 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/whistle-dispatch/whistle/pkg/netx"
 )
 
 // ErrRedisServerMissing means redis-server is not installed; its message says how to
@@ -162,7 +164,7 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	// A free port found here may be taken by another process before redis-server binds it (tests
 	// start many servers at once): a server that could not bind its port is tried on another.
 	for attempt := 1; ; attempt++ {
-		addr, err := freeAddr()
+		addr, err := netx.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +217,7 @@ func startAt(ctx context.Context, opts ServerOptions, bin, dir, addr string) (*S
 		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, nodesName))
 		// The cluster bus listens on a port of its own, by default the client port + 10000,
 		// which nothing reserved: another process may hold it. Ask for a free one instead.
-		bus, err := freeAddr()
+		bus, err := netx.FreeAddr()
 		if err != nil {
 			out.Close()
 			return nil, err
@@ -530,17 +532,6 @@ func fileTail(path string, n int64) string {
 	}
 	b, _ := io.ReadAll(f)
 	return string(b)
-}
-
-// freeAddr asks the kernel for a free loopback port. Another process may take it
-// before redis-server binds it; on a test machine that is rare enough to accept.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("redisx: find a free port: %w", err)
-	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
 }
 
 // Connect opens a client for a Redis URL and checks it with a PING bounded in time, so that a

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
+	"github.com/whistle-dispatch/whistle/pkg/netx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 )
 
@@ -96,7 +97,7 @@ func RunCluster(t testing.TB, n int) []*server.Server {
 	}
 	// JetStream sizes its meta group from the route list, so every node must know every
 	// route before it starts; reserve the route ports first.
-	ports, err := freePorts(n)
+	ports, err := netx.FreePorts(n)
 	if err != nil {
 		t.Fatalf("natstest: %v", err)
 	}
@@ -140,20 +141,4 @@ func WaitForMetaLeader(t testing.TB, servers []*server.Server) {
 		}
 		return nil
 	})
-}
-
-// freePorts asks the kernel for n free loopback ports at once so that they differ.
-// Another process may take one before the server binds it; on a test machine that is
-// rare enough to accept, and the cost is a failed test, not a wrong one.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
+	"github.com/whistle-dispatch/whistle/pkg/netx"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
@@ -120,20 +120,9 @@ type ports struct {
 
 func (p ports) at(offset int) (string, error) {
 	if p.base <= 0 {
-		return freeAddr()
+		return netx.FreeAddr()
 	}
 	return "127.0.0.1:" + strconv.Itoa(p.base+offset), nil
-}
-
-// freeAddr asks the kernel for a free loopback port. Another process may take it before the
-// process meant for it binds it; on one machine that is rare, and the start then fails naming it.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("cluster: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // Load reads the state of the cluster in dir.
