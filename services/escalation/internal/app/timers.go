@@ -37,11 +37,15 @@ const ServiceName = "escalation"
 // and so also notices timers that another replica added.
 const LeaseCheck = time.Second
 
-// dueBatch is how many due timers one pass fires before looking at the clock again.
-const dueBatch = 100
+// dueBatch is how many due timers one pass fires before looking at the clock again: in a storm
+// (deadlines that passed together, or while escalation was down) a pass keeps fireParallelism
+// fires under way most of its time.
+const dueBatch = 1000
 
-// fireParallelism is how many issues' due timers are fired at once.
-const fireParallelism = 16
+// fireParallelism is how many issues' due timers are fired at once. A fire waits on round trips
+// (the append, the stored event read back, the drop), so it is latency, not CPU, that many fires
+// at once hide: whistle bench timers fired a storm 1.3 times as fast at 128 as at 16.
+const fireParallelism = 128
 
 // DefaultReconcileEvery is how often the holder of the lease compares the timers every issue
 // owes with the index (see store.Reconcile), unless configured otherwise.
@@ -322,8 +326,15 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 	defer span.End()
 	unknown := false
 	street := "" // the issue's street, for the breach's count
-	rec, err := t.log.Decide(ctx, t.store, tm.IssueID, func(ctx context.Context) (*whistlev1.Event, error) {
-		st, err := t.store.Issue(ctx, tm.IssueID)
+	decideCtx := ctx
+	if tm.Step == domain.BreachStep {
+		// A breach ends its clock's timers, and the loop drops the timer itself below: it need
+		// not wait for the fold, which in a storm would pace the firing by the folds. A reminder
+		// or a chain step reads the state after it (its clock's next step), so it waits.
+		decideCtx = eventlog.Unawaited(ctx)
+	}
+	rec, err := t.log.Decide(decideCtx, t.store, tm.IssueID, func(ctx context.Context) (*whistlev1.Event, error) {
+		st, err := t.store.Latest(ctx, tm.IssueID)
 		if err != nil {
 			return nil, err
 		}
