@@ -181,7 +181,7 @@ func Command() *cobra.Command {
 	cmd.Flags().StringVar(&cfg.NATSVarzURL, "nats-varz", "", "with --server: the /varz URL of that server's NATS monitoring endpoint, for its messages")
 	cmd.Flags().IntVar(&cfg.Deadlines, "deadlines", 200, "issues raised and left to breach their report-in deadlines in the deadline phase; 0 skips it")
 	cmd.Flags().StringVar(&sync, "sync", "default", "JetStream flush of the systems bench starts, as whistle up --sync: always, a duration, or default")
-	cmd.AddCommand(routingCommand())
+	cmd.AddCommand(routingCommand(), timersCommand())
 	return cmd
 }
 
