@@ -768,7 +768,7 @@ func (r *TimersResult) Print(w io.Writer) error {
 	perDeadline := func(n int64) string { return fmt.Sprintf("%.1f B", float64(n)/float64(r.Armed)) }
 	perIssue := func(n int64) string { return fmt.Sprintf("%.1f B", float64(n)/float64(r.Issues)) }
 	rows := [][]string{
-		{"open deadlines armed (2 per issue: report-in and resolve)", fmt.Sprintf("%d of %d issues", r.Armed, r.Issues)},
+		{"open deadlines armed (2 per issue: report-in and resolve)", fmt.Sprintf("%d (%d issues)", r.Armed, r.Issues)},
 		{"arming: deadlines armed/s (first append → all in the timers shards)", fmt.Sprintf("%.0f (%s)", float64(r.Armed)/r.ArmWall.Seconds(), r.ArmWall.Round(time.Millisecond))},
 		{"arming: appends acknowledged/s (a raise and a route per issue)", fmt.Sprintf("%.0f (%s)", float64(2*r.Issues)/r.Appended.Seconds(), r.Appended.Round(time.Millisecond))},
 		{"Redis bytes per open deadline: the timers shards (MEMORY USAGE, all 8) ÷ open deadlines", perDeadline(r.TimersBytes)},
