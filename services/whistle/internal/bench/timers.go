@@ -256,8 +256,9 @@ type timersBench struct {
 
 // newTimersBench connects to sys's NATS as intake and as routing, whose users alone may append
 // raises and routes, and settles what the issues say: the sample city's grid and category, and
-// the unit its rules route them to, with the category's normal policy less its reminders and
-// escalation chain, so that each dispatch holds exactly its two deadlines' timers.
+// the lead unit its rules route them to (alone, without the units that assist), with the
+// category's normal policy less its reminders and escalation chain, so that each issue holds
+// exactly its two deadlines' timers.
 func newTimersBench(ctx context.Context, sys *system.System, dir string, cfg TimersConfig) (_ *timersBench, err error) {
 	b := &timersBench{cfg: cfg, rdb: sys.Deps().Redis, run: strconv.FormatInt(time.Now().UnixNano(), 36),
 		seen: map[string]bool{}, start: time.Now()}
