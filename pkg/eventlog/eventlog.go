@@ -404,15 +404,33 @@ func (l *Log) read(ctx context.Context, issueID string, after, through uint64) (
 	return out, nil
 }
 
-// at returns the record stored at seq.
+// at returns the record stored at seq, which the caller knows the stream stored (an append's
+// PubAck, a projection's position). A read may be answered by a replica of a clustered stream
+// (direct gets) that has yet to store what its leader acknowledged: "not found" is then asked
+// again, for up to MaxReplicaLag.
 func (l *Log) at(ctx context.Context, seq uint64) (Record, error) {
-	raw, err := l.stream.GetMsg(ctx, seq)
-	if err != nil {
-		return Record{}, fmt.Errorf("eventlog: read %d: %w", seq, err)
+	deadline := time.Now().Add(MaxReplicaLag)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		raw, err := l.stream.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) && time.Now().Add(pause).Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return Record{}, ctx.Err()
+			case <-time.After(pause):
+				continue
+			}
+		}
+		if err != nil {
+			return Record{}, fmt.Errorf("eventlog: read %d: %w", seq, err)
+		}
+		s := storedOf(raw)
+		return s.rec, s.err
 	}
-	s := storedOf(raw)
-	return s.rec, s.err
 }
+
+// MaxReplicaLag bounds how long a read of an event known to be stored waits for the replica
+// that answers it to store it too.
+const MaxReplicaLag = 2 * time.Second
 
 // storedOf decodes a raw stream message.
 func storedOf(raw *jetstream.RawStreamMsg) storedMsg {

@@ -98,3 +98,56 @@ func TestTheReconciliationPutsBackATimerLostBehindTheStoresBackAndOneMovedLateAn
 		t.Errorf("a pass after the repair repaired %d timers, want none", r.Repaired)
 	}
 }
+
+func TestTheReconciliationLeavesTheTimersOfAnIssueTheStreamHasMovedPastItsState(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	s := store.New(h.Deps.Redis, h.Deps.Catalog.Calendar(), nil)
+	id := issue(t, 1)
+	h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", farOff, 2*farOff)
+	apply := func() {
+		t.Helper()
+		recs, err := h.Deps.Log.Read(ctx, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			if err := s.Apply(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	apply() // raised and routed: both timers armed
+	var repaired []store.Repair
+	reconcile := func() {
+		t.Helper()
+		repaired = nil
+		if err := s.Reconcile(ctx, h.Deps.Log.Last, func(r store.Repair) { repaired = append(repaired, r) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The stream moves on (water reports in) before the projection does, and both timers go
+	// missing, as the loop drops a fired breach's timer before its own fold of the breach.
+	h.acknowledge(id, "water")
+	for _, kind := range []string{"report-in", "resolve"} {
+		if err := h.Deps.Redis.ZRem(ctx, store.TimersKey(id), id+"|water|"+kind).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reconcile()
+	if len(repaired) != 0 {
+		t.Fatalf("the reconciliation repaired %v on a state the stream has moved past", repaired)
+	}
+
+	// Once the projection applies the report-in, its state owes the resolve timer alone, which its
+	// fold left as it was: missing. That one the reconciliation puts back.
+	apply()
+	reconcile()
+	if len(repaired) != 1 || repaired[0].Timer.Name() != id+"|water|resolve" || repaired[0].Mismatch != store.Missing {
+		t.Fatalf("the reconciliation repaired %v, want the resolve timer, missing", repaired)
+	}
+	if h.timerArmed(id, "water", "report-in") {
+		t.Fatal("the report-in timer, cleared in time, was put back")
+	}
+}

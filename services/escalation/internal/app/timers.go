@@ -245,7 +245,7 @@ func (t *Timers) maybeReconcile(ctx context.Context, now time.Time) {
 // reconcile runs one pass of store.Reconcile, counts and logs what it repaired, and records the pass.
 func (t *Timers) reconcile(ctx context.Context, now time.Time) {
 	found := 0
-	err := t.store.Reconcile(ctx, func(r store.Repair) {
+	err := t.store.Reconcile(ctx, t.log.Last, func(r store.Repair) {
 		found++
 		reconcileFound.Add(ctx, 1, otelx.Attributes("mismatch", string(r.Mismatch)))
 		t.logger.WarnContext(ctx, "escalation timers: reconciliation put a timer back", "timer", r.Timer.Name(),

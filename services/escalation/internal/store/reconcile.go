@@ -41,16 +41,19 @@ type Repair struct {
 // is left alone: the loop finds it owes nothing when it comes due and drops it.
 //
 // It reads every document, ReconcileBatch at a time from each Redis master, and never holds a
-// lock: before it repairs a timer it reads the issue's document again and repairs only when the
-// document has not moved since the comparison, so a fold running at the same time is left to
-// write the index itself. A quarantined issue, whose timers are dropped on purpose, is skipped.
-func (s *Store) Reconcile(ctx context.Context, repaired func(Repair)) error {
+// lock: before it repairs a timer it reads the issue's document again, and repairs only when the
+// document has not moved since the comparison and the stream, asked by last (the issue's last
+// sequence), holds nothing later. A state behind the stream is left to the fold, which writes the
+// index itself: the loop drops a fired breach's timer before its own fold of the breach, and after
+// a restart the projection may be far behind. A quarantined issue, whose timers are dropped on
+// purpose, is skipped.
+func (s *Store) Reconcile(ctx context.Context, last func(ctx context.Context, issueID string) (uint64, error), repaired func(Repair)) error {
 	err := redisx.ForEachMaster(ctx, s.rdb, func(ctx context.Context, server *redis.Client) error {
 		iter := server.Scan(ctx, 0, s.Key("*"), ReconcileBatch).Iterator()
 		batch := make([]string, 0, ReconcileBatch)
 		for iter.Next(ctx) {
 			if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
-				if err := s.reconcileBatch(ctx, server, batch, repaired); err != nil {
+				if err := s.reconcileBatch(ctx, server, batch, last, repaired); err != nil {
 					return err
 				}
 				batch = batch[:0]
@@ -59,7 +62,7 @@ func (s *Store) Reconcile(ctx context.Context, repaired func(Repair)) error {
 		if err := iter.Err(); err != nil {
 			return err
 		}
-		return s.reconcileBatch(ctx, server, batch, repaired)
+		return s.reconcileBatch(ctx, server, batch, last, repaired)
 	})
 	if err != nil {
 		return fmt.Errorf("store: reconcile timers: %w", err)
@@ -75,7 +78,8 @@ type suspect struct {
 
 // reconcileBatch compares the timers of the issues whose documents are keys (all on server) with
 // the index, and repairs what a second read confirms.
-func (s *Store) reconcileBatch(ctx context.Context, server *redis.Client, keys []string, repaired func(Repair)) error {
+func (s *Store) reconcileBatch(ctx context.Context, server *redis.Client, keys []string,
+	last func(ctx context.Context, issueID string) (uint64, error), repaired func(Repair)) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -111,7 +115,7 @@ func (s *Store) reconcileBatch(ctx context.Context, server *redis.Client, keys [
 		return err
 	}
 	for _, sp := range suspects {
-		if err := s.repair(ctx, sp, repaired); err != nil {
+		if err := s.repair(ctx, sp, last, repaired); err != nil {
 			return err
 		}
 	}
@@ -152,15 +156,22 @@ func judge(t domain.Timer, score *redis.FloatCmd) (Mismatch, bool) {
 	return "", false
 }
 
-// repair puts a suspect timer back once the issue's document, read again, still owes it as judged
-// and the index still disagrees.
-func (s *Store) repair(ctx context.Context, sp suspect, repaired func(Repair)) error {
+// repair puts a suspect timer back once the issue's document, read again, still owes it as judged,
+// the stream holds nothing later, and the index still disagrees.
+func (s *Store) repair(ctx context.Context, sp suspect, last func(ctx context.Context, issueID string) (uint64, error), repaired func(Repair)) error {
 	st, err := s.Issue(ctx, sp.Timer.IssueID)
 	if err != nil {
 		return err
 	}
 	if st.LastSeq != sp.seq {
 		return nil // a fold moved the issue on and wrote its timers
+	}
+	stored, err := last(ctx, sp.Timer.IssueID)
+	if err != nil {
+		return err
+	}
+	if stored > sp.seq {
+		return nil // the fold has events to apply, and writes the timers when it does
 	}
 	score := s.rdb.ZScore(ctx, TimersKey(sp.Timer.IssueID), sp.Timer.Name())
 	if _, wrong := judge(sp.Timer, score); !wrong {
