@@ -234,11 +234,11 @@ func (fs Firings) Breaches() int {
 	return n
 }
 
-// Owed counts the deadlines that owe a breach at the stream's clock.
-func (fs Firings) Owed() int {
+// Missing counts the deadlines that owe a breach at the stream's clock and have none yet.
+func (fs Firings) Missing() int {
 	n := 0
 	for _, f := range fs.Clocks {
-		if f.Owed(fs.Now) {
+		if f.Owed(fs.Now) && len(f.Breaches) == 0 {
 			n++
 		}
 	}
