@@ -128,6 +128,9 @@ func TestKillingTheEscalationProcessRepeatedlyWhileThousandsOfDeadlinesFallDueFi
 	if kills.firing == 0 {
 		t.Errorf("no replica was killed while breaches were being recorded (%d kills)", kills.killed)
 	}
+	if len(deadlines) == 0 || len(lateness) == 0 {
+		return
+	}
 	slices.SortFunc(deadlines, time.Time.Compare)
 	slices.Sort(lateness)
 	t.Logf("%d deadlines fell due over %s, %d of them while no escalation ran; %d kills in %d rounds, %d of them while breaches "+
