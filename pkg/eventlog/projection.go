@@ -239,7 +239,8 @@ const MaxDecideAttempts = 8
 //
 // In a reaction (a consumer of p reacting to a record it applied) Decide returns as soon as the
 // event is stored, with a zero Time: that consumer owns the issue and applies the event in its
-// turn, after the record it reacts to.
+// turn, after the record it reacts to. Under Unawaited it returns once the event is stored too,
+// with the record read back from the stream.
 func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide func(ctx context.Context) (*whistlev1.Event, error)) (*Record, error) {
 	if !inReaction(ctx, p.Name()) {
 		// A command waits for the others of this process on the issue (see issueLocks); a
@@ -276,13 +277,27 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 	return nil, ErrConflict
 }
 
+// unawaitedKey marks the context of a Decide that does not wait for its projection (Unawaited).
+type unawaitedKey struct{}
+
+// Unawaited marks ctx so that Decide returns the event once the stream has stored it, read back
+// with the stream's time, without waiting for the projection to apply it. It is for a writer that
+// needs only the stored event and never reads its own write through the projection, such as a
+// timer loop firing a storm of deadlines: waiting for each fold would pace the firing by the folds.
+// A lost race still waits for the projection to take what won, since the next round decides on it.
+func Unawaited(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unawaitedKey{}, true)
+}
+
+func unawaited(ctx context.Context) bool { return ctx.Value(unawaitedKey{}) != nil }
+
 // appendAndAwait is one round of Decide after decide: it appends ev and returns the record once p
 // has applied it (done), or, when another writer got there first, makes p take what it stored and
 // returns for another round.
 func (l *Log) appendAndAwait(ctx context.Context, p Projection, issueID string, ev *whistlev1.Event, attempt int) (_ *Record, done bool, _ error) {
 	reaction := inReaction(ctx, p.Name())
 	var next <-chan Record
-	if !reaction && l.own.owns(p.Name(), Partition(issueID)) {
+	if !reaction && !unawaited(ctx) && l.own.owns(p.Name(), Partition(issueID)) {
 		// Registered before the append, so that an owner quicker than the PubAck is seen too.
 		ch, cancel := l.own.waitNext(p.Name(), issueID, ev.GetPrevSeq())
 		defer cancel()
@@ -301,6 +316,9 @@ func (l *Log) appendAndAwait(ctx context.Context, p Projection, issueID string, 
 		return nil, true, err
 	case reaction:
 		return &Record{Seq: ack.Sequence, Event: ev}, true, nil
+	case unawaited(ctx):
+		rec, err := l.at(ctx, ack.Sequence)
+		return &rec, true, err
 	}
 	rec, err := l.applied(ctx, p, issueID, ack.Sequence, next)
 	return rec, true, err

@@ -94,6 +94,34 @@ func TestDecideReturnsTheEventWithTheTimeTheStreamStoredIt(t *testing.T) {
 	}
 }
 
+func TestAnUnawaitedDecideReturnsTheStoredEventWithoutTheProjectionApplyingIt(t *testing.T) {
+	l := openLog(t)
+	ctx := eventlog.Unawaited(context.Background())
+	p := newMem()
+	rec, err := l.Decide(ctx, p, "A", func(context.Context) (*whistlev1.Event, error) { return raised("A"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := l.Read(ctx, "A", 0)
+	if err != nil || len(stored) != 1 {
+		t.Fatal(stored, err)
+	}
+	if rec.Seq != stored[0].Seq || !rec.Time.Equal(stored[0].Time) || rec.Event.GetRaised() == nil {
+		t.Fatalf("Decide returned %d at %v, the stream stored %d at %v", rec.Seq, rec.Time, stored[0].Seq, stored[0].Time)
+	}
+	if got := p.applied["A"]; len(got) != 0 {
+		t.Fatalf("the projection applied %v before Decide returned, which it need not wait for", got)
+	}
+	// A decision on the stale state loses the race, takes what was stored, and decides again on it.
+	rec, err = l.Decide(ctx, p, "A", func(ctx context.Context) (*whistlev1.Event, error) {
+		pos, _ := p.Position(ctx, "A")
+		return acked("A", "water", pos.LastSeq), nil
+	})
+	if err != nil || rec.Seq != stored[0].Seq+1 {
+		t.Fatalf("the second decision = %v, %v; want the acknowledgement after the raise", rec, err)
+	}
+}
+
 // publishRaw stores a message on the stream as a process holding the subject's credentials
 // could, with no conditional headers, and returns its sequence.
 func publishRaw(t *testing.T, nc *nats.Conn, subject string, data []byte) uint64 {

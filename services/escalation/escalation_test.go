@@ -67,7 +67,13 @@ type instance struct {
 // checks that they stopped cleanly. Its gRPC server serves until the test ends.
 func (h *harness) run() *instance {
 	h.T.Helper()
-	svc, err := escalation.New(h.Deps, escalation.Config{})
+	return h.runWith(escalation.Config{})
+}
+
+// runWith starts an instance configured by cfg, as run does.
+func (h *harness) runWith(cfg escalation.Config) *instance {
+	h.T.Helper()
+	svc, err := escalation.New(h.Deps, cfg)
 	if err != nil {
 		h.T.Fatal(err)
 	}

@@ -45,6 +45,9 @@ type Config struct {
 	// RosterPath is the rosters file, reloaded when it changes, whose people reminders and
 	// chains tell; empty means the rosters the service started with, for good.
 	RosterPath string
+	// ReconcileEvery is how often the timers are reconciled with the issues' states (see
+	// store.Reconcile); zero means app.DefaultReconcileEvery.
+	ReconcileEvery time.Duration
 }
 
 // Service is the escalation service.
@@ -79,6 +82,9 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	s.store = store.New(d.Redis, d.Catalog.Calendar(), func(at time.Time) { s.timers.Notify(at) })
 	s.people = app.NewPeople(d.Rosters)
 	s.timers = app.NewTimers(d.Log, s.store, d.Clock, store.NewLease(d.Redis, cfg.LeaseTTL), s.people, d.Logger)
+	if cfg.ReconcileEvery > 0 {
+		s.timers.ReconcileEvery = cfg.ReconcileEvery
+	}
 	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, feed.NewHub(d.Redis))
 	s.quarantined = app.NewQuarantined(d.Log.DeadLetters(), s.store, d.Catalog)
 	s.supervisors = app.NewSupervisors(d.Log, s.store, d.Catalog, d.Clock)

@@ -117,6 +117,18 @@ func (s *Store) Issue(ctx context.Context, issueID string) (*domain.Issue, error
 	return st, err
 }
 
+// Latest returns an issue's state for the timer loop to decide on: as this store last wrote or
+// read it when it holds the issue, else as Redis holds it (see redisdoc.Store.Latest). The loop's
+// appends are conditional on its sequence, so a stale state costs a refused append, never a
+// wrong event.
+func (s *Store) Latest(ctx context.Context, issueID string) (*domain.Issue, error) {
+	st, err := s.Store.Latest(ctx, issueID)
+	if st != nil {
+		st.Calendar = s.cal
+	}
+	return st, err
+}
+
 // Apply folds one record into its issue's state and, with it, brings the timers in line with what
 // the issue owes and adds any breach to the view; then it tells the timer loop of the earliest
 // timer it added.

@@ -5,7 +5,9 @@
 // cost in CPU, Redis and NATS, and sets the figures beside raw JetStream publishes on the same
 // NATS, so that the cost of the whole pipeline reads as a multiple of the one write it cannot
 // avoid. `whistle bench routing` (RunRouting) measures, in this process and with no server, what
-// routing spends per issue finding a point's grid and explaining a route.
+// routing spends per issue finding a point's grid and explaining a route; `whistle bench timers`
+// (RunTimers) what the escalation service's deadline timers cost in Redis, and how fast and how
+// late they fire, a million of them open at once.
 package bench
 
 import (
@@ -154,7 +156,8 @@ func Command() *cobra.Command {
 			"raw JetStream publishes on the same NATS, then (on a system it started) reads the stream raw, " +
 			"stops the system and replays it, and, on a second system whose deadline category reports " +
 			"in within " + DeadlineReportIn.String() + ", measures how late breaches are recorded; it " +
-			"prints every figure as markdown tables. `whistle bench routing` measures routing's lookups alone.",
+			"prints every figure as markdown tables. `whistle bench routing` measures routing's lookups alone, " +
+			"and `whistle bench timers` the escalation service's deadline timers.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
@@ -181,7 +184,7 @@ func Command() *cobra.Command {
 	cmd.Flags().StringVar(&cfg.NATSVarzURL, "nats-varz", "", "with --server: the /varz URL of that server's NATS monitoring endpoint, for its messages")
 	cmd.Flags().IntVar(&cfg.Deadlines, "deadlines", 200, "issues raised and left to breach their report-in deadlines in the deadline phase; 0 skips it")
 	cmd.Flags().StringVar(&sync, "sync", "default", "JetStream flush of the systems bench starts, as whistle up --sync: always, a duration, or default")
-	cmd.AddCommand(routingCommand())
+	cmd.AddCommand(routingCommand(), timersCommand())
 	return cmd
 }
 

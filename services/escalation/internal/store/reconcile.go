@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
+)
+
+// ReconcileBatch is how many issue documents one step of a reconciliation reads at once.
+const ReconcileBatch = 500
+
+// Mismatch is what a reconciliation found wrong with a timer.
+type Mismatch string
+
+const (
+	// Missing is a timer the issue's state owes that the index does not hold: it would never fire.
+	Missing Mismatch = "missing"
+	// Late is a timer the index holds for a later time than the state owes: it would fire late.
+	Late Mismatch = "late"
+)
+
+// Repair is a timer a reconciliation put back in the index, and what it found wrong.
+type Repair struct {
+	Timer    domain.Timer
+	Mismatch Mismatch
+}
+
+// Reconcile compares the timers every issue's state owes with the index the timer loop reads,
+// and puts back each timer the index misses or holds too late, at the time the state owes it; it
+// calls repaired for each. The states are the fold of the stream, so this is the stream's word
+// against the index's; the index is written with each fold (see fold), so a pass should find
+// nothing, and what it finds is a write lost behind the projection's back (a failover that lost
+// an acknowledged write, a hand on the keys). A timer the index holds and the state does not owe
+// is left alone: the loop finds it owes nothing when it comes due and drops it.
+//
+// It reads every document, ReconcileBatch at a time from each Redis master, and never holds a
+// lock: before it repairs a timer it reads the issue's document again and repairs only when the
+// document has not moved since the comparison, so a fold running at the same time is left to
+// write the index itself. A quarantined issue, whose timers are dropped on purpose, is skipped.
+func (s *Store) Reconcile(ctx context.Context, repaired func(Repair)) error {
+	err := redisx.ForEachMaster(ctx, s.rdb, func(ctx context.Context, server *redis.Client) error {
+		iter := server.Scan(ctx, 0, s.Key("*"), ReconcileBatch).Iterator()
+		batch := make([]string, 0, ReconcileBatch)
+		for iter.Next(ctx) {
+			if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
+				if err := s.reconcileBatch(ctx, server, batch, repaired); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		return s.reconcileBatch(ctx, server, batch, repaired)
+	})
+	if err != nil {
+		return fmt.Errorf("store: reconcile timers: %w", err)
+	}
+	return nil
+}
+
+// suspect is a timer a batch's comparison found wrong, with the document's sequence it was judged on.
+type suspect struct {
+	Repair
+	seq uint64
+}
+
+// reconcileBatch compares the timers of the issues whose documents are keys (all on server) with
+// the index, and repairs what a second read confirms.
+func (s *Store) reconcileBatch(ctx context.Context, server *redis.Client, keys []string, repaired func(Repair)) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	raws := make([]*redis.StringCmd, len(keys))
+	if _, err := server.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			raws[i] = p.Get(ctx, k)
+		}
+		return nil
+	}); err != nil && err != redis.Nil {
+		return err
+	}
+	var owed []domain.Timer
+	seqs := map[string]uint64{}
+	for i, k := range keys {
+		raw, err := raws[i].Bytes()
+		if err != nil {
+			continue // removed since the scan saw it
+		}
+		st, err := s.Decode(s.issueOf(k), raw)
+		if err != nil {
+			return err
+		}
+		if _, mark := st.Position(); *mark != nil {
+			continue
+		}
+		st.Calendar = s.cal
+		seqs[st.ID] = st.LastSeq
+		owed = append(owed, st.Timers()...)
+	}
+	suspects, err := s.mismatches(ctx, owed, seqs)
+	if err != nil {
+		return err
+	}
+	for _, sp := range suspects {
+		if err := s.repair(ctx, sp, repaired); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mismatches returns the owed timers that the index misses or holds for a later time.
+func (s *Store) mismatches(ctx context.Context, owed []domain.Timer, seqs map[string]uint64) ([]suspect, error) {
+	scores := make([]*redis.FloatCmd, len(owed))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range owed {
+			scores[i] = p.ZScore(ctx, TimersKey(t.IssueID), t.Name())
+		}
+		return nil
+	}); err != nil && err != redis.Nil {
+		return nil, err
+	}
+	var out []suspect
+	for i, t := range owed {
+		if m, wrong := judge(t, scores[i]); wrong {
+			out = append(out, suspect{Repair: Repair{Timer: t, Mismatch: m}, seq: seqs[t.IssueID]})
+		}
+	}
+	return out, nil
+}
+
+// judge compares an owed timer with its entry in the index, as ZSCORE answered.
+func judge(t domain.Timer, score *redis.FloatCmd) (Mismatch, bool) {
+	v, err := score.Result()
+	switch {
+	case err == redis.Nil:
+		return Missing, true
+	case err != nil:
+		return "", false // unreadable now; the next pass looks again
+	case int64(v) > ceilMilli(t.At):
+		return Late, true
+	}
+	return "", false
+}
+
+// repair puts a suspect timer back once the issue's document, read again, still owes it as judged
+// and the index still disagrees.
+func (s *Store) repair(ctx context.Context, sp suspect, repaired func(Repair)) error {
+	st, err := s.Issue(ctx, sp.Timer.IssueID)
+	if err != nil {
+		return err
+	}
+	if st.LastSeq != sp.seq {
+		return nil // a fold moved the issue on and wrote its timers
+	}
+	score := s.rdb.ZScore(ctx, TimersKey(sp.Timer.IssueID), sp.Timer.Name())
+	if _, wrong := judge(sp.Timer, score); !wrong {
+		return nil
+	}
+	err = s.rdb.ZAdd(ctx, TimersKey(sp.Timer.IssueID), redis.Z{Score: float64(ceilMilli(sp.Timer.At)), Member: sp.Timer.Name()}).Err()
+	if err != nil {
+		return err
+	}
+	if s.onTimer != nil {
+		s.onTimer(sp.Timer.At)
+	}
+	repaired(sp.Repair)
+	return nil
+}
+
+// issueOf reads the issue's ID back from the key of its document.
+func (s *Store) issueOf(key string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(key, strings.TrimSuffix(s.Key(""), "}")), "}")
+}
+
+// Reconciliation is what the last complete pass of Reconcile found.
+type Reconciliation struct {
+	// At is when the pass began, on the service's clock; zero when none has completed.
+	At time.Time
+	// Repaired is how many timers it put back.
+	Repaired int
+}
+
+// LastReconciliation returns what the last complete pass found, for a replica taking the timers
+// over to know when the next is due, and for an operator.
+func (s *Store) LastReconciliation(ctx context.Context) (Reconciliation, error) {
+	vals, err := s.rdb.HMGet(ctx, reconciledKey, "at", "repaired").Result()
+	if err != nil {
+		return Reconciliation{}, fmt.Errorf("store: last reconciliation: %w", err)
+	}
+	var r Reconciliation
+	if at, ok := vals[0].(string); ok {
+		ms, _ := strconv.ParseInt(at, 10, 64)
+		r.At = time.UnixMilli(ms).UTC()
+	}
+	if n, ok := vals[1].(string); ok {
+		r.Repaired, _ = strconv.Atoi(n)
+	}
+	return r, nil
+}
+
+// SetLastReconciliation records what a complete pass found.
+func (s *Store) SetLastReconciliation(ctx context.Context, r Reconciliation) error {
+	if err := s.rdb.HSet(ctx, reconciledKey, "at", r.At.UnixMilli(), "repaired", r.Repaired).Err(); err != nil {
+		return fmt.Errorf("store: record the reconciliation: %w", err)
+	}
+	return nil
+}
+
+// reconciledKey is a hash of the last complete reconciliation: "at", its start in unix
+// milliseconds, and "repaired", the timers it put back.
+const reconciledKey = Prefix + "timers:reconciled"
