@@ -36,8 +36,9 @@ const (
 // TestKillingTheEscalationProcessRepeatedlyWhileThousandsOfDeadlinesFallDueFiresEachOnce raises
 // six hundred issues through intake, which routing dispatches with their deadlines frozen,
 // and kills -9 the escalation replicas every one to three seconds while those deadlines fall due:
-// one replica or the other, and every third time both, which stay down for a while, so that
-// deadlines pass with no escalation running and are fired late by the replicas started again.
+// both at first and every third time, when they stay down for a while, so that deadlines pass
+// with no escalation running and are fired late by the replicas started again, and one or the
+// other in between.
 // Once the stream's clock has passed the last deadline and escalation has fired what it owes, the
 // stream must hold exactly one breach of every deadline, none missing and none twice, naming the
 // frozen deadline and stored no earlier than it; and escalation must hold no timer more.
@@ -47,16 +48,17 @@ func TestKillingTheEscalationProcessRepeatedlyWhileThousandsOfDeadlinesFallDueFi
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 
-	kills := e.startKilling(rand.New(rand.NewPCG(seed, seed>>1)))
-	defer kills.stop()
 	began := time.Now()
+	// The first deadlines fall due crashReportIn after the first raises.
+	kills := e.startKilling(rand.New(rand.NewPCG(seed, seed>>1)), began.Add(crashReportIn))
+	defer kills.stop()
 	ids := e.raiseMany(t, "crash", crashIssues, grids, categories)
 	// Every deadline was frozen counting from a raise stored before now. The killing goes on
-	// past the last deadline until a good share of them has fired, so that replicas die while
-	// they fire too, not only while deadlines pass.
+	// past the last deadline until about half of them has fired (each issue has two or more),
+	// so that replicas die while they fire too, not only while deadlines pass.
 	last := time.Now().Add(crashResolve)
 	t.Logf("raised %d issues in %s", len(ids), time.Since(began).Round(time.Millisecond))
-	kills.until(last, len(ids))
+	kills.until(last, 2*len(ids))
 	kills.wait(t)
 
 	var fs systemtest.Firings
@@ -212,17 +214,18 @@ type stopAt struct {
 	breaches int
 }
 
-// startKilling starts killing escalation's replicas: after a pause of one to three seconds, one
-// replica or the other, and every third round both, which then stay down for one to three seconds
-// more; each killed replica is started again at once with its same command. It goes on until
-// until's time has passed, the stream holds until's number of breaches (or killingCap has passed
-// too), and both replicas have been down together at least twice.
-func (e *env) startKilling(rng *rand.Rand) *killer {
+// startKilling starts killing escalation's replicas from the time from: both at once first, and
+// every third round after, when they stay down for one to three seconds; one or the other in the
+// other rounds; each round after a pause of one to three seconds. Each killed replica is started
+// again with its same command. It goes on until until's time has passed, the stream holds
+// until's number of breaches (or killingCap has passed too), and both replicas have been down
+// together at least twice.
+func (e *env) startKilling(rng *rand.Rand, from time.Time) *killer {
 	ctx, cancel := context.WithCancel(context.Background())
 	k := &killer{e: e, rng: rng, end: make(chan stopAt, 1), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(k.done)
-		k.err = k.run(ctx)
+		k.err = k.run(ctx, from)
 	}()
 	return k
 }
@@ -251,7 +254,12 @@ func (k *killer) wait(t *testing.T) {
 
 // pause waits between one and three seconds, and learns meanwhile when to stop.
 func (k *killer) pause(ctx context.Context, end *stopAt) error {
-	timer := time.NewTimer(time.Second + time.Duration(k.rng.Int64N(int64(2*time.Second))))
+	return k.pauseFor(ctx, end, time.Second+time.Duration(k.rng.Int64N(int64(2*time.Second))))
+}
+
+// pauseFor waits for d, and learns meanwhile when to stop.
+func (k *killer) pauseFor(ctx context.Context, end *stopAt, d time.Duration) error {
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {
@@ -277,7 +285,7 @@ func (k *killer) over(ctx context.Context, end stopAt, both int) (bool, error) {
 	return n >= end.breaches, err
 }
 
-func (k *killer) run(ctx context.Context) error {
+func (k *killer) run(ctx context.Context, from time.Time) error {
 	var names []string
 	for _, p := range k.e.st.Services {
 		if p.Role == "escalation" {
@@ -288,6 +296,9 @@ func (k *killer) run(ctx context.Context) error {
 		return fmt.Errorf("escalation runs %d replicas, the test needs two", len(names))
 	}
 	var end stopAt
+	if err := k.pauseFor(ctx, &end, time.Until(from)); err != nil {
+		return err
+	}
 	both := 0
 	for ; ; k.rounds++ {
 		over, err := k.over(ctx, end, both)
@@ -297,11 +308,13 @@ func (k *killer) run(ctx context.Context) error {
 		if over {
 			break
 		}
-		if err := k.pause(ctx, &end); err != nil {
-			return err
+		if k.rounds > 0 {
+			if err := k.pause(ctx, &end); err != nil {
+				return err
+			}
 		}
 		victims := []string{names[k.rng.IntN(len(names))]}
-		if k.rounds%3 == 2 {
+		if k.rounds%3 == 0 {
 			victims, both = names, both+1
 		}
 		fired, err := k.e.breachesStored(ctx)
