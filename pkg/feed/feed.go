@@ -63,10 +63,11 @@ type Entry struct {
 func lastKey(key string) string { return key + ":last" }
 
 // appendScript appends an entry unless the feed already holds one of the issue at that sequence
-// or later (a fold run again after a crash between its writes), and trims the feed to its cap,
-// forgetting the issues whose latest entry was trimmed.
+// or later (a fold run again after a crash between its writes), and, once the feed is at least a
+// slack over its cap, trims it to the cap, forgetting the issues whose latest entry was trimmed.
 //
-// KEYS[1] the feed, KEYS[2] its lastKey; ARGV[1] the issue, ARGV[2] the sequence, ARGV[3] the cap.
+// KEYS[1] the feed, KEYS[2] its lastKey; ARGV[1] the issue, ARGV[2] the sequence, ARGV[3] the cap,
+// ARGV[4] the slack.
 const appendScript = `
 local last = redis.call('HGET', KEYS[2], ARGV[1])
 if last and tonumber(last) >= tonumber(ARGV[2]) then
@@ -75,7 +76,7 @@ end
 redis.call('XADD', KEYS[1], '*', 'issue', ARGV[1], 'seq', ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[3])
-if over > 0 then
+if over >= tonumber(ARGV[4]) then
   for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over)) do
     local f, issue, seq = e[2], nil, nil
     for i = 1, #f, 2 do
@@ -91,7 +92,8 @@ return 1
 `
 
 // Append queues on tx the entry announcing that the event at seq changed issue, in the feed at
-// key, which keeps its newest maxLen entries. The key must carry a hash tag ("x:feed:{id}").
+// key, which keeps its newest maxLen entries (and up to trimSlack more between trims). The key
+// must carry a hash tag ("x:feed:{id}").
 //
 // It appends nothing when the feed already holds an entry of the issue at seq or later. A
 // projection applies one issue's events in order, so that only happens when a fold runs again
@@ -100,8 +102,14 @@ return 1
 // it twice. Queue the entry before the state it announces, and a watch that reads the state
 // once it sees the entry waits for it (see ReadAtLeast).
 func Append(ctx context.Context, tx redis.Pipeliner, key, issue string, seq uint64, maxLen int64) {
-	tx.Eval(ctx, appendScript, []string{key, lastKey(key)}, issue, strconv.FormatUint(seq, 10), maxLen)
+	tx.Eval(ctx, appendScript, []string{key, lastKey(key)}, issue, strconv.FormatUint(seq, 10), maxLen, trimSlack(maxLen))
 }
+
+// trimSlack is how far past its cap a feed grows before it is trimmed back to the cap: a
+// hundredth of the cap (at least one entry, so that a small feed is trimmed at once). Trimming at
+// each append past the cap would cost every append of a full feed a range read, a lookup and a
+// trim; in a storm of breaches, five such feeds per breach made most of redis-server's work.
+func trimSlack(maxLen int64) int64 { return max(1, maxLen/100) }
 
 // pos is a position: a Redis Stream id, milliseconds and a counter.
 type pos struct{ ms, n uint64 }

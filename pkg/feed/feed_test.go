@@ -399,3 +399,37 @@ func TestReadAtLeastReadsAgainUntilTheViewReachesTheSequence(t *testing.T) {
 		t.Fatalf("ReadAtLeast on a view that never gets there: %v, want ErrLagging", err)
 	}
 }
+
+func TestAFullFeedIsTrimmedBackToItsCapOnceItIsAHundredthOver(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t, redistest.Run(t))
+	ctx := t.Context()
+	key := "test:feed:{roads}"
+	const maxLen = 300 // trimmed once 3 over
+	length := func() int64 {
+		n, err := rdb.XLen(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := range maxLen + 2 {
+		appendAll(t, rdb, key, maxLen, change(fmt.Sprintf("I%d", i), uint64(i+1)))
+	}
+	if n := length(); n != maxLen+2 {
+		t.Fatalf("the feed holds %d entries two past its cap, want all %d until it is a hundredth over", n, maxLen+2)
+	}
+	appendAll(t, rdb, key, maxLen, change("LAST", maxLen+3))
+	if n := length(); n != maxLen {
+		t.Fatalf("the feed holds %d entries once a hundredth over its cap, want %d", n, maxLen)
+	}
+	// The issues whose entries were trimmed are forgotten: a later entry of one is appended.
+	for _, gone := range []string{"I0", "I1", "I2"} {
+		if held, err := rdb.HExists(ctx, key+":last", gone).Result(); err != nil || held {
+			t.Fatalf("the trimmed issue %s is still remembered (%v)", gone, err)
+		}
+	}
+	if held, err := rdb.HExists(ctx, key+":last", "I3").Result(); err != nil || !held {
+		t.Fatalf("the kept issue I3 is forgotten (%v)", err)
+	}
+}

@@ -210,6 +210,44 @@ func (s *Store[S]) Position(ctx context.Context, issueID string) (eventlog.Posit
 	return pos, nil
 }
 
+// Prefetch reads the documents of the issues this store does not hold, in one pipeline, and keeps
+// them as Position would, for a writer about to decide on many issues at once (a timer loop firing
+// a batch of deadlines): each decision then finds its position and state held instead of reading
+// them one round trip at a time.
+func (s *Store[S]) Prefetch(ctx context.Context, issueIDs []string) error {
+	s.init()
+	cmds := map[string]*redis.StringCmd{}
+	pipe := s.RDB.Pipeline()
+	for _, id := range issueIDs {
+		if _, held := s.cache.get(id); !held && cmds[id] == nil {
+			cmds[id] = pipe.Get(ctx, s.Key(id))
+		}
+	}
+	if len(cmds) == 0 {
+		pipe.Discard()
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%s store: prefetch %d issues: %w", s.Service, len(cmds), err)
+	}
+	for id, cmd := range cmds {
+		raw, err := cmd.Bytes()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("%s store: prefetch %s: %w", s.Service, id, err)
+		}
+		st, err := s.Decode(id, raw)
+		if err != nil {
+			return err
+		}
+		unlock := s.lock([]string{id})
+		if held, ok := s.cache.get(id); !ok || *lastOf(held) < *lastOf(st) {
+			s.keep(id, st, raw)
+		}
+		unlock()
+	}
+	return nil
+}
+
 // Apply folds one record into its issue's document and the indexes, following the ordering rule;
 // a record of a quarantined issue is held.
 func (s *Store[S]) Apply(ctx context.Context, rec eventlog.Record) error {

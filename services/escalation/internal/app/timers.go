@@ -279,8 +279,15 @@ func (t *Timers) warn(ctx context.Context, what string, err error) {
 // was handled.
 func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow time.Time) (settled int, wait time.Duration, ok bool) {
 	byIssue := map[string][]domain.Timer{}
+	ids := make([]string, 0, len(due))
 	for _, tm := range due {
+		if byIssue[tm.IssueID] == nil {
+			ids = append(ids, tm.IssueID)
+		}
 		byIssue[tm.IssueID] = append(byIssue[tm.IssueID], tm)
+	}
+	if err := t.store.Prefetch(ctx, ids); err != nil {
+		t.warn(ctx, "prefetch", err) // each fire then reads its issue itself
 	}
 	var mu sync.Mutex
 	var g errgroup.Group
