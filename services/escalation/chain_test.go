@@ -176,3 +176,51 @@ func TestABreachClimbsItsChainLevelByLevelEachStepAnEventAndAReportInStopsIt(t *
 		}
 	}
 }
+
+func TestABreachWatchShowsTheBreachAgainAtEachLevelItsChainReaches(t *testing.T) {
+	h := newHarness(t)
+	r, err := roster.Parse("rosters.yaml", []byte(chainRosters), h.Deps.Catalog.TimeZone(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Deps.Rosters = r
+	in := h.run()
+	watch := h.watchBreaches(in, citySupervisor, &whistlev1.WatchBreachesRequest{})
+	id := issue(t, 1)
+	h.routeWithChain(id, "water", 400*time.Millisecond)
+
+	// The watch is read on its own, while the loop is driven: each message is the breach as it
+	// stood when the watch read it, so it names a level at least as high as the step announced.
+	levels := make(chan int32, 16)
+	go func() {
+		defer close(levels)
+		for {
+			msg, err := watch.stream.Recv()
+			if err != nil {
+				return
+			}
+			if b := msg.GetBreach(); b.GetIssueId() == id {
+				levels <- b.GetLevel()
+			}
+		}
+	}()
+	var got []int32
+	h.drive(func() error {
+		for {
+			select {
+			case l := <-levels:
+				got = append(got, l)
+				continue
+			default:
+			}
+			break
+		}
+		if len(got) == 0 || got[len(got)-1] < 4 {
+			return fmt.Errorf("the watch showed levels %v so far", got)
+		}
+		return nil
+	})
+	if !slices.IsSorted(got) || len(got) < 3 {
+		t.Errorf("the watch showed levels %v: want the breach, then again as its chain climbed to 4", got)
+	}
+}

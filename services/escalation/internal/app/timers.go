@@ -377,8 +377,9 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 	if tm.Step != domain.BreachStep {
 		// A reminder or a chain step is followed by the clock's next one, which may come due at
 		// the same instant (a level with no wait): that timer has this one's name and score, so
-		// it is kept while the state still owes it.
-		st, err := t.store.Issue(ctx, tm.IssueID)
+		// it is kept while the state still owes it. Decide waited for the fold of the step, so
+		// the state the store holds has it.
+		st, err := t.store.Latest(ctx, tm.IssueID)
 		if err != nil {
 			return 0, err
 		}

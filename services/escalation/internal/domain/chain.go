@@ -177,7 +177,7 @@ func (s *Issue) judgeStep(at time.Time, e Event, cal sla.Calendar) error {
 }
 
 // applyStep folds a reminder or a chain step judged possible.
-func (s *Issue) applyStep(e Event, cal sla.Calendar) {
+func (s *Issue) applyStep(seq uint64, e Event, cal sla.Calendar) {
 	switch e := e.(type) {
 	case Reminded:
 		a := s.Assignments[unit(e.DepartmentID, e.UnitID)]
@@ -195,7 +195,7 @@ func (s *Issue) applyStep(e Event, cal sla.Calendar) {
 		// Levels passed over cost no wait: the step recorded is due when the first of them was.
 		a.Chain[e.Kind] = ChainStep{Level: e.Level, Repeat: e.Repeat, At: next.At}
 		if b, ok := a.Breaches[e.Kind]; ok && e.Person != "" {
-			b.Level = e.Level
+			b.Level, b.LevelSeq = e.Level, seq
 			a.Breaches[e.Kind] = b
 		}
 	case Pushed:

@@ -172,6 +172,9 @@ type Breach struct {
 	Round int `json:"round,omitempty"`
 	// Level is the highest level of its chain that told somebody; 0 before the first.
 	Level int `json:"level,omitempty"`
+	// LevelSeq is the sequence of the chain step that reached Level, which the breach feeds
+	// announce like the breach, so that a live watch sees the level change; 0 before the first.
+	LevelSeq uint64 `json:"level_seq,omitempty"`
 }
 
 // ListName is the breach's name in the breaches view: its clock's name, with the round after a
@@ -350,7 +353,7 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 	case supervised:
 		s.applySupervision(seq, at, e)
 	default:
-		s.applyStep(e, s.Calendar)
+		s.applyStep(seq, e, s.Calendar)
 	}
 	return nil
 }

@@ -206,18 +206,20 @@ func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record,
 	return nil
 }
 
-// reindexBreach writes again the details of the breach whose chain took a step, so that the
-// breaches view shows the level it reached.
+// reindexBreach writes again the details of the breach whose chain took a step that told
+// somebody, so that the breaches view shows the level it reached, and announces the step in the
+// breach's feeds, so that live watches show it too.
 func reindexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.BreachEscalated) error {
 	b, ok := st.Breach(assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.DeadlineKind(e.GetKind()))
-	if !ok {
-		return nil
+	if !ok || b.LevelSeq != st.LastSeq {
+		return nil // no breach, or a step that told nobody and left its level as it was
 	}
 	raw, err := json.Marshal(b)
 	if err != nil {
 		return err
 	}
 	tx.HSet(ctx, BreachKey(b.IssueID), b.ListName(), raw)
+	announce(ctx, tx, st, b, b.LevelSeq)
 	return nil
 }
 
@@ -237,22 +239,28 @@ func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *w
 	name := b.ListName()
 	tx.ZAdd(ctx, BreachesKey(b.IssueID), redis.Z{Score: float64(b.BreachedAt.UnixMilli()), Member: name})
 	tx.HSet(ctx, BreachKey(b.IssueID), name, raw)
-	for _, area := range []string{st.GridID, st.CommunityID, st.StreetID, catalog.CityScope} {
-		if area != "" {
-			feed.Append(ctx, tx, AreaFeedKey(area), b.IssueID, b.Seq, FeedLen)
-		}
-	}
-	feed.Append(ctx, tx, DepartmentFeedKey(b.DepartmentID), b.IssueID, b.Seq, FeedLen)
-	if b.UnitID != b.DepartmentID {
-		feed.Append(ctx, tx, DepartmentFeedKey(b.UnitID), b.IssueID, b.Seq, FeedLen)
-	}
+	announce(ctx, tx, st, b, b.Seq)
 	return nil
 }
 
-// BreachAt returns the issue's breach recorded by the event at seq, once the projection has
-// applied it: it reads the issue again while it is behind seq, for at most feed.MaxLag (a feed
-// entry is written before the state it announces). It never writes. ok is false when the issue
-// has no breach at seq.
+// announce appends the event at seq, a breach or a step of its chain, to the feeds of the
+// breach's grid, community, street and city, and of its department and unit.
+func announce(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, b domain.Breach, seq uint64) {
+	for _, area := range []string{st.GridID, st.CommunityID, st.StreetID, catalog.CityScope} {
+		if area != "" {
+			feed.Append(ctx, tx, AreaFeedKey(area), b.IssueID, seq, FeedLen)
+		}
+	}
+	feed.Append(ctx, tx, DepartmentFeedKey(b.DepartmentID), b.IssueID, seq, FeedLen)
+	if b.UnitID != b.DepartmentID {
+		feed.Append(ctx, tx, DepartmentFeedKey(b.UnitID), b.IssueID, seq, FeedLen)
+	}
+}
+
+// BreachAt returns the issue's breach recorded by the event at seq, or whose chain's step at seq
+// reached its level, once the projection has applied it: it reads the issue again while it is
+// behind seq, for at most feed.MaxLag (a feed entry is written before the state it announces). It
+// never writes. ok is false when the issue has no such breach (a later step took its level).
 func (s *Store) BreachAt(ctx context.Context, issueID string, seq uint64) (b domain.Breach, ok bool, err error) {
 	st, err := feed.ReadAtLeast(ctx, seq, feed.MaxLag, func(ctx context.Context) (*domain.Issue, uint64, error) {
 		st, err := s.Load(ctx, issueID)
@@ -266,7 +274,7 @@ func (s *Store) BreachAt(ctx context.Context, issueID string, seq uint64) (b dom
 	}
 	for _, a := range st.Assignments {
 		for _, b := range a.Breaches {
-			if b.Seq == seq {
+			if b.Seq == seq || b.LevelSeq == seq {
 				return b, true, nil
 			}
 		}
