@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,6 +90,9 @@ type Proc struct {
 	Dir string `json:"dir"`
 	// Monitor is a NATS node's monitoring port (/healthz, /jsz, /varz); empty for the others.
 	Monitor string `json:"monitor,omitempty"`
+	// Command is the program it runs and its arguments, as Restart starts it again. A Redis
+	// node's hold passwords, as the rest of the state file does.
+	Command []string `json:"command,omitempty"`
 }
 
 // Log is the path of the process's output.
@@ -223,7 +227,8 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 
 // start starts one process of the cluster in a process group of its own, so that a terminal's
 // Ctrl-C aimed at whistle cluster up does not reach it, with its output in its folder, and
-// records it. The process outlives the one that started it; this one reaps it if it dies first.
+// records it, in place of the process of the same name if the state lists one (Restart). The
+// process outlives the one that started it; this one reaps it if it dies first.
 func (s *State) start(p Proc, bin string, args, env []string) (Proc, error) {
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return p, fmt.Errorf("cluster: %w", err)
@@ -243,17 +248,47 @@ func (s *State) start(p Proc, bin string, args, env []string) (Proc, error) {
 	}
 	go func() { _ = cmd.Wait() }()
 	p.PID = cmd.Process.Pid
+	p.Command = append([]string{bin}, args...)
 	s.mu.Lock()
+	list := &s.Services
 	switch p.Role {
 	case "nats":
-		s.NATS = append(s.NATS, p)
+		list = &s.NATS
 	case "redis":
-		s.Redis = append(s.Redis, p)
-	default:
-		s.Services = append(s.Services, p)
+		list = &s.Redis
+	}
+	if i := slices.IndexFunc(*list, func(q Proc) bool { return q.Name == p.Name }); i >= 0 {
+		(*list)[i] = p
+	} else {
+		*list = append(*list, p)
 	}
 	s.mu.Unlock()
 	return p, s.save()
+}
+
+// Restart starts a process of the cluster that has stopped (Kill) again, with the command and
+// environment it was first started with, on the same ports and files, and returns it with its
+// new pid. It does not wait until the process is ready: WaitHealthy does, for a service. A
+// process that still runs is refused.
+func (s *State) Restart(p Proc) (Proc, error) {
+	cur, ok := s.Proc(p.Name)
+	if !ok {
+		return p, fmt.Errorf("cluster: no process %s", p.Name)
+	}
+	if alive(cur) {
+		return cur, fmt.Errorf("cluster: %s runs (pid %d): kill it first", cur.Name, cur.PID)
+	}
+	if len(cur.Command) == 0 {
+		return cur, fmt.Errorf("cluster: %s was started without its command recorded", cur.Name)
+	}
+	var env []string
+	if cur.Role != "nats" && cur.Role != "redis" {
+		var err error
+		if env, err = s.serviceEnv(cur.Role); err != nil {
+			return cur, err
+		}
+	}
+	return s.start(cur, cur.Command[0], cur.Command[1:], env)
 }
 
 // Down stops every process of the cluster in dir: the services first, so that their last

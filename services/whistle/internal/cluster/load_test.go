@@ -83,6 +83,7 @@ const (
 type env struct {
 	t    *testing.T
 	st   *cluster.State
+	nc   *nats.Conn // the tools user's
 	log  *eventlog.Log
 	auth *authx.Authority
 
@@ -93,6 +94,13 @@ type env struct {
 // startCluster starts a cluster for the test, with every SLA policy's report-in set to
 // reportIn, and stops it when the test ends.
 func startCluster(t *testing.T) *env {
+	t.Helper()
+	return startClusterOn(t, systemtest.QuickCatalog(t, reportIn, time.Hour))
+}
+
+// startClusterOn starts a cluster for the test on the catalog file at path, and stops it when
+// the test ends.
+func startClusterOn(t *testing.T, catalogPath string) *env {
 	t.Helper()
 	bin := whistleBinary(t)
 	dir := t.TempDir()
@@ -106,8 +114,7 @@ func startCluster(t *testing.T) *env {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	st, err := cluster.Up(ctx, cluster.Options{Dir: dir, Binary: bin,
-		CatalogPath: systemtest.QuickCatalog(t, reportIn, time.Hour)})
+	st, err := cluster.Up(ctx, cluster.Options{Dir: dir, Binary: bin, CatalogPath: catalogPath})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +141,7 @@ func startCluster(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, log: log, auth: authx.NewAuthority(key), conns: map[string]*grpc.ClientConn{}}
+	e := &env{t: t, st: st, nc: nc, log: log, auth: authx.NewAuthority(key), conns: map[string]*grpc.ClientConn{}}
 	t.Cleanup(func() {
 		for _, c := range e.conns {
 			_ = c.Close()
@@ -256,17 +263,17 @@ type load struct {
 // beside eighteen processes.
 const loadWorkers = 3
 
-// startLoad starts the load; stop ends it.
-func (e *env) startLoad(name string) *load {
+// routable returns the sample city's grids and the categories a rule routes (from the first
+// grid), so that every issue raised in them is dispatched without a dispatcher.
+func (e *env) routable() (grids, categories []string) {
 	e.t.Helper()
 	cat, err := catalog.Sample()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ld := &load{e: e, name: name, led: newLedger()}
 	for _, a := range cat.Areas() {
 		if a.Level == catalog.LevelGrid {
-			ld.grids = append(ld.grids, a.ID)
+			grids = append(grids, a.ID)
 		}
 	}
 	for _, k := range cat.Categories() {
@@ -274,19 +281,27 @@ func (e *env) startLoad(name string) *load {
 		err := e.call(e.t.Context(), "routing", callTimeout, func(ctx context.Context, c *grpc.ClientConn) error {
 			var err error
 			res, err = whistlev1.NewRoutingServiceClient(c).ExplainRoute(ctx, &whistlev1.ExplainRouteRequest{
-				GridId: ld.grids[0], CategoryId: k.ID, Urgency: whistlev1.Urgency_URGENCY_NORMAL}, e.as(systemtest.Supervisor()))
+				GridId: grids[0], CategoryId: k.ID, Urgency: whistlev1.Urgency_URGENCY_NORMAL}, e.as(systemtest.Supervisor()))
 			return err
 		})
 		if err != nil {
 			e.t.Fatalf("explain the route of %s: %v", k.ID, err)
 		}
 		if res.GetOutcome() == "rules" {
-			ld.categories = append(ld.categories, k.ID)
+			categories = append(categories, k.ID)
 		}
 	}
-	if len(ld.categories) == 0 {
+	if len(categories) == 0 {
 		e.t.Fatal("no category is routed by a rule")
 	}
+	return grids, categories
+}
+
+// startLoad starts the load; stop ends it.
+func (e *env) startLoad(name string) *load {
+	e.t.Helper()
+	ld := &load{e: e, name: name, led: newLedger()}
+	ld.grids, ld.categories = e.routable()
 	ctx, cancel := context.WithCancel(context.Background())
 	ld.cancel = cancel
 	for w := range loadWorkers {

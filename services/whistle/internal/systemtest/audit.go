@@ -1,6 +1,8 @@
 package systemtest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -118,3 +120,173 @@ func (v Verdicts) Agree() error {
 
 // Breaches counts the breaches owed.
 func (v Verdicts) Breaches() int { return len(v.Owed) }
+
+// Firing is what the stream holds of one deadline: the deadline in force (frozen at the
+// assignment's first dispatch, or moved by an extension approved before it), when the event that
+// clears it was first stored, and every breach event recorded of it.
+type Firing struct {
+	Deadline time.Time
+	// Cleared is when the stream stored the first event that cleared the deadline; zero when none.
+	Cleared  time.Time
+	Breaches []eventlog.Record
+}
+
+// Owed reports whether the deadline owes a breach at the stream's clock now, by Audit's rule.
+func (f *Firing) Owed(now time.Time) bool {
+	if f.Deadline.IsZero() {
+		return false // never dispatched
+	}
+	if !f.Cleared.IsZero() {
+		return f.Cleared.After(f.Deadline)
+	}
+	return now.After(f.Deadline)
+}
+
+// Firings are the deadlines of every issue in the stream and their breaches, as the stream held
+// them when its clock read Now.
+type Firings struct {
+	Now    time.Time
+	Clocks map[Clock]*Firing
+}
+
+// ReadFirings reads the whole stream once, in stream order, with one ordered consumer rather than
+// a read per issue, so that a test can look as often as it needs while thousands of deadlines fall
+// due. It judges the deadlines as Audit does. The stream's clock is read first: every deadline
+// that had passed by then is owed, and its breach, stored later, may be missing from this read,
+// but never the other way round.
+func ReadFirings(ctx context.Context, log *eventlog.Log) (Firings, error) {
+	fs := Firings{Clocks: map[Clock]*Firing{}}
+	var err error
+	if fs.Now, err = log.Now(ctx); err != nil {
+		return fs, err
+	}
+	head, err := log.Head(ctx)
+	if err != nil || head == 0 {
+		return fs, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	recs, err := log.Follow(ctx, eventlog.SubjectRoot+".>", 0)
+	if err != nil {
+		return fs, err
+	}
+	clock := func(issue, dept, unit string, kind whistlev1.DeadlineKind) *Firing {
+		c := Clock{issue, assignment.UnitOf(dept, unit), kind}
+		f, ok := fs.Clocks[c]
+		if !ok {
+			f = &Firing{}
+			fs.Clocks[c] = f
+		}
+		return f
+	}
+	clear := func(f *Firing, at time.Time) {
+		if f.Cleared.IsZero() {
+			f.Cleared = at
+		}
+	}
+	for rec := range recs {
+		id := rec.Event.GetIssueId()
+		switch p := rec.Event.GetPayload().(type) {
+		case *whistlev1.Event_Routed:
+			for _, d := range p.Routed.GetDispatches() {
+				for kind, at := range map[whistlev1.DeadlineKind]time.Time{
+					whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN: d.GetReportInBy().AsTime(),
+					whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE:   d.GetResolveBy().AsTime(),
+				} {
+					if f := clock(id, d.GetDepartmentId(), d.GetUnitId(), kind); f.Deadline.IsZero() { // frozen at the first dispatch
+						f.Deadline = at
+					}
+				}
+			}
+		case *whistlev1.Event_Acknowledged:
+			a := p.Acknowledged
+			clear(clock(id, a.GetDepartmentId(), a.GetUnitId(), whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN), rec.Time)
+		case *whistlev1.Event_Resolved:
+			r := p.Resolved
+			clear(clock(id, r.GetDepartmentId(), r.GetUnitId(), whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN), rec.Time)
+			clear(clock(id, r.GetDepartmentId(), r.GetUnitId(), whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE), rec.Time)
+		case *whistlev1.Event_Breached:
+			f := clock(id, p.Breached.GetDepartmentId(), p.Breached.GetUnitId(), p.Breached.GetKind())
+			f.Breaches = append(f.Breaches, rec)
+		case *whistlev1.Event_ExtensionDecided:
+			d := p.ExtensionDecided
+			f := clock(id, d.GetDepartmentId(), d.GetUnitId(), d.GetKind())
+			if d.GetApproved() && f.Cleared.IsZero() && rec.Time.Before(f.Deadline) {
+				f.Deadline = d.GetGranted().AsTime()
+			}
+		}
+		if rec.Seq >= head {
+			return fs, nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fs, err
+	}
+	return fs, errors.New("systemtest: the stream's reader stopped before its head")
+}
+
+// Breaches counts the breach events read.
+func (fs Firings) Breaches() int {
+	n := 0
+	for _, f := range fs.Clocks {
+		n += len(f.Breaches)
+	}
+	return n
+}
+
+// Missing counts the deadlines that owe a breach at the stream's clock and have none yet.
+func (fs Firings) Missing() int {
+	n := 0
+	for _, f := range fs.Clocks {
+		if f.Owed(fs.Now) && len(f.Breaches) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Check reports every deadline whose breaches are not exactly what it owes at the stream's clock:
+// one breach for a deadline owed, none for another, each naming the deadline in force and stored
+// no earlier than it. It counts the breach events of each deadline, so that a deadline fired twice
+// shows as such, not as one fired deadline. Nil means every deadline fired exactly once or never.
+func (fs Firings) Check() error {
+	var diffs []string
+	for c, f := range fs.Clocks {
+		name := fmt.Sprintf("%s %s %s (deadline %s)", c.Issue, c.Department, c.Kind, f.Deadline.Format(time.StampMilli))
+		switch owed := f.Owed(fs.Now); {
+		case f.Deadline.IsZero():
+			diffs = append(diffs, fmt.Sprintf("%s: %d breaches of a deadline never dispatched", name, len(f.Breaches)))
+		case owed && len(f.Breaches) == 0:
+			diffs = append(diffs, name+": owed a breach, none recorded")
+		case owed && len(f.Breaches) > 1, !owed && len(f.Breaches) > 0:
+			var seqs []string
+			for _, b := range f.Breaches {
+				seqs = append(seqs, fmt.Sprint(b.Seq))
+			}
+			want := 0
+			if owed {
+				want = 1
+			}
+			diffs = append(diffs, fmt.Sprintf("%s: owed %d, recorded %d (at %s)", name, want, len(f.Breaches), strings.Join(seqs, ", ")))
+		}
+		for _, b := range f.Breaches {
+			if named := b.Event.GetBreached().GetDeadline().AsTime(); !named.Equal(f.Deadline) {
+				diffs = append(diffs, fmt.Sprintf("%s: the breach at %d names the deadline %s", name, b.Seq, named.Format(time.StampMilli)))
+			}
+			if b.Time.Before(f.Deadline) {
+				diffs = append(diffs, fmt.Sprintf("%s: the breach at %d was stored at %s, before the deadline", name, b.Seq, b.Time.Format(time.StampMilli)))
+			}
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	sort.Strings(diffs)
+	const shown = 20
+	total, more := len(diffs), ""
+	if total > shown {
+		more = fmt.Sprintf("\n... and %d more", total-shown)
+		diffs = diffs[:shown]
+	}
+	return fmt.Errorf("%d faults in the firing of %d deadlines:\n%s%s", total, len(fs.Clocks), strings.Join(diffs, "\n"), more)
+}
