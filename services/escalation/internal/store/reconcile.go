@@ -204,7 +204,7 @@ type Reconciliation struct {
 // LastReconciliation returns what the last complete pass found, for a replica taking the timers
 // over to know when the next is due, and for an operator.
 func (s *Store) LastReconciliation(ctx context.Context) (Reconciliation, error) {
-	vals, err := s.rdb.HMGet(ctx, reconciledKey, "at", "repaired").Result()
+	vals, err := s.rdb.HMGet(ctx, ReconciledKey, "at", "repaired").Result()
 	if err != nil {
 		return Reconciliation{}, fmt.Errorf("store: last reconciliation: %w", err)
 	}
@@ -221,12 +221,13 @@ func (s *Store) LastReconciliation(ctx context.Context) (Reconciliation, error) 
 
 // SetLastReconciliation records what a complete pass found.
 func (s *Store) SetLastReconciliation(ctx context.Context, r Reconciliation) error {
-	if err := s.rdb.HSet(ctx, reconciledKey, "at", r.At.UnixMilli(), "repaired", r.Repaired).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, ReconciledKey, "at", r.At.UnixMilli(), "repaired", r.Repaired).Err(); err != nil {
 		return fmt.Errorf("store: record the reconciliation: %w", err)
 	}
 	return nil
 }
 
-// reconciledKey is a hash of the last complete reconciliation: "at", its start in unix
-// milliseconds, and "repaired", the timers it put back.
-const reconciledKey = Prefix + "timers:reconciled"
+// ReconciledKey is a hash of the last complete reconciliation: "at", its start in unix
+// milliseconds, and "repaired", the timers it put back. Like LeaseKey it is the timer loop's
+// own bookkeeping, not a view: a replay does not rebuild it.
+const ReconciledKey = Prefix + "timers:reconciled"

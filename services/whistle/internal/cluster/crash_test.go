@@ -61,20 +61,7 @@ func TestKillingTheEscalationProcessRepeatedlyWhileThousandsOfDeadlinesFallDueFi
 	kills.until(last, 2*len(ids))
 	kills.wait(t)
 
-	var fs systemtest.Firings
-	wait.For(t, settleTimeout, 2*time.Second, func() error {
-		var err error
-		if fs, err = systemtest.ReadFirings(t.Context(), e.log); err != nil {
-			return err
-		}
-		if fs.Now.Before(last) {
-			return fmt.Errorf("the stream's clock reads %s, before the last deadline", fs.Now.Format(time.TimeOnly))
-		}
-		if n := fs.Missing(); n > 0 {
-			return fmt.Errorf("%d deadlines owed have not fired", n)
-		}
-		return nil
-	})
+	systemtest.WaitFired(t, e.log, last, settleTimeout, 2*time.Second)
 	// Escalation has fired everything once nothing waits for it and it keeps no timer: only then
 	// could no breach more follow, so the check that none fired twice is read after that.
 	wait.For(t, settleTimeout, 200*time.Millisecond, func() error {

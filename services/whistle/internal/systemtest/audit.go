@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
@@ -147,6 +148,28 @@ func (f *Firing) Owed(now time.Time) bool {
 type Firings struct {
 	Now    time.Time
 	Clocks map[Clock]*Firing
+}
+
+// WaitFired waits, reading the stream every poll for at most timeout, until its clock has passed
+// last, the last deadline a test set, and every deadline owed has fired; it returns the firings
+// it read then. A deadline fired twice may still be to come: check once nothing more can fire.
+func WaitFired(t *testing.T, log *eventlog.Log, last time.Time, timeout, poll time.Duration) Firings {
+	t.Helper()
+	var fs Firings
+	wait.For(t, timeout, poll, func() error {
+		var err error
+		if fs, err = ReadFirings(t.Context(), log); err != nil {
+			return err
+		}
+		if fs.Now.Before(last) {
+			return fmt.Errorf("the stream's clock reads %s, before the last deadline", fs.Now.Format(time.TimeOnly))
+		}
+		if n := fs.Missing(); n > 0 {
+			return fmt.Errorf("%d deadlines owed have not fired", n)
+		}
+		return nil
+	})
+	return fs
 }
 
 // ReadFirings reads the whole stream once, in stream order, with one ordered consumer rather than

@@ -188,8 +188,8 @@ func TestWipingRedisAndReplayingGivesIdenticalViews(t *testing.T) {
 }
 
 // dumpRedis starts the redis-server of a stopped system on its files and renders every
-// service's derived keys (the escalation lease and the notifier's outbox, which are no views,
-// aside); with wipe it then deletes
+// service's derived keys (the escalation timer loop's bookkeeping and the notifier's outbox,
+// which are no views, aside); with wipe it then deletes
 // everything, as losing Redis would.
 func dumpRedis(t *testing.T, dir string, wipe bool) string {
 	t.Helper()
@@ -210,7 +210,7 @@ func dumpRedis(t *testing.T, dir string, wipe bool) string {
 	if n, err := rdb.DBSize(t.Context()).Result(); err != nil || n == 0 {
 		t.Fatalf("redis holds %d keys (%v); the test would prove nothing", n, err)
 	}
-	_ = rdb.Del(t.Context(), "escalation:timers:lease").Err() // whoever fires timers: a claim, not a view
+	deleteTimerBookkeeping(t, rdb)
 	// The notifier's queue and its record of deliveries are an outbox, not a view: a replay
 	// leaves them alone and the stream cannot rebuild them.
 	if err := redisx.DeletePrefix(t.Context(), rdb, "department-notify:"); err != nil {

@@ -67,20 +67,7 @@ func TestWipingRedisAndReplayingWhileThousandsOfDeadlinesFallDueFiresEachOnce(t 
 	t.Logf("wiped after %d breaches, replayed %d events in %s, started again %s after the wipe",
 		before.Breaches(), res.Events, res.Elapsed.Round(time.Millisecond), restarted.Sub(wiped).Round(time.Millisecond))
 
-	var fs Firings
-	wait.For(t, waitTotal, time.Second, func() error {
-		var err error
-		if fs, err = ReadFirings(t.Context(), sys.Deps().Log); err != nil {
-			return err
-		}
-		if fs.Now.Before(last) {
-			return fmt.Errorf("the stream's clock reads %s, before the last deadline", fs.Now.Format(time.TimeOnly))
-		}
-		if n := fs.Missing(); n > 0 {
-			return fmt.Errorf("%d deadlines owed have not fired", n)
-		}
-		return nil
-	})
+	WaitFired(t, sys.Deps().Log, last, waitTotal, time.Second)
 	// No breach more can follow once every service has applied everything and escalation keeps
 	// no timer; only then is the check that none fired twice final.
 	Settle(t, sys)
@@ -98,7 +85,8 @@ func TestWipingRedisAndReplayingWhileThousandsOfDeadlinesFallDueFiresEachOnce(t 
 		}
 		return nil
 	})
-	if fs, err = ReadFirings(t.Context(), sys.Deps().Log); err != nil {
+	fs, err := ReadFirings(t.Context(), sys.Deps().Log)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := fs.Check(); err != nil {
