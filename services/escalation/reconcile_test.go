@@ -122,7 +122,7 @@ func TestTheReconciliationLeavesTheTimersOfAnIssueTheStreamHasMovedPastItsState(
 	reconcile := func() {
 		t.Helper()
 		repaired = nil
-		if err := s.Reconcile(ctx, h.Deps.Log.Last, func(r store.Repair) { repaired = append(repaired, r) }); err != nil {
+		if err := s.Reconcile(ctx, h.Deps.Log, func(r store.Repair) { repaired = append(repaired, r) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -139,10 +139,14 @@ func TestTheReconciliationLeavesTheTimersOfAnIssueTheStreamHasMovedPastItsState(
 	if len(repaired) != 0 {
 		t.Fatalf("the reconciliation repaired %v on a state the stream has moved past", repaired)
 	}
+	// It took the stream's events into the state instead: a write of the projection lost in a
+	// failover is mended so, and the fold wrote the index.
+	if st, err := s.Issue(ctx, id); err != nil || st.LastSeq != h.lastSeq(id) {
+		t.Fatalf("the state stands at %d (%v) after the reconciliation, the stream at %d", st.LastSeq, err, h.lastSeq(id))
+	}
 
-	// Once the projection applies the report-in, its state owes the resolve timer alone, which its
-	// fold left as it was: missing. That one the reconciliation puts back.
-	apply()
+	// Its state, now past the report-in, owes the resolve timer alone, which the fold left as it
+	// was: missing. That one the next pass puts back.
 	reconcile()
 	if len(repaired) != 1 || repaired[0].Timer.Name() != id+"|water|resolve" || repaired[0].Mismatch != store.Missing {
 		t.Fatalf("the reconciliation repaired %v, want the resolve timer, missing", repaired)
@@ -150,4 +154,34 @@ func TestTheReconciliationLeavesTheTimersOfAnIssueTheStreamHasMovedPastItsState(
 	if h.timerArmed(id, "water", "report-in") {
 		t.Fatal("the report-in timer, cleared in time, was put back")
 	}
+}
+
+func TestATimerWhoseIssuesStateLostItsDispatchTakesTheStreamsEventsAndBreaches(t *testing.T) {
+	h := newHarness(t)
+	first := h.run()
+	ctx := context.Background()
+	id := issue(t, 1)
+	deadline := h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", soon, farOff)
+	h.waitTimer(id, "water", "report-in", true)
+	h.Settled(app.ServiceName)
+	first.stop()
+	// A failover loses the document's writes (the timers, in another slot, survive): the state
+	// is back before the dispatch, and no fold of it is coming. The replica that fires next has
+	// not held the issue.
+	raised := h.Stored(id, "raised")
+	s := store.New(h.Deps.Redis, h.Deps.Catalog.Calendar(), nil)
+	if err := h.Deps.Redis.Del(ctx, s.Key(id), "escalation:seq:{"+id+"}").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, raised); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	h.pass(deadline, 1)
+	h.drive(func() error {
+		if n := len(h.breaches(id)); n != 1 {
+			return fmt.Errorf("%d breaches so far", n)
+		}
+		return nil
+	})
 }

@@ -157,6 +157,15 @@ func (r *Rosters) OnDuty(unit string, t time.Time) Duty {
 	return Duty{Unit: unit, From: t, To: t}
 }
 
+// PeopleAt returns the people on duty in the unit at t, sorted; none when nobody is, or the unit
+// has no roster. It is OnDuty's people without the span around t, which costs the hand-overs of a
+// fortnight to find: for a caller that only asks who is on duty at an instant (a push, a chain
+// step's target).
+func (r *Rosters) PeopleAt(unit string, t time.Time) []string {
+	_, people := r.at(r.units[unit], t)
+	return people
+}
+
 // Spans returns the unit's duty from from until to, span by span in time order, gaps included:
 // each span ends at a hand-over, an override's edge, or to.
 func (r *Rosters) Spans(unit string, from, to time.Time) []Duty {

@@ -109,6 +109,9 @@ func TestSpansCoverThePeriodWithoutGapOrOverlap(t *testing.T) {
 			if d := r.OnDuty("u", at); d.Shift != s.Shift || !slices.Equal(d.People, s.People) {
 				t.Fatalf("at %s OnDuty says %q %v, the span %q %v", at, d.Shift, d.People, s.Shift, s.People)
 			}
+			if people := r.PeopleAt("u", at); !slices.Equal(people, s.People) {
+				t.Fatalf("at %s PeopleAt says %v, the span %v", at, people, s.People)
+			}
 		}
 	}
 }

@@ -54,10 +54,10 @@ func (a *App) React(ctx context.Context, rec eventlog.Record) error {
 				continue
 			}
 			push := &whistlev1.Push{DepartmentId: as.DepartmentID, UnitId: unit, Reason: whistlev1.PushReason_PUSH_REASON_ON_DUTY}
-			if duty := rosters.OnDuty(unit, st.SummonedAt); duty.Gap() {
+			if people := rosters.PeopleAt(unit, st.SummonedAt); len(people) == 0 {
 				push.OfficerId, push.Reason = rosters.Head(unit), whistlev1.PushReason_PUSH_REASON_NOBODY_ON_DUTY
 			} else {
-				push.OfficerId = duty.People[0]
+				push.OfficerId = people[0]
 			}
 			pushed.Pushes = append(pushed.Pushes, push)
 		}

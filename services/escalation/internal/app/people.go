@@ -44,8 +44,8 @@ func (p *People) Target(t sla.Target, unitID, officer, streetID string, at time.
 		if officer != "" {
 			return officer
 		}
-		if d := r.OnDuty(unitID, at); !d.Gap() {
-			return d.People[0]
+		if people := r.PeopleAt(unitID, at); len(people) > 0 {
+			return people[0]
 		}
 	case sla.UnitHead:
 		return r.Head(unitID)

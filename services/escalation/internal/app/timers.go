@@ -109,6 +109,11 @@ type Timers struct {
 	reconcileAt time.Time
 	// reconciling is set while a reconciliation runs.
 	reconciling atomic.Bool
+	// troubled is set while Redis fails the loop, and makes the loop reconcile once it answers
+	// again: a failover may have lost acknowledged writes. Only the loop's goroutine touches it.
+	troubled bool
+	// reconcileFailed is set by a reconciliation that failed, to be tried again as trouble.
+	reconcileFailed atomic.Bool
 }
 
 // NewTimers returns the loop; people says whom reminders and chains tell. Connect Notify to the
@@ -178,12 +183,18 @@ func (t *Timers) step(ctx context.Context) time.Time {
 	if err != nil || !held {
 		t.warn(ctx, "lease", err)
 		t.reconcileAt = time.Time{} // another replica may reconcile meanwhile: read when, on taking it back
+		t.troubled = t.troubled || err != nil
 		return next
+	}
+	if t.troubled || t.reconcileFailed.Swap(false) {
+		t.troubled = false
+		t.reconcileAt = now // Redis answers again after failing: reconcile now
 	}
 	t.maybeReconcile(ctx, now)
 	due, err := t.store.Due(ctx, now, dueBatch)
 	if err != nil {
 		t.warn(ctx, "due timers", err)
+		t.troubled = true // the due query reads every master: any one failing shows here
 		return next
 	}
 	if len(due) > 0 {
@@ -245,7 +256,7 @@ func (t *Timers) maybeReconcile(ctx context.Context, now time.Time) {
 // reconcile runs one pass of store.Reconcile, counts and logs what it repaired, and records the pass.
 func (t *Timers) reconcile(ctx context.Context, now time.Time) {
 	found := 0
-	err := t.store.Reconcile(ctx, t.log.Last, func(r store.Repair) {
+	err := t.store.Reconcile(ctx, t.log, func(r store.Repair) {
 		found++
 		reconcileFound.Add(ctx, 1, otelx.Attributes("mismatch", string(r.Mismatch)))
 		t.logger.WarnContext(ctx, "escalation timers: reconciliation put a timer back", "timer", r.Timer.Name(),
@@ -253,10 +264,11 @@ func (t *Timers) reconcile(ctx context.Context, now time.Time) {
 	})
 	if err != nil {
 		t.warn(ctx, "reconcile", err)
+		t.reconcileFailed.Store(true)
 		return
 	}
 	reconcilePasses.Add(ctx, 1)
-	for _, m := range []store.Mismatch{store.Missing, store.Late} {
+	for _, m := range []store.Mismatch{store.Missing, store.Late, store.Behind} {
 		reconcileFound.Add(ctx, 0, otelx.Attributes("mismatch", string(m))) // a series from the first pass, for alerts on its increase
 	}
 	t.logger.DebugContext(ctx, "escalation timers: reconciled", "repaired", found, "took", t.clock.Now().Sub(now))
@@ -364,6 +376,15 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 		return 0, err
 	}
 	if unknown {
+		// The state has not seen the dispatch that made the timer: its fold is on its way (the
+		// timer is written to another slot than the document), or its write was lost (a Redis
+		// failover) and none is coming. Take the stream's events into it now, as a write
+		// conditional like the fold's, so that racing the consumer costs nothing.
+		last, err := t.log.Last(ctx, tm.IssueID)
+		if err == nil {
+			_, err = t.log.CatchupTo(ctx, t.store, tm.IssueID, last)
+		}
+		t.warn(ctx, "catch up "+tm.IssueID, err)
 		return LeaseCheck, nil
 	}
 	if b := recordedBreach(rec); b != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 )
@@ -24,7 +25,22 @@ const (
 	Missing Mismatch = "missing"
 	// Late is a timer the index holds for a later time than the state owes: it would fire late.
 	Late Mismatch = "late"
+	// Behind is a timer of an issue whose state lacked events the stream stored more than
+	// BehindGrace before: a write of the projection was lost (a Redis failover) and no fold was
+	// coming to bring it up. The reconciliation takes those events itself.
+	Behind Mismatch = "behind"
 )
+
+// BehindGrace is how long after the stream stored an event the reconciliation takes a state that
+// lacks it for one whose write was lost, rather than one its consumer has yet to reach.
+const BehindGrace = time.Minute
+
+// Stream is what the reconciliation asks of the event log: an issue's last sequence, and to bring
+// the projection up to a sequence.
+type Stream interface {
+	Last(ctx context.Context, issueID string) (uint64, error)
+	CatchupTo(ctx context.Context, p eventlog.Projection, issueID string, seq uint64) ([]eventlog.Record, error)
+}
 
 // Repair is a timer a reconciliation put back in the index, and what it found wrong.
 type Repair struct {
@@ -42,18 +58,20 @@ type Repair struct {
 //
 // It reads every document, ReconcileBatch at a time from each Redis master, and never holds a
 // lock: before it repairs a timer it reads the issue's document again, and repairs only when the
-// document has not moved since the comparison and the stream, asked by last (the issue's last
-// sequence), holds nothing later. A state behind the stream is left to the fold, which writes the
-// index itself: the loop drops a fired breach's timer before its own fold of the breach, and after
-// a restart the projection may be far behind. A quarantined issue, whose timers are dropped on
-// purpose, is skipped.
-func (s *Store) Reconcile(ctx context.Context, last func(ctx context.Context, issueID string) (uint64, error), repaired func(Repair)) error {
+// document has not moved since the comparison and the stream holds nothing later. A state behind
+// the stream is not judged: the stream's events are taken into it (a write conditional like the
+// fold's, so racing the consumer is harmless), and the fold writes the index. That is no finding
+// while the consumer may simply not have reached them (the loop drops a fired breach's timer
+// before escalation's own fold of the breach; after a restart the projection may be far behind),
+// but a state lacking events stored more than BehindGrace ago lost a write, and counts (Behind).
+// A quarantined issue, whose timers are dropped on purpose, is skipped.
+func (s *Store) Reconcile(ctx context.Context, stream Stream, repaired func(Repair)) error {
 	err := redisx.ForEachMaster(ctx, s.rdb, func(ctx context.Context, server *redis.Client) error {
 		iter := server.Scan(ctx, 0, s.Key("*"), ReconcileBatch).Iterator()
 		batch := make([]string, 0, ReconcileBatch)
 		for iter.Next(ctx) {
 			if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
-				if err := s.reconcileBatch(ctx, server, batch, last, repaired); err != nil {
+				if err := s.reconcileBatch(ctx, server, batch, stream, repaired); err != nil {
 					return err
 				}
 				batch = batch[:0]
@@ -62,7 +80,7 @@ func (s *Store) Reconcile(ctx context.Context, last func(ctx context.Context, is
 		if err := iter.Err(); err != nil {
 			return err
 		}
-		return s.reconcileBatch(ctx, server, batch, last, repaired)
+		return s.reconcileBatch(ctx, server, batch, stream, repaired)
 	})
 	if err != nil {
 		return fmt.Errorf("store: reconcile timers: %w", err)
@@ -79,7 +97,7 @@ type suspect struct {
 // reconcileBatch compares the timers of the issues whose documents are keys (all on server) with
 // the index, and repairs what a second read confirms.
 func (s *Store) reconcileBatch(ctx context.Context, server *redis.Client, keys []string,
-	last func(ctx context.Context, issueID string) (uint64, error), repaired func(Repair)) error {
+	stream Stream, repaired func(Repair)) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -115,7 +133,7 @@ func (s *Store) reconcileBatch(ctx context.Context, server *redis.Client, keys [
 		return err
 	}
 	for _, sp := range suspects {
-		if err := s.repair(ctx, sp, last, repaired); err != nil {
+		if err := s.repair(ctx, sp, stream, repaired); err != nil {
 			return err
 		}
 	}
@@ -158,7 +176,7 @@ func judge(t domain.Timer, score *redis.FloatCmd) (Mismatch, bool) {
 
 // repair puts a suspect timer back once the issue's document, read again, still owes it as judged,
 // the stream holds nothing later, and the index still disagrees.
-func (s *Store) repair(ctx context.Context, sp suspect, last func(ctx context.Context, issueID string) (uint64, error), repaired func(Repair)) error {
+func (s *Store) repair(ctx context.Context, sp suspect, stream Stream, repaired func(Repair)) error {
 	st, err := s.Issue(ctx, sp.Timer.IssueID)
 	if err != nil {
 		return err
@@ -166,12 +184,19 @@ func (s *Store) repair(ctx context.Context, sp suspect, last func(ctx context.Co
 	if st.LastSeq != sp.seq {
 		return nil // a fold moved the issue on and wrote its timers
 	}
-	stored, err := last(ctx, sp.Timer.IssueID)
+	stored, err := stream.Last(ctx, sp.Timer.IssueID)
 	if err != nil {
 		return err
 	}
 	if stored > sp.seq {
-		return nil // the fold has events to apply, and writes the timers when it does
+		recs, err := stream.CatchupTo(ctx, s, sp.Timer.IssueID, stored)
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 && time.Since(recs[0].Time) > BehindGrace {
+			repaired(Repair{Timer: sp.Timer, Mismatch: Behind})
+		}
+		return nil
 	}
 	score := s.rdb.ZScore(ctx, TimersKey(sp.Timer.IssueID), sp.Timer.Name())
 	if _, wrong := judge(sp.Timer, score); !wrong {
