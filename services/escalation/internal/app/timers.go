@@ -77,7 +77,7 @@ func init() {
 	watchEntries, _ = meter.Int64Counter("whistle.escalation.watch.entries",
 		metric.WithDescription("Entries of breach feeds that breach watches read, by outcome: sent, or skipped (before the sequence asked for, repeated, or outside the watch's filter)."))
 	reconcileFound, _ = meter.Int64Counter("whistle.escalation.reconcile.found",
-		metric.WithDescription("Timers the reconciliation found missing from the index or due too late there, and put back, by mismatch (missing, late); it should stay at zero."))
+		metric.WithDescription("Timers the reconciliation found wrong and mended, by mismatch: missing from the index, due too late there, or of a state behind the stream that lost a write (missing, late, behind); it should stay at zero."))
 	reconcilePasses, _ = meter.Int64Counter("whistle.escalation.reconcile.passes",
 		metric.WithDescription("Complete passes of the reconciliation of the timers with the issues' states."))
 }

@@ -370,16 +370,5 @@ func (e *env) noTimers(t *testing.T) error {
 		return err
 	}
 	defer rdb.Close()
-	open := int64(0)
-	for p := range eventlog.Partitions {
-		n, err := rdb.ZCard(t.Context(), "escalation:timers:"+eventlog.PartitionTag(p)).Result()
-		if err != nil {
-			return err
-		}
-		open += n
-	}
-	if open > 0 {
-		return fmt.Errorf("escalation keeps %d timers", open)
-	}
-	return nil
+	return systemtest.NoTimers(t.Context(), rdb)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
@@ -148,6 +150,23 @@ func (f *Firing) Owed(now time.Time) bool {
 type Firings struct {
 	Now    time.Time
 	Clocks map[Clock]*Firing
+}
+
+// NoTimers says whether escalation keeps no timer in rdb: an error names how many it keeps. Once
+// every deadline owed has fired and none is kept, no breach more can follow.
+func NoTimers(ctx context.Context, rdb redis.UniversalClient) error {
+	open := int64(0)
+	for p := range eventlog.Partitions {
+		n, err := rdb.ZCard(ctx, "escalation:timers:"+eventlog.PartitionTag(p)).Result()
+		if err != nil {
+			return err
+		}
+		open += n
+	}
+	if open > 0 {
+		return fmt.Errorf("escalation keeps %d timers", open)
+	}
+	return nil
 }
 
 // WaitFired waits, reading the stream every poll for at most timeout, until its clock has passed

@@ -71,20 +71,7 @@ func TestWipingRedisAndReplayingWhileThousandsOfDeadlinesFallDueFiresEachOnce(t 
 	// No breach more can follow once every service has applied everything and escalation keeps
 	// no timer; only then is the check that none fired twice final.
 	Settle(t, sys)
-	wait.For(t, waitTotal, 100*time.Millisecond, func() error {
-		open := int64(0)
-		for p := range eventlog.Partitions {
-			n, err := sys.Deps().Redis.ZCard(t.Context(), "escalation:timers:"+eventlog.PartitionTag(p)).Result()
-			if err != nil {
-				return err
-			}
-			open += n
-		}
-		if open > 0 {
-			return fmt.Errorf("escalation keeps %d timers", open)
-		}
-		return nil
-	})
+	wait.For(t, waitTotal, 100*time.Millisecond, func() error { return NoTimers(t.Context(), sys.Deps().Redis) })
 	fs, err := ReadFirings(t.Context(), sys.Deps().Log)
 	if err != nil {
 		t.Fatal(err)
