@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +61,7 @@ type Options struct {
 	Dir string
 	// Binary is the whistle program the services and NATS nodes run. Required.
 	Binary string
-	// BasePort, when above 0, numbers the ports from it (see Ports); 0 takes free ports.
+	// BasePort, when above 0, numbers the ports from it (see ports); 0 takes free ports.
 	BasePort int
 	// Replicas is how many processes of each service run; 0 means DefaultReplicas.
 	Replicas int
@@ -115,18 +116,88 @@ type State struct {
 	mu sync.Mutex
 }
 
-// Ports numbers the ports of a cluster from base: NATS clients base+1.., NATS routes base+11..,
+// ports numbers the ports of a cluster from base: NATS clients base+1.., NATS routes base+11..,
 // NATS monitoring base+21.., Redis base+31.. with their cluster buses base+41.., and the
 // services' gRPC base+101.. and HTTP base+201.., in the order of system.Names, replica by replica.
+// Without a base it draws free ports, none twice: a port drawn for a process not yet started is
+// free to every later draw until that process binds it.
 type ports struct {
-	base int
+	base  int
+	drawn map[int]bool
 }
 
-func (p ports) at(offset int) (string, error) {
-	if p.base <= 0 {
-		return netx.FreeAddr()
+func newPorts(base int) *ports { return &ports{base: base, drawn: map[int]bool{}} }
+
+func (p *ports) at(offset int) (string, error) {
+	if p.base > 0 {
+		return "127.0.0.1:" + strconv.Itoa(p.base+offset), nil
 	}
-	return "127.0.0.1:" + strconv.Itoa(p.base+offset), nil
+	for {
+		port, err := netx.FreePort()
+		if err != nil {
+			return "", err
+		}
+		if !p.drawn[port] {
+			p.drawn[port] = true
+			return "127.0.0.1:" + strconv.Itoa(port), nil
+		}
+	}
+}
+
+// startListening starts a process through spawn, which draws its ports, and waits until it
+// listens on them (see listening).
+func (s *State) startListening(ctx context.Context, p *ports, spawn func() (Proc, error)) (Proc, error) {
+	proc, err := spawn()
+	if err != nil {
+		return proc, err
+	}
+	return listening(ctx, p, proc, spawn)
+}
+
+// listening waits until proc, started by spawn, listens on its address and its peer's. Another
+// program may bind a drawn port between the draw and the process binding it (tests start many
+// servers at once), so a process that ended saying an address is in use is spawned again on new
+// ports, up to bindAttempts times in all. With numbered ports it is not: they would be taken again.
+func listening(ctx context.Context, p *ports, proc Proc, spawn func() (Proc, error)) (Proc, error) {
+	for attempt := 1; ; attempt++ {
+		err := awaitListening(ctx, proc)
+		if err == nil {
+			return proc, nil
+		}
+		tail := logTail(proc)
+		if !errors.Is(err, errStopped) || p.base > 0 || attempt == bindAttempts || !strings.Contains(strings.ToLower(tail), "address already in use") {
+			return proc, fmt.Errorf("cluster: %s does not listen on %s (see %s): %w\n%s", proc.Name, proc.Addr, proc.Log(), err, tail)
+		}
+		if proc, err = spawn(); err != nil {
+			return proc, err
+		}
+	}
+}
+
+// bindAttempts is how many times startListening spawns a process whose drawn port was taken.
+const bindAttempts = 3
+
+// awaitListening waits until proc accepts connections on its address and, if it has one, its
+// peer's, or until it ends (errStopped).
+func awaitListening(ctx context.Context, proc Proc) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	return until(ctx, func() error {
+		if !alive(proc) {
+			return errStopped
+		}
+		for _, addr := range []string{proc.Addr, proc.Peer} {
+			if addr == "" {
+				continue
+			}
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				return err
+			}
+			_ = c.Close()
+		}
+		return nil
+	})
 }
 
 // Load reads the state of the cluster in dir.
@@ -212,7 +283,7 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	if _, err := authx.LoadOrCreateKey(filepath.Join(s.DataDir, "token.key")); err != nil {
 		return nil, err
 	}
-	p := ports{base: opts.BasePort}
+	p := newPorts(opts.BasePort)
 	if err := s.startNATS(ctx, opts, p); err != nil {
 		return nil, err
 	}
@@ -410,7 +481,7 @@ func natsConfig(name, client, route, monitor, store string, routes []string) str
 
 // startNATS writes the NATS users and each node's configuration, starts the nodes, and waits
 // until they have a JetStream meta leader.
-func (s *State) startNATS(ctx context.Context, opts Options, p ports) error {
+func (s *State) startNATS(ctx context.Context, opts Options, p *ports) error {
 	users, err := system.LoadNATSUsers(s.DataDir)
 	if err != nil {
 		return err
@@ -487,7 +558,7 @@ func (s *State) serviceEnv(name string) ([]string, error) {
 
 // startServices starts the replicas of every service, a replica of each at a time, and waits
 // until each is ready. The first replicas create their consumers; the later ones find them.
-func (s *State) startServices(ctx context.Context, opts Options, p ports) error {
+func (s *State) startServices(ctx context.Context, opts Options, p *ports) error {
 	envs := map[string][]string{}
 	for _, name := range system.Names {
 		env, err := s.serviceEnv(name)
@@ -498,43 +569,58 @@ func (s *State) startServices(ctx context.Context, opts Options, p ports) error 
 	}
 	n := 0
 	for r := range opts.Replicas {
+		// A replica of each service at a time, started together and then awaited.
+		spawns := map[string]func() (Proc, error){}
 		var started []Proc
 		for _, name := range system.Names {
-			grpcAddr, err := p.at(101 + n)
-			if err != nil {
-				return err
-			}
-			httpAddr, err := p.at(201 + n)
-			if err != nil {
-				return err
-			}
-			n++
 			procName := name + "-" + strconv.Itoa(r+1)
-			args := []string{"serve", name, "--data", s.DataDir, "--grpc", grpcAddr, "--http", httpAddr, "--replicas", strconv.Itoa(NATSNodes)}
-			if opts.CatalogPath != "" {
-				args = append(args, "--catalog", opts.CatalogPath)
+			offset := n
+			n++
+			spawns[procName] = func() (Proc, error) {
+				grpcAddr, err := p.at(101 + offset)
+				if err != nil {
+					return Proc{}, err
+				}
+				httpAddr, err := p.at(201 + offset)
+				if err != nil {
+					return Proc{}, err
+				}
+				return s.start(Proc{Role: name, Name: procName, Addr: grpcAddr, Peer: httpAddr,
+					Dir: filepath.Join(s.Dir, "services", procName)}, opts.Binary, serviceArgs(name, s.DataDir, grpcAddr, httpAddr, opts), envs[name])
 			}
-			if opts.RulesPath != "" {
-				args = append(args, "--rules", opts.RulesPath)
-			}
-			if opts.RosterPath != "" {
-				args = append(args, "--roster", opts.RosterPath)
-			}
-			proc, err := s.start(Proc{Role: name, Name: procName, Addr: grpcAddr, Peer: httpAddr,
-				Dir: filepath.Join(s.Dir, "services", procName)}, opts.Binary, args, envs[name])
+			proc, err := spawns[procName]()
 			if err != nil {
 				return err
 			}
-			opts.Logger.Info("service replica started", "name", procName, "pid", proc.PID, "grpc", grpcAddr, "http", httpAddr)
 			started = append(started, proc)
 		}
 		for _, proc := range started {
+			proc, err := listening(ctx, p, proc, spawns[proc.Name])
+			if err != nil {
+				return err
+			}
 			if err := WaitHealthy(ctx, proc); err != nil {
 				return err
 			}
+			opts.Logger.Info("service replica started", "name", proc.Name, "pid", proc.PID, "grpc", proc.Addr, "http", proc.Peer)
 		}
 	}
 	return nil
+}
+
+// serviceArgs are the arguments of whistle serve for a replica of the service name.
+func serviceArgs(name, dataDir, grpcAddr, httpAddr string, opts Options) []string {
+	args := []string{"serve", name, "--data", dataDir, "--grpc", grpcAddr, "--http", httpAddr, "--replicas", strconv.Itoa(NATSNodes)}
+	if opts.CatalogPath != "" {
+		args = append(args, "--catalog", opts.CatalogPath)
+	}
+	if opts.RulesPath != "" {
+		args = append(args, "--rules", opts.RulesPath)
+	}
+	if opts.RosterPath != "" {
+		args = append(args, "--roster", opts.RosterPath)
+	}
+	return args
 }
 
 // ServiceAddrs returns the gRPC addresses of a service's replicas.

@@ -36,7 +36,7 @@ const AdminUser = "default"
 // per service, limited to its keys, and the operator's), shares the slots among the masters,
 // introduces the nodes, makes the replica i follow master i, and waits until the cluster serves
 // every slot and every replica has caught up with its master.
-func (s *State) startRedis(ctx context.Context, opts Options, p ports) error {
+func (s *State) startRedis(ctx context.Context, opts Options, p *ports) error {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return redisx.ErrRedisServerMissing
@@ -49,47 +49,54 @@ func (s *State) startRedis(ctx context.Context, opts Options, p ports) error {
 	if err := s.save(); err != nil {
 		return err
 	}
-	admin := s.RedisPasswords[AdminUser]
 	const nodes = 2 * RedisMasters
 	for i := range nodes {
-		addr, err := p.at(31 + i)
-		if err != nil {
-			return err
-		}
-		bus, err := p.at(41 + i)
-		if err != nil {
-			return err
-		}
-		host, port, _ := net.SplitHostPort(addr)
-		_, busPort, _ := net.SplitHostPort(bus)
 		name := "redis-" + strconv.Itoa(i+1)
 		dir := filepath.Join(s.Dir, "redis", name)
-		args := []string{
-			"--port", port, "--bind", host, "--dir", dir,
-			"--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "no",
-			"--logfile", filepath.Join(dir, "redis.log"),
-			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-			"--cluster-port", busPort,
-			// How long a master may be unreachable before its replica takes over.
-			"--cluster-node-timeout", strconv.FormatInt(RedisNodeTimeout.Milliseconds(), 10),
-			// A replica may take over however long it was cut off from its master: the
-			// alternative is a cluster that stays down until an operator steps in.
-			"--cluster-replica-validity-factor", "0",
-			// A replica authenticates to its master as the operator.
-			"--masteruser", AdminUser, "--masterauth", admin,
-		}
-		args = append(args, "--user", AdminUser, "on", ">"+admin, "~*", "&*", "+@all")
-		for _, svc := range system.RedisUsers() {
-			args = append(args, "--user", svc, "on", ">"+s.RedisPasswords[svc])
-			args = append(args, system.RedisUserRules(svc)...)
-		}
-		proc, err := s.start(Proc{Role: "redis", Name: name, Addr: addr, Peer: bus, Dir: dir}, bin, args, nil)
+		proc, err := s.startListening(ctx, p, func() (Proc, error) {
+			addr, err := p.at(31 + i)
+			if err != nil {
+				return Proc{}, err
+			}
+			bus, err := p.at(41 + i)
+			if err != nil {
+				return Proc{}, err
+			}
+			return s.start(Proc{Role: "redis", Name: name, Addr: addr, Peer: bus, Dir: dir}, bin, redisArgs(addr, bus, dir, s.RedisPasswords), nil)
+		})
 		if err != nil {
 			return err
 		}
-		opts.Logger.Info("redis-server started", "name", name, "pid", proc.PID, "addr", addr)
+		opts.Logger.Info("redis-server started", "name", name, "pid", proc.PID, "addr", proc.Addr)
 	}
 	return s.formRedisCluster(ctx)
+}
+
+// redisArgs are the options of the cluster's Redis node on addr, with its cluster bus on bus and
+// its files in dir, and Whistle's users with passwords.
+func redisArgs(addr, bus, dir string, passwords map[string]string) []string {
+	host, port, _ := net.SplitHostPort(addr)
+	_, busPort, _ := net.SplitHostPort(bus)
+	admin := passwords[AdminUser]
+	args := []string{
+		"--port", port, "--bind", host, "--dir", dir,
+		"--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "no",
+		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+		"--cluster-port", busPort,
+		// How long a master may be unreachable before its replica takes over.
+		"--cluster-node-timeout", strconv.FormatInt(RedisNodeTimeout.Milliseconds(), 10),
+		// A replica may take over however long it was cut off from its master: the
+		// alternative is a cluster that stays down until an operator steps in.
+		"--cluster-replica-validity-factor", "0",
+		// A replica authenticates to its master as the operator.
+		"--masteruser", AdminUser, "--masterauth", admin,
+	}
+	args = append(args, "--user", AdminUser, "on", ">"+admin, "~*", "&*", "+@all")
+	for _, svc := range system.RedisUsers() {
+		args = append(args, "--user", svc, "on", ">"+passwords[svc])
+		args = append(args, system.RedisUserRules(svc)...)
+	}
+	return args
 }
 
 // AdminClient returns a client of one Redis node as the operator.

@@ -1,6 +1,7 @@
 package systemtest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -96,12 +97,17 @@ func TestTheIssuesStreetPicksTheUnitAndOnlyThatUnitsOfficerActs(t *testing.T) {
 	if items := inbox(t, right, "", whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_UNSPECIFIED); len(items) != 1 || items[0].GetIssueId() != xinhua {
 		t.Errorf("the xinhua office's inbox holds %v; want its one issue", itemIDs(items))
 	}
-	// The department's push of the routing may be stored before the report-in or after it.
-	timeline := getIssue(t, super, xinhua).GetTimeline()
-	acks := slices.DeleteFunc(slices.Clone(timeline), func(e *whistlev1.TimelineEntry) bool { return e.GetKind() != "acknowledged" })
-	if len(acks) != 1 || acks[0].GetUnitId() != "market-regulation-xinhua" || acks[0].GetDepartmentId() != "market-regulation" {
-		t.Errorf("the timeline's report-ins are %v", acks)
-	}
+	// Intake's view follows the stream, so the report-in reaches its timeline soon after the
+	// department answered. The department's push of the routing may be stored before the
+	// report-in or after it.
+	wait.For(t, waitTotal, 20*time.Millisecond, func() error {
+		timeline := getIssue(t, super, xinhua).GetTimeline()
+		acks := slices.DeleteFunc(slices.Clone(timeline), func(e *whistlev1.TimelineEntry) bool { return e.GetKind() != "acknowledged" })
+		if len(acks) != 1 || acks[0].GetUnitId() != "market-regulation-xinhua" || acks[0].GetDepartmentId() != "market-regulation" {
+			return fmt.Errorf("the timeline's report-ins are %v", acks)
+		}
+		return nil
+	})
 
 	explained, err := super.Routing.ExplainRoute(t.Context(), &whistlev1.ExplainRouteRequest{IssueId: xinhua})
 	if err != nil || explained.GetRuleId() != "unsafe-stall" || explained.GetAssignments()[0].GetUnitId() != "market-regulation-xinhua" ||
