@@ -240,7 +240,7 @@ const MaxDecideAttempts = 8
 // In a reaction (a consumer of p reacting to a record it applied) Decide returns as soon as the
 // event is stored, with a zero Time: that consumer owns the issue and applies the event in its
 // turn, after the record it reacts to. Under Unawaited it returns once the event is stored too,
-// with the record read back from the stream.
+// with a zero Time as well.
 func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide func(ctx context.Context) (*whistlev1.Event, error)) (*Record, error) {
 	if !inReaction(ctx, p.Name()) {
 		// A command waits for the others of this process on the issue (see issueLocks); a
@@ -280,11 +280,13 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 // unawaitedKey marks the context of a Decide that does not wait for its projection (Unawaited).
 type unawaitedKey struct{}
 
-// Unawaited marks ctx so that Decide returns the event once the stream has stored it, read back
-// with the stream's time, without waiting for the projection to apply it. It is for a writer that
-// needs only the stored event and never reads its own write through the projection, such as a
-// timer loop firing a storm of deadlines: waiting for each fold would pace the firing by the folds.
-// A lost race still waits for the projection to take what won, since the next round decides on it.
+// Unawaited marks ctx so that Decide returns the event and its sequence once the stream has
+// stored it, without waiting for the projection to apply it and without its stored time (Time is
+// zero: the PubAck does not carry it, and reading it back would cost a request to the stream per
+// event). It is for a writer that needs neither its own write through the projection nor the
+// time, such as a timer loop firing a storm of deadlines: waiting for each fold would pace the
+// firing by the folds. A lost race still waits for the projection to take what won, since the
+// next round decides on it.
 func Unawaited(ctx context.Context) context.Context {
 	return context.WithValue(ctx, unawaitedKey{}, true)
 }
@@ -314,11 +316,8 @@ func (l *Log) appendAndAwait(ctx context.Context, p Projection, issueID string, 
 		return nil, false, l.takeUpTo(ctx, p, issueID, ack.Sequence, attempt)
 	case err != nil:
 		return nil, true, err
-	case reaction:
+	case reaction || unawaited(ctx):
 		return &Record{Seq: ack.Sequence, Event: ev}, true, nil
-	case unawaited(ctx):
-		rec, err := l.at(ctx, ack.Sequence)
-		return &rec, true, err
 	}
 	rec, err := l.applied(ctx, p, issueID, ack.Sequence, next)
 	return rec, true, err

@@ -106,8 +106,8 @@ func TestAnUnawaitedDecideReturnsTheStoredEventWithoutTheProjectionApplyingIt(t 
 	if err != nil || len(stored) != 1 {
 		t.Fatal(stored, err)
 	}
-	if rec.Seq != stored[0].Seq || !rec.Time.Equal(stored[0].Time) || rec.Event.GetRaised() == nil {
-		t.Fatalf("Decide returned %d at %v, the stream stored %d at %v", rec.Seq, rec.Time, stored[0].Seq, stored[0].Time)
+	if rec.Seq != stored[0].Seq || !proto.Equal(rec.Event, stored[0].Event) || !rec.Time.IsZero() {
+		t.Fatalf("Decide returned %v at %d (time %v), the stream stored %v at %d", rec.Event, rec.Seq, rec.Time, stored[0].Event, stored[0].Seq)
 	}
 	if got := p.applied["A"]; len(got) != 0 {
 		t.Fatalf("the projection applied %v before Decide returned, which it need not wait for", got)

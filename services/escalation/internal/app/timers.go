@@ -191,7 +191,7 @@ func (t *Timers) step(ctx context.Context) time.Time {
 		t.reconcileAt = now // Redis answers again after failing: reconcile now
 	}
 	t.maybeReconcile(ctx, now)
-	due, err := t.store.Due(ctx, now, dueBatch)
+	due, more, err := t.store.Due(ctx, now, dueBatch)
 	if err != nil {
 		t.warn(ctx, "due timers", err)
 		t.troubled = true // the due query reads every master: any one failing shows here
@@ -205,14 +205,14 @@ func (t *Timers) step(ctx context.Context) time.Time {
 			t.warn(ctx, "stream clock", err)
 			return next
 		}
-		fired, wait, ok := t.fireAll(ctx, due, streamNow)
+		fired, wait, ok := t.fireAll(ctx, due, streamNow, t.clock.Now())
 		if !ok {
 			return next // what failed stays due; it is tried again at the next lease check
 		}
 		if wait > 0 && now.Add(wait).Before(next) {
 			next = now.Add(wait) // a deadline this clock saw pass that the stream's clock has yet to reach
 		}
-		if fired == dueBatch {
+		if more && fired == len(due) {
 			return now // more are due: look again at once
 		}
 	}
@@ -286,10 +286,11 @@ func (t *Timers) warn(ctx context.Context, what string, err error) {
 
 // fireAll fires due timers, issues in parallel (each breach is a round trip to the stream) and
 // each issue's timers in order (they append to the same issue, so in parallel they would only
-// conflict). It returns how many it settled (fired, or found owing nothing), the shortest wait
-// until the stream's clock reaches a deadline that is not due on it yet, and whether every timer
-// was handled.
-func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow time.Time) (settled int, wait time.Duration, ok bool) {
+// conflict), and then drops, in one round trip, the timers whose verdicts are in. streamNow is the
+// stream's clock, read at readAt on this service's. It returns how many it settled (fired, or
+// found owing nothing), the shortest wait until the stream's clock reaches a deadline that is not
+// due on it yet, and whether every timer was handled.
+func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, readAt time.Time) (settled int, wait time.Duration, ok bool) {
 	byIssue := map[string][]domain.Timer{}
 	ids := make([]string, 0, len(due))
 	for _, tm := range due {
@@ -302,12 +303,13 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow time
 		t.warn(ctx, "prefetch", err) // each fire then reads its issue itself
 	}
 	var mu sync.Mutex
+	var drops []domain.Timer
 	var g errgroup.Group
 	g.SetLimit(fireParallelism)
 	for _, timers := range byIssue {
 		g.Go(func() error {
 			for _, tm := range timers {
-				w, err := t.fire(ctx, tm, streamNow)
+				w, drop, err := t.fire(ctx, tm, streamNow, readAt)
 				if err != nil {
 					t.warn(ctx, "fire "+tm.Name(), err)
 					return err
@@ -318,18 +320,28 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow time
 				} else if w == 0 {
 					settled++
 				}
+				if drop {
+					drops = append(drops, tm)
+				}
 				mu.Unlock()
 			}
 			return nil
 		})
 	}
 	ok = g.Wait() == nil
+	// A verdict that is in stays true (see store.DropTimer), so the timers are dropped together
+	// once the batch is done, even when another fire failed. A drop that fails leaves its timer
+	// due: it fires again and finds nothing owed.
+	if err := t.store.DropTimers(ctx, drops); err != nil {
+		t.warn(ctx, "drop timers", err)
+		ok = false
+	}
 	return settled, wait, ok
 }
 
 // fire appends what one due timer owes, if the issue's state owes it on the stream's clock (see
-// owed), then drops the timer once the state says its verdict (store.DropTimer says why that
-// verdict may drop it without a transaction on the state). A state that does not know the
+// owed), and says whether the timer may be dropped: once the state says its verdict
+// (store.DropTimer says why that verdict may drop it without a transaction on the state). A state that does not know the
 // assignment yet has not seen the dispatch that made the timer (the timer reached Redis before the
 // document, which on a cluster is written to another master at the same time): it says nothing
 // of the clock, so the timer is kept and looked at again at the next lease check. The append is
@@ -340,7 +352,7 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow time
 // cleared, never the reverse, and that costs one refused append instead of a stream read on every
 // fire. When the stream's clock has not reached the timer yet, fire returns how long until it
 // does and keeps the timer.
-func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time) (wait time.Duration, err error) {
+func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow, readAt time.Time) (wait time.Duration, drop bool, err error) {
 	ctx, span := tracer.Start(ctx, "app.Timers.fire", traceTimer(tm))
 	defer span.End()
 	unknown := false
@@ -370,10 +382,10 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 		return ev, nil
 	})
 	if errors.Is(err, eventlog.ErrQuarantined) {
-		return 0, t.store.DropTimer(ctx, tm) // a quarantined issue owes nothing until it is mended
+		return 0, true, nil // a quarantined issue owes nothing until it is mended
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if unknown {
 		// The state has not seen the dispatch that made the timer: its fold is on its way (the
@@ -385,15 +397,19 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 			_, err = t.log.CatchupTo(ctx, t.store, tm.IssueID, last)
 		}
 		t.warn(ctx, "catch up "+tm.IssueID, err)
-		return LeaseCheck, nil
+		return LeaseCheck, false, nil
 	}
 	if b := recordedBreach(rec); b != nil {
 		breachCount.Add(ctx, 1, otelx.Attributes("kind", string(tm.Kind), "street", street, "department", b.GetDepartmentId()))
-		breachLateness.Record(ctx, rec.Time.Sub(b.GetDeadline().AsTime()).Seconds(),
+		// The stream stored the breach about now on its clock: the batch's reading of it plus the
+		// time this service's clock ran since (reading the stored time back would cost a request
+		// to the stream per breach; the stored breach itself keeps the exact time).
+		firedAt := streamNow.Add(t.clock.Now().Sub(readAt))
+		breachLateness.Record(ctx, firedAt.Sub(b.GetDeadline().AsTime()).Seconds(),
 			otelx.Attributes("kind", string(tm.Kind), "department", b.GetDepartmentId()))
 	}
 	if wait > 0 {
-		return wait, nil
+		return wait, false, nil
 	}
 	if tm.Step != domain.BreachStep {
 		// A reminder or a chain step is followed by the clock's next one, which may come due at
@@ -402,15 +418,15 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow time.Time)
 		// the state the store holds has it.
 		st, err := t.store.Latest(ctx, tm.IssueID)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		for _, next := range st.Timers() {
 			if next.Name() == tm.Name() {
-				return 0, nil
+				return 0, false, nil
 			}
 		}
 	}
-	return 0, t.store.DropTimer(ctx, tm)
+	return 0, true, nil
 }
 
 // owed is the event (its payload only) a due timer owes on the issue's state at the stream's

@@ -9,6 +9,8 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +65,26 @@ type Issue struct {
 // Position returns the issue's place in the stream, for the projection store.
 func (s *Issue) Position() (*uint64, **quarantine.Mark) { return &s.LastSeq, &s.Quarantine }
 
+// Clone returns a copy of the issue that shares nothing with it but its calendar, which nothing
+// changes: what the projection store hands out of the state it keeps in memory, cheaper than
+// decoding its document again (the timer loop reads the state of every issue it fires).
+func (s *Issue) Clone() *Issue {
+	c := *s
+	if s.Quarantine != nil {
+		m := *s.Quarantine
+		c.Quarantine = &m
+	}
+	if s.Assignments != nil {
+		c.Assignments = make(map[string]*Assignment, len(s.Assignments))
+		for unit, a := range s.Assignments {
+			c.Assignments[unit] = a.clone()
+		}
+	}
+	c.Scorecard = s.Scorecard.Clone()
+	c.UrgeKeys = maps.Clone(s.UrgeKeys)
+	return &c
+}
+
 // Assignment is one unit's clocks on the issue, as escalation stores them. Its rules are the
 // assignment machine's: Machine returns the assignment as the machine sees it.
 type Assignment struct {
@@ -97,6 +119,22 @@ type Assignment struct {
 	Chain map[Kind]ChainStep `json:"chain,omitempty"`
 	// Supervision is what supervisors deal with on the part (see supervision.go).
 	Supervision
+}
+
+// clone is a copy of the assignment that shares nothing with it (nil stays nil).
+func (a *Assignment) clone() *Assignment {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	c.Acknowledged, c.Resolved, c.Ended = a.Acknowledged.clone(), a.Resolved.clone(), a.Ended.clone()
+	c.Breaches = maps.Clone(a.Breaches) // a Breach holds no references
+	c.Earlier = slices.Clone(a.Earlier)
+	c.Policy = a.Policy.Clone()
+	c.Reminded = maps.Clone(a.Reminded)
+	c.Chain = maps.Clone(a.Chain)
+	c.Supervision = a.Supervision.clone()
+	return &c
 }
 
 // Machine returns the unit's assignment as the assignment machine sees it, or nil when a is nil
@@ -149,6 +187,15 @@ func (a *Assignment) clearing(k Kind) *Stored {
 type Stored struct {
 	Seq uint64    `json:"seq"`
 	At  time.Time `json:"at"`
+}
+
+// clone is a copy of where an event was stored (nil stays nil).
+func (st *Stored) clone() *Stored {
+	if st == nil {
+		return nil
+	}
+	c := *st
+	return &c
 }
 
 // Breach is a deadline that passed before the event that clears it, as recorded in the log.

@@ -1,12 +1,17 @@
 package domain
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/scorecard"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -259,3 +264,67 @@ func TestASecondDispatchOfADepartmentKeepsTheDeadlinesFrozenAtTheFirst(t *testin
 		}
 	}
 }
+
+func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
+	t.Parallel()
+	at := t0
+	stored := func(seq uint64) *Stored { return &Stored{Seq: seq, At: at} }
+	breach := Breach{IssueID: "K7M3-QX9A", DepartmentID: "water", UnitID: "water-xinhua", Kind: ReportIn, Deadline: at,
+		BreachedAt: at, ClearedAt: at, GridID: "g", StreetID: "s", CategoryID: "c", Seq: 5, Round: 1, Level: 1, LevelSeq: 6}
+	orig := &Issue{ID: "K7M3-QX9A", LastSeq: 9, Raised: true, GridID: "g", CommunityID: "m", StreetID: "s", CategoryID: "c",
+		CorrelationID: "x", Calendar: plainCalendar{},
+		Quarantine: &quarantine.Mark{Seq: 9, Subject: "sub", Reason: "r", StoredAt: at, Held: 1},
+		Assignments: map[string]*Assignment{"water-xinhua": {DepartmentID: "water", ReportInBy: at, ResolveBy: at,
+			Acknowledged: stored(3), Resolved: stored(4), Ended: stored(7),
+			Breaches: map[Kind]Breach{ReportIn: breach}, Round: 1, Earlier: []Breach{breach},
+			Policy:       sla.Policy{Name: "p", ReportIn: time.Hour, Resolve: time.Hour, WorkingTime: true, RemindAt: []int{80}, Chain: []sla.Level{{Target: sla.UnitHead}}},
+			DispatchedAt: at, OfficerID: "o1", Reminded: map[Kind]int{ReportIn: 1}, Chain: map[Kind]ChainStep{ReportIn: {Level: 1, Repeat: 1, At: at}},
+			Supervision: Supervision{Role: assignment.Lead, RequestedSeq: 8, DecidedSeq: 9, Urges: 2,
+				Extension: &assignment.Extension{Kind: assignment.Resolve, Proposed: at, Reason: "r", By: "o1", At: at},
+				Decision:  &assignment.Decision{Kind: assignment.ReportIn, Approved: true, Deadline: at, Granted: at, Reason: "r", By: "sup", At: at}}}},
+		Scorecard: scorecard.Issue{StreetID: "s", GridID: "g", RaisedAt: at, Parts: []*scorecard.Part{{IssueID: "K7M3-QX9A", Seq: 2,
+			UnitID: "water-xinhua", DepartmentID: "water", StreetID: "s", GridID: "g", Lead: true, WorkingTime: true, DispatchedAt: at,
+			AcknowledgedAt: at, ResolvedAt: at, ReturnedAt: at, Withdrawn: true, Round: 1,
+			Breaches: []scorecard.Breach{{Kind: ReportIn, Round: 1, Deadline: at, Level: 1}}, Urges: 1,
+			ExtensionsRequested: 1, ExtensionsApproved: 1, ExtensionsDenied: 1, Rating: 4}}},
+		UrgeKeys: map[string]uint64{"u-1": 8}}
+	// Every field is set above, so that a field added later and left out of Clone fails here.
+	for _, v := range []any{*orig, *orig.Assignments["water-xinhua"], orig.Assignments["water-xinhua"].Supervision, orig.Scorecard, *orig.Scorecard.Parts[0]} {
+		rv := reflect.ValueOf(v)
+		for k := range rv.NumField() {
+			if rv.Field(k).IsZero() {
+				t.Fatalf("the test leaves %s.%s unset", rv.Type().Name(), rv.Type().Field(k).Name)
+			}
+		}
+	}
+	before, _ := json.Marshal(orig)
+	c := orig.Clone()
+	if !reflect.DeepEqual(c, orig) {
+		t.Fatalf("clone %+v differs from %+v", c, orig)
+	}
+	c.Quarantine.Held = 5
+	c.UrgeKeys["u-1"] = 1
+	a := c.Assignments["water-xinhua"]
+	a.OfficerID = "changed"
+	a.Acknowledged.Seq, a.Resolved.Seq, a.Ended.Seq = 1, 1, 1
+	a.Breaches[ReportIn] = Breach{}
+	a.Earlier[0].Level = 7
+	a.Policy.RemindAt[0] = 50
+	a.Policy.Chain[0].Target = sla.CitySupervisor
+	a.Reminded[ReportIn] = 3
+	a.Chain[ReportIn] = ChainStep{}
+	a.Extension.Reason, a.Decision.Reason = "changed", "changed"
+	c.Assignments["power"] = &Assignment{}
+	c.Scorecard.Parts[0].Rating = 1
+	c.Scorecard.Parts[0].Breaches[0].Level = 3
+	c.Scorecard.Parts = append(c.Scorecard.Parts, &scorecard.Part{})
+	if after, _ := json.Marshal(orig); string(after) != string(before) {
+		t.Fatalf("changing the clone changed the issue:\n%s\nwas\n%s", after, before)
+	}
+}
+
+// plainCalendar counts calendar time.
+type plainCalendar struct{}
+
+func (plainCalendar) Add(from time.Time, d time.Duration) time.Time { return from.Add(d) }
+func (plainCalendar) Between(a, b time.Time) time.Duration          { return b.Sub(a) }

@@ -35,6 +35,19 @@ func (v Supervision) onto(m *assignment.Assignment) {
 	}
 }
 
+// clone is a copy of the supervision that shares nothing with it.
+func (v Supervision) clone() Supervision {
+	if v.Extension != nil {
+		e := *v.Extension
+		v.Extension = &e
+	}
+	if v.Decision != nil {
+		d := *v.Decision
+		v.Decision = &d
+	}
+	return v
+}
+
 // reopened is the supervision of a part that runs again: its pending request belongs to the round
 // that ended, as the machine's Reopen says; its role, decision and urges stay.
 func (v Supervision) reopened() Supervision {

@@ -33,6 +33,20 @@ type Issue struct {
 	Parts    []*Part   `json:"parts,omitempty"`
 }
 
+// Clone returns a copy of the facts that shares nothing with them.
+func (is Issue) Clone() Issue {
+	if is.Parts != nil {
+		parts := make([]*Part, len(is.Parts))
+		for i, p := range is.Parts {
+			c := *p
+			c.Breaches = slices.Clone(p.Breaches) // a Breach holds no references
+			parts[i] = &c
+		}
+		is.Parts = parts
+	}
+	return is
+}
+
 // Part is one unit's assignment on an issue, from the event that dispatched it until it ended:
 // the unit summoned again after a return or a withdrawal is a new part. A reopening (a failed
 // verification, an unsatisfied rating) runs the same part again, in a new round. The dispatch

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"time"
 
@@ -317,9 +318,35 @@ return 0`)
 //
 // So a timer still due at t.At here is one the verdict covers, and any other is left alone.
 func (s *Store) DropTimer(ctx context.Context, t domain.Timer) error {
-	err := dropTimer.Run(ctx, s.rdb, []string{TimersKey(t.IssueID)}, t.Name(), ceilMilli(t.At)).Err()
+	return s.DropTimers(ctx, []domain.Timer{t})
+}
+
+// DropTimers is DropTimer for many timers, in one round trip.
+func (s *Store) DropTimers(ctx context.Context, timers []domain.Timer) error {
+	if len(timers) == 0 {
+		return nil
+	}
+	run := func(eval func(p redis.Pipeliner, keys []string, args ...any) *redis.Cmd) error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, t := range timers {
+				eval(p, []string{TimersKey(t.IssueID)}, t.Name(), ceilMilli(t.At))
+			}
+			return nil
+		})
+		return err
+	}
+	err := run(func(p redis.Pipeliner, keys []string, args ...any) *redis.Cmd {
+		return dropTimer.EvalSha(ctx, p, keys, args...)
+	})
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis does not hold the script (restarted, or another node of a cluster): the script
+		// itself then, which Redis keeps from here on.
+		err = run(func(p redis.Pipeliner, keys []string, args ...any) *redis.Cmd {
+			return dropTimer.Eval(ctx, p, keys, args...)
+		})
+	}
 	if err != nil {
-		return fmt.Errorf("store: drop timer %s: %w", t.Name(), err)
+		return fmt.Errorf("store: drop %d timers: %w", len(timers), err)
 	}
 	return nil
 }
@@ -336,22 +363,51 @@ func (s *Store) EarliestAfter(ctx context.Context, now time.Time) (domain.Timer,
 	return firsts[0], true, nil
 }
 
-// Due returns up to limit open deadlines that have come due at now, earliest first.
-func (s *Store) Due(ctx context.Context, now time.Time, limit int64) ([]domain.Timer, error) {
+// Due returns up to limit open deadlines that have come due at now, earliest first, and whether
+// more may be due than it returned. Each shard is asked for its earliest few (twice its share of
+// limit), not for limit each: in a storm every shard holds more than limit, and reading limit from
+// each would read and sort Partitions times what fires. Only the timers no later than the last
+// of every shard that answered a full page are sure to be the earliest of all, so the rest are
+// left to the next call.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int64) ([]domain.Timer, bool, error) {
 	until := strconv.FormatInt(now.UnixMilli(), 10)
-	// Each shard's earliest limit hold the earliest limit of all.
-	due, err := s.eachTimersShard(ctx, func(p redis.Pipeliner, key string) *redis.ZSliceCmd {
-		return p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: key, Start: "-inf", Stop: until, ByScore: true, Count: limit})
+	perShard := max(2*limit/eventlog.Partitions, minDuePerShard)
+	pages, err := s.shardTimers(ctx, func(p redis.Pipeliner, key string) *redis.ZSliceCmd {
+		return p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: key, Start: "-inf", Stop: until, ByScore: true, Count: perShard})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: due timers: %w", err)
+		return nil, false, fmt.Errorf("store: due timers: %w", err)
 	}
-	return due[:min(int64(len(due)), limit)], nil
+	var cut *domain.Timer // the earliest last timer of a full page
+	for _, page := range pages {
+		if int64(len(page)) == perShard && (cut == nil || compareTimers(page[len(page)-1], *cut) < 0) {
+			cut = &page[len(page)-1]
+		}
+	}
+	due := sortTimers(slices.Concat(pages...))
+	if cut != nil {
+		due = due[:sort.Search(len(due), func(i int) bool { return compareTimers(due[i], *cut) > 0 })]
+	}
+	more := cut != nil || int64(len(due)) > limit
+	return due[:min(int64(len(due)), limit)], more, nil
 }
+
+// minDuePerShard is the fewest timers Due asks a shard for.
+const minDuePerShard = 2
 
 // eachTimersShard sends one query to every timers shard, in one pipeline, and returns the timers
 // they answer, earliest first (by name within a millisecond).
 func (s *Store) eachTimersShard(ctx context.Context, query func(p redis.Pipeliner, key string) *redis.ZSliceCmd) ([]domain.Timer, error) {
+	pages, err := s.shardTimers(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return sortTimers(slices.Concat(pages...)), nil
+}
+
+// shardTimers sends one query to every timers shard, in one pipeline, and returns each shard's
+// answer as Redis ordered it.
+func (s *Store) shardTimers(ctx context.Context, query func(p redis.Pipeliner, key string) *redis.ZSliceCmd) ([][]domain.Timer, error) {
 	cmds := make([]*redis.ZSliceCmd, eventlog.Partitions)
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range cmds {
@@ -361,21 +417,27 @@ func (s *Store) eachTimersShard(ctx context.Context, query func(p redis.Pipeline
 	}); err != nil {
 		return nil, err
 	}
-	var out []domain.Timer
-	for _, cmd := range cmds {
+	pages := make([][]domain.Timer, len(cmds))
+	for i, cmd := range cmds {
 		for _, z := range cmd.Val() {
 			t, err := timer(z)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, t)
+			pages[i] = append(pages[i], t)
 		}
 	}
-	slices.SortFunc(out, func(a, b domain.Timer) int {
-		return cmp.Or(a.At.Compare(b.At), compareNames(a, b))
-	})
-	return out, nil
+	return pages, nil
 }
+
+// sortTimers sorts timers earliest first, by name within a millisecond, as Redis orders a shard.
+func sortTimers(timers []domain.Timer) []domain.Timer {
+	slices.SortFunc(timers, compareTimers)
+	return timers
+}
+
+// compareTimers orders timers as sortTimers does.
+func compareTimers(a, b domain.Timer) int { return cmp.Or(a.At.Compare(b.At), compareNames(a, b)) }
 
 // compareNames orders two timers as their names compare, byte by byte, as Redis orders the
 // members of one score, without building the names: a storm's timers share one millisecond, and
