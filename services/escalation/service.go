@@ -119,3 +119,8 @@ func (s *Service) Rebuild(ctx context.Context) error {
 	return s.deps.Log.Consume(ctx, eventlog.ConsumerConfig{Durable: s.Name(), Workers: s.cfg.Workers, Logger: s.deps.Logger},
 		s.store, nil)
 }
+
+// Reconcile runs one pass of the timer reconciliation now (see docs/architecture.md, Timers at
+// scale), beside the passes the timer loop runs every Config.ReconcileEvery, and returns how many
+// timers it put back: it should be none.
+func (s *Service) Reconcile(ctx context.Context) (int, error) { return s.timers.Reconcile(ctx) }

@@ -249,12 +249,20 @@ func (t *Timers) maybeReconcile(ctx context.Context, now time.Time) {
 	t.reconciling.Store(true)
 	go func() {
 		defer t.reconciling.Store(false)
-		t.reconcile(ctx, now)
+		_, _ = t.reconcile(ctx, now) // counted, logged and retried by the loop (reconcileFailed)
 	}()
 }
 
-// reconcile runs one pass of store.Reconcile, counts and logs what it repaired, and records the pass.
-func (t *Timers) reconcile(ctx context.Context, now time.Time) {
+// Reconcile runs one pass of the reconciliation now, as the lease holder's scheduled passes do
+// (see reconcile), whoever holds the lease: the passes only read, and repair with conditional
+// writes. It returns how many timers the pass put back.
+func (t *Timers) Reconcile(ctx context.Context) (int, error) {
+	return t.reconcile(ctx, t.clock.Now())
+}
+
+// reconcile runs one pass of store.Reconcile, counts and logs what it repaired, and records the
+// pass; it returns how many timers it put back.
+func (t *Timers) reconcile(ctx context.Context, now time.Time) (int, error) {
 	found := 0
 	err := t.store.Reconcile(ctx, t.log, func(r store.Repair) {
 		found++
@@ -265,7 +273,7 @@ func (t *Timers) reconcile(ctx context.Context, now time.Time) {
 	if err != nil {
 		t.warn(ctx, "reconcile", err)
 		t.reconcileFailed.Store(true)
-		return
+		return found, err
 	}
 	reconcilePasses.Add(ctx, 1)
 	for _, m := range []store.Mismatch{store.Missing, store.Late, store.Behind} {
@@ -275,6 +283,7 @@ func (t *Timers) reconcile(ctx context.Context, now time.Time) {
 	if err := t.store.SetLastReconciliation(ctx, store.Reconciliation{At: now, Repaired: found}); err != nil {
 		t.warn(ctx, "reconcile", err)
 	}
+	return found, nil
 }
 
 // warn logs a failure of the loop, which carries on; ctx ending is no failure.

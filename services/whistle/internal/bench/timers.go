@@ -25,6 +25,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/escalation"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
 	"github.com/whistle-dispatch/whistle/services/routing"
@@ -93,9 +94,21 @@ type TimersResult struct {
 	StormAt time.Time
 	// Storm and Steady are the two firings.
 	Storm, Steady Firing
+	// Reconciliation is one pass of the timer reconciliation over every issue, run once the
+	// firings are done.
+	Reconciliation Reconciliation
 	// LoadBefore and LoadAfter are the machine's load averages (1, 5 and 15 minutes) at the
 	// start and at the end; empty where the system does not say.
 	LoadBefore, LoadAfter string
+}
+
+// Reconciliation is what one pass of the timer reconciliation cost: the time it took, this
+// process's CPU and redis-server's over it (RedisMissing says why that one was not read), and the
+// timers it put back, which should be none.
+type Reconciliation struct {
+	Wall, CPU, RedisCPU time.Duration
+	RedisMissing        string
+	Repaired            int
 }
 
 // Firing is what one phase's deadlines did when they fell due.
@@ -224,13 +237,45 @@ func RunTimers(ctx context.Context, cfg TimersConfig) (*TimersResult, error) {
 			return nil, err
 		}
 	}
+	if err := b.reconcile(ctx, sys, res); err != nil {
+		return nil, err
+	}
 	res.LoadAfter = loadAverage()
 	// The figures stand whatever the counts, so they are returned with what is wrong with them.
 	err = res.Storm.check("storm")
 	if cfg.Rate > 0 {
 		err = errors.Join(err, res.Steady.check("steady"))
 	}
+	if n := res.Reconciliation.Repaired; n > 0 {
+		err = errors.Join(err, fmt.Errorf("bench timers: the reconciliation put back %d timers; it should find none", n))
+	}
 	return res, err
+}
+
+// reconcile runs one pass of the escalation service's timer reconciliation over every issue, as
+// its timer loop does every ReconcileEvery, and measures it.
+func (b *timersBench) reconcile(ctx context.Context, sys *system.System, res *TimersResult) error {
+	var esc *escalation.Service
+	for _, svc := range sys.Services() {
+		if e, ok := svc.(*escalation.Service); ok {
+			esc = e
+		}
+	}
+	if esc == nil {
+		return errors.New("bench timers: the system runs no escalation service")
+	}
+	fmt.Fprintf(b.cfg.Progress, "bench timers: reconciling the timers of %d issues\n", res.Issues)
+	cpu, start := processCPU(), time.Now()
+	redisBefore, redisErr := b.redisCPU(ctx)
+	repaired, err := esc.Reconcile(ctx)
+	if err != nil {
+		return fmt.Errorf("bench timers: reconcile: %w", err)
+	}
+	r := &res.Reconciliation
+	r.Wall, r.CPU, r.Repaired = time.Since(start), processCPU()-cpu, repaired
+	redisAfter, redisAfterErr := b.redisCPU(ctx)
+	r.RedisCPU, r.RedisMissing = redisSpent(redisBefore, redisErr, redisAfter, redisAfterErr)
+	return nil
 }
 
 // timersBench holds what the phases share: the logs to append as intake and as routing, the
@@ -782,7 +827,16 @@ func (r *TimersResult) Print(w io.Writer) error {
 	if c.Rate > 0 {
 		rows = append(rows, firingRows(fmt.Sprintf("steady (%.0f/s for %s)", c.Rate, c.Duration), r.Steady)...)
 	}
+	rec := r.Reconciliation
+	perThousand := func(d time.Duration) string { return ms(d * 1000 / time.Duration(max(r.Issues, 1))) }
+	redis := "not measured: " + rec.RedisMissing
+	if rec.RedisMissing == "" {
+		redis = perThousand(rec.RedisCPU)
+	}
 	rows = append(rows,
+		[]string{fmt.Sprintf("reconciliation, one pass over %d issues: time; timers put back (should be 0)", r.Issues), fmt.Sprintf("%s; %d", ms(rec.Wall), rec.Repaired)},
+		[]string{"reconciliation: CPU per 1,000 issues, whistle process", perThousand(rec.CPU)},
+		[]string{"reconciliation: CPU per 1,000 issues, redis-server", redis},
 		[]string{"load average before (1, 5, 15 min)", orNotKnown(r.LoadBefore)},
 		[]string{"load average after", orNotKnown(r.LoadAfter)},
 		[]string{"Go, GOMAXPROCS", fmt.Sprintf("%s, %d", runtime.Version(), runtime.GOMAXPROCS(0))},
