@@ -16,6 +16,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -457,6 +458,26 @@ func (l *Log) Now(ctx context.Context) (time.Time, error) {
 		return time.Time{}, errors.New("eventlog: the NATS server does not report its clock")
 	}
 	return info.TimeStamp, nil
+}
+
+// Issues returns the issues of partition p that the stream holds: those with a raise, which every
+// issue begins with. The stream answers from its index of subjects, a page of up to 100,000 at a
+// time, without reading a message; a projection that lost an issue's document whole (a Redis
+// failover that lost acknowledged writes) can find it so.
+func (l *Log) Issues(ctx context.Context, p int) ([]string, error) {
+	info, err := l.stream.Info(ctx, jetstream.WithSubjectFilter(SubjectRoot+"."+strconv.Itoa(p)+".*.raised"))
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: the issues of partition %d: %w", p, err)
+	}
+	ids := make([]string, 0, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		parts := strings.Split(subject, ".")
+		if len(parts) == 4 {
+			ids = append(ids, parts[2])
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // StreamInfo returns the stream's current state, for tests and the replay command.

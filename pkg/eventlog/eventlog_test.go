@@ -541,3 +541,30 @@ func TestACommandWhoseOwnerIsGoneAnswersWithinTheCallersDeadline(t *testing.T) {
 		t.Fatalf("the command answered %v with the projection at %d: it must apply its event itself", rec, pos.LastSeq)
 	}
 }
+
+func TestIssuesListsEachIssueOfAPartitionOnceByItsRaise(t *testing.T) {
+	l := openLog(t)
+	ctx := t.Context()
+	want := map[int][]string{}
+	for i := range 40 {
+		id := fmt.Sprintf("ISSUE-%02d", i)
+		seq, err := l.Append(ctx, raised(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Append(ctx, acked(id, "water", seq)); err != nil {
+			t.Fatal(err)
+		}
+		want[eventlog.Partition(id)] = append(want[eventlog.Partition(id)], id)
+	}
+	for p := range eventlog.Partitions {
+		got, err := l.Issues(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(want[p])
+		if !slices.Equal(got, want[p]) {
+			t.Errorf("partition %d: Issues = %v, want %v", p, got, want[p])
+		}
+	}
+}

@@ -3,11 +3,13 @@ package escalation_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	"github.com/whistle-dispatch/whistle/services/escalation"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/app"
@@ -184,4 +186,94 @@ func TestATimerWhoseIssuesStateLostItsDispatchTakesTheStreamsEventsAndBreaches(t
 		}
 		return nil
 	})
+}
+
+// agedStream is the stream as it reads when its events were stored age ago: what a
+// reconciliation that runs that long after a failover sees.
+type agedStream struct {
+	*eventlog.Log
+	age time.Duration
+}
+
+func (s agedStream) CatchupTo(ctx context.Context, p eventlog.Projection, issueID string, seq uint64) ([]eventlog.Record, error) {
+	recs, err := s.Log.CatchupTo(ctx, p, issueID, seq)
+	for i := range recs {
+		recs[i].Time = recs[i].Time.Add(-s.age)
+	}
+	return recs, err
+}
+
+func TestTheReconciliationFindsAnIssueWhoseDocumentWasLostWithItsTimersAndWritesBothAgain(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	s := store.New(h.Deps.Redis, h.Deps.Catalog.Calendar(), nil)
+	lost, kept := issue(t, 1), issue(t, 2)
+	for _, id := range []string{lost, kept} {
+		h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", farOff, 2*farOff)
+		recs, err := h.Deps.Log.Read(ctx, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			if err := s.Apply(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before, err := s.Issue(ctx, lost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A failover loses every write of the issue: its document, its sequence and both timers.
+	// Nothing is left in Redis to compare, and no fold is coming.
+	lose := func() {
+		t.Helper()
+		if err := h.Deps.Redis.Del(ctx, s.Key(lost), "escalation:seq:{"+lost+"}", store.TimersKey(lost)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		s = store.New(h.Deps.Redis, h.Deps.Catalog.Calendar(), nil) // a process that never held it
+		if h.timerArmed(lost, "water", "report-in") {
+			t.Fatal("the timer is still armed")
+		}
+	}
+	reconcile := func(stream store.Stream) []store.Repair {
+		t.Helper()
+		var repaired []store.Repair
+		if err := s.Reconcile(ctx, stream, func(r store.Repair) { repaired = append(repaired, r) }); err != nil {
+			t.Fatal(err)
+		}
+		return repaired
+	}
+
+	// Within the grace the issue may only be waiting for its consumer: written again, not counted.
+	lose()
+	if repaired := reconcile(h.Deps.Log); len(repaired) != 0 {
+		t.Errorf("a loss within the grace was counted: %v", repaired)
+	}
+	if !h.timerArmed(lost, "water", "report-in") || !h.timerArmed(lost, "water", "resolve") {
+		t.Fatal("the reconciliation did not write the lost issue's timers again")
+	}
+
+	// Past the grace it is a lost write: written again and counted, a timer at a time.
+	lose()
+	repaired := reconcile(agedStream{h.Deps.Log, store.BehindGrace + time.Minute})
+	var names []string
+	for _, r := range repaired {
+		if r.Mismatch != store.Lost {
+			t.Errorf("%s was counted %s, want %s", r.Timer.Name(), r.Mismatch, store.Lost)
+		}
+		names = append(names, r.Timer.Name())
+	}
+	slices.Sort(names)
+	if want := []string{lost + "|water|report-in", lost + "|water|resolve"}; !slices.Equal(names, want) {
+		t.Errorf("the reconciliation counted %v, want %v", names, want)
+	}
+	after, err := s.Issue(ctx, lost)
+	if err != nil || after.LastSeq != before.LastSeq || !h.timerArmed(lost, "water", "report-in") || !h.timerArmed(lost, "water", "resolve") {
+		t.Fatalf("after the reconciliation the issue stands at %d (%v), want %d, with both timers armed", after.LastSeq, err, before.LastSeq)
+	}
+	// The issue whose writes survived is left as it was, and a pass after the repair finds nothing.
+	if repaired := reconcile(agedStream{h.Deps.Log, store.BehindGrace + time.Minute}); len(repaired) != 0 {
+		t.Errorf("a pass after the repair repaired %v", repaired)
+	}
 }

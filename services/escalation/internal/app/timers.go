@@ -77,7 +77,7 @@ func init() {
 	watchEntries, _ = meter.Int64Counter("whistle.escalation.watch.entries",
 		metric.WithDescription("Entries of breach feeds that breach watches read, by outcome: sent, or skipped (before the sequence asked for, repeated, or outside the watch's filter)."))
 	reconcileFound, _ = meter.Int64Counter("whistle.escalation.reconcile.found",
-		metric.WithDescription("Timers the reconciliation found wrong and mended, by mismatch: missing from the index, due too late there, or of a state behind the stream that lost a write (missing, late, behind); it should stay at zero."))
+		metric.WithDescription("Timers the reconciliation found wrong and mended, by mismatch: missing from the index, due too late there, of a state behind the stream that lost a write, or of an issue whose document was lost whole (missing, late, behind, lost); it should stay at zero."))
 	reconcilePasses, _ = meter.Int64Counter("whistle.escalation.reconcile.passes",
 		metric.WithDescription("Complete passes of the reconciliation of the timers with the issues' states."))
 }
@@ -276,7 +276,7 @@ func (t *Timers) reconcile(ctx context.Context, now time.Time) (int, error) {
 		return found, err
 	}
 	reconcilePasses.Add(ctx, 1)
-	for _, m := range []store.Mismatch{store.Missing, store.Late, store.Behind} {
+	for _, m := range []store.Mismatch{store.Missing, store.Late, store.Behind, store.Lost} {
 		reconcileFound.Add(ctx, 0, otelx.Attributes("mismatch", string(m))) // a series from the first pass, for alerts on its increase
 	}
 	t.logger.DebugContext(ctx, "escalation timers: reconciled", "repaired", found, "took", t.clock.Now().Sub(now))

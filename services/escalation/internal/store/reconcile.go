@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,15 +30,21 @@ const (
 	// BehindGrace before: a write of the projection was lost (a Redis failover) and no fold was
 	// coming to bring it up. The reconciliation takes those events itself.
 	Behind Mismatch = "behind"
+	// Lost is a timer of an issue the stream holds whose document Redis did not hold at all,
+	// BehindGrace after its raise was stored: the document and its timers were lost together (a
+	// Redis failover), so no timer was left to fire and no document to compare. The
+	// reconciliation takes the issue's events from the stream, which writes both again.
+	Lost Mismatch = "lost"
 )
 
 // BehindGrace is how long after the stream stored an event the reconciliation takes a state that
 // lacks it for one whose write was lost, rather than one its consumer has yet to reach.
 const BehindGrace = time.Minute
 
-// Stream is what the reconciliation asks of the event log: an issue's last sequence, and to bring
-// the projection up to a sequence.
+// Stream is what the reconciliation asks of the event log: the issues of a partition, an issue's
+// last sequence, and to bring the projection up to a sequence.
 type Stream interface {
+	Issues(ctx context.Context, partition int) ([]string, error)
 	Last(ctx context.Context, issueID string) (uint64, error)
 	CatchupTo(ctx context.Context, p eventlog.Projection, issueID string, seq uint64) ([]eventlog.Record, error)
 }
@@ -64,7 +71,8 @@ type Repair struct {
 // while the consumer may simply not have reached them (the loop drops a fired breach's timer
 // before escalation's own fold of the breach; after a restart the projection may be far behind),
 // but a state lacking events stored more than BehindGrace ago lost a write, and counts (Behind).
-// A quarantined issue, whose timers are dropped on purpose, is skipped.
+// A quarantined issue, whose timers are dropped on purpose, is skipped. Last, it asks the stream
+// for every issue it holds and takes the events of any whose document Redis lacks (see Lost).
 func (s *Store) Reconcile(ctx context.Context, stream Stream, repaired func(Repair)) error {
 	err := redisx.ForEachMaster(ctx, s.rdb, func(ctx context.Context, server *redis.Client) error {
 		iter := server.Scan(ctx, 0, s.Key("*"), ReconcileBatch).Iterator()
@@ -84,6 +92,58 @@ func (s *Store) Reconcile(ctx context.Context, stream Stream, repaired func(Repa
 	})
 	if err != nil {
 		return fmt.Errorf("store: reconcile timers: %w", err)
+	}
+	for p := range eventlog.Partitions {
+		ids, err := stream.Issues(ctx, p)
+		if err != nil {
+			return fmt.Errorf("store: reconcile timers: %w", err)
+		}
+		for batch := range slices.Chunk(ids, ReconcileBatch) {
+			if err := s.recoverLost(ctx, batch, stream, repaired); err != nil {
+				return fmt.Errorf("store: reconcile timers: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// recoverLost takes the stream's events into the documents of the issues that Redis does not
+// hold, which writes them and their timers again, and reports each timer the recovered state owes
+// as Lost, unless the issue's raise was stored within BehindGrace (its consumer may simply not
+// have reached it yet).
+func (s *Store) recoverLost(ctx context.Context, ids []string, stream Stream, repaired func(Repair)) error {
+	held := make([]*redis.IntCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			held[i] = p.Exists(ctx, s.Key(id))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i, id := range ids {
+		if held[i].Val() > 0 {
+			continue
+		}
+		last, err := stream.Last(ctx, id)
+		if err != nil {
+			return err
+		}
+		recs, err := stream.CatchupTo(ctx, s, id, last)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 || time.Since(recs[0].Time) <= BehindGrace {
+			continue // its consumer wrote it meanwhile, or has yet to
+		}
+		st, err := s.Issue(ctx, id)
+		if err != nil {
+			return err
+		}
+		st.Calendar = s.cal
+		for _, t := range st.Timers() {
+			repaired(Repair{Timer: t, Mismatch: Lost})
+		}
 	}
 	return nil
 }
