@@ -107,19 +107,7 @@ func TestTheReconciliationLeavesTheTimersOfAnIssueTheStreamHasMovedPastItsState(
 	s := store.New(h.Deps.Redis, h.Deps.Catalog.Calendar(), nil)
 	id := issue(t, 1)
 	h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", farOff, 2*farOff)
-	apply := func() {
-		t.Helper()
-		recs, err := h.Deps.Log.Read(ctx, id, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			if err := s.Apply(ctx, rec); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	apply() // raised and routed: both timers armed
+	h.applyStream(s, id) // raised and routed: both timers armed
 	var repaired []store.Repair
 	reconcile := func() {
 		t.Helper()
@@ -188,6 +176,20 @@ func TestATimerWhoseIssuesStateLostItsDispatchTakesTheStreamsEventsAndBreaches(t
 	})
 }
 
+// applyStream applies the issue's events in the stream to s, as its consumer would.
+func (h *harness) applyStream(s *store.Store, id string) {
+	h.T.Helper()
+	recs, err := h.Deps.Log.Read(context.Background(), id, 0)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := s.Apply(context.Background(), rec); err != nil {
+			h.T.Fatal(err)
+		}
+	}
+}
+
 // agedStream is the stream as it reads when its events were stored age ago: what a
 // reconciliation that runs that long after a failover sees.
 type agedStream struct {
@@ -210,15 +212,7 @@ func TestTheReconciliationFindsAnIssueWhoseDocumentWasLostWithItsTimersAndWrites
 	lost, kept := issue(t, 1), issue(t, 2)
 	for _, id := range []string{lost, kept} {
 		h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", farOff, 2*farOff)
-		recs, err := h.Deps.Log.Read(ctx, id, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			if err := s.Apply(ctx, rec); err != nil {
-				t.Fatal(err)
-			}
-		}
+		h.applyStream(s, id)
 	}
 	before, err := s.Issue(ctx, lost)
 	if err != nil {

@@ -20,3 +20,13 @@ type Mark struct {
 	// Held counts the issue's later events the projection moved past without applying.
 	Held int `json:"held,omitempty"`
 }
+
+// Clone returns a copy of the mark, nil for none: a state's copy must not share the mark a later
+// fold changes (Held).
+func (m *Mark) Clone() *Mark {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	return &c
+}

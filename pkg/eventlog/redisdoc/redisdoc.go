@@ -140,12 +140,7 @@ func lastOf[S State](st S) *uint64 {
 
 // positionOf is a position with a copy of the mark, which a later fold of the state may change.
 func positionOf(last uint64, mark *quarantine.Mark) eventlog.Position {
-	pos := eventlog.Position{LastSeq: last}
-	if mark != nil {
-		m := *mark
-		pos.Quarantine = &m
-	}
-	return pos
+	return eventlog.Position{LastSeq: last, Quarantine: mark.Clone()}
 }
 
 // Latest returns the state for a command to decide on: decoded afresh from the document

@@ -185,15 +185,17 @@ func (a Assignment) Clone() Assignment {
 	a.Breached = slices.Clone(a.Breached)
 	a.Photos = slices.Clone(a.Photos)
 	a.Policy = a.Policy.Clone()
-	if a.Extension != nil {
-		e := *a.Extension
-		a.Extension = &e
-	}
-	if a.Decision != nil {
-		d := *a.Decision
-		a.Decision = &d
-	}
+	a.Extension, a.Decision = a.Extension.Clone(), a.Decision.Clone()
 	return a
+}
+
+// Clone returns a copy of the request, nil for none.
+func (e *Extension) Clone() *Extension {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	return &c
 }
 
 // Dispatch is routing's summons of one department, with its deadlines and policy frozen.

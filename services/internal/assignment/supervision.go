@@ -43,6 +43,15 @@ type Decision struct {
 	Late bool `json:"late,omitempty"`
 }
 
+// Clone returns a copy of the decision, nil for none.
+func (d *Decision) Clone() *Decision {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	return &c
+}
+
 // Moved reports whether the decision moved the deadline: an approval stored in time.
 func (d *Decision) Moved() bool { return d != nil && d.Approved && !d.Late }
 

@@ -50,10 +50,7 @@ func (i *Issue) Position() (*uint64, **quarantine.Mark) { return &i.LastSeq, &i.
 // out of the state it keeps in memory, cheaper than decoding its document again.
 func (i *Issue) Clone() *Issue {
 	c := *i
-	if i.Quarantine != nil {
-		m := *i.Quarantine
-		c.Quarantine = &m
-	}
+	c.Quarantine = i.Quarantine.Clone()
 	if i.Assignments != nil {
 		c.Assignments = make([]assignment.Assignment, len(i.Assignments))
 		for k, a := range i.Assignments {

@@ -70,10 +70,7 @@ func (s *Issue) Position() (*uint64, **quarantine.Mark) { return &s.LastSeq, &s.
 // decoding its document again (the timer loop reads the state of every issue it fires).
 func (s *Issue) Clone() *Issue {
 	c := *s
-	if s.Quarantine != nil {
-		m := *s.Quarantine
-		c.Quarantine = &m
-	}
+	c.Quarantine = s.Quarantine.Clone()
 	if s.Assignments != nil {
 		c.Assignments = make(map[string]*Assignment, len(s.Assignments))
 		for unit, a := range s.Assignments {

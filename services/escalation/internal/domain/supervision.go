@@ -25,26 +25,12 @@ type Supervision struct {
 // onto copies the supervision into the machine's view of the part, sharing nothing with it.
 func (v Supervision) onto(m *assignment.Assignment) {
 	m.Role, m.Urges = v.Role, v.Urges
-	if v.Extension != nil {
-		e := *v.Extension
-		m.Extension = &e
-	}
-	if v.Decision != nil {
-		d := *v.Decision
-		m.Decision = &d
-	}
+	m.Extension, m.Decision = v.Extension.Clone(), v.Decision.Clone()
 }
 
 // clone is a copy of the supervision that shares nothing with it.
 func (v Supervision) clone() Supervision {
-	if v.Extension != nil {
-		e := *v.Extension
-		v.Extension = &e
-	}
-	if v.Decision != nil {
-		d := *v.Decision
-		v.Decision = &d
-	}
+	v.Extension, v.Decision = v.Extension.Clone(), v.Decision.Clone()
 	return v
 }
 

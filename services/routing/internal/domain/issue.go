@@ -125,10 +125,7 @@ func (i *Issue) Summon(ds []assignment.Dispatch, withdrawn []assignment.Ending, 
 // Clone returns a copy that shares nothing with the issue.
 func (i *Issue) Clone() *Issue {
 	c := *i
-	if i.Quarantine != nil {
-		m := *i.Quarantine
-		c.Quarantine = &m
-	}
+	c.Quarantine = i.Quarantine.Clone()
 	c.Assignments = make([]assignment.Assignment, len(i.Assignments))
 	for k, a := range i.Assignments {
 		c.Assignments[k] = a.Clone()

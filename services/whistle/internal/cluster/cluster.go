@@ -144,6 +144,16 @@ func (p *ports) at(offset int) (string, error) {
 	}
 }
 
+// pair is the ports at two offsets: a process's address and its peer's.
+func (p *ports) pair(addr, peer int) (string, string, error) {
+	a, err := p.at(addr)
+	if err != nil {
+		return "", "", err
+	}
+	b, err := p.at(peer)
+	return a, b, err
+}
+
 // startListening starts a process through spawn, which draws its ports, and waits until it
 // listens on them (see listening).
 func (s *State) startListening(ctx context.Context, p *ports, spawn func() (Proc, error)) (Proc, error) {
@@ -577,11 +587,7 @@ func (s *State) startServices(ctx context.Context, opts Options, p *ports) error
 			offset := n
 			n++
 			spawns[procName] = func() (Proc, error) {
-				grpcAddr, err := p.at(101 + offset)
-				if err != nil {
-					return Proc{}, err
-				}
-				httpAddr, err := p.at(201 + offset)
+				grpcAddr, httpAddr, err := p.pair(101+offset, 201+offset)
 				if err != nil {
 					return Proc{}, err
 				}

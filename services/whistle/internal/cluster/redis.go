@@ -54,11 +54,7 @@ func (s *State) startRedis(ctx context.Context, opts Options, p *ports) error {
 		name := "redis-" + strconv.Itoa(i+1)
 		dir := filepath.Join(s.Dir, "redis", name)
 		proc, err := s.startListening(ctx, p, func() (Proc, error) {
-			addr, err := p.at(31 + i)
-			if err != nil {
-				return Proc{}, err
-			}
-			bus, err := p.at(41 + i)
+			addr, bus, err := p.pair(31+i, 41+i)
 			if err != nil {
 				return Proc{}, err
 			}
