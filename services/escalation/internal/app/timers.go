@@ -350,10 +350,11 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, rea
 
 // fire appends what one due timer owes, if the state owes it on the stream's clock (see
 // owed), and says whether the timer may be dropped: once the state says its verdict
-// (store.DropTimer says why that verdict may drop it without a transaction on the state). A state that does not know the
-// assignment yet has not seen the dispatch that made the timer (the timer reached Redis before the
-// document, which on a cluster is written to another master at the same time): it says nothing
-// of the clock, so the timer is kept and looked at again at the next lease check. The append is
+// (store.DropTimer says why that verdict may drop it without a transaction on the state). A
+// state that does not know the assignment yet has not seen the dispatch that made the timer (the
+// timer reached Redis before the document, which on a cluster is written to another master at
+// the same time): it says nothing of the clock, so the timer is kept and looked at again at the
+// next lease check. The append is
 // conditional on the sequence the decision read, so an event that clears the deadline and reached
 // the stream first makes it fail: Decide then catches up and decides again on the cleared state,
 // which owes a breach only if the clearing event was stored after the deadline. No catch-up is
