@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +31,12 @@ import (
 const (
 	fieldIssue = "issue"
 	fieldSeq   = "seq"
+	// fieldIn holds an entry's scopes, separated by scopeSep.
+	fieldIn = "in"
 )
+
+// scopeSep separates the scopes of an entry; a scope is an id, which holds no space.
+const scopeSep = " "
 
 // Errors a Follow or a read returns.
 var (
@@ -55,7 +61,14 @@ type Entry struct {
 	Position string
 	Issue    string
 	Seq      uint64
+	// Scopes are the ids the entry concerns (its areas, its department), when the feed is
+	// shared by several scopes and each follower takes only its own (see Hub.FollowIn); nil when
+	// it names none.
+	Scopes []string
 }
+
+// In reports whether the entry concerns scope; every entry is in the empty scope.
+func (e Entry) In(scope string) bool { return scope == "" || slices.Contains(e.Scopes, scope) }
 
 // lastKey is the hash beside a feed that holds, for each issue with an entry in the feed, the
 // sequence of its latest entry. It shares the feed's hash tag, so a script may use both on a
@@ -67,13 +80,17 @@ func lastKey(key string) string { return key + ":last" }
 // slack over its cap, trims it to the cap, forgetting the issues whose latest entry was trimmed.
 //
 // KEYS[1] the feed, KEYS[2] its lastKey; ARGV[1] the issue, ARGV[2] the sequence, ARGV[3] the cap,
-// ARGV[4] the slack.
+// ARGV[4] the slack, ARGV[5] the entry's scopes (” for none).
 const appendScript = `
 local last = redis.call('HGET', KEYS[2], ARGV[1])
 if last and tonumber(last) >= tonumber(ARGV[2]) then
   return 0
 end
-redis.call('XADD', KEYS[1], '*', 'issue', ARGV[1], 'seq', ARGV[2])
+if ARGV[5] == '' then
+  redis.call('XADD', KEYS[1], '*', 'issue', ARGV[1], 'seq', ARGV[2])
+else
+  redis.call('XADD', KEYS[1], '*', 'issue', ARGV[1], 'seq', ARGV[2], 'in', ARGV[5])
+end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[3])
 if over >= tonumber(ARGV[4]) then
@@ -101,8 +118,13 @@ return 1
 // feed then holds the change once, and a client that resumed between the two runs does not see
 // it twice. Queue the entry before the state it announces, and a watch that reads the state
 // once it sees the entry waits for it (see ReadAtLeast).
-func Append(ctx context.Context, tx redis.Pipeliner, key, issue string, seq uint64, maxLen int64) {
-	tx.Eval(ctx, appendScript, []string{key, lastKey(key)}, issue, strconv.FormatUint(seq, 10), maxLen, trimSlack(maxLen))
+//
+// scopes, when given, are the ids the entry concerns, for a feed shared by several scopes: one
+// entry in a shared feed costs Redis one script where an entry in each scope's own feed would cost
+// one per scope, and a follower of one scope takes only its entries (Hub.FollowIn).
+func Append(ctx context.Context, tx redis.Pipeliner, key, issue string, seq uint64, maxLen int64, scopes ...string) {
+	tx.Eval(ctx, appendScript, []string{key, lastKey(key)}, issue, strconv.FormatUint(seq, 10), maxLen, trimSlack(maxLen),
+		strings.Join(scopes, scopeSep))
 }
 
 // trimSlack is how far past its cap a feed grows before it is trimmed back to the cap: a
@@ -148,7 +170,11 @@ func entryOf(m redis.XMessage) (Entry, pos, error) {
 	if issue == "" || err != nil {
 		return Entry{}, pos{}, fmt.Errorf("feed: entry %s is not an issue and a sequence: %v", m.ID, m.Values)
 	}
-	return Entry{Position: m.ID, Issue: issue, Seq: seq}, p, nil
+	e := Entry{Position: m.ID, Issue: issue, Seq: seq}
+	if in, _ := m.Values[fieldIn].(string); in != "" {
+		e.Scopes = strings.Split(in, scopeSep)
+	}
+	return e, p, nil
 }
 
 // MaxLag is how long a reader waits for a view to reach the sequence of an entry it read (or of

@@ -22,7 +22,7 @@ func appendAll(t *testing.T, rdb redis.UniversalClient, key string, maxLen int64
 	t.Helper()
 	for _, c := range changes {
 		if _, err := rdb.TxPipelined(t.Context(), func(tx redis.Pipeliner) error {
-			feed.Append(t.Context(), tx, key, c.Issue, c.Seq, maxLen)
+			feed.Append(t.Context(), tx, key, c.Issue, c.Seq, maxLen, c.Scopes...)
 			return nil
 		}); err != nil {
 			t.Fatalf("append %v: %v", c, err)
@@ -148,6 +148,52 @@ func TestAFollowerResumedAfterAPositionMissesNothingAndRepeatsNothing(t *testing
 	if got := changes(next(t, again, 5)); got != "A@1 B@2 C@3 D@4 E@5" {
 		t.Fatalf("followed %s from the start, want everything", got)
 	}
+}
+
+func TestAFollowerOfOneScopeOfASharedFeedTakesOnlyItsEntriesLiveAndWhenResumed(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t, redistest.Run(t))
+	hub := feed.NewHub(rdb)
+	key := "test:feed:{breaches}"
+	in := func(issue string, seq uint64, scopes ...string) feed.Entry {
+		return feed.Entry{Issue: issue, Seq: seq, Scopes: scopes}
+	}
+	grid, city, all := follow(t, hub, key, "grid-1"), follow(t, hub, key, "city"), follow(t, hub, key, "")
+	appendAll(t, rdb, key, 100, in("A", 1, "grid-1", "city"), in("B", 2, "grid-2", "city"), in("C", 3, "grid-1", "city"),
+		in("D", 4, "grid-2", "city"))
+	seen := next(t, grid, 1)
+	if got := changes(append(seen, next(t, grid, 1)...)); got != "A@1 C@3" {
+		t.Fatalf("the grid's follower took %s, want A@1 C@3", got)
+	}
+	if got := changes(next(t, city, 4)); got != "A@1 B@2 C@3 D@4" {
+		t.Fatalf("the city's follower took %s, want every entry", got)
+	}
+	if got := next(t, all, 4); changes(got) != "A@1 B@2 C@3 D@4" || strings.Join(got[1].Scopes, ",") != "grid-2,city" {
+		t.Fatalf("a follower of every scope took %s, the second in %v; want every entry with its scopes", changes(got), got[1].Scopes)
+	}
+
+	// Resumed after A, with other scopes' entries between and after: from the feed, then live.
+	appendAll(t, rdb, key, 100, in("E", 5, "grid-2", "city"), in("F", 6, "grid-1", "city"))
+	resumed, err := hub.FollowIn(t.Context(), key, seen[0].Position, "grid-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resumed.Stop()
+	appendAll(t, rdb, key, 100, in("G", 7, "grid-2"), in("H", 8, "grid-1"))
+	if got := changes(next(t, resumed, 3)); got != "C@3 F@6 H@8" {
+		t.Fatalf("the resumed follower of the grid took %s, want C@3 F@6 H@8", got)
+	}
+}
+
+// follow follows the scope of the feed at key from now on, until the test ends.
+func follow(t *testing.T, hub *feed.Hub, key, scope string) *feed.Follower {
+	t.Helper()
+	f, err := hub.FollowIn(t.Context(), key, "", scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	return f
 }
 
 func TestAPositionTheFeedCannotResumeFromIsRefused(t *testing.T) {

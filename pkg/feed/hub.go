@@ -61,8 +61,10 @@ type tail struct {
 // sub is one follower's share of a tail: the live entries, and why they stopped.
 type sub struct {
 	key string
-	c   chan Entry
-	err error // set before c is closed
+	// scope is the scope whose entries the follower takes; "" takes every entry.
+	scope string
+	c     chan Entry
+	err   error // set before c is closed
 }
 
 // errOverflow is why the hub stops handing a follower entries: it left followerBuffer untaken.
@@ -111,6 +113,7 @@ type Follower struct {
 
 	hub   *Hub
 	key   string
+	scope string          // the scope whose entries it takes; "" takes all
 	ctx   context.Context // the Follow's: the follower leaves the hub when it ends
 	sub   *sub
 	stop  func() bool
@@ -128,7 +131,15 @@ type Follower struct {
 // From) from the entry after it. A position the feed cannot resume from is ErrGone; one of the
 // wrong form is ErrBadPosition. The follower stops when ctx ends or Stop is called.
 func (h *Hub) Follow(ctx context.Context, key, after string) (*Follower, error) {
-	f := &Follower{hub: h, key: key, ctx: ctx, exact: after != Oldest}
+	return h.FollowIn(ctx, key, after, "")
+}
+
+// FollowIn is Follow for the entries of one scope of a feed that several scopes share (see
+// Append): the follower takes only the entries in scope, and its positions are those entries'
+// positions in the shared feed. The hub still reads the feed once for all its followers, and
+// hands each only its scope's entries, so a follower's buffer holds only what it will take.
+func (h *Hub) FollowIn(ctx context.Context, key, after, scope string) (*Follower, error) {
+	f := &Follower{hub: h, key: key, scope: scope, ctx: ctx, exact: after != Oldest}
 	switch after {
 	case "", Oldest:
 	default:
@@ -176,7 +187,7 @@ func (f *Follower) join() error {
 	if err != nil {
 		return err
 	}
-	s, start := f.hub.subscribe(f.ctx, f.key, newest)
+	s, start := f.hub.subscribe(f.ctx, f.key, f.scope, newest)
 	f.sub, f.start = s, start
 	f.stop = context.AfterFunc(f.ctx, func() { f.hub.unsubscribe(s) })
 	return nil
@@ -196,6 +207,9 @@ func (f *Follower) Next(ctx context.Context) (Entry, error) {
 			e := f.buf[0]
 			f.at, f.exact = f.bufAt[0], true
 			f.buf, f.bufAt = f.buf[1:], f.bufAt[1:]
+			if !e.In(f.scope) {
+				continue // another scope's: passed over, but the position moves past it
+			}
 			return e, nil
 		}
 		if f.at.less(f.start) {
@@ -334,8 +348,8 @@ func (h *Hub) newest(ctx context.Context, key string) (pos, error) {
 
 // subscribe adds a follower of key and returns the position from which the hub will hand it
 // entries: newest, when no one followed the feed yet, or where the hub has read the feed to.
-func (h *Hub) subscribe(ctx context.Context, key string, newest pos) (*sub, pos) {
-	s := &sub{key: key, c: make(chan Entry, followerBuffer)}
+func (h *Hub) subscribe(ctx context.Context, key, scope string, newest pos) (*sub, pos) {
+	s := &sub{key: key, scope: scope, c: make(chan Entry, followerBuffer)}
 	h.mu.Lock()
 	t, followed := h.tails[key]
 	if !followed {
@@ -460,6 +474,9 @@ func (h *Hub) deliver(res []redis.XStream) {
 			}
 			t.cursor = p
 			for sb := range t.subs {
+				if !e.In(sb.scope) {
+					continue
+				}
 				select {
 				case sb.c <- e:
 				default:

@@ -32,7 +32,7 @@ type Breaches struct {
 	log     *eventlog.Log
 	store   *store.Store
 	catalog *catalog.Catalog
-	// feeds reads the breach feeds for every watch of the process.
+	// feeds reads the breach feed for every watch of the process.
 	feeds *feed.Hub
 }
 
@@ -60,10 +60,10 @@ func (q *Breaches) List(ctx context.Context, f Filter, after store.Cursor, size 
 // Resume says where a watch of breaches begins; the zero Resume watches from now on.
 type Resume struct {
 	// After is a position a previous watch gave (of a breach, or of where it followed from):
-	// the watch sends every breach its scope's feed recorded after it, none twice.
+	// the watch sends every breach its scope has in the breach feed after it, none twice.
 	After string
 	// AfterSeq, when After is empty, also sends the breaches stored after this stream sequence
-	// that the scope's feed still holds.
+	// that the breach feed still holds.
 	AfterSeq uint64
 }
 
@@ -72,16 +72,16 @@ type Listening struct {
 	// Seq is the stream sequence after which every breach stored is sent; 0 when the watch
 	// follows a position.
 	Seq uint64
-	// Position is the position in the scope's feed after which every breach recorded is sent;
+	// Position is the position in the breach feed after which every breach recorded is sent;
 	// empty when the watch follows a sequence.
 	Position string
 }
 
-// Watch calls send for each breach that f keeps as its scope's feed records it, with its
+// Watch calls send for each breach that f keeps as the breach feed records it in its scope, with its
 // position in the feed, until ctx ends or send fails: those recorded after the position of
 // from.After, those stored after the sequence from.AfterSeq, or, with neither, those recorded from
-// now on. It reads only the feed of the scope (the area f names, or else its department) and the
-// issues its entries name, and never writes. It calls listening once it follows the feed, with
+// now on. It takes only the breach feed's entries of its scope (the area f names, or else its
+// department), reads only the issues they name, and never writes. It calls listening once it follows the feed, with
 // where it follows from, so a caller can tell its client that no breach after it will be missed.
 func (q *Breaches) Watch(ctx context.Context, f Filter, from Resume, listening func(Listening) error, send func(b domain.Breach, position string) error) error {
 	ctx, span := tracer.Start(ctx, "app.Breaches.Watch")
@@ -97,7 +97,7 @@ func (q *Breaches) Watch(ctx context.Context, f Filter, from Resume, listening f
 	case from.AfterSeq != 0:
 		start = feed.Oldest
 	}
-	fl, err := q.feeds.Follow(ctx, q.feedKey(f), start)
+	fl, err := q.feeds.FollowIn(ctx, store.BreachFeedKey, start, scopeOf(f))
 	if err != nil {
 		return fmt.Errorf("escalation: watch breaches: %w", err)
 	}
@@ -146,11 +146,6 @@ func (q *Breaches) Watch(ctx context.Context, f Filter, from Resume, listening f
 	}
 }
 
-// feedKey is the feed a watch with filter f follows: its area's, which holds every breach within
-// it, or, for a department's officer, who has no area, the department's.
-func (q *Breaches) feedKey(f Filter) string {
-	if f.AreaID != "" {
-		return store.AreaFeedKey(f.AreaID)
-	}
-	return store.DepartmentFeedKey(f.DepartmentID)
-}
+// scopeOf is the scope of the breach feed a watch with filter f follows: its area, whose scope
+// holds every breach within it, or, for a department's officer, who has no area, the department.
+func scopeOf(f Filter) string { return cmp.Or(f.AreaID, f.DepartmentID) }

@@ -58,19 +58,18 @@ func breachesShard(partition int) string {
 }
 func breachShard(partition int) string { return Prefix + "breach:" + eventlog.PartitionTag(partition) }
 
-// FeedLen is how many breaches the feed of one scope keeps: a live watch resumes from a position
-// at most this many breaches of its scope old.
-const FeedLen = 10_000
+// FeedLen is how many entries the breach feed keeps: a live watch resumes from a position at most
+// this many breaches (and steps of their chains) old, of any scope.
+const FeedLen = 50_000
 
-// AreaFeedKey is the key of the feed of breaches in an area (a grid, a community, a street or the
-// city): a Redis Stream with one entry per breach recorded in it, naming the issue and the
-// breach event's stream sequence. The braces make the area a Redis Cluster hash tag, which the
-// feed shares with the index that keeps it free of repeats (see feed.Append).
-func AreaFeedKey(area string) string { return Prefix + "feed:area:{" + area + "}" }
-
-// DepartmentFeedKey is the key of the feed of a department's breaches, as AreaFeedKey; a unit's
-// breaches are in its department's feed and in the unit's own.
-func DepartmentFeedKey(dept string) string { return Prefix + "feed:department:{" + dept + "}" }
+// BreachFeedKey is the key of the breach feed: a Redis Stream with one entry per breach recorded,
+// and per step of its chain that told somebody, naming the issue and the event's stream sequence,
+// and in its scopes the breach's grid, community, street and the city, its department and its
+// unit. A watch follows the scope it shows (feed.Hub.FollowIn). One feed for every scope costs a
+// breach one entry where a feed per scope cost it five or six, which in a storm of breaches were
+// most of redis-server's work. The braces are the Redis Cluster hash tag the feed shares with the
+// index that keeps it free of repeats (see feed.Append).
+const BreachFeedKey = Prefix + "feed:{breaches}"
 
 // Name is the service the store belongs to, and the prefix of its keys.
 const Name = "escalation"
@@ -244,18 +243,16 @@ func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *w
 	return nil
 }
 
-// announce appends the event at seq, a breach or a step of its chain, to the feeds of the
-// breach's grid, community, street and city, and of its department and unit.
+// announce appends the event at seq, a breach or a step of its chain, to the breach feed, in the
+// scopes of the breach's grid, community, street and city, and of its department and unit.
 func announce(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, b domain.Breach, seq uint64) {
-	for _, area := range []string{st.GridID, st.CommunityID, st.StreetID, catalog.CityScope} {
-		if area != "" {
-			feed.Append(ctx, tx, AreaFeedKey(area), b.IssueID, seq, FeedLen)
+	scopes := make([]string, 0, 6)
+	for _, scope := range []string{st.GridID, st.CommunityID, st.StreetID, catalog.CityScope, b.DepartmentID, b.UnitID} {
+		if scope != "" && !slices.Contains(scopes, scope) {
+			scopes = append(scopes, scope)
 		}
 	}
-	feed.Append(ctx, tx, DepartmentFeedKey(b.DepartmentID), b.IssueID, seq, FeedLen)
-	if b.UnitID != b.DepartmentID {
-		feed.Append(ctx, tx, DepartmentFeedKey(b.UnitID), b.IssueID, seq, FeedLen)
-	}
+	feed.Append(ctx, tx, BreachFeedKey, b.IssueID, seq, FeedLen, scopes...)
 }
 
 // BreachAt returns the issue's breach recorded by the event at seq, or whose chain's step at seq
