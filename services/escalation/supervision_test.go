@@ -128,6 +128,59 @@ func TestAnApprovedExtensionMovesTheDeadlineSoThatTheOneThatWouldHaveBreachedDoe
 	}
 }
 
+func TestADecisionRetriedWithItsRequestIDIsAnsweredOnceEvenAfterTheUnitAskedAgain(t *testing.T) {
+	h := newHarness(t)
+	in := h.run()
+	id := issue(t, 1)
+	first := h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", decideWithin, farOff)
+	h.ask(id, whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, first, first.Add(time.Hour))
+	sup := h.client(in, streetSupervisor)
+	ctx := context.Background()
+	deny := func(requestID string) (*whistlev1.DecideExtensionResponse, error) {
+		return sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: "the pump is in stock",
+			RequestId: requestID})
+	}
+	decided, err := deny("decide-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Stored(id, "extension-decided").Event.GetExtensionDecided().GetRequestId(); got != "decide-1" {
+		t.Fatalf("the decision event carries the request id %q, want decide-1", got)
+	}
+
+	// The unit asks again before the supervisor's retry of the first denial arrives.
+	h.append(id+".extension-requested-again", id, func(ev *whistlev1.Event) {
+		ev.Actor = &whistlev1.Actor{Subject: "duty-water", Role: string(authx.RoleOfficer), Scope: "water"}
+		ev.Payload = &whistlev1.Event_ExtensionRequested{ExtensionRequested: &whistlev1.ExtensionRequested{DepartmentId: "water",
+			Kind: whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, Deadline: timestamppb.New(first), Proposed: timestamppb.New(first.Add(2 * time.Hour)),
+			Reason: "the pump did not fit"}}
+	})
+	again := h.Stored(id, "extension-requested").Seq
+	wait.For(t, 10*time.Second, 5*time.Millisecond, func() error { // the view has the second request
+		seq, err := h.Deps.Redis.Get(ctx, "escalation:seq:{"+id+"}").Uint64()
+		if err == nil && seq < again {
+			err = fmt.Errorf("the view is at %d, the second request at %d", seq, again)
+		}
+		return err
+	})
+	retried, err := deny("decide-1")
+	if err != nil || retried.GetSeq() != decided.GetSeq() || retried.GetAssignment().GetExtensionRequested() == nil {
+		t.Fatalf("the retried denial: %v %v; want the first decision's sequence %d with the second request still pending", retried, err, decided.GetSeq())
+	}
+	if n := h.count(id, "extension-decided"); n != 1 {
+		t.Fatalf("%d decisions in the stream after the retry, want 1", n)
+	}
+
+	// Another key decides the pending request.
+	second, err := deny("decide-2")
+	if err != nil || second.GetSeq() <= again || second.GetAssignment().GetExtensionRequested() != nil {
+		t.Fatalf("a denial with a new key: %v %v; want the second request decided", second, err)
+	}
+	if n := h.count(id, "extension-decided"); n != 2 {
+		t.Fatalf("%d decisions in the stream, want 2", n)
+	}
+}
+
 func TestADenialNeedsAReasonKeepsTheDeadlineAndIsAllowedOnceItPassed(t *testing.T) {
 	h := newHarness(t)
 	in := h.run()

@@ -162,7 +162,11 @@ type DecideExtensionRequest struct {
 	// On approval, the deadline granted; unset means the one the unit proposed.
 	Granted *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=granted,proto3" json:"granted,omitempty"`
 	// Why; required on a denial.
-	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The caller's idempotency key; optional. A retry with the same key answers the decision it
+	// made, even once the unit has asked again. Without one, a retry is recognised only while no
+	// new request is pending (the same verdict on the latest decision).
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +232,13 @@ func (x *DecideExtensionRequest) GetGranted() *timestamppb.Timestamp {
 func (x *DecideExtensionRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *DecideExtensionRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -814,13 +825,15 @@ const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
 	"assignment\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xb4\x01\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xd3\x01\n" +
 	"\x16DecideExtensionRequest\x12\x19\n" +
 	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12\x17\n" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12\x18\n" +
 	"\aapprove\x18\x03 \x01(\bR\aapprove\x124\n" +
 	"\agranted\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\agranted\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"c\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\"c\n" +
 	"\x17DecideExtensionResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +

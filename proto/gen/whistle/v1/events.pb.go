@@ -2601,7 +2601,9 @@ type ExtensionDecided struct {
 	// Why; required on a denial.
 	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The sequence of the request decided.
-	RequestedSeq  uint64 `protobuf:"varint,8,opt,name=requested_seq,json=requestedSeq,proto3" json:"requested_seq,omitempty"`
+	RequestedSeq uint64 `protobuf:"varint,8,opt,name=requested_seq,json=requestedSeq,proto3" json:"requested_seq,omitempty"`
+	// The caller's idempotency key, when it gave one: a retry with it answers this decision.
+	RequestId     string `protobuf:"bytes,9,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2690,6 +2692,13 @@ func (x *ExtensionDecided) GetRequestedSeq() uint64 {
 		return x.RequestedSeq
 	}
 	return 0
+}
+
+func (x *ExtensionDecided) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 var File_whistle_v1_events_proto protoreflect.FileDescriptor
@@ -2884,7 +2893,7 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12#\n" +
 	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aunit_id\x18\x03 \x01(\tR\x06unitId\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\xc5\x02\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xe4\x02\n" +
 	"\x10ExtensionDecided\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12,\n" +
@@ -2893,7 +2902,9 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\bdeadline\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x124\n" +
 	"\agranted\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\agranted\x12\x16\n" +
 	"\x06reason\x18\a \x01(\tR\x06reason\x12#\n" +
-	"\rrequested_seq\x18\b \x01(\x04R\frequestedSeq*\xe6\x01\n" +
+	"\rrequested_seq\x18\b \x01(\x04R\frequestedSeq\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\t \x01(\tR\trequestId*\xe6\x01\n" +
 	"\n" +
 	"RouteCause\x12\x1b\n" +
 	"\x17ROUTE_CAUSE_UNSPECIFIED\x10\x00\x12\x16\n" +

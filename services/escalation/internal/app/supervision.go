@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,7 +89,7 @@ func (s *Supervisors) Urge(ctx context.Context, p authx.Principal, issueID, unit
 	}
 	var done uint64
 	return s.command(ctx, urgeCommand, p, issueID, &unit, func(st *domain.Issue, part *assignment.Assignment) (*whistlev1.Event, error) {
-		if seq, ok := st.UrgedBy(requestID); ok {
+		if seq, ok := st.DoneBy(requestID); ok {
 			done = seq
 			return nil, nil
 		}
@@ -106,9 +107,10 @@ func (s *Supervisors) Urge(ctx context.Context, p authx.Principal, issueID, unit
 // issue. An approval grants granted, or the deadline the unit proposed when granted is zero, and
 // is refused once the stream's clock has reached the deadline it would move (see
 // assignment.Assignment.CheckDecision); a denial needs a reason and is allowed while the request
-// is pending, whatever became of its deadline. The same decision again, with nothing pending, is
-// answered as it stands.
-func (s *Supervisors) DecideExtension(ctx context.Context, p authx.Principal, issueID, unit string, approve bool, granted time.Time, reason string) (Part, error) {
+// is pending, whatever became of its deadline. A retry with the request id of a decision recorded
+// is answered with that decision, even once the unit has asked again; without a request id, the
+// same decision again is answered as it stands only while nothing is pending.
+func (s *Supervisors) DecideExtension(ctx context.Context, p authx.Principal, issueID, unit string, approve bool, granted time.Time, reason, requestID string) (Part, error) {
 	ctx, span := tracer.Start(ctx, "app.Supervisors.DecideExtension", traceSupervision(issueID, unit))
 	defer span.End()
 	if err := apiedge.CheckID("unit_id", unit, true); err != nil {
@@ -121,11 +123,21 @@ func (s *Supervisors) DecideExtension(ctx context.Context, p authx.Principal, is
 	if !approve && !granted.IsZero() {
 		return Part{}, apiedge.Invalid("granted", "only an approval grants a deadline")
 	}
+	if requestID != "" {
+		if err := apiedge.CheckRequestID("request_id", requestID); err != nil {
+			return Part{}, err
+		}
+	}
 	counted := denyCommand
 	if approve {
 		counted = approveCommand
 	}
+	var retried uint64
 	return s.command(ctx, counted, p, issueID, &unit, func(st *domain.Issue, part *assignment.Assignment) (*whistlev1.Event, error) {
+		if seq, ok := st.DoneBy(requestID); ok && requestID != "" {
+			retried = seq
+			return nil, nil
+		}
 		now, err := s.log.Now(ctx)
 		if err != nil {
 			return nil, err
@@ -136,7 +148,7 @@ func (s *Supervisors) DecideExtension(ctx context.Context, p authx.Principal, is
 		}
 		ev := s.event(p, st)
 		decided := &whistlev1.ExtensionDecided{DepartmentId: part.DepartmentID, UnitId: unit, Kind: assignmentpb.DeadlineKindProto(d.Kind),
-			Approved: d.Approved, Deadline: assignmentpb.Timestamp(d.Deadline), Reason: d.Reason}
+			Approved: d.Approved, Deadline: assignmentpb.Timestamp(d.Deadline), Reason: d.Reason, RequestId: requestID}
 		if d.Approved {
 			decided.Granted = timestamppb.New(d.Granted)
 		}
@@ -145,7 +157,7 @@ func (s *Supervisors) DecideExtension(ctx context.Context, p authx.Principal, is
 		}
 		ev.Payload = &whistlev1.Event_ExtensionDecided{ExtensionDecided: decided}
 		return ev, nil
-	}, func(st *domain.Issue) uint64 { return st.Assignments[unit].DecidedSeq })
+	}, func(st *domain.Issue) uint64 { return cmp.Or(retried, st.Assignments[unit].DecidedSeq) })
 }
 
 // command decides one supervisor's event on a unit's part of an issue in p's scope through the

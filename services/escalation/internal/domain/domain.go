@@ -57,9 +57,10 @@ type Issue struct {
 	Assignments map[string]*Assignment `json:"assignments,omitempty"`
 	// Scorecard is what the scorecards count of the issue's parts (package scorecard).
 	Scorecard scorecard.Issue `json:"scorecard,omitzero"`
-	// UrgeKeys are the request ids of the urges recorded, with each urge's sequence, so that a
-	// retried urge is recorded once.
-	UrgeKeys map[string]uint64 `json:"urge_keys,omitempty"`
+	// RequestKeys are the idempotency keys of the supervisors' commands recorded (urges and
+	// extension decisions), each with its event's sequence, so that a retry answers what was done
+	// instead of doing it again. Kept as urge_keys, their name while only urges carried a key.
+	RequestKeys map[string]uint64 `json:"urge_keys,omitempty"`
 }
 
 // Position returns the issue's place in the stream, for the projection store.
@@ -78,7 +79,7 @@ func (s *Issue) Clone() *Issue {
 		}
 	}
 	c.Scorecard = s.Scorecard.Clone()
-	c.UrgeKeys = maps.Clone(s.UrgeKeys)
+	c.RequestKeys = maps.Clone(s.RequestKeys)
 	return &c
 }
 

@@ -49,7 +49,11 @@ type ExtensionRequested struct {
 
 // ExtensionDecided is a supervisor's decision on the unit's pending request (Decision names the
 // unit); an approval stored in time moves the deadline, and the timers with it.
-type ExtensionDecided struct{ Decision assignment.Decision }
+// RequestID is the supervisor's idempotency key, when they gave one.
+type ExtensionDecided struct {
+	Decision  assignment.Decision
+	RequestID string
+}
 
 // Urged counts a supervisor's urge of a unit's part, once per request id.
 type Urged struct{ DepartmentID, UnitID, RequestID string }
@@ -64,7 +68,13 @@ type supervised interface {
 	Event
 	unit() string
 	transition(m *assignment.Assignment, at time.Time) error
+	// requestID is the supervisor's idempotency key, "" for none.
+	requestID() string
 }
+
+func (ExtensionRequested) requestID() string { return "" }
+func (e ExtensionDecided) requestID() string { return e.RequestID }
+func (e Urged) requestID() string            { return e.RequestID }
 
 func (e ExtensionRequested) unit() string { return unit(e.DepartmentID, e.UnitID) }
 func (e ExtensionDecided) unit() string   { return unit(e.Decision.DepartmentID, e.Decision.UnitID) }
@@ -108,12 +118,12 @@ func (s *Issue) applySupervision(seq uint64, at time.Time, e supervised) {
 	case ExtensionDecided:
 		a.Decision, a.DecidedSeq, a.RequestedSeq = m.Decision, seq, 0
 	}
-	if u, ok := e.(Urged); ok && u.RequestID != "" {
-		if _, seen := s.UrgeKeys[u.RequestID]; !seen {
-			if s.UrgeKeys == nil {
-				s.UrgeKeys = map[string]uint64{}
+	if key := e.requestID(); key != "" {
+		if _, seen := s.RequestKeys[key]; !seen {
+			if s.RequestKeys == nil {
+				s.RequestKeys = map[string]uint64{}
 			}
-			s.UrgeKeys[u.RequestID] = seq
+			s.RequestKeys[key] = seq
 		}
 	}
 }
@@ -140,8 +150,9 @@ func (s *Issue) Part(unitID string) *assignment.Assignment {
 	return m
 }
 
-// UrgedBy returns the sequence of the urge recorded under the request id, if one was.
-func (s *Issue) UrgedBy(requestID string) (seq uint64, ok bool) {
-	seq, ok = s.UrgeKeys[requestID]
+// DoneBy returns the sequence of the supervisor's command recorded under the request id (an urge
+// or an extension decision), if one was.
+func (s *Issue) DoneBy(requestID string) (seq uint64, ok bool) {
+	seq, ok = s.RequestKeys[requestID]
 	return seq, ok
 }

@@ -41,7 +41,7 @@ func (s *Server) DecideExtension(ctx context.Context, req *whistlev1.DecideExten
 	if g := req.GetGranted(); g != nil && !g.IsValid() {
 		return nil, apistatus.Of(apiedge.Invalid("granted", "is not a valid time"))
 	}
-	part, err := s.supervisors.DecideExtension(ctx, p, id, req.GetUnitId(), req.GetApprove(), assignmentpb.Time(req.GetGranted()), req.GetReason())
+	part, err := s.supervisors.DecideExtension(ctx, p, id, req.GetUnitId(), req.GetApprove(), assignmentpb.Time(req.GetGranted()), req.GetReason(), req.GetRequestId())
 	if err != nil {
 		return nil, supervisionStatus(err)
 	}

@@ -586,7 +586,7 @@ func supervision(ev *whistlev1.Event) domain.Event {
 		e := p.ExtensionRequested
 		return domain.ExtensionRequested{DepartmentID: e.GetDepartmentId(), UnitID: e.GetUnitId(), Extension: assignmentpb.Extension(e, at, by)}
 	case *whistlev1.Event_ExtensionDecided:
-		return domain.ExtensionDecided{Decision: assignmentpb.Decision(p.ExtensionDecided, at, by)}
+		return domain.ExtensionDecided{Decision: assignmentpb.Decision(p.ExtensionDecided, at, by), RequestID: p.ExtensionDecided.GetRequestId()}
 	case *whistlev1.Event_Urged:
 		u := p.Urged
 		return domain.Urged{DepartmentID: u.GetDepartmentId(), UnitID: u.GetUnitId(), RequestID: u.GetRequestId()}

@@ -62,7 +62,7 @@ func extensionCommand(cfg *config) *cobra.Command {
 
 // decideCommand approves or denies a unit's pending extension request.
 func decideCommand(cfg *config) *cobra.Command {
-	var unit, until, reason string
+	var unit, until, reason, requestID string
 	var approve, deny bool
 	cmd := &cobra.Command{
 		Use:   "decide CASE --unit UNIT (--approve [--until TIME] | --deny --reason TEXT)",
@@ -75,7 +75,10 @@ func decideCommand(cfg *config) *cobra.Command {
 			if err := required("unit", unit); err != nil {
 				return err
 			}
-			req := &whistlev1.DecideExtensionRequest{IssueId: args[0], UnitId: unit, Approve: approve, Reason: reason}
+			if requestID == "" {
+				requestID = newRequestID()
+			}
+			req := &whistlev1.DecideExtensionRequest{IssueId: args[0], UnitId: unit, Approve: approve, Reason: reason, RequestId: requestID}
 			switch {
 			case deny && until != "":
 				return invalid("--until goes with --approve: a denial moves no deadline")
@@ -107,6 +110,7 @@ func decideCommand(cfg *config) *cobra.Command {
 	cmd.Flags().BoolVar(&deny, "deny", false, "deny: the deadline stands (needs --reason)")
 	cmd.Flags().StringVar(&until, "until", "", "with --approve, the deadline granted: a time like 2026-12-04T18:00:00+08:00 or a duration from now like 48h; default the one the unit proposed")
 	cmd.Flags().StringVar(&reason, "reason", "", "why; required with --deny")
+	cmd.Flags().StringVar(&requestID, "request-id", "", "idempotency key: a retry with the same key answers the decision it made, even once the unit has asked again (default a new key each time)")
 	return cmd
 }
 

@@ -63,11 +63,16 @@ func TestASupervisorUrgesAndDecidesExtensionsFromTheCommandLine(t *testing.T) {
 	fails(supervisor, "InvalidArgument", "--approve and --deny", "extension", "decide", id, "--unit", unit)
 	fails(supervisor, "InvalidArgument", "--unit", "extension", "decide", id, "--approve")
 	fails(officer, "PermissionDenied", "supervisor", "extension", "decide", id, "--unit", unit, "--approve")
-	if out := e.ok(supervisor, "extension", "decide", id, "--unit", unit, "--approve"); !strings.Contains(out, "resolve deadline moved to "+want.Local().Format("2006-01-02 15:04:05")) {
+	moved := "resolve deadline moved to " + want.Local().Format("2006-01-02 15:04:05")
+	if out := e.ok(supervisor, "extension", "decide", id, "--unit", unit, "--approve", "--request-id", "approve-1"); !strings.Contains(out, moved) {
 		t.Errorf("extension decide --approve:\n%s", out)
 	}
-	// The unit asks again, and is denied.
+	// The unit asks again; the approval retried with its key does not approve the new request, and
+	// the supervisor denies it.
 	e.ok(officer, "extend", id, "--unit", unit, "--to", want.Add(24*time.Hour).Format(time.RFC3339), "--reason", "and another part")
+	if out := e.ok(supervisor, "extension", "decide", id, "--unit", unit, "--approve", "--request-id", "approve-1"); !strings.Contains(out, moved) {
+		t.Errorf("extension decide --approve retried with its key:\n%s", out)
+	}
 	if out := e.ok(supervisor, "extension", "decide", id, "--unit", unit, "--deny", "--reason", "the part is in stock"); !strings.Contains(out, "not granted (the part is in stock)") {
 		t.Errorf("extension decide --deny:\n%s", out)
 	}
