@@ -31,6 +31,10 @@ import (
 // DefaultLeaseTTL is how long the timer lease outlives its holder's last renewal.
 const DefaultLeaseTTL = 5 * time.Second
 
+// FireParallelism is how many issues' due timers the holder of the lease fires at once, so that
+// a bench can append at the same width.
+const FireParallelism = app.FireParallelism
+
 // Config tunes the escalation service.
 type Config struct {
 	// Workers is how many issues the consumer applies at once; zero means the eventlog default.

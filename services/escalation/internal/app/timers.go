@@ -38,14 +38,14 @@ const ServiceName = "escalation"
 const LeaseCheck = time.Second
 
 // dueBatch is how many due timers one pass fires before looking at the clock again: in a storm
-// (deadlines that passed together, or while escalation was down) a pass keeps fireParallelism
+// (deadlines that passed together, or while escalation was down) a pass keeps FireParallelism
 // fires under way most of its time.
 const dueBatch = 1000
 
-// fireParallelism is how many issues' due timers are fired at once. A fire waits on round trips
+// FireParallelism is how many issues' due timers are fired at once. A fire waits on round trips
 // (the append, the stored event read back, the drop), so it is latency, not CPU, that many fires
 // at once hide: whistle bench timers fired a storm 1.3 times as fast at 128 as at 16.
-const fireParallelism = 128
+const FireParallelism = 128
 
 // DefaultReconcileEvery is how often the holder of the lease compares the timers every issue
 // owes with the index (see store.Reconcile), unless configured otherwise.
@@ -314,7 +314,7 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, rea
 	var mu sync.Mutex
 	var drops []domain.Timer
 	var g errgroup.Group
-	g.SetLimit(fireParallelism)
+	g.SetLimit(FireParallelism)
 	for _, timers := range byIssue {
 		g.Go(func() error {
 			for _, tm := range timers {

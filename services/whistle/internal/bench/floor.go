@@ -28,15 +28,9 @@ const floorRoot = "bench.floor"
 
 // runFloor measures what the closed loop's events cost JetStream alone, with no service doing
 // anything for them: the floor beneath the system's CPU per lifecycle. It reads the events the
-// closed loop appended (stream sequences from+1 to to) and appends them again to a stream of its
-// own on the same NATS, as the services append: each issue's events in their order, one at a
-// time, each conditional on the issue's last sequence (the same two headers) and carrying its
-// message id, Concurrency issues at once. They are consumed as the services consume them: one
-// durable per service per partition, with the same configuration (acknowledge all, pinned
-// priority group, MaxAckPending messages asked for), each message decoded into a
-// whistlev1.Event and each batch acknowledged once. The cost is read with pr, as the closed
-// loop's is, and divided by the closed loop's lifecycles; the wall time is from the first
-// append until every service's consumers have decoded every event.
+// closed loop appended (stream sequences from+1 to to) and has measureFloor append them again,
+// Concurrency issues at once, and consume them as every service would. The cost is read with pr,
+// as the closed loop's is, and divided by the closed loop's lifecycles.
 func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, lifecycles int, cfg Config, log io.Writer) (Cost, time.Duration, error) {
 	if to <= from {
 		return Cost{}, 0, fmt.Errorf("bench: floor: the closed loop appended no event")
@@ -49,6 +43,40 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 	if err != nil {
 		return Cost{}, 0, err
 	}
+	services := len(system.Names)
+	fmt.Fprintf(log, "bench: floor: %d events of %d issues appended again to a stream of their own and consumed by %d consumers (%d services × %d partitions)\n",
+		to-from, len(issues), services*eventlog.Partitions, services, eventlog.Partitions)
+	fp := *pr // the floor's own stream gains its events
+	fp.stream = floorStream
+	var cost Cost
+	wall, err := measureFloor(ctx, js, issues, services, cfg.Concurrency, log, func(ctx context.Context) func(context.Context) {
+		before := fp.read(ctx, false)
+		return func(ctx context.Context) { cost = costOf(before, fp.read(ctx, true), lifecycles, fp.local) }
+	})
+	if err != nil {
+		return Cost{}, 0, err
+	}
+	return cost, wall, nil
+}
+
+// measureFloor appends issues again to a stream of their own on the same NATS (floorStream,
+// created for the run and deleted after it) as the services append: each issue's events in their
+// order, one at a time, each conditional on the issue's last sequence (the same two headers) and
+// carrying its message id, parallel issues at once. They are consumed as the services consume
+// them: one durable per service (services of them) per partition, with the same configuration
+// (acknowledge all, pinned priority group, MaxAckPending messages asked for), each message
+// decoded into a whistlev1.Event and each batch acknowledged once.
+//
+// meter measures the run: it is called once the stream and its consumers are there, just before
+// the first append, and the function it returns is called once every event was consumed and its
+// acknowledgement taken (as long as settleStream waits), while the stream is still there. The wall time returned
+// is from the first append until every service's consumers have decoded every event.
+func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, services, parallel int, log io.Writer,
+	meter func(context.Context) func(context.Context)) (time.Duration, error) {
+	var events int64
+	for _, evs := range issues {
+		events += int64(len(evs))
+	}
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        floorStream,
 		Subjects:    []string{floorRoot + ".>"},
@@ -57,20 +85,16 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 		AllowDirect: true,
 	})
 	if err != nil {
-		return Cost{}, 0, fmt.Errorf("bench: floor: create stream: %w", err)
+		return 0, fmt.Errorf("bench: floor: create stream: %w", err)
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		js.DeleteStream(dctx, floorStream)
 	}()
-	services := len(system.Names)
-	fmt.Fprintf(log, "bench: floor: %d events of %d issues appended again to a stream of their own and consumed by %d consumers (%d services × %d partitions)\n",
-		to-from, len(issues), services*eventlog.Partitions, services, eventlog.Partitions)
 
-	fctx, cancel := context.WithTimeout(ctx, lifecycleTimeout+time.Duration(to-from)*time.Millisecond)
+	fctx, cancel := context.WithTimeout(ctx, lifecycleTimeout+time.Duration(events)*time.Millisecond)
 	defer cancel()
-	want := int64(to - from)
 	consumed := make([]atomic.Int64, services)
 	done := make(chan struct{}, services*eventlog.Partitions)
 	var consumers sync.WaitGroup
@@ -93,10 +117,10 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 				PinnedTTL:      eventlog.OwnerTTL,
 			})
 			if err != nil {
-				return Cost{}, 0, fmt.Errorf("bench: floor: consumer: %w", err)
+				return 0, fmt.Errorf("bench: floor: consumer: %w", err)
 			}
 			consumers.Go(func() {
-				if err := consumeFloor(fctx, cons, &consumed[s], want, done); err != nil && fctx.Err() == nil {
+				if err := consumeFloor(fctx, cons, &consumed[s], events, done); err != nil && fctx.Err() == nil {
 					fail(err)
 				}
 			})
@@ -105,13 +129,11 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 	defer consumers.Wait()
 	defer cancel()
 
-	fp := *pr // the floor's own stream gains its events
-	fp.stream = floorStream
-	before := fp.read(fctx, false)
+	stop := meter(fctx)
 	start := time.Now()
 	var next atomic.Int64
 	var publishers sync.WaitGroup
-	for range cfg.Concurrency {
+	for range parallel {
 		publishers.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(issues) && fctx.Err() == nil; i = int(next.Add(1)) - 1 {
 				if err := appendIssue(fctx, js, issues[i]); err != nil {
@@ -130,20 +152,22 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 	}
 	wall := time.Since(start)
 	if err := failed.Load(); err != nil {
-		return Cost{}, 0, *err
+		return 0, *err
 	}
 	if err := fctx.Err(); err != nil {
-		return Cost{}, 0, fmt.Errorf("bench: floor: %d of %d events consumed by every service: %w", minConsumed(consumed), want, err)
+		return 0, fmt.Errorf("bench: floor: %d of %d events consumed by every service: %w", minConsumed(consumed), events, err)
 	}
 	if err := settleStream(fctx, stream); err != nil {
 		fmt.Fprintf(log, "bench: floor: measuring without waiting for the consumers' acknowledgements: %v\n", err)
 	}
-	return costOf(before, fp.read(fctx, true), lifecycles, fp.local), wall, nil
+	stop(fctx)
+	return wall, nil
 }
 
-// floorEvent is one event of the closed loop as read from the stream: its issue and when the
-// stream stored it, which the stages are timed by, and what the floor appends again (its subject
-// under floorRoot, its message id and its bytes).
+// floorEvent is one event as read from the system's stream (of the closed loop, or a breach of
+// the timer bench's storm): its issue and when the stream stored it, which the stages are timed
+// by, and what the floor appends again (its subject under floorRoot, its message id and its
+// bytes).
 type floorEvent struct {
 	issue       string
 	stored      time.Time
@@ -171,8 +195,7 @@ func readIssues(ctx context.Context, js jetstream.JetStream, from, to uint64) ([
 	rctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
 	defer cancel()
 	defer context.AfterFunc(rctx, msgs.Stop)() // Next has no context of its own
-	index := map[string]int{}
-	var issues [][]floorEvent
+	var events []floorEvent
 	for {
 		msg, err := msgs.Next()
 		if err != nil {
@@ -182,23 +205,42 @@ func readIssues(ctx context.Context, js jetstream.JetStream, from, to uint64) ([
 		if err != nil {
 			return nil, fmt.Errorf("bench: read the closed loop's events: %w", err)
 		}
-		subject, ok := strings.CutPrefix(msg.Subject(), eventlog.SubjectRoot+".")
-		if !ok {
-			return nil, fmt.Errorf("bench: read the closed loop's events: %s is not an event's subject", msg.Subject())
+		ev, err := floorEventOf(msg, meta)
+		if err != nil {
+			return nil, fmt.Errorf("bench: read the closed loop's events: %w", err)
 		}
-		issue := eventlog.IssueOf(msg.Subject())
-		i, seen := index[issue]
-		if !seen {
-			i = len(issues)
-			index[issue] = i
-			issues = append(issues, nil)
-		}
-		issues[i] = append(issues[i], floorEvent{issue: issue, stored: meta.Timestamp, subject: floorRoot + "." + subject,
-			id: msg.Headers().Get(jetstream.MsgIDHeader), data: msg.Data()})
+		events = append(events, ev)
 		if meta.Sequence.Stream >= to {
-			return issues, nil
+			return byIssue(events), nil
 		}
 	}
+}
+
+// floorEventOf is msg, an event read from the system's stream, as the floor appends it again.
+func floorEventOf(msg jetstream.Msg, meta *jetstream.MsgMetadata) (floorEvent, error) {
+	subject, ok := strings.CutPrefix(msg.Subject(), eventlog.SubjectRoot+".")
+	if !ok {
+		return floorEvent{}, fmt.Errorf("%s is not an event's subject", msg.Subject())
+	}
+	return floorEvent{issue: eventlog.IssueOf(msg.Subject()), stored: meta.Timestamp, subject: floorRoot + "." + subject,
+		id: msg.Headers().Get(jetstream.MsgIDHeader), data: msg.Data()}, nil
+}
+
+// byIssue groups events by issue, the issues in the order of their first event and each
+// issue's events in theirs.
+func byIssue(events []floorEvent) [][]floorEvent {
+	index := map[string]int{}
+	var issues [][]floorEvent
+	for _, ev := range events {
+		i, seen := index[ev.issue]
+		if !seen {
+			i = len(issues)
+			index[ev.issue] = i
+			issues = append(issues, nil)
+		}
+		issues[i] = append(issues[i], ev)
+	}
+	return issues
 }
 
 // appendIssue appends one issue's events in their order, each conditional on the issue's last

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +95,9 @@ type TimersResult struct {
 	StormAt time.Time
 	// Storm and Steady are the two firings.
 	Storm, Steady Firing
+	// StormFloor is the floor beneath the storm: its breaches appended again and consumed by
+	// JetStream alone, measured right after it.
+	StormFloor Floor
 	// Reconciliation is one pass of the timer reconciliation over every issue, run once the
 	// firings are done.
 	Reconciliation Reconciliation
@@ -109,6 +113,30 @@ type Reconciliation struct {
 	Wall, CPU, RedisCPU time.Duration
 	RedisMissing        string
 	Repaired            int
+}
+
+// Floor is what events cost JetStream alone, with no service doing anything for them: appended
+// again to a stream of their own as the escalation service appends its breaches, as many at once
+// as it fires, and consumed as the escalation service alone consumes them (measureFloor).
+type Floor struct {
+	// Events is how many events were appended and consumed.
+	Events int
+	// Wall is the time from the first append until every event was consumed.
+	Wall time.Duration
+	// CPU is this process's CPU over the floor (the embedded NATS, the bench's appends and
+	// consumers), until the consumers' acknowledgements were taken; RedisCPU is redis-server's,
+	// which has nothing to do for the floor (the idle service's timer loop aside), and
+	// RedisMissing says why it was not read.
+	CPU, RedisCPU time.Duration
+	RedisMissing  string
+}
+
+// Rate is the events appended and consumed per second; 0 when none were.
+func (f Floor) Rate() float64 {
+	if f.Events == 0 || f.Wall <= 0 {
+		return 0
+	}
+	return float64(f.Events) / f.Wall.Seconds()
 }
 
 // Firing is what one phase's deadlines did when they fell due.
@@ -164,8 +192,12 @@ func timersCommand() *cobra.Command {
 			"from the first append until all are armed), the timers shards' Redis memory per open deadline " +
 			"and redis-server's growth per issue. --storm of the issues have their report-in deadline at one " +
 			"instant, as after an outage: it reports how fast their breaches were stored and how late, at " +
-			"p50, p99 and max, judged on the stream's clock. Then it arms report-in deadlines that fall due " +
-			"--rate a second for --duration, with the rest still open, and reports their lateness. " +
+			"p50, p99 and max, judged on the stream's clock, and the CPU per breach. Right after, it measures " +
+			"the floor beneath the storm: its breaches, as the stream stored them, appended again to a stream " +
+			"of their own, as many at once as escalation fires them, and consumed as escalation consumes, by " +
+			"JetStream alone; it reports the floor's breaches/s and CPU per breach, and the storm's as ratios " +
+			"of them. Then it arms report-in deadlines that fall due --rate a second for --duration, with the " +
+			"rest still open, and reports their lateness. " +
 			"--cpuprofile writes a CPU profile of the storm.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -232,6 +264,9 @@ func RunTimers(ctx context.Context, cfg TimersConfig) (*TimersResult, error) {
 	if err := b.storm(ctx, res); err != nil {
 		return nil, err
 	}
+	if err := b.stormFloor(ctx, res); err != nil {
+		return nil, err
+	}
 	if cfg.Rate > 0 {
 		if err := b.steady(ctx, res); err != nil {
 			return nil, err
@@ -285,6 +320,7 @@ type timersBench struct {
 	cfg             TimersConfig
 	intake, routing *eventlog.Log
 	conns           []*nats.Conn
+	js              jetstream.JetStream
 	stream          jetstream.Stream
 	rdb             redis.UniversalClient
 	raised          *whistlev1.IssueRaised
@@ -293,8 +329,10 @@ type timersBench struct {
 	run  string
 	next int
 	seen map[string]bool
-	// stormIDs are the issues of the storm.
-	stormIDs []string
+	// stormIDs are the issues of the storm, and stormBreaches its breaches as the stream stored
+	// them, until the storm's floor appends them again.
+	stormIDs      []string
+	stormBreaches []floorEvent
 	// start is when the run began; the deadlines that must not fall due lie farOff after it.
 	start time.Time
 }
@@ -341,11 +379,10 @@ func newTimersBench(ctx context.Context, sys *system.System, dir string, cfg Tim
 	if b.routing, err = open("routing"); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(sys.Deps().NATS)
-	if err != nil {
+	if b.js, err = jetstream.New(sys.Deps().NATS); err != nil {
 		return nil, fmt.Errorf("bench timers: %w", err)
 	}
-	if b.stream, err = js.Stream(ctx, eventlog.StreamName); err != nil {
+	if b.stream, err = b.js.Stream(ctx, eventlog.StreamName); err != nil {
 		return nil, fmt.Errorf("bench timers: %w", err)
 	}
 
@@ -566,8 +603,8 @@ func (b *timersBench) arm(ctx context.Context, res *TimersResult) error {
 }
 
 // storm waits for the storm's instant, then until every storm timer is gone from the shards,
-// and reads the storm's breaches off the stream. It profiles the process over that time when
-// asked.
+// and reads the storm's breaches off the stream, keeping them for its floor. It profiles the
+// process over that time when asked.
 func (b *timersBench) storm(ctx context.Context, res *TimersResult) error {
 	head, err := b.head(ctx)
 	if err != nil {
@@ -598,7 +635,39 @@ func (b *timersBench) storm(ctx context.Context, res *TimersResult) error {
 	res.Storm.RedisCPU, res.Storm.RedisMissing = redisSpent(redisBefore, redisErr, redisAfter, redisAfterErr)
 	pprof.StopCPUProfile()
 	res.Storm.Due = b.stormIDs
-	return b.breaches(ctx, head, &res.Storm)
+	b.stormBreaches, err = b.breaches(ctx, head, &res.Storm)
+	return err
+}
+
+// stormFloor measures the floor beneath the storm, with no service doing anything for it: the
+// storm's breaches, as the stream stored them, appended again to a stream of their own as many
+// issues at once as the escalation service fires, and consumed as it alone consumes them (see
+// measureFloor). The escalation service is idle meanwhile: the storm is over and its other
+// deadlines lie far ahead.
+func (b *timersBench) stormFloor(ctx context.Context, res *TimersResult) error {
+	if len(b.stormBreaches) == 0 {
+		return errors.New("bench timers: storm floor: the storm stored no breach")
+	}
+	issues := byIssue(b.stormBreaches)
+	f := &res.StormFloor
+	f.Events = len(b.stormBreaches)
+	b.stormBreaches = nil // the rest of the run needs them no more
+	fmt.Fprintf(b.cfg.Progress, "bench timers: storm floor: %d breaches of %d issues appended again, %d issues at once, to a stream of their own and consumed by %d consumers (escalation's, one per partition)\n",
+		f.Events, len(issues), escalation.FireParallelism, eventlog.Partitions)
+	wall, err := measureFloor(ctx, b.js, issues, 1, escalation.FireParallelism, b.cfg.Progress, func(ctx context.Context) func(context.Context) {
+		cpu := processCPU()
+		redisBefore, redisErr := b.redisCPU(ctx)
+		return func(ctx context.Context) {
+			f.CPU = processCPU() - cpu
+			redisAfter, redisAfterErr := b.redisCPU(ctx)
+			f.RedisCPU, f.RedisMissing = redisSpent(redisBefore, redisErr, redisAfter, redisAfterErr)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	f.Wall = wall
+	return nil
 }
 
 // steady arms the steady phase's issues, whose report-in deadlines fall due cfg.Rate a second for
@@ -642,45 +711,53 @@ func (b *timersBench) steady(ctx context.Context, res *TimersResult) error {
 	res.Steady.CPU = processCPU() - cpu
 	redisAfter, redisAfterErr := b.redisCPU(ctx)
 	res.Steady.RedisCPU, res.Steady.RedisMissing = redisSpent(redisBefore, redisErr, redisAfter, redisAfterErr)
-	return b.breaches(ctx, head, &res.Steady)
+	_, err = b.breaches(ctx, head, &res.Steady)
+	return err
 }
 
 // breaches reads every breach stored after the stream sequence after into f, whose Due are the
 // issues whose report-in deadlines fell due: each breach of one of those is counted for it and
 // timed, any other is stray. The lateness and the rate are taken over the first breach of each
-// deadline; it is for the caller to judge the counts.
-func (b *timersBench) breaches(ctx context.Context, after uint64, f *Firing) error {
+// deadline; it is for the caller to judge the counts. It returns every breach it read, as the
+// stream stored it.
+func (b *timersBench) breaches(ctx context.Context, after uint64, f *Firing) ([]floorEvent, error) {
 	cons, err := b.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{eventlog.KindSubjects("breached")},
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
 	if err != nil {
-		return fmt.Errorf("bench timers: read the breaches: %w", err)
+		return nil, fmt.Errorf("bench timers: read the breaches: %w", err)
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("bench timers: read the breaches: %w", err)
+		return nil, fmt.Errorf("bench timers: read the breaches: %w", err)
 	}
 	due := make(map[string]bool, len(f.Due))
 	for _, id := range f.Due {
 		due[id] = true
 	}
 	f.Fired = make(map[string]int, len(f.Due))
+	var stored []floorEvent
 	var first, last, firstDeadline time.Time
 	for pending := info.NumPending; pending > 0; {
 		batch, err := cons.Fetch(int(min(pending, 1000)), jetstream.FetchMaxWait(10*time.Second))
 		if err != nil {
-			return fmt.Errorf("bench timers: read the breaches: %w", err)
+			return nil, fmt.Errorf("bench timers: read the breaches: %w", err)
 		}
 		got := 0
 		for msg := range batch.Messages() {
 			got++
 			meta, err := msg.Metadata()
 			if err != nil {
-				return fmt.Errorf("bench timers: read the breaches: %w", err)
+				return nil, fmt.Errorf("bench timers: read the breaches: %w", err)
 			}
 			pending = meta.NumPending
+			raw, err := floorEventOf(msg, meta)
+			if err != nil {
+				return nil, fmt.Errorf("bench timers: read the breaches: %w", err)
+			}
+			stored = append(stored, raw)
 			ev := &whistlev1.Event{}
 			if err := proto.Unmarshal(msg.Data(), ev); err != nil {
-				return fmt.Errorf("bench timers: decode %s: %w", msg.Subject(), err)
+				return nil, fmt.Errorf("bench timers: decode %s: %w", msg.Subject(), err)
 			}
 			id, br := ev.GetIssueId(), ev.GetBreached()
 			if !due[id] || br.GetKind() != whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN {
@@ -703,10 +780,10 @@ func (b *timersBench) breaches(ctx context.Context, after uint64, f *Firing) err
 			}
 		}
 		if err := batch.Error(); err != nil {
-			return fmt.Errorf("bench timers: read the breaches: %w", err)
+			return nil, fmt.Errorf("bench timers: read the breaches: %w", err)
 		}
 		if got == 0 {
-			return fmt.Errorf("bench timers: read the breaches: %d pending, none delivered", pending)
+			return nil, fmt.Errorf("bench timers: read the breaches: %d pending, none delivered", pending)
 		}
 	}
 	for _, n := range f.Fired {
@@ -717,7 +794,7 @@ func (b *timersBench) breaches(ctx context.Context, after uint64, f *Firing) err
 	}
 	f.Once = len(f.Lateness)
 	f.Wall, f.Drain = last.Sub(first), last.Sub(firstDeadline)
-	return nil
+	return stored, nil
 }
 
 // head is the stream's last sequence.
@@ -824,6 +901,7 @@ func (r *TimersResult) Print(w io.Writer) error {
 		{"  of which the rest, mostly the issue's JSON document, per issue", perIssue(r.UsedMemory - r.TimersBytes - r.ScoreBytes)},
 	}
 	rows = append(rows, firingRows(fmt.Sprintf("storm (%d report-in deadlines at one instant)", c.Storm), r.Storm)...)
+	rows = append(rows, stormFloorRows(r.Storm, r.StormFloor)...)
 	if c.Rate > 0 {
 		rows = append(rows, firingRows(fmt.Sprintf("steady (%.0f/s for %s)", c.Rate, c.Duration), r.Steady)...)
 	}
@@ -865,6 +943,35 @@ func firingRows(name string, f Firing) [][]string {
 			[]string{name + ": CPU per breach, redis-server", redis})
 	}
 	return rows
+}
+
+// stormFloorRows are the rows of the storm's floor, and the storm's figures as ratios of its.
+func stormFloorRows(storm Firing, floor Floor) [][]string {
+	const name = "storm floor: the storm's breaches appended again and consumed, JetStream alone"
+	if floor.Events == 0 {
+		return [][]string{{name, "not measured"}}
+	}
+	perBreach := func(d time.Duration) time.Duration { return d / time.Duration(floor.Events) }
+	redis := "not measured: " + floor.RedisMissing
+	if floor.RedisMissing == "" {
+		redis = ms(perBreach(floor.RedisCPU))
+	}
+	rows := [][]string{
+		{name + ": breaches/s", fmt.Sprintf("%.0f (%d in %s)", floor.Rate(), floor.Events, floor.Wall.Round(time.Millisecond))},
+		{name + ": CPU per breach, whistle process (NATS, the bench's appends and consumers)", ms(perBreach(floor.CPU))},
+		{name + ": CPU per breach, redis-server (nothing to do for it)", redis},
+		{"storm breaches/s ÷ floor breaches/s", fmt.Sprintf("%.4f", storm.Rate()/floor.Rate())},
+	}
+	ratio := "not measured"
+	switch {
+	case storm.RedisMissing != "" || floor.RedisMissing != "":
+		ratio += ": redis-server's CPU: " + cmp.Or(storm.RedisMissing, floor.RedisMissing)
+	case storm.Once > 0 && floor.CPU+floor.RedisCPU > 0:
+		stormCPU := float64(storm.CPU+storm.RedisCPU) / float64(storm.Once)
+		floorCPU := float64(floor.CPU+floor.RedisCPU) / float64(floor.Events)
+		ratio = fmt.Sprintf("%.1f", stormCPU/floorCPU)
+	}
+	return append(rows, []string{"storm CPU per breach (process + redis-server) ÷ floor's", ratio})
 }
 
 func orNotKnown(s string) string {

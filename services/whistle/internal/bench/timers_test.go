@@ -62,6 +62,11 @@ func TestATimerBenchRunFiresEveryDeadlineDueExactlyOnceAndPrintsEveryFigure(t *t
 			t.Errorf("%s: %.0f breaches/s, CPU %s, redis-server CPU %s (%s); each must be measured", phase.name, f.Rate(), f.CPU, f.RedisCPU, f.RedisMissing)
 		}
 	}
+	// The floor beneath the storm takes the storm's breaches again, every one of them, measured.
+	if fl := res.StormFloor; fl.Events != res.Storm.Breaches || fl.Rate() <= 0 || fl.CPU <= 0 || fl.RedisMissing != "" {
+		t.Errorf("the storm's floor appended %d events of the storm's %d breaches at %.0f/s, CPU %s, redis-server CPU %s (%s); want all of them, each figure measured",
+			fl.Events, res.Storm.Breaches, fl.Rate(), fl.CPU, fl.RedisCPU, fl.RedisMissing)
+	}
 	// The steady deadlines fall due over the whole phase, so their breaches cannot all be
 	// stored in much less time.
 	if res.Steady.Wall < steady/2 {
@@ -83,6 +88,9 @@ func TestATimerBenchRunFiresEveryDeadlineDueExactlyOnceAndPrintsEveryFigure(t *t
 	}
 	for _, row := range []string{"deadlines armed/s", "Redis bytes per open deadline", "Redis bytes per issue",
 		"storm (1000 report-in deadlines at one instant): breaches stored/s", "storm (1000 report-in deadlines at one instant): lateness p99",
+		"storm floor: the storm's breaches appended again and consumed, JetStream alone: breaches/s",
+		"storm floor: the storm's breaches appended again and consumed, JetStream alone: CPU per breach",
+		"storm breaches/s ÷ floor breaches/s", "storm CPU per breach (process + redis-server) ÷ floor's",
 		"steady (200/s for 2s): lateness p99", "reconciliation, one pass over 2000 issues", "reconciliation: CPU per 1,000 issues, redis-server",
 		"load average before"} {
 		if !strings.Contains(out.String(), row) {
