@@ -91,7 +91,7 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	}
 	s.breaches = app.NewBreaches(d.Log, s.store, d.Catalog, feed.NewHub(d.Redis))
 	s.quarantined = app.NewQuarantined(d.Log.DeadLetters(), s.store, d.Catalog)
-	s.supervisors = app.NewSupervisors(d.Log, s.store, d.Catalog, d.Clock)
+	s.supervisors = app.NewSupervisors(d.Log, s.store, d.Catalog, d.Clock, s.people)
 	if cfg.WorkingTime == nil {
 		cfg.WorkingTime = d.Catalog.Calendar().Between
 	}

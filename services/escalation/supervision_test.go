@@ -19,6 +19,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/platform"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
 )
 
 // An approval must be stored before the deadline it moves, on the stream's clock, which is the
@@ -284,6 +285,11 @@ func TestADecisionTheCallerMayNotMakeIsRefusedWithItsCodeAndWritesNothing(t *tes
 
 func TestAnUrgeIsRecordedOncePerRequestCountedAndRefusedOnAClosedPart(t *testing.T) {
 	h := newHarness(t)
+	r, err := roster.Parse("rosters.yaml", []byte(chainRosters), h.Deps.Catalog.TimeZone(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Deps.Rosters = r // water's head is wh
 	in := h.run()
 	id := issue(t, 1)
 	h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", farOff, 2*farOff)
@@ -298,7 +304,8 @@ func TestAnUrgeIsRecordedOncePerRequestCountedAndRefusedOnAClosedPart(t *testing
 	if first.GetAssignment().GetUnitId() != "water" || first.GetAssignment().GetUrges() != 1 || first.GetSeq() != h.Stored(id, "urged").Seq {
 		t.Fatalf("the first urge: %v", first)
 	}
-	if u := h.Stored(id, "urged").Event.GetUrged(); u.GetUnitId() != "water" || u.GetNote() != "the school opens on Monday" || u.GetRequestId() != "urge-1" {
+	if u := h.Stored(id, "urged").Event.GetUrged(); u.GetUnitId() != "water" || u.GetNote() != "the school opens on Monday" || u.GetRequestId() != "urge-1" ||
+		u.GetHeadId() != "wh" {
 		t.Fatalf("the urge event %v", u)
 	}
 	again, err := sup.Urge(ctx, &whistlev1.UrgeRequest{IssueId: id, Note: "the school opens on Monday", RequestId: "urge-1"})

@@ -223,8 +223,9 @@ func (n *Notifications) react(ctx context.Context, rec eventlog.Record) error {
 }
 
 // deliveries are the notifications rec owes: one to each officer its pushes name, one to the
-// officer named on the part a supervisor urged or decided an extension of, or one to the issue's
-// raiser when it is a change they see and not their own doing.
+// officer named on the part a supervisor urged or decided an extension of (and for an urge one to
+// the unit's head it names), or one to the issue's raiser when it is a change they see and not
+// their own doing.
 func (n *Notifications) deliveries(st *issue, rec eventlog.Record) []Delivery {
 	ev := rec.Event
 	kind := eventlog.Kind(ev)
@@ -260,13 +261,20 @@ func (n *Notifications) deliveries(st *issue, rec eventlog.Record) []Delivery {
 			out = append(out, d)
 		}
 	case slices.Contains(OfficerKinds, kind):
+		// The officer named on the part, and for an urge the unit's head it names; with nobody
+		// named, the unit's inbox alone shows it.
 		unit := supervisedUnit(ev)
-		to := st.Officers[unit]
-		if to == "" || to == ev.GetActor().GetSubject() {
-			return nil // nobody named on the part: its unit's inbox alone shows it
-		}
-		if d, ok := make1(RoleOfficer, to, unit); ok {
-			out = append(out, d)
+		officer, head := st.Officers[unit], ev.GetUrged().GetHeadId()
+		for _, to := range []struct {
+			role   Role
+			person string
+		}{{RoleOfficer, officer}, {RoleHead, head}} {
+			if to.person == "" || to.person == ev.GetActor().GetSubject() || (to.role == RoleHead && to.person == officer) {
+				continue // nobody, the supervisor themself, or a head who holds the part and is told once
+			}
+			if d, ok := make1(to.role, to.person, unit); ok {
+				out = append(out, d)
+			}
 		}
 	case slices.Contains(RaiserKinds, kind):
 		if st.Raiser == "" || st.Raiser == ev.GetActor().GetSubject() {

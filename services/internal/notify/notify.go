@@ -23,6 +23,9 @@ const (
 	RoleOfficer Role = "officer"
 	// RoleRaiser is the person who raised the issue.
 	RoleRaiser Role = "raiser"
+	// RoleHead is the head of a unit whose part a supervisor urged: an urge counts against the
+	// department.
+	RoleHead Role = "head"
 	// RoleEscalation is a person a reminder or an escalation chain tells: the officer, the
 	// unit's head, or a street's or the city's supervisor.
 	RoleEscalation Role = "escalation"

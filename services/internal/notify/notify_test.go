@@ -291,7 +291,7 @@ func TestTheRaiserIsNotToldOfTheirOwnDoingNorOfWhatStaysInsideTheDepartment(t *t
 	}
 }
 
-func TestAnUrgeAndAnExtensionDecisionAreToldToTheOfficerNamedOnThePartOnly(t *testing.T) {
+func TestAnUrgeAndAnExtensionDecisionAreToldToTheOfficerNamedOnThePartAndAnUrgeToTheHeadItNames(t *testing.T) {
 	e := newEnv(t, http.StatusOK)
 	e.start()
 	id := e.raise("supervised")
@@ -301,7 +301,7 @@ func TestAnUrgeAndAnExtensionDecisionAreToldToTheOfficerNamedOnThePartOnly(t *te
 			FromOfficerId: "water-officer-1", ToOfficerId: "water-officer-2"}}})
 	sup := &whistlev1.Actor{Subject: "sup-city", Role: string(authx.RoleSupervisor), Scope: "city"}
 	urged := e.Append(&whistlev1.Event{IssueId: id, Actor: sup, Payload: &whistlev1.Event_Urged{Urged: &whistlev1.IssueUrged{
-		RequestId: "u1", DepartmentId: "water", UnitId: "water", Note: "the school opens on Monday"}}})
+		RequestId: "u1", DepartmentId: "water", UnitId: "water", Note: "the school opens on Monday", HeadId: "water-head"}}})
 	decided := func(approved bool, deadline time.Time, reason string) uint64 {
 		d := &whistlev1.ExtensionDecided{DepartmentId: "water", UnitId: "water", Kind: whistlev1.DeadlineKind_DEADLINE_KIND_RESOLVE,
 			Approved: approved, Deadline: timestamppb.New(deadline), Reason: reason}
@@ -314,13 +314,21 @@ func TestAnUrgeAndAnExtensionDecisionAreToldToTheOfficerNamedOnThePartOnly(t *te
 	approved := decided(true, future, "")
 	denied := decided(false, future, "the part is in stock")
 	late := decided(true, time.Now().Add(-time.Hour), "")
-	// A part nobody was named on: its inbox alone shows the urge.
+	// A part nobody was named on: its head alone is told of the urge, and with no head its inbox
+	// alone shows it; a head who holds the part is told once, as its officer.
+	gas := e.Append(&whistlev1.Event{IssueId: id, Actor: sup, Payload: &whistlev1.Event_Urged{Urged: &whistlev1.IssueUrged{
+		RequestId: "u2", DepartmentId: "gas", UnitId: "gas", Note: "and the gas", HeadId: "gas-head"}}})
 	e.Append(&whistlev1.Event{IssueId: id, Actor: sup, Payload: &whistlev1.Event_Urged{Urged: &whistlev1.IssueUrged{
-		RequestId: "u2", DepartmentId: "gas", UnitId: "gas", Note: "and the gas"}}})
+		RequestId: "u3", DepartmentId: "gas", UnitId: "gas", Note: "still the gas"}}})
+	again := e.Append(&whistlev1.Event{IssueId: id, Actor: sup, Payload: &whistlev1.Event_Urged{Urged: &whistlev1.IssueUrged{
+		RequestId: "u4", DepartmentId: "water", UnitId: "water", Note: "and today", HeadId: "water-officer-2"}}})
 	e.Settled(Name)
 
 	want := map[string]string{
 		ID(id, urged, RoleOfficer, "water-officer-2"):    "the school opens on Monday",
+		ID(id, urged, RoleHead, "water-head"):            "the school opens on Monday",
+		ID(id, gas, RoleHead, "gas-head"):                "and the gas",
+		ID(id, again, RoleOfficer, "water-officer-2"):    "and today",
 		ID(id, approved, RoleOfficer, "water-officer-2"): "moved to " + future.Add(24*time.Hour).Format(time.RFC3339),
 		ID(id, denied, RoleOfficer, "water-officer-2"):   "denied",
 		ID(id, late, RoleOfficer, "water-officer-2"):     "too late",

@@ -19,7 +19,8 @@ var RaiserKinds = []string{
 }
 
 // OfficerKinds are the kinds of event a supervisor writes on a unit's part that its officer is
-// told of: an urge (督办) and the decision on the extension the unit asked for.
+// told of: an urge (督办), which the unit's head the urge names is told of too, and the decision on
+// the extension the unit asked for.
 var OfficerKinds = []string{"urged", "extension-decided"}
 
 // supervisedUnit is the unit whose part an urge or an extension decision names.
@@ -78,7 +79,7 @@ func texts(ev *whistlev1.Event, at time.Time, kind string, role Role, unit strin
 	if role == RoleEscalation {
 		return escalationTexts(ev, unit)
 	}
-	if role == RoleOfficer {
+	if role == RoleOfficer || role == RoleHead {
 		return officerTexts(ev, at, kind, unit)
 	}
 	switch kind {

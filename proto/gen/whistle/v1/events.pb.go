@@ -2519,7 +2519,10 @@ type IssueUrged struct {
 	// The unit urged.
 	UnitId string `protobuf:"bytes,3,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
 	// What the supervisor said.
-	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	Note string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	// The unit's head as the rosters named them when the urge was made, told of it besides the
+	// officer on the part (an urge counts against the department); empty when none is named.
+	HeadId        string `protobuf:"bytes,5,opt,name=head_id,json=headId,proto3" json:"head_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2578,6 +2581,13 @@ func (x *IssueUrged) GetUnitId() string {
 func (x *IssueUrged) GetNote() string {
 	if x != nil {
 		return x.Note
+	}
+	return ""
+}
+
+func (x *IssueUrged) GetHeadId() string {
+	if x != nil {
+		return x.HeadId
 	}
 	return ""
 }
@@ -2886,14 +2896,15 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\tperson_id\x18\b \x01(\tR\bpersonId\x12\x18\n" +
 	"\askipped\x18\t \x03(\rR\askipped\x12\x17\n" +
 	"\aarea_id\x18\n" +
-	" \x01(\tR\x06areaId\"}\n" +
+	" \x01(\tR\x06areaId\"\x96\x01\n" +
 	"\n" +
 	"IssueUrged\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12#\n" +
 	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aunit_id\x18\x03 \x01(\tR\x06unitId\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\xe4\x02\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12\x17\n" +
+	"\ahead_id\x18\x05 \x01(\tR\x06headId\"\xe4\x02\n" +
 	"\x10ExtensionDecided\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\aunit_id\x18\x02 \x01(\tR\x06unitId\x12,\n" +

@@ -26,6 +26,7 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
 	"github.com/whistle-dispatch/whistle/services/internal/assignment/assignmentpb"
 	"github.com/whistle-dispatch/whistle/services/internal/catalog"
+	"github.com/whistle-dispatch/whistle/services/internal/sla"
 )
 
 // Limits on what supervisors write.
@@ -51,11 +52,13 @@ type Supervisors struct {
 	store   *store.Store
 	catalog *catalog.Catalog
 	clock   clock.Clock
+	// people names the unit's head an urge tells, by the rosters in force.
+	people *People
 }
 
 // NewSupervisors returns the commands.
-func NewSupervisors(log *eventlog.Log, s *store.Store, cat *catalog.Catalog, clk clock.Clock) *Supervisors {
-	return &Supervisors{log: log, store: s, catalog: cat, clock: clk}
+func NewSupervisors(log *eventlog.Log, s *store.Store, cat *catalog.Catalog, clk clock.Clock, people *People) *Supervisors {
+	return &Supervisors{log: log, store: s, catalog: cat, clock: clk, people: people}
 }
 
 // Part is a unit's part of an issue as a supervisor's command leaves it, as escalation knows it:
@@ -98,7 +101,7 @@ func (s *Supervisors) Urge(ctx context.Context, p authx.Principal, issueID, unit
 		}
 		ev := s.event(p, st)
 		ev.Payload = &whistlev1.Event_Urged{Urged: &whistlev1.IssueUrged{RequestId: requestID,
-			DepartmentId: part.DepartmentID, UnitId: unit, Note: note}}
+			DepartmentId: part.DepartmentID, UnitId: unit, Note: note, HeadId: s.people.Target(sla.UnitHead, unit, "", "", s.clock.Now())}}
 		return ev, nil
 	}, func(*domain.Issue) uint64 { return done })
 }
