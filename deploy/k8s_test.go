@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -319,16 +321,64 @@ var egressPeers = []allowedPeer{
 	}},
 }
 
+// webhookPeer is the destination of the notification webhook a Deployment posts to (its
+// --webhook-url), which only such a Deployment may reach besides egressPeers: an address block
+// narrower than a /8, on the URL's port alone. ok is false when it posts to none.
+func webhookPeer(d *appsv1.Deployment) (peer allowedPeer, ok bool, err error) {
+	var raw string
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if i := slices.Index(c.Args, "--webhook-url"); i >= 0 && i+1 < len(c.Args) {
+			raw = c.Args[i+1]
+		}
+	}
+	if raw == "" {
+		return allowedPeer{}, false, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return allowedPeer{}, false, fmt.Errorf("--webhook-url %q is not an http or https URL", raw)
+	}
+	port := 443
+	if u.Scheme == "http" {
+		port = 80
+	}
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil {
+			return allowedPeer{}, false, fmt.Errorf("--webhook-url %q: %w", raw, err)
+		}
+	}
+	return allowedPeer{what: "the webhook", ports: []int{port}, match: func(p networkingv1.NetworkPolicyPeer) bool {
+		if p.IPBlock == nil || p.PodSelector != nil || p.NamespaceSelector != nil {
+			return false
+		}
+		_, block, err := net.ParseCIDR(p.IPBlock.CIDR)
+		if err != nil {
+			return false
+		}
+		ones, _ := block.Mask.Size()
+		return ones >= 8
+	}}, true, nil
+}
+
 // maps1 reports whether m is exactly {k: v}.
 func maps1(m map[string]string, k, v string) bool { return len(m) == 1 && m[k] == v }
 
 // checkEgress checks that the NetworkPolicies selecting a service's pods restrict its egress,
 // and allow nothing but NATS, Redis, the collector and DNS, each on its port alone, and all
-// four of them. Policies add up, so every one that selects the pods counts.
+// four of them, and, for a service that posts notifications to a webhook, the webhook's address
+// block on its port. Policies add up, so every one that selects the pods counts.
 func checkEgress(d *appsv1.Deployment, policies []*networkingv1.NetworkPolicy) []error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("Deployment "+d.Name+": "+format, args...))
+	}
+	allowed := egressPeers
+	hook, posts, err := webhookPeer(d)
+	if err != nil {
+		bad("%v", err)
+	}
+	if posts {
+		allowed = append(slices.Clone(egressPeers), hook)
 	}
 	restricted := false
 	reached := map[string]bool{}
@@ -349,20 +399,20 @@ func checkEgress(d *appsv1.Deployment, policies []*networkingv1.NetworkPolicy) [
 				bad("NetworkPolicy %s egress rule %d allows every port", p.Name, i)
 			}
 			for _, peer := range rule.To {
-				k := slices.IndexFunc(egressPeers, func(a allowedPeer) bool { return a.match(peer) })
+				k := slices.IndexFunc(allowed, func(a allowedPeer) bool { return a.match(peer) })
 				if k < 0 {
-					bad("NetworkPolicy %s egress rule %d allows %s, which is not NATS, Redis, the collector or DNS", p.Name, i, describePeer(peer))
+					bad("NetworkPolicy %s egress rule %d allows %s, which is not NATS, Redis, the collector, DNS or a webhook it posts to", p.Name, i, describePeer(peer))
 					continue
 				}
 				ok := len(rule.Ports) > 0
 				for _, port := range rule.Ports {
-					if port.Port == nil || port.EndPort != nil || !slices.Contains(egressPeers[k].ports, port.Port.IntValue()) {
-						bad("NetworkPolicy %s egress rule %d opens port %v of %s, want %v", p.Name, i, port.Port, egressPeers[k].what, egressPeers[k].ports)
+					if port.Port == nil || port.EndPort != nil || !slices.Contains(allowed[k].ports, port.Port.IntValue()) {
+						bad("NetworkPolicy %s egress rule %d opens port %v of %s, want %v", p.Name, i, port.Port, allowed[k].what, allowed[k].ports)
 						ok = false
 					}
 				}
 				if ok {
-					reached[egressPeers[k].what] = true
+					reached[allowed[k].what] = true
 				}
 			}
 		}
@@ -371,7 +421,7 @@ func checkEgress(d *appsv1.Deployment, policies []*networkingv1.NetworkPolicy) [
 		bad("no NetworkPolicy restricts its egress")
 		return errs
 	}
-	for _, a := range egressPeers {
+	for _, a := range allowed {
 		if !reached[a.what] {
 			bad("its NetworkPolicies do not let it reach %s", a.what)
 		}
@@ -440,7 +490,7 @@ func TestABrokenManifestFailsItsOverlaysCheck(t *testing.T) {
 		{"no budget", prod, edit{escalation, "  minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: whistle\n      app.kubernetes.io/component: escalation\n", "  minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: whistle\n      app.kubernetes.io/component: escalator\n"}, "Deployment whistle-escalation: no PodDisruptionBudget selects its pods"},
 		{"a budget that blocks drains", single, edit{single + "/kustomization.yaml", "      - op: remove\n        path: /spec/minAvailable\n      - op: add\n        path: /spec/maxUnavailable\n        value: 1\n", "      - op: replace\n        path: /spec/minAvailable\n        value: 1\n"}, "blocks every drain"},
 		{"egress to anywhere", prod, edit{intake, "  egress:\n", "  egress:\n    - {}\n"}, "egress rule 0 allows every destination"},
-		{"egress to the internet", prod, edit{routing, "  egress:\n", "  egress:\n    - to:\n        - ipBlock:\n            cidr: 0.0.0.0/0\n      ports:\n        - port: 443\n"}, "which is not NATS, Redis, the collector or DNS"},
+		{"egress to the internet", prod, edit{routing, "  egress:\n", "  egress:\n    - to:\n        - ipBlock:\n            cidr: 0.0.0.0/0\n      ports:\n        - port: 443\n"}, "which is not NATS, Redis, the collector, DNS or a webhook it posts to"},
 		{"egress unrestricted", single, edit{department, "  policyTypes: [Ingress, Egress]", "  policyTypes: [Ingress]"}, "whistle-department: no NetworkPolicy restricts its egress"},
 		{"NATS unreachable", prod, edit{escalation, "    - to:\n        - podSelector:\n            matchLabels:\n              app.kubernetes.io/name: nats\n      ports:\n        - port: 4222\n          protocol: TCP\n", ""}, "whistle-escalation: its NetworkPolicies do not let it reach NATS"},
 		{"a shared Redis user", prod, edit{"base/routing.yaml", "                  key: routing-url\n", "                  key: intake-url\n"}, "not routing-url of whistle-redis"},
@@ -511,5 +561,83 @@ func TestTheManifestsReferOnlyToSecretsTheREADMESaysToMake(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestTheWebhookComponentLetsTheDepartmentAloneReachItsWebhook(t *testing.T) {
+	t.Parallel()
+	const (
+		policy    = "components/webhook/webhook-policy.yaml"
+		component = "components/webhook/kustomization.yaml"
+	)
+	tests := []struct {
+		name string
+		edit *edit
+		want string // a problem the check names; empty for none
+	}{
+		{"as shipped", nil, ""},
+		{"to every address", &edit{policy, "cidr: 203.0.113.0/24", "cidr: 0.0.0.0/0"}, "which is not NATS, Redis, the collector, DNS or a webhook it posts to"},
+		{"on another port", &edit{policy, "port: 443", "port: 8443"}, "opens port 8443 of the webhook"},
+		{"the webhook unreachable", &edit{component, "resources:\n  - webhook-policy.yaml\n", ""}, "whistle-department: its NetworkPolicies do not let it reach the webhook"},
+		{"a way out without a webhook", &edit{component, "patches:\n  - path: webhook-deployment.yaml\n    target:\n      kind: Deployment\n      name: whistle-department\n", ""},
+			"which is not NATS, Redis, the collector, DNS or a webhook it posts to"},
+	}
+	production := overlays[slices.IndexFunc(overlays, func(o overlay) bool { return o.name == "production" })]
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			copyTree(t, k8sDir(t), dir)
+			if tc.edit != nil {
+				tc.edit.apply(t, dir)
+			}
+			// The production overlay with the component, as a city would add it.
+			overlay := filepath.Join(dir, "overlays", "production-webhook")
+			if err := os.MkdirAll(overlay, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			kust := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: whistle\nresources:\n  - ../production\ncomponents:\n  - ../../components/webhook\n"
+			if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m, err := build(filesys.MakeFsOnDisk(), overlay)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := joinErrors(checkManifests(production, m))
+			switch {
+			case tc.want == "" && got != "":
+				t.Fatalf("the overlay with the webhook:\n%s", got)
+			case tc.want != "" && !strings.Contains(got, tc.want):
+				t.Fatalf("the broken component gave:\n%s\nwant a problem naming %q", got, tc.want)
+			case tc.want != "":
+				return
+			}
+			posts := 0
+			for _, d := range m.deployments {
+				if _, ok, _ := webhookPeer(d); !ok {
+					continue
+				}
+				posts++
+				env := d.Spec.Template.Spec.Containers[0].Env
+				signed := slices.ContainsFunc(env, func(e corev1.EnvVar) bool {
+					return e.Name == "WHISTLE_WEBHOOK_SECRET" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil &&
+						e.ValueFrom.SecretKeyRef.Name == "whistle-webhook" && e.ValueFrom.SecretKeyRef.Key == "secret"
+				})
+				if d.Name != "whistle-department" || !signed {
+					t.Errorf("Deployment %s posts to the webhook (signed with key secret of the Secret whistle-webhook: %t); want the department alone, signed", d.Name, signed)
+				}
+			}
+			if posts != 1 {
+				t.Errorf("%d Deployments post to the webhook, want the department's", posts)
+			}
+			readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(readme), "secret generic whistle-webhook --from-literal=secret=") {
+				t.Error("README's Deploying does not say how to make the Secret whistle-webhook")
+			}
+		})
 	}
 }
