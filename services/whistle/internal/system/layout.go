@@ -21,12 +21,13 @@ import (
 // assignments hold the extension requests, which a supervisor's decision needs; escalation's is 2
 // since it keeps the scorecards' facts of every part (escalation:score:*), and 3 since each unit's
 // part holds its role, its pending extension request and its decisions, and each issue the keys
-// of its urges.
+// of its urges, and 4 since its breaches are announced in one feed for every scope
+// (escalation:feed:{breaches}) instead of a feed per area and department.
 var KeyLayouts = map[string]int{
 	"intake":     2,
 	"routing":    3,
 	"department": 1,
-	"escalation": 3,
+	"escalation": 4,
 }
 
 // layoutKey holds the version of the layout a service's keys were written in.
