@@ -77,12 +77,7 @@ func (h *harness) timerAt(issueID, unit, kind string) time.Time {
 
 func TestAnApprovedExtensionMovesTheDeadlineSoThatTheOneThatWouldHaveBreachedDoesNot(t *testing.T) {
 	h := newHarness(t)
-	in := h.run()
-	id := issue(t, 1)
-	first := h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", decideWithin, farOff)
-	proposed := first.Add(time.Hour)
-	h.ask(id, whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, first, proposed)
-	sup := h.client(in, streetSupervisor)
+	id, first, sup := h.asking(decideWithin, streetSupervisor)
 	ctx := context.Background()
 
 	// The supervisor grants less than was asked.
@@ -129,13 +124,20 @@ func TestAnApprovedExtensionMovesTheDeadlineSoThatTheOneThatWouldHaveBreachedDoe
 	}
 }
 
+// asking runs the service and routes an issue of Xinhua to water with its report-in deadline
+// reportIn after the start, which water asks to move an hour later; it returns the issue, the
+// deadline, and a client of the service as supervisor p.
+func (h *harness) asking(reportIn time.Duration, p authx.Principal) (string, time.Time, whistlev1.EscalationServiceClient) {
+	in := h.run()
+	id := issue(h.T, 1)
+	deadline := h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", reportIn, farOff)
+	h.ask(id, whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, deadline, deadline.Add(time.Hour))
+	return id, deadline, h.client(in, p)
+}
+
 func TestADecisionRetriedWithItsRequestIDIsAnsweredOnceEvenAfterTheUnitAskedAgain(t *testing.T) {
 	h := newHarness(t)
-	in := h.run()
-	id := issue(t, 1)
-	first := h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", decideWithin, farOff)
-	h.ask(id, whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, first, first.Add(time.Hour))
-	sup := h.client(in, streetSupervisor)
+	id, first, sup := h.asking(decideWithin, streetSupervisor)
 	ctx := context.Background()
 	deny := func(requestID string) (*whistlev1.DecideExtensionResponse, error) {
 		return sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: "the pump is in stock",
@@ -184,11 +186,7 @@ func TestADecisionRetriedWithItsRequestIDIsAnsweredOnceEvenAfterTheUnitAskedAgai
 
 func TestADenialNeedsAReasonKeepsTheDeadlineAndIsAllowedOnceItPassed(t *testing.T) {
 	h := newHarness(t)
-	in := h.run()
-	id := issue(t, 1)
-	deadline := h.raiseAndRoute(id, "xinhua-taoyuan-01", "water-supply", "water", soon, farOff)
-	h.ask(id, whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN, deadline, deadline.Add(time.Hour))
-	sup := h.client(in, citySupervisor)
+	id, deadline, sup := h.asking(soon, citySupervisor)
 	ctx := context.Background()
 
 	_, err := sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: "  "})
