@@ -80,7 +80,7 @@ func lastKey(key string) string { return key + ":last" }
 // slack over its cap, trims it to the cap, forgetting the issues whose latest entry was trimmed.
 //
 // KEYS[1] the feed, KEYS[2] its lastKey; ARGV[1] the issue, ARGV[2] the sequence, ARGV[3] the cap,
-// ARGV[4] the slack, ARGV[5] the entry's scopes (” for none).
+// ARGV[4] the slack, ARGV[5] the entry's scopes, separated by spaces (empty for none).
 const appendScript = `
 local last = redis.call('HGET', KEYS[2], ARGV[1])
 if last and tonumber(last) >= tonumber(ARGV[2]) then
