@@ -69,8 +69,9 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 //
 // meter measures the run: it is called once the stream and its consumers are there, just before
 // the first append, and the function it returns is called once every event was consumed and its
-// acknowledgement taken (as long as settleStream waits), while the stream is still there. The wall time returned
-// is from the first append until every service's consumers have decoded every event.
+// acknowledgement taken (as long as settleStream waits), while the stream is still there. The
+// wall time returned is from the first append until every service's consumers have decoded
+// every event.
 func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, services, parallel int, log io.Writer,
 	meter func(context.Context) func(context.Context)) (time.Duration, error) {
 	var events int64
