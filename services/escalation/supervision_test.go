@@ -266,6 +266,8 @@ func TestADecisionTheCallerMayNotMakeIsRefusedWithItsCodeAndWritesNothing(t *tes
 			Granted: timestamppb.New(resolveBy.Add(time.Hour))}, codes.InvalidArgument, "granted"},
 		{"a reason too long", citySupervisor, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: strings.Repeat("長", 501)},
 			codes.InvalidArgument, "reason"},
+		{"a request id of another form", citySupervisor, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Approve: true,
+			RequestId: "decide 1"}, codes.InvalidArgument, "request_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.client(in, tc.caller).DecideExtension(ctx, tc.req)
