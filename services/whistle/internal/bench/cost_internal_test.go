@@ -112,3 +112,20 @@ func TestACostIsTheGrowthOfEachCounterDividedByTheCompletedLifecycles(t *testing
 		t.Error("a cost per lifecycle was given for a run that completed none")
 	}
 }
+
+func TestARewriteIsChargedToTheBytesAppendedBetweenTwoRewrites(t *testing.T) {
+	rw := AOFRewrite{CPU: 2 * time.Second, Base: 100 << 20, Percent: 100}
+	// A rewrite comes every 100 MiB appended: 1 MiB owes a hundredth of it.
+	if got := rw.Amortized(1 << 20); got != 20*time.Millisecond {
+		t.Errorf("1 MiB appended owes %s of a 2s rewrite every 100 MiB; want 20ms", got)
+	}
+	rw.Percent = 200 // every 200 MiB
+	if got := rw.Amortized(1 << 20); got != 10*time.Millisecond {
+		t.Errorf("at 200%%, 1 MiB appended owes %s; want 10ms", got)
+	}
+	for _, off := range []AOFRewrite{{CPU: time.Second, Base: 1 << 20}, {CPU: time.Second, Base: 1 << 20, Percent: 100, Missing: "no INFO"}} {
+		if got := off.Amortized(1 << 20); got != 0 {
+			t.Errorf("%+v charges %s; with rewrites off or unmeasured it charges nothing", off, got)
+		}
+	}
+}

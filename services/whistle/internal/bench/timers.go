@@ -98,6 +98,9 @@ type TimersResult struct {
 	// StormFloor is the floor beneath the storm: its breaches appended again and consumed by
 	// JetStream alone, measured right after it.
 	StormFloor Floor
+	// AOFRewrite is one rewrite of redis-server's append-only file, measured right after the
+	// storm, over which automatic rewrites were held off (see AOFRewrite).
+	AOFRewrite AOFRewrite
 	// Reconciliation is one pass of the timer reconciliation over every issue, run once the
 	// firings are done.
 	Reconciliation Reconciliation
@@ -158,6 +161,10 @@ type Firing struct {
 	// polling), RedisCPU redis-server's; RedisMissing says why that one was not read.
 	CPU, RedisCPU time.Duration
 	RedisMissing  string
+	// AOFBytes is how much redis-server's append-only file grew over the firing, and
+	// AOFRewrites how many rewrites of it ran meanwhile; AOFMissing says why they were not read.
+	AOFBytes, AOFRewrites int64
+	AOFMissing            string
 }
 
 // Rate is the deadlines breached per second from the first breach stored to the last; 0 under
@@ -267,6 +274,10 @@ func RunTimers(ctx context.Context, cfg TimersConfig) (*TimersResult, error) {
 	if err := b.stormFloor(ctx, res); err != nil {
 		return nil, err
 	}
+	res.AOFRewrite = measureAOFRewrite(ctx, b.rdb, b.redisCPU, b.aofPercent)
+	if err := restoreAOFRewrites(ctx, b.rdb, b.aofPercent); err != nil {
+		return nil, fmt.Errorf("bench timers: %w", err)
+	}
 	if cfg.Rate > 0 {
 		if err := b.steady(ctx, res); err != nil {
 			return nil, err
@@ -325,6 +336,8 @@ type timersBench struct {
 	rdb             redis.UniversalClient
 	raised          *whistlev1.IssueRaised
 	dispatch        *whistlev1.Dispatch
+	// aofPercent is redis-server's auto-aof-rewrite-percentage, restored after the storm.
+	aofPercent int64
 	// run makes the case numbers of this run, and next is the index of the next key.
 	run  string
 	next int
@@ -577,6 +590,9 @@ func (b *timersBench) arm(ctx context.Context, res *TimersResult) error {
 	if !armedAt.Before(at) {
 		return fmt.Errorf("bench timers: the storm's instant passed %s before its deadlines were all armed", armedAt.Sub(at))
 	}
+	if b.aofPercent, err = holdAOFRewrites(ctx, b.rdb); err != nil {
+		return fmt.Errorf("bench timers: hold the append-only file's rewrites off over the storm: %w", err)
+	}
 
 	if res.Armed, err = b.openTimers(ctx); err != nil {
 		return err
@@ -627,12 +643,18 @@ func (b *timersBench) storm(ctx context.Context, res *TimersResult) error {
 	}
 	cpu := processCPU()
 	redisBefore, redisErr := b.redisCPU(ctx)
+	aofBefore, rewritesBefore, aofErr := aofSize(ctx, b.rdb)
 	if _, err := b.waitTimers(ctx, "storm", func(n int64) bool { return n <= wantOpen }); err != nil {
 		return err
 	}
 	res.Storm.CPU = processCPU() - cpu
 	redisAfter, redisAfterErr := b.redisCPU(ctx)
 	res.Storm.RedisCPU, res.Storm.RedisMissing = redisSpent(redisBefore, redisErr, redisAfter, redisAfterErr)
+	aofAfter, rewritesAfter, aofAfterErr := aofSize(ctx, b.rdb)
+	if err := errors.Join(aofErr, aofAfterErr); err != nil {
+		res.Storm.AOFMissing = err.Error()
+	}
+	res.Storm.AOFBytes, res.Storm.AOFRewrites = aofAfter-aofBefore, rewritesAfter-rewritesBefore
 	pprof.StopCPUProfile()
 	res.Storm.Due = b.stormIDs
 	b.stormBreaches, err = b.breaches(ctx, head, &res.Storm)
@@ -902,6 +924,7 @@ func (r *TimersResult) Print(w io.Writer) error {
 	}
 	rows = append(rows, firingRows(fmt.Sprintf("storm (%d report-in deadlines at one instant)", c.Storm), r.Storm)...)
 	rows = append(rows, stormFloorRows(r.Storm, r.StormFloor)...)
+	rows = append(rows, aofRows(r.Storm, r.AOFRewrite)...)
 	if c.Rate > 0 {
 		rows = append(rows, firingRows(fmt.Sprintf("steady (%.0f/s for %s)", c.Rate, c.Duration), r.Steady)...)
 	}
@@ -972,6 +995,31 @@ func stormFloorRows(storm Firing, floor Floor) [][]string {
 		ratio = fmt.Sprintf("%.1f", stormCPU/floorCPU)
 	}
 	return append(rows, []string{"storm CPU per breach (process + redis-server) ÷ floor's", ratio})
+}
+
+// aofRows are the rows of the storm's appends to redis-server's append-only file, and of the
+// rewrite they owe a share of (see AOFRewrite).
+func aofRows(storm Firing, rw AOFRewrite) [][]string {
+	const name = "storm: redis-server's append-only file"
+	if storm.AOFMissing != "" || storm.Once == 0 {
+		return [][]string{{name, "not measured: " + cmp.Or(storm.AOFMissing, "no breach")}}
+	}
+	perBreach := storm.AOFBytes / int64(storm.Once)
+	rows := [][]string{
+		{name + ": bytes appended per breach; rewrites during the storm (held off, so 0)", fmt.Sprintf("%d B; %d", perBreach, storm.AOFRewrites)},
+	}
+	if rw.Missing != "" {
+		return append(rows, []string{"append-only file rewrite after the storm", "not measured: " + rw.Missing})
+	}
+	amortized := rw.Amortized(storm.AOFBytes) / time.Duration(storm.Once)
+	rows = append(rows,
+		[]string{"append-only file rewrite after the storm: CPU (redis-server and its child); file size after", fmt.Sprintf("%s; %.1f MB", ms(rw.CPU), float64(rw.Base)/1e6)},
+		[]string{fmt.Sprintf("storm: CPU per breach, its share of the rewrites (one per %d%% of the file appended)", rw.Percent), ms(amortized)})
+	if storm.RedisMissing == "" {
+		all := (storm.CPU+storm.RedisCPU)/time.Duration(storm.Once) + amortized
+		rows = append(rows, []string{"storm: CPU per breach in all (process + redis-server + share of the rewrites)", ms(all)})
+	}
+	return rows
 }
 
 func orNotKnown(s string) string {

@@ -67,6 +67,16 @@ func TestATimerBenchRunFiresEveryDeadlineDueExactlyOnceAndPrintsEveryFigure(t *t
 		t.Errorf("the storm's floor appended %d events of the storm's %d breaches at %.0f/s, CPU %s, redis-server CPU %s (%s); want all of them, each figure measured",
 			fl.Events, res.Storm.Breaches, fl.Rate(), fl.CPU, fl.RedisCPU, fl.RedisMissing)
 	}
+	// The storm's appends to the append-only file are counted with no rewrite among them, and the
+	// rewrite after it is measured and charged to each breach by the bytes it appended.
+	if st := res.Storm; st.AOFMissing != "" || st.AOFRewrites != 0 || st.AOFBytes < int64(st.Once) {
+		t.Errorf("the storm appended %d bytes to the append-only file over %d breaches, with %d rewrites (%s); want a byte or more per breach and no rewrite",
+			st.AOFBytes, st.Once, st.AOFRewrites, st.AOFMissing)
+	}
+	if rw := res.AOFRewrite; rw.Missing != "" || rw.CPU <= 0 || rw.Base <= 0 || rw.Percent != 100 || rw.Amortized(res.Storm.AOFBytes) <= 0 {
+		t.Errorf("the rewrite after the storm took %s of CPU to a file of %d bytes, at %d%% (%s); want each measured, at redis-server's default 100%%",
+			rw.CPU, rw.Base, rw.Percent, rw.Missing)
+	}
 	// The steady deadlines fall due over the whole phase, so their breaches cannot all be
 	// stored in much less time.
 	if res.Steady.Wall < steady/2 {
@@ -91,6 +101,8 @@ func TestATimerBenchRunFiresEveryDeadlineDueExactlyOnceAndPrintsEveryFigure(t *t
 		"storm floor: the storm's breaches appended again and consumed, JetStream alone: breaches/s",
 		"storm floor: the storm's breaches appended again and consumed, JetStream alone: CPU per breach",
 		"storm breaches/s ÷ floor breaches/s", "storm CPU per breach (process + redis-server) ÷ floor's",
+		"storm: redis-server's append-only file: bytes appended per breach", "storm: CPU per breach, its share of the rewrites",
+		"storm: CPU per breach in all",
 		"steady (200/s for 2s): lateness p99", "reconciliation, one pass over 2000 issues", "reconciliation: CPU per 1,000 issues, redis-server",
 		"load average before"} {
 		if !strings.Contains(out.String(), row) {
