@@ -184,6 +184,32 @@ func TestADecisionRetriedWithItsRequestIDIsAnsweredOnceEvenAfterTheUnitAskedAgai
 	}
 }
 
+func TestARequestIDUsedForOneCommandIsRefusedOnTheOtherAndWritesNothing(t *testing.T) {
+	h := newHarness(t)
+	id, _, sup := h.asking(decideWithin, streetSupervisor)
+	ctx := context.Background()
+	if _, err := sup.Urge(ctx, &whistlev1.UrgeRequest{IssueId: id, UnitId: "water", Note: "answer the request", RequestId: "key-1"}); err != nil {
+		t.Fatal(err)
+	}
+	decided, err := sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: "no", RequestId: "key-1"})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "request_id") || !strings.Contains(err.Error(), "urge") {
+		t.Fatalf("a decision with an urge's request id: %v %v; want FailedPrecondition naming request_id and the urge", decided, err)
+	}
+	if n := h.count(id, "extension-decided"); n != 0 {
+		t.Fatalf("%d decisions stored by the refusal", n)
+	}
+	if _, err := sup.DecideExtension(ctx, &whistlev1.DecideExtensionRequest{IssueId: id, UnitId: "water", Reason: "no", RequestId: "key-2"}); err != nil {
+		t.Fatal(err)
+	}
+	urged, err := sup.Urge(ctx, &whistlev1.UrgeRequest{IssueId: id, UnitId: "water", Note: "again", RequestId: "key-2"})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "request_id") || !strings.Contains(err.Error(), "extension decision") {
+		t.Fatalf("an urge with a decision's request id: %v %v; want FailedPrecondition naming request_id and the decision", urged, err)
+	}
+	if n := h.count(id, "urged"); n != 1 {
+		t.Fatalf("%d urges in the stream, want the first alone", n)
+	}
+}
+
 func TestADenialNeedsAReasonKeepsTheDeadlineAndIsAllowedOnceItPassed(t *testing.T) {
 	h := newHarness(t)
 	id, deadline, sup := h.asking(soon, citySupervisor)

@@ -92,9 +92,9 @@ func (s *Supervisors) Urge(ctx context.Context, p authx.Principal, issueID, unit
 	}
 	var done uint64
 	return s.command(ctx, urgeCommand, p, issueID, &unit, func(st *domain.Issue, part *assignment.Assignment) (*whistlev1.Event, error) {
-		if seq, ok := st.DoneBy(requestID); ok {
+		if seq, ok, err := st.DoneBy(requestID, domain.UrgeRequest); err != nil || ok {
 			done = seq
-			return nil, nil
+			return nil, err
 		}
 		if err := part.CheckUrge(); err != nil {
 			return nil, err
@@ -137,9 +137,11 @@ func (s *Supervisors) DecideExtension(ctx context.Context, p authx.Principal, is
 	}
 	var retried uint64
 	return s.command(ctx, counted, p, issueID, &unit, func(st *domain.Issue, part *assignment.Assignment) (*whistlev1.Event, error) {
-		if seq, ok := st.DoneBy(requestID); ok && requestID != "" {
-			retried = seq
-			return nil, nil
+		if requestID != "" {
+			if seq, ok, err := st.DoneBy(requestID, domain.DecisionRequest); err != nil || ok {
+				retried = seq
+				return nil, err
+			}
 		}
 		now, err := s.log.Now(ctx)
 		if err != nil {

@@ -61,6 +61,9 @@ type Issue struct {
 	// extension decisions), each with its event's sequence, so that a retry answers what was done
 	// instead of doing it again. Kept as urge_keys, their name while only urges carried a key.
 	RequestKeys map[string]uint64 `json:"urge_keys,omitempty"`
+	// RequestCommands names the command each request key was recorded for, so that a key reused
+	// for another command is refused instead of answered with the wrong event.
+	RequestCommands map[string]RequestCommand `json:"request_commands,omitempty"`
 }
 
 // Position returns the issue's place in the stream, for the projection store.
@@ -79,7 +82,7 @@ func (s *Issue) Clone() *Issue {
 		}
 	}
 	c.Scorecard = s.Scorecard.Clone()
-	c.RequestKeys = maps.Clone(s.RequestKeys)
+	c.RequestKeys, c.RequestCommands = maps.Clone(s.RequestKeys), maps.Clone(s.RequestCommands)
 	return &c
 }
 

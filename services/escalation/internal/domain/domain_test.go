@@ -287,7 +287,7 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 			AcknowledgedAt: at, ResolvedAt: at, ReturnedAt: at, Withdrawn: true, Round: 1,
 			Breaches: []scorecard.Breach{{Kind: ReportIn, Round: 1, Deadline: at, Level: 1}}, Urges: 1,
 			ExtensionsRequested: 1, ExtensionsApproved: 1, ExtensionsDenied: 1, Rating: 4}}},
-		RequestKeys: map[string]uint64{"u-1": 8}}
+		RequestKeys: map[string]uint64{"u-1": 8}, RequestCommands: map[string]RequestCommand{"u-1": UrgeRequest}}
 	// Every field is set above, so that a field added later and left out of Clone fails here.
 	for _, v := range []any{*orig, *orig.Assignments["water-xinhua"], orig.Assignments["water-xinhua"].Supervision, orig.Scorecard, *orig.Scorecard.Parts[0]} {
 		rv := reflect.ValueOf(v)
@@ -304,6 +304,7 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 	}
 	c.Quarantine.Held = 5
 	c.RequestKeys["u-1"] = 1
+	c.RequestCommands["u-1"] = DecisionRequest
 	a := c.Assignments["water-xinhua"]
 	a.OfficerID = "changed"
 	a.Acknowledged.Seq, a.Resolved.Seq, a.Ended.Seq = 1, 1, 1

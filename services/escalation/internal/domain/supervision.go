@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
@@ -68,13 +69,21 @@ type supervised interface {
 	Event
 	unit() string
 	transition(m *assignment.Assignment, at time.Time) error
-	// requestID is the supervisor's idempotency key, "" for none.
-	requestID() string
+	// request is the supervisor's idempotency key, "" for none, and the command it keys.
+	request() (id string, cmd RequestCommand)
 }
 
-func (ExtensionRequested) requestID() string { return "" }
-func (e ExtensionDecided) requestID() string { return e.RequestID }
-func (e Urged) requestID() string            { return e.RequestID }
+// RequestCommand names the supervisor's command a request id was recorded for.
+type RequestCommand string
+
+const (
+	UrgeRequest     RequestCommand = "urge"
+	DecisionRequest RequestCommand = "extension decision"
+)
+
+func (ExtensionRequested) request() (string, RequestCommand) { return "", "" }
+func (e ExtensionDecided) request() (string, RequestCommand) { return e.RequestID, DecisionRequest }
+func (e Urged) request() (string, RequestCommand)            { return e.RequestID, UrgeRequest }
 
 func (e ExtensionRequested) unit() string { return unit(e.DepartmentID, e.UnitID) }
 func (e ExtensionDecided) unit() string   { return unit(e.Decision.DepartmentID, e.Decision.UnitID) }
@@ -118,12 +127,15 @@ func (s *Issue) applySupervision(seq uint64, at time.Time, e supervised) {
 	case ExtensionDecided:
 		a.Decision, a.DecidedSeq, a.RequestedSeq = m.Decision, seq, 0
 	}
-	if key := e.requestID(); key != "" {
+	if key, cmd := e.request(); key != "" {
 		if _, seen := s.RequestKeys[key]; !seen {
 			if s.RequestKeys == nil {
 				s.RequestKeys = map[string]uint64{}
 			}
-			s.RequestKeys[key] = seq
+			if s.RequestCommands == nil {
+				s.RequestCommands = map[string]RequestCommand{}
+			}
+			s.RequestKeys[key], s.RequestCommands[key] = seq, cmd
 		}
 	}
 }
@@ -150,9 +162,15 @@ func (s *Issue) Part(unitID string) *assignment.Assignment {
 	return m
 }
 
-// DoneBy returns the sequence of the supervisor's command recorded under the request id (an urge
-// or an extension decision), if one was.
-func (s *Issue) DoneBy(requestID string) (seq uint64, ok bool) {
+// DoneBy returns the sequence of the supervisor's command cmd recorded under the request id, if
+// one was. An id recorded for another command is refused: answering a decision with an urge's
+// sequence would tell the supervisor a decision was made that never was. (An id recorded before
+// commands were kept with their ids is taken as cmd's.)
+func (s *Issue) DoneBy(requestID string, cmd RequestCommand) (seq uint64, ok bool, err error) {
 	seq, ok = s.RequestKeys[requestID]
-	return seq, ok
+	if other := s.RequestCommands[requestID]; ok && other != "" && other != cmd {
+		return 0, false, &assignment.TransitionError{Reason: fmt.Sprintf(
+			"request_id %q was used for an %s of this issue; an %s needs a request id of its own", requestID, other, cmd)}
+	}
+	return seq, ok, nil
 }
