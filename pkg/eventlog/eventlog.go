@@ -289,9 +289,11 @@ func (l *Log) Append(ctx context.Context, ev *whistlev1.Event) (uint64, error) {
 // append is Append returning the whole PubAck, whose Duplicate flag Decide needs.
 func (l *Log) append(ctx context.Context, ev *whistlev1.Event) (*jetstream.PubAck, error) {
 	kind := Kind(ev)
-	ctx, span := tracer.Start(ctx, "eventlog.Log.Append", trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(attribute.String("whistle.issue", ev.GetIssueId()), attribute.String("whistle.event", kind)))
+	ctx, span := tracer.Start(ctx, "eventlog.Log.Append", trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
+	if span.IsRecording() { // unsampled, as most appends are, the attributes would go nowhere
+		span.SetAttributes(attribute.String("whistle.issue", ev.GetIssueId()), attribute.String("whistle.event", kind))
+	}
 	if l.readOnly {
 		return nil, fmt.Errorf("append %s to %s: %w", kind, ev.GetIssueId(), ErrReadOnly)
 	}

@@ -363,8 +363,9 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, rea
 // fire. When the stream's clock has not reached the timer yet, fire returns how long until it
 // does and keeps the timer.
 func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow, readAt time.Time) (wait time.Duration, drop bool, err error) {
-	ctx, span := tracer.Start(ctx, "app.Timers.fire", traceTimer(tm))
+	ctx, span := tracer.Start(ctx, "app.Timers.fire")
 	defer span.End()
+	traceTimer(span, tm)
 	unknown := false
 	street := "" // the issue's street, for the breach's count
 	decideCtx := ctx
@@ -515,8 +516,12 @@ func recordedBreach(rec *eventlog.Record) *whistlev1.DeadlineBreached {
 // areaOf reports whether a target is an area's supervisor.
 func areaOf(t sla.Target) bool { return t == sla.StreetSupervisor || t == sla.CitySupervisor }
 
-// traceTimer names a timer on a span.
-func traceTimer(tm domain.Timer) trace.SpanStartOption {
-	return trace.WithAttributes(attribute.String("whistle.issue", tm.IssueID),
-		attribute.String("whistle.unit", tm.UnitID), attribute.String("whistle.deadline", string(tm.Kind)))
+// traceTimer names a timer on a span that is recorded. A storm fires thousands a second, each
+// on a span of its own that, unsampled, records nothing: its attributes would be built for
+// nobody.
+func traceTimer(span trace.Span, tm domain.Timer) {
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("whistle.issue", tm.IssueID),
+			attribute.String("whistle.unit", tm.UnitID), attribute.String("whistle.deadline", string(tm.Kind)))
+	}
 }
