@@ -542,9 +542,9 @@ type docWrite struct {
 const MaxDocsPerWrite = 256
 
 // queueWrites queues ws on p, in order, and returns the replies, each covering the next documents
-// in ws. On a single server one script writes up to MaxDocsPerWrite documents: each call of a
-// script costs redis-server about as much again as the commands it runs. On a cluster the
-// documents live in different slots, so one script writes each.
+// in ws. On a single server one call writes up to MaxDocsPerWrite documents, since each call has
+// a cost of its own in redis-server beside the commands it runs. On a cluster the documents live
+// in different slots, so one call writes each.
 func (s *Store[S]) queueWrites(ctx context.Context, p redis.Pipeliner, ws []docWrite) []*redis.Cmd {
 	chunk := MaxDocsPerWrite
 	if _, cluster := s.RDB.(*redis.ClusterClient); cluster {
