@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
 )
 
 // Field names of an entry.
@@ -81,7 +83,7 @@ func lastKey(key string) string { return key + ":last" }
 //
 // KEYS[1] the feed, KEYS[2] its lastKey; ARGV[1] the issue, ARGV[2] the sequence, ARGV[3] the cap,
 // ARGV[4] the slack, ARGV[5] the entry's scopes, separated by spaces (empty for none).
-const appendScript = `
+var appendScript = redisx.NewScript(`
 local last = redis.call('HGET', KEYS[2], ARGV[1])
 if last and tonumber(last) >= tonumber(ARGV[2]) then
   return 0
@@ -106,7 +108,7 @@ if over >= tonumber(ARGV[4]) then
   redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[3])
 end
 return 1
-`
+`)
 
 // Append queues on tx the entry announcing that the event at seq changed issue, in the feed at
 // key, which keeps its newest maxLen entries (and up to trimSlack more between trims). The key
@@ -122,8 +124,11 @@ return 1
 // scopes, when given, are the ids the entry concerns, for a feed shared by several scopes: one
 // entry in a shared feed costs Redis one script where an entry in each scope's own feed would cost
 // one per scope, and a follower of one scope takes only its entries (Hub.FollowIn).
+//
+// The entry runs as a script by its digest: execute tx with redisx.Exec, which loads the script
+// into a Redis that lost it and runs tx again (the second run appends nothing already appended).
 func Append(ctx context.Context, tx redis.Pipeliner, key, issue string, seq uint64, maxLen int64, scopes ...string) {
-	tx.Eval(ctx, appendScript, []string{key, lastKey(key)}, issue, strconv.FormatUint(seq, 10), maxLen, trimSlack(maxLen),
+	appendScript.EvalSha(ctx, tx, []string{key, lastKey(key)}, issue, strconv.FormatUint(seq, 10), maxLen, trimSlack(maxLen),
 		strings.Join(scopes, scopeSep))
 }
 

@@ -13,18 +13,18 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/feed"
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 )
 
-// appendAll appends each change of issue at seq, each in a transaction of its own, as folds do.
+// appendAll appends each change of issue at seq, each in a pipeline of its own, as folds do.
 func appendAll(t *testing.T, rdb redis.UniversalClient, key string, maxLen int64, changes ...feed.Entry) {
 	t.Helper()
 	for _, c := range changes {
-		if _, err := rdb.TxPipelined(t.Context(), func(tx redis.Pipeliner) error {
-			feed.Append(t.Context(), tx, key, c.Issue, c.Seq, maxLen, c.Scopes...)
-			return nil
-		}); err != nil {
+		pipe := rdb.Pipeline()
+		feed.Append(t.Context(), pipe, key, c.Issue, c.Seq, maxLen, c.Scopes...)
+		if _, err := redisx.Exec(t.Context(), rdb, pipe); err != nil {
 			t.Fatalf("append %v: %v", c, err)
 		}
 	}
@@ -71,6 +71,27 @@ func TestAChangeAppendedAgainIsKeptOnce(t *testing.T) {
 	}
 	want := "test:feed:{water} (stream)\n  issue=A seq=5\n  issue=A seq=7\n  issue=B seq=5\n" +
 		"test:feed:{water}:last (hash)\n  A = 7\n  B = 5\n"
+	if dump != want {
+		t.Fatalf("the feed holds\n%s\nwant\n%s", dump, want)
+	}
+}
+
+func TestAnAppendAfterRedisLostItsScriptsIsKeptOnce(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t, redistest.Run(t))
+	key := "test:feed:{water}"
+	appendAll(t, rdb, key, 100, change("A", 1))
+	// A restart, a failover or SCRIPT FLUSH leaves Redis without the script.
+	if err := rdb.ScriptFlush(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, rdb, key, 100, change("A", 2), change("B", 3))
+	dump, err := redistest.Dump(t.Context(), rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "test:feed:{water} (stream)\n  issue=A seq=1\n  issue=A seq=2\n  issue=B seq=3\n" +
+		"test:feed:{water}:last (hash)\n  A = 2\n  B = 3\n"
 	if dump != want {
 		t.Fatalf("the feed holds\n%s\nwant\n%s", dump, want)
 	}
@@ -384,12 +405,11 @@ func TestAFollowerThatFallsBehindReadsWhatItMissedFromTheFeedAndMissesNothing(t 
 	}
 	defer other.Stop()
 	const n = 1500 // more than a follower may leave untaken
-	if _, err := rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error {
-		for i := range n {
-			feed.Append(t.Context(), p, key, "issue-"+strconv.Itoa(i), uint64(i+1), n)
-		}
-		return nil
-	}); err != nil {
+	pipe := rdb.Pipeline()
+	for i := range n {
+		feed.Append(t.Context(), pipe, key, "issue-"+strconv.Itoa(i), uint64(i+1), n)
+	}
+	if _, err := redisx.Exec(t.Context(), rdb, pipe); err != nil {
 		t.Fatal(err)
 	}
 	// Once the other follower has taken the last entry, live or from the feed, the hub has read

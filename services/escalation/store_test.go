@@ -2,6 +2,7 @@ package escalation_test
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
@@ -196,7 +198,8 @@ func TestDroppingATimerLeavesItWhenItCameDueAtAnotherTime(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			s := store.New(r.connect(t), nil, nil)
+			rdb := r.connect(t)
+			s := store.New(rdb, nil, nil)
 			id := lifecycles(t, s, 8, 1, 2)[0]
 			deadline := servicetest.LifecycleStart.Add(time.Hour)
 			moved := domain.Timer{IssueID: id, UnitID: "water", Kind: domain.ReportIn, At: deadline.Add(-time.Minute)}
@@ -208,6 +211,12 @@ func TestDroppingATimerLeavesItWhenItCameDueAtAnotherTime(t *testing.T) {
 			}
 			judged := moved
 			judged.At = deadline
+			// And Redis has lost its scripts meanwhile, as after a restart or a failover.
+			if err := redisx.ForEachMaster(ctx, rdb, func(ctx context.Context, server *redis.Client) error {
+				return server.ScriptFlush(ctx).Err()
+			}); err != nil {
+				t.Fatal(err)
+			}
 			if err := s.DropTimer(ctx, judged); err != nil {
 				t.Fatal(err)
 			}

@@ -6,8 +6,10 @@
 //
 // Writes are conditional, without WATCH: beside each document a sequence key holds the issue's last
 // sequence, and a script writes both only while that key still holds the sequence the fold
-// started from. The issue's owner is normally its only writer, so the condition holds and the
-// store keeps the documents it wrote in memory, to fold the next event without reading it back;
+// started from, answering for each document whether it wrote it. On one server one call of the
+// script writes a batch's documents (up to MaxDocsPerWrite); on a cluster, whose documents live in
+// different slots, one call writes each. The issue's owner is normally its only writer, so the
+// condition holds and the store keeps the documents it wrote in memory, to fold the next event without reading it back;
 // when another writer got there first, the write is refused, the cached document is dropped and the
 // fold runs again on what Redis holds.
 package redisdoc
@@ -26,6 +28,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
 )
 
 // State is a service's per-issue state: it exposes the position fields that Store moves.
@@ -335,8 +338,7 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 		}
 	}
 	docs := s.documentPipe(pipe)
-	writes := map[string]*redis.Cmd{}
-	written := map[string][]byte{}
+	var writes []docWrite
 	for _, id := range ids {
 		last, _ := states[id].Position()
 		if *last == from[id] {
@@ -351,26 +353,31 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 			s.forget(ids)
 			return nil, nil, fmt.Errorf("%s store: encode %s: %w", s.Service, id, err)
 		}
-		writes[id] = writeDoc.Eval(ctx, docs, []string{s.seqKey(id), s.Key(id)}, from[id], *last, doc)
-		written[id] = doc
+		writes = append(writes, docWrite{id: id, from: from[id], last: *last, doc: doc})
 	}
 	if len(writes) == 0 {
 		pipe.Discard()
 		docs.Discard()
 		return errs, nil, nil
 	}
-	if err := execInOrder(ctx, pipe, docs); err != nil {
+	replies := s.queueWrites(ctx, docs, writes)
+	if err := s.execInOrder(ctx, pipe, docs); err != nil {
+		s.forget(ids)
+		return nil, nil, fmt.Errorf("%s store: write %d issues: %w", s.Service, len(writes), err)
+	}
+	done, err := writtenOf(replies, len(writes))
+	if err != nil {
 		s.forget(ids)
 		return nil, nil, fmt.Errorf("%s store: write %d issues: %w", s.Service, len(writes), err)
 	}
 	var refused []string
-	for id, cmd := range writes {
-		if n, _ := cmd.Int(); n == 1 {
-			s.keep(id, states[id], written[id])
+	for i, w := range writes {
+		if done[i] {
+			s.keep(w.id, states[w.id], w.doc)
 			continue
 		}
-		refused = append(refused, id)
-		s.drop(id)
+		refused = append(refused, w.id)
+		s.drop(w.id)
 	}
 	return errs, refused, nil
 }
@@ -391,17 +398,21 @@ func (s *Store[S]) documentPipe(pipe redis.Pipeliner) redis.Pipeliner {
 }
 
 // execInOrder sends the index writes and then, when they are a pipeline of their own, the
-// documents (see documentPipe).
-func execInOrder(ctx context.Context, indexes, docs redis.Pipeliner) error {
+// documents (see documentPipe). A pipeline that met a Redis without its scripts runs again once
+// they are loaded (redisx.Exec): its index writes bring the indexes in line with the states, the
+// feeds' appends skip what they hold, and a document written the first time is refused the
+// second, which folds it again on what Redis holds, so nothing is applied twice or taken as
+// written when it was not.
+func (s *Store[S]) execInOrder(ctx context.Context, indexes, docs redis.Pipeliner) error {
 	if docs != indexes {
 		if indexes.Len() > 0 {
-			if _, err := indexes.Exec(ctx); err != nil {
+			if _, err := redisx.Exec(ctx, s.RDB, indexes); err != nil {
 				docs.Discard()
 				return err
 			}
 		}
 	}
-	_, err := docs.Exec(ctx)
+	_, err := redisx.Exec(ctx, s.RDB, docs)
 	return err
 }
 
@@ -455,12 +466,17 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 			s.drop(issueID)
 			return fmt.Errorf("%s store: encode %s: %w", s.Service, issueID, err)
 		}
-		write := writeDoc.Eval(ctx, docs, []string{s.seqKey(issueID), s.Key(issueID)}, from, *last, doc)
-		if err := execInOrder(ctx, pipe, docs); err != nil {
+		replies := s.queueWrites(ctx, docs, []docWrite{{id: issueID, from: from, last: *last, doc: doc}})
+		if err := s.execInOrder(ctx, pipe, docs); err != nil {
 			s.drop(issueID)
 			return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, err)
 		}
-		if n, _ := write.Int(); n == 1 {
+		done, err := writtenOf(replies, 1)
+		if err != nil {
+			s.drop(issueID)
+			return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, err)
+		}
+		if done[0] {
 			s.keep(issueID, st, doc)
 			return nil
 		}
@@ -540,15 +556,77 @@ func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newI
 	return out, read, nil
 }
 
-// writeDoc writes an issue's document and sequence if the sequence is still the one its fold
-// started from (a missing sequence key reads as 0, an issue never written), and returns 1; it
-// returns 0, writing nothing, when another writer moved the issue meanwhile.
-var writeDoc = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1]) or '0'
-if cur ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[2], ARGV[3])
-return 1`)
+// docWrite is the conditional write of an issue's document: doc and the sequence last, while the
+// issue's sequence key still holds from.
+type docWrite struct {
+	id         string
+	from, last uint64
+	doc        []byte
+}
+
+// MaxDocsPerWrite bounds the documents one script writes on a single server, so that one call
+// holds Redis for a bounded time however large the batch.
+const MaxDocsPerWrite = 256
+
+// queueWrites queues ws on p, in order, and returns the replies, each covering the next documents
+// in ws. On a single server one call writes up to MaxDocsPerWrite documents, since each call has
+// a cost of its own in redis-server beside the commands it runs. On a cluster the documents live
+// in different slots, so one call writes each.
+func (s *Store[S]) queueWrites(ctx context.Context, p redis.Pipeliner, ws []docWrite) []*redis.Cmd {
+	chunk := MaxDocsPerWrite
+	if _, cluster := s.RDB.(*redis.ClusterClient); cluster {
+		chunk = 1
+	}
+	var replies []*redis.Cmd
+	for part := range slices.Chunk(ws, chunk) {
+		keys := make([]string, 0, 2*len(part))
+		args := make([]any, 0, 3*len(part))
+		for _, w := range part {
+			keys = append(keys, s.seqKey(w.id), s.Key(w.id))
+			args = append(args, w.from, w.last, w.doc)
+		}
+		replies = append(replies, writeDocs.EvalSha(ctx, p, keys, args...))
+	}
+	return replies
+}
+
+// writtenOf reads the replies of queueWrites: for each of its n documents, whether it was written.
+func writtenOf(replies []*redis.Cmd, n int) ([]bool, error) {
+	done := make([]bool, 0, n)
+	for _, r := range replies {
+		got, err := r.Int64Slice()
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range got {
+			done = append(done, w == 1)
+		}
+	}
+	if len(done) != n {
+		return nil, fmt.Errorf("the document writes answered for %d documents of %d", len(done), n)
+	}
+	return done, nil
+}
+
+// writeDocs writes each document and its sequence if the sequence is still the one its fold
+// started from (a missing sequence key reads as 0, an issue never written), and answers 1 for it;
+// it answers 0, writing nothing of that document, when another writer moved the issue meanwhile.
+//
+// KEYS[2i-1] the i-th issue's sequence key, KEYS[2i] its document; ARGV[3i-2] the sequence its
+// fold started from, ARGV[3i-1] its new sequence, ARGV[3i] its document.
+var writeDocs = redisx.NewScript(`
+local written = {}
+for i = 1, #KEYS / 2 do
+  local seq, from = KEYS[2 * i - 1], ARGV[3 * i - 2]
+  if (redis.call('GET', seq) or '0') == from then
+    redis.call('SET', seq, ARGV[3 * i - 1])
+    redis.call('SET', KEYS[2 * i], ARGV[3 * i])
+    written[i] = 1
+  else
+    written[i] = 0
+  end
+end
+return written`)
 
 // init prepares the document cache.
 func (s *Store[S]) init() {

@@ -20,6 +20,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
 	"github.com/whistle-dispatch/whistle/pkg/feed"
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/scorecard"
@@ -288,7 +289,7 @@ func (s *Store) BreachAt(ctx context.Context, issueID string, seq uint64) (b dom
 // dropTimer removes a timer only while it is still due at the time the caller judged.
 //
 // KEYS[1] the timers shard; ARGV[1] the timer's name, ARGV[2] its score as judged.
-var dropTimer = redis.NewScript(`
+var dropTimer = redisx.NewScript(`
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) == tonumber(ARGV[2]) then
   return redis.call('ZREM', KEYS[1], ARGV[1])
@@ -323,25 +324,12 @@ func (s *Store) DropTimers(ctx context.Context, timers []domain.Timer) error {
 	if len(timers) == 0 {
 		return nil
 	}
-	run := func(eval func(p redis.Pipeliner, keys []string, args ...any) *redis.Cmd) error {
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, t := range timers {
-				eval(p, []string{TimersKey(t.IssueID)}, t.Name(), ceilMilli(t.At))
-			}
-			return nil
-		})
-		return err
+	pipe := s.rdb.Pipeline()
+	for _, t := range timers {
+		dropTimer.EvalSha(ctx, pipe, []string{TimersKey(t.IssueID)}, t.Name(), ceilMilli(t.At))
 	}
-	err := run(func(p redis.Pipeliner, keys []string, args ...any) *redis.Cmd {
-		return dropTimer.EvalSha(ctx, p, keys, args...)
-	})
-	if redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// Redis does not hold the script (restarted, or another node of a cluster): the script
-		// itself then, which Redis keeps from here on.
-		err = run(func(p redis.Pipeliner, keys []string, args ...any) *redis.Cmd {
-			return dropTimer.Eval(ctx, p, keys, args...)
-		})
-	}
+	// A timer dropped in a first run that met a Redis without the script is gone in the second.
+	_, err := redisx.Exec(ctx, s.rdb, pipe)
 	if err != nil {
 		return fmt.Errorf("store: drop %d timers: %w", len(timers), err)
 	}

@@ -1,0 +1,297 @@
+package redisdoc_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/pkg/eventlog/redisdoc"
+	"github.com/whistle-dispatch/whistle/pkg/feed"
+	"github.com/whistle-dispatch/whistle/pkg/redisx"
+	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+)
+
+// note is an issue's state in these tests: the events folded into it, each named by the writer
+// that folded it, so that a document shows whose write Redis kept.
+type note struct {
+	ID    string           `json:"id"`
+	Last  uint64           `json:"last"`
+	Mark  *quarantine.Mark `json:"mark,omitempty"`
+	Folds []string         `json:"folds"`
+}
+
+func (n *note) Position() (*uint64, **quarantine.Mark) { return &n.Last, &n.Mark }
+
+// feedKey is the feed every writer announces its folds in.
+const feedKey = "test:feed:{notes}"
+
+// writer is a store whose fold names itself in the state, announces the event in the feed, and
+// counts the folds of each issue.
+type writer struct {
+	*redisdoc.Store[*note]
+	mu    sync.Mutex
+	folds map[string]int
+}
+
+func newWriter(rdb redis.UniversalClient, name string) *writer {
+	w := &writer{folds: map[string]int{}}
+	w.Store = &redisdoc.Store[*note]{
+		Service: "test",
+		RDB:     rdb,
+		Empty:   func(id string) *note { return &note{ID: id} },
+		Fold: func(ctx context.Context, st *note, rec eventlog.Record, tx redis.Pipeliner) error {
+			w.mu.Lock()
+			w.folds[st.ID]++
+			w.mu.Unlock()
+			st.Folds = append(st.Folds, name+"@"+strconv.FormatUint(rec.Seq, 10))
+			feed.Append(ctx, tx, feedKey, st.ID, rec.Seq, 100_000)
+			return nil
+		},
+	}
+	return w
+}
+
+// foldsOf returns how many times w folded each issue, and starts counting again.
+func (w *writer) foldsOf() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.folds
+	w.folds = map[string]int{}
+	return out
+}
+
+// apply applies recs as one batch of the partition's owner, and fails the test on any error.
+func (w *writer) apply(t *testing.T, recs ...eventlog.Record) {
+	t.Helper()
+	errs, err := w.ApplyBatch(eventlog.OwnerContext(t.Context()), recs)
+	if err != nil {
+		t.Fatalf("apply %d records: %v", len(recs), err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("apply %d: %v", recs[i].Seq, err)
+		}
+	}
+}
+
+// record is the event at seq of an issue whose previous event is at prev.
+func record(issue string, seq, prev uint64) eventlog.Record {
+	return eventlog.Record{Seq: seq, Event: &whistlev1.Event{IssueId: issue, PrevSeq: prev}}
+}
+
+// folds returns the folds in each issue's document as Redis holds it.
+func folds(t *testing.T, w *writer, issues ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, id := range issues {
+		st, err := w.Load(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[id] = strings.Join(st.Folds, " ")
+	}
+	return out
+}
+
+// feedEntries renders the feed's entries as issue@seq, sorted.
+func feedEntries(t *testing.T, rdb redis.UniversalClient) []string {
+	t.Helper()
+	ms, err := rdb.XRange(t.Context(), feedKey, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		out = append(out, fmt.Sprintf("%v@%v", m.Values["issue"], m.Values["seq"]))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// onEachRedis runs test on one server and on a cluster, whose masters hold the issues' documents
+// in different slots.
+func onEachRedis(t *testing.T, test func(t *testing.T, rdb redis.UniversalClient)) {
+	t.Run("on one server", func(t *testing.T) {
+		t.Parallel()
+		test(t, redistest.Client(t, redistest.Run(t)))
+	})
+	t.Run("on a cluster", func(t *testing.T) {
+		t.Parallel()
+		test(t, redistest.ClusterClient(t, redistest.RunCluster(t)))
+	})
+}
+
+func TestABatchWritesEveryIssueButTheOneAnotherWriterMovedAndFoldsThatOneAgain(t *testing.T) {
+	t.Parallel()
+	onEachRedis(t, func(t *testing.T, rdb redis.UniversalClient) {
+		one, two := newWriter(rdb, "one"), newWriter(rdb, "two")
+		one.apply(t, record("A", 1, 0), record("B", 2, 0), record("C", 3, 0))
+		// Another writer (a new owner of the partition) applies B's next event first.
+		two.apply(t, record("B", 4, 2))
+		one.foldsOf()
+		// The owner trusts what it holds of B, folds it, and its write of B alone is refused.
+		one.apply(t, record("A", 5, 1), record("B", 4, 2), record("C", 6, 3))
+		if got, want := one.foldsOf(), map[string]int{"A": 1, "B": 1, "C": 1}; !maps.Equal(got, want) {
+			t.Errorf("folded %v, want %v: only the refused issue is folded again, and its event is then found applied", got, want)
+		}
+		want := map[string]string{"A": "one@1 one@5", "B": "one@2 two@4", "C": "one@3 one@6"}
+		if got := folds(t, one, "A", "B", "C"); !maps.Equal(got, want) {
+			t.Fatalf("the documents hold %v, want %v", got, want)
+		}
+		// The owner now holds B as Redis does, and folds its next event on it.
+		one.apply(t, record("B", 7, 4))
+		if got := folds(t, one, "B")["B"]; got != "one@2 two@4 one@7" {
+			t.Fatalf("B holds %s, want one@2 two@4 one@7", got)
+		}
+	})
+}
+
+func TestABatchOfMoreDocumentsThanOneScriptWritesWritesEveryOne(t *testing.T) {
+	t.Parallel()
+	onEachRedis(t, func(t *testing.T, rdb redis.UniversalClient) {
+		w := newWriter(rdb, "one")
+		n := 2*redisdoc.MaxDocsPerWrite + 1
+		var recs []eventlog.Record
+		var ids []string
+		for i := range n {
+			ids = append(ids, "I"+strconv.Itoa(i))
+			recs = append(recs, record(ids[i], uint64(i+1), 0))
+		}
+		if err := redisx.LoadScripts(t.Context(), rdb); err != nil {
+			t.Fatal(err)
+		}
+		resetStats(t, rdb)
+		w.apply(t, recs...)
+		got := folds(t, w, ids...)
+		for i, id := range ids {
+			if want := "one@" + strconv.Itoa(i+1); got[id] != want {
+				t.Fatalf("%s holds %q, want %q", id, got[id], want)
+			}
+		}
+		// One script per MaxDocsPerWrite documents on one server; one per document on a cluster.
+		want := n
+		if _, cluster := rdb.(*redis.ClusterClient); !cluster {
+			want = (n + redisdoc.MaxDocsPerWrite - 1) / redisdoc.MaxDocsPerWrite
+		}
+		if calls := scriptCalls(t, rdb) - n; calls != want { // n feed appends beside them
+			t.Fatalf("the documents took %d script calls, want %d", calls, want)
+		}
+	})
+}
+
+func TestABatchAfterRedisLostItsScriptsWritesEachDocumentAndFeedEntryOnce(t *testing.T) {
+	t.Parallel()
+	onEachRedis(t, func(t *testing.T, rdb redis.UniversalClient) {
+		w := newWriter(rdb, "one")
+		ids := []string{"A", "B", "C", "D", "E", "F"}
+		var first, next []eventlog.Record
+		for i, id := range ids {
+			first = append(first, record(id, uint64(i+1), 0))
+			next = append(next, record(id, uint64(len(ids)+i+1), uint64(i+1)))
+		}
+		w.apply(t, first...) // a new Redis holds no scripts
+		flushScripts(t, rdb)
+		w.apply(t, next...)
+		want := map[string]int{}
+		for _, id := range ids {
+			want[id] = 2
+		}
+		if got := w.foldsOf(); !maps.Equal(got, want) {
+			t.Errorf("folded %v, want %v", got, want)
+		}
+		got := folds(t, w, ids...)
+		for i, id := range ids {
+			if want := fmt.Sprintf("one@%d one@%d", i+1, len(ids)+i+1); got[id] != want {
+				t.Errorf("%s holds %q, want %q", id, got[id], want)
+			}
+		}
+		var entries []string
+		for _, rec := range append(first, next...) {
+			entries = append(entries, fmt.Sprintf("%s@%d", rec.Event.GetIssueId(), rec.Seq))
+		}
+		slices.Sort(entries)
+		if got := feedEntries(t, rdb); !slices.Equal(got, entries) {
+			t.Fatalf("the feed holds %v, want %v", got, entries)
+		}
+	})
+}
+
+func TestAQuarantineAfterRedisLostItsScriptsMarksTheIssue(t *testing.T) {
+	t.Parallel()
+	onEachRedis(t, func(t *testing.T, rdb redis.UniversalClient) {
+		w := newWriter(rdb, "one")
+		w.apply(t, record("A", 1, 0))
+		flushScripts(t, rdb)
+		if err := w.Quarantine(t.Context(), "A", quarantine.Mark{Seq: 2}); err != nil {
+			t.Fatal(err)
+		}
+		pos, err := w.Position(t.Context(), "A")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pos.LastSeq != 2 || pos.Quarantine == nil || pos.Quarantine.Seq != 2 {
+			t.Fatalf("A stands at %d, quarantined %v; want 2, quarantined at 2", pos.LastSeq, pos.Quarantine)
+		}
+	})
+}
+
+// flushScripts makes every master of rdb forget its scripts, as a restart or a failover does.
+func flushScripts(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
+	if err := redisx.ForEachMaster(t.Context(), rdb, func(ctx context.Context, server *redis.Client) error {
+		return server.ScriptFlush(ctx).Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resetStats sets every master's command counts to zero.
+func resetStats(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
+	if err := redisx.ForEachMaster(t.Context(), rdb, func(ctx context.Context, server *redis.Client) error {
+		return server.ConfigResetStat(ctx).Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scriptCalls is how many scripts the masters of rdb ran by digest since resetStats.
+func scriptCalls(t *testing.T, rdb redis.UniversalClient) int {
+	t.Helper()
+	var mu sync.Mutex
+	total := 0
+	if err := redisx.ForEachMaster(t.Context(), rdb, func(ctx context.Context, server *redis.Client) error {
+		info, err := server.Info(ctx, "commandstats").Result()
+		if err != nil {
+			return err
+		}
+		for line := range strings.Lines(info) {
+			stats, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_evalsha:calls=")
+			if !ok {
+				continue
+			}
+			calls, _, _ := strings.Cut(stats, ",")
+			n, err := strconv.Atoi(calls)
+			if err != nil {
+				return fmt.Errorf("commandstats: %q: %w", line, err)
+			}
+			mu.Lock()
+			total += n
+			mu.Unlock()
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return total
+}
