@@ -959,10 +959,10 @@ func firingRows(name string, f Firing) [][]string {
 	if f.Once > 0 {
 		redis := "not measured: " + f.RedisMissing
 		if f.RedisMissing == "" {
-			redis = ms(f.RedisCPU / time.Duration(f.Once))
+			redis = us(f.RedisCPU / time.Duration(f.Once))
 		}
 		rows = append(rows,
-			[]string{name + ": CPU per breach, whistle process (escalation, NATS, the bench's polling)", ms(f.CPU / time.Duration(f.Once))},
+			[]string{name + ": CPU per breach, whistle process (escalation, NATS, the bench's polling)", us(f.CPU / time.Duration(f.Once))},
 			[]string{name + ": CPU per breach, redis-server", redis})
 	}
 	return rows
@@ -977,11 +977,11 @@ func stormFloorRows(storm Firing, floor Floor) [][]string {
 	perBreach := func(d time.Duration) time.Duration { return d / time.Duration(floor.Events) }
 	redis := "not measured: " + floor.RedisMissing
 	if floor.RedisMissing == "" {
-		redis = ms(perBreach(floor.RedisCPU))
+		redis = us(perBreach(floor.RedisCPU))
 	}
 	rows := [][]string{
 		{name + ": breaches/s", fmt.Sprintf("%.0f (%d in %s)", floor.Rate(), floor.Events, floor.Wall.Round(time.Millisecond))},
-		{name + ": CPU per breach, whistle process (NATS, the bench's appends and consumers)", ms(perBreach(floor.CPU))},
+		{name + ": CPU per breach, whistle process (NATS, the bench's appends and consumers)", us(perBreach(floor.CPU))},
 		{name + ": CPU per breach, redis-server (nothing to do for it)", redis},
 		{"storm breaches/s ÷ floor breaches/s", fmt.Sprintf("%.4f", storm.Rate()/floor.Rate())},
 	}
@@ -1014,10 +1014,10 @@ func aofRows(storm Firing, rw AOFRewrite) [][]string {
 	amortized := rw.Amortized(storm.AOFBytes) / time.Duration(storm.Once)
 	rows = append(rows,
 		[]string{"append-only file rewrite after the storm: CPU (redis-server and its child); file size after", fmt.Sprintf("%s; %.1f MB", ms(rw.CPU), float64(rw.Base)/1e6)},
-		[]string{fmt.Sprintf("storm: CPU per breach, its share of the rewrites (one per %d%% of the file appended)", rw.Percent), ms(amortized)})
+		[]string{fmt.Sprintf("storm: CPU per breach, its share of the rewrites (one per %d%% of the file appended)", rw.Percent), us(amortized)})
 	if storm.RedisMissing == "" {
 		all := (storm.CPU+storm.RedisCPU)/time.Duration(storm.Once) + amortized
-		rows = append(rows, []string{"storm: CPU per breach in all (process + redis-server + share of the rewrites)", ms(all)})
+		rows = append(rows, []string{"storm: CPU per breach in all (process + redis-server + share of the rewrites)", us(all)})
 	}
 	return rows
 }
