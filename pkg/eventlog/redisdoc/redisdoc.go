@@ -9,14 +9,18 @@
 // started from, answering for each document whether it wrote it. On one server one call of the
 // script writes a batch's documents (up to MaxDocsPerWrite); on a cluster, whose documents live in
 // different slots, one call writes each. The owner is normally its only writer, so the
-// condition holds and the store keeps the documents it wrote in memory, to fold the next event without reading it back;
-// when another writer got there first, the write is refused, the cached document is dropped and the
-// fold runs again on what Redis holds.
+// condition holds and the store keeps the documents it wrote in memory, to fold the next event
+// without reading it back; when another writer got there first, the write is refused, the cached
+// document is dropped and the fold runs again on what Redis holds.
+//
+// The documents are encoded by the v1 API of encoding/json/v2 (its module, until Go 1.27 ships it):
+// the same bytes as encoding/json, decoded in about half the time with a third of the allocations
+// (an escalation document, measured in the tests of its domain), which matters when a storm of
+// breaches reads thousands of documents a second.
 package redisdoc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -24,6 +28,7 @@ import (
 	"slices"
 	"sync"
 
+	json "github.com/go-json-experiment/json/v1"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"

@@ -265,13 +265,14 @@ func TestASecondDispatchOfADepartmentKeepsTheDeadlinesFrozenAtTheFirst(t *testin
 	}
 }
 
-func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
-	t.Parallel()
+// everyField is an issue with every field set, down to its assignments, breaches, supervision and
+// scorecard part (the tests that take it check that none is left zero).
+func everyField() *Issue {
 	at := t0
 	stored := func(seq uint64) *Stored { return &Stored{Seq: seq, At: at} }
 	breach := Breach{IssueID: "K7M3-QX9A", DepartmentID: "water", UnitID: "water-xinhua", Kind: ReportIn, Deadline: at,
 		BreachedAt: at, ClearedAt: at, GridID: "g", StreetID: "s", CategoryID: "c", Seq: 5, Round: 1, Level: 1, LevelSeq: 6}
-	orig := &Issue{ID: "K7M3-QX9A", LastSeq: 9, Raised: true, GridID: "g", CommunityID: "m", StreetID: "s", CategoryID: "c",
+	return &Issue{ID: "K7M3-QX9A", LastSeq: 9, Raised: true, GridID: "g", CommunityID: "m", StreetID: "s", CategoryID: "c",
 		CorrelationID: "x", Calendar: plainCalendar{},
 		Quarantine: &quarantine.Mark{Seq: 9, Subject: "sub", Reason: "r", StoredAt: at, Held: 1},
 		Assignments: map[string]*Assignment{"water-xinhua": {DepartmentID: "water", ReportInBy: at, ResolveBy: at,
@@ -288,6 +289,11 @@ func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
 			Breaches: []scorecard.Breach{{Kind: ReportIn, Round: 1, Deadline: at, Level: 1}}, Urges: 1,
 			ExtensionsRequested: 1, ExtensionsApproved: 1, ExtensionsDenied: 1, Rating: 4}}},
 		RequestKeys: map[string]uint64{"u-1": 8}, RequestCommands: map[string]RequestCommand{"u-1": UrgeRequest}}
+}
+
+func TestACloneEqualsTheIssueAndSharesNothingWithIt(t *testing.T) {
+	t.Parallel()
+	orig := everyField()
 	// Every field is set above, so that a field added later and left out of Clone fails here.
 	for _, v := range []any{*orig, *orig.Assignments["water-xinhua"], orig.Assignments["water-xinhua"].Supervision, orig.Scorecard, *orig.Scorecard.Parts[0]} {
 		rv := reflect.ValueOf(v)
