@@ -295,3 +295,32 @@ func scriptCalls(t *testing.T, rdb redis.UniversalClient) int {
 	}
 	return total
 }
+
+func TestAPrefetchHoldsEachDocumentAsRedisHasIt(t *testing.T) {
+	t.Parallel()
+	onEachRedis(t, func(t *testing.T, rdb redis.UniversalClient) {
+		a := newWriter(rdb, "a")
+		var recs []eventlog.Record
+		var ids []string
+		for i := range 300 { // more documents than cores, decoded on each
+			id := fmt.Sprintf("P%03d", i)
+			ids = append(ids, id)
+			recs = append(recs, record(id, uint64(2*i+1), 0), record(id, uint64(2*i+2), uint64(2*i+1)))
+		}
+		a.apply(t, recs...)
+
+		b := newWriter(rdb, "b") // holds nothing yet
+		if err := b.Prefetch(t.Context(), append(slices.Clone(ids), "never-seen")); err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range ids {
+			st, ok, err := b.Held(id)
+			if err != nil || !ok || st.Last != uint64(2*i+2) || strings.Join(st.Folds, " ") != fmt.Sprintf("a@%d a@%d", 2*i+1, 2*i+2) {
+				t.Fatalf("after the prefetch, %s is held %v (%v) as %+v; want its document at %d folded by a", id, ok, err, st, 2*i+2)
+			}
+		}
+		if pos, ok := b.Known("never-seen"); !ok || pos.LastSeq != 0 {
+			t.Fatalf("an issue never seen is held %v at %d; want held, empty", ok, pos.LastSeq)
+		}
+	})
+}
