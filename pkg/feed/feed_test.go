@@ -82,9 +82,7 @@ func TestAnAppendAfterRedisLostItsScriptsIsKeptOnce(t *testing.T) {
 	key := "test:feed:{water}"
 	appendAll(t, rdb, key, 100, change("A", 1))
 	// A restart, a failover or SCRIPT FLUSH leaves Redis without the script.
-	if err := rdb.ScriptFlush(t.Context()).Err(); err != nil {
-		t.Fatal(err)
-	}
+	redistest.FlushScripts(t, rdb)
 	appendAll(t, rdb, key, 100, change("A", 2), change("B", 3))
 	dump, err := redistest.Dump(t.Context(), rdb)
 	if err != nil {

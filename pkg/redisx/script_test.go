@@ -16,16 +16,6 @@ import (
 // counter counts its runs in its key, so that a test sees how often a script ran.
 var counter = redisx.NewScript(`return redis.call('INCR', KEYS[1])`)
 
-// flushScripts makes every master of rdb forget its scripts, as a restart or a failover does.
-func flushScripts(t *testing.T, rdb redis.UniversalClient) {
-	t.Helper()
-	if err := redisx.ForEachMaster(t.Context(), rdb, func(ctx context.Context, server *redis.Client) error {
-		return server.ScriptFlush(ctx).Err()
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestAPipelineThatMeetsRedisWithoutItsScriptsLoadsThemAndRunsEachOnce(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -45,7 +35,7 @@ func TestAPipelineThatMeetsRedisWithoutItsScriptsLoadsThemAndRunsEachOnce(t *tes
 				keys[i] = fmt.Sprintf("count:{%d}", i)
 			}
 			for run := int64(1); run <= 2; run++ {
-				flushScripts(t, rdb)
+				redistest.FlushScripts(t, rdb)
 				pipe := rdb.Pipeline()
 				for _, k := range keys {
 					counter.EvalSha(t.Context(), pipe, []string{k})

@@ -2,7 +2,6 @@ package escalation_test
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
-	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
@@ -212,11 +210,7 @@ func TestDroppingATimerLeavesItWhenItCameDueAtAnotherTime(t *testing.T) {
 			judged := moved
 			judged.At = deadline
 			// And Redis has lost its scripts meanwhile, as after a restart or a failover.
-			if err := redisx.ForEachMaster(ctx, rdb, func(ctx context.Context, server *redis.Client) error {
-				return server.ScriptFlush(ctx).Err()
-			}); err != nil {
-				t.Fatal(err)
-			}
+			redistest.FlushScripts(t, rdb)
 			if err := s.DropTimer(ctx, judged); err != nil {
 				t.Fatal(err)
 			}

@@ -200,7 +200,7 @@ func TestABatchAfterRedisLostItsScriptsWritesEachDocumentAndFeedEntryOnce(t *tes
 			next = append(next, record(id, uint64(len(ids)+i+1), uint64(i+1)))
 		}
 		w.apply(t, first...) // a new Redis holds no scripts
-		flushScripts(t, rdb)
+		redistest.FlushScripts(t, rdb)
 		w.apply(t, next...)
 		want := map[string]int{}
 		for _, id := range ids {
@@ -231,7 +231,7 @@ func TestAQuarantineAfterRedisLostItsScriptsMarksTheIssue(t *testing.T) {
 	onEachRedis(t, func(t *testing.T, rdb redis.UniversalClient) {
 		w := newWriter(rdb, "one")
 		w.apply(t, record("A", 1, 0))
-		flushScripts(t, rdb)
+		redistest.FlushScripts(t, rdb)
 		if err := w.Quarantine(t.Context(), "A", quarantine.Mark{Seq: 2}); err != nil {
 			t.Fatal(err)
 		}
@@ -243,16 +243,6 @@ func TestAQuarantineAfterRedisLostItsScriptsMarksTheIssue(t *testing.T) {
 			t.Fatalf("A stands at %d, quarantined %v; want 2, quarantined at 2", pos.LastSeq, pos.Quarantine)
 		}
 	})
-}
-
-// flushScripts makes every master of rdb forget its scripts, as a restart or a failover does.
-func flushScripts(t *testing.T, rdb redis.UniversalClient) {
-	t.Helper()
-	if err := redisx.ForEachMaster(t.Context(), rdb, func(ctx context.Context, server *redis.Client) error {
-		return server.ScriptFlush(ctx).Err()
-	}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // resetStats sets every master's command counts to zero.

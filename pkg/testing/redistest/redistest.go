@@ -42,6 +42,17 @@ func Client(t testing.TB, s *redisx.Server) redis.UniversalClient {
 	return Connect(t, s.URL())
 }
 
+// FlushScripts makes every master of rdb forget its Lua scripts, as a restart, a failover or SCRIPT
+// FLUSH does.
+func FlushScripts(t testing.TB, rdb redis.UniversalClient) {
+	t.Helper()
+	if err := redisx.ForEachMaster(context.Background(), rdb, func(ctx context.Context, server *redis.Client) error {
+		return server.ScriptFlush(ctx).Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Connect connects to the Redis or the Redis Cluster a URL names, as the system does
 // (redisx.Connect), and closes the client when the test ends.
 func Connect(t testing.TB, url string) redis.UniversalClient {
