@@ -14,7 +14,7 @@
 // document is dropped and the fold runs again on what Redis holds.
 //
 // The documents are encoded by the v1 API of encoding/json/v2 (its module, until Go 1.27 ships it):
-// the same bytes as encoding/json, decoded in about half the time with a third of the allocations
+// the same bytes as encoding/json, decoded in about half the time with half the allocations
 // (an escalation document, measured in the tests of its domain), which matters when a storm of
 // breaches reads thousands of documents a second.
 package redisdoc
