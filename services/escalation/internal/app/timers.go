@@ -248,21 +248,32 @@ func (t *Timers) maybeReconcile(ctx context.Context, now time.Time) {
 	t.reconcileAt = now.Add(t.ReconcileEvery)
 	t.reconciling.Store(true)
 	go func() {
-		defer t.reconciling.Store(false)
-		_, _ = t.reconcile(ctx, now) // counted, logged and retried by the loop (reconcileFailed)
+		// The pass is over before it is recorded: whoever reads the record may find the next
+		// one due, and it must not be skipped as still running.
+		found, err := t.reconcilePass(ctx)
+		t.reconciling.Store(false)
+		if err == nil { // a failure is counted, logged and retried by the loop (reconcileFailed)
+			t.recordReconciliation(ctx, now, found)
+		}
 	}()
 }
 
 // Reconcile runs one pass of the reconciliation now, as the lease holder's scheduled passes do
-// (see reconcile), whoever holds the lease: the passes only read, and repair with conditional
+// (see reconcilePass), whoever holds the lease: the passes only read, and repair with conditional
 // writes. It returns how many timers the pass put back.
 func (t *Timers) Reconcile(ctx context.Context) (int, error) {
-	return t.reconcile(ctx, t.clock.Now())
+	now := t.clock.Now()
+	found, err := t.reconcilePass(ctx)
+	if err == nil {
+		t.recordReconciliation(ctx, now, found)
+	}
+	return found, err
 }
 
-// reconcile runs one pass of store.Reconcile, counts and logs what it repaired, and records the
-// pass; it returns how many timers it put back.
-func (t *Timers) reconcile(ctx context.Context, now time.Time) (int, error) {
+// reconcilePass runs one pass of store.Reconcile, and counts and logs what it repaired; it returns
+// how many timers it put back.
+func (t *Timers) reconcilePass(ctx context.Context) (int, error) {
+	start := t.clock.Now()
 	found := 0
 	err := t.store.Reconcile(ctx, t.log, func(r store.Repair) {
 		found++
@@ -279,11 +290,16 @@ func (t *Timers) reconcile(ctx context.Context, now time.Time) (int, error) {
 	for _, m := range []store.Mismatch{store.Missing, store.Late, store.Behind, store.Lost} {
 		reconcileFound.Add(ctx, 0, otelx.Attributes("mismatch", string(m))) // a series from the first pass, for alerts on its increase
 	}
-	t.logger.DebugContext(ctx, "escalation timers: reconciled", "repaired", found, "took", t.clock.Now().Sub(now))
+	t.logger.DebugContext(ctx, "escalation timers: reconciled", "repaired", found, "took", t.clock.Now().Sub(start))
+	return found, nil
+}
+
+// recordReconciliation keeps in Redis that a pass began at now and what it repaired, so that a
+// replica taking the lease over neither repeats a fresh pass nor postpones a late one.
+func (t *Timers) recordReconciliation(ctx context.Context, now time.Time, found int) {
 	if err := t.store.SetLastReconciliation(ctx, store.Reconciliation{At: now, Repaired: found}); err != nil {
 		t.warn(ctx, "reconcile", err)
 	}
-	return found, nil
 }
 
 // warn logs a failure of the loop, which carries on; ctx ending is no failure.
