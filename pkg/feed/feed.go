@@ -126,7 +126,7 @@ return 1
 // one per scope, and a follower of one scope takes only its entries (Hub.FollowIn).
 //
 // The entry runs as a script by its digest: execute tx with redisx.Exec, which loads the script
-// into a Redis that lost it and runs tx again (the second run appends nothing already appended).
+// into a Redis that lost it and runs the refused script again.
 func Append(ctx context.Context, tx redis.Pipeliner, key, issue string, seq uint64, maxLen int64, scopes ...string) {
 	appendScript.EvalSha(ctx, tx, []string{key, lastKey(key)}, issue, strconv.FormatUint(seq, 10), maxLen, trimSlack(maxLen),
 		strings.Join(scopes, scopeSep))

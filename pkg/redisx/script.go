@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -41,24 +42,46 @@ func (s *Script) EvalSha(ctx context.Context, c redis.Scripter, keys []string, a
 	return c.EvalSha(ctx, s.sha, keys, args...)
 }
 
-// Exec executes pipe, a pipeline (not a transaction) of rdb. When Redis answered NOSCRIPT to any
-// of its commands, Exec loads every Script (LoadScripts) and executes the same commands once more,
-// in order; a second NOSCRIPT (the scripts lost again in between) is returned like any error. So
-// every command in pipe must do no harm run twice: writes that set what is already set, scripts
-// that check before they write.
+// Exec executes pipe, a pipeline (not a transaction) of rdb. Redis answers NOSCRIPT to a script
+// it no longer holds and runs the pipeline's other commands; Exec then loads every Script
+// (LoadScripts) and runs once more, in order, only the commands it refused: nothing in pipe runs
+// twice. A second NOSCRIPT (the scripts lost again in between) is returned like any error, as is
+// any other command's failure, and then nothing is run again.
 func Exec(ctx context.Context, rdb redis.UniversalClient, pipe redis.Pipeliner) ([]redis.Cmder, error) {
 	cmds, err := pipe.Exec(ctx)
-	if err == nil || !slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return IsNoScript(c.Err()) }) {
+	var refused []redis.Cmder
+	for _, c := range cmds {
+		switch e := c.Err(); {
+		case IsNoScript(e):
+			refused = append(refused, c)
+		case e != nil && !errors.Is(e, redis.Nil):
+			return cmds, err
+		}
+	}
+	if len(refused) == 0 {
 		return cmds, err
 	}
 	if err := LoadScripts(ctx, rdb); err != nil {
 		return cmds, err
 	}
 	again := rdb.Pipeline()
-	if err := again.BatchProcess(ctx, cmds...); err != nil {
+	if err := again.BatchProcess(ctx, refused...); err != nil {
 		return cmds, err
 	}
-	return again.Exec(ctx)
+	if _, err := again.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return cmds, err
+	}
+	return cmds, firstErr(cmds)
+}
+
+// firstErr is the first failure among cmds, as a pipeline's Exec reports it.
+func firstErr(cmds []redis.Cmder) error {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // IsNoScript reports whether err is Redis's answer to the digest of a script it does not hold.

@@ -96,3 +96,21 @@ func TestAPipelineWhoseScriptsAreLostAgainBeforeItsSecondRunFailsWithoutAThird(t
 		t.Fatalf("the script ran: EXISTS count = %d, %v", n, err)
 	}
 }
+
+func TestAPipelineRunAgainForItsScriptsRunsItsOtherCommandsOnce(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t, redistest.Run(t))
+	redistest.FlushScripts(t, rdb)
+	pipe := rdb.Pipeline()
+	incr := pipe.Incr(t.Context(), "plain") // a write that would count twice if run twice
+	counter.EvalSha(t.Context(), pipe, []string{"count"})
+	if _, err := redisx.Exec(t.Context(), rdb, pipe); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rdb.Get(t.Context(), "plain").Int64(); err != nil || n != 1 || incr.Val() != 1 {
+		t.Fatalf("the plain write beside the script left %d (%v), answered %d; want it run once", n, err, incr.Val())
+	}
+	if n, err := rdb.Get(t.Context(), "count").Int64(); err != nil || n != 1 {
+		t.Fatalf("the script ran %d times (%v), want once", n, err)
+	}
+}

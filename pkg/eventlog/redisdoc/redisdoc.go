@@ -403,11 +403,9 @@ func (s *Store[S]) documentPipe(pipe redis.Pipeliner) redis.Pipeliner {
 }
 
 // execInOrder sends the index writes and then, when they are a pipeline of their own, the
-// documents (see documentPipe). A pipeline that met a Redis without its scripts runs again once
-// they are loaded (redisx.Exec): its index writes bring the indexes in line with the states, the
-// feeds' appends skip what they hold, and a document written the first time is refused the
-// second, which folds it again on what Redis holds, so nothing is applied twice or taken as
-// written when it was not.
+// documents (see documentPipe). Of a pipeline that met a Redis without its scripts, the scripts
+// Redis refused run again once they are loaded, and nothing else (redisx.Exec): no index write
+// is applied twice, and the documents are written after the feeds' appends as before.
 func (s *Store[S]) execInOrder(ctx context.Context, indexes, docs redis.Pipeliner) error {
 	if docs != indexes {
 		if indexes.Len() > 0 {

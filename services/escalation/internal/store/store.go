@@ -328,7 +328,7 @@ func (s *Store) DropTimers(ctx context.Context, timers []domain.Timer) error {
 	for _, t := range timers {
 		dropTimer.EvalSha(ctx, pipe, []string{TimersKey(t.IssueID)}, t.Name(), ceilMilli(t.At))
 	}
-	// A timer dropped in a first run that met a Redis without the script is gone in the second.
+	// A Redis that lost the script refuses each drop; Exec loads it and runs them again.
 	_, err := redisx.Exec(ctx, s.rdb, pipe)
 	if err != nil {
 		return fmt.Errorf("store: drop %d timers: %w", len(timers), err)
