@@ -621,7 +621,7 @@ func (l *Log) handleBatch(ctx context.Context, cfg ConsumerConfig, p Projection,
 		}
 	}
 	if bp, ok := p.(BatchProjection); ok && len(recs) > 0 {
-		errs, err := bp.ApplyBatch(OwnerContext(ctx), recs)
+		errs, err := bp.ApplyBatch(WithHistory(OwnerContext(ctx), l), recs)
 		if err == nil {
 			var applied []Record
 			for i, d := range fresh {

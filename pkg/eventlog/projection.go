@@ -185,7 +185,7 @@ func (l *Log) CatchupTo(ctx context.Context, p Projection, issueID string, seq u
 // issue when the record can never apply. deliveries is how often the consumer delivered it (0
 // when it was read from the stream).
 func (l *Log) apply(ctx context.Context, p Projection, rec Record, deliveries uint64) error {
-	err := p.Apply(ctx, rec)
+	err := p.Apply(WithHistory(ctx, l), rec)
 	switch {
 	case errors.Is(err, ErrGap):
 		err = fmt.Errorf("its chain is broken: %w", err)
@@ -199,7 +199,7 @@ func (l *Log) apply(ctx context.Context, p Projection, rec Record, deliveries ui
 // the stream first when it arrives ahead of them (a safety net: a partition's one owner receives
 // its issues' events in order).
 func (l *Log) project(ctx context.Context, p Projection, rec Record, deliveries uint64) error {
-	err := p.Apply(ctx, rec)
+	err := p.Apply(WithHistory(ctx, l), rec)
 	switch {
 	case errors.Is(err, ErrGap):
 		countOutOfOrder(ctx, p.Name())
@@ -470,4 +470,26 @@ func QuarantineProto(m *quarantine.Mark) *whistlev1.Quarantine {
 		out.StoredAt = timestamppb.New(m.StoredAt)
 	}
 	return out
+}
+
+// History is the stream as a projection reads it when it must fold an issue again from its first
+// event: the issue's events after a sequence, in stream order. *Log is one.
+type History interface {
+	Read(ctx context.Context, issueID string, after uint64) ([]Record, error)
+}
+
+// historyKey carries the History a projection's records come from.
+type historyKey struct{}
+
+// WithHistory gives a projection's Apply the stream its records come from. The log passes itself
+// with every record it applies, so that a projection that finds its indexes may be stale (another
+// writer raced its write) can fold the issue again from the stream (see redisdoc).
+func WithHistory(ctx context.Context, h History) context.Context {
+	return context.WithValue(ctx, historyKey{}, h)
+}
+
+// HistoryOf returns the History ctx carries (WithHistory), or nil.
+func HistoryOf(ctx context.Context) History {
+	h, _ := ctx.Value(historyKey{}).(History)
+	return h
 }

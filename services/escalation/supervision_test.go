@@ -3,6 +3,7 @@ package escalation_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,7 +161,8 @@ func TestADecisionRetriedWithItsRequestIDIsAnsweredOnceEvenAfterTheUnitAskedAgai
 	})
 	again := h.Stored(id, "extension-requested").Seq
 	wait.For(t, 10*time.Second, 5*time.Millisecond, func() error { // the view has the second request
-		seq, err := h.Deps.Redis.Get(ctx, "escalation:seq:{"+id+"}").Uint64()
+		raw, err := h.Deps.Redis.Get(ctx, "escalation:seq:{"+id+"}").Result()
+		seq, _ := strconv.ParseUint(redistest.Value("escalation:seq:{"+id+"}", raw), 10, 64)
 		if err == nil && seq < again {
 			err = fmt.Errorf("the view is at %d, the second request at %d", seq, again)
 		}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/testing/redistest"
 	"github.com/whistle-dispatch/whistle/pkg/testing/wait"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/casenum"
@@ -295,9 +296,11 @@ func (h *harness) snapshot() map[string]string {
 	}
 	out := map[string]string{}
 	for _, k := range keys {
-		if out[k], err = h.Deps.Redis.Get(h.T.Context(), k).Result(); err != nil {
+		v, err := h.Deps.Redis.Get(h.T.Context(), k).Result()
+		if err != nil {
 			h.T.Fatal(err)
 		}
+		out[k] = redistest.Value(k, v)
 	}
 	return out
 }

@@ -11,7 +11,9 @@
 // different slots, one call writes each. The issue's owner is normally its only writer, so the
 // condition holds and the store keeps the documents it wrote in memory, to fold the next event
 // without reading it back; when another writer got there first, the write is refused, the cached
-// document is dropped and the fold runs again on what Redis holds.
+// document is dropped, and the issue is folded again from its first event, read from the stream, up
+// to what Redis holds: the refused write's index writes were not refused, and may have left an
+// index behind the document (see ApplyBatch).
 //
 // The documents are encoded by the v1 API of encoding/json/v2 (its module, until Go 1.27 ships it):
 // the same bytes as encoding/json, decoded in about half the time with half the allocations
@@ -26,6 +28,8 @@ import (
 	"hash/fnv"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	json "github.com/go-json-experiment/json/v1"
@@ -64,8 +68,11 @@ type Store[S State] struct {
 	once  sync.Once
 	cache *docCache[S]
 	// docs holds, for each issue in cache, its document as last written or read.
-	docs  *docCache[[]byte]
-	locks [lockStripes]sync.Mutex
+	docs *docCache[[]byte]
+	// tokens holds, for each issue in cache whose sequence key does not hold its last sequence, what
+	// the key holds (see advance).
+	tokens *docCache[string]
+	locks  [lockStripes]sync.Mutex
 }
 
 // lockStripes is how many locks serialise the store's writers in this process, by issue.
@@ -102,17 +109,41 @@ func (s *Store[S]) Load(ctx context.Context, issueID string) (S, error) {
 }
 
 // load is Load, returning the document it read as well (nil for an issue never seen).
-func (s *Store[S]) load(ctx context.Context, issueID string) (S, []byte, error) {
-	raw, err := s.RDB.Get(ctx, s.Key(issueID)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		raw, err = nil, nil
-	}
+func (s *Store[S]) load(ctx context.Context, issueID string) (S, stored, error) {
+	got, err := readOf(s.queueRead(ctx, s.RDB, issueID))
 	if err != nil {
 		var zero S
-		return zero, nil, fmt.Errorf("%s store: read %s: %w", s.Service, issueID, err)
+		return zero, stored{}, fmt.Errorf("%s store: read %s: %w", s.Service, issueID, err)
 	}
-	st, err := s.Decode(issueID, raw)
-	return st, raw, err
+	st, err := s.Decode(issueID, got.doc)
+	return st, got, err
+}
+
+// stored is an issue's document and sequence key as Redis holds them: nil and "" for none.
+type stored struct {
+	token string
+	doc   []byte
+}
+
+// queueRead queues the read of an issue's sequence key and document, which share a slot, at once.
+func (s *Store[S]) queueRead(ctx context.Context, c redis.Cmdable, issueID string) *redis.SliceCmd {
+	return c.MGet(ctx, s.seqKey(issueID), s.Key(issueID))
+}
+
+// readOf is what queueRead read.
+func readOf(cmd *redis.SliceCmd) (stored, error) {
+	vals, err := cmd.Result()
+	if err != nil {
+		return stored{}, err
+	}
+	var out stored
+	if v, ok := vals[0].(string); ok {
+		out.token = v
+	}
+	if v, ok := vals[1].(string); ok {
+		out.doc = []byte(v)
+	}
+	return out, nil
 }
 
 // Decode reads a stored document of the issue; nil is the Empty state.
@@ -200,7 +231,7 @@ type Cloner[S any] interface {
 // read, and a store that another writer left behind catches up.
 func (s *Store[S]) Position(ctx context.Context, issueID string) (eventlog.Position, error) {
 	s.init()
-	st, raw, err := s.load(ctx, issueID)
+	st, got, err := s.load(ctx, issueID)
 	if err != nil {
 		return eventlog.Position{}, err
 	}
@@ -208,7 +239,7 @@ func (s *Store[S]) Position(ctx context.Context, issueID string) (eventlog.Posit
 	pos := positionOf(*last, *mark)
 	unlock := s.lock([]string{issueID})
 	if held, ok := s.cache.get(issueID); !ok || *lastOf(held) < *last {
-		s.keep(issueID, st, raw)
+		s.keep(issueID, st, got)
 	}
 	unlock()
 	return pos, nil
@@ -220,11 +251,11 @@ func (s *Store[S]) Position(ctx context.Context, issueID string) (eventlog.Posit
 // them one round trip at a time.
 func (s *Store[S]) Prefetch(ctx context.Context, issueIDs []string) error {
 	s.init()
-	cmds := map[string]*redis.StringCmd{}
+	cmds := map[string]*redis.SliceCmd{}
 	pipe := s.RDB.Pipeline()
 	for _, id := range issueIDs {
 		if _, held := s.cache.get(id); !held && cmds[id] == nil {
-			cmds[id] = pipe.Get(ctx, s.Key(id))
+			cmds[id] = s.queueRead(ctx, pipe, id)
 		}
 	}
 	if len(cmds) == 0 {
@@ -236,26 +267,26 @@ func (s *Store[S]) Prefetch(ctx context.Context, issueIDs []string) error {
 	}
 	type fetched struct {
 		id  string
-		raw []byte
+		got stored
 		st  S
 		err error
 	}
 	docs := make([]fetched, 0, len(cmds))
 	for id, cmd := range cmds {
-		raw, err := cmd.Bytes()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		got, err := readOf(cmd)
+		if err != nil {
 			return fmt.Errorf("%s store: prefetch %s: %w", s.Service, id, err)
 		}
-		docs = append(docs, fetched{id: id, raw: raw})
+		docs = append(docs, fetched{id: id, got: got})
 	}
-	inParallel(len(docs), func(i int) { docs[i].st, docs[i].err = s.Decode(docs[i].id, docs[i].raw) })
+	inParallel(len(docs), func(i int) { docs[i].st, docs[i].err = s.Decode(docs[i].id, docs[i].got.doc) })
 	for _, d := range docs {
 		if d.err != nil {
 			return d.err
 		}
 		unlock := s.lock([]string{d.id})
 		if held, ok := s.cache.get(d.id); !ok || *lastOf(held) < *lastOf(d.st) {
-			s.keep(d.id, d.st, d.raw)
+			s.keep(d.id, d.st, d.got)
 		}
 		unlock()
 	}
@@ -294,13 +325,19 @@ func (s *Store[S]) Apply(ctx context.Context, rec eventlog.Record) error {
 // record that does not follow its issue's last one gets an error wrapping eventlog.ErrGap, and so
 // do the issue's later records in the batch. When a fold refuses a record, nothing is written and
 // the error (wrapping eventlog.ErrImpossible) names it: apply the records one by one to learn which.
+//
+// When another writer moved an issue first, its document write is refused, but the index writes
+// before it were not: they may have landed after the other writer's, from an older state. The next
+// attempt therefore folds that issue again from its first event, read from the stream the records
+// come from (eventlog.HistoryOf), which writes its indexes as its document has them (see refold).
 func (s *Store[S]) ApplyBatch(ctx context.Context, recs []eventlog.Record) ([]error, error) {
 	s.init()
 	ids := issuesOf(recs)
 	defer s.lock(ids)()
 	trust := eventlog.ByOwner(ctx)
+	var refused []string
 	for attempt := 1; ; attempt++ {
-		errs, retry, err := s.applyOnce(ctx, ids, recs, trust)
+		errs, retry, err := s.applyOnce(ctx, ids, recs, trust, refused)
 		trust = false // another writer was there: read what it wrote
 		if err != nil || len(retry) == 0 {
 			return errs, err
@@ -308,22 +345,42 @@ func (s *Store[S]) ApplyBatch(ctx context.Context, recs []eventlog.Record) ([]er
 		if attempt == MaxWriteAttempts {
 			return nil, fmt.Errorf("%s store: issues %v kept changing under the write: %w", s.Service, retry, eventlog.ErrConflict)
 		}
+		refused = retry
 	}
 }
 
 // applyOnce is one attempt at a batch: it returns the outcome of each record, or the issues whose
-// conditional write another writer refused, which the caller folds again.
-func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.Record, trust bool) ([]error, []string, error) {
+// conditional write another writer refused, which the caller folds again. The issues in refused
+// had their write refused in the attempt before. Of those, an issue that Redis now holds beyond
+// every record the batch has of it is folded again from the stream first (see refold): the refused
+// index writes came from an older state than the other writer's. One that the batch takes further
+// needs no such fold, since the batch's folds write its indexes again after the other writer's.
+func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.Record, trust bool, refused []string) ([]error, []string, error) {
 	states, read, err := s.current(ctx, ids, trust, newIssues(recs))
 	if err != nil {
 		return nil, nil, err
 	}
+	pipe := s.RDB.Pipeline()
+	rewrite := map[string]bool{} // refolded: the document is written even when no record moves it
+	for _, id := range refused {
+		if *lastOf(states[id]) <= lastIn(recs, id) {
+			continue
+		}
+		st, ok, err := s.refold(ctx, id, states[id], pipe)
+		if err != nil {
+			pipe.Discard()
+			s.forget(ids)
+			return nil, nil, err
+		}
+		states[id], rewrite[id] = st, ok
+	}
 	from := make(map[string]uint64, len(ids)) // each issue's sequence before the batch
+	tokens := make(map[string]string, len(ids))
 	for _, id := range ids {
 		last, _ := states[id].Position()
 		from[id] = *last
+		tokens[id] = s.token(id, *last, read)
 	}
-	pipe := s.RDB.Pipeline()
 	errs := make([]error, len(recs))
 	gapped := map[string]bool{}
 	for i, rec := range recs {
@@ -346,9 +403,9 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 	var writes []docWrite
 	for _, id := range ids {
 		last, _ := states[id].Position()
-		if *last == from[id] {
-			if raw, ok := read[id]; ok {
-				s.keep(id, states[id], raw) // as Redis holds it, for the issue's next event
+		if *last == from[id] && !rewrite[id] {
+			if got, ok := read[id]; ok {
+				s.keep(id, states[id], got) // as Redis holds it, for the issue's next event
 			}
 			continue
 		}
@@ -358,7 +415,7 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 			s.forget(ids)
 			return nil, nil, fmt.Errorf("%s store: encode %s: %w", s.Service, id, err)
 		}
-		writes = append(writes, docWrite{id: id, from: from[id], last: *last, doc: doc})
+		writes = append(writes, docWrite{id: id, from: tokens[id], to: advance(tokens[id], *last), doc: doc})
 	}
 	if len(writes) == 0 {
 		pipe.Discard()
@@ -375,16 +432,62 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 		s.forget(ids)
 		return nil, nil, fmt.Errorf("%s store: write %d issues: %w", s.Service, len(writes), err)
 	}
-	var refused []string
+	var again []string
 	for i, w := range writes {
 		if done[i] {
-			s.keep(w.id, states[w.id], w.doc)
+			s.keep(w.id, states[w.id], stored{token: w.to, doc: w.doc})
 			continue
 		}
-		refused = append(refused, w.id)
+		again = append(again, w.id)
 		s.drop(w.id)
 	}
-	return errs, refused, nil
+	return errs, again, nil
+}
+
+// lastIn is the sequence of the issue's last record in recs.
+func lastIn(recs []eventlog.Record, issueID string) uint64 {
+	var last uint64
+	for _, rec := range recs {
+		if rec.Event.GetIssueId() == issueID {
+			last = max(last, rec.Seq)
+		}
+	}
+	return last
+}
+
+// refold folds the issue again from its first event up to the sequence of st, as Redis holds it,
+// reading the events from the stream (eventlog.HistoryOf), and queues every index write of those
+// folds on tx: this store's write of the issue was refused because another writer moved it, and
+// the index writes queued before that refused write may have landed after the other writer's, from
+// an older state. Folding the whole history writes each index as the document has it. It reports
+// whether it refolded: not for an issue never written or quarantined (whose timers and marks the
+// quarantine owns), nor without a stream to read, nor when the stream does not lead to st (a
+// stream replaced under the projection): the caller then carries on with st as it is.
+func (s *Store[S]) refold(ctx context.Context, issueID string, st S, tx redis.Pipeliner) (S, bool, error) {
+	history := eventlog.HistoryOf(ctx)
+	last, mark := st.Position()
+	if history == nil || *mark != nil || *last == 0 {
+		return st, false, nil
+	}
+	recs, readErr := history.Read(ctx, issueID, 0)
+	fresh := s.Empty(issueID)
+	folds := s.RDB.Pipeline() // queued on tx only once the folds reach st
+	for _, rec := range recs {
+		if rec.Seq > *last || s.step(ctx, fresh, rec, folds) != nil {
+			break
+		}
+	}
+	if *lastOf(fresh) != *last {
+		folds.Discard()
+		if readErr != nil {
+			return st, false, fmt.Errorf("%s store: fold %s again: %w", s.Service, issueID, readErr)
+		}
+		return st, false, nil
+	}
+	if err := tx.BatchProcess(ctx, folds.Cmds()...); err != nil {
+		return st, false, err
+	}
+	return fresh, true, nil
 }
 
 // documentPipe returns the pipeline a write's documents go in, after its indexes in pipe. One
@@ -442,13 +545,13 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 	s.init()
 	defer s.lock([]string{issueID})()
 	for range MaxWriteAttempts {
-		states, _, err := s.current(ctx, []string{issueID}, false, nil)
+		states, read, err := s.current(ctx, []string{issueID}, false, nil)
 		if err != nil {
 			return err
 		}
 		st := states[issueID]
 		last, mark := st.Position()
-		from := *last
+		from := s.token(issueID, *last, read)
 		pipe := s.RDB.Pipeline()
 		docs := s.documentPipe(pipe)
 		switch {
@@ -469,7 +572,8 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 			s.drop(issueID)
 			return fmt.Errorf("%s store: encode %s: %w", s.Service, issueID, err)
 		}
-		replies := s.queueWrites(ctx, docs, []docWrite{{id: issueID, from: from, last: *last, doc: doc}})
+		w := docWrite{id: issueID, from: from, to: advance(from, *last), doc: doc}
+		replies := s.queueWrites(ctx, docs, []docWrite{w})
 		if err := s.execInOrder(ctx, pipe, docs); err != nil {
 			s.drop(issueID)
 			return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, err)
@@ -480,7 +584,7 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 			return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, err)
 		}
 		if done[0] {
-			s.keep(issueID, st, doc)
+			s.keep(issueID, st, stored{token: w.to, doc: doc})
 			return nil
 		}
 		s.drop(issueID)
@@ -492,16 +596,17 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 // applying its consumer's batch is (eventlog.ByOwner), being the issues' one writer, it takes what
 // the store holds in memory, and an issue's first event starts from the Empty state, without a
 // read; the conditional write refuses either when another writer has been there, and the next
-// attempt reads. Otherwise it reads the sequence of each issue the store holds (a document only when Redis disagrees) and
-// the document of each other issue, in one round trip.
+// attempt reads. Otherwise it reads the sequence key of each issue the store holds (and the
+// document too when the key disagrees) and the document and key of each other issue, in one
+// round trip.
 //
-// It also returns the documents it read, by issue.
-func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newIssues map[string]bool) (map[string]S, map[string][]byte, error) {
+// It also returns what it read, by issue.
+func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newIssues map[string]bool) (map[string]S, map[string]stored, error) {
 	out := make(map[string]S, len(ids))
-	read := map[string][]byte{}
+	read := map[string]stored{}
 	pipe := s.RDB.Pipeline()
 	seqs := map[string]*redis.StringCmd{}
-	docs := map[string]*redis.StringCmd{}
+	docs := map[string]*redis.SliceCmd{}
 	for _, id := range ids {
 		st, cached := s.cache.get(id)
 		switch {
@@ -513,7 +618,7 @@ func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newI
 		case trusted && newIssues[id]:
 			out[id] = s.Empty(id)
 		default:
-			docs[id] = pipe.Get(ctx, s.Key(id))
+			docs[id] = s.queueRead(ctx, pipe, id)
 		}
 	}
 	if len(seqs)+len(docs) == 0 {
@@ -525,14 +630,14 @@ func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newI
 	}
 	var stale []string
 	for id, cmd := range seqs {
-		stored, err := cmd.Uint64()
+		token, err := cmd.Result()
 		if errors.Is(err, redis.Nil) {
-			stored, err = 0, nil
+			token, err = "0", nil
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s store: read the sequence of %s: %w", s.Service, id, err)
 		}
-		if last, _ := out[id].Position(); *last != stored {
+		if token != s.token(id, *lastOf(out[id]), nil) {
 			stale = append(stale, id) // another writer moved it: read the document
 		}
 	}
@@ -540,31 +645,61 @@ func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newI
 		pipe = s.RDB.Pipeline()
 		for _, id := range stale {
 			s.drop(id)
-			docs[id] = pipe.Get(ctx, s.Key(id))
+			docs[id] = s.queueRead(ctx, pipe, id)
 		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, nil, fmt.Errorf("%s store: read %d issues: %w", s.Service, len(stale), err)
 		}
 	}
 	for id, cmd := range docs {
-		raw, err := cmd.Bytes()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		got, err := readOf(cmd)
+		if err != nil {
 			return nil, nil, fmt.Errorf("%s store: read %s: %w", s.Service, id, err)
 		}
-		if out[id], err = s.Decode(id, raw); err != nil {
+		if out[id], err = s.Decode(id, got.doc); err != nil {
 			return nil, nil, err
 		}
-		read[id] = raw
+		read[id] = got
 	}
 	return out, read, nil
 }
 
-// docWrite is the conditional write of an issue's document: doc and the sequence last, while the
+// The sequence key of an issue holds a token that every write of its document changes, and that
+// conditions the next. It is the issue's last sequence, written in decimal, unless a write left
+// the sequence where it was (a fold again from the stream, see refold): that write appends a
+// count, "17/1", then "17/2", so that a writer who read "17" before it is refused all the same.
+// A store that keeps an issue's document assumes the plain sequence unless it wrote or read
+// another token (tokens); a wrong guess only costs a refused write and a read.
+
+// token is the sequence key of an issue whose last sequence is last, as read holds it or as the
+// store last wrote or read it; "0" for an issue never written.
+func (s *Store[S]) token(issueID string, last uint64, read map[string]stored) string {
+	if got, ok := read[issueID]; ok && got.token != "" {
+		return got.token
+	}
+	plain := strconv.FormatUint(last, 10)
+	if t, ok := s.tokens.get(issueID); ok && strings.HasPrefix(t, plain+"/") {
+		return t // the count of a rewrite at this very sequence
+	}
+	return plain
+}
+
+// advance is the token a write that leaves the issue at sequence last writes over the token from.
+func advance(from string, last uint64) string {
+	seq, count, _ := strings.Cut(from, "/")
+	if plain := strconv.FormatUint(last, 10); plain != seq {
+		return plain
+	}
+	n, _ := strconv.ParseUint(count, 10, 64)
+	return seq + "/" + strconv.FormatUint(n+1, 10)
+}
+
+// docWrite is the conditional write of an issue's document: doc and the token to, while the
 // issue's sequence key still holds from.
 type docWrite struct {
-	id         string
-	from, last uint64
-	doc        []byte
+	id       string
+	from, to string
+	doc      []byte
 }
 
 // MaxDocsPerWrite bounds the documents one script writes on a single server, so that one call
@@ -586,7 +721,7 @@ func (s *Store[S]) queueWrites(ctx context.Context, p redis.Pipeliner, ws []docW
 		args := make([]any, 0, 3*len(part))
 		for _, w := range part {
 			keys = append(keys, s.seqKey(w.id), s.Key(w.id))
-			args = append(args, w.from, w.last, w.doc)
+			args = append(args, w.from, w.to, w.doc)
 		}
 		replies = append(replies, writeDocs.EvalSha(ctx, p, keys, args...))
 	}
@@ -611,12 +746,12 @@ func writtenOf(replies []*redis.Cmd, n int) ([]bool, error) {
 	return done, nil
 }
 
-// writeDocs writes each document and its sequence if the sequence is still the one its fold
-// started from (a missing sequence key reads as 0, an issue never written), and answers 1 for it;
-// it answers 0, writing nothing of that document, when another writer moved the issue meanwhile.
+// writeDocs writes each document and its token if the sequence key still holds the token its
+// fold started from (a missing key reads as 0, an issue never written), and answers 1 for it; it
+// answers 0, writing nothing of that document, when another writer moved the issue meanwhile.
 //
-// KEYS[2i-1] the i-th issue's sequence key, KEYS[2i] its document; ARGV[3i-2] the sequence its
-// fold started from, ARGV[3i-1] its new sequence, ARGV[3i] its document.
+// KEYS[2i-1] the i-th issue's sequence key, KEYS[2i] its document; ARGV[3i-2] the token its fold
+// started from, ARGV[3i-1] its new token, ARGV[3i] its document.
 var writeDocs = redisx.NewScript(`
 local written = {}
 for i = 1, #KEYS / 2 do
@@ -636,6 +771,7 @@ func (s *Store[S]) init() {
 	s.once.Do(func() {
 		s.cache = newDocCache[S](CacheSize)
 		s.docs = newDocCache[[]byte](CacheSize)
+		s.tokens = newDocCache[string](CacheSize)
 	})
 }
 
@@ -650,12 +786,18 @@ func (s *Store[S]) forget(ids []string) {
 func (s *Store[S]) drop(id string) {
 	s.cache.drop(id)
 	s.docs.drop(id)
+	s.tokens.drop(id)
 }
 
-// keep remembers an issue's state and its document as Redis holds it.
-func (s *Store[S]) keep(id string, st S, doc []byte) {
+// keep remembers an issue's state, and its document and token as Redis holds them.
+func (s *Store[S]) keep(id string, st S, got stored) {
 	s.cache.put(id, st)
-	s.docs.put(id, doc)
+	s.docs.put(id, got.doc)
+	if got.token == "" || got.token == strconv.FormatUint(*lastOf(st), 10) {
+		s.tokens.drop(id)
+	} else {
+		s.tokens.put(id, got.token)
+	}
 }
 
 // lock takes the locks of the issues' stripes, in order, and returns their release.
@@ -699,6 +841,7 @@ func (s *Store[S]) Forget(partition int) {
 	match := func(id string) bool { return eventlog.Partition(id) == partition }
 	s.cache.dropWhere(match)
 	s.docs.dropWhere(match)
+	s.tokens.dropWhere(match)
 }
 
 // issuesOf lists the issues of recs, each once, in order of first appearance.

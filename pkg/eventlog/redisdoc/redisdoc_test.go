@@ -35,6 +35,9 @@ func (n *note) Position() (*uint64, **quarantine.Mark) { return &n.Last, &n.Mark
 // feedKey is the feed every writer announces its folds in.
 const feedKey = "test:feed:{notes}"
 
+// latestKey is an index overwritten at every fold: each issue's last fold, as its document has it.
+const latestKey = "test:latest"
+
 // writer is a store whose fold names itself in the state, announces the event in the feed, and
 // counts the folds of each issue.
 type writer struct {
@@ -55,6 +58,7 @@ func newWriter(rdb redis.UniversalClient, name string) *writer {
 			w.mu.Unlock()
 			st.Folds = append(st.Folds, name+"@"+strconv.FormatUint(rec.Seq, 10))
 			feed.Append(ctx, tx, feedKey, st.ID, rec.Seq, 100_000)
+			tx.HSet(ctx, latestKey, st.ID, st.Folds[len(st.Folds)-1])
 			return nil
 		},
 	}
@@ -311,6 +315,78 @@ func TestAPrefetchHoldsEachDocumentAsRedisHasIt(t *testing.T) {
 		}
 		if pos, ok := b.Known("never-seen"); !ok || pos.LastSeq != 0 {
 			t.Fatalf("an issue never seen is held %v at %d; want held, empty", ok, pos.LastSeq)
+		}
+	})
+}
+
+// history is the stream in these tests: every issue's events, as the event log reads them.
+type history []eventlog.Record
+
+func (h history) Read(_ context.Context, issueID string, after uint64) ([]eventlog.Record, error) {
+	var out []eventlog.Record
+	for _, rec := range h {
+		if rec.Event.GetIssueId() == issueID && rec.Seq > after {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
+
+// applyFrom applies recs as apply does, from a consumer of stream.
+func (w *writer) applyFrom(t *testing.T, stream history, recs ...eventlog.Record) {
+	t.Helper()
+	errs, err := w.ApplyBatch(eventlog.WithHistory(eventlog.OwnerContext(t.Context()), stream), recs)
+	if err != nil {
+		t.Fatalf("apply %d records: %v", len(recs), err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("apply %d: %v", recs[i].Seq, err)
+		}
+	}
+}
+
+func TestAWriteRefusedBecauseAnotherWriterWentFurtherLeavesTheIndexesAsTheDocumentHasThem(t *testing.T) {
+	t.Parallel()
+	onEachRedis(t, func(t *testing.T, rdb redis.UniversalClient) {
+		stream := history{record("B", 1, 0), record("B", 2, 1), record("B", 3, 2), record("B", 4, 3)}
+		one, two := newWriter(rdb, "one"), newWriter(rdb, "two")
+		// Another writer (a catch-up) takes B's first three events.
+		two.applyFrom(t, stream, stream[:3]...)
+		// The owner, trusting that B is new, folds only its first two: its index write lands after
+		// the other's, from an older state, and its document write is refused.
+		one.applyFrom(t, stream, stream[:2]...)
+		latest := func() string {
+			got, err := rdb.HGet(t.Context(), latestKey, "B").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		if got := latest(); got != "one@3" {
+			t.Fatalf("the index holds %s, want one@3: the refused writer folds B again from the stream, up to its document", got)
+		}
+		if got := folds(t, one, "B")["B"]; got != "one@1 one@2 one@3" {
+			t.Fatalf("B holds %s, want one@1 one@2 one@3", got)
+		}
+		if got, want := feedEntries(t, rdb), []string{"B@1", "B@2", "B@3"}; !slices.Equal(got, want) {
+			t.Fatalf("the feed holds %v, want %v: folding again announces nothing twice", got, want)
+		}
+		// That rewrite left B at sequence 3, and still refuses a writer that read it at 3 before:
+		// its index write may have landed before the rewrite's.
+		if seq, err := rdb.Get(t.Context(), "test:seq:{B}").Result(); err != nil || seq != "3/1" {
+			t.Fatalf("B's sequence key holds %q (%v), want 3/1", seq, err)
+		}
+		two.foldsOf()
+		two.applyFrom(t, stream, stream[3])
+		if got := two.foldsOf()["B"]; got != 2 {
+			t.Fatalf("the other writer folded B %d times, want 2: its write from 3 refused, then on what Redis holds", got)
+		}
+		if got := latest(); got != "two@4" {
+			t.Fatalf("the index holds %s, want two@4", got)
+		}
+		if seq, err := rdb.Get(t.Context(), "test:seq:{B}").Result(); err != nil || seq != "4" {
+			t.Fatalf("B's sequence key holds %q (%v), want 4", seq, err)
 		}
 	})
 }

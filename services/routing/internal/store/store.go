@@ -28,8 +28,9 @@ const Name = "routing"
 const (
 	// DeskKey is the issues waiting at the desk, scored by when the desk got them (unix ms).
 	DeskKey = Name + ":desk"
-	// ReturnsKey counts the returns per department.
-	ReturnsKey = Name + ":returns"
+	// ReturnsKey holds every return, its issue and sequence naming the department that returned
+	// it: a fold that runs again writes the same field, where a count would count the return twice.
+	ReturnsKey = Name + ":returned"
 )
 
 // placesKey is the open issues of a category that gave a point, for finding duplicates.
@@ -79,7 +80,7 @@ func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.P
 		return err
 	}
 	if r := rec.Event.GetReturned(); r != nil {
-		tx.HIncrBy(ctx, ReturnsKey, r.GetDepartmentId(), 1)
+		tx.HSet(ctx, ReturnsKey, rec.Event.GetIssueId()+"@"+strconv.FormatUint(rec.Seq, 10), r.GetDepartmentId())
 	}
 	if desk := st.AtDesk(); desk != nil {
 		tx.ZAdd(ctx, DeskKey, redis.Z{Score: float64(desk.DispatchedAt.UnixMilli()), Member: st.ID})
@@ -271,9 +272,9 @@ func (s *Store) Returns(ctx context.Context) (map[string]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("routing store: returns: %w", err)
 	}
-	out := make(map[string]int64, len(raw))
-	for d, n := range raw {
-		out[d], _ = strconv.ParseInt(n, 10, 64)
+	out := map[string]int64{}
+	for _, dept := range raw {
+		out[dept]++
 	}
 	return out, nil
 }

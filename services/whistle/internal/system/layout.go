@@ -18,14 +18,16 @@ import (
 // for them to be rebuilt instead. Version 1 is the layout of every service before versions were
 // recorded. Intake's is 2 since its area lists were sharded by partition; routing's is 2 since it
 // keeps the desk's queue, the open issues by place and the returns per department, and 3 since its
-// assignments hold the extension requests, which a supervisor's decision needs; escalation's is 2
+// assignments hold the extension requests, which a supervisor's decision needs, and 4 since it
+// keeps each return under its issue and sequence (routing:returned) rather than a count per
+// department, which a fold run again counted twice; escalation's is 2
 // since it keeps the scorecards' facts of every part (escalation:score:*), and 3 since each unit's
 // part holds its role, its pending extension request and its decisions, and each issue the keys
 // of its urges, and 4 since its breaches are announced in one feed for every scope
 // (escalation:feed:{breaches}) instead of a feed per area and department.
 var KeyLayouts = map[string]int{
 	"intake":     2,
-	"routing":    3,
+	"routing":    4,
 	"department": 1,
 	"escalation": 4,
 }

@@ -312,7 +312,7 @@ func TestIssuesAcrossTheSampleCityGoWhereTheRulesAndTheDeskSay(t *testing.T) {
 	Settle(t, sys)
 	Stop(t, sys)
 	derived := dumpRedis(t, filepath.Join(dataDir, "redis"), true)
-	for _, key := range []string{"routing:desk", "routing:returns", "routing:places:{blocked-drain}"} {
+	for _, key := range []string{"routing:desk", "routing:returned", "routing:places:{blocked-drain}"} {
 		if !strings.Contains(derived, key) {
 			t.Errorf("Redis holds no %s: the replay would prove nothing of it", key)
 		}
