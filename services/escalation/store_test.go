@@ -217,6 +217,21 @@ func TestDroppingATimerLeavesItWhenItCameDueAtAnotherTime(t *testing.T) {
 			if due, _, err := s.Due(ctx, deadline, 1000); err != nil || slices.ContainsFunc(due, func(tm domain.Timer) bool { return tm.Name() == judged.Name() }) {
 				t.Fatalf("a timer judged at its due time stayed: due %v, %v", due, err)
 			}
+			// Many at once, several to a shard (each issue's two departments), one judged at
+			// another due time: only that one stays.
+			due, _, err := s.Due(ctx, deadline, 1000)
+			if err != nil || len(due) < 4 {
+				t.Fatalf("Due = %v, %v; want several timers to drop", due, err)
+			}
+			kept := due[0]
+			misjudged := kept
+			misjudged.At = kept.At.Add(-time.Minute)
+			if err := s.DropTimers(ctx, append(slices.Clone(due[1:]), misjudged)); err != nil {
+				t.Fatal(err)
+			}
+			if left, _, err := s.Due(ctx, deadline, 1000); err != nil || !slices.Equal(left, []domain.Timer{kept}) {
+				t.Fatalf("after dropping %d timers at once, %v are due (%v); want only %v", len(due), left, err, kept)
+			}
 		})
 	}
 }

@@ -286,15 +286,20 @@ func (s *Store) BreachAt(ctx context.Context, issueID string, seq uint64) (b dom
 	return domain.Breach{}, false, nil
 }
 
-// dropTimer removes a timer only while it is still due at the time the caller judged.
+// dropTimers removes each timer only while it is still due at the time the caller judged, and
+// answers how many it removed. One call takes every timer of a batch in one shard: a call has a
+// cost of its own in redis-server, which one call per timer paid a storm's worth of times.
 //
-// KEYS[1] the timers shard; ARGV[1] the timer's name, ARGV[2] its score as judged.
-var dropTimer = redisx.NewScript(`
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) == tonumber(ARGV[2]) then
-  return redis.call('ZREM', KEYS[1], ARGV[1])
+// KEYS[1] the timers shard; ARGV[2i-1] the i-th timer's name, ARGV[2i] its score as judged.
+var dropTimers = redisx.NewScript(`
+local dropped = 0
+for i = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    dropped = dropped + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
 end
-return 0`)
+return dropped`)
 
 // DropTimer removes a timer that the timer loop found owes nothing at its due time t.At, unless
 // the timer has since come due at another time. It writes the timers shard alone: the issue's
@@ -319,14 +324,19 @@ func (s *Store) DropTimer(ctx context.Context, t domain.Timer) error {
 	return s.DropTimers(ctx, []domain.Timer{t})
 }
 
-// DropTimers is DropTimer for many timers, in one round trip.
+// DropTimers is DropTimer for many timers, in one round trip and one script call per shard.
 func (s *Store) DropTimers(ctx context.Context, timers []domain.Timer) error {
 	if len(timers) == 0 {
 		return nil
 	}
-	pipe := s.rdb.Pipeline()
+	byShard := map[string][]any{}
 	for _, t := range timers {
-		dropTimer.EvalSha(ctx, pipe, []string{TimersKey(t.IssueID)}, t.Name(), ceilMilli(t.At))
+		key := TimersKey(t.IssueID)
+		byShard[key] = append(byShard[key], t.Name(), ceilMilli(t.At))
+	}
+	pipe := s.rdb.Pipeline()
+	for key, args := range byShard {
+		dropTimers.EvalSha(ctx, pipe, []string{key}, args...)
 	}
 	// A Redis that lost the script refuses each drop; Exec loads it and runs them again.
 	_, err := redisx.Exec(ctx, s.rdb, pipe)
