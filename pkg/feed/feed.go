@@ -126,10 +126,25 @@ return 1
 // one per scope, and a follower of one scope takes only its entries (Hub.FollowIn).
 //
 // The entry runs as a script by its digest: execute tx with redisx.Exec, which loads the script
-// into a Redis that lost it and runs the refused script again.
+// into a Redis that lost it and runs the refused script again. Under Announced it queues nothing.
 func Append(ctx context.Context, tx redis.Pipeliner, key, issue string, seq uint64, maxLen int64, scopes ...string) {
+	if ctx.Value(announcedKey{}) != nil {
+		return
+	}
 	appendScript.EvalSha(ctx, tx, []string{key, lastKey(key)}, issue, strconv.FormatUint(seq, 10), maxLen, trimSlack(maxLen),
 		strings.Join(scopes, scopeSep))
+}
+
+// announcedKey marks the context of folds whose changes were announced already.
+type announcedKey struct{}
+
+// Announced marks ctx as that of folds running again over events whose entries another writer
+// appended already (a projection folding an issue again from its first event, to mend its indexes
+// after a refused write): Append then queues nothing. Its check of the issue's last entry would
+// catch most of them, but not an entry trimmed from the feed since, which would announce an old
+// change as new.
+func Announced(ctx context.Context) context.Context {
+	return context.WithValue(ctx, announcedKey{}, true)
 }
 
 // trimSlack is how far past its cap a feed grows before it is trimmed back to the cap: a

@@ -37,6 +37,7 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/eventlog/quarantine"
+	"github.com/whistle-dispatch/whistle/pkg/feed"
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
 )
 
@@ -459,10 +460,11 @@ func lastIn(recs []eventlog.Record, issueID string) uint64 {
 // reading the events from the stream (eventlog.HistoryOf), and queues every index write of those
 // folds on tx: this store's write of the issue was refused because another writer moved it, and
 // the index writes queued before that refused write may have landed after the other writer's, from
-// an older state. Folding the whole history writes each index as the document has it. It reports
-// whether it refolded: not for an issue never written or quarantined (whose timers and marks the
-// quarantine owns), nor without a stream to read, nor when the stream does not lead to st (a
-// stream replaced under the projection): the caller then carries on with st as it is.
+// an older state. Folding the whole history writes each index as the document has it, but no feed
+// entry: the writers of st announced its events (feed.Announced). It reports whether it refolded:
+// not for an issue never written or quarantined (whose timers and marks the quarantine owns), nor
+// without a stream to read, nor when the stream does not lead to st (a stream replaced under the
+// projection): the caller then carries on with st as it is.
 func (s *Store[S]) refold(ctx context.Context, issueID string, st S, tx redis.Pipeliner) (S, bool, error) {
 	history := eventlog.HistoryOf(ctx)
 	last, mark := st.Position()
@@ -471,9 +473,10 @@ func (s *Store[S]) refold(ctx context.Context, issueID string, st S, tx redis.Pi
 	}
 	recs, readErr := history.Read(ctx, issueID, 0)
 	fresh := s.Empty(issueID)
-	folds := s.RDB.Pipeline() // queued on tx only once the folds reach st
+	folds := s.RDB.Pipeline()        // queued on tx only once the folds reach st
+	announced := feed.Announced(ctx) // whoever wrote st announced its events
 	for _, rec := range recs {
-		if rec.Seq > *last || s.step(ctx, fresh, rec, folds) != nil {
+		if rec.Seq > *last || s.step(announced, fresh, rec, folds) != nil {
 			break
 		}
 	}

@@ -44,6 +44,8 @@ type writer struct {
 	*redisdoc.Store[*note]
 	mu    sync.Mutex
 	folds map[string]int
+	// onFold, when set, runs at each fold, before it queues its writes.
+	onFold func(rec eventlog.Record)
 }
 
 func newWriter(rdb redis.UniversalClient, name string) *writer {
@@ -56,6 +58,9 @@ func newWriter(rdb redis.UniversalClient, name string) *writer {
 			w.mu.Lock()
 			w.folds[st.ID]++
 			w.mu.Unlock()
+			if w.onFold != nil {
+				w.onFold(rec)
+			}
 			st.Folds = append(st.Folds, name+"@"+strconv.FormatUint(rec.Seq, 10))
 			feed.Append(ctx, tx, feedKey, st.ID, rec.Seq, 100_000)
 			tx.HSet(ctx, latestKey, st.ID, st.Folds[len(st.Folds)-1])
@@ -387,6 +392,37 @@ func TestAWriteRefusedBecauseAnotherWriterWentFurtherLeavesTheIndexesAsTheDocume
 		}
 		if seq, err := rdb.Get(t.Context(), "test:seq:{B}").Result(); err != nil || seq != "4" {
 			t.Fatalf("B's sequence key holds %q (%v), want 4", seq, err)
+		}
+	})
+}
+
+func TestAFoldAgainFromTheStreamAnnouncesNothing(t *testing.T) {
+	t.Parallel()
+	onEachRedis(t, func(t *testing.T, rdb redis.UniversalClient) {
+		stream := history{record("B", 1, 0), record("B", 2, 1), record("B", 3, 2)}
+		one, two := newWriter(rdb, "one"), newWriter(rdb, "two")
+		two.applyFrom(t, stream, stream...)
+		// Between the owner's refused write and its fold again from the stream, the feed trims B's
+		// entries away, and with them its record of B's last entry.
+		firsts := 0
+		one.onFold = func(rec eventlog.Record) {
+			if rec.Seq == 1 {
+				if firsts++; firsts == 2 {
+					if err := rdb.Del(t.Context(), feedKey, feedKey+":last").Err(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}
+		one.applyFrom(t, stream, stream[:2]...)
+		if firsts != 2 {
+			t.Fatalf("B's first event folded %d times, want 2: the refused write, then the fold again", firsts)
+		}
+		if got := feedEntries(t, rdb); len(got) != 0 {
+			t.Fatalf("the feed holds %v, want nothing: B's events were announced before", got)
+		}
+		if got := folds(t, one, "B")["B"]; got != "one@1 one@2 one@3" {
+			t.Fatalf("B holds %s, want one@1 one@2 one@3", got)
 		}
 	})
 }
