@@ -68,12 +68,9 @@ type Store[S State] struct {
 
 	once  sync.Once
 	cache *docCache[S]
-	// docs holds, for each issue in cache, its document as last written or read.
-	docs *docCache[[]byte]
-	// tokens holds, for each issue in cache whose sequence key does not hold its last sequence, what
-	// the key holds (see advance).
-	tokens *docCache[string]
-	locks  [lockStripes]sync.Mutex
+	// docs holds, for each issue in cache, its document and sequence key as last written or read.
+	docs  *docCache[stored]
+	locks [lockStripes]sync.Mutex
 }
 
 // lockStripes is how many locks serialise the store's writers in this process, by issue.
@@ -206,7 +203,7 @@ func (s *Store[S]) Held(issueID string) (S, bool, error) {
 	s.init()
 	unlock := s.lock([]string{issueID})
 	st, held := s.cache.get(issueID)
-	raw, ok := s.docs.get(issueID)
+	got, ok := s.docs.get(issueID)
 	if c, clones := any(st).(Cloner[S]); held && ok && clones {
 		defer unlock()
 		return c.Clone(), true, nil // under the lock: a fold changes the kept state in place
@@ -216,7 +213,7 @@ func (s *Store[S]) Held(issueID string) (S, bool, error) {
 		var zero S
 		return zero, false, nil
 	}
-	st, err := s.Decode(issueID, raw)
+	st, err := s.Decode(issueID, got.doc)
 	return st, err == nil, err
 }
 
@@ -672,7 +669,7 @@ func (s *Store[S]) current(ctx context.Context, ids []string, trusted bool, newI
 // the sequence where it was (a fold again from the stream, see refold): that write appends a
 // count, "17/1", then "17/2", so that a writer who read "17" before it is refused all the same.
 // A store that keeps an issue's document assumes the plain sequence unless it wrote or read
-// another token (tokens); a wrong guess only costs a refused write and a read.
+// another token (docs); a wrong guess only costs a refused write and a read.
 
 // token is the sequence key of an issue whose last sequence is last, as read holds it or as the
 // store last wrote or read it; "0" for an issue never written.
@@ -681,8 +678,8 @@ func (s *Store[S]) token(issueID string, last uint64, read map[string]stored) st
 		return got.token
 	}
 	plain := strconv.FormatUint(last, 10)
-	if t, ok := s.tokens.get(issueID); ok && strings.HasPrefix(t, plain+"/") {
-		return t // the count of a rewrite at this very sequence
+	if got, ok := s.docs.get(issueID); ok && strings.HasPrefix(got.token, plain+"/") {
+		return got.token // the count of a rewrite at this very sequence
 	}
 	return plain
 }
@@ -773,8 +770,7 @@ return written`)
 func (s *Store[S]) init() {
 	s.once.Do(func() {
 		s.cache = newDocCache[S](CacheSize)
-		s.docs = newDocCache[[]byte](CacheSize)
-		s.tokens = newDocCache[string](CacheSize)
+		s.docs = newDocCache[stored](CacheSize)
 	})
 }
 
@@ -789,18 +785,12 @@ func (s *Store[S]) forget(ids []string) {
 func (s *Store[S]) drop(id string) {
 	s.cache.drop(id)
 	s.docs.drop(id)
-	s.tokens.drop(id)
 }
 
 // keep remembers an issue's state, and its document and token as Redis holds them.
 func (s *Store[S]) keep(id string, st S, got stored) {
 	s.cache.put(id, st)
-	s.docs.put(id, got.doc)
-	if got.token == "" || got.token == strconv.FormatUint(*lastOf(st), 10) {
-		s.tokens.drop(id)
-	} else {
-		s.tokens.put(id, got.token)
-	}
+	s.docs.put(id, got)
 }
 
 // lock takes the locks of the issues' stripes, in order, and returns their release.
@@ -844,7 +834,6 @@ func (s *Store[S]) Forget(partition int) {
 	match := func(id string) bool { return eventlog.Partition(id) == partition }
 	s.cache.dropWhere(match)
 	s.docs.dropWhere(match)
-	s.tokens.dropWhere(match)
 }
 
 // issuesOf lists the issues of recs, each once, in order of first appearance.
