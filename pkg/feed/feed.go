@@ -77,25 +77,31 @@ func (e Entry) In(scope string) bool { return scope == "" || slices.Contains(e.S
 // Redis Cluster.
 func lastKey(key string) string { return key + ":last" }
 
-// appendScript appends an entry unless the feed already holds one of the issue at that sequence
-// or later (a fold run again after a crash between its writes), and, once the feed is at least a
-// slack over its cap, trims it to the cap, forgetting the issues whose latest entry was trimmed.
+// appendScript appends entries, each unless the feed already holds one of its issue at its
+// sequence or later (a fold run again after a crash between its writes), and then, once the feed
+// is at least a slack over its cap, trims it to the cap, forgetting the issues whose latest entry
+// was trimmed. It answers how many entries it appended.
 //
-// KEYS[1] the feed, KEYS[2] its lastKey; ARGV[1] the issue, ARGV[2] the sequence, ARGV[3] the cap,
-// ARGV[4] the slack, ARGV[5] the entry's scopes, separated by spaces (empty for none).
+// KEYS[1] the feed, KEYS[2] its lastKey; ARGV[1] the cap, ARGV[2] the slack; then three arguments
+// an entry, in order: the issue, the sequence, and the entry's scopes separated by spaces (empty
+// for none).
 var appendScript = redisx.NewScript(`
-local last = redis.call('HGET', KEYS[2], ARGV[1])
-if last and tonumber(last) >= tonumber(ARGV[2]) then
-  return 0
+local added = 0
+for i = 3, #ARGV, 3 do
+  local issue, seq, scopes = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local last = redis.call('HGET', KEYS[2], issue)
+  if not last or tonumber(last) < tonumber(seq) then
+    if scopes == '' then
+      redis.call('XADD', KEYS[1], '*', 'issue', issue, 'seq', seq)
+    else
+      redis.call('XADD', KEYS[1], '*', 'issue', issue, 'seq', seq, 'in', scopes)
+    end
+    redis.call('HSET', KEYS[2], issue, seq)
+    added = added + 1
+  end
 end
-if ARGV[5] == '' then
-  redis.call('XADD', KEYS[1], '*', 'issue', ARGV[1], 'seq', ARGV[2])
-else
-  redis.call('XADD', KEYS[1], '*', 'issue', ARGV[1], 'seq', ARGV[2], 'in', ARGV[5])
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[3])
-if over >= tonumber(ARGV[4]) then
+local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
+if added > 0 and over >= tonumber(ARGV[2]) then
   for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over)) do
     local f, issue, seq = e[2], nil, nil
     for i = 1, #f, 2 do
@@ -105,9 +111,9 @@ if over >= tonumber(ARGV[4]) then
       redis.call('HDEL', KEYS[2], issue)
     end
   end
-  redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[3])
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
 end
-return 1
+return added
 `)
 
 // Append queues on tx the entry announcing that the event at seq changed issue, in the feed at
@@ -126,13 +132,68 @@ return 1
 // one per scope, and a follower of one scope takes only its entries (Hub.FollowIn).
 //
 // The entry runs as a script by its digest: execute tx with redisx.Exec, which loads the script
-// into a Redis that lost it and runs the refused script again. Under Announced it queues nothing.
+// into a Redis that lost it and runs the refused script again. Under Announced it queues nothing;
+// under Batched it joins the batch's entries, and Batch.Queue queues them.
 func Append(ctx context.Context, tx redis.Pipeliner, key, issue string, seq uint64, maxLen int64, scopes ...string) {
 	if ctx.Value(announcedKey{}) != nil {
 		return
 	}
-	appendScript.EvalSha(ctx, tx, []string{key, lastKey(key)}, issue, strconv.FormatUint(seq, 10), maxLen, trimSlack(maxLen),
-		strings.Join(scopes, scopeSep))
+	args := []any{strconv.FormatUint(seq, 10), strings.Join(scopes, scopeSep)}
+	if b, ok := ctx.Value(batchKey{}).(*Batch); ok {
+		b.add(key, maxLen, issue, args)
+		return
+	}
+	queueAppend(ctx, tx, key, maxLen, append([]any{issue}, args...))
+}
+
+// queueAppend queues on tx one call of appendScript with entries, three arguments each.
+func queueAppend(ctx context.Context, tx redis.Pipeliner, key string, maxLen int64, entries []any) {
+	appendScript.EvalSha(ctx, tx, []string{key, lastKey(key)}, append([]any{maxLen, trimSlack(maxLen)}, entries...)...)
+}
+
+// Batch gathers the entries that a batch of folds appends, to queue them with one call of the
+// script per feed: a call costs redis-server a few microseconds of its own beyond the commands it
+// runs, which one call per entry paid a storm of breaches' worth of times.
+type Batch struct {
+	feeds []string                // the feeds, in the order of their first entries
+	calls map[string]*batchedFeed // by feed
+}
+
+// batchedFeed is one feed's entries in a Batch.
+type batchedFeed struct {
+	maxLen  int64
+	entries []any // three arguments an entry, as appendScript takes them
+}
+
+type batchKey struct{}
+
+// Batched returns a context under which Append adds its entries to the returned Batch instead of
+// queueing them: a projection folding a batch of records queues them all with Batch.Queue, before
+// the states they announce.
+func Batched(ctx context.Context) (context.Context, *Batch) {
+	b := &Batch{calls: map[string]*batchedFeed{}}
+	return context.WithValue(ctx, batchKey{}, b), b
+}
+
+// add adds an entry of issue, whose sequence and scopes are args, to the feed at key.
+func (b *Batch) add(key string, maxLen int64, issue string, args []any) {
+	f := b.calls[key]
+	if f == nil {
+		f = &batchedFeed{maxLen: maxLen}
+		b.calls[key] = f
+		b.feeds = append(b.feeds, key)
+	}
+	f.entries = append(append(f.entries, issue), args...)
+}
+
+// Queue queues on tx the entries added so far, one script call per feed, each feed's entries in
+// the order they were added, and empties the batch.
+func (b *Batch) Queue(ctx context.Context, tx redis.Pipeliner) {
+	for _, key := range b.feeds {
+		f := b.calls[key]
+		queueAppend(ctx, tx, key, f.maxLen, f.entries)
+	}
+	b.feeds, b.calls = nil, map[string]*batchedFeed{}
 }
 
 // announcedKey marks the context of folds whose changes were announced already.

@@ -95,6 +95,60 @@ func TestAnAppendAfterRedisLostItsScriptsIsKeptOnce(t *testing.T) {
 	}
 }
 
+func TestABatchQueuesOneCallPerFeedAndKeepsWhatEntriesAppendedOneByOneKeep(t *testing.T) {
+	t.Parallel()
+	water, roads := "test:feed:{water}", "test:feed:{roads}"
+	// Repeats, an issue's earlier change, and more than the water feed's cap of 3, so that the
+	// batch trims it and forgets an issue it trimmed.
+	waterChanges := []feed.Entry{change("A", 5), change("A", 5), change("B", 5), change("A", 3), change("A", 7),
+		change("B", 5), change("C", 8), change("D", 9)}
+	roadsChanges := []feed.Entry{{Issue: "X", Seq: 1, Scopes: []string{"street-1", "dept-2"}}, change("Y", 2)}
+
+	oneByOne := redistest.Client(t, redistest.Run(t))
+	appendAll(t, oneByOne, water, 3, waterChanges...)
+	appendAll(t, oneByOne, roads, 100, roadsChanges...)
+
+	batched := redistest.Client(t, redistest.Run(t))
+	ctx, batch := feed.Batched(t.Context())
+	pipe := batched.Pipeline()
+	for i := range max(len(waterChanges), len(roadsChanges)) {
+		if i < len(waterChanges) {
+			c := waterChanges[i]
+			feed.Append(ctx, pipe, water, c.Issue, c.Seq, 3, c.Scopes...)
+		}
+		if i < len(roadsChanges) {
+			c := roadsChanges[i]
+			feed.Append(ctx, pipe, roads, c.Issue, c.Seq, 100, c.Scopes...)
+		}
+	}
+	if pipe.Len() != 0 {
+		t.Fatalf("appends under Batched queued %d commands; want none until the batch is queued", pipe.Len())
+	}
+	batch.Queue(ctx, pipe)
+	if pipe.Len() != 2 {
+		t.Fatalf("the batch queued %d commands; want one script call per feed, 2", pipe.Len())
+	}
+	if _, err := redisx.Exec(ctx, batched, pipe); err != nil {
+		t.Fatal(err)
+	}
+
+	want, err := redistest.Dump(t.Context(), oneByOne)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := redistest.Dump(t.Context(), batched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("the batch left\n%s\nwhere one by one left\n%s", got, want)
+	}
+	if !strings.Contains(got, "test:feed:{water} (stream)\n  issue=A seq=7\n  issue=C seq=8\n  issue=D seq=9\n") ||
+		strings.Contains(got, "  B = ") {
+		t.Fatalf("the water feed was not trimmed to its newest 3, forgetting B:\n%s", got)
+	}
+}
+
 func TestAFeedKeepsItsNewestEntriesAndForgetsTheIssuesItTrimmed(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Client(t, redistest.Run(t))

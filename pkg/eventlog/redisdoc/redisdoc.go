@@ -381,13 +381,14 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 	}
 	errs := make([]error, len(recs))
 	gapped := map[string]bool{}
+	folding, entries := feed.Batched(ctx) // the folds' feed entries, queued together below
 	for i, rec := range recs {
 		id := rec.Event.GetIssueId()
 		if gapped[id] {
 			errs[i] = fmt.Errorf("issue %s: event %d follows an event not applied yet: %w", id, rec.Seq, eventlog.ErrGap)
 			continue
 		}
-		errs[i] = s.step(ctx, states[id], rec, pipe)
+		errs[i] = s.step(folding, states[id], rec, pipe)
 		if errors.Is(errs[i], eventlog.ErrGap) {
 			gapped[id] = true
 		} else if errs[i] != nil {
@@ -397,6 +398,7 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 			return nil, nil, errs[i]
 		}
 	}
+	entries.Queue(ctx, pipe) // with the indexes, before the documents they announce
 	docs := s.documentPipe(pipe)
 	var writes []docWrite
 	for _, id := range ids {
