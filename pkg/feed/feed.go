@@ -138,12 +138,12 @@ func Append(ctx context.Context, tx redis.Pipeliner, key, issue string, seq uint
 	if ctx.Value(announcedKey{}) != nil {
 		return
 	}
-	args := []any{strconv.FormatUint(seq, 10), strings.Join(scopes, scopeSep)}
+	entry := []any{issue, strconv.FormatUint(seq, 10), strings.Join(scopes, scopeSep)}
 	if b, ok := ctx.Value(batchKey{}).(*Batch); ok {
-		b.add(key, maxLen, issue, args)
+		b.add(key, maxLen, entry)
 		return
 	}
-	queueAppend(ctx, tx, key, maxLen, append([]any{issue}, args...))
+	queueAppend(ctx, tx, key, maxLen, entry)
 }
 
 // queueAppend queues on tx one call of appendScript with entries, three arguments each.
@@ -175,15 +175,15 @@ func Batched(ctx context.Context) (context.Context, *Batch) {
 	return context.WithValue(ctx, batchKey{}, b), b
 }
 
-// add adds an entry of issue, whose sequence and scopes are args, to the feed at key.
-func (b *Batch) add(key string, maxLen int64, issue string, args []any) {
+// add adds an entry, as appendScript takes it, to the feed at key.
+func (b *Batch) add(key string, maxLen int64, entry []any) {
 	f := b.calls[key]
 	if f == nil {
 		f = &batchedFeed{maxLen: maxLen}
 		b.calls[key] = f
 		b.feeds = append(b.feeds, key)
 	}
-	f.entries = append(append(f.entries, issue), args...)
+	f.entries = append(f.entries, entry...)
 }
 
 // Queue queues on tx the entries added so far, one script call per feed, each feed's entries in
