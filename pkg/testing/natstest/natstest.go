@@ -120,24 +120,31 @@ func RunCluster(t testing.TB, n int) []*server.Server {
 }
 
 // WaitForMetaLeader waits until one of the running servers leads the JetStream meta
-// group and every running server knows it, so that stream operations can proceed.
+// group, every running server knows it, and the leader has heard from each of them, so that
+// stream operations can proceed: the leader places a stream's replicas only on servers whose
+// statistics it has received, and refuses a stream of as many replicas as servers until then.
 func WaitForMetaLeader(t testing.TB, servers []*server.Server) {
 	t.Helper()
 	wait.For(t, 20*time.Second, 25*time.Millisecond, func() error {
-		var leader string
+		var leader *server.Server
+		running := 0
 		for _, s := range servers {
 			if !s.Running() {
 				continue
 			}
+			running++
 			if !s.JetStreamIsCurrent() {
 				return fmt.Errorf("%s is not current with the meta group", s.Name())
 			}
 			if s.JetStreamIsLeader() {
-				leader = s.Name()
+				leader = s
 			}
 		}
-		if leader == "" {
+		if leader == nil {
 			return errors.New("no meta leader elected")
+		}
+		if ready := len(leader.JetStreamClusterPeers()); ready < running {
+			return fmt.Errorf("the meta leader %s can place replicas on %d of the %d running servers", leader.Name(), ready, running)
 		}
 		return nil
 	})
