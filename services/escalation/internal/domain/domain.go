@@ -248,6 +248,12 @@ type Timer struct {
 	At time.Time
 }
 
+// SameClock reports whether u is the same step of the same clock as t (they have one Name), due at
+// whatever time.
+func (t Timer) SameClock(u Timer) bool {
+	return t.IssueID == u.IssueID && t.UnitID == u.UnitID && t.Kind == u.Kind && t.Step == u.Step
+}
+
 // Name is the timer's stable name: "<issue>|<unit>|<kind>" for a breach, also the name of the
 // breach, and "<issue>|<unit>|<kind>|<step>" for a reminder or a chain step.
 func (t Timer) Name() string {

@@ -239,6 +239,22 @@ func TestTimerNamesReadBack(t *testing.T) {
 	}
 }
 
+func TestTimersAreTheSameClockExactlyWhenTheyHaveOneName(t *testing.T) {
+	base := Timer{IssueID: "K7M3-QX9A", UnitID: "water", Kind: ReportIn, At: t0}
+	for _, other := range []Timer{
+		base,
+		{IssueID: "K7M3-QX9A", UnitID: "water", Kind: ReportIn, At: t0.Add(time.Hour)},
+		{IssueID: "K7M3-QX9B", UnitID: "water", Kind: ReportIn, At: t0},
+		{IssueID: "K7M3-QX9A", UnitID: "gas", Kind: ReportIn, At: t0},
+		{IssueID: "K7M3-QX9A", UnitID: "water", Kind: Resolve, At: t0},
+		{IssueID: "K7M3-QX9A", UnitID: "water", Kind: ReportIn, Step: RemindStep, At: t0},
+	} {
+		if got, want := base.SameClock(other), base.Name() == other.Name(); got != want {
+			t.Errorf("SameClock(%+v) = %v; their names are equal: %v", other, got, want)
+		}
+	}
+}
+
 func TestASecondDispatchOfADepartmentKeepsTheDeadlinesFrozenAtTheFirst(t *testing.T) {
 	s := routed(t)
 	must(t, s.Apply(3, t0.Add(time.Minute), "", Routed{Dispatches: []assignment.Dispatch{

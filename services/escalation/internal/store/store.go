@@ -170,7 +170,7 @@ type addedTimerKey struct{}
 func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
 	ev := rec.Event
 	st.Calendar = s.cal // a document read back from Redis does not carry it
-	before := names(st.Timers())
+	before := st.Timers()
 	if err := st.Apply(rec.Seq, rec.Time, ev.GetCorrelationId(), fromProto(ev)); err != nil {
 		return err // an event the domain refuses wraps eventlog.ErrImpossible
 	}
@@ -178,10 +178,11 @@ func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record,
 		return err
 	}
 	var earliest time.Time
+	kept := make([]bool, len(before)) // which of the timers before the event it leaves
 	for _, t := range st.Timers() {
-		if was, ok := before[t.Name()]; ok {
-			delete(before, t.Name())
-			if was.At.Equal(t.At) {
+		if i := slices.IndexFunc(before, t.SameClock); i >= 0 {
+			kept[i] = true
+			if before[i].At.Equal(t.At) {
 				continue
 			}
 			// The same clock comes due at another time: a late clearing event owes its breach now.
@@ -191,8 +192,10 @@ func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record,
 			earliest = t.At
 		}
 	}
-	for name := range before {
-		tx.ZRem(ctx, TimersKey(st.ID), name)
+	for i, t := range before {
+		if !kept[i] {
+			tx.ZRem(ctx, TimersKey(st.ID), t.Name())
+		}
 	}
 	if added, ok := ctx.Value(addedTimerKey{}).(*addedTimer); ok && !earliest.IsZero() &&
 		(added.at.IsZero() || earliest.Before(added.at)) {
@@ -509,15 +512,6 @@ func timer(z redis.Z) (domain.Timer, error) {
 	}
 	t.At = time.UnixMilli(int64(z.Score)).UTC()
 	return t, nil
-}
-
-// names indexes timers by name.
-func names(ts []domain.Timer) map[string]domain.Timer {
-	m := make(map[string]domain.Timer, len(ts))
-	for _, t := range ts {
-		m[t.Name()] = t
-	}
-	return m
 }
 
 // fromProto translates the events escalation cares about; any other event only moves the issue's
