@@ -153,7 +153,8 @@ func queueAppend(ctx context.Context, tx redis.Pipeliner, key string, maxLen int
 
 // Batch gathers the entries that a batch of folds appends, to queue them with one call of the
 // script per feed: a call costs redis-server a few microseconds of its own beyond the commands it
-// runs, which one call per entry paid a storm of breaches' worth of times.
+// runs, which one call per entry paid a storm of breaches' worth of times. A projection's batch
+// holds at most a consumer's batch of records (eventlog.BatchLimit), so one call stays short.
 type Batch struct {
 	feeds []string                // the feeds, in the order of their first entries
 	calls map[string]*batchedFeed // by feed
