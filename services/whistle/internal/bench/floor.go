@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +50,7 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 	fp := *pr // the floor's own stream gains its events
 	fp.stream = floorStream
 	var cost Cost
-	wall, err := measureFloor(ctx, js, issues, services, cfg.Concurrency, log, func(ctx context.Context) func(context.Context) {
+	wall, err := measureFloor(ctx, js, issues, false, services, cfg.Concurrency, log, func(ctx context.Context) func(context.Context) {
 		before := fp.read(ctx, false)
 		return func(ctx context.Context) { cost = costOf(before, fp.read(ctx, true), lifecycles, fp.local) }
 	})
@@ -67,12 +68,18 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 // (acknowledge all, pinned priority group, MaxAckPending messages asked for), each message
 // decoded into a whistlev1.Event and each batch acknowledged once.
 //
+// With seeded, each issue already has an event in the stream before the run, as the storm's
+// issues have theirs (raised and dispatched) before their breaches: every issue's first event is
+// appended once, untimed, under the kind "seed", and the consumers begin after the seeds. An
+// append's check of the issue's last sequence then loads a message that is there, as the storm's
+// do, rather than finding the issue's subjects empty, which costs the server about half as much.
+//
 // meter measures the run: it is called once the stream and its consumers are there, just before
 // the first append, and the function it returns is called once every event was consumed and its
 // acknowledgement taken (as long as settleStream waits), while the stream is still there. The
 // wall time returned is from the first append until every service's consumers have decoded
 // every event.
-func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, services, parallel int, log io.Writer,
+func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, seeded bool, services, parallel int, log io.Writer,
 	meter func(context.Context) func(context.Context)) (time.Duration, error) {
 	var events int64
 	for _, evs := range issues {
@@ -96,6 +103,15 @@ func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorE
 
 	fctx, cancel := context.WithTimeout(ctx, lifecycleTimeout+time.Duration(events)*time.Millisecond)
 	defer cancel()
+	lasts := make([]uint64, len(issues)) // each issue's last sequence before the run
+	deliver := jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if seeded {
+		head, err := seed(fctx, js, issues, lasts, parallel)
+		if err != nil {
+			return 0, err
+		}
+		deliver = jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: head + 1}
+	}
 	consumed := make([]atomic.Int64, services)
 	done := make(chan struct{}, services*eventlog.Partitions)
 	var consumers sync.WaitGroup
@@ -110,7 +126,8 @@ func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorE
 			cons, err := stream.CreateOrUpdateConsumer(fctx, jetstream.ConsumerConfig{
 				Durable:        fmt.Sprintf("floor-%d-%d", s, p),
 				AckPolicy:      jetstream.AckAllPolicy,
-				DeliverPolicy:  jetstream.DeliverAllPolicy,
+				DeliverPolicy:  deliver.DeliverPolicy,
+				OptStartSeq:    deliver.OptStartSeq,
 				FilterSubject:  fmt.Sprintf("%s.%d.>", floorRoot, p),
 				MaxAckPending:  eventlog.DefaultMaxAckPending,
 				PriorityPolicy: jetstream.PriorityPolicyPinned,
@@ -137,7 +154,7 @@ func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorE
 	for range parallel {
 		publishers.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(issues) && fctx.Err() == nil; i = int(next.Add(1)) - 1 {
-				if err := appendIssue(fctx, js, issues[i]); err != nil {
+				if _, err := appendIssue(fctx, js, issues[i], lasts[i]); err != nil {
 					fail(err)
 					return
 				}
@@ -244,10 +261,38 @@ func byIssue(events []floorEvent) [][]floorEvent {
 	return issues
 }
 
+// seed appends, parallel issues at once, each issue's first event once more under the kind
+// "seed" (with a message id of its own), conditional on the issue having none, and sets each
+// issue's sequence in lasts. It returns the last sequence it appended.
+func seed(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, lasts []uint64, parallel int) (uint64, error) {
+	var next atomic.Int64
+	var failed atomic.Pointer[error]
+	var seeders sync.WaitGroup
+	for range parallel {
+		seeders.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(issues) && failed.Load() == nil; i = int(next.Add(1)) - 1 {
+				ev := issues[i][0]
+				ev.subject, ev.id = ev.subject[:strings.LastIndexByte(ev.subject, '.')+1]+"seed", ev.id+"-seed"
+				last, err := appendIssue(ctx, js, []floorEvent{ev}, 0)
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+				lasts[i] = last
+			}
+		})
+	}
+	seeders.Wait()
+	if err := failed.Load(); err != nil {
+		return 0, fmt.Errorf("bench: floor: seed: %w", *err)
+	}
+	return slices.Max(lasts), nil
+}
+
 // appendIssue appends one issue's events in their order, each conditional on the issue's last
-// sequence, as eventlog.Log appends.
-func appendIssue(ctx context.Context, js jetstream.JetStream, events []floorEvent) error {
-	var last uint64
+// sequence, as eventlog.Log appends; last is the issue's sequence before the first. It returns
+// the sequence of the last.
+func appendIssue(ctx context.Context, js jetstream.JetStream, events []floorEvent, last uint64) (uint64, error) {
 	for _, ev := range events {
 		msg := nats.NewMsg(ev.subject)
 		msg.Data = ev.data
@@ -256,11 +301,11 @@ func appendIssue(ctx context.Context, js jetstream.JetStream, events []floorEven
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, issueSubjects(ev.subject))
 		ack, err := js.PublishMsg(ctx, msg)
 		if err != nil {
-			return fmt.Errorf("bench: floor: append %s: %w", ev.subject, err)
+			return 0, fmt.Errorf("bench: floor: append %s: %w", ev.subject, err)
 		}
 		last = ack.Sequence
 	}
-	return nil
+	return last, nil
 }
 
 // issueSubjects is the wildcard of every floor subject of the issue a floor subject

@@ -676,7 +676,7 @@ func (b *timersBench) stormFloor(ctx context.Context, res *TimersResult) error {
 	b.stormBreaches = nil // the rest of the run needs them no more
 	fmt.Fprintf(b.cfg.Progress, "bench timers: storm floor: %d breaches of %d issues appended again, %d issues at once, to a stream of their own and consumed by %d consumers (escalation's, one per partition)\n",
 		f.Events, len(issues), escalation.FireParallelism, eventlog.Partitions)
-	wall, err := measureFloor(ctx, b.js, issues, 1, escalation.FireParallelism, b.cfg.Progress, func(ctx context.Context) func(context.Context) {
+	wall, err := measureFloor(ctx, b.js, issues, true, 1, escalation.FireParallelism, b.cfg.Progress, func(ctx context.Context) func(context.Context) {
 		cpu := processCPU()
 		redisBefore, redisErr := b.redisCPU(ctx)
 		return func(ctx context.Context) {
