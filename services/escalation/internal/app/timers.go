@@ -367,10 +367,8 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, rea
 // fire appends what one due timer owes, if the issue's state owes it on the stream's clock (see
 // owed), and says whether the timer may be dropped: once the state says its verdict
 // (store.DropTimer says why that verdict may drop it without a transaction on the state). A
-// state that does not know the assignment yet has not seen the dispatch that made the timer (the
-// timer reached Redis before the document, which on a cluster is written to another master at
-// the same time): it says nothing of the clock, so the timer is kept and looked at again at the
-// next lease check. The append is
+// state that does not know the assignment yet has not seen the dispatch that made the timer: fire
+// takes the stream's events into it and decides again (see catchUp). The append is
 // conditional on the sequence the decision read, so an event that clears the deadline and reached
 // the stream first makes it fail: Decide then catches up and decides again on the cleared state,
 // which owes a breach only if the clearing event was stored after the deadline. No catch-up is
@@ -382,32 +380,13 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow, readAt ti
 	ctx, span := tracer.Start(ctx, "app.Timers.fire")
 	defer span.End()
 	traceTimer(span, tm)
-	unknown := false
-	street := "" // the issue's street, for the breach's count
-	decideCtx := ctx
-	if tm.Step == domain.BreachStep {
-		// A breach ends its clock's timers, and the loop drops the timer itself below: it need
-		// not wait for the fold, which in a storm would pace the firing by the folds. A reminder
-		// or a chain step reads the state after it (its clock's next step), so it waits.
-		decideCtx = eventlog.Unawaited(ctx)
+	rec, street, wait, unknown, err := t.decide(ctx, tm, streamNow)
+	if err == nil && unknown {
+		if !t.catchUp(ctx, tm.IssueID) {
+			return LeaseCheck, false, nil
+		}
+		rec, street, wait, unknown, err = t.decide(ctx, tm, streamNow)
 	}
-	rec, err := t.log.Decide(decideCtx, t.store, tm.IssueID, func(ctx context.Context) (*whistlev1.Event, error) {
-		st, err := t.store.Latest(ctx, tm.IssueID)
-		if err != nil {
-			return nil, err
-		}
-		street = st.StreetID
-		if unknown = st.Assignments[tm.UnitID] == nil; unknown {
-			return nil, nil
-		}
-		var ev *whistlev1.Event
-		if ev, wait = t.owed(st, tm, streamNow); ev == nil {
-			return nil, nil
-		}
-		ev.IssueId, ev.OccurredAt, ev.PrevSeq = tm.IssueID, timestamppb.New(t.clock.Now()), st.LastSeq
-		ev.Actor, ev.CorrelationId = &whistlev1.Actor{Subject: ServiceName, Role: "service"}, st.CorrelationID
-		return ev, nil
-	})
 	if errors.Is(err, eventlog.ErrQuarantined) {
 		return 0, true, nil // a quarantined issue owes nothing until it is mended
 	}
@@ -415,15 +394,8 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow, readAt ti
 		return 0, false, err
 	}
 	if unknown {
-		// The state has not seen the dispatch that made the timer: its fold is on its way (the
-		// timer is written to another slot than the document), or its write was lost (a Redis
-		// failover) and none is coming. Take the stream's events into it now, as a write
-		// conditional like the fold's, so that racing the consumer costs nothing.
-		last, err := t.log.Last(ctx, tm.IssueID)
-		if err == nil {
-			_, err = t.log.CatchupTo(ctx, t.store, tm.IssueID, last)
-		}
-		t.warn(ctx, "catch up "+tm.IssueID, err)
+		// Even the stream's events do not dispatch the unit yet: the timer was written by a fold
+		// of events this store cannot see yet, so it is looked at again at the next lease check.
 		return LeaseCheck, false, nil
 	}
 	if b := recordedBreach(rec); b != nil {
@@ -454,6 +426,53 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow, readAt ti
 		}
 	}
 	return 0, true, nil
+}
+
+// decide appends, through Decide, what the due timer owes on the issue's state at the stream's
+// clock, and returns the record it appended (nil for none), the issue's street (for the breach's
+// count), how long until the stream's clock reaches the timer when it has not yet, and whether the
+// state does not know the timer's assignment (unknown), when it decides nothing.
+func (t *Timers) decide(ctx context.Context, tm domain.Timer, streamNow time.Time) (rec *eventlog.Record, street string, wait time.Duration, unknown bool, err error) {
+	decideCtx := ctx
+	if tm.Step == domain.BreachStep {
+		// A breach ends its clock's timers, and the loop drops the timer itself: it need not wait
+		// for the fold, which in a storm would pace the firing by the folds. A reminder or a
+		// chain step reads the state after it (its clock's next step), so it waits.
+		decideCtx = eventlog.Unawaited(ctx)
+	}
+	rec, err = t.log.Decide(decideCtx, t.store, tm.IssueID, func(ctx context.Context) (*whistlev1.Event, error) {
+		st, err := t.store.Latest(ctx, tm.IssueID)
+		if err != nil {
+			return nil, err
+		}
+		street = st.StreetID
+		if unknown = st.Assignments[tm.UnitID] == nil; unknown {
+			return nil, nil
+		}
+		var ev *whistlev1.Event
+		if ev, wait = t.owed(st, tm, streamNow); ev == nil {
+			return nil, nil
+		}
+		ev.IssueId, ev.OccurredAt, ev.PrevSeq = tm.IssueID, timestamppb.New(t.clock.Now()), st.LastSeq
+		ev.Actor, ev.CorrelationId = &whistlev1.Actor{Subject: ServiceName, Role: "service"}, st.CorrelationID
+		return ev, nil
+	})
+	return rec, street, wait, unknown, err
+}
+
+// catchUp takes the stream's events of an issue into the store, for a fire whose state did not
+// know the timer's assignment: the store's state is older than the dispatch that made the timer.
+// Its fold is on its way (on a cluster the timer is written to another master than the document,
+// at the same time), or another replica folded it while this store kept an older state, or its
+// write was lost (a Redis failover) and none is coming. The writes are conditional like the
+// fold's, so racing the consumer costs nothing. It reports whether the store caught up.
+func (t *Timers) catchUp(ctx context.Context, issueID string) bool {
+	last, err := t.log.Last(ctx, issueID)
+	if err == nil {
+		_, err = t.log.CatchupTo(ctx, t.store, issueID, last)
+	}
+	t.warn(ctx, "catch up "+issueID, err)
+	return err == nil
 }
 
 // owed is the event (its payload only) a due timer owes on the issue's state at the stream's
