@@ -149,19 +149,12 @@ func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorE
 
 	stop := meter(fctx)
 	start := time.Now()
-	var next atomic.Int64
-	var publishers sync.WaitGroup
-	for range parallel {
-		publishers.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(issues) && fctx.Err() == nil; i = int(next.Add(1)) - 1 {
-				if _, err := appendIssue(fctx, js, issues[i], lasts[i]); err != nil {
-					fail(err)
-					return
-				}
-			}
-		})
+	if err := eachIssue(fctx, len(issues), parallel, func(i int) error {
+		_, err := appendIssue(fctx, js, issues[i], lasts[i])
+		return err
+	}); err != nil {
+		fail(err)
 	}
-	publishers.Wait()
 	for range services {
 		select {
 		case <-done:
@@ -265,28 +258,40 @@ func byIssue(events []floorEvent) [][]floorEvent {
 // "seed" (with a message id of its own), conditional on the issue having none, and sets each
 // issue's sequence in lasts. It returns the last sequence it appended.
 func seed(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, lasts []uint64, parallel int) (uint64, error) {
+	err := eachIssue(ctx, len(issues), parallel, func(i int) error {
+		ev := issues[i][0]
+		ev.subject, ev.id = ev.subject[:strings.LastIndexByte(ev.subject, '.')+1]+"seed", ev.id+"-seed"
+		last, err := appendIssue(ctx, js, []floorEvent{ev}, 0)
+		lasts[i] = last
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("bench: floor: seed: %w", err)
+	}
+	return slices.Max(lasts), nil
+}
+
+// eachIssue calls do for each of n issues, parallel at once, until one fails or ctx ends, and
+// returns the first failure.
+func eachIssue(ctx context.Context, n, parallel int, do func(i int) error) error {
 	var next atomic.Int64
 	var failed atomic.Pointer[error]
-	var seeders sync.WaitGroup
+	var workers sync.WaitGroup
 	for range parallel {
-		seeders.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(issues) && failed.Load() == nil; i = int(next.Add(1)) - 1 {
-				ev := issues[i][0]
-				ev.subject, ev.id = ev.subject[:strings.LastIndexByte(ev.subject, '.')+1]+"seed", ev.id+"-seed"
-				last, err := appendIssue(ctx, js, []floorEvent{ev}, 0)
-				if err != nil {
+		workers.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil && failed.Load() == nil; i = int(next.Add(1)) - 1 {
+				if err := do(i); err != nil {
 					failed.CompareAndSwap(nil, &err)
 					return
 				}
-				lasts[i] = last
 			}
 		})
 	}
-	seeders.Wait()
+	workers.Wait()
 	if err := failed.Load(); err != nil {
-		return 0, fmt.Errorf("bench: floor: seed: %w", *err)
+		return *err
 	}
-	return slices.Max(lasts), nil
+	return nil
 }
 
 // appendIssue appends one issue's events in their order, each conditional on the issue's last

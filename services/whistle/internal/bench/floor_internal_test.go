@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/testing/natstest"
 )
 
@@ -28,7 +29,7 @@ func TestASeededFloorAppendsEachIssueAfterAnEventOfItsOwnAndConsumesOnlyWhatItTi
 	issues := make([][]floorEvent, n)
 	for i := range issues {
 		issue := fmt.Sprintf("FL%02d", i)
-		subject := fmt.Sprintf("%s.%d.%s.breached", floorRoot, i%8, issue)
+		subject := fmt.Sprintf("%s.%d.%s.breached", floorRoot, i%eventlog.Partitions, issue)
 		issues[i] = []floorEvent{{issue: issue, subject: subject, id: issue + "-breach", data: []byte{}}}
 	}
 	var stored, seeds, delivered uint64
@@ -45,7 +46,7 @@ func TestASeededFloorAppendsEachIssueAfterAnEventOfItsOwnAndConsumesOnlyWhatItTi
 				return
 			}
 			stored, seeds = info.State.Msgs, uint64(len(info.State.Subjects))
-			for p := range 8 {
+			for p := range eventlog.Partitions {
 				cons, err := stream.Consumer(ctx, fmt.Sprintf("floor-0-%d", p))
 				if err != nil {
 					t.Error(err)
