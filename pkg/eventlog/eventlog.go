@@ -294,6 +294,28 @@ func (l *Log) append(ctx context.Context, ev *whistlev1.Event) (*jetstream.PubAc
 	if span.IsRecording() { // unsampled, as most appends are, the attributes would go nowhere
 		span.SetAttributes(attribute.String("whistle.issue", ev.GetIssueId()), attribute.String("whistle.event", kind))
 	}
+	msg, err := l.message(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	ack, err := l.js.PublishMsg(ctx, msg)
+	if err != nil {
+		err = l.appendError(ctx, ev, err)
+		if errors.As(err, new(*ConflictError)) {
+			span.SetAttributes(attribute.Bool("whistle.conflict", true))
+		} else {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		return nil, err
+	}
+	span.SetAttributes(attribute.Int64("whistle.seq", int64(ack.Sequence)), attribute.Bool("whistle.duplicate", ack.Duplicate))
+	return ack, nil
+}
+
+// message is the message that appends ev, conditional on the issue's last sequence being ev's
+// PrevSeq, under its deterministic message id, with the trace context of ctx.
+func (l *Log) message(ctx context.Context, ev *whistlev1.Event) (*nats.Msg, error) {
+	kind := Kind(ev)
 	if l.readOnly {
 		return nil, fmt.Errorf("append %s to %s: %w", kind, ev.GetIssueId(), ErrReadOnly)
 	}
@@ -314,23 +336,22 @@ func (l *Log) append(ctx context.Context, ev *whistlev1.Event) (*jetstream.PubAc
 		msg.Header.Set(HeaderCorrelationID, ev.GetCorrelationId())
 	}
 	otelx.InjectNATS(ctx, msg.Header)
-	ack, err := l.js.PublishMsg(ctx, msg)
-	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			actual, ok := wrongLastSequence(apiErr.Description)
-			if !ok {
-				actual, _ = l.Last(ctx, ev.GetIssueId())
-			}
-			span.SetAttributes(attribute.Bool("whistle.conflict", true))
-			return nil, &ConflictError{Expected: ev.GetPrevSeq(), Actual: actual}
+	return msg, nil
+}
+
+// appendError is the error of an append of ev that the stream refused with err: a ConflictError
+// when the issue had gained events since ev's PrevSeq.
+func (l *Log) appendError(ctx context.Context, ev *whistlev1.Event, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		actual, ok := wrongLastSequence(apiErr.Description)
+		if !ok {
+			actual, _ = l.Last(ctx, ev.GetIssueId())
 		}
-		span.SetStatus(codes.Error, err.Error())
-		return nil, fmt.Errorf("eventlog: append %s: %w", kind, err)
+		return &ConflictError{Expected: ev.GetPrevSeq(), Actual: actual}
 	}
-	span.SetAttributes(attribute.Int64("whistle.seq", int64(ack.Sequence)), attribute.Bool("whistle.duplicate", ack.Duplicate))
-	return ack, nil
+	return fmt.Errorf("eventlog: append %s: %w", Kind(ev), err)
 }
 
 // wrongLastSequence reads the issue's actual last sequence off the server's refusal of a

@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/whistle-dispatch/whistle/pkg/clock"
@@ -309,12 +308,15 @@ func (t *Timers) warn(ctx context.Context, what string, err error) {
 	}
 }
 
-// fireAll fires due timers, issues in parallel (each breach is a round trip to the stream) and
-// each issue's timers in order (they append to the same issue, so in parallel they would only
-// conflict), and then drops, in one round trip, the timers whose verdicts are in. streamNow is the
-// stream's clock, read at readAt on this service's. It returns how many it settled (fired, or
-// found owing nothing), the shortest wait until the stream's clock reaches a deadline that is not
-// due on it yet, and whether every timer was handled.
+// fireAll fires due timers and then drops, in one round trip, the timers whose verdicts are in.
+// Each issue's timers are fired in order (they append to the same issue, so at once they would
+// only conflict). The first of an issue's timers that owes a breach is decided with the others'
+// firsts in one DecideAll, whose appends the stream acknowledges together: in a storm that is
+// nearly every timer, and a round trip each would cost more than the appends. The rest are fired
+// issues in parallel, each a round trip to the stream. streamNow is the stream's clock, read at
+// readAt on this service's. It returns how many it settled (fired, or found owing nothing), the
+// shortest wait until the stream's clock reaches a deadline that is not due on it yet, and
+// whether every timer was handled.
 func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, readAt time.Time) (settled int, wait time.Duration, ok bool) {
 	byIssue := map[string][]domain.Timer{}
 	ids := make([]string, 0, len(due))
@@ -329,31 +331,69 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, rea
 	}
 	var mu sync.Mutex
 	var drops []domain.Timer
-	var g errgroup.Group
-	g.SetLimit(FireParallelism)
+	ok = true
+	// settle counts what firing a timer came to; it reports whether the issue's next timers may
+	// be fired.
+	settle := func(tm domain.Timer, w time.Duration, drop bool, err error) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			t.warn(ctx, "fire "+tm.Name(), err)
+			ok = false
+			return false
+		}
+		if w > 0 && (wait == 0 || w < wait) {
+			wait = w
+		} else if w == 0 {
+			settled++
+		}
+		if drop {
+			drops = append(drops, tm)
+		}
+		return true
+	}
+
+	var firsts []*firing
+	for _, id := range ids {
+		if tm := byIssue[id][0]; tm.Step == domain.BreachStep {
+			firsts = append(firsts, t.firing(tm, streamNow))
+		}
+	}
+	decisions := make([]eventlog.Decision, len(firsts))
+	for i, f := range firsts {
+		decisions[i] = eventlog.Decision{IssueID: f.timer.IssueID, Decide: f.decide}
+	}
+	for i, out := range t.log.DecideAll(ctx, t.store, decisions) {
+		f := firsts[i]
+		id := f.timer.IssueID
+		if out.Err == nil && f.unknown {
+			continue // fired below, where a state behind the dispatch catches up first
+		}
+		w, drop, err := t.settle(ctx, f, out.Record, out.Err, streamNow, readAt)
+		if settle(f.timer, w, drop, err) {
+			byIssue[id] = byIssue[id][1:]
+		} else {
+			delete(byIssue, id) // the issue's later timers wait for its earlier one
+		}
+	}
+
+	var g sync.WaitGroup
+	limit := make(chan struct{}, FireParallelism)
 	for _, timers := range byIssue {
-		g.Go(func() error {
+		if len(timers) == 0 {
+			continue
+		}
+		limit <- struct{}{}
+		g.Go(func() {
+			defer func() { <-limit }()
 			for _, tm := range timers {
-				w, drop, err := t.fire(ctx, tm, streamNow, readAt)
-				if err != nil {
-					t.warn(ctx, "fire "+tm.Name(), err)
-					return err
+				if w, drop, err := t.fire(ctx, tm, streamNow, readAt); !settle(tm, w, drop, err) {
+					return
 				}
-				mu.Lock()
-				if w > 0 && (wait == 0 || w < wait) {
-					wait = w
-				} else if w == 0 {
-					settled++
-				}
-				if drop {
-					drops = append(drops, tm)
-				}
-				mu.Unlock()
 			}
-			return nil
 		})
 	}
-	ok = g.Wait() == nil
+	g.Wait()
 	// A verdict that is in stays true (see store.DropTimer), so the timers are dropped together
 	// once the batch is done, even when another fire failed. A drop that fails leaves its timer
 	// due: it fires again and finds nothing owed.
@@ -365,41 +405,50 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, rea
 }
 
 // fire appends what one due timer owes, if the issue's state owes it on the stream's clock (see
-// owed), and says whether the timer may be dropped: once the state says its verdict
-// (store.DropTimer says why that verdict may drop it without a transaction on the state). A
-// state that does not know the assignment yet has not seen the dispatch that made the timer: fire
-// takes the stream's events into it and decides again (see catchUp). The append is
-// conditional on the sequence the decision read, so an event that clears the deadline and reached
-// the stream first makes it fail: Decide then catches up and decides again on the cleared state,
-// which owes a breach only if the clearing event was stored after the deadline. No catch-up is
-// needed before deciding: a stale state can only hold a deadline open that the stream has
-// cleared, never the reverse, and that costs one refused append instead of a stream read on every
-// fire. When the stream's clock has not reached the timer yet, fire returns how long until it
-// does and keeps the timer.
+// owed), and says whether the timer may be dropped (see settle). A state that does not know the
+// assignment yet has not seen the dispatch that made the timer: fire takes the stream's events
+// into it and decides again (see catchUp). The append is conditional on the sequence the decision
+// read, so an event that clears the deadline and reached the stream first makes it fail: Decide
+// then catches up and decides again on the cleared state, which owes a breach only if the clearing
+// event was stored after the deadline. No catch-up is needed before deciding: a stale state can
+// only hold a deadline open that the stream has cleared, never the reverse, and that costs one
+// refused append instead of a stream read on every fire.
 func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow, readAt time.Time) (wait time.Duration, drop bool, err error) {
 	ctx, span := tracer.Start(ctx, "app.Timers.fire")
 	defer span.End()
 	traceTimer(span, tm)
-	rec, street, wait, unknown, err := t.decide(ctx, tm, streamNow)
-	if err == nil && unknown {
+	f := t.firing(tm, streamNow)
+	rec, err := t.decide(ctx, f)
+	if err == nil && f.unknown {
 		if !t.catchUp(ctx, tm.IssueID) {
 			return LeaseCheck, false, nil
 		}
-		rec, street, wait, unknown, err = t.decide(ctx, tm, streamNow)
+		f = t.firing(tm, streamNow)
+		rec, err = t.decide(ctx, f)
 	}
+	return t.settle(ctx, f, rec, err, streamNow, readAt)
+}
+
+// settle reads what deciding on a due timer came to: rec, the event appended (nil for none), or
+// err. It counts a breach, and says whether the timer may be dropped: once the state says its
+// verdict (store.DropTimer says why that verdict may drop it without a transaction on the
+// state). When the stream's clock has not reached the timer yet, it returns how long until it does
+// and keeps the timer.
+func (t *Timers) settle(ctx context.Context, f *firing, rec *eventlog.Record, err error, streamNow, readAt time.Time) (wait time.Duration, drop bool, _ error) {
+	tm := f.timer
 	if errors.Is(err, eventlog.ErrQuarantined) {
 		return 0, true, nil // a quarantined issue owes nothing until it is mended
 	}
 	if err != nil {
 		return 0, false, err
 	}
-	if unknown {
+	if f.unknown {
 		// Even the stream's events do not dispatch the unit yet: the timer was written by a fold
 		// of events this store cannot see yet, so it is looked at again at the next lease check.
 		return LeaseCheck, false, nil
 	}
 	if b := recordedBreach(rec); b != nil {
-		breachCount.Add(ctx, 1, otelx.Attributes("kind", string(tm.Kind), "street", street, "department", b.GetDepartmentId()))
+		breachCount.Add(ctx, 1, otelx.Attributes("kind", string(tm.Kind), "street", f.street, "department", b.GetDepartmentId()))
 		// The stream stored the breach about now on its clock: the batch's reading of it plus the
 		// time this service's clock ran since (reading the stored time back would cost a request
 		// to the stream per breach; the stored breach itself keeps the exact time).
@@ -407,8 +456,8 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow, readAt ti
 		breachLateness.Record(ctx, firedAt.Sub(b.GetDeadline().AsTime()).Seconds(),
 			otelx.Attributes("kind", string(tm.Kind), "department", b.GetDepartmentId()))
 	}
-	if wait > 0 {
-		return wait, false, nil
+	if f.wait > 0 {
+		return f.wait, false, nil
 	}
 	if tm.Step != domain.BreachStep {
 		// A reminder or a chain step is followed by the clock's next one, which may come due at
@@ -428,36 +477,55 @@ func (t *Timers) fire(ctx context.Context, tm domain.Timer, streamNow, readAt ti
 	return 0, true, nil
 }
 
-// decide appends, through Decide, what the due timer owes on the issue's state at the stream's
-// clock, and returns the record it appended (nil for none), the issue's street (for the breach's
-// count), how long until the stream's clock reaches the timer when it has not yet, and whether the
-// state does not know the timer's assignment (unknown), when it decides nothing.
-func (t *Timers) decide(ctx context.Context, tm domain.Timer, streamNow time.Time) (rec *eventlog.Record, street string, wait time.Duration, unknown bool, err error) {
-	decideCtx := ctx
-	if tm.Step == domain.BreachStep {
+// firing is one decision on a due timer, and what its last round learnt of the issue: its street
+// (for the breach's count), how long until the stream's clock reaches the timer when it has not
+// yet, and whether the state did not know the timer's assignment (unknown), when it decided
+// nothing.
+type firing struct {
+	loop      *Timers
+	timer     domain.Timer
+	streamNow time.Time
+	street    string
+	wait      time.Duration
+	unknown   bool
+}
+
+// firing starts a decision on the due timer tm at the stream's clock streamNow.
+func (t *Timers) firing(tm domain.Timer, streamNow time.Time) *firing {
+	return &firing{loop: t, timer: tm, streamNow: streamNow}
+}
+
+// decide appends, through Decide, what the due timer owes (see firing.decide), and returns the
+// record it appended (nil for none).
+func (t *Timers) decide(ctx context.Context, f *firing) (*eventlog.Record, error) {
+	if f.timer.Step == domain.BreachStep {
 		// A breach ends its clock's timers, and the loop drops the timer itself: it need not wait
 		// for the fold, which in a storm would pace the firing by the folds. A reminder or a
 		// chain step reads the state after it (its clock's next step), so it waits.
-		decideCtx = eventlog.Unawaited(ctx)
+		ctx = eventlog.Unawaited(ctx)
 	}
-	rec, err = t.log.Decide(decideCtx, t.store, tm.IssueID, func(ctx context.Context) (*whistlev1.Event, error) {
-		st, err := t.store.Latest(ctx, tm.IssueID)
-		if err != nil {
-			return nil, err
-		}
-		street = st.StreetID
-		if unknown = st.Assignments[tm.UnitID] == nil; unknown {
-			return nil, nil
-		}
-		var ev *whistlev1.Event
-		if ev, wait = t.owed(st, tm, streamNow); ev == nil {
-			return nil, nil
-		}
-		ev.IssueId, ev.OccurredAt, ev.PrevSeq = tm.IssueID, timestamppb.New(t.clock.Now()), st.LastSeq
-		ev.Actor, ev.CorrelationId = &whistlev1.Actor{Subject: ServiceName, Role: "service"}, st.CorrelationID
-		return ev, nil
-	})
-	return rec, street, wait, unknown, err
+	return t.log.Decide(ctx, t.store, f.timer.IssueID, f.decide)
+}
+
+// decide is the event the due timer owes on the issue's state at the stream's clock, for Decide
+// to append; nil for none.
+func (f *firing) decide(ctx context.Context) (*whistlev1.Event, error) {
+	tm := f.timer
+	st, err := f.loop.store.Latest(ctx, tm.IssueID)
+	if err != nil {
+		return nil, err
+	}
+	f.street, f.wait = st.StreetID, 0
+	if f.unknown = st.Assignments[tm.UnitID] == nil; f.unknown {
+		return nil, nil
+	}
+	var ev *whistlev1.Event
+	if ev, f.wait = f.loop.owed(st, tm, f.streamNow); ev == nil {
+		return nil, nil
+	}
+	ev.IssueId, ev.OccurredAt, ev.PrevSeq = tm.IssueID, timestamppb.New(f.loop.clock.Now()), st.LastSeq
+	ev.Actor, ev.CorrelationId = &whistlev1.Actor{Subject: ServiceName, Role: "service"}, st.CorrelationID
+	return ev, nil
 }
 
 // catchUp takes the stream's events of an issue into the store, for a fire whose state did not
