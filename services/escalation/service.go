@@ -31,9 +31,10 @@ import (
 // DefaultLeaseTTL is how long the timer lease outlives its holder's last renewal.
 const DefaultLeaseTTL = 5 * time.Second
 
-// FireParallelism is how many issues' due timers the holder of the lease fires at once, so that
-// a bench can append at the same width.
-const FireParallelism = app.FireParallelism
+// DueBatch is how many due timers one pass of the holder of the lease fires, the first breach of
+// each issue among them appended at once (eventlog.Log.DecideAll), so that a bench can append as
+// a pass does.
+const DueBatch = app.DueBatch
 
 // Config tunes the escalation service.
 type Config struct {

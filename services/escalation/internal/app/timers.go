@@ -36,10 +36,10 @@ const ServiceName = "escalation"
 // and so also notices timers that another replica added.
 const LeaseCheck = time.Second
 
-// dueBatch is how many due timers one pass fires before looking at the clock again: in a storm
+// DueBatch is how many due timers one pass fires before looking at the clock again: in a storm
 // (deadlines that passed together, or while escalation was down) a pass keeps FireParallelism
 // fires under way most of its time.
-const dueBatch = 1000
+const DueBatch = 1000
 
 // FireParallelism is how many issues' due timers are fired at once. A fire waits on a round trip
 // (the append and its PubAck), so it is latency, not CPU, that many fires at once hide: whistle
@@ -190,7 +190,7 @@ func (t *Timers) step(ctx context.Context) time.Time {
 		t.reconcileAt = now // Redis answers again after failing: reconcile now
 	}
 	t.maybeReconcile(ctx, now)
-	due, more, err := t.store.Due(ctx, now, dueBatch)
+	due, more, err := t.store.Due(ctx, now, DueBatch)
 	if err != nil {
 		t.warn(ctx, "due timers", err)
 		t.troubled = true // the due query reads every master: any one failing shows here

@@ -50,7 +50,7 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 	fp := *pr // the floor's own stream gains its events
 	fp.stream = floorStream
 	var cost Cost
-	wall, err := measureFloor(ctx, js, issues, false, services, cfg.Concurrency, log, func(ctx context.Context) func(context.Context) {
+	wall, err := measureFloor(ctx, js, issues, false, services, oneAtATime(cfg.Concurrency), log, func(ctx context.Context) func(context.Context) {
 		before := fp.read(ctx, false)
 		return func(ctx context.Context) { cost = costOf(before, fp.read(ctx, true), lifecycles, fp.local) }
 	})
@@ -62,8 +62,8 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 
 // measureFloor appends issues again to a stream of their own on the same NATS (floorStream,
 // created for the run and deleted after it) as the services append: each issue's events in their
-// order, one at a time, each conditional on the issue's last sequence (the same two headers) and
-// carrying its message id, parallel issues at once. They are consumed as the services consume
+// order, each conditional on the issue's last sequence (the same two headers) and carrying its
+// message id, as appending says (see oneAtATime and inPasses). They are consumed as the services consume
 // them: one durable per service (services of them) per partition, with the same configuration
 // (acknowledge all, pinned priority group, MaxAckPending messages asked for), each message
 // decoded into a whistlev1.Event and each batch acknowledged once.
@@ -79,7 +79,7 @@ func runFloor(ctx context.Context, nc *nats.Conn, pr *probe, from, to uint64, li
 // acknowledgement taken (as long as settleStream waits), while the stream is still there. The
 // wall time returned is from the first append until every service's consumers have decoded
 // every event.
-func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, seeded bool, services, parallel int, log io.Writer,
+func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, seeded bool, services int, appending floorAppends, log io.Writer,
 	meter func(context.Context) func(context.Context)) (time.Duration, error) {
 	var events int64
 	for _, evs := range issues {
@@ -106,7 +106,7 @@ func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorE
 	lasts := make([]uint64, len(issues)) // each issue's last sequence before the run
 	deliver := jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 	if seeded {
-		head, err := seed(fctx, js, issues, lasts, parallel)
+		head, err := seed(fctx, js, issues, lasts, appending)
 		if err != nil {
 			return 0, err
 		}
@@ -149,10 +149,7 @@ func measureFloor(ctx context.Context, js jetstream.JetStream, issues [][]floorE
 
 	stop := meter(fctx)
 	start := time.Now()
-	if err := eachIssue(fctx, len(issues), parallel, func(i int) error {
-		_, err := appendIssue(fctx, js, issues[i], lasts[i])
-		return err
-	}); err != nil {
+	if err := appending.run(fctx, js, issues, lasts); err != nil {
 		fail(err)
 	}
 	for range services {
@@ -254,21 +251,79 @@ func byIssue(events []floorEvent) [][]floorEvent {
 	return issues
 }
 
-// seed appends, parallel issues at once, each issue's first event once more under the kind
-// "seed" (with a message id of its own), conditional on the issue having none, and sets each
-// issue's sequence in lasts. It returns the last sequence it appended.
-func seed(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, lasts []uint64, parallel int) (uint64, error) {
-	err := eachIssue(ctx, len(issues), parallel, func(i int) error {
-		ev := issues[i][0]
+// seed appends each issue's first event once more under the kind "seed" (with a message id of its
+// own), conditional on the issue having none, as appending says, and sets each issue's sequence
+// in lasts. It returns the last sequence it appended.
+func seed(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, lasts []uint64, appending floorAppends) (uint64, error) {
+	seeds := make([][]floorEvent, len(issues))
+	for i, evs := range issues {
+		ev := evs[0]
 		ev.subject, ev.id = ev.subject[:strings.LastIndexByte(ev.subject, '.')+1]+"seed", ev.id+"-seed"
-		last, err := appendIssue(ctx, js, []floorEvent{ev}, 0)
-		lasts[i] = last
-		return err
-	})
-	if err != nil {
+		seeds[i] = []floorEvent{ev}
+	}
+	if err := appending.run(ctx, js, seeds, lasts); err != nil {
 		return 0, fmt.Errorf("bench: floor: seed: %w", err)
 	}
 	return slices.Max(lasts), nil
+}
+
+// floorAppends says how the floor appends: one append at a time for each of parallel issues at
+// once, waiting for each acknowledgement, as a command does (oneAtATime); or, when pass is set,
+// pass issues' next events sent together and their acknowledgements awaited together, as the
+// timer loop's passes append (inPasses, see eventlog.Log.DecideAll).
+type floorAppends struct {
+	parallel, pass int
+}
+
+// oneAtATime appends as commands do: parallel issues at once, each event's acknowledgement
+// awaited before the issue's next event.
+func oneAtATime(parallel int) floorAppends { return floorAppends{parallel: parallel} }
+
+// inPasses appends as the timer loop does: pass issues at a time, their next events sent together
+// and then their acknowledgements awaited together.
+func inPasses(pass int) floorAppends { return floorAppends{pass: pass} }
+
+// run appends every issue's events, each conditional on the issue's last sequence, which lasts
+// holds before and after.
+func (a floorAppends) run(ctx context.Context, js jetstream.JetStream, issues [][]floorEvent, lasts []uint64) error {
+	if a.pass == 0 {
+		return eachIssue(ctx, len(issues), a.parallel, func(i int) error {
+			last, err := appendIssue(ctx, js, issues[i], lasts[i])
+			lasts[i] = last
+			return err
+		})
+	}
+	for from := 0; from < len(issues); from += a.pass {
+		to := min(from+a.pass, len(issues))
+		for k := 0; ; k++ { // each issue's k-th event, for the pass's issues that have one
+			var sent []int
+			var acks []jetstream.PubAckFuture
+			for i := from; i < to; i++ {
+				if k >= len(issues[i]) {
+					continue
+				}
+				ack, err := js.PublishMsgAsync(floorMessage(issues[i][k], lasts[i]))
+				if err != nil {
+					return fmt.Errorf("bench: floor: append %s: %w", issues[i][k].subject, err)
+				}
+				sent, acks = append(sent, i), append(acks, ack)
+			}
+			if len(sent) == 0 {
+				break
+			}
+			for j, i := range sent {
+				select {
+				case ack := <-acks[j].Ok():
+					lasts[i] = ack.Sequence
+				case err := <-acks[j].Err():
+					return fmt.Errorf("bench: floor: append %s: %w", issues[i][k].subject, err)
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // eachIssue calls do for each of n issues, parallel at once, until one fails or ctx ends, and
@@ -299,18 +354,24 @@ func eachIssue(ctx context.Context, n, parallel int, do func(i int) error) error
 // the sequence of the last.
 func appendIssue(ctx context.Context, js jetstream.JetStream, events []floorEvent, last uint64) (uint64, error) {
 	for _, ev := range events {
-		msg := nats.NewMsg(ev.subject)
-		msg.Data = ev.data
-		msg.Header.Set(jetstream.MsgIDHeader, ev.id)
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last, 10))
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, issueSubjects(ev.subject))
-		ack, err := js.PublishMsg(ctx, msg)
+		ack, err := js.PublishMsg(ctx, floorMessage(ev, last))
 		if err != nil {
 			return 0, fmt.Errorf("bench: floor: append %s: %w", ev.subject, err)
 		}
 		last = ack.Sequence
 	}
 	return last, nil
+}
+
+// floorMessage is the append of ev, conditional on its issue's last sequence being last, as
+// eventlog.Log appends.
+func floorMessage(ev floorEvent, last uint64) *nats.Msg {
+	msg := nats.NewMsg(ev.subject)
+	msg.Data = ev.data
+	msg.Header.Set(jetstream.MsgIDHeader, ev.id)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last, 10))
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, issueSubjects(ev.subject))
+	return msg
 }
 
 // issueSubjects is the wildcard of every floor subject of the issue a floor subject

@@ -662,8 +662,8 @@ func (b *timersBench) storm(ctx context.Context, res *TimersResult) error {
 }
 
 // stormFloor measures the floor beneath the storm, with no service doing anything for it: the
-// storm's breaches, as the stream stored them, appended again to a stream of their own as many
-// issues at once as the escalation service fires, and consumed as it alone consumes them (see
+// storm's breaches, as the stream stored them, appended again to a stream of their own in passes
+// as the escalation service's timer loop appends them, and consumed as it alone consumes them (see
 // measureFloor). The escalation service is idle meanwhile: the storm is over and its other
 // deadlines lie far ahead.
 func (b *timersBench) stormFloor(ctx context.Context, res *TimersResult) error {
@@ -674,9 +674,9 @@ func (b *timersBench) stormFloor(ctx context.Context, res *TimersResult) error {
 	f := &res.StormFloor
 	f.Events = len(b.stormBreaches)
 	b.stormBreaches = nil // the rest of the run needs them no more
-	fmt.Fprintf(b.cfg.Progress, "bench timers: storm floor: %d breaches of %d issues appended again, %d issues at once, to a stream of their own and consumed by %d consumers (escalation's, one per partition)\n",
-		f.Events, len(issues), escalation.FireParallelism, eventlog.Partitions)
-	wall, err := measureFloor(ctx, b.js, issues, true, 1, escalation.FireParallelism, b.cfg.Progress, func(ctx context.Context) func(context.Context) {
+	fmt.Fprintf(b.cfg.Progress, "bench timers: storm floor: %d breaches of %d issues appended again, in passes of %d sent together, to a stream of their own and consumed by %d consumers (escalation's, one per partition)\n",
+		f.Events, len(issues), escalation.DueBatch, eventlog.Partitions)
+	wall, err := measureFloor(ctx, b.js, issues, true, 1, inPasses(escalation.DueBatch), b.cfg.Progress, func(ctx context.Context) func(context.Context) {
 		cpu := processCPU()
 		redisBefore, redisErr := b.redisCPU(ctx)
 		return func(ctx context.Context) {
