@@ -332,9 +332,9 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, rea
 	var mu sync.Mutex
 	var drops []domain.Timer
 	ok = true
-	// settle counts what firing a timer came to; it reports whether the issue's next timers may
-	// be fired.
-	settle := func(tm domain.Timer, w time.Duration, drop bool, err error) bool {
+	// count takes in what firing a timer came to (see Timers.settle); it reports whether the
+	// issue's next timers may be fired.
+	count := func(tm domain.Timer, w time.Duration, drop bool, err error) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -370,7 +370,7 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, rea
 			continue // fired below, where a state behind the dispatch catches up first
 		}
 		w, drop, err := t.settle(ctx, f, out.Record, out.Err, streamNow, readAt)
-		if settle(f.timer, w, drop, err) {
+		if count(f.timer, w, drop, err) {
 			byIssue[id] = byIssue[id][1:]
 		} else {
 			delete(byIssue, id) // the issue's later timers wait for its earlier one
@@ -387,7 +387,7 @@ func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, rea
 		g.Go(func() {
 			defer func() { <-limit }()
 			for _, tm := range timers {
-				if w, drop, err := t.fire(ctx, tm, streamNow, readAt); !settle(tm, w, drop, err) {
+				if w, drop, err := t.fire(ctx, tm, streamNow, readAt); !count(tm, w, drop, err) {
 					return
 				}
 			}
