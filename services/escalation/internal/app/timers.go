@@ -37,13 +37,15 @@ const ServiceName = "escalation"
 const LeaseCheck = time.Second
 
 // DueBatch is how many due timers one pass fires before looking at the clock again: in a storm
-// (deadlines that passed together, or while escalation was down) a pass keeps FireParallelism
-// fires under way most of its time.
+// (deadlines that passed together, or while escalation was down) the first breach of each of a
+// pass's issues is appended with the others' at once (see fireAll).
 const DueBatch = 1000
 
-// FireParallelism is how many issues' due timers are fired at once. A fire waits on a round trip
-// (the append and its PubAck), so it is latency, not CPU, that many fires at once hide: whistle
-// bench timers fired a storm 1.3 times as fast at 128 as at 16, and no faster at 256.
+// FireParallelism is how many issues' due timers that a pass fires one round trip at a time (an
+// issue's later timers, reminders, chain steps) are fired at once. Such a fire waits on the
+// append and its PubAck, so it is latency, not CPU, that many fires at once hide: whistle bench
+// timers fired a storm 1.3 times as fast at 128 as at 16, and no faster at 256, when every fire
+// was one.
 const FireParallelism = 128
 
 // DefaultReconcileEvery is how often the holder of the lease compares the timers every issue
