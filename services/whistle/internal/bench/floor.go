@@ -280,7 +280,8 @@ type floorAppends struct {
 func oneAtATime(parallel int) floorAppends { return floorAppends{parallel: parallel} }
 
 // inPasses appends as the timer loop does: pass issues at a time, their next events sent together
-// and then their acknowledgements awaited together.
+// and then their acknowledgements awaited together. (The loop sends a pass in escalation's fire
+// groups, at once, each group's acknowledgements awaited apart: as many appends in flight.)
 func inPasses(pass int) floorAppends { return floorAppends{pass: pass} }
 
 // run appends every issue's events, each conditional on the issue's last sequence, which lasts
