@@ -124,8 +124,8 @@ return added
 // projection applies one issue's events in order, so that only happens when a fold runs again
 // for an event whose entry was written but whose state was not (a crash between the two): the
 // feed then holds the change once, and a client that resumed between the two runs does not see
-// it twice. Queue the entry before the state it announces, and a watch that reads the state
-// once it sees the entry waits for it (see ReadAtLeast).
+// it twice. Queue the entry before the state it announces (or append it with that state, see
+// Pending), and a watch that reads the state once it sees the entry waits for it (see ReadAtLeast).
 //
 // scopes, when given, are the ids the entry concerns, for a feed shared by several scopes: one
 // entry in a shared feed costs Redis one script where an entry in each scope's own feed would cost
@@ -133,17 +133,18 @@ return added
 //
 // The entry runs as a script by its digest: execute tx with redisx.Exec, which loads the script
 // into a Redis that lost it and runs the refused script again. Under Announced it queues nothing;
-// under Batched it joins the batch's entries, and Batch.Queue queues them.
+// under Batched it joins the batch's entries, which Batch.Queue queues, or which a writer takes
+// to append each with the state it announces (Batch.Take, Pending).
 func Append(ctx context.Context, tx redis.Pipeliner, key, issue string, seq uint64, maxLen int64, scopes ...string) {
 	if ctx.Value(announcedKey{}) != nil {
 		return
 	}
-	entry := []any{issue, strconv.FormatUint(seq, 10), strings.Join(scopes, scopeSep)}
+	entry := Pending{Feed: key, MaxLen: maxLen, Issue: issue, Seq: seq, Scopes: scopes}
 	if b, ok := ctx.Value(batchKey{}).(*Batch); ok {
-		b.add(key, maxLen, entry)
+		b.entries = append(b.entries, entry)
 		return
 	}
-	queueAppend(ctx, tx, key, maxLen, entry)
+	Queue(ctx, tx, []Pending{entry})
 }
 
 // queueAppend queues on tx one call of appendScript with entries, three arguments each.
@@ -154,47 +155,81 @@ func queueAppend(ctx context.Context, tx redis.Pipeliner, key string, maxLen int
 // Batch gathers the entries that a batch of folds appends, to queue them with one call of the
 // script per feed: a call costs redis-server a few microseconds of its own beyond the commands it
 // runs, which one call per entry paid a storm of breaches' worth of times. A projection's batch
-// holds at most a consumer's batch of records (eventlog.BatchLimit), so one call stays short.
+// holds at most a consumer's batch of records (eventlog.BatchLimit), so one call stays short. A
+// writer that appends each entry with the state it announces, and only when it writes that state,
+// takes them instead (Take; see Pending).
 type Batch struct {
-	feeds []string                // the feeds, in the order of their first entries
-	calls map[string]*batchedFeed // by feed
+	entries []Pending // in the order they were added
 }
 
-// batchedFeed is one feed's entries in a Batch.
-type batchedFeed struct {
-	maxLen  int64
-	entries []any // three arguments an entry, as appendScript takes them
+// Pending is an entry that a fold under Batched announced and nobody has appended yet.
+//
+// Queue appends it with the script that keeps a feed free of repeats: an entry is appended unless
+// the feed holds one of its issue at its sequence or later. A writer whose one script both writes
+// the state that the entry announces, conditionally on the sequence that state was folded from,
+// and appends the entry (redisdoc on one server) needs no such check: the condition lets one
+// write of each event's state through, so the entry goes in once, at the moment the state does,
+// and never before it. Such a writer appends Fields to the feed at Feed and then trims the feed
+// to MaxLen once it is Slack past it, as the script does.
+type Pending struct {
+	Feed   string // the feed's key
+	MaxLen int64  // the feed's cap
+	Issue  string
+	Seq    uint64
+	Scopes []string
 }
+
+// Fields are the entry's fields and values, in the order XADD takes them.
+func (p Pending) Fields() []any {
+	f := []any{fieldIssue, p.Issue, fieldSeq, strconv.FormatUint(p.Seq, 10)}
+	if len(p.Scopes) > 0 {
+		f = append(f, fieldIn, strings.Join(p.Scopes, scopeSep))
+	}
+	return f
+}
+
+// Slack is how far past MaxLen the feed grows before it is trimmed back to MaxLen.
+func (p Pending) Slack() int64 { return trimSlack(p.MaxLen) }
 
 type batchKey struct{}
 
 // Batched returns a context under which Append adds its entries to the returned Batch instead of
 // queueing them: a projection folding a batch of records queues them all with Batch.Queue, before
-// the states they announce.
+// the states they announce, or takes them to append with those states (Batch.Take).
 func Batched(ctx context.Context) (context.Context, *Batch) {
-	b := &Batch{calls: map[string]*batchedFeed{}}
+	b := &Batch{}
 	return context.WithValue(ctx, batchKey{}, b), b
-}
-
-// add adds an entry, as appendScript takes it, to the feed at key.
-func (b *Batch) add(key string, maxLen int64, entry []any) {
-	f := b.calls[key]
-	if f == nil {
-		f = &batchedFeed{maxLen: maxLen}
-		b.calls[key] = f
-		b.feeds = append(b.feeds, key)
-	}
-	f.entries = append(f.entries, entry...)
 }
 
 // Queue queues on tx the entries added so far, one script call per feed, each feed's entries in
 // the order they were added, and empties the batch.
 func (b *Batch) Queue(ctx context.Context, tx redis.Pipeliner) {
-	for _, key := range b.feeds {
-		f := b.calls[key]
-		queueAppend(ctx, tx, key, f.maxLen, f.entries)
+	Queue(ctx, tx, b.Take())
+}
+
+// Take returns the entries added so far, in the order they were added, and empties the batch.
+func (b *Batch) Take() []Pending {
+	out := b.entries
+	b.entries = nil
+	return out
+}
+
+// Queue queues on tx the entries, one call of the script that keeps a feed free of repeats per
+// feed, each feed's entries in their order.
+func Queue(ctx context.Context, tx redis.Pipeliner, entries []Pending) {
+	var feeds []string
+	args := map[string][]any{} // three arguments an entry, as appendScript takes them
+	caps := map[string]int64{}
+	for _, e := range entries {
+		if _, seen := args[e.Feed]; !seen {
+			feeds = append(feeds, e.Feed)
+		}
+		args[e.Feed] = append(args[e.Feed], e.Issue, strconv.FormatUint(e.Seq, 10), strings.Join(e.Scopes, scopeSep))
+		caps[e.Feed] = e.MaxLen
 	}
-	b.feeds, b.calls = nil, map[string]*batchedFeed{}
+	for _, key := range feeds {
+		queueAppend(ctx, tx, key, caps[key], args[key])
+	}
 }
 
 // announcedKey marks the context of folds whose changes were announced already.

@@ -7,13 +7,14 @@
 // Writes are conditional, without WATCH: beside each document a sequence key holds the issue's last
 // sequence, and a script writes both only while that key still holds the sequence the fold
 // started from, answering for each document whether it wrote it. On one server one call of the
-// script writes a batch's documents (up to MaxDocsPerWrite); on a cluster, whose documents live in
-// different slots, one call writes each. The issue's owner is normally its only writer, so the
-// condition holds and the store keeps the documents it wrote in memory, to fold the next event
-// without reading it back; when another writer got there first, the write is refused, the cached
-// document is dropped, and the issue is folded again from its first event, read from the stream, up
-// to what Redis holds: the refused write's index writes were not refused, and may have left an
-// index behind the document (see ApplyBatch).
+// script writes a batch's documents (up to MaxDocsPerWrite), and appends the feed entries that
+// announce them, each only with its document (see feed.Pending); on a cluster, whose documents
+// live in different slots, one call writes each, after the entries. The issue's owner is normally
+// its only writer, so the condition holds and the store keeps the documents it wrote in memory,
+// to fold the next event without reading it back; when another writer got there first, the write
+// is refused, the cached document is dropped, and the issue is folded again from its first event,
+// read from the stream, up to what Redis holds: the refused write's index writes were not
+// refused, and may have left an index behind the document (see ApplyBatch).
 //
 // The documents are encoded by the v1 API of encoding/json/v2 (its module, until Go 1.27 ships it):
 // the same bytes as encoding/json, decoded in about half the time with half the allocations
@@ -398,8 +399,13 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 			return nil, nil, errs[i]
 		}
 	}
-	entries.Queue(ctx, pipe) // with the indexes, before the documents they announce
 	docs := s.documentPipe(pipe)
+	var announced []feed.Pending // appended by the documents' script, each with its document
+	if docs == pipe {
+		announced = entries.Take()
+	} else {
+		entries.Queue(ctx, pipe) // with the indexes, before the documents they announce
+	}
 	var writes []docWrite
 	for _, id := range ids {
 		last, _ := states[id].Position()
@@ -422,7 +428,8 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 		docs.Discard()
 		return errs, nil, nil
 	}
-	replies := s.queueWrites(ctx, docs, writes)
+	announced = s.withDocuments(ctx, pipe, writes, announced)
+	replies := s.queueWrites(ctx, docs, writes, announced)
 	if err := s.execInOrder(ctx, pipe, docs); err != nil {
 		s.forget(ids)
 		return nil, nil, fmt.Errorf("%s store: write %d issues: %w", s.Service, len(writes), err)
@@ -442,6 +449,26 @@ func (s *Store[S]) applyOnce(ctx context.Context, ids []string, recs []eventlog.
 		s.drop(w.id)
 	}
 	return errs, again, nil
+}
+
+// withDocuments returns the entries of announced whose issues' documents ws write, which the
+// documents' script appends, and queues the rest on pipe as feed.Queue does. A fold that announces
+// moves its issue, so every entry has its document; this keeps one that did not from being lost.
+func (s *Store[S]) withDocuments(ctx context.Context, pipe redis.Pipeliner, ws []docWrite, announced []feed.Pending) []feed.Pending {
+	written := make(map[string]bool, len(ws))
+	for _, w := range ws {
+		written[w.id] = true
+	}
+	var with, without []feed.Pending
+	for _, e := range announced {
+		if written[e.Issue] {
+			with = append(with, e)
+		} else {
+			without = append(without, e)
+		}
+	}
+	feed.Queue(ctx, pipe, without)
+	return with
 }
 
 // lastIn is the sequence of the issue's last record in recs.
@@ -575,7 +602,7 @@ func (s *Store[S]) Quarantine(ctx context.Context, issueID string, m quarantine.
 			return fmt.Errorf("%s store: encode %s: %w", s.Service, issueID, err)
 		}
 		w := docWrite{id: issueID, from: from, to: advance(from, *last), doc: doc}
-		replies := s.queueWrites(ctx, docs, []docWrite{w})
+		replies := s.queueWrites(ctx, docs, []docWrite{w}, nil)
 		if err := s.execInOrder(ctx, pipe, docs); err != nil {
 			s.drop(issueID)
 			return fmt.Errorf("%s store: quarantine %s: %w", s.Service, issueID, err)
@@ -710,21 +737,45 @@ const MaxDocsPerWrite = 256
 
 // queueWrites queues ws on p, in order, and returns the replies, each covering the next documents
 // in ws. On a single server one call writes up to MaxDocsPerWrite documents, since each call has
-// a cost of its own in redis-server beside the commands it runs. On a cluster the documents live
-// in different slots, so one call writes each.
-func (s *Store[S]) queueWrites(ctx context.Context, p redis.Pipeliner, ws []docWrite) []*redis.Cmd {
+// a cost of its own in redis-server beside the commands it runs, and appends the feed entries
+// that announce them (see feed.Pending): each entry in announced goes in with its issue's
+// document, in the order of announced, and only when the document is written. On a cluster the
+// documents live in different slots, and the feeds in others, so one call writes each document
+// and announced must be empty (the entries are queued before, as feed.Queue does).
+func (s *Store[S]) queueWrites(ctx context.Context, p redis.Pipeliner, ws []docWrite, announced []feed.Pending) []*redis.Cmd {
 	chunk := MaxDocsPerWrite
 	if _, cluster := s.RDB.(*redis.ClusterClient); cluster {
 		chunk = 1
 	}
 	var replies []*redis.Cmd
 	for part := range slices.Chunk(ws, chunk) {
-		keys := make([]string, 0, 2*len(part))
-		args := make([]any, 0, 3*len(part))
-		for _, w := range part {
+		keys := make([]string, 0, 2*len(part)+1)
+		docs := make([]any, 0, 3*len(part))
+		doc := make(map[string]int, len(part)) // each issue's document, numbered from 1
+		for i, w := range part {
 			keys = append(keys, s.seqKey(w.id), s.Key(w.id))
-			args = append(args, w.from, w.to, w.doc)
+			docs = append(docs, w.from, w.to, w.doc)
+			doc[w.id] = i + 1
 		}
+		feeds := map[string]int{} // each feed's place after the documents' keys, from 1
+		var caps, entries []any
+		for _, e := range announced {
+			d := doc[e.Issue]
+			if d == 0 {
+				continue // another part's document
+			}
+			f := feeds[e.Feed]
+			if f == 0 {
+				keys = append(keys, e.Feed)
+				caps = append(caps, e.MaxLen, e.Slack())
+				f = len(feeds) + 1
+				feeds[e.Feed] = f
+			}
+			fields := e.Fields()
+			entries = append(append(entries, d, f, len(fields)), fields...)
+		}
+		args := append([]any{len(part), len(feeds)}, caps...)
+		args = append(append(args, docs...), entries...)
 		replies = append(replies, writeDocs.EvalSha(ctx, p, keys, args...))
 	}
 	return replies
@@ -751,19 +802,41 @@ func writtenOf(replies []*redis.Cmd, n int) ([]bool, error) {
 // writeDocs writes each document and its token if the sequence key still holds the token its
 // fold started from (a missing key reads as 0, an issue never written), and answers 1 for it; it
 // answers 0, writing nothing of that document, when another writer moved the issue meanwhile.
+// Then it appends the feed entries of the documents it wrote, in their order, and trims each feed
+// it appended to once the feed is its slack past its cap (see feed.Pending).
 //
-// KEYS[2i-1] the i-th issue's sequence key, KEYS[2i] its document; ARGV[3i-2] the token its fold
-// started from, ARGV[3i-1] its new token, ARGV[3i] its document.
+// KEYS[2i-1] the i-th issue's sequence key, KEYS[2i] its document, for n documents; then the
+// feeds. ARGV[1] n; ARGV[2] the feeds' count; then each feed's cap and slack; then three arguments
+// a document: the token its fold started from, its new token, the document; then each entry: its
+// document's number, its feed's number, the count of its fields' names and values, and those.
 var writeDocs = redisx.NewScript(`
+local n, feeds = tonumber(ARGV[1]), tonumber(ARGV[2])
+local docs = 3 + 2 * feeds
 local written = {}
-for i = 1, #KEYS / 2 do
-  local seq, from = KEYS[2 * i - 1], ARGV[3 * i - 2]
-  if (redis.call('GET', seq) or '0') == from then
-    redis.call('SET', seq, ARGV[3 * i - 1])
-    redis.call('SET', KEYS[2 * i], ARGV[3 * i])
+for i = 1, n do
+  local seq, a = KEYS[2 * i - 1], docs + 3 * (i - 1)
+  if (redis.call('GET', seq) or '0') == ARGV[a] then
+    redis.call('SET', seq, ARGV[a + 1])
+    redis.call('SET', KEYS[2 * i], ARGV[a + 2])
     written[i] = 1
   else
     written[i] = 0
+  end
+end
+local grown = {}
+local a = docs + 3 * n
+while a <= #ARGV do
+  local doc, f, count = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  if written[doc] == 1 then
+    redis.call('XADD', KEYS[2 * n + f], '*', unpack(ARGV, a + 3, a + 2 + count))
+    grown[f] = true
+  end
+  a = a + 3 + count
+end
+for f in pairs(grown) do
+  local key, cap, slack = KEYS[2 * n + f], tonumber(ARGV[1 + 2 * f]), tonumber(ARGV[2 + 2 * f])
+  if redis.call('XLEN', key) - cap >= slack then
+    redis.call('XTRIM', key, 'MAXLEN', cap)
   end
 end
 return written`)

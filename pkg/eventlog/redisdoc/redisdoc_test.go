@@ -46,10 +46,12 @@ type writer struct {
 	folds map[string]int
 	// onFold, when set, runs at each fold, before it queues its writes.
 	onFold func(rec eventlog.Record)
+	// feedCap is the feed's cap.
+	feedCap int64
 }
 
 func newWriter(rdb redis.UniversalClient, name string) *writer {
-	w := &writer{folds: map[string]int{}}
+	w := &writer{folds: map[string]int{}, feedCap: 100_000}
 	w.Store = &redisdoc.Store[*note]{
 		Service: "test",
 		RDB:     rdb,
@@ -62,7 +64,7 @@ func newWriter(rdb redis.UniversalClient, name string) *writer {
 				w.onFold(rec)
 			}
 			st.Folds = append(st.Folds, name+"@"+strconv.FormatUint(rec.Seq, 10))
-			feed.Append(ctx, tx, feedKey, st.ID, rec.Seq, 100_000)
+			feed.Append(ctx, tx, feedKey, st.ID, rec.Seq, w.feedCap)
 			tx.HSet(ctx, latestKey, st.ID, st.Folds[len(st.Folds)-1])
 			return nil
 		},
@@ -162,6 +164,12 @@ func TestABatchWritesEveryIssueButTheOneAnotherWriterMovedAndFoldsThatOneAgain(t
 		if got := folds(t, one, "B")["B"]; got != "one@2 two@4 one@7" {
 			t.Fatalf("B holds %s, want one@2 two@4 one@7", got)
 		}
+		// Each event is announced once: B@4 by the writer whose write of it went through, not
+		// by the owner whose write was refused.
+		want2 := []string{"A@1", "A@5", "B@2", "B@4", "B@7", "C@3", "C@6"}
+		if got := feedEntries(t, rdb); !slices.Equal(got, want2) {
+			t.Fatalf("the feed holds %v, want %v", got, want2)
+		}
 	})
 }
 
@@ -187,13 +195,41 @@ func TestABatchOfMoreDocumentsThanOneScriptWritesWritesEveryOne(t *testing.T) {
 				t.Fatalf("%s holds %q, want %q", id, got[id], want)
 			}
 		}
-		// One script per MaxDocsPerWrite documents on one server; one per document on a cluster.
-		want := n
+		// One script per MaxDocsPerWrite documents on one server, which appends their feed entries
+		// too; on a cluster one per document, and one more for the n feed entries.
+		want := n + 1
 		if _, cluster := rdb.(*redis.ClusterClient); !cluster {
 			want = (n + redisdoc.MaxDocsPerWrite - 1) / redisdoc.MaxDocsPerWrite
 		}
-		if calls := scriptCalls(t, rdb) - 1; calls != want { // the n feed entries beside them, in one call
-			t.Fatalf("the documents took %d script calls, want %d", calls, want)
+		if calls := scriptCalls(t, rdb); calls != want {
+			t.Fatalf("the documents and their feed entries took %d script calls, want %d", calls, want)
+		}
+		if entries := feedEntries(t, rdb); len(entries) != n {
+			t.Fatalf("the feed holds %d entries, want one for each of the %d documents", len(entries), n)
+		}
+	})
+}
+
+func TestABatchTrimsTheFeedToItsCapKeepingTheNewestEntries(t *testing.T) {
+	t.Parallel()
+	onEachRedis(t, func(t *testing.T, rdb redis.UniversalClient) {
+		w := newWriter(rdb, "one")
+		w.feedCap = 3
+		var recs []eventlog.Record
+		for i := range 10 {
+			recs = append(recs, record("I"+strconv.Itoa(i), uint64(i+1), 0))
+		}
+		w.apply(t, recs...)
+		ms, err := rdb.XRange(t.Context(), feedKey, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range ms {
+			got = append(got, fmt.Sprintf("%v@%v", m.Values["issue"], m.Values["seq"]))
+		}
+		if want := []string{"I7@8", "I8@9", "I9@10"}; !slices.Equal(got, want) {
+			t.Fatalf("the feed holds %v, want the newest three, in order: %v", got, want)
 		}
 	})
 }

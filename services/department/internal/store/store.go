@@ -56,7 +56,8 @@ const FeedLen = 10_000
 // FeedKey is the key of a department's feed: a Redis Stream with one entry per change to one of
 // its assignments (dispatched, reported in, resolved, breached, or its issue quarantined), naming
 // the issue and the stream sequence of the event. The braces make the department a Redis Cluster
-// hash tag, which the feed shares with the index that keeps it free of repeats (see feed.Append).
+// hash tag, which the feed shares, on a cluster, with the index that keeps it free of repeats
+// (see feed.Pending).
 func FeedKey(unit string) string { return Name + ":feed:{" + unit + "}" }
 
 // announceQuarantine queues the feed entries of an issue's first quarantine mark, in the feed of
@@ -110,8 +111,8 @@ func Next(st domain.Issue, rec eventlog.Record) (domain.Issue, error) {
 }
 
 // fold applies one record to the issue's state and brings its departments' inboxes in line, and
-// announces each assignment the record changed in its department's feed. The entry is queued
-// before the state (which redisdoc writes last), so a watch that sees it reads the state at that
+// announces each assignment the record changed in its department's feed. The entry goes in with
+// the state, or before it (see feed.Pending), so a watch that sees it reads the state at that
 // record or later.
 func fold(ctx context.Context, st *domain.Issue, rec eventlog.Record, tx redis.Pipeliner) error {
 	before := make(map[string]assignment.Assignment, len(st.Assignments))

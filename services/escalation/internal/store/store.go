@@ -68,8 +68,8 @@ const FeedLen = 50_000
 // and in its scopes the breach's grid, community, street and the city, its department and its
 // unit. A watch follows the scope it shows (feed.Hub.FollowIn). One feed for every scope costs a
 // breach one entry where a feed per scope cost it five or six, which in a storm of breaches were
-// most of redis-server's work. The braces are the Redis Cluster hash tag the feed shares with the
-// index that keeps it free of repeats (see feed.Append).
+// most of redis-server's work. The braces are the Redis Cluster hash tag the feed shares, on a
+// cluster, with the index that keeps it free of repeats (see feed.Pending).
 const BreachFeedKey = Prefix + "feed:{breaches}"
 
 // Name is the service the store belongs to, and the prefix of its keys.
@@ -229,8 +229,8 @@ func reindexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e 
 
 // indexBreach adds the breach just applied to st to the breaches view, and announces it in the
 // feeds of its grid, community, street and city, and of its department, which live watches of
-// those scopes follow. The entries are queued before the state (which redisdoc writes last), so
-// a watch that sees one reads the state with the breach.
+// those scopes follow. The entries go in with the state, or before it (see feed.Pending), so a
+// watch that sees one reads the state with the breach.
 func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.DeadlineBreached) error {
 	b, ok := st.Breach(assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.DeadlineKind(e.GetKind()))
 	if !ok {
