@@ -117,6 +117,14 @@ func folds(t *testing.T, w *writer, issues ...string) map[string]string {
 // feedEntries renders the feed's entries as issue@seq, sorted.
 func feedEntries(t *testing.T, rdb redis.UniversalClient) []string {
 	t.Helper()
+	out := feedInOrder(t, rdb)
+	slices.Sort(out)
+	return out
+}
+
+// feedInOrder renders the feed's entries as issue@seq, in the feed's order.
+func feedInOrder(t *testing.T, rdb redis.UniversalClient) []string {
+	t.Helper()
 	ms, err := rdb.XRange(t.Context(), feedKey, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +133,6 @@ func feedEntries(t *testing.T, rdb redis.UniversalClient) []string {
 	for _, m := range ms {
 		out = append(out, fmt.Sprintf("%v@%v", m.Values["issue"], m.Values["seq"]))
 	}
-	slices.Sort(out)
 	return out
 }
 
@@ -220,15 +227,7 @@ func TestABatchTrimsTheFeedToItsCapKeepingTheNewestEntries(t *testing.T) {
 			recs = append(recs, record("I"+strconv.Itoa(i), uint64(i+1), 0))
 		}
 		w.apply(t, recs...)
-		ms, err := rdb.XRange(t.Context(), feedKey, "-", "+").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, m := range ms {
-			got = append(got, fmt.Sprintf("%v@%v", m.Values["issue"], m.Values["seq"]))
-		}
-		if want := []string{"I7@8", "I8@9", "I9@10"}; !slices.Equal(got, want) {
+		if got, want := feedInOrder(t, rdb), []string{"I7@8", "I8@9", "I9@10"}; !slices.Equal(got, want) {
 			t.Fatalf("the feed holds %v, want the newest three, in order: %v", got, want)
 		}
 	})
