@@ -650,20 +650,21 @@ func TestListBreachesShowsEachCallerOnlyTheirScope(t *testing.T) {
 	})
 
 	t.Run("a level and a period narrow the list", func(t *testing.T) {
-		// The chain that sets a breach's level records it in the breach's details, which the list
-		// reads: water's breach reached level 2.
-		name := water + "|water|report-in"
-		raw, err := h.Deps.Redis.HGet(ctx, store.BreachKey(water), name).Result()
+		// The chain that sets a breach's level records it in the issue's document, from which the
+		// list reads every breach's details: water's breach reached level 2.
+		key := store.Prefix + "issue:{" + water + "}"
+		raw, err := h.Deps.Redis.Get(ctx, key).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var b map[string]any
-		if err := json.Unmarshal([]byte(raw), &b); err != nil {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(raw), &doc); err != nil {
 			t.Fatal(err)
 		}
-		b["level"] = 2
-		leveled, _ := json.Marshal(b)
-		if err := h.Deps.Redis.HSet(ctx, store.BreachKey(water), name, leveled).Err(); err != nil {
+		field := func(m any, name string) map[string]any { return m.(map[string]any)[name].(map[string]any) }
+		field(field(field(doc["assignments"], "water"), "breaches"), "report-in")["level"] = 2
+		leveled, _ := json.Marshal(doc)
+		if err := h.Deps.Redis.Set(ctx, key, leveled, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 		wAt, pAt := h.Stored(water, "breached").Time, h.Stored(power, "breached").Time

@@ -133,7 +133,7 @@ func TestScorecardsCountThePartsDispatchedInThePeriodExactlyOnOneServerAndOnAClu
 				}
 			}
 			half := func(a, b time.Time) time.Duration { return b.Sub(a) / 2 }
-			q := app.NewScorecards(scorecard.NewReader(rdb), cat, half)
+			q := app.NewScorecards(scorecard.NewReader(rdb, s.ScorecardFacts), cat, half)
 			from, until := h.t0.Add(time.Minute), h.t0.Add(24*time.Hour+time.Minute)
 
 			cards, err := q.Get(t.Context(), app.ScorecardQuery{Kind: scorecard.Department, ID: "water", From: from, Until: until})

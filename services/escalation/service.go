@@ -96,7 +96,7 @@ func New(d platform.Deps, cfg Config) (*Service, error) {
 	if cfg.WorkingTime == nil {
 		cfg.WorkingTime = d.Catalog.Calendar().Between
 	}
-	s.scorecards = app.NewScorecards(scorecard.NewReader(d.Redis), d.Catalog, cfg.WorkingTime)
+	s.scorecards = app.NewScorecards(scorecard.NewReader(d.Redis, s.store.ScorecardFacts), d.Catalog, cfg.WorkingTime)
 	return s, nil
 }
 

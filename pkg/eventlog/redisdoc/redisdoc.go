@@ -250,39 +250,17 @@ func (s *Store[S]) Position(ctx context.Context, issueID string) (eventlog.Posit
 // them one round trip at a time.
 func (s *Store[S]) Prefetch(ctx context.Context, issueIDs []string) error {
 	s.init()
-	cmds := map[string]*redis.SliceCmd{}
-	pipe := s.RDB.Pipeline()
+	var missing []string
 	for _, id := range issueIDs {
-		if _, held := s.cache.get(id); !held && cmds[id] == nil {
-			cmds[id] = s.queueRead(ctx, pipe, id)
+		if _, held := s.cache.get(id); !held {
+			missing = append(missing, id)
 		}
 	}
-	if len(cmds) == 0 {
-		pipe.Discard()
-		return nil
+	docs, err := s.readAll(ctx, missing)
+	if err != nil {
+		return fmt.Errorf("%s store: prefetch %d issues: %w", s.Service, len(missing), err)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("%s store: prefetch %d issues: %w", s.Service, len(cmds), err)
-	}
-	type fetched struct {
-		id  string
-		got stored
-		st  S
-		err error
-	}
-	docs := make([]fetched, 0, len(cmds))
-	for id, cmd := range cmds {
-		got, err := readOf(cmd)
-		if err != nil {
-			return fmt.Errorf("%s store: prefetch %s: %w", s.Service, id, err)
-		}
-		docs = append(docs, fetched{id: id, got: got})
-	}
-	inParallel(len(docs), func(i int) { docs[i].st, docs[i].err = s.Decode(docs[i].id, docs[i].got.doc) })
 	for _, d := range docs {
-		if d.err != nil {
-			return d.err
-		}
 		unlock := s.lock([]string{d.id})
 		if held, ok := s.cache.get(d.id); !ok || *lastOf(held) < *lastOf(d.st) {
 			s.keep(d.id, d.st, d.got)
@@ -290,6 +268,84 @@ func (s *Store[S]) Prefetch(ctx context.Context, issueIDs []string) error {
 		unlock()
 	}
 	return nil
+}
+
+// LoadAll returns the states of the issues as Redis holds them, by issue, read in one pipeline:
+// what a view that lists from the documents reads for a page. An issue never seen has the Empty
+// state.
+func (s *Store[S]) LoadAll(ctx context.Context, issueIDs []string) (map[string]S, error) {
+	docs, err := s.readAll(ctx, issueIDs)
+	if err != nil {
+		return nil, fmt.Errorf("%s store: read %d issues: %w", s.Service, len(issueIDs), err)
+	}
+	out := make(map[string]S, len(docs))
+	for _, d := range docs {
+		out[d.id] = d.st
+	}
+	return out, nil
+}
+
+// Documents returns the documents of the issues as Redis holds them, by issue, read in one
+// pipeline and not decoded, for a reader that takes only a part of each (escalation's scorecards);
+// an issue never seen has none.
+func (s *Store[S]) Documents(ctx context.Context, issueIDs []string) (map[string][]byte, error) {
+	docs, err := s.readRaw(ctx, issueIDs)
+	if err != nil {
+		return nil, fmt.Errorf("%s store: read %d issues: %w", s.Service, len(issueIDs), err)
+	}
+	out := make(map[string][]byte, len(docs))
+	for _, d := range docs {
+		if d.got.doc != nil {
+			out[d.id] = d.got.doc
+		}
+	}
+	return out, nil
+}
+
+// fetched is an issue's document as read, and its state decoded.
+type fetched[S State] struct {
+	id  string
+	got stored
+	st  S
+}
+
+// readAll reads the documents of the issues, each once, in one pipeline, and decodes them on
+// every core.
+func (s *Store[S]) readAll(ctx context.Context, issueIDs []string) ([]fetched[S], error) {
+	docs, err := s.readRaw(ctx, issueIDs)
+	if err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(docs))
+	inParallel(len(docs), func(i int) { docs[i].st, errs[i] = s.Decode(docs[i].id, docs[i].got.doc) })
+	return docs, errors.Join(errs...)
+}
+
+// readRaw reads the documents of the issues, each once, in one pipeline.
+func (s *Store[S]) readRaw(ctx context.Context, issueIDs []string) ([]fetched[S], error) {
+	cmds := map[string]*redis.SliceCmd{}
+	pipe := s.RDB.Pipeline()
+	for _, id := range issueIDs {
+		if cmds[id] == nil {
+			cmds[id] = s.queueRead(ctx, pipe, id)
+		}
+	}
+	if len(cmds) == 0 {
+		pipe.Discard()
+		return nil, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	docs := make([]fetched[S], 0, len(cmds))
+	for id, cmd := range cmds {
+		got, err := readOf(cmd)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+		docs = append(docs, fetched[S]{id: id, got: got})
+	}
+	return docs, nil
 }
 
 // inParallel runs do(i) for each i below n, on as many goroutines as the process has cores: the

@@ -373,6 +373,9 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 			if a.Unit() != a.DepartmentID {
 				na.DepartmentID = a.DepartmentID
 			}
+			if ended := s.Assignments[a.Unit()]; ended != nil {
+				na.Earlier = ended.allBreaches() // the breaches view lists them from here
+			}
 			s.Assignments[a.Unit()] = na
 		}
 	case Ended:
@@ -397,12 +400,7 @@ func (s *Issue) Apply(seq uint64, at time.Time, correlationID string, e Event) e
 		a.Breaches[e.Kind] = b
 	case Reopened:
 		a := s.Assignments[unit(e.DepartmentID, e.UnitID)]
-		for _, k := range assignment.DeadlineKinds() {
-			if b, ok := a.Breaches[k]; ok {
-				a.Earlier = append(a.Earlier, b)
-			}
-		}
-		*a = Assignment{DepartmentID: a.DepartmentID, ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, Round: a.Round + 1, Earlier: a.Earlier,
+		*a = Assignment{DepartmentID: a.DepartmentID, ReportInBy: e.ReportInBy, ResolveBy: e.ResolveBy, Round: a.Round + 1, Earlier: a.allBreaches(),
 			Policy: a.Policy, DispatchedAt: at, OfficerID: a.OfficerID, Supervision: a.Supervision.reopened()}
 	case supervised:
 		s.applySupervision(seq, at, e)
@@ -485,6 +483,47 @@ func (s *Issue) Owes(unitID string, kind Kind, streamNow time.Time) (owed Owed, 
 		owed.Cleared = s.Assignments[unitID].clearing(kind)
 	}
 	return owed, true, 0
+}
+
+// allBreaches is every breach the part holds: those of earlier rounds and summons, then the
+// round's own, in the order of their clocks.
+func (a *Assignment) allBreaches() []Breach {
+	out := slices.Clip(a.Earlier) // appending never writes into the part's own slice
+	for _, k := range assignment.DeadlineKinds() {
+		if b, ok := a.Breaches[k]; ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// BreachNamed returns the breach the breaches view lists under name (Breach.ListName): the
+// document is where the view reads a breach's details, its level among them. Of two breaches
+// with one name (a unit summoned again after its part ended breaches the same clock in its new
+// part's first round), the later is the one listed.
+func (s *Issue) BreachNamed(name string) (Breach, bool) {
+	unitID, ok := strings.CutPrefix(name, s.ID+"|")
+	if !ok {
+		return Breach{}, false
+	}
+	unitID, _, _ = strings.Cut(unitID, "|")
+	a := s.Assignments[unitID]
+	if a == nil {
+		return Breach{}, false
+	}
+	all := a.allBreaches()
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].ListName() == name {
+			return all[i], true
+		}
+	}
+	return Breach{}, false
+}
+
+// IssueOfListName is the issue a name of the breaches view belongs to.
+func IssueOfListName(name string) string {
+	id, _, _ := strings.Cut(name, "|")
+	return id
 }
 
 // Breach returns the recorded breach of a unit's clock, if any.

@@ -351,3 +351,45 @@ type plainCalendar struct{}
 
 func (plainCalendar) Add(from time.Time, d time.Duration) time.Time { return from.Add(d) }
 func (plainCalendar) Between(a, b time.Time) time.Duration          { return b.Sub(a) }
+
+// The breaches view keeps only each breach's name and reads its details from the document, so the
+// document must hold every breach the view ever listed: a round's after a reopening, and an ended
+// part's after its unit is summoned again, where a new breach of the same clock is the one listed.
+func TestEveryBreachListedIsFoundInTheDocumentByItsName(t *testing.T) {
+	s := routed(t)
+	name := Name(s.ID, "water", ReportIn)
+	found := func(name string, seq uint64) {
+		t.Helper()
+		b, ok := s.BreachNamed(name)
+		switch {
+		case seq == 0 && ok:
+			t.Fatalf("%s names the breach at %d, want none", name, b.Seq)
+		case seq != 0 && (!ok || b.Seq != seq):
+			t.Fatalf("%s names the breach at %d (found: %v), want the one at %d", name, b.Seq, ok, seq)
+		case ok && (b.ListName() != name || IssueOfListName(name) != s.ID):
+			t.Fatalf("%s names %s of issue %s", name, b.ListName(), IssueOfListName(name))
+		}
+	}
+	must(t, s.Apply(3, reportInBy, "", Breached{DepartmentID: "water", Kind: ReportIn, Deadline: reportInBy}))
+	must(t, s.Apply(4, reportInBy.Add(time.Minute), "", Acknowledged{DepartmentID: "water"}))
+	must(t, s.Apply(5, reportInBy.Add(2*time.Minute), "", Resolved{DepartmentID: "water"}))
+	again := reportInBy.Add(time.Hour)
+	must(t, s.Apply(6, reportInBy.Add(3*time.Minute), "", Reopened{DepartmentID: "water", ReportInBy: again, ResolveBy: again.Add(time.Hour)}))
+	found(name, 3)
+	found(name+"|1", 0)
+	must(t, s.Apply(7, again, "", Breached{DepartmentID: "water", Kind: ReportIn, Deadline: again}))
+	found(name, 3)
+	found(name+"|1", 7)
+
+	must(t, s.Apply(8, again.Add(time.Minute), "", Ended{DepartmentID: "water"}))
+	later := again.Add(time.Hour)
+	must(t, s.Apply(9, again.Add(2*time.Minute), "", Routed{Dispatches: []assignment.Dispatch{{DepartmentID: "water", ReportInBy: later, ResolveBy: later.Add(time.Hour)}}}))
+	found(name, 3)
+	found(name+"|1", 7)
+	must(t, s.Apply(10, later, "", Breached{DepartmentID: "water", Kind: ReportIn, Deadline: later}))
+	found(name, 10)
+	found(name+"|1", 7)
+	found(Name(s.ID, "water", Resolve), 0)
+	found(Name("OTHER-CASE", "water", ReportIn), 0)
+	found(Name(s.ID, "gas", ReportIn), 0)
+}

@@ -15,6 +15,7 @@ package scorecard
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
@@ -104,20 +105,12 @@ func (p *Part) Name() string {
 // Ended reports whether the part was returned or withdrawn.
 func (p *Part) Ended() bool { return p.Withdrawn || !p.ReturnedAt.IsZero() }
 
-// Change is what applying one event changed: the parts whose facts changed, the parts it
-// dispatched (among them), those it withdrew, and whether it was the raise.
+// Change is what applying one event changed of the scorecards' indexes: the parts it
+// dispatched, those it withdrew, and whether it was the raise.
 type Change struct {
-	Changed    []*Part
 	Dispatched []*Part
 	Withdrawn  []*Part
 	Raised     bool
-}
-
-// touch adds p to the changed parts once.
-func (c *Change) touch(p *Part) {
-	if p != nil && !slices.Contains(c.Changed, p) {
-		c.Changed = append(c.Changed, p)
-	}
 }
 
 // Apply folds one record of the issue into its facts and returns what changed. The escalation
@@ -138,24 +131,20 @@ func (is *Issue) Apply(rec eventlog.Record) Change {
 	case *whistlev1.Event_Acknowledged:
 		if part := is.part(p.Acknowledged.GetDepartmentId(), p.Acknowledged.GetUnitId()); part != nil && part.AcknowledgedAt.IsZero() {
 			part.AcknowledgedAt = rec.Time
-			c.touch(part)
 		}
 	case *whistlev1.Event_Resolved:
 		if part := is.part(p.Resolved.GetDepartmentId(), p.Resolved.GetUnitId()); part != nil {
 			part.ResolvedAt = rec.Time
-			c.touch(part)
 		}
 	case *whistlev1.Event_Returned:
 		if part := is.part(p.Returned.GetDepartmentId(), p.Returned.GetUnitId()); part != nil {
 			part.ReturnedAt = rec.Time
-			c.touch(part)
 		}
 	case *whistlev1.Event_Breached:
 		b := p.Breached
 		if part := is.part(b.GetDepartmentId(), b.GetUnitId()); part != nil {
 			part.Breaches = append(part.Breaches, Breach{Kind: assignmentpb.DeadlineKind(b.GetKind()), Round: part.Round,
 				Deadline: assignmentpb.Time(b.GetDeadline())})
-			c.touch(part)
 		}
 	case *whistlev1.Event_Escalated:
 		// A level is reached when its step told somebody: a step that found nobody left to tell
@@ -164,11 +153,10 @@ func (is *Issue) Apply(rec eventlog.Record) Change {
 		if part := is.part(e.GetDepartmentId(), e.GetUnitId()); part != nil && e.GetPersonId() != "" {
 			if b := part.breach(assignmentpb.DeadlineKind(e.GetKind()), assignmentpb.Time(e.GetDeadline())); b != nil && int(e.GetLevel()) > b.Level {
 				b.Level = int(e.GetLevel())
-				c.touch(part)
 			}
 		}
 	case *whistlev1.Event_Verified:
-		is.reopen(&c, p.Verified.GetReopened())
+		is.reopen(p.Verified.GetReopened())
 	case *whistlev1.Event_Rated:
 		// The rating goes to the lead standing when it was stored, which an unsatisfied rating
 		// names as the part it reopens.
@@ -178,18 +166,15 @@ func (is *Issue) Apply(rec eventlog.Record) Change {
 		}
 		if lead != nil {
 			lead.Rating = int(p.Rated.GetScore())
-			c.touch(lead)
 		}
-		is.reopen(&c, p.Rated.GetReopened())
+		is.reopen(p.Rated.GetReopened())
 	case *whistlev1.Event_Urged:
 		if part := is.part(p.Urged.GetDepartmentId(), p.Urged.GetUnitId()); part != nil {
 			part.Urges++
-			c.touch(part)
 		}
 	case *whistlev1.Event_ExtensionRequested:
 		if part := is.part(p.ExtensionRequested.GetDepartmentId(), p.ExtensionRequested.GetUnitId()); part != nil {
 			part.ExtensionsRequested++
-			c.touch(part)
 		}
 	case *whistlev1.Event_ExtensionDecided:
 		d := p.ExtensionDecided
@@ -201,7 +186,6 @@ func (is *Issue) Apply(rec eventlog.Record) Change {
 			} else {
 				part.ExtensionsDenied++
 			}
-			c.touch(part)
 		}
 	}
 	return c
@@ -228,7 +212,6 @@ func (is *Issue) dispatch(c *Change, issueID string, rec eventlog.Record, ds []*
 		}
 		is.Parts = append(is.Parts, p)
 		c.Dispatched = append(c.Dispatched, p)
-		c.touch(p)
 	}
 }
 
@@ -244,14 +227,13 @@ func (is *Issue) withdraw(c *Change, ws []*whistlev1.Withdrawal) {
 
 // reopen runs the part a verification or a rating reopens again, in a new round: its resolution
 // no longer stands.
-func (is *Issue) reopen(c *Change, d *whistlev1.Dispatch) {
+func (is *Issue) reopen(d *whistlev1.Dispatch) {
 	if d == nil {
 		return
 	}
 	if p := is.part(d.GetDepartmentId(), d.GetUnitId()); p != nil {
 		p.Round++
 		p.ResolvedAt = time.Time{}
-		c.touch(p)
 	}
 }
 
@@ -293,4 +275,23 @@ func (p *Part) breach(kind assignment.DeadlineKind, deadline time.Time) *Breach 
 		latest = b
 	}
 	return latest
+}
+
+// partNamed is the part of the issue named name (Part.Name); nil when is is nil or holds none.
+func (is *Issue) partNamed(name string) *Part {
+	if is == nil {
+		return nil
+	}
+	for _, p := range is.Parts {
+		if p.Name() == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// issueOfPart is the issue a part's name belongs to.
+func issueOfPart(name string) string {
+	id, _, _ := strings.Cut(name, "|")
+	return id
 }

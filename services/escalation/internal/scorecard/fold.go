@@ -2,9 +2,7 @@ package scorecard
 
 import (
 	"context"
-	"fmt"
 
-	json "github.com/go-json-experiment/json/v1"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
@@ -50,9 +48,6 @@ func indexes(p *Part) []Index {
 	return out
 }
 
-// partsKey is the hash of partition n holding each part's facts as JSON, by the part's name.
-func partsKey(n int) string { return Prefix + "parts:" + eventlog.PartitionTag(n) }
-
 // raisedKey is the sorted set of the issues of partition n raised in a street, scored by the
 // unix milliseconds of their raise.
 func raisedKey(street string, n int) string {
@@ -60,12 +55,12 @@ func raisedKey(street string, n int) string {
 }
 
 // Fold applies one record to the issue's facts and queues on tx the writes that bring the
-// scorecards' keys in line with them: the raise in its street's whistles, each part it changed
-// in the parts hash, each part it dispatched in its indexes, and each part it withdrew out of
-// them all. Every write sets a value the facts determine, so a fold run again after a crash
-// between these writes and the document's writes the same. The escalation store calls it once
-// per record, after its own fold accepted the record.
-func Fold(ctx context.Context, is *Issue, rec eventlog.Record, tx redis.Pipeliner) error {
+// scorecards' indexes in line with them: the raise in its street's whistles, each part it
+// dispatched in its indexes, and each part it withdrew out of them all. The facts themselves are
+// the issue's document's (see Facts). Every write sets a value the facts determine, so a fold run
+// again after a crash between these writes and the document's writes the same. The escalation
+// store calls it once per record, after its own fold accepted the record.
+func Fold(ctx context.Context, is *Issue, rec eventlog.Record, tx redis.Pipeliner) {
 	issueID := rec.Event.GetIssueId()
 	n := eventlog.Partition(issueID)
 	c := is.Apply(rec)
@@ -77,21 +72,9 @@ func Fold(ctx context.Context, is *Issue, rec eventlog.Record, tx redis.Pipeline
 			tx.ZAdd(ctx, x.key(n), redis.Z{Score: float64(p.DispatchedAt.UnixMilli()), Member: p.Name()})
 		}
 	}
-	for _, p := range c.Changed {
-		if p.Withdrawn {
-			continue
-		}
-		raw, err := json.Marshal(p)
-		if err != nil {
-			return fmt.Errorf("scorecard: encode %s: %w", p.Name(), err)
-		}
-		tx.HSet(ctx, partsKey(n), p.Name(), raw)
-	}
 	for _, p := range c.Withdrawn {
 		for _, x := range indexes(p) {
 			tx.ZRem(ctx, x.key(n), p.Name())
 		}
-		tx.HDel(ctx, partsKey(n), p.Name())
 	}
-	return nil
 }

@@ -6,23 +6,27 @@ import (
 	"strconv"
 	"time"
 
-	json "github.com/go-json-experiment/json/v1"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 )
 
-// readBatch is how many parts' facts one HMGET asks for; a period's parts are read in as many
-// HMGETs as that takes, all in one pipeline.
-const readBatch = 1000
+// Facts reads the scorecards' facts of issues from their documents, by issue: the parts' facts
+// are the documents', which the reader takes instead of a copy of each part written beside them,
+// so that every event that changes a part writes it once. An issue it finds no document of is
+// left out.
+type Facts func(ctx context.Context, issueIDs []string) (map[string]*Issue, error)
 
 // Reader reads the facts of the parts dispatched in a period. It never writes.
 type Reader struct {
-	rdb redis.UniversalClient
+	rdb   redis.UniversalClient
+	facts Facts
 }
 
-// NewReader returns a reader on rdb.
-func NewReader(rdb redis.UniversalClient) *Reader { return &Reader{rdb: rdb} }
+// NewReader returns a reader of the indexes on rdb and of the facts by facts.
+func NewReader(rdb redis.UniversalClient, facts Facts) *Reader {
+	return &Reader{rdb: rdb, facts: facts}
+}
 
 // Sample is what a query reads: the parts of one index dispatched in the period, and the
 // whistles blown in each street asked for.
@@ -37,7 +41,7 @@ type Sample struct {
 //
 // It takes two round trips on one server (one pipeline per master on a cluster each): the first
 // reads the names of the parts in the period from every shard of the index, and counts the
-// whistles; the second reads the parts' facts from the shards' hashes.
+// whistles; the second reads the documents of the parts' issues.
 func (r *Reader) Read(ctx context.Context, x Index, streets []string, from, until time.Time) (Sample, error) {
 	lo := strconv.FormatInt(from.UnixMilli(), 10)
 	hi := "(" + strconv.FormatInt(until.UnixMilli(), 10)
@@ -62,31 +66,27 @@ func (r *Reader) Read(ctx context.Context, x Index, streets []string, from, unti
 			out.Whistles[s] += int(cmd.Val())
 		}
 	}
-	var facts []*redis.SliceCmd
-	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for n, cmd := range names {
-			all := cmd.Val()
-			for len(all) > 0 {
-				batch := all[:min(len(all), readBatch)]
-				all = all[len(batch):]
-				facts = append(facts, p.HMGet(ctx, partsKey(n), batch...))
+	var parts, issues []string
+	seen := map[string]bool{}
+	for _, cmd := range names {
+		for _, name := range cmd.Val() {
+			parts = append(parts, name)
+			if id := issueOfPart(name); !seen[id] {
+				seen[id] = true
+				issues = append(issues, id)
 			}
 		}
-		return nil
-	}); err != nil {
+	}
+	if len(issues) == 0 {
+		return out, nil
+	}
+	facts, err := r.facts(ctx, issues)
+	if err != nil {
 		return Sample{}, fmt.Errorf("scorecard: read the period's parts: %w", err)
 	}
-	for _, cmd := range facts {
-		for _, raw := range cmd.Val() {
-			s, ok := raw.(string)
-			if !ok {
-				continue // withdrawn or wiped since the index was read
-			}
-			var p Part
-			if err := json.Unmarshal([]byte(s), &p); err != nil {
-				return Sample{}, fmt.Errorf("scorecard: decode a part: %w", err)
-			}
-			out.Parts = append(out.Parts, p)
+	for _, name := range parts {
+		if p := facts[issueOfPart(name)].partNamed(name); p != nil && !p.Withdrawn {
+			out.Parts = append(out.Parts, *p) // a part withdrawn or wiped since the index was read is left out
 		}
 	}
 	return out, nil

@@ -156,7 +156,7 @@ func TestAWithdrawnPartLeavesTheScorecardsAndTheDesksHoldingIsNoPart(t *testing.
 	}
 	c := is.Apply(eventlog.Record{Seq: 5, Time: t0.Add(4 * time.Minute), Event: &whistlev1.Event{IssueId: h.id,
 		Payload: &whistlev1.Event_Routed{Routed: &whistlev1.IssueRouted{Withdrawn: []*whistlev1.Withdrawal{{UnitId: "power"}}}}}})
-	if len(c.Withdrawn) != 1 || c.Withdrawn[0].UnitID != "power" || len(c.Changed) != 0 {
+	if len(c.Withdrawn) != 1 || c.Withdrawn[0].UnitID != "power" || len(c.Dispatched) != 0 {
 		t.Errorf("withdrawing power changed %+v", c)
 	}
 }

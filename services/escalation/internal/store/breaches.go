@@ -2,12 +2,8 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	json "github.com/go-json-experiment/json/v1"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
@@ -64,21 +60,22 @@ func (s *Store) Breaches(ctx context.Context, r Recorded, after Cursor, limit in
 	var out []domain.Breach
 	var cursors []Cursor
 	err := redisx.ZMergeDescWithin(ctx, s.rdb, keys, r.scores(), from, scanBatch, func(page []redisx.ZEntry) (bool, error) {
-		details, err := s.breachDetails(ctx, page)
+		issues := make([]string, len(page))
+		for i, e := range page {
+			issues[i] = domain.IssueOfListName(e.Member)
+		}
+		states, err := s.LoadAll(ctx, issues)
 		if err != nil {
 			return false, err
 		}
-		for i, raw := range details {
-			if raw == nil {
-				continue // wiped meanwhile
-			}
-			b, err := decodeBreach(raw)
-			if err != nil {
-				return false, err
+		for i, e := range page {
+			b, ok := states[issues[i]].BreachNamed(e.Member)
+			if !ok {
+				continue // wiped since the index was read
 			}
 			if keep(b) {
 				out = append(out, b)
-				cursors = append(cursors, Cursor{Score: page[i].Score, Member: page[i].Member})
+				cursors = append(cursors, Cursor{Score: e.Score, Member: e.Member})
 			}
 		}
 		return len(out) <= limit, nil
@@ -90,46 +87,4 @@ func (s *Store) Breaches(ctx context.Context, r Recorded, after Cursor, limit in
 		return out, Cursor{}, nil
 	}
 	return out[:limit], cursors[limit-1], nil
-}
-
-// breachDetails reads the details of the breaches of page, each from its shard, in one pipeline;
-// a breach whose details are gone reads as nil.
-func (s *Store) breachDetails(ctx context.Context, page []redisx.ZEntry) ([]any, error) {
-	fields := map[int][]string{}
-	for _, e := range page {
-		fields[e.Shard] = append(fields[e.Shard], e.Member)
-	}
-	cmds := map[int]*redis.SliceCmd{}
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for shard, names := range fields {
-			cmds[shard] = p.HMGet(ctx, breachShard(shard), names...)
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("store: breach details: %w", err)
-	}
-	byName := map[string]any{}
-	for shard, cmd := range cmds {
-		for i, raw := range cmd.Val() {
-			byName[fields[shard][i]] = raw
-		}
-	}
-	out := make([]any, len(page))
-	for i, e := range page {
-		out[i] = byName[e.Member]
-	}
-	return out, nil
-}
-
-// decodeBreach reads one value of a BreachKey hash.
-func decodeBreach(raw any) (domain.Breach, error) {
-	str, ok := raw.(string)
-	if !ok {
-		return domain.Breach{}, errors.New("store: a breach in the index has no details")
-	}
-	var b domain.Breach
-	if err := json.Unmarshal([]byte(str), &b); err != nil {
-		return domain.Breach{}, fmt.Errorf("store: decode breach: %w", err)
-	}
-	return b, nil
 }

@@ -35,7 +35,7 @@ import (
 // The timers and the breaches are indexes over every issue, and every event that opens or clears
 // a deadline writes them, so each is sharded by the issue's partition (eventlog.Partition), one
 // key per partition: "escalation:timers:{p3}". The braces make "p3" a Redis Cluster hash tag, so
-// a partition's timers, breaches and breach details share a slot, and the eventlog.Partitions
+// a partition's timers and breaches share a slot, and the eventlog.Partitions
 // shards spread over the masters. A write touches the one shard of its issue; a reader of the
 // whole index (the timer loop, the list of breaches, the counts) reads every shard, in one
 // pipeline, which on a cluster is one round trip per master.
@@ -49,15 +49,10 @@ func TimersKey(issueID string) string { return timersShard(eventlog.Partition(is
 // the unix milliseconds it was recorded.
 func BreachesKey(issueID string) string { return breachesShard(eventlog.Partition(issueID)) }
 
-// BreachKey is the hash holding the details of the issue's breaches as JSON, by the same names,
-// beside BreachesKey in its slot.
-func BreachKey(issueID string) string { return breachShard(eventlog.Partition(issueID)) }
-
 func timersShard(partition int) string { return Prefix + "timers:" + eventlog.PartitionTag(partition) }
 func breachesShard(partition int) string {
 	return Prefix + "breaches:" + eventlog.PartitionTag(partition)
 }
-func breachShard(partition int) string { return Prefix + "breach:" + eventlog.PartitionTag(partition) }
 
 // FeedLen is how many entries the breach feed keeps: a live watch resumes from a position at most
 // this many breaches (and steps of their chains) old, of any scope.
@@ -174,9 +169,7 @@ func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record,
 	if err := st.Apply(rec.Seq, rec.Time, ev.GetCorrelationId(), fromProto(ev)); err != nil {
 		return err // an event the domain refuses wraps eventlog.ErrImpossible
 	}
-	if err := scorecard.Fold(ctx, &st.Scorecard, rec, tx); err != nil {
-		return err
-	}
+	scorecard.Fold(ctx, &st.Scorecard, rec, tx)
 	var earliest time.Time
 	kept := make([]bool, len(before)) // which of the timers before the event it leaves
 	for _, t := range st.Timers() {
@@ -203,48 +196,36 @@ func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record,
 	}
 	switch p := ev.GetPayload().(type) {
 	case *whistlev1.Event_Breached:
-		return indexBreach(ctx, tx, st, p.Breached)
+		indexBreach(ctx, tx, st, p.Breached)
 	case *whistlev1.Event_Escalated:
-		return reindexBreach(ctx, tx, st, p.Escalated)
+		reindexBreach(ctx, tx, st, p.Escalated)
 	}
 	return nil
 }
 
-// reindexBreach writes again the details of the breach whose chain took a step that told
-// somebody, so that the breaches view shows the level it reached, and announces the step in the
-// breach's feeds, so that live watches show it too.
-func reindexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.BreachEscalated) error {
+// reindexBreach announces, in the breach's feed, the step of its chain that told somebody, so that
+// live watches show the level it reached. The breaches view reads the level from the document.
+func reindexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.BreachEscalated) {
 	b, ok := st.Breach(assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.DeadlineKind(e.GetKind()))
 	if !ok || b.LevelSeq != st.LastSeq {
-		return nil // no breach, or a step that told nobody and left its level as it was
+		return // no breach, or a step that told nobody and left its level as it was
 	}
-	raw, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	tx.HSet(ctx, BreachKey(b.IssueID), b.ListName(), raw)
 	announce(ctx, tx, st, b, b.LevelSeq)
-	return nil
 }
 
 // indexBreach adds the breach just applied to st to the breaches view, and announces it in the
-// feeds of its grid, community, street and city, and of its department, which live watches of
-// those scopes follow. The entries go in with the state, or before it (see feed.Pending), so a
-// watch that sees one reads the state with the breach.
-func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.DeadlineBreached) error {
+// feed in the scopes of its grid, community, street and city, and of its department, which live
+// watches of those scopes follow. The entries go in with the state, or before it (see
+// feed.Pending), so a watch that sees one reads the state with the breach. The view holds only
+// the breach's name, by its time: its details are the document's, which the view reads, so that a
+// breach is written once.
+func indexBreach(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, e *whistlev1.DeadlineBreached) {
 	b, ok := st.Breach(assignment.UnitOf(e.GetDepartmentId(), e.GetUnitId()), assignmentpb.DeadlineKind(e.GetKind()))
 	if !ok {
-		return nil // a breach of a unit never summoned has nothing to show
+		return // a breach of a unit never summoned has nothing to show
 	}
-	raw, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	name := b.ListName()
-	tx.ZAdd(ctx, BreachesKey(b.IssueID), redis.Z{Score: float64(b.BreachedAt.UnixMilli()), Member: name})
-	tx.HSet(ctx, BreachKey(b.IssueID), name, raw)
+	tx.ZAdd(ctx, BreachesKey(b.IssueID), redis.Z{Score: float64(b.BreachedAt.UnixMilli()), Member: b.ListName()})
 	announce(ctx, tx, st, b, b.Seq)
-	return nil
 }
 
 // announce appends the event at seq, a breach or a step of its chain, to the breach feed, in the
@@ -257,6 +238,26 @@ func announce(ctx context.Context, tx redis.Pipeliner, st *domain.Issue, b domai
 		}
 	}
 	feed.Append(ctx, tx, BreachFeedKey, b.IssueID, seq, FeedLen, scopes...)
+}
+
+// ScorecardFacts reads the scorecards' facts of the issues from their documents (scorecard.Facts),
+// decoding only those.
+func (s *Store) ScorecardFacts(ctx context.Context, issueIDs []string) (map[string]*scorecard.Issue, error) {
+	docs, err := s.Documents(ctx, issueIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*scorecard.Issue, len(docs))
+	for id, raw := range docs {
+		var doc struct {
+			Scorecard scorecard.Issue `json:"scorecard"`
+		}
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return nil, fmt.Errorf("escalation store: decode the scorecard of %s: %w", id, err)
+		}
+		out[id] = &doc.Scorecard
+	}
+	return out, nil
 }
 
 // BreachAt returns the issue's breach recorded by the event at seq, or whose chain's step at seq

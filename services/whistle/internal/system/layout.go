@@ -23,13 +23,16 @@ import (
 // department, which a fold run again counted twice; escalation's is 2
 // since it keeps the scorecards' facts of every part (escalation:score:*), and 3 since each unit's
 // part holds its role, its pending extension request and its decisions, and each issue the keys
-// of its urges, and 4 since its breaches are announced in one feed for every scope
-// (escalation:feed:{breaches}) instead of a feed per area and department.
+// of its urges, 4 since its breaches are announced in one feed for every scope
+// (escalation:feed:{breaches}) instead of a feed per area and department, and 5 since its
+// breaches view and its scorecards read each breach's details and each part's facts from the
+// issue's document (which keeps an ended part's breaches when its unit is summoned again) instead
+// of hashes of copies beside it.
 var KeyLayouts = map[string]int{
 	"intake":     2,
 	"routing":    4,
 	"department": 1,
-	"escalation": 4,
+	"escalation": 5,
 }
 
 // layoutKey holds the version of the layout a service's keys were written in.
