@@ -3,6 +3,7 @@ package scorecard
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -10,6 +11,10 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 )
+
+// readBatch is how many issues' documents one call of Facts reads: a period's are read a batch at a
+// time, so that a year of the city's issues is never in memory as whole documents at once.
+const readBatch = 1000
 
 // Facts reads the scorecards' facts of issues from their documents, by issue: the parts' facts
 // are the documents', which the reader takes instead of a copy of each part written beside them,
@@ -39,9 +44,9 @@ type Sample struct {
 // raised in each of streets in that period. from and until are taken to the millisecond, which is
 // how the indexes score: a time t lies in the period exactly when its millisecond does.
 //
-// It takes two round trips on one server (one pipeline per master on a cluster each): the first
-// reads the names of the parts in the period from every shard of the index, and counts the
-// whistles; the second reads the documents of the parts' issues.
+// It reads the names of the parts in the period from every shard of the index, and counts the
+// whistles, in one round trip on one server (one pipeline per master on a cluster); then the
+// documents of the parts' issues, in one more for each readBatch of them.
 func (r *Reader) Read(ctx context.Context, x Index, streets []string, from, until time.Time) (Sample, error) {
 	lo := strconv.FormatInt(from.UnixMilli(), 10)
 	hi := "(" + strconv.FormatInt(until.UnixMilli(), 10)
@@ -77,12 +82,15 @@ func (r *Reader) Read(ctx context.Context, x Index, streets []string, from, unti
 			}
 		}
 	}
-	if len(issues) == 0 {
-		return out, nil
-	}
-	facts, err := r.facts(ctx, issues)
-	if err != nil {
-		return Sample{}, fmt.Errorf("scorecard: read the period's parts: %w", err)
+	facts := make(map[string]*Issue, len(issues))
+	for batch := range slices.Chunk(issues, readBatch) {
+		got, err := r.facts(ctx, batch)
+		if err != nil {
+			return Sample{}, fmt.Errorf("scorecard: read the period's parts: %w", err)
+		}
+		for id, is := range got {
+			facts[id] = is // its facts alone: the rest of each document is let go batch by batch
+		}
 	}
 	for _, name := range parts {
 		if p := facts[issueOfPart(name)].partNamed(name); p != nil && !p.Withdrawn {
