@@ -31,10 +31,13 @@ import (
 // DefaultLeaseTTL is how long the timer lease outlives its holder's last renewal.
 const DefaultLeaseTTL = 5 * time.Second
 
-// DueBatch is how many due timers one pass of the holder of the lease fires, the first breach of
-// each issue among them appended at once (eventlog.Log.DecideAll), so that a bench can append as
-// a pass does.
-const DueBatch = app.DueBatch
+// DueBatch is how many due timers one pass of a lane of the holder of the lease fires, the first
+// breach of each issue among them appended at once (eventlog.Log.DecideAll), and FireLanes how
+// many lanes fire at once, so that a bench can append as the timer loop does.
+const (
+	DueBatch  = app.DueBatch
+	FireLanes = app.FireLanes
+)
 
 // Config tunes the escalation service.
 type Config struct {

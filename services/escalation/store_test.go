@@ -182,6 +182,15 @@ func TestTheTimersOfEveryShardComeDueEarliestFirst(t *testing.T) {
 			if err != nil || !more || len(some) == 0 || len(some) > 5 || !slices.Equal(some, due[:len(some)]) {
 				t.Errorf("Due with limit 5 = %v, more %v, %v; want some of the earliest five, %v, and more", some, more, err, due[:5])
 			}
+			// A lane reads only its own partitions' shards, and all that is due there.
+			lane := []int{1, 5}
+			mine, more, err := s.DueIn(ctx, first.Add(3*time.Minute), 1000, lane)
+			want := slices.DeleteFunc(slices.Clone(due), func(tm domain.Timer) bool {
+				return !slices.Contains(lane, eventlog.Partition(tm.IssueID))
+			})
+			if err != nil || more || len(want) == 0 || !slices.Equal(mine, want) {
+				t.Errorf("DueIn(partitions %v) = %v, more %v, %v; want %v", lane, mine, more, err, want)
+			}
 			next, ok, err := s.EarliestAfter(ctx, first.Add(3*time.Minute))
 			if err != nil || !ok || !next.At.Equal(first.Add(4*time.Minute)) {
 				t.Errorf("EarliestAfter = %v, %v, %v; want a report-in at %v", next, ok, err, first.Add(4*time.Minute))

@@ -36,24 +36,30 @@ const ServiceName = "escalation"
 // and so also notices timers that another replica added.
 const LeaseCheck = time.Second
 
-// DueBatch is how many due timers one pass fires before looking at the clock again: in a storm
-// (deadlines that passed together, or while escalation was down) the first breach of each of a
-// pass's issues is appended with the others' of its group at once (see fireAll).
-const DueBatch = 1000
+// DueBatch is how many due timers a lane fires in one pass before looking at the clock again: in
+// a storm (deadlines that passed together, or while escalation was down) the first breach of each
+// of a pass's issues is appended with the others' at once (see firePass).
+const DueBatch = 500
 
-// FireParallelism is how many issues' due timers that a group of a pass fires one round trip at
-// a time (an issue's later timers, reminders, chain steps) are fired at once. Such a fire waits
-// on the append and its PubAck, so it is latency, not CPU, that many fires at once hide: whistle
-// bench timers fired a storm 1.3 times as fast at 128 as at 16, and no faster at 256, when every
-// fire was one.
+// FireParallelism is how many issues' due timers that a pass fires one round trip at a time (an
+// issue's later timers, reminders, chain steps) are fired at once. Such a fire waits on the
+// append and its PubAck, so it is latency, not CPU, that many fires at once hide: whistle bench
+// timers fired a storm 1.3 times as fast at 128 as at 16, and no faster at 256, when every fire
+// was one.
 const FireParallelism = 128
 
-// FireGroups is how many groups of its issues a pass fires at once (see fireAll). A pass waits
-// on Redis (the issues' states, then the dropped timers) and on the stream (the appends'
-// acknowledgements) more than it computes, and the consumers folding the breaches keep both busy;
-// groups fired at once put one group's waits under another's work. whistle bench timers fired a
-// storm 1.1 times as fast in four groups as in one, and no faster in eight.
-const FireGroups = 4
+// FireLanes is how many lanes fire due timers at once. Each lane owns the timers shards of the
+// partitions p with p % FireLanes equal to its number, so the lanes share no issue and their
+// decisions and appends never meet; each fires its own shards' due timers, earliest first, pass
+// after pass, without waiting for another's pass to end. A pass waits on Redis (the issues'
+// states, then the dropped timers) and on the stream (the appends' acknowledgements) more than it
+// computes, and the consumers folding the breaches keep both busy: lanes put one's waits under
+// another's work. whistle bench timers fired a storm 1.1 to 1.2 times as fast in four lanes as in
+// passes of 1,000 dealt out to four groups that each pass waited for.
+const FireLanes = 4
+
+// laneRun bounds how long the lanes fire before the loop looks at its lease again.
+const laneRun = LeaseCheck / 2
 
 // DefaultReconcileEvery is how often the holder of the lease compares the timers every issue
 // owes with the index (see store.Reconcile), unless configured otherwise.
@@ -199,30 +205,18 @@ func (t *Timers) step(ctx context.Context) time.Time {
 		t.reconcileAt = now // Redis answers again after failing: reconcile now
 	}
 	t.maybeReconcile(ctx, now)
-	due, more, err := t.store.Due(ctx, now, DueBatch)
-	if err != nil {
-		t.warn(ctx, "due timers", err)
+	lanes := t.fireLanes(ctx, now.Add(laneRun))
+	if lanes.troubled {
 		t.troubled = true // the due query reads every master: any one failing shows here
-		return next
 	}
-	if len(due) > 0 {
-		// This service's clock only wakes the loop; whether a deadline has passed is judged on
-		// the stream's clock, read once for the batch.
-		streamNow, err := t.log.Now(ctx)
-		if err != nil {
-			t.warn(ctx, "stream clock", err)
-			return next
-		}
-		fired, wait, ok := t.fireAll(ctx, due, streamNow, t.clock.Now())
-		if !ok {
-			return next // what failed stays due; it is tried again at the next lease check
-		}
-		if wait > 0 && now.Add(wait).Before(next) {
-			next = now.Add(wait) // a deadline this clock saw pass that the stream's clock has yet to reach
-		}
-		if more && fired == len(due) {
-			return now // more are due: look again at once
-		}
+	if !lanes.ok {
+		return next // what failed stays due; it is tried again at the next lease check
+	}
+	if lanes.wait > 0 && now.Add(lanes.wait).Before(next) {
+		next = now.Add(lanes.wait) // a deadline this clock saw pass that the stream's clock has yet to reach
+	}
+	if lanes.more {
+		return t.clock.Now() // more are due: look again at once
 	}
 	earliest, ok, err := t.store.EarliestAfter(ctx, now)
 	if err != nil {
@@ -317,59 +311,90 @@ func (t *Timers) warn(ctx context.Context, what string, err error) {
 	}
 }
 
-// fireAll fires a pass's due timers: it deals the issues out to FireGroups groups, earliest first
-// in turn, and fires the groups at once (see fireGroup). The groups share no issue, so their
-// decisions and appends never meet. streamNow is the stream's clock, read at readAt on this
-// service's. It returns how many it settled (fired, or found owing nothing), the shortest wait
-// until the stream's clock reaches a deadline that is not due on it yet, and whether every timer
-// was handled.
-func (t *Timers) fireAll(ctx context.Context, due []domain.Timer, streamNow, readAt time.Time) (settled int, wait time.Duration, ok bool) {
+// lanesRun is what the lanes came to: more says a lane stopped at the end of its run with more
+// due, wait is the shortest wait until the stream's clock reaches a deadline that is not due on it
+// yet, ok that every timer was handled, and troubled that Redis failed a due query.
+type lanesRun struct {
+	more, ok, troubled bool
+	wait               time.Duration
+}
+
+// add takes in one lane's run.
+func (r *lanesRun) add(lane lanesRun) {
+	r.more = r.more || lane.more
+	r.ok = r.ok && lane.ok
+	r.troubled = r.troubled || lane.troubled
+	if lane.wait > 0 && (r.wait == 0 || lane.wait < r.wait) {
+		r.wait = lane.wait
+	}
+}
+
+// fireLanes fires what is due in FireLanes lanes at once (see fireLane), each until nothing of its
+// own is due or until.
+func (t *Timers) fireLanes(ctx context.Context, until time.Time) lanesRun {
 	var mu sync.Mutex
 	var g sync.WaitGroup
-	ok = true
-	for _, group := range groupsOf(due, FireGroups) {
+	run := lanesRun{ok: true}
+	for lane := range FireLanes {
 		g.Go(func() {
-			n, w, done := t.fireGroup(ctx, group, streamNow, readAt)
+			got := t.fireLane(ctx, lanePartitions(lane), until)
 			mu.Lock()
 			defer mu.Unlock()
-			settled += n
-			if w > 0 && (wait == 0 || w < wait) {
-				wait = w
-			}
-			ok = ok && done
+			run.add(got)
 		})
 	}
 	g.Wait()
-	return settled, wait, ok
+	return run
 }
 
-// groupsOf deals the issues of due out to at most n groups, in turn in the order of their first
-// timers (so each group holds a share of the earliest), each issue's timers kept together in
-// their order.
-func groupsOf(due []domain.Timer, n int) [][]domain.Timer {
-	group := map[string]int{} // each issue's group
-	var groups [][]domain.Timer
-	for _, tm := range due {
-		i, seen := group[tm.IssueID]
-		if !seen {
-			i = len(group) % n
-			group[tm.IssueID] = i
-		}
-		if i == len(groups) {
-			groups = append(groups, nil)
-		}
-		groups[i] = append(groups[i], tm)
+// lanePartitions are the partitions whose timers shards a lane fires.
+func lanePartitions(lane int) []int {
+	var ps []int
+	for p := lane; p < eventlog.Partitions; p += FireLanes {
+		ps = append(ps, p)
 	}
-	return groups
+	return ps
 }
 
-// fireGroup fires due timers and then drops, in one round trip, the timers whose verdicts are in.
-// Each issue's timers are fired in order (they append to the same issue, so at once they would
-// only conflict). The first of an issue's timers that owes a breach is decided with the others'
-// firsts in one DecideAll, whose appends the stream acknowledges together: in a storm that is
-// nearly every timer, and a round trip each would cost more than the appends. The rest are fired
-// issues in parallel, each a round trip to the stream. It returns what fireAll does, for due.
-func (t *Timers) fireGroup(ctx context.Context, due []domain.Timer, streamNow, readAt time.Time) (settled int, wait time.Duration, ok bool) {
+// fireLane fires the due timers of the partitions' shards, a pass of up to DueBatch at a time,
+// until none is due, until a pass leaves one to wait for the stream's clock or fails, or until.
+// Whether a deadline has passed is judged on the stream's clock, read once a pass: this service's
+// clock only says what to look at.
+func (t *Timers) fireLane(ctx context.Context, partitions []int, until time.Time) lanesRun {
+	for {
+		due, more, err := t.store.DueIn(ctx, t.clock.Now(), DueBatch, partitions)
+		if err != nil {
+			t.warn(ctx, "due timers", err)
+			return lanesRun{troubled: true}
+		}
+		if len(due) == 0 {
+			return lanesRun{ok: true}
+		}
+		streamNow, err := t.log.Now(ctx)
+		if err != nil {
+			t.warn(ctx, "stream clock", err)
+			return lanesRun{}
+		}
+		settled, wait, ok := t.firePass(ctx, due, streamNow, t.clock.Now())
+		switch {
+		case !ok || !more || settled < len(due):
+			return lanesRun{ok: ok, wait: wait}
+		case !t.clock.Now().Before(until):
+			return lanesRun{more: true, ok: true, wait: wait}
+		}
+	}
+}
+
+// firePass fires a pass's due timers and then drops, in one round trip, the timers whose verdicts
+// are in. Each issue's timers are fired in order (they append to the same issue, so at once they
+// would only conflict). The first of an issue's timers that owes a breach is decided with the
+// others' firsts in one DecideAll, whose appends the stream acknowledges together: in a storm that
+// is nearly every timer, and a round trip each would cost more than the appends. The rest are
+// fired issues in parallel, each a round trip to the stream. streamNow is the stream's clock, read
+// at readAt on this service's. It returns how many it settled (fired, or found owing nothing), the
+// shortest wait until the stream's clock reaches a deadline that is not due on it yet, and whether
+// every timer was handled.
+func (t *Timers) firePass(ctx context.Context, due []domain.Timer, streamNow, readAt time.Time) (settled int, wait time.Duration, ok bool) {
 	byIssue := map[string][]domain.Timer{}
 	ids := make([]string, 0, len(due))
 	for _, tm := range due {

@@ -369,9 +369,15 @@ func (s *Store) EarliestAfter(ctx context.Context, now time.Time) (domain.Timer,
 // of every shard that answered a full page are sure to be the earliest of all, so the rest are
 // left to the next call.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int64) ([]domain.Timer, bool, error) {
+	return s.DueIn(ctx, now, limit, everyShard)
+}
+
+// DueIn is Due over the timers shards of some partitions only: a lane of the timer loop reads its
+// own shards' (see app.FireLanes).
+func (s *Store) DueIn(ctx context.Context, now time.Time, limit int64, partitions []int) ([]domain.Timer, bool, error) {
 	until := strconv.FormatInt(now.UnixMilli(), 10)
-	perShard := max(2*limit/eventlog.Partitions, minDuePerShard)
-	pages, err := s.shardTimers(ctx, func(p redis.Pipeliner, key string) *redis.ZSliceCmd {
+	perShard := max(2*limit/int64(len(partitions)), minDuePerShard)
+	pages, err := s.shardTimers(ctx, partitions, func(p redis.Pipeliner, key string) *redis.ZSliceCmd {
 		return p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: key, Start: "-inf", Stop: until, ByScore: true, Count: perShard})
 	})
 	if err != nil {
@@ -397,20 +403,29 @@ const minDuePerShard = 2
 // eachTimersShard sends one query to every timers shard, in one pipeline, and returns the timers
 // they answer, earliest first (by name within a millisecond).
 func (s *Store) eachTimersShard(ctx context.Context, query func(p redis.Pipeliner, key string) *redis.ZSliceCmd) ([]domain.Timer, error) {
-	pages, err := s.shardTimers(ctx, query)
+	pages, err := s.shardTimers(ctx, everyShard, query)
 	if err != nil {
 		return nil, err
 	}
 	return sortTimers(slices.Concat(pages...)), nil
 }
 
-// shardTimers sends one query to every timers shard, in one pipeline, and returns each shard's
-// answer as Redis ordered it.
-func (s *Store) shardTimers(ctx context.Context, query func(p redis.Pipeliner, key string) *redis.ZSliceCmd) ([][]domain.Timer, error) {
-	cmds := make([]*redis.ZSliceCmd, eventlog.Partitions)
+// everyShard names every timers shard by its partition.
+var everyShard = func() []int {
+	all := make([]int, eventlog.Partitions)
+	for p := range all {
+		all[p] = p
+	}
+	return all
+}()
+
+// shardTimers sends one query to the timers shard of each of the partitions, in one pipeline, and
+// returns each shard's answer as Redis ordered it.
+func (s *Store) shardTimers(ctx context.Context, partitions []int, query func(p redis.Pipeliner, key string) *redis.ZSliceCmd) ([][]domain.Timer, error) {
+	cmds := make([]*redis.ZSliceCmd, len(partitions))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range cmds {
-			cmds[i] = query(p, timersShard(i))
+		for i, partition := range partitions {
+			cmds[i] = query(p, timersShard(partition))
 		}
 		return nil
 	}); err != nil {

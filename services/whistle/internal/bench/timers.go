@@ -72,6 +72,10 @@ type TimersConfig struct {
 	// CPUProfile, when set, is the file the process's CPU profile of the storm is written to,
 	// from just before its instant until its last timer is gone.
 	CPUProfile string
+	// AllocProfile, when set, is the file the process's allocation profile is written to just
+	// after the storm, and AllocProfile+".before" the one just before it: go tool pprof -base
+	// takes the first from the second, leaving what the storm allocated.
+	AllocProfile string
 	// Progress, when set, is told how the arming and the storm go, a line every few seconds.
 	Progress io.Writer
 }
@@ -161,6 +165,8 @@ type Firing struct {
 	// polling), RedisCPU redis-server's; RedisMissing says why that one was not read.
 	CPU, RedisCPU time.Duration
 	RedisMissing  string
+	// Heap is what this process's Go heap did over the firing.
+	Heap heapWork
 	// AOFBytes is how much redis-server's append-only file grew over the firing, and
 	// AOFRewrites how many rewrites of it ran meanwhile; AOFMissing says why they were not read.
 	AOFBytes, AOFRewrites int64
@@ -205,7 +211,7 @@ func timersCommand() *cobra.Command {
 			"JetStream alone; it reports the floor's breaches/s and CPU per breach, and the storm's as ratios " +
 			"of them. Then it arms report-in deadlines that fall due --rate a second for --duration, with the " +
 			"rest still open, and reports their lateness. " +
-			"--cpuprofile writes a CPU profile of the storm.",
+			"--cpuprofile writes a CPU profile of the storm, --allocprofile what it allocated.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
@@ -223,6 +229,7 @@ func timersCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&cfg.Duration, "duration", 30*time.Second, "steady phase: how long deadlines fall due at --rate")
 	cmd.Flags().IntVar(&cfg.Concurrency, "concurrency", 256, "issues appended at once while arming")
 	cmd.Flags().StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the storm to this file (go tool pprof reads it)")
+	cmd.Flags().StringVar(&cfg.AllocProfile, "allocprofile", "", "write the allocation profiles from just before the storm (FILE.before) and just after it (FILE); go tool pprof -sample_index=alloc_space -base FILE.before FILE shows what the storm allocated")
 	return cmd
 }
 
@@ -641,13 +648,16 @@ func (b *timersBench) storm(ctx context.Context, res *TimersResult) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpu := processCPU()
+	if err := writeAllocs(b.cfg.AllocProfile, ".before"); err != nil {
+		return err
+	}
+	cpu, heap := processCPU(), heapSoFar()
 	redisBefore, redisErr := b.redisCPU(ctx)
 	aofBefore, rewritesBefore, aofErr := aofSize(ctx, b.rdb)
 	if _, err := b.waitTimers(ctx, "storm", func(n int64) bool { return n <= wantOpen }); err != nil {
 		return err
 	}
-	res.Storm.CPU = processCPU() - cpu
+	res.Storm.CPU, res.Storm.Heap = processCPU()-cpu, heapSoFar().since(heap)
 	redisAfter, redisAfterErr := b.redisCPU(ctx)
 	res.Storm.RedisCPU, res.Storm.RedisMissing = redisSpent(redisBefore, redisErr, redisAfter, redisAfterErr)
 	aofAfter, rewritesAfter, aofAfterErr := aofSize(ctx, b.rdb)
@@ -656,6 +666,9 @@ func (b *timersBench) storm(ctx context.Context, res *TimersResult) error {
 	}
 	res.Storm.AOFBytes, res.Storm.AOFRewrites = aofAfter-aofBefore, rewritesAfter-rewritesBefore
 	pprof.StopCPUProfile()
+	if err := writeAllocs(b.cfg.AllocProfile, ""); err != nil {
+		return err
+	}
 	res.Storm.Due = b.stormIDs
 	b.stormBreaches, err = b.breaches(ctx, head, &res.Storm)
 	return err
@@ -674,9 +687,11 @@ func (b *timersBench) stormFloor(ctx context.Context, res *TimersResult) error {
 	f := &res.StormFloor
 	f.Events = len(b.stormBreaches)
 	b.stormBreaches = nil // the rest of the run needs them no more
+	// As many appends in flight as the timer loop has: a pass of each of its lanes.
+	pass := escalation.FireLanes * escalation.DueBatch
 	fmt.Fprintf(b.cfg.Progress, "bench timers: storm floor: %d breaches of %d issues appended again, in passes of %d sent together, to a stream of their own and consumed by %d consumers (escalation's, one per partition)\n",
-		f.Events, len(issues), escalation.DueBatch, eventlog.Partitions)
-	wall, err := measureFloor(ctx, b.js, issues, true, 1, inPasses(escalation.DueBatch), b.cfg.Progress, func(ctx context.Context) func(context.Context) {
+		f.Events, len(issues), pass, eventlog.Partitions)
+	wall, err := measureFloor(ctx, b.js, issues, true, 1, inPasses(pass), b.cfg.Progress, func(ctx context.Context) func(context.Context) {
 		cpu := processCPU()
 		redisBefore, redisErr := b.redisCPU(ctx)
 		return func(ctx context.Context) {
@@ -725,12 +740,12 @@ func (b *timersBench) steady(ctx context.Context, res *TimersResult) error {
 	if err := sleepUntil(ctx, from); err != nil {
 		return err
 	}
-	cpu := processCPU()
+	cpu, heap := processCPU(), heapSoFar()
 	redisBefore, redisErr := b.redisCPU(ctx)
 	if _, err := b.waitTimers(ctx, "steady", func(m int64) bool { return m <= open+int64(n) }); err != nil {
 		return err
 	}
-	res.Steady.CPU = processCPU() - cpu
+	res.Steady.CPU, res.Steady.Heap = processCPU()-cpu, heapSoFar().since(heap)
 	redisAfter, redisAfterErr := b.redisCPU(ctx)
 	res.Steady.RedisCPU, res.Steady.RedisMissing = redisSpent(redisBefore, redisErr, redisAfter, redisAfterErr)
 	_, err = b.breaches(ctx, head, &res.Steady)
@@ -963,7 +978,8 @@ func firingRows(name string, f Firing) [][]string {
 		}
 		rows = append(rows,
 			[]string{name + ": CPU per breach, whistle process (escalation, NATS, the bench's polling)", us(f.CPU / time.Duration(f.Once))},
-			[]string{name + ": CPU per breach, redis-server", redis})
+			[]string{name + ": CPU per breach, redis-server", redis},
+			[]string{name + ": Go heap allocated per breach, whistle process; collections during it", fmt.Sprintf("%.1f KB; %d", float64(f.Heap.Allocated)/float64(f.Once)/1e3, f.Heap.Collections)})
 	}
 	return rows
 }
