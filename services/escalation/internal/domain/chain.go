@@ -61,7 +61,8 @@ func (HandedOver) isEvent() {}
 
 // runs reports whether the unit's clock k still runs: neither cleared nor breached nor ended.
 func (a *Assignment) runs(unitID string, k Kind) bool {
-	due, ok := a.Machine(unitID).Due(k)
+	m := a.state(unitID)
+	due, ok := m.Due(k)
 	return ok && !due.Equal(assignment.DueNow)
 }
 
@@ -75,7 +76,8 @@ func (a *Assignment) NextReminder(unitID string, k Kind, cal sla.Calendar) (at t
 	if index >= len(a.Policy.RemindAt) || a.DispatchedAt.IsZero() || !a.runs(unitID, k) {
 		return time.Time{}, 0, false
 	}
-	return a.Policy.Share(cal, a.DispatchedAt, a.Machine(unitID).Deadline(k), a.Policy.RemindAt[index]), index, true
+	m := a.state(unitID)
+	return a.Policy.Share(cal, a.DispatchedAt, m.Deadline(k), a.Policy.RemindAt[index]), index, true
 }
 
 // OwedReminder returns the share of the limit of the unit's clock k to remind of at streamNow: the
@@ -84,14 +86,19 @@ func (a *Assignment) NextReminder(unitID string, k Kind, cal sla.Calendar) (at t
 // Otherwise it returns how long until the next one comes due (zero when none will).
 func (a *Assignment) OwedReminder(unitID string, k Kind, streamNow time.Time, cal sla.Calendar) (percent int, wait time.Duration) {
 	at, i, ok := a.NextReminder(unitID, k, cal)
-	if !ok || !streamNow.Before(a.Machine(unitID).Deadline(k)) {
+	if !ok {
+		return 0, 0
+	}
+	m := a.state(unitID)
+	deadline := m.Deadline(k)
+	if !streamNow.Before(deadline) {
 		return 0, 0
 	}
 	if streamNow.Before(at) {
 		return 0, at.Sub(streamNow)
 	}
 	for j := i + 1; j < len(a.Policy.RemindAt); j++ {
-		if a.Policy.Share(cal, a.DispatchedAt, a.Machine(unitID).Deadline(k), a.Policy.RemindAt[j]).After(streamNow) {
+		if a.Policy.Share(cal, a.DispatchedAt, deadline, a.Policy.RemindAt[j]).After(streamNow) {
 			break
 		}
 		i = j
@@ -121,7 +128,8 @@ func (a *Assignment) NextStep(unitID string, k Kind, cal sla.Calendar) (next Cha
 	last, started := a.Chain[k]
 	switch {
 	case !started:
-		next = ChainStep{Level: 1, At: a.Policy.After(cal, a.Machine(unitID).Deadline(k), chain[0].Wait)}
+		m := a.state(unitID)
+		next = ChainStep{Level: 1, At: a.Policy.After(cal, m.Deadline(k), chain[0].Wait)}
 	case last.Repeat < chain[last.Level-1].Repeat:
 		next = ChainStep{Level: last.Level, Repeat: last.Repeat + 1, At: a.Policy.After(cal, last.At, chain[last.Level-1].Wait)}
 	case last.Level < len(chain):
