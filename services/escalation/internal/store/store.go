@@ -375,6 +375,9 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int64) ([]domain.T
 // DueIn is Due over the timers shards of some partitions only: a lane of the timer loop reads its
 // own shards' (see app.FireLanes).
 func (s *Store) DueIn(ctx context.Context, now time.Time, limit int64, partitions []int) ([]domain.Timer, bool, error) {
+	if len(partitions) == 0 {
+		return nil, false, nil
+	}
 	until := strconv.FormatInt(now.UnixMilli(), 10)
 	perShard := max(2*limit/int64(len(partitions)), minDuePerShard)
 	pages, err := s.shardTimers(ctx, partitions, func(p redis.Pipeliner, key string) *redis.ZSliceCmd {

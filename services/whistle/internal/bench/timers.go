@@ -73,8 +73,9 @@ type TimersConfig struct {
 	// from just before its instant until its last timer is gone.
 	CPUProfile string
 	// AllocProfile, when set, is the file the process's allocation profile is written to just
-	// after the storm, and AllocProfile+".before" the one just before it: go tool pprof -base
-	// takes the first from the second, leaving what the storm allocated.
+	// after the storm, and AllocProfile+".before" the one before its wait for the instant (the
+	// process is idle meanwhile): go tool pprof -base takes the first from the second, leaving
+	// what the storm allocated.
 	AllocProfile string
 	// Progress, when set, is told how the arming and the storm go, a line every few seconds.
 	Progress io.Writer
@@ -229,7 +230,7 @@ func timersCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&cfg.Duration, "duration", 30*time.Second, "steady phase: how long deadlines fall due at --rate")
 	cmd.Flags().IntVar(&cfg.Concurrency, "concurrency", 256, "issues appended at once while arming")
 	cmd.Flags().StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the storm to this file (go tool pprof reads it)")
-	cmd.Flags().StringVar(&cfg.AllocProfile, "allocprofile", "", "write the allocation profiles from just before the storm (FILE.before) and just after it (FILE); go tool pprof -sample_index=alloc_space -base FILE.before FILE shows what the storm allocated")
+	cmd.Flags().StringVar(&cfg.AllocProfile, "allocprofile", "", "write the allocation profiles from before the storm (FILE.before) and just after it (FILE); go tool pprof -sample_index=alloc_space -base FILE.before FILE shows what the storm allocated")
 	return cmd
 }
 
@@ -634,6 +635,11 @@ func (b *timersBench) storm(ctx context.Context, res *TimersResult) error {
 		return err
 	}
 	wantOpen := res.Armed - int64(b.cfg.Storm)
+	// Before the wait, so that its collection, a second of a core at the defaults, is over before
+	// the storm's instant and outside the storm's CPU.
+	if err := writeAllocs(b.cfg.AllocProfile, ".before"); err != nil {
+		return err
+	}
 	if err := sleepUntil(ctx, res.StormAt.Add(-500*time.Millisecond)); err != nil {
 		return err
 	}
@@ -647,9 +653,6 @@ func (b *timersBench) storm(ctx context.Context, res *TimersResult) error {
 			return fmt.Errorf("bench timers: %w", err)
 		}
 		defer pprof.StopCPUProfile()
-	}
-	if err := writeAllocs(b.cfg.AllocProfile, ".before"); err != nil {
-		return err
 	}
 	cpu, heap := processCPU(), heapSoFar()
 	redisBefore, redisErr := b.redisCPU(ctx)
