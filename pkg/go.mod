@@ -3,7 +3,7 @@ module github.com/whistle-dispatch/whistle/pkg
 go 1.26.8
 
 require (
-	github.com/go-json-experiment/json v1.27.2
+	github.com/goccy/go-json v0.12.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/nats-io/nats-server/v2 v2.15.2

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	json "github.com/go-json-experiment/json/v1"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
@@ -252,7 +251,7 @@ func (s *Store) ScorecardFacts(ctx context.Context, issueIDs []string) (map[stri
 		var doc struct {
 			Scorecard scorecard.Issue `json:"scorecard"`
 		}
-		if err := json.Unmarshal(raw, &doc); err != nil {
+		if err := redisdoc.Unmarshal(raw, &doc); err != nil {
 			return nil, fmt.Errorf("escalation store: decode the scorecard of %s: %w", id, err)
 		}
 		out[id] = &doc.Scorecard

@@ -1,0 +1,14 @@
+package domain_test
+
+import (
+	"testing"
+
+	"github.com/whistle-dispatch/whistle/pkg/testing/doctest"
+	"github.com/whistle-dispatch/whistle/services/routing/internal/domain"
+)
+
+// The projection store writes and reads routing's documents in encoding/json's bytes.
+func TestTheDocumentIsTheSameBytesAndStateUnderBothJSONCodecs(t *testing.T) {
+	t.Parallel()
+	doctest.SameAsEncodingJSON[domain.Issue](t)
+}
