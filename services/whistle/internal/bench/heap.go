@@ -8,24 +8,43 @@ import (
 	"runtime/pprof"
 )
 
-// heapWork is what this process's Go heap has done so far: the bytes it allocated and the
-// collections it completed. Over a firing, their growth says how much garbage the firing made and
-// whether a collection, whose marking of the whole live heap is charged to whatever runs then,
-// fell inside it.
+// heapWork is what this process's Go heap has done so far: the bytes it allocated, the
+// collections it completed, and the stop-the-world pauses of collections, two a collection (one
+// as it starts, one as it ends). Over a firing, their growth says how much garbage the firing made
+// and whether a collection, whose marking of the whole live heap is charged to whatever runs then,
+// ran during it: one that starts inside and ends after it completes nothing inside it, but pauses
+// once.
 type heapWork struct {
-	Allocated, Collections uint64
+	Allocated, Collections, Pauses uint64
 }
 
 // heapSoFar reads heapWork from the runtime's metrics.
 func heapSoFar() heapWork {
-	samples := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	samples := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/sched/pauses/total/gc:seconds"}}
 	metrics.Read(samples)
-	return heapWork{Allocated: samples[0].Value.Uint64(), Collections: samples[1].Value.Uint64()}
+	var pauses uint64
+	for _, n := range samples[2].Value.Float64Histogram().Counts {
+		pauses += n
+	}
+	return heapWork{Allocated: samples[0].Value.Uint64(), Collections: samples[1].Value.Uint64(), Pauses: pauses}
 }
 
 // since is the work done from before until w.
 func (w heapWork) since(before heapWork) heapWork {
-	return heapWork{Allocated: w.Allocated - before.Allocated, Collections: w.Collections - before.Collections}
+	return heapWork{Allocated: w.Allocated - before.Allocated, Collections: w.Collections - before.Collections,
+		Pauses: w.Pauses - before.Pauses}
+}
+
+// Ran is how many collections ran during the work, at least in part: of its pauses, each completed
+// collection accounts for its end and perhaps its start, and each pause beyond is a collection
+// that began. It counts two collections that only straddle the two ends as one, which firings of
+// seconds, between collections seconds apart, do not meet.
+func (w heapWork) Ran() uint64 {
+	if w.Pauses <= w.Collections {
+		return w.Collections
+	}
+	return max(w.Collections, w.Pauses-w.Collections)
 }
 
 // writeAllocs writes this process's allocation profile to name+suffix; nothing when name is empty.

@@ -982,7 +982,7 @@ func firingRows(name string, f Firing) [][]string {
 		rows = append(rows,
 			[]string{name + ": CPU per breach, whistle process (escalation, NATS, the bench's polling)", us(f.CPU / time.Duration(f.Once))},
 			[]string{name + ": CPU per breach, redis-server", redis},
-			[]string{name + ": Go heap allocated per breach, whistle process; collections during it", fmt.Sprintf("%.1f KB; %d", float64(f.Heap.Allocated)/float64(f.Once)/1e3, f.Heap.Collections)})
+			[]string{name + ": Go heap allocated per breach, whistle process; collections that ran during it, completed in it", fmt.Sprintf("%.1f KB; %d, %d", float64(f.Heap.Allocated)/float64(f.Once)/1e3, f.Heap.Ran(), f.Heap.Collections)})
 	}
 	return rows
 }
