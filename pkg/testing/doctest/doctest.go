@@ -47,10 +47,10 @@ func SameAsEncodingJSON[T any](t testing.TB) {
 }
 
 // Filled returns a T with every exported field that JSON writes set to a value that is not zero,
-// each leaf another: a slice and a map hold two elements (a map's keys in the opposite order to
-// their names), a pointer points to a filled value, and strings hold the characters encoding/json
-// escapes (HTML's, and the line separators) beside Chinese text. Interfaces and functions are left
-// alone.
+// each leaf another: a slice and a map hold two elements (a map's keys inserted in the opposite
+// order to the one they sort in), a pointer points to a filled value, and strings hold characters
+// encoding/json escapes (HTML's, and the line separator U+2028) beside Chinese text. Interfaces and
+// functions are left alone.
 func Filled[T any]() *T {
 	v := new(T)
 	var f filler
@@ -82,9 +82,9 @@ func (f *filler) fill(v reflect.Value, depth int) {
 	case reflect.Bool:
 		v.SetBool(true)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		v.SetInt(int64(f.n % 100))
+		v.SetInt(int64(f.n%100 + 1))
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		v.SetUint(uint64(f.n % 100))
+		v.SetUint(uint64(f.n%100 + 1))
 	case reflect.Float32, reflect.Float64:
 		v.SetFloat(float64(f.n) + 0.25)
 	case reflect.Pointer:
