@@ -36,10 +36,11 @@ func (w heapWork) since(before heapWork) heapWork {
 		Pauses: w.Pauses - before.Pauses}
 }
 
-// Ran is how many collections ran during the work, at least in part: of its pauses, each completed
-// collection accounts for its end and perhaps its start, and each pause beyond is a collection
-// that began. It counts two collections that only straddle the two ends as one, which firings of
-// seconds, between collections seconds apart, do not meet.
+// Ran is how many collections ran during the work, at least in part, read from its pauses P and
+// its completions C: a collection inside it gives two pauses and one completion, one that ended in
+// it one and one, one that began in it one and none. With at most one collection across each end,
+// that is max(C, P-C). Two collections that each straddle one end count as one; firings of
+// seconds, between collections seconds apart, do not meet that.
 func (w heapWork) Ran() uint64 {
 	if w.Pauses <= w.Collections {
 		return w.Collections
@@ -48,8 +49,8 @@ func (w heapWork) Ran() uint64 {
 }
 
 // writeAllocs writes this process's allocation profile to name+suffix; nothing when name is empty.
-// It collects first, since the profile stands as of the last collection: the storm then starts
-// and ends on a collection, so its other figures are not those of a run without the profile.
+// It collects first, since the profile stands as of the last collection: the storm then ends on a
+// collection, so its other figures are not those of a run without the profile.
 func writeAllocs(name, suffix string) error {
 	if name == "" {
 		return nil
