@@ -32,6 +32,10 @@ const (
 	RoleDispatcher Role = "dispatcher"
 	// RoleSupervisor watches breaches, urges and decides extensions.
 	RoleSupervisor Role = "supervisor"
+	// RoleIntegrator is another system of the city (a 12345 hotline, a residents' mini-program,
+	// an enterprise service window) that raises and follows issues on the public's behalf
+	// through Open311. Its subject is the integrator's name and its scope the city.
+	RoleIntegrator Role = "integrator"
 )
 
 // CityScope is the scope of the whole area tree, the root above every street.
@@ -51,11 +55,11 @@ var ErrInvalidToken = errors.New("invalid token")
 // ParseRole returns the Role named by s, or an error if s names no role.
 func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
-	case RoleGridWorker, RoleOfficer, RoleDispatcher, RoleSupervisor:
+	case RoleGridWorker, RoleOfficer, RoleDispatcher, RoleSupervisor, RoleIntegrator:
 		return r, nil
 	}
-	return "", fmt.Errorf("authx: unknown role %q (want %s, %s, %s or %s)", s,
-		RoleGridWorker, RoleOfficer, RoleDispatcher, RoleSupervisor)
+	return "", fmt.Errorf("authx: unknown role %q (want %s, %s, %s, %s or %s)", s,
+		RoleGridWorker, RoleOfficer, RoleDispatcher, RoleSupervisor, RoleIntegrator)
 }
 
 // Principal is the authenticated caller: who, in what role, over which scope (a grid,

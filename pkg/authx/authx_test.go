@@ -134,7 +134,7 @@ func TestMintRefusesWhatVerifyWouldReject(t *testing.T) {
 
 func TestParseRoleAcceptsEveryRoleAndNothingElse(t *testing.T) {
 	t.Parallel()
-	for _, r := range []Role{RoleGridWorker, RoleOfficer, RoleDispatcher, RoleSupervisor} {
+	for _, r := range []Role{RoleGridWorker, RoleOfficer, RoleDispatcher, RoleSupervisor, RoleIntegrator} {
 		if got, err := ParseRole(string(r)); err != nil || got != r {
 			t.Errorf("ParseRole(%q) = %q, %v", r, got, err)
 		}

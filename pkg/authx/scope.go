@@ -36,6 +36,7 @@ var roleScopes = map[Role]struct {
 	RoleOfficer:    {[]ScopeKind{ScopeUnit}, "a unit id (a department listed without units has one, with the department's id)"},
 	RoleDispatcher: {[]ScopeKind{ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity}, "an area id (street, community or grid) or " + CityScope},
 	RoleSupervisor: {[]ScopeKind{ScopeGrid, ScopeCommunity, ScopeStreet, ScopeCity}, "an area id (street, community or grid) or " + CityScope},
+	RoleIntegrator: {[]ScopeKind{ScopeCity}, CityScope + ": the place of each request decides its grid"},
 }
 
 // CheckScope reports whether role r may hold scope, which names a kind; the error names the

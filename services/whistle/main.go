@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/whistle-dispatch/whistle/services/gateway"
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"io"
 	"log/slog"
 	"maps"
@@ -41,6 +43,9 @@ const (
 	// defaultTokenTTL is how long a minted token lasts unless --ttl says otherwise:
 	// a working day and a night, so a duty officer's token outlives one shift.
 	defaultTokenTTL = 24 * time.Hour
+	// defaultOpen311KeyTTL is how long an integrator's API key lasts unless --ttl says
+	// otherwise: a year, after which the operator mints the next.
+	defaultOpen311KeyTTL = 365 * 24 * time.Hour
 	// stopTimeout bounds a graceful stop after Ctrl-C or SIGTERM.
 	stopTimeout = 30 * time.Second
 )
@@ -108,7 +113,7 @@ func newRoot(e env) *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.AddCommand(upCommand(e), serveCommand(e), tokenCommand(), replayCommand(e))
+	root.AddCommand(upCommand(e), serveCommand(e), tokenCommand(), open311Command(), replayCommand(e))
 	root.AddCommand(cli.Commands()...)
 	root.AddCommand(bench.Command())
 	root.AddCommand(healthCommand())
@@ -317,6 +322,43 @@ func tokenCommand() *cobra.Command {
 	f.StringVar(&rosterPath, "roster", "", "the rosters an officer is checked against; default: the sample city's with the sample catalog")
 	_ = cmd.MarkFlagRequired("role")
 	_ = cmd.MarkFlagRequired("scope")
+	return cmd
+}
+
+// open311Command holds the operator's commands for Open311.
+func open311Command() *cobra.Command {
+	cmd := &cobra.Command{Use: "open311", Short: "Manage Open311 GeoReport v2 integrators", Args: cobra.NoArgs}
+	var name, data string
+	var ttl time.Duration
+	key := &cobra.Command{
+		Use:   "key --name NAME",
+		Short: "Mint an integrator's Open311 API key and print it",
+		Long: "Mint an API key for an integrator (a 12345 hotline, a residents' mini-program, an enterprise\n" +
+			"service window) and print it alone. The integrator passes it as api_key to POST requests at\n" +
+			"/open311/v2/; each request it raises records the integrator as its raiser, and its calls are\n" +
+			"limited in rate per key. The key is signed with the data folder's key, as tokens are.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := apiedge.CheckRequestID("--name", name); err != nil {
+				return fmt.Errorf("open311 key: %w", err)
+			}
+			if name == gateway.ReaderSubject {
+				return fmt.Errorf("open311 key: --name %q is the gateway's own; choose another", name)
+			}
+			tok, err := mintToken(data, "", "", string(authx.RoleIntegrator), authx.CityScope, name, ttl)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return err
+		},
+	}
+	f := key.Flags()
+	f.StringVar(&name, "name", "", "the integrator's name (1 to 64 of A-Z a-z 0-9 . _ : -), recorded as the raiser of its requests")
+	f.DurationVar(&ttl, "ttl", defaultOpen311KeyTTL, "how long the key is valid")
+	f.StringVar(&data, "data", defaultDataDir, "data folder holding token.key")
+	_ = key.MarkFlagRequired("name")
+	cmd.AddCommand(key)
 	return cmd
 }
 

@@ -211,3 +211,29 @@ func TestAnOfficersTokenNamesSomeoneOfTheUnitsRoster(t *testing.T) {
 		t.Errorf("a stranger's token: %v; want a refusal naming the roster", err)
 	}
 }
+
+func TestTheOpen311KeyCommandMintsAnIntegratorsKeyAndRefusesABadName(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	if _, err := authx.LoadOrCreateKey(filepath.Join(data, "token.key")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runWhistle(t, "open311", "key", "--data", data, "--name", "hotline-12345")
+	if err != nil {
+		t.Fatalf("whistle open311 key: %v", err)
+	}
+	key, err := authx.LoadKey(filepath.Join(data, "token.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := authx.NewAuthority(key).Verify(strings.TrimSpace(out))
+	if want := (authx.Principal{Subject: "hotline-12345", Role: authx.RoleIntegrator, Scope: authx.CityScope}); err != nil || got != want {
+		t.Errorf("the key carries %+v (%v), want %+v", got, err, want)
+	}
+	for _, name := range []string{"", "a name with spaces", "open311-gateway"} {
+		out, err := runWhistle(t, "open311", "key", "--data", data, "--name", name)
+		if err == nil || out != "" {
+			t.Errorf("--name %q: printed %q with error %v; want an error and nothing printed", name, out, err)
+		}
+	}
+}

@@ -21,10 +21,23 @@ func Caller(ctx context.Context) (authx.Principal, error) {
 	return p, nil
 }
 
-// SeesArea reports whether the caller's scope covers an area (grid, community, street or the
-// city). Duty officers' scopes are units, which cover no area.
+// SeesArea reports whether the caller is a person of an area (grid worker, dispatcher or
+// supervisor) whose scope covers an area (grid, community, street or the city). Duty officers'
+// scopes are units, which cover no area; an integrator's city scope is for intake alone (see
+// ForThePublic).
 func SeesArea(cat *catalog.Catalog, p authx.Principal, areaID string) bool {
-	return p.Role != authx.RoleOfficer && cat.Contains(p.Scope, areaID)
+	switch p.Role {
+	case authx.RoleGridWorker, authx.RoleDispatcher, authx.RoleSupervisor:
+		return cat.Contains(p.Scope, areaID)
+	}
+	return false
+}
+
+// ForThePublic reports whether the caller is an integrator: a system that raises and follows
+// issues anywhere in the city on the public's behalf. Intake lets it raise, read and list; no
+// other service grants it anything.
+func ForThePublic(p authx.Principal) bool {
+	return p.Role == authx.RoleIntegrator && p.Scope == authx.CityScope
 }
 
 // ActsFor reports whether the caller acts for the unit: a duty officer of it, or the worker of a

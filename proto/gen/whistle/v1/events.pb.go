@@ -713,7 +713,11 @@ type IssueRaised struct {
 	// The residential compound that contains the point, when the raiser gave one and a compound does.
 	CompoundId string `protobuf:"bytes,9,opt,name=compound_id,json=compoundId,proto3" json:"compound_id,omitempty"`
 	// The photos the raiser attached.
-	Photos        []*Photo `protobuf:"bytes,10,rep,name=photos,proto3" json:"photos,omitempty"`
+	Photos []*Photo `protobuf:"bytes,10,rep,name=photos,proto3" json:"photos,omitempty"`
+	// How to reach the resident or enterprise an integrator raised for (the actor is the integrator).
+	Contact *Contact `protobuf:"bytes,11,opt,name=contact,proto3" json:"contact,omitempty"`
+	// A photo or video the integrator holds, by its URL.
+	MediaUrl      string `protobuf:"bytes,12,opt,name=media_url,json=mediaUrl,proto3" json:"media_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -816,6 +820,20 @@ func (x *IssueRaised) GetPhotos() []*Photo {
 		return x.Photos
 	}
 	return nil
+}
+
+func (x *IssueRaised) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *IssueRaised) GetMediaUrl() string {
+	if x != nil {
+		return x.MediaUrl
+	}
+	return ""
 }
 
 // Dispatch is one unit of a department summoned by routing, with its SLA policy frozen.
@@ -2754,7 +2772,7 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\x05Actor\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
-	"\x05scope\x18\x03 \x01(\tR\x05scope\"\xe7\x02\n" +
+	"\x05scope\x18\x03 \x01(\tR\x05scope\"\xb3\x03\n" +
 	"\vIssueRaised\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
@@ -2769,7 +2787,9 @@ const file_whistle_v1_events_proto_rawDesc = "" +
 	"\vcompound_id\x18\t \x01(\tR\n" +
 	"compoundId\x12)\n" +
 	"\x06photos\x18\n" +
-	" \x03(\v2\x11.whistle.v1.PhotoR\x06photos\"\xa0\x02\n" +
+	" \x03(\v2\x11.whistle.v1.PhotoR\x06photos\x12-\n" +
+	"\acontact\x18\v \x01(\v2\x13.whistle.v1.ContactR\acontact\x12\x1b\n" +
+	"\tmedia_url\x18\f \x01(\tR\bmediaUrl\"\xa0\x02\n" +
 	"\bDispatch\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12.\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x1a.whistle.v1.AssignmentRoleR\x04role\x12-\n" +
@@ -2982,11 +3002,12 @@ var file_whistle_v1_events_proto_goTypes = []any{
 	(Urgency)(0),                   // 31: whistle.v1.Urgency
 	(*Location)(nil),               // 32: whistle.v1.Location
 	(*Photo)(nil),                  // 33: whistle.v1.Photo
-	(AssignmentRole)(0),            // 34: whistle.v1.AssignmentRole
-	(*SlaPolicy)(nil),              // 35: whistle.v1.SlaPolicy
-	(*durationpb.Duration)(nil),    // 36: google.protobuf.Duration
-	(DeadlineKind)(0),              // 37: whistle.v1.DeadlineKind
-	(EscalationTarget)(0),          // 38: whistle.v1.EscalationTarget
+	(*Contact)(nil),                // 34: whistle.v1.Contact
+	(AssignmentRole)(0),            // 35: whistle.v1.AssignmentRole
+	(*SlaPolicy)(nil),              // 36: whistle.v1.SlaPolicy
+	(*durationpb.Duration)(nil),    // 37: google.protobuf.Duration
+	(DeadlineKind)(0),              // 38: whistle.v1.DeadlineKind
+	(EscalationTarget)(0),          // 39: whistle.v1.EscalationTarget
 }
 var file_whistle_v1_events_proto_depIdxs = []int32{
 	30, // 0: whistle.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
@@ -3017,42 +3038,43 @@ var file_whistle_v1_events_proto_depIdxs = []int32{
 	31, // 25: whistle.v1.IssueRaised.urgency:type_name -> whistle.v1.Urgency
 	32, // 26: whistle.v1.IssueRaised.location:type_name -> whistle.v1.Location
 	33, // 27: whistle.v1.IssueRaised.photos:type_name -> whistle.v1.Photo
-	34, // 28: whistle.v1.Dispatch.role:type_name -> whistle.v1.AssignmentRole
-	35, // 29: whistle.v1.Dispatch.policy:type_name -> whistle.v1.SlaPolicy
-	30, // 30: whistle.v1.Dispatch.report_in_by:type_name -> google.protobuf.Timestamp
-	30, // 31: whistle.v1.Dispatch.resolve_by:type_name -> google.protobuf.Timestamp
-	5,  // 32: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
-	0,  // 33: whistle.v1.IssueRouted.cause:type_name -> whistle.v1.RouteCause
-	6,  // 34: whistle.v1.IssueRouted.withdrawn:type_name -> whistle.v1.Withdrawal
-	5,  // 35: whistle.v1.IssueNeedsDispatch.desk:type_name -> whistle.v1.Dispatch
-	0,  // 36: whistle.v1.IssueNeedsDispatch.cause:type_name -> whistle.v1.RouteCause
-	6,  // 37: whistle.v1.IssueNeedsDispatch.withdrawn:type_name -> whistle.v1.Withdrawal
-	33, // 38: whistle.v1.AssignmentResolved.photos:type_name -> whistle.v1.Photo
-	36, // 39: whistle.v1.IssueLinked.after:type_name -> google.protobuf.Duration
-	37, // 40: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
-	30, // 41: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
-	30, // 42: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
-	1,  // 43: whistle.v1.Push.reason:type_name -> whistle.v1.PushReason
-	18, // 44: whistle.v1.AssignmentsPushed.pushes:type_name -> whistle.v1.Push
-	37, // 45: whistle.v1.ExtensionRequested.kind:type_name -> whistle.v1.DeadlineKind
-	30, // 46: whistle.v1.ExtensionRequested.deadline:type_name -> google.protobuf.Timestamp
-	30, // 47: whistle.v1.ExtensionRequested.proposed:type_name -> google.protobuf.Timestamp
-	5,  // 48: whistle.v1.IssueVerified.reopened:type_name -> whistle.v1.Dispatch
-	5,  // 49: whistle.v1.IssueRated.reopened:type_name -> whistle.v1.Dispatch
-	36, // 50: whistle.v1.IssueClosed.waited:type_name -> google.protobuf.Duration
-	37, // 51: whistle.v1.DeadlineReminded.kind:type_name -> whistle.v1.DeadlineKind
-	30, // 52: whistle.v1.DeadlineReminded.deadline:type_name -> google.protobuf.Timestamp
-	37, // 53: whistle.v1.BreachEscalated.kind:type_name -> whistle.v1.DeadlineKind
-	30, // 54: whistle.v1.BreachEscalated.deadline:type_name -> google.protobuf.Timestamp
-	38, // 55: whistle.v1.BreachEscalated.target:type_name -> whistle.v1.EscalationTarget
-	37, // 56: whistle.v1.ExtensionDecided.kind:type_name -> whistle.v1.DeadlineKind
-	30, // 57: whistle.v1.ExtensionDecided.deadline:type_name -> google.protobuf.Timestamp
-	30, // 58: whistle.v1.ExtensionDecided.granted:type_name -> google.protobuf.Timestamp
-	59, // [59:59] is the sub-list for method output_type
-	59, // [59:59] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	34, // 28: whistle.v1.IssueRaised.contact:type_name -> whistle.v1.Contact
+	35, // 29: whistle.v1.Dispatch.role:type_name -> whistle.v1.AssignmentRole
+	36, // 30: whistle.v1.Dispatch.policy:type_name -> whistle.v1.SlaPolicy
+	30, // 31: whistle.v1.Dispatch.report_in_by:type_name -> google.protobuf.Timestamp
+	30, // 32: whistle.v1.Dispatch.resolve_by:type_name -> google.protobuf.Timestamp
+	5,  // 33: whistle.v1.IssueRouted.dispatches:type_name -> whistle.v1.Dispatch
+	0,  // 34: whistle.v1.IssueRouted.cause:type_name -> whistle.v1.RouteCause
+	6,  // 35: whistle.v1.IssueRouted.withdrawn:type_name -> whistle.v1.Withdrawal
+	5,  // 36: whistle.v1.IssueNeedsDispatch.desk:type_name -> whistle.v1.Dispatch
+	0,  // 37: whistle.v1.IssueNeedsDispatch.cause:type_name -> whistle.v1.RouteCause
+	6,  // 38: whistle.v1.IssueNeedsDispatch.withdrawn:type_name -> whistle.v1.Withdrawal
+	33, // 39: whistle.v1.AssignmentResolved.photos:type_name -> whistle.v1.Photo
+	37, // 40: whistle.v1.IssueLinked.after:type_name -> google.protobuf.Duration
+	38, // 41: whistle.v1.DeadlineBreached.kind:type_name -> whistle.v1.DeadlineKind
+	30, // 42: whistle.v1.DeadlineBreached.deadline:type_name -> google.protobuf.Timestamp
+	30, // 43: whistle.v1.DeadlineBreached.cleared_at:type_name -> google.protobuf.Timestamp
+	1,  // 44: whistle.v1.Push.reason:type_name -> whistle.v1.PushReason
+	18, // 45: whistle.v1.AssignmentsPushed.pushes:type_name -> whistle.v1.Push
+	38, // 46: whistle.v1.ExtensionRequested.kind:type_name -> whistle.v1.DeadlineKind
+	30, // 47: whistle.v1.ExtensionRequested.deadline:type_name -> google.protobuf.Timestamp
+	30, // 48: whistle.v1.ExtensionRequested.proposed:type_name -> google.protobuf.Timestamp
+	5,  // 49: whistle.v1.IssueVerified.reopened:type_name -> whistle.v1.Dispatch
+	5,  // 50: whistle.v1.IssueRated.reopened:type_name -> whistle.v1.Dispatch
+	37, // 51: whistle.v1.IssueClosed.waited:type_name -> google.protobuf.Duration
+	38, // 52: whistle.v1.DeadlineReminded.kind:type_name -> whistle.v1.DeadlineKind
+	30, // 53: whistle.v1.DeadlineReminded.deadline:type_name -> google.protobuf.Timestamp
+	38, // 54: whistle.v1.BreachEscalated.kind:type_name -> whistle.v1.DeadlineKind
+	30, // 55: whistle.v1.BreachEscalated.deadline:type_name -> google.protobuf.Timestamp
+	39, // 56: whistle.v1.BreachEscalated.target:type_name -> whistle.v1.EscalationTarget
+	38, // 57: whistle.v1.ExtensionDecided.kind:type_name -> whistle.v1.DeadlineKind
+	30, // 58: whistle.v1.ExtensionDecided.deadline:type_name -> google.protobuf.Timestamp
+	30, // 59: whistle.v1.ExtensionDecided.granted:type_name -> google.protobuf.Timestamp
+	60, // [60:60] is the sub-list for method output_type
+	60, // [60:60] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_events_proto_init() }

@@ -38,7 +38,11 @@ type RaiseIssueRequest struct {
 	// Where it is; optional.
 	Location *Location `protobuf:"bytes,6,opt,name=location" json:"location,omitempty"`
 	// Photos, uploaded first with UploadPhoto.
-	PhotoIds      []string `protobuf:"bytes,7,rep,name=photo_ids,json=photoIds" json:"photo_ids,omitempty"`
+	PhotoIds []string `protobuf:"bytes,7,rep,name=photo_ids,json=photoIds" json:"photo_ids,omitempty"`
+	// How to reach the resident or enterprise an integrator raises for; only integrators give it.
+	Contact *Contact `protobuf:"bytes,8,opt,name=contact" json:"contact,omitempty"`
+	// A photo or video the integrator holds, by its absolute http(s) URL; only integrators give it.
+	MediaUrl      string `protobuf:"bytes,9,opt,name=media_url,json=mediaUrl" json:"media_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -120,6 +124,20 @@ func (x *RaiseIssueRequest) GetPhotoIds() []string {
 		return x.PhotoIds
 	}
 	return nil
+}
+
+func (x *RaiseIssueRequest) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *RaiseIssueRequest) GetMediaUrl() string {
+	if x != nil {
+		return x.MediaUrl
+	}
+	return ""
 }
 
 // RaiseIssueResponse carries the issue as recorded.
@@ -970,7 +988,7 @@ var File_whistle_v1_intake_service_proto protoreflect.FileDescriptor
 const file_whistle_v1_intake_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1fwhistle/v1/intake_service.proto\x12\n" +
-	"whistle.v1\x1a\x16whistle/v1/types.proto\"\xfe\x01\n" +
+	"whistle.v1\x1a\x16whistle/v1/types.proto\"\xca\x02\n" +
 	"\x11RaiseIssueRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
@@ -980,7 +998,9 @@ const file_whistle_v1_intake_service_proto_rawDesc = "" +
 	"\aurgency\x18\x04 \x01(\x0e2\x13.whistle.v1.UrgencyR\aurgency\x12\x12\n" +
 	"\x04text\x18\x05 \x01(\tR\x04text\x120\n" +
 	"\blocation\x18\x06 \x01(\v2\x14.whistle.v1.LocationR\blocation\x12\x1b\n" +
-	"\tphoto_ids\x18\a \x03(\tR\bphotoIds\"Y\n" +
+	"\tphoto_ids\x18\a \x03(\tR\bphotoIds\x12-\n" +
+	"\acontact\x18\b \x01(\v2\x13.whistle.v1.ContactR\acontact\x12\x1b\n" +
+	"\tmedia_url\x18\t \x01(\tR\bmediaUrl\"Y\n" +
 	"\x12RaiseIssueResponse\x12'\n" +
 	"\x05issue\x18\x01 \x01(\v2\x11.whistle.v1.IssueR\x05issue\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\"!\n" +
@@ -1075,46 +1095,48 @@ var file_whistle_v1_intake_service_proto_goTypes = []any{
 	(*GetPhotoResponse)(nil),    // 15: whistle.v1.GetPhotoResponse
 	(Urgency)(0),                // 16: whistle.v1.Urgency
 	(*Location)(nil),            // 17: whistle.v1.Location
-	(*Issue)(nil),               // 18: whistle.v1.Issue
-	(*TimelineEntry)(nil),       // 19: whistle.v1.TimelineEntry
-	(IssueStatus)(0),            // 20: whistle.v1.IssueStatus
-	(*Photo)(nil),               // 21: whistle.v1.Photo
+	(*Contact)(nil),             // 18: whistle.v1.Contact
+	(*Issue)(nil),               // 19: whistle.v1.Issue
+	(*TimelineEntry)(nil),       // 20: whistle.v1.TimelineEntry
+	(IssueStatus)(0),            // 21: whistle.v1.IssueStatus
+	(*Photo)(nil),               // 22: whistle.v1.Photo
 }
 var file_whistle_v1_intake_service_proto_depIdxs = []int32{
 	16, // 0: whistle.v1.RaiseIssueRequest.urgency:type_name -> whistle.v1.Urgency
 	17, // 1: whistle.v1.RaiseIssueRequest.location:type_name -> whistle.v1.Location
-	18, // 2: whistle.v1.RaiseIssueResponse.issue:type_name -> whistle.v1.Issue
-	18, // 3: whistle.v1.GetIssueResponse.issue:type_name -> whistle.v1.Issue
-	19, // 4: whistle.v1.GetIssueResponse.timeline:type_name -> whistle.v1.TimelineEntry
-	20, // 5: whistle.v1.ListIssuesRequest.status:type_name -> whistle.v1.IssueStatus
-	18, // 6: whistle.v1.ListIssuesResponse.issues:type_name -> whistle.v1.Issue
-	18, // 7: whistle.v1.WatchIssueResponse.issue:type_name -> whistle.v1.Issue
-	19, // 8: whistle.v1.WatchIssueResponse.entry:type_name -> whistle.v1.TimelineEntry
-	18, // 9: whistle.v1.VerifyIssueResponse.issue:type_name -> whistle.v1.Issue
-	18, // 10: whistle.v1.RateIssueResponse.issue:type_name -> whistle.v1.Issue
-	21, // 11: whistle.v1.UploadPhotoResponse.photo:type_name -> whistle.v1.Photo
-	21, // 12: whistle.v1.GetPhotoResponse.photo:type_name -> whistle.v1.Photo
-	0,  // 13: whistle.v1.IntakeService.RaiseIssue:input_type -> whistle.v1.RaiseIssueRequest
-	2,  // 14: whistle.v1.IntakeService.GetIssue:input_type -> whistle.v1.GetIssueRequest
-	4,  // 15: whistle.v1.IntakeService.ListIssues:input_type -> whistle.v1.ListIssuesRequest
-	6,  // 16: whistle.v1.IntakeService.WatchIssue:input_type -> whistle.v1.WatchIssueRequest
-	8,  // 17: whistle.v1.IntakeService.VerifyIssue:input_type -> whistle.v1.VerifyIssueRequest
-	10, // 18: whistle.v1.IntakeService.RateIssue:input_type -> whistle.v1.RateIssueRequest
-	12, // 19: whistle.v1.IntakeService.UploadPhoto:input_type -> whistle.v1.UploadPhotoRequest
-	14, // 20: whistle.v1.IntakeService.GetPhoto:input_type -> whistle.v1.GetPhotoRequest
-	1,  // 21: whistle.v1.IntakeService.RaiseIssue:output_type -> whistle.v1.RaiseIssueResponse
-	3,  // 22: whistle.v1.IntakeService.GetIssue:output_type -> whistle.v1.GetIssueResponse
-	5,  // 23: whistle.v1.IntakeService.ListIssues:output_type -> whistle.v1.ListIssuesResponse
-	7,  // 24: whistle.v1.IntakeService.WatchIssue:output_type -> whistle.v1.WatchIssueResponse
-	9,  // 25: whistle.v1.IntakeService.VerifyIssue:output_type -> whistle.v1.VerifyIssueResponse
-	11, // 26: whistle.v1.IntakeService.RateIssue:output_type -> whistle.v1.RateIssueResponse
-	13, // 27: whistle.v1.IntakeService.UploadPhoto:output_type -> whistle.v1.UploadPhotoResponse
-	15, // 28: whistle.v1.IntakeService.GetPhoto:output_type -> whistle.v1.GetPhotoResponse
-	21, // [21:29] is the sub-list for method output_type
-	13, // [13:21] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	18, // 2: whistle.v1.RaiseIssueRequest.contact:type_name -> whistle.v1.Contact
+	19, // 3: whistle.v1.RaiseIssueResponse.issue:type_name -> whistle.v1.Issue
+	19, // 4: whistle.v1.GetIssueResponse.issue:type_name -> whistle.v1.Issue
+	20, // 5: whistle.v1.GetIssueResponse.timeline:type_name -> whistle.v1.TimelineEntry
+	21, // 6: whistle.v1.ListIssuesRequest.status:type_name -> whistle.v1.IssueStatus
+	19, // 7: whistle.v1.ListIssuesResponse.issues:type_name -> whistle.v1.Issue
+	19, // 8: whistle.v1.WatchIssueResponse.issue:type_name -> whistle.v1.Issue
+	20, // 9: whistle.v1.WatchIssueResponse.entry:type_name -> whistle.v1.TimelineEntry
+	19, // 10: whistle.v1.VerifyIssueResponse.issue:type_name -> whistle.v1.Issue
+	19, // 11: whistle.v1.RateIssueResponse.issue:type_name -> whistle.v1.Issue
+	22, // 12: whistle.v1.UploadPhotoResponse.photo:type_name -> whistle.v1.Photo
+	22, // 13: whistle.v1.GetPhotoResponse.photo:type_name -> whistle.v1.Photo
+	0,  // 14: whistle.v1.IntakeService.RaiseIssue:input_type -> whistle.v1.RaiseIssueRequest
+	2,  // 15: whistle.v1.IntakeService.GetIssue:input_type -> whistle.v1.GetIssueRequest
+	4,  // 16: whistle.v1.IntakeService.ListIssues:input_type -> whistle.v1.ListIssuesRequest
+	6,  // 17: whistle.v1.IntakeService.WatchIssue:input_type -> whistle.v1.WatchIssueRequest
+	8,  // 18: whistle.v1.IntakeService.VerifyIssue:input_type -> whistle.v1.VerifyIssueRequest
+	10, // 19: whistle.v1.IntakeService.RateIssue:input_type -> whistle.v1.RateIssueRequest
+	12, // 20: whistle.v1.IntakeService.UploadPhoto:input_type -> whistle.v1.UploadPhotoRequest
+	14, // 21: whistle.v1.IntakeService.GetPhoto:input_type -> whistle.v1.GetPhotoRequest
+	1,  // 22: whistle.v1.IntakeService.RaiseIssue:output_type -> whistle.v1.RaiseIssueResponse
+	3,  // 23: whistle.v1.IntakeService.GetIssue:output_type -> whistle.v1.GetIssueResponse
+	5,  // 24: whistle.v1.IntakeService.ListIssues:output_type -> whistle.v1.ListIssuesResponse
+	7,  // 25: whistle.v1.IntakeService.WatchIssue:output_type -> whistle.v1.WatchIssueResponse
+	9,  // 26: whistle.v1.IntakeService.VerifyIssue:output_type -> whistle.v1.VerifyIssueResponse
+	11, // 27: whistle.v1.IntakeService.RateIssue:output_type -> whistle.v1.RateIssueResponse
+	13, // 28: whistle.v1.IntakeService.UploadPhoto:output_type -> whistle.v1.UploadPhotoResponse
+	15, // 29: whistle.v1.IntakeService.GetPhoto:output_type -> whistle.v1.GetPhotoResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_intake_service_proto_init() }

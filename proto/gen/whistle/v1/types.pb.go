@@ -325,6 +325,60 @@ func (DeadlineKind) EnumDescriptor() ([]byte, []int) {
 	return file_whistle_v1_types_proto_rawDescGZIP(), []int{4}
 }
 
+// Channel is how an issue reached Whistle.
+type Channel int32
+
+const (
+	// Not recorded.
+	Channel_CHANNEL_UNSPECIFIED Channel = 0
+	// A grid worker raised it from their grid.
+	Channel_CHANNEL_GRID Channel = 1
+	// An integrator (a hotline, a residents' or enterprises' service) raised it through Open311
+	// on a resident's or an enterprise's behalf; raised_by names the integrator.
+	Channel_CHANNEL_OPEN311 Channel = 2
+)
+
+// Enum value maps for Channel.
+var (
+	Channel_name = map[int32]string{
+		0: "CHANNEL_UNSPECIFIED",
+		1: "CHANNEL_GRID",
+		2: "CHANNEL_OPEN311",
+	}
+	Channel_value = map[string]int32{
+		"CHANNEL_UNSPECIFIED": 0,
+		"CHANNEL_GRID":        1,
+		"CHANNEL_OPEN311":     2,
+	}
+)
+
+func (x Channel) Enum() *Channel {
+	p := new(Channel)
+	*p = x
+	return p
+}
+
+func (x Channel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Channel) Descriptor() protoreflect.EnumDescriptor {
+	return file_whistle_v1_types_proto_enumTypes[5].Descriptor()
+}
+
+func (Channel) Type() protoreflect.EnumType {
+	return &file_whistle_v1_types_proto_enumTypes[5]
+}
+
+func (x Channel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Channel.Descriptor instead.
+func (Channel) EnumDescriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{5}
+}
+
 // EscalationTarget is who a level of an escalation chain tells.
 type EscalationTarget int32
 
@@ -369,11 +423,11 @@ func (x EscalationTarget) String() string {
 }
 
 func (EscalationTarget) Descriptor() protoreflect.EnumDescriptor {
-	return file_whistle_v1_types_proto_enumTypes[5].Descriptor()
+	return file_whistle_v1_types_proto_enumTypes[6].Descriptor()
 }
 
 func (EscalationTarget) Type() protoreflect.EnumType {
-	return &file_whistle_v1_types_proto_enumTypes[5]
+	return &file_whistle_v1_types_proto_enumTypes[6]
 }
 
 func (x EscalationTarget) Number() protoreflect.EnumNumber {
@@ -382,7 +436,7 @@ func (x EscalationTarget) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EscalationTarget.Descriptor instead.
 func (EscalationTarget) EnumDescriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{5}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 // Location is where on the ground an issue is, as the raiser gave it.
@@ -1151,7 +1205,13 @@ type Issue struct {
 	// When every assignment was last resolved and verification began to wait; unset otherwise.
 	ResolvedAt *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=resolved_at,json=resolvedAt" json:"resolved_at,omitempty"`
 	// When it closes by itself if nobody verifies it; unset unless it waits for verification.
-	ClosesBy      *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=closes_by,json=closesBy" json:"closes_by,omitempty"`
+	ClosesBy *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=closes_by,json=closesBy" json:"closes_by,omitempty"`
+	// How it was raised: by a grid worker, or by an integrator on the public's behalf.
+	Channel Channel `protobuf:"varint,27,opt,name=channel,enum=whistle.v1.Channel" json:"channel,omitempty"`
+	// How to reach the resident or enterprise it was raised for; shown only to the city's staff.
+	Contact *Contact `protobuf:"bytes,28,opt,name=contact" json:"contact,omitempty"`
+	// The photo or video the integrator gave, by its URL.
+	MediaUrl      string `protobuf:"bytes,29,opt,name=media_url,json=mediaUrl" json:"media_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1368,6 +1428,118 @@ func (x *Issue) GetClosesBy() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Issue) GetChannel() Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return Channel_CHANNEL_UNSPECIFIED
+}
+
+func (x *Issue) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *Issue) GetMediaUrl() string {
+	if x != nil {
+		return x.MediaUrl
+	}
+	return ""
+}
+
+// Contact is how to reach a resident or an enterprise who raised an issue through an integrator.
+type Contact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Given name.
+	FirstName string `protobuf:"bytes,1,opt,name=first_name,json=firstName" json:"first_name,omitempty"`
+	// Family name.
+	LastName string `protobuf:"bytes,2,opt,name=last_name,json=lastName" json:"last_name,omitempty"`
+	// Email address.
+	Email string `protobuf:"bytes,3,opt,name=email" json:"email,omitempty"`
+	// Telephone number.
+	Phone string `protobuf:"bytes,4,opt,name=phone" json:"phone,omitempty"`
+	// The device the request came from, as the integrator identifies it.
+	DeviceId string `protobuf:"bytes,5,opt,name=device_id,json=deviceId" json:"device_id,omitempty"`
+	// The raiser's account with the integrator.
+	AccountId     string `protobuf:"bytes,6,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Contact) Reset() {
+	*x = Contact{}
+	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Contact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Contact) ProtoMessage() {}
+
+func (x *Contact) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Contact.ProtoReflect.Descriptor instead.
+func (*Contact) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Contact) GetFirstName() string {
+	if x != nil {
+		return x.FirstName
+	}
+	return ""
+}
+
+func (x *Contact) GetLastName() string {
+	if x != nil {
+		return x.LastName
+	}
+	return ""
+}
+
+func (x *Contact) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *Contact) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *Contact) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *Contact) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
 // TimelineEntry is one event of an issue's history, in stream order.
 type TimelineEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1391,7 +1563,7 @@ type TimelineEntry struct {
 
 func (x *TimelineEntry) Reset() {
 	*x = TimelineEntry{}
-	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	mi := &file_whistle_v1_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1575,7 @@ func (x *TimelineEntry) String() string {
 func (*TimelineEntry) ProtoMessage() {}
 
 func (x *TimelineEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[8]
+	mi := &file_whistle_v1_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1588,7 @@ func (x *TimelineEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimelineEntry.ProtoReflect.Descriptor instead.
 func (*TimelineEntry) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{8}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TimelineEntry) GetSeq() uint64 {
@@ -1505,7 +1677,7 @@ type Breach struct {
 
 func (x *Breach) Reset() {
 	*x = Breach{}
-	mi := &file_whistle_v1_types_proto_msgTypes[9]
+	mi := &file_whistle_v1_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1689,7 @@ func (x *Breach) String() string {
 func (*Breach) ProtoMessage() {}
 
 func (x *Breach) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[9]
+	mi := &file_whistle_v1_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1702,7 @@ func (x *Breach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Breach.ProtoReflect.Descriptor instead.
 func (*Breach) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Breach) GetIssueId() string {
@@ -1645,7 +1817,7 @@ type Quarantine struct {
 
 func (x *Quarantine) Reset() {
 	*x = Quarantine{}
-	mi := &file_whistle_v1_types_proto_msgTypes[10]
+	mi := &file_whistle_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1829,7 @@ func (x *Quarantine) String() string {
 func (*Quarantine) ProtoMessage() {}
 
 func (x *Quarantine) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[10]
+	mi := &file_whistle_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1842,7 @@ func (x *Quarantine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quarantine.ProtoReflect.Descriptor instead.
 func (*Quarantine) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Quarantine) GetSeq() uint64 {
@@ -1730,7 +1902,7 @@ type Area struct {
 
 func (x *Area) Reset() {
 	*x = Area{}
-	mi := &file_whistle_v1_types_proto_msgTypes[11]
+	mi := &file_whistle_v1_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1914,7 @@ func (x *Area) String() string {
 func (*Area) ProtoMessage() {}
 
 func (x *Area) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[11]
+	mi := &file_whistle_v1_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1927,7 @@ func (x *Area) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Area.ProtoReflect.Descriptor instead.
 func (*Area) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{11}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Area) GetId() string {
@@ -1818,7 +1990,7 @@ type Department struct {
 
 func (x *Department) Reset() {
 	*x = Department{}
-	mi := &file_whistle_v1_types_proto_msgTypes[12]
+	mi := &file_whistle_v1_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2002,7 @@ func (x *Department) String() string {
 func (*Department) ProtoMessage() {}
 
 func (x *Department) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[12]
+	mi := &file_whistle_v1_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2015,7 @@ func (x *Department) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Department.ProtoReflect.Descriptor instead.
 func (*Department) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{12}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Department) GetId() string {
@@ -1893,7 +2065,7 @@ type Unit struct {
 
 func (x *Unit) Reset() {
 	*x = Unit{}
-	mi := &file_whistle_v1_types_proto_msgTypes[13]
+	mi := &file_whistle_v1_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2077,7 @@ func (x *Unit) String() string {
 func (*Unit) ProtoMessage() {}
 
 func (x *Unit) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[13]
+	mi := &file_whistle_v1_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2090,7 @@ func (x *Unit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unit.ProtoReflect.Descriptor instead.
 func (*Unit) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{13}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Unit) GetId() string {
@@ -1972,7 +2144,7 @@ type SlaPolicy struct {
 
 func (x *SlaPolicy) Reset() {
 	*x = SlaPolicy{}
-	mi := &file_whistle_v1_types_proto_msgTypes[14]
+	mi := &file_whistle_v1_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2156,7 @@ func (x *SlaPolicy) String() string {
 func (*SlaPolicy) ProtoMessage() {}
 
 func (x *SlaPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[14]
+	mi := &file_whistle_v1_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2169,7 @@ func (x *SlaPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlaPolicy.ProtoReflect.Descriptor instead.
 func (*SlaPolicy) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{14}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SlaPolicy) GetReportInWithin() *durationpb.Duration {
@@ -2059,7 +2231,7 @@ type EscalationLevel struct {
 
 func (x *EscalationLevel) Reset() {
 	*x = EscalationLevel{}
-	mi := &file_whistle_v1_types_proto_msgTypes[15]
+	mi := &file_whistle_v1_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2243,7 @@ func (x *EscalationLevel) String() string {
 func (*EscalationLevel) ProtoMessage() {}
 
 func (x *EscalationLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[15]
+	mi := &file_whistle_v1_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2256,7 @@ func (x *EscalationLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscalationLevel.ProtoReflect.Descriptor instead.
 func (*EscalationLevel) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{15}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EscalationLevel) GetWait() *durationpb.Duration {
@@ -2127,7 +2299,7 @@ type Category struct {
 
 func (x *Category) Reset() {
 	*x = Category{}
-	mi := &file_whistle_v1_types_proto_msgTypes[16]
+	mi := &file_whistle_v1_types_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2311,7 @@ func (x *Category) String() string {
 func (*Category) ProtoMessage() {}
 
 func (x *Category) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_types_proto_msgTypes[16]
+	mi := &file_whistle_v1_types_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2324,7 @@ func (x *Category) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Category.ProtoReflect.Descriptor instead.
 func (*Category) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_types_proto_rawDescGZIP(), []int{16}
+	return file_whistle_v1_types_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Category) GetId() string {
@@ -2264,7 +2436,7 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\acomment\x18\x02 \x01(\tR\acomment\x12\x19\n" +
 	"\brated_by\x18\x03 \x01(\tR\aratedBy\x125\n" +
 	"\brated_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aratedAt\x12\x1a\n" +
-	"\breopened\x18\x05 \x01(\bR\breopened\"\xb6\b\n" +
+	"\breopened\x18\x05 \x01(\bR\breopened\"\xb1\t\n" +
 	"\x05Issue\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\agrid_id\x18\x02 \x01(\tR\x06gridId\x12!\n" +
@@ -2300,7 +2472,19 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\tclosed_at\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt\x12;\n" +
 	"\vresolved_at\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"resolvedAt\x127\n" +
-	"\tcloses_by\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\bclosesBy\"\xcf\x01\n" +
+	"\tcloses_by\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\bclosesBy\x12-\n" +
+	"\achannel\x18\x1b \x01(\x0e2\x13.whistle.v1.ChannelR\achannel\x12-\n" +
+	"\acontact\x18\x1c \x01(\v2\x13.whistle.v1.ContactR\acontact\x12\x1b\n" +
+	"\tmedia_url\x18\x1d \x01(\tR\bmediaUrl\"\xad\x01\n" +
+	"\aContact\x12\x1d\n" +
+	"\n" +
+	"first_name\x18\x01 \x01(\tR\tfirstName\x12\x1b\n" +
+	"\tlast_name\x18\x02 \x01(\tR\blastName\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12\x14\n" +
+	"\x05phone\x18\x04 \x01(\tR\x05phone\x12\x1b\n" +
+	"\tdevice_id\x18\x05 \x01(\tR\bdeviceId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x06 \x01(\tR\taccountId\"\xcf\x01\n" +
 	"\rTimelineEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
@@ -2398,7 +2582,11 @@ const file_whistle_v1_types_proto_rawDesc = "" +
 	"\fDeadlineKind\x12\x1d\n" +
 	"\x19DEADLINE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DEADLINE_KIND_REPORT_IN\x10\x01\x12\x19\n" +
-	"\x15DEADLINE_KIND_RESOLVE\x10\x02*\xca\x01\n" +
+	"\x15DEADLINE_KIND_RESOLVE\x10\x02*I\n" +
+	"\aChannel\x12\x17\n" +
+	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fCHANNEL_GRID\x10\x01\x12\x13\n" +
+	"\x0fCHANNEL_OPEN311\x10\x02*\xca\x01\n" +
 	"\x10EscalationTarget\x12!\n" +
 	"\x1dESCALATION_TARGET_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eESCALATION_TARGET_DUTY_OFFICER\x10\x01\x12\x1f\n" +
@@ -2418,89 +2606,93 @@ func file_whistle_v1_types_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_types_proto_rawDescData
 }
 
-var file_whistle_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_whistle_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_whistle_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_whistle_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_whistle_v1_types_proto_goTypes = []any{
 	(Urgency)(0),                  // 0: whistle.v1.Urgency
 	(IssueStatus)(0),              // 1: whistle.v1.IssueStatus
 	(AssignmentRole)(0),           // 2: whistle.v1.AssignmentRole
 	(AssignmentStatus)(0),         // 3: whistle.v1.AssignmentStatus
 	(DeadlineKind)(0),             // 4: whistle.v1.DeadlineKind
-	(EscalationTarget)(0),         // 5: whistle.v1.EscalationTarget
-	(*Location)(nil),              // 6: whistle.v1.Location
-	(*Assignment)(nil),            // 7: whistle.v1.Assignment
-	(*ExtensionDecision)(nil),     // 8: whistle.v1.ExtensionDecision
-	(*ExtensionRequest)(nil),      // 9: whistle.v1.ExtensionRequest
-	(*Photo)(nil),                 // 10: whistle.v1.Photo
-	(*Verification)(nil),          // 11: whistle.v1.Verification
-	(*Rating)(nil),                // 12: whistle.v1.Rating
-	(*Issue)(nil),                 // 13: whistle.v1.Issue
-	(*TimelineEntry)(nil),         // 14: whistle.v1.TimelineEntry
-	(*Breach)(nil),                // 15: whistle.v1.Breach
-	(*Quarantine)(nil),            // 16: whistle.v1.Quarantine
-	(*Area)(nil),                  // 17: whistle.v1.Area
-	(*Department)(nil),            // 18: whistle.v1.Department
-	(*Unit)(nil),                  // 19: whistle.v1.Unit
-	(*SlaPolicy)(nil),             // 20: whistle.v1.SlaPolicy
-	(*EscalationLevel)(nil),       // 21: whistle.v1.EscalationLevel
-	(*Category)(nil),              // 22: whistle.v1.Category
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(Channel)(0),                  // 5: whistle.v1.Channel
+	(EscalationTarget)(0),         // 6: whistle.v1.EscalationTarget
+	(*Location)(nil),              // 7: whistle.v1.Location
+	(*Assignment)(nil),            // 8: whistle.v1.Assignment
+	(*ExtensionDecision)(nil),     // 9: whistle.v1.ExtensionDecision
+	(*ExtensionRequest)(nil),      // 10: whistle.v1.ExtensionRequest
+	(*Photo)(nil),                 // 11: whistle.v1.Photo
+	(*Verification)(nil),          // 12: whistle.v1.Verification
+	(*Rating)(nil),                // 13: whistle.v1.Rating
+	(*Issue)(nil),                 // 14: whistle.v1.Issue
+	(*Contact)(nil),               // 15: whistle.v1.Contact
+	(*TimelineEntry)(nil),         // 16: whistle.v1.TimelineEntry
+	(*Breach)(nil),                // 17: whistle.v1.Breach
+	(*Quarantine)(nil),            // 18: whistle.v1.Quarantine
+	(*Area)(nil),                  // 19: whistle.v1.Area
+	(*Department)(nil),            // 20: whistle.v1.Department
+	(*Unit)(nil),                  // 21: whistle.v1.Unit
+	(*SlaPolicy)(nil),             // 22: whistle.v1.SlaPolicy
+	(*EscalationLevel)(nil),       // 23: whistle.v1.EscalationLevel
+	(*Category)(nil),              // 24: whistle.v1.Category
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
 }
 var file_whistle_v1_types_proto_depIdxs = []int32{
 	2,  // 0: whistle.v1.Assignment.role:type_name -> whistle.v1.AssignmentRole
 	3,  // 1: whistle.v1.Assignment.status:type_name -> whistle.v1.AssignmentStatus
-	23, // 2: whistle.v1.Assignment.report_in_by:type_name -> google.protobuf.Timestamp
-	23, // 3: whistle.v1.Assignment.resolve_by:type_name -> google.protobuf.Timestamp
-	23, // 4: whistle.v1.Assignment.acknowledged_at:type_name -> google.protobuf.Timestamp
-	23, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
-	23, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
+	25, // 2: whistle.v1.Assignment.report_in_by:type_name -> google.protobuf.Timestamp
+	25, // 3: whistle.v1.Assignment.resolve_by:type_name -> google.protobuf.Timestamp
+	25, // 4: whistle.v1.Assignment.acknowledged_at:type_name -> google.protobuf.Timestamp
+	25, // 5: whistle.v1.Assignment.resolved_at:type_name -> google.protobuf.Timestamp
+	25, // 6: whistle.v1.Assignment.dispatched_at:type_name -> google.protobuf.Timestamp
 	4,  // 7: whistle.v1.Assignment.breached:type_name -> whistle.v1.DeadlineKind
-	23, // 8: whistle.v1.Assignment.ended_at:type_name -> google.protobuf.Timestamp
-	9,  // 9: whistle.v1.Assignment.extension_requested:type_name -> whistle.v1.ExtensionRequest
-	10, // 10: whistle.v1.Assignment.photos:type_name -> whistle.v1.Photo
-	8,  // 11: whistle.v1.Assignment.extension_decided:type_name -> whistle.v1.ExtensionDecision
+	25, // 8: whistle.v1.Assignment.ended_at:type_name -> google.protobuf.Timestamp
+	10, // 9: whistle.v1.Assignment.extension_requested:type_name -> whistle.v1.ExtensionRequest
+	11, // 10: whistle.v1.Assignment.photos:type_name -> whistle.v1.Photo
+	9,  // 11: whistle.v1.Assignment.extension_decided:type_name -> whistle.v1.ExtensionDecision
 	4,  // 12: whistle.v1.ExtensionDecision.kind:type_name -> whistle.v1.DeadlineKind
-	23, // 13: whistle.v1.ExtensionDecision.granted:type_name -> google.protobuf.Timestamp
-	23, // 14: whistle.v1.ExtensionDecision.decided_at:type_name -> google.protobuf.Timestamp
+	25, // 13: whistle.v1.ExtensionDecision.granted:type_name -> google.protobuf.Timestamp
+	25, // 14: whistle.v1.ExtensionDecision.decided_at:type_name -> google.protobuf.Timestamp
 	4,  // 15: whistle.v1.ExtensionRequest.kind:type_name -> whistle.v1.DeadlineKind
-	23, // 16: whistle.v1.ExtensionRequest.proposed:type_name -> google.protobuf.Timestamp
-	23, // 17: whistle.v1.ExtensionRequest.requested_at:type_name -> google.protobuf.Timestamp
-	23, // 18: whistle.v1.Verification.verified_at:type_name -> google.protobuf.Timestamp
-	23, // 19: whistle.v1.Rating.rated_at:type_name -> google.protobuf.Timestamp
+	25, // 16: whistle.v1.ExtensionRequest.proposed:type_name -> google.protobuf.Timestamp
+	25, // 17: whistle.v1.ExtensionRequest.requested_at:type_name -> google.protobuf.Timestamp
+	25, // 18: whistle.v1.Verification.verified_at:type_name -> google.protobuf.Timestamp
+	25, // 19: whistle.v1.Rating.rated_at:type_name -> google.protobuf.Timestamp
 	0,  // 20: whistle.v1.Issue.urgency:type_name -> whistle.v1.Urgency
-	6,  // 21: whistle.v1.Issue.location:type_name -> whistle.v1.Location
+	7,  // 21: whistle.v1.Issue.location:type_name -> whistle.v1.Location
 	1,  // 22: whistle.v1.Issue.status:type_name -> whistle.v1.IssueStatus
-	23, // 23: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
-	23, // 24: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
-	7,  // 25: whistle.v1.Issue.assignments:type_name -> whistle.v1.Assignment
-	16, // 26: whistle.v1.Issue.quarantine:type_name -> whistle.v1.Quarantine
-	10, // 27: whistle.v1.Issue.photos:type_name -> whistle.v1.Photo
-	11, // 28: whistle.v1.Issue.verification:type_name -> whistle.v1.Verification
-	12, // 29: whistle.v1.Issue.rating:type_name -> whistle.v1.Rating
-	23, // 30: whistle.v1.Issue.closed_at:type_name -> google.protobuf.Timestamp
-	23, // 31: whistle.v1.Issue.resolved_at:type_name -> google.protobuf.Timestamp
-	23, // 32: whistle.v1.Issue.closes_by:type_name -> google.protobuf.Timestamp
-	23, // 33: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
-	4,  // 34: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
-	23, // 35: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
-	23, // 36: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
-	23, // 37: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
-	23, // 38: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
-	19, // 39: whistle.v1.Department.units:type_name -> whistle.v1.Unit
-	24, // 40: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
-	24, // 41: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
-	21, // 42: whistle.v1.SlaPolicy.chain:type_name -> whistle.v1.EscalationLevel
-	24, // 43: whistle.v1.EscalationLevel.wait:type_name -> google.protobuf.Duration
-	5,  // 44: whistle.v1.EscalationLevel.target:type_name -> whistle.v1.EscalationTarget
-	20, // 45: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
-	20, // 46: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
-	20, // 47: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
-	48, // [48:48] is the sub-list for method output_type
-	48, // [48:48] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	25, // 23: whistle.v1.Issue.raised_at:type_name -> google.protobuf.Timestamp
+	25, // 24: whistle.v1.Issue.updated_at:type_name -> google.protobuf.Timestamp
+	8,  // 25: whistle.v1.Issue.assignments:type_name -> whistle.v1.Assignment
+	18, // 26: whistle.v1.Issue.quarantine:type_name -> whistle.v1.Quarantine
+	11, // 27: whistle.v1.Issue.photos:type_name -> whistle.v1.Photo
+	12, // 28: whistle.v1.Issue.verification:type_name -> whistle.v1.Verification
+	13, // 29: whistle.v1.Issue.rating:type_name -> whistle.v1.Rating
+	25, // 30: whistle.v1.Issue.closed_at:type_name -> google.protobuf.Timestamp
+	25, // 31: whistle.v1.Issue.resolved_at:type_name -> google.protobuf.Timestamp
+	25, // 32: whistle.v1.Issue.closes_by:type_name -> google.protobuf.Timestamp
+	5,  // 33: whistle.v1.Issue.channel:type_name -> whistle.v1.Channel
+	15, // 34: whistle.v1.Issue.contact:type_name -> whistle.v1.Contact
+	25, // 35: whistle.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
+	4,  // 36: whistle.v1.Breach.kind:type_name -> whistle.v1.DeadlineKind
+	25, // 37: whistle.v1.Breach.deadline:type_name -> google.protobuf.Timestamp
+	25, // 38: whistle.v1.Breach.breached_at:type_name -> google.protobuf.Timestamp
+	25, // 39: whistle.v1.Breach.cleared_at:type_name -> google.protobuf.Timestamp
+	25, // 40: whistle.v1.Quarantine.stored_at:type_name -> google.protobuf.Timestamp
+	21, // 41: whistle.v1.Department.units:type_name -> whistle.v1.Unit
+	26, // 42: whistle.v1.SlaPolicy.report_in_within:type_name -> google.protobuf.Duration
+	26, // 43: whistle.v1.SlaPolicy.resolve_within:type_name -> google.protobuf.Duration
+	23, // 44: whistle.v1.SlaPolicy.chain:type_name -> whistle.v1.EscalationLevel
+	26, // 45: whistle.v1.EscalationLevel.wait:type_name -> google.protobuf.Duration
+	6,  // 46: whistle.v1.EscalationLevel.target:type_name -> whistle.v1.EscalationTarget
+	22, // 47: whistle.v1.Category.normal:type_name -> whistle.v1.SlaPolicy
+	22, // 48: whistle.v1.Category.urgent:type_name -> whistle.v1.SlaPolicy
+	22, // 49: whistle.v1.Category.emergency:type_name -> whistle.v1.SlaPolicy
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_types_proto_init() }
@@ -2513,8 +2705,8 @@ func file_whistle_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_types_proto_rawDesc), len(file_whistle_v1_types_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   17,
+			NumEnums:      7,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -69,6 +69,9 @@ type RaiseCommand struct {
 	Text       string
 	Location   *domain.Location
 	PhotoIDs   []string // photos uploaded for a raise in the grid, by the caller
+	// Contact and MediaURL are what an integrator gives for the resident it raises for.
+	Contact  *domain.Contact
+	MediaURL string
 }
 
 // Raise records a new issue, or returns the one this caller's request already raised with
@@ -144,7 +147,7 @@ func (a *App) Raise(ctx context.Context, p authx.Principal, cmd RaiseCommand) (_
 // written.
 func (a *App) checkRaise(p authx.Principal, cmd RaiseCommand) (domain.Raise, error) {
 	r := domain.Raise{RequestID: cmd.RequestID, RaisedBy: p.Subject, CategoryID: cmd.CategoryID, Urgency: cmd.Urgency, Location: cmd.Location,
-		PhotoIDs: cmd.PhotoIDs}
+		PhotoIDs: cmd.PhotoIDs, Contact: cmd.Contact, MediaURL: cmd.MediaURL}
 	if r.RequestID == "" {
 		r.RequestID = rand.Text()
 	}
@@ -172,10 +175,40 @@ func (a *App) checkRaise(p authx.Principal, cmd RaiseCommand) (domain.Raise, err
 	if r.Text, err = domain.CleanText(cmd.Text); err != nil {
 		return r, err
 	}
-	if !access.SeesArea(a.cat, p, r.GridID) {
+	if err := a.checkForThePublic(p, cmd); err != nil {
+		return r, err
+	}
+	if !access.SeesArea(a.cat, p, r.GridID) && !access.ForThePublic(p) {
 		return r, access.Denied("grid " + r.GridID)
 	}
 	return r, nil
+}
+
+// checkForThePublic checks what only an integrator gives: the resident's contact and a media URL.
+// An integrator's raise is placed by its point, so that the place, not the integrator, decides
+// the grid; and its photos are its media URL, as it holds no grid to upload for.
+func (a *App) checkForThePublic(p authx.Principal, cmd RaiseCommand) error {
+	if !access.ForThePublic(p) {
+		switch {
+		case cmd.Contact != nil:
+			return apiedge.Invalid("contact", "only an integrator raises for a resident")
+		case cmd.MediaURL != "":
+			return apiedge.Invalid("media_url", "only an integrator gives a media URL; upload photos with UploadPhoto")
+		}
+		return nil
+	}
+	switch {
+	case cmd.GridID != "":
+		return apiedge.Invalid("grid_id", "an integrator gives the point, which decides the grid")
+	case cmd.Location == nil:
+		return apiedge.Invalid("location", "required of an integrator: the point decides the grid")
+	case len(cmd.PhotoIDs) > 0:
+		return apiedge.Invalid("photo_ids", "an integrator gives its photo by media_url")
+	}
+	if err := domain.CheckContact(cmd.Contact); err != nil {
+		return err
+	}
+	return domain.CheckMediaURL(cmd.MediaURL)
 }
 
 // place reads where a raise is: the grid it names, or, when it names none, the grid that contains
@@ -219,7 +252,7 @@ func raisedEvent(id string, p authx.Principal, r domain.Raise, clk clock.Clock) 
 			RequestId: r.RequestID, GridId: r.GridID, CommunityId: r.CommunityID, StreetId: r.StreetID,
 			CategoryId: r.CategoryID, Urgency: protoconv.UrgencyOut(r.Urgency), Text: r.Text,
 			Location: protoconv.LocationOut(r.Location), CompoundId: r.CompoundID,
-			Photos: evidence.ToProto(r.Photos),
+			Photos: evidence.ToProto(r.Photos), Contact: protoconv.ContactOut(r.Contact), MediaUrl: r.MediaURL,
 		}},
 	}
 }
@@ -264,7 +297,7 @@ func (a *App) sees(p authx.Principal, is *domain.Issue) bool {
 	if p.Role == authx.RoleOfficer {
 		return is.Assignment(p.Scope) != nil
 	}
-	return access.SeesArea(a.cat, p, is.GridID)
+	return access.SeesArea(a.cat, p, is.GridID) || access.ForThePublic(p)
 }
 
 // ErrWatchInterrupted is returned by Watch when the stream of events stops while the caller is
@@ -365,7 +398,7 @@ func (a *App) List(ctx context.Context, p authx.Principal, q ListQuery) ([]*doma
 	if area == "" {
 		area = p.Scope
 	}
-	if !access.SeesArea(a.cat, p, area) {
+	if !access.SeesArea(a.cat, p, area) && !(access.ForThePublic(p) && a.cat.Contains(authx.CityScope, area)) {
 		return nil, "", access.Denied("area " + area)
 	}
 	issues, last, err := a.store.List(ctx, store.Query{AreaID: area, Status: q.Status, CategoryID: q.CategoryID, After: after, Limit: q.PageSize})

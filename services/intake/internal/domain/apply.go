@@ -38,6 +38,7 @@ func (is *Issue) OnRaised(m Meta, r Raise) {
 	is.GridID, is.CommunityID, is.StreetID = r.GridID, r.CommunityID, r.StreetID
 	is.CategoryID, is.Urgency, is.Text, is.Location, is.CompoundID = r.CategoryID, r.Urgency, r.Text, r.Location, r.CompoundID
 	is.Status, is.RaisedAt, is.Photos = StatusRaised, m.At, slices.Clone(r.Photos)
+	is.Channel, is.Contact, is.MediaURL = r.Channel, r.Contact, r.MediaURL
 	is.NamedPhotos = append(is.NamedPhotos, evidence.IDs(r.Photos)...)
 	is.record(m, "raised", nil, fmt.Sprintf("Raised in %s as %s (%s)", r.GridID, r.CategoryID, r.Urgency)+withPhotos(r.Photos))
 }

@@ -20,8 +20,12 @@ import (
 
 // Limits on what a request may carry.
 const (
-	MaxTextLength      = 2000
-	MaxAddressLength   = 200
+	MaxTextLength    = 2000
+	MaxAddressLength = 200
+	// MaxContactLength bounds each field of a resident's contact.
+	MaxContactLength = 100
+	// MaxMediaURLLength bounds the URL of an integrator's photo or video.
+	MaxMediaURLLength  = 2000
 	MaxRequestIDLength = apiedge.MaxRequestIDLength
 )
 
@@ -97,6 +101,29 @@ type Location struct {
 	Address   string  `json:"address,omitempty"`
 }
 
+// Channel is how an issue reached Whistle.
+type Channel string
+
+// The channels.
+const (
+	// ChannelGrid is a raise by the city's own staff, a grid worker as a rule.
+	ChannelGrid Channel = "grid"
+	// ChannelOpen311 is a raise by an integrator through Open311, on a resident's or an
+	// enterprise's behalf; RaisedBy names the integrator.
+	ChannelOpen311 Channel = "open311"
+)
+
+// Contact is how to reach the resident or enterprise an integrator raised an issue for. It is
+// personal: the views show it to the city's staff only.
+type Contact struct {
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
+	Email     string `json:"email,omitempty"`
+	Phone     string `json:"phone,omitempty"`
+	DeviceID  string `json:"device_id,omitempty"`
+	AccountID string `json:"account_id,omitempty"`
+}
+
 // Entry is one event of the issue's history, told for people.
 type Entry struct {
 	Seq          uint64    `json:"seq"`
@@ -122,13 +149,17 @@ type Issue struct {
 	Location    *Location `json:"location,omitempty"`
 	CompoundID  string    `json:"compound,omitempty"`
 	// LinkedTo is the case this issue joined as a duplicate; Duplicates, the ones that joined it.
-	LinkedTo   string    `json:"linked_to,omitempty"`
-	Duplicates []string  `json:"duplicates,omitempty"`
-	Status     Status    `json:"status"`
-	RaisedBy   string    `json:"raised_by"`
-	RaisedAt   time.Time `json:"raised_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
-	RuleID     string    `json:"rule,omitempty"`
+	LinkedTo   string   `json:"linked_to,omitempty"`
+	Duplicates []string `json:"duplicates,omitempty"`
+	Status     Status   `json:"status"`
+	RaisedBy   string   `json:"raised_by"`
+	// Channel is how it was raised; Contact and MediaURL come with a raise through Open311.
+	Channel   Channel   `json:"channel,omitempty"`
+	Contact   *Contact  `json:"contact,omitempty"`
+	MediaURL  string    `json:"media_url,omitempty"`
+	RaisedAt  time.Time `json:"raised_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	RuleID    string    `json:"rule,omitempty"`
 	// RulesVersion is the version of the rules and catalog that decided the last route.
 	RulesVersion string `json:"rules_version,omitempty"`
 	// Photos are the photos attached at the raise.
@@ -201,6 +232,11 @@ type Raise struct {
 	// as the raised event stored them).
 	PhotoIDs []string
 	Photos   []evidence.Photo
+	// Channel is how it was raised, from the raiser's role (set as the raise is applied);
+	// Contact and MediaURL are what an integrator gives for the resident it raises for.
+	Channel  Channel
+	Contact  *Contact
+	MediaURL string
 }
 
 // DiffersFrom names the first request field in which the raise differs from an issue raised
@@ -220,6 +256,10 @@ func (r Raise) DiffersFrom(is *Issue) string {
 		return "location"
 	case !slices.Equal(r.PhotoIDs, evidence.IDs(is.Photos)):
 		return "photo_ids"
+	case (r.Contact == nil) != (is.Contact == nil) || r.Contact != nil && *r.Contact != *is.Contact:
+		return "contact"
+	case r.MediaURL != is.MediaURL:
+		return "media_url"
 	}
 	return ""
 }

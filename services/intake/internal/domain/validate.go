@@ -2,6 +2,8 @@ package domain
 
 import (
 	"math"
+	"net/mail"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -36,4 +38,44 @@ func CheckLocation(l *Location) error {
 		return apiedge.Invalid("location.address", "must be at most %d characters", MaxAddressLength)
 	}
 	return apiedge.CheckUTF8("location.address", l.Address)
+}
+
+// CheckContact checks a resident's contact field by field; nil is allowed.
+func CheckContact(c *Contact) error {
+	if c == nil {
+		return nil
+	}
+	for _, f := range []struct{ name, value string }{
+		{"contact.first_name", c.FirstName}, {"contact.last_name", c.LastName}, {"contact.email", c.Email},
+		{"contact.phone", c.Phone}, {"contact.device_id", c.DeviceID}, {"contact.account_id", c.AccountID},
+	} {
+		if err := apiedge.CheckUTF8(f.name, f.value); err != nil {
+			return err
+		}
+		if utf8.RuneCountInString(f.value) > MaxContactLength {
+			return apiedge.Invalid(f.name, "must be at most %d characters", MaxContactLength)
+		}
+	}
+	if c.Email != "" {
+		if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email {
+			return apiedge.Invalid("contact.email", "%q is not an email address", c.Email)
+		}
+	}
+	return nil
+}
+
+// CheckMediaURL checks the URL of an integrator's photo or video: absolute, http or https, and
+// not too long; empty is allowed.
+func CheckMediaURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if len(raw) > MaxMediaURLLength {
+		return apiedge.Invalid("media_url", "must be at most %d bytes", MaxMediaURLLength)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return apiedge.Invalid("media_url", "must be an absolute http or https URL")
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"io"
 	"time"
 
@@ -49,12 +50,12 @@ func (s *Server) RaiseIssue(ctx context.Context, req *whistlev1.RaiseIssueReques
 	is, replayed, err := s.app.Raise(ctx, p, app.RaiseCommand{
 		RequestID: req.GetRequestId(), GridID: req.GetGridId(), CategoryID: req.GetCategoryId(),
 		Urgency: urgency, Text: req.GetText(), Location: protoconv.LocationIn(req.GetLocation()),
-		PhotoIDs: req.GetPhotoIds(),
+		PhotoIDs: req.GetPhotoIds(), Contact: protoconv.ContactIn(req.GetContact()), MediaURL: req.GetMediaUrl(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &whistlev1.RaiseIssueResponse{Issue: s.issue(is), Replayed: replayed}, nil
+	return &whistlev1.RaiseIssueResponse{Issue: s.issue(p, is), Replayed: replayed}, nil
 }
 
 // GetIssue returns an issue and its timeline.
@@ -67,7 +68,7 @@ func (s *Server) GetIssue(ctx context.Context, req *whistlev1.GetIssueRequest) (
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &whistlev1.GetIssueResponse{Issue: s.issue(is), Timeline: protoconv.Timeline(is.Timeline)}, nil
+	return &whistlev1.GetIssueResponse{Issue: s.issue(p, is), Timeline: protoconv.Timeline(is.Timeline)}, nil
 }
 
 // ListIssues returns one page of the issues in an area, newest first.
@@ -90,7 +91,7 @@ func (s *Server) ListIssues(ctx context.Context, req *whistlev1.ListIssuesReques
 	}
 	resp := &whistlev1.ListIssuesResponse{NextPageToken: next}
 	for _, is := range issues {
-		resp.Issues = append(resp.Issues, s.issue(is))
+		resp.Issues = append(resp.Issues, s.issue(p, is))
 	}
 	return resp, nil
 }
@@ -103,7 +104,7 @@ func (s *Server) WatchIssue(req *whistlev1.WatchIssueRequest, stream whistlev1.I
 		return err
 	}
 	err = s.app.Watch(ctx, p, req.GetId(), func(is *domain.Issue, e domain.Entry) error {
-		return stream.Send(&whistlev1.WatchIssueResponse{Issue: s.issue(is), Entry: protoconv.Entry(e)})
+		return stream.Send(&whistlev1.WatchIssueResponse{Issue: s.issue(p, is), Entry: protoconv.Entry(e)})
 	})
 	if err != nil {
 		return toStatus(err)
@@ -205,9 +206,13 @@ func toStatus(err error) error {
 	return apistatus.Of(err)
 }
 
-// issue writes an issue with when it closes itself if nobody verifies it.
-func (s *Server) issue(is *domain.Issue) *whistlev1.Issue {
+// issue writes an issue for the caller, with when it closes itself if nobody verifies it; a
+// resident's contact only for the city's staff and the integrator that gave it.
+func (s *Server) issue(p authx.Principal, is *domain.Issue) *whistlev1.Issue {
 	out := protoconv.Issue(is)
+	if access.ForThePublic(p) && is.RaisedBy != p.Subject {
+		out.Contact = nil // a resident's contact is for the city's staff and the integrator it gave it to
+	}
 	if is.Status == domain.StatusResolved && !is.ResolvedAt.IsZero() {
 		out.ClosesBy = timestamppb.New(is.ResolvedAt.Add(s.verifyWithin))
 	}
@@ -224,7 +229,7 @@ func (s *Server) VerifyIssue(ctx context.Context, req *whistlev1.VerifyIssueRequ
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &whistlev1.VerifyIssueResponse{Issue: s.issue(is)}, nil
+	return &whistlev1.VerifyIssueResponse{Issue: s.issue(p, is)}, nil
 }
 
 // RateIssue records the raiser's rating.
@@ -237,5 +242,5 @@ func (s *Server) RateIssue(ctx context.Context, req *whistlev1.RateIssueRequest)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &whistlev1.RateIssueResponse{Issue: s.issue(is)}, nil
+	return &whistlev1.RateIssueResponse{Issue: s.issue(p, is)}, nil
 }

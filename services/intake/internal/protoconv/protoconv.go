@@ -108,6 +108,7 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 		Quarantine: eventlog.QuarantineProto(is.Quarantine), CompoundId: is.CompoundID,
 		LinkedTo: is.LinkedTo, Duplicates: is.Duplicates, Photos: evidence.ToProto(is.Photos),
 		ResolvedAt: Timestamp(is.ResolvedAt), ClosedAt: Timestamp(is.ClosedAt), Reopened: int32(is.Reopened),
+		Channel: channelsOut[is.Channel], Contact: ContactOut(is.Contact), MediaUrl: is.MediaURL,
 	}
 	if v := is.Verification; v != nil {
 		out.Verification = &whistlev1.Verification{Passed: v.Passed, Reason: v.Reason, VerifiedBy: v.By, VerifiedAt: Timestamp(v.At)}
@@ -119,6 +120,34 @@ func Issue(is *domain.Issue) *whistlev1.Issue {
 		out.Assignments = append(out.Assignments, assignmentpb.Proto(a))
 	}
 	return out
+}
+
+// channelsOut maps the domain's channels to the API's.
+var channelsOut = map[domain.Channel]whistlev1.Channel{
+	domain.ChannelGrid:    whistlev1.Channel_CHANNEL_GRID,
+	domain.ChannelOpen311: whistlev1.Channel_CHANNEL_OPEN311,
+}
+
+// ContactIn reads a resident's contact; nil or empty is none.
+func ContactIn(c *whistlev1.Contact) *domain.Contact {
+	if c == nil {
+		return nil
+	}
+	out := &domain.Contact{FirstName: c.GetFirstName(), LastName: c.GetLastName(), Email: c.GetEmail(),
+		Phone: c.GetPhone(), DeviceID: c.GetDeviceId(), AccountID: c.GetAccountId()}
+	if *out == (domain.Contact{}) {
+		return nil
+	}
+	return out
+}
+
+// ContactOut writes a resident's contact; nil stays nil.
+func ContactOut(c *domain.Contact) *whistlev1.Contact {
+	if c == nil {
+		return nil
+	}
+	return &whistlev1.Contact{FirstName: c.FirstName, LastName: c.LastName, Email: c.Email,
+		Phone: c.Phone, DeviceId: c.DeviceID, AccountId: c.AccountID}
 }
 
 // Entry writes one timeline entry.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"time"
 
 	"github.com/whistle-dispatch/whistle/pkg/eventlog"
@@ -32,7 +33,8 @@ func applyEvent(is *domain.Issue, rec eventlog.Record) error {
 			GridID: r.GetGridId(), CommunityID: r.GetCommunityId(), StreetID: r.GetStreetId(),
 			CategoryID: r.GetCategoryId(), Urgency: urgency, Text: r.GetText(),
 			Location: protoconv.LocationIn(r.GetLocation()), CompoundID: r.GetCompoundId(),
-			Photos: evidence.FromProto(r.GetPhotos()),
+			Photos: evidence.FromProto(r.GetPhotos()), Channel: channel(ev.GetActor()),
+			Contact: protoconv.ContactIn(r.GetContact()), MediaURL: r.GetMediaUrl(),
 		})
 	case *whistlev1.Event_Routed:
 		r := p.Routed
@@ -115,6 +117,14 @@ func reopening(d *whistlev1.Dispatch, at time.Time) *assignment.Reopening {
 		return nil
 	}
 	return &r
+}
+
+// channel is how a raise reached Whistle, by its raiser's role.
+func channel(raiser *whistlev1.Actor) domain.Channel {
+	if authx.Role(raiser.GetRole()) == authx.RoleIntegrator {
+		return domain.ChannelOpen311
+	}
+	return domain.ChannelGrid
 }
 
 // actor names who caused an event: the person's subject, or ServiceActor for a service.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/whistle-dispatch/whistle/services/gateway"
 	"log/slog"
 	"net"
 	"net/http"
@@ -147,7 +148,8 @@ type System struct {
 	grpcLis   net.Listener
 	httpLis   net.Listener
 	httpSrv   *http.Server
-	pprofLis  net.Listener // nil unless Options.PprofAddr is set
+	pprofLis  net.Listener     // nil unless Options.PprofAddr is set
+	gateway   *gateway.Gateway // Open311; nil unless the process runs intake and routing
 
 	cancelGRPC context.CancelFunc // ends the gRPC server, which stops gracefully
 	grpcDone   chan struct{}
@@ -236,6 +238,15 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 		_, _ = w.Write([]byte("ok"))
 	})
 	mux.Handle("GET /metrics", tel.MetricsHandler())
+	if servesOpen311(opts.Services) {
+		// The gateway calls this process's own gRPC API, as any client would.
+		s.gateway, err = gateway.New(gateway.Config{Target: s.GRPCAddr(), Authority: s.authority,
+			Zone: in.deps.Catalog.TimeZone(), Contact: "the city's operator of Whistle"})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle(Open311Path, s.gateway.Handler())
+	}
 	if s.pprofLis != nil {
 		mux.Handle("/debug/pprof/", profilerOnly(s.pprofLis))
 	}
@@ -321,6 +332,9 @@ func (s *System) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("system: HTTP shutdown: %w", err))
 			_ = s.httpSrv.Close()
 		}
+		if s.gateway != nil {
+			errs = append(errs, s.gateway.Close())
+		}
 		s.cancelRun()
 		s.running.Wait()
 		s.unobserveNATS()
@@ -356,7 +370,16 @@ func (s *System) closeListeners() error {
 // GRPCAddr returns the address the gRPC server listens on, with the port it got.
 func (s *System) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
-// HTTPAddr returns the address the HTTP server (/healthz, /metrics) listens on.
+// Open311Path is where the HTTP server serves Open311 GeoReport v2.
+const Open311Path = "/open311/v2/"
+
+// servesOpen311 reports whether a process running services serves Open311: it needs intake, where
+// requests are raised, and routing, which lists the categories.
+func servesOpen311(services []string) bool {
+	return slices.Contains(services, intake.Name) && slices.Contains(services, routing.Name)
+}
+
+// HTTPAddr returns the address the HTTP server (/healthz, /metrics, /open311/v2/) listens on.
 func (s *System) HTTPAddr() string { return s.httpLis.Addr().String() }
 
 // PprofAddr returns the address the profiler's endpoints listen on, "" when they are off.

@@ -1,0 +1,499 @@
+// Package gateway serves the people's surfaces over HTTP: Open311 GeoReport v2 for the city's
+// other systems (a hotline, a residents' or an enterprises' service), under /open311/v2/. It
+// holds no state and reaches the services only through their public gRPC APIs, as any client
+// would: a raise goes to intake with the integrator's own API key as its token, so the stream
+// records the integrator as the raiser.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/grpcx"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/gateway/internal/open311"
+)
+
+// Config is what the gateway needs; Target and Authority are required.
+type Config struct {
+	// Target is the gRPC address of the services (intake and routing).
+	Target string
+	// Authority verifies integrators' API keys and mints the gateway's own token, with which it
+	// reads for callers who give no key.
+	Authority *authx.Authority
+	// Zone is the city's time zone, in which datetimes are written; nil means time.Local.
+	Zone *time.Location
+	// Jurisdiction is the Open311 jurisdiction_id this city answers to; empty accepts none given.
+	Jurisdiction string
+	// Contact is the discovery document's contact line.
+	Contact string
+}
+
+// ReaderSubject is the subject of the gateway's own token, with which it reads for callers who
+// give no API key (the specification's GETs need none).
+const ReaderSubject = "open311-gateway"
+
+// readerTTL is how long the gateway's own token lives; it mints a new one before it ends.
+const readerTTL = time.Hour
+
+// MaxIDs bounds the service_request_id list of one GET.
+const MaxIDs = 100
+
+// listConcurrency is how many issues' timelines a list reads at once for their status notes.
+const listConcurrency = 8
+
+// Gateway serves Open311. Close releases its connections.
+type Gateway struct {
+	cfg     Config
+	handler http.Handler
+
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn // by token: the reader's and each integrator's
+	reader string                      // the reader's current token
+	minted time.Time
+}
+
+// New wires the gateway; it dials lazily, so the services need not be up yet.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Target == "" || cfg.Authority == nil {
+		return nil, errors.New("gateway: Target and Authority are required")
+	}
+	if cfg.Zone == nil {
+		cfg.Zone = time.Local
+	}
+	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}}
+	g.handler = open311.NewHandler(backend{g}, open311.Options{Jurisdiction: cfg.Jurisdiction, Contact: cfg.Contact,
+		KeyService: "whistle open311 key --name NAME, run by the city's operator", Location: cfg.Zone})
+	return g, nil
+}
+
+// Handler serves /open311/v2/; mount it there.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Close closes every connection the gateway opened.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var errs []error
+	for tok, c := range g.conns {
+		errs = append(errs, c.Close())
+		delete(g.conns, tok)
+	}
+	return errors.Join(errs...)
+}
+
+// conn is a connection that sends token; one per token, kept while the token is in use.
+func (g *Gateway) conn(token string) (*grpc.ClientConn, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c, ok := g.conns[token]; ok {
+		return c, nil
+	}
+	c, err := grpcx.Dial(g.cfg.Target, token)
+	if err != nil {
+		return nil, err
+	}
+	g.conns[token] = c
+	return c, nil
+}
+
+// readerConn is the connection of the gateway's own token, minted again when half its life is gone.
+func (g *Gateway) readerConn() (*grpc.ClientConn, error) {
+	g.mu.Lock()
+	if g.reader == "" || time.Since(g.minted) > readerTTL/2 {
+		tok, err := g.cfg.Authority.Mint(authx.Principal{Subject: ReaderSubject, Role: authx.RoleIntegrator, Scope: authx.CityScope}, readerTTL)
+		if err != nil {
+			g.mu.Unlock()
+			return nil, fmt.Errorf("gateway: mint the reader's token: %w", err)
+		}
+		if old, ok := g.conns[g.reader]; ok {
+			_ = old.Close() // calls in flight on it fail and are answered 500; a rare, brief cost
+			delete(g.conns, g.reader)
+		}
+		g.reader, g.minted = tok, time.Now()
+	}
+	tok := g.reader
+	g.mu.Unlock()
+	return g.conn(tok)
+}
+
+// backend implements open311.Backend on the services' gRPC APIs.
+type backend struct{ g *Gateway }
+
+var _ open311.Backend = backend{}
+
+// Integrator names the integrator of an API key: a token of the integrator role over the city.
+func (b backend) Integrator(_ context.Context, apiKey string) (string, error) {
+	p, err := b.g.cfg.Authority.Verify(apiKey)
+	if err != nil || p.Role != authx.RoleIntegrator || p.Scope != authx.CityScope || p.Subject == ReaderSubject {
+		return "", open311.Refuse(open311.ErrForbidden, "the api_key is not a valid key of an integrator")
+	}
+	return p.Subject, nil
+}
+
+// catalog is the categories and departments, read once per call that needs their names.
+type catalog struct {
+	categories  []*whistlev1.Category
+	departments map[string]string // id → name
+}
+
+func (b backend) catalog(ctx context.Context, withDepartments bool) (catalog, error) {
+	conn, err := b.g.readerConn()
+	if err != nil {
+		return catalog{}, err
+	}
+	routing := whistlev1.NewRoutingServiceClient(conn)
+	cats, err := routing.ListCategories(ctx, &whistlev1.ListCategoriesRequest{})
+	if err != nil {
+		return catalog{}, fmt.Errorf("gateway: list categories: %w", err)
+	}
+	c := catalog{categories: cats.GetCategories(), departments: map[string]string{}}
+	if withDepartments {
+		depts, err := routing.ListDepartments(ctx, &whistlev1.ListDepartmentsRequest{})
+		if err != nil {
+			return catalog{}, fmt.Errorf("gateway: list departments: %w", err)
+		}
+		for _, d := range depts.GetDepartments() {
+			c.departments[d.GetId()] = d.GetName()
+		}
+	}
+	return c, nil
+}
+
+func (c catalog) category(code string) *whistlev1.Category {
+	for _, k := range c.categories {
+		if k.GetId() == code {
+			return k
+		}
+	}
+	return nil
+}
+
+// Services lists the categories, each with its urgency as its one attribute.
+func (b backend) Services(ctx context.Context) ([]open311.Service, error) {
+	c, err := b.catalog(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]open311.Service, 0, len(c.categories))
+	for _, k := range c.categories {
+		out = append(out, open311.Service{Code: k.GetId(), Name: k.GetName(), Description: describe(k),
+			Metadata: true, Type: "realtime"})
+	}
+	return out, nil
+}
+
+// describe says a category's deadlines at normal urgency, which a resident can expect.
+func describe(k *whistlev1.Category) string {
+	p := k.GetNormal()
+	return fmt.Sprintf("%s: the department reports in within %s and resolves within %s%s", k.GetName(),
+		p.GetReportInWithin().AsDuration(), p.GetResolveWithin().AsDuration(), workingTime(p))
+}
+
+func workingTime(p *whistlev1.SlaPolicy) string {
+	if p.GetWorkingTime() {
+		return " of working time"
+	}
+	return ""
+}
+
+// urgencies are the values of the urgency attribute, as the request names them.
+var urgencies = []struct {
+	key, name string
+	value     whistlev1.Urgency
+}{
+	{"normal", "Normal 一般", whistlev1.Urgency_URGENCY_NORMAL},
+	{"urgent", "Urgent 紧急", whistlev1.Urgency_URGENCY_URGENT},
+	{"emergency", "Emergency 特急", whistlev1.Urgency_URGENCY_EMERGENCY},
+}
+
+// urgencyAttribute is the code of a request's urgency, every service's one attribute.
+const urgencyAttribute = "urgency"
+
+// Definition is a category's definition: its urgency, which sets its deadlines.
+func (b backend) Definition(ctx context.Context, code string) (open311.Definition, error) {
+	c, err := b.catalog(ctx, false)
+	if err != nil {
+		return open311.Definition{}, err
+	}
+	if c.category(code) == nil {
+		return open311.Definition{}, open311.Refuse(open311.ErrNotFound, "no service %q", code)
+	}
+	a := open311.Attribute{Variable: true, Code: urgencyAttribute, Datatype: "singlevaluelist", Order: 1,
+		DatatypeDescription: "normal, urgent or emergency; normal when not given",
+		Description:         "How urgent it is: it sets how soon the department must report in and resolve"}
+	for _, u := range urgencies {
+		a.Values = append(a.Values, open311.AttributeValue{Key: u.key, Name: u.name})
+	}
+	return open311.Definition{Code: code, Attributes: []open311.Attribute{a}}, nil
+}
+
+// Raise raises the request with intake, as the integrator whose key it is.
+func (b backend) Raise(ctx context.Context, apiKey string, r open311.NewRequest) (open311.Receipt, error) {
+	req := &whistlev1.RaiseIssueRequest{CategoryId: r.ServiceCode, Text: r.Description, MediaUrl: r.MediaURL,
+		Contact: &whistlev1.Contact{FirstName: r.FirstName, LastName: r.LastName, Email: r.Email, Phone: r.Phone,
+			DeviceId: r.DeviceID, AccountId: r.AccountID}}
+	if !r.HasPoint {
+		return open311.Receipt{}, open311.Refuse(open311.ErrInvalid, "lat and long are required: the point decides the grid, and an address alone cannot be placed")
+	}
+	req.Location = &whistlev1.Location{Latitude: r.Lat, Longitude: r.Long, Address: r.AddressString}
+	for code, values := range r.Attributes {
+		if code != urgencyAttribute {
+			return open311.Receipt{}, open311.Refuse(open311.ErrInvalid, "attribute[%s]: the services have no such attribute", code)
+		}
+		u, ok := urgency(values)
+		if !ok {
+			return open311.Receipt{}, open311.Refuse(open311.ErrInvalid, "attribute[%s]: want one of normal, urgent or emergency", code)
+		}
+		req.Urgency = u
+	}
+	conn, err := b.g.conn(apiKey)
+	if err != nil {
+		return open311.Receipt{}, err
+	}
+	resp, err := whistlev1.NewIntakeServiceClient(conn).RaiseIssue(ctx, req)
+	if err != nil {
+		return open311.Receipt{}, fromStatus(err)
+	}
+	id := resp.GetIssue().GetId()
+	return open311.Receipt{ServiceRequestID: id, Token: id, AccountID: r.AccountID,
+		ServiceNotice: "Case " + id + ": follow it at requests/" + id}, nil
+}
+
+func urgency(values []string) (whistlev1.Urgency, bool) {
+	if len(values) != 1 {
+		return 0, false
+	}
+	for _, u := range urgencies {
+		if values[0] == u.key {
+			return u.value, true
+		}
+	}
+	return 0, false
+}
+
+// Request reads one issue.
+func (b backend) Request(ctx context.Context, id string) (open311.Request, error) {
+	c, err := b.catalog(ctx, true)
+	if err != nil {
+		return open311.Request{}, err
+	}
+	return b.request(ctx, c, id)
+}
+
+func (b backend) request(ctx context.Context, c catalog, id string) (open311.Request, error) {
+	conn, err := b.g.readerConn()
+	if err != nil {
+		return open311.Request{}, err
+	}
+	resp, err := whistlev1.NewIntakeServiceClient(conn).GetIssue(ctx, &whistlev1.GetIssueRequest{Id: id})
+	if s, ok := status.FromError(err); ok && (s.Code() == codes.NotFound || s.Code() == codes.InvalidArgument) {
+		return open311.Request{}, open311.Refuse(open311.ErrNotFound, "no request %q", id)
+	}
+	if err != nil {
+		return open311.Request{}, fmt.Errorf("gateway: get %s: %w", id, err)
+	}
+	return toRequest(c, resp.GetIssue(), resp.GetTimeline()), nil
+}
+
+// Token answers the request a token was given for: the token is the case number, since a request
+// is an issue by the time its POST answers; clients that follow the specification's token flow
+// get it back here.
+func (b backend) Token(ctx context.Context, token string) (string, error) {
+	r, err := b.Request(ctx, token)
+	if err != nil {
+		return "", err
+	}
+	return r.ServiceRequestID, nil
+}
+
+// Requests lists the issues that match q, newest first, each read with its timeline for its
+// status notes.
+func (b backend) Requests(ctx context.Context, q open311.Query) ([]open311.Request, error) {
+	c, err := b.catalog(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	ids := q.IDs
+	if len(ids) > MaxIDs {
+		return nil, open311.Refuse(open311.ErrInvalid, "service_request_id: at most %d ids", MaxIDs)
+	}
+	if len(ids) == 0 {
+		if ids, err = b.list(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]open311.Request, len(ids))
+	found := make([]bool, len(ids))
+	sem := make(chan struct{}, listConcurrency)
+	var wg sync.WaitGroup
+	var firstErr error
+	var mu sync.Mutex
+	for i, id := range ids {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r, err := b.request(ctx, c, id)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, open311.ErrNotFound):
+			case err != nil && firstErr == nil:
+				firstErr = err
+			case err == nil:
+				out[i], found[i] = r, true
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	kept := out[:0]
+	for i, r := range out {
+		if found[i] && (len(q.IDs) > 0 || matches(q, r)) {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
+}
+
+// list pages through the city's issues, newest first, until q.Start or q.Limit, and returns the
+// ids of those that match.
+func (b backend) list(ctx context.Context, q open311.Query) ([]string, error) {
+	conn, err := b.g.readerConn()
+	if err != nil {
+		return nil, err
+	}
+	intake := whistlev1.NewIntakeServiceClient(conn)
+	codes := strings.Split(q.ServiceCode, ",") // the specification allows several, comma-separated
+	req := &whistlev1.ListIssuesRequest{AreaId: authx.CityScope, PageSize: 200}
+	if len(codes) == 1 {
+		req.CategoryId = codes[0] // intake filters one category itself
+	}
+	var ids []string
+	for {
+		resp, err := intake.ListIssues(ctx, req)
+		if err != nil {
+			return nil, fromStatus(err)
+		}
+		for _, is := range resp.GetIssues() {
+			at := is.GetRaisedAt().AsTime()
+			if !q.Start.IsZero() && at.Before(q.Start) {
+				return ids, nil // newest first: the rest are older still
+			}
+			if (q.End.IsZero() || !at.After(q.End)) && (q.Status == "" || statusOf(is) == q.Status) &&
+				(q.ServiceCode == "" || slices.Contains(codes, is.GetCategoryId())) {
+				ids = append(ids, is.GetId())
+				if q.Limit > 0 && len(ids) >= q.Limit {
+					return ids, nil
+				}
+			}
+		}
+		if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+			return ids, nil
+		}
+	}
+}
+
+// matches is the list's filters, applied again to the issue as read with its timeline.
+func matches(q open311.Query, r open311.Request) bool {
+	return q.Status == "" || r.Status == q.Status
+}
+
+// statusOf is the specification's status: closed once the issue closed, open before.
+func statusOf(is *whistlev1.Issue) string {
+	if is.GetStatus() == whistlev1.IssueStatus_ISSUE_STATUS_CLOSED {
+		return "closed"
+	}
+	return "open"
+}
+
+// toRequest writes an issue as the specification's request: the lead department is the agency
+// responsible, its resolve deadline the expected time, the latest timeline entry the notes.
+func toRequest(c catalog, is *whistlev1.Issue, timeline []*whistlev1.TimelineEntry) open311.Request {
+	r := open311.Request{ServiceRequestID: is.GetId(), Status: statusOf(is), ServiceCode: is.GetCategoryId(),
+		Description: is.GetText(), RequestedDatetime: is.GetRaisedAt().AsTime(), UpdatedDatetime: is.GetUpdatedAt().AsTime(),
+		MediaURL: is.GetMediaUrl()}
+	if k := c.category(is.GetCategoryId()); k != nil {
+		r.ServiceName = k.GetName()
+	}
+	if l := is.GetLocation(); l != nil {
+		r.Lat, r.Long, r.HasPoint, r.Address = l.GetLatitude(), l.GetLongitude(), true, l.GetAddress()
+	}
+	if n := len(timeline); n > 0 {
+		r.StatusNotes = timeline[n-1].GetSummary()
+	}
+	for _, a := range is.GetAssignments() {
+		if a.GetRole() == whistlev1.AssignmentRole_ASSIGNMENT_ROLE_LEAD && a.GetEndedAt() == nil {
+			r.AgencyResponsible = cmpOr(c.departments[a.GetDepartmentId()], a.GetDepartmentId())
+			r.ExpectedDatetime = timeOf(a.GetResolveBy())
+		}
+	}
+	return r
+}
+
+func timeOf(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// fieldNames are intake's field names as the specification names them, for the errors it answers.
+var fieldNames = map[string]string{
+	"category_id": "service_code", "location.latitude": "lat", "location.longitude": "long",
+	"location.address": "address_string", "location": "lat and long", "grid_id": "lat and long",
+	"contact.first_name": "first_name", "contact.last_name": "last_name", "contact.email": "email",
+	"contact.phone": "phone", "contact.device_id": "device_id", "contact.account_id": "account_id",
+	"text": "description",
+}
+
+// asOpen311 names the field a service's message begins with ("field: problem") as the
+// specification names it.
+func asOpen311(msg string) string {
+	field, problem, ok := strings.Cut(msg, ": ")
+	if name, known := fieldNames[field]; ok && known {
+		return name + ": " + problem
+	}
+	return msg
+}
+
+// fromStatus maps a service's answer to the interface's errors: a refused field is the caller's
+// to mend, named as the specification names it.
+func fromStatus(err error) error {
+	s, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch s.Code() {
+	case codes.InvalidArgument, codes.FailedPrecondition:
+		return open311.Refuse(open311.ErrInvalid, "%s", asOpen311(s.Message()))
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return open311.Refuse(open311.ErrForbidden, "%s", s.Message())
+	case codes.NotFound:
+		return open311.Refuse(open311.ErrNotFound, "%s", s.Message())
+	case codes.ResourceExhausted:
+		return open311.Refuse(open311.ErrRateLimit, "%s", s.Message())
+	}
+	return err
+}
