@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test in the workspace against real servers (embedded NATS, redis-server children),
-# after installing redis-server where it is missing. That includes the fault tests of the local
+# after installing redis-server, and chromium for the console's browser tests, where missing. That includes the fault tests of the local
 # cluster (a NATS node, a replica of each service and a Redis master killed under load).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

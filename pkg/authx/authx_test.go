@@ -223,3 +223,43 @@ func TestCheckScopeAllowsEachRoleOnlyTheScopesItCanHold(t *testing.T) {
 		}
 	}
 }
+
+func TestASignInLinkSignsInItsPrincipalAndIsNoToken(t *testing.T) {
+	t.Parallel()
+	a := NewAuthority(bytes.Repeat([]byte("k"), 32))
+	p := Principal{Subject: "water.2", Role: RoleOfficer, Scope: "water"}
+	link, err := a.MintLink(p, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, id, err := a.VerifyLink(link)
+	if err != nil || got != p || id == "" {
+		t.Fatalf("VerifyLink = %+v, %q, %v; want %+v and an id", got, id, err, p)
+	}
+	if _, again, _ := a.VerifyLink(mustLink(t, a, p)); again == id {
+		t.Errorf("two links share the id %q", id)
+	}
+	if _, err := a.Verify(link); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("a link verified as a token: %v", err)
+	}
+	tok, err := a.Mint(p, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.VerifyLink(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("a token verified as a link: %v", err)
+	}
+	a.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if _, _, err := a.VerifyLink(link); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("an expired link verified: %v", err)
+	}
+}
+
+func mustLink(t *testing.T, a *Authority, p Principal) string {
+	t.Helper()
+	link, err := a.MintLink(p, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return link
+}

@@ -1,5 +1,6 @@
-// Package gateway serves the people's surfaces over HTTP: Open311 GeoReport v2 for the city's
-// other systems (a hotline, a residents' or an enterprises' service), under /open311/v2/. It
+// Package gateway serves the people's surfaces over HTTP: the web console under /console/, and
+// Open311 GeoReport v2 for the city's other systems (a hotline, a residents' or an enterprises'
+// service) under /open311/v2/. It
 // holds no state and reaches the services only through their public gRPC APIs, as any client
 // would: a raise goes to intake with the integrator's own API key as its token, so the stream
 // records the integrator as the raiser.
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,6 +25,7 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/grpcx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/gateway/internal/console"
 	"github.com/whistle-dispatch/whistle/services/gateway/internal/open311"
 )
 
@@ -39,6 +42,8 @@ type Config struct {
 	Jurisdiction string
 	// Contact is the discovery document's contact line.
 	Contact string
+	// Redis keeps the console's sessions and spent sign-in links; nil serves no console.
+	Redis redis.UniversalClient
 }
 
 // ReaderSubject is the subject of the gateway's own token, with which it reads for callers who
@@ -54,14 +59,15 @@ const MaxIDs = 100
 // listConcurrency is how many issues' timelines a list reads at once for their status notes.
 const listConcurrency = 8
 
-// Gateway serves Open311. Close releases its connections.
+// Gateway serves Open311. Close releases its connection.
 type Gateway struct {
 	cfg     Config
-	handler http.Handler
+	conn    *grpc.ClientConn // to the services; each call carries its caller's token
+	handler http.Handler     // Open311
+	console *console.Console // nil without Redis
 
 	mu     sync.Mutex
-	conns  map[string]*grpc.ClientConn // by token: the reader's and each integrator's
-	reader string                      // the reader's current token
+	reader string // the gateway's own token, for callers who give no key
 	minted time.Time
 }
 
@@ -73,60 +79,58 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Zone == nil {
 		cfg.Zone = time.Local
 	}
-	g := &Gateway{cfg: cfg, conns: map[string]*grpc.ClientConn{}}
+	conn, err := grpcx.Dial(cfg.Target, "")
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g := &Gateway{cfg: cfg, conn: conn}
 	g.handler = open311.NewHandler(backend{g}, open311.Options{Jurisdiction: cfg.Jurisdiction, Contact: cfg.Contact,
 		KeyService: "whistle open311 key --name NAME, run by the city's operator", Location: cfg.Zone})
+	if cfg.Redis != nil {
+		if g.console, err = console.New(console.Config{Conn: conn, Authority: cfg.Authority, Redis: cfg.Redis, Zone: cfg.Zone}); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
 	return g, nil
 }
 
-// Handler serves /open311/v2/; mount it there.
-func (g *Gateway) Handler() http.Handler { return g.handler }
+// Open311Path and ConsolePath are where the gateway's surfaces are mounted; SessionTTL is how
+// long a console session lasts, and MaxLinkTTL the longest a sign-in link may wait to be opened.
+const (
+	Open311Path = open311.Prefix
+	ConsolePath = console.Path
+	SessionTTL  = console.SessionTTL
+	MaxLinkTTL  = console.MaxLinkTTL
+)
 
-// Close closes every connection the gateway opened.
-func (g *Gateway) Close() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var errs []error
-	for tok, c := range g.conns {
-		errs = append(errs, c.Close())
-		delete(g.conns, tok)
+// Mount serves Open311 at Open311Path and, with Redis, the console at ConsolePath.
+func (g *Gateway) Mount(mux *http.ServeMux) {
+	mux.Handle(Open311Path, g.handler)
+	if g.console != nil {
+		mux.Handle(ConsolePath, g.console)
+		mux.Handle("GET /{$}", http.RedirectHandler(ConsolePath, http.StatusSeeOther))
 	}
-	return errors.Join(errs...)
 }
 
-// conn is a connection that sends token; one per token, kept while the token is in use.
-func (g *Gateway) conn(token string) (*grpc.ClientConn, error) {
+// Close closes the connection to the services.
+func (g *Gateway) Close() error { return g.conn.Close() }
+
+// as is the call option that sends token with a call.
+func as(token string) grpc.CallOption { return grpc.PerRPCCredentials(authx.BearerToken(token)) }
+
+// readerToken is the gateway's own token, minted again when half its life is gone.
+func (g *Gateway) readerToken() (string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if c, ok := g.conns[token]; ok {
-		return c, nil
-	}
-	c, err := grpcx.Dial(g.cfg.Target, token)
-	if err != nil {
-		return nil, err
-	}
-	g.conns[token] = c
-	return c, nil
-}
-
-// readerConn is the connection of the gateway's own token, minted again when half its life is gone.
-func (g *Gateway) readerConn() (*grpc.ClientConn, error) {
-	g.mu.Lock()
 	if g.reader == "" || time.Since(g.minted) > readerTTL/2 {
 		tok, err := g.cfg.Authority.Mint(authx.Principal{Subject: ReaderSubject, Role: authx.RoleIntegrator, Scope: authx.CityScope}, readerTTL)
 		if err != nil {
-			g.mu.Unlock()
-			return nil, fmt.Errorf("gateway: mint the reader's token: %w", err)
-		}
-		if old, ok := g.conns[g.reader]; ok {
-			_ = old.Close() // calls in flight on it fail and are answered 500; a rare, brief cost
-			delete(g.conns, g.reader)
+			return "", fmt.Errorf("gateway: mint the reader's token: %w", err)
 		}
 		g.reader, g.minted = tok, time.Now()
 	}
-	tok := g.reader
-	g.mu.Unlock()
-	return g.conn(tok)
+	return g.reader, nil
 }
 
 // backend implements open311.Backend on the services' gRPC APIs.
@@ -150,18 +154,18 @@ type catalog struct {
 }
 
 func (b backend) catalog(ctx context.Context, withDepartments bool) (catalog, error) {
-	conn, err := b.g.readerConn()
+	tok, err := b.g.readerToken()
 	if err != nil {
 		return catalog{}, err
 	}
-	routing := whistlev1.NewRoutingServiceClient(conn)
-	cats, err := routing.ListCategories(ctx, &whistlev1.ListCategoriesRequest{})
+	routing := whistlev1.NewRoutingServiceClient(b.g.conn)
+	cats, err := routing.ListCategories(ctx, &whistlev1.ListCategoriesRequest{}, as(tok))
 	if err != nil {
 		return catalog{}, fmt.Errorf("gateway: list categories: %w", err)
 	}
 	c := catalog{categories: cats.GetCategories(), departments: map[string]string{}}
 	if withDepartments {
-		depts, err := routing.ListDepartments(ctx, &whistlev1.ListDepartmentsRequest{})
+		depts, err := routing.ListDepartments(ctx, &whistlev1.ListDepartmentsRequest{}, as(tok))
 		if err != nil {
 			return catalog{}, fmt.Errorf("gateway: list departments: %w", err)
 		}
@@ -259,11 +263,7 @@ func (b backend) Raise(ctx context.Context, apiKey string, r open311.NewRequest)
 		}
 		req.Urgency = u
 	}
-	conn, err := b.g.conn(apiKey)
-	if err != nil {
-		return open311.Receipt{}, err
-	}
-	resp, err := whistlev1.NewIntakeServiceClient(conn).RaiseIssue(ctx, req)
+	resp, err := whistlev1.NewIntakeServiceClient(b.g.conn).RaiseIssue(ctx, req, as(apiKey))
 	if err != nil {
 		return open311.Receipt{}, fromStatus(err)
 	}
@@ -294,11 +294,11 @@ func (b backend) Request(ctx context.Context, id string) (open311.Request, error
 }
 
 func (b backend) request(ctx context.Context, c catalog, id string) (open311.Request, error) {
-	conn, err := b.g.readerConn()
+	tok, err := b.g.readerToken()
 	if err != nil {
 		return open311.Request{}, err
 	}
-	resp, err := whistlev1.NewIntakeServiceClient(conn).GetIssue(ctx, &whistlev1.GetIssueRequest{Id: id})
+	resp, err := whistlev1.NewIntakeServiceClient(b.g.conn).GetIssue(ctx, &whistlev1.GetIssueRequest{Id: id}, as(tok))
 	if s, ok := status.FromError(err); ok && (s.Code() == codes.NotFound || s.Code() == codes.InvalidArgument) {
 		return open311.Request{}, open311.Refuse(open311.ErrNotFound, "no request %q", id)
 	}
@@ -373,11 +373,11 @@ func (b backend) Requests(ctx context.Context, q open311.Query) ([]open311.Reque
 // list pages through the city's issues, newest first, until q.Start or q.Limit, and returns the
 // ids of those that match.
 func (b backend) list(ctx context.Context, q open311.Query) ([]string, error) {
-	conn, err := b.g.readerConn()
+	tok, err := b.g.readerToken()
 	if err != nil {
 		return nil, err
 	}
-	intake := whistlev1.NewIntakeServiceClient(conn)
+	intake := whistlev1.NewIntakeServiceClient(b.g.conn)
 	codes := strings.Split(q.ServiceCode, ",") // the specification allows several, comma-separated
 	req := &whistlev1.ListIssuesRequest{AreaId: authx.CityScope, PageSize: 200}
 	if len(codes) == 1 {
@@ -385,7 +385,7 @@ func (b backend) list(ctx context.Context, q open311.Query) ([]string, error) {
 	}
 	var ids []string
 	for {
-		resp, err := intake.ListIssues(ctx, req)
+		resp, err := intake.ListIssues(ctx, req, as(tok))
 		if err != nil {
 			return nil, fromStatus(err)
 		}

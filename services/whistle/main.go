@@ -46,6 +46,9 @@ const (
 	// defaultOpen311KeyTTL is how long an integrator's API key lasts unless --ttl says
 	// otherwise: a year, after which the operator mints the next.
 	defaultOpen311KeyTTL = 365 * 24 * time.Hour
+	// defaultLinkTTL is how long a sign-in link waits to be opened: long enough to pass it on,
+	// short enough that a forgotten one is soon worth nothing.
+	defaultLinkTTL = 15 * time.Minute
 	// stopTimeout bounds a graceful stop after Ctrl-C or SIGTERM.
 	stopTimeout = 30 * time.Second
 )
@@ -113,7 +116,7 @@ func newRoot(e env) *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.AddCommand(upCommand(e), serveCommand(e), tokenCommand(), open311Command(), replayCommand(e))
+	root.AddCommand(upCommand(e), serveCommand(e), tokenCommand(), loginLinkCommand(), open311Command(), replayCommand(e))
 	root.AddCommand(cli.Commands()...)
 	root.AddCommand(bench.Command())
 	root.AddCommand(healthCommand())
@@ -366,13 +369,23 @@ func open311Command() *cobra.Command {
 // sample city) and mints a token with the key in dataDir/token.key. It never creates the key:
 // a key made here would sign tokens the server, holding its own, refuses.
 func mintToken(dataDir, catalogPath, rosterPath, role, scope, subject string, ttl time.Duration) (string, error) {
-	r, err := authx.ParseRole(role)
+	p, authority, err := checkedPrincipal("token", dataDir, catalogPath, rosterPath, role, scope, subject)
 	if err != nil {
 		return "", err
 	}
+	return authority.Mint(p, ttl)
+}
+
+// checkedPrincipal is the caller a token or a sign-in link names, checked against the catalog
+// and the rosters, with the authority of the data folder's key. cmd names the command in errors.
+func checkedPrincipal(cmd, dataDir, catalogPath, rosterPath, role, scope, subject string) (authx.Principal, *authx.Authority, error) {
+	r, err := authx.ParseRole(role)
+	if err != nil {
+		return authx.Principal{}, nil, err
+	}
 	cat, err := catalog.Load(catalogPath)
 	if err != nil {
-		return "", err
+		return authx.Principal{}, nil, err
 	}
 	kind, ok := scopeKind(cat, scope)
 	if d, err := cat.Department(scope); !ok && err == nil {
@@ -380,29 +393,73 @@ func mintToken(dataDir, catalogPath, rosterPath, role, scope, subject string, tt
 		for i, u := range d.Units {
 			units[i] = u.ID
 		}
-		return "", fmt.Errorf("token: %q is a department with units; an officer's scope is one of them: %s", scope, strings.Join(units, ", "))
+		return authx.Principal{}, nil, fmt.Errorf("%s: %q is a department with units; an officer's scope is one of them: %s", cmd, scope, strings.Join(units, ", "))
 	}
 	if !ok {
-		return "", fmt.Errorf("token: unknown scope %q: want an area id, a unit id or %s", scope, catalog.CityScope)
+		return authx.Principal{}, nil, fmt.Errorf("%s: unknown scope %q: want an area id, a unit id or %s", cmd, scope, catalog.CityScope)
 	}
 	if err := authx.CheckScope(r, scope, kind); err != nil {
-		return "", fmt.Errorf("token: %w", err)
+		return authx.Principal{}, nil, fmt.Errorf("%s: %w", cmd, err)
 	}
 	keyPath := filepath.Join(dataDir, "token.key")
 	key, err := authx.LoadKey(keyPath)
 	if errors.Is(err, authx.ErrNoKey) {
-		return "", fmt.Errorf("token: no signing key at %s: `whistle up --data %s` creates it; run token with the --data of the Whistle that will check the token", keyPath, dataDir)
+		return authx.Principal{}, nil, fmt.Errorf("%s: no signing key at %s: `whistle up --data %s` creates it; run %s with the --data of the Whistle that will check it", cmd, keyPath, dataDir, cmd)
 	}
 	if err != nil {
-		return "", err
+		return authx.Principal{}, nil, err
 	}
 	if subject, err = officerSubject(r, scope, subject, cat, rosterPath); err != nil {
-		return "", err
+		return authx.Principal{}, nil, err
 	}
 	if subject == "" {
 		subject = role + "@" + scope
 	}
-	return authx.NewAuthority(key).Mint(authx.Principal{Subject: subject, Role: r, Scope: scope}, ttl)
+	return authx.Principal{Subject: subject, Role: r, Scope: scope}, authx.NewAuthority(key), nil
+}
+
+// loginLinkCommand prints a one-time link that signs a person in to the web console.
+func loginLinkCommand() *cobra.Command {
+	var role, scope, subject, data, catalogPath, rosterPath, base string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "login-link --role ROLE --scope ID",
+		Short: "Print a one-time link that signs a person in to the web console",
+		Long: "Print a link that signs a person in to the web console once, as ROLE over ID (checked as\n" +
+			"whistle token checks them), and starts a session of " + gateway.SessionTTL.String() + ". A link that was used, or\n" +
+			"has expired (--ttl), is refused. A link is no token: the API refuses it.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ttl <= 0 || ttl > gateway.MaxLinkTTL {
+				return fmt.Errorf("login-link: --ttl must be positive and at most %s; got %s", gateway.MaxLinkTTL, ttl)
+			}
+			if role == string(authx.RoleIntegrator) {
+				return errors.New("login-link: an integrator is a system, with an Open311 key (whistle open311 key), not a person of the console")
+			}
+			p, authority, err := checkedPrincipal("login-link", data, catalogPath, rosterPath, role, scope, subject)
+			if err != nil {
+				return err
+			}
+			link, err := authority.MintLink(p, ttl)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s%slogin?link=%s\n", strings.TrimSuffix(base, "/"), gateway.ConsolePath, link)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&role, "role", "", "grid-worker, officer, dispatcher or supervisor")
+	f.StringVar(&scope, "scope", "", "grid-worker: a grid id; officer: a unit id; dispatcher, supervisor: an area id or city")
+	f.StringVar(&subject, "subject", "", "who the session names; default <role>@<scope>, or for an officer of a unit with a roster, whoever is on duty now")
+	f.DurationVar(&ttl, "ttl", defaultLinkTTL, "how long the link may wait to be opened")
+	f.StringVar(&base, "base", "http://"+defaultHTTPAddr, "the console's address as people's browsers reach it")
+	f.StringVar(&data, "data", defaultDataDir, "data folder holding token.key")
+	f.StringVar(&catalogPath, "catalog", "", "the catalog the scope is checked against; default: the sample city")
+	f.StringVar(&rosterPath, "roster", "", "the rosters an officer is checked against; default: the sample city's with the sample catalog")
+	_ = cmd.MarkFlagRequired("role")
+	_ = cmd.MarkFlagRequired("scope")
+	return cmd
 }
 
 // officerSubject checks an officer's subject against the unit's roster, when it has one, and

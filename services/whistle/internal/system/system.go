@@ -241,11 +241,11 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 	if servesOpen311(opts.Services) {
 		// The gateway calls this process's own gRPC API, as any client would.
 		s.gateway, err = gateway.New(gateway.Config{Target: s.GRPCAddr(), Authority: s.authority,
-			Zone: in.deps.Catalog.TimeZone(), Contact: "the city's operator of Whistle"})
+			Zone: in.deps.Catalog.TimeZone(), Contact: "the city's operator of Whistle", Redis: in.deps.Redis})
 		if err != nil {
 			return nil, err
 		}
-		mux.Handle(Open311Path, s.gateway.Handler())
+		s.gateway.Mount(mux)
 	}
 	if s.pprofLis != nil {
 		mux.Handle("/debug/pprof/", profilerOnly(s.pprofLis))
@@ -370,11 +370,16 @@ func (s *System) closeListeners() error {
 // GRPCAddr returns the address the gRPC server listens on, with the port it got.
 func (s *System) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
-// Open311Path is where the HTTP server serves Open311 GeoReport v2.
-const Open311Path = "/open311/v2/"
+// Open311Path and ConsolePath are where the HTTP server serves Open311 GeoReport v2 and the
+// web console.
+const (
+	Open311Path = gateway.Open311Path
+	ConsolePath = gateway.ConsolePath
+)
 
-// servesOpen311 reports whether a process running services serves Open311: it needs intake, where
-// requests are raised, and routing, which lists the categories.
+// servesOpen311 reports whether a process running services serves Open311 and the console: they
+// need intake, where issues are raised, and routing, which lists the categories (the console's
+// other pages call the other services, which whistle up runs too).
 func servesOpen311(services []string) bool {
 	return slices.Contains(services, intake.Name) && slices.Contains(services, routing.Name)
 }

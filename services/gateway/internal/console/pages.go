@@ -1,0 +1,279 @@
+package console
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+)
+
+// The roles each page is for; staff is every person's role (an integrator is a system, not a
+// person, and has no console).
+var (
+	staff    = []authx.Role{authx.RoleGridWorker, authx.RoleOfficer, authx.RoleDispatcher, authx.RoleSupervisor}
+	officers = []authx.Role{authx.RoleOfficer}
+)
+
+// routes maps every page to its handler, each behind the roles it is for.
+func (c *Console) routes() {
+	m := http.NewServeMux()
+	static, _ := fs.Sub(staticFiles, "static") // the directory is embedded, so this cannot fail
+	m.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))
+	m.HandleFunc("GET /console/login", c.login)
+	m.HandleFunc("GET /console/language", c.language)
+	m.HandleFunc("POST /console/logout", c.signedIn(staff, c.logout))
+	m.HandleFunc("GET /console/{$}", c.signedIn(staff, c.home))
+	m.HandleFunc("GET /console/inbox", c.signedIn(officers, c.inbox))
+	m.HandleFunc("GET /console/inbox/events", c.signedIn(officers, c.inboxEvents))
+	m.HandleFunc("GET /console/issues/{id}", c.signedIn(staff, c.issue))
+	m.HandleFunc("POST /console/issues/{id}/acknowledge", c.signedIn(officers, c.acknowledge))
+	c.mux = m
+}
+
+// request is one call of a page by a signed-in person.
+type request struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	session session
+	lang    lang
+}
+
+// call is the option that sends the person's token with a call to the services.
+func (q *request) call() grpc.CallOption {
+	return grpc.PerRPCCredentials(authx.BearerToken(q.session.Token))
+}
+
+// page is what every template is given.
+type page struct {
+	L       lang
+	Session *session // nil when nobody is signed in
+	Path    string   // the page's own path, for the language switch to come back to
+	Error   string   // what went wrong, for people
+	Data    any
+}
+
+// signedIn serves h to a signed-in person whose role is one of roles; others get the sign-in or
+// refusal page. A POST must carry the session's CSRF token.
+func (c *Console) signedIn(roles []authx.Role, h func(*request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		l := c.catalogs.languageOf(r)
+		ss, ok, err := c.sessions.of(r)
+		switch {
+		case err != nil:
+			c.fail(w, r, l, nil, err)
+		case !ok:
+			c.render(w, http.StatusUnauthorized, "signin.html", page{L: l, Path: r.URL.Path})
+		case !slices.Contains(roles, ss.Principal.Role):
+			c.render(w, http.StatusForbidden, "refused.html", page{L: l, Session: &ss, Path: r.URL.Path,
+				Error: l.T("refused.role", l.T("role."+string(ss.Principal.Role)))})
+		case r.Method == http.MethodPost && !ss.checkCSRF(r):
+			c.render(w, http.StatusForbidden, "refused.html", page{L: l, Session: &ss, Path: r.URL.Path, Error: l.T("refused.csrf")})
+		default:
+			h(&request{w: w, r: r, session: ss, lang: l})
+		}
+	}
+}
+
+// render writes a page, or a plain error when the template fails.
+func (c *Console) render(w http.ResponseWriter, code int, name string, p page) {
+	var buf bytes.Buffer
+	if err := c.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		c.cfg.Logger.Error("console: render", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes()) // a failed write means the browser left
+}
+
+// fail answers a failure of a call: the service's refusal as a page that says it, anything else
+// as an internal error that is logged.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, l lang, ss *session, err error) {
+	code, msg := http.StatusInternalServerError, l.T("error.internal")
+	if s, ok := status.FromError(err); ok {
+		switch s.Code() {
+		case codes.InvalidArgument, codes.OutOfRange:
+			code, msg = http.StatusBadRequest, s.Message()
+		case codes.NotFound:
+			code, msg = http.StatusNotFound, l.T("error.not_found")
+		case codes.PermissionDenied:
+			code, msg = http.StatusForbidden, s.Message()
+		case codes.FailedPrecondition, codes.Aborted, codes.AlreadyExists:
+			code, msg = http.StatusConflict, s.Message()
+		case codes.Unauthenticated:
+			code, msg = http.StatusUnauthorized, l.T("error.session")
+		case codes.ResourceExhausted:
+			code, msg = http.StatusTooManyRequests, s.Message()
+		}
+	}
+	if code == http.StatusInternalServerError {
+		c.cfg.Logger.Error("console: a call failed", "path", r.URL.Path, "err", err)
+	}
+	c.render(w, code, "refused.html", page{L: l, Session: ss, Path: r.URL.Path, Error: msg})
+}
+
+// login spends a sign-in link and starts the person's session.
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	l := c.catalogs.languageOf(r)
+	ss, err := c.sessions.signIn(r.Context(), r.URL.Query().Get("link"))
+	switch {
+	case errors.Is(err, errLinkUsed):
+		c.render(w, http.StatusForbidden, "signin.html", page{L: l, Error: l.T("signin.used")})
+		return
+	case errors.Is(err, errLinkInvalid):
+		c.render(w, http.StatusForbidden, "signin.html", page{L: l, Error: l.T("signin.invalid")})
+		return
+	case err != nil:
+		c.fail(w, r, l, nil, err)
+		return
+	}
+	setCookie(w, r, ss)
+	http.Redirect(w, r, Path, http.StatusSeeOther)
+}
+
+// logout ends the session.
+func (c *Console) logout(q *request) {
+	if err := c.sessions.end(q.r.Context(), q.session); err != nil {
+		c.fail(q.w, q.r, q.lang, &q.session, err)
+		return
+	}
+	clearCookie(q.w, q.r)
+	c.render(q.w, http.StatusOK, "signin.html", page{L: q.lang, Error: q.lang.T("signin.signed_out")})
+}
+
+// language keeps the language chosen and goes back to the page it was chosen on.
+func (c *Console) language(w http.ResponseWriter, r *http.Request) {
+	to := r.URL.Query().Get("to")
+	if _, ok := c.catalogs[to]; ok {
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: to, Path: Path, MaxAge: 365 * 24 * 3600,
+			SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+	}
+	http.Redirect(w, r, localPath(r.URL.Query().Get("back")), http.StatusSeeOther)
+}
+
+// localPath is back when it is a page of the console, else the console's home: a redirect never
+// leaves the console.
+func localPath(back string) string {
+	if strings.HasPrefix(back, Path) && !strings.HasPrefix(back, "//") && !strings.Contains(back, "\\") {
+		return back
+	}
+	return Path
+}
+
+// home is each role's first page: an officer's inbox; the issues in the others' scope.
+func (c *Console) home(q *request) {
+	if q.session.Principal.Role == authx.RoleOfficer {
+		http.Redirect(q.w, q.r, Path+"inbox", http.StatusSeeOther)
+		return
+	}
+	resp, err := whistlev1.NewIntakeServiceClient(c.cfg.Conn).ListIssues(q.r.Context(), &whistlev1.ListIssuesRequest{PageSize: 50}, q.call())
+	if err != nil {
+		c.fail(q.w, q.r, q.lang, &q.session, err)
+		return
+	}
+	names := c.categoryNames(q)
+	var rows []issueRow
+	for _, is := range resp.GetIssues() {
+		rows = append(rows, c.issueRow(q.lang, names, is))
+	}
+	c.render(q.w, http.StatusOK, "home.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path, Data: rows})
+}
+
+// issueRow is an issue in a list.
+type issueRow struct {
+	ID, Category, Text, Status, Raised string
+}
+
+func (c *Console) issueRow(l lang, names map[string]string, is *whistlev1.Issue) issueRow {
+	return issueRow{ID: is.GetId(), Category: nameOr(names, is.GetCategoryId()), Text: is.GetText(),
+		Status: l.T("issue_status." + strings.ToLower(strings.TrimPrefix(is.GetStatus().String(), "ISSUE_STATUS_"))),
+		Raised: c.when(is.GetRaisedAt().AsTime())}
+}
+
+// categoryNames are the categories' names by id; a failure to read them shows ids instead.
+func (c *Console) categoryNames(q *request) map[string]string {
+	resp, err := whistlev1.NewRoutingServiceClient(c.cfg.Conn).ListCategories(q.r.Context(), &whistlev1.ListCategoriesRequest{}, q.call())
+	names := map[string]string{}
+	if err != nil {
+		c.cfg.Logger.Warn("console: categories", "err", err)
+		return names
+	}
+	for _, k := range resp.GetCategories() {
+		names[k.GetId()] = k.GetName()
+	}
+	return names
+}
+
+func nameOr(names map[string]string, id string) string {
+	if n, ok := names[id]; ok {
+		return n
+	}
+	return id
+}
+
+// when writes an instant in the city's time zone.
+func (c *Console) when(t time.Time) string {
+	if t.IsZero() || t.Unix() == 0 {
+		return ""
+	}
+	return t.In(c.cfg.Zone).Format("2006-01-02 15:04")
+}
+
+// issue is an issue's page: where it stands, its parts, and its timeline as the stream recorded it.
+func (c *Console) issue(q *request) {
+	resp, err := whistlev1.NewIntakeServiceClient(c.cfg.Conn).GetIssue(q.r.Context(), &whistlev1.GetIssueRequest{Id: q.r.PathValue("id")}, q.call())
+	if err != nil {
+		c.fail(q.w, q.r, q.lang, &q.session, err)
+		return
+	}
+	c.render(q.w, http.StatusOK, "issue.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path,
+		Data: c.issueView(q, resp.GetIssue(), resp.GetTimeline())})
+}
+
+// issueView is what the issue page shows.
+type issueView struct {
+	issueRow
+	Urgency, Grid, Address string
+	Parts                  []inboxItem
+	Timeline               []entryView
+}
+
+// entryView is one timeline entry.
+type entryView struct{ At, Actor, Summary string }
+
+func (c *Console) issueView(q *request, is *whistlev1.Issue, timeline []*whistlev1.TimelineEntry) issueView {
+	names := c.categoryNames(q)
+	v := issueView{issueRow: c.issueRow(q.lang, names, is), Grid: is.GetGridId(), Address: is.GetLocation().GetAddress(),
+		Urgency: q.lang.T("urgency." + strings.ToLower(strings.TrimPrefix(is.GetUrgency().String(), "URGENCY_")))}
+	for _, a := range is.GetAssignments() {
+		v.Parts = append(v.Parts, c.inboxItem(q, names, &whistlev1.InboxItem{IssueId: is.GetId(), CategoryId: is.GetCategoryId(),
+			Urgency: is.GetUrgency(), Text: is.GetText(), Assignment: a}))
+	}
+	for _, e := range timeline {
+		v.Timeline = append(v.Timeline, entryView{At: c.when(e.GetAt().AsTime()), Actor: e.GetActor(), Summary: e.GetSummary()})
+	}
+	return v
+}
+
+// acknowledge is the duty officer's report-in on an assignment of their unit.
+func (c *Console) acknowledge(q *request) {
+	id := q.r.PathValue("id")
+	_, err := whistlev1.NewDepartmentServiceClient(c.cfg.Conn).Acknowledge(q.r.Context(),
+		&whistlev1.AcknowledgeRequest{IssueId: id, UnitId: q.session.Principal.Scope}, q.call())
+	if err != nil {
+		c.fail(q.w, q.r, q.lang, &q.session, err)
+		return
+	}
+	http.Redirect(q.w, q.r, localPath(q.r.PostFormValue("back")), http.StatusSeeOther)
+}

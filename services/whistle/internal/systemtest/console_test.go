@@ -1,0 +1,168 @@
+package systemtest
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/whistle-dispatch/whistle/pkg/authx"
+	"github.com/whistle-dispatch/whistle/pkg/clock"
+	"github.com/whistle-dispatch/whistle/pkg/testing/browser"
+	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
+	"github.com/whistle-dispatch/whistle/services/internal/roster"
+	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
+)
+
+// signInLink is a one-time link into sys's console for p, as whistle login-link prints it.
+func signInLink(t *testing.T, sys *system.System, p authx.Principal) string {
+	t.Helper()
+	link, err := sys.Authority().MintLink(p, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + sys.HTTPAddr() + system.ConsolePath + "login?link=" + url.QueryEscape(link)
+}
+
+// screenshot saves the page as a test artefact: in $WHISTLE_SCREENSHOTS when it is set (the
+// README's pictures come from there), else in the test's own folder.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("WHISTLE_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	browser.Screenshot(t, ctx, filepath.Join(dir, name))
+}
+
+func TestAnOfficerSignsInWithALinkSeesANewAssignmentArriveLiveAndAcknowledgesIt(t *testing.T) {
+	sys := Start(t, t.TempDir(), clock.Real())
+	link := signInLink(t, sys, Officer("water"))
+	officer := browser.New(t, browser.WithWindow(360, 740), browser.WithLanguage("en"))
+	browser.Run(t, officer, "open the sign-in link", chromedp.Navigate(link))
+	browser.WaitText(t, officer, "h1", "Inbox")
+	browser.WaitText(t, officer, "#inbox", "Nothing waits for you")
+	// A mark on the page that a reload would wipe: the assignment must arrive without one.
+	browser.Run(t, officer, "mark the page", chromedp.Evaluate[chromedp.Void](`window.stillThisPage = true`))
+
+	worker := Dial(t, sys, GridWorker("xinhua-taoyuan-01"))
+	id := raise(t, worker, "console-drain", "xinhua-taoyuan-01", "blocked-drain").GetId()
+	browser.WaitText(t, officer, "#inbox", id)
+	browser.WaitText(t, officer, `li[data-issue="`+id+`"]`, "to acknowledge")
+	same, err := chromedp.Run(officer, chromedp.Evaluate[bool](`window.stillThisPage === true`))
+	if err != nil || !same {
+		t.Fatalf("the assignment arrived with a reload of the page (%v)", err)
+	}
+	screenshot(t, officer, "officer-inbox.png")
+
+	browser.Run(t, officer, "acknowledge", chromedp.Click(chromedp.CSS(`li[data-issue="`+id+`"] button`)))
+	browser.WaitText(t, officer, `li[data-issue="`+id+`"]`, "acknowledged")
+	got := getIssue(t, Dial(t, sys, Supervisor()), id).GetIssue()
+	for _, a := range got.GetAssignments() {
+		if a.GetUnitId() == "water" && (a.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED || a.GetAcknowledgedBy() != roster.SampleOfficer("water")) {
+			t.Errorf("water's part after the console's acknowledge: %v", a)
+		}
+	}
+	browser.Run(t, officer, "open the issue", chromedp.Navigate("http://"+sys.HTTPAddr()+system.ConsolePath+"issues/"+id))
+	browser.WaitText(t, officer, "#timeline", "Raised in xinhua-taoyuan-01")
+	browser.WaitText(t, officer, "#timeline", roster.SampleOfficer("water"))
+
+	// The link signs in once: a second browser that opens it is refused.
+	other := browser.New(t, browser.WithLanguage("en"))
+	browser.Run(t, other, "open the link again", chromedp.Navigate(link))
+	browser.WaitText(t, other, "main", "used already")
+}
+
+func TestAConsolePageIsRefusedToTheOtherRolesAndAFormWithoutItsTokenChangesNothing(t *testing.T) {
+	sys := Start(t, t.TempDir(), clock.Real())
+	worker := browser.New(t, browser.WithLanguage("zh-CN"))
+	browser.Run(t, worker, "sign in as a grid worker", chromedp.Navigate(signInLink(t, sys, GridWorker("xinhua-taoyuan-01"))))
+	browser.WaitText(t, worker, "h1", "辖区内的事项")
+	browser.Run(t, worker, "open the officers' inbox", chromedp.Navigate("http://"+sys.HTTPAddr()+system.ConsolePath+"inbox"))
+	browser.WaitText(t, worker, "main", "这个页面不对网格员开放")
+
+	// Without a session, a page asks for a sign-in link.
+	resp, err := http.Get("http://" + sys.HTTPAddr() + system.ConsolePath + "inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the inbox without a session: %d, want 401", resp.StatusCode)
+	}
+
+	// An officer's session, driven by plain HTTP: an acknowledge without the form's token is
+	// refused and writes nothing.
+	drain := raise(t, Dial(t, sys, GridWorker("xinhua-taoyuan-01")), "csrf-drain", "xinhua-taoyuan-01", "blocked-drain").GetId()
+	waitForStatus(t, Dial(t, sys, Supervisor()), []string{drain}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Jar: jar}
+	resp, err = client.Get(signInLink(t, sys, Officer("water")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != system.ConsolePath+"inbox" {
+		t.Fatalf("signing in led to %s with %d", resp.Request.URL, resp.StatusCode)
+	}
+	Settle(t, sys)
+	before := StreamMessages(t, sys)
+	resp, err = client.PostForm("http://"+sys.HTTPAddr()+system.ConsolePath+"issues/"+drain+"/acknowledge", url.Values{"csrf": {"forged"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an acknowledge with a forged form token: %d, want 403", resp.StatusCode)
+	}
+	Settle(t, sys)
+	if after := StreamMessages(t, sys); after != before {
+		t.Errorf("a refused form wrote %d events", after-before)
+	}
+	// Signing out, with the form's token, ends the session: its cookie no longer opens a page.
+	inbox := "http://" + sys.HTTPAddr() + system.ConsolePath + "inbox"
+	page := get(t, client, inbox, http.StatusOK)
+	_, rest, ok := strings.Cut(page, `name="csrf" value="`)
+	token, _, _ := strings.Cut(rest, `"`)
+	if !ok || token == "" {
+		t.Fatalf("the inbox has no form token: %s", page)
+	}
+	resp, err = client.PostForm("http://"+sys.HTTPAddr()+system.ConsolePath+"logout", url.Values{"csrf": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("sign out: %d", resp.StatusCode)
+	}
+	get(t, client, inbox, http.StatusUnauthorized)
+}
+
+// get reads a page with client and fails the test unless it answers want.
+func get(t *testing.T, client *http.Client, u string, want int) string {
+	t.Helper()
+	resp, err := client.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s: %d, want %d: %s", u, resp.StatusCode, want, b)
+	}
+	return string(b)
+}
