@@ -4,11 +4,15 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strings"
 )
 
-//go:embed locales/*.json
+// Each language's catalog is every file in locales/<language>/, one file per part of the console
+// (common.json, and one per role's pages), so that the parts grow without meeting in one file.
+//
+//go:embed locales
 var localeFiles embed.FS
 
 // Languages are the catalogs' languages; the first is the default.
@@ -17,19 +21,33 @@ var Languages = []string{"zh", "en"}
 // catalogs are the message catalogs, by language.
 type catalogs map[string]map[string]string
 
-// loadCatalogs reads every language's catalog.
+// loadCatalogs reads every language's catalog; a key that two files of one language both give
+// is refused, so that no file silently overrides another.
 func loadCatalogs() (catalogs, error) {
 	out := catalogs{}
 	for _, code := range Languages {
-		b, err := localeFiles.ReadFile("locales/" + code + ".json")
-		if err != nil {
-			return nil, fmt.Errorf("console: the %s catalog: %w", code, err)
+		files, err := fs.Glob(localeFiles, "locales/"+code+"/*.json")
+		if err != nil || len(files) == 0 {
+			return nil, fmt.Errorf("console: no %s catalog (%v)", code, err)
 		}
-		m := map[string]string{}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("console: the %s catalog: %w", code, err)
+		all := map[string]string{}
+		for _, name := range files {
+			b, err := localeFiles.ReadFile(name)
+			if err != nil {
+				return nil, fmt.Errorf("console: %s: %w", name, err)
+			}
+			m := map[string]string{}
+			if err := json.Unmarshal(b, &m); err != nil {
+				return nil, fmt.Errorf("console: %s: %w", name, err)
+			}
+			for k, v := range m {
+				if _, dup := all[k]; dup {
+					return nil, fmt.Errorf("console: %s gives %q again", name, k)
+				}
+				all[k] = v
+			}
 		}
-		out[code] = m
+		out[code] = all
 	}
 	return out, nil
 }

@@ -37,6 +37,8 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/inbox/events", c.signedIn(officers, c.inboxEvents))
 	m.HandleFunc("GET /console/issues/{id}", c.signedIn(staff, c.issue))
 	m.HandleFunc("POST /console/issues/{id}/acknowledge", c.signedIn(officers, c.acknowledge))
+	c.gridWorkerRoutes(m)
+	c.supervisorRoutes(m)
 	c.mux = m
 }
 
@@ -171,10 +173,15 @@ func localPath(back string) string {
 	return Path
 }
 
-// home is each role's first page: an officer's inbox; the issues in the others' scope.
+// homes are the roles' first pages, under Path; a role without one sees the issues in its scope.
+var homes = map[authx.Role]string{
+	authx.RoleOfficer: "inbox",
+}
+
+// home is each role's first page, or the issues in the caller's scope.
 func (c *Console) home(q *request) {
-	if q.session.Principal.Role == authx.RoleOfficer {
-		http.Redirect(q.w, q.r, Path+"inbox", http.StatusSeeOther)
+	if h, ok := homes[q.session.Principal.Role]; ok {
+		http.Redirect(q.w, q.r, Path+h, http.StatusSeeOther)
 		return
 	}
 	resp, err := whistlev1.NewIntakeServiceClient(c.cfg.Conn).ListIssues(q.r.Context(), &whistlev1.ListIssuesRequest{PageSize: 50}, q.call())

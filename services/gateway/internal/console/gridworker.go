@@ -1,0 +1,6 @@
+package console
+
+import "net/http"
+
+// gridWorkerRoutes adds the grid worker's pages.
+func (c *Console) gridWorkerRoutes(m *http.ServeMux) {}
