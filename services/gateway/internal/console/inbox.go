@@ -20,6 +20,7 @@ const heartbeat = 25 * time.Second
 // long is left before it, or how long it is overdue.
 type inboxItem struct {
 	IssueID, Category, Text, Urgency, Status string
+	Unit                                     string // the unit whose part it is
 	Deadline, Left                           string
 	Overdue, CanAcknowledge                  bool
 	next                                     time.Time // the next deadline, by which the inbox is sorted
@@ -29,6 +30,7 @@ func (c *Console) inboxItem(q *request, names map[string]string, it *whistlev1.I
 	a := it.GetAssignment()
 	st := strings.ToLower(strings.TrimPrefix(a.GetStatus().String(), "ASSIGNMENT_STATUS_"))
 	v := inboxItem{IssueID: it.GetIssueId(), Category: nameOr(names, it.GetCategoryId()), Text: it.GetText(),
+		Unit:           cmp.Or(a.GetUnitId(), a.GetDepartmentId()),
 		Urgency:        q.lang.T("urgency." + strings.ToLower(strings.TrimPrefix(it.GetUrgency().String(), "URGENCY_"))),
 		Status:         q.lang.T("assignment_status." + st),
 		CanAcknowledge: a.GetStatus() == whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED}

@@ -38,6 +38,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/issues/{id}", c.signedIn(staff, c.issue))
 	m.HandleFunc("POST /console/issues/{id}/acknowledge", c.signedIn(officers, c.acknowledge))
 	c.gridWorkerRoutes(m)
+	c.dispatcherRoutes(m)
 	c.supervisorRoutes(m)
 	c.mux = m
 }
@@ -175,7 +176,8 @@ func localPath(back string) string {
 
 // homes are the roles' first pages, under Path; a role without one sees the issues in its scope.
 var homes = map[authx.Role]string{
-	authx.RoleOfficer: "inbox",
+	authx.RoleOfficer:    "inbox",
+	authx.RoleDispatcher: "desk",
 }
 
 // home is each role's first page, or the issues in the caller's scope.

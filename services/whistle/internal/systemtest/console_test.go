@@ -166,3 +166,28 @@ func get(t *testing.T, client *http.Client, u string, want int) string {
 	}
 	return string(b)
 }
+
+func TestADispatcherDispatchesAnIssueWaitingAtTheDeskFromTheConsole(t *testing.T) {
+	sys := Start(t, t.TempDir(), clock.Real())
+	waiting := raise(t, Dial(t, sys, GridWorker("xinhua-taoyuan-01")), "console-desk", "xinhua-taoyuan-01", "other").GetId()
+	waitForStatus(t, Dial(t, sys, Supervisor()), []string{waiting}, whistlev1.IssueStatus_ISSUE_STATUS_AWAITING_DISPATCH)
+
+	dispatcher := browser.New(t, browser.WithWindow(360, 740), browser.WithLanguage("en"))
+	browser.Run(t, dispatcher, "sign in as the city's dispatcher", chromedp.Navigate(signInLink(t, sys,
+		authx.Principal{Subject: "dispatcher@city", Role: authx.RoleDispatcher, Scope: authx.CityScope})))
+	browser.WaitText(t, dispatcher, "h1", "Dispatch desk")
+	browser.WaitText(t, dispatcher, "#desk", waiting)
+	card := `li[data-issue="` + waiting + `"]`
+	browser.Run(t, dispatcher, "choose water as the lead and dispatch",
+		chromedp.Click(chromedp.CSS(card+" details summary")),
+		chromedp.SetValue(chromedp.CSS(card+` select[name="lead"]`), "water"),
+		chromedp.SendKeys(chromedp.CSS(card+` input[name="note"]`), "a drain, by the photo"),
+		chromedp.Click(chromedp.CSS(card+` form[action$="/dispatch"] button`)))
+	browser.WaitText(t, dispatcher, "#timeline", "Routed by dispatcher@city to water (lead)")
+	screenshot(t, dispatcher, "dispatcher-issue.png")
+
+	is := waitForStatus(t, Dial(t, sys, Supervisor()), []string{waiting}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)[waiting]
+	if len(is.GetAssignments()) == 0 || is.GetAssignments()[len(is.GetAssignments())-1].GetDepartmentId() != "water" {
+		t.Errorf("after the console's dispatch the issue's parts are %v; want water's", is.GetAssignments())
+	}
+}
