@@ -17,9 +17,6 @@ var dispatchers = []authx.Role{authx.RoleDispatcher}
 // desk, and an issue waits there for hours, not seconds.
 const deskRefresh = 10 * time.Second
 
-// maxNote bounds the note of a dispatch or the reason of a change of category, as routing does.
-const maxNote = 500
-
 // dispatcherRoutes adds the dispatcher's pages.
 func (c *Console) dispatcherRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /console/desk", c.signedIn(dispatchers, c.desk))
@@ -117,8 +114,8 @@ func (c *Console) dispatch(q *request) {
 	case lead == "":
 		c.deskRefusal(q, q.lang.T("desk.lead_required"))
 		return
-	case utf8.RuneCountInString(note) > maxNote:
-		c.deskRefusal(q, q.lang.T("desk.note_too_long", maxNote))
+	case utf8.RuneCountInString(note) > maxText:
+		c.deskRefusal(q, q.lang.T("desk.note_too_long", maxText))
 		return
 	}
 	_, err := whistlev1.NewRoutingServiceClient(c.cfg.Conn).DispatchIssue(q.r.Context(), &whistlev1.DispatchIssueRequest{
@@ -138,8 +135,8 @@ func (c *Console) changeCategory(q *request) {
 	case category == "":
 		c.deskRefusal(q, q.lang.T("desk.category_required"))
 		return
-	case reason == "" || utf8.RuneCountInString(reason) > maxNote:
-		c.deskRefusal(q, q.lang.T("desk.reason_required", maxNote))
+	case reason == "" || utf8.RuneCountInString(reason) > maxText:
+		c.deskRefusal(q, q.lang.T("desk.reason_required", maxText))
 		return
 	}
 	_, err := whistlev1.NewRoutingServiceClient(c.cfg.Conn).ChangeCategory(q.r.Context(), &whistlev1.ChangeCategoryRequest{

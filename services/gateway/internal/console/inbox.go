@@ -71,13 +71,37 @@ func (c *Console) inbox(q *request) {
 		c.fail(q.w, q.r, q.lang, &q.session, err)
 		return
 	}
-	c.render(q.w, http.StatusOK, "inbox.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path, Data: inboxPage{Items: items, CSRF: q.session.CSRF}})
+	c.render(q.w, http.StatusOK, "inbox.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path,
+		Data: inboxPage{Items: items, CSRF: q.session.CSRF, Duty: c.onDuty(q)}})
 }
 
 // inboxPage is what the inbox's template is given.
 type inboxPage struct {
 	Items []inboxItem
 	CSRF  string
+	Duty  string // who is on duty in the unit now, and until when
+}
+
+// onDuty says who is on duty in the officer's unit now and until when; a failure to ask shows
+// nothing, since the inbox matters more.
+func (c *Console) onDuty(q *request) string {
+	resp, err := whistlev1.NewDepartmentServiceClient(c.cfg.Conn).WhoIsOnDuty(q.r.Context(), &whistlev1.WhoIsOnDutyRequest{}, q.call())
+	if err != nil {
+		c.cfg.Logger.Warn("console: who is on duty", "err", err)
+		return ""
+	}
+	if !resp.GetHasRoster() {
+		return q.lang.T("inbox.no_roster")
+	}
+	names := make([]string, 0, len(resp.GetOnDuty()))
+	for _, o := range resp.GetOnDuty() {
+		names = append(names, cmp.Or(o.GetName(), o.GetId()))
+	}
+	out := strings.Join(names, ", ")
+	if until := resp.GetUntil(); until != nil {
+		out += " · " + q.lang.T("inbox.until", c.when(until.AsTime()))
+	}
+	return out
 }
 
 // inboxItems reads the unit's open assignments, soonest deadline first.

@@ -37,6 +37,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/inbox/events", c.signedIn(officers, c.inboxEvents))
 	m.HandleFunc("GET /console/issues/{id}", c.signedIn(staff, c.issue))
 	m.HandleFunc("POST /console/issues/{id}/acknowledge", c.signedIn(officers, c.acknowledge))
+	c.officerRoutes(m)
 	c.gridWorkerRoutes(m)
 	c.dispatcherRoutes(m)
 	c.supervisorRoutes(m)
@@ -256,6 +257,10 @@ type issueView struct {
 	Urgency, Grid, Address string
 	Parts                  []inboxItem
 	Timeline               []entryView
+	// MyPart is the open part of the officer's own unit, which the page lets them act on; CSRF
+	// and RequestID go into its forms.
+	MyPart          *inboxItem
+	CSRF, RequestID string
 }
 
 // entryView is one timeline entry.
@@ -266,8 +271,13 @@ func (c *Console) issueView(q *request, is *whistlev1.Issue, timeline []*whistle
 	v := issueView{issueRow: c.issueRow(q.lang, names, is), Grid: is.GetGridId(), Address: is.GetLocation().GetAddress(),
 		Urgency: q.lang.T("urgency." + strings.ToLower(strings.TrimPrefix(is.GetUrgency().String(), "URGENCY_")))}
 	for _, a := range is.GetAssignments() {
-		v.Parts = append(v.Parts, c.inboxItem(q, names, &whistlev1.InboxItem{IssueId: is.GetId(), CategoryId: is.GetCategoryId(),
-			Urgency: is.GetUrgency(), Text: is.GetText(), Assignment: a}))
+		part := c.inboxItem(q, names, &whistlev1.InboxItem{IssueId: is.GetId(), CategoryId: is.GetCategoryId(),
+			Urgency: is.GetUrgency(), Text: is.GetText(), Assignment: a})
+		v.Parts = append(v.Parts, part)
+		open := a.GetStatus() == whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_DISPATCHED || a.GetStatus() == whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_ACKNOWLEDGED
+		if q.session.Principal.Role == authx.RoleOfficer && part.Unit == q.session.Principal.Scope && open {
+			v.MyPart, v.CSRF, v.RequestID = &part, q.session.CSRF, newRequestID()
+		}
 	}
 	for _, e := range timeline {
 		v.Timeline = append(v.Timeline, entryView{At: c.when(e.GetAt().AsTime()), Actor: e.GetActor(), Summary: e.GetSummary()})

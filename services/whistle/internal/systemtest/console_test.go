@@ -2,6 +2,9 @@ package systemtest
 
 import (
 	"context"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -50,8 +53,11 @@ func TestAnOfficerSignsInWithALinkSeesANewAssignmentArriveLiveAndAcknowledgesIt(
 	browser.Run(t, officer, "open the sign-in link", chromedp.Navigate(link))
 	browser.WaitText(t, officer, "h1", "Inbox")
 	browser.WaitText(t, officer, "#inbox", "Nothing waits for you")
+	browser.WaitText(t, officer, "#duty", "On duty: ")
 	// A mark on the page that a reload would wipe: the assignment must arrive without one.
-	browser.Run(t, officer, "mark the page", chromedp.Evaluate[chromedp.Void](`window.stillThisPage = true`))
+	browser.Run(t, officer, "mark the page and turn the alert on", chromedp.Evaluate[chromedp.Void](`window.stillThisPage = true`),
+		chromedp.Click(chromedp.CSS("#alert-toggle")))
+	browser.WaitText(t, officer, "#alert-toggle", "on")
 
 	worker := Dial(t, sys, GridWorker("xinhua-taoyuan-01"))
 	id := raise(t, worker, "console-drain", "xinhua-taoyuan-01", "blocked-drain").GetId()
@@ -60,6 +66,10 @@ func TestAnOfficerSignsInWithALinkSeesANewAssignmentArriveLiveAndAcknowledgesIt(
 	same, err := chromedp.Run(officer, chromedp.Evaluate[bool](`window.stillThisPage === true`))
 	if err != nil || !same {
 		t.Fatalf("the assignment arrived with a reload of the page (%v)", err)
+	}
+	alerts, err := chromedp.Run(officer, chromedp.Evaluate[string](`document.getElementById("inbox").dataset.alerts || "0"`))
+	if err != nil || alerts != "1" {
+		t.Errorf("the page gave %q alerts for the new assignment (%v), want 1", alerts, err)
 	}
 	screenshot(t, officer, "officer-inbox.png")
 
@@ -74,6 +84,21 @@ func TestAnOfficerSignsInWithALinkSeesANewAssignmentArriveLiveAndAcknowledgesIt(
 	browser.Run(t, officer, "open the issue", chromedp.Navigate("http://"+sys.HTTPAddr()+system.ConsolePath+"issues/"+id))
 	browser.WaitText(t, officer, "#timeline", "Raised in xinhua-taoyuan-01")
 	browser.WaitText(t, officer, "#timeline", roster.SampleOfficer("water"))
+
+	// Resolve with a photo from the site.
+	photo := filepath.Join(t.TempDir(), "cleared.png")
+	writePNG(t, photo)
+	browser.Run(t, officer, "resolve with a photo",
+		chromedp.SendKeys(chromedp.CSS("#resolve-note"), "Drain cleared and flushed"),
+		chromedp.SetUploadFiles(chromedp.CSS("#resolve-photos"), []string{photo}),
+		chromedp.Click(chromedp.CSS(`form[action$="/resolve"] button`)))
+	browser.WaitText(t, officer, "#timeline", "Drain cleared and flushed")
+	got = getIssue(t, Dial(t, sys, Supervisor()), id).GetIssue()
+	for _, a := range got.GetAssignments() {
+		if a.GetUnitId() == "water" && (a.GetStatus() != whistlev1.AssignmentStatus_ASSIGNMENT_STATUS_RESOLVED || len(a.GetPhotos()) != 1) {
+			t.Errorf("water's part after the console's resolve: %v", a)
+		}
+	}
 
 	// The link signs in once: a second browser that opens it is refused.
 	other := browser.New(t, browser.WithLanguage("en"))
@@ -189,5 +214,24 @@ func TestADispatcherDispatchesAnIssueWaitingAtTheDeskFromTheConsole(t *testing.T
 	is := waitForStatus(t, Dial(t, sys, Supervisor()), []string{waiting}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)[waiting]
 	if len(is.GetAssignments()) == 0 || is.GetAssignments()[len(is.GetAssignments())-1].GetDepartmentId() != "water" {
 		t.Errorf("after the console's dispatch the issue's parts are %v; want water's", is.GetAssignments())
+	}
+}
+
+// writePNG writes a small photo, as a phone's camera would give one.
+func writePNG(t *testing.T, path string) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for x := range 64 {
+		for y := range 48 {
+			img.Set(x, y, color.RGBA{R: uint8(x * 4), G: uint8(y * 5), B: 90, A: 255})
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
 	}
 }
