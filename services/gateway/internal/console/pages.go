@@ -179,6 +179,7 @@ func localPath(back string) string {
 var homes = map[authx.Role]string{
 	authx.RoleOfficer:    "inbox",
 	authx.RoleDispatcher: "desk",
+	authx.RoleSupervisor: "breaches",
 }
 
 // home is each role's first page, or the issues in the caller's scope.
@@ -261,6 +262,8 @@ type issueView struct {
 	// and RequestID go into its forms.
 	MyPart          *inboxItem
 	CSRF, RequestID string
+	// Supervises is true for a supervisor, whom the page sends on to urge and decide extensions.
+	Supervises bool
 }
 
 // entryView is one timeline entry.
@@ -269,7 +272,8 @@ type entryView struct{ At, Actor, Summary string }
 func (c *Console) issueView(q *request, is *whistlev1.Issue, timeline []*whistlev1.TimelineEntry) issueView {
 	names := c.categoryNames(q)
 	v := issueView{issueRow: c.issueRow(q.lang, names, is), Grid: is.GetGridId(), Address: is.GetLocation().GetAddress(),
-		Urgency: q.lang.T("urgency." + strings.ToLower(strings.TrimPrefix(is.GetUrgency().String(), "URGENCY_")))}
+		Supervises: q.session.Principal.Role == authx.RoleSupervisor,
+		Urgency:    q.lang.T("urgency." + strings.ToLower(strings.TrimPrefix(is.GetUrgency().String(), "URGENCY_")))}
 	for _, a := range is.GetAssignments() {
 		part := c.inboxItem(q, names, &whistlev1.InboxItem{IssueId: is.GetId(), CategoryId: is.GetCategoryId(),
 			Urgency: is.GetUrgency(), Text: is.GetText(), Assignment: a})
