@@ -175,30 +175,17 @@ func localPath(back string) string {
 	return Path
 }
 
-// homes are the roles' first pages, under Path; a role without one sees the issues in its scope.
+// homes are the roles' first pages, under Path.
 var homes = map[authx.Role]string{
+	authx.RoleGridWorker: "grid",
 	authx.RoleOfficer:    "inbox",
 	authx.RoleDispatcher: "desk",
 	authx.RoleSupervisor: "breaches",
 }
 
-// home is each role's first page, or the issues in the caller's scope.
+// home sends each person to their role's first page.
 func (c *Console) home(q *request) {
-	if h, ok := homes[q.session.Principal.Role]; ok {
-		http.Redirect(q.w, q.r, Path+h, http.StatusSeeOther)
-		return
-	}
-	resp, err := whistlev1.NewIntakeServiceClient(c.cfg.Conn).ListIssues(q.r.Context(), &whistlev1.ListIssuesRequest{PageSize: 50}, q.call())
-	if err != nil {
-		c.fail(q.w, q.r, q.lang, &q.session, err)
-		return
-	}
-	names := c.categoryNames(q)
-	var rows []issueRow
-	for _, is := range resp.GetIssues() {
-		rows = append(rows, c.issueRow(q.lang, names, is))
-	}
-	c.render(q.w, http.StatusOK, "home.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path, Data: rows})
+	http.Redirect(q.w, q.r, Path+homes[q.session.Principal.Role], http.StatusSeeOther)
 }
 
 // issueRow is an issue in a list.

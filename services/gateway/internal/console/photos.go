@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -9,20 +10,20 @@ import (
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
 )
 
-// photoChunk is how much of a photo one UploadPhoto message carries.
-const photoChunk = 64 << 10
-
 // maxPhotoForm bounds a form that carries photos: as many as a raise or a resolve may name, each
 // at its largest, and room for the other fields.
 const maxPhotoForm = evidence.MaxPhotosPerRaise*evidence.MaxPhotoBytes + 1<<20
 
 // uploadPhotos stores each photo a form carried with intake's UploadPhoto, for a raise in gridID
-// or a resolve of issueID, and returns their ids in the form's order. Intake checks each photo's
-// type and size and answers a refusal naming it.
+// or a resolve of issueID, and returns their ids in the form's order.
 func (c *Console) uploadPhotos(q *request, gridID, issueID string, files []*multipart.FileHeader) ([]string, error) {
 	ids := make([]string, 0, len(files))
 	for _, fh := range files {
-		id, err := c.uploadPhoto(q, gridID, issueID, fh)
+		data, err := readPhoto(fh)
+		if err != nil {
+			return nil, err
+		}
+		id, err := c.uploadPhoto(q, gridID, issueID, data)
 		if err != nil {
 			return nil, err
 		}
@@ -31,34 +32,37 @@ func (c *Console) uploadPhotos(q *request, gridID, issueID string, files []*mult
 	return ids, nil
 }
 
-func (c *Console) uploadPhoto(q *request, gridID, issueID string, fh *multipart.FileHeader) (string, error) {
+// readPhoto reads a photo of a form, one byte past the largest a photo may be, so that intake
+// refuses one too large by name rather than the console cutting it short.
+func readPhoto(fh *multipart.FileHeader) ([]byte, error) {
 	f, err := fh.Open()
 	if err != nil {
-		return "", fmt.Errorf("console: open the photo %s: %w", fh.Filename, err)
+		return nil, fmt.Errorf("console: open the photo %s: %w", fh.Filename, err)
 	}
 	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, evidence.MaxPhotoBytes+1))
+}
+
+// uploadPhoto streams a photo to intake's UploadPhoto, for a raise in gridID or a resolve of
+// issueID (which the first chunk names), and returns the stored photo's id. Intake checks its
+// type and size and answers a refusal naming what is wrong.
+func (c *Console) uploadPhoto(q *request, gridID, issueID string, data []byte) (string, error) {
 	stream, err := whistlev1.NewIntakeServiceClient(c.cfg.Conn).UploadPhoto(q.r.Context(), q.call())
 	if err != nil {
 		return "", err
 	}
-	first := true
-	buf := make([]byte, photoChunk)
-	for {
-		n, err := f.Read(buf)
-		if n > 0 || first {
-			msg := &whistlev1.UploadPhotoRequest{Chunk: buf[:n]}
-			if first {
-				msg.GridId, msg.IssueId, first = gridID, issueID, false
-			}
-			if err := stream.Send(msg); err != nil {
-				break // the server ended the stream; CloseAndRecv says why
-			}
+	for first := true; first || len(data) > 0; first = false {
+		n := min(len(data), evidence.ChunkSize)
+		m := &whistlev1.UploadPhotoRequest{Chunk: data[:n]}
+		if first {
+			m.GridId, m.IssueId = gridID, issueID
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", fmt.Errorf("console: read the photo %s: %w", fh.Filename, err)
+		data = data[n:]
+		if err := stream.Send(m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break // the service answered early: CloseAndRecv says why
+			}
+			return "", err
 		}
 	}
 	resp, err := stream.CloseAndRecv()

@@ -110,7 +110,7 @@ func TestAConsolePageIsRefusedToTheOtherRolesAndAFormWithoutItsTokenChangesNothi
 	sys := Start(t, t.TempDir(), clock.Real())
 	worker := browser.New(t, browser.WithLanguage("zh-CN"))
 	browser.Run(t, worker, "sign in as a grid worker", chromedp.Navigate(signInLink(t, sys, GridWorker("xinhua-taoyuan-01"))))
-	browser.WaitText(t, worker, "h1", "辖区内的事项")
+	browser.WaitText(t, worker, "h1", "我的网格")
 	browser.Run(t, worker, "open the officers' inbox", chromedp.Navigate("http://"+sys.HTTPAddr()+system.ConsolePath+"inbox"))
 	browser.WaitText(t, worker, "main", "这个页面不对网格员开放")
 
