@@ -3,7 +3,6 @@ package console
 import (
 	"bytes"
 	"cmp"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,10 +10,6 @@ import (
 
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
-
-// heartbeat is how often a live page's stream sends a comment when nothing changes, so that
-// proxies between keep it open and a browser that left is noticed.
-const heartbeat = 25 * time.Second
 
 // inboxItem is one assignment as an officer's inbox shows it: the deadline that is next, and how
 // long is left before it, or how long it is overdue.
@@ -123,35 +118,17 @@ func (c *Console) inboxItems(q *request) ([]inboxItem, error) {
 // WatchInbox tells), as server-sent events the page swaps in. Changes that come while one is
 // rendered are shown together by the next.
 func (c *Console) inboxEvents(q *request) {
-	flusher, ok := q.w.(http.Flusher)
-	if !ok {
-		http.Error(q.w, "streaming is not supported", http.StatusInternalServerError)
-		return
-	}
 	ctx := q.r.Context()
 	stream, err := whistlev1.NewDepartmentServiceClient(c.cfg.Conn).WatchInbox(ctx, &whistlev1.WatchInboxRequest{}, q.call())
 	if err != nil {
 		c.fail(q.w, q.r, q.lang, &q.session, err)
 		return
 	}
-	changed := make(chan struct{}, 1)
-	ended := make(chan error, 1)
-	go func() {
-		for {
-			if _, err := stream.Recv(); err != nil {
-				ended <- err
-				return
-			}
-			select {
-			case changed <- struct{}{}:
-			default: // one render is already due; it will show this change too
-			}
-		}
-	}()
-	q.w.Header().Set("Content-Type", "text/event-stream")
-	q.w.Header().Set("X-Accel-Buffering", "no")
-	q.w.WriteHeader(http.StatusOK)
-	flusher.Flush()
+	changed, ended := follow(stream.Recv, nil)
+	flusher, ok := startEvents(q.w)
+	if !ok {
+		return
+	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	for {
@@ -162,7 +139,7 @@ func (c *Console) inboxEvents(q *request) {
 			c.cfg.Logger.Debug("console: inbox watch ended", "err", err)
 			return
 		case <-tick.C:
-			if _, err := fmt.Fprint(q.w, ": still here\n\n"); err != nil {
+			if stillHere(q.w) != nil {
 				return
 			}
 		case <-changed:
@@ -183,16 +160,4 @@ func (c *Console) inboxEvents(q *request) {
 		}
 		flusher.Flush()
 	}
-}
-
-// writeEvent writes one server-sent event; every line of data is its own data field.
-func writeEvent(w http.ResponseWriter, event, data string) error {
-	var b strings.Builder
-	b.WriteString("event: " + event + "\n")
-	for line := range strings.Lines(data) {
-		b.WriteString("data: " + strings.TrimRight(line, "\r\n") + "\n")
-	}
-	b.WriteString("\n")
-	_, err := fmt.Fprint(w, b.String())
-	return err
 }

@@ -323,14 +323,9 @@ func (c *Console) renderBoardList(q *request, list boardList) (string, string, e
 // A list is sent only when it differs from the one the page shows; breaches that come while one
 // is rendered are shown together by the next.
 //
-// The loop is the inbox's (inboxEvents) with a notice and a refresh added; the two could share a
-// helper.
+// It follows the watch as the inbox does (inboxEvents), with a notice of the new breaches and a
+// render at every heartbeat, which WatchBreaches needs since it tells of new breaches only.
 func (c *Console) svBreachEvents(q *request) {
-	flusher, ok := q.w.(http.Flusher)
-	if !ok {
-		http.Error(q.w, "streaming is not supported", http.StatusInternalServerError)
-		return
-	}
 	f, msg := c.boardFilter(q.lang, q.r.URL.Query())
 	if msg != "" || f.Page != "" {
 		http.Error(q.w, msg, http.StatusBadRequest)
@@ -354,30 +349,20 @@ func (c *Console) svBreachEvents(q *request) {
 	d := c.svDirectory(q)
 	var mu sync.Mutex
 	var fresh []*whistlev1.Breach // new breaches not told yet
-	changed := make(chan struct{}, 1)
+	changed, ended := follow(stream.Recv, func(resp *whistlev1.WatchBreachesResponse) {
+		mu.Lock()
+		fresh = append(fresh, resp.GetBreach())
+		mu.Unlock()
+	})
 	// The first render closes the gap between the page's list and the watch's start.
-	changed <- struct{}{}
-	ended := make(chan error, 1)
-	go func() {
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				ended <- err
-				return
-			}
-			mu.Lock()
-			fresh = append(fresh, resp.GetBreach())
-			mu.Unlock()
-			select {
-			case changed <- struct{}{}:
-			default: // one render is already due; it will show this breach too
-			}
-		}
-	}()
-	q.w.Header().Set("Content-Type", "text/event-stream")
-	q.w.Header().Set("X-Accel-Buffering", "no")
-	q.w.WriteHeader(http.StatusOK)
-	flusher.Flush()
+	select {
+	case changed <- struct{}{}:
+	default:
+	}
+	flusher, ok := startEvents(q.w)
+	if !ok {
+		return
+	}
 	shown := q.r.URL.Query().Get("v")
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
@@ -410,7 +395,7 @@ func (c *Console) svBreachEvents(q *request) {
 			err = writeEvent(q.w, "breaches", html)
 			shown = version
 		default:
-			_, err = fmt.Fprint(q.w, ": still here\n\n")
+			err = stillHere(q.w)
 		}
 		if err == nil && len(told) > 0 {
 			err = writeEvent(q.w, "news", c.breachNews(q.lang, d, told))
