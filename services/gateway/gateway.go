@@ -44,6 +44,8 @@ type Config struct {
 	Contact string
 	// Redis keeps the console's sessions and spent sign-in links; nil serves no console.
 	Redis redis.UniversalClient
+	// MapTiles is the city's tile server beneath the console's map; empty draws the grids alone.
+	MapTiles string
 }
 
 // ReaderSubject is the subject of the gateway's own token, with which it reads for callers who
@@ -87,7 +89,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.handler = open311.NewHandler(backend{g}, open311.Options{Jurisdiction: cfg.Jurisdiction, Contact: cfg.Contact,
 		KeyService: "whistle open311 key --name NAME, run by the city's operator", Location: cfg.Zone})
 	if cfg.Redis != nil {
-		if g.console, err = console.New(console.Config{Conn: conn, Authority: cfg.Authority, Redis: cfg.Redis, Zone: cfg.Zone}); err != nil {
+		if g.console, err = console.New(console.Config{Conn: conn, Authority: cfg.Authority, Redis: cfg.Redis, Zone: cfg.Zone, MapTiles: cfg.MapTiles}); err != nil {
 			_ = conn.Close()
 			return nil, fmt.Errorf("gateway: %w", err)
 		}

@@ -194,6 +194,7 @@ type serverFlags struct {
 	webhookTimeout                                              time.Duration
 	webhookAttempts                                             int
 	photoMetadata                                               photoMetadata
+	mapTiles                                                    string
 }
 
 // photoMetadata is --photo-metadata: strip or keep, and nothing else, so that a mistyped value
@@ -219,7 +220,7 @@ func (m *photoMetadata) Type() string { return "strip|keep" }
 func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.data, "data", defaultDataDir, "data folder: token key, and the embedded NATS and Redis files")
 	cmd.Flags().StringVar(&f.grpcAddr, "grpc", defaultGRPCAddr, "address of the gRPC API")
-	cmd.Flags().StringVar(&f.httpAddr, "http", defaultHTTPAddr, "address of /healthz and /metrics")
+	cmd.Flags().StringVar(&f.httpAddr, "http", defaultHTTPAddr, "address of /healthz, /metrics, the web console (/console/) and Open311 (/open311/v2/)")
 	cmd.Flags().StringVar(&f.pprofAddr, "pprof", "", "address of the Go profiler's /debug/pprof/ endpoints (off when empty); keep it on loopback")
 	cmd.Flags().StringVar(&f.catalog, "catalog", "", "the city's catalog file (areas, departments, categories, SLA policies); default: the sample city")
 	cmd.Flags().StringVar(&f.rules, "rules", "", "routing's rules file; default: the sample city's rules")
@@ -232,6 +233,8 @@ func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.webhookAttempts, "webhook-attempts", notify.DefaultMaxAttempts, "attempts at posting a notification before it is failed")
 	f.photoMetadata = "strip"
 	cmd.Flags().Var(&f.photoMetadata, "photo-metadata", "strip or keep the metadata of uploaded photos (EXIF, XMP and text, which may say where and when one was taken)")
+	cmd.Flags().StringVar(&f.mapTiles, "map-tiles", "", "the city's map tile server for the console's map, as https://HOST/{z}/{x}/{y}.png; "+
+		"empty draws the grids' boundaries alone and fetches nothing")
 }
 
 // addReplicas binds --replicas, which only a stream's creation reads.
@@ -257,6 +260,7 @@ func (f *serverFlags) options(e env, logger *slog.Logger) system.Options {
 		Replicas:          f.replicas,
 		Logger:            logger,
 		KeepPhotoMetadata: f.photoMetadata == "keep",
+		MapTiles:          f.mapTiles,
 		Notify: notify.Config{
 			Webhook:     notify.WebhookConfig{URL: f.webhookURL, Secret: e.WebhookSecret, Timeout: f.webhookTimeout},
 			MaxAttempts: f.webhookAttempts,

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -47,6 +48,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives what a person is not shown; nil means slog.Default().
 	Logger *slog.Logger
+	// MapTiles is the city's tile server, as a URL template with {z}, {x} and {y} (Leaflet's);
+	// empty draws the grids' boundaries alone, and nothing is fetched from elsewhere.
+	MapTiles string
 }
 
 // Console serves the pages. It holds no state of its own beyond its parsed templates.
@@ -55,6 +59,7 @@ type Console struct {
 	sessions sessions
 	catalogs catalogs
 	pages    map[string]*template.Template
+	csp      string // the Content-Security-Policy of every page
 	mux      *http.ServeMux
 }
 
@@ -80,7 +85,11 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, sessions: sessions{rdb: cfg.Redis, authority: cfg.Authority, now: cfg.Now}, catalogs: cats, pages: pages}
+	csp, err := contentPolicy(cfg.MapTiles)
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{cfg: cfg, sessions: sessions{rdb: cfg.Redis, authority: cfg.Authority, now: cfg.Now}, catalogs: cats, pages: pages, csp: csp}
 	c.routes()
 	return c, nil
 }
@@ -92,8 +101,23 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'")
+	w.Header().Set("Content-Security-Policy", c.csp)
 	c.mux.ServeHTTP(w, r)
+}
+
+// contentPolicy is the pages' Content-Security-Policy: everything from the console alone, but the
+// map's tiles from the city's tile server when it has one.
+func contentPolicy(tiles string) (string, error) {
+	img := "'self' data: blob:"
+	if tiles != "" {
+		u, err := url.Parse(tiles)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return "", fmt.Errorf("console: the map's tile server %q is not an http or https URL", tiles)
+		}
+		img += " " + u.Scheme + "://" + u.Host
+	}
+	return "default-src 'self'; img-src " + img + "; style-src 'self'; script-src 'self'; connect-src 'self'; " +
+		"frame-ancestors 'none'; form-action 'self'", nil
 }
 
 // parsePages parses each page with the layout it fills.

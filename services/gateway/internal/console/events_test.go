@@ -46,3 +46,19 @@ func TestAnEventWritesEveryLineOfItsDataAsAFieldOfItsOwn(t *testing.T) {
 		t.Error("the event does not end with a blank line")
 	}
 }
+
+func TestThePagesPolicyAllowsTheCitysTileServerAloneBesideTheConsole(t *testing.T) {
+	csp, err := contentPolicy("")
+	if err != nil || !strings.Contains(csp, "img-src 'self' data: blob:;") {
+		t.Errorf("without tiles: %q, %v", csp, err)
+	}
+	csp, err = contentPolicy("https://tiles.city.example/{z}/{x}/{y}.png")
+	if err != nil || !strings.Contains(csp, "img-src 'self' data: blob: https://tiles.city.example;") || strings.Contains(csp, "script-src 'self' https") {
+		t.Errorf("with tiles: %q, %v", csp, err)
+	}
+	for _, bad := range []string{"ftp://tiles.example/{z}", "/tiles/{z}", "javascript:alert(1)"} {
+		if _, err := contentPolicy(bad); err == nil {
+			t.Errorf("the tile server %q was taken", bad)
+		}
+	}
+}

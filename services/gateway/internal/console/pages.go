@@ -41,6 +41,7 @@ func (c *Console) routes() {
 	c.gridWorkerRoutes(m)
 	c.dispatcherRoutes(m)
 	c.supervisorRoutes(m)
+	c.mapRoutes(m)
 	c.mux = m
 }
 

@@ -73,6 +73,7 @@ func (q *request) svNav(current string) supervisorNav {
 		{"breaches", "/console/breaches", "supervisor.nav.breaches"},
 		{"extensions", "/console/extensions", "supervisor.nav.extensions"},
 		{"scorecards", "/console/scorecards", "supervisor.nav.scorecards"},
+		{"map", "/console/map", "nav.map"},
 	} {
 		n.Links = append(n.Links, svNavLink{Href: x.href, Label: q.lang.T(x.key), Current: x.name == current})
 	}

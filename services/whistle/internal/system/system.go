@@ -114,6 +114,9 @@ type Options struct {
 	// PprofAddr, when set, is where the Go profiler's endpoints (/debug/pprof/) listen, on a
 	// listener of their own so that they are never exposed beside the health check by mistake.
 	PprofAddr string
+	// MapTiles is the city's tile server beneath the console's map ({z}/{x}/{y} URL template);
+	// empty draws the grids' boundaries alone.
+	MapTiles string
 	// Notify configures the department's notifier; with no webhook URL, notifications are off
 	// and nothing is queued. A URL without a good secret stops the start, naming what is wrong.
 	Notify notify.Config
@@ -241,7 +244,7 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 	if servesOpen311(opts.Services) {
 		// The gateway calls this process's own gRPC API, as any client would.
 		s.gateway, err = gateway.New(gateway.Config{Target: s.GRPCAddr(), Authority: s.authority,
-			Zone: in.deps.Catalog.TimeZone(), Contact: "the city's operator of Whistle", Redis: in.deps.Redis})
+			Zone: in.deps.Catalog.TimeZone(), Contact: "the city's operator of Whistle", Redis: in.deps.Redis, MapTiles: opts.MapTiles})
 		if err != nil {
 			return nil, err
 		}

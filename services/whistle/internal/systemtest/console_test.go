@@ -235,3 +235,24 @@ func writePNG(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+func TestASupervisorsMapDrawsTheGridsFromTheirBoundariesWithWhatIsOpenInEach(t *testing.T) {
+	sys := Start(t, t.TempDir(), clock.Real())
+	id := raise(t, Dial(t, sys, GridWorker("xinhua-taoyuan-01")), "map-drain", "xinhua-taoyuan-01", "blocked-drain").GetId()
+	waitForStatus(t, Dial(t, sys, Supervisor()), []string{id}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)
+
+	supervisor := browser.New(t, browser.WithWindow(1280, 800), browser.WithLanguage("en"))
+	browser.Run(t, supervisor, "sign in as the city's supervisor and open the map",
+		chromedp.Navigate(signInLink(t, sys, Supervisor())), chromedp.Navigate("http://"+sys.HTTPAddr()+system.ConsolePath+"map"))
+	browser.WaitText(t, supervisor, "h1", "Map of the grids")
+	browser.WaitText(t, supervisor, "#map-summary", "1 open issues")
+	drawn, err := chromedp.Run(supervisor, chromedp.Evaluate[string](`document.getElementById("map").dataset.drawn || ""`))
+	if err != nil || drawn == "" || drawn == "0" {
+		t.Fatalf("the map drew %q grids (%v)", drawn, err)
+	}
+	open, err := chromedp.Run(supervisor, chromedp.Evaluate[string](`(document.querySelector('path[data-grid="xinhua-taoyuan-01"]') || {getAttribute: () => "none"}).getAttribute("data-open")`))
+	if err != nil || open != "1" {
+		t.Errorf("xinhua-taoyuan-01 is drawn with %q open issues (%v), want 1", open, err)
+	}
+	screenshot(t, supervisor, "supervisor-map.png")
+}
