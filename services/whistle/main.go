@@ -279,10 +279,17 @@ func serveUntilDone(ctx context.Context, out io.Writer, opts system.Options) err
 	fmt.Fprintf(out, "  gRPC API  %s\n", sys.GRPCAddr())
 	fmt.Fprintf(out, "  health    http://%s/healthz\n", sys.HTTPAddr())
 	fmt.Fprintf(out, "  metrics   http://%s/metrics\n", sys.HTTPAddr())
+	if sys.ServesConsole() {
+		fmt.Fprintf(out, "  console   http://%s%s\n", sys.HTTPAddr(), system.ConsolePath)
+		fmt.Fprintf(out, "  Open311   http://%s%sdiscovery.json\n", sys.HTTPAddr(), system.Open311Path)
+	}
 	if addr := sys.PprofAddr(); addr != "" {
 		fmt.Fprintf(out, "  pprof     http://%s/debug/pprof/\n", addr)
 	}
 	fmt.Fprintf(out, "Mint a token: whistle token --data %s --role supervisor --scope city\n", opts.DataDir)
+	if sys.ServesConsole() {
+		fmt.Fprintf(out, "Sign in to the console: whistle login-link --data %s --role supervisor --scope city\n", opts.DataDir)
+	}
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 
 	failed := make(chan error, 1)

@@ -237,3 +237,42 @@ func TestTheOpen311KeyCommandMintsAnIntegratorsKeyAndRefusesABadName(t *testing.
 		}
 	}
 }
+
+func TestTheLoginLinkCommandPrintsAOneTimeLinkThatIsNoToken(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	if _, err := authx.LoadOrCreateKey(filepath.Join(data, "token.key")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runWhistle(t, "login-link", "--data", data, "--role", "officer", "--scope", "water", "--subject", "water.2",
+		"--base", "https://whistle.city.example")
+	if err != nil {
+		t.Fatalf("whistle login-link: %v", err)
+	}
+	link, ok := strings.CutPrefix(strings.TrimSpace(out), "https://whistle.city.example/console/login?link=")
+	if !ok {
+		t.Fatalf("printed %q, want a link to the console's sign-in", out)
+	}
+	key, err := authx.LoadKey(filepath.Join(data, "token.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority := authx.NewAuthority(key)
+	got, _, err := authority.VerifyLink(link)
+	if want := (authx.Principal{Subject: "water.2", Role: authx.RoleOfficer, Scope: "water"}); err != nil || got != want {
+		t.Errorf("the link signs in %+v (%v), want %+v", got, err, want)
+	}
+	if _, err := authority.Verify(link); err == nil {
+		t.Error("the link is accepted as a token")
+	}
+	for _, args := range [][]string{
+		{"--role", "integrator", "--scope", "city"},
+		{"--role", "officer", "--scope", "water", "--ttl", "48h"},
+		{"--role", "officer", "--scope", "moon-base"},
+	} {
+		out, err := runWhistle(t, append([]string{"login-link", "--data", data}, args...)...)
+		if err == nil || out != "" {
+			t.Errorf("login-link %v: printed %q with error %v; want an error and nothing printed", args, out, err)
+		}
+	}
+}

@@ -387,7 +387,10 @@ func servesOpen311(services []string) bool {
 	return slices.Contains(services, intake.Name) && slices.Contains(services, routing.Name)
 }
 
-// HTTPAddr returns the address the HTTP server (/healthz, /metrics, /open311/v2/) listens on.
+// ServesConsole reports whether the HTTP server serves the web console and Open311.
+func (s *System) ServesConsole() bool { return s.gateway != nil }
+
+// HTTPAddr returns the address the HTTP server (/healthz, /metrics, /console/, /open311/v2/) listens on.
 func (s *System) HTTPAddr() string { return s.httpLis.Addr().String() }
 
 // PprofAddr returns the address the profiler's endpoints listen on, "" when they are off.
