@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what Whistle needs beside Go on a Debian machine: redis-server, and chromium with a
-# Chinese font for the web console's browser tests (pkg/testing/browser; the console speaks
-# Chinese first, and its screenshots need the glyphs). Safe to run again.
+# Installs what Whistle needs beside Go on a Debian machine: redis-server; with --browser also
+# chromium and a Chinese font, for the web console's browser tests (pkg/testing/browser; the
+# console speaks Chinese first, and its screenshots need the glyphs). Safe to run again.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-[ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+if [ "${1:-}" = "--browser" ]; then
+  [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi

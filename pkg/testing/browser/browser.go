@@ -1,5 +1,5 @@
 // Package browser drives a real headless Chromium from Go tests with chromedp, so that the web
-// console is tested as a person uses it. It finds Debian's chromium, which scripts/setup.sh
+// console is tested as a person uses it. It finds Debian's chromium, which scripts/setup.sh --browser
 // installs, and gives each test a fresh browser that closes when the test ends. Its helpers fail
 // the test at the first step that goes wrong, with a screenshot, the page's URL and its text, so
 // that a failure in CI says what the page showed.
@@ -75,7 +75,7 @@ func WithLanguage(lang string) Option {
 // The context is cancelled, and the browser closed, when the test ends. Each call is a separate
 // browser with its own profile and so its own cookies: a separate person, which is how a test
 // has two people signed in at once. When Chromium is not installed, New fails the test and says
-// to run scripts/setup.sh; it does not skip, because a test that skips cannot fail.
+// to run scripts/setup.sh --browser; it does not skip, because a test that skips cannot fail.
 func New(t testing.TB, opts ...Option) context.Context {
 	t.Helper()
 	cfg := config{width: 1280, height: 800}
@@ -84,7 +84,7 @@ func New(t testing.TB, opts ...Option) context.Context {
 	}
 	path := findChromium()
 	if path == "" {
-		t.Fatalf("browser: no chromium at %s or on PATH; run scripts/setup.sh to install it", chromiumPath)
+		t.Fatalf("browser: no chromium at %s or on PATH; run scripts/setup.sh --browser to install it", chromiumPath)
 	}
 	// On a machine whose network is closed, as Whistle's CI machines are, Chromium hangs on the
 	// background connections it makes (updates, sync, QUIC probes) unless these flags turn them
