@@ -90,7 +90,8 @@ const (
 // Options configure the handler.
 type Options struct {
 	// Jurisdiction is the jurisdiction_id this endpoint serves (the specification suggests
-	// the city's web domain). A call naming another jurisdiction_id is refused.
+	// the city's web domain). A call naming another jurisdiction_id is refused; when it is
+	// empty, the endpoint serves one city and takes whatever jurisdiction_id a client sends.
 	Jurisdiction string
 	// Contact is the discovery document's contact: how people reach the API's maintainers.
 	Contact string
@@ -214,7 +215,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The specification answers a jurisdiction_id it does not know with 404: the
 	// jurisdiction is a resource this endpoint does not have, not a malformed request. An
 	// empty jurisdiction_id counts as not given, as optional arguments do.
-	if j := strings.TrimSpace(r.Form.Get("jurisdiction_id")); j != "" && !strings.EqualFold(j, h.opts.Jurisdiction) {
+	if j := strings.TrimSpace(r.Form.Get("jurisdiction_id")); j != "" && h.opts.Jurisdiction != "" && !strings.EqualFold(j, h.opts.Jurisdiction) {
 		h.fail(c, http.StatusNotFound, "unknown jurisdiction_id")
 		return
 	}

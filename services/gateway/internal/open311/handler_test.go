@@ -681,6 +681,14 @@ func TestTheRightJurisdictionIsAccepted(t *testing.T) {
 	expect(t, serve(h, get("/open311/v2/services.json?jurisdiction_id=city.gov")), http.StatusOK, jsonType, "[]\n")
 }
 
+func TestAnEndpointOfOneCityTakesAnyJurisdiction(t *testing.T) {
+	t.Parallel()
+	opts := testOptions()
+	opts.Jurisdiction = ""
+	h := NewHandler(newFakeBackend(), opts)
+	expect(t, serve(h, get("/open311/v2/services.json?jurisdiction_id=lianhua.gov.cn")), http.StatusOK, jsonType, "[]\n")
+}
+
 func TestAnUnknownFormatIsNotFoundInJSON(t *testing.T) {
 	t.Parallel()
 	const want = `[{"code":404,"description":"not found: paths end in .json or .xml"}]` + "\n"
