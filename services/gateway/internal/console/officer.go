@@ -41,8 +41,7 @@ func afterAction(q *request) {
 
 // resolve records the unit's part as done, with a note and photos from the site.
 func (c *Console) resolve(q *request) {
-	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxPhotoForm)
-	if err := q.r.ParseMultipartForm(32 << 20); err != nil {
+	if q.r.MultipartForm == nil { // signedIn read the form; a resolve's is multipart, for its photos
 		c.refuse(q, q.lang.T("officer.form_unreadable"))
 		return
 	}

@@ -81,12 +81,28 @@ func (c *Console) signedIn(roles []authx.Role, h func(*request)) http.HandlerFun
 		case !slices.Contains(roles, ss.Principal.Role):
 			c.render(w, http.StatusForbidden, "refused.html", page{L: l, Session: &ss, Path: r.URL.Path,
 				Error: l.T("refused.role", l.T("role."+string(ss.Principal.Role)))})
+		case r.Method == http.MethodPost && !readForm(w, r):
+			c.render(w, http.StatusRequestEntityTooLarge, "refused.html", page{L: l, Session: &ss, Path: r.URL.Path,
+				Error: l.T("refused.too_large", maxPhotoForm>>20)})
 		case r.Method == http.MethodPost && !ss.checkCSRF(r):
 			c.render(w, http.StatusForbidden, "refused.html", page{L: l, Session: &ss, Path: r.URL.Path, Error: l.T("refused.csrf")})
 		default:
 			h(&request{w: w, r: r, session: ss, lang: l})
 		}
 	}
+}
+
+// readForm reads a POST's form, bounded to maxPhotoForm (the largest a form with photos may be),
+// before anything else reads it; false when the body is larger. Every form is read here, so that
+// the CSRF check never reads an unbounded body.
+func readForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxPhotoForm)
+	err := r.ParseMultipartForm(32 << 20)
+	if errors.Is(err, http.ErrNotMultipart) {
+		err = r.ParseForm()
+	}
+	var tooLarge *http.MaxBytesError
+	return !errors.As(err, &tooLarge)
 }
 
 // render writes a page, or a plain error when the template fails.

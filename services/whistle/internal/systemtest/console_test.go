@@ -151,9 +151,25 @@ func TestAConsolePageIsRefusedToTheOtherRolesAndAFormWithoutItsTokenChangesNothi
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("an acknowledge with a forged form token: %d, want 403", resp.StatusCode)
 	}
+	// A form larger than any form may be is refused before anything reads it whole. (A form
+	// that is not multipart is bounded at 10 MB by net/http itself.)
+	big, err := http.NewRequest(http.MethodPost, "http://"+sys.HTTPAddr()+system.ConsolePath+"issues/"+drain+"/resolve",
+		io.MultiReader(strings.NewReader("--x\r\nContent-Disposition: form-data; name=\"photos\"; filename=\"big.png\"\r\n\r\n"),
+			io.LimitReader(zeros{}, 60<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+	if resp, err = client.Do(big); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 60 MB form: %d, want 413", resp.StatusCode)
+	}
 	Settle(t, sys)
 	if after := StreamMessages(t, sys); after != before {
-		t.Errorf("a refused form wrote %d events", after-before)
+		t.Errorf("refused forms wrote %d events", after-before)
 	}
 	// Signing out, with the form's token, ends the session: its cookie no longer opens a page.
 	inbox := "http://" + sys.HTTPAddr() + system.ConsolePath + "inbox"
@@ -255,4 +271,12 @@ func TestASupervisorsMapDrawsTheGridsFromTheirBoundariesWithWhatIsOpenInEach(t *
 		t.Errorf("xinhua-taoyuan-01 is drawn with %q open issues (%v), want 1", open, err)
 	}
 	screenshot(t, supervisor, "supervisor-map.png")
+}
+
+// zeros reads as endless zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
