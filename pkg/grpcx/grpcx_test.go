@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,5 +210,40 @@ func TestServeForcesAStopWhenAStreamOutlivesTheGracePeriod(t *testing.T) {
 	}
 	if err := stream.RecvMsg(&emptypb.Empty{}); err == nil {
 		t.Fatal("held stream still open after the forced stop")
+	}
+}
+
+func TestARouterSendsEachServicesCallsToItsOwnConnectionAndRefusesOneItHasNone(t *testing.T) {
+	t.Parallel()
+	a, b := start(t, time.Second), start(t, time.Second)
+	tok, err := b.auth.Mint(authx.Principal{Subject: "off-1", Role: authx.RoleOfficer, Scope: "dept/water"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The probe is b's, health a's: b's token opens b's stream, and a's health answers.
+	router := grpcx.Router{"whistle.test.Probe": dial(t, b, tok), "grpc.health.v1.Health": dial(t, a, "")}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	stream, err := router.NewStream(ctx, &probeDesc.Streams[0], "/whistle.test.Probe/Hold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(&emptypb.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.probe.held:
+	case <-a.probe.held:
+		t.Fatal("the probe's stream reached a, not b")
+	case <-ctx.Done():
+		t.Fatal("Hold never started on b")
+	}
+	if hc, err := healthpb.NewHealthClient(router).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || hc.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health through the router = %v, %v; want SERVING", hc, err)
+	}
+	err = router.Invoke(ctx, "/whistle.test.Nothing/Call", &emptypb.Empty{}, &emptypb.Empty{})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "whistle.test.Nothing") {
+		t.Errorf("a call to a service with no connection = %v; want Unimplemented naming it", err)
 	}
 }

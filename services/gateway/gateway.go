@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -29,10 +30,10 @@ import (
 	"github.com/whistle-dispatch/whistle/services/gateway/internal/open311"
 )
 
-// Config is what the gateway needs; Target and Authority are required.
+// Config is what the gateway needs; Targets and Authority are required.
 type Config struct {
-	// Target is the gRPC address of the services (intake and routing).
-	Target string
+	// Targets are where the services' gRPC APIs answer.
+	Targets Targets
 	// Authority verifies integrators' API keys and mints the gateway's own token, with which it
 	// reads for callers who give no key.
 	Authority *authx.Authority
@@ -61,12 +62,32 @@ const MaxIDs = 100
 // listConcurrency is how many issues' timelines a list reads at once for their status notes.
 const listConcurrency = 8
 
-// Gateway serves Open311. Close releases its connection.
+// Targets are the gRPC addresses of the four services. whistle up serves them all at one address
+// (OneTarget); whistle serve gateway is given each service's own.
+type Targets struct {
+	Intake, Routing, Department, Escalation string
+}
+
+// OneTarget is every service at one address.
+func OneTarget(addr string) Targets { return Targets{addr, addr, addr, addr} }
+
+// byService names each target by the full name of the gRPC service it serves.
+func (t Targets) byService() map[string]string {
+	return map[string]string{
+		whistlev1.IntakeService_ServiceDesc.ServiceName:     t.Intake,
+		whistlev1.RoutingService_ServiceDesc.ServiceName:    t.Routing,
+		whistlev1.DepartmentService_ServiceDesc.ServiceName: t.Department,
+		whistlev1.EscalationService_ServiceDesc.ServiceName: t.Escalation,
+	}
+}
+
+// Gateway serves Open311 and the console. Close releases its connections.
 type Gateway struct {
 	cfg     Config
-	conn    *grpc.ClientConn // to the services; each call carries its caller's token
-	handler http.Handler     // Open311
-	console *console.Console // nil without Redis
+	conns   []*grpc.ClientConn // one per address
+	conn    grpcx.Router       // to the services, each call to its own; each carries its caller's token
+	handler http.Handler       // Open311
+	console *console.Console   // nil without Redis
 
 	mu     sync.Mutex
 	reader string // the gateway's own token, for callers who give no key
@@ -75,22 +96,36 @@ type Gateway struct {
 
 // New wires the gateway; it dials lazily, so the services need not be up yet.
 func New(cfg Config) (*Gateway, error) {
-	if cfg.Target == "" || cfg.Authority == nil {
-		return nil, errors.New("gateway: Target and Authority are required")
+	if cfg.Authority == nil {
+		return nil, errors.New("gateway: Authority is required")
 	}
 	if cfg.Zone == nil {
 		cfg.Zone = time.Local
 	}
-	conn, err := grpcx.Dial(cfg.Target, "")
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
+	g := &Gateway{cfg: cfg, conn: grpcx.Router{}}
+	byAddr := map[string]*grpc.ClientConn{}
+	for service, addr := range cfg.Targets.byService() {
+		if addr == "" {
+			_ = g.Close()
+			return nil, fmt.Errorf("gateway: no address for %s", service)
+		}
+		if byAddr[addr] == nil {
+			conn, err := grpcx.Dial(addr, "")
+			if err != nil {
+				_ = g.Close()
+				return nil, fmt.Errorf("gateway: %w", err)
+			}
+			byAddr[addr] = conn
+			g.conns = append(g.conns, conn)
+		}
+		g.conn[service] = byAddr[addr]
 	}
-	g := &Gateway{cfg: cfg, conn: conn}
+	var err error
 	g.handler = open311.NewHandler(backend{g}, open311.Options{Jurisdiction: cfg.Jurisdiction, Contact: cfg.Contact,
 		KeyService: "whistle open311 key --name NAME, run by the city's operator", Location: cfg.Zone})
 	if cfg.Redis != nil {
-		if g.console, err = console.New(console.Config{Conn: conn, Authority: cfg.Authority, Redis: cfg.Redis, Zone: cfg.Zone, MapTiles: cfg.MapTiles}); err != nil {
-			_ = conn.Close()
+		if g.console, err = console.New(console.Config{Conn: g.conn, Authority: cfg.Authority, Redis: cfg.Redis, Zone: cfg.Zone, MapTiles: cfg.MapTiles}); err != nil {
+			_ = g.Close()
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 	}
@@ -115,8 +150,29 @@ func (g *Gateway) Mount(mux *http.ServeMux) {
 	}
 }
 
-// Close closes the connection to the services.
-func (g *Gateway) Close() error { return g.conn.Close() }
+// Close closes the connections to the services.
+func (g *Gateway) Close() error {
+	var errs []error
+	for _, conn := range g.conns {
+		errs = append(errs, conn.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Ready reports whether every service answers its health check, each at its own address, so that
+// a gateway of its own is not sent people before the services it calls answer.
+func (g *Gateway) Ready(ctx context.Context) error {
+	for service, conn := range g.conn {
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		if err != nil {
+			return fmt.Errorf("gateway: %s: %w", service, err)
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("gateway: %s is %s", service, resp.GetStatus())
+		}
+	}
+	return nil
+}
 
 // as is the call option that sends token with a call.
 func as(token string) grpc.CallOption { return grpc.PerRPCCredentials(authx.BearerToken(token)) }

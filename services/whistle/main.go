@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	"github.com/whistle-dispatch/whistle/pkg/natsx"
@@ -151,21 +152,34 @@ func upCommand(e env) *cobra.Command {
 	return cmd
 }
 
-// serveCommand runs one service alone against external NATS and Redis, as in production.
+// serveCommand runs one service alone against external NATS and Redis, as in production, or the
+// gateway alone in front of them.
 func serveCommand(e env) *cobra.Command {
 	var flags serverFlags
+	var targets gateway.Targets
+	roles := append(slices.Clone(system.Names), system.GatewayName)
 	cmd := &cobra.Command{
 		Use:   "serve NAME",
-		Short: "Run one service alone (" + fmt.Sprint(system.Names) + ") against external NATS and Redis",
+		Short: "Run one service alone (" + fmt.Sprint(system.Names) + ") against external NATS and Redis, or the gateway",
 		Long: "Run one service alone, serving only its gRPC API. It needs WHISTLE_NATS_URL and WHISTLE_REDIS_URL;\n" +
 			"WHISTLE_NATS_USER and WHISTLE_NATS_PASSWORD give its NATS user (see nats-users.conf, which whistle up\n" +
-			"writes in its data folder). The token signing key is read from the data folder.\n\n" + redisURLHelp,
+			"writes in its data folder). The token signing key is read from the data folder.\n\n" +
+			"whistle serve gateway runs the web console and Open311 alone, on --http, in front of services that\n" +
+			"run elsewhere: --intake-addr, --routing-addr, --department-addr and --escalation-addr are their gRPC\n" +
+			"addresses. It needs WHISTLE_REDIS_URL (its sessions, keys gateway:*) and the data folder's token key,\n" +
+			"and no NATS; /healthz answers ok once Redis and every service answer.\n\n" + redisURLHelp,
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: system.Names,
+		ValidArgs: roles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if !slices.Contains(system.Names, name) {
-				return fmt.Errorf("serve: unknown service %q (want one of %v)", name, system.Names)
+			if !slices.Contains(roles, name) {
+				return fmt.Errorf("serve: unknown service %q (want one of %v)", name, roles)
+			}
+			if err := checkGatewayFlags(cmd, name); err != nil {
+				return err
+			}
+			if name == system.GatewayName {
+				return serveGateway(cmd, e, flags, targets)
 			}
 			if e.NATSURL == "" || e.RedisURL == "" {
 				return errors.New("serve: set WHISTLE_NATS_URL and WHISTLE_REDIS_URL, or run everything with embedded servers: whistle up")
@@ -176,7 +190,71 @@ func serveCommand(e env) *cobra.Command {
 		},
 	}
 	flags.add(cmd)
+	for _, t := range gatewayTargetFlags(&targets) {
+		cmd.Flags().StringVar(t.addr, t.flag, "", "serve gateway: the gRPC address of the "+t.service+" service")
+	}
 	return cmd
+}
+
+// gatewayTarget is one of serve gateway's flags naming a service's address.
+type gatewayTarget struct {
+	flag, service string
+	addr          *string
+}
+
+// gatewayTargetFlags are serve gateway's flags, one per service, bound to t.
+func gatewayTargetFlags(t *gateway.Targets) []gatewayTarget {
+	return []gatewayTarget{
+		{"intake-addr", "intake", &t.Intake}, {"routing-addr", "routing", &t.Routing},
+		{"department-addr", "department", &t.Department}, {"escalation-addr", "escalation", &t.Escalation},
+	}
+}
+
+// gatewayFlags are the server flags a gateway reads; the others concern only the services.
+var gatewayFlags = []string{"data", "http", "pprof", "catalog", "map-tiles"}
+
+// checkGatewayFlags refuses a flag given to the role that does not read it, naming it, so that
+// an operator never believes a setting applies where it does not.
+func checkGatewayFlags(cmd *cobra.Command, name string) error {
+	var targets gateway.Targets
+	var refused error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		isTarget := slices.ContainsFunc(gatewayTargetFlags(&targets), func(t gatewayTarget) bool { return t.flag == f.Name })
+		switch {
+		case refused != nil:
+		case name == system.GatewayName && !isTarget && !slices.Contains(gatewayFlags, f.Name):
+			refused = fmt.Errorf("serve gateway: --%s is a service's setting; the gateway reads only --%s and the services' addresses",
+				f.Name, strings.Join(gatewayFlags, ", --"))
+		case name != system.GatewayName && isTarget:
+			refused = fmt.Errorf("serve %s: --%s is for serve gateway", name, f.Name)
+		}
+	})
+	return refused
+}
+
+// serveGateway runs the gateway alone until ctx ends (Ctrl-C) or it fails.
+func serveGateway(cmd *cobra.Command, e env, flags serverFlags, targets gateway.Targets) error {
+	for _, t := range gatewayTargetFlags(&targets) {
+		if *t.addr == "" {
+			return fmt.Errorf("serve gateway: --%s is required: the gRPC address of the %s service", t.flag, t.service)
+		}
+	}
+	if e.RedisURL == "" {
+		return errors.New("serve gateway: set WHISTLE_REDIS_URL, where the console keeps its sessions")
+	}
+	ctx, out := cmd.Context(), cmd.OutOrStdout()
+	g, err := system.StartGateway(ctx, system.GatewayOptions{DataDir: flags.data, RedisURL: e.RedisURL, Targets: targets,
+		HTTPAddr: flags.httpAddr, PprofAddr: flags.pprofAddr, CatalogPath: flags.catalog, MapTiles: flags.mapTiles,
+		Logger: newLogger(cmd.ErrOrStderr()).With("service", system.GatewayName)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "the whistle gateway is up, in front of intake %s, routing %s, department %s, escalation %s\n",
+		targets.Intake, targets.Routing, targets.Department, targets.Escalation)
+	printHTTP(out, g.HTTPAddr(), true, g.PprofAddr())
+	fmt.Fprintf(out, "Sign in to the console: whistle login-link --data %s --role supervisor --scope city --base http://%s\n", flags.data, g.HTTPAddr())
+	fmt.Fprintln(out, "Press Ctrl-C to stop.")
+	return runUntilDone(ctx, g)
 }
 
 // redisURLHelp is how WHISTLE_REDIS_URL names one Redis or a Redis Cluster (redisx.Connect).
@@ -277,23 +355,38 @@ func serveUntilDone(ctx context.Context, out io.Writer, opts system.Options) err
 	}
 	fmt.Fprintf(out, "whistle is up, data in %s\n", opts.DataDir)
 	fmt.Fprintf(out, "  gRPC API  %s\n", sys.GRPCAddr())
-	fmt.Fprintf(out, "  health    http://%s/healthz\n", sys.HTTPAddr())
-	fmt.Fprintf(out, "  metrics   http://%s/metrics\n", sys.HTTPAddr())
-	if sys.ServesConsole() {
-		fmt.Fprintf(out, "  console   http://%s%s\n", sys.HTTPAddr(), system.ConsolePath)
-		fmt.Fprintf(out, "  Open311   http://%s%sdiscovery.json\n", sys.HTTPAddr(), system.Open311Path)
-	}
-	if addr := sys.PprofAddr(); addr != "" {
-		fmt.Fprintf(out, "  pprof     http://%s/debug/pprof/\n", addr)
-	}
+	printHTTP(out, sys.HTTPAddr(), sys.ServesConsole(), sys.PprofAddr())
 	fmt.Fprintf(out, "Mint a token: whistle token --data %s --role supervisor --scope city\n", opts.DataDir)
 	if sys.ServesConsole() {
 		fmt.Fprintf(out, "Sign in to the console: whistle login-link --data %s --role supervisor --scope city\n", opts.DataDir)
 	}
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
+	return runUntilDone(ctx, sys)
+}
 
+// printHTTP says what the HTTP listener at addr serves.
+func printHTTP(out io.Writer, addr string, console bool, pprofAddr string) {
+	fmt.Fprintf(out, "  health    http://%s/healthz\n", addr)
+	fmt.Fprintf(out, "  metrics   http://%s/metrics\n", addr)
+	if console {
+		fmt.Fprintf(out, "  console   http://%s%s\n", addr, system.ConsolePath)
+		fmt.Fprintf(out, "  Open311   http://%s%sdiscovery.json\n", addr, system.Open311Path)
+	}
+	if pprofAddr != "" {
+		fmt.Fprintf(out, "  pprof     http://%s/debug/pprof/\n", pprofAddr)
+	}
+}
+
+// process is a running Whistle process: the services' or the gateway's.
+type process interface {
+	Wait() error
+	Stop(context.Context) error
+}
+
+// runUntilDone waits until ctx ends (Ctrl-C) or a component of p fails, then stops p gracefully.
+func runUntilDone(ctx context.Context, p process) error {
 	failed := make(chan error, 1)
-	go func() { failed <- sys.Wait() }()
+	go func() { failed <- p.Wait() }()
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -301,7 +394,7 @@ func serveUntilDone(ctx context.Context, out io.Writer, opts system.Options) err
 	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer cancel()
-	return errors.Join(runErr, sys.Stop(stopCtx))
+	return errors.Join(runErr, p.Stop(stopCtx))
 }
 
 // tokenCommand mints a caller's token with the data folder's signing key.

@@ -111,6 +111,26 @@ func TestServeRefusesToRunWithoutExternalNATSAndRedis(t *testing.T) {
 	}
 }
 
+func TestServeGatewayRefusesWhatItCannotUseNamingIt(t *testing.T) {
+	t.Parallel()
+	addrs := []string{"--intake-addr", "a:1", "--routing-addr", "b:1", "--department-addr", "c:1", "--escalation-addr", "d:1"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "gateway", "--data", t.TempDir()}, "--intake-addr is required"},
+		{[]string{"serve", "gateway", "--intake-addr", "a:1"}, "--routing-addr is required"},
+		{append([]string{"serve", "gateway"}, addrs...), "WHISTLE_REDIS_URL"},
+		{append([]string{"serve", "gateway", "--rules", "rules.yaml"}, addrs...), "--rules is a service's setting"},
+		{[]string{"serve", "intake", "--intake-addr", "a:1"}, "--intake-addr is for serve gateway"},
+		{[]string{"serve", "nothing"}, "gateway"},
+	} {
+		if _, err := runWhistle(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error saying %q", c.args, err, c.want)
+		}
+	}
+}
+
 func TestTheServerCommandsSayHowToNameARedisCluster(t *testing.T) {
 	t.Parallel()
 	for _, cmd := range []string{"up", "serve", "replay"} {

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// RedisKeys are the key patterns each service's Redis user may read and write. Every key a
+// RedisKeys are the key patterns each service's (and the gateway's) Redis user may read and write. Every key a
 // service writes begins with its name (see docs/architecture.md, Keys and Redis Cluster): its
 // issue documents and sequences (pkg/eventlog/redisdoc), its indexes, its feeds and their :last
 // (pkg/feed), its quarantined issues and its layout key. No service reads another's keys: they
@@ -16,6 +16,7 @@ var RedisKeys = map[string][]string{
 	"routing":    {"routing:*"},
 	"department": {"department:*", "department-notify:*"}, // and its notifier's outbox
 	"escalation": {"escalation:*"},
+	GatewayName:  {"gateway:*"}, // the console's sessions and spent sign-in links
 }
 
 // redisCommands are the commands every service's Redis user may run, as ACL rules applied in

@@ -149,20 +149,14 @@ type System struct {
 	natsStats metric.Registration // the embedded NATS server's counters in /metrics; nil when NATS is external
 	readyStat metric.Registration // whistle.ready, what /healthz answers, in /metrics
 	grpcLis   net.Listener
-	httpLis   net.Listener
-	httpSrv   *http.Server
-	pprofLis  net.Listener     // nil unless Options.PprofAddr is set
-	gateway   *gateway.Gateway // Open311; nil unless the process runs intake and routing
+	front     *front           // /healthz, /metrics, the console and Open311, and the profiler
+	gateway   *gateway.Gateway // the console and Open311; nil unless the process runs intake and routing
+	*ending
 
 	cancelGRPC context.CancelFunc // ends the gRPC server, which stops gracefully
 	grpcDone   chan struct{}
 	cancelRun  context.CancelFunc // ends the services' Run
 	running    sync.WaitGroup     // the services' Run and the HTTP server
-
-	mu       sync.Mutex
-	err      error         // the first failure of a component; guarded by mu
-	done     chan struct{} // closed when a component failed or Stop finished
-	doneOnce sync.Once
 
 	stopOnce sync.Once
 	stopErr  error
@@ -181,7 +175,7 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &System{in: in, done: make(chan struct{}), grpcDone: make(chan struct{})}
+	s := &System{in: in, ending: newEnding(opts.Logger), grpcDone: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			_ = s.closeListeners()
@@ -205,20 +199,15 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 			return nil, err
 		}
 	}
-	if s.readyStat, err = observeReady(in); err != nil {
+	if s.readyStat, err = observeReady(s.names(), in.healthy); err != nil {
 		return nil, err
 	}
 
 	if s.grpcLis, err = listen(opts.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("system: gRPC: %w", err)
 	}
-	if s.httpLis, err = listen(opts.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("system: HTTP: %w", err)
-	}
-	if opts.PprofAddr != "" {
-		if s.pprofLis, err = listen(opts.PprofAddr); err != nil {
-			return nil, fmt.Errorf("system: pprof: %w", err)
-		}
+	if s.front, err = openFront(opts.HTTPAddr, opts.PprofAddr, in.healthy, tel); err != nil {
+		return nil, err
 	}
 
 	// Each service's consumer exists before its API answers, so that a watch begun at once can
@@ -232,44 +221,22 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 	for _, svc := range in.services {
 		svc.Register(srv)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := in.healthy(r.Context()); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	})
-	mux.Handle("GET /metrics", tel.MetricsHandler())
 	if servesOpen311(opts.Services) {
 		// The gateway calls this process's own gRPC API, as any client would.
-		s.gateway, err = gateway.New(gateway.Config{Target: s.GRPCAddr(), Authority: s.authority,
+		s.gateway, err = gateway.New(gateway.Config{Targets: gateway.OneTarget(s.GRPCAddr()), Authority: s.authority,
 			Zone: in.deps.Catalog.TimeZone(), Contact: "the city's operator of Whistle", Redis: in.deps.Redis, MapTiles: opts.MapTiles})
 		if err != nil {
 			return nil, err
 		}
-		s.gateway.Mount(mux)
+		s.gateway.Mount(s.front.mux)
 	}
-	if s.pprofLis != nil {
-		mux.Handle("/debug/pprof/", profilerOnly(s.pprofLis))
-	}
-	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout}
 
 	// Nothing below can fail, so every goroutine started here is ended by Stop.
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	grpcCtx, cancelGRPC := context.WithCancel(runCtx)
 	s.cancelRun, s.cancelGRPC = cancelRun, cancelGRPC
 	go s.serveGRPC(grpcCtx, srv)
-	for _, lis := range []net.Listener{s.httpLis, s.pprofLis} {
-		if lis == nil {
-			continue
-		}
-		s.running.Go(func() {
-			if err := s.httpSrv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
-				s.fail(fmt.Errorf("system: HTTP server on %s: %w", lis.Addr(), err))
-			}
-		})
-	}
+	s.front.serve(&s.running, s.ending)
 	if in.redisSrv != nil {
 		// A redis-server child that keeps dying past its restart limit ends the process with
 		// the reason, rather than leaving it up with no store.
@@ -301,26 +268,6 @@ func (s *System) serveGRPC(ctx context.Context, srv *grpc.Server) {
 	}
 }
 
-// fail records the first failure of a component and releases Wait.
-func (s *System) fail(err error) {
-	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-	}
-	s.mu.Unlock()
-	s.in.deps.Logger.Error("whistle component failed", "err", err)
-	s.doneOnce.Do(func() { close(s.done) })
-}
-
-// Wait blocks until a component fails, returning its error, or until Stop has finished,
-// returning nil. After a failure the caller still calls Stop to release the rest.
-func (s *System) Wait() error {
-	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
 // Stop shuts down in the order that loses nothing: the gRPC server first, letting calls
 // in flight finish (they write through the event log, which is still open); then the
 // HTTP server and the services; then NATS is drained, Redis and the embedded NATS server
@@ -331,10 +278,7 @@ func (s *System) Stop(ctx context.Context) error {
 		var errs []error
 		s.cancelGRPC()
 		<-s.grpcDone // grpcx.Serve bounds the graceful stop by GRPCHardStop
-		if err := s.httpSrv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("system: HTTP shutdown: %w", err))
-			_ = s.httpSrv.Close()
-		}
+		errs = append(errs, s.front.shutdown(ctx))
 		if s.gateway != nil {
 			errs = append(errs, s.gateway.Close())
 		}
@@ -343,7 +287,7 @@ func (s *System) Stop(ctx context.Context) error {
 		s.unobserveNATS()
 		errs = append(errs, s.in.close(ctx), s.telemetry.Shutdown(ctx))
 		s.stopErr = errors.Join(errs...)
-		s.doneOnce.Do(func() { close(s.done) })
+		s.stopped()
 		s.in.deps.Logger.Info("whistle stopped", "err", s.stopErr)
 	})
 	return s.stopErr
@@ -362,10 +306,11 @@ func (s *System) unobserveNATS() {
 // closeListeners closes the listeners of a start that failed before serving.
 func (s *System) closeListeners() error {
 	var errs []error
-	for _, l := range []net.Listener{s.grpcLis, s.httpLis, s.pprofLis} {
-		if l != nil {
-			errs = append(errs, l.Close())
-		}
+	if s.grpcLis != nil {
+		errs = append(errs, s.grpcLis.Close())
+	}
+	if s.front != nil {
+		errs = append(errs, s.front.close())
 	}
 	return errors.Join(errs...)
 }
@@ -391,15 +336,10 @@ func servesOpen311(services []string) bool {
 func (s *System) ServesConsole() bool { return s.gateway != nil }
 
 // HTTPAddr returns the address the HTTP server (/healthz, /metrics, /console/, /open311/v2/) listens on.
-func (s *System) HTTPAddr() string { return s.httpLis.Addr().String() }
+func (s *System) HTTPAddr() string { return s.front.httpLis.Addr().String() }
 
 // PprofAddr returns the address the profiler's endpoints listen on, "" when they are off.
-func (s *System) PprofAddr() string {
-	if s.pprofLis == nil {
-		return ""
-	}
-	return s.pprofLis.Addr().String()
-}
+func (s *System) PprofAddr() string { return s.front.pprofAddr() }
 
 // profilerOnly serves the profiler's endpoints to requests that came in on lis, and answers
 // 404 on every other listener: /healthz's listener may be reachable where a profile must not be.

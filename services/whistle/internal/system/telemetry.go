@@ -24,7 +24,7 @@ var (
 	// service without a ready replica reads it, where a probe's answer is seen only by the
 	// orchestrator that sent it.
 	ready, _ = meter.Int64ObservableGauge("whistle.ready",
-		metric.WithDescription("1 while this process answers /healthz as ready (NATS connected, Redis answering, no consumer retrying a failure), 0 while it does not, for each service it runs."))
+		metric.WithDescription("1 while this process answers /healthz as ready (NATS connected, Redis answering, no consumer retrying a failure; for a gateway, Redis and every service answering), 0 while it does not, for each service it runs."))
 	natsIn  = metric.WithAttributeSet(attribute.NewSet(attribute.String("direction", "in")))
 	natsOut = metric.WithAttributeSet(attribute.NewSet(attribute.String("direction", "out")))
 )
@@ -57,16 +57,17 @@ func observeNATS(srv *server.Server) (metric.Registration, error) {
 	return reg, nil
 }
 
-// observeReady reports in whistle.ready, at every collection, whether in is healthy as /healthz
-// judges it, once for each service it runs, until the registration it returns is unregistered.
-func observeReady(in *infra) (metric.Registration, error) {
+// observeReady reports in whistle.ready, at every collection, whether the process is healthy as
+// /healthz judges it, once for each service it runs, until the registration it returns is
+// unregistered.
+func observeReady(services []string, healthy func(context.Context) error) (metric.Registration, error) {
 	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		v := int64(1)
-		if in.healthy(ctx) != nil {
+		if healthy(ctx) != nil {
 			v = 0
 		}
-		for _, svc := range in.services {
-			o.ObserveInt64(ready, v, otelx.Attributes("service", svc.Name()))
+		for _, name := range services {
+			o.ObserveInt64(ready, v, otelx.Attributes("service", name))
 		}
 		return nil
 	}, ready)

@@ -19,8 +19,9 @@ import (
 	"github.com/whistle-dispatch/whistle/services/whistle/internal/system"
 )
 
-// open311Call makes one HTTP call to sys's Open311 interface and returns the status and body.
-func open311Call(t *testing.T, sys *system.System, method, path string, form url.Values) (int, string) {
+// open311Call makes one HTTP call to the Open311 interface of sys (Whistle's or a gateway's) and
+// returns the status and body.
+func open311Call(t *testing.T, sys interface{ HTTPAddr() string }, method, path string, form url.Values) (int, string) {
 	t.Helper()
 	u := "http://" + sys.HTTPAddr() + system.Open311Path + path
 	var body io.Reader
