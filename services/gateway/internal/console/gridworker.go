@@ -1,6 +1,7 @@
 package console
 
 import (
+	"html/template"
 	"net/http"
 	"strings"
 
@@ -85,6 +86,9 @@ type gridView struct {
 	Categories, Urgencies []gridOption
 	// Form is the raise form, fresh or as it was sent.
 	Form gridRaiseForm
+	// Map is the JSON block of the map on which the form's point is pinned; empty when there is
+	// no boundary of the grid to draw, and the page then has no map.
+	Map template.JS
 	// Issues are the grid's issues on this page, newest first.
 	Issues []gridRow
 	// Next is the next page's token; empty on the last page.
@@ -151,7 +155,32 @@ func (c *Console) gridRender(q *request, code int, cats []gridOption, f gridRais
 	for _, is := range resp.GetIssues() {
 		v.Issues = append(v.Issues, c.gridRow(q, names, is))
 	}
+	v.Map = c.gridMap(q)
 	c.render(q.w, code, "grid-worker.html", page{L: q.lang, Session: &q.session, Path: gridPath, Error: msg, Data: v})
+}
+
+// gridMap is the JSON block of the map of the worker's grid, drawn from its boundary with the
+// city's tiles beneath when it has them, on which the raise form pins its point. The map is a
+// help, not a need: when the areas cannot be read, or the grid has no boundary, the page goes
+// without it and the place is taken from the location, or is the grid, as without script.
+func (c *Console) gridMap(q *request) template.JS {
+	grids, _, err := c.scopeGrids(q)
+	if err == nil && len(grids) == 0 {
+		return ""
+	}
+	var block template.JS
+	if err == nil {
+		block, err = mapBlock(mapData[mapArea]{Grids: grids, Tiles: c.cfg.MapTiles, Words: map[string]string{
+			"zoom_in": q.lang.T("grid.map.zoom_in"), "zoom_out": q.lang.T("grid.map.zoom_out"),
+			"pin": q.lang.T("grid.map.pin"), "pinned": q.lang.T("grid.map.pinned"),
+			"outside": q.lang.T("grid.map.pinned_outside"),
+		}})
+	}
+	if err != nil {
+		c.cfg.Logger.Warn("console: the grid's map", "grid", q.session.Principal.Scope, "err", err)
+		return ""
+	}
+	return block
 }
 
 // gridRow is an issue as the grid worker's list shows it.

@@ -25,40 +25,52 @@ func (c *Console) mapRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /console/map", c.signedIn(mapRoles, c.areaMap))
 }
 
-// mapGrid is one grid on the map: its boundary, and what is open and breached in it.
-type mapGrid struct {
+// mapArea is a grid as a map draws it: its id, its name and its boundary, a GeoJSON geometry.
+type mapArea struct {
 	ID       string          `json:"id"`
 	Name     string          `json:"name"`
 	Boundary json.RawMessage `json:"boundary"`
-	Open     int             `json:"open"`
-	Breaches int             `json:"breaches"` // breaches not yet cleared
 }
 
-// mapData is the map's JSON data block, which static/map.js draws.
-type mapData struct {
-	Grids []mapGrid `json:"grids"`
-	Tiles string    `json:"tiles,omitempty"` // the city's tile server, if it has one
+// mapGrid is one grid on the area's map: its boundary, and what is open and breached in it.
+type mapGrid struct {
+	mapArea
+	Open     int `json:"open"`
+	Breaches int `json:"breaches"` // breaches not yet cleared
+}
+
+// mapData is a map's JSON data block, which static/map.js draws: mapGrid on the area's map,
+// mapArea where a grid is drawn for its boundary alone (the grid worker's raise form).
+type mapData[G mapArea | mapGrid] struct {
+	Grids []G    `json:"grids"`
+	Tiles string `json:"tiles,omitempty"` // the city's tile server, if it has one
 	// Words are the page's words the script shows, in the page's language.
 	Words map[string]string `json:"words"`
 }
 
+// mapBlock is data as the page's JSON block; json.Marshal escapes <, > and & so it cannot end the
+// script element.
+func mapBlock[G mapArea | mapGrid](data mapData[G]) (template.JS, error) {
+	b, err := json.Marshal(data)
+	return template.JS(b), err
+}
+
 // mapPage is what the map's template is given.
 type mapPage struct {
-	Data              template.JS // the JSON block; json.Marshal escapes <, > and & so it cannot end the script element
+	Data              template.JS
 	Capped            bool
 	Grids, Unmapped   int
 	OpenAll, Breaches int
 }
 
-// areaMap draws the grids of the caller's area from the catalog's boundaries, each coloured by its
-// open issues and the breaches not cleared, so that a supervisor sees where things stand.
-func (c *Console) areaMap(q *request) {
-	ctx := q.r.Context()
+// scopeGrids are the grids of the caller's scope that have a boundary, in the catalog's order, and
+// how many have none. ListAreas is open to every signed-in person, so this serves any role whose
+// scope is an area, down to a grid worker's one grid.
+func (c *Console) scopeGrids(q *request) (grids []mapArea, unmapped int, err error) {
 	scope := q.session.Principal.Scope
-	areas, err := whistlev1.NewRoutingServiceClient(c.cfg.Conn).ListAreas(ctx, &whistlev1.ListAreasRequest{}, q.call())
+	areas, err := whistlev1.NewRoutingServiceClient(c.cfg.Conn).ListAreas(q.r.Context(), &whistlev1.ListAreasRequest{}, q.call())
 	if err != nil {
-		c.fail(q.w, q.r, q.lang, &q.session, err)
-		return
+		return nil, 0, err
 	}
 	parent := map[string]string{}
 	for _, a := range areas.GetAreas() {
@@ -72,19 +84,31 @@ func (c *Console) areaMap(q *request) {
 		}
 		return scope == authx.CityScope
 	}
-	grids := map[string]*mapGrid{}
-	var order []string
-	p := mapPage{}
 	for _, a := range areas.GetAreas() {
 		if a.GetLevel() != "grid" || !within(a.GetId()) {
 			continue
 		}
 		if a.GetBoundaryGeojson() == "" {
-			p.Unmapped++
+			unmapped++
 			continue
 		}
-		grids[a.GetId()] = &mapGrid{ID: a.GetId(), Name: a.GetName(), Boundary: json.RawMessage(a.GetBoundaryGeojson())}
-		order = append(order, a.GetId())
+		grids = append(grids, mapArea{ID: a.GetId(), Name: a.GetName(), Boundary: json.RawMessage(a.GetBoundaryGeojson())})
+	}
+	return grids, unmapped, nil
+}
+
+// areaMap draws the grids of the caller's area from the catalog's boundaries, each coloured by its
+// open issues and the breaches not cleared, so that a supervisor sees where things stand.
+func (c *Console) areaMap(q *request) {
+	areas, unmapped, err := c.scopeGrids(q)
+	if err != nil {
+		c.fail(q.w, q.r, q.lang, &q.session, err)
+		return
+	}
+	p := mapPage{Unmapped: unmapped}
+	grids := make(map[string]*mapGrid, len(areas))
+	for _, a := range areas {
+		grids[a.ID] = &mapGrid{mapArea: a}
 	}
 	if p.Capped, err = c.countOpen(q, grids); err != nil {
 		c.fail(q.w, q.r, q.lang, &q.session, err)
@@ -96,22 +120,20 @@ func (c *Console) areaMap(q *request) {
 		return
 	}
 	p.Capped = p.Capped || capped
-	data := mapData{Tiles: c.cfg.MapTiles, Words: map[string]string{
+	data := mapData[mapGrid]{Tiles: c.cfg.MapTiles, Words: map[string]string{
 		"open": q.lang.T("map.open"), "breaches": q.lang.T("map.breaches"), "board": q.lang.T("map.board"),
 	}}
-	for _, id := range order {
-		g := grids[id]
+	for _, a := range areas {
+		g := grids[a.ID]
 		data.Grids = append(data.Grids, *g)
 		p.OpenAll += g.Open
 		p.Breaches += g.Breaches
 	}
 	p.Grids = len(data.Grids)
-	b, err := json.Marshal(data)
-	if err != nil {
+	if p.Data, err = mapBlock(data); err != nil {
 		c.fail(q.w, q.r, q.lang, &q.session, err)
 		return
 	}
-	p.Data = template.JS(b)
 	c.render(q.w, http.StatusOK, "map.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path, Data: p})
 }
 

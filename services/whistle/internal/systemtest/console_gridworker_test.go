@@ -3,15 +3,19 @@ package systemtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -120,6 +124,9 @@ func TestAGridWorkerRaisesABlockedDrainWithAPhotoAndTheirLocationFromAPhone(t *t
 		chromedp.Click(chromedp.CSS("#photo-previews li:first-child button")),
 		chromedp.Click(chromedp.CSS("#locate")))
 	browser.WaitText(t, worker, "#place-status", "Located at 22.735000, 110.302000")
+	if _, _, pins := gridPlace(t, worker); pins != 1 {
+		t.Errorf("the map shows %d pins at the location found; want 1", pins)
+	}
 	if n, err := chromedp.Run(worker, chromedp.Evaluate[int](`document.querySelector("#photos").files.length`)); err != nil || n != 1 {
 		t.Fatalf("after a removal the form holds %d photos (%v); want 1", n, err)
 	}
@@ -163,11 +170,141 @@ func TestAGridWorkerRaisesABlockedDrainWithAPhotoAndTheirLocationFromAPhone(t *t
 	}
 }
 
+// gridTaoyuanBounds is gridTaoyuan's boundary, a rectangle in the catalog (city.yaml).
+var gridTaoyuanBounds = struct{ West, South, East, North float64 }{110.3000, 22.7328, 110.3116, 22.7400}
+
+// gridMapTarget is where a point lies on the raise form's map, in the viewport's pixels, and the
+// degrees of latitude and longitude that one pixel spans there.
+type gridMapTarget struct{ X, Y, Lat, Long float64 }
+
+// gridOnTheMap scrolls the raise form's map into view and finds the point on it from the grid's
+// boundary as the map draws it: across a rectangle so small, Web Mercator's pixels are as good as
+// linear in latitude as well as in longitude.
+func gridOnTheMap(t *testing.T, worker context.Context, lat, long float64) gridMapTarget {
+	t.Helper()
+	bounds, err := json.Marshal(gridTaoyuanBounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := chromedp.Run(worker, chromedp.Evaluate[gridMapTarget](fmt.Sprintf(`(() => {
+		document.getElementById("pin-map").scrollIntoView({block: "center"});
+		const r = document.querySelector("#pin-map path").getBoundingClientRect(), b = %s;
+		return {X: r.left + (%v - b.West) / (b.East - b.West) * r.width, Y: r.top + (b.North - %v) / (b.North - b.South) * r.height,
+			Lat: (b.North - b.South) / r.height, Long: (b.East - b.West) / r.width};
+	})()`, bounds, long, lat)))
+	if err != nil {
+		t.Fatalf("finding %v, %v on the map: %v", lat, long, err)
+	}
+	return at
+}
+
+// gridPlace is the raise form's point as its inputs hold it, and how many pins the map shows.
+func gridPlace(t *testing.T, worker context.Context) (lat, long string, pins int) {
+	t.Helper()
+	place, err := chromedp.Run(worker, chromedp.Evaluate[struct {
+		Lat, Long string
+		Pins      int
+	}](`({Lat: document.getElementById("latitude").value, Long: document.getElementById("longitude").value,
+		Pins: document.querySelectorAll("#pin-map .grid-pin").length})`))
+	if err != nil {
+		t.Fatalf("reading the form's place: %v", err)
+	}
+	return place.Lat, place.Long, place.Pins
+}
+
+func TestAGridWorkerPinsTheRaiseOnTheMapOfTheirGridAndTheIssueIsRecordedAtThatPoint(t *testing.T) {
+	sys := Start(t, t.TempDir(), clock.Real())
+	worker := gridSignIn(t, sys, "en")
+	browser.WaitText(t, worker, "h1", "My grid")
+	browser.Run(t, worker, "wait for the map of the grid, drawn from its boundary",
+		chromedp.WaitVisible(chromedp.CSS(`#pin-map[data-drawn="1"]`)), chromedp.WaitReady(chromedp.CSS("#pin-map path")))
+	label, err := chromedp.Run(worker, chromedp.Evaluate[string](`document.getElementById("pin-map").getAttribute("aria-label")`))
+	if err != nil || !strings.Contains(label, gridTaoyuan) {
+		t.Errorf("the map is labelled %q (%v); want its grid named", label, err)
+	}
+	if wide, err := chromedp.Run(worker, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || wide > 360 {
+		t.Errorf("the page is %d pixels wide on a phone of 360 (%v)", wide, err)
+	}
+
+	// The keyboard's way: Enter on the map pins its centre, which is in the grid.
+	browser.Run(t, worker, "pin the map's centre with the keyboard", chromedp.Focus(chromedp.CSS("#pin-map")), chromedp.KeyEvent("\r"))
+	browser.WaitText(t, worker, "#place-status", "Pinned on the map at ")
+	lat, long, pins := gridPlace(t, worker)
+	if la, lo := parseCoordinate(t, lat), parseCoordinate(t, long); pins != 1 || la < gridTaoyuanBounds.South || la > gridTaoyuanBounds.North ||
+		lo < gridTaoyuanBounds.West || lo > gridTaoyuanBounds.East {
+		t.Errorf("Enter on the map pinned %s, %s with %d pins; want one pin in the grid", lat, long, pins)
+	}
+
+	// "Do not use the location" takes the pin away.
+	browser.Run(t, worker, "clear the place", chromedp.Click(chromedp.CSS("#unlocate")))
+	browser.WaitText(t, worker, "#place-status", "No location")
+	if lat, long, pins := gridPlace(t, worker); lat != "" || long != "" || pins != 0 {
+		t.Errorf("after clearing, the form holds %q, %q with %d pins", lat, long, pins)
+	}
+
+	// A tap somewhere in the grid, then one on Taoyuan Garden: the one pin moves there.
+	elsewhere := gridOnTheMap(t, worker, 22.7390, 110.3100)
+	browser.Run(t, worker, "tap the grid's north-east", chromedp.MouseClickXY(elsewhere.X, elsewhere.Y))
+	browser.WaitText(t, worker, "#place-status", "Pinned on the map at 22.73")
+	first, _, _ := gridPlace(t, worker)
+	garden := gridOnTheMap(t, worker, gridTaoyuanGarden.lat, gridTaoyuanGarden.long)
+	browser.Run(t, worker, "tap Taoyuan Garden", chromedp.MouseClickXY(garden.X, garden.Y))
+	moved, err := chromedp.Run(worker, chromedp.Poll[bool](`document.getElementById("latitude").value !== `+strconv.Quote(first)))
+	if err != nil || !moved {
+		t.Fatalf("the second tap did not move the point from %s (%v)", first, err)
+	}
+	lat, long, pins = gridPlace(t, worker)
+	browser.WaitText(t, worker, "#place-status", "Pinned on the map at "+lat+", "+long)
+	la, lo := parseCoordinate(t, lat), parseCoordinate(t, long)
+	if pins != 1 || math.Abs(la-gridTaoyuanGarden.lat) > 2*garden.Lat || math.Abs(lo-gridTaoyuanGarden.long) > 2*garden.Long {
+		t.Errorf("the tap on %v, %v pinned %s, %s with %d pins; want one pin within 2 pixels (%.6f°, %.6f°)",
+			gridTaoyuanGarden.lat, gridTaoyuanGarden.long, lat, long, pins, 2*garden.Lat, 2*garden.Long)
+	}
+	if len(strings.TrimPrefix(lat, "22.")) != 6 || len(strings.TrimPrefix(long, "110.")) != 6 {
+		t.Errorf("the point is written %s, %s; want 6 decimals", lat, long)
+	}
+	screenshot(t, worker, "grid-worker-pin.png")
+
+	const text = "Drain blocked at the garden's gate, pinned on the map."
+	browser.Run(t, worker, "fill in the rest and raise",
+		chromedp.SetValue(chromedp.CSS("#category"), "blocked-drain"),
+		chromedp.SendKeys(chromedp.CSS("#text"), text),
+		chromedp.Click(chromedp.CSS("#raise-submit")))
+	browser.WaitText(t, worker, "h1", "Blocked drain")
+	url, err := chromedp.Run(worker, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, id, ok := strings.Cut(url, system.ConsolePath+"issues/")
+	if !ok || id == "" {
+		t.Fatalf("the raise led to %s, not to an issue's page", url)
+	}
+	is := getIssue(t, Dial(t, sys, Supervisor()), id).GetIssue()
+	if loc := is.GetLocation(); loc.GetLatitude() != la || loc.GetLongitude() != lo || is.GetGridId() != gridTaoyuan ||
+		is.GetCompoundId() != "taoyuan-garden" || is.GetText() != text {
+		t.Errorf("the issue %s is at %v in %s, compound %q; want the pin's %s, %s in %s, taoyuan-garden",
+			id, loc, is.GetGridId(), is.GetCompoundId(), lat, long, gridTaoyuan)
+	}
+}
+
+// parseCoordinate reads a coordinate as the form holds it.
+func parseCoordinate(t *testing.T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("the form's coordinate %q: %v", s, err)
+	}
+	return f
+}
+
 func TestTheSameRaiseFormSentTwiceAtOnceAndOnceMoreRaisesOneIssue(t *testing.T) {
 	sys := Start(t, t.TempDir(), clock.Real())
 	client := gridClient(t, sys, GridWorker(gridTaoyuan))
 	form := get(t, client, gridPageURL(sys), http.StatusOK)
 	csrf, requestID := gridFormValue(t, form, "csrf"), gridFormValue(t, form, "request_id")
+	if !strings.Contains(form, `id="pin-map-box" hidden`) {
+		t.Errorf("the map of the grid is not hidden from a page without script: %s", form)
+	}
 	_, photo := gridDrainPNG(t, "drain.png", 24, 16)
 	const text = "Drain blocked at the market; the form was sent three times."
 
