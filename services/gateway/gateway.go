@@ -321,7 +321,12 @@ func (b backend) Raise(ctx context.Context, apiKey string, r open311.NewRequest)
 		}
 		req.Urgency = u
 	}
+	req.RequestId = r.IdempotencyKey
 	resp, err := whistlev1.NewIntakeServiceClient(b.g.conn).RaiseIssue(ctx, req, as(apiKey))
+	if r.IdempotencyKey != "" && status.Code(err) == codes.FailedPrecondition {
+		// The one precondition of a raise: its key stands for one request.
+		return open311.Receipt{}, open311.Refuse(open311.ErrKeyReused, "%s", keyReused(status.Convert(err).Message()))
+	}
 	if err != nil {
 		return open311.Receipt{}, fromStatus(err)
 	}
@@ -532,6 +537,15 @@ func asOpen311(msg string) string {
 	field, problem, ok := strings.Cut(msg, ": ")
 	if name, known := fieldNames[field]; ok && known {
 		return name + ": " + problem
+	}
+	return msg
+}
+
+// keyReused is intake's refusal of a request id used for another raise, in the interface's words.
+func keyReused(msg string) string {
+	msg = strings.ReplaceAll(msg, "request_id", open311.IdempotencyKeyHeader)
+	for field, name := range fieldNames {
+		msg = strings.Replace(msg, "different "+field+";", "different "+name+";", 1)
 	}
 	return msg
 }

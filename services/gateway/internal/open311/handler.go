@@ -20,6 +20,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/time/rate"
+
+	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 )
 
 // Prefix is the path the handler serves; mount it with mux.Handle(Prefix, h).
@@ -456,6 +458,12 @@ func (h *handler) definition(c *call) {
 
 func (h *handler) raise(c *call) {
 	nr, problems := parseNewRequest(c.r.Form)
+	if key, sent := c.r.Header[IdempotencyKeyHeader]; sent {
+		nr.IdempotencyKey = strings.Join(key, ",")
+		if err := apiedge.CheckRequestID(IdempotencyKeyHeader, nr.IdempotencyKey); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	if len(problems) > 0 {
 		h.fail(c, http.StatusBadRequest, problems...)
 		return
@@ -769,6 +777,7 @@ func (h *handler) failBackend(c *call, err error) {
 		{ErrForbidden, http.StatusForbidden},
 		{ErrNotFound, http.StatusNotFound},
 		{ErrRateLimit, http.StatusTooManyRequests},
+		{ErrKeyReused, http.StatusUnprocessableEntity},
 	} {
 		if errors.Is(err, known.err) {
 			h.fail(c, known.status, err.Error())

@@ -22,7 +22,8 @@ type Backend interface {
 	// Definition is one service's definition, or ErrNotFound.
 	Definition(ctx context.Context, code string) (Definition, error)
 	// Raise raises the request as an issue on the integrator's behalf (apiKey is the key
-	// Integrator accepted). A bad field is ErrInvalid naming it; a place in no grid is ErrInvalid.
+	// Integrator accepted). A bad field is ErrInvalid naming it; a place in no grid is ErrInvalid;
+	// an idempotency key the integrator used for another request is ErrKeyReused.
 	Raise(ctx context.Context, apiKey string, r NewRequest) (Receipt, error)
 	// Request is one service request by its id (the case number), or ErrNotFound.
 	Request(ctx context.Context, id string) (Request, error)
@@ -38,7 +39,17 @@ var (
 	ErrForbidden = errors.New("invalid api_key")   // 403
 	ErrNotFound  = errors.New("not found")         // 404
 	ErrRateLimit = errors.New("too many requests") // 429
+	// ErrKeyReused is an Idempotency-Key sent again with a different request (422, as the IETF's
+	// Idempotency-Key header draft answers it).
+	ErrKeyReused = errors.New("idempotency key reused")
 )
+
+// IdempotencyKeyHeader is the header with which a client makes a POST safe to send again: the same
+// key and request answer the first request's receipt and raise nothing more, so an integrator
+// whose connection dropped before the answer retries without raising twice. The specification
+// has no such field; a client that knows only the specification sends none, and each of its POSTs
+// raises.
+const IdempotencyKeyHeader = "Idempotency-Key"
 
 // Service is one category as the specification's service list shows it.
 type Service struct {
@@ -91,6 +102,8 @@ type NewRequest struct {
 	Description   string
 	MediaURL      string
 	Attributes    map[string][]string // attribute[code]=value; a multivaluelist has several
+	// IdempotencyKey is the POST's Idempotency-Key header; empty when it sent none.
+	IdempotencyKey string
 }
 
 // Receipt is what a POST answers.

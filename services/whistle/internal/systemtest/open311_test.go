@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,6 +24,12 @@ import (
 // returns the status and body.
 func open311Call(t *testing.T, sys interface{ HTTPAddr() string }, method, path string, form url.Values) (int, string) {
 	t.Helper()
+	return open311CallWith(t, sys, method, path, form, nil)
+}
+
+// open311CallWith is open311Call with the request's headers.
+func open311CallWith(t *testing.T, sys interface{ HTTPAddr() string }, method, path string, form url.Values, header http.Header) (int, string) {
+	t.Helper()
 	u := "http://" + sys.HTTPAddr() + system.Open311Path + path
 	var body io.Reader
 	if form != nil {
@@ -32,6 +39,7 @@ func open311Call(t *testing.T, sys interface{ HTTPAddr() string }, method, path 
 	if err != nil {
 		t.Fatal(err)
 	}
+	maps.Copy(req.Header, header)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
@@ -237,5 +245,56 @@ func TestOpen311RefusesABadRequestInTheSpecificationsFormatAndWritesNothing(t *t
 	Settle(t, sys)
 	if after := StreamMessages(t, sys); after != before {
 		t.Errorf("refused requests wrote %d events", after-before)
+	}
+}
+
+func TestAnOpen311PostSentAgainWithItsIdempotencyKeyRaisesOnceAndTheKeyReusedIsRefused(t *testing.T) {
+	sys := Start(t, t.TempDir(), clock.Real())
+	key, err := sys.Authority().Mint(authx.Principal{Subject: "hotline-12345", Role: authx.RoleIntegrator, Scope: authx.CityScope}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(description, idempotencyKey string) (int, string) {
+		t.Helper()
+		return open311CallWith(t, sys, "POST", "requests.json", url.Values{"api_key": {key}, "service_code": {"blocked-drain"},
+			"lat": {"22.7360"}, "long": {"110.3050"}, "description": {description}}, http.Header{"Idempotency-Key": {idempotencyKey}})
+	}
+	code, body := post("Drain overflowing by the school gate", "hotline-call-20261204-0042")
+	if code != http.StatusOK {
+		t.Fatalf("the first POST: %d %s", code, body)
+	}
+	first := decodeRequests(t, "json", body)[0].ID
+	waitForStatus(t, Dial(t, sys, Supervisor()), []string{first}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)
+	Settle(t, sys)
+	before := StreamMessages(t, sys)
+
+	// The answer was lost, so the hotline sends the same request again.
+	code, body = post("Drain overflowing by the school gate", "hotline-call-20261204-0042")
+	if code != http.StatusOK || decodeRequests(t, "json", body)[0].ID != first {
+		t.Errorf("the POST sent again: %d %s; want the first receipt, %s", code, body, first)
+	}
+	for _, c := range []struct {
+		name, description, key string
+		status                 int
+		says                   []string
+	}{
+		{"the key with another description", "Another drain entirely", "hotline-call-20261204-0042", http.StatusUnprocessableEntity,
+			[]string{"Idempotency-Key", first, "description"}},
+		{"a key with a space", "Drain overflowing by the school gate", "call 42", http.StatusBadRequest, []string{"Idempotency-Key"}},
+		{"a key too long", "Drain overflowing by the school gate", strings.Repeat("k", 65), http.StatusBadRequest, []string{"Idempotency-Key"}},
+	} {
+		code, body := post(c.description, c.key)
+		if code != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, code, body, c.status)
+		}
+		for _, word := range c.says {
+			if !strings.Contains(body, word) {
+				t.Errorf("%s: %s does not say %q", c.name, body, word)
+			}
+		}
+	}
+	Settle(t, sys)
+	if after := StreamMessages(t, sys); after != before {
+		t.Errorf("the stream grew from %d to %d messages: a POST sent again or refused wrote", before, after)
 	}
 }
