@@ -1,10 +1,15 @@
 package console
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
@@ -12,6 +17,12 @@ import (
 
 // dispatchers are the people of the dispatch desk.
 var dispatchers = []authx.Role{authx.RoleDispatcher}
+
+// unlinkers are the roles routing lets unlink a duplicate: those it lets work the desk.
+var unlinkers = []authx.Role{authx.RoleDispatcher, authx.RoleSupervisor}
+
+// issueWait bounds how long the answer to a form waits for intake's view to show what the form did.
+const issueWait = 5 * time.Second
 
 // deskRefresh is how often the desk's list reads itself again: routing offers no watch of the
 // desk, and an issue waits there for hours, not seconds.
@@ -23,6 +34,7 @@ func (c *Console) dispatcherRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /console/desk/list", c.signedIn(dispatchers, c.deskList))
 	m.HandleFunc("POST /console/desk/{id}/dispatch", c.signedIn(dispatchers, c.dispatch))
 	m.HandleFunc("POST /console/desk/{id}/category", c.signedIn(dispatchers, c.changeCategory))
+	m.HandleFunc("POST /console/issues/{id}/unlink", c.signedIn(unlinkers, c.unlink))
 }
 
 // deskPage is what the desk's template is given.
@@ -156,4 +168,87 @@ func (c *Console) deskRefusal(q *request, msg string) {
 		return
 	}
 	c.render(q.w, http.StatusBadRequest, "desk.html", page{L: q.lang, Session: &q.session, Path: Path + "desk", Error: msg, Data: p})
+}
+
+// unlinkForm is the form that unlinks a duplicate from the case it joined.
+type unlinkForm struct {
+	L           lang
+	Issue, CSRF string
+	Reason      string // as sent, when the form was refused
+	Refused     bool
+}
+
+// unlink says a duplicate is not one: routing records it and routes the issue as a case of its
+// own. Routing refuses a second unlink as not linked, so a form sent twice finds the issue already
+// unlinked and gets the first one's answer; it unlinks once.
+func (c *Console) unlink(q *request) {
+	id := q.r.PathValue("id")
+	reason := strings.TrimSpace(q.r.PostFormValue("reason"))
+	if reason == "" || utf8.RuneCountInString(reason) > maxText {
+		c.showIssue(q, http.StatusBadRequest, q.lang.T("unlink.reason_required", maxText), q.r.PostForm)
+		return
+	}
+	_, err := whistlev1.NewRoutingServiceClient(c.cfg.Conn).UnlinkIssue(q.r.Context(),
+		&whistlev1.UnlinkIssueRequest{IssueId: id, Reason: reason}, q.call())
+	switch s, _ := status.FromError(err); {
+	case err == nil:
+	case s.Code() == codes.FailedPrecondition && c.unlinkedBefore(q, id):
+	case s.Code() == codes.FailedPrecondition:
+		c.showIssue(q, http.StatusConflict, q.lang.T("unlink.not_linked"), nil)
+		return
+	case s.Code() == codes.InvalidArgument:
+		c.showIssue(q, http.StatusBadRequest, s.Message(), q.r.PostForm)
+		return
+	default:
+		c.fail(q.w, q.r, q.lang, &q.session, err)
+		return
+	}
+	// Routing answers once its own view holds the unlinking; the page reads intake's.
+	if !c.awaitIssue(q, id, notLinked) {
+		c.cfg.Logger.Warn("console: the issue's page may not show the unlink yet", "issue", id)
+	}
+	http.Redirect(q.w, q.r, Path+"issues/"+url.PathEscape(id)+"?done=unlinked", http.StatusSeeOther)
+}
+
+// notLinked is true of an issue that is a case of its own.
+func notLinked(is *whistlev1.Issue) bool { return is.GetLinkedTo() == "" }
+
+// unlinkedBefore reports whether an issue that routing finds not linked was unlinked: the last of
+// its links in the timeline is an unlinking. Intake's view may not hold that unlinking yet when a
+// form is sent twice in quick succession, so it is waited for.
+func (c *Console) unlinkedBefore(q *request, id string) bool {
+	if !c.awaitIssue(q, id, notLinked) {
+		return false
+	}
+	resp, err := whistlev1.NewIntakeServiceClient(c.cfg.Conn).GetIssue(q.r.Context(), &whistlev1.GetIssueRequest{Id: id}, q.call())
+	if err != nil || !notLinked(resp.GetIssue()) {
+		return false
+	}
+	last := ""
+	for _, e := range resp.GetTimeline() {
+		if k := e.GetKind(); k == "linked" || k == "unlinked" {
+			last = k
+		}
+	}
+	return last == "unlinked"
+}
+
+// awaitIssue waits, for at most issueWait, until intake's view of the issue satisfies done, and
+// reports whether it did.
+func (c *Console) awaitIssue(q *request, id string, done func(*whistlev1.Issue) bool) bool {
+	ctx, cancel := context.WithTimeout(q.r.Context(), issueWait)
+	defer cancel()
+	watch, err := whistlev1.NewIntakeServiceClient(c.cfg.Conn).WatchIssue(ctx, &whistlev1.WatchIssueRequest{Id: id}, q.call())
+	if err != nil {
+		return false
+	}
+	for {
+		resp, err := watch.Recv()
+		if err != nil {
+			return false
+		}
+		if done(resp.GetIssue()) {
+			return true
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -247,13 +248,24 @@ func (c *Console) when(t time.Time) string {
 
 // issue is an issue's page: where it stands, its parts, and its timeline as the stream recorded it.
 func (c *Console) issue(q *request) {
+	c.showIssue(q, http.StatusOK, "", nil)
+}
+
+// showIssue renders the issue's page, with msg as the error of a refused form whose values form
+// holds (nil when none was refused).
+func (c *Console) showIssue(q *request, code int, msg string, form url.Values) {
 	resp, err := whistlev1.NewIntakeServiceClient(c.cfg.Conn).GetIssue(q.r.Context(), &whistlev1.GetIssueRequest{Id: q.r.PathValue("id")}, q.call())
 	if err != nil {
 		c.fail(q.w, q.r, q.lang, &q.session, err)
 		return
 	}
-	c.render(q.w, http.StatusOK, "issue.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path,
-		Data: c.issueView(q, resp.GetIssue(), resp.GetTimeline())})
+	v := c.issueView(q, resp.GetIssue(), resp.GetTimeline())
+	if f := v.Unlink; f != nil && form != nil {
+		f.Reason, f.Refused = form.Get("reason"), true
+	}
+	// The language switch comes back to the page, not to the form that was sent from it.
+	back := Path + "issues/" + url.PathEscape(resp.GetIssue().GetId())
+	c.render(q.w, code, "issue.html", page{L: q.lang, Session: &q.session, Path: back, Error: msg, Data: v})
 }
 
 // issueView is what the issue page shows.
@@ -268,6 +280,20 @@ type issueView struct {
 	CSRF, RequestID string
 	// Supervises is true for a supervisor, whom the page sends on to urge and decide extensions.
 	Supervises bool
+	// LinkedTo is the case this issue joined as a duplicate; Unlink is the form that says it is
+	// not one, for a person whose role may.
+	LinkedTo string
+	Unlink   *unlinkForm
+	// Duplicates are the issues that joined this case, each with its unlink form.
+	Duplicates []duplicateView
+	// Unlinked is set on the page an unlink's form returns to.
+	Unlinked bool
+}
+
+// duplicateView is a duplicate that joined the case, as the case's page lists it.
+type duplicateView struct {
+	ID     string
+	Unlink *unlinkForm
 }
 
 // entryView is one timeline entry.
@@ -290,6 +316,19 @@ func (c *Console) issueView(q *request, is *whistlev1.Issue, timeline []*whistle
 	for _, e := range timeline {
 		v.Timeline = append(v.Timeline, entryView{At: c.when(e.GetAt().AsTime()), Actor: e.GetActor(), Summary: e.GetSummary()})
 	}
+	unlinks := slices.Contains(unlinkers, q.session.Principal.Role)
+	if v.LinkedTo = is.GetLinkedTo(); v.LinkedTo != "" && unlinks {
+		v.Unlink = &unlinkForm{L: q.lang, Issue: is.GetId(), CSRF: q.session.CSRF}
+	}
+	for _, d := range is.GetDuplicates() {
+		dv := duplicateView{ID: d}
+		if unlinks {
+			dv.Unlink = &unlinkForm{L: q.lang, Issue: d, CSRF: q.session.CSRF}
+		}
+		v.Duplicates = append(v.Duplicates, dv)
+	}
+	// A bare link cannot make a linked issue's page say it is unlinked.
+	v.Unlinked = q.r.URL.Query().Get("done") == "unlinked" && v.LinkedTo == ""
 	return v
 }
 
