@@ -3,7 +3,10 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +29,7 @@ var composeEnv = []string{
 	"WHISTLE_REDIS_ROUTING_PASSWORD=routing-redis-pw",
 	"WHISTLE_REDIS_DEPARTMENT_PASSWORD=department-redis-pw",
 	"WHISTLE_REDIS_ESCALATION_PASSWORD=escalation-redis-pw",
+	"WHISTLE_REDIS_GATEWAY_PASSWORD=gateway-redis-pw",
 	"GRAFANA_ADMIN_PASSWORD=grafana-pw",
 	"WHISTLE_TOKEN_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
 }
@@ -44,15 +48,17 @@ func loadCompose(dir string, env []string) (*types.Project, error) {
 // natsNodes are the compose file's three NATS servers.
 var natsNodes = []string{"nats-1", "nats-2", "nats-3"}
 
-// checkCompose returns what is wrong with the project loaded from dir: every Whistle service runs
-// `whistle serve NAME` as two replicas, hardened, with its own NATS user and a health check; the
-// NATS cluster has three nodes with health checks; Redis has one; Prometheus loads the alert
-// rules and scrapes every service; Grafana is provisioned with the dashboard and the datasource;
-// and every file the project mounts exists.
+// checkCompose returns what is wrong with the project loaded from dir: every Whistle service and
+// the gateway runs `whistle serve NAME` as two replicas, hardened, with its own Redis user, a
+// health check and ports published on loopback alone; every service has its own NATS user, and
+// the gateway none but the services' gRPC addresses; the NATS cluster has three nodes with health
+// checks; Redis has one; Prometheus loads the alert rules and scrapes every service and the
+// gateway; Grafana is provisioned with the dashboard and the datasource; and every file the
+// project mounts exists.
 func checkCompose(p *types.Project, dir string) []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	for _, name := range append(append(slices.Clone(services), natsNodes...), "redis", "otel-collector", "prometheus", "grafana") {
+	for _, name := range append(append(slices.Clone(processes), natsNodes...), "redis", "otel-collector", "prometheus", "grafana") {
 		if _, ok := p.Services[name]; !ok {
 			bad("service %s is missing", name)
 		}
@@ -66,7 +72,7 @@ func checkCompose(p *types.Project, dir string) []error {
 			}
 		}
 	}
-	for _, name := range services {
+	for _, name := range processes {
 		s, ok := p.Services[name]
 		if !ok {
 			continue
@@ -77,9 +83,6 @@ func checkCompose(p *types.Project, dir string) []error {
 		if len(s.Command) < 2 || s.Command[0] != "serve" || s.Command[1] != name {
 			bad("%s runs %q, want serve %s", name, s.Command, name)
 		}
-		if !hasFlag(s.Command, "--replicas", "3") {
-			bad("%s does not create the streams with --replicas 3 on the three-node cluster: %q", name, s.Command)
-		}
 		if !hasFlag(s.Command, "--http", "0.0.0.0:7080") {
 			bad("%s does not serve /healthz and /metrics on 0.0.0.0:7080, where Prometheus scrapes: %q", name, s.Command)
 		}
@@ -89,15 +92,27 @@ func checkCompose(p *types.Project, dir string) []error {
 			}
 			return ""
 		}
-		if env("WHISTLE_NATS_USER") != name {
-			bad("%s connects to NATS as %q, want its own user %s", name, env("WHISTLE_NATS_USER"), name)
+		if name == gatewayName {
+			errs = append(errs, checkComposeGateway(p, s)...)
+		} else {
+			if !hasFlag(s.Command, "--replicas", "3") {
+				bad("%s does not create the streams with --replicas 3 on the three-node cluster: %q", name, s.Command)
+			}
+			if env("WHISTLE_NATS_USER") != name {
+				bad("%s connects to NATS as %q, want its own user %s", name, env("WHISTLE_NATS_USER"), name)
+			}
+			if env("WHISTLE_NATS_PASSWORD") != name+"-pw" {
+				bad("%s's NATS password is not WHISTLE_NATS_%s_PASSWORD", name, strings.ToUpper(name))
+			}
+			for _, n := range natsNodes {
+				if !strings.Contains(env("WHISTLE_NATS_URL"), "nats://"+n+":4222") {
+					bad("%s's WHISTLE_NATS_URL %q leaves out %s", name, env("WHISTLE_NATS_URL"), n)
+				}
+			}
 		}
-		if env("WHISTLE_NATS_PASSWORD") != name+"-pw" {
-			bad("%s's NATS password is not WHISTLE_NATS_%s_PASSWORD", name, strings.ToUpper(name))
-		}
-		for _, n := range natsNodes {
-			if !strings.Contains(env("WHISTLE_NATS_URL"), "nats://"+n+":4222") {
-				bad("%s's WHISTLE_NATS_URL %q leaves out %s", name, env("WHISTLE_NATS_URL"), n)
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				bad("%s publishes its port %d on %q, want 127.0.0.1 alone", name, port.Target, port.HostIP)
 			}
 		}
 		if !strings.HasPrefix(env("WHISTLE_REDIS_URL"), "redis://") || !strings.Contains(env("WHISTLE_REDIS_URL"), "@redis:6379") {
@@ -163,6 +178,60 @@ func checkCompose(p *types.Project, dir string) []error {
 	return errs
 }
 
+// gatewayFlags are the flags `whistle serve gateway` reads (services/whistle/main.go's
+// gatewayFlags and the services' addresses); it refuses every other server flag at start, and a
+// check here refuses it before a deployment does.
+var gatewayFlags = []string{"--data", "--http", "--pprof", "--catalog", "--map-tiles",
+	"--intake-addr", "--routing-addr", "--department-addr", "--escalation-addr"}
+
+// checkComposeGateway checks what the gateway needs beyond what every process does: each
+// service's address, the compose service of that name on the port its --grpc listens on; no NATS,
+// neither its environment nor a wait for a node; a wait for Redis and each service; a flag
+// `serve gateway` refuses; and its HTTP published, where people reach the console.
+func checkComposeGateway(p *types.Project, s types.ServiceConfig) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(s.Name+" "+format, args...)) }
+	for _, svc := range services {
+		flag := "--" + svc + "-addr"
+		want := svc + ":?"
+		if target, ok := p.Services[svc]; ok {
+			if i := slices.Index(target.Command, "--grpc"); i >= 0 && i+1 < len(target.Command) {
+				if _, port, err := net.SplitHostPort(target.Command[i+1]); err == nil {
+					want = svc + ":" + port
+				}
+			}
+		}
+		if !hasFlag(s.Command, flag, want) {
+			bad("does not find the %s service at %s, where its --grpc listens: %q", svc, want, s.Command)
+		}
+		if _, ok := s.DependsOn[svc]; !ok {
+			bad("does not wait for %s to start", svc)
+		}
+	}
+	if d, ok := s.DependsOn["redis"]; !ok || d.Condition != types.ServiceConditionHealthy {
+		bad("does not wait for redis to be healthy, though it connects to it as it starts")
+	}
+	for _, n := range natsNodes {
+		if _, ok := s.DependsOn[n]; ok {
+			bad("waits for %s, though it needs no NATS", n)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Environment)) {
+		if strings.HasPrefix(k, "WHISTLE_NATS_") {
+			bad("needs no NATS but is given %s", k)
+		}
+	}
+	for _, a := range s.Command[min(2, len(s.Command)):] {
+		if f, _, _ := strings.Cut(a, "="); strings.HasPrefix(f, "--") && !slices.Contains(gatewayFlags, f) {
+			bad("is given %s, a flag serve gateway refuses", f)
+		}
+	}
+	if !slices.ContainsFunc(s.Ports, func(port types.ServicePortConfig) bool { return port.Target == 7080 }) {
+		bad("does not publish its HTTP port 7080, where people reach the console and Open311")
+	}
+	return errs
+}
+
 // hasFlag reports whether args holds flag followed by value.
 func hasFlag(args []string, flag, value string) bool {
 	i := slices.Index(args, flag)
@@ -198,7 +267,8 @@ type promConfig struct {
 }
 
 // checkComposePrometheus checks that Prometheus's configuration, as the container sees it, loads
-// the alert rules of deploy/prometheus/alerts.yaml and scrapes every replica of every service.
+// the alert rules of deploy/prometheus/alerts.yaml and scrapes every replica of every service and
+// of the gateway.
 func checkComposePrometheus(p *types.Project) []error {
 	s, ok := p.Services["prometheus"]
 	if !ok {
@@ -246,7 +316,7 @@ func checkComposePrometheus(p *types.Project) []error {
 			}
 		}
 	}
-	for _, name := range services {
+	for _, name := range processes {
 		if !scraped[name] {
 			bad("prometheus's job whistle does not scrape every replica of %s on port 7080", name)
 		}
@@ -344,6 +414,83 @@ func TestTheComposeFileRefusesToLoadWithoutItsSecrets(t *testing.T) {
 	}
 }
 
+// makeEnv runs make-env.sh in the copy of deploy/ at dir and returns the variables it wrote.
+func makeEnv(t *testing.T, dir string) []string {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dir, ".env")); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err) // a developer's own, copied with the rest
+	}
+	cmd := exec.Command("bash", filepath.Join(dir, "make-env.sh"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make-env.sh: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ".env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for line := range strings.Lines(string(b)) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			env = append(env, line)
+		}
+	}
+	return env
+}
+
+// envNames returns the names of the variables of env, NAME=value each, sorted.
+func envNames(env []string) []string {
+	var names []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestMakeEnvWritesEverySecretTheComposeFileReads(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		edit *edit
+		want string // what loading the compose file with the .env names; empty for no error
+	}{
+		{"as shipped", nil, ""},
+		{"the gateway's Redis password left out", &edit{"make-env.sh", "ESCALATION GATEWAY; do", "ESCALATION; do"}, "WHISTLE_REDIS_GATEWAY_PASSWORD"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			copyTree(t, deployDir(t), dir)
+			if tc.edit != nil {
+				tc.edit.apply(t, dir)
+			}
+			env := makeEnv(t, dir)
+			_, err := loadCompose(dir, env)
+			switch {
+			case tc.want != "":
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("loading with what the broken make-env.sh wrote: %v; want an error naming %s", err, tc.want)
+				}
+				return
+			case err != nil:
+				t.Fatalf("loading with what make-env.sh wrote: %v", err)
+			}
+			for _, kv := range env {
+				if name, value, _ := strings.Cut(kv, "="); value == "" {
+					t.Errorf("make-env.sh writes %s empty", name)
+				}
+			}
+			// The variables the other tests load the file with are the ones make-env.sh writes.
+			if got, want := envNames(env), envNames(composeEnv); !slices.Equal(got, want) {
+				t.Errorf("make-env.sh writes %v; the tests load the compose file with %v", got, want)
+			}
+		})
+	}
+}
+
 func TestABrokenComposeFileFailsItsCheck(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -361,7 +508,16 @@ func TestABrokenComposeFileFailsItsCheck(t *testing.T) {
 		{"streams of one replica", edit{"compose.yaml", `"serve", "escalation", "--data", "/var/lib/whistle", "--grpc", "0.0.0.0:7070", "--http", "0.0.0.0:7080", "--replicas", "3"`, `"serve", "escalation", "--data", "/var/lib/whistle", "--grpc", "0.0.0.0:7070", "--http", "0.0.0.0:7080", "--replicas", "1"`}, "escalation does not create the streams with --replicas 3"},
 		{"an old NATS", edit{"compose.yaml", "image: nats:2.15-alpine", "image: nats:2.10-alpine"}, "older than"},
 		{"rules not loaded", edit{"prometheus/prometheus.yml", "  - /etc/prometheus/alerts.yaml\n", "  - /etc/prometheus/other.yaml\n"}, "does not load deploy/prometheus/alerts.yaml"},
-		{"a service not scraped", edit{"prometheus/prometheus.yml", "names: [intake, routing, department, escalation]", "names: [intake, routing, department]"}, "every replica of escalation"},
+		{"a service not scraped", edit{"prometheus/prometheus.yml", "names: [intake, routing, department, escalation, gateway]", "names: [intake, routing, department, gateway]"}, "every replica of escalation"},
+		{"the gateway not scraped", edit{"prometheus/prometheus.yml", "names: [intake, routing, department, escalation, gateway]", "names: [intake, routing, department, escalation]"}, "every replica of gateway"},
+		{"the gateway in front of the wrong service", edit{"compose.yaml", `"--routing-addr", "routing:7070"`, `"--routing-addr", "intake:7070"`}, "gateway does not find the routing service at routing:7070"},
+		{"the gateway on another port than the service's", edit{"compose.yaml", `"--department-addr", "department:7070"`, `"--department-addr", "department:7080"`}, "gateway does not find the department service at department:7070"},
+		{"the gateway with a NATS user", edit{"compose.yaml", "      OTEL_SERVICE_NAME: whistle-gateway\n", "      OTEL_SERVICE_NAME: whistle-gateway\n      WHISTLE_NATS_USER: tools\n"}, "gateway needs no NATS but is given WHISTLE_NATS_USER"},
+		{"the gateway sharing a Redis user", edit{"compose.yaml", "redis://gateway:${WHISTLE_REDIS_GATEWAY_PASSWORD", "redis://intake:${WHISTLE_REDIS_INTAKE_PASSWORD"}, "gateway does not connect to Redis as its own user"},
+		{"the gateway given a service's flag", edit{"compose.yaml", `"serve", "gateway", "--data", "/var/lib/whistle",`, `"serve", "gateway", "--data", "/var/lib/whistle", "--replicas", "3",`}, "gateway is given --replicas, a flag serve gateway refuses"},
+		{"the gateway not waiting for a service", edit{"compose.yaml", "      escalation: {condition: service_started}\n", ""}, "gateway does not wait for escalation to start"},
+		{"the console on every interface", edit{"compose.yaml", `ports: ["127.0.0.1:8080-8081:7080"]`, `ports: ["8080-8081:7080"]`}, "gateway publishes its port 7080"},
+		{"the gateway without its own health check", edit{"compose.yaml", "      OTEL_SERVICE_NAME: whistle-gateway\n", "      OTEL_SERVICE_NAME: whistle-gateway\n    healthcheck: {disable: true}\n"}, "gateway has no health check running `whistle health`"},
 		{"dashboard folder moved", edit{"grafana/provisioning/dashboards/whistle.yaml", "path: /var/lib/grafana/dashboards", "path: /var/lib/grafana/other"}, "do not load deploy/grafana/dashboards/whistle.json"},
 		{"a mount of a missing file", edit{"compose.yaml", `"./nats:/etc/nats/whistle:ro", "nats-2:/data"`, `"./natz:/etc/nats/whistle:ro", "nats-2:/data"`}, "natz, which does not exist"},
 	}

@@ -3,12 +3,22 @@ package deploy
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // services are Whistle's services, each a Deployment, a compose service and a NATS user.
 var services = []string{"intake", "routing", "department", "escalation"}
+
+// gatewayName is the role that serves the console and Open311 in front of the services: a
+// process with /healthz and /metrics, a Redis user and the token key, as a service has, but no
+// NATS user, streams or gRPC API of its own.
+const gatewayName = "gateway"
+
+// processes are what runs as `whistle serve NAME`: the services and the gateway, each a
+// Deployment, a compose service, a Redis user and a target of Prometheus.
+var processes = append(slices.Clone(services), gatewayName)
 
 // deployDir is the folder this package's tests run in: the repository's deploy/.
 func deployDir(t *testing.T) string {

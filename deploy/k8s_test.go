@@ -17,6 +17,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -131,12 +132,12 @@ func checkManifests(o overlay, m *manifests) []error {
 		if d.Spec.Replicas == nil || *d.Spec.Replicas < o.minReplicas {
 			bad("Deployment %s: %d replicas, want at least %d", d.Name, ptrOr(d.Spec.Replicas, 1), o.minReplicas)
 		}
-		errs = append(errs, checkWhistleContainer(d, name, o)...)
+		errs = append(errs, checkWhistleContainer(d, name, o, m)...)
 		errs = append(errs, checkBudget(d, m.budgets)...)
-		errs = append(errs, checkEgress(d, m.policies)...)
+		errs = append(errs, checkEgress(d, m)...)
 	}
-	if whistle != len(services) {
-		bad("%d Whistle Deployments, want one for each of %v", whistle, services)
+	if whistle != len(processes) {
+		bad("%d Whistle Deployments, want one for each of %v", whistle, processes)
 	}
 	return errs
 }
@@ -217,15 +218,16 @@ func checkPod(w workload) []error {
 	return errs
 }
 
-// checkWhistleContainer checks that a service's Deployment runs `whistle serve NAME` with its
-// own NATS user, the streams' replicas of the overlay's NATS, and the shared token key.
-func checkWhistleContainer(d *appsv1.Deployment, name string, o overlay) []error {
+// checkWhistleContainer checks that a Whistle Deployment runs `whistle serve NAME` with its own
+// Redis user and the shared token key; a service's, with its own NATS user and the streams'
+// replicas of the overlay's NATS; the gateway's, with no NATS and each service's address.
+func checkWhistleContainer(d *appsv1.Deployment, name string, o overlay, m *manifests) []error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("Deployment "+d.Name+": "+format, args...))
 	}
-	if !slices.Contains(services, name) {
-		bad("app.kubernetes.io/component %q names no service", name)
+	if !slices.Contains(processes, name) {
+		bad("app.kubernetes.io/component %q names neither a service nor the gateway", name)
 	}
 	if len(d.Spec.Template.Spec.Containers) != 1 {
 		bad("%d containers, want whistle alone", len(d.Spec.Template.Spec.Containers))
@@ -235,9 +237,6 @@ func checkWhistleContainer(d *appsv1.Deployment, name string, o overlay) []error
 	if len(c.Args) < 2 || c.Args[0] != "serve" || c.Args[1] != name {
 		bad("runs %q, want serve %s", c.Args, name)
 	}
-	if !hasFlag(c.Args, "--replicas", strconv.Itoa(o.streamReplicas)) {
-		bad("creates the streams with other than --replicas %d, its overlay's NATS nodes: %q", o.streamReplicas, c.Args)
-	}
 	if !hasFlag(c.Args, "--http", "0.0.0.0:7080") {
 		bad("serves /healthz elsewhere than 0.0.0.0:7080: %q", c.Args)
 	}
@@ -245,11 +244,39 @@ func checkWhistleContainer(d *appsv1.Deployment, name string, o overlay) []error
 	for _, e := range c.Env {
 		env[e.Name] = e
 	}
-	if env["WHISTLE_NATS_USER"].Value != name {
-		bad("connects to NATS as %q, want its own user %s", env["WHISTLE_NATS_USER"].Value, name)
-	}
-	if ref := env["WHISTLE_NATS_PASSWORD"].ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "whistle-nats-users" || ref.SecretKeyRef.Key != name {
-		bad("its NATS password is not key %s of the Secret whistle-nats-users", name)
+	if name == gatewayName {
+		for _, e := range c.Env {
+			if strings.HasPrefix(e.Name, "WHISTLE_NATS_") {
+				bad("needs no NATS but is given %s", e.Name)
+			}
+		}
+		for _, a := range c.Args[min(2, len(c.Args)):] {
+			if f, _, _ := strings.Cut(a, "="); strings.HasPrefix(f, "--") && !slices.Contains(gatewayFlags, f) {
+				bad("is given %s, a flag serve gateway refuses", f)
+			}
+		}
+		for _, svc := range services {
+			flag := "--" + svc + "-addr"
+			i := slices.Index(c.Args, flag)
+			if i < 0 || i+1 >= len(c.Args) {
+				bad("is given no %s", flag)
+			} else if err := checkServiceAddr(m, d.Namespace, c.Args[i+1], svc); err != nil {
+				bad("its %s %q does not reach the %s service's gRPC API: %v", flag, c.Args[i+1], svc, err)
+			}
+		}
+		if !servedBy(m, d, 7080) {
+			bad("no Service sends people to its HTTP port 7080, where the console and Open311 answer")
+		}
+	} else {
+		if !hasFlag(c.Args, "--replicas", strconv.Itoa(o.streamReplicas)) {
+			bad("creates the streams with other than --replicas %d, its overlay's NATS nodes: %q", o.streamReplicas, c.Args)
+		}
+		if env["WHISTLE_NATS_USER"].Value != name {
+			bad("connects to NATS as %q, want its own user %s", env["WHISTLE_NATS_USER"].Value, name)
+		}
+		if ref := env["WHISTLE_NATS_PASSWORD"].ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "whistle-nats-users" || ref.SecretKeyRef.Key != name {
+			bad("its NATS password is not key %s of the Secret whistle-nats-users", name)
+		}
 	}
 	if ref := env["WHISTLE_REDIS_URL"].ValueFrom; ref == nil || ref.SecretKeyRef == nil {
 		bad("its Redis URL comes from no Secret")
@@ -268,6 +295,103 @@ func checkWhistleContainer(d *appsv1.Deployment, name string, o overlay) []error
 		bad("the Secret whistle-token-key is not its data folder /var/lib/whistle, read-only")
 	}
 	return errs
+}
+
+// deploymentOf returns the Whistle Deployment of m in namespace ns that runs component, or nil.
+func deploymentOf(m *manifests, ns, component string) *appsv1.Deployment {
+	for _, d := range m.deployments {
+		if d.Namespace == ns && d.Spec.Template.Labels["app.kubernetes.io/name"] == "whistle" &&
+			d.Spec.Template.Labels["app.kubernetes.io/component"] == component {
+			return d
+		}
+	}
+	return nil
+}
+
+// grpcPort returns the port a service's Deployment serves its gRPC API on: its --grpc's.
+func grpcPort(d *appsv1.Deployment) (int, error) {
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if i := slices.Index(c.Args, "--grpc"); i >= 0 && i+1 < len(c.Args) {
+			_, port, err := net.SplitHostPort(c.Args[i+1])
+			if err != nil {
+				return 0, fmt.Errorf("Deployment %s: --grpc %q: %w", d.Name, c.Args[i+1], err)
+			}
+			return strconv.Atoi(port)
+		}
+	}
+	return 0, fmt.Errorf("Deployment %s has no --grpc", d.Name)
+}
+
+// checkServiceAddr checks that addr, HOST:PORT, names a Service of m, in namespace ns (HOST is
+// its name, or its name and namespace), that selects the pods of svc's Deployment and sends
+// PORT to the port their --grpc listens on.
+func checkServiceAddr(m *manifests, ns, addr, svc string) error {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return err
+	}
+	name, rest, _ := strings.Cut(host, ".")
+	if rest != "" && rest != ns && !strings.HasPrefix(rest, ns+".svc") {
+		return fmt.Errorf("%s is not in the namespace %s", host, ns)
+	}
+	d := deploymentOf(m, ns, svc)
+	if d == nil {
+		return fmt.Errorf("no Deployment runs %s", svc)
+	}
+	want, err := grpcPort(d)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(m.services, func(s *corev1.Service) bool { return s.Name == name && s.Namespace == ns })
+	if i < 0 {
+		return fmt.Errorf("no Service is named %s", name)
+	}
+	s := m.services[i]
+	if !selects(&metav1.LabelSelector{MatchLabels: s.Spec.Selector}, d.Spec.Template.Labels) {
+		return fmt.Errorf("Service %s does not select the pods of Deployment %s", s.Name, d.Name)
+	}
+	for _, sp := range s.Spec.Ports {
+		if int(sp.Port) != port {
+			continue
+		}
+		if target := targetPort(sp, d); target != want {
+			return fmt.Errorf("Service %s sends port %d to port %d of the pods, not %d, where --grpc listens", s.Name, port, target, want)
+		}
+		return nil
+	}
+	return fmt.Errorf("Service %s has no port %d", s.Name, port)
+}
+
+// targetPort returns the port of d's pods a Service's port sends to: its targetPort, by number or
+// by the name of a container's port, or the port itself when none is given.
+func targetPort(sp corev1.ServicePort, d *appsv1.Deployment) int {
+	if sp.TargetPort.Type == intstr.String {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			for _, cp := range c.Ports {
+				if cp.Name == sp.TargetPort.StrVal {
+					return int(cp.ContainerPort)
+				}
+			}
+		}
+		return 0
+	}
+	if t := sp.TargetPort.IntValue(); t != 0 {
+		return t
+	}
+	return int(sp.Port)
+}
+
+// servedBy reports whether a Service of m in d's namespace selects d's pods and sends one of its
+// ports to their port.
+func servedBy(m *manifests, d *appsv1.Deployment, port int) bool {
+	return slices.ContainsFunc(m.services, func(s *corev1.Service) bool {
+		return s.Namespace == d.Namespace && selects(&metav1.LabelSelector{MatchLabels: s.Spec.Selector}, d.Spec.Template.Labels) &&
+			slices.ContainsFunc(s.Spec.Ports, func(sp corev1.ServicePort) bool { return targetPort(sp, d) == port })
+	})
 }
 
 // checkBudget checks that a PodDisruptionBudget keeps a replica of the service up without
@@ -308,9 +432,8 @@ func podsNamed(name string) func(networkingv1.NetworkPolicyPeer) bool {
 	}
 }
 
-// egressPeers are the only destinations a Whistle service may reach.
-var egressPeers = []allowedPeer{
-	{what: "NATS", match: podsNamed("nats"), ports: []int{4222}},
+// commonPeers are the destinations every Whistle process may reach, the services and the gateway.
+var commonPeers = []allowedPeer{
 	{what: "Redis", match: podsNamed("redis"), ports: []int{6379}},
 	{what: "the collector", match: podsNamed("otel-collector"), ports: []int{4317}},
 	{what: "DNS", ports: []int{53}, match: func(p networkingv1.NetworkPolicyPeer) bool {
@@ -319,6 +442,33 @@ var egressPeers = []allowedPeer{
 			len(p.NamespaceSelector.MatchExpressions) == 0 && len(p.PodSelector.MatchExpressions) == 0 &&
 			maps1(p.PodSelector.MatchLabels, "k8s-app", "kube-dns")
 	}},
+}
+
+// egressPeers are the only destinations a Whistle service may reach.
+var egressPeers = append([]allowedPeer{{what: "NATS", match: podsNamed("nats"), ports: []int{4222}}}, commonPeers...)
+
+// gatewayPeers are the only destinations the gateway may reach: each service's pods on the port
+// of its gRPC API, which its Deployment in m says, and the common ones; NATS is not one of them.
+func gatewayPeers(m *manifests, ns string) ([]allowedPeer, error) {
+	var peers []allowedPeer
+	for _, svc := range services {
+		d := deploymentOf(m, ns, svc)
+		if d == nil {
+			return nil, fmt.Errorf("no Deployment runs %s", svc)
+		}
+		port, err := grpcPort(d)
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, allowedPeer{what: "the " + svc + " service's gRPC API", ports: []int{port},
+			match: func(p networkingv1.NetworkPolicyPeer) bool {
+				return p.NamespaceSelector == nil && p.IPBlock == nil && p.PodSelector != nil &&
+					len(p.PodSelector.MatchExpressions) == 0 && len(p.PodSelector.MatchLabels) == 2 &&
+					p.PodSelector.MatchLabels["app.kubernetes.io/name"] == "whistle" &&
+					p.PodSelector.MatchLabels["app.kubernetes.io/component"] == svc
+			}})
+	}
+	return append(peers, commonPeers...), nil
 }
 
 // webhookPeer is the destination of the notification webhook a Deployment posts to (its
@@ -366,23 +516,33 @@ func maps1(m map[string]string, k, v string) bool { return len(m) == 1 && m[k] =
 // checkEgress checks that the NetworkPolicies selecting a service's pods restrict its egress,
 // and allow nothing but NATS, Redis, the collector and DNS, each on its port alone, and all
 // four of them, and, for a service that posts notifications to a webhook, the webhook's address
-// block on its port. Policies add up, so every one that selects the pods counts.
-func checkEgress(d *appsv1.Deployment, policies []*networkingv1.NetworkPolicy) []error {
+// block on its port; and that those selecting the gateway's allow nothing but each service's
+// gRPC API, Redis, the collector and DNS, and all of them. Policies add up, so every one that
+// selects the pods counts.
+func checkEgress(d *appsv1.Deployment, m *manifests) []error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("Deployment "+d.Name+": "+format, args...))
 	}
-	allowed := egressPeers
-	hook, posts, err := webhookPeer(d)
-	if err != nil {
-		bad("%v", err)
-	}
-	if posts {
-		allowed = append(slices.Clone(egressPeers), hook)
+	allowed, allowedText := egressPeers, "NATS, Redis, the collector, DNS or a webhook it posts to"
+	if d.Spec.Template.Labels["app.kubernetes.io/component"] == gatewayName {
+		var err error
+		if allowed, err = gatewayPeers(m, d.Namespace); err != nil {
+			bad("%v", err)
+		}
+		allowedText = "a service's gRPC API, Redis, the collector or DNS"
+	} else {
+		hook, posts, err := webhookPeer(d)
+		if err != nil {
+			bad("%v", err)
+		}
+		if posts {
+			allowed = append(slices.Clone(egressPeers), hook)
+		}
 	}
 	restricted := false
 	reached := map[string]bool{}
-	for _, p := range policies {
+	for _, p := range m.policies {
 		if p.Namespace != d.Namespace || !selectsPods(p.Spec.PodSelector, d.Spec.Template.Labels) {
 			continue
 		}
@@ -401,7 +561,7 @@ func checkEgress(d *appsv1.Deployment, policies []*networkingv1.NetworkPolicy) [
 			for _, peer := range rule.To {
 				k := slices.IndexFunc(allowed, func(a allowedPeer) bool { return a.match(peer) })
 				if k < 0 {
-					bad("NetworkPolicy %s egress rule %d allows %s, which is not NATS, Redis, the collector, DNS or a webhook it posts to", p.Name, i, describePeer(peer))
+					bad("NetworkPolicy %s egress rule %d allows %s, which is not %s", p.Name, i, describePeer(peer), allowedText)
 					continue
 				}
 				ok := len(rule.Ports) > 0
@@ -468,6 +628,7 @@ func TestABrokenManifestFailsItsOverlaysCheck(t *testing.T) {
 		routing    = "base/routing.yaml"
 		department = "base/department.yaml"
 		escalation = "base/escalation.yaml"
+		gw         = "base/gateway.yaml"
 		prod       = "overlays/production"
 		single     = "overlays/single-node"
 	)
@@ -498,6 +659,23 @@ func TestABrokenManifestFailsItsOverlaysCheck(t *testing.T) {
 		{"streams of three replicas on one node", single, edit{single + "/kustomization.yaml", "        path: /spec/template/spec/containers/0/args/9\n        value: \"1\"", "        path: /spec/template/spec/containers/0/args/9\n        value: \"3\""}, "other than --replicas 1"},
 		{"an image without a version", prod, edit{prod + "/kustomization.yaml", `newTag: "1.0.0"`, `newTag: latest`}, "want one with a version tag"},
 		{"a shared NATS user", prod, edit{routing, "            - name: WHISTLE_NATS_USER\n              value: routing", "            - name: WHISTLE_NATS_USER\n              value: tools"}, `connects to NATS as "tools"`},
+		{"the gateway ready by another path", single, edit{gw, "path: /healthz", "path: /console/"}, "Deployment whistle-gateway: container whistle is not ready by /healthz"},
+		{"the gateway in front of the wrong service", prod, edit{gw, `--routing-addr, "whistle-routing:7070"`, `--routing-addr, "whistle-intake:7070"`},
+			`its --routing-addr "whistle-intake:7070" does not reach the routing service's gRPC API: Service whistle-intake does not select the pods of Deployment whistle-routing`},
+		{"the gateway on a service's HTTP port", single, edit{gw, `"whistle-department:7070"`, `"whistle-department:7080"`}, "sends port 7080 to port 7080 of the pods, not 7070"},
+		{"the gateway in front of no Service", prod, edit{gw, `"whistle-escalation:7070"`, `"escalation:7070"`}, "no Service is named escalation"},
+		{"the streams' patch on the gateway", single, edit{single + "/kustomization.yaml", "labelSelector: app.kubernetes.io/name=whistle,app.kubernetes.io/component!=gateway", "labelSelector: app.kubernetes.io/name=whistle"},
+			`whistle-gateway: its --routing-addr "1" does not reach the routing service's gRPC API`},
+		{"the gateway reaching NATS", prod, edit{gw, "  egress:\n", "  egress:\n    - to:\n        - podSelector:\n            matchLabels:\n              app.kubernetes.io/name: nats\n      ports:\n        - port: 4222\n"},
+			"which is not a service's gRPC API, Redis, the collector or DNS"},
+		{"a service out of the gateway's reach", prod, edit{gw, "        - podSelector:\n            matchLabels:\n              app.kubernetes.io/name: whistle\n              app.kubernetes.io/component: escalation\n", ""},
+			"whistle-gateway: its NetworkPolicies do not let it reach the escalation service's gRPC API"},
+		{"the gateway let through to the services' HTTP port", prod, edit{gw, "      ports:\n        - port: 7070\n", "      ports:\n        - port: 7080\n"}, "opens port 7080 of the intake service's gRPC API, want [7070]"},
+		{"the gateway behind no Service", single, edit{gw, "  selector:\n    app.kubernetes.io/name: whistle\n    app.kubernetes.io/component: gateway\n", "  selector:\n    app.kubernetes.io/name: whistle\n    app.kubernetes.io/component: gate\n"},
+			"whistle-gateway: no Service sends people to its HTTP port 7080"},
+		{"the gateway with a NATS user", prod, edit{gw, "          env:\n", "          env:\n            - name: WHISTLE_NATS_USER\n              value: tools\n"}, "whistle-gateway: needs no NATS but is given WHISTLE_NATS_USER"},
+		{"the gateway sharing a Redis user", prod, edit{gw, "key: gateway-url", "key: intake-url"}, "not gateway-url of whistle-redis"},
+		{"the gateway given a service's flag", prod, edit{gw, "args: [serve, gateway, --data, /var/lib/whistle,", `args: [serve, gateway, --data, /var/lib/whistle, --replicas, "3",`}, "whistle-gateway: is given --replicas, a flag serve gateway refuses"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,13 +16,16 @@ umask 077
     echo "WHISTLE_NATS_${user}_PASSWORD=$(secret 24)"
   done
   echo "WHISTLE_REDIS_PASSWORD=$(secret 24)"
-  for user in INTAKE ROUTING DEPARTMENT ESCALATION; do
+  # The gateway has a Redis user of its own, and no NATS user.
+  for user in INTAKE ROUTING DEPARTMENT ESCALATION GATEWAY; do
     echo "WHISTLE_REDIS_${user}_PASSWORD=$(secret 24)"
   done
   echo "GRAFANA_ADMIN_PASSWORD=$(secret 12)"
-  # The token signing key, hex as whistle writes token.key: mint tokens with it as
+  # The token signing key, hex as whistle writes token.key: mint tokens and the console's sign-in
+  # links with it as
   #   mkdir -p key && grep ^WHISTLE_TOKEN_KEY= deploy/.env | cut -d= -f2 > key/token.key
   #   whistle token --data key --role supervisor --scope city
+  #   whistle login-link --data key --role supervisor --scope city --base http://127.0.0.1:8080
   echo "WHISTLE_TOKEN_KEY=$(secret 32)"
 } > "$env_file"
 echo "make-env: wrote $env_file" >&2

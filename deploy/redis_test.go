@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -12,7 +13,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// programRedisUsers runs `whistle redis-users` and returns each service's ACL rules as the
+// programRedisUsers runs `whistle redis-users` and returns each user's ACL rules as the
 // program gives them: the words after the password.
 func programRedisUsers(t *testing.T) map[string][]string {
 	t.Helper()
@@ -77,9 +78,9 @@ func sameRedisUsers(got, want map[string][]string) []string {
 func TestTheDeployedRedisUsersHaveTheRulesTheProgramGivesThem(t *testing.T) {
 	t.Parallel()
 	program := programRedisUsers(t)
-	for _, name := range services {
+	for _, name := range processes {
 		if _, ok := program[name]; !ok {
-			t.Fatalf("the program gives service %s no Redis user", name)
+			t.Fatalf("the program gives %s no Redis user", name)
 		}
 	}
 	t.Run("compose", func(t *testing.T) {
@@ -91,7 +92,7 @@ func TestTheDeployedRedisUsersHaveTheRulesTheProgramGivesThem(t *testing.T) {
 		for _, d := range sameRedisUsers(rules, program) {
 			t.Error(d)
 		}
-		for _, name := range services {
+		for _, name := range processes {
 			if passwords[name] != name+"-redis-pw" {
 				t.Errorf("Redis user %s's password is not WHISTLE_REDIS_%s_PASSWORD", name, strings.ToUpper(name))
 			}
@@ -113,7 +114,7 @@ func TestTheDeployedRedisUsersHaveTheRulesTheProgramGivesThem(t *testing.T) {
 			for _, d := range sameRedisUsers(rules, program) {
 				t.Error(d)
 			}
-			for _, name := range services {
+			for _, name := range processes {
 				want := "$(REDIS_" + strings.ToUpper(name) + "_PASSWORD)"
 				ok := passwords[name] == want && slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
 					return e.Name == want[2:len(want)-1] && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil &&
@@ -136,6 +137,13 @@ func TestTheDeployedRedisUsersHaveTheRulesTheProgramGivesThem(t *testing.T) {
 		changed["routing"] = append(slices.Clone(changed["routing"]), "~intake:*")
 		if d := sameRedisUsers(changed, program); len(d) != 1 || !strings.Contains(d[0], "user routing") {
 			t.Errorf("sameRedisUsers = %q, want the routing user named", d)
+		}
+	})
+	t.Run("a user left out is found", func(t *testing.T) {
+		changed := maps.Clone(program)
+		delete(changed, gatewayName)
+		if d := sameRedisUsers(changed, program); len(d) != 1 || !strings.Contains(d[0], "user gateway") {
+			t.Errorf("sameRedisUsers = %q, want the gateway user named", d)
 		}
 	})
 }

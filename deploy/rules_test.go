@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -219,6 +220,57 @@ func unexported(names map[string][]string, exported map[string]bool) []string {
 	return missing
 }
 
+// notScrapedAlert is the alert that fires when Prometheus finds no replica of a process at all.
+const notScrapedAlert = "alert WhistleServiceNotScraped"
+
+// checkNotScraped checks that the alert on a process with no replica to scrape asks after each of
+// processes: an absent(up{job="whistle", service=NAME}) for each, since absent() of a series
+// that was never there is the one way to see a process that is gone entirely.
+func checkNotScraped(qs []query) []error {
+	i := slices.IndexFunc(qs, func(q query) bool { return q.where == notScrapedAlert })
+	if i < 0 {
+		return []error{fmt.Errorf("alerts.yaml has no %s", strings.TrimPrefix(notScrapedAlert, "alert "))}
+	}
+	expr, err := promql.ParseExpr(qs[i].expr)
+	if err != nil {
+		return []error{fmt.Errorf("%s: %w", notScrapedAlert, err)}
+	}
+	asked := map[string]bool{}
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		call, ok := n.(*parser.Call)
+		if !ok || call.Func.Name != "absent" || len(call.Args) != 1 {
+			return nil
+		}
+		vs, ok := call.Args[0].(*parser.VectorSelector)
+		if !ok || vs.Name != "up" {
+			return nil
+		}
+		job, service := "", ""
+		for _, m := range vs.LabelMatchers {
+			if m.Type != labels.MatchEqual {
+				continue
+			}
+			switch m.Name {
+			case "job":
+				job = m.Value
+			case "service":
+				service = m.Value
+			}
+		}
+		if job == "whistle" {
+			asked[service] = true
+		}
+		return nil
+	})
+	var errs []error
+	for _, name := range processes {
+		if !asked[name] {
+			errs = append(errs, fmt.Errorf(`%s does not fire when no replica of %s is scraped: no absent(up{job="whistle", service=%q})`, notScrapedAlert, name, name))
+		}
+	}
+	return errs
+}
+
 func TestTheAlertRulesAndTheDashboardParse(t *testing.T) {
 	t.Parallel()
 	qs := operatorQueries(t)
@@ -237,6 +289,9 @@ func TestTheAlertRulesAndTheDashboardParse(t *testing.T) {
 		if !alerts[want] {
 			t.Errorf("alerts.yaml has no %s", want)
 		}
+	}
+	for _, err := range checkNotScraped(qs) {
+		t.Error(err)
 	}
 	for _, want := range []string{
 		"whistle_breaches_total", "whistle_breach_lateness_seconds_bucket", "whistle_consumer_lag",
@@ -285,6 +340,20 @@ func TestABrokenRuleOrPanelIsRefused(t *testing.T) {
 				t.Errorf("got %v, want an error naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestAnAlertLeavingOutAProcessNeverScrapedIsFound(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	copyTree(t, filepath.Join(deployDir(t), "prometheus"), dir)
+	edit{"alerts.yaml", `          or absent(up{job="whistle", service="gateway"})` + "\n", ""}.apply(t, dir)
+	qs, err := alertQueries(filepath.Join(dir, "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := joinErrors(checkNotScraped(qs)); !strings.Contains(got, "no replica of gateway is scraped") {
+		t.Errorf("the alert without the gateway gave %q, want the gateway named", got)
 	}
 }
 

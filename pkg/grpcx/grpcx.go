@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
@@ -139,13 +142,32 @@ func Serve(ctx context.Context, srv *grpc.Server, lis net.Listener, hardStop tim
 // Dial returns a client for target over plaintext (Whistle's services talk on loopback
 // or a private network), traced, and sending token as a bearer token on every call
 // when it is not empty. opts are applied after these.
+//
+// Calls are shared round robin among the addresses a target resolves to, and one that stops
+// answering is passed over until it answers again, so that a client outlives the loss of a
+// replica: a name with an address per replica (compose's service names, a headless Service), or a
+// list of replicas, comma-separated (10.0.0.1:7070,10.0.0.2:7070).
 func Dial(target string, token string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	all := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 	}
 	if token != "" {
 		all = append(all, grpc.WithPerRPCCredentials(authx.BearerToken(token)))
+	}
+	if strings.Contains(target, ",") {
+		var state resolver.State
+		for addr := range strings.SplitSeq(target, ",") {
+			if addr = strings.TrimSpace(addr); addr == "" {
+				return nil, fmt.Errorf("grpcx: dial %s: an empty address in the list", target)
+			}
+			state.Addresses = append(state.Addresses, resolver.Address{Addr: addr})
+		}
+		replicas := manual.NewBuilderWithScheme("whistle-replicas")
+		replicas.InitialState(state)
+		all = append(all, grpc.WithResolvers(replicas))
+		target = replicas.Scheme() + ":///" + target
 	}
 	conn, err := grpc.NewClient(target, append(all, opts...)...)
 	if err != nil {

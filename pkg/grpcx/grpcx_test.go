@@ -247,3 +247,49 @@ func TestARouterSendsEachServicesCallsToItsOwnConnectionAndRefusesOneItHasNone(t
 		t.Errorf("a call to a service with no connection = %v; want Unimplemented naming it", err)
 	}
 }
+
+func TestATargetListingReplicasSharesCallsAmongThemAndPassesOverOneThatStopped(t *testing.T) {
+	t.Parallel()
+	a, b := start(t, time.Second), start(t, time.Second)
+	// a's token: a answers Panic with Internal, b, which does not know a's key, with Unauthenticated,
+	// so each answer says which replica took the call.
+	tok, err := a.auth.Mint(authx.Principal{Subject: "sup-1", Role: authx.RoleSupervisor, Scope: authx.CityScope}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpcx.Dial(a.addr+", "+b.addr, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	call := func() codes.Code {
+		return status.Code(conn.Invoke(ctx, "/whistle.test.Probe/Panic", &emptypb.Empty{}, &emptypb.Empty{}, grpc.WaitForReady(true)))
+	}
+	seen := map[codes.Code]bool{}
+	for !seen[codes.Internal] || !seen[codes.Unauthenticated] {
+		if ctx.Err() != nil {
+			t.Fatalf("the calls reached only %v; want both replicas", seen)
+		}
+		seen[call()] = true
+	}
+
+	a.stop()
+	<-a.served
+	a.served <- nil // for the cleanup
+	// Once the client has seen a go, every call reaches b.
+	for call() != codes.Unauthenticated {
+		if ctx.Err() != nil {
+			t.Fatal("the calls still went to the stopped replica")
+		}
+	}
+	for range 10 {
+		if got := call(); got != codes.Unauthenticated {
+			t.Fatalf("a call after a stopped: %v; want b's Unauthenticated", got)
+		}
+	}
+	if _, err := grpcx.Dial(a.addr+",,"+b.addr, ""); err == nil {
+		t.Error("a list with an empty address was accepted")
+	}
+}

@@ -41,7 +41,8 @@ func clusterCommand() *cobra.Command {
 			"user limited to its own keys; and --replicas processes of each service (whistle serve NAME), each\n" +
 			"with its own NATS and Redis user. Ports count from --base-port: NATS clients +1..+3, NATS routes\n" +
 			"+11..+13, NATS monitoring +21..+23, Redis +31..+36 (buses +41..+46), the services' gRPC +101.. and\n" +
-			"HTTP +201.., in the order intake, routing, department, escalation, replica by replica. What runs,\n" +
+			"HTTP +201.., in the order intake, routing, department, escalation, replica by replica, and the\n" +
+			"gateways (whistle serve gateway, the console and Open311, --replicas of them) +301... What runs,\n" +
 			"with its pid, ports and passwords, is in DIR/" + cluster.StateFile + "; whistle cluster down stops it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -110,6 +111,11 @@ func printCluster(cmd *cobra.Command, st *cluster.State) {
 		}
 		fmt.Fprintf(out, "  %-10s %s\n", name, strings.Join(addrs, ", "))
 	}
+	var consoles []string
+	for _, addr := range st.ServiceAddrs(system.GatewayName) {
+		consoles = append(consoles, "http://"+addr+system.ConsolePath)
+	}
+	fmt.Fprintf(out, "  %-10s %s (the console; Open311 at %s)\n", system.GatewayName, strings.Join(consoles, ", "), system.Open311Path)
 	fmt.Fprintf(out, "Mint a token: whistle token --data %s --role supervisor --scope city\n", st.DataDir)
 	fmt.Fprintf(out, "Stop it: whistle cluster down --dir %s\n", st.Dir)
 }

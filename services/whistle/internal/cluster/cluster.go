@@ -117,8 +117,9 @@ type State struct {
 }
 
 // ports numbers the ports of a cluster from base: NATS clients base+1.., NATS routes base+11..,
-// NATS monitoring base+21.., Redis base+31.. with their cluster buses base+41.., and the
-// services' gRPC base+101.. and HTTP base+201.., in the order of system.Names, replica by replica.
+// NATS monitoring base+21.., Redis base+31.. with their cluster buses base+41.., the services'
+// gRPC base+101.. and HTTP base+201.., in the order of system.Names, replica by replica, and the
+// gateways' HTTP base+301...
 // Without a base it draws free ports, none twice: a port drawn for a process not yet started is
 // free to every later draw until that process binds it.
 type ports struct {
@@ -303,6 +304,9 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	if err := s.startServices(ctx, opts, p); err != nil {
 		return nil, err
 	}
+	if err := s.startGateways(ctx, opts, p); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -363,7 +367,11 @@ func (s *State) Restart(p Proc) (Proc, error) {
 		return cur, fmt.Errorf("cluster: %s was started without its command recorded", cur.Name)
 	}
 	var env []string
-	if cur.Role != "nats" && cur.Role != "redis" {
+	switch cur.Role {
+	case "nats", "redis":
+	case system.GatewayName:
+		env = s.gatewayEnv()
+	default:
 		var err error
 		if env, err = s.serviceEnv(cur.Role); err != nil {
 			return cur, err
@@ -614,6 +622,47 @@ func (s *State) startServices(ctx context.Context, opts Options, p *ports) error
 	return nil
 }
 
+// startGateways starts opts.Replicas gateways (whistle serve gateway), each in front of every
+// replica of every service, so that a gateway outlives the loss of a replica, and waits until each
+// is ready.
+func (s *State) startGateways(ctx context.Context, opts Options, p *ports) error {
+	for r := range opts.Replicas {
+		name := system.GatewayName + "-" + strconv.Itoa(r+1)
+		spawn := func() (Proc, error) {
+			httpAddr, err := p.at(301 + r)
+			if err != nil {
+				return Proc{}, err
+			}
+			args := []string{"serve", system.GatewayName, "--data", s.DataDir, "--http", httpAddr}
+			for _, svc := range system.Names {
+				args = append(args, "--"+svc+"-addr", strings.Join(s.ServiceAddrs(svc), ","))
+			}
+			if opts.CatalogPath != "" {
+				args = append(args, "--catalog", opts.CatalogPath)
+			}
+			return s.start(Proc{Role: system.GatewayName, Name: name, Addr: httpAddr, Peer: httpAddr,
+				Dir: filepath.Join(s.Dir, "services", name)}, opts.Binary, args, s.gatewayEnv())
+		}
+		proc, err := spawn()
+		if err != nil {
+			return err
+		}
+		if proc, err = listening(ctx, p, proc, spawn); err != nil {
+			return err
+		}
+		if err := WaitHealthy(ctx, proc); err != nil {
+			return err
+		}
+		opts.Logger.Info("gateway started", "name", proc.Name, "pid", proc.PID, "http", proc.Addr)
+	}
+	return nil
+}
+
+// gatewayEnv is the environment of a gateway: its Redis user, and no NATS.
+func (s *State) gatewayEnv() []string {
+	return []string{"WHISTLE_REDIS_URL=" + s.RedisURL(system.GatewayName)}
+}
+
 // serviceArgs are the arguments of whistle serve for a replica of the service name.
 func serviceArgs(name, dataDir, grpcAddr, httpAddr string, opts Options) []string {
 	args := []string{"serve", name, "--data", dataDir, "--grpc", grpcAddr, "--http", httpAddr, "--replicas", strconv.Itoa(NATSNodes)}
@@ -629,7 +678,8 @@ func serviceArgs(name, dataDir, grpcAddr, httpAddr string, opts Options) []strin
 	return args
 }
 
-// ServiceAddrs returns the gRPC addresses of a service's replicas.
+// ServiceAddrs returns the gRPC addresses of a service's replicas, or the HTTP addresses of the
+// gateways.
 func (s *State) ServiceAddrs(name string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -288,6 +290,24 @@ func TestTheClusterStartsAnswersEveryReplicaAndStopsLeavingNothingRunning(t *tes
 				_, err := whistlev1.NewIntakeServiceClient(e.conn(addr)).GetIssue(t.Context(), &whistlev1.GetIssueRequest{Id: id}, worker)
 				return err
 			})
+		}
+	}
+	// Each gateway reads every issue through the services' replicas, as Open311 answers it.
+	gateways := e.st.ServiceAddrs(system.GatewayName)
+	if len(gateways) == 0 {
+		t.Fatal("the cluster runs no gateway")
+	}
+	for _, addr := range gateways {
+		for _, id := range ids {
+			res, err := http.Get("http://" + addr + system.Open311Path + "requests/" + id + ".json")
+			if err != nil {
+				t.Fatalf("GET through the gateway %s: %v", addr, err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			_ = res.Body.Close()
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"service_request_id":"`+id+`"`) {
+				t.Errorf("the gateway %s answers %s for %s: %s", addr, res.Status, id, body)
+			}
 		}
 	}
 	if err := cluster.Down(e.st.Dir, nil); err != nil {
