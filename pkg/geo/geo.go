@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
@@ -170,4 +171,37 @@ func gap(v, lo, hi float64) float64 {
 		return v - hi
 	}
 	return 0
+}
+
+// InteriorPoint returns a point that lies in p (as Contains decides): its centroid when that lies
+// in it, as it does for any convex area; otherwise, for a U- or L-shaped area whose centroid falls
+// outside, the middle of the widest stretch of p along the parallel through the centroid. It
+// stands for an area as a whole, where a place is known by name alone. An empty polygon has none.
+func InteriorPoint(p orb.Polygon) (orb.Point, bool) {
+	if !usable(p) {
+		return orb.Point{}, false
+	}
+	c, _ := planar.CentroidArea(p)
+	if Contains(p, c) {
+		return c, true
+	}
+	// Where every ring crosses the parallel; between the first and second crossing, the third and
+	// fourth and so on, the parallel runs inside p.
+	var xs []float64
+	for _, r := range p {
+		for i := 1; i < len(r); i++ {
+			a, b := r[i-1], r[i]
+			if (a[1] <= c[1]) != (b[1] <= c[1]) {
+				xs = append(xs, a[0]+(c[1]-a[1])*(b[0]-a[0])/(b[1]-a[1]))
+			}
+		}
+	}
+	slices.Sort(xs)
+	best, widest := orb.Point{}, -1.0
+	for i := 0; i+1 < len(xs); i += 2 {
+		if w := xs[i+1] - xs[i]; w > widest {
+			best, widest = orb.Point{(xs[i] + xs[i+1]) / 2, c[1]}, w
+		}
+	}
+	return best, widest > 0 && Contains(p, best)
 }

@@ -213,3 +213,24 @@ func TestDistanceMetersToAnEmptyPolygonIsInfinite(t *testing.T) {
 		t.Fatalf("DistanceMeters = %v, want +Inf", d)
 	}
 }
+
+func TestAnInteriorPointLiesInTheAreaEvenWhenItsCentroidDoesNot(t *testing.T) {
+	// A U open to the north: its centroid falls in the gap between the arms.
+	u := poly([][2]float64{{0, 0}, {3, 0}, {3, 3}, {2, 3}, {2, 1}, {1, 1}, {1, 3}, {0, 3}, {0, 0}})
+	for name, p := range map[string]orb.Polygon{
+		"a rectangle":                        poly(rect(110.30, 22.73, 110.31, 22.74)),
+		"a U":                                u,
+		"a square with a hole at its centre": poly(rect(0, 0, 4, 4), rect(1, 1, 3, 3)),
+	} {
+		pt, ok := geo.InteriorPoint(p)
+		if !ok || !geo.Contains(p, pt) {
+			t.Errorf("%s: interior point %v (%t) does not lie in it", name, pt, ok)
+		}
+	}
+	if pt, ok := geo.InteriorPoint(poly(rect(110.30, 22.73, 110.31, 22.74))); !ok || math.Abs(pt[0]-110.305) > 1e-9 || math.Abs(pt[1]-22.735) > 1e-9 {
+		t.Errorf("a rectangle's interior point is %v, want its centre", pt)
+	}
+	if _, ok := geo.InteriorPoint(orb.Polygon{}); ok {
+		t.Error("an empty polygon has an interior point")
+	}
+}

@@ -307,10 +307,15 @@ func (b backend) Raise(ctx context.Context, apiKey string, r open311.NewRequest)
 	req := &whistlev1.RaiseIssueRequest{CategoryId: r.ServiceCode, Text: r.Description, MediaUrl: r.MediaURL,
 		Contact: &whistlev1.Contact{FirstName: r.FirstName, LastName: r.LastName, Email: r.Email, Phone: r.Phone,
 			DeviceId: r.DeviceID, AccountId: r.AccountID}}
-	if !r.HasPoint {
-		return open311.Receipt{}, open311.Refuse(open311.ErrInvalid, "lat and long are required: the point decides the grid, and an address alone cannot be placed")
+	switch {
+	case r.HasPoint:
+		req.Location = &whistlev1.Location{Latitude: r.Lat, Longitude: r.Long, Address: r.AddressString}
+	case strings.TrimSpace(r.AddressString) != "":
+		// Intake places it by the residential compound the address names.
+		req.Location = &whistlev1.Location{Address: r.AddressString, PlacedByAddress: true}
+	default:
+		return open311.Receipt{}, open311.Refuse(open311.ErrInvalid, "lat and long, or address_string, are required: the place decides the grid")
 	}
-	req.Location = &whistlev1.Location{Latitude: r.Lat, Longitude: r.Long, Address: r.AddressString}
 	for code, values := range r.Attributes {
 		if code != urgencyAttribute {
 			return open311.Receipt{}, open311.Refuse(open311.ErrInvalid, "attribute[%s]: the services have no such attribute", code)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 	_ "time/tzdata" // the city's time zone must load on a machine without a zoneinfo database
 
@@ -326,4 +327,42 @@ func (c *Catalog) Locate(latitude, longitude float64) (gridID, compoundID string
 	}
 	compound, _ := c.places.Locate(pt)
 	return grid, compound, nil
+}
+
+// ErrNoPlace means an address names no compound of the catalog that can stand for a point: none
+// at all, two alike, or one without a boundary.
+var ErrNoPlace = errors.New("the address names no residential compound of the city")
+
+// PlaceOfAddress finds the residential compound an address names, and a point inside it that
+// stands for it: the compound whose name the address holds, ignoring case. A name held within
+// another the address holds gives way to it ("Taoyuan Court East" names that compound, not
+// "Taoyuan Court"). Compound names are the one gazetteer the catalog holds: a street number or a
+// building cannot be placed more closely than its compound. An address naming no compound, or two,
+// wraps ErrNoPlace.
+func (c *Catalog) PlaceOfAddress(address string) (compound Compound, latitude, longitude float64, err error) {
+	folded := strings.ToLower(address)
+	var found []Compound
+	for _, cp := range c.compounds {
+		if name := strings.ToLower(strings.TrimSpace(cp.Name)); name != "" && strings.Contains(folded, name) {
+			found = append(found, cp)
+		}
+	}
+	named := slices.Clone(found)
+	found = slices.DeleteFunc(found, func(cp Compound) bool {
+		return slices.ContainsFunc(named, func(other Compound) bool {
+			return len(other.Name) > len(cp.Name) && strings.Contains(strings.ToLower(other.Name), strings.ToLower(cp.Name))
+		})
+	})
+	switch len(found) {
+	case 0:
+		return Compound{}, 0, 0, ErrNoPlace
+	case 1:
+	default:
+		return Compound{}, 0, 0, fmt.Errorf("%w: %q names both %s and %s", ErrNoPlace, address, found[0].ID, found[1].ID)
+	}
+	pt, ok := geo.InteriorPoint(found[0].Boundary)
+	if !ok {
+		return Compound{}, 0, 0, fmt.Errorf("%w: compound %s has no boundary to place it in", ErrNoPlace, found[0].ID)
+	}
+	return found[0], pt[1], pt[0], nil
 }

@@ -214,3 +214,22 @@ func TestACitysOwnCalendarFilesReplaceTheShippedYearAndABrokenOneIsRefused(t *te
 		t.Errorf("a catalog naming a missing calendar file loaded: %v", err)
 	}
 }
+
+func TestAnAddressNamingACompoundIsPlacedInsideItAndOneNamingNoneOrTwoIsRefused(t *testing.T) {
+	c, err := Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, lat, lon, err := c.PlaceOfAddress("taoyuan garden, building 3, unit 2")
+	if err != nil || cp.ID != "taoyuan-garden" || cp.GridID != "xinhua-taoyuan-01" {
+		t.Fatalf("the garden's address is placed in %+v, %v", cp, err)
+	}
+	if grid, compound, err := c.Locate(lat, lon); err != nil || grid != cp.GridID || compound != cp.ID {
+		t.Errorf("the point %v,%v stands for the garden, yet lies in %s, %s (%v)", lat, lon, grid, compound, err)
+	}
+	for _, address := range []string{"No. 7, Nowhere Lane", "", "between Taoyuan Garden and Hebin Mansion"} {
+		if _, _, _, err := c.PlaceOfAddress(address); !errors.Is(err, ErrNoPlace) {
+			t.Errorf("%q: %v, want ErrNoPlace", address, err)
+		}
+	}
+}

@@ -447,9 +447,14 @@ type Location struct {
 	// WGS-84 longitude in degrees.
 	Longitude float64 `protobuf:"fixed64,2,opt,name=longitude" json:"longitude,omitempty"`
 	// A street address or landmark, as people say it.
-	Address       string `protobuf:"bytes,3,opt,name=address" json:"address,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Address string `protobuf:"bytes,3,opt,name=address" json:"address,omitempty"`
+	// The raiser gave no point, only the address: intake placed the issue in the residential
+	// compound the address names (the longest compound name it holds) and recorded that compound's
+	// centre as the point. In a raise, ask for it by setting it with the address and no point; an
+	// address that names no compound, or two alike, is refused.
+	PlacedByAddress bool `protobuf:"varint,4,opt,name=placed_by_address,json=placedByAddress" json:"placed_by_address,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Location) Reset() {
@@ -501,6 +506,13 @@ func (x *Location) GetAddress() string {
 		return x.Address
 	}
 	return ""
+}
+
+func (x *Location) GetPlacedByAddress() bool {
+	if x != nil {
+		return x.PlacedByAddress
+	}
+	return false
 }
 
 // Assignment is one department's part of an issue, with its own clocks.
@@ -2367,11 +2379,12 @@ var File_whistle_v1_types_proto protoreflect.FileDescriptor
 const file_whistle_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"\x16whistle/v1/types.proto\x12\n" +
-	"whistle.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"^\n" +
+	"whistle.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x01\n" +
 	"\bLocation\x12\x1a\n" +
 	"\blatitude\x18\x01 \x01(\x01R\blatitude\x12\x1c\n" +
 	"\tlongitude\x18\x02 \x01(\x01R\tlongitude\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\"\xc8\b\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12*\n" +
+	"\x11placed_by_address\x18\x04 \x01(\bR\x0fplacedByAddress\"\xc8\b\n" +
 	"\n" +
 	"Assignment\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12.\n" +

@@ -272,8 +272,11 @@ func (c *Console) showIssue(q *request, code int, msg string, form url.Values) {
 type issueView struct {
 	issueRow
 	Urgency, Grid, Address string
-	Parts                  []inboxItem
-	Timeline               []entryView
+	// ByAddress is true when the raiser gave the address alone, and the grid came from the
+	// compound it names.
+	ByAddress bool
+	Parts     []inboxItem
+	Timeline  []entryView
 	// MyPart is the open part of the officer's own unit, which the page lets them act on; CSRF
 	// and RequestID go into its forms.
 	MyPart          *inboxItem
@@ -302,6 +305,7 @@ type entryView struct{ At, Actor, Summary string }
 func (c *Console) issueView(q *request, is *whistlev1.Issue, timeline []*whistlev1.TimelineEntry) issueView {
 	names := c.categoryNames(q)
 	v := issueView{issueRow: c.issueRow(q.lang, names, is), Grid: is.GetGridId(), Address: is.GetLocation().GetAddress(),
+		ByAddress:  is.GetLocation().GetPlacedByAddress(),
 		Supervises: q.session.Principal.Role == authx.RoleSupervisor,
 		Urgency:    q.lang.T("urgency." + strings.ToLower(strings.TrimPrefix(is.GetUrgency().String(), "URGENCY_")))}
 	for _, a := range is.GetAssignments() {

@@ -227,6 +227,20 @@ func (a *App) place(cmd RaiseCommand, r *domain.Raise) (string, error) {
 	if cmd.Location == nil {
 		return gridID, nil
 	}
+	if cmd.Location.PlacedByAddress {
+		// The compound the address names stands for the point; the record says so.
+		cp, lat, lon, err := a.cat.PlaceOfAddress(cmd.Location.Address)
+		if err != nil {
+			return "", apiedge.Invalid("location.address", "%v; give the point instead", err)
+		}
+		if gridID != "" && gridID != cp.GridID {
+			return "", apiedge.Invalid("grid_id", "%s, but the address names compound %s of grid %s", gridID, cp.ID, cp.GridID)
+		}
+		placed := *cmd.Location
+		placed.Latitude, placed.Longitude = lat, lon
+		r.Location, r.CompoundID = &placed, cp.ID
+		return cp.GridID, nil
+	}
 	found, compound, err := a.cat.Locate(cmd.Location.Latitude, cmd.Location.Longitude)
 	switch {
 	case err != nil && gridID == "":

@@ -99,6 +99,9 @@ type Location struct {
 	Latitude  float64 `json:"lat"`
 	Longitude float64 `json:"lon"`
 	Address   string  `json:"address,omitempty"`
+	// PlacedByAddress says the raiser gave the address alone: the point is the centre of the
+	// compound it names (catalog.PlaceOfAddress), not where anyone stood.
+	PlacedByAddress bool `json:"by_address,omitempty"`
 }
 
 // Channel is how an issue reached Whistle.

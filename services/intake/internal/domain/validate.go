@@ -36,6 +36,10 @@ func CheckLocation(l *Location) error {
 		return apiedge.Invalid("location.longitude", "must be between -180 and 180")
 	case utf8.RuneCountInString(l.Address) > MaxAddressLength:
 		return apiedge.Invalid("location.address", "must be at most %d characters", MaxAddressLength)
+	case l.PlacedByAddress && (l.Latitude != 0 || l.Longitude != 0):
+		return apiedge.Invalid("location.placed_by_address", "give the point or ask to be placed by the address, not both")
+	case l.PlacedByAddress && strings.TrimSpace(l.Address) == "":
+		return apiedge.Invalid("location.address", "required to place the issue by its address")
 	}
 	return apiedge.CheckUTF8("location.address", l.Address)
 }

@@ -68,7 +68,7 @@ func LocationIn(l *whistlev1.Location) *domain.Location {
 	if l == nil {
 		return nil
 	}
-	return &domain.Location{Latitude: l.GetLatitude(), Longitude: l.GetLongitude(), Address: l.GetAddress()}
+	return &domain.Location{Latitude: l.GetLatitude(), Longitude: l.GetLongitude(), Address: l.GetAddress(), PlacedByAddress: l.GetPlacedByAddress()}
 }
 
 // LocationOut writes a location; nil stays nil.
@@ -76,7 +76,7 @@ func LocationOut(l *domain.Location) *whistlev1.Location {
 	if l == nil {
 		return nil
 	}
-	return &whistlev1.Location{Latitude: l.Latitude, Longitude: l.Longitude, Address: l.Address}
+	return &whistlev1.Location{Latitude: l.Latitude, Longitude: l.Longitude, Address: l.Address, PlacedByAddress: l.PlacedByAddress}
 }
 
 // UrgencyOut writes an urgency.

@@ -226,7 +226,13 @@ func TestOpen311RefusesABadRequestInTheSpecificationsFormatAndWritesNothing(t *t
 		{"no description", valid(func(v url.Values) { v.Del("description") }), 400, "description"},
 		{"an unknown attribute", valid(func(v url.Values) { v.Set("attribute[colour]", "red") }), 400, "colour"},
 		{"an urgency that is none", valid(func(v url.Values) { v.Set("attribute[urgency]", "whenever") }), 400, "urgency"},
-		{"an address alone", valid(func(v url.Values) { v.Del("lat"); v.Del("long"); v.Set("address_string", "Taoyuan Road 3") }), 400, "lat"},
+		{"an address naming no compound", valid(func(v url.Values) { v.Del("lat"); v.Del("long"); v.Set("address_string", "Taoyuan Road 3") }), 400, "address_string"},
+		{"an address naming two compounds", valid(func(v url.Values) {
+			v.Del("lat")
+			v.Del("long")
+			v.Set("address_string", "between Taoyuan Garden and Hebin Mansion")
+		}), 400, "address_string"},
+		{"no place at all", valid(func(v url.Values) { v.Del("lat"); v.Del("long") }), 400, "address_string"},
 		{"a bad email", valid(func(v url.Values) { v.Set("email", "not an address") }), 400, "email"},
 	} {
 		for _, format := range []string{"json", "xml"} {
@@ -296,5 +302,41 @@ func TestAnOpen311PostSentAgainWithItsIdempotencyKeyRaisesOnceAndTheKeyReusedIsR
 	Settle(t, sys)
 	if after := StreamMessages(t, sys); after != before {
 		t.Errorf("the stream grew from %d to %d messages: a POST sent again or refused wrote", before, after)
+	}
+}
+
+func TestAnOpen311RequestWithAnAddressAloneIsPlacedInTheCompoundItNamesAndSaysSo(t *testing.T) {
+	sys := Start(t, t.TempDir(), clock.Real())
+	key, err := sys.Authority().Mint(authx.Principal{Subject: "hotline-12345", Role: authx.RoleIntegrator, Scope: authx.CityScope}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := open311Call(t, sys, "POST", "requests.xml", url.Values{"api_key": {key}, "service_code": {"blocked-drain"},
+		"address_string": {"taoyuan garden, building 3"}, "description": {"Drain overflowing behind building 3"}})
+	if code != http.StatusOK {
+		t.Fatalf("POST with an address alone: %d %s", code, body)
+	}
+	id := decodeRequests(t, "xml", body)[0].ID
+	is := waitForStatus(t, Dial(t, sys, Supervisor()), []string{id}, whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED)[id]
+	loc := is.GetLocation()
+	if is.GetGridId() != "xinhua-taoyuan-01" || is.GetCompoundId() != "taoyuan-garden" || !loc.GetPlacedByAddress() ||
+		loc.GetAddress() != "taoyuan garden, building 3" {
+		t.Fatalf("the issue placed by its address is %v", is)
+	}
+	// The point recorded stands for the compound, and lies in it.
+	grid, compound, err := sys.Deps().Catalog.Locate(loc.GetLatitude(), loc.GetLongitude())
+	if err != nil || grid != "xinhua-taoyuan-01" || compound != "taoyuan-garden" {
+		t.Errorf("the recorded point %v lies in %s, %s (%v), not in the garden", loc, grid, compound, err)
+	}
+	if code, body := open311Call(t, sys, "GET", "requests/"+id+".json", nil); code != http.StatusOK || !strings.Contains(body, `"address":"taoyuan garden, building 3"`) {
+		t.Errorf("GET requests/%s.json: %d %s", id, code, body)
+	}
+
+	// A raise asks for the address to place it, or gives its point: not both.
+	_, err = Dial(t, sys, GridWorker("xinhua-taoyuan-01")).Intake.RaiseIssue(t.Context(), &whistlev1.RaiseIssueRequest{
+		CategoryId: "blocked-drain", Text: "Drain overflowing", Location: &whistlev1.Location{
+			Latitude: 22.7350, Longitude: 110.3020, Address: "Taoyuan Garden", PlacedByAddress: true}})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "location.placed_by_address") {
+		t.Errorf("a raise with a point and placed_by_address: %v; want InvalidArgument naming location.placed_by_address", err)
 	}
 }
