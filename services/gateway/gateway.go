@@ -16,7 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -121,8 +123,13 @@ func New(cfg Config) (*Gateway, error) {
 		g.conn[service] = byAddr[addr]
 	}
 	var err error
-	g.handler = open311.NewHandler(backend{g}, open311.Options{Jurisdiction: cfg.Jurisdiction, Contact: cfg.Contact,
-		KeyService: "whistle open311 key --name NAME, run by the city's operator", Location: cfg.Zone})
+	opts := open311.Options{Jurisdiction: cfg.Jurisdiction, Contact: cfg.Contact,
+		KeyService: "whistle open311 key --name NAME, run by the city's operator", Location: cfg.Zone}
+	if cfg.Redis != nil {
+		// Every gateway of the city counts each integrator's and address's calls together.
+		opts.Limiter = redisLimiter{redis_rate.NewLimiter(cfg.Redis)}
+	}
+	g.handler = open311.NewHandler(backend{g}, opts)
 	if cfg.Redis != nil {
 		if g.console, err = console.New(console.Config{Conn: g.conn, Authority: cfg.Authority, Redis: cfg.Redis, Zone: cfg.Zone, MapTiles: cfg.MapTiles}); err != nil {
 			_ = g.Close()
@@ -132,6 +139,26 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
+// limitKeyPrefix begins the Redis key of every Open311 rate limit; redis_rate puts "rate:"
+// before it, which the gateway's Redis user allows (system.RedisKeys).
+const limitKeyPrefix = "gateway:open311:"
+
+// redisLimiter keeps Open311's rate limits in Redis (GCRA, go-redis/redis_rate), so that the
+// gateways of a city share them.
+type redisLimiter struct{ l *redis_rate.Limiter }
+
+// Take spends one call of the named bucket.
+func (r redisLimiter) Take(ctx context.Context, name string, perSecond rate.Limit, burst int) (time.Duration, error) {
+	res, err := r.l.Allow(ctx, limitKeyPrefix+name, redis_rate.Limit{Rate: int(perSecond), Burst: burst, Period: time.Second})
+	if err != nil {
+		return 0, fmt.Errorf("gateway: rate limit: %w", err)
+	}
+	if res.Allowed > 0 {
+		return 0, nil
+	}
+	return res.RetryAfter, nil
+}
+
 // Open311Path and ConsolePath are where the gateway's surfaces are mounted; SessionTTL is how
 // long a console session lasts, and MaxLinkTTL the longest a sign-in link may wait to be opened.
 const (
@@ -139,6 +166,8 @@ const (
 	ConsolePath = console.Path
 	SessionTTL  = console.SessionTTL
 	MaxLinkTTL  = console.MaxLinkTTL
+	// AnonymousBurst is how many Open311 calls one address may make at once without an api_key.
+	AnonymousBurst = open311.AnonymousBurst
 )
 
 // Mount serves Open311 at Open311Path and, with Redis, the console at ConsolePath.

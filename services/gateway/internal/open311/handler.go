@@ -1,6 +1,7 @@
 package open311
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,6 +108,18 @@ type Options struct {
 	// Logger records the failures of Whistle that callers only see as "internal error";
 	// nil means slog.Default().
 	Logger *slog.Logger
+	// Limiter keeps the rate limits; nil keeps them in this process, so that each process counts
+	// alone. Processes that serve one city side by side share one, so that a client cannot
+	// multiply its limit by their number.
+	Limiter Limiter
+}
+
+// Limiter keeps rate limits by bucket name, each bucket allowing rate calls a second with bursts
+// of burst.
+type Limiter interface {
+	// Take spends one call of the named bucket. It answers 0 when the call may go ahead, or else
+	// how long until it could.
+	Take(ctx context.Context, name string, rate rate.Limit, burst int) (time.Duration, error)
 }
 
 // NewHandler returns the Open311 GeoReport v2 interface, answering the paths under Prefix
@@ -118,7 +131,10 @@ func NewHandler(b Backend, opts Options) http.Handler {
 		loc:     opts.Location,
 		now:     opts.Now,
 		log:     opts.Logger,
-		limits:  &limiters{buckets: make(map[string]*bucket)},
+		limits:  opts.Limiter,
+	}
+	if h.limits == nil {
+		h.limits = &limiters{buckets: make(map[string]*bucket), now: opts.Now}
 	}
 	if h.loc == nil {
 		h.loc = time.Local
@@ -143,7 +159,7 @@ type handler struct {
 	now       func() time.Time
 	log       *slog.Logger
 	changeset string
-	limits    *limiters
+	limits    Limiter
 }
 
 // call is one request being answered: the exchange, the format its path asked for, the
@@ -344,7 +360,13 @@ func (h *handler) admit(c *call, keyRequired bool) bool {
 
 // allow spends one call of the named bucket, or writes 429 with Retry-After and answers false.
 func (h *handler) allow(c *call, bucket string, r rate.Limit, burst int) bool {
-	wait := h.limits.take(bucket, r, burst, h.now())
+	wait, err := h.limits.Take(c.r.Context(), bucket, r, burst)
+	if err != nil {
+		// A limit protects Whistle; it decides nothing, so a call is let through while the
+		// limits cannot be read rather than refused.
+		h.log.WarnContext(c.r.Context(), "open311: the rate limit could not be kept", "bucket", bucket, "err", err)
+		return true
+	}
 	if wait <= 0 {
 		return true
 	}
@@ -374,11 +396,22 @@ func clientAddress(r *http.Request) string {
 	return addr.String()
 }
 
-// limiters are the rate-limit buckets by name, each forgotten after LimiterIdle unused.
+// limiters are the rate-limit buckets of one process by name, each forgotten after LimiterIdle
+// unused.
 type limiters struct {
+	now       func() time.Time // nil means time.Now
 	mu        sync.Mutex
 	buckets   map[string]*bucket
 	lastSweep time.Time
+}
+
+// Take spends one call of the named bucket now.
+func (l *limiters) Take(_ context.Context, name string, r rate.Limit, burst int) (time.Duration, error) {
+	now := time.Now()
+	if l.now != nil {
+		now = l.now()
+	}
+	return l.take(name, r, burst, now), nil
 }
 
 type bucket struct {

@@ -16,7 +16,9 @@ var RedisKeys = map[string][]string{
 	"routing":    {"routing:*"},
 	"department": {"department:*", "department-notify:*"}, // and its notifier's outbox
 	"escalation": {"escalation:*"},
-	GatewayName:  {"gateway:*"}, // the console's sessions and spent sign-in links
+	// The console's sessions and spent sign-in links, and Open311's rate limits, which redis_rate
+	// keeps under a prefix of its own.
+	GatewayName: {"gateway:*", "rate:gateway:*"},
 }
 
 // redisCommands are the commands every service's Redis user may run, as ACL rules applied in

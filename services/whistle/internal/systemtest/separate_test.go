@@ -144,6 +144,26 @@ func TestAGatewayOfItsOwnServesOpen311AndTheConsoleInFrontOfServicesThatRunApart
 		t.Errorf("the officer's inbox through the gateway does not show %s:\n%s", id, page)
 	}
 
+	// A second gateway in front of the same services shares the limits through Redis: an address's
+	// calls through both spend one burst, where each process counting alone would allow twice as many.
+	second, err := system.StartGateway(ctx, system.GatewayOptions{DataDir: a.keys, RedisURL: a.redisURL, Targets: gateway.Targets{
+		Intake: intake.GRPCAddr(), Routing: routing.GRPCAddr(), Department: department.GRPCAddr(), Escalation: escalation.GRPCAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = second.Stop(context.WithoutCancel(t.Context())) })
+	// Each gateway alone would answer all of these, a few short of its burst (the GET above spent
+	// one of the first gateway's).
+	calls, throttled := 2*(gateway.AnonymousBurst-2), 0
+	for i := range calls {
+		if code, _ := open311Call(t, []*system.Gateway{gw, second}[i%2], "GET", "discovery.json", nil); code == http.StatusTooManyRequests {
+			throttled++
+		}
+	}
+	if throttled == 0 {
+		t.Errorf("%d anonymous calls from one address through two gateways were all answered: the limit is not shared", calls)
+	}
+
 	Stop(t, escalation)
 	resp, err := http.Get(health)
 	if err != nil {
