@@ -24,7 +24,7 @@ func (e ZEntry) Before(o ZEntry) bool {
 
 // zShard is where a walk stands in one shard.
 type zShard struct {
-	batch  []ZEntry // read and not yet taken, highest first
+	batch  []ZEntry // read and not yet taken, in the walk's order
 	offset int64    // how many the shard has given from the walk's start
 	done   bool     // the shard has nothing after batch
 }
@@ -50,19 +50,49 @@ type ZBounds struct{ Min, Max *int64 }
 // read only between them, so a walk over a narrow range of scores reads that range alone.
 func ZMergeDescWithin(ctx context.Context, rdb redis.Cmdable, keys []string, bounds ZBounds, from *ZEntry, batch int,
 	visit func(chunk []ZEntry) (more bool, err error)) error {
+	return zMerge(ctx, rdb, keys, bounds, from, batch, false, visit)
+}
+
+// ZMergeAsc is ZMergeDesc the other way round, as if the sharded set were one key read with
+// ZRANGE: lowest score first, members of one score in order, starting after from (nil: at the
+// lowest). A list that shows what has waited longest first walks its index this way.
+func ZMergeAsc(ctx context.Context, rdb redis.Cmdable, keys []string, from *ZEntry, batch int,
+	visit func(chunk []ZEntry) (more bool, err error)) error {
+	return zMerge(ctx, rdb, keys, ZBounds{}, from, batch, true, visit)
+}
+
+// After reports whether e comes after o lowest first: a higher score, or within one score a
+// member that sorts after o's, as ZRANGE orders the members of one key.
+func (e ZEntry) After(o ZEntry) bool {
+	return e.Score > o.Score || e.Score == o.Score && e.Member > o.Member
+}
+
+// zMerge walks the sharded set within bounds, highest first or, asc, lowest first (see
+// ZMergeDesc and ZMergeAsc).
+func zMerge(ctx context.Context, rdb redis.Cmdable, keys []string, bounds ZBounds, from *ZEntry, batch int, asc bool,
+	visit func(chunk []ZEntry) (more bool, err error)) error {
+	first := ZEntry.Before // whether a comes before b in the walk
+	if asc {
+		first = func(a, b ZEntry) bool { return b.After(a) }
+	}
 	maxScore, minScore := "+inf", "-inf"
 	if bounds.Max != nil {
 		maxScore = strconv.FormatInt(*bounds.Max, 10)
 	}
-	if from != nil && (bounds.Max == nil || from.Score < *bounds.Max) {
-		maxScore = strconv.FormatInt(from.Score, 10)
-	}
 	if bounds.Min != nil {
 		minScore = strconv.FormatInt(*bounds.Min, 10)
 	}
+	// A place to resume after narrows the range on its side (its score read again, since members
+	// of its score may follow it).
+	if from != nil && !asc && (bounds.Max == nil || from.Score < *bounds.Max) {
+		maxScore = strconv.FormatInt(from.Score, 10)
+	}
+	if from != nil && asc && (bounds.Min == nil || from.Score > *bounds.Min) {
+		minScore = strconv.FormatInt(from.Score, 10)
+	}
 	shards := make([]zShard, len(keys))
 	for {
-		if err := readZShards(ctx, rdb, keys, shards, maxScore, minScore, batch); err != nil {
+		if err := readZShards(ctx, rdb, keys, shards, maxScore, minScore, batch, asc); err != nil {
 			return err
 		}
 		var chunk []ZEntry
@@ -73,7 +103,7 @@ func ZMergeDescWithin(ctx context.Context, rdb redis.Cmdable, keys []string, bou
 					next = -1 // this shard's next entry may come first: read it before taking any
 					break
 				}
-				if len(sh.batch) > 0 && (next < 0 || sh.batch[0].Before(shards[next].batch[0])) {
+				if len(sh.batch) > 0 && (next < 0 || first(sh.batch[0], shards[next].batch[0])) {
 					next = i
 				}
 			}
@@ -82,7 +112,7 @@ func ZMergeDescWithin(ctx context.Context, rdb redis.Cmdable, keys []string, bou
 			}
 			e := shards[next].batch[0]
 			shards[next].batch = shards[next].batch[1:]
-			if from != nil && !from.Before(e) {
+			if from != nil && !first(*from, e) {
 				continue // at or before the place to resume after (its score read from its own)
 			}
 			chunk = append(chunk, e)
@@ -100,16 +130,18 @@ func ZMergeDescWithin(ctx context.Context, rdb redis.Cmdable, keys []string, bou
 	}
 }
 
-// readZShards reads the next batch, from maxScore down to minScore, of every shard that has run
-// out of what it read and may hold more, in one pipeline.
-func readZShards(ctx context.Context, rdb redis.Cmdable, keys []string, shards []zShard, maxScore, minScore string, batch int) error {
+// readZShards reads the next batch, in the walk's order between maxScore and minScore, of every
+// shard that has run out of what it read and may hold more, in one pipeline.
+func readZShards(ctx context.Context, rdb redis.Cmdable, keys []string, shards []zShard, maxScore, minScore string, batch int, asc bool) error {
 	cmds := map[int]*redis.ZSliceCmd{}
 	pipe := rdb.Pipeline()
 	for i, sh := range shards {
 		if len(sh.batch) == 0 && !sh.done {
-			cmds[i] = pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
-				Key: keys[i], Start: maxScore, Stop: minScore, ByScore: true, Rev: true, Offset: sh.offset, Count: int64(batch),
-			})
+			args := redis.ZRangeArgs{Key: keys[i], Start: maxScore, Stop: minScore, ByScore: true, Rev: true, Offset: sh.offset, Count: int64(batch)}
+			if asc {
+				args.Start, args.Stop, args.Rev = minScore, maxScore, false
+			}
+			cmds[i] = pipe.ZRangeArgsWithScores(ctx, args)
 		}
 	}
 	if len(cmds) == 0 {

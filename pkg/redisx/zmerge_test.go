@@ -113,3 +113,55 @@ func TestAShardedSortedSetIsWalkedAsOneKeyFromAnyPlace(t *testing.T) {
 		t.Fatalf("a walk told to stop after one chunk took %d entries (%v), want 10", taken, err)
 	}
 }
+
+func TestAShardedSortedSetIsWalkedLowestFirstAsOneKeyFromAnyPlace(t *testing.T) {
+	rdb := redistest.Client(t, redistest.Run(t))
+	ctx := context.Background()
+	// 200 members over 4 shards and one key holding them all, many scores shared (ties are
+	// ordered by member) and a shard left empty.
+	shards := []string{"a:{0}", "a:{1}", "a:{2}", "a:{3}"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 200 {
+		z := redis.Z{Score: float64(rng.IntN(30)), Member: fmt.Sprintf("m%03d", rng.IntN(1000)*1000+i)}
+		if err := rdb.ZAdd(ctx, shards[rng.IntN(len(shards)-1)], z).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.ZAdd(ctx, "a:all", z).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := rdb.ZRangeWithScores(ctx, "a:all", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]string, len(all))
+	for i, z := range all {
+		want[i] = z.Member.(string)
+	}
+	walk := func(from *redisx.ZEntry, batch int) []string {
+		var got []string
+		if err := redisx.ZMergeAsc(ctx, rdb, shards, from, batch, func(chunk []redisx.ZEntry) (bool, error) {
+			if len(chunk) > batch {
+				t.Fatalf("a chunk of %d entries, batch %d", len(chunk), batch)
+			}
+			for _, e := range chunk {
+				got = append(got, e.Member)
+			}
+			return true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, batch := range []int{1, 7, 64, 500} {
+		if got := walk(nil, batch); !slices.Equal(got, want) {
+			t.Fatalf("batch %d: the walk from the bottom differs from one key's order:\n%v\nwant\n%v", batch, got, want)
+		}
+		for _, at := range []int{0, 1, 99, 198, 199} {
+			from := &redisx.ZEntry{Score: int64(all[at].Score), Member: want[at]}
+			if got := walk(from, batch); !slices.Equal(got, want[at+1:]) {
+				t.Fatalf("batch %d: the walk after %s (place %d) differs from one key's order after it", batch, want[at], at)
+			}
+		}
+	}
+}

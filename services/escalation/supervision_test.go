@@ -401,36 +401,47 @@ func TestSupervisionRebuildsFromTheStreamToTheSameState(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Settled("escalation")
-	// Everything escalation derives: the state, its timers and its breaches (none); the
-	// timer lease names the process that holds it, and the last reconciliation when it ran: no views.
-	dump := func() string {
-		d, err := redistest.Dump(ctx, h.Deps.Redis)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var kept []string
-		skip := false
-		for _, line := range strings.SplitAfter(d, "\n") {
-			if !strings.HasPrefix(line, " ") { // a key's header; its values follow indented
-				skip = strings.HasPrefix(line, store.LeaseKey+" ") || strings.HasPrefix(line, store.ReconciledKey+" ")
-			}
-			if !skip {
-				kept = append(kept, line)
-			}
-		}
-		return strings.Join(kept, "")
-	}
-	before := dump()
+	before := h.derived()
 	first.stop()
-	if err := platform.Reset(ctx, h.Deps, first.svc); err != nil {
-		t.Fatal(err)
+	h.rebuild(first, before)
+}
+
+// derived dumps everything escalation derives: the issues' states, their timers, breaches and
+// pending extension requests. The timer lease names the process that holds it, and the last
+// reconciliation when it ran: no views, so they are left out.
+func (h *harness) derived() string {
+	h.T.Helper()
+	d, err := redistest.Dump(h.T.Context(), h.Deps.Redis)
+	if err != nil {
+		h.T.Fatal(err)
 	}
-	h.run()
+	var kept []string
+	skip := false
+	for _, line := range strings.SplitAfter(d, "\n") {
+		if !strings.HasPrefix(line, " ") { // a key's header; its values follow indented
+			skip = strings.HasPrefix(line, store.LeaseKey+" ") || strings.HasPrefix(line, store.ReconciledKey+" ")
+		}
+		if !skip {
+			kept = append(kept, line)
+		}
+	}
+	return strings.Join(kept, "")
+}
+
+// rebuild wipes escalation's keys under the stopped instance, runs a new one, which rebuilds them
+// from the stream, and waits until they are live's, key for key; it returns the new instance.
+func (h *harness) rebuild(stopped *instance, live string) *instance {
+	h.T.Helper()
+	if err := platform.Reset(h.T.Context(), h.Deps, stopped.svc); err != nil {
+		h.T.Fatal(err)
+	}
+	in := h.run()
 	h.Settled("escalation")
-	wait.For(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if after := dump(); after != before {
-			return fmt.Errorf("the rebuilt Redis differs:\n--- rebuilt\n%s\n--- live\n%s", after, before)
+	wait.For(h.T, 10*time.Second, 10*time.Millisecond, func() error {
+		if after := h.derived(); after != live {
+			return fmt.Errorf("the rebuilt Redis differs:\n--- rebuilt\n%s\n--- live\n%s", after, live)
 		}
 		return nil
 	})
+	return in
 }

@@ -298,6 +298,309 @@ func (x *DecideExtensionResponse) GetSeq() uint64 {
 	return 0
 }
 
+// ListExtensionRequestsRequest filters and pages the pending extension requests.
+type ListExtensionRequestsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the requests of this department (every unit of it) or of this unit; empty means any.
+	DepartmentId string `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// Only requests on issues in this area (street, community, grid or "city"); empty means the
+	// caller's scope.
+	AreaId string `protobuf:"bytes,2,opt,name=area_id,json=areaId,proto3" json:"area_id,omitempty"`
+	// At most this many requests (1 to 200; 0 means 50).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExtensionRequestsRequest) Reset() {
+	*x = ListExtensionRequestsRequest{}
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExtensionRequestsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExtensionRequestsRequest) ProtoMessage() {}
+
+func (x *ListExtensionRequestsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExtensionRequestsRequest.ProtoReflect.Descriptor instead.
+func (*ListExtensionRequestsRequest) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListExtensionRequestsRequest) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *ListExtensionRequestsRequest) GetAreaId() string {
+	if x != nil {
+		return x.AreaId
+	}
+	return ""
+}
+
+func (x *ListExtensionRequestsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListExtensionRequestsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListExtensionRequestsResponse is one page of pending extension requests.
+type ListExtensionRequestsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The requests, oldest first (by requested_at, then by case number and unit).
+	Requests []*PendingExtension `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	// Pass this to get the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExtensionRequestsResponse) Reset() {
+	*x = ListExtensionRequestsResponse{}
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExtensionRequestsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExtensionRequestsResponse) ProtoMessage() {}
+
+func (x *ListExtensionRequestsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExtensionRequestsResponse.ProtoReflect.Descriptor instead.
+func (*ListExtensionRequestsResponse) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListExtensionRequestsResponse) GetRequests() []*PendingExtension {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *ListExtensionRequestsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// PendingExtension is a unit's request for a later deadline on its open part of an issue, which
+// no supervisor has decided yet. DecideExtension with issue_id and unit_id decides it.
+type PendingExtension struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The issue's case number.
+	IssueId string `protobuf:"bytes,1,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// The department of the unit that asked.
+	DepartmentId string `protobuf:"bytes,2,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// The unit that asked.
+	UnitId string `protobuf:"bytes,3,opt,name=unit_id,json=unitId,proto3" json:"unit_id,omitempty"`
+	// Which deadline the unit asks to move.
+	Kind DeadlineKind `protobuf:"varint,4,opt,name=kind,proto3,enum=whistle.v1.DeadlineKind" json:"kind,omitempty"`
+	// That deadline as it stands now.
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// The deadline the unit proposes.
+	Proposed *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=proposed,proto3" json:"proposed,omitempty"`
+	// Why the unit asks.
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Who asked.
+	RequestedBy string `protobuf:"bytes,8,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	// When the stream stored the request.
+	RequestedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=requested_at,json=requestedAt,proto3" json:"requested_at,omitempty"`
+	// The request event's sequence in the stream.
+	Seq uint64 `protobuf:"varint,10,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Where the part stands: dispatched or acknowledged. A report-in deadline an acknowledgement
+	// cleared can no longer move: such a request can only be denied.
+	Status AssignmentStatus `protobuf:"varint,11,opt,name=status,proto3,enum=whistle.v1.AssignmentStatus" json:"status,omitempty"`
+	// Where the issue sits, as escalation knows it: its grid and the street above it.
+	GridId string `protobuf:"bytes,12,opt,name=grid_id,json=gridId,proto3" json:"grid_id,omitempty"`
+	// The street above the grid.
+	StreetId string `protobuf:"bytes,13,opt,name=street_id,json=streetId,proto3" json:"street_id,omitempty"`
+	// The issue's category.
+	CategoryId string `protobuf:"bytes,14,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	// Set when the deadline was breached: the request can then only be denied.
+	Breached      bool `protobuf:"varint,15,opt,name=breached,proto3" json:"breached,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingExtension) Reset() {
+	*x = PendingExtension{}
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingExtension) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingExtension) ProtoMessage() {}
+
+func (x *PendingExtension) ProtoReflect() protoreflect.Message {
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingExtension.ProtoReflect.Descriptor instead.
+func (*PendingExtension) Descriptor() ([]byte, []int) {
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PendingExtension) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *PendingExtension) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *PendingExtension) GetUnitId() string {
+	if x != nil {
+		return x.UnitId
+	}
+	return ""
+}
+
+func (x *PendingExtension) GetKind() DeadlineKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeadlineKind_DEADLINE_KIND_UNSPECIFIED
+}
+
+func (x *PendingExtension) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *PendingExtension) GetProposed() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Proposed
+	}
+	return nil
+}
+
+func (x *PendingExtension) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PendingExtension) GetRequestedBy() string {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return ""
+}
+
+func (x *PendingExtension) GetRequestedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RequestedAt
+	}
+	return nil
+}
+
+func (x *PendingExtension) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PendingExtension) GetStatus() AssignmentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AssignmentStatus_ASSIGNMENT_STATUS_UNSPECIFIED
+}
+
+func (x *PendingExtension) GetGridId() string {
+	if x != nil {
+		return x.GridId
+	}
+	return ""
+}
+
+func (x *PendingExtension) GetStreetId() string {
+	if x != nil {
+		return x.StreetId
+	}
+	return ""
+}
+
+func (x *PendingExtension) GetCategoryId() string {
+	if x != nil {
+		return x.CategoryId
+	}
+	return ""
+}
+
+func (x *PendingExtension) GetBreached() bool {
+	if x != nil {
+		return x.Breached
+	}
+	return false
+}
+
 // ListQuarantinedRequest pages the quarantined events.
 type ListQuarantinedRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -311,7 +614,7 @@ type ListQuarantinedRequest struct {
 
 func (x *ListQuarantinedRequest) Reset() {
 	*x = ListQuarantinedRequest{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[4]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +626,7 @@ func (x *ListQuarantinedRequest) String() string {
 func (*ListQuarantinedRequest) ProtoMessage() {}
 
 func (x *ListQuarantinedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[4]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +639,7 @@ func (x *ListQuarantinedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantinedRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantinedRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{4}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListQuarantinedRequest) GetPageSize() int32 {
@@ -366,7 +669,7 @@ type ListQuarantinedResponse struct {
 
 func (x *ListQuarantinedResponse) Reset() {
 	*x = ListQuarantinedResponse{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[5]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +681,7 @@ func (x *ListQuarantinedResponse) String() string {
 func (*ListQuarantinedResponse) ProtoMessage() {}
 
 func (x *ListQuarantinedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[5]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +694,7 @@ func (x *ListQuarantinedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantinedResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantinedResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{5}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListQuarantinedResponse) GetEvents() []*QuarantinedEvent {
@@ -433,7 +736,7 @@ type QuarantinedEvent struct {
 
 func (x *QuarantinedEvent) Reset() {
 	*x = QuarantinedEvent{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[6]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +748,7 @@ func (x *QuarantinedEvent) String() string {
 func (*QuarantinedEvent) ProtoMessage() {}
 
 func (x *QuarantinedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[6]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +761,7 @@ func (x *QuarantinedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantinedEvent.ProtoReflect.Descriptor instead.
 func (*QuarantinedEvent) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{6}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *QuarantinedEvent) GetIssueId() string {
@@ -541,7 +844,7 @@ type ListBreachesRequest struct {
 
 func (x *ListBreachesRequest) Reset() {
 	*x = ListBreachesRequest{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[7]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +856,7 @@ func (x *ListBreachesRequest) String() string {
 func (*ListBreachesRequest) ProtoMessage() {}
 
 func (x *ListBreachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[7]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +869,7 @@ func (x *ListBreachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBreachesRequest.ProtoReflect.Descriptor instead.
 func (*ListBreachesRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{7}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListBreachesRequest) GetDepartmentId() string {
@@ -631,7 +934,7 @@ type ListBreachesResponse struct {
 
 func (x *ListBreachesResponse) Reset() {
 	*x = ListBreachesResponse{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[8]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +946,7 @@ func (x *ListBreachesResponse) String() string {
 func (*ListBreachesResponse) ProtoMessage() {}
 
 func (x *ListBreachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[8]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +959,7 @@ func (x *ListBreachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBreachesResponse.ProtoReflect.Descriptor instead.
 func (*ListBreachesResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{8}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListBreachesResponse) GetBreaches() []*Breach {
@@ -697,7 +1000,7 @@ type WatchBreachesRequest struct {
 
 func (x *WatchBreachesRequest) Reset() {
 	*x = WatchBreachesRequest{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[9]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +1012,7 @@ func (x *WatchBreachesRequest) String() string {
 func (*WatchBreachesRequest) ProtoMessage() {}
 
 func (x *WatchBreachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[9]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +1025,7 @@ func (x *WatchBreachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchBreachesRequest.ProtoReflect.Descriptor instead.
 func (*WatchBreachesRequest) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{9}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchBreachesRequest) GetDepartmentId() string {
@@ -767,7 +1070,7 @@ type WatchBreachesResponse struct {
 
 func (x *WatchBreachesResponse) Reset() {
 	*x = WatchBreachesResponse{}
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[10]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +1082,7 @@ func (x *WatchBreachesResponse) String() string {
 func (*WatchBreachesResponse) ProtoMessage() {}
 
 func (x *WatchBreachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whistle_v1_escalation_service_proto_msgTypes[10]
+	mi := &file_whistle_v1_escalation_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +1095,7 @@ func (x *WatchBreachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchBreachesResponse.ProtoReflect.Descriptor instead.
 func (*WatchBreachesResponse) Descriptor() ([]byte, []int) {
-	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{10}
+	return file_whistle_v1_escalation_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchBreachesResponse) GetBreach() *Breach {
@@ -838,7 +1141,34 @@ const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x16.whistle.v1.AssignmentR\n" +
 	"assignment\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"T\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\x98\x01\n" +
+	"\x1cListExtensionRequestsRequest\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aarea_id\x18\x02 \x01(\tR\x06areaId\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\x81\x01\n" +
+	"\x1dListExtensionRequestsResponse\x128\n" +
+	"\brequests\x18\x01 \x03(\v2\x1c.whistle.v1.PendingExtensionR\brequests\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xbe\x04\n" +
+	"\x10PendingExtension\x12\x19\n" +
+	"\bissue_id\x18\x01 \x01(\tR\aissueId\x12#\n" +
+	"\rdepartment_id\x18\x02 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\aunit_id\x18\x03 \x01(\tR\x06unitId\x12,\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x18.whistle.v1.DeadlineKindR\x04kind\x126\n" +
+	"\bdeadline\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x126\n" +
+	"\bproposed\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bproposed\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12!\n" +
+	"\frequested_by\x18\b \x01(\tR\vrequestedBy\x12=\n" +
+	"\frequested_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vrequestedAt\x12\x10\n" +
+	"\x03seq\x18\n" +
+	" \x01(\x04R\x03seq\x124\n" +
+	"\x06status\x18\v \x01(\x0e2\x1c.whistle.v1.AssignmentStatusR\x06status\x12\x17\n" +
+	"\agrid_id\x18\f \x01(\tR\x06gridId\x12\x1b\n" +
+	"\tstreet_id\x18\r \x01(\tR\bstreetId\x12\x1f\n" +
+	"\vcategory_id\x18\x0e \x01(\tR\n" +
+	"categoryId\x12\x1a\n" +
+	"\bbreached\x18\x0f \x01(\bR\bbreached\"T\n" +
 	"\x16ListQuarantinedRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -876,13 +1206,14 @@ const file_whistle_v1_escalation_service_proto_rawDesc = "" +
 	"\x05after\x18\x04 \x01(\tR\x05after\"_\n" +
 	"\x15WatchBreachesResponse\x12*\n" +
 	"\x06breach\x18\x01 \x01(\v2\x12.whistle.v1.BreachR\x06breach\x12\x1a\n" +
-	"\bposition\x18\x02 \x01(\tR\bposition2\x87\x04\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition2\xf5\x04\n" +
 	"\x11EscalationService\x12Q\n" +
 	"\fListBreaches\x12\x1f.whistle.v1.ListBreachesRequest\x1a .whistle.v1.ListBreachesResponse\x12V\n" +
 	"\rWatchBreaches\x12 .whistle.v1.WatchBreachesRequest\x1a!.whistle.v1.WatchBreachesResponse0\x01\x12Z\n" +
 	"\x0fListQuarantined\x12\".whistle.v1.ListQuarantinedRequest\x1a#.whistle.v1.ListQuarantinedResponse\x129\n" +
 	"\x04Urge\x12\x17.whistle.v1.UrgeRequest\x1a\x18.whistle.v1.UrgeResponse\x12Z\n" +
-	"\x0fDecideExtension\x12\".whistle.v1.DecideExtensionRequest\x1a#.whistle.v1.DecideExtensionResponse\x12T\n" +
+	"\x0fDecideExtension\x12\".whistle.v1.DecideExtensionRequest\x1a#.whistle.v1.DecideExtensionResponse\x12l\n" +
+	"\x15ListExtensionRequests\x12(.whistle.v1.ListExtensionRequestsRequest\x1a).whistle.v1.ListExtensionRequestsResponse\x12T\n" +
 	"\rGetScorecards\x12 .whistle.v1.GetScorecardsRequest\x1a!.whistle.v1.GetScorecardsResponseBDZBgithub.com/whistle-dispatch/whistle/proto/gen/whistle/v1;whistlev1b\x06proto3"
 
 var (
@@ -897,52 +1228,65 @@ func file_whistle_v1_escalation_service_proto_rawDescGZIP() []byte {
 	return file_whistle_v1_escalation_service_proto_rawDescData
 }
 
-var file_whistle_v1_escalation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_whistle_v1_escalation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_whistle_v1_escalation_service_proto_goTypes = []any{
-	(*UrgeRequest)(nil),             // 0: whistle.v1.UrgeRequest
-	(*UrgeResponse)(nil),            // 1: whistle.v1.UrgeResponse
-	(*DecideExtensionRequest)(nil),  // 2: whistle.v1.DecideExtensionRequest
-	(*DecideExtensionResponse)(nil), // 3: whistle.v1.DecideExtensionResponse
-	(*ListQuarantinedRequest)(nil),  // 4: whistle.v1.ListQuarantinedRequest
-	(*ListQuarantinedResponse)(nil), // 5: whistle.v1.ListQuarantinedResponse
-	(*QuarantinedEvent)(nil),        // 6: whistle.v1.QuarantinedEvent
-	(*ListBreachesRequest)(nil),     // 7: whistle.v1.ListBreachesRequest
-	(*ListBreachesResponse)(nil),    // 8: whistle.v1.ListBreachesResponse
-	(*WatchBreachesRequest)(nil),    // 9: whistle.v1.WatchBreachesRequest
-	(*WatchBreachesResponse)(nil),   // 10: whistle.v1.WatchBreachesResponse
-	(*Assignment)(nil),              // 11: whistle.v1.Assignment
-	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
-	(*Breach)(nil),                  // 13: whistle.v1.Breach
-	(*GetScorecardsRequest)(nil),    // 14: whistle.v1.GetScorecardsRequest
-	(*GetScorecardsResponse)(nil),   // 15: whistle.v1.GetScorecardsResponse
+	(*UrgeRequest)(nil),                   // 0: whistle.v1.UrgeRequest
+	(*UrgeResponse)(nil),                  // 1: whistle.v1.UrgeResponse
+	(*DecideExtensionRequest)(nil),        // 2: whistle.v1.DecideExtensionRequest
+	(*DecideExtensionResponse)(nil),       // 3: whistle.v1.DecideExtensionResponse
+	(*ListExtensionRequestsRequest)(nil),  // 4: whistle.v1.ListExtensionRequestsRequest
+	(*ListExtensionRequestsResponse)(nil), // 5: whistle.v1.ListExtensionRequestsResponse
+	(*PendingExtension)(nil),              // 6: whistle.v1.PendingExtension
+	(*ListQuarantinedRequest)(nil),        // 7: whistle.v1.ListQuarantinedRequest
+	(*ListQuarantinedResponse)(nil),       // 8: whistle.v1.ListQuarantinedResponse
+	(*QuarantinedEvent)(nil),              // 9: whistle.v1.QuarantinedEvent
+	(*ListBreachesRequest)(nil),           // 10: whistle.v1.ListBreachesRequest
+	(*ListBreachesResponse)(nil),          // 11: whistle.v1.ListBreachesResponse
+	(*WatchBreachesRequest)(nil),          // 12: whistle.v1.WatchBreachesRequest
+	(*WatchBreachesResponse)(nil),         // 13: whistle.v1.WatchBreachesResponse
+	(*Assignment)(nil),                    // 14: whistle.v1.Assignment
+	(*timestamppb.Timestamp)(nil),         // 15: google.protobuf.Timestamp
+	(DeadlineKind)(0),                     // 16: whistle.v1.DeadlineKind
+	(AssignmentStatus)(0),                 // 17: whistle.v1.AssignmentStatus
+	(*Breach)(nil),                        // 18: whistle.v1.Breach
+	(*GetScorecardsRequest)(nil),          // 19: whistle.v1.GetScorecardsRequest
+	(*GetScorecardsResponse)(nil),         // 20: whistle.v1.GetScorecardsResponse
 }
 var file_whistle_v1_escalation_service_proto_depIdxs = []int32{
-	11, // 0: whistle.v1.UrgeResponse.assignment:type_name -> whistle.v1.Assignment
-	12, // 1: whistle.v1.DecideExtensionRequest.granted:type_name -> google.protobuf.Timestamp
-	11, // 2: whistle.v1.DecideExtensionResponse.assignment:type_name -> whistle.v1.Assignment
-	6,  // 3: whistle.v1.ListQuarantinedResponse.events:type_name -> whistle.v1.QuarantinedEvent
-	12, // 4: whistle.v1.QuarantinedEvent.stored_at:type_name -> google.protobuf.Timestamp
-	12, // 5: whistle.v1.ListBreachesRequest.from:type_name -> google.protobuf.Timestamp
-	12, // 6: whistle.v1.ListBreachesRequest.until:type_name -> google.protobuf.Timestamp
-	13, // 7: whistle.v1.ListBreachesResponse.breaches:type_name -> whistle.v1.Breach
-	13, // 8: whistle.v1.WatchBreachesResponse.breach:type_name -> whistle.v1.Breach
-	7,  // 9: whistle.v1.EscalationService.ListBreaches:input_type -> whistle.v1.ListBreachesRequest
-	9,  // 10: whistle.v1.EscalationService.WatchBreaches:input_type -> whistle.v1.WatchBreachesRequest
-	4,  // 11: whistle.v1.EscalationService.ListQuarantined:input_type -> whistle.v1.ListQuarantinedRequest
-	0,  // 12: whistle.v1.EscalationService.Urge:input_type -> whistle.v1.UrgeRequest
-	2,  // 13: whistle.v1.EscalationService.DecideExtension:input_type -> whistle.v1.DecideExtensionRequest
-	14, // 14: whistle.v1.EscalationService.GetScorecards:input_type -> whistle.v1.GetScorecardsRequest
-	8,  // 15: whistle.v1.EscalationService.ListBreaches:output_type -> whistle.v1.ListBreachesResponse
-	10, // 16: whistle.v1.EscalationService.WatchBreaches:output_type -> whistle.v1.WatchBreachesResponse
-	5,  // 17: whistle.v1.EscalationService.ListQuarantined:output_type -> whistle.v1.ListQuarantinedResponse
-	1,  // 18: whistle.v1.EscalationService.Urge:output_type -> whistle.v1.UrgeResponse
-	3,  // 19: whistle.v1.EscalationService.DecideExtension:output_type -> whistle.v1.DecideExtensionResponse
-	15, // 20: whistle.v1.EscalationService.GetScorecards:output_type -> whistle.v1.GetScorecardsResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	14, // 0: whistle.v1.UrgeResponse.assignment:type_name -> whistle.v1.Assignment
+	15, // 1: whistle.v1.DecideExtensionRequest.granted:type_name -> google.protobuf.Timestamp
+	14, // 2: whistle.v1.DecideExtensionResponse.assignment:type_name -> whistle.v1.Assignment
+	6,  // 3: whistle.v1.ListExtensionRequestsResponse.requests:type_name -> whistle.v1.PendingExtension
+	16, // 4: whistle.v1.PendingExtension.kind:type_name -> whistle.v1.DeadlineKind
+	15, // 5: whistle.v1.PendingExtension.deadline:type_name -> google.protobuf.Timestamp
+	15, // 6: whistle.v1.PendingExtension.proposed:type_name -> google.protobuf.Timestamp
+	15, // 7: whistle.v1.PendingExtension.requested_at:type_name -> google.protobuf.Timestamp
+	17, // 8: whistle.v1.PendingExtension.status:type_name -> whistle.v1.AssignmentStatus
+	9,  // 9: whistle.v1.ListQuarantinedResponse.events:type_name -> whistle.v1.QuarantinedEvent
+	15, // 10: whistle.v1.QuarantinedEvent.stored_at:type_name -> google.protobuf.Timestamp
+	15, // 11: whistle.v1.ListBreachesRequest.from:type_name -> google.protobuf.Timestamp
+	15, // 12: whistle.v1.ListBreachesRequest.until:type_name -> google.protobuf.Timestamp
+	18, // 13: whistle.v1.ListBreachesResponse.breaches:type_name -> whistle.v1.Breach
+	18, // 14: whistle.v1.WatchBreachesResponse.breach:type_name -> whistle.v1.Breach
+	10, // 15: whistle.v1.EscalationService.ListBreaches:input_type -> whistle.v1.ListBreachesRequest
+	12, // 16: whistle.v1.EscalationService.WatchBreaches:input_type -> whistle.v1.WatchBreachesRequest
+	7,  // 17: whistle.v1.EscalationService.ListQuarantined:input_type -> whistle.v1.ListQuarantinedRequest
+	0,  // 18: whistle.v1.EscalationService.Urge:input_type -> whistle.v1.UrgeRequest
+	2,  // 19: whistle.v1.EscalationService.DecideExtension:input_type -> whistle.v1.DecideExtensionRequest
+	4,  // 20: whistle.v1.EscalationService.ListExtensionRequests:input_type -> whistle.v1.ListExtensionRequestsRequest
+	19, // 21: whistle.v1.EscalationService.GetScorecards:input_type -> whistle.v1.GetScorecardsRequest
+	11, // 22: whistle.v1.EscalationService.ListBreaches:output_type -> whistle.v1.ListBreachesResponse
+	13, // 23: whistle.v1.EscalationService.WatchBreaches:output_type -> whistle.v1.WatchBreachesResponse
+	8,  // 24: whistle.v1.EscalationService.ListQuarantined:output_type -> whistle.v1.ListQuarantinedResponse
+	1,  // 25: whistle.v1.EscalationService.Urge:output_type -> whistle.v1.UrgeResponse
+	3,  // 26: whistle.v1.EscalationService.DecideExtension:output_type -> whistle.v1.DecideExtensionResponse
+	5,  // 27: whistle.v1.EscalationService.ListExtensionRequests:output_type -> whistle.v1.ListExtensionRequestsResponse
+	20, // 28: whistle.v1.EscalationService.GetScorecards:output_type -> whistle.v1.GetScorecardsResponse
+	22, // [22:29] is the sub-list for method output_type
+	15, // [15:22] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_whistle_v1_escalation_service_proto_init() }
@@ -958,7 +1302,7 @@ func file_whistle_v1_escalation_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whistle_v1_escalation_service_proto_rawDesc), len(file_whistle_v1_escalation_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

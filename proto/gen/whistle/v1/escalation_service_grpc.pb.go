@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	EscalationService_ListBreaches_FullMethodName    = "/whistle.v1.EscalationService/ListBreaches"
-	EscalationService_WatchBreaches_FullMethodName   = "/whistle.v1.EscalationService/WatchBreaches"
-	EscalationService_ListQuarantined_FullMethodName = "/whistle.v1.EscalationService/ListQuarantined"
-	EscalationService_Urge_FullMethodName            = "/whistle.v1.EscalationService/Urge"
-	EscalationService_DecideExtension_FullMethodName = "/whistle.v1.EscalationService/DecideExtension"
-	EscalationService_GetScorecards_FullMethodName   = "/whistle.v1.EscalationService/GetScorecards"
+	EscalationService_ListBreaches_FullMethodName          = "/whistle.v1.EscalationService/ListBreaches"
+	EscalationService_WatchBreaches_FullMethodName         = "/whistle.v1.EscalationService/WatchBreaches"
+	EscalationService_ListQuarantined_FullMethodName       = "/whistle.v1.EscalationService/ListQuarantined"
+	EscalationService_Urge_FullMethodName                  = "/whistle.v1.EscalationService/Urge"
+	EscalationService_DecideExtension_FullMethodName       = "/whistle.v1.EscalationService/DecideExtension"
+	EscalationService_ListExtensionRequests_FullMethodName = "/whistle.v1.EscalationService/ListExtensionRequests"
+	EscalationService_GetScorecards_FullMethodName         = "/whistle.v1.EscalationService/GetScorecards"
 )
 
 // EscalationServiceClient is the client API for EscalationService service.
@@ -49,6 +50,11 @@ type EscalationServiceClient interface {
 	// DecideExtension approves or denies a unit's pending extension request; an approval moves the
 	// deadline, and the requester sees the decision on the assignment.
 	DecideExtension(ctx context.Context, in *DecideExtensionRequest, opts ...grpc.CallOption) (*DecideExtensionResponse, error)
+	// ListExtensionRequests pages through the extension requests that wait for a decision, oldest
+	// request first: those units asked on parts still open (dispatched or reported in) of issues in
+	// the caller's scope, that no supervisor has decided. Only supervisors list them, as only they
+	// decide them.
+	ListExtensionRequests(ctx context.Context, in *ListExtensionRequestsRequest, opts ...grpc.CallOption) (*ListExtensionRequestsResponse, error)
 	// GetScorecards returns the scorecards of departments, units or streets over a period, within
 	// the caller's scope (see scorecard.proto).
 	GetScorecards(ctx context.Context, in *GetScorecardsRequest, opts ...grpc.CallOption) (*GetScorecardsResponse, error)
@@ -121,6 +127,16 @@ func (c *escalationServiceClient) DecideExtension(ctx context.Context, in *Decid
 	return out, nil
 }
 
+func (c *escalationServiceClient) ListExtensionRequests(ctx context.Context, in *ListExtensionRequestsRequest, opts ...grpc.CallOption) (*ListExtensionRequestsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListExtensionRequestsResponse)
+	err := c.cc.Invoke(ctx, EscalationService_ListExtensionRequests_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *escalationServiceClient) GetScorecards(ctx context.Context, in *GetScorecardsRequest, opts ...grpc.CallOption) (*GetScorecardsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetScorecardsResponse)
@@ -153,6 +169,11 @@ type EscalationServiceServer interface {
 	// DecideExtension approves or denies a unit's pending extension request; an approval moves the
 	// deadline, and the requester sees the decision on the assignment.
 	DecideExtension(context.Context, *DecideExtensionRequest) (*DecideExtensionResponse, error)
+	// ListExtensionRequests pages through the extension requests that wait for a decision, oldest
+	// request first: those units asked on parts still open (dispatched or reported in) of issues in
+	// the caller's scope, that no supervisor has decided. Only supervisors list them, as only they
+	// decide them.
+	ListExtensionRequests(context.Context, *ListExtensionRequestsRequest) (*ListExtensionRequestsResponse, error)
 	// GetScorecards returns the scorecards of departments, units or streets over a period, within
 	// the caller's scope (see scorecard.proto).
 	GetScorecards(context.Context, *GetScorecardsRequest) (*GetScorecardsResponse, error)
@@ -180,6 +201,9 @@ func (UnimplementedEscalationServiceServer) Urge(context.Context, *UrgeRequest) 
 }
 func (UnimplementedEscalationServiceServer) DecideExtension(context.Context, *DecideExtensionRequest) (*DecideExtensionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DecideExtension not implemented")
+}
+func (UnimplementedEscalationServiceServer) ListExtensionRequests(context.Context, *ListExtensionRequestsRequest) (*ListExtensionRequestsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListExtensionRequests not implemented")
 }
 func (UnimplementedEscalationServiceServer) GetScorecards(context.Context, *GetScorecardsRequest) (*GetScorecardsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetScorecards not implemented")
@@ -288,6 +312,24 @@ func _EscalationService_DecideExtension_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EscalationService_ListExtensionRequests_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListExtensionRequestsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EscalationServiceServer).ListExtensionRequests(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EscalationService_ListExtensionRequests_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EscalationServiceServer).ListExtensionRequests(ctx, req.(*ListExtensionRequestsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _EscalationService_GetScorecards_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetScorecardsRequest)
 	if err := dec(in); err != nil {
@@ -328,6 +370,10 @@ var EscalationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DecideExtension",
 			Handler:    _EscalationService_DecideExtension_Handler,
+		},
+		{
+			MethodName: "ListExtensionRequests",
+			Handler:    _EscalationService_ListExtensionRequests_Handler,
 		},
 		{
 			MethodName: "GetScorecards",

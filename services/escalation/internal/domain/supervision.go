@@ -2,6 +2,8 @@ package domain
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/whistle-dispatch/whistle/services/internal/assignment"
@@ -173,4 +175,61 @@ func (s *Issue) DoneBy(requestID string, cmd RequestCommand) (seq uint64, ok boo
 			"request_id %q was used for an %s of this issue; an %s needs a request id of its own", requestID, other, cmd)}
 	}
 	return seq, ok, nil
+}
+
+// PendingExtension is a unit's extension request that waits for a supervisor on a part still
+// open, as the list of pending requests shows it.
+type PendingExtension struct {
+	IssueID, UnitID, DepartmentID string
+	GridID, StreetID, CategoryID  string
+	// Status is the part's: dispatched or acknowledged.
+	Status assignment.Status
+	// Deadline is the deadline the request would move, as it stands; Breached says it passed
+	// and its breach was recorded, so the request can only be denied.
+	Deadline  time.Time
+	Breached  bool
+	Extension assignment.Extension
+	// Seq is the sequence of the request's event.
+	Seq uint64
+}
+
+// ListName is the request's name in the index of pending requests: "<issue>|<unit>", since a
+// unit's part has one request pending at most.
+func (p PendingExtension) ListName() string { return p.IssueID + "|" + p.UnitID }
+
+// PendingExtensions returns the requests of the issue's open parts that nobody has decided yet,
+// by unit. A part that resolved, was returned or withdrawn, or reopened leaves the list with its
+// request, which a supervisor can then only deny.
+func (s *Issue) PendingExtensions() []PendingExtension {
+	var out []PendingExtension
+	for u, a := range s.Assignments {
+		if a.Extension == nil {
+			continue
+		}
+		m := a.state(u)
+		if !m.Status.Open() {
+			continue
+		}
+		out = append(out, PendingExtension{IssueID: s.ID, UnitID: u, DepartmentID: a.Department(u),
+			GridID: s.GridID, StreetID: s.StreetID, CategoryID: s.CategoryID, Status: m.Status,
+			Deadline: m.Deadline(a.Extension.Kind), Breached: m.IsBreached(a.Extension.Kind), Extension: *a.Extension, Seq: a.RequestedSeq})
+	}
+	slices.SortFunc(out, func(a, b PendingExtension) int { return strings.Compare(a.UnitID, b.UnitID) })
+	return out
+}
+
+// PendingExtensionNamed returns the pending request the index lists under name
+// (PendingExtension.ListName), if the issue still has it. A quarantined issue has none a
+// supervisor could decide.
+func (s *Issue) PendingExtensionNamed(name string) (PendingExtension, bool) {
+	unitID, ok := strings.CutPrefix(name, s.ID+"|")
+	if !ok || s.Quarantine != nil {
+		return PendingExtension{}, false
+	}
+	for _, p := range s.PendingExtensions() {
+		if p.UnitID == unitID {
+			return p, true
+		}
+	}
+	return PendingExtension{}, false
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/app"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
+	"github.com/whistle-dispatch/whistle/services/escalation/internal/store"
 	"github.com/whistle-dispatch/whistle/services/internal/access"
 	"github.com/whistle-dispatch/whistle/services/internal/apiedge"
 	"github.com/whistle-dispatch/whistle/services/internal/apistatus"
@@ -46,6 +48,67 @@ func (s *Server) DecideExtension(ctx context.Context, req *whistlev1.DecideExten
 		return nil, supervisionStatus(err)
 	}
 	return &whistlev1.DecideExtensionResponse{Assignment: assignmentpb.Proto(part.Assignment), Seq: part.Seq}, nil
+}
+
+// ListExtensionRequests pages through the extension requests that wait for a decision on open
+// parts of issues in the supervisor's scope, oldest first. Only supervisors list them, as only
+// they decide them; a filter's area beyond their scope is refused, as ListBreaches refuses it.
+func (s *Server) ListExtensionRequests(ctx context.Context, req *whistlev1.ListExtensionRequestsRequest) (*whistlev1.ListExtensionRequestsResponse, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.Role != authx.RoleSupervisor {
+		return nil, status.Error(codes.PermissionDenied, "only a supervisor lists the extension requests, as only a supervisor decides them")
+	}
+	if err := s.checkFilter(req.GetDepartmentId(), req.GetAreaId()); err != nil {
+		return nil, apistatus.Of(err)
+	}
+	area := req.GetAreaId()
+	if area == "" {
+		area = p.Scope
+	}
+	if !access.SeesArea(s.catalog, p, area) {
+		return nil, access.Denied("area " + area)
+	}
+	size, err := apiedge.PageSize(int(req.GetPageSize()))
+	if err != nil {
+		return nil, apistatus.Of(err)
+	}
+	after, err := apiedge.DecodeToken[store.Cursor](req.GetPageToken())
+	if err != nil {
+		return nil, apistatus.Of(err)
+	}
+	page, next, err := s.supervisors.PendingExtensions(ctx, app.Filter{DepartmentID: req.GetDepartmentId(), AreaID: area}, after, size)
+	if err != nil {
+		return nil, apistatus.Of(err)
+	}
+	resp := &whistlev1.ListExtensionRequestsResponse{NextPageToken: apiedge.EncodeToken(next)}
+	for _, x := range page {
+		resp.Requests = append(resp.Requests, pendingToProto(x))
+	}
+	return resp, nil
+}
+
+// pendingToProto is the API's view of a pending extension request.
+func pendingToProto(x domain.PendingExtension) *whistlev1.PendingExtension {
+	return &whistlev1.PendingExtension{
+		IssueId:      x.IssueID,
+		DepartmentId: x.DepartmentID,
+		UnitId:       x.UnitID,
+		Kind:         assignmentpb.DeadlineKindProto(x.Extension.Kind),
+		Deadline:     assignmentpb.Timestamp(x.Deadline),
+		Proposed:     assignmentpb.Timestamp(x.Extension.Proposed),
+		Reason:       x.Extension.Reason,
+		RequestedBy:  x.Extension.By,
+		RequestedAt:  assignmentpb.Timestamp(x.Extension.At),
+		Seq:          x.Seq,
+		Status:       assignmentpb.StatusProto(x.Status),
+		GridId:       x.GridID,
+		StreetId:     x.StreetID,
+		CategoryId:   x.CategoryID,
+		Breached:     x.Breached,
+	}
 }
 
 // supervisor checks that the caller is a supervisor and reads the case number and the unit id a

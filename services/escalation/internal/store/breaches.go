@@ -10,8 +10,9 @@ import (
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 )
 
-// Cursor marks the last breach of a page: the next page starts after it, newest first. The zero
-// Cursor is the start, at the newest breach.
+// Cursor marks the last entry of a page of a sharded index (the breaches, newest first; the
+// pending extension requests, oldest first): the next page starts after it. The zero Cursor is
+// the start of the index.
 type Cursor struct {
 	Score  int64  `json:"s"`
 	Member string `json:"m"`

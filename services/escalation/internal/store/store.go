@@ -48,7 +48,15 @@ func TimersKey(issueID string) string { return timersShard(eventlog.Partition(is
 // the unix milliseconds it was recorded.
 func BreachesKey(issueID string) string { return breachesShard(eventlog.Partition(issueID)) }
 
+// ExtensionsKey is the shard holding the issue's pending extension requests: it scores each,
+// named "<issue>|<unit>" (domain.PendingExtension.ListName), by the unix milliseconds the stream
+// stored the request. Its details are the issue's document's, as a breach's are.
+func ExtensionsKey(issueID string) string { return extensionsShard(eventlog.Partition(issueID)) }
+
 func timersShard(partition int) string { return Prefix + "timers:" + eventlog.PartitionTag(partition) }
+func extensionsShard(partition int) string {
+	return Prefix + "extensions:" + eventlog.PartitionTag(partition)
+}
 func breachesShard(partition int) string {
 	return Prefix + "breaches:" + eventlog.PartitionTag(partition)
 }
@@ -94,6 +102,10 @@ func New(rdb redis.UniversalClient, cal sla.Calendar, onTimer func(at time.Time)
 		OnQuarantine: func(ctx context.Context, st *domain.Issue, _ quarantine.Mark, tx redis.Pipeliner) {
 			for _, t := range st.Timers() {
 				tx.ZRem(ctx, TimersKey(t.IssueID), t.Name())
+			}
+			// Nobody can decide a request on a quarantined issue: it leaves the list.
+			for _, p := range st.PendingExtensions() {
+				tx.ZRem(ctx, ExtensionsKey(p.IssueID), p.ListName())
 			}
 		},
 	}
@@ -165,10 +177,12 @@ func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record,
 	ev := rec.Event
 	st.Calendar = s.cal // a document read back from Redis does not carry it
 	before := st.Timers()
+	asked := st.PendingExtensions()
 	if err := st.Apply(rec.Seq, rec.Time, ev.GetCorrelationId(), fromProto(ev)); err != nil {
 		return err // an event the domain refuses wraps eventlog.ErrImpossible
 	}
 	scorecard.Fold(ctx, &st.Scorecard, rec, tx)
+	indexExtensions(ctx, tx, asked, st.PendingExtensions())
 	var earliest time.Time
 	kept := make([]bool, len(before)) // which of the timers before the event it leaves
 	for _, t := range st.Timers() {
@@ -200,6 +214,23 @@ func (s *Store) fold(ctx context.Context, st *domain.Issue, rec eventlog.Record,
 		reindexBreach(ctx, tx, st, p.Escalated)
 	}
 	return nil
+}
+
+// indexExtensions brings the index of pending extension requests in line with the issue's, from
+// before to after an event: a request asked is added, one decided, or whose part closed, removed.
+// Both writes are ones a fold may run again.
+func indexExtensions(ctx context.Context, tx redis.Pipeliner, before, after []domain.PendingExtension) {
+	for _, p := range after {
+		if i := slices.IndexFunc(before, func(b domain.PendingExtension) bool { return b.UnitID == p.UnitID }); i >= 0 && before[i].Seq == p.Seq {
+			continue // the same request, listed already
+		}
+		tx.ZAdd(ctx, ExtensionsKey(p.IssueID), redis.Z{Score: float64(p.Extension.At.UnixMilli()), Member: p.ListName()})
+	}
+	for _, b := range before {
+		if !slices.ContainsFunc(after, func(p domain.PendingExtension) bool { return p.UnitID == b.UnitID }) {
+			tx.ZRem(ctx, ExtensionsKey(b.IssueID), b.ListName())
+		}
+	}
 }
 
 // reindexBreach announces, in the breach's feed, the step of its chain that told somebody, so that

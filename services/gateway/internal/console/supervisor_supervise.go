@@ -227,8 +227,8 @@ func (c *Console) svAnswer(q *request, err error, done, unit string) {
 type svExtensionsPage struct {
 	Nav  supervisorNav
 	Rows []svExtensionRow
-	// Partial is set when the scan stopped before the oldest open issue.
-	Partial bool
+	// Later is the next page's address; empty on the last.
+	Later string
 }
 
 // svExtensionRow is one pending request, leading to the part's supervise page.
@@ -237,64 +237,39 @@ type svExtensionRow struct {
 	Kind, Current, Proposed, Reason, Requested string
 }
 
-// svExtensionScan bounds how many pages of open issues of each status the extensions page reads:
-// the API has no list of pending requests, so the page finds them on the issues' parts.
-const svExtensionScan = 5
-
-// svExtensionStatuses are the statuses of the issues whose parts may have a pending request: open
-// ones, and resolved ones awaiting verification, whose requests can still be denied.
-var svExtensionStatuses = []whistlev1.IssueStatus{
-	whistlev1.IssueStatus_ISSUE_STATUS_DISPATCHED,
-	whistlev1.IssueStatus_ISSUE_STATUS_IN_PROGRESS,
-	whistlev1.IssueStatus_ISSUE_STATUS_RESOLVED,
-}
+// svExtensionsPageSize is how many requests the page shows at once.
+const svExtensionsPageSize = 50
 
 // svExtensions lists the extension requests waiting for a decision in the supervisor's scope,
-// oldest request first, each leading to its part's supervise page.
+// oldest request first (it has waited longest, and its deadline is likely the nearest), each
+// leading to its part's supervise page, a page at a time.
 func (c *Console) svExtensions(q *request) {
-	intake := whistlev1.NewIntakeServiceClient(c.cfg.Conn)
-	d := c.svDirectory(q)
 	p := svExtensionsPage{Nav: q.svNav("extensions")}
-	type pending struct {
-		row svExtensionRow
-		at  time.Time
+	token := q.r.URL.Query().Get("page")
+	if len(token) > 1024 { // a page token is short; a longer one was not given by the page
+		c.render(q.w, http.StatusBadRequest, "supervisor-extensions.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path,
+			Error: q.lang.T("supervisor.invalid.page"), Data: p})
+		return
 	}
-	var all []pending
-	for _, st := range svExtensionStatuses {
-		token := ""
-		for range svExtensionScan {
-			resp, err := intake.ListIssues(q.r.Context(), &whistlev1.ListIssuesRequest{Status: st, PageSize: 200, PageToken: token}, q.call())
-			if err != nil {
-				c.fail(q.w, q.r, q.lang, &q.session, err)
-				return
-			}
-			for _, is := range resp.GetIssues() {
-				for _, a := range is.GetAssignments() {
-					e := a.GetExtensionRequested()
-					if e == nil {
-						continue
-					}
-					current := a.GetResolveBy().AsTime()
-					if e.GetKind() == whistlev1.DeadlineKind_DEADLINE_KIND_REPORT_IN {
-						current = a.GetReportInBy().AsTime()
-					}
-					all = append(all, pending{at: e.GetRequestedAt().AsTime(), row: svExtensionRow{IssueID: is.GetId(),
-						Category: nameOr(d.categories, is.GetCategoryId()), Place: d.place(is.GetStreetId(), is.GetGridId()),
-						Unit: d.unit(a.GetDepartmentId(), svUnitOf(a)), Anchor: "part-" + svUnitOf(a), Kind: svDeadlineKind(q.lang, e.GetKind()),
-						Current: c.when(current), Proposed: c.when(e.GetProposed().AsTime()), Reason: e.GetReason(),
-						Requested: q.lang.T("supervisor.extension.requested", e.GetRequestedBy(), c.when(e.GetRequestedAt().AsTime()))}})
-				}
-			}
-			if token = resp.GetNextPageToken(); token == "" {
-				break
-			}
+	resp, err := whistlev1.NewEscalationServiceClient(c.cfg.Conn).ListExtensionRequests(q.r.Context(),
+		&whistlev1.ListExtensionRequestsRequest{PageSize: svExtensionsPageSize, PageToken: token}, q.call())
+	if err != nil {
+		if code, msg, ok := svRefusal(err); ok {
+			c.render(q.w, code, "supervisor-extensions.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path, Error: msg, Data: p})
+			return
 		}
-		p.Partial = p.Partial || token != ""
+		c.fail(q.w, q.r, q.lang, &q.session, err)
+		return
 	}
-	// The oldest request first: it has waited longest, and its deadline is likely the nearest.
-	slices.SortStableFunc(all, func(a, b pending) int { return a.at.Compare(b.at) })
-	for _, x := range all {
-		p.Rows = append(p.Rows, x.row)
+	d := c.svDirectory(q)
+	for _, x := range resp.GetRequests() {
+		p.Rows = append(p.Rows, svExtensionRow{IssueID: x.GetIssueId(), Category: nameOr(d.categories, x.GetCategoryId()),
+			Place: d.place(x.GetStreetId(), x.GetGridId()), Unit: d.unit(x.GetDepartmentId(), x.GetUnitId()), Anchor: "part-" + x.GetUnitId(),
+			Kind: svDeadlineKind(q.lang, x.GetKind()), Current: c.when(x.GetDeadline().AsTime()), Proposed: c.when(x.GetProposed().AsTime()),
+			Reason: x.GetReason(), Requested: q.lang.T("supervisor.extension.requested", x.GetRequestedBy(), c.when(x.GetRequestedAt().AsTime()))})
+	}
+	if next := resp.GetNextPageToken(); next != "" {
+		p.Later = "/console/extensions?" + url.Values{"page": {next}}.Encode()
 	}
 	c.render(q.w, http.StatusOK, "supervisor-extensions.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path, Data: p})
 }

@@ -110,7 +110,7 @@ func TestTheSupervisorsPagesRenderEveryStringInBothLanguages(t *testing.T) {
 		for name, data := range map[string]any{
 			"supervisor-breaches.html":   board,
 			"supervisor-supervise.html":  svSupervisePage(c, q, d, issue),
-			"supervisor-extensions.html": svExtensionsPage{Nav: q.svNav("extensions"), Partial: true, Rows: []svExtensionRow{{IssueID: "K7M3-QX9A", Anchor: "part-water"}}},
+			"supervisor-extensions.html": svExtensionsPage{Nav: q.svNav("extensions"), Later: "/console/extensions?page=x", Rows: []svExtensionRow{{IssueID: "K7M3-QX9A", Anchor: "part-water"}}},
 			"supervisor-scorecards.html": scores,
 		} {
 			w := httptest.NewRecorder()

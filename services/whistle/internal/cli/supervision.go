@@ -14,9 +14,51 @@ import (
 )
 
 // supervisionCommands are a supervisor's actions on a part of an issue (督办): urging it, and
-// deciding the extension its unit asked for.
+// deciding the extension its unit asked for; and the list of the requests waiting for that.
 func supervisionCommands(cfg *config) []*cobra.Command {
-	return []*cobra.Command{urgeCommand(cfg), extensionCommand(cfg)}
+	return []*cobra.Command{urgeCommand(cfg), extensionCommand(cfg), extensionsCommand(cfg)}
+}
+
+// extensionsCommand lists the extension requests that wait for a supervisor's decision.
+func extensionsCommand(cfg *config) *cobra.Command {
+	var dept, area string
+	cmd := &cobra.Command{
+		Use:   "extensions",
+		Short: "Show the extension requests waiting for a decision, oldest first, as a supervisor",
+		Args:  cobra.NoArgs,
+		RunE: cfg.run(func(ctx context.Context, c *client, _ []string) error {
+			req := &whistlev1.ListExtensionRequestsRequest{DepartmentId: dept, AreaId: area}
+			pending, err := allPages(ctx, 0, func(ctx context.Context, size int32, token string) ([]*whistlev1.PendingExtension, string, error) {
+				req.PageSize, req.PageToken = size, token
+				resp, err := c.escalation.ListExtensionRequests(ctx, req)
+				return resp.GetRequests(), resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
+			}
+			all := &whistlev1.ListExtensionRequestsResponse{Requests: pending}
+			if c.json {
+				return printJSON(c.out, all)
+			}
+			if len(pending) == 0 {
+				return say(c.out, "No extension request waits for a decision.")
+			}
+			tw := table(c.out)
+			row(tw, "ASKED", "CASE", "UNIT", "DEADLINE", "DUE", "PROPOSED", "BY", "GRID", "REASON")
+			for _, x := range pending {
+				kind := enumText(x.GetKind())
+				if x.GetBreached() {
+					kind += " (breached)"
+				}
+				row(tw, when(x.GetRequestedAt()), x.GetIssueId(), x.GetUnitId(), kind, when(x.GetDeadline()), when(x.GetProposed()),
+					x.GetRequestedBy(), x.GetGridId(), clip(x.GetReason(), 60))
+			}
+			return tw.Flush()
+		}),
+	}
+	cmd.Flags().StringVar(&dept, "dept", "", "only this department's (or unit's) requests")
+	cmd.Flags().StringVar(&area, "area", "", "only requests on issues in this area; default your scope")
+	return cmd
 }
 
 // urgeCommand urges a part of an issue.

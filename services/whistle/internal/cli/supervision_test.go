@@ -59,6 +59,24 @@ func TestASupervisorUrgesAndDecidesExtensionsFromTheCommandLine(t *testing.T) {
 	fails(supervisor, "FailedPrecondition", "no extension request pending", "extension", "decide", id, "--unit", unit, "--approve")
 	want := lead.GetResolveBy().AsTime().Add(48 * time.Hour).Truncate(time.Second) // --to is read to the second
 	e.ok(officer, "extend", id, "--unit", unit, "--to", want.Format(time.RFC3339), "--reason", "a pump is on order")
+	// The request waits on the supervisor's list, which an officer may not read.
+	wait.For(t, time.Minute, 50*time.Millisecond, func() error {
+		if out, _, err := e.whistle(supervisor, "extensions"); err != nil || !strings.Contains(out, id) {
+			return errNotYet
+		}
+		return nil
+	})
+	if out := e.ok(supervisor, "extensions"); !strings.Contains(out, "CASE") || !strings.Contains(out, unit) || !strings.Contains(out, "resolve") ||
+		!strings.Contains(out, want.Local().Format("2006-01-02 15:04:05")) || !strings.Contains(out, "a pump is on order") {
+		t.Errorf("extensions:\n%s", out)
+	}
+	var waiting whistlev1.ListExtensionRequestsResponse
+	e.okJSON(supervisor, &waiting, "extensions", "--dept", lead.GetDepartmentId(), "--area", grid)
+	if r := waiting.GetRequests(); len(r) != 1 || r[0].GetIssueId() != id || r[0].GetUnitId() != unit || !r[0].GetProposed().AsTime().Equal(want) {
+		t.Errorf("extensions --json: %v", r)
+	}
+	fails(officer, "PermissionDenied", "supervisor", "extensions")
+	fails(supervisor, "InvalidArgument", "area_id", "extensions", "--area", "atlantis")
 	fails(supervisor, "InvalidArgument", "--reason", "extension", "decide", id, "--unit", unit, "--deny")
 	fails(supervisor, "InvalidArgument", "--approve and --deny", "extension", "decide", id, "--unit", unit)
 	fails(supervisor, "InvalidArgument", "--unit", "extension", "decide", id, "--approve")
@@ -75,6 +93,9 @@ func TestASupervisorUrgesAndDecidesExtensionsFromTheCommandLine(t *testing.T) {
 	}
 	if out := e.ok(supervisor, "extension", "decide", id, "--unit", unit, "--deny", "--reason", "the part is in stock"); !strings.Contains(out, "not granted (the part is in stock)") {
 		t.Errorf("extension decide --deny:\n%s", out)
+	}
+	if out := e.ok(supervisor, "extensions"); out != "No extension request waits for a decision.\n" {
+		t.Errorf("extensions once every request is decided:\n%s", out)
 	}
 
 	// The issue's page and its timeline say so.

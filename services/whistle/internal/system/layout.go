@@ -27,12 +27,13 @@ import (
 // (escalation:feed:{breaches}) instead of a feed per area and department, and 5 since its
 // breaches view and its scorecards read each breach's details and each part's facts from the
 // issue's document (which keeps an ended part's breaches when its unit is summoned again) instead
-// of hashes of copies beside it.
+// of hashes of copies beside it, and 6 since it keeps an index of the extension requests that wait
+// for a decision (escalation:extensions:*), which a Redis written before lacks.
 var KeyLayouts = map[string]int{
 	"intake":     2,
 	"routing":    4,
 	"department": 1,
-	"escalation": 5,
+	"escalation": 6,
 }
 
 // layoutKey holds the version of the layout a service's keys were written in.

@@ -158,6 +158,8 @@ func TestASupervisorApprovesAPendingExtensionFromTheConsoleWithADeadlineOfTheirO
 		}
 		return nil
 	})
+	// The page lists what escalation has applied, which may come a moment after the issue.
+	waitPendingExtensions(t, Dial(t, sys, Supervisor()), id)
 	b := superBrowser(t, sys)
 	browser.Run(t, b, "open the extension requests", chromedp.Navigate(superPage(sys, "extensions")))
 	browser.WaitText(t, b, "#extensions", id)
