@@ -197,7 +197,7 @@ func (c *Console) unlink(q *request) {
 		c.showIssue(q, http.StatusConflict, q.lang.T("unlink.not_linked"), nil)
 		return
 	case s.Code() == codes.InvalidArgument:
-		c.showIssue(q, http.StatusBadRequest, s.Message(), q.r.PostForm)
+		c.showIssue(q, http.StatusBadRequest, q.lang.T("error.invalid", s.Message()), q.r.PostForm)
 		return
 	default:
 		c.fail(q.w, q.r, q.lang, &q.session, err)

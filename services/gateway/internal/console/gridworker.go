@@ -5,9 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 	"github.com/whistle-dispatch/whistle/services/internal/evidence"
@@ -226,25 +223,4 @@ func (c *Console) gridCategories(q *request) ([]gridOption, error) {
 		out = append(out, gridOption{k.GetId(), k.GetName()})
 	}
 	return out, nil
-}
-
-// gridRefusal is what a person is told of a call the services refused, with the status code of the
-// page that tells it. ok is false for anything that is not a refusal of what the person asked
-// (the services unavailable, a session expired, an issue not found), which c.fail answers.
-func gridRefusal(err error) (code int, msg string, ok bool) {
-	s, isStatus := status.FromError(err)
-	if !isStatus {
-		return 0, "", false
-	}
-	switch s.Code() {
-	case codes.InvalidArgument, codes.OutOfRange:
-		return http.StatusBadRequest, s.Message(), true
-	case codes.PermissionDenied:
-		return http.StatusForbidden, s.Message(), true
-	case codes.FailedPrecondition, codes.Aborted, codes.AlreadyExists:
-		return http.StatusConflict, s.Message(), true
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests, s.Message(), true
-	}
-	return 0, "", false
 }

@@ -205,7 +205,7 @@ func (c *Console) gridRate(q *request) {
 // gridIssueRefused shows the issue's page again with what the services refused, keeping the form
 // as it was sent; a failure that is no refusal gets c.fail's page.
 func (c *Console) gridIssueRefused(q *request, err error, vf gridVerifyForm, rf gridRateForm) {
-	code, msg, ok := gridRefusal(err)
+	code, msg, ok := refusal(q.lang, err)
 	if !ok {
 		c.fail(q.w, q.r, q.lang, &q.session, err)
 		return

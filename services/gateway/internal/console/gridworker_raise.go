@@ -139,7 +139,7 @@ func (c *Console) gridRaise(q *request) {
 			return
 		}
 	}
-	code, msg, ok := gridRefusal(err)
+	code, msg, ok := refusal(q.lang, err)
 	if !ok {
 		c.fail(q.w, q.r, q.lang, &q.session, err)
 		return

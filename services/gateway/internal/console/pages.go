@@ -122,27 +122,46 @@ func (c *Console) render(w http.ResponseWriter, code int, name string, p page) {
 // fail answers a failure of a call: the service's refusal as a page that says it, anything else
 // as an internal error that is logged.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, l lang, ss *session, err error) {
-	code, msg := http.StatusInternalServerError, l.T("error.internal")
-	if s, ok := status.FromError(err); ok {
-		switch s.Code() {
-		case codes.InvalidArgument, codes.OutOfRange:
-			code, msg = http.StatusBadRequest, s.Message()
+	code, msg, refused := refusal(l, err)
+	if !refused {
+		code, msg = http.StatusInternalServerError, l.T("error.internal")
+		switch status.Code(err) {
 		case codes.NotFound:
 			code, msg = http.StatusNotFound, l.T("error.not_found")
-		case codes.PermissionDenied:
-			code, msg = http.StatusForbidden, s.Message()
-		case codes.FailedPrecondition, codes.Aborted, codes.AlreadyExists:
-			code, msg = http.StatusConflict, s.Message()
 		case codes.Unauthenticated:
 			code, msg = http.StatusUnauthorized, l.T("error.session")
-		case codes.ResourceExhausted:
-			code, msg = http.StatusTooManyRequests, s.Message()
 		}
 	}
 	if code == http.StatusInternalServerError {
 		c.cfg.Logger.Error("console: a call failed", "path", r.URL.Path, "err", err)
 	}
 	c.render(w, code, "refused.html", page{L: l, Session: ss, Path: r.URL.Path, Error: msg})
+}
+
+// refusal is what a person is told of a call the services refused because of what they asked (a
+// field found wrong, a role, scope or state that does not allow it, too many calls), with the
+// status code of the page that tells it: a sentence in their language, then the service's own
+// words, which name the field. ok is false for any other failure (the services unavailable, a
+// session expired, an issue not found), which fail answers.
+func refusal(l lang, err error) (code int, msg string, ok bool) {
+	s, isStatus := status.FromError(err)
+	if !isStatus {
+		return 0, "", false
+	}
+	var key string
+	switch s.Code() {
+	case codes.InvalidArgument, codes.OutOfRange:
+		code, key = http.StatusBadRequest, "error.invalid"
+	case codes.PermissionDenied:
+		code, key = http.StatusForbidden, "error.forbidden"
+	case codes.FailedPrecondition, codes.Aborted, codes.AlreadyExists:
+		code, key = http.StatusConflict, "error.conflict"
+	case codes.ResourceExhausted:
+		code, key = http.StatusTooManyRequests, "error.busy"
+	default:
+		return 0, "", false
+	}
+	return code, l.T(key, s.Message()), true
 }
 
 // login spends a sign-in link and starts the person's session.

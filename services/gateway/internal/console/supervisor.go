@@ -8,9 +8,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 	whistlev1 "github.com/whistle-dispatch/whistle/proto/gen/whistle/v1"
 )
@@ -295,23 +292,6 @@ func svText(l lang, v, field string, max int, required bool) (string, string) {
 		return "", l.T("supervisor.invalid.too_long", l.T(field), max, n)
 	}
 	return v, ""
-}
-
-// svRefusal is the page status and message of a call the service refused because of what the
-// person asked (a field it finds wrong, a state that does not allow it): those are shown on the
-// page the person asked from, so they can change what they sent. Other failures are c.fail's.
-func svRefusal(err error) (code int, msg string, ok bool) {
-	s, isStatus := status.FromError(err)
-	if !isStatus {
-		return 0, "", false
-	}
-	switch s.Code() {
-	case codes.InvalidArgument, codes.OutOfRange:
-		return http.StatusBadRequest, s.Message(), true
-	case codes.FailedPrecondition, codes.Aborted, codes.AlreadyExists:
-		return http.StatusConflict, s.Message(), true
-	}
-	return 0, "", false
 }
 
 // svDeadlineKind is a deadline's kind as people read it: report in (报到) or resolve (办结).

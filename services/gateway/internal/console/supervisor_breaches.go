@@ -146,7 +146,7 @@ func (c *Console) svBreaches(q *request) {
 	}
 	list, next, err := c.boardList(q, d, f)
 	if err != nil {
-		if code, msg, ok := svRefusal(err); ok {
+		if code, msg, ok := refusal(q.lang, err); ok {
 			c.render(q.w, code, "supervisor-breaches.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.RequestURI(), Error: msg, Data: p})
 			return
 		}

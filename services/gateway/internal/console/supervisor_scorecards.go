@@ -103,7 +103,7 @@ func (c *Console) svScorecards(q *request) {
 	resp, err := whistlev1.NewEscalationServiceClient(c.cfg.Conn).GetScorecards(q.r.Context(), &whistlev1.GetScorecardsRequest{Kind: kind,
 		From: timestamppb.New(from), Until: timestamppb.New(until)}, q.call())
 	if err != nil {
-		if code, msg, ok := svRefusal(err); ok {
+		if code, msg, ok := refusal(q.lang, err); ok {
 			c.render(q.w, code, "supervisor-scorecards.html", page{L: l, Session: &q.session, Path: q.r.URL.RequestURI(), Error: msg, Data: p})
 			return
 		}

@@ -212,7 +212,7 @@ func (c *Console) svDecideExtension(q *request) {
 // a refusal of what the form asked is shown on that page with the form as it was sent.
 func (c *Console) svAnswer(q *request, err error, done, unit string) {
 	if err != nil {
-		if code, msg, ok := svRefusal(err); ok {
+		if code, msg, ok := refusal(q.lang, err); ok {
 			c.showSupervise(q, code, msg, q.r.PostForm)
 			return
 		}
@@ -254,7 +254,7 @@ func (c *Console) svExtensions(q *request) {
 	resp, err := whistlev1.NewEscalationServiceClient(c.cfg.Conn).ListExtensionRequests(q.r.Context(),
 		&whistlev1.ListExtensionRequestsRequest{PageSize: svExtensionsPageSize, PageToken: token}, q.call())
 	if err != nil {
-		if code, msg, ok := svRefusal(err); ok {
+		if code, msg, ok := refusal(q.lang, err); ok {
 			c.render(q.w, code, "supervisor-extensions.html", page{L: q.lang, Session: &q.session, Path: q.r.URL.Path, Error: msg, Data: p})
 			return
 		}
