@@ -23,8 +23,8 @@ import (
 
 // underLoad runs the load, has fault strike once it is warm, measures how soon the services
 // answer again, lets the load run on for afterFault, and then checks what every fault test
-// checks (see check).
-func underLoad(t *testing.T, name string, fault func(e *env)) {
+// checks (see check). It returns the cluster, still up, for what a test checks besides.
+func underLoad(t *testing.T, name string, fault func(e *env)) *env {
 	e := startCluster(t)
 	ld := e.startLoad(name)
 	defer ld.stop()
@@ -45,6 +45,7 @@ func underLoad(t *testing.T, name string, fault func(e *env)) {
 	})
 	ld.stop()
 	e.check(ld.led, time.Now())
+	return e
 }
 
 // TestKillingANATSNodeUnderLoadLosesNothingAndTheServicesAnswerWithinFiveSeconds kills -9 a
@@ -79,7 +80,7 @@ func TestKillingANATSNodeUnderLoadLosesNothingAndTheServicesAnswerWithinFiveSeco
 // kills -9 the first replica of every service at once: the calls go on to the second, and the
 // partitions the dead ones owned (escalation's timers among them) pass to the survivors.
 func TestKillingAReplicaOfEachServiceUnderLoadLosesNothingAndTheServicesAnswerWithinFiveSeconds(t *testing.T) {
-	underLoad(t, "service-replicas", func(e *env) {
+	e := underLoad(t, "service-replicas", func(e *env) {
 		for _, name := range system.Names {
 			p, ok := e.st.Proc(name + "-1")
 			if !ok {
@@ -90,6 +91,23 @@ func TestKillingAReplicaOfEachServiceUnderLoadLosesNothingAndTheServicesAnswerWi
 			}
 		}
 	})
+	// Each gateway is given every replica of every service: with the first of each dead, it still
+	// answers, through the others.
+	for _, addr := range e.st.ServiceAddrs(system.GatewayName) {
+		for _, path := range []string{"/healthz", system.Open311Path + "services.json"} {
+			wait.For(t, 5*time.Second, 100*time.Millisecond, func() error {
+				res, err := http.Get("http://" + addr + path)
+				if err != nil {
+					return err
+				}
+				_ = res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					return fmt.Errorf("the gateway %s answers %s on %s with a replica of each service dead", addr, res.Status, path)
+				}
+				return nil
+			})
+		}
+	}
 }
 
 // TestKillingARedisMasterUnderLoadLosesNothingAndTheServicesAnswerWithinFiveSeconds kills -9 a
