@@ -50,17 +50,39 @@ func (r Recorded) scores() redisx.ZBounds {
 // The breaches are sharded by partition; redisx.ZMergeDesc reads them as one index, so a cursor
 // is a place in one order whichever shard a breach is in.
 func (s *Store) Breaches(ctx context.Context, r Recorded, after Cursor, limit int, keep func(domain.Breach) bool) ([]domain.Breach, Cursor, error) {
+	walk := func(from *redisx.ZEntry, visit func([]redisx.ZEntry) (bool, error)) error {
+		return redisx.ZMergeDescWithin(ctx, s.rdb, shards(breachesShard), r.scores(), from, scanBatch, visit)
+	}
+	out, next, err := listed(ctx, s, walk, after, limit, (*domain.Issue).BreachNamed, keep)
+	if err != nil {
+		return nil, Cursor{}, fmt.Errorf("store: breaches: %w", err)
+	}
+	return out, next, nil
+}
+
+// shards are the keys of an index sharded by partition, shard(i) being partition i's.
+func shards(shard func(int) string) []string {
+	keys := make([]string, eventlog.Partitions)
+	for i := range keys {
+		keys[i] = shard(i)
+	}
+	return keys
+}
+
+// listed pages through an index of names (domain.ListName: an issue and what of it) that walk
+// reads as one from a place: up to limit of the items that named finds in their issues' documents
+// and keep accepts, starting after the cursor (the zero Cursor: from the start), and the cursor
+// of the last one when more may follow (the zero Cursor when none do). A name whose document no
+// longer holds it (wiped, or moved on since the index was read) is passed over.
+func listed[T any](ctx context.Context, s *Store, walk func(from *redisx.ZEntry, visit func([]redisx.ZEntry) (bool, error)) error,
+	after Cursor, limit int, named func(*domain.Issue, string) (T, bool), keep func(T) bool) ([]T, Cursor, error) {
 	var from *redisx.ZEntry
 	if after != (Cursor{}) {
 		from = &redisx.ZEntry{Score: after.Score, Member: after.Member}
 	}
-	keys := make([]string, eventlog.Partitions)
-	for i := range keys {
-		keys[i] = breachesShard(i)
-	}
-	var out []domain.Breach
+	var out []T
 	var cursors []Cursor
-	err := redisx.ZMergeDescWithin(ctx, s.rdb, keys, r.scores(), from, scanBatch, func(page []redisx.ZEntry) (bool, error) {
+	err := walk(from, func(page []redisx.ZEntry) (bool, error) {
 		issues := make([]string, len(page))
 		for i, e := range page {
 			issues[i] = domain.IssueOfListName(e.Member)
@@ -70,22 +92,15 @@ func (s *Store) Breaches(ctx context.Context, r Recorded, after Cursor, limit in
 			return false, err
 		}
 		for i, e := range page {
-			b, ok := states[issues[i]].BreachNamed(e.Member)
-			if !ok {
-				continue // wiped since the index was read
-			}
-			if keep(b) {
-				out = append(out, b)
+			if item, ok := named(states[issues[i]], e.Member); ok && keep(item) {
+				out = append(out, item)
 				cursors = append(cursors, Cursor{Score: e.Score, Member: e.Member})
 			}
 		}
 		return len(out) <= limit, nil
 	})
-	if err != nil {
-		return nil, Cursor{}, fmt.Errorf("store: breaches: %w", err)
-	}
-	if len(out) <= limit {
-		return out, Cursor{}, nil
+	if err != nil || len(out) <= limit {
+		return out, Cursor{}, err
 	}
 	return out[:limit], cursors[limit-1], nil
 }

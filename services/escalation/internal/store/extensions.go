@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/whistle-dispatch/whistle/pkg/eventlog"
 	"github.com/whistle-dispatch/whistle/pkg/redisx"
 	"github.com/whistle-dispatch/whistle/services/escalation/internal/domain"
 )
@@ -18,39 +17,12 @@ import (
 // from its issue's document, and one the document no longer holds pending (the index ran ahead of
 // it on a cluster, or it was quarantined since) is passed over.
 func (s *Store) PendingExtensions(ctx context.Context, after Cursor, limit int, keep func(domain.PendingExtension) bool) ([]domain.PendingExtension, Cursor, error) {
-	var from *redisx.ZEntry
-	if after != (Cursor{}) {
-		from = &redisx.ZEntry{Score: after.Score, Member: after.Member}
+	walk := func(from *redisx.ZEntry, visit func([]redisx.ZEntry) (bool, error)) error {
+		return redisx.ZMergeAsc(ctx, s.rdb, shards(extensionsShard), from, scanBatch, visit)
 	}
-	keys := make([]string, eventlog.Partitions)
-	for i := range keys {
-		keys[i] = extensionsShard(i)
-	}
-	var out []domain.PendingExtension
-	var cursors []Cursor
-	err := redisx.ZMergeAsc(ctx, s.rdb, keys, from, scanBatch, func(page []redisx.ZEntry) (bool, error) {
-		issues := make([]string, len(page))
-		for i, e := range page {
-			issues[i] = domain.IssueOfListName(e.Member)
-		}
-		states, err := s.LoadAll(ctx, issues)
-		if err != nil {
-			return false, err
-		}
-		for i, e := range page {
-			p, ok := states[issues[i]].PendingExtensionNamed(e.Member)
-			if ok && keep(p) {
-				out = append(out, p)
-				cursors = append(cursors, Cursor{Score: e.Score, Member: e.Member})
-			}
-		}
-		return len(out) <= limit, nil
-	})
+	out, next, err := listed(ctx, s, walk, after, limit, (*domain.Issue).PendingExtensionNamed, keep)
 	if err != nil {
 		return nil, Cursor{}, fmt.Errorf("store: pending extensions: %w", err)
 	}
-	if len(out) <= limit {
-		return out, Cursor{}, nil
-	}
-	return out[:limit], cursors[limit-1], nil
+	return out, next, nil
 }
