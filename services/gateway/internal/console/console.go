@@ -61,6 +61,7 @@ type Console struct {
 	pages    map[string]*template.Template
 	csp      string // the Content-Security-Policy of every page
 	mux      *http.ServeMux
+	cats     categoryCache
 }
 
 // New parses the templates and routes the pages.

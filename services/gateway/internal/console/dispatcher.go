@@ -85,15 +85,15 @@ func (c *Console) deskPage(q *request) (deskPage, error) {
 	if err != nil {
 		return deskPage{}, err
 	}
-	cats, err := routing.ListCategories(ctx, &whistlev1.ListCategoriesRequest{}, q.call())
+	cats, err := c.categories(q)
 	if err != nil {
 		return deskPage{}, err
 	}
 	names := map[string]string{}
-	for _, k := range cats.GetCategories() {
+	for _, k := range cats {
 		names[k.GetId()] = k.GetName()
 	}
-	p := deskPage{Departments: depts.GetDepartments(), Categories: cats.GetCategories(), CSRF: q.session.CSRF}
+	p := deskPage{Departments: depts.GetDepartments(), Categories: cats, CSRF: q.session.CSRF}
 	for _, it := range resp.GetItems() {
 		d := deskItem{IssueID: it.GetIssueId(), Category: nameOr(names, it.GetCategoryId()), CategoryID: it.GetCategoryId(),
 			Grid: it.GetGridId(), Reason: it.GetReason(), Waiting: c.when(it.GetWaitingSince().AsTime()),

@@ -214,12 +214,12 @@ func gridCanRate(q *request, is *whistlev1.Issue) bool {
 
 // gridCategories are the categories a raise may name, in the catalog's order.
 func (c *Console) gridCategories(q *request) ([]gridOption, error) {
-	resp, err := whistlev1.NewRoutingServiceClient(c.cfg.Conn).ListCategories(q.r.Context(), &whistlev1.ListCategoriesRequest{}, q.call())
+	cats, err := c.categories(q)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]gridOption, 0, len(resp.GetCategories()))
-	for _, k := range resp.GetCategories() {
+	out := make([]gridOption, 0, len(cats))
+	for _, k := range cats {
 		out = append(out, gridOption{k.GetId(), k.GetName()})
 	}
 	return out, nil

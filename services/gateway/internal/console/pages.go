@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -236,15 +237,45 @@ func (c *Console) issueRow(l lang, names map[string]string, is *whistlev1.Issue)
 		Raised: c.when(is.GetRaisedAt().AsTime())}
 }
 
+// categoryTTL is how long the console keeps the catalog's categories before it reads them again:
+// they are the same for every person and change only with the catalog, so a live page that renders
+// every few seconds need not ask routing each time.
+const categoryTTL = time.Minute
+
+// categoryCache is the categories as routing last listed them.
+type categoryCache struct {
+	mu   sync.Mutex
+	list []*whistlev1.Category
+	read time.Time
+}
+
+// categories are the catalog's categories, in its order, read from routing at most once per
+// categoryTTL.
+func (c *Console) categories(q *request) ([]*whistlev1.Category, error) {
+	c.cats.mu.Lock()
+	list, fresh := c.cats.list, time.Since(c.cats.read) < categoryTTL
+	c.cats.mu.Unlock()
+	if list != nil && fresh {
+		return list, nil
+	}
+	resp, err := whistlev1.NewRoutingServiceClient(c.cfg.Conn).ListCategories(q.r.Context(), &whistlev1.ListCategoriesRequest{}, q.call())
+	if err != nil {
+		return nil, err
+	}
+	c.cats.mu.Lock()
+	c.cats.list, c.cats.read = resp.GetCategories(), time.Now()
+	c.cats.mu.Unlock()
+	return resp.GetCategories(), nil
+}
+
 // categoryNames are the categories' names by id; a failure to read them shows ids instead.
 func (c *Console) categoryNames(q *request) map[string]string {
-	resp, err := whistlev1.NewRoutingServiceClient(c.cfg.Conn).ListCategories(q.r.Context(), &whistlev1.ListCategoriesRequest{}, q.call())
 	names := map[string]string{}
+	list, err := c.categories(q)
 	if err != nil {
 		c.cfg.Logger.Warn("console: categories", "err", err)
-		return names
 	}
-	for _, k := range resp.GetCategories() {
+	for _, k := range list {
 		names[k.GetId()] = k.GetName()
 	}
 	return names
