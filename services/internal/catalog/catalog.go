@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -361,8 +362,15 @@ func (c *Catalog) PlaceOfAddress(address string) (compound Compound, latitude, l
 		return Compound{}, 0, 0, fmt.Errorf("%w: %q names both %s and %s", ErrNoPlace, address, found[0].ID, found[1].ID)
 	}
 	pt, ok := geo.InteriorPoint(found[0].Boundary)
+	// Six decimals (about 0.1 m) are all a place named by a compound can claim.
+	if rounded := (orb.Point{roundMicro(pt[0]), roundMicro(pt[1])}); ok && geo.Contains(found[0].Boundary, rounded) {
+		pt = rounded
+	}
 	if !ok {
 		return Compound{}, 0, 0, fmt.Errorf("%w: compound %s has no boundary to place it in", ErrNoPlace, found[0].ID)
 	}
 	return found[0], pt[1], pt[0], nil
 }
+
+// roundMicro rounds a coordinate to six decimals.
+func roundMicro(v float64) float64 { return math.Round(v*1e6) / 1e6 }

@@ -224,6 +224,9 @@ func TestAnAddressNamingACompoundIsPlacedInsideItAndOneNamingNoneOrTwoIsRefused(
 	if err != nil || cp.ID != "taoyuan-garden" || cp.GridID != "xinhua-taoyuan-01" {
 		t.Fatalf("the garden's address is placed in %+v, %v", cp, err)
 	}
+	if lat != 22.7351 || lon != 110.3022 {
+		t.Errorf("the garden is placed at %v,%v; want its centre, 22.7351,110.3022, to six decimals", lat, lon)
+	}
 	if grid, compound, err := c.Locate(lat, lon); err != nil || grid != cp.GridID || compound != cp.ID {
 		t.Errorf("the point %v,%v stands for the garden, yet lies in %s, %s (%v)", lat, lon, grid, compound, err)
 	}
