@@ -318,13 +318,12 @@ func (c *Console) renderBoardList(q *request, list boardList) (string, string, e
 }
 
 // svBreachEvents streams the board's list, rendered again, as server-sent events the page swaps in:
-// when WatchBreaches tells of a new breach (with a short notice of it for screen readers), and
-// every heartbeat, since escalation levels rise and clocks are cleared without a new breach.
-// A list is sent only when it differs from the one the page shows; breaches that come while one
-// is rendered are shown together by the next.
+// when WatchBreaches tells of a breach or of a level its chain reached (with a short notice for
+// screen readers), and every heartbeat, since a late report-in or resolution clears a breach's
+// clock without a word on the watch. A list is sent only when it differs from the one the page
+// shows; breaches that come while one is rendered are shown together by the next.
 //
-// It follows the watch as the inbox does (inboxEvents), with a notice of the new breaches and a
-// render at every heartbeat, which WatchBreaches needs since it tells of new breaches only.
+// It follows the watch as the inbox does (inboxEvents), with a render at every heartbeat besides.
 func (c *Console) svBreachEvents(q *request) {
 	f, msg := c.boardFilter(q.lang, q.r.URL.Query())
 	if msg != "" || f.Page != "" {
