@@ -220,7 +220,8 @@ func checkPod(w workload) []error {
 
 // checkWhistleContainer checks that a Whistle Deployment runs `whistle serve NAME` with its own
 // Redis user and the shared token key; a service's, with its own NATS user and the streams'
-// replicas of the overlay's NATS; the gateway's, with no NATS and each service's address.
+// replicas of the overlay's NATS; the gateway's, with no NATS and each service's pods by the
+// name of a headless Service.
 func checkWhistleContainer(d *appsv1.Deployment, name string, o overlay, m *manifests) []error {
 	var errs []error
 	bad := func(format string, args ...any) {
@@ -261,7 +262,7 @@ func checkWhistleContainer(d *appsv1.Deployment, name string, o overlay, m *mani
 			if i < 0 || i+1 >= len(c.Args) {
 				bad("is given no %s", flag)
 			} else if err := checkServiceAddr(m, d.Namespace, c.Args[i+1], svc); err != nil {
-				bad("its %s %q does not reach the %s service's gRPC API: %v", flag, c.Args[i+1], svc, err)
+				bad("its %s %q does not resolve to the %s service's pods on their gRPC port: %v", flag, c.Args[i+1], svc, err)
 			}
 		}
 		if !servedBy(m, d, 7080) {
@@ -322,11 +323,23 @@ func grpcPort(d *appsv1.Deployment) (int, error) {
 	return 0, fmt.Errorf("Deployment %s has no --grpc", d.Name)
 }
 
-// checkServiceAddr checks that addr, HOST:PORT, names a Service of m, in namespace ns (HOST is
-// its name, or its name and namespace), that selects the pods of svc's Deployment and sends
-// PORT to the port their --grpc listens on.
+// checkServiceAddr checks that addr, dns:///HOST:PORT, names a headless Service of m, in
+// namespace ns (HOST is its name, or its name and namespace), that lists the ready pods of svc's
+// Deployment alone, and that PORT is the port their --grpc listens on.
+//
+// The gateway shares its calls round robin among the addresses a name resolves to (grpcx.Dial).
+// A headless Service's name resolves to the address of every ready pod; a ClusterIP Service's to
+// one virtual IP, over which the gateway would keep one HTTP/2 connection to one pod and send it
+// every call. The dns scheme is written out so that the name is resolved by DNS whatever a
+// client's default resolver is (grpc.Dial's passes the name through whole). Since the name gives
+// the pods' own addresses, which no port of the Service maps, PORT must be the pods' port, and the
+// Service must carry that port for its endpoints to list the pods on it.
 func checkServiceAddr(m *manifests, ns, addr, svc string) error {
-	host, portText, err := net.SplitHostPort(addr)
+	hostPort, ok := strings.CutPrefix(addr, "dns:///")
+	if !ok {
+		return fmt.Errorf("want dns:///NAME:PORT, NAME a headless Service, so that DNS resolves it to every ready pod")
+	}
+	host, portText, err := net.SplitHostPort(hostPort)
 	if err != nil {
 		return err
 	}
@@ -354,16 +367,21 @@ func checkServiceAddr(m *manifests, ns, addr, svc string) error {
 	if !selects(&metav1.LabelSelector{MatchLabels: s.Spec.Selector}, d.Spec.Template.Labels) {
 		return fmt.Errorf("Service %s does not select the pods of Deployment %s", s.Name, d.Name)
 	}
-	for _, sp := range s.Spec.Ports {
-		if int(sp.Port) != port {
-			continue
-		}
-		if target := targetPort(sp, d); target != want {
-			return fmt.Errorf("Service %s sends port %d to port %d of the pods, not %d, where --grpc listens", s.Name, port, target, want)
-		}
-		return nil
+	if s.Spec.ClusterIP != corev1.ClusterIPNone {
+		return fmt.Errorf("Service %s is not headless (clusterIP: None): its name resolves to one virtual IP, "+
+			"so the gateway keeps one HTTP/2 connection to one pod and spreads none of its calls over the others", s.Name)
 	}
-	return fmt.Errorf("Service %s has no port %d", s.Name, port)
+	if s.Spec.PublishNotReadyAddresses {
+		return fmt.Errorf("Service %s lists pods that are not ready (publishNotReadyAddresses), and the gateway would send them calls", s.Name)
+	}
+	if port != want {
+		return fmt.Errorf("port %d is not %d, where the pods' --grpc listens: a headless Service's name resolves to "+
+			"the pods' own addresses, and no port of the Service maps one port to another", port, want)
+	}
+	if !slices.ContainsFunc(s.Spec.Ports, func(sp corev1.ServicePort) bool { return targetPort(sp, d) == want }) {
+		return fmt.Errorf("Service %s has no port to %d, where the pods' --grpc listens, so its endpoints do not list the pods on it", s.Name, want)
+	}
+	return nil
 }
 
 // targetPort returns the port of d's pods a Service's port sends to: its targetPort, by number or
@@ -660,12 +678,20 @@ func TestABrokenManifestFailsItsOverlaysCheck(t *testing.T) {
 		{"an image without a version", prod, edit{prod + "/kustomization.yaml", `newTag: "1.0.0"`, `newTag: latest`}, "want one with a version tag"},
 		{"a shared NATS user", prod, edit{routing, "            - name: WHISTLE_NATS_USER\n              value: routing", "            - name: WHISTLE_NATS_USER\n              value: tools"}, `connects to NATS as "tools"`},
 		{"the gateway ready by another path", single, edit{gw, "path: /healthz", "path: /console/"}, "Deployment whistle-gateway: container whistle is not ready by /healthz"},
-		{"the gateway in front of the wrong service", prod, edit{gw, `--routing-addr, "whistle-routing:7070"`, `--routing-addr, "whistle-intake:7070"`},
-			`its --routing-addr "whistle-intake:7070" does not reach the routing service's gRPC API: Service whistle-intake does not select the pods of Deployment whistle-routing`},
-		{"the gateway on a service's HTTP port", single, edit{gw, `"whistle-department:7070"`, `"whistle-department:7080"`}, "sends port 7080 to port 7080 of the pods, not 7070"},
-		{"the gateway in front of no Service", prod, edit{gw, `"whistle-escalation:7070"`, `"escalation:7070"`}, "no Service is named escalation"},
+		{"the gateway in front of the wrong service", prod, edit{gw, `--routing-addr, "dns:///whistle-routing-pods:7070"`, `--routing-addr, "dns:///whistle-intake-pods:7070"`},
+			`its --routing-addr "dns:///whistle-intake-pods:7070" does not resolve to the routing service's pods on their gRPC port: Service whistle-intake-pods does not select the pods of Deployment whistle-routing`},
+		{"the gateway on a service's HTTP port", single, edit{gw, `"dns:///whistle-department-pods:7070"`, `"dns:///whistle-department-pods:7080"`}, "port 7080 is not 7070, where the pods' --grpc listens"},
+		{"the gateway in front of no Service", prod, edit{gw, `"dns:///whistle-escalation-pods:7070"`, `"dns:///escalation:7070"`}, "no Service is named escalation"},
+		{"the gateway through a service's ClusterIP Service", prod, edit{gw, `"dns:///whistle-intake-pods:7070"`, `"dns:///whistle-intake:7070"`},
+			`its --intake-addr "dns:///whistle-intake:7070" does not resolve to the intake service's pods on their gRPC port: Service whistle-intake is not headless (clusterIP: None): its name resolves to one virtual IP, so the gateway keeps one HTTP/2 connection to one pod and spreads none of its calls over the others`},
+		{"the gateway without the dns scheme", single, edit{gw, `"dns:///whistle-routing-pods:7070"`, `"whistle-routing-pods:7070"`}, "want dns:///NAME:PORT, NAME a headless Service"},
+		{"a headless Service listing pods that are not ready", prod, edit{escalation, "  clusterIP: None\n", "  clusterIP: None\n  publishNotReadyAddresses: true\n"},
+			"Service whistle-escalation-pods lists pods that are not ready"},
+		{"a headless Service without the gRPC port", prod, edit{department, "  clusterIP: None\n  selector:\n    app.kubernetes.io/name: whistle\n    app.kubernetes.io/component: department\n  ports:\n    - name: grpc\n      port: 7070\n      targetPort: grpc\n",
+			"  clusterIP: None\n  selector:\n    app.kubernetes.io/name: whistle\n    app.kubernetes.io/component: department\n  ports:\n    - name: grpc\n      port: 7070\n      targetPort: http\n"},
+			"Service whistle-department-pods has no port to 7070"},
 		{"the streams' patch on the gateway", single, edit{single + "/kustomization.yaml", "labelSelector: app.kubernetes.io/name=whistle,app.kubernetes.io/component!=gateway", "labelSelector: app.kubernetes.io/name=whistle"},
-			`whistle-gateway: its --routing-addr "1" does not reach the routing service's gRPC API`},
+			`whistle-gateway: its --routing-addr "1" does not resolve to the routing service's pods on their gRPC port`},
 		{"the gateway reaching NATS", prod, edit{gw, "  egress:\n", "  egress:\n    - to:\n        - podSelector:\n            matchLabels:\n              app.kubernetes.io/name: nats\n      ports:\n        - port: 4222\n"},
 			"which is not a service's gRPC API, Redis, the collector or DNS"},
 		{"a service out of the gateway's reach", prod, edit{gw, "        - podSelector:\n            matchLabels:\n              app.kubernetes.io/name: whistle\n              app.kubernetes.io/component: escalation\n", ""},

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
@@ -26,6 +27,12 @@ import (
 
 	"github.com/whistle-dispatch/whistle/pkg/authx"
 )
+
+// MaxConnectionAge is how long a client's connection takes new calls before the server asks it to
+// open another. A client that balances over the addresses a name resolves to (a gateway over a
+// headless Service's pods) looks the name up again only when a connection closes, so without an
+// age a replica added by scaling up would get none of its calls.
+const MaxConnectionAge = 5 * time.Minute
 
 // NewServer returns a gRPC server that traces every call, turns a handler's panic into
 // codes.Internal (recovery runs first so that it also covers authentication), then
@@ -35,6 +42,9 @@ import (
 // opts are applied after these.
 func NewServer(auth *authx.Authority, opts ...grpc.ServerOption) *grpc.Server {
 	all := append([]grpc.ServerOption{
+		// Unbounded grace: the calls on an old connection, watches among them, run on, and only new
+		// calls move to a new connection.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: MaxConnectionAge}),
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(recoverUnary, auth.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(recoverStream, auth.StreamInterceptor()),
