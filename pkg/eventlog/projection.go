@@ -266,8 +266,21 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 			return nil, fmt.Errorf("issue %s at event %d: %s: %w", issueID, pos.Quarantine.Seq, pos.Quarantine.Reason, ErrQuarantined)
 		}
 		ev, err := decide(round)
-		if err != nil || ev == nil {
+		if err != nil {
 			return nil, err
+		}
+		if ev == nil {
+			// Nothing to do, judged on what p held: a person is told so only once the stream holds
+			// nothing p has not taken, or a stale state (an officer asking again just after a
+			// supervisor's denial that p had not applied) would answer a retry of the old request.
+			last, err := l.unseen(round, p, issueID, pos.LastSeq)
+			if err != nil || last == 0 {
+				return nil, err
+			}
+			if err := l.takeUpTo(stored, p, issueID, last, attempt); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		rec, done, err := l.appendAndAwait(stored, p, issueID, ev, attempt)
 		if done || err != nil {
@@ -275,6 +288,21 @@ func (l *Log) Decide(ctx context.Context, p Projection, issueID string, decide f
 		}
 	}
 	return nil, ErrConflict
+}
+
+// unseen returns the sequence of the issue's last event when the stream holds one after seq, which
+// a decision of nothing to do did not see, and 0 when it does not. A reaction decides in its
+// consumer's turn, after every event before the one it reacts to, and an unawaited writer (a timer
+// loop) pays for no check.
+func (l *Log) unseen(ctx context.Context, p Projection, issueID string, seq uint64) (uint64, error) {
+	if inReaction(ctx, p.Name()) || unawaited(ctx) {
+		return 0, nil
+	}
+	last, err := l.Last(ctx, issueID)
+	if err != nil || last <= seq {
+		return 0, err
+	}
+	return last, nil
 }
 
 // unawaitedKey marks the context of a Decide that does not wait for its projection (Unawaited).

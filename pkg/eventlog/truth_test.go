@@ -274,3 +274,39 @@ func TestAReadOnlyLogAppendsNothing(t *testing.T) {
 		t.Fatalf("the stream holds %d events", head)
 	}
 }
+
+func TestNothingToDoOnAStaleStateIsDecidedAgainOnceTheProjectionTookWhatTheStreamHolds(t *testing.T) {
+	l := openLog(t)
+	ctx := context.Background()
+	p := newMem()
+	if _, err := l.Decide(ctx, p, "A", func(context.Context) (*whistlev1.Event, error) { return raised("A"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer stores an acknowledgement that p has not applied.
+	if _, err := l.Append(ctx, acked("A", "water", p.applied["A"][0])); err != nil {
+		t.Fatal(err)
+	}
+	// A command that finds nothing to do on the raise alone must look again once p holds the
+	// acknowledgement, and then it has something to do.
+	var rounds []int
+	rec, err := l.Decide(ctx, p, "A", func(ctx context.Context) (*whistlev1.Event, error) {
+		rounds = append(rounds, len(p.applied["A"]))
+		if len(p.applied["A"]) < 2 {
+			return nil, nil
+		}
+		pos, _ := p.Position(ctx, "A")
+		return acked("A", "roads", pos.LastSeq), nil
+	})
+	if err != nil || rec == nil || len(rounds) != 2 || rounds[1] != 2 {
+		t.Fatalf("Decide = %v, %v after rounds seeing %v events; want a decision on the raise and the acknowledgement", rec, err, rounds)
+	}
+	// With nothing unseen, nothing to do is the answer, after one round.
+	rounds = nil
+	rec, err = l.Decide(ctx, p, "A", func(context.Context) (*whistlev1.Event, error) {
+		rounds = append(rounds, len(p.applied["A"]))
+		return nil, nil
+	})
+	if err != nil || rec != nil || len(rounds) != 1 {
+		t.Fatalf("Decide with nothing unseen = %v, %v after %d rounds; want nothing after one", rec, err, len(rounds))
+	}
+}
