@@ -133,15 +133,7 @@ func TestAGridWorkerRaisesABlockedDrainWithAPhotoAndTheirLocationFromAPhone(t *t
 	screenshot(t, worker, "grid-worker.png")
 
 	browser.Run(t, worker, "raise it", chromedp.Click(chromedp.CSS("#raise-submit")))
-	browser.WaitText(t, worker, "h1", "Blocked drain")
-	url, err := chromedp.Run(worker, chromedp.Location())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, id, ok := strings.Cut(url, system.ConsolePath+"issues/")
-	if !ok || id == "" {
-		t.Fatalf("the raise led to %s, not to an issue's page", url)
-	}
+	id := raisedIssue(t, worker, "Blocked drain")
 
 	is := getIssue(t, Dial(t, sys, Supervisor()), id).GetIssue()
 	if is.GetGridId() != gridTaoyuan || is.GetCategoryId() != "blocked-drain" || is.GetText() != text ||
@@ -270,15 +262,7 @@ func TestAGridWorkerPinsTheRaiseOnTheMapOfTheirGridAndTheIssueIsRecordedAtThatPo
 		chromedp.SetValue(chromedp.CSS("#category"), "blocked-drain"),
 		chromedp.SendKeys(chromedp.CSS("#text"), text),
 		chromedp.Click(chromedp.CSS("#raise-submit")))
-	browser.WaitText(t, worker, "h1", "Blocked drain")
-	url, err := chromedp.Run(worker, chromedp.Location())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, id, ok := strings.Cut(url, system.ConsolePath+"issues/")
-	if !ok || id == "" {
-		t.Fatalf("the raise led to %s, not to an issue's page", url)
-	}
+	id := raisedIssue(t, worker, "Blocked drain")
 	is := getIssue(t, Dial(t, sys, Supervisor()), id).GetIssue()
 	if loc := is.GetLocation(); loc.GetLatitude() != la || loc.GetLongitude() != lo || is.GetGridId() != gridTaoyuan ||
 		is.GetCompoundId() != "taoyuan-garden" || is.GetText() != text {
@@ -516,4 +500,20 @@ func gridFormValue(t *testing.T, page, name string) string {
 		t.Fatalf("the page has no %s: %s", name, page)
 	}
 	return value
+}
+
+// raisedIssue waits for the issue's page a raise leads to, titled with its category, and returns
+// the case number its address names.
+func raisedIssue(t *testing.T, worker context.Context, category string) string {
+	t.Helper()
+	browser.WaitText(t, worker, "h1", category)
+	url, err := chromedp.Run(worker, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, id, ok := strings.Cut(url, system.ConsolePath+"issues/")
+	if !ok || id == "" {
+		t.Fatalf("the raise led to %s, not to an issue's page", url)
+	}
+	return id
 }
